@@ -1,0 +1,1 @@
+"""Single-machine mode behind make run: NATS, SMTP catcher, services, gateway, demo data."""

@@ -1,0 +1,1 @@
+"""Edge gateway: portal pages, staff console and JSON API."""

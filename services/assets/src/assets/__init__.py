@@ -1,0 +1,1 @@
+"""Assets service: assets, sites, documents, credentials."""

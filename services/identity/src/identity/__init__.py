@@ -1,0 +1,1 @@
+"""Identity service: customers, contacts, users, sessions, principals, mail."""

@@ -1,0 +1,1 @@
+"""Remote service: agents, remote sessions, script runs."""

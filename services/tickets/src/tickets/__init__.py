@@ -1,0 +1,1 @@
+"""Tickets service: tickets, comments, knowledge base."""
