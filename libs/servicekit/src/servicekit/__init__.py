@@ -1,0 +1,1 @@
+"""What every portal service stands on: settings, database, gRPC server, principals, events, telemetry."""

@@ -1,0 +1,85 @@
+"""Async SQLAlchemy engine per service and the unit of work that owns commit and rollback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from servicekit.errors import Unavailable
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run while one writer commits; busy_timeout queues writers instead of failing.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    """The service's engine and session factory; `unit_of_work()` is the only place that commits."""
+
+    def __init__(self, url: str, *, engine: AsyncEngine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` after every successful commit (the outbox relay uses it to wake up)."""
+        self._after_commit.append(callback)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: commit when the block succeeds, roll back when it raises."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except DBAPIError as exc:
+                await session.rollback()
+                if exc.connection_invalidated:
+                    raise Unavailable("the database connection was lost; retry") from exc
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+        for cb in self._after_commit:
+            cb()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def wait_for_database(db: Database, attempts: int = 30) -> None:
+    """Retry the first connection for a while: in Kubernetes the database may start after us."""
+    from sqlalchemy import text
+
+    for i in range(attempts):
+        try:
+            async with db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        except (OSError, DBAPIError):
+            if i == attempts - 1:
+                raise
+            await asyncio.sleep(1)

@@ -1,0 +1,266 @@
+"""NATS JetStream: the connection, the stream, the transactional outbox and its relay, and durable consumers.
+
+A change and its event are written in one transaction (the outbox); the relay publishes each event with
+Nats-Msg-Id = event id, so a relay retry is deduplicated by JetStream. Consumers record each handled event
+id in the inbox table in the same transaction as their effect, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import nats
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from nats.aio.client import Client as NatsClient
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError
+from opentelemetry import trace
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.db import Database
+from servicekit.metrics import KitMetrics
+from servicekit.outbox_tables import inbox, outbox
+from servicekit.telemetry import extract_context, inject_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("servicekit.events")
+
+STREAM = "PORTAL"
+MSG_ID = "Nats-Msg-Id"
+
+
+def subject(service: str, name: str) -> str:
+    """Event subjects follow portal.<service>.<event>.v1."""
+    return f"portal.{service}.{name}.v1"
+
+
+async def connect(url: str, name: str) -> NatsClient:
+    """Connect, retrying until NATS answers; afterwards the client reconnects by itself forever."""
+    delay = 0.2
+    while True:
+        try:
+            return await nats.connect(
+                servers=[url],
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+            )
+        except (OSError, nats.errors.NoServersError, nats.errors.TimeoutError) as exc:
+            log.warning("NATS not reachable at %s (%s); retrying", url, exc.__class__.__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+async def ensure_stream(nc: NatsClient) -> None:
+    """The one stream holding every portal event, with a duplicate window for Nats-Msg-Id."""
+    js = nc.jetstream()
+    config = js_api.StreamConfig(
+        name=STREAM,
+        subjects=["portal.>"],
+        storage=js_api.StorageType.FILE,
+        duplicate_window=120.0,
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+
+
+async def add_event(session: AsyncSession, subj: str, message: Message, *, customer_id: str = "") -> str:
+    """Write `message` to the outbox in the caller's transaction; fills meta.event_id and occurred_at."""
+    event_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    meta = message.meta  # every event message carries portal.common.v1.EventMeta as `meta`
+    meta.event_id = event_id
+    meta.occurred_at.FromDatetime(now)
+    if customer_id:
+        meta.customer_id = customer_id
+    headers = inject_headers()
+    headers[MSG_ID] = event_id
+    await session.execute(
+        sa.insert(outbox).values(
+            id=event_id,
+            subject=subj,
+            payload=message.SerializeToString(),
+            headers=headers,
+            created_at=now,
+        )
+    )
+    return event_id
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows; wakes on every commit and polls as a fallback."""
+
+    def __init__(self, db: Database, nc: NatsClient, metrics: KitMetrics, *, batch: int = 100) -> None:
+        self._db = db
+        self._js = nc.jetstream()
+        self._metrics = metrics
+        self._batch = batch
+        self._wake = asyncio.Event()
+        db.on_commit(self._wake.set)
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                while await self.publish_pending() == self._batch:
+                    pass
+                await self._measure_backlog()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down or the database busy: keep the rows, try again
+                log.warning("outbox relay: %s: %s; retrying", exc.__class__.__name__, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+                self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch in creation order; returns how many were published."""
+        async with self._db.sessions() as s:
+            rows = (
+                await s.execute(
+                    sa.select(outbox.c.id, outbox.c.subject, outbox.c.payload, outbox.c.headers)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.created_at, outbox.c.id)
+                    .limit(self._batch)
+                )
+            ).all()
+        sent: list[str] = []
+        try:
+            for row in rows:
+                await self._js.publish(row.subject, row.payload, headers=dict(row.headers), timeout=2)
+                sent.append(row.id)
+                self._metrics.events_published.labels(row.subject).inc()
+        finally:
+            if sent:
+                async with self._db.sessions() as s, s.begin():
+                    await s.execute(sa.update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=datetime.now(UTC)))
+        return len(sent)
+
+    async def _measure_backlog(self) -> None:
+        async with self._db.sessions() as s:
+            count, oldest = (
+                await s.execute(
+                    sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+                )
+            ).one()
+        self._metrics.outbox_backlog.set(count)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        self._metrics.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+
+
+Handler = Callable[[AsyncSession, bytes, dict[str, str]], Awaitable[None]]
+
+
+class Consumer:
+    """A durable pull consumer whose handler runs in one unit of work with the inbox record."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        subject: str,
+        handler: Handler,
+        db: Database,
+        metrics: KitMetrics,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.subject = subject
+        self._handler = handler
+        self._db = db
+        self._metrics = metrics
+        self._ack_wait = ack_wait
+
+    async def run(self, nc: NatsClient) -> None:
+        js = nc.jetstream()
+        config = js_api.ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+            ack_wait=self._ack_wait,
+            filter_subject=self.subject,
+        )
+        while True:
+            try:
+                sub = await js.pull_subscribe(self.subject, durable=self.name, stream=STREAM, config=config)
+                break
+            except Exception as exc:
+                log.warning("consumer %s: cannot subscribe yet (%s); retrying", self.name, exc)
+                await asyncio.sleep(1)
+        polls = 0
+        while True:
+            try:
+                msgs = await sub.fetch(batch=20, timeout=1)
+            except nats.errors.TimeoutError:
+                msgs = []
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # disconnected: the client reconnects; keep polling
+                log.warning("consumer %s: fetch failed (%s)", self.name, exc.__class__.__name__)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._handle(msg)
+            polls += 1
+            if polls % 10 == 0:
+                await self._measure_lag(sub)
+
+    async def _handle(self, msg) -> None:  # noqa: ANN001 - nats Msg
+        headers = dict(msg.headers or {})
+        event_id = headers.get(MSG_ID) or f"seq-{msg.metadata.sequence.stream}"
+        with tracer.start_as_current_span(
+            f"consume {msg.subject}", context=extract_context(headers), kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.destination.name", msg.subject)
+            span.set_attribute("messaging.message.id", event_id)
+            try:
+                async with self._db.unit_of_work() as s:
+                    seen = await s.scalar(
+                        sa.select(inbox.c.event_id).where(inbox.c.consumer == self.name, inbox.c.event_id == event_id)
+                    )
+                    if seen is None:
+                        await s.execute(
+                            sa.insert(inbox).values(consumer=self.name, event_id=event_id, handled_at=datetime.now(UTC))
+                        )
+                        await self._handler(s, msg.data, headers)
+                outcome = "handled" if seen is None else "duplicate"
+            except IntegrityError:
+                outcome = "duplicate"  # another replica recorded it first
+            except Exception:
+                log.exception("consumer %s failed on event %s; it will be redelivered", self.name, event_id)
+                self._metrics.events_consumed.labels(self.name, "failed").inc()
+                await _quietly(msg.nak(delay=2))
+                return
+            self._metrics.events_consumed.labels(self.name, outcome).inc()
+            await _quietly(msg.ack())
+
+    async def _measure_lag(self, sub) -> None:  # noqa: ANN001
+        try:
+            info = await sub.consumer_info()
+            self._metrics.consumer_lag.labels(self.name).set(info.num_pending + info.num_ack_pending)
+        except Exception:  # noqa: S110 - the gauge simply keeps its last value while NATS is away
+            pass
+
+
+async def _quietly(aw: Awaitable) -> None:
+    """Ack/nak while NATS is away fails; the message is then redelivered and the inbox absorbs it."""
+    try:
+        await aw
+    except Exception as exc:
+        log.info("ack not delivered (%s); the inbox will absorb the redelivery", exc.__class__.__name__)

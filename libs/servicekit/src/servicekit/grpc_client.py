@@ -1,0 +1,28 @@
+"""Outgoing gRPC: one channel per peer, every call with a deadline and the caller's principal token."""
+
+from __future__ import annotations
+
+import grpc
+
+from servicekit.principal import bearer_metadata
+
+DEFAULT_DEADLINE_SECONDS = 5.0
+
+
+def open_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        address,
+        options=[
+            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 1),
+        ],
+    )
+
+
+def call_options(token: str | None, *, timeout: float = DEFAULT_DEADLINE_SECONDS) -> dict:
+    """Keyword arguments for a stub call: deadline always, principal token when there is one."""
+    opts: dict = {"timeout": timeout}
+    if token:
+        opts["metadata"] = bearer_metadata(token)
+    return opts
