@@ -40,6 +40,19 @@ def subject(service: str, name: str) -> str:
     return f"portal.{service}.{name}.v1"
 
 
+async def _on_error(exc: Exception) -> None:
+    # The client reports every failed reconnect attempt; one line each, without a traceback.
+    log.warning("NATS: %s: %s", exc.__class__.__name__, exc)
+
+
+async def _on_disconnect() -> None:
+    log.warning("NATS disconnected; events wait in the outbox until it is back")
+
+
+async def _on_reconnect() -> None:
+    log.info("NATS reconnected")
+
+
 async def connect(url: str, name: str) -> NatsClient:
     """Connect, retrying until NATS answers; afterwards the client reconnects by itself forever."""
     delay = 0.2
@@ -51,6 +64,9 @@ async def connect(url: str, name: str) -> NatsClient:
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
                 connect_timeout=2,
+                error_cb=_on_error,
+                disconnected_cb=_on_disconnect,
+                reconnected_cb=_on_reconnect,
             )
         except (OSError, nats.errors.NoServersError, nats.errors.TimeoutError) as exc:
             log.warning("NATS not reachable at %s (%s); retrying", url, exc.__class__.__name__)

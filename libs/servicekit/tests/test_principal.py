@@ -1,0 +1,81 @@
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from servicekit import permissions as perm
+from servicekit.errors import PermissionDenied, Unauthenticated
+from servicekit.principal import (
+    KIND_PORTAL_USER,
+    KIND_STAFF,
+    Principal,
+    TokenSigner,
+    TokenVerifier,
+    load_public_keys,
+    visibility,
+)
+
+ALICE = Principal(
+    kind=KIND_PORTAL_USER,
+    subject_id="u1",
+    customer_id="c1",
+    contact_id="k1",
+    permissions=frozenset({perm.TICKETS_VIEW_MINE, perm.TICKETS_CREATE}),
+    customer_ids=("c1", "c1-sub"),
+    display_name="Alice",
+    email="alice@example.test",
+    session_id="s1",
+)
+
+
+def test_token_round_trip_keeps_every_field():
+    key = Ed25519PrivateKey.generate()
+    token, expires = TokenSigner(key, ttl_seconds=60).sign(ALICE)
+    assert expires > time.time()
+    assert TokenVerifier([key.public_key()]).verify(token) == ALICE
+
+
+def test_expired_token_is_refused():
+    key = Ed25519PrivateKey.generate()
+    token, _ = TokenSigner(key, ttl_seconds=1).sign(ALICE, now=time.time() - 120)
+    with pytest.raises(Unauthenticated, match="expired"):
+        TokenVerifier([key.public_key()]).verify(token)
+
+
+def test_token_from_another_key_or_tampered_is_refused():
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    token, _ = TokenSigner(other).sign(ALICE)
+    with pytest.raises(Unauthenticated):
+        TokenVerifier([key.public_key()]).verify(token)
+    good, _ = TokenSigner(key).sign(ALICE)
+    header, payload, sig = good.split(".")
+    with pytest.raises(Unauthenticated):
+        TokenVerifier([key.public_key()]).verify(f"{header}.{payload[:-2]}AA.{sig}")
+
+
+def test_a_bundle_of_public_keys_accepts_old_and_new_during_rotation():
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    pem = b"".join(k.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo) for k in (old, new))
+    verifier = TokenVerifier(load_public_keys(pem))
+    for k in (old, new):
+        assert verifier.verify(TokenSigner(k).sign(ALICE)[0]).subject_id == "u1"
+
+
+def test_visibility_mine_all_staff_and_neither():
+    mine = visibility(ALICE, view_all=perm.TICKETS_VIEW_ALL, view_mine=perm.TICKETS_VIEW_MINE)
+    assert (mine.customer_ids, mine.contact_id) == (("c1",), "k1")
+    assert mine.allows("c1", "k1") and not mine.allows("c1", "k2") and not mine.allows("c2", "k1")
+
+    all_ = visibility(
+        Principal(**{**ALICE.__dict__, "permissions": frozenset({perm.TICKETS_VIEW_ALL})}),
+        view_all=perm.TICKETS_VIEW_ALL,
+        view_mine=perm.TICKETS_VIEW_MINE,
+    )
+    assert all_.customer_ids == ("c1", "c1-sub") and all_.contact_id is None
+
+    staff = visibility(Principal(kind=KIND_STAFF, subject_id="s"), view_all="x", view_mine="y")
+    assert staff.customer_ids is None and staff.allows("any", "one")
+
+    with pytest.raises(PermissionDenied):
+        visibility(ALICE, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
