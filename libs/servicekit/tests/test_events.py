@@ -39,8 +39,8 @@ async def _write(db: Database, n: int) -> list[str]:
     return ids
 
 
-async def _wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(predicate, limit: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
@@ -74,7 +74,7 @@ async def test_events_survive_a_nats_outage_and_are_handled_exactly_once(db, nat
             unsent = await s.scalar(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))
         assert unsent >= 1, "with NATS down the events wait in the outbox"
         nats.start()
-        await _wait_for(lambda: len(handled) == 10, timeout=40)
+        await _wait_for(lambda: len(handled) == 10, limit=40)
 
         # A relay retry publishes the same event ids again: JetStream and the inbox absorb them.
         async with db.unit_of_work() as s:
