@@ -34,7 +34,9 @@ def principal_token(stack: Stack, login: str, password: str) -> str:
             identity_pb2.SignInRequest(login=login, password=password, audience=identity_pb2.AUDIENCE_PORTAL),
             timeout=10,
         )
-        resolved = stub.ResolveSession(identity_pb2.ResolveSessionRequest(session_token=signed.session_token), timeout=10)
+        resolved = stub.ResolveSession(
+            identity_pb2.ResolveSessionRequest(session_token=signed.session_token), timeout=10
+        )
     return resolved.principal_token
 
 
