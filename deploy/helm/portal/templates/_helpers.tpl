@@ -1,0 +1,259 @@
+{{/* Chart name, possibly overridden. */}}
+{{- define "portal.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Prefix of every object name: the release name, plus the chart name unless the release has it. */}}
+{{- define "portal.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "portal.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels every object carries. */}}
+{{- define "portal.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "portal.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: portal
+{{- end -}}
+
+{{/* Labels selecting every pod of the release (the deny-all NetworkPolicy uses them). */}}
+{{- define "portal.releaseSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "portal.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Selector labels of one service's pods. Call with (list $ "billing"). */}}
+{{- define "portal.selectorLabels" -}}
+{{- $root := index . 0 -}}
+{{- include "portal.releaseSelectorLabels" $root }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Labels of one service's objects. Call with (list $ "billing"). */}}
+{{- define "portal.serviceLabels" -}}
+{{- $root := index . 0 -}}
+{{- include "portal.labels" $root }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Name of one service's objects. Call with (list $ "billing"). */}}
+{{- define "portal.serviceName" -}}
+{{- printf "%s-%s" (include "portal.fullname" (index . 0)) (index . 1) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "portal.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Deep merge: copies every key of src into dst (a map it mutates), recursing where both sides are maps.
+Unlike sprig's mergeOverwrite, a false, 0 or "" in src does override dst.
+Call with (list $dst $src).
+*/}}
+{{- define "portal.deepMerge" -}}
+{{- $dst := index . 0 -}}
+{{- range $key, $value := index . 1 -}}
+{{- if and (kindIs "map" $value) (kindIs "map" (get $dst $key)) -}}
+{{- include "portal.deepMerge" (list (get $dst $key) $value) -}}
+{{- else -}}
+{{- $_ := set $dst $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Every enabled service with serviceDefaults merged under it, as JSON: {"billing": {...,"name":"billing"}}.
+Templates read it with: $services := include "portal.services" . | fromJson
+*/}}
+{{- define "portal.services" -}}
+{{- $out := dict -}}
+{{- range $name, $raw := .Values.services -}}
+{{- if $raw.enabled -}}
+{{- $svc := deepCopy $.Values.serviceDefaults -}}
+{{- include "portal.deepMerge" (list $svc (deepCopy $raw)) -}}
+{{- $_ := set $svc "name" $name -}}
+{{- $_ := set $out $name $svc -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+The container env of one service: the settings the chart computes, then serviceDefaults.env and the
+service's env over them (a map, so values files merge), then the settings read from Secrets.
+Call with (list $ $svc $services).
+*/}}
+{{- define "portal.env" -}}
+{{- $root := index . 0 -}}
+{{- $svc := index . 1 -}}
+{{- $services := index . 2 -}}
+{{- $p := $svc.envPrefix -}}
+{{- $env := dict -}}
+{{- $_ := set $env (printf "%s_ENV" $p) "prod" -}}
+{{- /* Listen on every interface: the kubelet probes and peers connect to the pod IP. */ -}}
+{{- if eq $svc.kind "http" -}}
+{{- $_ := set $env (printf "%s_HTTP_HOST" $p) "0.0.0.0" -}}
+{{- $_ := set $env (printf "%s_HTTP_PORT" $p) (toString (int $svc.port)) -}}
+{{- $_ := set $env (printf "%s_PUBLIC_URL" $p) $root.Values.portalUrl -}}
+{{- else -}}
+{{- $_ := set $env (printf "%s_GRPC_HOST" $p) "0.0.0.0" -}}
+{{- $_ := set $env (printf "%s_GRPC_PORT" $p) (toString (int $svc.port)) -}}
+{{- end -}}
+{{- $_ := set $env (printf "%s_METRICS_PORT" $p) (toString (int $svc.metricsPort)) -}}
+{{- if not $root.Values.nats.existingSecret.name -}}
+{{- $_ := set $env (printf "%s_NATS_URL" $p) $root.Values.nats.url -}}
+{{- end -}}
+{{- range $peer := $svc.calls -}}
+{{- $target := get $services $peer -}}
+{{- if $target -}}
+{{- $_ := set $env (printf "%s_%s_ADDR" $p (upper $peer)) (printf "%s:%d" (include "portal.serviceName" (list $root $peer)) (int $target.port)) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $svc.principalKey "verify" -}}
+{{- $_ := set $env (printf "%s_PRINCIPAL_PUBLIC_KEY_FILE" $p) "/etc/portal/principal/public-key.pem" -}}
+{{- else if eq $svc.principalKey "sign" -}}
+{{- $_ := set $env (printf "%s_SIGNING_KEY_FILE" $p) "/etc/portal/signing/signing-key.pem" -}}
+{{- end -}}
+{{- if $svc.mail -}}
+{{- $_ := set $env (printf "%s_SMTP_HOST" $p) $root.Values.smtp.host -}}
+{{- $_ := set $env (printf "%s_SMTP_PORT" $p) (toString (int $root.Values.smtp.port)) -}}
+{{- $_ := set $env (printf "%s_MAIL_FROM" $p) $root.Values.smtp.from -}}
+{{- $_ := set $env (printf "%s_PORTAL_URL" $p) $root.Values.portalUrl -}}
+{{- end -}}
+{{- $_ := set $env "OTEL_SERVICE_NAME" $svc.name -}}
+{{- $attrs := "service.namespace=portal,k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME)" -}}
+{{- if $root.Values.telemetry.resourceAttributes -}}
+{{- $attrs = printf "%s,%s" $attrs $root.Values.telemetry.resourceAttributes -}}
+{{- end -}}
+{{- $_ := set $env "OTEL_RESOURCE_ATTRIBUTES" $attrs -}}
+{{- if $root.Values.telemetry.otlpEndpoint -}}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" $root.Values.telemetry.otlpEndpoint -}}
+{{- $_ := set $env "OTEL_TRACES_EXPORTER" "otlp" -}}
+{{- else -}}
+{{- $_ := set $env "OTEL_TRACES_EXPORTER" "none" -}}
+{{- end -}}
+{{- range $k, $v := $svc.env -}}
+{{- $_ := set $env $k (toString $v) -}}
+{{- end -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- range $k := keys $env | sortAlpha }}
+- name: {{ $k }}
+  value: {{ get $env $k | quote }}
+{{- end }}
+{{- if $root.Values.nats.existingSecret.name }}
+- name: {{ printf "%s_NATS_URL" $p }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.nats.existingSecret.name }}
+      key: {{ $root.Values.nats.existingSecret.key }}
+{{- end }}
+{{- if $svc.database.enabled }}
+- name: {{ printf "%s_DATABASE_URL" $p }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ required (printf "services.%s.database.secretName is required" $svc.name) $svc.database.secretName }}
+      key: {{ $svc.database.key }}
+{{- end }}
+{{- range $k := keys $svc.secretEnv | sortAlpha }}
+{{- $ref := get $svc.secretEnv $k }}
+- name: {{ $k }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.secretName }}
+      key: {{ $ref.key }}
+      {{- if hasKey $ref "optional" }}
+      optional: {{ $ref.optional }}
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes of one service's pods. Call with (list $ $svc). */}}
+{{- define "portal.volumes" -}}
+{{- $root := index . 0 -}}
+{{- $svc := index . 1 -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ $svc.tmpSizeLimit }}
+{{- if eq $svc.principalKey "verify" }}
+{{- $pk := $root.Values.principalKeys.publicKey }}
+- name: principal-public-key
+  {{- if $pk.configMapName }}
+  configMap:
+    name: {{ $pk.configMapName }}
+  {{- else }}
+  secret:
+    secretName: {{ $pk.secretName }}
+  {{- end }}
+    defaultMode: 0444
+    items:
+      - key: {{ $pk.key }}
+        path: public-key.pem
+{{- else if eq $svc.principalKey "sign" }}
+- name: signing-key
+  secret:
+    secretName: {{ $root.Values.principalKeys.signingKey.secretName }}
+    defaultMode: 0440
+    items:
+      - key: {{ $root.Values.principalKeys.signingKey.key }}
+        path: signing-key.pem
+{{- end }}
+{{- end -}}
+
+{{- define "portal.volumeMounts" -}}
+{{- $svc := . -}}
+- name: tmp
+  mountPath: /tmp
+{{- if eq $svc.principalKey "verify" }}
+- name: principal-public-key
+  mountPath: /etc/portal/principal
+  readOnly: true
+{{- else if eq $svc.principalKey "sign" }}
+- name: signing-key
+  mountPath: /etc/portal/signing
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "portal.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.securityContext.runAsUser }}
+runAsGroup: {{ int .Values.securityContext.runAsGroup }}
+fsGroup: {{ int .Values.securityContext.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "portal.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.securityContext.runAsUser }}
+runAsGroup: {{ int .Values.securityContext.runAsGroup }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
