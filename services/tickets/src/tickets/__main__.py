@@ -1,0 +1,3 @@
+from tickets.main import run
+
+run()

@@ -1,0 +1,32 @@
+"""Wiring only: settings → servicekit's runtime (telemetry, database, NATS, gRPC server) → the tickets servicer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from portal.tickets.v1 import tickets_pb2_grpc
+from servicekit import app
+from servicekit.settings import load_settings
+from tickets.config import Settings
+from tickets.grpc_api import SERVICE_NAME, TicketsServicer
+
+NAME = "tickets"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def wire(rt: app.Runtime) -> app.Wiring:
+    servicer = TicketsServicer(rt.db)
+
+    def register(server: grpc.aio.Server) -> None:
+        tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server)
+
+    # No public methods: every tickets call needs a principal token.
+    return app.Wiring(register=register, service_names=[SERVICE_NAME])
+
+
+def run(argv: list[str] | None = None) -> None:
+    app.main(
+        name=NAME, settings_factory=lambda: load_settings(Settings), migrations_dir=MIGRATIONS, wire=wire, argv=argv
+    )

@@ -1,0 +1,281 @@
+"""Ticket rules: who may open and see which tickets, what a valid ticket is, numbering and idempotency.
+
+Functions take the caller's session and never commit: the RPC's unit of work does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit import pagination
+from servicekit.errors import InvalidArgument, NotFound, PermissionDenied
+from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
+from servicekit.principal import Principal, require, visibility
+from tickets import events
+from tickets.db import UTCDateTime
+from tickets.tickets.models import TICKET_NUMBER_COUNTER, Counter, Ticket
+
+PRIORITIES = ("Low", "Normal", "High", "Urgent")
+DEFAULT_PRIORITY = "Normal"
+DEFAULT_ISSUE_TYPE = "General"
+STATUS_NEW = "New"
+CLOSED_STATUSES = frozenset({"Resolved", "Closed"})
+
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 20_000
+ISSUE_TYPE_MAX = 100
+IDEMPOTENCY_KEY_MAX = 200
+REFERENCE_ID_MAX = 64
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    tickets: list[Ticket]
+    # Empty when this is the last page.
+    next_cursor: str
+
+
+async def create_ticket(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    subject: str,
+    description: str,
+    priority: str = "",
+    issue_type: str = "",
+    customer_id: str = "",
+    contact_id: str = "",
+    idempotency_key: str = "",
+) -> Ticket:
+    """Open a ticket (portal users for their own customer and contact), or return the one this key already made."""
+    require(principal, TICKETS_CREATE)
+    if principal.is_staff:
+        customer_id = _reference_id(customer_id, field="customer_id", required=True)
+        contact_id = _reference_id(contact_id, field="contact_id")
+    else:
+        # Whatever the request says, a customer's user opens tickets for its own customer and contact.
+        if not principal.customer_id:
+            raise PermissionDenied("your sign-in is not linked to a customer")
+        customer_id, contact_id = principal.customer_id, principal.contact_id
+    subject = _subject(subject)
+    description = _description(description)
+    priority = _priority(priority)
+    issue_type = _issue_type(issue_type)
+    key = _idempotency_key(idempotency_key)
+    created_by = principal.subject_id
+
+    if key and (done := await _by_idempotency_key(session, customer_id, created_by, key)):
+        return done
+    # Touching the counter row locks it until commit (a row lock on PostgreSQL, the write lock on SQLite), so
+    # creators queue here: a duplicate that was in flight has committed by the time we look again, numbers
+    # are handed out in commit order without gaps, and on SQLite the transaction is a real one before the
+    # SAVEPOINT below (a SAVEPOINT that opened the transaction would commit it on release).
+    await session.execute(
+        sa.update(Counter)
+        .where(Counter.name == TICKET_NUMBER_COUNTER)
+        .values(last_value=Counter.last_value)
+        .execution_options(synchronize_session=False)
+    )
+    if key and (done := await _by_idempotency_key(session, customer_id, created_by, key)):
+        return done
+
+    now = datetime.now(UTC)
+    try:
+        async with session.begin_nested():
+            number = await _next_number(session)
+            ticket = Ticket(
+                id=str(uuid.uuid4()),
+                number=number,
+                customer_id=customer_id,
+                contact_id=contact_id,
+                subject=subject,
+                description=description,
+                status=STATUS_NEW,
+                priority=priority,
+                issue_type=issue_type,
+                created_by=created_by,
+                created_at=now,
+                updated_at=now,
+                closed_at=None,
+                idempotency_key=key,
+            )
+            session.add(ticket)
+    except IntegrityError:
+        # Only reachable if something bypassed the counter lock; the rolled-back savepoint took the number back.
+        if key and (done := await _by_idempotency_key(session, customer_id, created_by, key)):
+            return done
+        raise
+    await events.ticket_created(session, ticket)
+    return ticket
+
+
+async def list_tickets(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    page_size: int = 0,
+    cursor: str = "",
+    open_only: bool = False,
+) -> TicketPage:
+    """The tickets the principal may see, newest first, one keyset page at a time."""
+    size = pagination.page_size(page_size)
+    after = _decode_cursor(cursor)
+    scope = _scope(principal)
+    if scope is None:
+        return TicketPage(tickets=[], next_cursor="")
+    query = sa.select(Ticket).where(*scope)
+    if open_only:
+        query = query.where(Ticket.closed_at.is_(None))
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            sa.tuple_(Ticket.created_at, Ticket.id)
+            < sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
+        )
+    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(size + 1)
+    rows = list((await session.scalars(query)).all())
+    if len(rows) <= size:
+        return TicketPage(tickets=rows, next_cursor="")
+    rows = rows[:size]
+    last = rows[-1]
+    return TicketPage(tickets=rows, next_cursor=pagination.encode_cursor(last.created_at.isoformat(), last.id))
+
+
+async def get_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str) -> Ticket:
+    """One ticket the principal may see; any other ticket, whoever owns it, is simply not found."""
+    try:
+        canonical = str(uuid.UUID(ticket_id))
+    except (ValueError, TypeError):
+        raise InvalidArgument("must be a ticket id (a UUID)", field="ticket_id") from None
+    try:
+        scope = _scope(principal)
+    except PermissionDenied:
+        scope = None  # a group without ticket views learns nothing about which tickets exist
+    ticket = None
+    if scope is not None:
+        ticket = await session.scalar(sa.select(Ticket).where(Ticket.id == canonical, *scope))
+    if ticket is None:
+        raise NotFound("ticket not found")
+    return ticket
+
+
+def is_closed_status(status: str) -> bool:
+    """Whether a status ends the ticket's open life (it then leaves open-only lists)."""
+    return status in CLOSED_STATUSES
+
+
+def _scope(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
+    """Filters limiting tickets to the principal's visibility; None when it can see none at all."""
+    vis = visibility(principal, view_all=TICKETS_VIEW_ALL, view_mine=TICKETS_VIEW_MINE)
+    clauses: list[sa.ColumnElement[bool]] = []
+    if vis.customer_ids is not None:
+        customers = [c for c in vis.customer_ids if c]
+        if not customers:
+            return None
+        clauses.append(Ticket.customer_id == customers[0] if len(customers) == 1 else Ticket.customer_id.in_(customers))
+    if vis.contact_id is not None:
+        if vis.contact_id:
+            clauses.append(Ticket.contact_id == vis.contact_id)
+        else:
+            # "Mine" for a user that is the customer itself rather than one of its contacts: what it opened,
+            # not every ticket that happens to have no contact.
+            clauses += [Ticket.contact_id == "", Ticket.created_by == principal.subject_id]
+    return clauses
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
+    values = pagination.decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    created, ticket_id = values
+    if not isinstance(created, str) or not isinstance(ticket_id, str) or len(ticket_id) > REFERENCE_ID_MAX:
+        raise _bad_cursor()
+    try:
+        at = datetime.fromisoformat(created)
+    except ValueError:
+        raise _bad_cursor() from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)), ticket_id
+
+
+def _bad_cursor() -> InvalidArgument:
+    return InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
+
+
+async def _by_idempotency_key(session: AsyncSession, customer_id: str, created_by: str, key: str) -> Ticket | None:
+    return await session.scalar(
+        sa.select(Ticket).where(
+            Ticket.customer_id == customer_id, Ticket.created_by == created_by, Ticket.idempotency_key == key
+        )
+    )
+
+
+async def _next_number(session: AsyncSession) -> int:
+    return (
+        await session.execute(
+            sa.update(Counter)
+            .where(Counter.name == TICKET_NUMBER_COUNTER)
+            .values(last_value=Counter.last_value + 1)
+            .returning(Counter.last_value)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one()
+
+
+def _text(value: str, *, field: str, label: str, limit: int) -> str:
+    if "\x00" in value:
+        raise InvalidArgument(f"the {label} must not contain NUL characters", field=field)
+    if not value:
+        raise InvalidArgument(f"a {label} is required", field=field)
+    if len(value) > limit:
+        raise InvalidArgument(f"the {label} must be at most {limit} characters (it has {len(value)})", field=field)
+    return value
+
+
+def _subject(value: str) -> str:
+    # One line: runs of whitespace, newlines included, become one space (it ends up in email subjects).
+    return _text(" ".join(value.split()), field="subject", label="subject", limit=SUBJECT_MAX)
+
+
+def _description(value: str) -> str:
+    return _text(value.strip(), field="description", label="description", limit=DESCRIPTION_MAX)
+
+
+def _priority(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return DEFAULT_PRIORITY
+    for allowed in PRIORITIES:
+        if value.lower() == allowed.lower():
+            return allowed
+    raise InvalidArgument(f"the priority must be one of {', '.join(PRIORITIES)}", field="priority")
+
+
+def _issue_type(value: str) -> str:
+    value = " ".join(value.split())
+    return _text(value, field="issue_type", label="issue type", limit=ISSUE_TYPE_MAX) if value else DEFAULT_ISSUE_TYPE
+
+
+def _idempotency_key(value: str) -> str | None:
+    value = value.strip()
+    if len(value) > IDEMPOTENCY_KEY_MAX:
+        raise InvalidArgument(
+            f"the idempotency key must be at most {IDEMPOTENCY_KEY_MAX} characters", field="idempotency_key"
+        )
+    if "\x00" in value:
+        raise InvalidArgument("the idempotency key must not contain NUL characters", field="idempotency_key")
+    return value or None
+
+
+def _reference_id(value: str, *, field: str, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument(f"{field} is required for staff", field=field)
+    if len(value) > REFERENCE_ID_MAX or "\x00" in value:
+        raise InvalidArgument(f"{field} is not a valid id", field=field)
+    return value

