@@ -1,0 +1,3 @@
+from billing.main import run
+
+run()

@@ -1,0 +1,32 @@
+"""Wiring only: settings → servicekit's runtime (telemetry, metrics, database, NATS) → the billing servicer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from billing.config import Settings
+from billing.grpc_api import BillingServicer
+from portal.billing.v1 import billing_pb2, billing_pb2_grpc
+from servicekit import app
+from servicekit.settings import load_settings
+
+NAME = "billing"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def wire(rt: app.Runtime) -> app.Wiring:
+    servicer = BillingServicer(rt.db)
+    return app.Wiring(
+        register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
+        service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],
+    )
+
+
+def run(argv: list[str] | None = None) -> None:
+    app.main(
+        name=NAME,
+        settings_factory=lambda: load_settings(Settings),
+        migrations_dir=MIGRATIONS_DIR,
+        wire=wire,
+        argv=argv,
+    )

@@ -1,0 +1,101 @@
+"""Billing test fixtures: a migrated database per test (run on SQLite and on PostgreSQL through the
+portal_testkit `db_url` fixture), principal tokens from a test signing key, and the servicer on a socket."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from billing.invoices.models import OPEN, Invoice, InvoiceLine
+from billing.main import MIGRATIONS_DIR, NAME, wire
+from portal.billing.v1 import billing_pb2_grpc
+from servicekit import app
+from servicekit.db import Database
+from servicekit.grpc_client import open_channel
+from servicekit.grpc_server import start_grpc_server
+from servicekit.metrics import kit_metrics
+from servicekit.migrations import upgrade
+from servicekit.principal import Principal, TokenSigner, TokenVerifier
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    await upgrade(MIGRATIONS_DIR, db_url)
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def seed(db: Database) -> Callable:
+    """`await seed(*rows)`: insert model instances in one committed unit of work."""
+
+    async def add(*rows: object) -> None:
+        async with db.unit_of_work() as s:
+            s.add_all(rows)
+
+    return add
+
+
+@pytest.fixture
+def make_invoice() -> Callable[..., Invoice]:
+    """An open invoice with sensible defaults; `lines=["Labour", ...]` adds lines in that order."""
+    numbers = itertools.count(1001)
+
+    def make(customer_id: str, *, lines: tuple[str, ...] = ("Labour",), **fields: object) -> Invoice:
+        total = fields.pop("total_minor", 10_000)
+        values: dict = {
+            "number": f"INV-{next(numbers)}",
+            "customer_id": customer_id,
+            "issued_on": date(2026, 1, 1),
+            "due_on": date(2026, 1, 31),
+            "status": OPEN,
+            "currency": "USD",
+            "total_minor": total,
+            "balance_minor": total,
+            **fields,
+        }
+        inv = Invoice(**values)
+        inv.lines = [
+            InvoiceLine(position=i, description=d, quantity=Decimal("1.5"), unit_price_minor=100, amount_minor=150)
+            for i, d in enumerate(lines, start=1)
+        ]
+        return inv
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def token(signing_key: Ed25519PrivateKey) -> Callable[[Principal], str]:
+    """`token(principal)`: a principal token as identity would sign it."""
+    signer = TokenSigner(signing_key)
+    return lambda principal: signer.sign(principal)[0]
+
+
+@pytest.fixture
+async def stub(db: Database, signing_key: Ed25519PrivateKey) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
+    """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
+    metrics = kit_metrics(NAME)
+    wiring = wire(app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics))  # type: ignore[arg-type]
+    server = await start_grpc_server(
+        address="127.0.0.1:0",
+        register=wiring.register,
+        service_names=wiring.service_names,
+        verifier=TokenVerifier([signing_key.public_key()]),
+        public_methods=wiring.public_methods,
+        metrics=metrics,
+    )
+    channel = open_channel(f"127.0.0.1:{server.port}")
+    yield billing_pb2_grpc.BillingServiceStub(channel)
+    await channel.close()
+    await server.stop(0)
