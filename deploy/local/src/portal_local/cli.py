@@ -1,0 +1,132 @@
+"""`python -m portal_local run`: the whole platform on this machine, with demo data, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from portal_local.ports import PortInUseError
+from portal_local.seed import DEMO_CUSTOMERS, SeedError, seed_stack
+from portal_local.stack import PORT_SLOTS, PROCESSES, Stack, StackConfig, StackError
+
+
+def _env_port(var: str, default: int) -> int:
+    raw = os.environ.get(var)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"${var} must be a port number, not {raw!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m portal_local", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start everything, seed demo data, run until Ctrl-C")
+    run.add_argument("--var", type=Path, default=Path("var"), help="data, keys and logs (default ./var)")
+    ports = run.add_argument_group("ports (each also settable by the environment variable shown)")
+    for slot in PORT_SLOTS:
+        ports.add_argument(
+            slot.flag,
+            dest=f"port_{slot.key}",
+            type=int,
+            default=_env_port(slot.env_var, slot.default),
+            metavar="PORT",
+            help=f"{slot.what} (${slot.env_var}, default {slot.default})",
+        )
+    run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for every process, e.g. IDENTITY_LOG_LEVEL=DEBUG (repeatable)",
+    )
+    run.add_argument(
+        "--only", nargs="+", choices=PROCESSES, metavar="NAME", help=f"start only these: {', '.join(PROCESSES)}"
+    )
+    run.add_argument("--no-seed", action="store_true", help="do not create demo data")
+    run.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to wait for readiness")
+    return parser
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--env expects KEY=VALUE, not {item!r}")
+        env[key] = value
+    config = StackConfig(
+        var_dir=args.var,
+        ports={slot.key: getattr(args, f"port_{slot.key}") for slot in PORT_SLOTS},
+        env=env,
+        processes=args.only or PROCESSES,
+        ready_timeout=args.ready_timeout,
+    )
+    stack = Stack(config)
+    # SIGTERM (e.g. from make or a supervisor) stops the stack just like Ctrl-C.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    began = time.monotonic()
+    try:
+        print(f"starting {', '.join(stack.enabled)}; logs in {stack.logs_dir}", flush=True)
+        stack.start()
+        seeded = None
+        if not args.no_seed and {"identity", "tickets"} <= set(stack.enabled):
+            seeded = seed_stack(stack)
+        _print_banner(stack, time.monotonic() - began, seeded is not None and seeded.created)
+        while True:
+            time.sleep(1.0)
+            dead = stack.dead_processes()
+            if dead:
+                p = dead[0]
+                print(
+                    f"\n{p.name} exited with code {p.returncode}; last lines of {p.log_path}:\n{p.log_tail()}",
+                    file=sys.stderr,
+                )
+                return 1
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    except (PortInUseError, StackError, SeedError) as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    finally:
+        # A second Ctrl-C must not leave half the processes running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        print("stopped", flush=True)
+
+
+def _print_banner(stack: Stack, seconds: float, seeded_now: bool) -> None:
+    lines = [
+        "",
+        f"Portal is up after {seconds:.1f}s.",
+        f"  Customer portal   {stack.portal_url}",
+        f"  Staff console     {stack.staff_url}",
+        f"  Caught mail       {stack.mail_url}/",
+        f"  NATS              {stack.nats_url}",
+        "",
+        "Demo logins" + (" (just created):" if seeded_now else ":"),
+        f"  staff   {stack.config.staff_email} / {stack.config.staff_password}   (staff console)",
+    ]
+    for demo in DEMO_CUSTOMERS:
+        lines.append(f"  portal  {demo.login} / {demo.password}   ({demo.business_name})")
+    lines += ["", f"Data in {stack.var_dir}; press Ctrl-C to stop."]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        sys.exit(run(args))

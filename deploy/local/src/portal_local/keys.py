@@ -1,0 +1,70 @@
+"""Local secrets: identity's Ed25519 principal-signing key pair and the gateway's session secret.
+
+They are created once under <var>/keys and reused, so sessions and tokens survive a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    private_key_file: Path
+    public_key_file: Path
+    session_secret_file: Path
+
+    @property
+    def session_secret(self) -> str:
+        return self.session_secret_file.read_text().strip()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    # O_EXCL: never overwrite a key another run already created.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def ensure_keys(var_dir: Path) -> LocalKeys:
+    keys_dir = Path(var_dir) / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    keys = LocalKeys(
+        private_key_file=keys_dir / "principal.pem",
+        public_key_file=keys_dir / "principal.pub.pem",
+        session_secret_file=keys_dir / "session_secret",
+    )
+
+    if not keys.private_key_file.exists():
+        key = Ed25519PrivateKey.generate()
+        _write_private(
+            keys.private_key_file,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        keys.public_key_file.unlink(missing_ok=True)
+
+    if not keys.public_key_file.exists():
+        # Derived from the private key, so a lost public file is simply recreated.
+        private = serialization.load_pem_private_key(keys.private_key_file.read_bytes(), password=None)
+        _write_private(
+            keys.public_key_file,
+            private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+
+    if not keys.session_secret_file.exists():
+        _write_private(keys.session_secret_file, (secrets.token_urlsafe(48) + "\n").encode())
+
+    return keys

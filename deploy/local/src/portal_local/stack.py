@@ -1,0 +1,365 @@
+"""The whole platform on one machine: NATS, the mail catcher, five services and the gateway.
+
+Each runs as its own process with the env of the local contract, logs to <var>/logs/<name>.log, and
+is stopped with SIGTERM (then SIGKILL). Services apply their own migrations; the runner does not.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from portal_local.keys import LocalKeys, ensure_keys
+from portal_local.nats import NatsServer
+from portal_local.ports import HOST, PortWant, check_ports_free, free_port
+from portal_local.procs import ManagedProcess, http_status
+
+SERVICES: tuple[str, ...] = ("identity", "tickets", "billing", "assets", "remote")
+PROCESSES: tuple[str, ...] = ("nats", "mailcatcher", *SERVICES, "gateway")
+
+DEFAULT_STAFF_EMAIL = "admin@example.test"
+DEFAULT_STAFF_PASSWORD = "demo-admin-123"  # noqa: S105 (published demo login, dev only)
+MAIL_FROM = "portal@example.test"
+
+
+@dataclass(frozen=True)
+class PortSlot:
+    key: str  # name in Stack.ports
+    default: int
+    process: str
+    what: str
+    env_var: str  # read by `python -m portal_local run` as the default of `flag`
+    flag: str
+
+
+def _port_slots() -> tuple[PortSlot, ...]:
+    slots = [
+        PortSlot("nats", 4222, "nats", "NATS client", "PORTAL_NATS_PORT", "--nats-port"),
+        PortSlot("nats_http", 8222, "nats", "NATS monitoring", "PORTAL_NATS_HTTP_PORT", "--nats-http-port"),
+        PortSlot("smtp", 1025, "mailcatcher", "mail catcher SMTP", "PORTAL_SMTP_PORT", "--smtp-port"),
+        PortSlot("mail_http", 8025, "mailcatcher", "mail catcher web", "PORTAL_MAIL_HTTP_PORT", "--mail-http-port"),
+    ]
+    for i, svc in enumerate(SERVICES):
+        up = svc.upper()
+        slots.append(PortSlot(f"{svc}_grpc", 50051 + i, svc, f"{svc} gRPC", f"{up}_GRPC_PORT", f"--{svc}-grpc-port"))
+        slots.append(
+            PortSlot(f"{svc}_metrics", 9101 + i, svc, f"{svc} metrics", f"{up}_METRICS_PORT", f"--{svc}-metrics-port")
+        )
+    slots.append(PortSlot("gateway_http", 8000, "gateway", "gateway HTTP", "GATEWAY_HTTP_PORT", "--gateway-port"))
+    slots.append(
+        PortSlot(
+            "gateway_metrics", 9100, "gateway", "gateway metrics", "GATEWAY_METRICS_PORT", "--gateway-metrics-port"
+        )
+    )
+    return tuple(slots)
+
+
+PORT_SLOTS: tuple[PortSlot, ...] = _port_slots()
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class StackConfig:
+    var_dir: Path = Path("var")
+    # Explicit ports by PortSlot.key; they win over everything else.
+    ports: Mapping[str, int] = field(default_factory=dict)
+    # Added to every default port, e.g. 1000 gives gateway 9000, identity 51051.
+    port_offset: int = 0
+    # Pick a free port for every slot not given in `ports` (tests).
+    free_ports: bool = False
+    # Applied last to every child's environment.
+    env: Mapping[str, str] = field(default_factory=dict)
+    processes: Collection[str] = PROCESSES
+    host: str = HOST
+    ready_timeout: float = 90.0
+    stop_timeout: float = 10.0
+    staff_email: str = DEFAULT_STAFF_EMAIL
+    staff_password: str = DEFAULT_STAFF_PASSWORD
+
+
+class Stack:
+    """Start with `start()` (or `with Stack(...) as stack:`); always ends with `stop()`."""
+
+    def __init__(self, config: StackConfig | None = None, **overrides: object) -> None:
+        cfg = config or StackConfig()
+        for k, v in overrides.items():
+            if not hasattr(cfg, k):
+                raise TypeError(f"unknown Stack option {k!r}")
+            setattr(cfg, k, v)
+        unknown = set(cfg.processes) - set(PROCESSES)
+        if unknown:
+            raise ValueError(f"unknown processes {sorted(unknown)}; choose from {PROCESSES}")
+        unknown_ports = set(cfg.ports) - {s.key for s in PORT_SLOTS}
+        if unknown_ports:
+            raise ValueError(f"unknown port names {sorted(unknown_ports)}; choose from {[s.key for s in PORT_SLOTS]}")
+        self.config = cfg
+        self.host = cfg.host
+        self.var_dir = Path(cfg.var_dir).resolve()
+        self.logs_dir = self.var_dir / "logs"
+        self.enabled: tuple[str, ...] = tuple(p for p in PROCESSES if p in cfg.processes)
+        self.ports: dict[str, int] = {}
+        for slot in PORT_SLOTS:
+            if slot.key in cfg.ports:
+                self.ports[slot.key] = int(cfg.ports[slot.key])
+            elif cfg.free_ports:
+                self.ports[slot.key] = free_port(self.host)
+            else:
+                self.ports[slot.key] = slot.default + cfg.port_offset
+        self.keys: LocalKeys | None = None
+        self.nats: NatsServer | None = None
+        self.processes: dict[str, ManagedProcess] = {}
+        self._started = False
+
+    # -- addresses -------------------------------------------------------------------------------
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://{self.host}:{self.ports['nats']}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.ports['gateway_http']}"
+
+    @property
+    def portal_url(self) -> str:
+        return self.gateway_url + "/"
+
+    @property
+    def staff_url(self) -> str:
+        return self.gateway_url + "/staff"
+
+    @property
+    def mail_url(self) -> str:
+        return f"http://{self.host}:{self.ports['mail_http']}"
+
+    @property
+    def smtp_port(self) -> int:
+        return self.ports["smtp"]
+
+    def grpc_addr(self, service: str) -> str:
+        return f"{self.host}:{self.ports[f'{service}_grpc']}"
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[f'{name}_metrics']}/metrics"
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """Every endpoint by name, for printing and for tests."""
+        out = {
+            "portal": self.portal_url,
+            "staff": self.staff_url,
+            "mail": self.mail_url,
+            "smtp": f"{self.host}:{self.smtp_port}",
+            "nats": self.nats_url,
+            "nats_monitoring": f"http://{self.host}:{self.ports['nats_http']}",
+        }
+        out.update({svc: self.grpc_addr(svc) for svc in SERVICES})
+        return out
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    # -- environment -----------------------------------------------------------------------------
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The variables the contract gives process `name` (without the inherited environment)."""
+        assert self.keys is not None, "keys are created by start()"
+        env: dict[str, str] = {}
+        if name in SERVICES:
+            up = name.upper()
+            env.update(
+                {
+                    f"{up}_ENV": "dev",
+                    f"{up}_GRPC_HOST": self.host,
+                    f"{up}_GRPC_PORT": str(self.ports[f"{name}_grpc"]),
+                    f"{up}_METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+                    f"{up}_DATABASE_URL": f"sqlite+aiosqlite:///{self.var_dir / f'{name}.db'}",
+                    f"{up}_NATS_URL": self.nats_url,
+                }
+            )
+            if name == "identity":
+                env.update(
+                    {
+                        "IDENTITY_SIGNING_KEY_FILE": str(self.keys.private_key_file),
+                        "IDENTITY_SMTP_HOST": self.host,
+                        "IDENTITY_SMTP_PORT": str(self.smtp_port),
+                        "IDENTITY_MAIL_FROM": MAIL_FROM,
+                        "IDENTITY_PORTAL_URL": self.gateway_url,
+                        "IDENTITY_BOOTSTRAP_STAFF_EMAIL": self.config.staff_email,
+                        "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
+                    }
+                )
+            else:
+                env[f"{up}_PRINCIPAL_PUBLIC_KEY_FILE"] = str(self.keys.public_key_file)
+        elif name == "gateway":
+            env.update(
+                {
+                    "GATEWAY_ENV": "dev",
+                    "GATEWAY_HTTP_PORT": str(self.ports["gateway_http"]),
+                    "GATEWAY_METRICS_PORT": str(self.ports["gateway_metrics"]),
+                    "GATEWAY_NATS_URL": self.nats_url,
+                    # Not in the contract, but the gateway's links in pages must use the port it really has.
+                    "GATEWAY_PUBLIC_URL": self.gateway_url,
+                    "GATEWAY_SESSION_SECRET": self.keys.session_secret,
+                    **{f"GATEWAY_{svc.upper()}_ADDR": self.grpc_addr(svc) for svc in SERVICES},
+                }
+            )
+        return env
+
+    def _child_env(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        # Keep loopback traffic away from any proxy configured in the environment (gRPC honours it too).
+        for var in ("no_proxy", "NO_PROXY"):
+            env[var] = ",".join(x for x in (env.get(var, ""), "127.0.0.1,localhost") if x)
+        env.update(self.env_for(name))
+        env.update(self.config.env)
+        return env
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def port_wants(self) -> list[PortWant]:
+        return [PortWant(self.ports[s.key], s.what, s.env_var, s.flag) for s in PORT_SLOTS if s.process in self.enabled]
+
+    def start(self) -> Stack:
+        if self._started:
+            return self
+        check_ports_free(self.port_wants(), self.host)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.keys = ensure_keys(self.var_dir)
+        self._started = True
+        atexit.register(self.stop)
+        try:
+            # NATS and the mail catcher first: services connect to them as they start.
+            first = [p for p in ("nats", "mailcatcher") if p in self.enabled]
+            for name in first:
+                self._spawn(name)
+            self._wait_ready(first)
+            rest = [p for p in self.enabled if p not in first]
+            for name in rest:
+                self._spawn(name)
+            self._wait_ready(rest)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str) -> None:
+        if name == "nats":
+            self.nats = NatsServer(
+                self.var_dir / "nats",
+                port=self.ports["nats"],
+                http_port=self.ports["nats_http"],
+                host=self.host,
+                log_path=self.log_path("nats"),
+            )
+            self.nats.store_dir.mkdir(parents=True, exist_ok=True)
+            proc = self.nats.process
+        else:
+            if name == "mailcatcher":
+                args = [
+                    "portal_local.mailcatcher",
+                    "--host",
+                    self.host,
+                    "--smtp-port",
+                    str(self.smtp_port),
+                    "--http-port",
+                    str(self.ports["mail_http"]),
+                ]
+            else:
+                args = [name]
+            proc = ManagedProcess(
+                name, [sys.executable, "-m", *args], log_path=self.log_path(name), env=self._child_env(name)
+            )
+        proc.start()
+        self.processes[name] = proc
+
+    def is_ready(self, name: str) -> bool:
+        if name == "nats":
+            return self.nats is not None and self.nats.is_ready()
+        if name == "mailcatcher":
+            return http_status(f"{self.mail_url}/api/messages", timeout=0.5) == 200
+        if name == "gateway":
+            return http_status(f"{self.gateway_url}/readyz", timeout=1.0) == 200
+        return grpc_serving(self.grpc_addr(name))
+
+    def _wait_ready(self, names: list[str]) -> None:
+        deadline = time.monotonic() + self.config.ready_timeout
+        pending = list(names)
+        while pending:
+            for name in list(pending):
+                proc = self.processes[name]
+                if not proc.running:
+                    raise StackError(
+                        f"{name} exited with code {proc.returncode} while starting; "
+                        f"last lines of {proc.log_path}:\n{proc.log_tail()}"
+                    )
+                if self.is_ready(name):
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                details = "\n".join(
+                    f"--- {n}: last lines of {self.processes[n].log_path}:\n{self.processes[n].log_tail()}"
+                    for n in pending
+                )
+                raise StackError(f"not ready within {self.config.ready_timeout:.0f}s: {', '.join(pending)}\n{details}")
+            if pending:
+                time.sleep(0.2)
+
+    def dead_processes(self) -> list[ManagedProcess]:
+        """Processes that were started and have exited since."""
+        return [p for p in self.processes.values() if not p.running]
+
+    def stop(self) -> None:
+        """Gateway first, then the services, then NATS and the mail catcher; each tier SIGTERM then SIGKILL."""
+        if not self._started:
+            return
+        tiers = [["gateway"], list(SERVICES), ["mailcatcher", "nats"]]
+        for tier in tiers:
+            procs = [self.processes[n] for n in tier if n in self.processes]
+            for p in procs:
+                p.signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.config.stop_timeout
+            for p in procs:
+                if not p.wait(max(0.0, deadline - time.monotonic())):
+                    p.signal(signal.SIGKILL)
+                    p.wait(5.0)
+        self.processes.clear()
+        self.nats = None
+        self._started = False
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def grpc_serving(addr: str, timeout: float = 1.0) -> bool:
+    """True when the standard gRPC health check (service "") answers SERVING."""
+    host, _, port = addr.rpartition(":")
+    # A plain TCP connect first: cheap, and a fresh channel per probe avoids gRPC's reconnect backoff
+    # stretching the wait for a server that is still importing.
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return False
+    with grpc.insecure_channel(addr, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        try:
+            resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return resp.status == health_pb2.HealthCheckResponse.SERVING

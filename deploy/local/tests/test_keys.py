@@ -1,0 +1,23 @@
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+from portal_local.keys import ensure_keys
+
+
+def test_keys_are_created_once_private_and_reused(tmp_path: Path) -> None:
+    keys = ensure_keys(tmp_path)
+    private = load_pem_private_key(keys.private_key_file.read_bytes(), password=None)
+    public = load_pem_public_key(keys.public_key_file.read_bytes())
+    assert isinstance(private, Ed25519PrivateKey) and isinstance(public, Ed25519PublicKey)
+    assert private.public_key() == public
+    for f in (keys.private_key_file, keys.public_key_file, keys.session_secret_file):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert len(keys.session_secret) >= 40
+
+    before = {f: f.read_bytes() for f in (keys.private_key_file, keys.public_key_file, keys.session_secret_file)}
+    again = ensure_keys(tmp_path)
+    assert {f: f.read_bytes() for f in before} == before
+    assert again.session_secret == keys.session_secret

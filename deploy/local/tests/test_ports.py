@@ -1,0 +1,43 @@
+import socket
+from pathlib import Path
+
+import pytest
+
+from portal_local.ports import PortInUseError, PortWant, check_ports_free, free_port, port_is_free
+from portal_local.stack import Stack
+
+
+@pytest.fixture
+def busy_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_busy_port_is_reported_with_owner_and_how_to_change(busy_port: int) -> None:
+    assert not port_is_free(busy_port)
+    with pytest.raises(PortInUseError) as err:
+        check_ports_free(
+            [
+                PortWant(free_port(), "NATS client"),
+                PortWant(busy_port, "gateway HTTP", "GATEWAY_HTTP_PORT", "--gateway-port"),
+            ]
+        )
+    text = str(err.value)
+    assert f"port {busy_port} on 127.0.0.1 is already in use" in text
+    assert "gateway HTTP wants it" in text and "--gateway-port" in text and "$GATEWAY_HTTP_PORT" in text
+    assert "NATS" not in text
+
+
+def test_stack_refuses_to_start_anything_on_a_busy_port(busy_port: int, tmp_path: Path) -> None:
+    stack = Stack(var_dir=tmp_path, free_ports=True, ports={"smtp": busy_port}, processes=["nats", "mailcatcher"])
+    with pytest.raises(PortInUseError, match=rf"port {busy_port} .*mail catcher SMTP.*--smtp-port.*PORTAL_SMTP_PORT"):
+        stack.start()
+    assert stack.processes == {}
+    assert not (tmp_path / "logs").exists()
+
+
+def test_same_port_twice_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="configured for both"):
+        check_ports_free([PortWant(4222, "a"), PortWant(4222, "b")])

@@ -1,0 +1,145 @@
+"""The runner with the parts that exist independently of the services: NATS and the mail catcher."""
+
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nats
+import psutil
+import pytest
+
+from portal_local.ports import free_port, port_is_free
+from portal_local.stack import Stack, StackError
+
+
+def _messages(url: str) -> list[dict]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url}/api/messages", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_stack_starts_logs_and_stops_nats_and_mailcatcher(tmp_path: Path) -> None:
+    with Stack(var_dir=tmp_path, free_ports=True, processes=["nats", "mailcatcher"]) as stack:
+        pids = [p.pid for p in stack.processes.values()]
+        assert stack.nats is not None and stack.nats.is_ready()
+        with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=5) as smtp:
+            smtp.sendmail("portal@example.test", ["bob@blueharbor.test"], b"Subject: Invite\r\n\r\nWelcome")
+        deadline = time.monotonic() + 5
+        while not (msgs := _messages(stack.mail_url)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert msgs[0]["subject"] == "Invite" and msgs[0]["rcpt_to"] == ["bob@blueharbor.test"]
+        ports = (stack.ports["nats"], stack.ports["smtp"], stack.ports["mail_http"])
+
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+    assert all(port_is_free(p) for p in ports)
+    assert (tmp_path / "logs" / "nats.log").stat().st_size > 0
+    assert "mail catcher: SMTP" in (tmp_path / "logs" / "mailcatcher.log").read_text()
+    assert (tmp_path / "keys" / "principal.pem").exists()
+    assert (tmp_path / "nats" / "jetstream").is_dir()
+
+
+def test_services_get_the_contract_environment(tmp_path: Path) -> None:
+    stack = Stack(var_dir=tmp_path, port_offset=1000, env={"TICKETS_LOG_LEVEL": "DEBUG"})
+    from portal_local.keys import ensure_keys
+
+    stack.keys = ensure_keys(tmp_path)
+    identity = stack.env_for("identity")
+    assert identity["IDENTITY_GRPC_PORT"] == "51051" and identity["IDENTITY_METRICS_PORT"] == "10101"
+    assert identity["IDENTITY_DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path.resolve()}/identity.db"
+    assert identity["IDENTITY_SIGNING_KEY_FILE"].endswith("keys/principal.pem")
+    assert identity["IDENTITY_SMTP_PORT"] == "2025" and identity["IDENTITY_PORTAL_URL"] == "http://127.0.0.1:9000"
+    assert "IDENTITY_PRINCIPAL_PUBLIC_KEY_FILE" not in identity
+    remote = stack.env_for("remote")
+    assert remote["REMOTE_PRINCIPAL_PUBLIC_KEY_FILE"].endswith("keys/principal.pub.pem")
+    assert remote["REMOTE_NATS_URL"] == "nats://127.0.0.1:5222" and remote["REMOTE_ENV"] == "dev"
+    gateway = stack.env_for("gateway")
+    assert gateway["GATEWAY_TICKETS_ADDR"] == "127.0.0.1:51052" and gateway["GATEWAY_HTTP_PORT"] == "9000"
+    assert gateway["GATEWAY_SESSION_SECRET"] == stack.keys.session_secret
+    assert stack._child_env("tickets")["TICKETS_LOG_LEVEL"] == "DEBUG"
+
+
+def test_cli_runs_until_ctrl_c_and_stops_its_children(tmp_path: Path) -> None:
+    nats_port, mail_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "portal_local",
+            "run",
+            "--var",
+            str(tmp_path),
+            "--only",
+            "nats",
+            "mailcatcher",
+            "--nats-port",
+            str(nats_port),
+            "--nats-http-port",
+            str(free_port()),
+            "--smtp-port",
+            str(free_port()),
+            "--mail-http-port",
+            str(mail_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "press Ctrl-C to stop" in line:
+                break
+        out = "".join(lines)
+        assert f"Caught mail       http://127.0.0.1:{mail_port}/" in out, out
+        assert "alice@acme.test / demo-acme-123" in out
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) == 2
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, rest
+        assert "stopped" in rest
+        gone, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive
+        assert port_is_free(nats_port) and port_is_free(mail_port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_process_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
+    # A PYTHONHOME without a standard library makes the interpreter exit at once.
+    stack = Stack(var_dir=tmp_path, free_ports=True, processes=["mailcatcher"], env={"PYTHONHOME": str(tmp_path)})
+    with pytest.raises(StackError, match=r"mailcatcher exited with code \d+ while starting") as err:
+        stack.start()
+    assert "mailcatcher.log" in str(err.value) and "starting mailcatcher" in str(err.value)
+    assert stack.processes == {}
+
+
+def test_readiness_timeout_names_the_process_and_stops_everything(tmp_path: Path) -> None:
+    stack = Stack(var_dir=tmp_path, free_ports=True, processes=["mailcatcher"], ready_timeout=0.0)
+    with pytest.raises(StackError, match="not ready within 0s: mailcatcher") as err:
+        stack.start()
+    assert "last lines of" in str(err.value)
+    assert stack.processes == {} and port_is_free(stack.ports["mail_http"])
+
+
+async def test_a_second_run_keeps_the_nats_store(tmp_path: Path) -> None:
+    with Stack(var_dir=tmp_path, free_ports=True, processes=["nats"]) as first:
+        nc = await nats.connect(first.nats_url)
+        js = nc.jetstream()
+        await js.add_stream(name="KEEP", subjects=["portal.keep.>"])
+        await js.publish("portal.keep.x.v1", b"x")
+        await nc.close()
+    with Stack(var_dir=tmp_path, free_ports=True, processes=["nats"]) as second:
+        nc = await nats.connect(second.nats_url)
+        assert (await nc.jetstream().stream_info("KEEP")).state.messages == 1
+        await nc.close()

@@ -1,0 +1,112 @@
+"""The fixtures. Heavy imports happen inside them, so loading the plugin costs every pytest run nothing."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import pytest_asyncio
+
+from portal_testkit.postgres import EmbeddedPostgres
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+    from portal_local.mailcatcher import MailCatcher
+    from portal_local.nats import NatsServer
+    from portal_local.stack import Stack, StackConfig
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream on free ports, shared by the session.
+
+    `.url`; `.stop()` then `.start()` (or `.restart()`) keeps the ports and the store. Tests share it,
+    so give streams and durables unique names, and restart it when you stopped it.
+    """
+    from portal_local.nats import NatsServer
+
+    root = tmp_path_factory.mktemp("nats")
+    server = NatsServer(root / "store", log_path=root / "nats.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL server for the session; `.new_database(name)` gives a fresh database's URL."""
+    # Not under pytest's basetemp: every pytest start resets /tmp/pytest-of-<user> to 0700, which would
+    # lock the postgres system user out of its data dir while another pytest runs beside this one.
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="portal-testkit-pg-")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database(postgres: EmbeddedPostgres) -> Callable[[str], str]:
+    """`new_database(name) -> "postgresql+asyncpg://..."`: a fresh, empty database on the session server."""
+    return postgres.new_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database's SQLAlchemy async URL; the test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    # Looked up lazily so a run that selects only the sqlite cases never starts PostgreSQL.
+    pg: EmbeddedPostgres = request.getfixturevalue("postgres")
+    return pg.new_database(request.node.originalname)
+
+
+@pytest.fixture
+def smtp_catcher() -> Iterator[MailCatcher]:
+    """The mail catcher in-process on free ports: `.smtp_port`, `.http_url`, `.messages`, `.wait_for(to=...)`."""
+    from portal_local.mailcatcher import MailCatcher
+
+    with MailCatcher() as catcher:
+        yield catcher
+
+
+@pytest.fixture(scope="session")
+def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
+    """Config of the session's `stack`; override this fixture in a conftest to change env or processes."""
+    from portal_local.stack import StackConfig
+
+    return StackConfig(var_dir=tmp_path_factory.mktemp("stack-var"), free_ports=True)
+
+
+@pytest.fixture(scope="session")
+def stack(stack_config: StackConfig) -> Iterator[Stack]:
+    """The whole platform as real processes on free ports, started and seeded; stopped at session end."""
+    from portal_local.seed import seed_stack
+    from portal_local.stack import Stack
+
+    with Stack(stack_config) as running:
+        if {"identity", "tickets"} <= set(running.enabled):
+            seed_stack(running)
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, through Playwright's async API; one browser for the session."""
+    from playwright.async_api import async_playwright
+
+    from portal_testkit.browser import launch_chromium
+
+    async with async_playwright() as pw:
+        chromium = await launch_chromium(pw)
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A page in its own browser context (own cookies), closed after the test."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    yield page
+    await context.close()

