@@ -1,0 +1,61 @@
+"""What JSON routes depend on: the bearer session's principal and the backend clients."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import grpc
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.clients import Backends
+from gateway.sessions import PrincipalCache, Session
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="session",
+    description="The `session_token` from `POST /api/v1/sessions`.",
+)
+
+
+class ApiUnauthenticated(Exception):
+    """No usable bearer session; answered with a 401 problem."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def get_backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+def get_sessions(request: Request) -> PrincipalCache:
+    return request.app.state.sessions
+
+
+async def current_session(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Session:
+    if credentials is None or not credentials.credentials:
+        raise ApiUnauthenticated("send the session token as `Authorization: Bearer <session_token>`")
+    try:
+        return await get_sessions(request).resolve(credentials.credentials)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise ApiUnauthenticated("the session is invalid or has expired; sign in again") from None
+        raise
+
+
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    if credentials is None or not credentials.credentials:
+        raise ApiUnauthenticated("send the session token as `Authorization: Bearer <session_token>`")
+    return credentials.credentials
+
+
+CurrentSession = Annotated[Session, Depends(current_session)]
+BearerToken = Annotated[str, Depends(bearer_token)]
+Clients = Annotated[Backends, Depends(get_backends)]
+Sessions = Annotated[PrincipalCache, Depends(get_sessions)]

@@ -1,0 +1,149 @@
+"""The one place gRPC status codes and HTTP errors become HTTP answers: RFC 9457 problem details.
+
+Pages reuse the same mapping for their error pages (see gateway.web.routes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+PROBLEM_BASE = "https://portal.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# Backend details look like "subject: must not be empty" when the error concerns one field.
+_FIELD_DETAIL = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): (.+)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Kind:
+    status: int
+    slug: str
+    title: str
+    # Shown when the cause's own words must not reach the client (server-side failures).
+    generic_detail: str | None = None
+
+
+INVALID = Kind(400, "invalid-request", "The request is not valid")
+UNAUTHENTICATED = Kind(401, "unauthenticated", "Authentication required")
+FORBIDDEN = Kind(403, "forbidden", "Not allowed")
+CSRF = Kind(403, "csrf", "The form could not be verified")
+NOT_FOUND = Kind(404, "not-found", "Not found")
+METHOD_NOT_ALLOWED = Kind(405, "method-not-allowed", "Method not allowed")
+CONFLICT = Kind(409, "conflict", "Conflict with the current state")
+TOO_LARGE = Kind(413, "payload-too-large", "Request body too large")
+UNSUPPORTED_MEDIA = Kind(415, "unsupported-media-type", "Unsupported media type")
+RATE_LIMITED = Kind(429, "rate-limited", "Too many requests")
+INTERNAL = Kind(500, "internal-error", "Internal error", "Something went wrong on our side; it has been logged.")
+BAD_GATEWAY = Kind(502, "bad-gateway", "A backend service failed", "A backend service failed to answer properly.")
+UNAVAILABLE = Kind(
+    503, "backend-unavailable", "Temporarily unavailable", "A backend service is temporarily unavailable; try again."
+)
+
+GRPC_TO_KIND: dict[grpc.StatusCode, Kind] = {
+    grpc.StatusCode.INVALID_ARGUMENT: INVALID,
+    grpc.StatusCode.OUT_OF_RANGE: INVALID,
+    grpc.StatusCode.NOT_FOUND: NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED: FORBIDDEN,
+    grpc.StatusCode.UNAUTHENTICATED: UNAUTHENTICATED,
+    grpc.StatusCode.ALREADY_EXISTS: CONFLICT,
+    grpc.StatusCode.FAILED_PRECONDITION: CONFLICT,
+    grpc.StatusCode.ABORTED: CONFLICT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RATE_LIMITED,
+    grpc.StatusCode.UNAVAILABLE: UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: UNAVAILABLE,
+}
+
+HTTP_TO_KIND: dict[int, Kind] = {
+    k.status: k
+    for k in (
+        INVALID,
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        TOO_LARGE,
+        UNSUPPORTED_MEDIA,
+        RATE_LIMITED,
+        INTERNAL,
+        BAD_GATEWAY,
+        UNAVAILABLE,
+        CONFLICT,
+    )
+}
+
+
+@dataclass
+class Problem:
+    kind: Kind
+    detail: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.kind.slug,
+            "title": self.kind.title,
+            "status": self.kind.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+    def response(self, instance: str | None = None) -> JSONResponse:
+        return JSONResponse(
+            self.body(instance), status_code=self.status, media_type=PROBLEM_MEDIA_TYPE, headers=self.headers or None
+        )
+
+
+def split_field(details: str) -> tuple[str | None, str]:
+    """("subject", "must not be empty") from "subject: must not be empty"; (None, details) otherwise."""
+    m = _FIELD_DETAIL.match(details or "")
+    return (m.group(1), m.group(2)) if m else (None, details or "")
+
+
+def problem_from_rpc(err: grpc.aio.AioRpcError) -> Problem:
+    kind = GRPC_TO_KIND.get(err.code(), BAD_GATEWAY)
+    if kind.generic_detail:
+        return Problem(kind, kind.generic_detail, headers={"Retry-After": "5"} if kind is UNAVAILABLE else {})
+    name, detail = split_field(err.details() or "")
+    problem = Problem(kind, detail or kind.title)
+    if name:
+        problem.detail = f"{name}: {detail}"
+        problem.errors = [{"field": name, "message": detail}]
+    if kind is UNAUTHENTICATED:
+        problem.headers["WWW-Authenticate"] = "Bearer"
+    return problem
+
+
+def problem_from_status(status: int, detail: str | None = None, headers: dict[str, str] | None = None) -> Problem:
+    kind = HTTP_TO_KIND.get(status) or (Kind(status, "http-error", "HTTP error") if status < 500 else BAD_GATEWAY)
+    text = kind.generic_detail or detail or kind.title
+    return Problem(kind, text, headers=dict(headers or {}))
+
+
+def problem_from_validation(exc: RequestValidationError) -> Problem:
+    errors = []
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ())]
+        where = loc[0] if loc else "body"
+        name = ".".join(loc[1:]) or where
+        errors.append({"field": name, "in": where, "message": e.get("msg", "invalid")})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "The request is not valid."
+    return Problem(INVALID, detail, errors=errors)
+
+
+def problem_unauthenticated(detail: str) -> Problem:
+    return Problem(UNAUTHENTICATED, detail, headers={"WWW-Authenticate": "Bearer"})

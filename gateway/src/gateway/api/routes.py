@@ -1,0 +1,140 @@
+"""The JSON API under /api/v1, authenticated by `Authorization: Bearer <session token>`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import grpc
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+
+from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
+from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.schemas import Home, HomeSection, Me, NewTicket, SessionCreated, SignInBody
+from gateway.clients.identity import AUDIENCE_PORTAL
+from gateway.clients.schemas import Page, Ticket
+from gateway.home import load_home
+from servicekit import permissions as perm
+
+_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
+
+
+def _problems(*codes: int) -> dict[int | str, dict]:
+    return {code: _PROBLEM for code in codes}
+
+
+router = APIRouter(prefix="/api/v1", responses=_problems(400, 401, 413, 503))
+
+# Keyset cursors are URL-safe base64; anything else cannot be one of ours.
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=_problems(429), tags=["sessions"])
+async def create_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
+    """Sign in with a portal login and password; the answer's token authenticates the other calls."""
+    try:
+        result = await backends.identity.sign_in(
+            login=body.login,
+            password=body.password,
+            audience=AUDIENCE_PORTAL,
+            client_address=request.client.host if request.client else "",
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
+            raise ApiUnauthenticated("the login and password do not match") from None
+        raise
+    return SessionCreated(session_token=result.session_token, expires_at=result.expires_at)
+
+
+@router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
+async def delete_session(token: BearerToken, backends: Clients, sessions: Sessions) -> Response:
+    """Sign out: the session token stops working."""
+    sessions.drop(token)
+    await backends.identity.sign_out(token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", tags=["sessions"])
+async def me(session: CurrentSession) -> Me:
+    """Who the session belongs to and what the user's group allows."""
+    p = session.principal
+    return Me(
+        kind=p.kind,
+        subject_id=p.subject_id,
+        customer_id=p.customer_id,
+        contact_id=p.contact_id,
+        customer_name=session.customer_name,
+        display_name=p.display_name,
+        email=p.email,
+        permissions=sorted(p.permissions),
+    )
+
+
+@router.get("/home", tags=["portal"])
+async def home(session: CurrentSession, backends: Clients) -> Home:
+    """The portal home's sections; a section is null when the user's group does not show it."""
+    s = await load_home(backends, session)
+
+    def section(sec):  # noqa: ANN001, ANN202
+        return None if sec is None else HomeSection(available=sec.available, items=sec.items)
+
+    return Home(
+        customer_name=session.customer_name,
+        display_name=session.principal.display_name,
+        can_create_tickets=session.principal.has(perm.TICKETS_CREATE),
+        tickets=section(s.tickets),
+        invoices=section(s.invoices),
+        assets=section(s.assets),
+        script_runs=section(s.script_runs),
+    )
+
+
+@router.get("/tickets", tags=["tickets"], responses=_problems(403))
+async def list_tickets(
+    session: CurrentSession,
+    backends: Clients,
+    cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
+    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+    open_only: bool = False,
+) -> Page[Ticket]:
+    """Tickets the user may see, newest first, one page at a time."""
+    return await backends.tickets.list_tickets(
+        session.principal_token, page_size=page_size, cursor=cursor, open_only=open_only
+    )
+
+
+@router.post("/tickets", status_code=status.HTTP_201_CREATED, tags=["tickets"], responses=_problems(403, 409))
+async def create_ticket(
+    body: NewTicket,
+    session: CurrentSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Repeat the same key to get the first request's ticket instead of a second one.",
+        ),
+    ] = None,
+) -> Ticket:
+    """Open a ticket for the user's customer."""
+    ticket = await backends.tickets.create_ticket(
+        session.principal_token,
+        subject=body.subject,
+        description=body.description,
+        priority=body.priority,
+        issue_type=body.issue_type,
+        idempotency_key=idempotency_key or "",
+    )
+    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
+    return ticket
+
+
+@router.get("/tickets/{ticket_id}", tags=["tickets"], responses=_problems(404))
+async def get_ticket(
+    session: CurrentSession,
+    backends: Clients,
+    ticket_id: Annotated[str, Path(min_length=1, max_length=200)],
+) -> Ticket:
+    """One ticket; another customer's ticket is 404."""
+    return await backends.tickets.get_ticket(session.principal_token, ticket_id)

@@ -1,0 +1,64 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway.clients.schemas import Asset, Invoice, ScriptRun, Ticket
+
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 10_000
+PRIORITIES = ("low", "normal", "high", "urgent")
+DEFAULT_PRIORITY = "normal"
+
+T = TypeVar("T")
+
+
+class SignInBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class SessionCreated(BaseModel):
+    session_token: str = Field(description="Send as `Authorization: Bearer <session_token>`")
+    expires_at: datetime | None
+
+
+class Me(BaseModel):
+    kind: str
+    subject_id: str
+    customer_id: str
+    contact_id: str
+    customer_name: str
+    display_name: str
+    email: str
+    permissions: list[str]
+
+
+class HomeSection(BaseModel, Generic[T]):  # noqa: UP046 - Python 3.11
+    available: bool = Field(description="False when the backing service is temporarily unavailable")
+    items: list[T]
+
+
+class Home(BaseModel):
+    customer_name: str
+    display_name: str
+    can_create_tickets: bool
+    tickets: HomeSection[Ticket] | None = Field(description="null when the user's group does not show it")
+    invoices: HomeSection[Invoice] | None
+    assets: HomeSection[Asset] | None
+    script_runs: HomeSection[ScriptRun] | None
+
+
+class NewTicket(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUBJECT_MAX)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)]
+    priority: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+    issue_type: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""

@@ -1,0 +1,53 @@
+"""IdentityService: sign-in, sessions, the customer record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import grpc
+
+from gateway.clients._call import Caller
+from gateway.clients.schemas import Customer, SignInResult, opt_datetime
+from portal.identity.v1 import identity_pb2, identity_pb2_grpc
+from servicekit.principal import Principal
+
+AUDIENCE_PORTAL = identity_pb2.AUDIENCE_PORTAL
+AUDIENCE_STAFF = identity_pb2.AUDIENCE_STAFF
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    principal: Principal
+    principal_token: str
+    token_expires_at: datetime | None
+
+
+class IdentityClient:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        self._call = Caller("identity", timeout)
+
+    async def sign_in(self, *, login: str, password: str, audience: int, client_address: str) -> SignInResult:
+        req = identity_pb2.SignInRequest(
+            login=login, password=password, audience=audience, client_address=client_address
+        )
+        resp = await self._call(self._stub.SignIn, req, None)
+        return SignInResult(session_token=resp.session_token, expires_at=opt_datetime(resp, "expires_at"))
+
+    async def resolve_session(self, session_token: str) -> ResolvedSession:
+        resp = await self._call(
+            self._stub.ResolveSession, identity_pb2.ResolveSessionRequest(session_token=session_token), None
+        )
+        return ResolvedSession(
+            principal=Principal.from_proto(resp.principal),
+            principal_token=resp.principal_token,
+            token_expires_at=opt_datetime(resp, "token_expires_at"),
+        )
+
+    async def sign_out(self, session_token: str) -> None:
+        await self._call(self._stub.SignOut, identity_pb2.SignOutRequest(session_token=session_token), None)
+
+    async def get_customer(self, token: str, customer_id: str) -> Customer:
+        resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
+        return Customer.from_proto(resp.customer)

@@ -1,0 +1,157 @@
+"""Small, JSON-ready shapes the clients turn protobuf messages into; pages and the API share them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, Field
+
+from portal.common.v1 import common_pb2
+
+
+def to_datetime(ts: Timestamp) -> datetime:
+    return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+
+
+def opt_datetime(msg, field: str) -> datetime | None:  # noqa: ANN001 - any protobuf message
+    return to_datetime(getattr(msg, field)) if msg.HasField(field) else None
+
+
+class Money(BaseModel):
+    amount_minor: int = Field(description="Amount in the currency's minor units (cents)")
+    currency: str = Field(description="ISO 4217 code")
+
+    @classmethod
+    def from_proto(cls, m: common_pb2.Money) -> Money:
+        return cls(amount_minor=m.amount_minor, currency=m.currency)
+
+
+class Ticket(BaseModel):
+    id: str
+    number: int
+    customer_id: str
+    contact_id: str
+    subject: str
+    description: str
+    status: str
+    priority: str
+    issue_type: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    created_by: str
+
+    @classmethod
+    def from_proto(cls, t) -> Ticket:  # noqa: ANN001
+        return cls(
+            id=t.id,
+            number=t.number,
+            customer_id=t.customer_id,
+            contact_id=t.contact_id,
+            subject=t.subject,
+            description=t.description,
+            status=t.status,
+            priority=t.priority,
+            issue_type=t.issue_type,
+            created_at=opt_datetime(t, "created_at"),
+            updated_at=opt_datetime(t, "updated_at"),
+            created_by=t.created_by,
+        )
+
+
+class Invoice(BaseModel):
+    id: str
+    number: str
+    customer_id: str
+    contact_id: str
+    issued_on: str = Field(description="ISO date, YYYY-MM-DD")
+    due_on: str
+    status: str
+    items_summary: str
+    total: Money
+    balance_due: Money
+
+    @classmethod
+    def from_proto(cls, i) -> Invoice:  # noqa: ANN001
+        return cls(
+            id=i.id,
+            number=i.number,
+            customer_id=i.customer_id,
+            contact_id=i.contact_id,
+            issued_on=i.issued_on,
+            due_on=i.due_on,
+            status=i.status,
+            items_summary=i.items_summary,
+            total=Money.from_proto(i.total),
+            balance_due=Money.from_proto(i.balance_due),
+        )
+
+
+class Asset(BaseModel):
+    id: str
+    customer_id: str
+    contact_id: str
+    site_id: str
+    name: str
+    serial_number: str
+    asset_type: str
+
+    @classmethod
+    def from_proto(cls, a) -> Asset:  # noqa: ANN001
+        return cls(
+            id=a.id,
+            customer_id=a.customer_id,
+            contact_id=a.contact_id,
+            site_id=a.site_id,
+            name=a.name,
+            serial_number=a.serial_number,
+            asset_type=a.asset_type,
+        )
+
+
+class ScriptRun(BaseModel):
+    id: str
+    customer_id: str
+    asset_id: str
+    script_name: str
+    status: str
+    exit_code: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, r) -> ScriptRun:  # noqa: ANN001
+        return cls(
+            id=r.id,
+            customer_id=r.customer_id,
+            asset_id=r.asset_id,
+            script_name=r.script_name,
+            status=r.status,
+            exit_code=r.exit_code,
+            started_at=opt_datetime(r, "started_at"),
+            finished_at=opt_datetime(r, "finished_at"),
+        )
+
+
+class Customer(BaseModel):
+    id: str
+    display_name: str
+    email: str
+
+    @classmethod
+    def from_proto(cls, c) -> Customer:  # noqa: ANN001
+        return cls(id=c.id, display_name=c.display_name, email=c.email)
+
+
+class SignInResult(BaseModel):
+    session_token: str
+    expires_at: datetime | None
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")

@@ -1,0 +1,65 @@
+"""Gateway settings: read from GATEWAY_* variables; a missing backend address or secret stops the start."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+# Values people paste from examples; refused in prod because anyone who read the docs knows them.
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development", "test", "placeholder", "example"}
+MIN_PROD_SECRET_LENGTH = 32
+
+BACKENDS = ("identity", "tickets", "billing", "assets", "remote")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=0, le=65535)
+    metrics_port: int = Field(9100, ge=0, le=65535, description="0 disables the metrics listener")
+    identity_addr: str
+    tickets_addr: str
+    billing_addr: str
+    assets_addr: str
+    remote_addr: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    session_secret: SecretStr
+    public_url: str = "http://127.0.0.1:8000"
+    operator_name: str = "Service Portal"
+    log_level: str = "INFO"
+    backend_timeout_seconds: float = Field(5.0, gt=0)
+    principal_cache_seconds: float = Field(25.0, ge=0)
+    readiness_cache_seconds: float = Field(2.0, ge=0)
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+
+    @field_validator("identity_addr", "tickets_addr", "billing_addr", "assets_addr", "remote_addr")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        value = value.strip()
+        if not _ADDRESS.match(value):
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _refuse_weak_secret_in_prod(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        secret = value.get_secret_value()
+        if not secret:
+            raise ValueError("must not be empty")
+        if info.data.get("env") == "prod":
+            lowered = secret.lower()
+            if len(secret) < MIN_PROD_SECRET_LENGTH or lowered in _PLACEHOLDER_SECRETS or "change" in lowered:
+                raise ValueError(
+                    f"too short or a placeholder; env=prod needs at least {MIN_PROD_SECRET_LENGTH} random "
+                    "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return value
+
+    def backend_address(self, name: str) -> str:
+        return getattr(self, f"{name}_addr")

@@ -1,0 +1,171 @@
+"""Wiring: settings → app with its routes, error handlers and middleware; the lifespan owns the channels."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.api import errors
+from gateway.api.deps import ApiUnauthenticated
+from gateway.api.routes import router as api_router
+from gateway.clients import Backends
+from gateway.config import Settings
+from gateway.csrf import Csrf
+from gateway.middleware import EdgeMiddleware
+from gateway.sessions import SESSION_COOKIE, PrincipalCache
+from gateway.web.render import STATIC_DIR, Pages
+from gateway.web.routes import CsrfRejected, SignInRequired
+from gateway.web.routes import router as web_router
+
+log = logging.getLogger(__name__)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _signin_redirect(request: Request, next_path: str, *, clear_cookie: bool) -> Response:
+    from urllib.parse import quote
+
+    target = "/signin" if next_path in ("", "/") else f"/signin?next={quote(next_path, safe='/')}"
+    response = RedirectResponse(target, status_code=303)
+    if clear_cookie:
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    return response
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def pages(request: Request) -> Pages:
+        return request.app.state.pages
+
+    def page_error(request: Request, kind: errors.Kind) -> Response:
+        return pages(request).error(request, kind, session=getattr(request.state, "session", None))
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:
+        problem = errors.problem_from_rpc(exc)
+        if problem.status >= 500:
+            log.warning("backend call failed", extra={"code": exc.code().name, "path": request.url.path})
+        if _is_api(request):
+            if problem.status == 401:
+                token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+                if token:
+                    request.app.state.sessions.drop(token)
+            return problem.response()
+        if problem.status == 401:
+            token = request.cookies.get(SESSION_COOKIE)
+            if token:
+                request.app.state.sessions.drop(token)
+            return _signin_redirect(request, request.url.path, clear_cookie=True)
+        return page_error(request, problem.kind)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 413:
+            limit_mb = request.app.state.settings.max_body_bytes / (1024 * 1024)
+            detail = f"The request body is larger than the {limit_mb:g} MB this server accepts."
+        problem = errors.problem_from_status(exc.status_code, detail, dict(exc.headers or {}))
+        if _is_api(request):
+            return problem.response()
+        return page_error(request, problem.kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problem = errors.problem_from_validation(exc)
+        if _is_api(request):
+            return problem.response()
+        return page_error(request, problem.kind)
+
+    @app.exception_handler(ApiUnauthenticated)
+    async def api_unauthenticated(request: Request, exc: ApiUnauthenticated) -> Response:
+        return errors.problem_unauthenticated(exc.detail).response()
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        return _signin_redirect(request, exc.next_path, clear_cookie=exc.clear_cookie)
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
+        return pages(request).error(request, errors.CSRF, session=getattr(request.state, "session", None))
+
+
+def _install_health(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        state = request.app.state
+        now = time.monotonic()
+        cached = state.readiness
+        if cached is None or now - cached[0] > state.settings.readiness_cache_seconds:
+            async with state.readiness_lock:
+                cached = state.readiness
+                if cached is None or now - cached[0] > state.settings.readiness_cache_seconds:
+                    backends = await state.backends.health(deadline=1.0)
+                    cached = (time.monotonic(), backends)
+                    state.readiness = cached
+        backends = cached[1]
+        ready = all(v == "SERVING" for v in backends.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "backends": backends}, status_code=200 if ready else 503
+        )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backends = Backends.open(settings)
+        app.state.backends = backends
+        app.state.sessions = PrincipalCache(
+            backends.identity, app.state.csrf, ttl_seconds=settings.principal_cache_seconds
+        )
+        app.state.readiness = None
+        app.state.readiness_lock = asyncio.Lock()
+        try:
+            yield
+        finally:
+            await backends.close()
+
+    app = FastAPI(
+        title="Customer portal API",
+        version="1",
+        description="The portal's JSON API. Errors are RFC 9457 problem details (`application/problem+json`).",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.csrf = Csrf(settings.session_secret.get_secret_value().encode())
+    app.state.pages = Pages(operator_name=settings.operator_name)
+    _install_error_handlers(app)
+    _install_health(app)
+    app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        EdgeMiddleware, max_body_bytes=settings.max_body_bytes, hsts=settings.public_url.startswith("https://")
+    )
+    return app
+
+
+def instrument(app: FastAPI) -> None:
+    """OpenTelemetry server spans for the app (the gRPC client side is instrumented process-wide)."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="/healthz,/readyz,/static/.*", exclude_spans=["receive", "send"]
+    )

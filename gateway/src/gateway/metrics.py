@@ -1,0 +1,34 @@
+"""The gateway's Prometheus metrics, declared once, served on their own port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter(
+    "portal_gateway_http_requests",
+    "HTTP requests answered, by route template",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "portal_gateway_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+)
+BACKEND_CALLS = Counter(
+    "portal_gateway_backend_calls",
+    "gRPC calls to backends, by backend and status code",
+    ["backend", "code"],
+)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """Expose /metrics on `port` (0 disables); a busy port stops the start with one readable line."""
+    if not port:
+        return
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise SystemExit(f"gateway: cannot listen for metrics on {host}:{port}: {exc.strerror or exc}") from None

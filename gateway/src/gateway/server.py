@@ -1,0 +1,61 @@
+"""`python -m gateway`: settings → logging, tracing, metrics → one uvicorn process serving the app."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from gateway.config import Settings
+from gateway.main import create_app, instrument
+from gateway.metrics import serve_metrics
+from servicekit import telemetry
+from servicekit.logs import setup_logging
+from servicekit.settings import load_settings
+
+log = logging.getLogger("gateway")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket up front so a busy port is one readable line, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(
+            f"gateway: cannot listen on {host}:{port}: {exc.strerror or exc} (set GATEWAY_HTTP_PORT to another port)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run() -> None:
+    settings = load_settings(Settings)
+    setup_logging("gateway", settings.log_level)
+    sock = _bind(settings.http_host, settings.http_port)
+    serve_metrics(settings.metrics_port)
+    telemetry.setup_tracing("gateway")
+    # Before the app opens its channels: the instrumentation wraps channel creation.
+    telemetry.instrument_grpc_client()
+    app = create_app(settings)
+    instrument(app)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+    log.info(
+        "gateway listening",
+        extra={"address": f"http://{settings.http_host}:{sock.getsockname()[1]}", "public_url": settings.public_url},
+    )
+    uvicorn.Server(config).run(sockets=[sock])

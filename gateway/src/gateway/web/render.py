@@ -1,0 +1,84 @@
+"""Server-rendered pages: templates compiled once at startup, the language picked per request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from gateway.api.errors import Kind
+from gateway.sessions import Session
+from gateway.web.i18n import LANG_COOKIE, LANGUAGES, Translator, load_translators, pick_language
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+_PAGES = ("signin.html", "home.html", "ticket_new.html", "ticket.html", "error.html")
+
+
+class Pages:
+    def __init__(self, *, operator_name: str) -> None:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            autoescape=True,
+            auto_reload=False,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._templates = {name: env.get_template(name) for name in _PAGES}
+        self.translators = load_translators()
+        self.operator_name = operator_name
+
+    def translator(self, request: Request) -> Translator:
+        lang = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+        return self.translators[lang]
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        *,
+        session: Session | None = None,
+        csrf_token: str = "",
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        t = self.translator(request)
+        ctx = {
+            "t": t,
+            "lang": t.lang,
+            "other_lang": next(code for code in LANGUAGES if code != t.lang),
+            "operator_name": self.operator_name,
+            "path": request.url.path,
+            "session": session,
+            "csrf_token": session.csrf_token if session and not csrf_token else csrf_token,
+        }
+        if context:
+            ctx.update(context)
+        html = self._templates[name].render(ctx)
+        return HTMLResponse(html, status_code=status_code, headers={"Vary": "Cookie, Accept-Language"})
+
+    def error(
+        self, request: Request, kind: Kind, *, slug: str | None = None, session: Session | None = None
+    ) -> HTMLResponse:
+        t = self.translator(request)
+        key = slug or kind.slug
+        title, message = t(f"error.{key}.title"), t(f"error.{key}.detail")
+        if title.startswith("error."):
+            title, message = t("error.bad-gateway.title"), kind.title
+        signed_in = session is not None
+        return self.render(
+            request,
+            "error.html",
+            {
+                "title": title,
+                "message": message,
+                "back_href": "/" if signed_in or key != "csrf" else "/signin",
+                "back_label": t("error.back_home") if signed_in or key != "csrf" else t("error.back_signin"),
+            },
+            session=session,
+            status_code=kind.status,
+        )

@@ -1,0 +1,310 @@
+"""Portal pages: sign-in, home, new ticket, ticket page, sign-out, language switch."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+import grpc
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.api.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, split_field
+from gateway.api.schemas import DEFAULT_PRIORITY, DESCRIPTION_MAX, PRIORITIES, SUBJECT_MAX
+from gateway.clients import Backends
+from gateway.clients.identity import AUDIENCE_PORTAL
+from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
+from gateway.home import load_home
+from gateway.sessions import SESSION_COOKIE, PrincipalCache, Session, session_hash
+from gateway.web.i18n import LANG_COOKIE, LANGUAGES
+from gateway.web.render import Pages
+from servicekit import permissions as perm
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+_COOKIE_FLAGS = {"path": "/", "secure": True, "httponly": True, "samesite": "lax"}
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_TICKET_FIELDS = ("subject", "description", "priority", "issue_type")
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in browser; answered with a redirect to /signin."""
+
+    def __init__(self, next_path: str, *, clear_cookie: bool = False) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+        self.clear_cookie = clear_cookie
+
+
+class CsrfRejected(Exception):
+    """A form post without a valid CSRF token; answered with a 403 page."""
+
+
+def safe_next(value: str | None) -> str:
+    """Only same-site paths may be a post-sign-in destination (no open redirect)."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if any(c in value for c in "\r\n\t\\") or ":" in value.split("?", 1)[0]:
+        return "/"
+    return value
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+def _backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+def _sessions(request: Request) -> PrincipalCache:
+    return request.app.state.sessions
+
+
+def _csrf(request: Request) -> Csrf:
+    return request.app.state.csrf
+
+
+async def page_session(request: Request) -> Session:
+    token = request.cookies.get(SESSION_COOKIE)
+    next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if not token:
+        raise SignInRequired(next_path)
+    try:
+        session = await _sessions(request).resolve(token)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise SignInRequired(next_path, clear_cookie=True) from None
+        raise
+    request.state.session = session
+    return session
+
+
+PageSession = Annotated[Session, Depends(page_session)]
+
+
+def _check_csrf(request: Request, submitted: object) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    ok = isinstance(submitted, str) and _csrf(request).check(
+        submitted,
+        session_hash=session_hash(cookie) if cookie else None,
+        nonce=request.cookies.get(CSRF_COOKIE),
+    )
+    if not ok:
+        raise CsrfRejected()
+
+
+def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+# --- sign-in and sign-out -------------------------------------------------------------------------
+
+
+def _signin_page(
+    request: Request, *, login: str = "", message: str = "", next_path: str = "/", status_code: int = 200
+) -> Response:
+    nonce = request.cookies.get(CSRF_COOKIE)
+    new_nonce = not nonce or len(nonce) > 64
+    if new_nonce:
+        nonce = Csrf.new_nonce()
+    response = _pages(request).render(
+        request,
+        "signin.html",
+        {"login": login, "message": message, "next": next_path},
+        csrf_token=_csrf(request).for_nonce(nonce),
+        status_code=status_code,
+    )
+    if new_nonce:
+        response.set_cookie(CSRF_COOKIE, nonce, **_COOKIE_FLAGS)
+    return response
+
+
+@router.get("/signin", name="signin")
+async def signin_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query parameter's name
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            await _sessions(request).resolve(token)
+        except grpc.aio.AioRpcError:
+            pass
+        else:
+            return RedirectResponse(safe_next(next), status_code=303)
+    return _signin_page(request, next_path=safe_next(next))
+
+
+@router.post("/signin")
+async def signin_submit(request: Request) -> Response:
+    form = await request.form()
+    _check_csrf(request, form.get(CSRF_FIELD))
+    t = _pages(request).translator(request)
+    login, password = _field(form, "login").strip(), _field(form, "password")
+    next_path = safe_next(_field(form, "next"))
+    if not login or not password:
+        return _signin_page(request, login=login, message=t("signin.missing"), next_path=next_path, status_code=400)
+    if len(login) > 320 or len(password) > 1024:
+        return _signin_page(request, login="", message=t("signin.wrong"), next_path=next_path, status_code=401)
+    try:
+        result = await _backends(request).identity.sign_in(
+            login=login,
+            password=password,
+            audience=AUDIENCE_PORTAL,
+            client_address=request.client.host if request.client else "",
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        message, status = {
+            grpc.StatusCode.UNAUTHENTICATED: ("signin.wrong", 401),
+            grpc.StatusCode.INVALID_ARGUMENT: ("signin.wrong", 401),
+            grpc.StatusCode.NOT_FOUND: ("signin.wrong", 401),
+            grpc.StatusCode.RESOURCE_EXHAUSTED: ("signin.locked", 429),
+            grpc.StatusCode.PERMISSION_DENIED: ("signin.refused", 403),
+            grpc.StatusCode.FAILED_PRECONDITION: ("signin.refused", 403),
+        }.get(code, ("signin.unavailable", 503))
+        return _signin_page(request, login=login, message=t(message), next_path=next_path, status_code=status)
+    response = RedirectResponse(next_path, status_code=303)
+    max_age = None
+    if result.expires_at is not None:
+        max_age = max(0, int((result.expires_at - datetime.now(UTC)).total_seconds()))
+    response.set_cookie(SESSION_COOKIE, result.session_token, max_age=max_age, **_COOKIE_FLAGS)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    form = await request.form()
+    _check_csrf(request, form.get(CSRF_FIELD))
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        _sessions(request).drop(token)
+        try:
+            await _backends(request).identity.sign_out(token)
+        except grpc.aio.AioRpcError as err:
+            # The cookie goes regardless; an identity outage must not keep the browser signed in locally.
+            log.warning("sign-out not confirmed by identity", extra={"code": err.code().name})
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, **_COOKIE_FLAGS)
+    return response
+
+
+@router.get("/lang/{code}")
+async def switch_language(request: Request, code: str, next: str = "/") -> Response:  # noqa: A002
+    if code not in LANGUAGES:
+        return _pages(request).error(request, NOT_FOUND)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, **_COOKIE_FLAGS)
+    return response
+
+
+# --- portal pages ---------------------------------------------------------------------------------
+
+
+@router.get("/", name="home")
+async def home(request: Request, session: PageSession) -> Response:
+    sections = await load_home(_backends(request), session)
+    return _pages(request).render(
+        request,
+        "home.html",
+        {"sections": sections, "can_create": session.principal.has(perm.TICKETS_CREATE)},
+        session=session,
+    )
+
+
+def _ticket_form(request: Request, session: Session, form: dict[str, str], errors: dict[str, str], status: int):
+    return _pages(request).render(
+        request,
+        "ticket_new.html",
+        {
+            "form": form,
+            "errors": errors,
+            "priorities": PRIORITIES,
+            "limits": {"subject": SUBJECT_MAX, "description": DESCRIPTION_MAX},
+        },
+        session=session,
+        status_code=status,
+    )
+
+
+@router.get("/tickets/new")
+async def new_ticket_form(request: Request, session: PageSession) -> Response:
+    if not session.principal.has(perm.TICKETS_CREATE):
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    form = {
+        "subject": "",
+        "description": "",
+        "priority": DEFAULT_PRIORITY,
+        # Generated with the form, so a double submit of this form creates one ticket.
+        "idempotency_key": secrets.token_urlsafe(24),
+    }
+    return _ticket_form(request, session, form, {}, 200)
+
+
+@router.post("/tickets/new")
+async def new_ticket_submit(request: Request, session: PageSession) -> Response:
+    raw = await request.form()
+    _check_csrf(request, raw.get(CSRF_FIELD))
+    if not session.principal.has(perm.TICKETS_CREATE):
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    t = _pages(request).translator(request)
+    form = {
+        "subject": _field(raw, "subject").strip(),
+        "description": _field(raw, "description").strip(),
+        "priority": _field(raw, "priority").strip() or DEFAULT_PRIORITY,
+        "idempotency_key": _field(raw, "idempotency_key"),
+    }
+    if not _IDEMPOTENCY_KEY.match(form["idempotency_key"]):
+        form["idempotency_key"] = secrets.token_urlsafe(24)
+    errors: dict[str, str] = {}
+    if not form["subject"]:
+        errors["subject"] = t("tickets.subject.required")
+    elif len(form["subject"]) > SUBJECT_MAX:
+        errors["subject"] = t("tickets.subject.too_long", max=SUBJECT_MAX)
+        form["subject"] = form["subject"][:SUBJECT_MAX]
+    if not form["description"]:
+        errors["description"] = t("tickets.description.required")
+    elif len(form["description"]) > DESCRIPTION_MAX:
+        errors["description"] = t("tickets.description.too_long", max=DESCRIPTION_MAX)
+    if form["priority"] not in PRIORITIES:
+        errors["priority"] = t("tickets.priority.invalid")
+        form["priority"] = DEFAULT_PRIORITY
+    if errors:
+        return _ticket_form(request, session, form, errors, 400)
+    try:
+        ticket = await _backends(request).tickets.create_ticket(
+            session.principal_token,
+            subject=form["subject"],
+            description=form["description"],
+            priority=form["priority"],
+            idempotency_key=form["idempotency_key"],
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            name, detail = split_field(err.details() or "")
+            errors[name if name in _TICKET_FIELDS else "_form"] = detail
+            return _ticket_form(request, session, form, errors, 400)
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            errors["_form"] = t("error.backend-unavailable.detail")
+            return _ticket_form(request, session, form, errors, UNAVAILABLE.status)
+        raise
+    return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
+
+
+@router.get("/tickets/{ticket_id}")
+async def ticket_page(request: Request, ticket_id: str, session: PageSession) -> Response:
+    try:
+        ticket = await _backends(request).tickets.get_ticket(session.principal_token, ticket_id)
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return _pages(request).error(request, NOT_FOUND, session=session)
+        raise
+    return _pages(request).render(request, "ticket.html", {"ticket": ticket}, session=session)
+
+
+__all__ = ["CsrfRejected", "SignInRequired", "page_session", "router", "safe_next"]

@@ -1,0 +1,427 @@
+"""Test doubles for the five backends: real grpc.aio servers on localhost serving canned data.
+
+They stand in for the services being written in parallel, so the gateway is tested over real gRPC
+(deadlines, metadata, status codes) without them. Cross-service tests live in the root tests/.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import grpc
+import httpx
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from gateway.config import Settings
+from gateway.main import create_app
+from portal.assets.v1 import assets_pb2, assets_pb2_grpc
+from portal.billing.v1 import billing_pb2, billing_pb2_grpc
+from portal.common.v1 import common_pb2
+from portal.identity.v1 import identity_pb2, identity_pb2_grpc
+from portal.remote.v1 import remote_pb2, remote_pb2_grpc
+from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from servicekit import permissions as perm
+
+CUSTOMER_A = "cus-a"
+CUSTOMER_B = "cus-b"
+TS_CREATED = 1_735_725_600  # 2025-01-01 10:00 UTC
+TS_UPDATED = 1_736_332_200  # 2025-01-08 10:30 UTC
+
+ALL_PERMISSIONS = sorted(perm.CATALOGUE)
+
+
+def ts(seconds: int) -> Timestamp:
+    return Timestamp(seconds=seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class User:
+    login: str
+    password: str
+    principal: common_pb2.Principal
+
+
+@dataclass
+class World:
+    """The canned data every fake shares, plus counters the tests read."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    customers: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, common_pb2.Principal] = field(default_factory=dict)
+    principal_tokens: dict[str, common_pb2.Principal] = field(default_factory=dict)
+    tickets: list[tickets_pb2.Ticket] = field(default_factory=list)
+    idempotency: dict[tuple[str, str], tickets_pb2.Ticket] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    last_client_address: str = ""
+
+    def count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+
+def _principal(subject: str, customer: str, name: str, permissions: list[str]) -> common_pb2.Principal:
+    return common_pb2.Principal(
+        kind=common_pb2.PRINCIPAL_KIND_PORTAL_USER,
+        subject_id=subject,
+        customer_id=customer,
+        contact_id=f"ctc-{subject}",
+        permissions=permissions,
+        customer_ids=[customer],
+        display_name=name,
+        email=f"{subject}@example.com",
+        session_id=f"sess-{subject}",
+    )
+
+
+def make_world() -> World:
+    w = World()
+    w.customers = {CUSTOMER_A: "Acme Dental Clinic", CUSTOMER_B: "Globex Corporation"}
+    for login, customer, name, perms in [
+        ("alice@acme.test", CUSTOMER_A, "Alice Martin", ALL_PERMISSIONS),
+        ("bob@acme.test", CUSTOMER_A, "Bob Stone", [perm.TICKETS_VIEW_MINE]),
+        ("carol@globex.test", CUSTOMER_B, "Carol Diaz", ALL_PERMISSIONS),
+    ]:
+        w.users[login] = User(login, "correct horse", _principal(login.split("@")[0], customer, name, perms))
+    for i, (customer, subject, status) in enumerate(
+        [
+            (CUSTOMER_A, "Printer on 2nd floor jams", "open"),
+            (CUSTOMER_A, "VPN drops every hour", "in_progress"),
+            (CUSTOMER_B, "Globex mail server down", "open"),
+        ],
+        start=1,
+    ):
+        w.tickets.append(
+            tickets_pb2.Ticket(
+                id=f"tkt-{i}",
+                number=1000 + i,
+                customer_id=customer,
+                subject=subject,
+                description=f"Details of {subject}.\nSecond line.",
+                status=status,
+                priority="normal",
+                created_at=ts(TS_CREATED),
+                updated_at=ts(TS_UPDATED),
+                created_by="u",
+            )
+        )
+    return w
+
+
+def _principal_of(world: World, context: grpc.aio.ServicerContext) -> common_pb2.Principal | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and value.startswith("Bearer "):
+            return world.principal_tokens.get(value.removeprefix("Bearer "))
+    return None
+
+
+async def _require(world: World, context: grpc.aio.ServicerContext) -> common_pb2.Principal:
+    p = _principal_of(world, context)
+    if p is None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "this call needs a principal token")
+    return p
+
+
+class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def SignIn(self, request, context):
+        self.w.count("SignIn")
+        self.w.last_client_address = request.client_address
+        user = self.w.users.get(request.login)
+        if user is None or user.password != request.password:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong login or password")
+        token = f"st-{user.principal.subject_id}-{len(self.w.sessions)}"
+        self.w.sessions[token] = user.principal
+        return identity_pb2.SignInResponse(
+            session_token=token, expires_at=ts(int(time.time()) + 3600), principal=user.principal
+        )
+
+    async def ResolveSession(self, request, context):
+        self.w.count("ResolveSession")
+        p = self.w.sessions.get(request.session_token)
+        if p is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "session expired or signed out")
+        ptoken = f"pt-{request.session_token}"
+        self.w.principal_tokens[ptoken] = p
+        return identity_pb2.ResolveSessionResponse(
+            principal=p, principal_token=ptoken, token_expires_at=ts(int(time.time()) + 300)
+        )
+
+    async def SignOut(self, request, context):
+        self.w.count("SignOut")
+        self.w.sessions.pop(request.session_token, None)
+        return identity_pb2.SignOutResponse()
+
+    async def GetCustomer(self, request, context):
+        self.w.count("GetCustomer")
+        p = await _require(self.w, context)
+        if request.customer_id not in p.customer_ids:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "customer not found")
+        name = self.w.customers[request.customer_id]
+        return identity_pb2.GetCustomerResponse(
+            customer=identity_pb2.Customer(id=request.customer_id, business_name=name, display_name=name)
+        )
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    if not cursor:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        return -1
+    return values[0] if isinstance(values, list) and len(values) == 1 else -1
+
+
+class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def ListTickets(self, request, context):
+        self.w.count("ListTickets")
+        p = await _require(self.w, context)
+        after = _decode_cursor(request.page.cursor)
+        if after == -1:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "cursor: the cursor is malformed; start again from the first page"
+            )
+        rows = [t for t in reversed(self.w.tickets) if t.customer_id in p.customer_ids]
+        if request.open_only:
+            rows = [t for t in rows if t.status != "closed"]
+        if after is not None:
+            rows = [t for t in rows if t.number < after]
+        size = request.page.page_size or 25
+        page, more = rows[:size], len(rows) > size
+        cursor = base64.urlsafe_b64encode(json.dumps([page[-1].number]).encode()).decode() if more else ""
+        return tickets_pb2.ListTicketsResponse(tickets=page, page=common_pb2.PageResponse(next_cursor=cursor))
+
+    async def GetTicket(self, request, context):
+        self.w.count("GetTicket")
+        p = await _require(self.w, context)
+        for t in self.w.tickets:
+            if t.id == request.ticket_id and t.customer_id in p.customer_ids:
+                return tickets_pb2.GetTicketResponse(ticket=t)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "ticket not found")
+
+    async def CreateTicket(self, request, context):
+        self.w.count("CreateTicket")
+        p = await _require(self.w, context)
+        if not request.subject.strip():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject: must not be empty")
+        if request.priority and request.priority not in ("low", "normal", "high", "urgent"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "priority: unknown priority")
+        key = (p.subject_id, request.idempotency_key)
+        if request.idempotency_key and key in self.w.idempotency:
+            return tickets_pb2.CreateTicketResponse(ticket=self.w.idempotency[key])
+        number = 1000 + len(self.w.tickets) + 1
+        t = tickets_pb2.Ticket(
+            id=f"tkt-{len(self.w.tickets) + 1}",
+            number=number,
+            customer_id=p.customer_id,
+            contact_id=p.contact_id,
+            subject=request.subject,
+            description=request.description,
+            status="new",
+            priority=request.priority or "normal",
+            issue_type=request.issue_type,
+            created_at=ts(int(time.time())),
+            updated_at=ts(int(time.time())),
+            created_by=p.subject_id,
+        )
+        self.w.tickets.append(t)
+        if request.idempotency_key:
+            self.w.idempotency[key] = t
+        return tickets_pb2.CreateTicketResponse(ticket=t)
+
+
+class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def ListOpenInvoices(self, request, context):
+        self.w.count("ListOpenInvoices")
+        p = await _require(self.w, context)
+        if p.customer_id != CUSTOMER_A:
+            return billing_pb2.ListOpenInvoicesResponse()
+        money = common_pb2.Money
+        return billing_pb2.ListOpenInvoicesResponse(
+            invoices=[
+                billing_pb2.Invoice(
+                    id="inv-1",
+                    number="INV-2041",
+                    customer_id=CUSTOMER_A,
+                    issued_on="2025-01-15",
+                    due_on="2025-02-14",
+                    status="unpaid",
+                    items_summary="Monthly support",
+                    total=money(amount_minor=123450, currency="USD"),
+                    balance_due=money(amount_minor=23450, currency="USD"),
+                ),
+                billing_pb2.Invoice(
+                    id="inv-2",
+                    number="INV-2042",
+                    customer_id=CUSTOMER_A,
+                    issued_on="2025-02-01",
+                    due_on="2025-03-03",
+                    status="unpaid",
+                    total=money(amount_minor=9900, currency="EUR"),
+                    balance_due=money(amount_minor=9900, currency="EUR"),
+                ),
+            ]
+        )
+
+
+class FakeAssets(assets_pb2_grpc.AssetsServiceServicer):
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def ListAssets(self, request, context):
+        self.w.count("ListAssets")
+        p = await _require(self.w, context)
+        if p.customer_id != CUSTOMER_A:
+            return assets_pb2.ListAssetsResponse()
+        return assets_pb2.ListAssetsResponse(
+            assets=[
+                assets_pb2.Asset(
+                    id="ast-1",
+                    customer_id=CUSTOMER_A,
+                    name="Reception PC",
+                    serial_number="SN-77A1",
+                    asset_type="Desktop",
+                ),
+                assets_pb2.Asset(
+                    id="ast-2",
+                    customer_id=CUSTOMER_A,
+                    name="Front-desk printer",
+                    serial_number="HP-4410",
+                    asset_type="Printer",
+                ),
+            ]
+        )
+
+
+class FakeRemote(remote_pb2_grpc.RemoteServiceServicer):
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def ListScriptRuns(self, request, context):
+        self.w.count("ListScriptRuns")
+        await _require(self.w, context)
+        return remote_pb2.ListScriptRunsResponse(
+            script_runs=[
+                remote_pb2.ScriptRun(
+                    id="run-1",
+                    customer_id=CUSTOMER_A,
+                    asset_id="ast-1",
+                    script_name="Clear print queue",
+                    status="succeeded",
+                    exit_code=0,
+                    started_at=ts(TS_UPDATED),
+                    finished_at=ts(TS_UPDATED + 42),
+                ),
+            ]
+        )
+
+
+@dataclass
+class FakeBackends:
+    world: World
+    address: str
+    server: grpc.aio.Server
+
+
+@asynccontextmanager
+async def fake_backends() -> AsyncIterator[FakeBackends]:
+    world = make_world()
+    server = grpc.aio.server()
+    identity_pb2_grpc.add_IdentityServiceServicer_to_server(FakeIdentity(world), server)
+    tickets_pb2_grpc.add_TicketsServiceServicer_to_server(FakeTickets(world), server)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(FakeBilling(world), server)
+    assets_pb2_grpc.add_AssetsServiceServicer_to_server(FakeAssets(world), server)
+    remote_pb2_grpc.add_RemoteServiceServicer_to_server(FakeRemote(world), server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    try:
+        yield FakeBackends(world, f"127.0.0.1:{port}", server)
+    finally:
+        await server.stop(0)
+
+
+def make_settings(address: str, **overrides: str) -> Settings:
+    values = {
+        "identity_addr": address,
+        "tickets_addr": address,
+        "billing_addr": address,
+        "assets_addr": address,
+        "remote_addr": address,
+        "session_secret": "test-secret-not-for-production",
+        "operator_name": "Northwind IT",
+        "backend_timeout_seconds": 2.0,
+        "metrics_port": 0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Gateway:
+    client: httpx.AsyncClient
+    world: World
+    app: object
+
+    async def sign_in(self, login: str = "alice@acme.test", password: str = "correct horse") -> httpx.Response:
+        page = await self.client.get("/signin")
+        token = csrf_from(page.text)
+        return await self.client.post(
+            "/signin", data={"login": login, "password": password, "csrf_token": token, "next": "/"}
+        )
+
+    async def api_token(self, login: str = "alice@acme.test") -> str:
+        r = await self.client.post("/api/v1/sessions", json={"login": login, "password": "correct horse"})
+        assert r.status_code == 201, r.text
+        return r.json()["session_token"]
+
+
+def csrf_from(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+@asynccontextmanager
+async def running_gateway(backends: FakeBackends, **overrides: str) -> AsyncIterator[Gateway]:
+    app = create_app(make_settings(backends.address, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+            yield Gateway(client, backends.world, app)
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[FakeBackends]:
+    async with fake_backends() as b:
+        yield b
+
+
+@pytest.fixture
+async def gw(backends: FakeBackends) -> AsyncIterator[Gateway]:
+    async with running_gateway(backends) as g:
+        yield g
