@@ -44,13 +44,18 @@ def seed(db: Database) -> Callable:
 
 @pytest.fixture
 def make_invoice() -> Callable[..., Invoice]:
-    """An open invoice with sensible defaults; `lines=["Labour", ...]` adds lines in that order."""
+    """An open invoice with sensible defaults; `lines=["Labour", ...]` adds lines in that order.
+
+    Ids are letters and zero-padded digits so that Python's order of them is the database's in any collation.
+    """
     numbers = itertools.count(1001)
 
     def make(customer_id: str, *, lines: tuple[str, ...] = ("Labour",), **fields: object) -> Invoice:
         total = fields.pop("total_minor", 10_000)
+        n = next(numbers)
         values: dict = {
-            "number": f"INV-{next(numbers)}",
+            "id": f"inv{n}",
+            "number": f"INV-{n}",
             "customer_id": customer_id,
             "issued_on": date(2026, 1, 1),
             "due_on": date(2026, 1, 31),

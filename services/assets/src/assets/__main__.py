@@ -1,0 +1,3 @@
+from assets.main import run
+
+run()

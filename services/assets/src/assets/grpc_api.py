@@ -1,0 +1,42 @@
+"""portal.assets.v1.AssetsService: proto ⇄ domain; the rules live in the aggregates' service modules."""
+
+from __future__ import annotations
+
+import grpc
+
+from assets.assets import service as assets
+from assets.assets.models import Asset
+from portal.assets.v1 import assets_pb2, assets_pb2_grpc
+from portal.common.v1 import common_pb2
+from servicekit.db import Database
+from servicekit.pagination import page_size
+from servicekit.principal import current_principal
+
+
+class AssetsServicer(assets_pb2_grpc.AssetsServiceServicer):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ListAssets(
+        self, request: assets_pb2.ListAssetsRequest, context: grpc.aio.ServicerContext
+    ) -> assets_pb2.ListAssetsResponse:
+        principal = current_principal()
+        size = page_size(request.page.page_size)
+        async with self.db.unit_of_work() as s:
+            page = await assets.list_assets(s, principal=principal, page_size=size, cursor=request.page.cursor)
+        return assets_pb2.ListAssetsResponse(
+            assets=[_asset(a) for a in page.assets],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
+
+
+def _asset(a: Asset) -> assets_pb2.Asset:
+    return assets_pb2.Asset(
+        id=a.id,
+        customer_id=a.customer_id,
+        contact_id=a.contact_id or "",
+        site_id=a.site_id or "",
+        name=a.name,
+        serial_number=a.serial_number,
+        asset_type=a.asset_type,
+    )

@@ -1,0 +1,32 @@
+"""Wiring only: settings → servicekit's runtime (telemetry, metrics, database, NATS) → the assets servicer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assets.config import Settings
+from assets.grpc_api import AssetsServicer
+from portal.assets.v1 import assets_pb2, assets_pb2_grpc
+from servicekit import app
+from servicekit.settings import load_settings
+
+NAME = "assets"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def wire(rt: app.Runtime) -> app.Wiring:
+    servicer = AssetsServicer(rt.db)
+    return app.Wiring(
+        register=lambda server: assets_pb2_grpc.add_AssetsServiceServicer_to_server(servicer, server),
+        service_names=[assets_pb2.DESCRIPTOR.services_by_name["AssetsService"].full_name],
+    )
+
+
+def run(argv: list[str] | None = None) -> None:
+    app.main(
+        name=NAME,
+        settings_factory=lambda: load_settings(Settings),
+        migrations_dir=MIGRATIONS_DIR,
+        wire=wire,
+        argv=argv,
+    )

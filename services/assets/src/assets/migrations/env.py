@@ -1,0 +1,5 @@
+from assets.assets import models  # noqa: F401 - puts the tables on Base.metadata for autogenerate
+from assets.db import Base
+from servicekit.migrations import run_env
+
+run_env(Base.metadata)
