@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
-from portal_testkit.postgres import EmbeddedPostgres
+from portal_testkit.postgres import DIR_PREFIX, EmbeddedPostgres, reap_stale_servers
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -40,7 +40,8 @@ def postgres() -> Iterator[EmbeddedPostgres]:
     """A real PostgreSQL server for the session; `.new_database(name)` gives a fresh database's URL."""
     # Not under pytest's basetemp: every pytest start resets /tmp/pytest-of-<user> to 0700, which would
     # lock the postgres system user out of its data dir while another pytest runs beside this one.
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="portal-testkit-pg-")))
+    reap_stale_servers()
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix=DIR_PREFIX)))
     yield server
     server.stop()
 

