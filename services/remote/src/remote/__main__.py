@@ -1,0 +1,3 @@
+from remote.main import run
+
+run()

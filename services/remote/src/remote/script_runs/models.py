@@ -1,0 +1,40 @@
+"""Runs of catalogue scripts on a customer's device (SPEC R2): status, exit code, timing and output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from remote.db import Base, UtcDateTime, new_id
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+TIMED_OUT = "timed_out"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT)
+
+
+class ScriptRun(Base):
+    __tablename__ = "script_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    # The asset lives in the assets service; this is its id, not a foreign key.
+    asset_id: Mapped[str] = mapped_column(String(36))
+    script_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    # None until the agent reports the run finished.
+    exit_code: Mapped[int | None]
+    # When the run was asked for; the agent may pick it up a little later.
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    output: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out')", name="status"),
+        # A customer's runs newest first with the keyset tie-breaker: one (backward) index range per page.
+        Index("ix_script_runs_customer_started", "customer_id", "started_at", "id"),
+    )
