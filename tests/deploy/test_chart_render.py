@@ -64,6 +64,13 @@ def test_every_object_is_valid_kubernetes(values_file):
     assert set(skipped) <= CRD_KINDS
 
 
+def test_oldest_supported_kubernetes_accepts_the_full_release():
+    """Chart.yaml says kubeVersion >=1.29: the production example is valid there too."""
+    for obj in objects_of(load_values(CHART / "ci" / "production-values.yaml")):
+        if obj["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(obj, "1.29.0", strict=True)
+
+
 @pytest.mark.parametrize("values_file", value_files())
 def test_names_are_unique_and_every_object_is_labelled(values_file):
     objects = objects_of(load_values(values_file))
