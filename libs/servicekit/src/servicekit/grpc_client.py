@@ -10,9 +10,12 @@ DEFAULT_DEADLINE_SECONDS = 5.0
 
 
 def open_channel(address: str) -> grpc.aio.Channel:
+    """A channel that spreads calls over every address the name resolves to (a headless Service's pods), so
+    scaling a service out actually spreads the load."""
     return grpc.aio.insecure_channel(
         address,
         options=[
+            ("grpc.lb_policy_name", "round_robin"),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.enable_retries", 1),
