@@ -1,0 +1,63 @@
+"""The migrations build exactly the tables the models describe, on SQLite and PostgreSQL, and run twice safely."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from servicekit import migrations
+from tickets.db import Base
+from tickets.main import MIGRATIONS
+from tickets.tickets import models  # noqa: F401 - registers the tables
+
+KIT_TABLES = {"outbox", "inbox", "alembic_version"}
+
+
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and name in KIT_TABLES)
+
+
+async def inspect(url: str):  # noqa: ANN201
+    engine = create_async_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+
+            def read(c: sa.Connection) -> tuple[list, set[str], set[str]]:
+                ctx = MigrationContext.configure(c, opts={"include_object": _include, "compare_type": True})
+                insp = sa.inspect(c)
+                tables = set(insp.get_table_names())
+                indexes = {ix["name"] for ix in insp.get_indexes("tickets")} if "tickets" in tables else set()
+                return compare_metadata(ctx, Base.metadata), tables, indexes
+
+            return await conn.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_match_the_models(db_url: str) -> None:
+    await migrations.upgrade(MIGRATIONS, db_url)
+    await migrations.upgrade(MIGRATIONS, db_url)  # a second start changes nothing
+    diffs, tables, indexes = await inspect(db_url)
+    assert diffs == []
+    assert tables >= {"tickets", "counters", "outbox", "inbox"}
+    assert indexes >= {
+        "ix_tickets_customer_created",
+        "ix_tickets_customer_open_created",
+        "ix_tickets_customer_contact_created",
+        "ix_tickets_created",
+    }
+
+
+async def test_downgrade_and_upgrade_again(db_url: str) -> None:
+    await migrations.upgrade(MIGRATIONS, db_url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(MIGRATIONS, db_url), "base")
+    _, tables, _ = await inspect(db_url)
+    assert tables <= {"alembic_version"}
+    await migrations.upgrade(MIGRATIONS, db_url)
+    _, tables, _ = await inspect(db_url)
+    assert "tickets" in tables
