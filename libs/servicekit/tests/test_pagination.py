@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 
 from servicekit.errors import InvalidArgument
@@ -10,7 +12,10 @@ def test_cursor_round_trip():
     assert decode_cursor("", 2) is None
 
 
-@pytest.mark.parametrize("bad", ["%%%", "bm90IGpzb24", encode_cursor("only-one"), "W10", "e30"])
+NESTED = base64.urlsafe_b64encode(b"[" * 100_000).decode()
+
+
+@pytest.mark.parametrize("bad", ["%%%", "bm90IGpzb24", encode_cursor("only-one"), "W10", "e30", NESTED])
 def test_malformed_cursor_is_a_clear_invalid_argument(bad):
     with pytest.raises(InvalidArgument) as err:
         decode_cursor(bad, 2)

@@ -30,7 +30,8 @@ def decode_cursor(cursor: str, arity: int) -> list[Any] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    # A crafted cursor of deeply nested brackets makes json raise RecursionError, which must not be a 500.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
     if not isinstance(values, list) or len(values) != arity:
         raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
