@@ -1,0 +1,3 @@
+from identity.main import run
+
+run()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from identity.db import Base, new_id, utcnow
+
+SIGN_IN = "sign_in"
+SIGN_IN_FAILED = "sign_in_failed"
+SIGN_OUT = "sign_out"
+
+
+class AuditEntry(Base):
+    """Something security-relevant that happened: sign-ins, failures, sign-outs (later MFA, groups, links)."""
+
+    __tablename__ = "audit_log"
+    # Lock-out counts recent failures per login and per address.
+    __table_args__ = (
+        Index("ix_audit_log_kind_subject_at", "kind", "subject", "at"),
+        Index("ix_audit_log_kind_address_at", "kind", "address", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(40))
+    # What it is about, e.g. "portal:alice@acme.test" for a sign-in attempt.
+    subject: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Never a password or token.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

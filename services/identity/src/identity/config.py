@@ -1,0 +1,105 @@
+"""Identity's settings (env prefix IDENTITY_). A missing or unreadable signing key stops the service at start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from identity.mail.mailer import SmtpConfig
+from identity.sessions.service import SessionPolicy
+from identity.validation import is_placeholder_password, looks_like_email
+from servicekit.principal import load_private_key
+from servicekit.settings import ServiceSettings, service_config
+
+
+def read_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key (PKCS8 PEM) identity signs principal tokens with."""
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the signing key {path}: {exc.strerror or exc}") from None
+    try:
+        return load_private_key(pem)
+    except (ValueError, TypeError, SystemExit) as exc:
+        raise ValueError(f"{path} is not an unencrypted Ed25519 private key in PKCS8 PEM ({exc})") from None
+
+
+class Settings(ServiceSettings):
+    model_config = service_config("IDENTITY_")
+
+    grpc_port: int = 50051
+    signing_key_file: Path = Field(description="Ed25519 private key (PKCS8 PEM) that signs principal tokens")
+    principal_token_ttl_seconds: int = Field(300, ge=10, le=3600)
+    session_idle_minutes: int = Field(30, ge=1)
+    session_absolute_hours: int = Field(12, ge=1)
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "portal@localhost"
+    portal_url: str = "http://127.0.0.1:8000"
+
+    bootstrap_staff_email: str = ""
+    bootstrap_staff_password: SecretStr = SecretStr("")
+
+    @field_validator("signing_key_file")
+    @classmethod
+    def _signing_key_loads(cls, value: Path) -> Path:
+        read_signing_key(value)
+        return value
+
+    @field_validator("portal_url")
+    @classmethod
+    def _portal_url(cls, value: str, info: ValidationInfo) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an absolute http(s) URL, e.g. https://portal.example.com")
+        if info.data.get("env") == "prod" and parsed.hostname in ("127.0.0.1", "localhost"):
+            raise ValueError("must be the portal's public URL when env=prod (links in emails use it)")
+        return value.rstrip("/")
+
+    @field_validator("bootstrap_staff_email")
+    @classmethod
+    def _bootstrap_email(cls, value: str) -> str:
+        value = value.strip()
+        if value and not looks_like_email(value):
+            raise ValueError("must be an email address")
+        return value
+
+    @field_validator("bootstrap_staff_password")
+    @classmethod
+    def _bootstrap_password(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        password = value.get_secret_value()
+        if info.data.get("bootstrap_staff_email") and not password:
+            raise ValueError("is required when IDENTITY_BOOTSTRAP_STAFF_EMAIL is set")
+        if password and info.data.get("env") == "prod" and is_placeholder_password(password):
+            raise ValueError(
+                "is a weak or placeholder password; choose at least 12 characters that are not a demo value"
+            )
+        return value
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        return read_signing_key(self.signing_key_file)
+
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            idle=timedelta(minutes=self.session_idle_minutes), absolute=timedelta(hours=self.session_absolute_hours)
+        )
+
+    def smtp_config(self) -> SmtpConfig:
+        return SmtpConfig(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            mail_from=self.mail_from,
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value(),
+            starttls=self.smtp_starttls,
+            timeout=self.smtp_timeout_seconds,
+        )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from identity.db import Base, new_id, utcnow
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_created_at_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    business_name: Mapped[str] = mapped_column(String(200), default="")
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254))
+    # Lower-cased email: unique among customers regardless of how it was typed.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.business_name, self.first_name, self.last_name)
+
+
+def display_name(business_name: str, first_name: str, last_name: str) -> str:
+    """Business name wins; otherwise first and last name (SPEC C1)."""
+    return business_name or " ".join(p for p in (first_name, last_name) if p)

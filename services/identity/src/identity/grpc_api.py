@@ -1,0 +1,190 @@
+"""IdentityService over gRPC: proto ⇄ domain and units of work; the rules live in the aggregates' service.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.contacts import service as contacts
+from identity.contacts.models import Contact
+from identity.customers import service as customers
+from identity.customers.models import Customer
+from identity.sessions import service as sessions
+from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF
+from identity.sessions.tokens import PrincipalTokens
+from identity.users import service as users
+from portal.common.v1 import common_pb2
+from portal.identity.v1 import identity_pb2, identity_pb2_grpc
+from servicekit.db import Database
+from servicekit.principal import current_principal
+
+SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+# Callable without a principal token: they are how a browser gets one.
+PUBLIC_METHODS = [f"/{SERVICE_NAME}/{m}" for m in ("SignIn", "ResolveSession", "SignOut")]
+
+_AUDIENCES = {identity_pb2.AUDIENCE_PORTAL: AUDIENCE_PORTAL, identity_pb2.AUDIENCE_STAFF: AUDIENCE_STAFF}
+_T = TypeVar("_T")
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def customer_to_proto(c: Customer) -> identity_pb2.Customer:
+    return identity_pb2.Customer(
+        id=c.id,
+        business_name=c.business_name,
+        first_name=c.first_name,
+        last_name=c.last_name,
+        email=c.email,
+        display_name=c.display_name,
+        created_at=_timestamp(c.created_at),
+    )
+
+
+def contact_to_proto(c: Contact) -> identity_pb2.Contact:
+    return identity_pb2.Contact(id=c.id, customer_id=c.customer_id, name=c.name, email=c.email)
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        tokens: PrincipalTokens,
+        policy: sessions.SessionPolicy,
+        ready: asyncio.Event | None = None,
+    ) -> None:
+        self.db = db
+        self.tokens = tokens
+        self.policy = policy
+        # Set once the bootstrap staff user exists, so the first staff sign-in cannot race its creation.
+        self._ready = ready
+
+    async def _write(self, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+        """A unit of work that is run once more after a uniqueness race with a concurrent call, which the
+        second run then sees (an idempotency key already used, an email already taken)."""
+        try:
+            async with self.db.unit_of_work() as s:
+                return await work(s)
+        except IntegrityError:
+            async with self.db.unit_of_work() as s:
+                return await work(s)
+
+    async def SignIn(self, request: identity_pb2.SignInRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+        if self._ready is not None and not self._ready.is_set():
+            await asyncio.wait_for(self._ready.wait(), timeout=30)
+        opened = await sessions.sign_in(
+            self.db,
+            login=request.login,
+            password=request.password,
+            audience=_AUDIENCES.get(request.audience, ""),
+            client_address=request.client_address,
+            policy=self.policy,
+        )
+        return identity_pb2.SignInResponse(
+            session_token=opened.token,
+            expires_at=_timestamp(opened.session.expires_at),
+            principal=opened.principal.to_proto(),
+        )
+
+    async def ResolveSession(self, request: identity_pb2.ResolveSessionRequest, context):  # noqa: N802, ANN001
+        async with self.db.unit_of_work() as s:
+            session, principal = await sessions.resolve_session(s, token=request.session_token, policy=self.policy)
+        token, expires = self.tokens.sign(principal, not_after=sessions.ends_at(session, self.policy))
+        return identity_pb2.ResolveSessionResponse(
+            principal=principal.to_proto(),
+            principal_token=token,
+            token_expires_at=Timestamp(seconds=expires),
+        )
+
+    async def SignOut(self, request: identity_pb2.SignOutRequest, context):  # noqa: N802, ANN001
+        async with self.db.unit_of_work() as s:
+            await sessions.sign_out(s, token=request.session_token)
+        return identity_pb2.SignOutResponse()
+
+    async def GetCustomer(self, request: identity_pb2.GetCustomerRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            customer = await customers.get_customer(s, principal=principal, customer_id=request.customer_id)
+            return identity_pb2.GetCustomerResponse(customer=customer_to_proto(customer))
+
+    async def CreateCustomer(self, request: identity_pb2.CreateCustomerRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+
+        async def work(s: AsyncSession) -> identity_pb2.CreateCustomerResponse:
+            customer = await customers.create_customer(
+                s,
+                principal=principal,
+                business_name=request.business_name,
+                first_name=request.first_name,
+                last_name=request.last_name,
+                email=request.email,
+                idempotency_key=request.idempotency_key,
+            )
+            return identity_pb2.CreateCustomerResponse(customer=customer_to_proto(customer))
+
+        return await self._write(work)
+
+    async def ListCustomers(self, request: identity_pb2.ListCustomersRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            rows, next_cursor = await customers.list_customers(
+                s, principal=principal, size=request.page.page_size, cursor=request.page.cursor
+            )
+            return identity_pb2.ListCustomersResponse(
+                customers=[customer_to_proto(c) for c in rows],
+                page=common_pb2.PageResponse(next_cursor=next_cursor),
+            )
+
+    async def CreateContact(self, request: identity_pb2.CreateContactRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+
+        async def work(s: AsyncSession) -> identity_pb2.CreateContactResponse:
+            contact = await contacts.create_contact(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                name=request.name,
+                email=request.email,
+                idempotency_key=request.idempotency_key,
+            )
+            return identity_pb2.CreateContactResponse(contact=contact_to_proto(contact))
+
+        return await self._write(work)
+
+    async def CreatePortalUser(self, request: identity_pb2.CreatePortalUserRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+
+        async def work(s: AsyncSession) -> identity_pb2.CreatePortalUserResponse:
+            user, group = await users.create_portal_user(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                contact_id=request.contact_id,
+                login=request.login,
+                email=request.email,
+                password=request.password,
+                group_name=request.group_name,
+            )
+            return identity_pb2.CreatePortalUserResponse(
+                portal_user=identity_pb2.PortalUser(
+                    id=user.id,
+                    customer_id=user.customer_id,
+                    contact_id=user.contact_id or "",
+                    login=user.login,
+                    email=user.email,
+                    group_name=group.name,
+                )
+            )
+
+        return await self._write(work)

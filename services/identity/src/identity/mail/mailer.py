@@ -1,0 +1,219 @@
+"""The mailer: a background loop that sends the mail outbox over SMTP, exactly once per row.
+
+A row is leased (locked_until) before sending, so two replicas never send the same email; it is marked
+sent in the same transaction that publishes EmailSent. A failure is retried with a growing delay; a
+recipient the server refuses for good is marked failed and left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from sqlalchemy import func, or_, select, update
+
+from identity import events, metrics
+from identity.db import utcnow
+from identity.mail.models import OutboundEmail
+from servicekit.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    mail_from: str
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    timeout: float = 10.0
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (e.g. an unknown recipient)."""
+
+
+class SmtpTransport:
+    """Sends one message per connection with the standard library, in a worker thread."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._send, message)
+
+    def _send(self, message: EmailMessage) -> None:
+        c = self.config
+        try:
+            with smtplib.SMTP(c.host, c.port, timeout=c.timeout) as smtp:
+                if c.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if c.username:
+                    smtp.login(c.username, c.password)
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentFailure("recipient refused") from exc
+        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentFailure(f"refused with {exc.smtp_code}") from exc
+            raise
+
+
+def backoff(attempts: int, *, base: float = 5.0, cap: float = 300.0) -> timedelta:
+    """5 s, 10 s, 20 s … up to 5 minutes between tries."""
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class Mailer:
+    def __init__(
+        self,
+        db: Database,
+        transport: SmtpTransport,
+        *,
+        poll_seconds: float = 1.0,
+        lease: timedelta = timedelta(minutes=2),
+        batch: int = 20,
+    ) -> None:
+        self._db = db
+        self._transport = transport
+        self._poll = poll_seconds
+        self._lease = lease
+        self._batch = batch
+        self._wake = asyncio.Event()
+        # Consumers queue emails in their own commits; waking on every commit sends them without a poll delay.
+        db.on_commit(self._wake.set)
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                while await self.send_pending() == self._batch:
+                    pass
+                await self._measure_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database busy or away: try again on the next round
+                log.warning("mailer: %s; retrying", exc.__class__.__name__)
+                await asyncio.sleep(self._poll)
+
+    async def send_pending(self, *, now: datetime | None = None) -> int:
+        """One pass: lease due emails, send them, record the outcome. Returns how many were leased."""
+        now = now or utcnow()
+        rows = await self._lease_due(now)
+        for row in rows:
+            await self._send_one(row)
+        return len(rows)
+
+    async def _lease_due(self, now: datetime) -> list[OutboundEmail]:
+        due = (
+            OutboundEmail.sent_at.is_(None),
+            OutboundEmail.failed_at.is_(None),
+            OutboundEmail.next_attempt_at <= now,
+            or_(OutboundEmail.locked_until.is_(None), OutboundEmail.locked_until < now),
+        )
+        async with self._db.unit_of_work() as s:
+            ids = list(
+                (
+                    await s.scalars(
+                        select(OutboundEmail.id)
+                        .where(*due)
+                        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
+                        .limit(self._batch)
+                    )
+                ).all()
+            )
+            if not ids:
+                return []
+            # The conditions are checked again under the row lock: a row another replica leased meanwhile is skipped.
+            leased = list(
+                (
+                    await s.scalars(
+                        update(OutboundEmail)
+                        .where(OutboundEmail.id.in_(ids), *due)
+                        .values(locked_until=now + self._lease)
+                        .returning(OutboundEmail.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).all()
+            )
+            if not leased:
+                return []
+            return list((await s.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(leased)))).all())
+
+    async def _send_one(self, row: OutboundEmail) -> None:
+        message = self._message(row)
+        error: Exception | None = None
+        try:
+            await self._transport.send(message)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
+            error = exc
+        async with self._db.unit_of_work() as s:
+            email = await s.get(OutboundEmail, row.id)
+            if email is None:
+                return
+            now = utcnow()
+            email.attempts += 1
+            email.locked_until = None
+            if error is None:
+                email.sent_at = now
+                email.last_error = None
+                await events.email_sent(
+                    s,
+                    template=email.template,
+                    recipient=email.recipient,
+                    cause_event_id=email.cause_event_id,
+                    customer_id=email.customer_id or "",
+                )
+            else:
+                email.last_error = _describe(error)
+                if isinstance(error, PermanentFailure):
+                    email.failed_at = now
+                else:
+                    email.next_attempt_at = now + backoff(email.attempts)
+        outcome = "sent" if error is None else "failed" if isinstance(error, PermanentFailure) else "retry"
+        metrics.EMAILS.labels(row.template, outcome).inc()
+        if error is None:
+            log.info("email %s (%s) sent", row.id, row.template)
+        else:
+            log.warning("email %s (%s) not sent: %s (%s)", row.id, row.template, _describe(error), outcome)
+
+    def _message(self, row: OutboundEmail) -> EmailMessage:
+        c = self._transport.config
+        msg = EmailMessage()
+        msg["From"] = c.mail_from
+        msg["To"] = row.recipient
+        msg["Subject"] = row.subject
+        msg["Date"] = formatdate(row.created_at.timestamp(), usegmt=True)
+        # Stable per row: a receiving system can drop a copy if one ever goes out twice.
+        msg["Message-ID"] = f"<{row.id}@{c.mail_from.rsplit('@', 1)[-1] or 'portal'}>"
+        msg.set_content(row.body)
+        return msg
+
+    async def _measure_backlog(self) -> None:
+        async with self._db.sessions() as s:
+            count = await s.scalar(
+                select(func.count())
+                .select_from(OutboundEmail)
+                .where(OutboundEmail.sent_at.is_(None), OutboundEmail.failed_at.is_(None))
+            )
+        metrics.MAIL_BACKLOG.set(count or 0)
+
+
+def _describe(error: Exception) -> str:
+    # The class and SMTP code only: server replies can echo addresses or credentials back.
+    code = getattr(error.__cause__ or error, "smtp_code", None)
+    name = (error.__cause__ or error).__class__.__name__
+    return f"{name} {code}" if code else name

@@ -1,0 +1,35 @@
+"""The text of each email identity sends. Subjects are single-line and bounded; bodies are plain text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TICKET_CREATED = "ticket_created"
+MAX_SUBJECT = 300
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+def _one_line(value: str) -> str:
+    # A newline in a header would let a ticket subject inject headers into the email.
+    return " ".join(value.split())
+
+
+def ticket_created(*, number: int, subject: str, ticket_id: str, portal_url: str, greeting_name: str) -> Rendered:
+    title = _one_line(subject)
+    full = f"Ticket #{number} received: {title}"
+    if len(full) > MAX_SUBJECT:
+        full = full[: MAX_SUBJECT - 1] + "…"
+    link = f"{portal_url.rstrip('/')}/tickets/{ticket_id}"
+    hello = f"Hello {greeting_name}," if greeting_name else "Hello,"
+    body = (
+        f"{hello}\n\n"
+        f"We have received your ticket #{number}: {title}\n\n"
+        f"You can follow it and add comments in the portal:\n{link}\n\n"
+        "This is an automatic message; replies to it are not read.\n"
+    )
+    return Rendered(subject=full, body=body)

@@ -1,0 +1,39 @@
+"""Wiring only: settings → servicekit's runtime (telemetry, metrics, database, NATS) → identity's parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+from identity import events
+from identity.config import Settings
+from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
+from identity.mail.mailer import Mailer, SmtpTransport
+from identity.sessions.tokens import PrincipalTokens
+from identity.users.bootstrap import StaffBootstrap
+from portal.identity.v1 import identity_pb2_grpc
+from servicekit import app
+from servicekit.settings import load_settings
+
+NAME = "identity"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def wire(rt: app.Runtime) -> app.Wiring:
+    cfg = cast(Settings, rt.settings)
+    tokens = PrincipalTokens(cfg.signing_key(), cfg.principal_token_ttl_seconds)
+    secret = cfg.bootstrap_staff_password.get_secret_value()
+    bootstrap = StaffBootstrap(rt.db, email=cfg.bootstrap_staff_email, password=secret)
+    servicer = IdentityServicer(rt.db, tokens=tokens, policy=cfg.session_policy(), ready=bootstrap.ready)
+    return app.Wiring(
+        register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
+        service_names=[SERVICE_NAME],
+        public_methods=PUBLIC_METHODS,
+        consumers=events.consumers(db=rt.db, metrics=rt.metrics, portal_url=cfg.portal_url),
+        background=[bootstrap.run, Mailer(rt.db, SmtpTransport(cfg.smtp_config())).run],
+        verifier=tokens.verifier(),
+    )
+
+
+def run() -> None:
+    app.main(name=NAME, settings_factory=lambda: load_settings(Settings), migrations_dir=MIGRATIONS_DIR, wire=wire)

@@ -1,0 +1,24 @@
+"""Every identity model, imported so that Base.metadata holds all tables (for Alembic and the schema test)."""
+
+from identity.audit.models import AuditEntry
+from identity.contacts.models import Contact
+from identity.customers.models import Customer
+from identity.db import Base
+from identity.groups.models import PermissionGroup
+from identity.idempotency import IdempotencyKey
+from identity.mail.models import OutboundEmail
+from identity.sessions.models import UserSession
+from identity.users.models import PortalUser, StaffUser
+
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "Contact",
+    "Customer",
+    "IdempotencyKey",
+    "OutboundEmail",
+    "PermissionGroup",
+    "PortalUser",
+    "StaffUser",
+    "UserSession",
+]

@@ -1,0 +1,199 @@
+"""Sessions: sign in, resolve a session into its principal, sign out.
+
+`sign_in` is the one function here that runs its own units of work: the slow password check must not
+hold a database transaction, and a failed attempt's audit row must be committed although the call fails.
+Everything else never commits; the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity import metrics, validation
+from identity.audit import models as audit_kinds
+from identity.audit.service import record
+from identity.contacts.models import Contact
+from identity.customers.models import Customer
+from identity.db import utcnow
+from identity.groups.models import PermissionGroup
+from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, UserSession
+from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
+from identity.users.models import PortalUser, StaffUser
+from identity.users.passwords import verify_password
+from identity.users.service import Account, find_account, set_password_hash
+from servicekit.db import Database
+from servicekit.errors import InvalidArgument, Unauthenticated
+from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
+
+WRONG_CREDENTIALS = "the login or password is not correct"
+SESSION_ENDED = "the session has ended; sign in again"
+
+_KIND_OF_AUDIENCE = {AUDIENCE_PORTAL: KIND_PORTAL_USER, AUDIENCE_STAFF: KIND_STAFF}
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle: timedelta = timedelta(minutes=30)
+    absolute: timedelta = timedelta(hours=12)
+    # last_seen_at is written at most this often, so resolving a session is usually a pure read.
+    touch_every: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    token: str
+    session: UserSession
+    principal: Principal
+
+
+async def sign_in(
+    db: Database,
+    *,
+    login: str,
+    password: str,
+    audience: str,
+    client_address: str = "",
+    policy: SessionPolicy,
+) -> OpenedSession:
+    """Check the login and password and open a session; unknown login and wrong password fail alike."""
+    if audience not in _KIND_OF_AUDIENCE:
+        raise InvalidArgument("choose the portal or the staff audience", field="audience")
+    login = login.strip()
+    if not login:
+        raise InvalidArgument("enter your email or username", field="login")
+    if not password:
+        raise InvalidArgument("enter your password", field="password")
+    if len(login) > validation.MAX_EMAIL:
+        raise InvalidArgument(f"at most {validation.MAX_EMAIL} characters", field="login")
+    if len(password) > validation.MAX_PASSWORD:
+        raise InvalidArgument(f"at most {validation.MAX_PASSWORD} characters", field="password")
+    kind = _KIND_OF_AUDIENCE[audience]
+    subject = f"{audience}:{validation.key(login)}"
+
+    async with db.unit_of_work() as s:
+        account = await find_account(s, kind=kind, login=login)
+    ok, new_hash = await verify_password(account.password_hash if account else None, password)
+
+    async with db.unit_of_work() as s:
+        now = utcnow()
+        if not ok or account is None:
+            detail = {"audience": audience, "reason": "wrong_password" if account else "unknown_login"}
+            await record(
+                s, kind=audit_kinds.SIGN_IN_FAILED, subject=subject, address=client_address, at=now, detail=detail
+            )
+            opened = None
+        else:
+            if new_hash:
+                await set_password_hash(s, account=account, password_hash=new_hash)
+            opened = await _open_session(
+                s, account=account, audience=audience, client_address=client_address, policy=policy, now=now
+            )
+            detail = {"audience": audience, "user_id": account.id, "session_id": opened.session.id}
+            await record(s, kind=audit_kinds.SIGN_IN, subject=subject, address=client_address, at=now, detail=detail)
+    metrics.SIGN_INS.labels(audience, "ok" if opened else "failed").inc()
+    if opened is None:
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    return opened
+
+
+async def _open_session(
+    s: AsyncSession, *, account: Account, audience: str, client_address: str, policy: SessionPolicy, now: datetime
+) -> OpenedSession:
+    token = new_session_token()
+    session = UserSession(
+        token_hash=hash_session_token(token),
+        audience=audience,
+        user_kind=account.kind,
+        user_id=account.id,
+        client_address=client_address[:64],
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.absolute,
+    )
+    s.add(session)
+    await s.flush()
+    return OpenedSession(token=token, session=session, principal=await principal_for(s, session))
+
+
+async def resolve_session(
+    s: AsyncSession, *, token: str, policy: SessionPolicy, now: datetime | None = None
+) -> tuple[UserSession, Principal]:
+    """The live session for `token` and its principal; an unknown, revoked, idle or expired one is UNAUTHENTICATED."""
+    now = now or utcnow()
+    if not token or len(token) > MAX_SESSION_TOKEN:
+        raise Unauthenticated(SESSION_ENDED)
+    session = await s.scalar(select(UserSession).where(UserSession.token_hash == hash_session_token(token)))
+    if session is None or session.revoked_at is not None or now >= ends_at(session, policy):
+        raise Unauthenticated(SESSION_ENDED)
+    if now - session.last_seen_at >= policy.touch_every:
+        session.last_seen_at = now
+    return session, await principal_for(s, session)
+
+
+def ends_at(session: UserSession, policy: SessionPolicy) -> datetime:
+    """When the session stops working if nothing else happens: idle or absolute limit, whichever is first."""
+    return min(session.expires_at, session.last_seen_at + policy.idle)
+
+
+async def sign_out(s: AsyncSession, *, token: str, client_address: str = "", now: datetime | None = None) -> None:
+    """Revoke the session of `token`; signing out twice, or with an unknown token, changes nothing."""
+    now = now or utcnow()
+    if not token or len(token) > MAX_SESSION_TOKEN:
+        return
+    session = await s.scalar(select(UserSession).where(UserSession.token_hash == hash_session_token(token)))
+    if session is None or session.revoked_at is not None:
+        return
+    await s.execute(
+        update(UserSession).where(UserSession.id == session.id, UserSession.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    await record(
+        s,
+        kind=audit_kinds.SIGN_OUT,
+        subject=f"{session.audience}:{session.user_id}",
+        address=client_address,
+        at=now,
+        detail={"session_id": session.id},
+    )
+
+
+async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
+    """Who the session's user is and what they may do, as every service will see it."""
+    if session.user_kind == KIND_STAFF:
+        staff = await s.get(StaffUser, session.user_id)
+        if staff is None:
+            raise Unauthenticated(SESSION_ENDED)
+        return Principal(
+            kind=KIND_STAFF,
+            subject_id=staff.id,
+            display_name=staff.name or staff.email,
+            email=staff.email,
+            session_id=session.id,
+        )
+    row = (
+        await s.execute(
+            select(PortalUser, Customer, PermissionGroup, Contact)
+            .join(Customer, Customer.id == PortalUser.customer_id)
+            .join(PermissionGroup, PermissionGroup.id == PortalUser.group_id)
+            .outerjoin(Contact, Contact.id == PortalUser.contact_id)
+            .where(PortalUser.id == session.user_id)
+        )
+    ).first()
+    if row is None:
+        raise Unauthenticated(SESSION_ENDED)
+    user, customer, group, contact = row
+    return Principal(
+        kind=KIND_PORTAL_USER,
+        subject_id=user.id,
+        customer_id=customer.id,
+        contact_id=contact.id if contact else "",
+        permissions=frozenset(group.permissions),
+        # Subsidiaries join this list when parent organisations (SPEC C6) arrive.
+        customer_ids=(customer.id,),
+        display_name=contact.name if contact else customer.display_name,
+        email=user.email,
+        session_id=session.id,
+    )

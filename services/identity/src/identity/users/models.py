@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from identity.db import Base, new_id, utcnow
+
+
+class StaffUser(Base):
+    """A technician or admin of the operator (SPEC S1)."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    login: Mapped[str] = mapped_column(String(254))
+    login_key: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # argon2id; None until a password is set.
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PortalUser(Base):
+    """A customer's login to the portal, for the customer itself or for one of its contacts (SPEC P1)."""
+
+    __tablename__ = "portal_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # An email or a username; unique among portal users regardless of case.
+    login: Mapped[str] = mapped_column(String(254))
+    login_key: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True, default=None)
+    group_id: Mapped[str] = mapped_column(ForeignKey("permission_groups.id"), index=True)
+    # argon2id; None while an invitation to set the password is outstanding.
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,114 @@
+"""Staff users and portal users. Functions never commit; the caller's unit of work does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity import validation
+from identity.access import require_staff
+from identity.contacts.models import Contact
+from identity.customers.models import Customer
+from identity.groups.models import PermissionGroup
+from identity.groups.service import group_by_name
+from identity.users.models import PortalUser, StaffUser
+from identity.users.passwords import hash_password
+from servicekit.errors import AlreadyExists, NotFound
+from servicekit.principal import KIND_PORTAL_USER, Principal
+
+
+@dataclass(frozen=True)
+class Account:
+    """What sign-in needs to know about a user, whichever kind."""
+
+    kind: str
+    id: str
+    password_hash: str | None
+
+
+async def find_account(s: AsyncSession, *, kind: str, login: str) -> Account | None:
+    """The portal or staff user with this login (case-insensitive), or None."""
+    model = PortalUser if kind == KIND_PORTAL_USER else StaffUser
+    row = (
+        await s.execute(select(model.id, model.password_hash).where(model.login_key == validation.key(login)))
+    ).first()
+    return Account(kind=kind, id=row.id, password_hash=row.password_hash) if row else None
+
+
+async def set_password_hash(s: AsyncSession, *, account: Account, password_hash: str) -> None:
+    """Store a new hash (after a rehash with stronger parameters)."""
+    model = PortalUser if account.kind == KIND_PORTAL_USER else StaffUser
+    user = await s.get(model, account.id)
+    if user is not None:
+        user.password_hash = password_hash
+
+
+async def create_portal_user(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: str,
+    contact_id: str,
+    login: str,
+    email: str,
+    password: str,
+    group_name: str = "",
+) -> tuple[PortalUser, PermissionGroup]:
+    """A portal login for a customer or one of its contacts (staff only); the login defaults to the email."""
+    require_staff(principal)
+    if not customer_id or await s.get(Customer, customer_id) is None:
+        raise NotFound("no such customer", field="customer_id")
+    if contact_id:
+        contact = await s.get(Contact, contact_id)
+        if contact is None or contact.customer_id != customer_id:
+            raise NotFound("this customer has no such contact", field="contact_id")
+    email = validation.email(email)
+    login = validation.login(login or email)
+    validation.new_password(password)
+    group = await group_by_name(s, name=group_name)
+    login_key = validation.key(login)
+    if await s.scalar(select(PortalUser.id).where(PortalUser.login_key == login_key)) is not None:
+        raise AlreadyExists("another portal user already has this login", field="login")
+
+    user = PortalUser(
+        login=login,
+        login_key=login_key,
+        email=email,
+        customer_id=customer_id,
+        contact_id=contact_id or None,
+        group_id=group.id,
+        password_hash=await hash_password(password),
+    )
+    s.add(user)
+    await s.flush()
+    return user, group
+
+
+async def create_staff_user(
+    s: AsyncSession, *, email: str, password: str, name: str = "", login: str = ""
+) -> StaffUser:
+    """A staff user; the login defaults to the email."""
+    email = validation.email(email)
+    login = validation.login(login or email)
+    login_key = validation.key(login)
+    if await s.scalar(select(StaffUser.id).where(StaffUser.login_key == login_key)) is not None:
+        raise AlreadyExists("another staff user already has this login", field="login")
+    user = StaffUser(
+        login=login,
+        login_key=login_key,
+        email=email,
+        name=validation.text(name, field="name") or email.split("@", 1)[0],
+        password_hash=await hash_password(password),
+    )
+    s.add(user)
+    await s.flush()
+    return user
+
+
+async def ensure_bootstrap_staff(s: AsyncSession, *, email: str, password: str) -> StaffUser | None:
+    """Create the first staff user when there is none yet; returns it, or None when staff already exist."""
+    if await s.scalar(select(func.count()).select_from(StaffUser)):
+        return None
+    return await create_staff_user(s, email=email, password=password, name="Administrator")
