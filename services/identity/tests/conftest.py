@@ -35,9 +35,9 @@ from servicekit.permissions import NON_PORTAL_USER_GROUP
 from servicekit.principal import KIND_STAFF, Principal
 
 STAFF = Principal(kind=KIND_STAFF, subject_id="staff-under-test")
-STAFF_PASSWORD = "staff-pass-0123456789"  # noqa: S105
-ALICE_PASSWORD = "alice-pass-0123456789"  # noqa: S105
-BOB_PASSWORD = "bob-pass-0123456789"  # noqa: S105
+STAFF_PASSWORD = "staff-pass-0123456789"
+ALICE_PASSWORD = "alice-pass-0123456789"
+BOB_PASSWORD = "bob-pass-0123456789"
 
 if importlib.util.find_spec("portal_testkit") is None:  # until the testkit plugin is installed: SQLite only
 

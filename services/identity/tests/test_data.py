@@ -233,9 +233,9 @@ async def test_a_username_login_and_a_group_by_name(db: Database, world) -> None
 
 async def test_the_bootstrap_staff_user_is_created_only_when_there_is_no_staff(db: Database) -> None:
     async with db.unit_of_work() as s:
-        first = await ensure_bootstrap_staff(s, email="boss@example.test", password="boss-password-123")  # noqa: S106
+        first = await ensure_bootstrap_staff(s, email="boss@example.test", password="boss-password-123")
     async with db.unit_of_work() as s:
-        second = await ensure_bootstrap_staff(s, email="other@example.test", password="other-password-123")  # noqa: S106
+        second = await ensure_bootstrap_staff(s, email="other@example.test", password="other-password-123")
         count = await s.scalar(sa.select(sa.func.count()).select_from(StaffUser))
     assert first is not None and first.login_key == "boss@example.test"
     assert second is None and count == 1

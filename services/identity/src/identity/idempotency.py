@@ -39,8 +39,9 @@ async def earlier_result(s: AsyncSession, *, scope: str, key: str) -> str | None
     )
 
 
-async def remember(s: AsyncSession, *, scope: str, key: str, resource_id: str) -> None:
-    """Record the result; a concurrent call with the same key then fails on the primary key and retries."""
+async def claim(s: AsyncSession, *, scope: str, key: str, resource_id: str) -> None:
+    """Record the key before creating the resource: a concurrent call with the same key then waits for this
+    transaction and fails on the primary key (the servicer retries it, and it finds this result)."""
     if key:
         s.add(IdempotencyKey(scope=scope, key=key, resource_id=resource_id))
         await s.flush()

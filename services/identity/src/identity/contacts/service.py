@@ -8,6 +8,7 @@ from identity import idempotency, validation
 from identity.access import caller_scope, require_staff
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
+from identity.db import new_id
 from servicekit.errors import NotFound
 from servicekit.principal import Principal
 
@@ -26,10 +27,10 @@ async def create_contact(
         raise NotFound("no such customer", field="customer_id")
     name = validation.text(name, field="name", required=True, what="the contact's name")
     email = validation.email(email, required=False)
-    contact = Contact(customer_id=customer_id, name=name, email=email, email_key=validation.key(email))
+    contact = Contact(id=new_id(), customer_id=customer_id, name=name, email=email, email_key=validation.key(email))
+    await idempotency.claim(s, scope=scope, key=key, resource_id=contact.id)
     s.add(contact)
     await s.flush()
-    await idempotency.remember(s, scope=scope, key=key, resource_id=contact.id)
     return contact
 
 

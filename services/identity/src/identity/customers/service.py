@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity import events, idempotency, validation
 from identity.access import caller_scope, may_see_customer, require_staff
 from identity.customers.models import Customer
+from identity.db import new_id
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
 from servicekit.pagination import decode_cursor, encode_cursor, page_size
 from servicekit.principal import Principal
@@ -39,15 +40,21 @@ async def create_customer(
         raise InvalidArgument("enter a business name, or a first or last name", field="business_name")
     email = validation.email(email)
     email_key = validation.key(email)
+    customer_id = new_id()
+    await idempotency.claim(s, scope=scope, key=key, resource_id=customer_id)
     if await s.scalar(select(Customer.id).where(Customer.email_key == email_key)) is not None:
         raise AlreadyExists("another customer already has this email address", field="email")
 
     customer = Customer(
-        business_name=business_name, first_name=first_name, last_name=last_name, email=email, email_key=email_key
+        id=customer_id,
+        business_name=business_name,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        email_key=email_key,
     )
     s.add(customer)
     await s.flush()
-    await idempotency.remember(s, scope=scope, key=key, resource_id=customer.id)
     await events.customer_created(s, customer)
     return customer
 
