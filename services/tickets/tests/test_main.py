@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from portal.tickets.v1 import events_pb2, tickets_pb2, tickets_pb2_grpc
+from portal_testkit import free_port
 from servicekit import events as kit_events
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
 from tickets.events import TICKET_CREATED
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -58,7 +52,7 @@ async def test_serves_publishes_and_stops_on_sigterm(
     principals,
     tmp_path: Path,  # noqa: ANN001
 ) -> None:
-    grpc_port, metrics_port = _free_port(), _free_port()
+    grpc_port, metrics_port = free_port(), free_port()
     env = _env(
         database_url=db_url,
         principal_public_key_file=str(public_key_file),

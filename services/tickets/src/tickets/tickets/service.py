@@ -126,7 +126,7 @@ async def list_tickets(
     """The tickets the principal may see, newest first, one keyset page at a time."""
     size = pagination.page_size(page_size)
     after = _decode_cursor(cursor)
-    scope = _scope(principal)
+    scope = visible_to(principal)
     if scope is None:
         return TicketPage(tickets=[], next_cursor="")
     query = sa.select(Ticket).where(*scope)
@@ -154,7 +154,7 @@ async def get_ticket(session: AsyncSession, *, principal: Principal, ticket_id: 
     except (ValueError, TypeError):
         raise InvalidArgument("must be a ticket id (a UUID)", field="ticket_id") from None
     try:
-        scope = _scope(principal)
+        scope = visible_to(principal)
     except PermissionDenied:
         scope = None  # a group without ticket views learns nothing about which tickets exist
     ticket = None
@@ -170,7 +170,7 @@ def is_closed_status(status: str) -> bool:
     return status in CLOSED_STATUSES
 
 
-def _scope(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
+def visible_to(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
     """Filters limiting tickets to the principal's visibility; None when it can see none at all."""
     vis = visibility(principal, view_all=TICKETS_VIEW_ALL, view_mine=TICKETS_VIEW_MINE)
     clauses: list[sa.ColumnElement[bool]] = []
