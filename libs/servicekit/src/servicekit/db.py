@@ -12,6 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.errors import Unavailable
 
+_SIGNALS = "servicekit.signals"
+
+
+def signal_after_commit(session: AsyncSession, name: str) -> None:
+    """Ask for the `name` listeners to run once this session's transaction commits.
+
+    Background loops (the outbox relay, a mailer) wake on their own signal only, so read-only units of
+    work wake nobody.
+    """
+    session.info.setdefault(_SIGNALS, set()).add(name)
+
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur = dbapi_conn.cursor()
@@ -38,15 +49,15 @@ class Database:
         self.url = url
         self.engine = engine or make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: dict[str, list[Callable[[], None]]] = {}
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` after every successful commit (the outbox relay uses it to wake up)."""
-        self._after_commit.append(callback)
+    def on_commit(self, name: str, callback: Callable[[], None]) -> None:
+        """Run `callback` after each commit of a unit of work that raised signal `name`."""
+        self._after_commit.setdefault(name, []).append(callback)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -54,6 +65,7 @@ class Database:
         async with self.sessions() as session:
             try:
                 yield session
+                signals = session.info.pop(_SIGNALS, ())
                 await session.commit()
             except DBAPIError as exc:
                 await session.rollback()
@@ -63,8 +75,9 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-        for cb in self._after_commit:
-            cb()
+        for name in signals:
+            for cb in self._after_commit.get(name, ()):
+                cb()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

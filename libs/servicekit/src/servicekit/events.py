@@ -23,7 +23,7 @@ from opentelemetry import trace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import Database
+from servicekit.db import Database, signal_after_commit
 from servicekit.metrics import KitMetrics
 from servicekit.outbox_tables import inbox, outbox
 from servicekit.telemetry import extract_context, inject_headers
@@ -33,6 +33,7 @@ tracer = trace.get_tracer("servicekit.events")
 
 STREAM = "PORTAL"
 MSG_ID = "Nats-Msg-Id"
+OUTBOX_SIGNAL = "outbox"
 
 
 def subject(service: str, name: str) -> str:
@@ -100,6 +101,7 @@ async def add_event(session: AsyncSession, subj: str, message: Message, *, custo
         meta.customer_id = customer_id
     headers = inject_headers()
     headers[MSG_ID] = event_id
+    signal_after_commit(session, OUTBOX_SIGNAL)
     await session.execute(
         sa.insert(outbox).values(
             id=event_id,
@@ -121,7 +123,7 @@ class OutboxRelay:
         self._metrics = metrics
         self._batch = batch
         self._wake = asyncio.Event()
-        db.on_commit(self._wake.set)
+        db.on_commit(OUTBOX_SIGNAL, self._wake.set)
 
     async def run(self) -> None:
         backoff = 0.2
