@@ -21,6 +21,7 @@ from sqlalchemy import func, or_, select, update
 from identity import events, metrics
 from identity.db import utcnow
 from identity.mail.models import OutboundEmail
+from identity.mail.service import MAIL_SIGNAL
 from servicekit.db import Database
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ class Mailer:
         self._lease = lease
         self._batch = batch
         self._wake = asyncio.Event()
-        # Consumers queue emails in their own commits; waking on every commit sends them without a poll delay.
-        db.on_commit(self._wake.set)
+        # A consumer that queued an email wakes the mailer at its commit; the poll is only the fallback.
+        db.on_commit(MAIL_SIGNAL, self._wake.set)
 
     async def run(self) -> None:
         """Send until cancelled."""

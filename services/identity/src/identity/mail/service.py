@@ -14,8 +14,12 @@ from identity.db import new_id, utcnow
 from identity.mail import templates
 from identity.mail.models import OutboundEmail
 from portal.tickets.v1 import events_pb2 as ticket_events_pb2
+from servicekit.db import signal_after_commit
 
 log = logging.getLogger(__name__)
+
+# Raised by a unit of work that queued an email; the mailer wakes on it once that work commits.
+MAIL_SIGNAL = "identity.mail"
 
 
 async def queue_email(
@@ -48,6 +52,8 @@ async def queue_email(
         .on_conflict_do_nothing(index_elements=["cause_event_id", "template", "recipient"])
     )
     result = await s.execute(stmt)
+    if result.rowcount:
+        signal_after_commit(s, MAIL_SIGNAL)
     return bool(result.rowcount)
 
 

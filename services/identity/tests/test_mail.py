@@ -1,0 +1,200 @@
+"""The ticket-created consumer and the mailer: one email per event, sent over real SMTP exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from identity.db import utcnow
+from identity.events import EMAIL_SENT, TICKET_CREATED_CONSUMER, consumers, ticket_created_handler
+from identity.mail.mailer import Mailer, SmtpConfig, SmtpTransport
+from identity.mail.models import OutboundEmail
+from identity.mail.service import queue_email
+from portal.common.v1 import common_pb2
+from portal.identity.v1 import events_pb2
+from portal.tickets.v1 import events_pb2 as ticket_events
+from servicekit.db import Database
+from servicekit.events import MSG_ID
+from servicekit.metrics import kit_metrics
+from servicekit.outbox_tables import inbox, outbox
+
+PORTAL_URL = "https://portal.example.test"
+
+
+def ticket_created(world, *, contact: bool = True, event_id: str | None = None, subject: str = "Printer jams"):  # noqa: ANN001, ANN201
+    return ticket_events.TicketCreated(
+        meta=common_pb2.EventMeta(event_id=event_id or str(uuid.uuid4()), customer_id=world.customer_a),
+        ticket_id="t-123",
+        number=1042,
+        customer_id=world.customer_a,
+        contact_id=world.contact_a if contact else "",
+        subject=subject,
+        created_by=world.alice,
+    )
+
+
+async def emails(db: Database) -> list[OutboundEmail]:
+    async with db.unit_of_work() as s:
+        return list((await s.scalars(sa.select(OutboundEmail).order_by(OutboundEmail.created_at))).all())
+
+
+async def handle(db: Database, event, headers: dict | None = None) -> None:  # noqa: ANN001
+    async with db.unit_of_work() as s:
+        await ticket_created_handler(portal_url=PORTAL_URL)(s, event.SerializeToString(), headers or {})
+
+
+async def test_the_handler_queues_one_email_for_the_same_event_twice(db: Database, world) -> None:
+    event = ticket_created(world)
+    await handle(db, event)
+    await handle(db, event)  # a redelivery that got past the inbox (e.g. under another message id)
+    [email] = await emails(db)
+    assert (email.recipient, email.template, email.cause_event_id) == (
+        "alice@acme.test",
+        "ticket_created",
+        event.meta.event_id,
+    )
+    assert email.subject == "Ticket #1042 received: Printer jams"
+    assert f"{PORTAL_URL}/tickets/t-123" in email.body
+    assert email.sent_at is None and email.customer_id == world.customer_a
+
+
+async def test_without_a_contact_the_customer_is_emailed(db: Database, world) -> None:
+    await handle(db, ticket_created(world, contact=False, subject="Line one\r\nBcc: victim@example.test"))
+    [email] = await emails(db)
+    assert email.recipient == "office@acme.test"
+    assert "\n" not in email.subject and "\r" not in email.subject
+
+
+async def test_unknown_customers_and_unreadable_messages_queue_nothing(db: Database, world) -> None:
+    other = ticket_created(world)
+    other.customer_id = "no-such-customer"
+    await handle(db, other)
+    async with db.unit_of_work() as s:
+        await ticket_created_handler(portal_url=PORTAL_URL)(s, b"\xff\xff not protobuf", {MSG_ID: "x"})
+    assert await emails(db) == []
+
+
+async def test_through_the_kit_consumer_a_redelivery_is_absorbed_by_the_inbox(db: Database, world) -> None:
+    [consumer] = consumers(db=db, metrics=kit_metrics("identity"), portal_url=PORTAL_URL)
+    assert consumer.name == TICKET_CREATED_CONSUMER
+    event = ticket_created(world)
+
+    class Msg:
+        """What the kit reads from a JetStream message."""
+
+        subject = "portal.tickets.ticket_created.v1"
+        data = event.SerializeToString()
+        headers = {MSG_ID: event.meta.event_id}
+        acked = 0
+
+        async def ack(self) -> None:
+            Msg.acked += 1
+
+        async def nak(self, delay: float = 0) -> None:
+            raise AssertionError("the handler failed")
+
+    await consumer._handle(Msg())
+    await consumer._handle(Msg())
+    assert Msg.acked == 2
+    assert len(await emails(db)) == 1
+    async with db.unit_of_work() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(inbox)) == 1
+
+
+def mailer(db: Database, port: int) -> Mailer:
+    config = SmtpConfig(host="127.0.0.1", port=port, mail_from="portal@example.test", timeout=5)
+    return Mailer(db, SmtpTransport(config))
+
+
+async def test_the_mailer_sends_over_smtp_once_and_publishes_email_sent(db: Database, world, smtp_server) -> None:
+    event = ticket_created(world)
+    await handle(db, event)
+    m = mailer(db, smtp_server.port)
+    assert await m.send_pending() == 1
+    assert await m.send_pending() == 0
+
+    [envelope] = smtp_server.inbox.envelopes
+    assert envelope.rcpt_tos == ["alice@acme.test"]
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert message["Subject"] == "Ticket #1042 received: Printer jams"
+    assert message["From"] == "portal@example.test"
+    assert f"{PORTAL_URL}/tickets/t-123" in message.get_content()
+
+    [email] = await emails(db)
+    assert email.sent_at is not None and email.attempts == 1 and message["Message-ID"] == f"<{email.id}@example.test>"
+    async with db.unit_of_work() as s:
+        [row] = (await s.execute(sa.select(outbox.c.payload).where(outbox.c.subject == EMAIL_SENT))).all()
+    sent = events_pb2.EmailSent.FromString(row.payload)
+    assert (sent.template, sent.recipient, sent.cause_event_id) == (
+        "ticket_created",
+        "alice@acme.test",
+        event.meta.event_id,
+    )
+
+
+async def test_the_mailer_retries_with_backoff_when_smtp_is_down(db: Database, world, smtp_server) -> None:
+    await handle(db, ticket_created(world))
+    down = mailer(db, smtp_server.port + 1 if smtp_server.port < 65535 else 1)
+    assert await down.send_pending() == 1
+    [email] = await emails(db)
+    assert email.sent_at is None and email.attempts == 1 and email.last_error
+    assert email.next_attempt_at - utcnow() > timedelta(seconds=3)
+    up = mailer(db, smtp_server.port)
+    assert await up.send_pending() == 0  # not due yet
+    assert await up.send_pending(now=utcnow() + timedelta(seconds=6)) == 1
+    assert len(smtp_server.inbox.envelopes) == 1
+    assert (await emails(db))[0].attempts == 2
+
+
+async def test_a_refused_recipient_is_not_retried(db: Database, world, smtp_server) -> None:
+    class Refusing:
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: ANN001, N802
+            return "550 no such user"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await handle(db, ticket_created(world))
+        assert await mailer(db, port).send_pending() == 1
+    finally:
+        controller.stop()
+    [email] = await emails(db)
+    assert email.failed_at is not None and email.sent_at is None
+    assert await mailer(db, smtp_server.port).send_pending(now=utcnow() + timedelta(days=1)) == 0
+
+
+async def test_two_mailers_never_send_the_same_email(db: Database, world, smtp_server) -> None:
+    for i in range(6):
+        async with db.unit_of_work() as s:
+            await queue_email(
+                s, cause_event_id=f"e{i}", template="t", recipient=f"r{i}@example.test", subject="s", body="b"
+            )
+    a, b = mailer(db, smtp_server.port), mailer(db, smtp_server.port)
+    await asyncio.gather(a.send_pending(), b.send_pending(), a.send_pending(), b.send_pending())
+    assert sorted(e.rcpt_tos[0] for e in smtp_server.inbox.envelopes) == [f"r{i}@example.test" for i in range(6)]
+    assert all(e.sent_at is not None and e.attempts == 1 for e in await emails(db))
+
+
+async def test_the_running_mailer_wakes_when_an_email_is_queued(db: Database, world, smtp_server) -> None:
+    config = SmtpConfig(host="127.0.0.1", port=smtp_server.port, mail_from="portal@example.test", timeout=5)
+    running = asyncio.create_task(Mailer(db, SmtpTransport(config), poll_seconds=60).run())
+    try:
+        await asyncio.sleep(0.05)
+        await handle(db, ticket_created(world))
+        for _ in range(100):
+            if smtp_server.inbox.envelopes:
+                break
+            await asyncio.sleep(0.05)
+        assert len(smtp_server.inbox.envelopes) == 1  # well before the 60 s poll
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
