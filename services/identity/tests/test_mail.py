@@ -198,3 +198,13 @@ async def test_the_running_mailer_wakes_when_an_email_is_queued(db: Database, wo
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_non_ascii_subjects_and_bodies_arrive_intact(db: Database, world, smtp_server) -> None:
+    await handle(db, ticket_created(world, subject="Imprimante bloquée à l'accueil"))
+    assert await mailer(db, smtp_server.port).send_pending() == 1
+    [envelope] = smtp_server.inbox.envelopes
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert message["Subject"] == "Ticket #1042 received: Imprimante bloquée à l'accueil"
+    assert "Imprimante bloquée à l'accueil" in message.get_content()
+    assert f"{PORTAL_URL}/tickets/t-123" in message.get_content()

@@ -200,7 +200,8 @@ class Mailer:
         msg["Date"] = formatdate(row.created_at.timestamp(), usegmt=True)
         # Stable per row: a receiving system can drop a copy if one ever goes out twice.
         msg["Message-ID"] = f"<{row.id}@{c.mail_from.rsplit('@', 1)[-1] or 'portal'}>"
-        msg.set_content(row.body)
+        # Plain ASCII goes as 7bit so links stay whole on one line; anything else is quoted-printable.
+        msg.set_content(row.body, cte="7bit" if row.body.isascii() else None)
         return msg
 
     async def _measure_backlog(self) -> None:

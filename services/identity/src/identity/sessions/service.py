@@ -7,6 +7,7 @@ Everything else never commits; the caller's unit of work does.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ from identity.users.service import Account, find_account, set_password_hash
 from servicekit.db import Database
 from servicekit.errors import InvalidArgument, Unauthenticated
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
+
+log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "the login or password is not correct"
 SESSION_ENDED = "the session has ended; sign in again"
@@ -96,7 +99,9 @@ async def sign_in(
             await record(s, kind=audit_kinds.SIGN_IN, subject=subject, address=client_address, at=now, detail=detail)
     metrics.SIGN_INS.labels(audience, "ok" if opened else "failed").inc()
     if opened is None:
+        log.info("sign-in failed (%s, %s)", audience, detail["reason"])
         raise Unauthenticated(WRONG_CREDENTIALS)
+    log.info("sign-in of %s %s, session %s", account.kind, account.id, opened.session.id)
     return opened
 
 
