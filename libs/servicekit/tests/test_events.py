@@ -112,3 +112,29 @@ async def test_published_message_carries_event_id_and_trace_context(db, nats):
     assert body.meta.event_id == event_id and body.meta.occurred_at.seconds > 0
     await msg.ack()
     await nc.close()
+
+
+async def test_an_integrity_error_in_the_handler_is_redelivered_not_taken_for_a_duplicate(db):
+    class Msg:
+        subject = SUBJECT
+        data = b""
+        headers = {events.MSG_ID: "evt-1"}
+        outcome: list[str] = []
+
+        async def ack(self):
+            Msg.outcome.append("ack")
+
+        async def nak(self, delay=0):
+            Msg.outcome.append("nak")
+
+    async def handler(session, data, headers):
+        # The handler's own constraint fails (e.g. a row it references is not there yet).
+        await session.execute(sa.insert(outbox).values(id="x", subject="s", payload=b"", headers={}, created_at=None))
+
+    consumer = events.Consumer(
+        name="kittest-ie", subject=SUBJECT, handler=handler, db=db, metrics=kit_metrics("kittest")
+    )
+    await consumer._handle(Msg())
+    assert Msg.outcome == ["nak"]
+    async with db.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(outbox)) == 0

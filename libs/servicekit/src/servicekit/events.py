@@ -247,6 +247,7 @@ class Consumer:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.destination.name", msg.subject)
             span.set_attribute("messaging.message.id", event_id)
+            recorded = False
             try:
                 async with self._db.unit_of_work() as s:
                     seen = await s.scalar(
@@ -256,15 +257,18 @@ class Consumer:
                         await s.execute(
                             sa.insert(inbox).values(consumer=self.name, event_id=event_id, handled_at=datetime.now(UTC))
                         )
+                        recorded = True
                         await self._handler(s, msg.data, headers)
                 outcome = "handled" if seen is None else "duplicate"
-            except IntegrityError:
-                outcome = "duplicate"  # another replica recorded it first
-            except Exception:
-                log.exception("consumer %s failed on event %s; it will be redelivered", self.name, event_id)
-                self._metrics.events_consumed.labels(self.name, "failed").inc()
-                await _quietly(msg.nak(delay=2))
-                return
+            except Exception as exc:
+                if isinstance(exc, IntegrityError) and not recorded:
+                    outcome = "duplicate"  # another replica recorded it first
+                else:
+                    # Including the handler's own IntegrityError: that is a failure to redeliver, not a duplicate.
+                    log.exception("consumer %s failed on event %s; it will be redelivered", self.name, event_id)
+                    self._metrics.events_consumed.labels(self.name, "failed").inc()
+                    await _quietly(msg.nak(delay=2))
+                    return
             self._metrics.events_consumed.labels(self.name, outcome).inc()
             await _quietly(msg.ack())
 
