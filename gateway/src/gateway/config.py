@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     operator_name: str = "Service Portal"
     log_level: str = "INFO"
+    tracing: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: instrument HTTP and gRPC only when OTEL_* says spans are exported"
+    )
     backend_timeout_seconds: float = Field(5.0, gt=0)
     principal_cache_seconds: float = Field(25.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)

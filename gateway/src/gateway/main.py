@@ -147,14 +147,18 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # Spans come from FastAPIInstrumentor when tracing is on (see instrument()); FastAPI's own telemetry
+        # would add a second wrapper on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.csrf = Csrf(settings.session_secret.get_secret_value().encode())
     app.state.pages = Pages(operator_name=settings.operator_name)
     _install_error_handlers(app)
-    _install_health(app)
-    app.include_router(api_router)
+    # Pages first: the portal home is the hottest route and routes are matched in order.
     app.include_router(web_router)
+    app.include_router(api_router)
+    _install_health(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         EdgeMiddleware, max_body_bytes=settings.max_body_bytes, hsts=settings.public_url.startswith("https://")

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
 from gateway.api.errors import PROBLEM_MEDIA_TYPE
-from gateway.api.schemas import Home, HomeSection, Me, NewTicket, SessionCreated, SignInBody
+from gateway.api.schemas import Home, HomeSection, Me, NewTicket, SessionCreated, SignInBody, TicketPage
 from gateway.clients.identity import AUDIENCE_PORTAL
-from gateway.clients.schemas import Page, Ticket
+from gateway.clients.schemas import Ticket
 from gateway.home import load_home
 from servicekit import permissions as perm
 
@@ -95,11 +95,12 @@ async def list_tickets(
     cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
     open_only: bool = False,
-) -> Page[Ticket]:
+) -> TicketPage:
     """Tickets the user may see, newest first, one page at a time."""
-    return await backends.tickets.list_tickets(
+    page = await backends.tickets.list_tickets(
         session.principal_token, page_size=page_size, cursor=cursor, open_only=open_only
     )
+    return TicketPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, tags=["tickets"], responses=_problems(403, 409))

@@ -55,6 +55,11 @@ class Home(BaseModel):
     script_runs: HomeSection[ScriptRun] | None
 
 
+class TicketPage(BaseModel):
+    items: list[Ticket]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")
+
+
 class NewTicket(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -18,4 +18,4 @@ class AssetsClient:
     async def list_assets(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Asset]:
         req = assets_pb2.ListAssetsRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
         resp = await self._call(self._stub.ListAssets, req, token)
-        return Page[Asset](items=[Asset.from_proto(a) for a in resp.assets], next_cursor=resp.page.next_cursor or None)
+        return Page(items=[Asset.from_proto(a) for a in resp.assets], next_cursor=resp.page.next_cursor or None)

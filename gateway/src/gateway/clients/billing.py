@@ -18,6 +18,4 @@ class BillingClient:
     async def list_open_invoices(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Invoice]:
         req = billing_pb2.ListOpenInvoicesRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
         resp = await self._call(self._stub.ListOpenInvoices, req, token)
-        return Page[Invoice](
-            items=[Invoice.from_proto(i) for i in resp.invoices], next_cursor=resp.page.next_cursor or None
-        )
+        return Page(items=[Invoice.from_proto(i) for i in resp.invoices], next_cursor=resp.page.next_cursor or None)

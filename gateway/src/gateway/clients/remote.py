@@ -18,6 +18,6 @@ class RemoteClient:
     async def list_script_runs(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[ScriptRun]:
         req = remote_pb2.ListScriptRunsRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
         resp = await self._call(self._stub.ListScriptRuns, req, token)
-        return Page[ScriptRun](
+        return Page(
             items=[ScriptRun.from_proto(r) for r in resp.script_runs], next_cursor=resp.page.next_cursor or None
         )

@@ -22,9 +22,7 @@ class TicketsClient:
             page=common_pb2.PageRequest(page_size=page_size, cursor=cursor), open_only=open_only
         )
         resp = await self._call(self._stub.ListTickets, req, token)
-        return Page[Ticket](
-            items=[Ticket.from_proto(t) for t in resp.tickets], next_cursor=resp.page.next_cursor or None
-        )
+        return Page(items=[Ticket.from_proto(t) for t in resp.tickets], next_cursor=resp.page.next_cursor or None)
 
     async def get_ticket(self, token: str, ticket_id: str) -> Ticket:
         resp = await self._call(self._stub.GetTicket, tickets_pb2.GetTicketRequest(ticket_id=ticket_id), token)

@@ -49,12 +49,14 @@ class Pages:
         t = self.translator(request)
         ctx = {
             "t": t,
+            "T": t.table,
             "lang": t.lang,
             "other_lang": next(code for code in LANGUAGES if code != t.lang),
             "operator_name": self.operator_name,
             "path": request.url.path,
             "session": session,
             "csrf_token": session.csrf_token if session and not csrf_token else csrf_token,
+            "signed_in_as": t("nav.signed_in_as", name=session.principal.display_name) if session else "",
         }
         if context:
             ctx.update(context)

@@ -21,6 +21,7 @@ from gateway.home import load_home
 from gateway.sessions import SESSION_COOKIE, PrincipalCache, Session, session_hash
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES
 from gateway.web.render import Pages
+from gateway.web.views import home_view
 from servicekit import permissions as perm
 
 log = logging.getLogger(__name__)
@@ -208,10 +209,14 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
 @router.get("/", name="home")
 async def home(request: Request, session: PageSession) -> Response:
     sections = await load_home(_backends(request), session)
-    return _pages(request).render(
+    pages = _pages(request)
+    return pages.render(
         request,
         "home.html",
-        {"sections": sections, "can_create": session.principal.has(perm.TICKETS_CREATE)},
+        {
+            "sections": home_view(pages.translator(request), sections),
+            "can_create": session.principal.has(perm.TICKETS_CREATE),
+        },
         session=session,
     )
 

@@ -1,0 +1,218 @@
+"""The JSON API: sessions, principal cache, tickets, home, and problem+json for every failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_tests.conftest import Gateway, free_port, running_gateway
+
+pytestmark = pytest.mark.asyncio
+
+PROBLEM = "application/problem+json"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(r, status: int, slug: str) -> dict:  # noqa: ANN001
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["type"] == f"https://portal.example/problems/{slug}"
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+async def test_session_lifecycle(gw: Gateway) -> None:
+    r = await gw.client.post("/api/v1/sessions", json={"login": "alice@acme.test", "password": "correct horse"})
+    assert r.status_code == 201
+    token = r.json()["session_token"]
+    assert r.json()["expires_at"]
+    me = await gw.client.get("/api/v1/me", headers=auth(token))
+    assert me.status_code == 200
+    assert me.json()["customer_name"] == "Acme Dental Clinic" and me.json()["display_name"] == "Alice Martin"
+    assert (await gw.client.delete("/api/v1/sessions/current", headers=auth(token))).status_code == 204
+    assert_problem(await gw.client.get("/api/v1/me", headers=auth(token)), 401, "unauthenticated")
+
+
+async def test_wrong_password_and_missing_fields(gw: Gateway) -> None:
+    r = await gw.client.post("/api/v1/sessions", json={"login": "alice@acme.test", "password": "nope"})
+    assert_problem(r, 401, "unauthenticated")
+    body = assert_problem(await gw.client.post("/api/v1/sessions", json={"login": "x"}), 400, "invalid-request")
+    assert {"field": "password", "in": "body", "message": "Field required"} in body["errors"]
+    r = await gw.client.post("/api/v1/sessions", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert_problem(r, 400, "invalid-request")
+
+
+async def test_without_or_with_a_bad_token_is_401(gw: Gateway) -> None:
+    r = await gw.client.get("/api/v1/tickets")
+    body = assert_problem(r, 401, "unauthenticated")
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert "Authorization" in body["detail"]
+    assert_problem(await gw.client.get("/api/v1/home", headers=auth("st-nope")), 401, "unauthenticated")
+    assert_problem(await gw.client.get("/api/v1/me", headers={"Authorization": "Basic eDp5"}), 401, "unauthenticated")
+
+
+async def test_principal_is_cached_between_requests(gw: Gateway) -> None:
+    token = await gw.api_token()
+    for _ in range(3):
+        assert (await gw.client.get("/api/v1/me", headers=auth(token))).status_code == 200
+    assert (await gw.client.get("/api/v1/home", headers=auth(token))).status_code == 200
+    assert gw.world.calls["ResolveSession"] == 1
+    assert gw.world.calls["GetCustomer"] == 1
+
+
+async def test_the_cache_expires(backends) -> None:
+    async with running_gateway(backends, principal_cache_seconds="0") as g:
+        token = await g.api_token()
+        await g.client.get("/api/v1/me", headers=auth(token))
+        await g.client.get("/api/v1/me", headers=auth(token))
+        assert g.world.calls["ResolveSession"] == 2
+
+
+async def test_concurrent_misses_share_one_resolve(gw: Gateway) -> None:
+    import asyncio
+
+    token = await gw.api_token()
+    results = await asyncio.gather(*(gw.client.get("/api/v1/me", headers=auth(token)) for _ in range(10)))
+    assert all(r.status_code == 200 for r in results)
+    assert gw.world.calls["ResolveSession"] == 1
+
+
+async def test_home_sections_as_json(gw: Gateway) -> None:
+    body = (await gw.client.get("/api/v1/home", headers=auth(await gw.api_token()))).json()
+    assert body["customer_name"] == "Acme Dental Clinic" and body["can_create_tickets"] is True
+    assert [t["number"] for t in body["tickets"]["items"]] == [1002, 1001]
+    assert body["invoices"]["items"][0]["balance_due"] == {"amount_minor": 23450, "currency": "USD"}
+    assert body["assets"]["available"] and body["script_runs"]["items"][0]["exit_code"] == 0
+
+    limited = (await gw.client.get("/api/v1/home", headers=auth(await gw.api_token("bob@acme.test")))).json()
+    assert limited["tickets"] is not None
+    assert limited["invoices"] is None and limited["assets"] is None and limited["script_runs"] is None
+
+
+async def test_home_with_a_backend_down(backends) -> None:
+    async with running_gateway(backends, assets_addr=f"127.0.0.1:{free_port()}") as g:
+        body = (await g.client.get("/api/v1/home", headers=auth(await g.api_token()))).json()
+    assert body["assets"] == {"available": False, "items": []}
+    assert body["tickets"]["available"] is True
+
+
+async def test_list_tickets_pages_with_a_cursor(gw: Gateway) -> None:
+    token = await gw.api_token()
+    first = (await gw.client.get("/api/v1/tickets?page_size=1", headers=auth(token))).json()
+    assert [t["subject"] for t in first["items"]] == ["VPN drops every hour"]
+    assert first["next_cursor"]
+    second = await gw.client.get(
+        "/api/v1/tickets", params={"page_size": 1, "cursor": first["next_cursor"]}, headers=auth(token)
+    )
+    assert [t["number"] for t in second.json()["items"]] == [1001]
+    assert second.json()["next_cursor"] is None
+
+
+async def test_malformed_cursor_is_400_with_the_field(gw: Gateway) -> None:
+    token = await gw.api_token()
+    # Not even base64: refused by the gateway.
+    body = assert_problem(
+        await gw.client.get("/api/v1/tickets?cursor=%7B%21", headers=auth(token)), 400, "invalid-request"
+    )
+    assert body["errors"][0]["field"] == "cursor"
+    # Base64 but not a cursor of ours: refused by the tickets service, mapped from INVALID_ARGUMENT.
+    body = assert_problem(
+        await gw.client.get("/api/v1/tickets?cursor=bm9wZQ", headers=auth(token)), 400, "invalid-request"
+    )
+    assert body["errors"] == [
+        {"field": "cursor", "message": "the cursor is malformed; start again from the first page"}
+    ]
+    assert_problem(await gw.client.get("/api/v1/tickets?page_size=0", headers=auth(token)), 400, "invalid-request")
+    assert_problem(await gw.client.get("/api/v1/tickets?page_size=abc", headers=auth(token)), 400, "invalid-request")
+
+
+async def test_create_ticket_honours_the_idempotency_key(gw: Gateway) -> None:
+    token = await gw.api_token()
+    headers = {**auth(token), "Idempotency-Key": "create-1"}
+    body = {"subject": "Laptop will not boot", "description": "Black screen.", "priority": "urgent"}
+    first = await gw.client.post("/api/v1/tickets", json=body, headers=headers)
+    again = await gw.client.post("/api/v1/tickets", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert first.headers["location"] == f"/api/v1/tickets/{first.json()['id']}"
+    assert sum(t.subject == "Laptop will not boot" for t in gw.world.tickets) == 1
+    got = await gw.client.get(first.headers["location"], headers=auth(token))
+    assert got.json()["priority"] == "urgent"
+
+
+async def test_empty_subject_is_400_naming_the_field(gw: Gateway) -> None:
+    token = await gw.api_token()
+    r = await gw.client.post("/api/v1/tickets", json={"subject": "  ", "description": "d"}, headers=auth(token))
+    body = assert_problem(r, 400, "invalid-request")
+    assert body["errors"][0]["field"] == "subject"
+    r = await gw.client.post(
+        "/api/v1/tickets", json={"subject": "s" * (1024 * 1024), "description": "d"}, headers=auth(token)
+    )
+    assert assert_problem(r, 400, "invalid-request")["errors"][0]["field"] == "subject"
+    assert gw.world.calls.get("CreateTicket", 0) == 0
+
+
+async def test_backend_invalid_argument_keeps_its_field(gw: Gateway) -> None:
+    token = await gw.api_token()
+    r = await gw.client.post(
+        "/api/v1/tickets", json={"subject": "s", "description": "d", "priority": "bogus"}, headers=auth(token)
+    )
+    body = assert_problem(r, 400, "invalid-request")
+    assert body["errors"] == [{"field": "priority", "message": "unknown priority"}]
+    assert body["detail"] == "priority: unknown priority"
+
+
+async def test_another_customers_ticket_is_404(gw: Gateway) -> None:
+    token = await gw.api_token("carol@globex.test")
+    assert (await gw.client.get("/api/v1/tickets/tkt-3", headers=auth(token))).status_code == 200
+    body = assert_problem(await gw.client.get("/api/v1/tickets/tkt-1", headers=auth(token)), 404, "not-found")
+    assert "Printer" not in str(body)
+
+
+async def test_too_large_body_is_413(gw: Gateway) -> None:
+    token = await gw.api_token()
+    big = b'{"subject": "' + b"x" * (3 * 1024 * 1024) + b'", "description": "d"}'
+    r = await gw.client.post(
+        "/api/v1/tickets", content=big, headers={**auth(token), "Content-Type": "application/json"}
+    )
+    body = assert_problem(r, 413, "payload-too-large")
+    assert "2 MB" in body["detail"]
+
+    async def chunks():
+        for _ in range(3):
+            yield b"x" * (1024 * 1024)
+
+    r = await gw.client.post(
+        "/api/v1/tickets", content=chunks(), headers={**auth(token), "Content-Type": "application/json"}
+    )
+    assert_problem(r, 413, "payload-too-large")
+
+
+async def test_unavailable_backend_is_503_problem(backends) -> None:
+    async with running_gateway(backends, tickets_addr=f"127.0.0.1:{free_port()}") as g:
+        r = await g.client.get("/api/v1/tickets", headers=auth(await g.api_token()))
+    body = assert_problem(r, 503, "backend-unavailable")
+    assert r.headers["retry-after"] == "5"
+    assert "127.0.0.1" not in body["detail"]
+
+
+async def test_unknown_route_and_method(gw: Gateway) -> None:
+    assert_problem(await gw.client.get("/api/v1/nope"), 404, "not-found")
+    assert_problem(await gw.client.put("/api/v1/me"), 405, "method-not-allowed")
+
+
+async def test_openapi_description(gw: Gateway) -> None:
+    spec = (await gw.client.get("/api/v1/openapi.json")).json()
+    assert set(spec["paths"]) == {
+        "/api/v1/sessions",
+        "/api/v1/sessions/current",
+        "/api/v1/me",
+        "/api/v1/home",
+        "/api/v1/tickets",
+        "/api/v1/tickets/{ticket_id}",
+    }
+    assert "session" in spec["components"]["securitySchemes"]
+    assert (await gw.client.get("/api/v1/docs")).status_code == 200

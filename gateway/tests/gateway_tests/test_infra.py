@@ -1,0 +1,112 @@
+"""Settings, health and readiness, security headers, metrics, and starting the real process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from prometheus_client import REGISTRY
+
+from gateway.config import Settings
+from gateway_tests.conftest import Gateway, free_port, make_settings, running_gateway
+from servicekit.settings import load_settings
+
+ADDRS = {f"GATEWAY_{n}_ADDR": "127.0.0.1:1" for n in ("IDENTITY", "TICKETS", "BILLING", "ASSETS", "REMOTE")}
+
+
+def test_missing_backend_address_stops_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in list(os.environ):
+        if k.startswith("GATEWAY_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("GATEWAY_SESSION_SECRET", "s")
+    with pytest.raises(SystemExit) as exc:
+        load_settings(Settings)
+    assert "GATEWAY_IDENTITY_ADDR: Field required" in str(exc.value)
+
+
+def test_prod_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in ADDRS.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("GATEWAY_ENV", "prod")
+    for weak in ("changeme", "short", "x" * 31, "please-change-this-secret-before-going-live"):
+        monkeypatch.setenv("GATEWAY_SESSION_SECRET", weak)
+        with pytest.raises(SystemExit, match="GATEWAY_SESSION_SECRET"):
+            load_settings(Settings)
+    monkeypatch.setenv("GATEWAY_SESSION_SECRET", "Zq3v" * 12)
+    assert load_settings(Settings).env == "prod"
+    monkeypatch.setenv("GATEWAY_ENV", "dev")
+    monkeypatch.setenv("GATEWAY_SESSION_SECRET", "dev")
+    assert load_settings(Settings).env == "dev"
+
+
+def test_addresses_must_be_host_and_port() -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        make_settings("localhost")
+
+
+@pytest.mark.asyncio
+async def test_security_headers_on_every_response(gw: Gateway) -> None:
+    for path in ("/signin", "/api/v1/me", "/nope", "/static/portal.css"):
+        r = await gw.client.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "same-origin"
+    assert (await gw.client.get("/signin")).headers["cache-control"] == "no-store"
+
+
+@pytest.mark.asyncio
+async def test_health_and_readiness(backends) -> None:
+    async with running_gateway(backends) as g:
+        assert (await g.client.get("/healthz")).json() == {"status": "ok"}
+        r = await g.client.get("/readyz")
+        assert r.status_code == 200 and set(r.json()["backends"].values()) == {"SERVING"}
+    async with running_gateway(backends, remote_addr=f"127.0.0.1:{free_port()}") as g:
+        r = await g.client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["backends"]["remote"] == "UNAVAILABLE"
+        assert (await g.client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_metrics_use_route_templates_and_count_backend_calls(gw: Gateway) -> None:
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    route = {"route": "/api/v1/tickets/{ticket_id}", "method": "GET", "status": "404"}
+    before = sample("portal_gateway_http_requests_total", route)
+    calls_before = sample("portal_gateway_backend_calls_total", {"backend": "tickets", "code": "NOT_FOUND"})
+    token = await gw.api_token("carol@globex.test")
+    await gw.client.get("/api/v1/tickets/tkt-1", headers={"Authorization": f"Bearer {token}"})
+    assert sample("portal_gateway_http_requests_total", route) == before + 1
+    assert sample("portal_gateway_http_request_duration_seconds_count", {"route": "/api/v1/tickets/{ticket_id}"}) >= 1
+    assert sample("portal_gateway_backend_calls_total", {"backend": "tickets", "code": "NOT_FOUND"}) == calls_before + 1
+    assert (
+        sample(
+            "portal_gateway_http_requests_total", {"route": "/api/v1/tickets/tkt-1", "method": "GET", "status": "404"}
+        )
+        == 0
+    )
+
+
+def _gateway_env(port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(ADDRS, GATEWAY_SESSION_SECRET="s", GATEWAY_HTTP_PORT=str(port), GATEWAY_METRICS_PORT="0")
+    return env
+
+
+def test_busy_http_port_is_one_clear_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "gateway"], env=_gateway_env(port), capture_output=True, text=True, timeout=60
+        )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
