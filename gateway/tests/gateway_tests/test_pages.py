@@ -228,3 +228,14 @@ async def test_too_large_form_is_a_413_page(gw: Gateway) -> None:
     r = await gw.client.post("/tickets/new", data={"description": "x" * (3 * 1024 * 1024)})
     assert r.status_code == 413
     assert "text/html" in r.headers["content-type"]
+
+
+async def test_a_one_megabyte_subject_is_a_form_message(gw: Gateway) -> None:
+    await gw.sign_in()
+    form = (await gw.client.get("/tickets/new")).text
+    data = {"csrf_token": csrf_from(form), "subject": "s" * (1024 * 1024), "description": "d", "priority": "normal"}
+    r = await gw.client.post("/tickets/new", data=data)
+    assert r.status_code == 400
+    assert "Keep the subject under 200 characters." in r.text
+    assert len(r.text) < 20_000  # the typed value is kept, cut to what the field accepts
+    assert gw.world.calls.get("CreateTicket", 0) == 0

@@ -1,0 +1,93 @@
+"""A real browser through the pages: sign in, see the home page; screenshots for a human to look at.
+
+Chromium is Debian's (/usr/bin/chromium), driven by the playwright wheel; `playwright install` is never used.
+Screenshots go to $GATEWAY_SCREENSHOT_DIR when set, else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from gateway.main import create_app
+from gateway_tests.conftest import free_port, make_settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (scripts/ensure-chromium.sh)"),
+]
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    path = Path(os.environ.get("GATEWAY_SCREENSHOT_DIR") or tmp_path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def test_sign_in_and_home_in_chromium(backends, shots: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    app = create_app(make_settings(backends.address))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+            await asyncio.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+
+            await page.goto(f"{base}/")
+            assert page.url == f"{base}/signin"
+            await page.get_by_label("Email or username").fill("alice@acme.test")
+            await page.get_by_label("Password").fill("wrong")
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("alert").wait_for()
+            assert "do not match" in await page.get_by_role("alert").inner_text()
+            await page.get_by_label("Password").fill("")
+            await page.screenshot(path=str(shots / "signin.png"), full_page=True)
+
+            await page.get_by_label("Password").fill("correct horse")
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("heading", name="Your portal").wait_for()
+            cookie = next(c for c in await page.context.cookies() if c["name"] == "portal_session")
+            assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+            for section in ("Open tickets", "Open invoices", "Assets", "Recent script runs"):
+                assert await page.get_by_role("heading", name=section).is_visible()
+            await page.screenshot(path=str(shots / "home.png"), full_page=True)
+
+            await page.get_by_role("link", name="New ticket").click()
+            await page.get_by_label("Description").fill("Scanner shows error E42.")
+            await page.get_by_role("button", name="Create ticket").click()
+            await page.get_by_text("Enter a subject.").first.wait_for()
+            await page.screenshot(path=str(shots / "new-ticket-errors.png"), full_page=True)
+            await page.get_by_label("Subject").fill("Scanner error E42")
+            await page.get_by_role("button", name="Create ticket").click()
+            await page.get_by_role("heading", name="Scanner error E42").wait_for()
+            await page.screenshot(path=str(shots / "ticket.png"), full_page=True)
+
+            await page.get_by_role("link", name="Français").click()
+            await page.get_by_role("button", name="Se déconnecter").click()
+            await page.get_by_role("heading", name="Connexion à votre portail").wait_for()
+            await page.screenshot(path=str(shots / "signin-fr.png"), full_page=True)
+            await browser.close()
+    finally:
+        server.should_exit = True
+        await serving
