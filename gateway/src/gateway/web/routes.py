@@ -100,6 +100,12 @@ def _check_csrf(request: Request, submitted: object) -> None:
         raise CsrfRejected()
 
 
+async def _read_form(request: Request):  # noqa: ANN202 - starlette FormData
+    # A field may be as large as the body limit: our own checks then answer "too long" next to the field.
+    limit = request.app.state.settings.max_body_bytes
+    return await request.form(max_files=0, max_fields=50, max_part_size=limit)
+
+
 def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
@@ -142,7 +148,7 @@ async def signin_form(request: Request, next: str = "/") -> Response:  # noqa: A
 
 @router.post("/signin")
 async def signin_submit(request: Request) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
     _check_csrf(request, form.get(CSRF_FIELD))
     t = _pages(request).translator(request)
     login, password = _field(form, "login").strip(), _field(form, "password")
@@ -179,7 +185,7 @@ async def signin_submit(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
     _check_csrf(request, form.get(CSRF_FIELD))
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -252,7 +258,7 @@ async def new_ticket_form(request: Request, session: PageSession) -> Response:
 
 @router.post("/tickets/new")
 async def new_ticket_submit(request: Request, session: PageSession) -> Response:
-    raw = await request.form()
+    raw = await _read_form(request)
     _check_csrf(request, raw.get(CSRF_FIELD))
     if not session.principal.has(perm.TICKETS_CREATE):
         return _pages(request).error(request, FORBIDDEN, session=session)
