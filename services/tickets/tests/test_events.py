@@ -37,12 +37,11 @@ async def test_relay_publishes_ticket_created_with_the_event_id_as_msg_id(served
                 for i in range(3)
             ]
             received = await receive(nc, {t.id for t in made})
+            # The relay marks rows sent just after JetStream acknowledged them, which may be after delivery.
+            rows = await wait_all_sent(served.db)
         finally:
             relay_task.cancel()
             await asyncio.gather(relay_task, return_exceptions=True)
-
-        async with served.db.unit_of_work() as s:
-            rows = {r.id: r for r in (await s.execute(sa.select(outbox))).all()}
         assert len(rows) == 3
         for t in made:
             msg = received[t.id]
@@ -59,6 +58,16 @@ async def test_relay_publishes_ticket_created_with_the_event_id_as_msg_id(served
             )
     finally:
         await nc.close()
+
+
+async def wait_all_sent(db, within: float = 10.0) -> dict:  # noqa: ANN001
+    deadline = time.monotonic() + within
+    while True:
+        async with db.unit_of_work() as s:
+            rows = {r.id: r for r in (await s.execute(sa.select(outbox))).all()}
+        if all(r.sent_at is not None for r in rows.values()) or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
 
 
 async def receive(nc: nats.NATS, ticket_ids: set[str], within: float = 15.0) -> dict:
