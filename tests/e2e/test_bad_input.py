@@ -44,7 +44,7 @@ async def test_form_messages_for_wrong_password_and_empty_subject(stack, page):
     await page.get_by_label("Email or username").fill(ACME.login)
     await page.get_by_label("Password").fill("wrong-password")
     await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_text("not correct").wait_for()
+    await page.get_by_text("do not match").wait_for()
     assert "/signin" in page.url
 
     await page.get_by_label("Password").fill(ACME.password)

@@ -2,11 +2,13 @@
 cleanly on Ctrl-C, keeps its data for the next run, and names a busy port clearly."""
 
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,40 +20,51 @@ from portal_local.ports import free_port
 from portal_local.stack import PORT_SLOTS
 
 
-def _start(var: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "portal_local", "run", "--var", str(var)],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+class Runner:
+    """`python -m portal_local run` as a child process whose output is read in a thread."""
 
+    def __init__(self, var: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "portal_local", "run", "--var", str(var)],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
 
-def _read_until(proc: subprocess.Popen, marker: str, limit: float) -> str:
-    out = []
-    deadline = time.monotonic() + limit
-    os.set_blocking(proc.stdout.fileno(), False)
-    while time.monotonic() < deadline:
-        chunk = proc.stdout.read()
-        if chunk:
-            out.append(chunk)
-            if marker in "".join(out):
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def read_until(self, marker: str, limit: float) -> str:
+        out: list[str] = []
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            out.append(line)
+            if marker in line:
                 return "".join(out)
-        elif proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise AssertionError(f"no {marker!r} within {limit}s; output:\n{''.join(out)}")
+        raise AssertionError(f"no {marker!r} within {limit}s; output:\n{''.join(out)}")
 
-
-def _stop(proc: subprocess.Popen) -> str:
-    children = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    rest = proc.stdout.read() or ""
-    gone, alive = psutil.wait_procs(children, timeout=15)
-    assert not alive, f"left running after Ctrl-C: {[p.pid for p in alive]}"
-    return rest
+    def interrupt(self) -> str:
+        """Ctrl-C; returns the rest of the output and checks no child outlives the runner."""
+        children = psutil.Process(self.proc.pid).children(recursive=True)
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        rest = []
+        while (line := self._lines.get(timeout=10)) is not None:
+            rest.append(line)
+        _, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, f"left running after Ctrl-C: {[p.pid for p in alive]}"
+        return "".join(rest)
 
 
 @pytest.fixture
@@ -62,9 +75,9 @@ def ports_env() -> dict[str, str]:
 def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, ports_env):
     var = tmp_path / "var"
     started = time.monotonic()
-    proc = _start(var, ports_env)
+    runner = Runner(var, ports_env)
     try:
-        banner = _read_until(proc, "press Ctrl-C to stop", limit=60)
+        banner = runner.read_until("press Ctrl-C to stop", limit=60)
         assert time.monotonic() - started < 60
         url = re.search(r"Customer portal\s+(\S+)", banner).group(1)
         login, password = re.search(r"portal\s+(\S+) / (\S+)", banner).groups()
@@ -77,19 +90,19 @@ def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, p
             page = c.get("/signin")
             assert page.status_code == 200 and "<form" in page.text
     finally:
-        tail = _stop(proc)
+        tail = runner.interrupt()
     assert "stopped" in tail
 
-    proc = _start(var, ports_env)
+    runner = Runner(var, ports_env)
     try:
-        banner = _read_until(proc, "press Ctrl-C to stop", limit=60)
+        banner = runner.read_until("press Ctrl-C to stop", limit=60)
         assert "(just created)" not in banner, "a second run keeps the data instead of seeding again"
         with httpx.Client(base_url=url, timeout=10) as c:
             token = c.post("/api/v1/sessions", json={"login": login, "password": password}).json()["session_token"]
             again = c.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}).json()["items"]
         assert {t["id"] for t in again} == {t["id"] for t in tickets}
     finally:
-        _stop(proc)
+        runner.interrupt()
 
 
 def test_busy_port_is_named_before_anything_starts(tmp_path, ports_env):
@@ -97,10 +110,11 @@ def test_busy_port_is_named_before_anything_starts(tmp_path, ports_env):
     busy.bind(("127.0.0.1", int(ports_env["GATEWAY_HTTP_PORT"])))
     busy.listen()
     try:
-        proc = _start(tmp_path / "var", ports_env)
-        out, _ = proc.communicate(timeout=60)
+        runner = Runner(tmp_path / "var", ports_env)
+        runner.proc.wait(timeout=60)
+        out = runner.read_until("in use", limit=10)
     finally:
         busy.close()
-    assert proc.returncode != 0
+    assert runner.proc.returncode != 0
     assert ports_env["GATEWAY_HTTP_PORT"] in out and "GATEWAY_HTTP_PORT" in out, out
     assert "Traceback" not in out
