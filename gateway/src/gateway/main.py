@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 import grpc
 from fastapi import FastAPI, Request
@@ -24,8 +25,10 @@ from gateway.csrf import Csrf
 from gateway.middleware import EdgeMiddleware
 from gateway.sessions import SESSION_COOKIE, PrincipalCache
 from gateway.web.render import STATIC_DIR, Pages
-from gateway.web.routes import CsrfRejected, SignInRequired
+from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
+from gateway.web.staff import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN
+from gateway.web.staff import router as staff_router
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +37,14 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _signin_redirect(request: Request, next_path: str, *, clear_cookie: bool) -> Response:
-    from urllib.parse import quote
-
-    target = "/signin" if next_path in ("", "/") else f"/signin?next={quote(next_path, safe='/')}"
+def _signin_redirect(
+    next_path: str, *, clear_cookie: bool, signin_path: str = "/signin", cookie: str = SESSION_COOKIE
+) -> Response:
+    home = signin_path.removesuffix("signin").rstrip("/") or "/"
+    target = signin_path if next_path in ("", "/", home) else f"{signin_path}?next={quote(next_path, safe='/')}"
     response = RedirectResponse(target, status_code=303)
     if clear_cookie:
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+        response.delete_cookie(cookie, **(STAFF_COOKIE_FLAGS if cookie == STAFF_COOKIE else COOKIE_FLAGS))
     return response
 
 
@@ -63,10 +67,17 @@ def _install_error_handlers(app: FastAPI) -> None:
                     request.app.state.sessions.drop(token)
             return problem.response()
         if problem.status == 401:
-            token = request.cookies.get(SESSION_COOKIE)
+            staff = request.url.path.startswith("/staff")
+            cookie = STAFF_COOKIE if staff else SESSION_COOKIE
+            token = request.cookies.get(cookie)
             if token:
                 request.app.state.sessions.drop(token)
-            return _signin_redirect(request, request.url.path, clear_cookie=True)
+            return _signin_redirect(
+                request.url.path,
+                clear_cookie=True,
+                signin_path=STAFF_SIGNIN if staff else "/signin",
+                cookie=cookie,
+            )
         return page_error(request, problem.kind)
 
     @app.exception_handler(StarletteHTTPException)
@@ -93,7 +104,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
-        return _signin_redirect(request, exc.next_path, clear_cookie=exc.clear_cookie)
+        return _signin_redirect(
+            exc.next_path, clear_cookie=exc.clear_cookie, signin_path=exc.signin_path, cookie=exc.cookie
+        )
 
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
@@ -157,6 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     # Pages first: the portal home is the hottest route and routes are matched in order.
     app.include_router(web_router)
+    app.include_router(staff_router)
     app.include_router(api_router)
     _install_health(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

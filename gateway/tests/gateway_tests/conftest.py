@@ -55,6 +55,11 @@ class User:
     password: str
     principal: common_pb2.Principal
 
+    @property
+    def audience(self) -> int:
+        staff = self.principal.kind == common_pb2.PRINCIPAL_KIND_STAFF
+        return identity_pb2.AUDIENCE_STAFF if staff else identity_pb2.AUDIENCE_PORTAL
+
 
 @dataclass
 class World:
@@ -96,6 +101,13 @@ def make_world() -> World:
         ("carol@globex.test", CUSTOMER_B, "Carol Diaz", ALL_PERMISSIONS),
     ]:
         w.users[login] = User(login, "correct horse", _principal(login.split("@")[0], customer, name, perms))
+    w.users["tech@northwind.test"] = User(
+        "tech@northwind.test",
+        "correct horse",
+        common_pb2.Principal(
+            kind=common_pb2.PRINCIPAL_KIND_STAFF, subject_id="tech", display_name="Tess Tech", session_id="s-tech"
+        ),
+    )
     for i, (customer, subject, status) in enumerate(
         [
             (CUSTOMER_A, "Printer on 2nd floor jams", "open"),
@@ -143,7 +155,7 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
         self.w.count("SignIn")
         self.w.last_client_address = request.client_address
         user = self.w.users.get(request.login)
-        if user is None or user.password != request.password:
+        if user is None or user.password != request.password or user.audience != request.audience:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong login or password")
         token = f"st-{user.principal.subject_id}-{len(self.w.sessions)}"
         self.w.sessions[token] = user.principal
@@ -166,6 +178,15 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
         self.w.count("SignOut")
         self.w.sessions.pop(request.session_token, None)
         return identity_pb2.SignOutResponse()
+
+    async def ListCustomers(self, request, context):
+        self.w.count("ListCustomers")
+        p = await _require(self.w, context)
+        if p.kind != common_pb2.PRINCIPAL_KIND_STAFF:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "staff only")
+        return identity_pb2.ListCustomersResponse(
+            customers=[identity_pb2.Customer(id=k, display_name=v) for k, v in self.w.customers.items()]
+        )
 
     async def GetCustomer(self, request, context):
         self.w.count("GetCustomer")
@@ -200,7 +221,8 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "cursor: the cursor is malformed; start again from the first page"
             )
-        rows = [t for t in reversed(self.w.tickets) if t.customer_id in p.customer_ids]
+        staff = p.kind == common_pb2.PRINCIPAL_KIND_STAFF
+        rows = [t for t in reversed(self.w.tickets) if staff or t.customer_id in p.customer_ids]
         if request.open_only:
             rows = [t for t in rows if t.status != "closed"]
         if after is not None:

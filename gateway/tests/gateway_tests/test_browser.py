@@ -87,6 +87,13 @@ async def test_sign_in_and_home_in_chromium(backends, shots: Path) -> None:
             await page.get_by_role("button", name="Se déconnecter").click()
             await page.get_by_role("heading", name="Connexion à votre portail").wait_for()
             await page.screenshot(path=str(shots / "signin-fr.png"), full_page=True)
+
+            await page.goto(f"{base}/staff")
+            await page.get_by_label("E-mail ou identifiant").fill("tech@northwind.test")
+            await page.get_by_label("Mot de passe").fill("correct horse")
+            await page.get_by_role("button", name="Se connecter").click()
+            await page.get_by_role("heading", name="Console du personnel").wait_for()
+            await page.screenshot(path=str(shots / "staff-fr.png"), full_page=True)
             await browser.close()
     finally:
         server.should_exit = True

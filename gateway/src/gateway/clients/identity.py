@@ -8,7 +8,8 @@ from datetime import datetime
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import Customer, SignInResult, opt_datetime
+from gateway.clients.schemas import Customer, Page, SignInResult, opt_datetime
+from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from servicekit.principal import Principal
 
@@ -51,3 +52,9 @@ class IdentityClient:
     async def get_customer(self, token: str, customer_id: str) -> Customer:
         resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
         return Customer.from_proto(resp.customer)
+
+    async def list_customers(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Customer]:
+        """Staff only."""
+        req = identity_pb2.ListCustomersRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
+        resp = await self._call(self._stub.ListCustomers, req, token)
+        return Page([Customer.from_proto(c) for c in resp.customers], resp.page.next_cursor or None)

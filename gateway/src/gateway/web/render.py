@@ -15,7 +15,7 @@ from gateway.web.i18n import LANG_COOKIE, LANGUAGES, Translator, load_translator
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-_PAGES = ("signin.html", "home.html", "ticket_new.html", "ticket.html", "error.html")
+_PAGES = ("signin.html", "home.html", "ticket_new.html", "ticket.html", "error.html", "staff_home.html")
 
 
 class Pages:
@@ -54,6 +54,7 @@ class Pages:
             "other_lang": next(code for code in LANGUAGES if code != t.lang),
             "operator_name": self.operator_name,
             "path": request.url.path,
+            "signout_action": "/staff/signout" if request.url.path.startswith("/staff") else "/signout",
             "session": session,
             "csrf_token": session.csrf_token if session and not csrf_token else csrf_token,
             "signed_in_as": t("nav.signed_in_as", name=session.principal.display_name) if session else "",

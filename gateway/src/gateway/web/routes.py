@@ -28,18 +28,31 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-_COOKIE_FLAGS = {"path": "/", "secure": True, "httponly": True, "samesite": "lax"}
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TICKET_FIELDS = ("subject", "description", "priority", "issue_type")
+# What a failed SignIn shows: the translation key of the message and the HTTP status of the re-rendered form.
+SIGN_IN_FAILURES = {
+    grpc.StatusCode.UNAUTHENTICATED: ("signin.wrong", 401),
+    grpc.StatusCode.INVALID_ARGUMENT: ("signin.wrong", 401),
+    grpc.StatusCode.NOT_FOUND: ("signin.wrong", 401),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ("signin.locked", 429),
+    grpc.StatusCode.PERMISSION_DENIED: ("signin.refused", 403),
+    grpc.StatusCode.FAILED_PRECONDITION: ("signin.refused", 403),
+}
+COOKIE_FLAGS = {"path": "/", "secure": True, "httponly": True, "samesite": "lax"}
 
 
 class SignInRequired(Exception):
-    """The page needs a signed-in browser; answered with a redirect to /signin."""
+    """The page needs a signed-in browser; answered with a redirect to the sign-in page."""
 
-    def __init__(self, next_path: str, *, clear_cookie: bool = False) -> None:
+    def __init__(
+        self, next_path: str, *, clear_cookie: bool = False, signin_path: str = "/signin", cookie: str = SESSION_COOKIE
+    ) -> None:
         super().__init__(next_path)
         self.next_path = next_path
         self.clear_cookie = clear_cookie
+        self.signin_path = signin_path
+        self.cookie = cookie
 
 
 class CsrfRejected(Exception):
@@ -71,26 +84,31 @@ def _csrf(request: Request) -> Csrf:
     return request.app.state.csrf
 
 
-async def page_session(request: Request) -> Session:
-    token = request.cookies.get(SESSION_COOKIE)
+async def cookie_session(request: Request, cookie: str, signin_path: str) -> Session:
+    """The session behind `cookie`, or SignInRequired (redirect to `signin_path`)."""
+    token = request.cookies.get(cookie)
     next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if not token:
-        raise SignInRequired(next_path)
+        raise SignInRequired(next_path, signin_path=signin_path, cookie=cookie)
     try:
         session = await _sessions(request).resolve(token)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise SignInRequired(next_path, clear_cookie=True) from None
+            raise SignInRequired(next_path, clear_cookie=True, signin_path=signin_path, cookie=cookie) from None
         raise
     request.state.session = session
     return session
 
 
+async def page_session(request: Request) -> Session:
+    return await cookie_session(request, SESSION_COOKIE, "/signin")
+
+
 PageSession = Annotated[Session, Depends(page_session)]
 
 
-def _check_csrf(request: Request, submitted: object) -> None:
-    cookie = request.cookies.get(SESSION_COOKIE)
+def check_csrf(request: Request, submitted: object, session_cookie: str = SESSION_COOKIE) -> None:
+    cookie = request.cookies.get(session_cookie)
     ok = isinstance(submitted, str) and _csrf(request).check(
         submitted,
         session_hash=session_hash(cookie) if cookie else None,
@@ -100,7 +118,7 @@ def _check_csrf(request: Request, submitted: object) -> None:
         raise CsrfRejected()
 
 
-async def _read_form(request: Request):  # noqa: ANN202 - starlette FormData
+async def read_form(request: Request):  # noqa: ANN202 - starlette FormData
     # A field may be as large as the body limit: our own checks then answer "too long" next to the field.
     limit = request.app.state.settings.max_body_bytes
     return await request.form(max_files=0, max_fields=50, max_part_size=limit)
@@ -114,8 +132,15 @@ def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
 # --- sign-in and sign-out -------------------------------------------------------------------------
 
 
-def _signin_page(
-    request: Request, *, login: str = "", message: str = "", next_path: str = "/", status_code: int = 200
+def signin_page(
+    request: Request,
+    *,
+    login: str = "",
+    message: str = "",
+    next_path: str = "/",
+    status_code: int = 200,
+    action: str = "/signin",
+    heading: str = "signin.heading",
 ) -> Response:
     nonce = request.cookies.get(CSRF_COOKIE)
     new_nonce = not nonce or len(nonce) > 64
@@ -124,12 +149,12 @@ def _signin_page(
     response = _pages(request).render(
         request,
         "signin.html",
-        {"login": login, "message": message, "next": next_path},
+        {"login": login, "message": message, "next": next_path, "action": action, "heading": heading},
         csrf_token=_csrf(request).for_nonce(nonce),
         status_code=status_code,
     )
     if new_nonce:
-        response.set_cookie(CSRF_COOKIE, nonce, **_COOKIE_FLAGS)
+        response.set_cookie(CSRF_COOKIE, nonce, **COOKIE_FLAGS)
     return response
 
 
@@ -143,20 +168,20 @@ async def signin_form(request: Request, next: str = "/") -> Response:  # noqa: A
             pass
         else:
             return RedirectResponse(safe_next(next), status_code=303)
-    return _signin_page(request, next_path=safe_next(next))
+    return signin_page(request, next_path=safe_next(next))
 
 
 @router.post("/signin")
 async def signin_submit(request: Request) -> Response:
-    form = await _read_form(request)
-    _check_csrf(request, form.get(CSRF_FIELD))
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
     t = _pages(request).translator(request)
     login, password = _field(form, "login").strip(), _field(form, "password")
     next_path = safe_next(_field(form, "next"))
     if not login or not password:
-        return _signin_page(request, login=login, message=t("signin.missing"), next_path=next_path, status_code=400)
+        return signin_page(request, login=login, message=t("signin.missing"), next_path=next_path, status_code=400)
     if len(login) > 320 or len(password) > 1024:
-        return _signin_page(request, login="", message=t("signin.wrong"), next_path=next_path, status_code=401)
+        return signin_page(request, login="", message=t("signin.wrong"), next_path=next_path, status_code=401)
     try:
         result = await _backends(request).identity.sign_in(
             login=login,
@@ -165,28 +190,20 @@ async def signin_submit(request: Request) -> Response:
             client_address=request.client.host if request.client else "",
         )
     except grpc.aio.AioRpcError as err:
-        code = err.code()
-        message, status = {
-            grpc.StatusCode.UNAUTHENTICATED: ("signin.wrong", 401),
-            grpc.StatusCode.INVALID_ARGUMENT: ("signin.wrong", 401),
-            grpc.StatusCode.NOT_FOUND: ("signin.wrong", 401),
-            grpc.StatusCode.RESOURCE_EXHAUSTED: ("signin.locked", 429),
-            grpc.StatusCode.PERMISSION_DENIED: ("signin.refused", 403),
-            grpc.StatusCode.FAILED_PRECONDITION: ("signin.refused", 403),
-        }.get(code, ("signin.unavailable", 503))
-        return _signin_page(request, login=login, message=t(message), next_path=next_path, status_code=status)
+        message, status = SIGN_IN_FAILURES.get(err.code(), ("signin.unavailable", 503))
+        return signin_page(request, login=login, message=t(message), next_path=next_path, status_code=status)
     response = RedirectResponse(next_path, status_code=303)
     max_age = None
     if result.expires_at is not None:
         max_age = max(0, int((result.expires_at - datetime.now(UTC)).total_seconds()))
-    response.set_cookie(SESSION_COOKIE, result.session_token, max_age=max_age, **_COOKIE_FLAGS)
+    response.set_cookie(SESSION_COOKIE, result.session_token, max_age=max_age, **COOKIE_FLAGS)
     return response
 
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    form = await _read_form(request)
-    _check_csrf(request, form.get(CSRF_FIELD))
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         _sessions(request).drop(token)
@@ -196,7 +213,7 @@ async def signout(request: Request) -> Response:
             # The cookie goes regardless; an identity outage must not keep the browser signed in locally.
             log.warning("sign-out not confirmed by identity", extra={"code": err.code().name})
     response = RedirectResponse("/signin", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, **_COOKIE_FLAGS)
+    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
     return response
 
 
@@ -205,7 +222,7 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
     if code not in LANGUAGES:
         return _pages(request).error(request, NOT_FOUND)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, **_COOKIE_FLAGS)
+    response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, **COOKIE_FLAGS)
     return response
 
 
@@ -258,8 +275,8 @@ async def new_ticket_form(request: Request, session: PageSession) -> Response:
 
 @router.post("/tickets/new")
 async def new_ticket_submit(request: Request, session: PageSession) -> Response:
-    raw = await _read_form(request)
-    _check_csrf(request, raw.get(CSRF_FIELD))
+    raw = await read_form(request)
+    check_csrf(request, raw.get(CSRF_FIELD))
     if not session.principal.has(perm.TICKETS_CREATE):
         return _pages(request).error(request, FORBIDDEN, session=session)
     t = _pages(request).translator(request)
@@ -318,4 +335,4 @@ async def ticket_page(request: Request, ticket_id: str, session: PageSession) ->
     return _pages(request).render(request, "ticket.html", {"ticket": ticket}, session=session)
 
 
-__all__ = ["CsrfRejected", "SignInRequired", "page_session", "router", "safe_next"]
+__all__ = ["CsrfRejected", "SignInRequired", "check_csrf", "cookie_session", "page_session", "read_form", "router"]
