@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import grpc
@@ -29,6 +30,9 @@ from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
 from gateway.web.staff import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN
 from gateway.web.staff import router as staff_router
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +184,13 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def instrument(app: FastAPI) -> None:
+def instrument(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
     """OpenTelemetry server spans for the app (the gRPC client side is instrumented process-wide)."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="/healthz,/readyz,/static/.*", exclude_spans=["receive", "send"]
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls="/healthz,/readyz,/static/.*",
+        exclude_spans=["receive", "send"],
     )

@@ -110,3 +110,40 @@ def test_busy_http_port_is_one_clear_line() -> None:
     assert "Traceback" not in proc.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.asyncio
+async def test_http_spans_when_tracing_is_on(backends) -> None:
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway.main import create_app, instrument
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(make_settings(backends.address))
+    instrument(app, tracer_provider=provider)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+            assert (await client.get("/signin")).status_code == 200
+            assert (await client.get("/healthz")).status_code == 200
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert names == ["GET /signin"]
+
+
+def test_tracing_follows_the_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.server import traces_exported
+
+    for k in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(k, raising=False)
+    assert not traces_exported()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert traces_exported()
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert not traces_exported()
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    assert traces_exported()
