@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from billing import metrics  # noqa: F401 - declares billing's business metrics, so their series exist from the start
 from billing.config import Settings
 from billing.grpc_api import BillingServicer
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc

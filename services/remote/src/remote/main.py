@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from portal.remote.v1 import remote_pb2, remote_pb2_grpc
+from remote import metrics  # noqa: F401 - declares remote's business metrics, so their series exist from the start
 from remote.config import Settings
 from remote.grpc_api import RemoteServicer
 from servicekit import app

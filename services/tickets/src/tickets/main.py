@@ -9,6 +9,7 @@ import grpc
 from portal.tickets.v1 import tickets_pb2_grpc
 from servicekit import app
 from servicekit.settings import load_settings
+from tickets import metrics
 from tickets.config import Settings
 from tickets.grpc_api import SERVICE_NAME, TicketsServicer
 
@@ -18,6 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def wire(rt: app.Runtime) -> app.Wiring:
     servicer = TicketsServicer(rt.db)
+    rt.db.on_commit(metrics.OPENED_SIGNAL, metrics.OPENED.inc)
 
     def register(server: grpc.aio.Server) -> None:
         tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server)

@@ -97,7 +97,7 @@ async def sign_in(
             )
             detail = {"audience": audience, "user_id": account.id, "session_id": opened.session.id}
             await record(s, kind=audit_kinds.SIGN_IN, subject=subject, address=client_address, at=now, detail=detail)
-    metrics.SIGN_INS.labels(audience, "ok" if opened else "failed").inc()
+    metrics.SIGN_INS.labels(audience, metrics.SUCCEEDED if opened else metrics.FAILED).inc()
     if opened is None:
         log.info("sign-in failed (%s, %s)", audience, detail["reason"])
         raise Unauthenticated(WRONG_CREDENTIALS)

@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import pagination
+from servicekit.db import signal_after_commit
 from servicekit.errors import InvalidArgument, NotFound, PermissionDenied
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from servicekit.principal import Principal, require, visibility
-from tickets import events
+from tickets import events, metrics
 from tickets.db import UTCDateTime
 from tickets.tickets.models import TICKET_NUMBER_COUNTER, Counter, Ticket
 
@@ -112,6 +113,7 @@ async def create_ticket(
             return done
         raise
     await events.ticket_created(session, ticket)
+    signal_after_commit(session, metrics.OPENED_SIGNAL)
     return ticket
 
 
