@@ -18,6 +18,11 @@ GRPC_SERVICES = ["identity", "tickets", "billing", "assets", "remote"]
 SERVER_ERRORS = "UNKNOWN|DEADLINE_EXCEEDED|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS"
 RATE = "$__rate_interval"
 
+# Services that run a durable consumer (their events.py wires one); only they export
+# portal_<svc>_consumer_lag, so only they get consumer-lag panels. tests/ops checks that every consumer-lag
+# series the running stack exports has a panel: add a service here when it gets its first consumer.
+CONSUMING_SERVICES = ["identity"]
+
 # Business metrics per service: (title, expression, unit, legend).
 BUSINESS: dict[str, list[tuple[str, str, str, str]]] = {
     "identity": [
@@ -59,6 +64,18 @@ BUSINESS: dict[str, list[tuple[str, str, str, str]]] = {
 
 # Panels that need Kubernetes-only metrics (kube-state-metrics, cAdvisor); they stay empty elsewhere.
 K8S_NOTE = "Kubernetes only: needs kube-state-metrics and the kubelet's cAdvisor metrics."
+
+
+def ratio(metric: str, matcher: str, by: str = "") -> str:
+    """PromQL for the share of `metric`'s rate that matches `matcher`, optionally per label.
+
+    0 (not "no data") while nothing matches: a healthy service has no error series at all, so the matching
+    side is padded with the total times 0.
+    """
+    agg = f"sum by ({by})" if by else "sum"
+    part = f"{agg} (rate({metric}{{{matcher}}}[{RATE}]))"
+    total = f"{agg} (rate({metric}[{RATE}]))"
+    return f"({part} or 0 * {total}) / {total}"
 
 
 def quantile(q: float, histogram: str, by: str = "") -> str:
@@ -167,8 +184,7 @@ def grpc_red(board: Board, svc: str, *, by_method: bool) -> None:
         "Server-error ratio" + (" by method" if by_method else ""),
         [
             (
-                f'sum by ({by}) (rate({m}_requests_total{{code=~"{SERVER_ERRORS}"}}[{RATE}]))'
-                f" / sum by ({by}) (rate({m}_requests_total[{RATE}]))",
+                ratio(f"{m}_requests_total", f'code=~"{SERVER_ERRORS}"', by),
                 legend,
             )
         ],
@@ -195,9 +211,14 @@ def grpc_red(board: Board, svc: str, *, by_method: bool) -> None:
 
 
 def events(board: Board, svc: str) -> None:
-    board.panel("Outbox backlog", [(f"max(portal_{svc}_outbox_backlog)", "unpublished events")], "short", width=8)
-    board.panel("Oldest unpublished event", [(f"max(portal_{svc}_outbox_oldest_age_seconds)", "age")], "s", width=8)
-    board.panel("Consumer lag", [(f"max by (consumer) (portal_{svc}_consumer_lag)", "{{consumer}}")], "short", width=8)
+    consumes = svc in CONSUMING_SERVICES
+    width = 8 if consumes else 12
+    board.panel("Outbox backlog", [(f"max(portal_{svc}_outbox_backlog)", "unpublished events")], "short", width=width)
+    board.panel("Oldest unpublished event", [(f"max(portal_{svc}_outbox_oldest_age_seconds)", "age")], "s", width=width)
+    if consumes:
+        board.panel(
+            "Consumer lag", [(f"max by (consumer) (portal_{svc}_consumer_lag)", "{{consumer}}")], "short", width=8
+        )
 
 
 def service_board(svc: str) -> Board:
@@ -217,7 +238,7 @@ def service_board(svc: str) -> Board:
             "5xx ratio",
             [
                 (
-                    f'sum(rate({m}_requests_total{{status=~"5.."}}[{RATE}])) / sum(rate({m}_requests_total[{RATE}]))',
+                    ratio(f"{m}_requests_total", 'status=~"5.."'),
                     "5xx",
                 )
             ],
@@ -275,8 +296,7 @@ def overview_board() -> Board:
         "Gateway 5xx ratio",
         [
             (
-                f'sum(rate(portal_gateway_http_requests_total{{status=~"5.."}}[{RATE}]))'
-                f" / sum(rate(portal_gateway_http_requests_total[{RATE}]))",
+                ratio("portal_gateway_http_requests_total", 'status=~"5.."'),
                 "5xx",
             )
         ],
@@ -286,8 +306,7 @@ def overview_board() -> Board:
         "RPC server-error ratio by service",
         [
             (
-                f'sum(rate(portal_{s}_grpc_requests_total{{code=~"{SERVER_ERRORS}"}}[{RATE}]))'
-                f" / sum(rate(portal_{s}_grpc_requests_total[{RATE}]))",
+                ratio(f"portal_{s}_grpc_requests_total", f'code=~"{SERVER_ERRORS}"'),
                 s,
             )
             for s in GRPC_SERVICES
@@ -326,7 +345,7 @@ def overview_board() -> Board:
         width=8,
     )
     board.panel(
-        "Consumer lag by service", [(f"max(portal_{s}_consumer_lag)", s) for s in GRPC_SERVICES], "short", width=8
+        "Consumer lag by service", [(f"max(portal_{s}_consumer_lag)", s) for s in CONSUMING_SERVICES], "short", width=8
     )
     board.row("Business")
     for svc in GRPC_SERVICES:
@@ -363,8 +382,7 @@ def billing_scaling_board() -> Board:
         "Server-error ratio",
         [
             (
-                f'sum(rate({m}_requests_total{{code=~"{SERVER_ERRORS}"}}[{RATE}]))'
-                f" / sum(rate({m}_requests_total[{RATE}]))",
+                ratio(f"{m}_requests_total", f'code=~"{SERVER_ERRORS}"'),
                 "errors",
             )
         ],
