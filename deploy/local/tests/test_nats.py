@@ -10,9 +10,9 @@ async def test_jetstream_dedup_and_store_survives_restart(tmp_path: Path) -> Non
     try:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
-        await js.add_stream(name="LOCALTEST", subjects=["portal.localtest.>"])
-        first = await js.publish("portal.localtest.created.v1", b"one", headers={"Nats-Msg-Id": "evt-1"})
-        again = await js.publish("portal.localtest.created.v1", b"one", headers={"Nats-Msg-Id": "evt-1"})
+        await js.add_stream(name="LOCALTEST", subjects=["localtest.>"])
+        first = await js.publish("localtest.created.v1", b"one", headers={"Nats-Msg-Id": "evt-1"})
+        again = await js.publish("localtest.created.v1", b"one", headers={"Nats-Msg-Id": "evt-1"})
         assert not first.duplicate and again.duplicate
         assert (await js.stream_info("LOCALTEST")).state.messages == 1
         await nc.close()

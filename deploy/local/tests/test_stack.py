@@ -136,8 +136,8 @@ async def test_a_second_run_keeps_the_nats_store(tmp_path: Path) -> None:
     with Stack(var_dir=tmp_path, free_ports=True, processes=["nats"]) as first:
         nc = await nats.connect(first.nats_url)
         js = nc.jetstream()
-        await js.add_stream(name="KEEP", subjects=["portal.keep.>"])
-        await js.publish("portal.keep.x.v1", b"x")
+        await js.add_stream(name="KEEP", subjects=["keep.>"])
+        await js.publish("keep.x.v1", b"x")
         await nc.close()
     with Stack(var_dir=tmp_path, free_ports=True, processes=["nats"]) as second:
         nc = await nats.connect(second.nats_url)

@@ -1,18 +1,10 @@
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from portal_local.stack import StackConfig
-
-
-@pytest.fixture(scope="session")
-def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
-    # The services are not part of this package; the stack fixture is exercised with the parts that are.
-    return StackConfig(
-        var_dir=Path(tmp_path_factory.mktemp("stack")), free_ports=True, processes=["nats", "mailcatcher"]
-    )
+# No stack_config override here: `stack` is session-scoped, so the first package to start it would
+# impose its config on every later test of the run. The testkit's own test shares the full stack.
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from portal_local.stack import Stack
 async def test_nats_server_fixture_dedups_and_keeps_streams_over_restart(nats_server: NatsServer) -> None:
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    await js.add_stream(name="TESTKIT", subjects=["portal.testkit.>"])
-    acks = [await js.publish("portal.testkit.x.v1", b"x", headers={"Nats-Msg-Id": "same"}) for _ in range(2)]
+    await js.add_stream(name="TESTKIT", subjects=["testkit.>"])
+    acks = [await js.publish("testkit.x.v1", b"x", headers={"Nats-Msg-Id": "same"}) for _ in range(2)]
     assert [bool(a.duplicate) for a in acks] == [False, True]
     await nc.close()
 

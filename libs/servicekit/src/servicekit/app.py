@@ -60,14 +60,17 @@ async def serve(
     stop_event: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or `stop_event`), then drain and stop."""
+    tracing = telemetry.traces_exported()
     telemetry.setup_tracing(name)
-    telemetry.instrument_grpc_server()
-    telemetry.instrument_grpc_client()
+    if tracing:
+        telemetry.instrument_grpc_server()
+        telemetry.instrument_grpc_client()
     metrics = kit_metrics(name)
     serve_metrics(settings.metrics_port)
 
     db = Database(settings.database_url)
-    telemetry.instrument_engine(db.engine)
+    if tracing:
+        telemetry.instrument_engine(db.engine)
     await wait_for_database(db)
     await migrations.upgrade(migrations_dir, settings.database_url)
 

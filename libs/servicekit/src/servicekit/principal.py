@@ -160,11 +160,29 @@ class TokenSigner:
 class TokenVerifier:
     """Every service's half: check a token and rebuild the principal."""
 
+    _CACHE_LIMIT = 10_000
+
     def __init__(self, public_keys: list[Ed25519PublicKey]) -> None:
         # Several keys let an operator rotate identity's key without a window of refused tokens.
         self._keys = public_keys
+        # The gateway reuses a principal's token for its whole life; checking the signature once per token
+        # instead of once per call saves most of the verification cost. Expiry is still checked every time.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, expires = hit
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify_signature(token)
+        if len(self._verified) >= self._CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify_signature(self, token: str) -> tuple[Principal, float]:
         last: Exception | None = None
         for key in self._keys:
             try:
@@ -192,7 +210,7 @@ class TokenVerifier:
                 display_name=c.get("nam", ""),
                 email=c.get("eml", ""),
                 session_id=c.get("sid", ""),
-            )
+            ), float(c["exp"])
         raise Unauthenticated("invalid principal token") from last
 
 

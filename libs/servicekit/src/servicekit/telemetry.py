@@ -12,6 +12,18 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 _configured = False
 
 
+def traces_exported() -> bool:
+    """Whether the standard OTEL_* variables ask for spans to be exported.
+
+    Instrumentation that nobody exports still costs (measured: it roughly doubles a small RPC's CPU), so
+    services and the gateway instrument only when this is true.
+    """
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "")
+    return exporter in ("otlp", "console") or (
+        exporter != "none" and bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    )
+
+
 def setup_tracing(service: str) -> TracerProvider | None:
     """Install a tracer provider once per process.
 
@@ -29,7 +41,7 @@ def setup_tracing(service: str) -> TracerProvider | None:
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "")
     if exporter_name == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter_name == "otlp" or (exporter_name != "none" and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+    elif traces_exported():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
