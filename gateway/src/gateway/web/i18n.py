@@ -68,8 +68,22 @@ class Translator:
         return f"{self.date(value)} {value:%H:%M}{_NBSP}UTC"
 
 
+def load_table(lang: str) -> dict[str, str]:
+    """`<lang>.json` plus one `<feature>.<lang>.json` per feature, so features do not share one file.
+
+    A key defined in two files is an error rather than a silent override."""
+    table: dict[str, str] = {}
+    for path in [_DIR / f"{lang}.json", *sorted(_DIR.glob(f"*.{lang}.json"))]:
+        part = json.loads(path.read_text("utf-8"))
+        clash = table.keys() & part.keys()
+        if clash:
+            raise ValueError(f"{path.name} redefines {sorted(clash)[:5]}")
+        table.update(part)
+    return table
+
+
 def load_translators() -> dict[str, Translator]:
-    tables = {lang: json.loads((_DIR / f"{lang}.json").read_text("utf-8")) for lang in LANGUAGES}
+    tables = {lang: load_table(lang) for lang in LANGUAGES}
     return {lang: Translator(lang, tables[lang], tables[DEFAULT_LANGUAGE]) for lang in LANGUAGES}
 
 
