@@ -16,10 +16,13 @@ from identity.contacts import service as contacts
 from identity.contacts.models import Contact
 from identity.customers import service as customers
 from identity.customers.models import Customer
+from identity.groups import service as groups
+from identity.groups.models import PermissionGroup
 from identity.sessions import service as sessions
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF
 from identity.sessions.tokens import PrincipalTokens
 from identity.users import service as users
+from identity.users.models import PortalUser
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from servicekit.db import Database
@@ -53,6 +56,23 @@ def customer_to_proto(c: Customer) -> identity_pb2.Customer:
 
 def contact_to_proto(c: Contact) -> identity_pb2.Contact:
     return identity_pb2.Contact(id=c.id, customer_id=c.customer_id, name=c.name, email=c.email)
+
+
+def group_to_proto(g: PermissionGroup, members: int = 0) -> identity_pb2.PermissionGroup:
+    return identity_pb2.PermissionGroup(
+        id=g.id, name=g.name, permissions=sorted(g.permissions), built_in=g.built_in, member_count=members
+    )
+
+
+def portal_user_to_proto(user: PortalUser, group: PermissionGroup) -> identity_pb2.PortalUser:
+    return identity_pb2.PortalUser(
+        id=user.id,
+        customer_id=user.customer_id,
+        contact_id=user.contact_id or "",
+        login=user.login,
+        email=user.email,
+        group_name=group.name,
+    )
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
@@ -176,15 +196,56 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 password=request.password,
                 group_name=request.group_name,
             )
-            return identity_pb2.CreatePortalUserResponse(
-                portal_user=identity_pb2.PortalUser(
-                    id=user.id,
-                    customer_id=user.customer_id,
-                    contact_id=user.contact_id or "",
-                    login=user.login,
-                    email=user.email,
-                    group_name=group.name,
-                )
-            )
+            return identity_pb2.CreatePortalUserResponse(portal_user=portal_user_to_proto(user, group))
 
         return await self._write(work)
+
+    async def ListPermissionGroups(self, request: identity_pb2.ListPermissionGroupsRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            rows = await groups.list_groups(s, principal=principal)
+            counts = await groups.member_counts(s)
+            return identity_pb2.ListPermissionGroupsResponse(
+                groups=[group_to_proto(g, counts.get(g.id, 0)) for g in rows]
+            )
+
+    async def CreatePermissionGroup(self, request: identity_pb2.CreatePermissionGroupRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+
+        async def work(s: AsyncSession) -> identity_pb2.CreatePermissionGroupResponse:
+            group = await groups.create_group(
+                s, principal=principal, name=request.name, permissions=list(request.permissions)
+            )
+            return identity_pb2.CreatePermissionGroupResponse(group=group_to_proto(group))
+
+        return await self._write(work)
+
+    async def UpdatePermissionGroup(self, request: identity_pb2.UpdatePermissionGroupRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+
+        async def work(s: AsyncSession) -> identity_pb2.UpdatePermissionGroupResponse:
+            group = await groups.update_group(
+                s,
+                principal=principal,
+                group_id=request.group_id,
+                name=request.name,
+                permissions=list(request.permissions),
+            )
+            counts = await groups.member_counts(s)
+            return identity_pb2.UpdatePermissionGroupResponse(group=group_to_proto(group, counts.get(group.id, 0)))
+
+        return await self._write(work)
+
+    async def DeletePermissionGroup(self, request: identity_pb2.DeletePermissionGroupRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await groups.delete_group(s, principal=principal, group_id=request.group_id)
+        return identity_pb2.DeletePermissionGroupResponse()
+
+    async def SetPortalUserGroup(self, request: identity_pb2.SetPortalUserGroupRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            user, group = await users.set_portal_user_group(
+                s, principal=principal, portal_user_id=request.portal_user_id, group_name=request.group_name
+            )
+            return identity_pb2.SetPortalUserGroupResponse(portal_user=portal_user_to_proto(user, group))

@@ -11,6 +11,10 @@ from identity.db import Base, new_id, utcnow
 SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
 SIGN_OUT = "sign_out"
+GROUP_CREATED = "group_created"
+GROUP_UPDATED = "group_updated"
+GROUP_DELETED = "group_deleted"
+USER_GROUP_CHANGED = "user_group_changed"
 
 
 class AuditEntry(Base):

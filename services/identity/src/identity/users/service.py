@@ -9,13 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import validation
 from identity.access import require_staff
+from identity.audit import models as audit_kinds
+from identity.audit.service import record
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
+from identity.db import utcnow
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.users.models import PortalUser, StaffUser
 from identity.users.passwords import hash_password
-from servicekit.errors import AlreadyExists, NotFound
+from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
 from servicekit.principal import KIND_PORTAL_USER, Principal
 
 
@@ -112,3 +115,28 @@ async def ensure_bootstrap_staff(s: AsyncSession, *, email: str, password: str) 
     if await s.scalar(select(func.count()).select_from(StaffUser)):
         return None
     return await create_staff_user(s, email=email, password=password, name="Administrator")
+
+
+async def set_portal_user_group(
+    s: AsyncSession, *, principal: Principal, portal_user_id: str, group_name: str, address: str = ""
+) -> tuple[PortalUser, PermissionGroup]:
+    """Move a portal user to another group (staff only)."""
+    require_staff(principal)
+    user = await s.get(PortalUser, portal_user_id) if portal_user_id and len(portal_user_id) <= 36 else None
+    if user is None:
+        raise NotFound("no such portal user", field="portal_user_id")
+    if not group_name.strip():
+        raise InvalidArgument("choose a permission group", field="group_name")
+    group = await group_by_name(s, name=group_name)
+    previous = user.group_id
+    user.group_id = group.id
+    await s.flush()
+    await record(
+        s,
+        kind=audit_kinds.USER_GROUP_CHANGED,
+        subject=f"portal_user:{user.id}",
+        address=address,
+        at=utcnow(),
+        detail={"by": principal.subject_id, "from": previous, "to": group.id},
+    )
+    return user, group
