@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 
 import uvicorn
@@ -34,14 +33,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def traces_exported() -> bool:
-    """Whether servicekit's tracing setup will export spans, by the same standard OTEL_* variables."""
-    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "")
-    if exporter == "console" or exporter == "otlp":
-        return True
-    return exporter != "none" and bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-
-
 def run() -> None:
     settings = load_settings(Settings)
     setup_logging("gateway", settings.log_level)
@@ -49,7 +40,7 @@ def run() -> None:
     serve_metrics(settings.metrics_port)
     # Spans nobody exports still cost: measured, the HTTP and gRPC client instrumentation roughly double the
     # gateway's CPU per portal home (four traced gRPC calls). So they are on when traces leave the process.
-    tracing = settings.tracing == "on" or (settings.tracing == "auto" and traces_exported())
+    tracing = settings.tracing == "on" or (settings.tracing == "auto" and telemetry.traces_exported())
     if tracing:
         telemetry.setup_tracing("gateway")
         # Before the app opens its channels: the instrumentation wraps channel creation.

@@ -133,17 +133,3 @@ async def test_http_spans_when_tracing_is_on(backends) -> None:
             assert (await client.get("/healthz")).status_code == 200
     names = [s.name for s in exporter.get_finished_spans()]
     assert names == ["GET /signin"]
-
-
-def test_tracing_follows_the_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.server import traces_exported
-
-    for k in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        monkeypatch.delenv(k, raising=False)
-    assert not traces_exported()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert traces_exported()
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
-    assert not traces_exported()
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
-    assert traces_exported()
