@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date
 from decimal import Decimal
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from billing.invoices.models import OPEN, Invoice, InvoiceLine
 from billing.main import MIGRATIONS_DIR, NAME, wire
+from billing.payments.http_processor import SandboxProcessor
+from billing.payments.sandbox import SandboxState, create_app
 from portal.billing.v1 import billing_pb2_grpc
 from servicekit import app
 from servicekit.db import Database
@@ -88,10 +91,27 @@ def token(signing_key: Ed25519PrivateKey) -> Callable[[Principal], str]:
 
 
 @pytest.fixture
-async def stub(db: Database, signing_key: Ed25519PrivateKey) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
+def sandbox() -> SandboxState:
+    """The sandbox processor's state: tokens and charges, inspectable by tests."""
+    return SandboxState()
+
+
+@pytest.fixture
+async def processor(sandbox: SandboxState) -> AsyncIterator[SandboxProcessor]:
+    """The real sandbox HTTP adapter talking to the sandbox app in-process (ASGI transport, no socket)."""
+    proc = SandboxProcessor("http://sandbox.test", transport=httpx.ASGITransport(app=create_app(sandbox)))
+    yield proc
+    await proc.close()
+
+
+@pytest.fixture
+async def stub(
+    db: Database, signing_key: Ed25519PrivateKey, processor: SandboxProcessor
+) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
     """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
     metrics = kit_metrics(NAME)
-    wiring = wire(app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics))  # type: ignore[arg-type]
+    runtime = app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics)  # type: ignore[arg-type]
+    wiring = wire(runtime, processor)
     server = await start_grpc_server(
         address="127.0.0.1:0",
         register=wiring.register,

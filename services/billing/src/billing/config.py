@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import FilePath
+from typing import Literal
+
+from pydantic import FilePath, SecretStr, model_validator
 
 from servicekit.settings import ServiceSettings, service_config
 
@@ -13,3 +15,23 @@ class Settings(ServiceSettings):
     grpc_port: int = 50053
     # Without identity's public key no caller could be verified, so the service refuses to start.
     principal_public_key_file: FilePath
+    # "sandbox" (test mode, see billing.payments.sandbox) or "stripe".
+    payment_processor: Literal["sandbox", "stripe"] = "sandbox"
+    # A shared sandbox processor (python -m billing.payments.sandbox); every replica must use the same one.
+    # Empty: this process serves its own sandbox on sandbox_port (one replica only: its charges live in memory).
+    sandbox_url: str = ""
+    sandbox_port: int = 0
+    # The sandbox's address as browsers reach it (for the card form), when it differs from sandbox_url.
+    sandbox_public_url: str = ""
+    stripe_api_key: SecretStr | None = None
+    processor_timeout_seconds: float = 5.0
+
+    @model_validator(mode="after")
+    def _processor_configured(self) -> Settings:
+        if self.payment_processor == "stripe" and self.stripe_api_key is None:
+            raise ValueError("BILLING_STRIPE_API_KEY is required when BILLING_PAYMENT_PROCESSOR=stripe")
+        if self.env == "prod" and self.payment_processor == "sandbox":
+            raise ValueError(
+                "the sandbox processor takes no real payments; set BILLING_PAYMENT_PROCESSOR=stripe in prod"
+            )
+        return self

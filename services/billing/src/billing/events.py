@@ -1,8 +1,10 @@
-"""The events billing publishes (messages in portal/billing/v1/events.proto) and those it consumes.
+"""The events billing publishes (messages in portal/billing/v1/events.proto), written to the outbox in the
+unit of work of the change they report. Billing consumes no events yet.
 
-Nothing publishes yet: invoices are not created through the service in this slice. When they are,
-`servicekit.events.add_event(session, INVOICE_CREATED, events_pb2.InvoiceCreated(...), customer_id=...)`
-goes in the same unit of work as the new invoice. Billing consumes no events yet.
+- invoice_created: staff made an invoice (ticket_id set when it bills a ticket, for the tickets' marker).
+- invoice_paid: an invoice's balance reached zero.
+- payment_succeeded / payment_failed: the outcome of a payment, once per payment (never per retry).
+- estimate_approved / estimate_declined: the customer's (or staff's) decision, once per estimate.
 """
 
 from __future__ import annotations
@@ -10,3 +12,8 @@ from __future__ import annotations
 from servicekit.events import subject
 
 INVOICE_CREATED = subject("billing", "invoice_created")
+INVOICE_PAID = subject("billing", "invoice_paid")
+PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
+PAYMENT_FAILED = subject("billing", "payment_failed")
+ESTIMATE_APPROVED = subject("billing", "estimate_approved")
+ESTIMATE_DECLINED = subject("billing", "estimate_declined")

@@ -1,36 +1,332 @@
-"""portal.billing.v1.BillingService: proto ⇄ domain; the rules live in the aggregates' service modules."""
+"""portal.billing.v1.BillingService: proto ⇄ domain; the rules live in the aggregates' service modules.
+
+No unit of work spans a processor call: payments are begun, charged and finished in separate steps.
+"""
 
 from __future__ import annotations
 
-import grpc
+import logging
+from datetime import date
 
+from billing import metrics
+from billing.credit import service as credit
+from billing.customers import service as customers
+from billing.estimates import service as estimates
+from billing.estimates.models import Estimate
 from billing.invoices import service as invoices
+from billing.invoices.models import Invoice
+from billing.payments import service as payments
+from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentProfile
+from billing.payments.processor import InvalidToken, PaymentProcessor, ProcessorError, TokenDetails
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
+from servicekit import permissions as perm
 from servicekit.db import Database
+from servicekit.errors import InvalidArgument, Unavailable
 from servicekit.pagination import page_size
-from servicekit.principal import current_principal
+from servicekit.principal import current_principal, require
+
+log = logging.getLogger(__name__)
+
+
+def _money(amount: int, currency: str) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=amount, currency=currency)
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, processor: PaymentProcessor) -> None:
         self.db = db
+        self.processor = processor
 
-    async def ListOpenInvoices(
-        self, request: billing_pb2.ListOpenInvoicesRequest, context: grpc.aio.ServicerContext
-    ) -> billing_pb2.ListOpenInvoicesResponse:
+    # --- invoices -------------------------------------------------------------------------------------
+
+    async def ListOpenInvoices(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         size = page_size(request.page.page_size)
         async with self.db.unit_of_work() as s:
             page = await invoices.list_open_invoices(s, principal=principal, page_size=size, cursor=request.page.cursor)
         return billing_pb2.ListOpenInvoicesResponse(
-            invoices=[_invoice(item) for item in page.invoices],
+            invoices=[_invoice(item.invoice, item.items_summary) for item in page.invoices],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
 
+    async def ListInvoices(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        size = page_size(request.page.page_size)
+        async with self.db.unit_of_work() as s:
+            page = await invoices.list_invoices(
+                s, principal=principal, page_size=size, cursor=request.page.cursor, query=request.query
+            )
+        return billing_pb2.ListInvoicesResponse(
+            invoices=[_invoice(item.invoice, item.items_summary) for item in page.invoices],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
 
-def _invoice(item: invoices.OpenInvoice) -> billing_pb2.Invoice:
-    inv = item.invoice
+    async def GetInvoice(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            inv = await invoices.get_visible_invoice(s, principal=principal, invoice_id=request.invoice_id)
+            applied = await payments.applied_to(s, invoice_id=inv.id)
+        summary = invoices.items_summary([ln.description for ln in inv.lines[:3]], len(inv.lines))
+        return billing_pb2.GetInvoiceResponse(
+            invoice=_invoice(inv, summary),
+            lines=[_line(ln, inv.currency) for ln in inv.lines],
+            payments=[
+                billing_pb2.AppliedPayment(payment_id=p_id, paid_at=at.isoformat(), amount=_money(amount, inv.currency))
+                for p_id, at, amount in applied
+            ],
+        )
+
+    async def GetAccountOverview(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            o = await credit.account_overview(s, principal=principal)
+        return billing_pb2.GetAccountOverviewResponse(
+            invoice_balance=_money(o.invoice_balance_minor, o.currency),
+            credit_balance=_money(o.credit_balance_minor, o.currency),
+            open_invoices=o.open_invoices,
+        )
+
+    # --- payments -------------------------------------------------------------------------------------
+
+    async def ProposeAllocation(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            proposal, left = await payments.propose_allocation(
+                s, principal=principal, amount_minor=request.amount.amount_minor
+            )
+        currency = proposal[0][0].currency if proposal else (request.amount.currency or "USD")
+        return billing_pb2.ProposeAllocationResponse(
+            allocations=[
+                billing_pb2.Allocation(invoice_id=inv.id, amount=_money(share, inv.currency)) for inv, share in proposal
+            ],
+            unallocated=_money(left, currency),
+        )
+
+    async def MakePayment(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        require(principal, perm.INVOICES_PAY_ONLINE)
+        allocations = [payments.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
+        new_card: TokenDetails | None = None
+        if request.processor_token and not request.payment_profile_id:
+            new_card = await self._describe(request.processor_token)
+        async with self.db.unit_of_work() as s:
+            begun = await payments.begin_payment(
+                s,
+                principal=principal,
+                idempotency_key=request.idempotency_key,
+                allocations=allocations,
+                profile_id=request.payment_profile_id,
+                processor_token=request.processor_token,
+                new_card=new_card,
+            )
+        payment = begun.payment
+        if payment.status == PENDING:
+            payment = await self._charge(payment)
+        async with self.db.unit_of_work() as s:
+            numbers = await payments.invoice_numbers(s, [payment])
+        return billing_pb2.MakePaymentResponse(payment=_payment(payment, numbers), replayed=begun.replayed)
+
+    async def _describe(self, token: str) -> TokenDetails:
+        try:
+            return await self.processor.describe_token(token)
+        except InvalidToken:
+            raise InvalidArgument("the card token is not known to the processor", field="processor_token") from None
+        except ProcessorError as exc:
+            raise Unavailable("the payment processor is unavailable; try again") from exc
+
+    async def _charge(self, payment: Payment) -> Payment:
+        try:
+            charge = await self.processor.charge(
+                token=payment.processor_token,
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+                idempotency_key=payments.processor_key(payment),
+                description=f"portal payment {payment.id}",
+            )
+        except ProcessorError as exc:
+            # The outcome is unknown: the payment stays pending, and a retry with the same key asks the
+            # processor for the same charge.
+            log.warning("processor call failed", extra={"payment_id": payment.id, "error": str(exc)})
+            raise Unavailable("the payment processor did not answer; retry with the same idempotency key") from exc
+        except InvalidToken:
+            raise InvalidArgument("the stored payment option is no longer valid", field="payment_profile_id") from None
+        async with self.db.unit_of_work() as s:
+            payment, recorded = await payments.finish_payment(s, payment_id=payment.id, charge=charge)
+        if recorded:
+            outcome = metrics.SUCCEEDED if payment.status == SUCCEEDED else metrics.FAILED
+            metrics.PAYMENTS.labels(outcome).inc()
+            metrics.PAYMENT_AMOUNT_MINOR.labels(outcome, payment.currency).inc(payment.amount_minor)
+        return payment
+
+    async def ListPayments(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        size = page_size(request.page.page_size)
+        async with self.db.unit_of_work() as s:
+            page = await payments.list_payments(
+                s, principal=principal, page_size=size, cursor=request.page.cursor, query=request.query
+            )
+        return billing_pb2.ListPaymentsResponse(
+            payments=[_payment(p, page.numbers) for p in page.payments],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
+
+    # --- payment profiles -----------------------------------------------------------------------------
+
+    async def ListPaymentProfiles(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            profiles = await payments.list_profiles(s, principal=principal)
+        return billing_pb2.ListPaymentProfilesResponse(
+            profiles=[_profile(p) for p in profiles], tokenize_url=self.processor.tokenize_url
+        )
+
+    async def AddPaymentProfile(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        require(principal, perm.PAYMENT_OPTIONS_MANAGE)
+        if not request.processor_token:
+            raise InvalidArgument("a processor token is required", field="processor_token")
+        details = await self._describe(request.processor_token)
+        async with self.db.unit_of_work() as s:
+            profile = await payments.add_profile(
+                s,
+                principal=principal,
+                processor_token=request.processor_token,
+                details=details,
+                nickname=request.nickname,
+            )
+        return billing_pb2.AddPaymentProfileResponse(profile=_profile(profile))
+
+    async def UpdatePaymentProfile(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            profile = await payments.update_profile(
+                s,
+                principal=principal,
+                profile_id=request.profile_id,
+                nickname=request.nickname if request.HasField("nickname") else None,
+                reminder_on=request.reminder_on if request.HasField("reminder_on") else None,
+            )
+        return billing_pb2.UpdatePaymentProfileResponse(profile=_profile(profile))
+
+    async def DeletePaymentProfile(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await payments.delete_profile(s, principal=principal, profile_id=request.profile_id)
+        return billing_pb2.DeletePaymentProfileResponse()
+
+    # --- estimates ------------------------------------------------------------------------------------
+
+    async def ListEstimates(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        size = page_size(request.page.page_size)
+        async with self.db.unit_of_work() as s:
+            page = await estimates.list_estimates(
+                s,
+                principal=principal,
+                page_size=size,
+                cursor=request.page.cursor,
+                query=request.query,
+                status=request.status,
+            )
+        return billing_pb2.ListEstimatesResponse(
+            estimates=[_estimate(e) for e in page.estimates],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
+
+    async def GetEstimate(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            est = await estimates.get_estimate(s, principal=principal, estimate_id=request.estimate_id)
+        return billing_pb2.GetEstimateResponse(
+            estimate=_estimate(est), lines=[_line(ln, est.currency) for ln in est.lines]
+        )
+
+    async def DecideEstimate(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            est = await estimates.decide_estimate(
+                s, principal=principal, estimate_id=request.estimate_id, approve=request.approve
+            )
+        return billing_pb2.DecideEstimateResponse(estimate=_estimate(est))
+
+    # --- staff ----------------------------------------------------------------------------------------
+
+    async def SetCustomerBillingSettings(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await customers.set_settings(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                tax_rate_bp=request.tax_rate_bp,
+                tax_free=request.tax_free,
+                terms_days=request.terms_days,
+            )
+        return billing_pb2.SetCustomerBillingSettingsResponse()
+
+    async def CreateInvoice(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            inv = await invoices.create_invoice(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                contact_id=request.contact_id,
+                ticket_id=request.ticket_id,
+                issued_on=_date(request.issued_on, "issued_on"),
+                currency=request.currency,
+                lines=_lines(request.lines),
+                terms_days=request.terms_days if request.HasField("terms_days") else None,
+            )
+        summary = invoices.items_summary([ln.description for ln in inv.lines[:3]], len(inv.lines))
+        return billing_pb2.CreateInvoiceResponse(invoice=_invoice(inv, summary))
+
+    async def CreateEstimate(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            est = await estimates.create_estimate(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                contact_id=request.contact_id,
+                name=request.name,
+                currency=request.currency,
+                lines=_lines(request.lines),
+            )
+        return billing_pb2.CreateEstimateResponse(estimate=_estimate(est))
+
+    async def AddStoreCredit(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            balance = await credit.add_credit(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                amount_minor=request.amount.amount_minor,
+                currency=request.amount.currency,
+                reference=request.reference,
+                message=request.message,
+            )
+        return billing_pb2.AddStoreCreditResponse(
+            credit_balance=_money(balance, (request.amount.currency or "USD").upper())
+        )
+
+
+def _date(text: str, field: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument("a date is YYYY-MM-DD", field=field) from None
+
+
+def _lines(lines) -> list[invoices.LineInput]:  # noqa: ANN001
+    return [invoices.LineInput(ln.description, ln.quantity, ln.unit_price_minor) for ln in lines]
+
+
+def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
     return billing_pb2.Invoice(
         id=inv.id,
         number=inv.number,
@@ -39,7 +335,66 @@ def _invoice(item: invoices.OpenInvoice) -> billing_pb2.Invoice:
         issued_on=inv.issued_on.isoformat(),
         due_on=inv.due_on.isoformat(),
         status=inv.status,
-        items_summary=item.items_summary,
-        total=common_pb2.Money(amount_minor=inv.total_minor, currency=inv.currency),
-        balance_due=common_pb2.Money(amount_minor=inv.balance_minor, currency=inv.currency),
+        items_summary=items_summary,
+        total=_money(inv.total_minor, inv.currency),
+        balance_due=_money(inv.balance_minor, inv.currency),
+        subtotal=_money(inv.subtotal_minor, inv.currency),
+        tax=_money(inv.tax_minor, inv.currency),
+        tax_rate_bp=inv.tax_rate_bp,
+        ticket_id=inv.ticket_id or "",
+    )
+
+
+def _line(ln, currency: str) -> billing_pb2.Line:  # noqa: ANN001
+    return billing_pb2.Line(
+        description=ln.description,
+        quantity=format(ln.quantity.normalize(), "f"),
+        unit_price=_money(ln.unit_price_minor, currency),
+        amount=_money(ln.amount_minor, currency),
+    )
+
+
+def _payment(p: Payment, numbers: dict[str, str]) -> billing_pb2.Payment:
+    return billing_pb2.Payment(
+        id=p.id,
+        customer_id=p.customer_id,
+        status=p.status,
+        amount=_money(p.amount_minor, p.currency),
+        created_at=p.created_at.isoformat(),
+        method=p.method,
+        failure_reason=p.failure_reason if p.status == FAILED else "",
+        allocations=[
+            billing_pb2.Allocation(invoice_id=a.invoice_id, amount=_money(a.amount_minor, p.currency))
+            for a in p.allocations
+        ],
+        invoice_numbers=[numbers.get(a.invoice_id, "") for a in p.allocations],
+        reference=p.charge_id or "",
+    )
+
+
+def _profile(p: PaymentProfile) -> billing_pb2.PaymentProfile:
+    return billing_pb2.PaymentProfile(
+        id=p.id,
+        kind=p.kind,
+        brand=p.brand,
+        last4=p.last4,
+        exp_month=p.exp_month,
+        exp_year=p.exp_year,
+        nickname=p.nickname,
+        reminder_on=p.reminder_on.isoformat() if p.reminder_on else "",
+        reminder_locked=p.reminder_locked,
+    )
+
+
+def _estimate(e: Estimate) -> billing_pb2.Estimate:
+    return billing_pb2.Estimate(
+        id=e.id,
+        number=e.number,
+        customer_id=e.customer_id,
+        contact_id=e.contact_id or "",
+        name=e.name,
+        status=e.status,
+        sent_on=e.sent_on.isoformat(),
+        total=_money(e.total_minor, e.currency),
+        decided_at=e.decided_at.isoformat() if e.decided_at else "",
     )

@@ -7,6 +7,8 @@ from pathlib import Path
 from billing import metrics  # noqa: F401 - declares billing's business metrics, so their series exist from the start
 from billing.config import Settings
 from billing.grpc_api import BillingServicer
+from billing.payments.processor import PaymentProcessor
+from billing.payments.wiring import build_processor
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from servicekit import app
 from servicekit.settings import load_settings
@@ -15,11 +17,15 @@ NAME = "billing"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime) -> app.Wiring:
-    servicer = BillingServicer(rt.db)
+def wire(rt: app.Runtime, processor: PaymentProcessor | None = None) -> app.Wiring:
+    background = []
+    if processor is None:
+        processor, background = build_processor(rt.settings)  # type: ignore[arg-type]
+    servicer = BillingServicer(rt.db, processor)
     return app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],
+        background=background,
     )
 
 

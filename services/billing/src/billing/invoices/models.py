@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, UtcDateTime, new_id, utcnow
@@ -28,8 +28,14 @@ class Invoice(Base):
     due_on: Mapped[date]
     status: Mapped[str] = mapped_column(String(8), default=OPEN)
     currency: Mapped[str] = mapped_column(String(3))
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Basis points of the customer's rate when the invoice was made; 0 for a tax-free customer.
+    tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     balance_minor: Mapped[int] = mapped_column(BigInteger)
+    # The ticket the invoice bills, if any (owned by the tickets service; no foreign key across services).
+    ticket_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     # lazy="raise": an async session cannot lazy-load, so a forgotten eager load fails loudly in tests.
@@ -41,6 +47,8 @@ class Invoice(Base):
         CheckConstraint("status IN ('open', 'paid', 'void')", name="status"),
         # Open invoices of a customer, oldest first, with the keyset tie-breaker: one index range per page.
         Index("ix_invoices_customer_status_issued", "customer_id", "status", "issued_on", "id"),
+        # View All: a customer's invoices newest first.
+        Index("ix_invoices_customer_issued", "customer_id", "issued_on", "id"),
     )
 
 

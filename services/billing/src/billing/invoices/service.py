@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from billing.invoices.models import OPEN, Invoice, InvoiceLine
-from servicekit.errors import InvalidArgument
+from billing import events
+from billing.customers.service import next_number, require_staff, settings_for
+from billing.db import utcnow
+from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
+from portal.billing.v1 import events_pb2
+from portal.common.v1 import common_pb2
+from servicekit.errors import InvalidArgument, NotFound
+from servicekit.events import add_event
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.permissions import INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
@@ -95,3 +103,157 @@ async def _items_summaries(session: AsyncSession, invoice_ids: list[str]) -> dic
         firsts.setdefault(invoice_id, []).append(description)
         counts[invoice_id] = line_count
     return {invoice_id: items_summary(descs, counts[invoice_id]) for invoice_id, descs in firsts.items()}
+
+
+# --- Creating, listing, reading -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    quantity: str
+    unit_price_minor: int
+
+
+def priced_lines(lines: list[LineInput]) -> list[tuple[str, Decimal, int, int]]:
+    """(description, quantity, unit price, amount) for each line, amounts rounded half-up to minor units."""
+    if not lines:
+        raise InvalidArgument("at least one line is required", field="lines")
+    priced = []
+    for i, line in enumerate(lines):
+        description = line.description.strip()
+        if not description:
+            raise InvalidArgument(f"line {i + 1} needs a description", field="lines")
+        try:
+            quantity = Decimal(line.quantity or "1")
+        except InvalidOperation:
+            raise InvalidArgument(f"line {i + 1}: the quantity is not a number", field="lines") from None
+        if not quantity.is_finite() or quantity <= 0 or quantity != quantity.quantize(Decimal("0.001")):
+            raise InvalidArgument(f"line {i + 1}: the quantity must be positive, 3 decimals at most", field="lines")
+        if line.unit_price_minor < 0:
+            raise InvalidArgument(f"line {i + 1}: the unit price cannot be negative", field="lines")
+        amount = int((quantity * line.unit_price_minor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        priced.append((description, quantity, line.unit_price_minor, amount))
+    return priced
+
+
+def tax_for(subtotal_minor: int, rate_bp: int) -> int:
+    """Tax in minor units, rounded half-up."""
+    return int((Decimal(subtotal_minor) * rate_bp / 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def check_currency(currency: str) -> str:
+    currency = (currency or "USD").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvalidArgument("the currency must be an ISO 4217 code", field="currency")
+    return currency
+
+
+async def create_invoice(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: str,
+    contact_id: str = "",
+    ticket_id: str = "",
+    issued_on: date | None = None,
+    currency: str = "USD",
+    lines: list[LineInput],
+    terms_days: int | None = None,
+) -> Invoice:
+    """Staff bill a customer: lines priced, the customer's tax applied, due after its terms; invoice_created."""
+    require_staff(principal)
+    if not customer_id:
+        raise InvalidArgument("a customer is required", field="customer_id")
+    currency = check_currency(currency)
+    priced = priced_lines(lines)
+    settings = await settings_for(session, customer_id)
+    terms = settings.terms_days if terms_days is None else terms_days
+    if not 0 <= terms <= 365:
+        raise InvalidArgument("terms must be between 0 and 365 days", field="terms_days")
+    rate = 0 if settings.tax_free else settings.tax_rate_bp
+    subtotal = sum(p[3] for p in priced)
+    tax = tax_for(subtotal, rate)
+    issued = issued_on or utcnow().date()
+    number = await next_number(session, "invoice")
+    invoice = Invoice(
+        number=f"INV-{number}",
+        customer_id=customer_id,
+        contact_id=contact_id or None,
+        ticket_id=ticket_id or None,
+        issued_on=issued,
+        due_on=issued + timedelta(days=terms),
+        status=OPEN,
+        currency=currency,
+        subtotal_minor=subtotal,
+        tax_minor=tax,
+        tax_rate_bp=rate,
+        total_minor=subtotal + tax,
+        balance_minor=subtotal + tax,
+    )
+    invoice.lines = [
+        InvoiceLine(position=i, description=d, quantity=q, unit_price_minor=u, amount_minor=a)
+        for i, (d, q, u, a) in enumerate(priced, start=1)
+    ]
+    if invoice.total_minor == 0:
+        invoice.status = PAID
+    session.add(invoice)
+    await session.flush()
+    await add_event(
+        session,
+        events.INVOICE_CREATED,
+        events_pb2.InvoiceCreated(
+            invoice_id=invoice.id,
+            number=invoice.number,
+            ticket_id=ticket_id,
+            total=common_pb2.Money(amount_minor=invoice.total_minor, currency=currency),
+        ),
+        customer_id=customer_id,
+    )
+    return invoice
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    invoices: list[OpenInvoice]
+    next_cursor: str
+
+
+async def list_invoices(
+    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = "", query: str = ""
+) -> InvoicePage:
+    """Every visible invoice, paid and unpaid, newest first; `query` matches the number or any line."""
+    scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
+    stmt = _scoped(select(Invoice), scope).where(Invoice.status != VOID)
+    text = query.strip()
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        in_lines = (
+            select(InvoiceLine.invoice_id)
+            .where(InvoiceLine.invoice_id == Invoice.id, func.lower(InvoiceLine.description).like(pattern, escape="\\"))
+            .exists()
+        )
+        stmt = stmt.where(or_(func.lower(Invoice.number).like(pattern, escape="\\"), in_lines))
+    after = _decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(tuple_(Invoice.issued_on, Invoice.id) < after)
+    rows = list(await session.scalars(stmt.order_by(Invoice.issued_on.desc(), Invoice.id.desc()).limit(page_size + 1)))
+    page, more = rows[:page_size], len(rows) > page_size
+    summaries = await _items_summaries(session, [inv.id for inv in page])
+    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    return InvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
+
+
+async def get_visible_invoice(session: AsyncSession, *, principal: Principal, invoice_id: str) -> Invoice:
+    """The invoice with its lines, or NOT_FOUND when the principal may not see it."""
+    scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
+    invoice = await session.scalar(
+        _scoped(select(Invoice), scope).where(Invoice.id == invoice_id).options(selectinload(Invoice.lines))
+    )
+    if invoice is None:
+        raise NotFound("no such invoice")
+    return invoice
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

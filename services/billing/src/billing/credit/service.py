@@ -1,0 +1,85 @@
+"""Store credit (SPEC B10) and the account overview (B1). Functions never commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.credit.models import CreditEntry
+from billing.customers.service import require_staff
+from billing.invoices.models import OPEN, Invoice
+from billing.invoices.service import check_currency
+from servicekit import permissions as perm
+from servicekit.errors import InvalidArgument
+from servicekit.principal import Principal, require
+
+DEFAULT_CURRENCY = "USD"
+
+
+@dataclass(frozen=True)
+class Overview:
+    currency: str
+    invoice_balance_minor: int
+    credit_balance_minor: int
+    open_invoices: int
+
+
+async def add_credit(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: str,
+    amount_minor: int,
+    currency: str,
+    reference: str,
+    message: str,
+) -> int:
+    """Staff add store credit with a reference and a message; the new credit balance."""
+    require_staff(principal)
+    if not customer_id:
+        raise InvalidArgument("a customer is required", field="customer_id")
+    if amount_minor <= 0:
+        raise InvalidArgument("the credit must be a positive amount", field="amount")
+    if not reference.strip():
+        raise InvalidArgument("a reference is required", field="reference")
+    currency = check_currency(currency)
+    session.add(
+        CreditEntry(
+            customer_id=customer_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            reference=reference.strip()[:100],
+            message=message.strip(),
+            created_by=principal.subject_id,
+        )
+    )
+    await session.flush()
+    return await credit_balance(session, customer_ids=(customer_id,), currency=currency)
+
+
+async def credit_balance(session: AsyncSession, *, customer_ids: tuple[str, ...], currency: str) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount_minor), 0)).where(
+            CreditEntry.customer_id.in_(customer_ids), CreditEntry.currency == currency
+        )
+    )
+    return int(total or 0)
+
+
+async def account_overview(session: AsyncSession, *, principal: Principal) -> Overview:
+    """What the customer owes on open invoices and the store credit it holds (Account Overview - View)."""
+    require(principal, perm.ACCOUNT_OVERVIEW_VIEW)
+    customers = principal.customer_ids or (principal.customer_id,)
+    row = (
+        await session.execute(
+            select(Invoice.currency, func.sum(Invoice.balance_minor), func.count())
+            .where(Invoice.customer_id.in_(customers), Invoice.status == OPEN, Invoice.balance_minor > 0)
+            .group_by(Invoice.currency)
+            .order_by(func.sum(Invoice.balance_minor).desc())
+        )
+    ).first()
+    currency, owed, count = (row[0], int(row[1]), int(row[2])) if row else (DEFAULT_CURRENCY, 0, 0)
+    credit = await credit_balance(session, customer_ids=customers, currency=currency)
+    return Overview(currency, owed, credit, count)

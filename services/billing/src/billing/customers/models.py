@@ -1,0 +1,35 @@
+"""Billing's own per-customer settings (SPEC B9): tax rate or tax-free, and default invoice terms.
+
+Identity owns the customer; until its settings reach billing by event, staff set these through billing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing.db import Base, UtcDateTime, utcnow
+
+DEFAULT_TERMS_DAYS = 30
+
+
+class CustomerBilling(Base):
+    __tablename__ = "customer_billing"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # Basis points: 825 is 8.25 %. Integer, so tax is exact.
+    tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
+    tax_free: Mapped[bool] = mapped_column(Boolean, default=False)
+    terms_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_TERMS_DAYS)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Counter(Base):
+    """Per-kind number sequences (invoice and estimate numbers), safe with several replicas."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

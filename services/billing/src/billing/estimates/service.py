@@ -1,0 +1,145 @@
+"""Estimates (SPEC B8): staff create them, the portal lists them and approves or declines an open one once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from billing import events
+from billing.customers.service import next_number, require_staff
+from billing.db import utcnow
+from billing.estimates.models import APPROVED, DECLINED, OPEN, Estimate, EstimateLine
+from billing.invoices.service import LineInput, _escape_like, check_currency, priced_lines
+from portal.billing.v1 import events_pb2
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
+from servicekit.events import add_event
+from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.permissions import ESTIMATES_VIEW_ALL, ESTIMATES_VIEW_MINE
+from servicekit.principal import Principal, Visibility, visibility
+
+STATUSES = (OPEN, APPROVED, DECLINED)
+
+
+@dataclass(frozen=True)
+class EstimatePage:
+    estimates: list[Estimate]
+    next_cursor: str
+
+
+async def create_estimate(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: str,
+    contact_id: str = "",
+    name: str,
+    currency: str = "USD",
+    lines: list[LineInput],
+) -> Estimate:
+    """Staff send an estimate; it is open until the customer approves or declines it."""
+    require_staff(principal)
+    if not customer_id:
+        raise InvalidArgument("a customer is required", field="customer_id")
+    if not name.strip():
+        raise InvalidArgument("the estimate needs a name", field="name")
+    currency = check_currency(currency)
+    priced = priced_lines(lines)
+    number = await next_number(session, "estimate")
+    estimate = Estimate(
+        number=f"EST-{number}",
+        customer_id=customer_id,
+        contact_id=contact_id or None,
+        name=name.strip()[:200],
+        status=OPEN,
+        sent_on=utcnow().date(),
+        currency=currency,
+        total_minor=sum(p[3] for p in priced),
+    )
+    estimate.lines = [
+        EstimateLine(position=i, description=d, quantity=q, unit_price_minor=u, amount_minor=a)
+        for i, (d, q, u, a) in enumerate(priced, start=1)
+    ]
+    session.add(estimate)
+    await session.flush()
+    return estimate
+
+
+def _scoped(query, scope: Visibility):  # noqa: ANN001, ANN202
+    if scope.customer_ids is not None:
+        query = query.where(Estimate.customer_id.in_(scope.customer_ids))
+    if scope.contact_id is not None:
+        query = query.where(Estimate.contact_id == scope.contact_id)
+    return query
+
+
+async def list_estimates(
+    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = "", query: str = "", status: str = ""
+) -> EstimatePage:
+    """Visible estimates, newest first; filter by status, search number and name."""
+    scope = visibility(principal, view_all=ESTIMATES_VIEW_ALL, view_mine=ESTIMATES_VIEW_MINE)
+    stmt = _scoped(select(Estimate), scope)
+    if status:
+        if status not in STATUSES:
+            raise InvalidArgument("status must be open, approved or declined", field="status")
+        stmt = stmt.where(Estimate.status == status)
+    text = query.strip()
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Estimate.number).like(pattern, escape="\\"),
+                func.lower(Estimate.name).like(pattern, escape="\\"),
+            )
+        )
+    values = decode_cursor(cursor, 2)
+    if values is not None:
+        try:
+            after = (date.fromisoformat(values[0]), str(values[1]))
+        except (TypeError, ValueError):
+            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
+        stmt = stmt.where(tuple_(Estimate.sent_on, Estimate.id) < after)
+    rows = list(await session.scalars(stmt.order_by(Estimate.sent_on.desc(), Estimate.id.desc()).limit(page_size + 1)))
+    page, more = rows[:page_size], len(rows) > page_size
+    next_cursor = encode_cursor(page[-1].sent_on.isoformat(), page[-1].id) if more else ""
+    return EstimatePage(page, next_cursor)
+
+
+async def get_estimate(session: AsyncSession, *, principal: Principal, estimate_id: str) -> Estimate:
+    """The estimate with its lines, or NOT_FOUND when the principal may not see it."""
+    scope = visibility(principal, view_all=ESTIMATES_VIEW_ALL, view_mine=ESTIMATES_VIEW_MINE)
+    estimate = await session.scalar(
+        _scoped(select(Estimate), scope).where(Estimate.id == estimate_id).options(selectinload(Estimate.lines))
+    )
+    if estimate is None:
+        raise NotFound("no such estimate")
+    return estimate
+
+
+async def decide_estimate(session: AsyncSession, *, principal: Principal, estimate_id: str, approve: bool) -> Estimate:
+    """Approve or decline an open estimate, once: the conditional update lets exactly one decision win."""
+    estimate = await get_estimate(session, principal=principal, estimate_id=estimate_id)
+    new_status = APPROVED if approve else DECLINED
+    now = utcnow()
+    result = await session.execute(
+        update(Estimate)
+        .where(Estimate.id == estimate.id, Estimate.status == OPEN)
+        .values(status=new_status, decided_at=now, decided_by=principal.subject_id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        await session.refresh(estimate)
+        raise FailedPrecondition(f"this estimate was already {estimate.status}; it can no longer change")
+    await session.refresh(estimate)
+    await add_event(
+        session,
+        events.ESTIMATE_APPROVED if approve else events.ESTIMATE_DECLINED,
+        events_pb2.EstimateDecided(
+            estimate_id=estimate.id, number=estimate.number, status=new_status, decided_by=principal.subject_id
+        ),
+        customer_id=estimate.customer_id,
+    )
+    return estimate

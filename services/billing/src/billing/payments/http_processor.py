@@ -1,0 +1,63 @@
+"""Processor adapters over HTTP: the sandbox service and Stripe share the token + idempotent charge shape."""
+
+from __future__ import annotations
+
+import httpx
+
+from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails
+
+
+class SandboxProcessor:
+    """Charges through the sandbox processor service (billing.payments.sandbox)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        public_url: str = "",
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, transport=transport
+        )
+        self.tokenize_url = (public_url or base_url).rstrip("/") + "/v1/tokens"
+
+    async def describe_token(self, token: str) -> TokenDetails:
+        try:
+            resp = await self._http.get(f"/v1/tokens/{token}")
+        except httpx.HTTPError as exc:
+            raise ProcessorError(f"sandbox processor unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code == 404:
+            raise InvalidToken(token)
+        if resp.status_code != 200:
+            raise ProcessorError(f"sandbox processor answered {resp.status_code}")
+        body = resp.json()
+        return TokenDetails(body["kind"], body["brand"], body["last4"], body["exp_month"], body["exp_year"])
+
+    async def charge(
+        self, *, token: str, amount_minor: int, currency: str, idempotency_key: str, description: str
+    ) -> Charge:
+        try:
+            resp = await self._http.post(
+                "/v1/charges",
+                data={"source": token, "amount": amount_minor, "currency": currency, "description": description},
+                headers={"Idempotency-Key": idempotency_key},
+            )
+        except httpx.HTTPError as exc:
+            raise ProcessorError(f"sandbox processor did not answer: {exc.__class__.__name__}") from exc
+        if resp.status_code == 404:
+            raise InvalidToken(token)
+        if resp.status_code != 200:
+            raise ProcessorError(f"sandbox processor answered {resp.status_code}")
+        body = resp.json()
+        return Charge(
+            id=body["id"],
+            succeeded=body["status"] == "succeeded",
+            amount_minor=body["amount"],
+            currency=body["currency"],
+            failure_reason=body.get("failure_code") or "",
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,178 @@
+"""The sandbox card processor: a stand-alone HTTP service that behaves like a card processor's test mode.
+
+It is the only place a card number is ever read. The portal's "add a card" form posts the number straight
+here (POST /v1/tokens with a return_url); the processor answers with a redirect carrying only a token, which
+the gateway hands to billing. Billing charges the token (POST /v1/charges with an Idempotency-Key header): the
+same key returns the same charge, whichever billing replica asks and however often.
+
+Test numbers: 4242424242424242 (visa) and 5555555555554444 (mastercard) succeed; 4000000000000002 is declined;
+4000000000009995 is declined for insufficient funds; any other number is refused at tokenisation.
+ACH test accounts: 000123456789 succeeds.
+POST /v1/sandbox/behaviour {"mode": "fail" | "timeout" | "normal", "times": n, "delay": seconds} makes the next
+n charges fail with a 500 or answer only after `delay` seconds (the charge is made first, as a real processor
+that times out may have charged). GET /v1/charges lists charges, for tests and the benchmark.
+
+Run it with `python -m billing.payments.sandbox --port 8089`; several billing replicas share one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+CARDS = {
+    "4242424242424242": ("visa", ""),
+    "5555555555554444": ("mastercard", ""),
+    "4000000000000002": ("visa", "card_declined"),
+    "4000000000009995": ("visa", "insufficient_funds"),
+}
+ACH_ACCOUNTS = {"000123456789": ("ach", "")}
+
+
+@dataclass
+class SandboxState:
+    tokens: dict[str, dict] = field(default_factory=dict)
+    charges: dict[str, dict] = field(default_factory=dict)
+    mode: str = "normal"
+    times: int = 0
+    delay: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def tokenize(self, number: str, exp_month: int, exp_year: int) -> dict:
+        digits = "".join(ch for ch in number if ch.isdigit())
+        known = CARDS.get(digits) or ACH_ACCOUNTS.get(digits)
+        if known is None:
+            raise ValueError("this sandbox accepts only its test numbers")
+        brand, decline = known
+        kind = "ach" if brand == "ach" else "card"
+        if kind == "card" and not (1 <= exp_month <= 12 and exp_year >= 2000):
+            raise ValueError("the expiry date is not valid")
+        token = {
+            "id": "tok_" + secrets.token_hex(12),
+            "kind": kind,
+            "brand": brand,
+            "last4": digits[-4:],
+            "exp_month": exp_month if kind == "card" else 0,
+            "exp_year": exp_year if kind == "card" else 0,
+            "_decline": decline,
+        }
+        self.tokens[token["id"]] = token
+        return token
+
+    def public(self, token: dict) -> dict:
+        return {k: v for k, v in token.items() if not k.startswith("_")}
+
+    def charge(self, key: str, source: str, amount: int, currency: str) -> tuple[dict, bool]:
+        """The charge for this key, made once; True when it already existed."""
+        existing = self.charges.get(key)
+        if existing is not None:
+            return existing, True
+        token = self.tokens[source]
+        decline = token["_decline"]
+        charge = {
+            "id": "ch_" + secrets.token_hex(12),
+            "status": "failed" if decline else "succeeded",
+            "failure_code": decline,
+            "amount": amount,
+            "currency": currency,
+            "source": source,
+            "idempotency_key": key,
+        }
+        self.charges[key] = charge
+        return charge, False
+
+
+def create_app(state: SandboxState | None = None) -> Starlette:
+    state = state or SandboxState()
+
+    async def tokens(request: Request) -> Response:
+        form = await request.form()
+        return_url = str(form.get("return_url", ""))
+        try:
+            token = state.tokenize(
+                str(form.get("number", "")), int(form.get("exp_month") or 0), int(form.get("exp_year") or 0)
+            )
+        except ValueError as exc:
+            if return_url:
+                return RedirectResponse(_with_query(return_url, {"error": str(exc)}), status_code=303)
+            return JSONResponse({"error": {"message": str(exc)}}, status_code=402)
+        if return_url:
+            return RedirectResponse(_with_query(return_url, {"token": token["id"]}), status_code=303)
+        return JSONResponse(state.public(token))
+
+    async def get_token(request: Request) -> Response:
+        token = state.tokens.get(request.path_params["token"])
+        if token is None:
+            return JSONResponse({"error": {"message": "no such token"}}, status_code=404)
+        return JSONResponse(state.public(token))
+
+    async def charges(request: Request) -> Response:
+        key = request.headers.get("idempotency-key", "")
+        form = await request.form()
+        source = str(form.get("source", ""))
+        if not key:
+            return JSONResponse({"error": {"message": "Idempotency-Key is required"}}, status_code=400)
+        if source not in state.tokens:
+            return JSONResponse({"error": {"message": "no such token"}}, status_code=404)
+        async with state.lock:
+            charge, _ = state.charge(key, source, int(form.get("amount", 0)), str(form.get("currency", "")))
+            mode = state.mode if state.times > 0 else "normal"
+            if state.times > 0:
+                state.times -= 1
+        if mode == "fail":
+            return JSONResponse({"error": {"message": "sandbox told to fail"}}, status_code=500)
+        if mode == "timeout":
+            await asyncio.sleep(state.delay)
+        return JSONResponse(charge)
+
+    async def list_charges(request: Request) -> Response:
+        return JSONResponse({"data": list(state.charges.values())})
+
+    async def behaviour(request: Request) -> Response:
+        body = await request.json()
+        state.mode = body.get("mode", "normal")
+        state.times = int(body.get("times", 1))
+        state.delay = float(body.get("delay", 0))
+        return JSONResponse({"mode": state.mode, "times": state.times})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/v1/tokens", tokens, methods=["POST"]),
+            Route("/v1/tokens/{token}", get_token, methods=["GET"]),
+            Route("/v1/charges", charges, methods=["POST"]),
+            Route("/v1/charges", list_charges, methods=["GET"]),
+            Route("/v1/sandbox/behaviour", behaviour, methods=["POST"]),
+            Route("/healthz", health, methods=["GET"]),
+        ]
+    )
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    sep = "&" if urlsplit(url).query else "?"
+    return f"{url}{sep}{urlencode(params)}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="The sandbox card processor")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    args = parser.parse_args(argv)
+    # No access log: nothing about a request (even its path) needs to be kept by a test processor.
+    uvicorn.run(create_app(), host=args.host, port=args.port, access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,453 @@
+"""Payments (SPEC B5, B7) and stored payment profiles (B2). Functions never commit.
+
+A payment is taken in three steps so that no network call happens inside a transaction:
+
+1. `begin_payment` (one unit of work) validates the request against the invoices' balances and inserts a
+   *pending* payment. (customer_id, idempotency_key) is unique, so of any number of concurrent submissions of
+   one key, on any number of replicas, exactly one inserts; the others find that row and continue with it.
+2. The caller charges the processor with the payment's id as the processor's idempotency key: every replica
+   and every retry of the key asks for the same charge, and the processor makes it once.
+3. `finish_payment` (another unit of work) records the outcome with a conditional update from pending, so only
+   one caller applies it to the invoices and writes its events. A processor timeout leaves the payment pending;
+   a retry with the same key charges with the same processor key and finishes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from billing import events
+from billing.credit.models import CreditEntry
+from billing.db import utcnow
+from billing.invoices.models import OPEN, PAID, Invoice
+from billing.invoices.service import _escape_like
+from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentAllocation, PaymentProfile
+from billing.payments.processor import Charge, TokenDetails
+from portal.billing.v1 import events_pb2
+from portal.common.v1 import common_pb2
+from servicekit import permissions as perm
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.events import add_event
+from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.principal import Principal, require, visibility
+
+MAX_KEY = 100
+MAX_NICKNAME = 60
+
+
+@dataclass(frozen=True)
+class AllocationInput:
+    invoice_id: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class Begun:
+    payment: Payment
+    replayed: bool
+
+
+def _customers(principal: Principal) -> tuple[str, ...]:
+    if principal.is_staff or not principal.customer_id:
+        raise PermissionDenied("only a customer's portal user can do this")
+    return principal.customer_ids or (principal.customer_id,)
+
+
+def _invoice_scope(principal: Principal):  # noqa: ANN202
+    return visibility(principal, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
+
+
+async def _open_invoices(session: AsyncSession, principal: Principal) -> list[Invoice]:
+    scope = _invoice_scope(principal)
+    stmt = select(Invoice).where(
+        Invoice.customer_id.in_(_customers(principal)), Invoice.status == OPEN, Invoice.balance_minor > 0
+    )
+    if scope.contact_id is not None:
+        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
+    return list(await session.scalars(stmt.order_by(Invoice.issued_on, Invoice.id)))
+
+
+async def propose_allocation(
+    session: AsyncSession, *, principal: Principal, amount_minor: int
+) -> tuple[list[tuple[Invoice, int]], int]:
+    """Spread an amount over the open invoices, oldest first; what is left over is returned apart."""
+    require(principal, perm.INVOICES_PAY_ONLINE)
+    if amount_minor < 0:
+        raise InvalidArgument("the amount cannot be negative", field="amount")
+    left, proposal = amount_minor, []
+    for invoice in await _open_invoices(session, principal):
+        share = min(left, invoice.balance_minor)
+        proposal.append((invoice, share))
+        left -= share
+    return proposal, left
+
+
+def request_digest(allocations: list[AllocationInput], profile_id: str, processor_token: str) -> str:
+    body = json.dumps(
+        {"a": [[a.invoice_id, a.amount_minor] for a in allocations], "p": profile_id, "t": processor_token},
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def _existing(session: AsyncSession, customer_id: str, key: str) -> Payment | None:
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.customer_id == customer_id, Payment.idempotency_key == key)
+        .options(selectinload(Payment.allocations))
+        .execution_options(populate_existing=True)
+    )
+
+
+async def begin_payment(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    idempotency_key: str,
+    allocations: list[AllocationInput],
+    profile_id: str = "",
+    processor_token: str = "",
+    new_card: TokenDetails | None = None,
+) -> Begun:
+    """Validate the payment and record it as pending, or find the payment this key already made."""
+    require(principal, perm.INVOICES_PAY_ONLINE)
+    _customers(principal)
+    customer_id = principal.customer_id
+    key = idempotency_key.strip()
+    if not key or len(key) > MAX_KEY:
+        raise InvalidArgument(f"an idempotency key of 1 to {MAX_KEY} characters is required", field="idempotency_key")
+    digest = request_digest(allocations, profile_id, processor_token)
+    found = await _existing(session, customer_id, key)
+    if found is not None:
+        return _replay(found, digest)
+
+    if bool(profile_id) == bool(processor_token):
+        raise InvalidArgument("pay with either a stored profile or a new card token", field="payment_profile_id")
+    if not allocations:
+        raise InvalidArgument("choose at least one invoice to pay", field="allocations")
+    if len({a.invoice_id for a in allocations}) != len(allocations):
+        raise InvalidArgument("an invoice appears twice", field="allocations")
+    if any(a.amount_minor <= 0 for a in allocations):
+        raise InvalidArgument("every amount must be positive", field="allocations")
+
+    scope = _invoice_scope(principal)
+    ids = [a.invoice_id for a in allocations]
+    stmt = select(Invoice).where(Invoice.id.in_(ids), Invoice.customer_id.in_(_customers(principal)))
+    if scope.contact_id is not None:
+        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
+    invoices = {inv.id: inv for inv in await session.scalars(stmt)}
+    for a in allocations:
+        invoice = invoices.get(a.invoice_id)
+        if invoice is None:
+            raise NotFound("no such invoice")
+        if invoice.status != OPEN or invoice.balance_minor <= 0:
+            raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
+        if a.amount_minor > invoice.balance_minor:
+            raise InvalidArgument(
+                f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
+                field="allocations",
+            )
+    currencies = {invoices[i].currency for i in ids}
+    if len(currencies) != 1:
+        raise InvalidArgument("invoices in different currencies are paid separately", field="allocations")
+
+    if profile_id:
+        profile = await session.scalar(
+            select(PaymentProfile).where(
+                PaymentProfile.id == profile_id, PaymentProfile.customer_id.in_(_customers(principal))
+            )
+        )
+        if profile is None:
+            raise NotFound("no such payment profile")
+        token, method = profile.processor_token, f"{profile.brand} {profile.last4}"
+    else:
+        if new_card is None:
+            raise InvalidArgument("the card token is not known to the processor", field="processor_token")
+        token, method = processor_token, f"{new_card.brand} {new_card.last4}"
+
+    payment = Payment(
+        customer_id=customer_id,
+        contact_id=principal.contact_id or None,
+        idempotency_key=key,
+        request_digest=digest,
+        status=PENDING,
+        currency=currencies.pop(),
+        amount_minor=sum(a.amount_minor for a in allocations),
+        processor_token=token,
+        method=method[:60],
+    )
+    payment.allocations = [
+        PaymentAllocation(position=i, invoice_id=a.invoice_id, amount_minor=a.amount_minor)
+        for i, a in enumerate(allocations, start=1)
+    ]
+    try:
+        async with session.begin_nested():
+            session.add(payment)
+    except IntegrityError:
+        # Another request (maybe on another replica) inserted this key first and has committed.
+        found = await _existing(session, customer_id, key)
+        if found is None:
+            raise
+        return _replay(found, digest)
+    return Begun(payment, replayed=False)
+
+
+def _replay(found: Payment, digest: str) -> Begun:
+    if found.request_digest != digest:
+        raise FailedPrecondition("this idempotency key was used for a different payment")
+    return Begun(found, replayed=True)
+
+
+def processor_key(payment: Payment) -> str:
+    """The key the processor deduplicates on: one per payment, the same on every replica and retry."""
+    return f"portal-payment-{payment.id}"
+
+
+async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Charge) -> tuple[Payment, bool]:
+    """Record the charge's outcome once; True when this call recorded it (and wrote the events)."""
+    status = SUCCEEDED if charge.succeeded else FAILED
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == PENDING)
+        .values(status=status, charge_id=charge.id, failure_reason=charge.failure_reason, completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    payment = await session.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .options(selectinload(Payment.allocations))
+        .execution_options(populate_existing=True)
+    )
+    assert payment is not None
+    if result.rowcount != 1:
+        return payment, False
+    money = common_pb2.Money(amount_minor=payment.amount_minor, currency=payment.currency)
+    invoice_ids = [a.invoice_id for a in payment.allocations]
+    if not charge.succeeded:
+        await add_event(
+            session,
+            events.PAYMENT_FAILED,
+            events_pb2.PaymentOutcome(
+                payment_id=payment.id, amount=money, invoice_ids=invoice_ids, failure_reason=charge.failure_reason
+            ),
+            customer_id=payment.customer_id,
+        )
+        return payment, True
+
+    # Lock the invoices in one order so that two payments touching the same invoices cannot deadlock.
+    invoices = {
+        inv.id: inv
+        for inv in await session.scalars(
+            select(Invoice)
+            .where(Invoice.id.in_(sorted(invoice_ids)))
+            .order_by(Invoice.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    excess = 0
+    for allocation in payment.allocations:
+        invoice = invoices[allocation.invoice_id]
+        applied = min(allocation.amount_minor, invoice.balance_minor)
+        # The charge is made; if another payment settled the invoice in the meantime, the rest becomes credit.
+        excess += allocation.amount_minor - applied
+        invoice.balance_minor -= applied
+        if invoice.balance_minor == 0 and invoice.status == OPEN:
+            invoice.status = PAID
+            await add_event(
+                session,
+                events.INVOICE_PAID,
+                events_pb2.InvoicePaid(invoice_id=invoice.id, number=invoice.number, ticket_id=invoice.ticket_id or ""),
+                customer_id=invoice.customer_id,
+            )
+    if excess:
+        session.add(
+            CreditEntry(
+                customer_id=payment.customer_id,
+                currency=payment.currency,
+                amount_minor=excess,
+                reference=f"payment {payment.id[:8]}",
+                message="Paid after the invoice was already settled",
+                payment_id=payment.id,
+            )
+        )
+    await add_event(
+        session,
+        events.PAYMENT_SUCCEEDED,
+        events_pb2.PaymentOutcome(payment_id=payment.id, amount=money, invoice_ids=invoice_ids),
+        customer_id=payment.customer_id,
+    )
+    await session.flush()
+    return payment, True
+
+
+async def get_payment(session: AsyncSession, payment_id: str) -> Payment:
+    payment = await session.scalar(
+        select(Payment).where(Payment.id == payment_id).options(selectinload(Payment.allocations))
+    )
+    if payment is None:
+        raise NotFound("no such payment")
+    return payment
+
+
+@dataclass(frozen=True)
+class PaymentPage:
+    payments: list[Payment]
+    numbers: dict[str, str]
+    next_cursor: str
+
+
+async def invoice_numbers(session: AsyncSession, payments: list[Payment]) -> dict[str, str]:
+    ids = {a.invoice_id for p in payments for a in p.allocations}
+    if not ids:
+        return {}
+    return dict((await session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(ids)))).all())
+
+
+async def list_payments(
+    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = "", query: str = ""
+) -> PaymentPage:
+    """Succeeded payments the principal may see, newest first; `query` matches invoice numbers and the method."""
+    scope = visibility(principal, view_all=perm.PAYMENTS_VIEW_ALL, view_mine=perm.PAYMENTS_VIEW_MINE)
+    stmt = select(Payment).where(Payment.status == SUCCEEDED)
+    if scope.customer_ids is not None:
+        stmt = stmt.where(Payment.customer_id.in_(scope.customer_ids))
+    if scope.contact_id is not None:
+        stmt = stmt.where(Payment.contact_id == scope.contact_id)
+    text = query.strip()
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        paid_invoice = (
+            select(PaymentAllocation.payment_id)
+            .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+            .where(PaymentAllocation.payment_id == Payment.id, func.lower(Invoice.number).like(pattern, escape="\\"))
+            .exists()
+        )
+        stmt = stmt.where(or_(func.lower(Payment.method).like(pattern, escape="\\"), paid_invoice))
+    values = decode_cursor(cursor, 2)
+    if values is not None:
+        try:
+            after = (datetime.fromisoformat(values[0]), str(values[1]))
+        except (TypeError, ValueError):
+            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
+        stmt = stmt.where(tuple_(Payment.created_at, Payment.id) < after)
+    rows = list(
+        await session.scalars(
+            stmt.order_by(Payment.created_at.desc(), Payment.id.desc())
+            .limit(page_size + 1)
+            .options(selectinload(Payment.allocations))
+        )
+    )
+    page, more = rows[:page_size], len(rows) > page_size
+    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more else ""
+    return PaymentPage(page, await invoice_numbers(session, page), next_cursor)
+
+
+# --- Stored payment profiles ----------------------------------------------------------------------------
+
+
+async def list_profiles(session: AsyncSession, *, principal: Principal) -> list[PaymentProfile]:
+    """The customer's stored payment options (Stored Payment Options - Manage, or Pay Online to choose one)."""
+    if not (principal.has(perm.PAYMENT_OPTIONS_MANAGE) or principal.has(perm.INVOICES_PAY_ONLINE)):
+        raise PermissionDenied("your portal group does not allow this action")
+    return list(
+        await session.scalars(
+            select(PaymentProfile)
+            .where(PaymentProfile.customer_id.in_(_customers(principal)))
+            .order_by(PaymentProfile.created_at, PaymentProfile.id)
+        )
+    )
+
+
+async def add_profile(
+    session: AsyncSession, *, principal: Principal, processor_token: str, details: TokenDetails, nickname: str
+) -> PaymentProfile:
+    """Store a processor token with the brand, last four and expiry the processor reported."""
+    require(principal, perm.PAYMENT_OPTIONS_MANAGE)
+    _customers(principal)
+    customer_id = principal.customer_id
+    if await session.scalar(select(PaymentProfile.id).where(PaymentProfile.processor_token == processor_token)):
+        raise FailedPrecondition("this card is already stored")
+    profile = PaymentProfile(
+        customer_id=customer_id,
+        contact_id=principal.contact_id or None,
+        kind=details.kind,
+        processor_token=processor_token,
+        brand=details.brand,
+        last4=details.last4,
+        exp_month=details.exp_month,
+        exp_year=details.exp_year,
+        nickname=_nickname(nickname),
+    )
+    session.add(profile)
+    await session.flush()
+    return profile
+
+
+def _nickname(nickname: str) -> str:
+    nickname = nickname.strip()
+    if len(nickname) > MAX_NICKNAME:
+        raise InvalidArgument(f"a nickname has at most {MAX_NICKNAME} characters", field="nickname")
+    return nickname
+
+
+async def _own_profile(session: AsyncSession, principal: Principal, profile_id: str) -> PaymentProfile:
+    require(principal, perm.PAYMENT_OPTIONS_MANAGE)
+    profile = await session.scalar(
+        select(PaymentProfile).where(
+            PaymentProfile.id == profile_id, PaymentProfile.customer_id.in_(_customers(principal))
+        )
+    )
+    if profile is None:
+        raise NotFound("no such payment profile")
+    return profile
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    profile_id: str,
+    nickname: str | None = None,
+    reminder_on: str | None = None,
+) -> PaymentProfile:
+    """Change the nickname any time; set the expiration reminder once (SPEC B2)."""
+    profile = await _own_profile(session, principal, profile_id)
+    if nickname is not None:
+        profile.nickname = _nickname(nickname)
+    if reminder_on is not None:
+        if profile.reminder_locked:
+            raise FailedPrecondition("the expiration reminder can be changed only once")
+        try:
+            profile.reminder_on = date.fromisoformat(reminder_on)
+        except ValueError:
+            raise InvalidArgument("the reminder must be a date, YYYY-MM-DD", field="reminder_on") from None
+        profile.reminder_locked = True
+    await session.flush()
+    return profile
+
+
+async def delete_profile(session: AsyncSession, *, principal: Principal, profile_id: str) -> None:
+    """Forget a stored payment option (payments made with it keep their brand and last four)."""
+    profile = await _own_profile(session, principal, profile_id)
+    await session.delete(profile)
+    await session.flush()
+
+
+async def applied_to(session: AsyncSession, *, invoice_id: str) -> list[tuple[str, datetime, int]]:
+    """(payment id, when, amount) of the succeeded payments applied to an invoice, oldest first."""
+    rows = await session.execute(
+        select(Payment.id, Payment.completed_at, PaymentAllocation.amount_minor)
+        .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+        .where(PaymentAllocation.invoice_id == invoice_id, Payment.status == SUCCEEDED)
+        .order_by(Payment.completed_at)
+    )
+    return [(p_id, at or utcnow(), amount) for p_id, at, amount in rows]

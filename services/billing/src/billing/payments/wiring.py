@@ -1,0 +1,43 @@
+"""Choosing the payment processor from settings, and the sandbox served inside billing when none is shared."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+
+from billing.config import Settings
+from billing.payments.http_processor import SandboxProcessor
+from billing.payments.processor import PaymentProcessor
+from billing.payments.stripe import StripeProcessor
+
+
+def build_processor(settings: Settings) -> tuple[PaymentProcessor, list[Callable[[], Awaitable[None]]]]:
+    """The processor, and the background task serving an embedded sandbox when one is needed."""
+    timeout = settings.processor_timeout_seconds
+    if settings.payment_processor == "stripe":
+        assert settings.stripe_api_key is not None
+        return StripeProcessor(settings.stripe_api_key.get_secret_value(), timeout=timeout), []
+    if settings.sandbox_url:
+        return SandboxProcessor(settings.sandbox_url, public_url=settings.sandbox_public_url, timeout=timeout), []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.grpc_host, settings.sandbox_port))
+    url = f"http://{settings.grpc_host}:{sock.getsockname()[1]}"
+    processor = SandboxProcessor(url, public_url=settings.sandbox_public_url, timeout=timeout)
+    return processor, [lambda: serve_sandbox(sock)]
+
+
+async def serve_sandbox(sock: socket.socket) -> None:
+    import uvicorn
+
+    from billing.payments.sandbox import create_app
+
+    class Server(uvicorn.Server):
+        # The service owns SIGTERM/SIGINT; uvicorn must not take them over.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    config = uvicorn.Config(create_app(), access_log=False, log_level="warning", lifespan="off")
+    await Server(config).serve(sockets=[sock])
