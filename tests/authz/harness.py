@@ -1,0 +1,103 @@
+"""The authorisation matrix: a declarative table of gateway routes and the permissions that open them.
+
+Each feature lists its routes in its own `tests/authz/routes_<feature>.py` as `ROUTES = [Route(...), ...]`;
+`test_matrix.py` finds every such file, and for each route checks, against the session's running `stack`:
+
+- a user whose group holds one of the permissions that open the route succeeds (once per such permission);
+- a user whose group holds every other permission of the catalogue is refused (403 or 404);
+- for routes about one record: a user of another customer, with every permission, gets 404 for it;
+- the same answers hold when the route's backend RPC is called over gRPC with that user's principal token;
+- without a session the route is refused (401 for the API, a redirect to sign-in for pages).
+
+`test_coverage.py` fails when the gateway has a route that is neither registered nor declared public.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from tests.authz.world import AuthzWorld, Customer
+
+# (world, owning customer) -> the id of a record of that customer, linked to its harness contact.
+MakeId = Callable[["AuthzWorld", "Customer"], str]
+# (grpc address lookup, principal token, record id or "") -> raises grpc.RpcError when refused.
+GrpcProbe = Callable[[Callable[[str], str], str, str], Any]
+
+SIGNED_IN = None  # `allowed_by=SIGNED_IN`: any signed-in portal user may open the route
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    # FastAPI's path template, e.g. "/api/v1/tickets/{ticket_id}".
+    path: str
+    # The route opens for a user holding ANY ONE of these; SIGNED_IN for every portal user.
+    allowed_by: tuple[str, ...] | None
+    # The path parameter holding a record of the customer, and how to make one.
+    id_param: str | None = None
+    make_id: MakeId | None = None
+    # JSON body for API writes; form fields for page posts (the harness adds the session's CSRF token).
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # The backend RPC behind the route, called with the user's principal token.
+    grpc: GrpcProbe | None = None
+    ok_statuses: tuple[int, ...] = (200, 201, 204)
+
+    @property
+    def is_api(self) -> bool:
+        return self.path.startswith("/api/")
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def url(self, record_id: str = "") -> str:
+        if self.id_param is None:
+            return self.path
+        return self.path.replace("{" + self.id_param + "}", record_id)
+
+
+def all_routes() -> list[Route]:
+    """Every Route in every tests/authz/routes_*.py, in file order."""
+    import tests.authz as package
+
+    routes: list[Route] = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("routes_"):
+            module = importlib.import_module(f"tests.authz.{info.name}")
+            routes.extend(module.ROUTES)
+    return routes
+
+
+def all_public() -> set[tuple[str, str]]:
+    """(method, path) pairs that need no portal permission, from every routes_*.py's optional PUBLIC."""
+    import tests.authz as package
+
+    public: set[tuple[str, str]] = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("routes_"):
+            module = importlib.import_module(f"tests.authz.{info.name}")
+            public |= set(getattr(module, "PUBLIC", ()))
+    return public
+
+
+def all_staff_prefixes() -> tuple[str, ...]:
+    import tests.authz as package
+
+    prefixes: list[str] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("routes_"):
+            module = importlib.import_module(f"tests.authz.{info.name}")
+            prefixes += list(getattr(module, "STAFF_PREFIXES", ()))
+    return tuple(prefixes)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -1,0 +1,29 @@
+"""Routes that need no portal permission (sign-in, language, health), and the staff-only prefixes."""
+
+from __future__ import annotations
+
+PUBLIC = {
+    ("GET", "/signin"),
+    ("POST", "/signin"),
+    ("POST", "/signout"),
+    ("GET", "/lang/{code}"),
+    ("POST", "/api/v1/sessions"),
+    ("DELETE", "/api/v1/sessions/current"),
+    # Who the session is and its home: every signed-in user, shaped by its permissions (home sections are
+    # checked by the home page tests).
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/home"),
+    ("GET", "/staff/signin"),
+    ("POST", "/staff/signin"),
+    ("POST", "/staff/signout"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+}
+
+# Staff console and staff API: portal sessions never open them (test_coverage checks a portal admin is refused).
+STAFF_PREFIXES = ("/staff", "/api/v1/staff")
+
+ROUTES: list = []

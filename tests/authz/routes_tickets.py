@@ -1,0 +1,71 @@
+"""The ticket routes in the authorisation matrix (see harness.py); the tickets feature appends here."""
+
+from __future__ import annotations
+
+import secrets
+
+import grpc
+
+from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from servicekit import permissions as perm
+from tests.authz.harness import SIGNED_IN, Route
+
+VIEW = (perm.TICKETS_VIEW_ALL, perm.TICKETS_VIEW_MINE)
+NEW_TICKET = {"subject": "Authorisation probe", "description": "Made by tests/authz."}
+
+
+def _stub(addr, token: str):  # noqa: ANN001, ANN202
+    channel = grpc.insecure_channel(addr("tickets"), options=[("grpc.enable_http_proxy", 0)])
+    return channel, tickets_pb2_grpc.TicketsServiceStub(channel), (("authorization", f"Bearer {token}"),)
+
+
+def make_ticket(world, customer) -> str:  # noqa: ANN001
+    with world.http(world.owner(customer), page=False) as c:
+        r = c.post("/api/v1/tickets", json=NEW_TICKET, headers={"Idempotency-Key": secrets.token_urlsafe(16)})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def grpc_get_ticket(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.GetTicket(tickets_pb2.GetTicketRequest(ticket_id=ticket_id), timeout=10, metadata=md)
+
+
+def grpc_list_tickets(addr, token: str, _: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.ListTickets(tickets_pb2.ListTicketsRequest(), timeout=10, metadata=md)
+
+
+def grpc_create_ticket(addr, token: str, _: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.CreateTicket(
+            tickets_pb2.CreateTicketRequest(idempotency_key=secrets.token_urlsafe(16), **NEW_TICKET),
+            timeout=10,
+            metadata=md,
+        )
+
+
+ROUTES = [
+    Route("GET", "/api/v1/tickets", VIEW, grpc=grpc_list_tickets),
+    Route(
+        "POST",
+        "/api/v1/tickets",
+        (perm.TICKETS_CREATE,),
+        json=NEW_TICKET,
+        grpc=grpc_create_ticket,
+    ),
+    Route("GET", "/api/v1/tickets/{ticket_id}", VIEW, id_param="ticket_id", make_id=make_ticket, grpc=grpc_get_ticket),
+    Route("GET", "/tickets/{ticket_id}", VIEW, id_param="ticket_id", make_id=make_ticket, grpc=grpc_get_ticket),
+    Route("GET", "/tickets/new", (perm.TICKETS_CREATE,), grpc=grpc_create_ticket),
+    Route(
+        "POST",
+        "/tickets/new",
+        (perm.TICKETS_CREATE,),
+        form={**NEW_TICKET, "priority": "normal", "idempotency_key": "authz-probe-form-0001"},
+        ok_statuses=(303,),
+    ),
+    Route("GET", "/", SIGNED_IN),
+]
