@@ -11,15 +11,18 @@ from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from servicekit.db import Database
 from servicekit.principal import current_principal
-from tickets.tickets import service
-from tickets.tickets.models import Ticket
+from tickets.comments import service as comments
+from tickets.tickets import pdf, service
+from tickets.tickets.models import Comment, Ticket
 
 SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name
 
 
 class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, default_assignee: str = "", operator_name: str = "") -> None:
         self.db = db
+        self.default_assignee = default_assignee
+        self.operator_name = operator_name
 
     async def CreateTicket(  # noqa: N802 - gRPC method name
         self, request: tickets_pb2.CreateTicketRequest, context: grpc.aio.ServicerContext
@@ -36,6 +39,9 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 customer_id=request.customer_id,
                 contact_id=request.contact_id,
                 idempotency_key=request.idempotency_key,
+                site_id=request.site_id,
+                asset_id=request.asset_id,
+                default_assignee=self.default_assignee,
             )
         return tickets_pb2.CreateTicketResponse(ticket=ticket_to_proto(ticket))
 
@@ -50,6 +56,13 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 page_size=request.page.page_size,
                 cursor=request.page.cursor,
                 open_only=request.open_only,
+                query=request.query,
+                status_in=list(request.status_in),
+                status_not_in=list(request.status_not_in),
+                sort=request.sort,
+                mine_only=request.mine_only,
+                site_id=request.site_id,
+                asset_id=request.asset_id,
             )
         return tickets_pb2.ListTicketsResponse(
             tickets=[ticket_to_proto(t) for t in page.tickets],
@@ -63,6 +76,85 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         async with self.db.unit_of_work() as s:
             ticket = await service.get_ticket(s, principal=principal, ticket_id=request.ticket_id)
         return tickets_pb2.GetTicketResponse(ticket=ticket_to_proto(ticket))
+
+    async def UpdateTicket(  # noqa: N802
+        self, request: tickets_pb2.UpdateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.UpdateTicketResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            ticket = await service.update_ticket(
+                s,
+                principal=principal,
+                ticket_id=request.ticket_id,
+                subject=request.subject,
+                description=request.description,
+            )
+            out = ticket_to_proto(ticket)
+        return tickets_pb2.UpdateTicketResponse(ticket=out)
+
+    async def CloseTicket(  # noqa: N802
+        self, request: tickets_pb2.CloseTicketRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.CloseTicketResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            ticket = await service.close_ticket(s, principal=principal, ticket_id=request.ticket_id)
+            out = ticket_to_proto(ticket)
+        return tickets_pb2.CloseTicketResponse(ticket=out)
+
+    async def AssignTicket(  # noqa: N802
+        self, request: tickets_pb2.AssignTicketRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.AssignTicketResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            ticket = await service.assign_ticket(
+                s, principal=principal, ticket_id=request.ticket_id, assignee_id=request.assignee_id
+            )
+            out = ticket_to_proto(ticket)
+        return tickets_pb2.AssignTicketResponse(ticket=out)
+
+    async def AddComment(  # noqa: N802
+        self, request: tickets_pb2.AddCommentRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.AddCommentResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            comment = await comments.add_comment(
+                s,
+                principal=principal,
+                ticket_id=request.ticket_id,
+                body=request.body,
+                private=request.private,
+                author_name=request.author_name,
+            )
+        return tickets_pb2.AddCommentResponse(comment=comment_to_proto(comment))
+
+    async def ListComments(  # noqa: N802
+        self, request: tickets_pb2.ListCommentsRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.ListCommentsResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            page = await comments.list_comments(
+                s,
+                principal=principal,
+                ticket_id=request.ticket_id,
+                page_size=request.page.page_size,
+                cursor=request.page.cursor,
+            )
+        return tickets_pb2.ListCommentsResponse(
+            comments=[comment_to_proto(c) for c in page.comments],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
+
+    async def RenderTicketPdf(  # noqa: N802
+        self, request: tickets_pb2.RenderTicketPdfRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.RenderTicketPdfResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            ticket, public = await comments.ticket_with_public_comments(
+                s, principal=principal, ticket_id=request.ticket_id
+            )
+        # Drawn after the unit of work: the connection is not held while the CPU works.
+        data = pdf.render(ticket, public, operator_name=self.operator_name)
+        return tickets_pb2.RenderTicketPdfResponse(pdf=data, filename=f"ticket-{ticket.number}.pdf")
 
 
 def ticket_to_proto(t: Ticket) -> tickets_pb2.Ticket:
@@ -79,6 +171,23 @@ def ticket_to_proto(t: Ticket) -> tickets_pb2.Ticket:
         created_at=_timestamp(t.created_at),
         updated_at=_timestamp(t.updated_at),
         created_by=t.created_by,
+        assignee_id=t.assignee_id,
+        site_id=t.site_id,
+        asset_id=t.asset_id,
+        closed_at=_timestamp(t.closed_at) if t.closed_at else None,
+    )
+
+
+def comment_to_proto(c: Comment) -> tickets_pb2.Comment:
+    return tickets_pb2.Comment(
+        id=c.id,
+        ticket_id=c.ticket_id,
+        body=c.body,
+        is_public=c.is_public,
+        author_kind=c.author_kind,
+        author_id=c.author_id,
+        author_name=c.author_name,
+        created_at=_timestamp(c.created_at),
     )
 
 

@@ -18,7 +18,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def wire(rt: app.Runtime) -> app.Wiring:
-    servicer = TicketsServicer(rt.db)
+    servicer = TicketsServicer(
+        rt.db, default_assignee=rt.settings.default_assignee, operator_name=rt.settings.operator_name
+    )
     rt.db.on_commit(metrics.OPENED_SIGNAL, metrics.OPENED.inc)
 
     def register(server: grpc.aio.Server) -> None:

@@ -33,6 +33,11 @@ class Ticket(Base):
     # "open" lists filter on it, so they survive renamed or added statuses and use a partial index.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    # Staff user id; '' when unassigned. Customer-opened tickets start with the configured default assignee.
+    assignee_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    # The customer site and asset (owned by the assets service) the ticket is about; '' when none.
+    site_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    asset_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
 
     __table_args__ = (
         sa.UniqueConstraint("customer_id", "created_by", "idempotency_key", name="uq_tickets_idempotency"),
@@ -48,7 +53,29 @@ class Ticket(Base):
         ),
         sa.Index("ix_tickets_customer_contact_created", "customer_id", "contact_id", "created_at", "id"),
         sa.Index("ix_tickets_created", "created_at", "id"),
+        sa.Index("ix_tickets_customer_updated", "customer_id", "updated_at", "id"),
+        sa.Index("ix_tickets_customer_site", "customer_id", "site_id"),
+        sa.Index("ix_tickets_customer_asset", "customer_id", "asset_id"),
     )
+
+
+class Comment(Base):
+    """A public comment or a private staff note on a ticket."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("tickets.id", ondelete="CASCADE"))
+    # Denormalised from the ticket so a comment can never be read outside its customer's filter.
+    customer_id: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[str] = mapped_column(sa.Text)
+    is_public: Mapped[bool] = mapped_column(sa.Boolean)
+    author_kind: Mapped[str] = mapped_column(sa.String(20))
+    author_id: Mapped[str] = mapped_column(sa.String(64))
+    author_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_comments_ticket_created", "ticket_id", "created_at", "id"),)
 
 
 class Counter(Base):

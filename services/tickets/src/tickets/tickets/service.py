@@ -15,18 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import pagination
 from servicekit.db import signal_after_commit
-from servicekit.errors import InvalidArgument, NotFound, PermissionDenied
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from servicekit.principal import Principal, require, visibility
 from tickets import events, metrics
 from tickets.db import UTCDateTime
-from tickets.tickets.models import TICKET_NUMBER_COUNTER, Counter, Ticket
+from tickets.tickets.models import TICKET_NUMBER_COUNTER, Comment, Counter, Ticket
 
 PRIORITIES = ("Low", "Normal", "High", "Urgent")
 DEFAULT_PRIORITY = "Normal"
 DEFAULT_ISSUE_TYPE = "General"
 STATUS_NEW = "New"
+STATUS_CLOSED = "Closed"
+STATUSES = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
 CLOSED_STATUSES = frozenset({"Resolved", "Closed"})
+SORTS = ("newest", "oldest", "updated")
+QUERY_MAX = 200
 
 SUBJECT_MAX = 200
 DESCRIPTION_MAX = 20_000
@@ -53,6 +57,9 @@ async def create_ticket(
     customer_id: str = "",
     contact_id: str = "",
     idempotency_key: str = "",
+    site_id: str = "",
+    asset_id: str = "",
+    default_assignee: str = "",
 ) -> Ticket:
     """Open a ticket (portal users for their own customer and contact), or return the one this key already made."""
     require(principal, TICKETS_CREATE)
@@ -69,6 +76,10 @@ async def create_ticket(
     priority = _priority(priority)
     issue_type = _issue_type(issue_type)
     key = _idempotency_key(idempotency_key)
+    site_id = _reference_id(site_id, field="site_id")
+    asset_id = _reference_id(asset_id, field="asset_id")
+    # Portal tickets land on the configured default assignee (T3); staff assign theirs explicitly.
+    assignee_id = "" if principal.is_staff else default_assignee
     created_by = principal.subject_id
 
     if key and (done := await _by_idempotency_key(session, customer_id, created_by, key)):
@@ -105,6 +116,9 @@ async def create_ticket(
                 updated_at=now,
                 closed_at=None,
                 idempotency_key=key,
+                assignee_id=assignee_id,
+                site_id=site_id,
+                asset_id=asset_id,
             )
             session.add(ticket)
     except IntegrityError:
@@ -124,29 +138,53 @@ async def list_tickets(
     page_size: int = 0,
     cursor: str = "",
     open_only: bool = False,
+    query: str = "",
+    status_in: list[str] | tuple[str, ...] = (),
+    status_not_in: list[str] | tuple[str, ...] = (),
+    sort: str = "",
+    mine_only: bool = False,
+    site_id: str = "",
+    asset_id: str = "",
 ) -> TicketPage:
-    """The tickets the principal may see, newest first, one keyset page at a time."""
+    """The tickets the principal may see, searched, filtered and sorted, one keyset page at a time."""
     size = pagination.page_size(page_size)
-    after = _decode_cursor(cursor)
+    sort = sort or "newest"
+    if sort not in SORTS:
+        raise InvalidArgument(f"the sort must be one of {', '.join(SORTS)}", field="sort")
+    after = _decode_cursor(cursor, sort)
     scope = visible_to(principal)
     if scope is None:
         return TicketPage(tickets=[], next_cursor="")
-    query = sa.select(Ticket).where(*scope)
+    q = sa.select(Ticket).where(*scope)
     if open_only:
-        query = query.where(Ticket.closed_at.is_(None))
+        q = q.where(Ticket.closed_at.is_(None))
+    if mine_only and not principal.is_staff:
+        q = q.where(*_mine(principal))
+    if status_in:
+        q = q.where(Ticket.status.in_(_statuses(status_in, field="status_in")))
+    if status_not_in:
+        q = q.where(Ticket.status.not_in(_statuses(status_not_in, field="status_not_in")))
+    if site_id:
+        q = q.where(Ticket.site_id == _reference_id(site_id, field="site_id"))
+    if asset_id:
+        q = q.where(Ticket.asset_id == _reference_id(asset_id, field="asset_id"))
+    for word in _words(query):
+        q = q.where(_matches(word, staff=principal.is_staff))
+    key = Ticket.updated_at if sort == "updated" else Ticket.created_at
+    ascending = sort == "oldest"
     if after is not None:
         at, last_id = after
-        query = query.where(
-            sa.tuple_(Ticket.created_at, Ticket.id)
-            < sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
-        )
-    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(size + 1)
-    rows = list((await session.scalars(query)).all())
+        row = sa.tuple_(key, Ticket.id)
+        bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
+        q = q.where(row > bound if ascending else row < bound)
+    order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
+    rows = list((await session.scalars(q.order_by(*order).limit(size + 1))).all())
     if len(rows) <= size:
         return TicketPage(tickets=rows, next_cursor="")
     rows = rows[:size]
     last = rows[-1]
-    return TicketPage(tickets=rows, next_cursor=pagination.encode_cursor(last.created_at.isoformat(), last.id))
+    last_at = last.updated_at if sort == "updated" else last.created_at
+    return TicketPage(tickets=rows, next_cursor=pagination.encode_cursor(sort, last_at.isoformat(), last.id))
 
 
 async def get_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str) -> Ticket:
@@ -165,6 +203,51 @@ async def get_ticket(session: AsyncSession, *, principal: Principal, ticket_id: 
     if ticket is None:
         raise NotFound("ticket not found")
     return ticket
+
+
+async def update_ticket(
+    session: AsyncSession, *, principal: Principal, ticket_id: str, subject: str = "", description: str = ""
+) -> Ticket:
+    """Change the subject and/or description; customers only while the ticket is open."""
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    if ticket.closed_at is not None and not principal.is_staff:
+        raise FailedPrecondition("this ticket is closed and can no longer be edited")
+    if not subject.strip() and not description.strip():
+        raise InvalidArgument("give a new subject or description", field="subject")
+    if subject.strip():
+        ticket.subject = _subject(subject)
+    if description.strip():
+        ticket.description = _description(description)
+    ticket.updated_at = datetime.now(UTC)
+    return ticket
+
+
+async def close_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str) -> Ticket:
+    """Mark the ticket closed (closing a closed ticket changes nothing and tells no one again)."""
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    if ticket.closed_at is not None and ticket.status == STATUS_CLOSED:
+        return ticket
+    now = datetime.now(UTC)
+    ticket.status = STATUS_CLOSED
+    ticket.closed_at = ticket.closed_at or now
+    ticket.updated_at = now
+    await events.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
+    return ticket
+
+
+async def assign_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str, assignee_id: str) -> Ticket:
+    """Staff only: set (or clear, with '') who works on the ticket."""
+    if not principal.is_staff:
+        raise PermissionDenied("only staff assign tickets")
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    ticket.assignee_id = _reference_id(assignee_id, field="assignee_id")
+    ticket.updated_at = datetime.now(UTC)
+    return ticket
+
+
+def author_kind(principal: Principal) -> str:
+    """How comments and events name the kind of person acting: "staff" or "portal_user"."""
+    return "staff" if principal.is_staff else "portal_user"
 
 
 def is_closed_status(status: str) -> bool:
@@ -191,11 +274,15 @@ def visible_to(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
     return clauses
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    values = pagination.decode_cursor(cursor, 2)
+def _decode_cursor(cursor: str, sort: str) -> tuple[datetime, str] | None:
+    values = pagination.decode_cursor(cursor, 3)
     if values is None:
         return None
-    created, ticket_id = values
+    cursor_sort, created, ticket_id = values
+    if cursor_sort != sort:
+        raise InvalidArgument(
+            "the cursor belongs to another sort order; start again from the first page", field="cursor"
+        )
     if not isinstance(created, str) or not isinstance(ticket_id, str) or len(ticket_id) > REFERENCE_ID_MAX:
         raise _bad_cursor()
     try:
@@ -203,6 +290,46 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
     except ValueError:
         raise _bad_cursor() from None
     return (at if at.tzinfo else at.replace(tzinfo=UTC)), ticket_id
+
+
+def _mine(principal: Principal) -> list[sa.ColumnElement[bool]]:
+    if principal.contact_id:
+        return [Ticket.contact_id == principal.contact_id]
+    return [Ticket.contact_id == "", Ticket.created_by == principal.subject_id]
+
+
+def _statuses(values: list[str] | tuple[str, ...], *, field: str) -> list[str]:
+    by_lower = {s.lower(): s for s in STATUSES}
+    out = []
+    for v in values:
+        canonical = by_lower.get(v.strip().lower())
+        if canonical is None:
+            raise InvalidArgument(f"unknown status {v[:50]!r}; use one of {', '.join(STATUSES)}", field=field)
+        out.append(canonical)
+    return out
+
+
+def _words(query: str) -> list[str]:
+    if len(query) > QUERY_MAX:
+        raise InvalidArgument(f"the search must be at most {QUERY_MAX} characters", field="query")
+    if "\x00" in query:
+        raise InvalidArgument("the search must not contain NUL characters", field="query")
+    return [w.lower() for w in query.split()][:10]
+
+
+def _matches(word: str, *, staff: bool) -> sa.ColumnElement[bool]:
+    """The word in the subject, the description, or a comment — for portal users a public one only, so a
+    search can never reveal what a private note says."""
+    comment = sa.select(Comment.id).where(
+        Comment.ticket_id == Ticket.id, sa.func.lower(Comment.body).contains(word, autoescape=True)
+    )
+    if not staff:
+        comment = comment.where(Comment.is_public.is_(True))
+    return sa.or_(
+        sa.func.lower(Ticket.subject).contains(word, autoescape=True),
+        sa.func.lower(Ticket.description).contains(word, autoescape=True),
+        comment.exists(),
+    )
 
 
 def _bad_cursor() -> InvalidArgument:

@@ -1,0 +1,124 @@
+"""Comment rules: public comments and private staff notes, and who may read and write which.
+
+Functions take the caller's session and never commit: the RPC's unit of work does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit import pagination
+from servicekit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from servicekit.principal import Principal
+from tickets import events
+from tickets.db import UTCDateTime
+from tickets.tickets.models import Comment, Ticket
+from tickets.tickets.service import author_kind, get_ticket
+
+BODY_MAX = 20_000
+AUTHOR_NAME_MAX = 200
+CLOSED_MESSAGE = "this ticket is closed and takes no new comments; open a new ticket if you need more help"
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    comments: list[Comment]
+    next_cursor: str
+
+
+async def add_comment(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    ticket_id: str,
+    body: str,
+    private: bool = False,
+    author_name: str = "",
+) -> Comment:
+    """Comment on a ticket the principal may see; only staff write private notes; closed tickets take none."""
+    if private and not principal.is_staff:
+        raise PermissionDenied("only staff write private notes")
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    body = body.strip()
+    if "\x00" in body:
+        raise InvalidArgument("the comment must not contain NUL characters", field="body")
+    if not body:
+        raise InvalidArgument("write a comment", field="body")
+    if len(body) > BODY_MAX:
+        raise InvalidArgument(f"the comment must be at most {BODY_MAX} characters (it has {len(body)})", field="body")
+    if ticket.closed_at is not None:
+        raise FailedPrecondition(CLOSED_MESSAGE)
+    now = datetime.now(UTC)
+    comment = Comment(
+        id=str(uuid.uuid4()),
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        body=body,
+        is_public=not private,
+        author_kind=author_kind(principal),
+        author_id=principal.subject_id,
+        author_name=" ".join((author_name or principal.display_name).split())[:AUTHOR_NAME_MAX],
+        created_at=now,
+    )
+    session.add(comment)
+    if comment.is_public:
+        ticket.updated_at = now
+    await events.ticket_commented(session, ticket, comment)
+    if comment.author_kind == "portal_user":
+        await events.customer_commented(session, ticket, comment)
+    return comment
+
+
+async def list_comments(
+    session: AsyncSession, *, principal: Principal, ticket_id: str, page_size: int = 0, cursor: str = ""
+) -> CommentPage:
+    """A ticket's comments, newest first; portal users get public ones only."""
+    size = pagination.page_size(page_size)
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    q = sa.select(Comment).where(Comment.ticket_id == ticket.id)
+    if not principal.is_staff:
+        q = q.where(Comment.is_public.is_(True))
+    after = _decode_cursor(cursor)
+    if after is not None:
+        q = q.where(
+            sa.tuple_(Comment.created_at, Comment.id)
+            < sa.tuple_(sa.literal(after[0], UTCDateTime()), sa.literal(after[1], sa.String()))
+        )
+    rows = list((await session.scalars(q.order_by(Comment.created_at.desc(), Comment.id.desc()).limit(size + 1))).all())
+    if len(rows) <= size:
+        return CommentPage(rows, "")
+    rows = rows[:size]
+    return CommentPage(rows, pagination.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id))
+
+
+async def ticket_with_public_comments(
+    session: AsyncSession, *, principal: Principal, ticket_id: str, limit: int = 500
+) -> tuple[Ticket, list[Comment]]:
+    """A ticket the principal may see and its newest public comments (for documents sent to customers)."""
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    rows = await session.scalars(
+        sa.select(Comment)
+        .where(Comment.ticket_id == ticket.id, Comment.is_public.is_(True))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(limit)
+    )
+    return ticket, list(rows.all())
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
+    values = pagination.decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    at, comment_id = values
+    try:
+        parsed = datetime.fromisoformat(at) if isinstance(at, str) and isinstance(comment_id, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), comment_id
