@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails
@@ -18,6 +20,8 @@ class SandboxProcessor:
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        # httpx's timeout is per phase (connect, each read); `timeout` bounds the whole call.
+        self.timeout = timeout
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, transport=transport
         )
@@ -25,8 +29,9 @@ class SandboxProcessor:
 
     async def describe_token(self, token: str) -> TokenDetails:
         try:
-            resp = await self._http.get(f"/v1/tokens/{token}")
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.timeout):
+                resp = await self._http.get(f"/v1/tokens/{token}")
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise ProcessorError(f"sandbox processor unreachable: {exc.__class__.__name__}") from exc
         if resp.status_code == 404:
             raise InvalidToken(token)
@@ -39,12 +44,13 @@ class SandboxProcessor:
         self, *, token: str, amount_minor: int, currency: str, idempotency_key: str, description: str
     ) -> Charge:
         try:
-            resp = await self._http.post(
-                "/v1/charges",
-                data={"source": token, "amount": amount_minor, "currency": currency, "description": description},
-                headers={"Idempotency-Key": idempotency_key},
-            )
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.timeout):
+                resp = await self._http.post(
+                    "/v1/charges",
+                    data={"source": token, "amount": amount_minor, "currency": currency, "description": description},
+                    headers={"Idempotency-Key": idempotency_key},
+                )
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise ProcessorError(f"sandbox processor did not answer: {exc.__class__.__name__}") from exc
         if resp.status_code == 404:
             raise InvalidToken(token)
