@@ -327,3 +327,21 @@ async def test_view_all_searches_numbers_and_items(stub, as_):
     by_number = await stub.ListInvoices(billing_pb2.ListInvoicesRequest(query=backup.number), **a)
     assert [i.number for i in by_number.invoices] == [backup.number]
     assert (await stub.ListInvoices(billing_pb2.ListInvoicesRequest(query="100%"), **a)).invoices == []
+
+
+async def test_invoice_and_estimate_pdfs_for_the_owner_only(stub, as_):
+    inv = await new_invoice(stub, as_, A, ("Labour – réseau", "1.5", 10_000))
+    pdf = await stub.GetInvoicePdf(billing_pb2.GetInvoicePdfRequest(invoice_id=inv.id), **as_(user(A)))
+    assert pdf.pdf.startswith(b"%PDF") and pdf.filename == f"{inv.number}.pdf"
+    err = await rpc_error(stub.GetInvoicePdf(billing_pb2.GetInvoicePdfRequest(invoice_id=inv.id), **as_(user(B))))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    est = (
+        await stub.CreateEstimate(
+            billing_pb2.CreateEstimateRequest(
+                customer_id=A, name="Laptops", lines=[billing_pb2.LineInput(description="Laptop", quantity="3")]
+            ),
+            **as_(STAFF),
+        )
+    ).estimate
+    epdf = await stub.GetEstimatePdf(billing_pb2.GetEstimatePdfRequest(estimate_id=est.id), **as_(user(A)))
+    assert epdf.pdf.startswith(b"%PDF")

@@ -5,6 +5,7 @@ No unit of work spans a processor call: payments are begun, charged and finished
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import date
 
@@ -18,6 +19,7 @@ from billing.invoices.models import Invoice
 from billing.payments import service as payments
 from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentProfile
 from billing.payments.processor import InvalidToken, PaymentProcessor, ProcessorError, TokenDetails
+from billing.pdf import estimate_pdf, invoice_pdf
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
@@ -76,6 +78,21 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 for p_id, at, amount in applied
             ],
         )
+
+    async def GetInvoicePdf(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            inv = await invoices.get_visible_invoice(s, principal=principal, invoice_id=request.invoice_id)
+        # Drawing takes milliseconds of CPU; off the event loop so other calls keep flowing.
+        pdf = await asyncio.to_thread(invoice_pdf, inv)
+        return billing_pb2.GetInvoicePdfResponse(pdf=pdf, filename=f"{inv.number}.pdf")
+
+    async def GetEstimatePdf(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            est = await estimates.get_estimate(s, principal=principal, estimate_id=request.estimate_id)
+        pdf = await asyncio.to_thread(estimate_pdf, est)
+        return billing_pb2.GetEstimatePdfResponse(pdf=pdf, filename=f"{est.number}.pdf")
 
     async def GetAccountOverview(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
