@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.contacts import service as contacts
 from identity.contacts.models import Contact
+from identity.credentials import service as credentials
 from identity.customers import service as customers
 from identity.customers.models import Customer
 from identity.groups import service as groups
@@ -30,7 +31,17 @@ from servicekit.principal import current_principal
 
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 # Callable without a principal token: they are how a browser gets one.
-PUBLIC_METHODS = [f"/{SERVICE_NAME}/{m}" for m in ("SignIn", "ResolveSession", "SignOut")]
+PUBLIC_METHODS = [
+    f"/{SERVICE_NAME}/{m}"
+    for m in (
+        "SignIn",
+        "ResolveSession",
+        "SignOut",
+        "RequestPasswordReset",
+        "CheckPasswordToken",
+        "SetPasswordWithToken",
+    )
+]
 
 _AUDIENCES = {identity_pb2.AUDIENCE_PORTAL: AUDIENCE_PORTAL, identity_pb2.AUDIENCE_STAFF: AUDIENCE_STAFF}
 _T = TypeVar("_T")
@@ -83,8 +94,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         tokens: PrincipalTokens,
         policy: sessions.SessionPolicy,
         ready: asyncio.Event | None = None,
+        portal_url: str = "http://127.0.0.1:8000",
     ) -> None:
         self.db = db
+        self.portal_url = portal_url
         self.tokens = tokens
         self.policy = policy
         # Set once the bootstrap staff user exists, so the first staff sign-in cannot race its creation.
@@ -249,3 +262,31 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 s, principal=principal, portal_user_id=request.portal_user_id, group_name=request.group_name
             )
             return identity_pb2.SetPortalUserGroupResponse(portal_user=portal_user_to_proto(user, group))
+
+    async def RequestPasswordReset(self, request: identity_pb2.RequestPasswordResetRequest, context):  # noqa: N802, ANN001
+        async with self.db.unit_of_work() as s:
+            await credentials.request_reset(
+                s, login=request.login, portal_url=self.portal_url, client_address=request.client_address
+            )
+        return identity_pb2.RequestPasswordResetResponse()
+
+    async def CheckPasswordToken(self, request: identity_pb2.CheckPasswordTokenRequest, context):  # noqa: N802, ANN001
+        async with self.db.unit_of_work() as s:
+            purpose = await credentials.check_token(s, token=request.token)
+        return identity_pb2.CheckPasswordTokenResponse(purpose=purpose)
+
+    async def SetPasswordWithToken(self, request: identity_pb2.SetPasswordWithTokenRequest, context):  # noqa: N802, ANN001
+        user = await credentials.set_password_with_token(
+            self.db, token=request.token, new_password=request.new_password, client_address=request.client_address
+        )
+        return identity_pb2.SetPasswordWithTokenResponse(login=user.login)
+
+    async def ChangePassword(self, request: identity_pb2.ChangePasswordRequest, context):  # noqa: N802, ANN001
+        revoked = await credentials.change_password(
+            self.db,
+            principal=current_principal(),
+            current_password=request.current_password,
+            new_password=request.new_password,
+            client_address=request.client_address,
+        )
+        return identity_pb2.ChangePasswordResponse(sessions_revoked=revoked)

@@ -24,7 +24,9 @@ def wire(rt: app.Runtime) -> app.Wiring:
     tokens = PrincipalTokens(cfg.signing_key(), cfg.principal_token_ttl_seconds)
     secret = cfg.bootstrap_staff_password.get_secret_value()
     bootstrap = StaffBootstrap(rt.db, email=cfg.bootstrap_staff_email, password=secret)
-    servicer = IdentityServicer(rt.db, tokens=tokens, policy=cfg.session_policy(), ready=bootstrap.ready)
+    servicer = IdentityServicer(
+        rt.db, tokens=tokens, policy=cfg.session_policy(), ready=bootstrap.ready, portal_url=cfg.portal_url
+    )
     return app.Wiring(
         register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],

@@ -2,6 +2,7 @@
 
 from identity.audit.models import AuditEntry
 from identity.contacts.models import Contact
+from identity.credentials.models import PasswordToken
 from identity.customers.models import Customer
 from identity.db import Base
 from identity.groups.models import PermissionGroup
@@ -17,6 +18,7 @@ __all__ = [
     "Customer",
     "IdempotencyKey",
     "OutboundEmail",
+    "PasswordToken",
     "PermissionGroup",
     "PortalUser",
     "StaffUser",

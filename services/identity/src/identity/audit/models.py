@@ -11,6 +11,13 @@ from identity.db import Base, new_id, utcnow
 SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
 SIGN_OUT = "sign_out"
+SIGN_IN_THROTTLED = "sign_in_throttled"
+PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an audit kind)
+PASSWORD_RESET = "password_reset"  # noqa: S105 (an audit kind)
+PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an audit kind)
+PASSWORD_CHANGE_FAILED = "password_change_failed"  # noqa: S105 (an audit kind)
+INVITATION_ACCEPTED = "invitation_accepted"
+SESSIONS_REVOKED = "sessions_revoked"
 GROUP_CREATED = "group_created"
 GROUP_UPDATED = "group_updated"
 GROUP_DELETED = "group_deleted"

@@ -33,3 +33,16 @@ def ticket_created(*, number: int, subject: str, ticket_id: str, portal_url: str
         "This is an automatic message; replies to it are not read.\n"
     )
     return Rendered(subject=full, body=body)
+
+
+PASSWORD_RESET = "password_reset"  # noqa: S105 (a template name)
+
+
+def password_reset(*, link: str, minutes: int) -> Rendered:
+    body = (
+        "Hello,\n\n"
+        "Someone asked to reset the password of your portal account. To choose a new password, open this link "
+        f"within {minutes} minutes:\n{link}\n\n"
+        "The link works once. If you did not ask for this, ignore this email: your password stays as it is.\n"
+    )
+    return Rendered(subject="Reset your portal password", body=body)

@@ -21,13 +21,14 @@ from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
+from identity.sessions.lockout import TOO_MANY, LockoutPolicy, refused
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
 from identity.users.models import PortalUser, StaffUser
 from identity.users.passwords import verify_password
 from identity.users.service import Account, find_account, set_password_hash
 from servicekit.db import Database
-from servicekit.errors import InvalidArgument, Unauthenticated
+from servicekit.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class SessionPolicy:
     absolute: timedelta = timedelta(hours=12)
     # last_seen_at is written at most this often, so resolving a session is usually a pure read.
     touch_every: timedelta = timedelta(minutes=1)
+    lockout: LockoutPolicy = LockoutPolicy()
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,23 @@ async def sign_in(
     subject = f"{audience}:{validation.key(login)}"
 
     async with db.unit_of_work() as s:
-        account = await find_account(s, kind=kind, login=login)
+        why = await refused(s, subject=subject, address=client_address, now=utcnow(), policy=policy.lockout)
+        if why:
+            # Checked before the password: a correct guess gets through no faster than the limit allows.
+            await record(
+                s,
+                kind=audit_kinds.SIGN_IN_THROTTLED,
+                subject=subject,
+                address=client_address,
+                at=utcnow(),
+                detail={"audience": audience, "limit": why},
+            )
+        else:
+            account = await find_account(s, kind=kind, login=login)
+    if why:
+        metrics.SIGN_INS.labels(audience, metrics.FAILED).inc()
+        log.info("sign-in refused by the %s limit (%s)", why, audience)
+        raise ResourceExhausted(TOO_MANY)
     ok, new_hash = await verify_password(account.password_hash if account else None, password)
 
     async with db.unit_of_work() as s:
