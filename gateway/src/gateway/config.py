@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         "auto", description="auto: instrument HTTP and gRPC only when OTEL_* says spans are exported"
     )
     backend_timeout_seconds: float = Field(5.0, gt=0)
-    principal_cache_seconds: float = Field(25.0, ge=0)
+    # Bounds how long a session revoked elsewhere (sign-out on another device, password change or reset,
+    # staff action) keeps working through this gateway: revocation must take effect within seconds.
+    principal_cache_seconds: float = Field(5.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
 
