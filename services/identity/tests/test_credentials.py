@@ -42,7 +42,7 @@ async def reset_links(db: Database, recipient: str) -> list[str]:
                 .order_by(OutboundEmail.created_at)
             )
         ).all()
-    return [re.search(r"https://portal\.example\.test/reset/(\S+)", b).group(1) for b in bodies]
+    return [re.search(r"https://portal\.example\.test/reset\?token=(\S+)", b).group(1) for b in bodies]
 
 
 async def test_reset_answers_alike_and_emails_only_a_real_user(stub, db: Database, world) -> None:
