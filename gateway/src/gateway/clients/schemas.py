@@ -46,6 +46,14 @@ class Ticket(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     created_by: str
+    assignee_id: str = ""
+    site_id: str = ""
+    asset_id: str = ""
+    closed_at: datetime | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
     @classmethod
     def from_proto(cls, t) -> Ticket:  # noqa: ANN001
@@ -62,6 +70,32 @@ class Ticket(BaseModel):
             created_at=opt_datetime(t, "created_at"),
             updated_at=opt_datetime(t, "updated_at"),
             created_by=t.created_by,
+            assignee_id=t.assignee_id,
+            site_id=t.site_id,
+            asset_id=t.asset_id,
+            closed_at=opt_datetime(t, "closed_at"),
+        )
+
+
+class Comment(BaseModel):
+    """A ticket comment as the portal sees it; the tickets service sends portal users public ones only."""
+
+    id: str
+    ticket_id: str
+    body: str
+    author_kind: str = Field(description="portal_user or staff")
+    author_name: str
+    created_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, c) -> Comment:  # noqa: ANN001
+        return cls.model_construct(
+            id=c.id,
+            ticket_id=c.ticket_id,
+            body=c.body,
+            author_kind=c.author_kind,
+            author_name=c.author_name,
+            created_at=opt_datetime(c, "created_at"),
         )
 
 

@@ -1,11 +1,13 @@
-"""TicketsService: list, read and open tickets as the principal."""
+"""TicketsService: tickets and their comments, as the principal."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import Page, Ticket
+from gateway.clients.schemas import Comment, Page, Ticket
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
@@ -16,10 +18,26 @@ class TicketsClient:
         self._call = Caller("tickets", timeout)
 
     async def list_tickets(
-        self, token: str, *, page_size: int = 0, cursor: str = "", open_only: bool = False
+        self,
+        token: str,
+        *,
+        page_size: int = 0,
+        cursor: str = "",
+        open_only: bool = False,
+        query: str = "",
+        status_in: Sequence[str] = (),
+        status_not_in: Sequence[str] = (),
+        sort: str = "",
+        mine_only: bool = False,
     ) -> Page[Ticket]:
         req = tickets_pb2.ListTicketsRequest(
-            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor), open_only=open_only
+            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor),
+            open_only=open_only,
+            query=query,
+            status_in=list(status_in),
+            status_not_in=list(status_not_in),
+            sort=sort,
+            mine_only=mine_only,
         )
         resp = await self._call(self._stub.ListTickets, req, token)
         return Page(items=[Ticket.from_proto(t) for t in resp.tickets], next_cursor=resp.page.next_cursor or None)
@@ -47,3 +65,35 @@ class TicketsClient:
         )
         resp = await self._call(self._stub.CreateTicket, req, token)
         return Ticket.from_proto(resp.ticket)
+
+    async def update_ticket(self, token: str, ticket_id: str, *, subject: str = "", description: str = "") -> Ticket:
+        req = tickets_pb2.UpdateTicketRequest(ticket_id=ticket_id, subject=subject, description=description)
+        resp = await self._call(self._stub.UpdateTicket, req, token)
+        return Ticket.from_proto(resp.ticket)
+
+    async def close_ticket(self, token: str, ticket_id: str) -> Ticket:
+        resp = await self._call(self._stub.CloseTicket, tickets_pb2.CloseTicketRequest(ticket_id=ticket_id), token)
+        return Ticket.from_proto(resp.ticket)
+
+    async def add_comment(self, token: str, ticket_id: str, *, body: str, author_name: str = "") -> Comment:
+        """A public comment: the portal never writes private notes."""
+        req = tickets_pb2.AddCommentRequest(ticket_id=ticket_id, body=body, author_name=author_name)
+        resp = await self._call(self._stub.AddComment, req, token)
+        return Comment.from_proto(resp.comment)
+
+    async def list_comments(self, token: str, ticket_id: str, *, page_size: int = 0, cursor: str = "") -> Page[Comment]:
+        req = tickets_pb2.ListCommentsRequest(
+            ticket_id=ticket_id, page=common_pb2.PageRequest(page_size=page_size, cursor=cursor)
+        )
+        resp = await self._call(self._stub.ListComments, req, token)
+        # Defence in depth: the service already filters private notes for portal principals.
+        items = [Comment.from_proto(c) for c in resp.comments if c.is_public]
+        return Page(items=items, next_cursor=resp.page.next_cursor or None)
+
+    async def ticket_pdf(self, token: str, ticket_id: str) -> tuple[bytes, str]:
+        """The PDF and its file name."""
+        resp = await self._call(
+            self._stub.RenderTicketPdf, tickets_pb2.RenderTicketPdfRequest(ticket_id=ticket_id), token
+        )
+        name = resp.filename if resp.filename.replace("-", "").replace(".", "").isalnum() else "ticket.pdf"
+        return resp.pdf, name

@@ -1,0 +1,151 @@
+"""Tickets in the JSON API (/api/v1/tickets…): list with search and filters, open, read, edit, close, comment,
+PDF. Private staff notes never appear: the tickets service sends portal users public comments only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway.api.deps import Clients, CurrentSession
+from gateway.api.routes import CURSOR_PATTERN, _problems
+from gateway.api.schemas import NewTicket, TicketPage
+from gateway.clients.schemas import Comment, Ticket
+from servicekit import permissions as perm
+
+router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=_problems(400, 401, 413, 503))
+
+TicketId = Annotated[str, Path(min_length=1, max_length=200)]
+COMMENT_MAX = 20_000
+
+
+class TicketEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] = ""
+
+
+class NewComment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=COMMENT_MAX)]
+
+
+class CommentPage(BaseModel):
+    items: list[Comment]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for older comments; null on the last page")
+
+
+@router.get("/tickets", responses=_problems(403))
+async def list_tickets(
+    session: CurrentSession,
+    backends: Clients,
+    cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
+    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+    open_only: bool = False,
+    q: Annotated[str, Query(max_length=200, description="Words in the subject, description or a comment")] = "",
+    status_is: Annotated[list[str], Query(alias="status", max_length=10)] = [],  # noqa: B006 - FastAPI query list
+    status_is_not: Annotated[list[str], Query(alias="not_status", max_length=10)] = [],  # noqa: B006
+    sort: Literal["newest", "oldest", "updated"] = "newest",
+    scope: Literal["all", "mine"] = "all",
+) -> TicketPage:
+    """Tickets the user may see, one page at a time. Status filters need Tickets - Show Status Filters."""
+    show_status = session.principal.has(perm.TICKETS_STATUS_FILTERS)
+    page = await backends.tickets.list_tickets(
+        session.principal_token,
+        page_size=page_size,
+        cursor=cursor,
+        open_only=open_only,
+        query=q,
+        status_in=status_is if show_status else (),
+        status_not_in=status_is_not if show_status else (),
+        sort=sort,
+        mine_only=scope == "mine",
+    )
+    return TicketPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.post("/tickets", status_code=status.HTTP_201_CREATED, responses=_problems(403, 409))
+async def create_ticket(
+    body: NewTicket,
+    session: CurrentSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Repeat the same key to get the first request's ticket instead of a second one.",
+        ),
+    ] = None,
+) -> Ticket:
+    """Open a ticket for the user's customer."""
+    ticket = await backends.tickets.create_ticket(
+        session.principal_token,
+        subject=body.subject,
+        description=body.description,
+        priority=body.priority,
+        issue_type=body.issue_type,
+        idempotency_key=idempotency_key or "",
+    )
+    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
+    return ticket
+
+
+@router.get("/tickets/{ticket_id}", responses=_problems(404))
+async def get_ticket(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Ticket:
+    """One ticket; another customer's ticket is 404."""
+    return await backends.tickets.get_ticket(session.principal_token, ticket_id)
+
+
+@router.patch("/tickets/{ticket_id}", responses=_problems(404, 409))
+async def edit_ticket(body: TicketEdit, session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Ticket:
+    """Change the subject and/or the description of an open ticket (empty fields stay as they are)."""
+    return await backends.tickets.update_ticket(
+        session.principal_token, ticket_id, subject=body.subject, description=body.description
+    )
+
+
+@router.post("/tickets/{ticket_id}/close", responses=_problems(404))
+async def close_ticket(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Ticket:
+    """Mark the ticket closed; it then takes no new comments. Closing a closed ticket changes nothing."""
+    return await backends.tickets.close_ticket(session.principal_token, ticket_id)
+
+
+@router.get("/tickets/{ticket_id}/comments", responses=_problems(404))
+async def list_comments(
+    session: CurrentSession,
+    backends: Clients,
+    ticket_id: TicketId,
+    cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> CommentPage:
+    """The ticket's public comments, newest first."""
+    page = await backends.tickets.list_comments(session.principal_token, ticket_id, page_size=page_size, cursor=cursor)
+    return CommentPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.post("/tickets/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, responses=_problems(404, 409))
+async def add_comment(body: NewComment, session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Comment:
+    """Add a public comment; a closed ticket answers 409 (failed precondition)."""
+    return await backends.tickets.add_comment(
+        session.principal_token, ticket_id, body=body.body, author_name=session.principal.display_name
+    )
+
+
+@router.get(
+    "/tickets/{ticket_id}/pdf",
+    responses={**_problems(404), 200: {"content": {"application/pdf": {}}, "description": "The ticket as a PDF"}},
+    response_class=Response,
+)
+async def ticket_pdf(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Response:
+    """The ticket and its public comments as a PDF download."""
+    data, filename = await backends.tickets.ticket_pdf(session.principal_token, ticket_id)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )

@@ -1,0 +1,399 @@
+"""Ticket pages (T1–T6): view all with search, filters, sort and Mine/All; the ticket page with its public
+comments, comment/edit/close forms; CSV export of the visible tickets; the ticket PDF.
+
+Everything works without JavaScript; the tickets service decides what the user may see and do, these pages
+only decide what to offer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import NamedTuple
+from urllib.parse import urlencode
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from gateway.api.errors import NOT_FOUND, UNAVAILABLE, split_field
+from gateway.clients import Backends
+from gateway.clients.schemas import Comment, Ticket
+from gateway.csrf import CSRF_FIELD
+from gateway.sessions import Session
+from gateway.web.i18n import Translator
+from gateway.web.render import Pages
+from gateway.web.routes import PageSession, check_csrf, read_form
+from servicekit import permissions as perm
+
+router = APIRouter(include_in_schema=False)
+
+STATUSES = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
+SORTS = ("newest", "oldest", "updated")
+PAGE_SIZE = 25
+COMMENTS_PAGE = 50
+CSV_LIMIT = 10_000
+COMMENT_MAX = 20_000
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 20_000
+QUERY_MAX = 200
+# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a redirect after a successful post says on the ticket page.
+_DONE = {"commented": "tickets.done.commented", "updated": "tickets.done.updated", "closed": "tickets.done.closed"}
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+def _backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+def status_key(value: str) -> str:
+    return value.lower().replace(" ", "_")
+
+
+def status_label(t: Translator, value: str) -> str:
+    return t.table.get(f"status.{status_key(value)}") or value
+
+
+class Filters(NamedTuple):
+    query: str
+    status_in: tuple[str, ...]
+    status_not_in: tuple[str, ...]
+    sort: str
+    scope: str  # "all" or "mine"
+
+    def params(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if self.query:
+            out.append(("q", self.query))
+        out += [("status", s) for s in self.status_in] + [("not_status", s) for s in self.status_not_in]
+        if self.sort != "newest":
+            out.append(("sort", self.sort))
+        if self.scope != "all":
+            out.append(("scope", self.scope))
+        return out
+
+
+def read_filters(request: Request, session: Session) -> Filters:
+    """The list's filters from the query string, keeping only what the user's group offers."""
+    qp = request.query_params
+    query = " ".join(qp.get("q", "").split())[:QUERY_MAX]
+    show_status = session.principal.has(perm.TICKETS_STATUS_FILTERS)
+    by_key = {status_key(s): s for s in STATUSES}
+    status_in = tuple(dict.fromkeys(by_key[k] for k in map(status_key, qp.getlist("status")) if k in by_key))
+    status_not = tuple(dict.fromkeys(by_key[k] for k in map(status_key, qp.getlist("not_status")) if k in by_key))
+    sort = qp.get("sort", "newest")
+    scope = qp.get("scope", "all")
+    return Filters(
+        query=query,
+        status_in=status_in if show_status else (),
+        status_not_in=status_not if show_status else (),
+        sort=sort if sort in SORTS else "newest",
+        scope="mine" if scope == "mine" and session.principal.has(perm.TICKETS_VIEW_ALL) else "all",
+    )
+
+
+async def _list(request: Request, session: Session, f: Filters, *, cursor: str = "", size: int = PAGE_SIZE):
+    return await _backends(request).tickets.list_tickets(
+        session.principal_token,
+        page_size=size,
+        cursor=cursor,
+        query=f.query,
+        status_in=f.status_in,
+        status_not_in=f.status_not_in,
+        sort=f.sort,
+        mine_only=f.scope == "mine",
+    )
+
+
+class Row(NamedTuple):
+    id: str
+    number: int
+    subject: str
+    status: str
+    status_class: str
+    priority: str
+    issue_type: str
+    created: str
+    updated: str
+
+
+def _row(t: Translator, tk: Ticket) -> Row:
+    return Row(
+        tk.id,
+        tk.number,
+        tk.subject,
+        status_label(t, tk.status),
+        "status-" + status_key(tk.status),
+        t.label("priority", tk.priority),
+        tk.issue_type,
+        t.datetime(tk.created_at),
+        t.datetime(tk.updated_at),
+    )
+
+
+@router.get("/tickets")
+async def tickets_list(request: Request, session: PageSession) -> Response:
+    p = session.principal
+    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    f = read_filters(request, session)
+    cursor = request.query_params.get("cursor", "")[:512]
+    pages = _pages(request)
+    t = pages.translator(request)
+    try:
+        page = await _list(request, session, f, cursor=cursor)
+    except grpc.aio.AioRpcError as err:
+        if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        # A stale or edited cursor: start again from the first page rather than fail.
+        page = await _list(request, session, f)
+        cursor = ""
+    base = f.params()
+    return pages.render(
+        request,
+        "tickets/list.html",
+        {
+            "rows": [_row(t, tk) for tk in page.items],
+            "f": f,
+            "statuses": [(s, status_label(t, s)) for s in STATUSES],
+            "sorts": SORTS,
+            "show_status_filters": p.has(perm.TICKETS_STATUS_FILTERS),
+            "show_scope": p.has(perm.TICKETS_VIEW_ALL),
+            "can_create": p.has(perm.TICKETS_CREATE),
+            "filtered": bool(base),
+            "next_href": "/tickets?" + urlencode([*base, ("cursor", page.next_cursor)]) if page.next_cursor else "",
+            "first_href": ("/tickets?" + urlencode(base)) if cursor else "",
+            "csv_href": "/tickets.csv" + ("?" + urlencode(base) if base else ""),
+        },
+        session=session,
+    )
+
+
+def _csv_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+@router.get("/tickets.csv")
+async def tickets_csv(request: Request, session: PageSession) -> Response:
+    p = session.principal
+    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    f = read_filters(request, session)
+    t = _pages(request).translator(request)
+    # Fetched before the response starts, so a backend failure is an error page and not a truncated file.
+    tickets: list[Ticket] = []
+    cursor = ""
+    while len(tickets) < CSV_LIMIT:
+        page = await _list(request, session, f, cursor=cursor, size=100)
+        tickets += page.items
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(
+        [t(k) for k in ("ticket.number", "ticket.subject", "ticket.status", "ticket.priority", "ticket.issue_type")]
+        + [t("ticket.created"), t("ticket.updated")]
+    )
+    for tk in tickets[:CSV_LIMIT]:
+        w.writerow(
+            [
+                tk.number,
+                _csv_cell(tk.subject),
+                _csv_cell(status_label(t, tk.status)),
+                _csv_cell(t.label("priority", tk.priority)),
+                _csv_cell(tk.issue_type),
+                tk.created_at.isoformat() if tk.created_at else "",
+                tk.updated_at.isoformat() if tk.updated_at else "",
+            ]
+        )
+    body = "\ufeff" + out.getvalue()  # the BOM makes spreadsheet programs read UTF-8 (accents) correctly
+    return StreamingResponse(
+        iter([body.encode("utf-8")]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="tickets.csv"', "Cache-Control": "no-store"},
+    )
+
+
+class CommentView(NamedTuple):
+    id: str
+    author: str
+    is_staff: bool
+    when: str
+    body: str
+
+
+def _comment_view(t: Translator, c: Comment) -> CommentView:
+    staff = c.author_kind == "staff"
+    author = c.author_name or t("tickets.comment.staff" if staff else "tickets.comment.customer")
+    return CommentView(c.id, author, staff, t.datetime(c.created_at), c.body)
+
+
+async def _ticket_page(
+    request: Request,
+    session: Session,
+    ticket_id: str,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    backends = _backends(request)
+    token = session.principal_token
+    pages = _pages(request)
+    t = pages.translator(request)
+    try:
+        ticket = await backends.tickets.get_ticket(token, ticket_id)
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return pages.error(request, NOT_FOUND, session=session)
+        raise
+    cursor = request.query_params.get("comments", "")[:512] if request.method == "GET" else ""
+    try:
+        comments = await backends.tickets.list_comments(token, ticket.id, page_size=COMMENTS_PAGE, cursor=cursor)
+    except grpc.aio.AioRpcError as err:
+        if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        comments = await backends.tickets.list_comments(token, ticket.id, page_size=COMMENTS_PAGE)
+    done = _DONE.get(request.query_params.get("done", ""))
+    return pages.render(
+        request,
+        "tickets/ticket.html",
+        {
+            "ticket": ticket,
+            "status_label": status_label(t, ticket.status),
+            "status_class": "status-" + status_key(ticket.status),
+            "comments": [_comment_view(t, c) for c in comments.items],
+            "older_href": f"/tickets/{ticket.id}?comments={comments.next_cursor}" if comments.next_cursor else "",
+            "errors": errors or {},
+            "form": form or {"body": "", "subject": ticket.subject, "description": ticket.description},
+            "done": t(done) if done else "",
+            "limits": {"body": COMMENT_MAX, "subject": SUBJECT_MAX, "description": DESCRIPTION_MAX},
+        },
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/tickets/{ticket_id}")
+async def ticket_page(request: Request, ticket_id: str, session: PageSession) -> Response:
+    return await _ticket_page(request, session, ticket_id)
+
+
+def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+async def _after_write(
+    request: Request, session: Session, ticket_id: str, err: grpc.aio.AioRpcError, form: dict[str, str], field: str
+) -> Response:
+    """A refused write: the ticket page again, with the service's reason next to the field."""
+    code = err.code()
+    if code in (grpc.StatusCode.NOT_FOUND,):
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    t = _pages(request).translator(request)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        errors = {field: t("tickets.closed.no_comments")}
+        return await _ticket_page(request, session, ticket_id, errors=errors, form=form, status_code=409)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        name, detail = split_field(err.details() or "")
+        return await _ticket_page(
+            request, session, ticket_id, errors={name if name in form else field: detail}, form=form, status_code=400
+        )
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return await _ticket_page(
+            request,
+            session,
+            ticket_id,
+            errors={field: t("error.backend-unavailable.detail")},
+            form=form,
+            status_code=UNAVAILABLE.status,
+        )
+    raise err
+
+
+@router.post("/tickets/{ticket_id}/comments")
+async def add_comment(request: Request, ticket_id: str, session: PageSession) -> Response:
+    raw = await read_form(request)
+    check_csrf(request, raw.get(CSRF_FIELD))
+    t = _pages(request).translator(request)
+    body = _field(raw, "body").strip()
+    form = {"body": body, "subject": "", "description": ""}
+    if not body:
+        return await _ticket_page(
+            request, session, ticket_id, errors={"body": t("tickets.comment.required")}, form=form, status_code=400
+        )
+    if len(body) > COMMENT_MAX:
+        return await _ticket_page(
+            request,
+            session,
+            ticket_id,
+            errors={"body": t("tickets.comment.too_long", max=COMMENT_MAX)},
+            form=form,
+            status_code=400,
+        )
+    try:
+        await _backends(request).tickets.add_comment(
+            session.principal_token, ticket_id, body=body, author_name=session.principal.display_name
+        )
+    except grpc.aio.AioRpcError as err:
+        return await _after_write(request, session, ticket_id, err, form, "body")
+    return RedirectResponse(f"/tickets/{ticket_id}?done=commented#comments", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/edit")
+async def edit_ticket(request: Request, ticket_id: str, session: PageSession) -> Response:
+    raw = await read_form(request)
+    check_csrf(request, raw.get(CSRF_FIELD))
+    t = _pages(request).translator(request)
+    form = {"body": "", "subject": _field(raw, "subject").strip(), "description": _field(raw, "description").strip()}
+    errors: dict[str, str] = {}
+    if not form["subject"]:
+        errors["subject"] = t("tickets.subject.required")
+    elif len(form["subject"]) > SUBJECT_MAX:
+        errors["subject"] = t("tickets.subject.too_long", max=SUBJECT_MAX)
+    if not form["description"]:
+        errors["description"] = t("tickets.description.required")
+    elif len(form["description"]) > DESCRIPTION_MAX:
+        errors["description"] = t("tickets.description.too_long", max=DESCRIPTION_MAX)
+    if errors:
+        return await _ticket_page(request, session, ticket_id, errors=errors, form=form, status_code=400)
+    try:
+        await _backends(request).tickets.update_ticket(
+            session.principal_token, ticket_id, subject=form["subject"], description=form["description"]
+        )
+    except grpc.aio.AioRpcError as err:
+        return await _after_write(request, session, ticket_id, err, form, "subject")
+    return RedirectResponse(f"/tickets/{ticket_id}?done=updated", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/close")
+async def close_ticket(request: Request, ticket_id: str, session: PageSession) -> Response:
+    raw = await read_form(request)
+    check_csrf(request, raw.get(CSRF_FIELD))
+    try:
+        await _backends(request).tickets.close_ticket(session.principal_token, ticket_id)
+    except grpc.aio.AioRpcError as err:
+        return await _after_write(request, session, ticket_id, err, {"body": ""}, "close")
+    return RedirectResponse(f"/tickets/{ticket_id}?done=closed", status_code=303)
+
+
+@router.get("/tickets/{ticket_id}/pdf")
+async def ticket_pdf(request: Request, ticket_id: str, session: PageSession) -> Response:
+    try:
+        data, filename = await _backends(request).tickets.ticket_pdf(session.principal_token, ticket_id)
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return _pages(request).error(request, NOT_FOUND, session=session)
+        raise
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )
