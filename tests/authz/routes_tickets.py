@@ -48,6 +48,42 @@ def grpc_create_ticket(addr, token: str, _: str) -> None:  # noqa: ANN001
         )
 
 
+def grpc_add_comment(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.AddComment(tickets_pb2.AddCommentRequest(ticket_id=ticket_id, body="probe"), timeout=10, metadata=md)
+
+
+def grpc_list_comments(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.ListComments(tickets_pb2.ListCommentsRequest(ticket_id=ticket_id), timeout=10, metadata=md)
+
+
+def grpc_update_ticket(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.UpdateTicket(
+            tickets_pb2.UpdateTicketRequest(ticket_id=ticket_id, subject="Probe edit"), timeout=10, metadata=md
+        )
+
+
+def grpc_close_ticket(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.CloseTicket(tickets_pb2.CloseTicketRequest(ticket_id=ticket_id), timeout=10, metadata=md)
+
+
+def grpc_ticket_pdf(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.RenderTicketPdf(tickets_pb2.RenderTicketPdfRequest(ticket_id=ticket_id), timeout=10, metadata=md)
+
+
+def _one(path: str, method: str = "GET", **kw) -> Route:  # noqa: ANN003
+    return Route(method, path, VIEW, id_param="ticket_id", make_id=make_ticket, **kw)
+
+
 ROUTES = [
     Route("GET", "/api/v1/tickets", VIEW, grpc=grpc_list_tickets),
     Route(
@@ -68,4 +104,21 @@ ROUTES = [
         ok_statuses=(303,),
     ),
     Route("GET", "/", SIGNED_IN),
+    Route("GET", "/tickets", VIEW, grpc=grpc_list_tickets),
+    Route("GET", "/tickets.csv", VIEW, grpc=grpc_list_tickets),
+    _one("/tickets/{ticket_id}/comments", "POST", form={"body": "Probe"}, ok_statuses=(303,), grpc=grpc_add_comment),
+    _one(
+        "/tickets/{ticket_id}/edit",
+        "POST",
+        form={"subject": "Probe edit", "description": "Edited by tests/authz."},
+        ok_statuses=(303,),
+        grpc=grpc_update_ticket,
+    ),
+    _one("/tickets/{ticket_id}/close", "POST", form={}, ok_statuses=(303,), grpc=grpc_close_ticket),
+    _one("/tickets/{ticket_id}/pdf", grpc=grpc_ticket_pdf),
+    _one("/api/v1/tickets/{ticket_id}/comments", grpc=grpc_list_comments),
+    _one("/api/v1/tickets/{ticket_id}/comments", "POST", json={"body": "Probe"}, grpc=grpc_add_comment),
+    _one("/api/v1/tickets/{ticket_id}", "PATCH", json={"subject": "Probe edit"}, grpc=grpc_update_ticket),
+    _one("/api/v1/tickets/{ticket_id}/close", "POST", grpc=grpc_close_ticket),
+    _one("/api/v1/tickets/{ticket_id}/pdf", grpc=grpc_ticket_pdf),
 ]

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.api import errors
 from gateway.api.deps import ApiUnauthenticated
 from gateway.api.routes import router as api_router
+from gateway.api.tickets import router as tickets_api
 from gateway.clients import Backends
 from gateway.config import Settings
 from gateway.csrf import Csrf
@@ -30,6 +31,7 @@ from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
 from gateway.web.staff import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN
 from gateway.web.staff import router as staff_router
+from gateway.web.tickets import router as tickets_pages
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -174,8 +176,10 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     # Pages first: the portal home is the hottest route and routes are matched in order.
     app.include_router(web_router)
+    app.include_router(tickets_pages)
     app.include_router(staff_router)
     app.include_router(api_router)
+    app.include_router(tickets_api)
     _install_health(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(

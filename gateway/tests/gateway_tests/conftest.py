@@ -240,6 +240,11 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
                 return tickets_pb2.GetTicketResponse(ticket=t)
         await context.abort(grpc.StatusCode.NOT_FOUND, "ticket not found")
 
+    async def ListComments(self, request, context):
+        self.w.count("ListComments")
+        await self.GetTicket(tickets_pb2.GetTicketRequest(ticket_id=request.ticket_id), context)
+        return tickets_pb2.ListCommentsResponse()
+
     async def CreateTicket(self, request, context):
         self.w.count("CreateTicket")
         p = await _require(self.w, context)

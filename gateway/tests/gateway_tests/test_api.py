@@ -213,6 +213,9 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/home",
         "/api/v1/tickets",
         "/api/v1/tickets/{ticket_id}",
+        "/api/v1/tickets/{ticket_id}/close",
+        "/api/v1/tickets/{ticket_id}/comments",
+        "/api/v1/tickets/{ticket_id}/pdf",
     }
     assert "session" in spec["components"]["securitySchemes"]
     assert (await gw.client.get("/api/v1/docs")).status_code == 200

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import grpc
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
 from gateway.api.errors import PROBLEM_MEDIA_TYPE
-from gateway.api.schemas import Home, HomeSection, Me, NewTicket, SessionCreated, SignInBody, TicketPage
+from gateway.api.schemas import Home, HomeSection, Me, SessionCreated, SignInBody
 from gateway.clients.identity import AUDIENCE_PORTAL
-from gateway.clients.schemas import Ticket
 from gateway.home import load_home
 from servicekit import permissions as perm
 
@@ -86,56 +83,3 @@ async def home(session: CurrentSession, backends: Clients) -> Home:
         assets=section(s.assets),
         script_runs=section(s.script_runs),
     )
-
-
-@router.get("/tickets", tags=["tickets"], responses=_problems(403))
-async def list_tickets(
-    session: CurrentSession,
-    backends: Clients,
-    cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
-    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
-    open_only: bool = False,
-) -> TicketPage:
-    """Tickets the user may see, newest first, one page at a time."""
-    page = await backends.tickets.list_tickets(
-        session.principal_token, page_size=page_size, cursor=cursor, open_only=open_only
-    )
-    return TicketPage(items=page.items, next_cursor=page.next_cursor)
-
-
-@router.post("/tickets", status_code=status.HTTP_201_CREATED, tags=["tickets"], responses=_problems(403, 409))
-async def create_ticket(
-    body: NewTicket,
-    session: CurrentSession,
-    backends: Clients,
-    response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Repeat the same key to get the first request's ticket instead of a second one.",
-        ),
-    ] = None,
-) -> Ticket:
-    """Open a ticket for the user's customer."""
-    ticket = await backends.tickets.create_ticket(
-        session.principal_token,
-        subject=body.subject,
-        description=body.description,
-        priority=body.priority,
-        issue_type=body.issue_type,
-        idempotency_key=idempotency_key or "",
-    )
-    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
-    return ticket
-
-
-@router.get("/tickets/{ticket_id}", tags=["tickets"], responses=_problems(404))
-async def get_ticket(
-    session: CurrentSession,
-    backends: Clients,
-    ticket_id: Annotated[str, Path(min_length=1, max_length=200)],
-) -> Ticket:
-    """One ticket; another customer's ticket is 404."""
-    return await backends.tickets.get_ticket(session.principal_token, ticket_id)

@@ -15,7 +15,15 @@ from gateway.web.i18n import LANG_COOKIE, LANGUAGES, Translator, load_translator
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-_PAGES = ("signin.html", "home.html", "ticket_new.html", "ticket.html", "error.html", "staff_home.html")
+_PAGES = (
+    "signin.html",
+    "home.html",
+    "ticket_new.html",
+    "error.html",
+    "staff_home.html",
+    "tickets/list.html",
+    "tickets/ticket.html",
+)
 
 
 class Pages:

@@ -1,4 +1,4 @@
-"""Portal pages: sign-in, home, new ticket, ticket page, sign-out, language switch."""
+"""Portal pages: sign-in, home, new ticket, sign-out, language switch (other ticket pages: web/tickets.py)."""
 
 from __future__ import annotations
 
@@ -324,15 +324,13 @@ async def new_ticket_submit(request: Request, session: PageSession) -> Response:
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 
-@router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: str, session: PageSession) -> Response:
-    try:
-        ticket = await _backends(request).tickets.get_ticket(session.principal_token, ticket_id)
-    except grpc.aio.AioRpcError as err:
-        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            return _pages(request).error(request, NOT_FOUND, session=session)
-        raise
-    return _pages(request).render(request, "ticket.html", {"ticket": ticket}, session=session)
-
-
-__all__ = ["CsrfRejected", "SignInRequired", "check_csrf", "cookie_session", "page_session", "read_form", "router"]
+__all__ = [
+    "CsrfRejected",
+    "PageSession",
+    "SignInRequired",
+    "check_csrf",
+    "cookie_session",
+    "page_session",
+    "read_form",
+    "router",
+]
