@@ -112,12 +112,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             proposal, left = await payments.propose_allocation(
                 s, principal=principal, amount_minor=request.amount.amount_minor
             )
+            summaries = await invoices.summaries_of(s, [inv.id for inv, _ in proposal])
         currency = proposal[0][0].currency if proposal else (request.amount.currency or "USD")
         return billing_pb2.ProposeAllocationResponse(
             allocations=[
                 billing_pb2.Allocation(invoice_id=inv.id, amount=_money(share, inv.currency)) for inv, share in proposal
             ],
             unallocated=_money(left, currency),
+            invoices=[_invoice(inv, summaries.get(inv.id, "")) for inv, _ in proposal],
         )
 
     async def MakePayment(self, request, context):  # noqa: ANN001, ANN201, N802

@@ -255,5 +255,10 @@ async def get_visible_invoice(session: AsyncSession, *, principal: Principal, in
     return invoice
 
 
+async def summaries_of(session: AsyncSession, invoice_ids: list[str]) -> dict[str, str]:
+    """Items summaries of the given invoices, one query."""
+    return await _items_summaries(session, invoice_ids)
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

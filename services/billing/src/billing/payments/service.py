@@ -62,6 +62,10 @@ def _customers(principal: Principal) -> tuple[str, ...]:
 
 
 def _invoice_scope(principal: Principal):  # noqa: ANN202
+    """The invoices a payer may pay: those it may view; with Pay Online alone, the customer's open invoices."""
+    if not principal.has(perm.INVOICES_VIEW_ALL) and not principal.has(perm.INVOICES_VIEW_MINE):
+        require(principal, perm.INVOICES_PAY_ONLINE)
+        return visibility(principal, view_all=perm.INVOICES_PAY_ONLINE, view_mine="")
     return visibility(principal, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
 
 
