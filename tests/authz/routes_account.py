@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.authz.harness import SIGNED_IN, Route
+
 PUBLIC = {
     ("GET", "/signin"),
     ("POST", "/signin"),
@@ -13,6 +15,12 @@ PUBLIC = {
     # checked by the home page tests).
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/home"),
+    # Forgotten password and the emailed link: before sign-in by nature; the token is the credential.
+    ("GET", "/forgot"),
+    ("POST", "/forgot"),
+    ("GET", "/reset"),
+    ("POST", "/reset"),
+    ("GET", "/reset/done"),
     ("GET", "/staff/signin"),
     ("POST", "/staff/signin"),
     ("POST", "/staff/signout"),
@@ -26,4 +34,14 @@ PUBLIC = {
 # Staff console and staff API: portal sessions never open them (test_coverage checks a portal admin is refused).
 STAFF_PREFIXES = ("/staff", "/api/v1/staff")
 
-ROUTES: list = []
+ROUTES = [
+    Route("GET", "/account/password", SIGNED_IN),
+    # A wrong current password: the form is reached and answered, nothing changes.
+    Route(
+        "POST",
+        "/account/password",
+        SIGNED_IN,
+        form={"current_password": "not-the-password", "new_password": "x" * 12, "confirm_password": "x" * 12},
+        ok_statuses=(400,),
+    ),
+]

@@ -26,6 +26,7 @@ from gateway.config import Settings
 from gateway.csrf import Csrf
 from gateway.middleware import EdgeMiddleware
 from gateway.sessions import SESSION_COOKIE, PrincipalCache
+from gateway.web.account import router as account_router
 from gateway.web.render import STATIC_DIR, Pages
 from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
@@ -177,6 +178,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Pages first: the portal home is the hottest route and routes are matched in order.
     app.include_router(web_router)
     app.include_router(tickets_pages)
+    app.include_router(account_router)
     app.include_router(staff_router)
     app.include_router(api_router)
     app.include_router(tickets_api)

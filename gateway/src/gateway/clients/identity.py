@@ -58,3 +58,29 @@ class IdentityClient:
         req = identity_pb2.ListCustomersRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
         resp = await self._call(self._stub.ListCustomers, req, token)
         return Page([Customer.from_proto(c) for c in resp.customers], resp.page.next_cursor or None)
+
+    # --- passwords (SPEC P3) -------------------------------------------------------------------------
+
+    async def request_password_reset(self, *, login: str, client_address: str) -> None:
+        req = identity_pb2.RequestPasswordResetRequest(login=login, client_address=client_address)
+        await self._call(self._stub.RequestPasswordReset, req, None)
+
+    async def check_password_token(self, token: str) -> str:
+        """The purpose ("reset" or "invite") of a live link; FAILED_PRECONDITION when it no longer works."""
+        req = identity_pb2.CheckPasswordTokenRequest(token=token)
+        return (await self._call(self._stub.CheckPasswordToken, req, None)).purpose
+
+    async def set_password_with_token(self, *, token: str, new_password: str, client_address: str) -> str:
+        """Uses the link once; returns the login to sign in with."""
+        req = identity_pb2.SetPasswordWithTokenRequest(
+            token=token, new_password=new_password, client_address=client_address
+        )
+        return (await self._call(self._stub.SetPasswordWithToken, req, None)).login
+
+    async def change_password(
+        self, token: str, *, current_password: str, new_password: str, client_address: str
+    ) -> int:
+        req = identity_pb2.ChangePasswordRequest(
+            current_password=current_password, new_password=new_password, client_address=client_address
+        )
+        return (await self._call(self._stub.ChangePassword, req, token)).sessions_revoked

@@ -36,6 +36,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self._env = env
         self._templates = {name: env.get_template(name) for name in _PAGES}
         self.translators = load_translators()
         self.operator_name = operator_name
@@ -69,7 +70,9 @@ class Pages:
         }
         if context:
             ctx.update(context)
-        html = self._templates[name].render(ctx)
+        # Feature templates (e.g. "account/...") compile on first use; Jinja keeps them compiled afterwards.
+        template = self._templates.get(name) or self._env.get_template(name)
+        html = template.render(ctx)
         return HTMLResponse(html, status_code=status_code, headers={"Vary": "Cookie, Accept-Language"})
 
     def error(

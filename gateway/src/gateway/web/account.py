@@ -1,0 +1,211 @@
+"""Account pages: forgotten password, reset with an emailed link, change password while signed in (SPEC P3)."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.api.errors import split_field
+from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
+from gateway.sessions import SESSION_COOKIE
+from gateway.web.render import Pages
+from gateway.web.routes import COOKIE_FLAGS, PageSession, check_csrf, read_form
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+MAX_LOGIN = 320
+MAX_PASSWORD = 1024
+MIN_PASSWORD = 10
+# Tokens are 43 URL-safe characters; anything much longer is not one of ours.
+MAX_TOKEN = 128
+_UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _anonymous_page(request: Request, template: str, context: dict, status_code: int = 200) -> Response:
+    """A page for a browser that is not signed in: its forms carry the pre-sign-in CSRF token."""
+    csrf: Csrf = request.app.state.csrf
+    nonce = request.cookies.get(CSRF_COOKIE)
+    new_nonce = not nonce or len(nonce) > 64
+    if new_nonce:
+        nonce = Csrf.new_nonce()
+    response = _pages(request).render(
+        request, template, context, csrf_token=csrf.for_nonce(nonce), status_code=status_code
+    )
+    if new_nonce:
+        response.set_cookie(CSRF_COOKIE, nonce, **COOKIE_FLAGS)
+    # The reset link's token must not travel on in a Referer header, even to our own other pages.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _password_errors(t, new: str, confirm: str) -> dict[str, str]:  # noqa: ANN001
+    if len(new) < MIN_PASSWORD:
+        return {"new_password": t("account.password.too_short", min=MIN_PASSWORD)}
+    if len(new) > MAX_PASSWORD:
+        return {"new_password": t("account.password.too_long", max=MAX_PASSWORD)}
+    if new != confirm:
+        return {"confirm_password": t("account.password.mismatch")}
+    return {}
+
+
+# --- forgotten password ---------------------------------------------------------------------------
+
+
+@router.get("/forgot")
+async def forgot_form(request: Request) -> Response:
+    return _anonymous_page(request, "account/forgot.html", {"login": "", "sent": False, "errors": {}})
+
+
+@router.post("/forgot")
+async def forgot_submit(request: Request) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    t = _pages(request).translator(request)
+    login = _field(form, "login").strip()
+    if not login or len(login) > MAX_LOGIN:
+        errors = {"login": t("account.forgot.login_required")}
+        return _anonymous_page(request, "account/forgot.html", {"login": "", "sent": False, "errors": errors}, 400)
+    try:
+        await request.app.state.backends.identity.request_password_reset(login=login, client_address=_address(request))
+    except grpc.aio.AioRpcError as err:
+        if err.code() not in _UNAVAILABLE:
+            raise
+        errors = {"_form": t("error.backend-unavailable.detail")}
+        return _anonymous_page(request, "account/forgot.html", {"login": login, "sent": False, "errors": errors}, 503)
+    # The same answer whether or not the login exists.
+    return _anonymous_page(request, "account/forgot.html", {"login": "", "sent": True, "errors": {}})
+
+
+# --- reset with an emailed link -------------------------------------------------------------------
+
+
+async def _link_works(request: Request, token: str) -> bool:
+    if not token or len(token) > MAX_TOKEN:
+        return False
+    try:
+        await request.app.state.backends.identity.check_password_token(token)
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+            return False
+        raise
+    return True
+
+
+def _reset_page(request: Request, token: str, errors: dict[str, str], status_code: int = 200) -> Response:
+    return _anonymous_page(request, "account/reset.html", {"token": token, "errors": errors}, status_code)
+
+
+def _dead_link(request: Request) -> Response:
+    return _anonymous_page(request, "account/link_dead.html", {}, 410)
+
+
+@router.get("/reset")
+async def reset_form(request: Request, token: str = "") -> Response:
+    if not await _link_works(request, token):
+        return _dead_link(request)
+    return _reset_page(request, token, {})
+
+
+@router.post("/reset")
+async def reset_submit(request: Request) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    t = _pages(request).translator(request)
+    token = _field(form, "token")
+    if not token or len(token) > MAX_TOKEN:
+        return _dead_link(request)
+    new, confirm = _field(form, "new_password"), _field(form, "confirm_password")
+    errors = _password_errors(t, new, confirm)
+    if errors:
+        return _reset_page(request, token, errors, 400)
+    try:
+        await request.app.state.backends.identity.set_password_with_token(
+            token=token, new_password=new, client_address=_address(request)
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            return _dead_link(request)
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            _, detail = split_field(err.details() or "")
+            return _reset_page(request, token, {"new_password": detail}, 400)
+        if code in _UNAVAILABLE:
+            return _reset_page(request, token, {"_form": t("error.backend-unavailable.detail")}, 503)
+        raise
+    # Every session of the user ended with the reset, this browser's included.
+    stale = request.cookies.get(SESSION_COOKIE)
+    if stale:
+        request.app.state.sessions.drop(stale)
+    response = RedirectResponse("/reset/done", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
+    return response
+
+
+@router.get("/reset/done")
+async def reset_done(request: Request) -> Response:
+    return _anonymous_page(request, "account/reset_done.html", {})
+
+
+# --- change password while signed in -------------------------------------------------------------
+
+
+def _change_page(request: Request, session, errors: dict[str, str], done: bool, status_code: int = 200) -> Response:  # noqa: ANN001
+    return _pages(request).render(
+        request, "account/password.html", {"errors": errors, "done": done}, session=session, status_code=status_code
+    )
+
+
+@router.get("/account/password")
+async def change_form(request: Request, session: PageSession) -> Response:
+    return _change_page(request, session, {}, done=False)
+
+
+@router.post("/account/password")
+async def change_submit(request: Request, session: PageSession) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    t = _pages(request).translator(request)
+    current = _field(form, "current_password")
+    new, confirm = _field(form, "new_password"), _field(form, "confirm_password")
+    errors: dict[str, str] = {}
+    if not current:
+        errors["current_password"] = t("account.password.current_required")
+    errors.update(_password_errors(t, new, confirm))
+    if errors:
+        return _change_page(request, session, errors, done=False, status_code=400)
+    try:
+        await request.app.state.backends.identity.change_password(
+            session.principal_token, current_password=current, new_password=new, client_address=_address(request)
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            name, detail = split_field(err.details() or "")
+            if name == "current_password":
+                detail = t("account.password.current_wrong")
+            field = name if name in ("current_password", "new_password") else "_form"
+            return _change_page(request, session, {field: detail}, done=False, status_code=400)
+        if code in _UNAVAILABLE:
+            errors = {"_form": t("error.backend-unavailable.detail")}
+            return _change_page(request, session, errors, done=False, status_code=503)
+        raise
+    log.info("password changed by portal user %s", session.principal.subject_id)
+    return _change_page(request, session, {}, done=True)
