@@ -78,7 +78,11 @@ class EdgeMiddleware:
                 started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                headers.extend(extra)
+                # A route may widen its own policy (the add-card form posts to the payment processor).
+                if any(k == b"content-security-policy" for k, _ in headers):
+                    headers.extend(h for h in extra if h[0] != b"content-security-policy")
+                else:
+                    headers.extend(extra)
                 if no_store and not any(k == b"cache-control" for k, _ in headers):
                     headers.append(_NO_STORE)
                 message["headers"] = headers
