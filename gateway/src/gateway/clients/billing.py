@@ -1,4 +1,8 @@
-"""BillingService: the principal's open invoices."""
+"""BillingService: invoices, payments, payment profiles, estimates, account overview.
+
+Besides list_open_invoices (the home page's section, as schemas), the methods return the response messages;
+the billing pages and API shape them (gateway/web/billing.py, gateway/api/billing.py).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,104 @@ from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 
 
+def _page(page_size: int, cursor: str) -> common_pb2.PageRequest:
+    return common_pb2.PageRequest(page_size=page_size, cursor=cursor)
+
+
 class BillingClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = billing_pb2_grpc.BillingServiceStub(channel)
         self._call = Caller("billing", timeout)
+        # A payment waits for the card processor; its deadline covers billing's processor timeout.
+        self._pay_timeout = max(timeout, 15.0)
 
     async def list_open_invoices(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Invoice]:
-        req = billing_pb2.ListOpenInvoicesRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
+        req = billing_pb2.ListOpenInvoicesRequest(page=_page(page_size, cursor))
         resp = await self._call(self._stub.ListOpenInvoices, req, token)
         return Page(items=[Invoice.from_proto(i) for i in resp.invoices], next_cursor=resp.page.next_cursor or None)
+
+    async def open_invoices(self, token: str, *, page_size: int = 0, cursor: str = ""):  # noqa: ANN201
+        req = billing_pb2.ListOpenInvoicesRequest(page=_page(page_size, cursor))
+        return await self._call(self._stub.ListOpenInvoices, req, token)
+
+    async def list_invoices(self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""):  # noqa: ANN201
+        req = billing_pb2.ListInvoicesRequest(page=_page(page_size, cursor), query=query)
+        return await self._call(self._stub.ListInvoices, req, token)
+
+    async def get_invoice(self, token: str, invoice_id: str):  # noqa: ANN201
+        return await self._call(self._stub.GetInvoice, billing_pb2.GetInvoiceRequest(invoice_id=invoice_id), token)
+
+    async def invoice_pdf(self, token: str, invoice_id: str):  # noqa: ANN201
+        req = billing_pb2.GetInvoicePdfRequest(invoice_id=invoice_id)
+        return await self._call(self._stub.GetInvoicePdf, req, token)
+
+    async def overview(self, token: str):  # noqa: ANN201
+        return await self._call(self._stub.GetAccountOverview, billing_pb2.GetAccountOverviewRequest(), token)
+
+    async def propose(self, token: str, amount_minor: int, currency: str = ""):  # noqa: ANN201
+        req = billing_pb2.ProposeAllocationRequest(
+            amount=common_pb2.Money(amount_minor=amount_minor, currency=currency)
+        )
+        return await self._call(self._stub.ProposeAllocation, req, token)
+
+    async def pay(
+        self,
+        token: str,
+        *,
+        idempotency_key: str,
+        allocations: list[tuple[str, int]],
+        profile_id: str = "",
+        processor_token: str = "",
+    ):  # noqa: ANN201
+        req = billing_pb2.MakePaymentRequest(
+            idempotency_key=idempotency_key,
+            payment_profile_id=profile_id,
+            processor_token=processor_token,
+            allocations=[
+                billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
+            ],
+        )
+        return await self._call(self._stub.MakePayment, req, token, deadline=self._pay_timeout)
+
+    async def list_payments(self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""):  # noqa: ANN201
+        req = billing_pb2.ListPaymentsRequest(page=_page(page_size, cursor), query=query)
+        return await self._call(self._stub.ListPayments, req, token)
+
+    async def profiles(self, token: str):  # noqa: ANN201
+        return await self._call(self._stub.ListPaymentProfiles, billing_pb2.ListPaymentProfilesRequest(), token)
+
+    async def add_profile(self, token: str, processor_token: str, nickname: str = ""):  # noqa: ANN201
+        req = billing_pb2.AddPaymentProfileRequest(processor_token=processor_token, nickname=nickname)
+        return await self._call(self._stub.AddPaymentProfile, req, token)
+
+    async def update_profile(
+        self, token: str, profile_id: str, *, nickname: str | None = None, reminder_on: str | None = None
+    ):  # noqa: ANN201
+        req = billing_pb2.UpdatePaymentProfileRequest(profile_id=profile_id)
+        if nickname is not None:
+            req.nickname = nickname
+        if reminder_on is not None:
+            req.reminder_on = reminder_on
+        return await self._call(self._stub.UpdatePaymentProfile, req, token)
+
+    async def delete_profile(self, token: str, profile_id: str) -> None:
+        req = billing_pb2.DeletePaymentProfileRequest(profile_id=profile_id)
+        await self._call(self._stub.DeletePaymentProfile, req, token)
+
+    async def list_estimates(
+        self, token: str, *, query: str = "", status: str = "", page_size: int = 0, cursor: str = ""
+    ):  # noqa: ANN201
+        req = billing_pb2.ListEstimatesRequest(page=_page(page_size, cursor), query=query, status=status)
+        return await self._call(self._stub.ListEstimates, req, token)
+
+    async def get_estimate(self, token: str, estimate_id: str):  # noqa: ANN201
+        req = billing_pb2.GetEstimateRequest(estimate_id=estimate_id)
+        return await self._call(self._stub.GetEstimate, req, token)
+
+    async def estimate_pdf(self, token: str, estimate_id: str):  # noqa: ANN201
+        req = billing_pb2.GetEstimatePdfRequest(estimate_id=estimate_id)
+        return await self._call(self._stub.GetEstimatePdf, req, token)
+
+    async def decide_estimate(self, token: str, estimate_id: str, *, approve: bool):  # noqa: ANN201
+        req = billing_pb2.DecideEstimateRequest(estimate_id=estimate_id, approve=approve)
+        return await self._call(self._stub.DecideEstimate, req, token)

@@ -1,0 +1,193 @@
+"""The billing JSON API under /api/v1: invoices, payments (Idempotency-Key required), payment profiles,
+estimates and the account overview. Errors are problem+json, mapped from billing's status codes in one place.
+
+Responses are billing's messages as JSON (field names as in portal/billing/v1/billing.proto; money as
+{"amount_minor", "currency"}).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import JSONResponse
+from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import Clients, CurrentSession
+from gateway.api.errors import problem_from_status
+
+router = APIRouter(prefix="/api/v1", tags=["billing"])
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def _json(message, status_code: int = 200) -> JSONResponse:  # noqa: ANN001 - any protobuf message
+    body = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return JSONResponse(_ints(body), status_code=status_code)
+
+
+def _ints(value: Any) -> Any:
+    """protobuf's JSON writes int64 as strings; amounts are numbers here."""
+    if isinstance(value, dict):
+        return {k: (int(v) if k == "amount_minor" and isinstance(v, str) else _ints(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+Q = Annotated[str, Query(max_length=200)]
+Cursor = Annotated[str, Query(max_length=500)]
+Size = Annotated[int, Query(ge=0, le=100)]
+
+
+@router.get("/billing/overview")
+async def overview(session: CurrentSession, backends: Clients) -> JSONResponse:
+    return _json(await backends.billing.overview(session.principal_token))
+
+
+@router.get("/invoices")
+async def list_invoices(
+    session: CurrentSession, backends: Clients, q: Q = "", cursor: Cursor = "", page_size: Size = 0, open: bool = False
+) -> JSONResponse:  # noqa: A002
+    if open:
+        return _json(await backends.billing.open_invoices(session.principal_token, page_size=page_size, cursor=cursor))
+    return _json(
+        await backends.billing.list_invoices(session.principal_token, query=q, page_size=page_size, cursor=cursor)
+    )
+
+
+@router.get("/invoices/{invoice_id}")
+async def get_invoice(invoice_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
+    return _json(await backends.billing.get_invoice(session.principal_token, invoice_id))
+
+
+@router.get("/invoices/{invoice_id}/pdf", response_class=Response)
+async def invoice_pdf(invoice_id: str, session: CurrentSession, backends: Clients) -> Response:
+    resp = await backends.billing.invoice_pdf(session.principal_token, invoice_id)
+    return Response(resp.pdf, media_type="application/pdf", headers={"Cache-Control": "private, no-store"})
+
+
+class AllocationBody(BaseModel):
+    invoice_id: str = Field(max_length=64)
+    amount_minor: int = Field(gt=0)
+
+
+class PaymentBody(BaseModel):
+    allocations: list[AllocationBody] = Field(min_length=1, max_length=100)
+    payment_profile_id: str = Field("", max_length=64)
+    processor_token: str = Field("", max_length=100)
+
+
+@router.get("/payments/proposal")
+async def propose(
+    session: CurrentSession, backends: Clients, amount_minor: Annotated[int, Query(ge=0)] = 0
+) -> JSONResponse:
+    return _json(await backends.billing.propose(session.principal_token, amount_minor))
+
+
+@router.post("/payments", status_code=status.HTTP_201_CREATED)
+async def make_payment(
+    body: PaymentBody,
+    session: CurrentSession,
+    backends: Clients,
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key")] = "",
+) -> JSONResponse:
+    """Pay one or several invoices. Resending with the same Idempotency-Key returns the same payment (200)."""
+    if not _KEY.match(idempotency_key):
+        return problem_from_status(400, "send an Idempotency-Key header of 16-64 letters, digits, - or _").response()
+    resp = await backends.billing.pay(
+        session.principal_token,
+        idempotency_key=idempotency_key,
+        allocations=[(a.invoice_id, a.amount_minor) for a in body.allocations],
+        profile_id=body.payment_profile_id,
+        processor_token=body.processor_token,
+    )
+    return _json(resp, status_code=200 if resp.replayed else 201)
+
+
+@router.get("/payments")
+async def list_payments(
+    session: CurrentSession, backends: Clients, q: Q = "", cursor: Cursor = "", page_size: Size = 0
+) -> JSONResponse:
+    return _json(
+        await backends.billing.list_payments(session.principal_token, query=q, page_size=page_size, cursor=cursor)
+    )
+
+
+@router.get("/payment-profiles")
+async def list_profiles(session: CurrentSession, backends: Clients) -> JSONResponse:
+    return _json(await backends.billing.profiles(session.principal_token))
+
+
+class ProfileBody(BaseModel):
+    processor_token: str = Field(min_length=1, max_length=100)
+    nickname: str = Field("", max_length=60)
+
+
+@router.post("/payment-profiles", status_code=status.HTTP_201_CREATED)
+async def add_profile(body: ProfileBody, session: CurrentSession, backends: Clients) -> JSONResponse:
+    resp = await backends.billing.add_profile(session.principal_token, body.processor_token, body.nickname)
+    return _json(resp, status_code=201)
+
+
+class ProfilePatch(BaseModel):
+    nickname: str | None = Field(None, max_length=60)
+    reminder_on: str | None = Field(None, max_length=10, description="YYYY-MM-DD; can be set once")
+
+
+@router.patch("/payment-profiles/{profile_id}")
+async def update_profile(
+    profile_id: str, body: ProfilePatch, session: CurrentSession, backends: Clients
+) -> JSONResponse:
+    resp = await backends.billing.update_profile(
+        session.principal_token, profile_id, nickname=body.nickname, reminder_on=body.reminder_on
+    )
+    return _json(resp)
+
+
+@router.delete("/payment-profiles/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_profile(profile_id: str, session: CurrentSession, backends: Clients) -> Response:
+    await backends.billing.delete_profile(session.principal_token, profile_id)
+    return Response(status_code=204)
+
+
+@router.get("/estimates")
+async def list_estimates(
+    session: CurrentSession,
+    backends: Clients,
+    q: Q = "",
+    status_filter: Annotated[str, Query(alias="status", pattern="^(|open|approved|declined)$")] = "",
+    cursor: Cursor = "",
+    page_size: Size = 0,
+) -> JSONResponse:
+    return _json(
+        await backends.billing.list_estimates(
+            session.principal_token, query=q, status=status_filter, page_size=page_size, cursor=cursor
+        )
+    )
+
+
+@router.get("/estimates/{estimate_id}")
+async def get_estimate(estimate_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
+    return _json(await backends.billing.get_estimate(session.principal_token, estimate_id))
+
+
+@router.get("/estimates/{estimate_id}/pdf", response_class=Response)
+async def estimate_pdf(estimate_id: str, session: CurrentSession, backends: Clients) -> Response:
+    resp = await backends.billing.estimate_pdf(session.principal_token, estimate_id)
+    return Response(resp.pdf, media_type="application/pdf", headers={"Cache-Control": "private, no-store"})
+
+
+class DecisionBody(BaseModel):
+    decision: str = Field(pattern="^(approve|decline)$")
+
+
+@router.post("/estimates/{estimate_id}/decision")
+async def decide(estimate_id: str, body: DecisionBody, session: CurrentSession, backends: Clients) -> JSONResponse:
+    """Approve or decline an open estimate; a decided one answers 409."""
+    resp = await backends.billing.decide_estimate(
+        session.principal_token, estimate_id, approve=body.decision == "approve"
+    )
+    return _json(resp)

@@ -1,0 +1,548 @@
+"""Billing pages (SPEC B1–B8): the billing overview, invoices (view all with search, invoice page, PDF), Make a
+Payment (Pay Now / Pay All with per-invoice amounts and an oldest-first proposal), payments (view all with
+search), stored payment options (add through the processor, nickname, reminder once, delete with confirmation),
+estimates (list with filter and search, page, PDF, Approve / Decline).
+
+Everything works without JavaScript. Card numbers never come here: the add-card form posts straight to the
+payment processor's tokenisation endpoint, which redirects back with a token only. The billing service decides
+what the user may see and do; these pages only decide what to offer.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode, urlsplit
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.api.errors import split_field
+from gateway.clients import Backends
+from gateway.clients.billing import BillingClient
+from gateway.clients.schemas import Money
+from gateway.csrf import CSRF_FIELD
+from gateway.sessions import Session
+from gateway.web.i18n import Translator
+from gateway.web.render import Pages
+from gateway.web.routes import PageSession, check_csrf, read_form
+from servicekit import permissions as perm
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+RECENT_PAYMENTS = 10
+QUERY_MAX = 200
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_TEMPLATES = (
+    "billing/overview.html",
+    "billing/invoices.html",
+    "billing/invoice.html",
+    "billing/pay.html",
+    "billing/payments.html",
+    "billing/options.html",
+    "billing/option_delete.html",
+    "billing/estimates.html",
+    "billing/estimate.html",
+)
+_NOTICES = {
+    "paid": "billing.notice.paid",
+    "added": "billing.notice.added",
+    "saved": "billing.notice.saved",
+    "deleted": "billing.notice.deleted",
+    "approved": "billing.notice.approved",
+    "declined": "billing.notice.declined",
+}
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    # Billing's templates join the compiled set on first use, in the same environment as the others.
+    templates = pages._templates  # noqa: SLF001
+    if _TEMPLATES[0] not in templates:
+        env = templates["home.html"].environment
+        for name in _TEMPLATES:
+            templates[name] = env.get_template(name)
+    return pages
+
+
+def _billing(request: Request) -> BillingClient:
+    backends: Backends = request.app.state.backends
+    return backends.billing
+
+
+def _t(request: Request) -> Translator:
+    return _pages(request).translator(request)
+
+
+def _render(request: Request, name: str, session: Session, status_code: int = 200, **context: object) -> Response:
+    notice = _NOTICES.get(request.query_params.get("done", ""))
+    context.setdefault("notice", _t(request)(notice) if notice else "")
+    context.setdefault("error", "")
+    return _pages(request).render(
+        request, name, {"p": _perms(session), **context}, session=session, status_code=status_code
+    )
+
+
+def _perms(session: Session) -> dict[str, bool]:
+    p = session.principal
+    return {
+        "overview": p.has(perm.ACCOUNT_OVERVIEW_VIEW),
+        "invoices": p.has(perm.INVOICES_VIEW_ALL) or p.has(perm.INVOICES_VIEW_MINE),
+        "pay": p.has(perm.INVOICES_PAY_ONLINE),
+        "payments": p.has(perm.PAYMENTS_VIEW_ALL) or p.has(perm.PAYMENTS_VIEW_MINE),
+        "estimates": p.has(perm.ESTIMATES_VIEW_ALL) or p.has(perm.ESTIMATES_VIEW_MINE),
+        "options": p.has(perm.PAYMENT_OPTIONS_MANAGE),
+    }
+
+
+def _money(t: Translator, m) -> str:  # noqa: ANN001 - portal.common.v1.Money
+    return t.money(Money.from_proto(m))
+
+
+def _decimal(m) -> str:  # noqa: ANN001
+    """An amount as the form field shows it: plain digits, a point, two decimals."""
+    major, minor = divmod(m.amount_minor, 100)
+    return f"{major}.{minor:02d}"
+
+
+def parse_amount(text: str) -> int | None:
+    """Minor units from what a person types ("12", "12.5", "12,50", "1 234.00"); None when it is not money."""
+    cleaned = text.strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    if not cleaned:
+        return 0
+    if cleaned.count(".") > 1 or not re.fullmatch(r"\d+(\.\d{0,2})?", cleaned):
+        return None
+    try:
+        return int(Decimal(cleaned) * 100)
+    except InvalidOperation:
+        return None
+
+
+def _forbidden(request: Request, session: Session) -> Response:
+    from gateway.api.errors import FORBIDDEN
+
+    return _pages(request).error(request, FORBIDDEN, session=session)
+
+
+def _query(request: Request) -> str:
+    return request.query_params.get("q", "").strip()[:QUERY_MAX]
+
+
+def _invoice_row(t: Translator, inv) -> dict:  # noqa: ANN001
+    return {
+        "id": inv.id,
+        "number": inv.number,
+        "issued": t.date(inv.issued_on),
+        "due": t.date(inv.due_on),
+        "status": t.label("billing.status", inv.status),
+        "status_class": f"status-{inv.status}",
+        "summary": inv.items_summary,
+        "total": _money(t, inv.total),
+        "balance": _money(t, inv.balance_due),
+        "open": inv.status == "open" and inv.balance_due.amount_minor > 0,
+    }
+
+
+def _payment_row(t: Translator, p) -> dict:  # noqa: ANN001
+    return {
+        "id": p.id,
+        "date": t.date(p.created_at[:10]),
+        "amount": _money(t, p.amount),
+        "method": p.method,
+        "invoices": ", ".join(n for n in p.invoice_numbers if n),
+    }
+
+
+def _estimate_row(t: Translator, e) -> dict:  # noqa: ANN001
+    return {
+        "id": e.id,
+        "number": e.number,
+        "name": e.name,
+        "status": e.status,
+        "status_label": t.label("billing.estimate", e.status),
+        "sent": t.date(e.sent_on),
+        "total": _money(t, e.total),
+    }
+
+
+# --- overview ---------------------------------------------------------------------------------------
+
+
+@router.get("/billing")
+async def billing_home(request: Request, session: PageSession) -> Response:
+    """Account overview, open invoices, recent payments and estimates, as far as the group allows."""
+    t, billing, token, p = _t(request), _billing(request), session.principal_token, _perms(session)
+    if not any(p[k] for k in ("overview", "invoices", "payments", "estimates")):
+        return _forbidden(request, session)
+    ctx: dict = {"overview": None, "invoices": None, "payments": None, "estimates": None}
+    if p["overview"]:
+        o = await billing.overview(token)
+        ctx["overview"] = {
+            "invoice_balance": _money(t, o.invoice_balance),
+            "credit_balance": _money(t, o.credit_balance),
+            "open_invoices": o.open_invoices,
+        }
+    if p["invoices"]:
+        resp = await billing.open_invoices(token, page_size=PAGE_SIZE)
+        ctx["invoices"] = [_invoice_row(t, i) for i in resp.invoices]
+    if p["payments"]:
+        resp = await billing.list_payments(token, page_size=RECENT_PAYMENTS)
+        ctx["payments"] = [_payment_row(t, x) for x in resp.payments]
+    if p["estimates"]:
+        resp = await billing.list_estimates(token, page_size=RECENT_PAYMENTS)
+        ctx["estimates"] = [_estimate_row(t, e) for e in resp.estimates]
+    return _render(request, "billing/overview.html", session, **ctx)
+
+
+# --- invoices ---------------------------------------------------------------------------------------
+
+
+@router.get("/billing/invoices")
+async def invoices_list(request: Request, session: PageSession) -> Response:
+    t, q = _t(request), _query(request)
+    resp = await _billing(request).list_invoices(
+        session.principal_token, query=q, page_size=PAGE_SIZE, cursor=request.query_params.get("cursor", "")
+    )
+    more = f"?{urlencode({'q': q, 'cursor': resp.page.next_cursor})}" if resp.page.next_cursor else ""
+    return _render(
+        request, "billing/invoices.html", session, rows=[_invoice_row(t, i) for i in resp.invoices], q=q, more=more
+    )
+
+
+@router.get("/billing/invoices/{invoice_id}")
+async def invoice_page(request: Request, invoice_id: str, session: PageSession) -> Response:
+    t = _t(request)
+    resp = await _billing(request).get_invoice(session.principal_token, invoice_id)
+    inv = resp.invoice
+    return _render(
+        request,
+        "billing/invoice.html",
+        session,
+        inv=_invoice_row(t, inv),
+        subtotal=_money(t, inv.subtotal),
+        tax=_money(t, inv.tax) if inv.tax_rate_bp else "",
+        tax_rate=f"{inv.tax_rate_bp / 100:g}",
+        lines=[
+            {
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit": _money(t, ln.unit_price),
+                "amount": _money(t, ln.amount),
+            }
+            for ln in resp.lines
+        ],
+        applied=[{"date": t.date(a.paid_at[:10]), "amount": _money(t, a.amount)} for a in resp.payments],
+    )
+
+
+@router.get("/billing/invoices/{invoice_id}/pdf")
+async def invoice_pdf(request: Request, invoice_id: str, session: PageSession) -> Response:
+    resp = await _billing(request).invoice_pdf(session.principal_token, invoice_id)
+    return _pdf(resp)
+
+
+def _pdf(resp) -> Response:  # noqa: ANN001
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", resp.filename) or "document.pdf"
+    return Response(
+        resp.pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{safe}"', "Cache-Control": "private, no-store"},
+    )
+
+
+# --- make a payment ---------------------------------------------------------------------------------
+
+
+async def _pay_page(
+    request: Request,
+    session: Session,
+    *,
+    amounts: dict[str, str] | None = None,
+    key: str = "",
+    profile_id: str = "",
+    error: str = "",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    t, billing, token = _t(request), _billing(request), session.principal_token
+    if not _perms(session)["pay"]:
+        return _forbidden(request, session)
+    profiles = (await billing.profiles(token)).profiles
+    only = request.query_params.get("invoice", "")
+    typed = request.query_params.get("amount", "").strip() if amounts is None else ""
+    minor = parse_amount(typed) if typed else 0
+    if minor is None:
+        errors = {"amount": t("billing.pay.amount_invalid")}
+    # The proposal lists every open invoice the payer may pay, oldest first, and spreads `minor` over them.
+    prop = await billing.propose(token, minor or 0)
+    proposal = {a.invoice_id: _decimal(a.amount) for a in prop.allocations} if minor else {}
+    left = _money(t, prop.unallocated) if minor and prop.unallocated.amount_minor else ""
+    rows = []
+    for inv in prop.invoices:
+        row = _invoice_row(t, inv)
+        if amounts is not None:
+            row["pay"] = amounts.get(inv.id, "")
+        elif proposal:
+            row["pay"] = proposal.get(inv.id, "0.00")
+        elif only:
+            row["pay"] = _decimal(inv.balance_due) if inv.id == only else "0.00"
+        else:
+            row["pay"] = _decimal(inv.balance_due)
+        rows.append(row)
+    return _render(
+        request,
+        "billing/pay.html",
+        session,
+        status_code=status_code,
+        rows=rows,
+        profiles=[_profile_view(t, x) for x in profiles],
+        profile_id=profile_id or (profiles[0].id if profiles else ""),
+        key=key or secrets.token_urlsafe(24),
+        typed=typed,
+        left=left,
+        error=error,
+        errors=errors or {},
+    )
+
+
+@router.get("/billing/pay")
+async def pay_form(request: Request, session: PageSession) -> Response:
+    return await _pay_page(request, session)
+
+
+@router.post("/billing/pay")
+async def pay_submit(request: Request, session: PageSession) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    if not _perms(session)["pay"]:
+        return _forbidden(request, session)
+    t = _t(request)
+    key = str(form.get("idempotency_key", ""))
+    profile_id = str(form.get("profile_id", ""))
+    amounts = {k[len("amount_") :]: str(v) for k, v in form.multi_items() if k.startswith("amount_")}
+    if not _KEY.match(key):
+        key = secrets.token_urlsafe(24)
+    allocations, errors = [], {}
+    for invoice_id, text in amounts.items():
+        minor = parse_amount(text)
+        if minor is None:
+            errors[f"amount_{invoice_id}"] = t("billing.pay.amount_invalid")
+        elif minor > 0:
+            allocations.append((invoice_id, minor))
+    if not errors and not allocations:
+        errors["amounts"] = t("billing.pay.nothing")
+    if not profile_id:
+        errors["profile_id"] = t("billing.pay.choose_method")
+    if errors:
+        return await _pay_page(
+            request, session, amounts=amounts, key=key, profile_id=profile_id, errors=errors, status_code=400
+        )
+    try:
+        resp = await _billing(request).pay(
+            session.principal_token, idempotency_key=key, allocations=allocations, profile_id=profile_id
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+            raise
+        message = split_field(err.details() or "")[1]
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            # Same key on the retry: the processor and billing make sure it is charged once.
+            message = t("billing.pay.retry")
+        return await _pay_page(
+            request, session, amounts=amounts, key=key, profile_id=profile_id, error=message, status_code=409
+        )
+    if resp.payment.status != "succeeded":
+        reason = t.label("billing.decline", resp.payment.failure_reason or "declined")
+        # A declined attempt is finished; a new attempt gets a new key.
+        return await _pay_page(
+            request,
+            session,
+            amounts=amounts,
+            profile_id=profile_id,
+            error=t("billing.pay.declined", reason=reason),
+            status_code=402,
+        )
+    return RedirectResponse("/billing?done=paid", status_code=303)
+
+
+# --- payments ---------------------------------------------------------------------------------------
+
+
+@router.get("/billing/payments")
+async def payments_list(request: Request, session: PageSession) -> Response:
+    t, q = _t(request), _query(request)
+    resp = await _billing(request).list_payments(
+        session.principal_token, query=q, page_size=PAGE_SIZE, cursor=request.query_params.get("cursor", "")
+    )
+    more = f"?{urlencode({'q': q, 'cursor': resp.page.next_cursor})}" if resp.page.next_cursor else ""
+    return _render(
+        request, "billing/payments.html", session, rows=[_payment_row(t, x) for x in resp.payments], q=q, more=more
+    )
+
+
+# --- stored payment options -------------------------------------------------------------------------
+
+
+def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
+    expiry = f"{x.exp_month:02d}/{x.exp_year}" if x.exp_year else ""
+    return {
+        "id": x.id,
+        "label": f"{x.brand.capitalize()} •••• {x.last4}",
+        "kind": t(f"billing.kind.{x.kind}") if x.kind in ("card", "ach") else x.kind,
+        "expiry": expiry,
+        "nickname": x.nickname,
+        "reminder": x.reminder_on,
+        "reminder_locked": x.reminder_locked,
+    }
+
+
+@router.get("/billing/payment-options")
+async def options_page(request: Request, session: PageSession) -> Response:
+    if not _perms(session)["options"]:
+        return _forbidden(request, session)
+    t = _t(request)
+    resp = await _billing(request).profiles(session.principal_token)
+    error = request.query_params.get("error", "")[:200]
+    return_url = str(request.url_for("options_added"))
+    response = _render(
+        request,
+        "billing/options.html",
+        session,
+        profiles=[_profile_view(t, x) for x in resp.profiles],
+        tokenize_url=resp.tokenize_url,
+        return_url=f"{return_url}?{urlencode({'state': session.csrf_token})}",
+        error=t("billing.options.processor_error", reason=error) if error else "",
+    )
+    # The edge's policy allows forms to post only to us; this page's card form posts to the processor.
+    processor = urlsplit(resp.tokenize_url)
+    if processor.scheme in ("http", "https") and processor.netloc:
+        response.headers["content-security-policy"] = (
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; "
+            f"form-action 'self' {processor.scheme}://{processor.netloc}"
+        )
+    return response
+
+
+@router.get("/billing/payment-options/added", name="options_added")
+async def options_added(request: Request, session: PageSession) -> Response:
+    """Where the processor sends the browser back with a token; `state` ties it to this session (CSRF)."""
+    if not _perms(session)["options"]:
+        return _forbidden(request, session)
+    token = request.query_params.get("token", "")
+    if not token:
+        reason = request.query_params.get("error", "") or "no token"
+        return RedirectResponse(f"/billing/payment-options?{urlencode({'error': reason[:200]})}", status_code=303)
+    check_csrf(request, request.query_params.get("state"))
+    await _billing(request).add_profile(session.principal_token, token)
+    return RedirectResponse("/billing/payment-options?done=added", status_code=303)
+
+
+@router.post("/billing/payment-options/{profile_id}")
+async def option_update(request: Request, profile_id: str, session: PageSession) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    nickname = form.get("nickname")
+    reminder = str(form.get("reminder_on", "")).strip()
+    await _billing(request).update_profile(
+        session.principal_token,
+        profile_id,
+        nickname=str(nickname) if nickname is not None else None,
+        reminder_on=reminder or None,
+    )
+    return RedirectResponse("/billing/payment-options?done=saved", status_code=303)
+
+
+@router.get("/billing/payment-options/{profile_id}/delete")
+async def option_delete_confirm(request: Request, profile_id: str, session: PageSession) -> Response:
+    if not _perms(session)["options"]:
+        return _forbidden(request, session)
+    t = _t(request)
+    resp = await _billing(request).profiles(session.principal_token)
+    match = [x for x in resp.profiles if x.id == profile_id]
+    if not match:
+        from gateway.api.errors import NOT_FOUND
+
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    return _render(request, "billing/option_delete.html", session, profile=_profile_view(t, match[0]))
+
+
+@router.post("/billing/payment-options/{profile_id}/delete")
+async def option_delete(request: Request, profile_id: str, session: PageSession) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    await _billing(request).delete_profile(session.principal_token, profile_id)
+    return RedirectResponse("/billing/payment-options?done=deleted", status_code=303)
+
+
+# --- estimates --------------------------------------------------------------------------------------
+
+ESTIMATE_STATUSES = ("open", "approved", "declined")
+
+
+@router.get("/billing/estimates")
+async def estimates_list(request: Request, session: PageSession) -> Response:
+    t, q = _t(request), _query(request)
+    status = request.query_params.get("status", "")
+    status = status if status in ESTIMATE_STATUSES else ""
+    resp = await _billing(request).list_estimates(
+        session.principal_token,
+        query=q,
+        status=status,
+        page_size=PAGE_SIZE,
+        cursor=request.query_params.get("cursor", ""),
+    )
+    more = f"?{urlencode({'q': q, 'status': status, 'cursor': resp.page.next_cursor})}" if resp.page.next_cursor else ""
+    return _render(
+        request,
+        "billing/estimates.html",
+        session,
+        rows=[_estimate_row(t, e) for e in resp.estimates],
+        q=q,
+        status=status,
+        statuses=[(s, t.label("billing.estimate", s)) for s in ESTIMATE_STATUSES],
+        more=more,
+    )
+
+
+@router.get("/billing/estimates/{estimate_id}")
+async def estimate_page(request: Request, estimate_id: str, session: PageSession) -> Response:
+    t = _t(request)
+    resp = await _billing(request).get_estimate(session.principal_token, estimate_id)
+    return _render(
+        request,
+        "billing/estimate.html",
+        session,
+        est=_estimate_row(t, resp.estimate),
+        lines=[
+            {
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit": _money(t, ln.unit_price),
+                "amount": _money(t, ln.amount),
+            }
+            for ln in resp.lines
+        ],
+    )
+
+
+@router.get("/billing/estimates/{estimate_id}/pdf")
+async def estimate_pdf(request: Request, estimate_id: str, session: PageSession) -> Response:
+    return _pdf(await _billing(request).estimate_pdf(session.principal_token, estimate_id))
+
+
+@router.post("/billing/estimates/{estimate_id}/decision")
+async def estimate_decide(request: Request, estimate_id: str, session: PageSession) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    decision = str(form.get("decision", ""))
+    if decision not in ("approve", "decline"):
+        from gateway.api.errors import INVALID
+
+        return _pages(request).error(request, INVALID, session=session)
+    await _billing(request).decide_estimate(session.principal_token, estimate_id, approve=decision == "approve")
+    done = "approved" if decision == "approve" else "declined"
+    return RedirectResponse(f"/billing/estimates/{estimate_id}?done={done}", status_code=303)
