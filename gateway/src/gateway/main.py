@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api import errors
+from gateway.api.billing import router as billing_api
 from gateway.api.deps import ApiUnauthenticated
 from gateway.api.routes import router as api_router
 from gateway.api.tickets import router as tickets_api
@@ -27,6 +28,7 @@ from gateway.csrf import Csrf
 from gateway.middleware import EdgeMiddleware
 from gateway.sessions import SESSION_COOKIE, PrincipalCache
 from gateway.web.account import router as account_router
+from gateway.web.billing import router as billing_pages
 from gateway.web.render import STATIC_DIR, Pages
 from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
@@ -177,10 +179,12 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     # Pages first: the portal home is the hottest route and routes are matched in order.
     app.include_router(web_router)
+    app.include_router(billing_pages)
     app.include_router(tickets_pages)
     app.include_router(account_router)
     app.include_router(staff_router)
     app.include_router(api_router)
+    app.include_router(billing_api)
     app.include_router(tickets_api)
     _install_health(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -216,6 +216,18 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/tickets/{ticket_id}/close",
         "/api/v1/tickets/{ticket_id}/comments",
         "/api/v1/tickets/{ticket_id}/pdf",
+        "/api/v1/billing/overview",
+        "/api/v1/invoices",
+        "/api/v1/invoices/{invoice_id}",
+        "/api/v1/invoices/{invoice_id}/pdf",
+        "/api/v1/payments",
+        "/api/v1/payments/proposal",
+        "/api/v1/payment-profiles",
+        "/api/v1/payment-profiles/{profile_id}",
+        "/api/v1/estimates",
+        "/api/v1/estimates/{estimate_id}",
+        "/api/v1/estimates/{estimate_id}/pdf",
+        "/api/v1/estimates/{estimate_id}/decision",
     }
     assert "session" in spec["components"]["securitySchemes"]
     assert (await gw.client.get("/api/v1/docs")).status_code == 200

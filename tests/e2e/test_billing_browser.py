@@ -1,0 +1,87 @@
+"""Issue 5 in Chromium, through the real processes: a customer with three open invoices adds a card through the
+processor's form, uses Pay All, lowers the amount on one invoice, pays with the stored card, and sees the
+balances, the payment in Recent Payments and the updated account overview. Then an estimate is approved once."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.billing_world import estimate, invoice, new_customer, staff_token
+
+
+async def _sign_in(page, stack, customer) -> None:  # noqa: ANN001
+    await page.goto(stack.gateway_url + "/signin")
+    await page.get_by_label("Email or username").fill(customer.login)
+    await page.get_by_label("Password").fill(customer.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack.gateway_url + "/")
+
+
+async def test_pay_all_with_a_lowered_amount_and_a_stored_card(stack, page, tmp_path):
+    token = staff_token(stack)
+    customer = new_customer(stack, token)
+    old = invoice(stack, token, customer.customer_id, "2026-01-05", ("Managed backup, January", 12_000))
+    mid = invoice(stack, token, customer.customer_id, "2026-02-05", ("Firewall licence", 30_000))
+    new = invoice(stack, token, customer.customer_id, "2026-03-05", ("On-site visit", 8_000), ("Cable", 1_550))
+    shots = tmp_path
+
+    await _sign_in(page, stack, customer)
+    await page.goto(stack.gateway_url + "/billing")
+    assert await page.locator("#invoice-balance").inner_text() == "$515.50"
+    rows = page.locator("section[aria-labelledby=open-heading] tbody tr")
+    assert [await r.locator("td").first.inner_text() for r in await rows.all()] == [old.number, mid.number, new.number]
+    assert "On-site visit, Cable" in await rows.nth(2).inner_text()
+    await page.screenshot(path=str(shots / "billing.png"), full_page=True)
+
+    # The card number goes to the processor's form; the portal only ever sees the token it redirects back with.
+    await page.goto(stack.gateway_url + "/billing/payment-options")
+    await page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await page.get_by_label("Expiry month").fill("12")
+    await page.get_by_label("Expiry year").fill("2031")
+    await page.get_by_role("button", name="Add card").click()
+    await page.wait_for_url(re.compile(r".*/billing/payment-options\?done=added$"))
+    assert "Visa •••• 4242" in await page.content()
+    await page.get_by_label("Nickname").fill("Office Visa")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(re.compile(r".*done=saved$"))
+    await page.screenshot(path=str(shots / "options.png"), full_page=True)
+
+    await page.goto(stack.gateway_url + "/billing")
+    await page.get_by_role("link", name="Pay all").click()
+    await page.wait_for_url(re.compile(r".*/billing/pay$"))
+    assert await page.get_by_label(f"Amount to pay on {old.number}").input_value() == "120.00"
+    await page.get_by_label(f"Amount to pay on {mid.number}").fill("100.00")
+    await page.get_by_label(re.compile("Office Visa")).check()
+    await page.screenshot(path=str(shots / "pay.png"), full_page=True)
+    await page.get_by_role("button", name="Pay now").click()
+    await page.wait_for_url(re.compile(r".*/billing\?done=paid$"))
+
+    # 120.00 + 100.00 + 95.50 paid: 200.00 left on the firewall invoice only.
+    assert "Thank you: your payment was received." in await page.content()
+    assert await page.locator("#invoice-balance").inner_text() == "$200.00"
+    open_rows = page.locator("section[aria-labelledby=open-heading] tbody tr")
+    assert await open_rows.count() == 1
+    assert mid.number in await open_rows.first.inner_text() and "$200.00" in await open_rows.first.inner_text()
+    recent = page.locator("section[aria-labelledby=payments-heading] tbody tr")
+    assert await recent.count() == 1
+    text = await recent.first.inner_text()
+    assert "$315.50" in text and "visa 4242" in text and old.number in text
+    await page.screenshot(path=str(shots / "after.png"), full_page=True)
+
+    await page.goto(stack.gateway_url + f"/billing/invoices?q={new.number}")
+    assert "Paid" in await page.locator("tbody").inner_text()
+
+
+async def test_an_estimate_is_approved_once_in_the_browser(stack, page, tmp_path):
+    token = staff_token(stack)
+    customer = new_customer(stack, token)
+    est = estimate(stack, token, customer.customer_id, "Office Wi-Fi refresh", ("Access point", 25_000))
+    await _sign_in(page, stack, customer)
+    await page.goto(stack.gateway_url + f"/billing/estimates/{est.id}")
+    await page.get_by_role("button", name="Approve").click()
+    await page.wait_for_url(re.compile(r".*done=approved$"))
+    assert "Approved" in await page.locator("#estimate-status").inner_text()
+    assert await page.get_by_role("button", name="Approve").count() == 0
+    await page.screenshot(path=str(tmp_path / "estimate.png"), full_page=True)
+    response = await page.request.get(stack.gateway_url + f"/billing/estimates/{est.id}/pdf")
+    assert response.ok and (await response.body()).startswith(b"%PDF")
