@@ -107,9 +107,15 @@ class Served:
 
 
 @pytest_asyncio.fixture
-async def served(db: Database, keys: Keys, public_key_file: Path) -> AsyncIterator[Served]:
+async def served(db: Database, keys: Keys, public_key_file: Path, tmp_path: Path) -> AsyncIterator[Served]:
     """The service exactly as main.py wires it, on a real localhost socket."""
-    settings = Settings(database_url=db.url, principal_public_key_file=public_key_file, grpc_port=0)
+    settings = Settings(
+        database_url=db.url,
+        principal_public_key_file=public_key_file,
+        grpc_port=0,
+        blob_dir=tmp_path / "blobs",
+        max_attachment_bytes=100_000,
+    )
     wiring = wire(Runtime(name=NAME, settings=settings, db=db, nats=None, metrics=kit_metrics(NAME)))  # type: ignore[arg-type]
     server = await start_grpc_server(
         address="127.0.0.1:0",

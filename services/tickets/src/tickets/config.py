@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import FilePath
+from pathlib import Path
+
+from pydantic import Field, FilePath
 
 from servicekit.settings import ServiceSettings, service_config
 
@@ -17,3 +19,7 @@ class Settings(ServiceSettings):
     default_assignee: str = ""
     # Printed at the top of ticket PDFs.
     operator_name: str = ""
+    # Where attachment bytes are kept (a local directory; an S3-compatible bucket is the production plan).
+    blob_dir: Path = Path("var/blobs/tickets")
+    # Largest accepted attachment; keep it under the gateway's body limit and gRPC's 8 MiB message cap.
+    max_attachment_bytes: int = Field(2 * 1024 * 1024 - 64 * 1024, gt=0, le=7 * 1024 * 1024)

@@ -9,18 +9,32 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from servicekit.blobs import BlobStore
 from servicekit.db import Database
+from servicekit.errors import NotFound
 from servicekit.principal import current_principal
+from tickets.attachments import content
+from tickets.attachments import service as attachments
 from tickets.comments import service as comments
 from tickets.tickets import pdf, service
-from tickets.tickets.models import Comment, Ticket
+from tickets.tickets.models import Attachment, Comment, Ticket
 
 SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name
 
 
 class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
-    def __init__(self, db: Database, *, default_assignee: str = "", operator_name: str = "") -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        blobs: BlobStore,
+        max_attachment_bytes: int,
+        default_assignee: str = "",
+        operator_name: str = "",
+    ) -> None:
         self.db = db
+        self.blobs = blobs
+        self.max_attachment_bytes = max_attachment_bytes
         self.default_assignee = default_assignee
         self.operator_name = operator_name
 
@@ -155,6 +169,72 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         # Drawn after the unit of work: the connection is not held while the CPU works.
         data = pdf.render(ticket, public, operator_name=self.operator_name)
         return tickets_pb2.RenderTicketPdfResponse(pdf=data, filename=f"ticket-{ticket.number}.pdf")
+
+    async def AddAttachment(  # noqa: N802
+        self, request: tickets_pb2.AddAttachmentRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.AddAttachmentResponse:
+        principal = current_principal()
+        name, kind = content.check(request.filename, request.data, max_bytes=self.max_attachment_bytes)
+        # Checked first so nothing is stored for a ticket the caller may not write to.
+        async with self.db.unit_of_work() as s:
+            await attachments.writable_ticket(
+                s, principal=principal, ticket_id=request.ticket_id, private=request.private
+            )
+        # The bytes go to the blob store outside any unit of work (it may be a network store).
+        key = await self.blobs.put(request.data)
+        try:
+            async with self.db.unit_of_work() as s:
+                att = await attachments.add_attachment(
+                    s,
+                    principal=principal,
+                    ticket_id=request.ticket_id,
+                    comment_id=request.comment_id,
+                    filename=name,
+                    kind=kind,
+                    size_bytes=len(request.data),
+                    blob_key=key,
+                    private=request.private,
+                )
+        except BaseException:
+            await self.blobs.delete(key)
+            raise
+        return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(att))
+
+    async def ListAttachments(  # noqa: N802
+        self, request: tickets_pb2.ListAttachmentsRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.ListAttachmentsResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            rows = await attachments.list_attachments(s, principal=principal, ticket_id=request.ticket_id)
+        return tickets_pb2.ListAttachmentsResponse(attachments=[attachment_to_proto(a) for a in rows])
+
+    async def GetAttachment(  # noqa: N802
+        self, request: tickets_pb2.GetAttachmentRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.GetAttachmentResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            att = await attachments.get_attachment(
+                s, principal=principal, ticket_id=request.ticket_id, attachment_id=request.attachment_id
+            )
+        try:
+            data = await self.blobs.get(att.blob_key)
+        except FileNotFoundError:
+            raise NotFound("the attachment's file is missing") from None
+        return tickets_pb2.GetAttachmentResponse(attachment=attachment_to_proto(att), data=data)
+
+
+def attachment_to_proto(a: Attachment) -> tickets_pb2.Attachment:
+    return tickets_pb2.Attachment(
+        id=a.id,
+        ticket_id=a.ticket_id,
+        comment_id=a.comment_id,
+        filename=a.filename,
+        content_type=a.content_type,
+        size_bytes=a.size_bytes,
+        is_public=a.is_public,
+        created_at=_timestamp(a.created_at),
+        created_by=a.created_by,
+    )
 
 
 def ticket_to_proto(t: Ticket) -> tickets_pb2.Ticket:

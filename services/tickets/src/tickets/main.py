@@ -8,6 +8,7 @@ import grpc
 
 from portal.tickets.v1 import tickets_pb2_grpc
 from servicekit import app
+from servicekit.blobs import LocalBlobStore
 from servicekit.settings import load_settings
 from tickets import metrics
 from tickets.config import Settings
@@ -18,8 +19,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def wire(rt: app.Runtime) -> app.Wiring:
+    settings = rt.settings
     servicer = TicketsServicer(
-        rt.db, default_assignee=rt.settings.default_assignee, operator_name=rt.settings.operator_name
+        rt.db,
+        blobs=LocalBlobStore(settings.blob_dir),
+        max_attachment_bytes=settings.max_attachment_bytes,
+        default_assignee=settings.default_assignee,
+        operator_name=settings.operator_name,
     )
     rt.db.on_commit(metrics.OPENED_SIGNAL, metrics.OPENED.inc)
 

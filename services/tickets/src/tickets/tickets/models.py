@@ -85,3 +85,23 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
     last_value: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class Attachment(Base):
+    """A file on a ticket or one of its comments; the bytes live in the blob store under `blob_key`."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("tickets.id", ondelete="CASCADE"))
+    comment_id: Mapped[str] = mapped_column(sa.String(36), default="")
+    customer_id: Mapped[str] = mapped_column(sa.String(64))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    blob_key: Mapped[str] = mapped_column(sa.String(64))
+    is_public: Mapped[bool] = mapped_column(sa.Boolean)
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_attachments_ticket_created", "ticket_id", "created_at", "id"),)

@@ -1,0 +1,93 @@
+"""Attachment rules: who may attach to and read which ticket's files; the checks on the file itself are in
+content.py. Functions never commit and never touch the blob store: the servicer writes the bytes outside
+the unit of work and passes the key in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.principal import Principal
+from tickets.attachments.content import Kind
+from tickets.tickets.models import Attachment, Comment, Ticket
+from tickets.tickets.service import get_ticket
+
+
+async def writable_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str, private: bool) -> Ticket:
+    """The open ticket a file may be attached to, checked before any byte is stored."""
+    if private and not principal.is_staff:
+        raise PermissionDenied("only staff attach private files")
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    if ticket.closed_at is not None:
+        raise FailedPrecondition("this ticket is closed and takes no new attachments")
+    return ticket
+
+
+async def add_attachment(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    ticket_id: str,
+    comment_id: str,
+    filename: str,
+    kind: Kind,
+    size_bytes: int,
+    blob_key: str,
+    private: bool = False,
+) -> Attachment:
+    """Record a stored file on the ticket (or on one of its comments the principal may see)."""
+    ticket = await writable_ticket(session, principal=principal, ticket_id=ticket_id, private=private)
+    if comment_id:
+        q = sa.select(Comment.id).where(Comment.id == comment_id, Comment.ticket_id == ticket.id)
+        if not principal.is_staff:
+            q = q.where(Comment.is_public.is_(True))
+        if await session.scalar(q) is None:
+            raise InvalidArgument("no such comment on this ticket", field="comment_id")
+    now = datetime.now(UTC)
+    att = Attachment(
+        id=str(uuid.uuid4()),
+        ticket_id=ticket.id,
+        comment_id=comment_id,
+        customer_id=ticket.customer_id,
+        filename=filename,
+        content_type=kind.content_type,
+        size_bytes=size_bytes,
+        blob_key=blob_key,
+        is_public=not private,
+        created_by=principal.subject_id,
+        created_at=now,
+    )
+    session.add(att)
+    ticket.updated_at = now if att.is_public else ticket.updated_at
+    return att
+
+
+async def list_attachments(session: AsyncSession, *, principal: Principal, ticket_id: str) -> list[Attachment]:
+    """The ticket's files, oldest first; portal users see public ones only."""
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    q = sa.select(Attachment).where(Attachment.ticket_id == ticket.id)
+    if not principal.is_staff:
+        q = q.where(Attachment.is_public.is_(True))
+    return list((await session.scalars(q.order_by(Attachment.created_at, Attachment.id).limit(500))).all())
+
+
+async def get_attachment(
+    session: AsyncSession, *, principal: Principal, ticket_id: str, attachment_id: str
+) -> Attachment:
+    """One file of a ticket the principal may see; anything else is not found."""
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    try:
+        canonical = str(uuid.UUID(attachment_id))
+    except (ValueError, TypeError):
+        raise NotFound("attachment not found") from None
+    q = sa.select(Attachment).where(Attachment.id == canonical, Attachment.ticket_id == ticket.id)
+    if not principal.is_staff:
+        q = q.where(Attachment.is_public.is_(True))
+    att = await session.scalar(q)
+    if att is None:
+        raise NotFound("attachment not found")
+    return att

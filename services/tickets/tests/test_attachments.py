@@ -1,0 +1,97 @@
+"""Attachments over gRPC: the allow-list by content, sizes, names, private files, closed tickets, isolation."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from portal.tickets.v1 import tickets_pb2
+from servicekit.errors import InvalidArgument
+from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
+from tickets.attachments import content
+
+ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def code_of(call) -> tuple[grpc.StatusCode, str]:  # noqa: ANN001
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    return err.value.code(), err.value.details() or ""
+
+
+def test_detection_and_names() -> None:
+    assert content.detect(PNG) is content.PNG
+    assert content.detect(b"%PDF-1.7 ...") is content.PDF
+    assert content.detect("Journal: café".encode()) is content.TEXT
+    for refused in (
+        b"<html><script>alert(1)</script></html>",
+        b"hello <svg onload=alert(1)>",
+        b"<?xml version='1.0'?><svg/>",
+        b"MZ\x90\x00\x03",
+        b"\xff\xfe\x00bad",
+    ):
+        assert content.detect(refused) is None, refused
+    assert content.safe_name("../../etc/passwd") == "passwd"
+    assert content.safe_name("..\\..\\boot.ini") == "boot.ini"
+    assert content.safe_name("  .hidden\x00\n.txt") == "hidden__.txt"
+    assert content.safe_name("") == "file"
+    assert content.check("../../etc/passwd", b"root:x:0:0", max_bytes=100) == ("passwd.txt", content.TEXT)
+    assert content.check("photo.PNG", PNG, max_bytes=1000)[0] == "photo.PNG"
+    with pytest.raises(InvalidArgument, match="does not match"):
+        content.check("photo.png", b"just text", max_bytes=100)
+    with pytest.raises(InvalidArgument, match="does not match"):
+        content.check("page.html", b"plain words", max_bytes=100)
+    with pytest.raises(InvalidArgument, match="at most 10 bytes"):
+        content.check("a.txt", b"x" * 11, max_bytes=10)
+
+
+async def test_upload_rules_over_grpc(served, principals) -> None:  # noqa: ANN001
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    carol = served.keys.metadata(principals.portal("cust-b", "contact-b", permissions=ALL))
+    staff = served.keys.metadata(principals.staff())
+    ticket = (
+        await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="Photo", description="See file"), metadata=alice)
+    ).ticket
+
+    def add(filename: str, data: bytes, **kw) -> tickets_pb2.AddAttachmentRequest:  # noqa: ANN003
+        return tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename=filename, data=data, **kw)
+
+    ok = (await s.AddAttachment(add("screen.png", PNG), metadata=alice)).attachment
+    assert (ok.filename, ok.content_type, ok.size_bytes, ok.is_public) == ("screen.png", "image/png", len(PNG), True)
+    passwd = (await s.AddAttachment(add("../../etc/passwd", b"root:x:0:0"), metadata=alice)).attachment
+    assert passwd.filename == "passwd.txt" and passwd.content_type == "text/plain"
+
+    for filename, data, words in (
+        ("big.txt", b"x" * 100_001, "at most 100,000 bytes"),
+        ("fake.png", b"not an image at all", "does not match"),
+        ("evil.html", b"<html><body><script>alert(document.cookie)</script></body></html>", "not accepted"),
+        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "not accepted"),
+        ("empty.txt", b"", "empty"),
+    ):
+        code, details = await code_of(s.AddAttachment(add(filename, data), metadata=alice))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and words in details, (filename, details)
+
+    code, _ = await code_of(s.AddAttachment(add("n.txt", b"internal", private=True), metadata=alice))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    hidden = (await s.AddAttachment(add("notes.txt", b"internal only", private=True), metadata=staff)).attachment
+
+    listed = await s.ListAttachments(tickets_pb2.ListAttachmentsRequest(ticket_id=ticket.id), metadata=alice)
+    assert [a.id for a in listed.attachments] == [ok.id, passwd.id]
+    staff_list = await s.ListAttachments(tickets_pb2.ListAttachmentsRequest(ticket_id=ticket.id), metadata=staff)
+    assert len(staff_list.attachments) == 3
+    get_ok = tickets_pb2.GetAttachmentRequest(ticket_id=ticket.id, attachment_id=ok.id)
+    got = await s.GetAttachment(get_ok, metadata=alice)
+    assert got.data == PNG
+    for md, att_id in ((alice, hidden.id), (carol, ok.id)):
+        code, _ = await code_of(
+            s.GetAttachment(tickets_pb2.GetAttachmentRequest(ticket_id=ticket.id, attachment_id=att_id), metadata=md)
+        )
+        assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = await code_of(s.AddAttachment(add("x.txt", b"hi"), metadata=carol))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+    await s.CloseTicket(tickets_pb2.CloseTicketRequest(ticket_id=ticket.id), metadata=alice)
+    code, details = await code_of(s.AddAttachment(add("late.txt", b"too late"), metadata=alice))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "closed" in details
