@@ -204,6 +204,8 @@ class Stack:
                 )
             else:
                 env[f"{up}_PRINCIPAL_PUBLIC_KEY_FILE"] = str(self.keys.public_key_file)
+            if name == "tickets":
+                env["TICKETS_BLOB_DIR"] = str(self.var_dir / "blobs" / "tickets")
         elif name == "gateway":
             env.update(
                 {
