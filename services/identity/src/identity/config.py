@@ -45,6 +45,8 @@ class Settings(ServiceSettings):
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "portal@localhost"
     portal_url: str = "http://127.0.0.1:8000"
+    # The name authenticator apps show next to the account (SPEC P4).
+    mfa_issuer: str = Field("Customer portal", min_length=1, max_length=60)
 
     bootstrap_staff_email: str = ""
     bootstrap_staff_password: SecretStr = SecretStr("")

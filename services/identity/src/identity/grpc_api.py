@@ -19,8 +19,9 @@ from identity.customers import service as customers
 from identity.customers.models import Customer
 from identity.groups import service as groups
 from identity.groups.models import PermissionGroup
+from identity.mfa import service as mfa
 from identity.sessions import service as sessions
-from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF
+from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA
 from identity.sessions.tokens import PrincipalTokens
 from identity.users import service as users
 from identity.users.models import PortalUser
@@ -40,11 +41,19 @@ PUBLIC_METHODS = [
         "RequestPasswordReset",
         "CheckPasswordToken",
         "SetPasswordWithToken",
+        "VerifyMfaCode",
+        "BeginMfaEnrolment",
+        "ConfirmMfaEnrolment",
     )
 ]
 
 _AUDIENCES = {identity_pb2.AUDIENCE_PORTAL: AUDIENCE_PORTAL, identity_pb2.AUDIENCE_STAFF: AUDIENCE_STAFF}
 _T = TypeVar("_T")
+_NEXT_STEP = {
+    "": identity_pb2.SIGN_IN_STEP_DONE,
+    PENDING_MFA: identity_pb2.SIGN_IN_STEP_MFA_CODE,
+    PENDING_ENROL: identity_pb2.SIGN_IN_STEP_MFA_ENROL,
+}
 
 
 def _timestamp(value: datetime) -> Timestamp:
@@ -95,7 +104,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         policy: sessions.SessionPolicy,
         ready: asyncio.Event | None = None,
         portal_url: str = "http://127.0.0.1:8000",
+        mfa_issuer: str = "Customer portal",
     ) -> None:
+        self.mfa_issuer = mfa_issuer
         self.db = db
         self.portal_url = portal_url
         self.tokens = tokens
@@ -128,6 +139,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             session_token=opened.token,
             expires_at=_timestamp(opened.session.expires_at),
             principal=opened.principal.to_proto(),
+            next_step=_NEXT_STEP[opened.pending],
         )
 
     async def ResolveSession(self, request: identity_pb2.ResolveSessionRequest, context):  # noqa: N802, ANN001
@@ -208,6 +220,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 email=request.email,
                 password=request.password,
                 group_name=request.group_name,
+                require_mfa=request.require_mfa,
             )
             return identity_pb2.CreatePortalUserResponse(portal_user=portal_user_to_proto(user, group))
 
@@ -290,3 +303,45 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             client_address=request.client_address,
         )
         return identity_pb2.ChangePasswordResponse(sessions_revoked=revoked)
+
+    async def VerifyMfaCode(self, request: identity_pb2.VerifyMfaCodeRequest, context):  # noqa: N802, ANN001
+        left = await mfa.verify_code(
+            self.db,
+            token=request.session_token,
+            code=request.code,
+            policy=self.policy,
+            address=request.client_address,
+        )
+        return identity_pb2.VerifyMfaCodeResponse(recovery_codes_left=left)
+
+    async def BeginMfaEnrolment(self, request: identity_pb2.BeginMfaEnrolmentRequest, context):  # noqa: N802, ANN001
+        enrolment = await mfa.begin_enrolment(
+            self.db, token=request.session_token, policy=self.policy, issuer=self.mfa_issuer
+        )
+        return identity_pb2.BeginMfaEnrolmentResponse(
+            secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+        )
+
+    async def ConfirmMfaEnrolment(self, request: identity_pb2.ConfirmMfaEnrolmentRequest, context):  # noqa: N802, ANN001
+        codes = await mfa.confirm_enrolment(
+            self.db,
+            token=request.session_token,
+            code=request.code,
+            policy=self.policy,
+            address=request.client_address,
+        )
+        return identity_pb2.ConfirmMfaEnrolmentResponse(recovery_codes=codes)
+
+    async def ResetMfa(self, request: identity_pb2.ResetMfaRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await mfa.reset_mfa(s, principal=principal, portal_user_id=request.portal_user_id)
+        return identity_pb2.ResetMfaResponse()
+
+    async def SetRequireMfa(self, request: identity_pb2.SetRequireMfaRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await mfa.set_require_mfa(
+                s, principal=principal, portal_user_id=request.portal_user_id, required=request.require_mfa
+            )
+        return identity_pb2.SetRequireMfaResponse()

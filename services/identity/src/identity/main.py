@@ -25,7 +25,12 @@ def wire(rt: app.Runtime) -> app.Wiring:
     secret = cfg.bootstrap_staff_password.get_secret_value()
     bootstrap = StaffBootstrap(rt.db, email=cfg.bootstrap_staff_email, password=secret)
     servicer = IdentityServicer(
-        rt.db, tokens=tokens, policy=cfg.session_policy(), ready=bootstrap.ready, portal_url=cfg.portal_url
+        rt.db,
+        tokens=tokens,
+        policy=cfg.session_policy(),
+        ready=bootstrap.ready,
+        portal_url=cfg.portal_url,
+        mfa_issuer=cfg.mfa_issuer,
     )
     return app.Wiring(
         register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),

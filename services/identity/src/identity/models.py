@@ -8,6 +8,7 @@ from identity.db import Base
 from identity.groups.models import PermissionGroup
 from identity.idempotency import IdempotencyKey
 from identity.mail.models import OutboundEmail
+from identity.mfa.models import MfaFactor, RecoveryCode
 from identity.sessions.models import UserSession
 from identity.users.models import PortalUser, StaffUser
 
@@ -17,10 +18,12 @@ __all__ = [
     "Contact",
     "Customer",
     "IdempotencyKey",
+    "MfaFactor",
     "OutboundEmail",
     "PasswordToken",
     "PermissionGroup",
     "PortalUser",
+    "RecoveryCode",
     "StaffUser",
     "UserSession",
 ]

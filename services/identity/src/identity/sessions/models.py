@@ -9,6 +9,8 @@ from identity.db import Base, new_id, utcnow
 
 AUDIENCE_PORTAL = "portal"
 AUDIENCE_STAFF = "staff"
+PENDING_MFA = "mfa"
+PENDING_ENROL = "enrol"
 
 
 class UserSession(Base):
@@ -29,3 +31,6 @@ class UserSession(Base):
     # The absolute limit; the idle limit is last_seen_at + the configured idle time.
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # "" when signed in; PENDING_MFA or PENDING_ENROL while the second factor is outstanding (it then
+    # resolves to no principal).
+    pending: Mapped[str] = mapped_column(String(16), default="", server_default="")

@@ -21,8 +21,9 @@ from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
+from identity.mfa.models import MfaFactor
 from identity.sessions.lockout import TOO_MANY, LockoutPolicy, refused
-from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, UserSession
+from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA, UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
 from identity.users.models import PortalUser, StaffUser
 from identity.users.passwords import verify_password
@@ -53,6 +54,10 @@ class OpenedSession:
     token: str
     session: UserSession
     principal: Principal
+
+    @property
+    def pending(self) -> str:
+        return self.session.pending
 
 
 async def sign_in(
@@ -136,10 +141,22 @@ async def _open_session(
         created_at=now,
         last_seen_at=now,
         expires_at=now + policy.absolute,
+        pending=await _second_factor(s, account),
     )
     s.add(session)
     await s.flush()
     return OpenedSession(token=token, session=session, principal=await principal_for(s, session))
+
+
+async def _second_factor(s: AsyncSession, account: Account) -> str:
+    """What a new session of this user waits for (SPEC P4): a code, an enrolment, or nothing."""
+    if account.kind != KIND_PORTAL_USER:
+        return ""
+    factor = await s.get(MfaFactor, account.id)
+    if factor is not None and factor.confirmed_at is not None:
+        return PENDING_MFA
+    user = await s.get(PortalUser, account.id)
+    return PENDING_ENROL if user is not None and user.require_mfa else ""
 
 
 async def resolve_session(
@@ -151,6 +168,9 @@ async def resolve_session(
         raise Unauthenticated(SESSION_ENDED)
     session = await s.scalar(select(UserSession).where(UserSession.token_hash == hash_session_token(token)))
     if session is None or session.revoked_at is not None or now >= ends_at(session, policy):
+        raise Unauthenticated(SESSION_ENDED)
+    if session.pending:
+        # Waiting for its second factor: no principal until VerifyMfaCode or ConfirmMfaEnrolment.
         raise Unauthenticated(SESSION_ENDED)
     if now - session.last_seen_at >= policy.touch_every:
         session.last_seen_at = now

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,4 +39,6 @@ class PortalUser(Base):
     group_id: Mapped[str] = mapped_column(ForeignKey("permission_groups.id"), index=True)
     # argon2id; None while an invitation to set the password is outstanding.
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    # SPEC P4: enrol in MFA at the next sign-in.
+    require_mfa: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

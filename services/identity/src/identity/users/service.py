@@ -58,6 +58,7 @@ async def create_portal_user(
     email: str,
     password: str,
     group_name: str = "",
+    require_mfa: bool = False,
 ) -> tuple[PortalUser, PermissionGroup]:
     """A portal login for a customer or one of its contacts (staff only); the login defaults to the email."""
     require_staff(principal)
@@ -83,6 +84,7 @@ async def create_portal_user(
         contact_id=contact_id or None,
         group_id=group.id,
         password_hash=await hash_password(password),
+        require_mfa=require_mfa,
     )
     s.add(user)
     await s.flush()

@@ -1,0 +1,236 @@
+"""MFA (SPEC P4): TOTP enrolment with a QR code, ten single-use recovery codes stored hashed, the second step
+of a sign-in, and the staff actions "Require MFA" and "Reset MFA".
+
+The session-token functions run their own units of work, like sign_in: a wrong code's audit row must be
+committed although the call fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyotp
+import segno
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.access import require_staff
+from identity.audit import models as audit_kinds
+from identity.audit.models import AuditEntry
+from identity.audit.service import record
+from identity.db import utcnow
+from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.sessions.models import PENDING_MFA, UserSession
+from identity.sessions.service import SESSION_ENDED, SessionPolicy, ends_at
+from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token
+from identity.users.models import PortalUser
+from servicekit.db import Database
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from servicekit.principal import KIND_PORTAL_USER, Principal
+
+log = logging.getLogger(__name__)
+
+RECOVERY_CODES = 10
+# A session that gets this many wrong codes ends; the attacker must get past the password lock-out again.
+MAX_WRONG_CODES = 5
+STEP_SECONDS = 30
+WRONG_CODE = "that code is not correct; check the time on your device and try again"
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_SEPARATORS = re.compile(r"[\s-]+")
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _normalise(code: str) -> str:
+    return _SEPARATORS.sub("", code).lower()[:64]
+
+
+def new_recovery_code() -> str:
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def totp_step(secret: str, code: str, *, last_step: int, now: datetime) -> int | None:
+    """The time step `code` belongs to (now ±1 step for clock drift), if newer than `last_step`."""
+    if not (len(code) == 6 and code.isdigit()):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int(now.timestamp()) // STEP_SECONDS
+    for step in (current - 1, current, current + 1):
+        if step > last_step and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+async def _session(s: AsyncSession, token: str, policy: SessionPolicy, now: datetime) -> UserSession:
+    if not token or len(token) > MAX_SESSION_TOKEN:
+        raise Unauthenticated(SESSION_ENDED)
+    session = await s.scalar(select(UserSession).where(UserSession.token_hash == hash_session_token(token)))
+    if session is None or session.revoked_at is not None or now >= ends_at(session, policy):
+        raise Unauthenticated(SESSION_ENDED)
+    if session.user_kind != KIND_PORTAL_USER:
+        raise FailedPrecondition("MFA is for portal users")
+    return session
+
+
+async def _wrong_code(db: Database, session_id: str, address: str) -> None:
+    """Audit a wrong code; the session ends at the MAX_WRONG_CODES-th."""
+    async with db.unit_of_work() as s:
+        now = utcnow()
+        subject = f"session:{session_id}"
+        await record(s, kind=audit_kinds.MFA_FAILED, subject=subject, address=address, at=now)
+        await s.flush()
+        wrong = await s.scalar(
+            select(func.count()).where(AuditEntry.kind == audit_kinds.MFA_FAILED, AuditEntry.subject == subject)
+        )
+        if wrong >= MAX_WRONG_CODES:
+            session = await s.get(UserSession, session_id)
+            if session is not None and session.revoked_at is None:
+                session.revoked_at = now
+    if wrong >= MAX_WRONG_CODES:
+        raise Unauthenticated("too many wrong codes; sign in again")
+    raise InvalidArgument(WRONG_CODE, field="code")
+
+
+async def begin_enrolment(db: Database, *, token: str, policy: SessionPolicy, issuer: str) -> Enrolment:
+    """A new, unconfirmed TOTP secret for the session's user (replacing an unconfirmed one)."""
+    async with db.unit_of_work() as s:
+        now = utcnow()
+        session = await _session(s, token, policy, now)
+        if session.pending == PENDING_MFA:
+            raise FailedPrecondition("enter the code from your authenticator app first")
+        user = await s.get(PortalUser, session.user_id)
+        if user is None:
+            raise Unauthenticated(SESSION_ENDED)
+        factor = await s.get(MfaFactor, user.id)
+        if factor is not None and factor.confirmed_at is not None:
+            raise FailedPrecondition("two-step verification is already set up for this account")
+        secret = pyotp.random_base32()
+        if factor is None:
+            s.add(MfaFactor(user_id=user.id, secret=secret, last_step=0, created_at=now))
+        else:
+            factor.secret, factor.last_step, factor.created_at = secret, 0, now
+        login = user.login
+    uri = pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name=issuer)
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=2)
+    return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=svg)
+
+
+async def confirm_enrolment(
+    db: Database, *, token: str, code: str, policy: SessionPolicy, address: str = ""
+) -> list[str]:
+    """Confirm the factor with a first code; the session is signed in and gets ten new recovery codes."""
+    code = _normalise(code)
+    async with db.unit_of_work() as s:
+        now = utcnow()
+        session = await _session(s, token, policy, now)
+        if session.pending == PENDING_MFA:
+            raise FailedPrecondition("enter the code from your authenticator app first")
+        factor = await s.get(MfaFactor, session.user_id)
+        if factor is None or factor.confirmed_at is not None:
+            raise FailedPrecondition("start the set-up again")
+        step = totp_step(factor.secret, code, last_step=factor.last_step, now=now)
+        session_id = session.id
+        if step is not None:
+            factor.confirmed_at, factor.last_step = now, step
+            codes = await _new_recovery_codes(s, factor.user_id)
+            session.pending = ""
+            await record(
+                s, kind=audit_kinds.MFA_ENROLLED, subject=f"portal_user:{factor.user_id}", address=address, at=now
+            )
+    if step is None:
+        await _wrong_code(db, session_id, address)
+    return codes
+
+
+async def _new_recovery_codes(s: AsyncSession, user_id: str) -> list[str]:
+    await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+    s.add_all(RecoveryCode(user_id=user_id, code_hash=_hash_code(_normalise(c))) for c in codes)
+    return codes
+
+
+async def verify_code(db: Database, *, token: str, code: str, policy: SessionPolicy, address: str = "") -> int:
+    """The second step of a sign-in: a TOTP code or a recovery code, each accepted once. Returns recovery codes left."""
+    code = _normalise(code)
+    if not code:
+        raise InvalidArgument("enter the code from your authenticator app", field="code")
+    async with db.unit_of_work() as s:
+        now = utcnow()
+        session = await _session(s, token, policy, now)
+        if session.pending != PENDING_MFA:
+            raise FailedPrecondition("this session is not waiting for a code")
+        factor = await s.get(MfaFactor, session.user_id)
+        if factor is None or factor.confirmed_at is None:
+            raise FailedPrecondition("two-step verification is not set up; sign in again")
+        session_id, ok, kind = session.id, False, audit_kinds.MFA_VERIFIED
+        step = totp_step(factor.secret, code, last_step=factor.last_step, now=now)
+        if step is not None:
+            factor.last_step, ok = step, True
+        else:
+            recovery = await s.scalar(
+                select(RecoveryCode).where(
+                    RecoveryCode.user_id == factor.user_id,
+                    RecoveryCode.code_hash == _hash_code(code),
+                    RecoveryCode.used_at.is_(None),
+                )
+            )
+            if recovery is not None:
+                recovery.used_at, ok, kind = now, True, audit_kinds.MFA_RECOVERY_CODE_USED
+        left = 0
+        if ok:
+            session.pending = ""
+            await record(s, kind=kind, subject=f"portal_user:{factor.user_id}", address=address, at=now)
+            left = await s.scalar(
+                select(func.count()).where(RecoveryCode.user_id == factor.user_id, RecoveryCode.used_at.is_(None))
+            )
+    if not ok:
+        await _wrong_code(db, session_id, address)
+    return left
+
+
+async def reset_mfa(s: AsyncSession, *, principal: Principal, portal_user_id: str) -> None:
+    """Staff remove a user's authenticator and recovery codes (a lost phone)."""
+    require_staff(principal)
+    user = await s.get(PortalUser, portal_user_id) if portal_user_id and len(portal_user_id) <= 36 else None
+    if user is None:
+        raise NotFound("no such portal user", field="portal_user_id")
+    await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    await s.execute(delete(MfaFactor).where(MfaFactor.user_id == user.id))
+    await record(
+        s,
+        kind=audit_kinds.MFA_RESET,
+        subject=f"portal_user:{user.id}",
+        at=utcnow(),
+        detail={"by": principal.subject_id},
+    )
+
+
+async def set_require_mfa(s: AsyncSession, *, principal: Principal, portal_user_id: str, required: bool) -> None:
+    require_staff(principal)
+    user = await s.get(PortalUser, portal_user_id) if portal_user_id and len(portal_user_id) <= 36 else None
+    if user is None:
+        raise NotFound("no such portal user", field="portal_user_id")
+    user.require_mfa = required
+    await record(
+        s,
+        kind=audit_kinds.MFA_REQUIRED_CHANGED,
+        subject=f"portal_user:{user.id}",
+        at=utcnow(),
+        detail={"by": principal.subject_id, "required": required},
+    )
