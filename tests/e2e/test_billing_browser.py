@@ -85,3 +85,15 @@ async def test_an_estimate_is_approved_once_in_the_browser(stack, page, tmp_path
     await page.screenshot(path=str(tmp_path / "estimate.png"), full_page=True)
     response = await page.request.get(stack.gateway_url + f"/billing/estimates/{est.id}/pdf")
     assert response.ok and (await response.body()).startswith(b"%PDF")
+
+
+def test_the_demo_customers_have_invoices_and_an_estimate(stack):
+    from tests.e2e.helpers import ACME, api, api_sign_in
+
+    with api(stack, api_sign_in(stack, ACME.login, ACME.password)) as c:
+        invoices = c.get("/api/v1/invoices").json()["invoices"]
+        estimates = c.get("/api/v1/estimates").json()["estimates"]
+        overview = c.get("/api/v1/billing/overview").json()
+    assert len(invoices) >= 3 and all(i["tax_rate_bp"] == 825 for i in invoices)
+    assert estimates and estimates[0]["name"] == "Office Wi-Fi refresh"
+    assert overview["invoice_balance"]["amount_minor"] > 0

@@ -197,9 +197,15 @@ def seed(identity_addr: str, tickets_addr: str, staff_email: str, staff_password
 
 def seed_stack(stack: Stack) -> SeedResult:
     """Seed a started `portal_local.Stack`."""
-    return seed(
+    result = seed(
         stack.grpc_addr("identity"),
         stack.grpc_addr("tickets"),
         stack.config.staff_email,
         stack.config.staff_password,
     )
+    if result.created and "billing" in stack.enabled:
+        from portal_local.seed_billing import seed_billing  # it builds on this module's helpers
+
+        addrs = (stack.grpc_addr("identity"), stack.grpc_addr("billing"))
+        seed_billing(*addrs, stack.config.staff_email, stack.config.staff_password)
+    return result

@@ -1,0 +1,75 @@
+"""Billing demo data, created once with the demo customers through billing's staff RPCs: tax and terms, a few
+invoices (one paid in part is left to the demo user), and an open estimate per demo customer."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from portal.billing.v1 import billing_pb2, billing_pb2_grpc
+from portal.common.v1 import common_pb2
+from portal.identity.v1 import identity_pb2, identity_pb2_grpc
+from portal_local.seed import DEMO_CUSTOMERS, _call, _channel, _sign_in, _sign_out
+
+# (description, quantity, unit price in cents) per invoice, oldest first; issued this many days ago.
+INVOICES = (
+    (75, (("Managed IT services, monthly", "1", 45_000),)),
+    (45, (("On-site visit", "2", 9_500), ("Network cable, 10 m", "3", 1_250))),
+    (15, (("Microsoft 365 Business Standard", "12", 1_250), ("Backup storage 1 TB", "1", 2_900))),
+)
+ESTIMATE = ("Office Wi-Fi refresh", (("Wi-Fi 6 access point", "4", 24_900), ("Installation", "3", 9_500)))
+TAX_RATE_BP = 825
+
+
+def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_password: str) -> int:
+    """Invoices and an estimate for each demo customer; the number of invoices created."""
+    created = 0
+    with _channel(identity_addr) as id_channel, _channel(billing_addr) as b_channel:
+        identity = identity_pb2_grpc.IdentityServiceStub(id_channel)
+        billing = billing_pb2_grpc.BillingServiceStub(b_channel)
+        session, token = _sign_in(identity, staff_email, staff_password, identity_pb2.AUDIENCE_STAFF)
+        listed = _call(
+            identity.ListCustomers,
+            identity_pb2.ListCustomersRequest(page=common_pb2.PageRequest(page_size=100)),
+            "ListCustomers",
+            token,
+        ).customers
+        ids = {c.email: c.id for c in listed}
+        for demo in DEMO_CUSTOMERS:
+            customer_id = ids[demo.email]
+            _call(
+                billing.SetCustomerBillingSettings,
+                billing_pb2.SetCustomerBillingSettingsRequest(
+                    customer_id=customer_id, tax_rate_bp=TAX_RATE_BP, terms_days=30
+                ),
+                "SetCustomerBillingSettings",
+                token,
+            )
+            for days_ago, lines in INVOICES:
+                _call(
+                    billing.CreateInvoice,
+                    billing_pb2.CreateInvoiceRequest(
+                        customer_id=customer_id,
+                        issued_on=(date.today() - timedelta(days=days_ago)).isoformat(),
+                        currency="USD",
+                        lines=[
+                            billing_pb2.LineInput(description=d, quantity=q, unit_price_minor=p) for d, q, p in lines
+                        ],
+                    ),
+                    f"CreateInvoice({demo.slug})",
+                    token,
+                )
+                created += 1
+            name, lines = ESTIMATE
+            _call(
+                billing.CreateEstimate,
+                billing_pb2.CreateEstimateRequest(
+                    customer_id=customer_id,
+                    name=name,
+                    currency="USD",
+                    lines=[billing_pb2.LineInput(description=d, quantity=q, unit_price_minor=p) for d, q, p in lines],
+                ),
+                f"CreateEstimate({demo.slug})",
+                token,
+            )
+        _sign_out(identity, session)
+    return created
