@@ -21,6 +21,11 @@ PUBLIC = {
     ("GET", "/reset"),
     ("POST", "/reset"),
     ("GET", "/reset/done"),
+    # The second step of a sign-in: the session is not signed in yet (identity checks the session token).
+    ("GET", "/mfa"),
+    ("POST", "/mfa"),
+    ("GET", "/mfa/enrol"),
+    ("POST", "/mfa/enrol"),
     ("GET", "/staff/signin"),
     ("POST", "/staff/signin"),
     ("POST", "/staff/signout"),

@@ -32,7 +32,9 @@ def _staff_md(stub: identity_pb2_grpc.IdentityServiceStub, stack: Stack) -> tupl
     return (("authorization", f"Bearer {token.principal_token}"),)
 
 
-def new_portal_user(stack: Stack, *, group_name: str = "", customer_email: str = ACME.email) -> NewUser:
+def new_portal_user(
+    stack: Stack, *, group_name: str = "", customer_email: str = ACME.email, require_mfa: bool = False
+) -> NewUser:
     """A fresh portal user of a demo customer (a contact of its own), with a known password."""
     suffix = secrets.token_hex(4)
     login = f"account-{suffix}@{customer_email.split('@', 1)[1]}"
@@ -57,6 +59,7 @@ def new_portal_user(stack: Stack, *, group_name: str = "", customer_email: str =
                 email=login,
                 password=password,
                 group_name=group_name,
+                require_mfa=require_mfa,
             ),
             timeout=10,
             metadata=md,

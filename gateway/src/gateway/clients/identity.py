@@ -15,6 +15,22 @@ from servicekit.principal import Principal
 
 AUDIENCE_PORTAL = identity_pb2.AUDIENCE_PORTAL
 AUDIENCE_STAFF = identity_pb2.AUDIENCE_STAFF
+# What a sign-in still needs before the session works (SPEC P4).
+STEP_DONE = "done"
+STEP_MFA_CODE = "mfa_code"
+STEP_MFA_ENROL = "mfa_enrol"
+_STEPS = {identity_pb2.SIGN_IN_STEP_MFA_CODE: STEP_MFA_CODE, identity_pb2.SIGN_IN_STEP_MFA_ENROL: STEP_MFA_ENROL}
+
+
+class SignInOutcome(SignInResult):
+    next_step: str = STEP_DONE
+
+
+@dataclass(frozen=True)
+class MfaEnrolment:
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
 
 
 @dataclass(frozen=True)
@@ -29,12 +45,16 @@ class IdentityClient:
         self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
         self._call = Caller("identity", timeout)
 
-    async def sign_in(self, *, login: str, password: str, audience: int, client_address: str) -> SignInResult:
+    async def sign_in(self, *, login: str, password: str, audience: int, client_address: str) -> SignInOutcome:
         req = identity_pb2.SignInRequest(
             login=login, password=password, audience=audience, client_address=client_address
         )
         resp = await self._call(self._stub.SignIn, req, None)
-        return SignInResult(session_token=resp.session_token, expires_at=opt_datetime(resp, "expires_at"))
+        return SignInOutcome(
+            session_token=resp.session_token,
+            expires_at=opt_datetime(resp, "expires_at"),
+            next_step=_STEPS.get(resp.next_step, STEP_DONE),
+        )
 
     async def resolve_session(self, session_token: str) -> ResolvedSession:
         resp = await self._call(
@@ -84,3 +104,20 @@ class IdentityClient:
             current_password=current_password, new_password=new_password, client_address=client_address
         )
         return (await self._call(self._stub.ChangePassword, req, token)).sessions_revoked
+
+    # --- MFA (SPEC P4): authenticated by the session token, which resolves to no principal until done ----
+
+    async def verify_mfa_code(self, session_token: str, *, code: str, client_address: str) -> int:
+        req = identity_pb2.VerifyMfaCodeRequest(session_token=session_token, code=code, client_address=client_address)
+        return (await self._call(self._stub.VerifyMfaCode, req, None)).recovery_codes_left
+
+    async def begin_mfa_enrolment(self, session_token: str) -> MfaEnrolment:
+        req = identity_pb2.BeginMfaEnrolmentRequest(session_token=session_token)
+        resp = await self._call(self._stub.BeginMfaEnrolment, req, None)
+        return MfaEnrolment(secret=resp.secret, otpauth_uri=resp.otpauth_uri, qr_svg=resp.qr_svg)
+
+    async def confirm_mfa_enrolment(self, session_token: str, *, code: str, client_address: str) -> list[str]:
+        req = identity_pb2.ConfirmMfaEnrolmentRequest(
+            session_token=session_token, code=code, client_address=client_address
+        )
+        return list((await self._call(self._stub.ConfirmMfaEnrolment, req, None)).recovery_codes)

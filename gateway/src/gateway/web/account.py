@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import quote
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from gateway.api.errors import split_field
 from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
-from gateway.sessions import SESSION_COOKIE
+from gateway.sessions import SESSION_COOKIE, session_hash
 from gateway.web.render import Pages
-from gateway.web.routes import COOKIE_FLAGS, PageSession, check_csrf, read_form
+from gateway.web.routes import COOKIE_FLAGS, PageSession, check_csrf, read_form, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +212,116 @@ async def change_submit(request: Request, session: PageSession) -> Response:
         raise
     log.info("password changed by portal user %s", session.principal.subject_id)
     return _change_page(request, session, {}, done=True)
+
+
+# --- MFA: the second step of a sign-in, and the enrolment it may require (SPEC P4) ---------------------
+
+
+def _pending_token(request: Request) -> str | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    return token if token and len(token) <= MAX_TOKEN else None
+
+
+def _pending_page(request: Request, token: str, template: str, context: dict, status_code: int = 200) -> Response:
+    """A page for a session still waiting for its second factor: its CSRF token is bound to that session."""
+    csrf: Csrf = request.app.state.csrf
+    return _pages(request).render(
+        request, template, context, csrf_token=csrf.for_session(session_hash(token)), status_code=status_code
+    )
+
+
+def _restart_sign_in() -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
+    return response
+
+
+# What segno's svg_inline makes: an <svg> with one path of move/line commands, nothing else.
+_QR_SVG = re.compile(
+    r'^<svg width="\d+" height="\d+" class="segno"><path transform="scale\(\d+\)" class="qrline" '
+    r'stroke="#000" d="[0-9Mmhv .-]+"/></svg>$'
+)
+
+
+def _qr_markup(svg: str) -> Markup | str:
+    """The QR code inline (pages allow no data: images); anything but segno's exact shape is dropped."""
+    return Markup(svg) if _QR_SVG.match(svg) else ""  # noqa: S704 - checked against the exact shape above
+
+
+@router.get("/mfa")
+async def mfa_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query parameter's name
+    token = _pending_token(request)
+    if token is None:
+        return RedirectResponse("/signin", status_code=303)
+    return _pending_page(request, token, "account/mfa.html", {"next": safe_next(next), "errors": {}})
+
+
+@router.post("/mfa")
+async def mfa_submit(request: Request) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    token = _pending_token(request)
+    if token is None:
+        return RedirectResponse("/signin", status_code=303)
+    t = _pages(request).translator(request)
+    next_path = safe_next(_field(form, "next"))
+    code = _field(form, "code").strip()[:64]
+    if not code:
+        errors = {"code": t("account.mfa.code_required")}
+        return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400)
+    try:
+        await request.app.state.backends.identity.verify_mfa_code(token, code=code, client_address=_address(request))
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            errors = {"code": t("account.mfa.wrong")}
+            return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400)
+        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
+            return _restart_sign_in()
+        raise
+    return RedirectResponse(next_path, status_code=303)
+
+
+@router.get("/mfa/enrol")
+async def enrol_form(request: Request, next: str = "/") -> Response:  # noqa: A002
+    token = _pending_token(request)
+    if token is None:
+        return RedirectResponse("/signin", status_code=303)
+    try:
+        enrolment = await request.app.state.backends.identity.begin_mfa_enrolment(token)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            return _restart_sign_in()
+        if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
+            return RedirectResponse(f"/mfa?next={quote(safe_next(next), safe='/')}", status_code=303)
+        raise
+    qr = _qr_markup(enrolment.qr_svg)
+    context = {"next": safe_next(next), "errors": {}, "secret": enrolment.secret, "qr_svg": qr}
+    return _pending_page(request, token, "account/enrol.html", context)
+
+
+@router.post("/mfa/enrol")
+async def enrol_submit(request: Request) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    token = _pending_token(request)
+    if token is None:
+        return RedirectResponse("/signin", status_code=303)
+    t = _pages(request).translator(request)
+    next_path = safe_next(_field(form, "next"))
+    code = _field(form, "code").strip()[:64]
+    try:
+        codes = await request.app.state.backends.identity.confirm_mfa_enrolment(
+            token, code=code, client_address=_address(request)
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            # A new secret is made on the next visit: the page offers to start again rather than keep this one.
+            context = {"next": next_path, "errors": {"code": t("account.mfa.wrong")}, "secret": "", "qr_svg": ""}
+            return _pending_page(request, token, "account/enrol.html", context, 400)
+        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
+            return _restart_sign_in()
+        raise
+    session = await request.app.state.sessions.resolve(token)
+    return _pages(request).render(
+        request, "account/recovery_codes.html", {"codes": codes, "next": next_path}, session=session
+    )

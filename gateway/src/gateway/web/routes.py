@@ -7,6 +7,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 import grpc
 from fastapi import APIRouter, Depends, Request
@@ -15,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from gateway.api.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, split_field
 from gateway.api.schemas import DEFAULT_PRIORITY, DESCRIPTION_MAX, PRIORITIES, SUBJECT_MAX
 from gateway.clients import Backends
-from gateway.clients.identity import AUDIENCE_PORTAL
+from gateway.clients.identity import AUDIENCE_PORTAL, STEP_MFA_CODE, STEP_MFA_ENROL
 from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.home import load_home
 from gateway.sessions import SESSION_COOKIE, PrincipalCache, Session, session_hash
@@ -192,7 +193,12 @@ async def signin_submit(request: Request) -> Response:
     except grpc.aio.AioRpcError as err:
         message, status = SIGN_IN_FAILURES.get(err.code(), ("signin.unavailable", 503))
         return signin_page(request, login=login, message=t(message), next_path=next_path, status_code=status)
-    response = RedirectResponse(next_path, status_code=303)
+    target = next_path
+    if result.next_step == STEP_MFA_CODE:
+        target = f"/mfa?next={quote(next_path, safe='/')}"
+    elif result.next_step == STEP_MFA_ENROL:
+        target = f"/mfa/enrol?next={quote(next_path, safe='/')}"
+    response = RedirectResponse(target, status_code=303)
     max_age = None
     if result.expires_at is not None:
         max_age = max(0, int((result.expires_at - datetime.now(UTC)).total_seconds()))

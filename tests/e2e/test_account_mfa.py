@@ -1,0 +1,84 @@
+"""Issue 3 (SPEC P4, P5, P11) in Chromium: Require MFA forces enrolment at the next sign-in, then sign-out
+and sign-in with a TOTP code; a code works once; a Non-Portal User Group user sees only Open Tickets; the
+session cookie after sign-in is never one set before it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pyotp
+
+from servicekit.permissions import NON_PORTAL_USER_GROUP
+from tests.e2e.account_helpers import new_portal_user
+
+
+async def _sign_in(page, stack, login: str, password: str) -> None:  # noqa: ANN001
+    await page.goto(stack.gateway_url + "/signin")
+    await page.get_by_label("Email or username").fill(login)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_forced_enrolment_then_sign_in_with_a_totp_code(stack, page, tmp_path):  # noqa: ANN001
+    user = new_portal_user(stack, require_mfa=True)
+    await _sign_in(page, stack, user.login, user.password)
+    await page.wait_for_url(lambda url: "/mfa/enrol?" in url)
+    assert await page.locator("figure.qr svg").count() == 1, "the QR code is on the page"
+    secret = (await page.locator("#mfa-secret").inner_text()).strip()
+    await page.screenshot(path=str(tmp_path / "enrol.png"), full_page=True)
+    # Until enrolment is done, the portal itself is closed.
+    cookie = next(c["value"] for c in await page.context.cookies() if c["name"] == "portal_session")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers={"Cookie": f"portal_session={cookie}"}) as c:
+        home = await c.get("/")
+        me = await c.get("/api/v1/me", headers={"Authorization": f"Bearer {cookie}"})
+    assert home.status_code == 303 and home.headers["location"].startswith("/signin")
+    assert me.status_code == 401
+
+    totp = pyotp.TOTP(secret)
+    await page.get_by_label("Code from the app").fill(totp.now())
+    await page.get_by_role("button", name="Turn on two-step verification").click()
+    await page.locator("#recovery-codes").wait_for()
+    codes = await page.locator("#recovery-codes li").all_inner_texts()
+    assert len(codes) == 10
+    await page.get_by_role("link", name="I have saved them, continue").click()
+    await page.wait_for_url(stack.gateway_url + "/")
+
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url("**/signin")
+    await _sign_in(page, stack, user.login, user.password)
+    await page.wait_for_url(lambda url: "/mfa?" in url)
+    code = totp.at(time.time() + 30)  # the next step: the enrolment already used this one
+    await page.get_by_label("Code").fill(code)
+    await page.get_by_role("button", name="Verify").click()
+    await page.wait_for_url(stack.gateway_url + "/")
+    await page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+
+    # The same code in another browser session is refused.
+    await page.context.clear_cookies()
+    await _sign_in(page, stack, user.login, user.password)
+    await page.wait_for_url(lambda url: "/mfa?" in url)
+    await page.get_by_label("Code").fill(code)
+    await page.get_by_role("button", name="Verify").click()
+    assert "already used" in await page.content()
+    assert page.url.split("?")[0].endswith("/mfa")
+
+
+async def test_non_portal_user_group_sees_only_open_tickets(stack, page):  # noqa: ANN001
+    user = new_portal_user(stack, group_name=NON_PORTAL_USER_GROUP)
+    await _sign_in(page, stack, user.login, user.password)
+    await page.wait_for_url(stack.gateway_url + "/")
+    headings = [h.strip() for h in await page.locator("main h2").all_inner_texts()]
+    assert headings == ["Open tickets"], headings
+
+
+async def test_a_cookie_set_before_sign_in_is_not_the_session_after_it(stack, page):  # noqa: ANN001
+    user = new_portal_user(stack)
+    planted = "attacker-chosen-session-value-0123456789abcdef"
+    await page.context.add_cookies(
+        [{"name": "portal_session", "value": planted, "url": stack.gateway_url, "httpOnly": True}]
+    )
+    await _sign_in(page, stack, user.login, user.password)
+    await page.wait_for_url(stack.gateway_url + "/")
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    assert cookies["portal_session"] != planted and len(cookies["portal_session"]) >= 40
