@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity import access
 from identity.contacts import service as contacts
 from identity.contacts.models import Contact
 from identity.credentials import service as credentials
@@ -23,6 +24,7 @@ from identity.mfa import service as mfa
 from identity.sessions import service as sessions
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA
 from identity.sessions.tokens import PrincipalTokens
+from identity.settings import service as portal_settings
 from identity.users import service as users
 from identity.users.models import PortalUser
 from portal.common.v1 import common_pb2
@@ -124,6 +126,30 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             async with self.db.unit_of_work() as s:
                 return await work(s)
 
+    async def _auto_invite(
+        self,
+        s: AsyncSession,
+        principal,
+        *,
+        customer_id: str,
+        contact_id: str,
+        email: str,  # noqa: ANN001
+    ) -> None:
+        """With "always invite new customers" on, a new customer or contact with an email gets a portal user and an
+        invitation; a replayed create (or an email already used as a login) adds nothing."""
+        if not email or not await portal_settings.always_invite(s) or await users.login_taken(s, email):
+            return
+        user, _ = await users.create_portal_user(
+            s,
+            principal=principal,
+            customer_id=customer_id,
+            contact_id=contact_id,
+            login=email,
+            email=email,
+            password="",
+        )
+        await credentials.invite(s, user=user, portal_url=self.portal_url)
+
     async def SignIn(self, request: identity_pb2.SignInRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         if self._ready is not None and not self._ready.is_set():
             await asyncio.wait_for(self._ready.wait(), timeout=30)
@@ -176,6 +202,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 email=request.email,
                 idempotency_key=request.idempotency_key,
             )
+            await self._auto_invite(s, principal, customer_id=customer.id, contact_id="", email=customer.email)
             return identity_pb2.CreateCustomerResponse(customer=customer_to_proto(customer))
 
         return await self._write(work)
@@ -203,6 +230,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 email=request.email,
                 idempotency_key=request.idempotency_key,
             )
+            await self._auto_invite(
+                s, principal, customer_id=contact.customer_id, contact_id=contact.id, email=contact.email
+            )
             return identity_pb2.CreateContactResponse(contact=contact_to_proto(contact))
 
         return await self._write(work)
@@ -222,6 +252,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 group_name=request.group_name,
                 require_mfa=request.require_mfa,
             )
+            if not request.password:
+                await credentials.invite(s, user=user, portal_url=self.portal_url)
             return identity_pb2.CreatePortalUserResponse(portal_user=portal_user_to_proto(user, group))
 
         return await self._write(work)
@@ -345,3 +377,30 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 s, principal=principal, portal_user_id=request.portal_user_id, required=request.require_mfa
             )
         return identity_pb2.SetRequireMfaResponse()
+
+    async def InvitePortalUser(self, request: identity_pb2.InvitePortalUserRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            user = await users.portal_user(s, principal=principal, portal_user_id=request.portal_user_id)
+            await credentials.invite(s, user=user, portal_url=self.portal_url)
+        return identity_pb2.InvitePortalUserResponse()
+
+    async def GetPortalSettings(self, request: identity_pb2.GetPortalSettingsRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        access.require_staff(principal)
+        async with self.db.unit_of_work() as s:
+            on = await portal_settings.always_invite(s)
+        return identity_pb2.GetPortalSettingsResponse(
+            settings=identity_pb2.PortalSettings(always_invite_new_customers=on)
+        )
+
+    async def UpdatePortalSettings(self, request: identity_pb2.UpdatePortalSettingsRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await portal_settings.set_always_invite(
+                s, principal=principal, on=request.settings.always_invite_new_customers
+            )
+            on = await portal_settings.always_invite(s)
+        return identity_pb2.UpdatePortalSettingsResponse(
+            settings=identity_pb2.PortalSettings(always_invite_new_customers=on)
+        )

@@ -10,6 +10,7 @@ from identity.idempotency import IdempotencyKey
 from identity.mail.models import OutboundEmail
 from identity.mfa.models import MfaFactor, RecoveryCode
 from identity.sessions.models import UserSession
+from identity.settings.models import PortalSetting
 from identity.users.models import PortalUser, StaffUser
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "OutboundEmail",
     "PasswordToken",
     "PermissionGroup",
+    "PortalSetting",
     "PortalUser",
     "RecoveryCode",
     "StaffUser",

@@ -29,6 +29,7 @@ from servicekit.principal import KIND_PORTAL_USER, Principal
 log = logging.getLogger(__name__)
 
 RESET_TTL = timedelta(minutes=30)
+INVITATION_TTL = timedelta(days=7)
 # At most this many reset emails per user per hour, so the form cannot be used to flood someone's inbox.
 RESETS_PER_HOUR = 3
 LINK_DEAD = "this link has expired or has already been used; ask for a new one"
@@ -79,6 +80,23 @@ async def request_reset(
             body=rendered.body,
             customer_id=user.customer_id,
         )
+
+
+async def invite(s: AsyncSession, *, user: PortalUser, portal_url: str, now: datetime | None = None) -> None:
+    """Email the user a single-use link to choose its password (SPEC P2); an earlier invitation stops working."""
+    token = await issue_token(s, user=user, purpose=PURPOSE_INVITE, ttl=INVITATION_TTL, now=now)
+    rendered = templates.invitation(
+        link=f"{portal_url.rstrip('/')}/invitation?token={token.value}", days=INVITATION_TTL.days, login=user.login
+    )
+    await queue_email(
+        s,
+        cause_event_id=token.row.id,
+        template=templates.INVITATION,
+        recipient=user.email,
+        subject=rendered.subject,
+        body=rendered.body,
+        customer_id=user.customer_id,
+    )
 
 
 class IssuedToken:

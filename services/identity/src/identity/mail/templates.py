@@ -46,3 +46,17 @@ def password_reset(*, link: str, minutes: int) -> Rendered:
         "The link works once. If you did not ask for this, ignore this email: your password stays as it is.\n"
     )
     return Rendered(subject="Reset your portal password", body=body)
+
+
+INVITATION = "invitation"
+
+
+def invitation(*, link: str, days: int, login: str) -> Rendered:
+    body = (
+        "Hello,\n\n"
+        "You have been invited to the customer portal, where you can follow your tickets, invoices and devices.\n"
+        f"Your login is: {login}\n\n"
+        f"To choose your password, open this link within {days} days:\n{link}\n\n"
+        "The link works once.\n"
+    )
+    return Rendered(subject="You are invited to the customer portal", body=body)

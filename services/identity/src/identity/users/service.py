@@ -60,7 +60,8 @@ async def create_portal_user(
     group_name: str = "",
     require_mfa: bool = False,
 ) -> tuple[PortalUser, PermissionGroup]:
-    """A portal login for a customer or one of its contacts (staff only); the login defaults to the email."""
+    """A portal login for a customer or one of its contacts (staff only); the login defaults to the email.
+    Without a password the user cannot sign in until it accepts an invitation."""
     require_staff(principal)
     if not customer_id or await s.get(Customer, customer_id) is None:
         raise NotFound("no such customer", field="customer_id")
@@ -70,7 +71,8 @@ async def create_portal_user(
             raise NotFound("this customer has no such contact", field="contact_id")
     email = validation.email(email)
     login = validation.login(login or email)
-    validation.new_password(password)
+    if password:
+        validation.new_password(password)
     group = await group_by_name(s, name=group_name)
     login_key = validation.key(login)
     if await s.scalar(select(PortalUser.id).where(PortalUser.login_key == login_key)) is not None:
@@ -83,7 +85,8 @@ async def create_portal_user(
         customer_id=customer_id,
         contact_id=contact_id or None,
         group_id=group.id,
-        password_hash=await hash_password(password),
+        # No password: the user sets one through an invitation.
+        password_hash=await hash_password(password) if password else None,
         require_mfa=require_mfa,
     )
     s.add(user)
@@ -142,3 +145,16 @@ async def set_portal_user_group(
         detail={"by": principal.subject_id, "from": previous, "to": group.id},
     )
     return user, group
+
+
+async def portal_user(s: AsyncSession, *, principal: Principal, portal_user_id: str) -> PortalUser:
+    """A portal user by id (staff only)."""
+    require_staff(principal)
+    user = await s.get(PortalUser, portal_user_id) if portal_user_id and len(portal_user_id) <= 36 else None
+    if user is None:
+        raise NotFound("no such portal user", field="portal_user_id")
+    return user
+
+
+async def login_taken(s: AsyncSession, login: str) -> bool:
+    return await s.scalar(select(PortalUser.id).where(PortalUser.login_key == validation.key(login))) is not None
