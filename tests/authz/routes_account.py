@@ -21,6 +21,8 @@ PUBLIC = {
     ("GET", "/reset"),
     ("POST", "/reset"),
     ("GET", "/reset/done"),
+    ("GET", "/invitation"),
+    ("POST", "/invitation"),
     # The second step of a sign-in: the session is not signed in yet (identity checks the session token).
     ("GET", "/mfa"),
     ("POST", "/mfa"),

@@ -33,12 +33,18 @@ def _staff_md(stub: identity_pb2_grpc.IdentityServiceStub, stack: Stack) -> tupl
 
 
 def new_portal_user(
-    stack: Stack, *, group_name: str = "", customer_email: str = ACME.email, require_mfa: bool = False
+    stack: Stack,
+    *,
+    group_name: str = "",
+    customer_email: str = ACME.email,
+    require_mfa: bool = False,
+    invite: bool = False,
 ) -> NewUser:
-    """A fresh portal user of a demo customer (a contact of its own), with a known password."""
+    """A fresh portal user of a demo customer (a contact of its own), with a known password, or with none and an
+    invitation email when `invite`."""
     suffix = secrets.token_hex(4)
     login = f"account-{suffix}@{customer_email.split('@', 1)[1]}"
-    password = f"first-pass-{secrets.token_hex(6)}"
+    password = "" if invite else f"first-pass-{secrets.token_hex(6)}"
     with grpc.insecure_channel(stack.grpc_addr("identity"), options=[("grpc.enable_http_proxy", 0)]) as ch:
         stub = identity_pb2_grpc.IdentityServiceStub(ch)
         md = _staff_md(stub, stack)

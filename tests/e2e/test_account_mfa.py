@@ -1,9 +1,11 @@
-"""Issue 3 (SPEC P4, P5, P11) in Chromium: Require MFA forces enrolment at the next sign-in, then sign-out
+"""Issue 3 (SPEC P2, P4, P5, P11) in Chromium: an invitation sets the password, Require MFA forces enrolment
+at the next sign-in, then sign-out
 and sign-in with a TOTP code; a code works once; a Non-Portal User Group user sees only Open Tickets; the
 session cookie after sign-in is never one set before it."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -11,6 +13,9 @@ import pyotp
 
 from servicekit.permissions import NON_PORTAL_USER_GROUP
 from tests.e2e.account_helpers import new_portal_user
+from tests.e2e.helpers import wait_for_mails
+
+PASSWORD = "chosen-at-invitation-1"  # noqa: S105 (a test password)
 
 
 async def _sign_in(page, stack, login: str, password: str) -> None:  # noqa: ANN001
@@ -20,9 +25,20 @@ async def _sign_in(page, stack, login: str, password: str) -> None:  # noqa: ANN
     await page.get_by_role("button", name="Sign in").click()
 
 
-async def test_forced_enrolment_then_sign_in_with_a_totp_code(stack, page, tmp_path):  # noqa: ANN001
-    user = new_portal_user(stack, require_mfa=True)
-    await _sign_in(page, stack, user.login, user.password)
+async def test_invitation_then_forced_enrolment_then_sign_in_with_a_totp_code(stack, page, tmp_path):  # noqa: ANN001
+    user = new_portal_user(stack, require_mfa=True, invite=True)
+    invited = wait_for_mails(stack, lambda m: user.login in m["rcpt_to"] and "invited" in m["subject"])
+    assert len(invited) == 1
+    link = re.search(r"http\S+/invitation\?token=(\S+)", invited[0]["text"]).group(1)
+    await page.goto(f"{stack.gateway_url}/invitation?token={link}")
+    await page.get_by_label("New password", exact=True).fill(PASSWORD)
+    await page.get_by_label("New password, again").fill(PASSWORD)
+    await page.get_by_role("button", name="Save my password").click()
+    await page.wait_for_url("**/reset/done")
+    await page.goto(f"{stack.gateway_url}/invitation?token={link}")
+    assert "This link no longer works" in await page.content(), "an invitation link works once"
+
+    await _sign_in(page, stack, user.login, PASSWORD)
     await page.wait_for_url(lambda url: "/mfa/enrol?" in url)
     assert await page.locator("figure.qr svg").count() == 1, "the QR code is on the page"
     secret = (await page.locator("#mfa-secret").inner_text()).strip()
@@ -46,7 +62,7 @@ async def test_forced_enrolment_then_sign_in_with_a_totp_code(stack, page, tmp_p
 
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url("**/signin")
-    await _sign_in(page, stack, user.login, user.password)
+    await _sign_in(page, stack, user.login, PASSWORD)
     await page.wait_for_url(lambda url: "/mfa?" in url)
     code = totp.at(time.time() + 30)  # the next step: the enrolment already used this one
     await page.get_by_label("Code").fill(code)
@@ -56,7 +72,7 @@ async def test_forced_enrolment_then_sign_in_with_a_totp_code(stack, page, tmp_p
 
     # The same code in another browser session is refused.
     await page.context.clear_cookies()
-    await _sign_in(page, stack, user.login, user.password)
+    await _sign_in(page, stack, user.login, PASSWORD)
     await page.wait_for_url(lambda url: "/mfa?" in url)
     await page.get_by_label("Code").fill(code)
     await page.get_by_role("button", name="Verify").click()

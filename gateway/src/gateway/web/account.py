@@ -112,23 +112,24 @@ async def _link_works(request: Request, token: str) -> bool:
     return True
 
 
-def _reset_page(request: Request, token: str, errors: dict[str, str], status_code: int = 200) -> Response:
-    return _anonymous_page(request, "account/reset.html", {"token": token, "errors": errors}, status_code)
+def _reset_page(
+    request: Request, token: str, errors: dict[str, str], status_code: int = 200, *, invitation: bool = False
+) -> Response:
+    template = "account/invitation.html" if invitation else "account/reset.html"
+    return _anonymous_page(request, template, {"token": token, "errors": errors}, status_code)
 
 
 def _dead_link(request: Request) -> Response:
     return _anonymous_page(request, "account/link_dead.html", {}, 410)
 
 
-@router.get("/reset")
-async def reset_form(request: Request, token: str = "") -> Response:
+async def _set_password_form(request: Request, token: str, *, invitation: bool) -> Response:
     if not await _link_works(request, token):
         return _dead_link(request)
-    return _reset_page(request, token, {})
+    return _reset_page(request, token, {}, invitation=invitation)
 
 
-@router.post("/reset")
-async def reset_submit(request: Request) -> Response:
+async def _set_password_submit(request: Request, *, invitation: bool) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     t = _pages(request).translator(request)
@@ -138,7 +139,7 @@ async def reset_submit(request: Request) -> Response:
     new, confirm = _field(form, "new_password"), _field(form, "confirm_password")
     errors = _password_errors(t, new, confirm)
     if errors:
-        return _reset_page(request, token, errors, 400)
+        return _reset_page(request, token, errors, 400, invitation=invitation)
     try:
         await request.app.state.backends.identity.set_password_with_token(
             token=token, new_password=new, client_address=_address(request)
@@ -149,11 +150,12 @@ async def reset_submit(request: Request) -> Response:
             return _dead_link(request)
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             _, detail = split_field(err.details() or "")
-            return _reset_page(request, token, {"new_password": detail}, 400)
+            return _reset_page(request, token, {"new_password": detail}, 400, invitation=invitation)
         if code in _UNAVAILABLE:
-            return _reset_page(request, token, {"_form": t("error.backend-unavailable.detail")}, 503)
+            errors = {"_form": t("error.backend-unavailable.detail")}
+            return _reset_page(request, token, errors, 503, invitation=invitation)
         raise
-    # Every session of the user ended with the reset, this browser's included.
+    # Every session of the user ended with the new password, this browser's included.
     stale = request.cookies.get(SESSION_COOKIE)
     if stale:
         request.app.state.sessions.drop(stale)
@@ -162,9 +164,32 @@ async def reset_submit(request: Request) -> Response:
     return response
 
 
+@router.get("/reset")
+async def reset_form(request: Request, token: str = "") -> Response:
+    return await _set_password_form(request, token, invitation=False)
+
+
+@router.post("/reset")
+async def reset_submit(request: Request) -> Response:
+    return await _set_password_submit(request, invitation=False)
+
+
 @router.get("/reset/done")
 async def reset_done(request: Request) -> Response:
     return _anonymous_page(request, "account/reset_done.html", {})
+
+
+# --- accept an invitation (SPEC P2): the same single-use link, to choose a first password ----------
+
+
+@router.get("/invitation")
+async def invitation_form(request: Request, token: str = "") -> Response:
+    return await _set_password_form(request, token, invitation=True)
+
+
+@router.post("/invitation")
+async def invitation_submit(request: Request) -> Response:
+    return await _set_password_submit(request, invitation=True)
 
 
 # --- change password while signed in -------------------------------------------------------------
