@@ -345,3 +345,36 @@ async def test_invoice_and_estimate_pdfs_for_the_owner_only(stub, as_):
     ).estimate
     epdf = await stub.GetEstimatePdf(billing_pb2.GetEstimatePdfRequest(estimate_id=est.id), **as_(user(A)))
     assert epdf.pdf.startswith(b"%PDF")
+
+
+def credit_req(key: str, *allocs: tuple[str, int]) -> billing_pb2.ApplyStoreCreditRequest:
+    return billing_pb2.ApplyStoreCreditRequest(
+        idempotency_key=key, allocations=[billing_pb2.Allocation(invoice_id=i, amount=usd(a)) for i, a in allocs]
+    )
+
+
+async def test_store_credit_pays_invoices_once_and_never_below_zero(stub, as_, sandbox, db):
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    await stub.AddStoreCredit(
+        billing_pb2.AddStoreCreditRequest(customer_id=A, amount=usd(6_000), reference="RMA-1"), **as_(STAFF)
+    )
+    results = await asyncio.gather(
+        *(stub.ApplyStoreCredit(credit_req("c1", (inv.id, 4_000)), **as_(user(A))) for _ in range(10))
+    )
+    assert {r.payment.id for r in results} == {results[0].payment.id}
+    assert results[0].payment.method == "store credit" and results[0].payment.status == "succeeded"
+    overview = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **as_(user(A)))
+    assert (overview.invoice_balance.amount_minor, overview.credit_balance.amount_minor) == (6_000, 2_000)
+    err = await rpc_error(stub.ApplyStoreCredit(credit_req("c2", (inv.id, 2_001)), **as_(user(A))))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # Two different keys racing for the last 20.00: one wins, the balance never goes negative.
+    raced = await asyncio.gather(
+        *(stub.ApplyStoreCredit(credit_req(f"r{i}", (inv.id, 2_000)), **as_(user(A))) for i in range(2)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, Exception) for r in raced) == 1
+    overview = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **as_(user(A)))
+    assert (overview.invoice_balance.amount_minor, overview.credit_balance.amount_minor) == (4_000, 0)
+    assert sandbox.charges == {}
+    err = await rpc_error(stub.ApplyStoreCredit(credit_req("c3", (inv.id, 1)), **as_(user(B))))
+    assert err.code() == grpc.StatusCode.NOT_FOUND

@@ -146,6 +146,16 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             numbers = await payments.invoice_numbers(s, [payment])
         return billing_pb2.MakePaymentResponse(payment=_payment(payment, numbers), replayed=begun.replayed)
 
+    async def ApplyStoreCredit(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        allocations = [payments.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
+        async with self.db.unit_of_work() as s:
+            begun = await payments.apply_credit(
+                s, principal=principal, idempotency_key=request.idempotency_key, allocations=allocations
+            )
+            numbers = await payments.invoice_numbers(s, [begun.payment])
+        return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)
+
     async def _describe(self, token: str) -> TokenDetails:
         try:
             return await self.processor.describe_token(token)

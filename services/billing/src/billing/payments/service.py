@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from billing import events
 from billing.credit.models import CreditEntry
+from billing.customers.models import CustomerBilling
 from billing.db import utcnow
 from billing.invoices.models import OPEN, PAID, Invoice
 from billing.invoices.service import _escape_like
@@ -208,6 +209,126 @@ def _replay(found: Payment, digest: str) -> Begun:
     if found.request_digest != digest:
         raise FailedPrecondition("this idempotency key was used for a different payment")
     return Begun(found, replayed=True)
+
+
+CREDIT_METHOD = "store credit"
+
+
+async def apply_credit(
+    session: AsyncSession, *, principal: Principal, idempotency_key: str, allocations: list[AllocationInput]
+) -> Begun:
+    """Pay invoices from store credit in one transaction: the customer's billing row is locked so two
+    applications cannot both spend the same credit; the payment row makes the key idempotent."""
+    require(principal, perm.INVOICES_PAY_ONLINE)
+    _customers(principal)
+    customer_id = principal.customer_id
+    key = idempotency_key.strip()
+    if not key or len(key) > MAX_KEY:
+        raise InvalidArgument(f"an idempotency key of 1 to {MAX_KEY} characters is required", field="idempotency_key")
+    digest = request_digest(allocations, CREDIT_METHOD, "")
+    # Lock first, then look for the key: a concurrent twin that held the lock has committed its payment by now.
+    await _lock_customer(session, customer_id)
+    found = await _existing(session, customer_id, key)
+    if found is not None:
+        return _replay(found, digest)
+    invoices, currency = await _checked_invoices(session, principal, allocations)
+    total = sum(a.amount_minor for a in allocations)
+    available = await session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount_minor), 0)).where(
+            CreditEntry.customer_id == customer_id, CreditEntry.currency == currency
+        )
+    )
+    if total > int(available or 0):
+        raise FailedPrecondition("there is not enough store credit for this amount")
+    payment = Payment(
+        customer_id=customer_id,
+        contact_id=principal.contact_id or None,
+        idempotency_key=key,
+        request_digest=digest,
+        status=PENDING,
+        currency=currency,
+        amount_minor=total,
+        processor_token="",
+        method=CREDIT_METHOD,
+    )
+    payment.allocations = [
+        PaymentAllocation(position=i, invoice_id=a.invoice_id, amount_minor=a.amount_minor)
+        for i, a in enumerate(allocations, start=1)
+    ]
+    try:
+        async with session.begin_nested():
+            session.add(payment)
+    except IntegrityError:
+        found = await _existing(session, customer_id, key)
+        if found is None:
+            raise
+        return _replay(found, digest)
+    for a in allocations:
+        session.add(
+            CreditEntry(
+                customer_id=customer_id,
+                currency=currency,
+                amount_minor=-a.amount_minor,
+                reference=invoices[a.invoice_id].number,
+                message="Applied to invoice",
+                invoice_id=a.invoice_id,
+                payment_id=payment.id,
+                created_by=principal.subject_id,
+            )
+        )
+    await session.flush()
+    charge = Charge(id=f"credit-{payment.id}", succeeded=True, amount_minor=total, currency=currency)
+    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge)
+    return Begun(payment, replayed=False)
+
+
+async def _lock_customer(session: AsyncSession, customer_id: str) -> None:
+    """Serialise credit spending per customer on the customer's billing row (made when missing)."""
+    row = await session.scalar(
+        select(CustomerBilling).where(CustomerBilling.customer_id == customer_id).with_for_update()
+    )
+    if row is None:
+        try:
+            async with session.begin_nested():
+                session.add(CustomerBilling(customer_id=customer_id))
+        except IntegrityError:
+            pass
+        await session.scalar(
+            select(CustomerBilling).where(CustomerBilling.customer_id == customer_id).with_for_update()
+        )
+
+
+async def _checked_invoices(
+    session: AsyncSession, principal: Principal, allocations: list[AllocationInput]
+) -> tuple[dict[str, Invoice], str]:
+    """The invoices to pay, after checking every amount against its balance; and their one currency."""
+    if not allocations:
+        raise InvalidArgument("choose at least one invoice to pay", field="allocations")
+    if len({a.invoice_id for a in allocations}) != len(allocations):
+        raise InvalidArgument("an invoice appears twice", field="allocations")
+    if any(a.amount_minor <= 0 for a in allocations):
+        raise InvalidArgument("every amount must be positive", field="allocations")
+    scope = _invoice_scope(principal)
+    ids = [a.invoice_id for a in allocations]
+    stmt = select(Invoice).where(Invoice.id.in_(ids), Invoice.customer_id.in_(_customers(principal)))
+    if scope.contact_id is not None:
+        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
+    invoices = {inv.id: inv for inv in await session.scalars(stmt)}
+    for a in allocations:
+        invoice = invoices.get(a.invoice_id)
+        if invoice is None:
+            raise NotFound("no such invoice")
+        if invoice.status != OPEN or invoice.balance_minor <= 0:
+            raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
+        if a.amount_minor > invoice.balance_minor:
+            raise InvalidArgument(
+                f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
+                field="allocations",
+            )
+    currencies = {invoices[i].currency for i in ids}
+    if len(currencies) != 1:
+        raise InvalidArgument("invoices in different currencies are paid separately", field="allocations")
+    return invoices, currencies.pop()
 
 
 def processor_key(payment: Payment) -> str:
