@@ -97,3 +97,41 @@ def test_the_demo_customers_have_invoices_and_an_estimate(stack):
     assert len(invoices) >= 3 and all(i["tax_rate_bp"] == 825 for i in invoices)
     assert estimates and estimates[0]["name"] == "Office Wi-Fi refresh"
     assert overview["invoice_balance"]["amount_minor"] > 0
+
+
+def test_store_credit_pays_an_invoice_through_the_api_once(stack):
+    import grpc
+
+    from portal.billing.v1 import billing_pb2, billing_pb2_grpc
+    from portal.common.v1 import common_pb2
+    from tests.e2e.helpers import api, api_sign_in
+
+    token = staff_token(stack)
+    customer = new_customer(stack, token)
+    inv = invoice(stack, token, customer.customer_id, "2026-04-01", ("Support block", 5_000))
+    with grpc.insecure_channel(stack.grpc_addr("billing")) as ch:
+        billing_pb2_grpc.BillingServiceStub(ch).AddStoreCredit(
+            billing_pb2.AddStoreCreditRequest(
+                customer_id=customer.customer_id,
+                amount=common_pb2.Money(amount_minor=3_000, currency="USD"),
+                reference="GOODWILL-1",
+                message="Sorry for the outage",
+            ),
+            timeout=10,
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+    body = {"allocations": [{"invoice_id": inv.id, "amount_minor": 3_000}], "use_store_credit": True}
+    headers = {"Idempotency-Key": "credit-e2e-key-000000001"}
+    with api(stack, api_sign_in(stack, customer.login, customer.password)) as c:
+        first = c.post("/api/v1/payments", json=body, headers=headers)
+        again = c.post("/api/v1/payments", json=body, headers=headers)
+        overview = c.get("/api/v1/billing/overview").json()
+        # 10.00 fits the invoice's balance, but no credit is left: refused as a conflict.
+        more = {"allocations": [{"invoice_id": inv.id, "amount_minor": 1_000}], "use_store_credit": True}
+        refused = c.post("/api/v1/payments", json=more, headers={"Idempotency-Key": "credit-e2e-key-000000002"})
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert first.json()["payment"]["id"] == again.json()["payment"]["id"]
+    assert overview["invoice_balance"]["amount_minor"] == 2_000
+    assert overview["credit_balance"]["amount_minor"] == 0
+    assert refused.status_code == 409 and refused.headers["content-type"].startswith("application/problem+json")

@@ -78,6 +78,7 @@ class PaymentBody(BaseModel):
     allocations: list[AllocationBody] = Field(min_length=1, max_length=100)
     payment_profile_id: str = Field("", max_length=64)
     processor_token: str = Field("", max_length=100)
+    use_store_credit: bool = Field(False, description="pay from store credit instead of a card")
 
 
 @router.get("/payments/proposal")
@@ -97,13 +98,19 @@ async def make_payment(
     """Pay one or several invoices. Resending with the same Idempotency-Key returns the same payment (200)."""
     if not _KEY.match(idempotency_key):
         return problem_from_status(400, "send an Idempotency-Key header of 16-64 letters, digits, - or _").response()
-    resp = await backends.billing.pay(
-        session.principal_token,
-        idempotency_key=idempotency_key,
-        allocations=[(a.invoice_id, a.amount_minor) for a in body.allocations],
-        profile_id=body.payment_profile_id,
-        processor_token=body.processor_token,
-    )
+    allocations = [(a.invoice_id, a.amount_minor) for a in body.allocations]
+    if body.use_store_credit:
+        resp = await backends.billing.apply_credit(
+            session.principal_token, idempotency_key=idempotency_key, allocations=allocations
+        )
+    else:
+        resp = await backends.billing.pay(
+            session.principal_token,
+            idempotency_key=idempotency_key,
+            allocations=allocations,
+            profile_id=body.payment_profile_id,
+            processor_token=body.processor_token,
+        )
     return _json(resp, status_code=200 if resp.replayed else 201)
 
 

@@ -73,6 +73,15 @@ class BillingClient:
         )
         return await self._call(self._stub.MakePayment, req, token, deadline=self._pay_timeout)
 
+    async def apply_credit(self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]]):  # noqa: ANN201
+        req = billing_pb2.ApplyStoreCreditRequest(
+            idempotency_key=idempotency_key,
+            allocations=[
+                billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
+            ],
+        )
+        return await self._call(self._stub.ApplyStoreCredit, req, token)
+
     async def list_payments(self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""):  # noqa: ANN201
         req = billing_pb2.ListPaymentsRequest(page=_page(page_size, cursor), query=query)
         return await self._call(self._stub.ListPayments, req, token)

@@ -36,6 +36,8 @@ PAGE_SIZE = 25
 RECENT_PAYMENTS = 10
 QUERY_MAX = 200
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# The "Pay with" choice that spends store credit instead of a stored profile.
+STORE_CREDIT = "store-credit"
 _TEMPLATES = (
     "billing/overview.html",
     "billing/invoices.html",
@@ -271,6 +273,11 @@ async def _pay_page(
     if not _perms(session)["pay"]:
         return _forbidden(request, session)
     profiles = (await billing.profiles(token)).profiles
+    credit = ""
+    if session.principal.has(perm.ACCOUNT_OVERVIEW_VIEW):
+        overview = await billing.overview(token)
+        if overview.credit_balance.amount_minor > 0:
+            credit = _money(t, overview.credit_balance)
     only = request.query_params.get("invoice", "")
     typed = request.query_params.get("amount", "").strip() if amounts is None else ""
     minor = parse_amount(typed) if typed else 0
@@ -299,6 +306,8 @@ async def _pay_page(
         status_code=status_code,
         rows=rows,
         profiles=[_profile_view(t, x) for x in profiles],
+        credit=credit,
+        credit_value=STORE_CREDIT,
         profile_id=profile_id or (profiles[0].id if profiles else ""),
         key=key or secrets.token_urlsafe(24),
         typed=typed,
@@ -341,9 +350,14 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
             request, session, amounts=amounts, key=key, profile_id=profile_id, errors=errors, status_code=400
         )
     try:
-        resp = await _billing(request).pay(
-            session.principal_token, idempotency_key=key, allocations=allocations, profile_id=profile_id
-        )
+        if profile_id == STORE_CREDIT:
+            resp = await _billing(request).apply_credit(
+                session.principal_token, idempotency_key=key, allocations=allocations
+            )
+        else:
+            resp = await _billing(request).pay(
+                session.principal_token, idempotency_key=key, allocations=allocations, profile_id=profile_id
+            )
     except grpc.aio.AioRpcError as err:
         code = err.code()
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
