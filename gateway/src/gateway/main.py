@@ -21,6 +21,7 @@ from gateway.api import errors
 from gateway.api.billing import router as billing_api
 from gateway.api.deps import ApiUnauthenticated
 from gateway.api.routes import router as api_router
+from gateway.api.staff_identity import router as staff_identity_api
 from gateway.api.tickets import router as tickets_api
 from gateway.clients import Backends
 from gateway.config import Settings
@@ -184,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(account_router)
     app.include_router(staff_router)
     app.include_router(api_router)
+    app.include_router(staff_identity_api)
     app.include_router(billing_api)
     app.include_router(tickets_api)
     _install_health(app)

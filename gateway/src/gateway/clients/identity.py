@@ -121,3 +121,57 @@ class IdentityClient:
             session_token=session_token, code=code, client_address=client_address
         )
         return list((await self._call(self._stub.ConfirmMfaEnrolment, req, None)).recovery_codes)
+
+    # --- staff: permission groups, portal users, settings (SPEC P2, P4, P5, S2) --------------------------
+
+    async def list_permission_groups(self, token: str) -> list[identity_pb2.PermissionGroup]:
+        req = identity_pb2.ListPermissionGroupsRequest()
+        return list((await self._call(self._stub.ListPermissionGroups, req, token)).groups)
+
+    async def create_permission_group(
+        self, token: str, *, name: str, permissions: list[str]
+    ) -> identity_pb2.PermissionGroup:
+        req = identity_pb2.CreatePermissionGroupRequest(name=name, permissions=permissions)
+        return (await self._call(self._stub.CreatePermissionGroup, req, token)).group
+
+    async def update_permission_group(
+        self, token: str, *, group_id: str, name: str, permissions: list[str]
+    ) -> identity_pb2.PermissionGroup:
+        req = identity_pb2.UpdatePermissionGroupRequest(group_id=group_id, name=name, permissions=permissions)
+        return (await self._call(self._stub.UpdatePermissionGroup, req, token)).group
+
+    async def delete_permission_group(self, token: str, group_id: str) -> None:
+        req = identity_pb2.DeletePermissionGroupRequest(group_id=group_id)
+        await self._call(self._stub.DeletePermissionGroup, req, token)
+
+    async def create_portal_user(self, token: str, **fields: object) -> identity_pb2.PortalUser:
+        req = identity_pb2.CreatePortalUserRequest(**fields)
+        return (await self._call(self._stub.CreatePortalUser, req, token)).portal_user
+
+    async def set_portal_user_group(
+        self, token: str, *, portal_user_id: str, group_name: str
+    ) -> identity_pb2.PortalUser:
+        req = identity_pb2.SetPortalUserGroupRequest(portal_user_id=portal_user_id, group_name=group_name)
+        return (await self._call(self._stub.SetPortalUserGroup, req, token)).portal_user
+
+    async def invite_portal_user(self, token: str, portal_user_id: str) -> None:
+        req = identity_pb2.InvitePortalUserRequest(portal_user_id=portal_user_id)
+        await self._call(self._stub.InvitePortalUser, req, token)
+
+    async def set_require_mfa(self, token: str, *, portal_user_id: str, require_mfa: bool) -> None:
+        req = identity_pb2.SetRequireMfaRequest(portal_user_id=portal_user_id, require_mfa=require_mfa)
+        await self._call(self._stub.SetRequireMfa, req, token)
+
+    async def reset_mfa(self, token: str, portal_user_id: str) -> None:
+        await self._call(self._stub.ResetMfa, identity_pb2.ResetMfaRequest(portal_user_id=portal_user_id), token)
+
+    async def get_portal_settings(self, token: str) -> identity_pb2.PortalSettings:
+        req = identity_pb2.GetPortalSettingsRequest()
+        return (await self._call(self._stub.GetPortalSettings, req, token)).settings
+
+    async def update_portal_settings(
+        self, token: str, *, always_invite_new_customers: bool
+    ) -> identity_pb2.PortalSettings:
+        settings = identity_pb2.PortalSettings(always_invite_new_customers=always_invite_new_customers)
+        req = identity_pb2.UpdatePortalSettingsRequest(settings=settings)
+        return (await self._call(self._stub.UpdatePortalSettings, req, token)).settings
