@@ -154,3 +154,15 @@ async def test_many_addresses_against_one_account_leave_only_known_addresses(stu
         grpc.StatusCode.RESOURCE_EXHAUSTED
     )
     await sign_in(stub, "alice@acme.test", passwords["alice"], "198.51.100.4")
+
+
+async def test_one_address_guessing_many_accounts_is_slowed_without_touching_other_addresses(
+    stub, world, passwords
+) -> None:
+    sprayer = "192.0.2.99"
+    for i in range(30):
+        await code_of(sign_in(stub, f"user{i}@nowhere.test", "spray-password-1", sprayer))
+    assert await code_of(sign_in(stub, "alice@acme.test", passwords["alice"], sprayer)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    await sign_in(stub, "alice@acme.test", passwords["alice"], "198.51.100.4")
