@@ -95,3 +95,19 @@ async def test_upload_rules_over_grpc(served, principals) -> None:  # noqa: ANN0
     await s.CloseTicket(tickets_pb2.CloseTicketRequest(ticket_id=ticket.id), metadata=alice)
     code, details = await code_of(s.AddAttachment(add("late.txt", b"too late"), metadata=alice))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "closed" in details
+
+
+async def test_get_by_attachment_id_alone(served, principals) -> None:  # noqa: ANN001
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    carol = served.keys.metadata(principals.portal("cust-b", "contact-b", permissions=ALL))
+    new = tickets_pb2.CreateTicketRequest(subject="S", description="D")
+    ticket = (await s.CreateTicket(new, metadata=alice)).ticket
+    other = (await s.CreateTicket(new, metadata=alice)).ticket
+    req = tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="a.txt", data=b"hello")
+    att = (await s.AddAttachment(req, metadata=alice)).attachment
+    got = await s.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=att.id), metadata=alice)
+    assert got.data == b"hello"
+    for md, ticket_id in ((carol, ""), (alice, other.id)):
+        req = tickets_pb2.GetAttachmentRequest(attachment_id=att.id, ticket_id=ticket_id)
+        assert (await code_of(s.GetAttachment(req, metadata=md)))[0] == grpc.StatusCode.NOT_FOUND

@@ -76,18 +76,18 @@ async def list_attachments(session: AsyncSession, *, principal: Principal, ticke
 
 
 async def get_attachment(
-    session: AsyncSession, *, principal: Principal, ticket_id: str, attachment_id: str
+    session: AsyncSession, *, principal: Principal, attachment_id: str, ticket_id: str = ""
 ) -> Attachment:
-    """One file of a ticket the principal may see; anything else is not found."""
-    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    """One file of a ticket the principal may see (the ticket id, when given, must match); else not found."""
     try:
         canonical = str(uuid.UUID(attachment_id))
     except (ValueError, TypeError):
         raise NotFound("attachment not found") from None
-    q = sa.select(Attachment).where(Attachment.id == canonical, Attachment.ticket_id == ticket.id)
-    if not principal.is_staff:
-        q = q.where(Attachment.is_public.is_(True))
-    att = await session.scalar(q)
-    if att is None:
+    att = await session.scalar(sa.select(Attachment).where(Attachment.id == canonical))
+    if att is None or (ticket_id and ticket_id != att.ticket_id) or (not att.is_public and not principal.is_staff):
         raise NotFound("attachment not found")
+    try:
+        await get_ticket(session, principal=principal, ticket_id=att.ticket_id)
+    except NotFound:
+        raise NotFound("attachment not found") from None
     return att
