@@ -44,6 +44,8 @@ class Route:
     make_id: MakeId | None = None
     # JSON body for API writes; form fields for page posts (the harness adds the session's CSRF token).
     json: dict[str, Any] | None = None
+    # Multipart files for API uploads: {field: (filename, bytes, content type)}.
+    files: dict[str, tuple[str, bytes, str]] | None = None
     form: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     # The backend RPC behind the route, called with the user's principal token.

@@ -48,7 +48,9 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def _http(world: AuthzWorld, route: Route, session: str | None, record_id: str):  # noqa: ANN202
     with world.http(session, page=not route.is_api) as client:
         if route.form is None:
-            return client.request(route.method, route.url(record_id), json=route.json, headers=route.headers)
+            return client.request(
+                route.method, route.url(record_id), json=route.json, files=route.files, headers=route.headers
+            )
         form = dict(route.form)
         if session:
             # Every page of a session carries the same CSRF token; the home page is open to every portal user.
