@@ -48,6 +48,36 @@ def grpc_create_ticket(addr, token: str, _: str) -> None:  # noqa: ANN001
         )
 
 
+def make_attachment(world, customer) -> str:  # noqa: ANN001
+    ticket_id = make_ticket(world, customer)
+    with world.http(world.owner(customer), page=False) as c:
+        r = c.post(f"/api/v1/tickets/{ticket_id}/attachments", files={"file": ("probe.txt", b"probe", "text/plain")})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def grpc_add_attachment(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.AddAttachment(
+            tickets_pb2.AddAttachmentRequest(ticket_id=ticket_id, filename="p.txt", data=b"probe"),
+            timeout=10,
+            metadata=md,
+        )
+
+
+def grpc_list_attachments(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.ListAttachments(tickets_pb2.ListAttachmentsRequest(ticket_id=ticket_id), timeout=10, metadata=md)
+
+
+def grpc_get_attachment(addr, token: str, attachment_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id), timeout=10, metadata=md)
+
+
 def grpc_add_comment(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
@@ -121,4 +151,27 @@ ROUTES = [
     _one("/api/v1/tickets/{ticket_id}", "PATCH", json={"subject": "Probe edit"}, grpc=grpc_update_ticket),
     _one("/api/v1/tickets/{ticket_id}/close", "POST", grpc=grpc_close_ticket),
     _one("/api/v1/tickets/{ticket_id}/pdf", grpc=grpc_ticket_pdf),
+    _one("/api/v1/tickets/{ticket_id}/attachments", grpc=grpc_list_attachments),
+    _one(
+        "/api/v1/tickets/{ticket_id}/attachments",
+        "POST",
+        files={"file": ("probe.txt", b"probe", "text/plain")},
+        grpc=grpc_add_attachment,
+    ),
+    Route(
+        "GET",
+        "/api/v1/ticket-files/{attachment_id}",
+        VIEW,
+        id_param="attachment_id",
+        make_id=make_attachment,
+        grpc=grpc_get_attachment,
+    ),
+    Route(
+        "GET",
+        "/ticket-files/{attachment_id}",
+        VIEW,
+        id_param="attachment_id",
+        make_id=make_attachment,
+        grpc=grpc_get_attachment,
+    ),
 ]

@@ -1,5 +1,6 @@
-"""Issue 4 in Chromium: a customer opens a ticket, a staff reply (staff principal over the tickets API) shows on
-the ticket page, the customer comments back, downloads the PDF, closes the ticket and can no longer comment."""
+"""Issue 4 in Chromium: a customer opens a ticket with an attachment, a staff reply (staff principal over the
+tickets API) shows on the ticket page, the customer comments back, downloads the PDF, closes the ticket and can
+no longer comment."""
 
 from __future__ import annotations
 
@@ -33,9 +34,17 @@ async def test_customer_ticket_life_in_chromium(stack, page) -> None:  # noqa: A
     await page.goto(base + "/tickets/new")
     await page.get_by_label("Subject").fill(subject)
     await page.get_by_label("Description").fill("Guests lose the connection every few minutes.")
+    await page.get_by_label("Attach a file (optional)").set_input_files(
+        files=[{"name": "signal.txt", "mimeType": "text/plain", "buffer": f"RSSI -82 dBm {tag}".encode()}]
+    )
     await page.get_by_role("button", name="Create ticket").click()
     await page.wait_for_url("**/tickets/*")
     ticket_id = page.url.rsplit("/", 1)[-1]
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="signal.txt").click()
+    attached = await info.value
+    assert attached.suggested_filename == "signal.txt"
+    assert await asyncio.to_thread(Path(await attached.path()).read_bytes) == f"RSSI -82 dBm {tag}".encode()
 
     reply = f"We replaced the access point {tag}."
     await asyncio.to_thread(staff_comment, stack, ticket_id, reply, private=False)

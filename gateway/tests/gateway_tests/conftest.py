@@ -245,6 +245,11 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
         await self.GetTicket(tickets_pb2.GetTicketRequest(ticket_id=request.ticket_id), context)
         return tickets_pb2.ListCommentsResponse()
 
+    async def ListAttachments(self, request, context):
+        self.w.count("ListAttachments")
+        await self.GetTicket(tickets_pb2.GetTicketRequest(ticket_id=request.ticket_id), context)
+        return tickets_pb2.ListAttachmentsResponse()
+
     async def CreateTicket(self, request, context):
         self.w.count("CreateTicket")
         p = await _require(self.w, context)

@@ -218,6 +218,8 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/tickets/{ticket_id}/close",
         "/api/v1/tickets/{ticket_id}/comments",
         "/api/v1/tickets/{ticket_id}/pdf",
+        "/api/v1/tickets/{ticket_id}/attachments",
+        "/api/v1/ticket-files/{attachment_id}",
         "/api/v1/billing/overview",
         "/api/v1/invoices",
         "/api/v1/invoices/{invoice_id}",

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, CurrentSession
 from gateway.api.routes import CURSOR_PATTERN, _problems
 from gateway.api.schemas import NewTicket, TicketPage
-from gateway.clients.schemas import Comment, Ticket
+from gateway.clients.schemas import Attachment, Comment, Ticket
+from gateway.web.tickets import attachment_response
 from servicekit import permissions as perm
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=_problems(400, 401, 413, 503))
@@ -149,3 +150,41 @@ async def ticket_pdf(session: CurrentSession, backends: Clients, ticket_id: Tick
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
     )
+
+
+@router.get("/tickets/{ticket_id}/attachments", responses=_problems(404))
+async def list_attachments(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> list[Attachment]:
+    """The ticket's files, oldest first (download each from `/api/v1/ticket-files/{id}`)."""
+    return await backends.tickets.list_attachments(session.principal_token, ticket_id)
+
+
+@router.post(
+    "/tickets/{ticket_id}/attachments", status_code=status.HTTP_201_CREATED, responses=_problems(404, 409, 413)
+)
+async def add_attachment(
+    file: UploadFile, session: CurrentSession, backends: Clients, ticket_id: TicketId, response: Response
+) -> Attachment:
+    """Attach a file (multipart field `file`) to an open ticket. The type is decided by the content: images
+    (PNG, JPEG, GIF, WebP), PDF and plain text are accepted; web pages, SVG and programs never are."""
+    data = await file.read()
+    att = await backends.tickets.add_attachment(
+        session.principal_token, ticket_id, filename=file.filename or "", data=data
+    )
+    response.headers["Location"] = f"/api/v1/ticket-files/{att.id}"
+    return att
+
+
+@router.get(
+    "/ticket-files/{attachment_id}",
+    responses={**_problems(404), 200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+    response_class=Response,
+)
+async def download_attachment(
+    session: CurrentSession, backends: Clients, attachment_id: Annotated[str, Path(min_length=1, max_length=200)]
+) -> Response:
+    """The file, always as a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP)."""
+    try:
+        att, data = await backends.tickets.get_attachment(session.principal_token, attachment_id)
+    except LookupError:
+        raise HTTPException(status_code=404, detail="attachment not found") from None
+    return attachment_response(att, data)

@@ -99,6 +99,28 @@ class Comment(BaseModel):
         )
 
 
+class Attachment(BaseModel):
+    id: str
+    ticket_id: str
+    comment_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    created_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, a) -> Attachment:  # noqa: ANN001
+        return cls.model_construct(
+            id=a.id,
+            ticket_id=a.ticket_id,
+            comment_id=a.comment_id,
+            filename=a.filename,
+            content_type=a.content_type,
+            size_bytes=a.size_bytes,
+            created_at=opt_datetime(a, "created_at"),
+        )
+
+
 class Invoice(BaseModel):
     id: str
     number: str

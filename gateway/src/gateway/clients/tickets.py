@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import Comment, Page, Ticket
+from gateway.clients.schemas import Attachment, Comment, Page, Ticket
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
@@ -97,3 +97,24 @@ class TicketsClient:
         )
         name = resp.filename if resp.filename.replace("-", "").replace(".", "").isalnum() else "ticket.pdf"
         return resp.pdf, name
+
+    async def add_attachment(
+        self, token: str, ticket_id: str, *, filename: str, data: bytes, comment_id: str = ""
+    ) -> Attachment:
+        """A public file on the ticket (or on one of its comments); the service checks type, size and name."""
+        req = tickets_pb2.AddAttachmentRequest(ticket_id=ticket_id, comment_id=comment_id, filename=filename, data=data)
+        resp = await self._call(self._stub.AddAttachment, req, token, deadline=max(self._call.timeout, 15.0))
+        return Attachment.from_proto(resp.attachment)
+
+    async def list_attachments(self, token: str, ticket_id: str) -> list[Attachment]:
+        resp = await self._call(
+            self._stub.ListAttachments, tickets_pb2.ListAttachmentsRequest(ticket_id=ticket_id), token
+        )
+        return [Attachment.from_proto(a) for a in resp.attachments if a.is_public]
+
+    async def get_attachment(self, token: str, attachment_id: str) -> tuple[Attachment, bytes]:
+        req = tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id)
+        resp = await self._call(self._stub.GetAttachment, req, token, deadline=max(self._call.timeout, 15.0))
+        if not resp.attachment.is_public:
+            raise LookupError("not a public attachment")
+        return Attachment.from_proto(resp.attachment), resp.data

@@ -281,7 +281,8 @@ async def new_ticket_form(request: Request, session: PageSession) -> Response:
 
 @router.post("/tickets/new")
 async def new_ticket_submit(request: Request, session: PageSession) -> Response:
-    raw = await read_form(request)
+    limit = request.app.state.settings.max_body_bytes
+    raw = await request.form(max_files=1, max_fields=50, max_part_size=limit)
     check_csrf(request, raw.get(CSRF_FIELD))
     if not session.principal.has(perm.TICKETS_CREATE):
         return _pages(request).error(request, FORBIDDEN, session=session)
@@ -327,6 +328,15 @@ async def new_ticket_submit(request: Request, session: PageSession) -> Response:
             errors["_form"] = t("error.backend-unavailable.detail")
             return _ticket_form(request, session, form, errors, UNAVAILABLE.status)
         raise
+    upload = raw.get("file")
+    filename = getattr(upload, "filename", "") or ""
+    if filename and hasattr(upload, "read"):
+        # Imported here: gateway.web.tickets builds on this module (PageSession, check_csrf).
+        from gateway.web.tickets import attach_after_create
+
+        refused = await attach_after_create(request, session, ticket.id, filename, await upload.read())
+        if refused is not None:
+            return refused
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 

@@ -7,10 +7,11 @@ only decide what to offer.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import grpc
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.api.errors import NOT_FOUND, UNAVAILABLE, split_field
 from gateway.clients import Backends
-from gateway.clients.schemas import Comment, Ticket
+from gateway.clients.schemas import Attachment, Comment, Ticket
 from gateway.csrf import CSRF_FIELD
 from gateway.sessions import Session
 from gateway.web.i18n import Translator
@@ -40,7 +41,14 @@ QUERY_MAX = 200
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # What a redirect after a successful post says on the ticket page.
-_DONE = {"commented": "tickets.done.commented", "updated": "tickets.done.updated", "closed": "tickets.done.closed"}
+_DONE = {
+    "commented": "tickets.done.commented",
+    "updated": "tickets.done.updated",
+    "closed": "tickets.done.closed",
+    "attached": "tickets.done.attached",
+}
+# Downloads never render in the portal's origin: no scripts, no plugins, sandboxed even if opened inline.
+DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 def _pages(request: Request) -> Pages:
@@ -228,6 +236,30 @@ class CommentView(NamedTuple):
     body: str
 
 
+class FileView(NamedTuple):
+    href: str
+    name: str
+    size: str
+    is_image: bool
+
+
+def _size(t: Translator, n: int) -> str:
+    if n < 1024:
+        return t("tickets.files.bytes", n=n)
+    if n < 1024 * 1024:
+        return t("tickets.files.kb", n=round(n / 1024))
+    return t("tickets.files.mb", n=f"{n / (1024 * 1024):.1f}")
+
+
+def _file_view(t: Translator, a: Attachment) -> FileView:
+    return FileView(
+        f"/ticket-files/{a.id}",
+        a.filename,
+        _size(t, a.size_bytes),
+        a.content_type.startswith("image/"),
+    )
+
+
 def _comment_view(t: Translator, c: Comment) -> CommentView:
     staff = c.author_kind == "staff"
     author = c.author_name or t("tickets.comment.staff" if staff else "tickets.comment.customer")
@@ -255,11 +287,18 @@ async def _ticket_page(
         raise
     cursor = request.query_params.get("comments", "")[:512] if request.method == "GET" else ""
     try:
-        comments = await backends.tickets.list_comments(token, ticket.id, page_size=COMMENTS_PAGE, cursor=cursor)
+        comments, files = await asyncio.gather(
+            backends.tickets.list_comments(token, ticket.id, page_size=COMMENTS_PAGE, cursor=cursor),
+            backends.tickets.list_attachments(token, ticket.id),
+        )
     except grpc.aio.AioRpcError as err:
         if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
             raise
         comments = await backends.tickets.list_comments(token, ticket.id, page_size=COMMENTS_PAGE)
+        files = await backends.tickets.list_attachments(token, ticket.id)
+    by_comment: dict[str, list[FileView]] = {}
+    for a in files:
+        by_comment.setdefault(a.comment_id, []).append(_file_view(t, a))
     done = _DONE.get(request.query_params.get("done", ""))
     return pages.render(
         request,
@@ -269,6 +308,7 @@ async def _ticket_page(
             "status_label": status_label(t, ticket.status),
             "status_class": "status-" + status_key(ticket.status),
             "comments": [_comment_view(t, c) for c in comments.items],
+            "files": by_comment,
             "older_href": f"/tickets/{ticket.id}?comments={comments.next_cursor}" if comments.next_cursor else "",
             "errors": errors or {},
             "form": form or {"body": "", "subject": ticket.subject, "description": ticket.description},
@@ -318,33 +358,111 @@ async def _after_write(
     raise err
 
 
+async def _read_upload_form(request: Request):  # noqa: ANN202 - starlette FormData
+    limit = request.app.state.settings.max_body_bytes
+    return await request.form(max_files=1, max_fields=10, max_part_size=limit)
+
+
 @router.post("/tickets/{ticket_id}/comments")
 async def add_comment(request: Request, ticket_id: str, session: PageSession) -> Response:
-    raw = await read_form(request)
+    """A comment, a file, or both (the file then belongs to the comment)."""
+    raw = await _read_upload_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     t = _pages(request).translator(request)
     body = _field(raw, "body").strip()
+    upload = raw.get("file")
+    filename = getattr(upload, "filename", "") or ""
+    data = await upload.read() if filename and hasattr(upload, "read") else b""
     form = {"body": body, "subject": "", "description": ""}
-    if not body:
-        return await _ticket_page(
-            request, session, ticket_id, errors={"body": t("tickets.comment.required")}, form=form, status_code=400
-        )
-    if len(body) > COMMENT_MAX:
-        return await _ticket_page(
-            request,
-            session,
-            ticket_id,
-            errors={"body": t("tickets.comment.too_long", max=COMMENT_MAX)},
-            form=form,
-            status_code=400,
-        )
+    error = ""
+    if not body and not filename:
+        error = t("tickets.comment.required")
+    elif len(body) > COMMENT_MAX:
+        error = t("tickets.comment.too_long", max=COMMENT_MAX)
+    elif filename and not data:
+        error = t("tickets.files.empty")
+    if error:
+        return await _ticket_page(request, session, ticket_id, errors={"body": error}, form=form, status_code=400)
+    tickets = _backends(request).tickets
+    token = session.principal_token
+    comment_id = ""
+    if filename:
+        # The file is checked (type, size, ticket open) before the comment exists, so a refused file never
+        # leaves a comment that talks about it.
+        try:
+            await tickets.get_ticket(token, ticket_id)
+        except grpc.aio.AioRpcError as err:
+            return await _after_write(request, session, ticket_id, err, form, "body")
     try:
-        await _backends(request).tickets.add_comment(
-            session.principal_token, ticket_id, body=body, author_name=session.principal.display_name
-        )
+        if body:
+            comment = await tickets.add_comment(token, ticket_id, body=body, author_name=session.principal.display_name)
+            comment_id = comment.id
+        if filename:
+            await tickets.add_attachment(token, ticket_id, filename=filename, data=data, comment_id=comment_id)
     except grpc.aio.AioRpcError as err:
-        return await _after_write(request, session, ticket_id, err, form, "body")
-    return RedirectResponse(f"/tickets/{ticket_id}?done=commented#comments", status_code=303)
+        field = "file" if filename and err.code() == grpc.StatusCode.INVALID_ARGUMENT else "body"
+        if field == "file":
+            name, detail = split_field(err.details() or "")
+            message = t("tickets.files.refused", name=filename[:120], reason=detail)
+            if comment_id:
+                message = t("tickets.files.refused_after_comment", reason=message)
+            return await _ticket_page(request, session, ticket_id, errors={"file": message}, form=form, status_code=400)
+        return await _after_write(request, session, ticket_id, err, form, field)
+    done = "commented" if body else "attached"
+    return RedirectResponse(f"/tickets/{ticket_id}?done={done}#comments", status_code=303)
+
+
+async def attach_after_create(
+    request: Request, session: Session, ticket_id: str, filename: str, data: bytes
+) -> Response | None:
+    """The file chosen on the new-ticket form; None when attached, else the new ticket's page saying why not."""
+    t = _pages(request).translator(request)
+    try:
+        if not data:
+            raise ValueError(t("tickets.files.empty"))
+        await _backends(request).tickets.add_attachment(
+            session.principal_token, ticket_id, filename=filename, data=data
+        )
+    except (grpc.aio.AioRpcError, ValueError) as err:
+        if isinstance(err, grpc.aio.AioRpcError) and err.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        reason = split_field(err.details() or "")[1] if isinstance(err, grpc.aio.AioRpcError) else str(err)
+        message = t(
+            "tickets.files.refused_after_create", reason=t("tickets.files.refused", name=filename[:120], reason=reason)
+        )
+        return await _ticket_page(request, session, ticket_id, errors={"file": message}, status_code=400)
+    return None
+
+
+@router.get("/ticket-files/{attachment_id}")
+async def download_attachment(request: Request, attachment_id: str, session: PageSession) -> Response:
+    try:
+        att, data = await _backends(request).tickets.get_attachment(session.principal_token, attachment_id)
+    except (grpc.aio.AioRpcError, LookupError) as err:
+        if isinstance(err, LookupError) or err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return _pages(request).error(request, NOT_FOUND, session=session)
+        raise
+    return attachment_response(att, data)
+
+
+def attachment_response(att: Attachment, data: bytes) -> Response:
+    """The file as a download that can never run as a page of the portal (the edge middleware adds
+    `X-Content-Type-Options: nosniff` to every response; this CSP replaces the pages' one)."""
+    media_type = "text/plain; charset=utf-8" if att.content_type == "text/plain" else att.content_type
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": content_disposition(att.filename),
+            "Content-Security-Policy": DOWNLOAD_CSP,
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def content_disposition(filename: str) -> str:
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.post("/tickets/{ticket_id}/edit")
