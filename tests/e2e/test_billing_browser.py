@@ -135,3 +135,40 @@ def test_store_credit_pays_an_invoice_through_the_api_once(stack):
     assert overview["invoice_balance"]["amount_minor"] == 2_000
     assert overview["credit_balance"]["amount_minor"] == 0
     assert refused.status_code == 409 and refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_pay_now_with_a_new_card_that_is_not_stored(stack, page, tmp_path):
+    token = staff_token(stack)
+    customer = new_customer(stack, token)
+    inv = invoice(stack, token, customer.customer_id, "2026-05-01", ("Printer repair", 14_000))
+    other = invoice(stack, token, customer.customer_id, "2026-05-02", ("Toner", 6_000))
+    await _sign_in(page, stack, customer)
+    await page.goto(stack.gateway_url + f"/billing/invoices/{inv.id}")
+    await page.get_by_role("link", name="Pay now").click()
+    await page.wait_for_url(re.compile(r".*/billing/pay\?invoice=.*"))
+    # A declined test card first: nothing is charged and the page says so.
+    await page.get_by_label("Card number").fill("4000000000000002")
+    await page.get_by_label("Expiry month").fill("3")
+    await page.get_by_label("Expiry year").fill("2030")
+    await page.get_by_role("button", name="Use this card").click()
+    await page.wait_for_url(re.compile(r".*/billing/pay\?.*token=.*"))
+    # Back from the processor, still paying just this invoice.
+    assert await page.get_by_label(f"Amount to pay on {other.number}").input_value() == "0.00"
+    await page.get_by_role("button", name="Pay now").click()
+    assert "was declined (card declined)" in await page.content()
+    await page.screenshot(path=str(tmp_path / "declined.png"), full_page=True)
+
+    await page.goto(stack.gateway_url + f"/billing/pay?invoice={inv.id}")
+    await page.get_by_label("Card number").fill("5555555555554444")
+    await page.get_by_label("Expiry month").fill("3")
+    await page.get_by_label("Expiry year").fill("2030")
+    await page.get_by_role("button", name="Use this card").click()
+    await page.wait_for_url(re.compile(r".*/billing/pay\?.*token=.*"))
+    assert await page.get_by_label(f"Amount to pay on {inv.number}").input_value() == "140.00"
+    await page.get_by_role("button", name="Pay now").click()
+    await page.wait_for_url(re.compile(r".*/billing\?done=paid$"))
+    assert await page.locator("#invoice-balance").inner_text() == "$60.00"
+    recent = await page.locator("section[aria-labelledby=payments-heading] tbody").inner_text()
+    assert "mastercard 4444" in recent and "$140.00" in recent
+    await page.goto(stack.gateway_url + "/billing/payment-options")
+    assert "No stored payment options." in await page.content()

@@ -38,6 +38,8 @@ QUERY_MAX = 200
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # The "Pay with" choice that spends store credit instead of a stored profile.
 STORE_CREDIT = "store-credit"
+# The "Pay with" choice for a card entered just now at the processor (its token rides in the form).
+NEW_CARD = "new-card"
 _TEMPLATES = (
     "billing/overview.html",
     "billing/invoices.html",
@@ -265,6 +267,7 @@ async def _pay_page(
     amounts: dict[str, str] | None = None,
     key: str = "",
     profile_id: str = "",
+    new_token: str = "",
     error: str = "",
     errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -272,7 +275,8 @@ async def _pay_page(
     t, billing, token = _t(request), _billing(request), session.principal_token
     if not _perms(session)["pay"]:
         return _forbidden(request, session)
-    profiles = (await billing.profiles(token)).profiles
+    listed = await billing.profiles(token)
+    profiles = listed.profiles
     credit = ""
     if session.principal.has(perm.ACCOUNT_OVERVIEW_VIEW):
         overview = await billing.overview(token)
@@ -299,7 +303,7 @@ async def _pay_page(
         else:
             row["pay"] = _decimal(inv.balance_due)
         rows.append(row)
-    return _render(
+    response = _render(
         request,
         "billing/pay.html",
         session,
@@ -308,6 +312,10 @@ async def _pay_page(
         profiles=[_profile_view(t, x) for x in profiles],
         credit=credit,
         credit_value=STORE_CREDIT,
+        new_card_value=NEW_CARD,
+        new_token=new_token,
+        tokenize_url=listed.tokenize_url,
+        return_url=f"{request.url_for('pay_form')}?{urlencode({'state': session.csrf_token, 'invoice': only})}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
         key=key or secrets.token_urlsafe(24),
         typed=typed,
@@ -315,11 +323,24 @@ async def _pay_page(
         error=error,
         errors=errors or {},
     )
+    return _allow_processor_form(response, listed.tokenize_url)
 
 
-@router.get("/billing/pay")
+@router.get("/billing/pay", name="pay_form")
 async def pay_form(request: Request, session: PageSession) -> Response:
-    return await _pay_page(request, session)
+    """Make a Payment; back from the processor's card form with `token` (and `state`, the CSRF token)."""
+    new_token = request.query_params.get("token", "")
+    if new_token:
+        check_csrf(request, request.query_params.get("state"))
+    error = request.query_params.get("error", "")[:200]
+    t = _t(request)
+    return await _pay_page(
+        request,
+        session,
+        new_token=new_token[:100],
+        profile_id=NEW_CARD if new_token else "",
+        error=t("billing.options.processor_error", reason=error) if error else "",
+    )
 
 
 @router.post("/billing/pay")
@@ -331,6 +352,7 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
     t = _t(request)
     key = str(form.get("idempotency_key", ""))
     profile_id = str(form.get("profile_id", ""))
+    new_token = str(form.get("processor_token", ""))[:100] if profile_id == NEW_CARD else ""
     amounts = {k[len("amount_") :]: str(v) for k, v in form.multi_items() if k.startswith("amount_")}
     if not _KEY.match(key):
         key = secrets.token_urlsafe(24)
@@ -347,12 +369,23 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
         errors["profile_id"] = t("billing.pay.choose_method")
     if errors:
         return await _pay_page(
-            request, session, amounts=amounts, key=key, profile_id=profile_id, errors=errors, status_code=400
+            request,
+            session,
+            amounts=amounts,
+            key=key,
+            profile_id=profile_id,
+            new_token=new_token,
+            errors=errors,
+            status_code=400,
         )
     try:
         if profile_id == STORE_CREDIT:
             resp = await _billing(request).apply_credit(
                 session.principal_token, idempotency_key=key, allocations=allocations
+            )
+        elif profile_id == NEW_CARD:
+            resp = await _billing(request).pay(
+                session.principal_token, idempotency_key=key, allocations=allocations, processor_token=new_token
             )
         else:
             resp = await _billing(request).pay(
@@ -367,7 +400,14 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
             # Same key on the retry: the processor and billing make sure it is charged once.
             message = t("billing.pay.retry")
         return await _pay_page(
-            request, session, amounts=amounts, key=key, profile_id=profile_id, error=message, status_code=409
+            request,
+            session,
+            amounts=amounts,
+            key=key,
+            profile_id=profile_id,
+            new_token=new_token,
+            error=message,
+            status_code=409,
         )
     if resp.payment.status != "succeeded":
         reason = t.label("billing.decline", resp.payment.failure_reason or "declined")
@@ -401,6 +441,17 @@ async def payments_list(request: Request, session: PageSession) -> Response:
 # --- stored payment options -------------------------------------------------------------------------
 
 
+def _allow_processor_form(response: Response, tokenize_url: str) -> Response:
+    """The edge's policy lets forms post only to us; a card form posts to the processor's origin too."""
+    processor = urlsplit(tokenize_url)
+    if processor.scheme in ("http", "https") and processor.netloc:
+        response.headers["content-security-policy"] = (
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; "
+            f"form-action 'self' {processor.scheme}://{processor.netloc}"
+        )
+    return response
+
+
 def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
     expiry = f"{x.exp_month:02d}/{x.exp_year}" if x.exp_year else ""
     return {
@@ -431,14 +482,7 @@ async def options_page(request: Request, session: PageSession) -> Response:
         return_url=f"{return_url}?{urlencode({'state': session.csrf_token})}",
         error=t("billing.options.processor_error", reason=error) if error else "",
     )
-    # The edge's policy allows forms to post only to us; this page's card form posts to the processor.
-    processor = urlsplit(resp.tokenize_url)
-    if processor.scheme in ("http", "https") and processor.netloc:
-        response.headers["content-security-policy"] = (
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; "
-            f"form-action 'self' {processor.scheme}://{processor.netloc}"
-        )
-    return response
+    return _allow_processor_form(response, resp.tokenize_url)
 
 
 @router.get("/billing/payment-options/added", name="options_added")
