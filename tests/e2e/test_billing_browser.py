@@ -172,3 +172,26 @@ async def test_pay_now_with_a_new_card_that_is_not_stored(stack, page, tmp_path)
     assert "mastercard 4444" in recent and "$140.00" in recent
     await page.goto(stack.gateway_url + "/billing/payment-options")
     assert "No stored payment options." in await page.content()
+
+
+async def test_the_billing_pages_speak_french(stack, page, tmp_path):
+    token = staff_token(stack)
+    customer = new_customer(stack, token)
+    invoice(stack, token, customer.customer_id, "2026-06-01", ("Maintenance réseau", 123_456))
+    await _sign_in(page, stack, customer)
+    await page.goto(stack.gateway_url + "/lang/fr?next=/billing")
+    await page.wait_for_url(re.compile(r".*/billing$"))
+    assert await page.get_by_role("heading", level=1).inner_text() == "Facturation"
+    assert "Aperçu du compte" in await page.content()
+    assert await page.locator("#invoice-balance").inner_text() == "1\u202f234,56\u00a0$"
+    await page.screenshot(path=str(tmp_path / "billing-fr.png"), full_page=True)
+    for path in (
+        "/billing/pay",
+        "/billing/invoices",
+        "/billing/payments",
+        "/billing/estimates",
+        "/billing/payment-options",
+    ):
+        response = await page.goto(stack.gateway_url + path)
+        assert response is not None and response.status == 200, path
+        assert await page.evaluate("document.documentElement.lang") == "fr"
