@@ -62,6 +62,8 @@ def ticket_created_handler(*, portal_url: str) -> Handler:
 
 
 def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Consumer]:
+    from identity.mail.ticket_notifications import ticket_consumers
+
     return [
         Consumer(
             name=TICKET_CREATED_CONSUMER,
@@ -69,5 +71,6 @@ def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Con
             handler=ticket_created_handler(portal_url=portal_url),
             db=db,
             metrics=metrics,
-        )
+        ),
+        *ticket_consumers(db=db, metrics=metrics, portal_url=portal_url),
     ]
