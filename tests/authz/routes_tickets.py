@@ -146,6 +146,9 @@ ROUTES = [
     ),
     _one("/tickets/{ticket_id}/close", "POST", form={}, ok_statuses=(303,), grpc=grpc_close_ticket),
     _one("/tickets/{ticket_id}/pdf", grpc=grpc_ticket_pdf),
+    # Live updates: only an EventSource (Accept: text/event-stream) gets the stream; after the authorisation
+    # check any other client is told 406, which is what a permitted probe sees.
+    _one("/tickets/{ticket_id}/events", ok_statuses=(406,), grpc=grpc_get_ticket),
     _one("/api/v1/tickets/{ticket_id}/comments", grpc=grpc_list_comments),
     _one("/api/v1/tickets/{ticket_id}/comments", "POST", json={"body": "Probe"}, grpc=grpc_add_comment),
     _one("/api/v1/tickets/{ticket_id}", "PATCH", json={"subject": "Probe edit"}, grpc=grpc_update_ticket),

@@ -1,6 +1,6 @@
 """Issue 4 in Chromium: a customer opens a ticket with an attachment, a staff reply (staff principal over the
-tickets API) shows on the ticket page, the customer comments back, downloads the PDF, closes the ticket and can
-no longer comment."""
+tickets API) appears live on the open ticket page, the customer comments back, downloads the PDF, closes the
+ticket and can no longer comment."""
 
 from __future__ import annotations
 
@@ -46,10 +46,14 @@ async def test_customer_ticket_life_in_chromium(stack, page) -> None:  # noqa: A
     assert attached.suggested_filename == "signal.txt"
     assert await asyncio.to_thread(Path(await attached.path()).read_bytes) == f"RSSI -82 dBm {tag}".encode()
 
+    # The page listens for new comments (server-sent events); the staff reply appears without a reload.
+    await page.locator("#comment-list[data-live=open]").wait_for(state="attached")
     reply = f"We replaced the access point {tag}."
+    await asyncio.to_thread(staff_comment, stack, ticket_id, f"Internal: check the PoE budget {tag}", private=True)
     await asyncio.to_thread(staff_comment, stack, ticket_id, reply, private=False)
-    await page.reload()
-    await page.get_by_text(reply).wait_for()
+    await page.get_by_text(reply).wait_for(timeout=15_000)
+    assert await page.locator("#comment-list > li").count() == 1, "the private note never shows"
+    await shot(page, "live")
 
     await page.get_by_label("Add a comment").fill(f"Thanks, it works now {tag}")
     await page.get_by_role("button", name="Send comment").click()
