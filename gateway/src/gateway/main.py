@@ -36,6 +36,8 @@ from gateway.web.routes import router as web_router
 from gateway.web.staff import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN
 from gateway.web.staff import router as staff_router
 from gateway.web.tickets import router as tickets_pages
+from gateway.web.tickets_live import close_feed
+from gateway.web.tickets_live import router as tickets_live
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -160,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await close_feed(app)
             await backends.close()
 
     app = FastAPI(
@@ -182,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_router)
     app.include_router(billing_pages)
     app.include_router(tickets_pages)
+    app.include_router(tickets_live)
     app.include_router(account_router)
     app.include_router(staff_router)
     app.include_router(api_router)
