@@ -73,6 +73,7 @@ def customer_to_proto(c: Customer) -> identity_pb2.Customer:
         email=c.email,
         display_name=c.display_name,
         created_at=_timestamp(c.created_at),
+        archived=c.archived_at is not None,
     )
 
 
@@ -404,3 +405,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return identity_pb2.UpdatePortalSettingsResponse(
             settings=identity_pb2.PortalSettings(always_invite_new_customers=on)
         )
+
+    async def SetCustomerArchived(self, request: identity_pb2.SetCustomerArchivedRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            customer = await customers.set_archived(
+                s, principal=principal, customer_id=request.customer_id, archived=request.archived
+            )
+            return identity_pb2.SetCustomerArchivedResponse(customer=customer_to_proto(customer))

@@ -12,6 +12,7 @@ SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
 SIGN_OUT = "sign_out"
 SIGN_IN_THROTTLED = "sign_in_throttled"
+SIGN_IN_REFUSED = "sign_in_refused"
 PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an audit kind)
 PASSWORD_RESET = "password_reset"  # noqa: S105 (an audit kind)
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an audit kind)

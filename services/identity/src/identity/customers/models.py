@@ -20,6 +20,8 @@ class Customer(Base):
     # Lower-cased email: unique among customers regardless of how it was typed.
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # SPEC C5: an archived customer's portal users cannot sign in; staff can re-enable it.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
     @property
     def display_name(self) -> str:

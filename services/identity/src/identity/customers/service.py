@@ -9,11 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import events, idempotency, validation
 from identity.access import caller_scope, may_see_customer, require_staff
+from identity.audit.service import record
+from identity.credentials.service import revoke_sessions
 from identity.customers.models import Customer
-from identity.db import new_id
+from identity.db import new_id, utcnow
+from identity.users.models import PortalUser
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
 from servicekit.pagination import decode_cursor, encode_cursor, page_size
-from servicekit.principal import Principal
+from servicekit.principal import KIND_PORTAL_USER, Principal
 
 
 async def create_customer(
@@ -99,4 +102,28 @@ async def _load(s: AsyncSession, customer_id: str) -> Customer:
     customer = await s.get(Customer, customer_id)
     if customer is None:
         raise NotFound("no such customer", field="customer_id")
+    return customer
+
+
+async def set_archived(s: AsyncSession, *, principal: Principal, customer_id: str, archived: bool) -> Customer:
+    """Archive or re-enable a customer (staff only); archiving ends its portal users' sessions (SPEC C5)."""
+    require_staff(principal)
+    customer = await _load(s, customer_id) if customer_id and len(customer_id) <= 36 else None
+    if customer is None:
+        raise NotFound("no such customer", field="customer_id")
+    now = utcnow()
+    if archived and customer.archived_at is None:
+        customer.archived_at = now
+        user_ids = (await s.scalars(select(PortalUser.id).where(PortalUser.customer_id == customer.id))).all()
+        for user_id in user_ids:
+            await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user_id, now=now)
+    elif not archived:
+        customer.archived_at = None
+    await record(
+        s,
+        kind="customer_archived" if archived else "customer_restored",
+        subject=f"customer:{customer.id}",
+        at=now,
+        detail={"by": principal.subject_id},
+    )
     return customer

@@ -29,13 +29,14 @@ from identity.users.models import PortalUser, StaffUser
 from identity.users.passwords import verify_password
 from identity.users.service import Account, find_account, set_password_hash
 from servicekit.db import Database
-from servicekit.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from servicekit.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "the login or password is not correct"
 SESSION_ENDED = "the session has ended; sign in again"
+ARCHIVED = "this account cannot sign in to the portal"
 
 _KIND_OF_AUDIENCE = {AUDIENCE_PORTAL: KIND_PORTAL_USER, AUDIENCE_STAFF: KIND_STAFF}
 
@@ -106,7 +107,15 @@ async def sign_in(
 
     async with db.unit_of_work() as s:
         now = utcnow()
-        if not ok or account is None:
+        archived = ok and account is not None and await _customer_archived(s, account)
+        if archived:
+            detail = {"audience": audience, "reason": "customer_archived"}
+            # Not a failure: the password was right, so it must not count towards the lock-out.
+            await record(
+                s, kind=audit_kinds.SIGN_IN_REFUSED, subject=subject, address=client_address, at=now, detail=detail
+            )
+            opened = None
+        elif not ok or account is None:
             detail = {"audience": audience, "reason": "wrong_password" if account else "unknown_login"}
             await record(
                 s, kind=audit_kinds.SIGN_IN_FAILED, subject=subject, address=client_address, at=now, detail=detail
@@ -123,6 +132,8 @@ async def sign_in(
     metrics.SIGN_INS.labels(audience, metrics.SUCCEEDED if opened else metrics.FAILED).inc()
     if opened is None:
         log.info("sign-in failed (%s, %s)", audience, detail["reason"])
+        if archived:
+            raise PermissionDenied(ARCHIVED)
         raise Unauthenticated(WRONG_CREDENTIALS)
     log.info("sign-in of %s %s, session %s", account.kind, account.id, opened.session.id)
     return opened
@@ -146,6 +157,17 @@ async def _open_session(
     s.add(session)
     await s.flush()
     return OpenedSession(token=token, session=session, principal=await principal_for(s, session))
+
+
+async def _customer_archived(s: AsyncSession, account: Account) -> bool:
+    if account.kind != KIND_PORTAL_USER:
+        return False
+    archived_at = await s.scalar(
+        select(Customer.archived_at)
+        .join(PortalUser, PortalUser.customer_id == Customer.id)
+        .where(PortalUser.id == account.id)
+    )
+    return archived_at is not None
 
 
 async def _second_factor(s: AsyncSession, account: Account) -> str:
@@ -228,6 +250,8 @@ async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
     if row is None:
         raise Unauthenticated(SESSION_ENDED)
     user, customer, group, contact = row
+    if customer.archived_at is not None:
+        raise Unauthenticated(SESSION_ENDED)
     return Principal(
         kind=KIND_PORTAL_USER,
         subject_id=user.id,
