@@ -1,0 +1,57 @@
+"""Ticket pages against the fake backends: what the list offers per permission, CSV safety, the live feed's
+filter (public comments of the watched ticket only)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+
+from gateway.web.tickets_live import TicketFeed
+from gateway_tests.conftest import Gateway
+from portal.tickets.v1 import events_pb2, tickets_pb2
+
+
+async def test_status_filters_and_scope_only_with_their_permissions(gw: Gateway) -> None:
+    await gw.sign_in()
+    html = (await gw.client.get("/tickets")).text
+    assert "Status is not" in html and 'name="scope"' in html and "Printer on 2nd floor jams" in html
+    await gw.client.post("/signout", data={"csrf_token": ""})
+    gw.client.cookies.clear()
+    await gw.sign_in("bob@acme.test")
+    html = (await gw.client.get("/tickets")).text
+    assert "Status is not" not in html and 'name="scope"' not in html
+
+
+async def test_csv_neutralises_formulas(gw: Gateway) -> None:
+    gw.world.tickets.append(
+        tickets_pb2.Ticket(
+            id="tkt-evil", number=1999, customer_id="cus-a", subject='=HYPERLINK("http://x","y")', status="open"
+        )
+    )
+    await gw.sign_in()
+    r = await gw.client.get("/tickets.csv")
+    assert r.status_code == 200 and r.headers["content-disposition"] == 'attachment; filename="tickets.csv"'
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["Number", "Subject"]
+    subjects = {row[1] for row in rows[1:]}
+    assert '\'=HYPERLINK("http://x","y")' in subjects and "Globex mail server down" not in subjects
+
+
+async def test_live_feed_delivers_public_comments_of_the_watched_ticket_only() -> None:
+    feed = TicketFeed("nats://unused")
+
+    def event(ticket: str, public: bool) -> events_pb2.TicketCommented:
+        return events_pb2.TicketCommented(ticket_id=ticket, is_public=public, body="x" if public else "")
+
+    class Msg:
+        def __init__(self, e: events_pb2.TicketCommented) -> None:
+            self.data = e.SerializeToString()
+
+    with feed.listen("t-1") as queue:
+        for e in (event("t-1", False), event("t-2", True), event("t-1", True)):
+            await feed._on_message(Msg(e))
+        got = await asyncio.wait_for(queue.get(), 1)
+        assert (got.ticket_id, got.is_public) == ("t-1", True)
+        assert queue.empty()
+    assert "t-1" not in feed._listeners
