@@ -4,9 +4,11 @@ through the gateway to identity; portal sessions are refused."""
 from __future__ import annotations
 
 import secrets
+import time
 
 from servicekit import permissions as perm
-from tests.e2e.helpers import ACME, api, api_sign_in, wait_for_mails
+from tests.e2e.account_helpers import new_portal_user
+from tests.e2e.helpers import ACME, BLUE, api, api_sign_in, wait_for_mails
 
 
 def _staff_token(stack) -> str:  # noqa: ANN001
@@ -76,3 +78,30 @@ def test_portal_sessions_and_anonymous_callers_are_refused(stack):  # noqa: ANN0
         assert c.get("/api/v1/staff/permission-groups").status_code == 401
         wrong = c.post("/api/v1/staff/sessions", json={"login": ACME.login, "password": ACME.password})
         assert wrong.status_code == 401, "a portal login is not a staff login"
+
+
+def test_archiving_a_customer_signs_its_users_out_and_re_enabling_lets_them_in(stack):  # noqa: ANN001
+    user = new_portal_user(stack, customer_email=BLUE.email)
+    token = _staff_token(stack)
+    with api(stack) as c:
+        session = c.post("/api/v1/sessions", json={"login": user.login, "password": user.password}).json()
+    with api(stack, session["session_token"]) as c:
+        me = c.get("/api/v1/me").json()
+    with api(stack, token) as c:
+        r = c.put(f"/api/v1/staff/customers/{me['customer_id']}/archived", json={"archived": True})
+        assert r.status_code == 200 and r.json()["archived"] is True
+    try:
+        with api(stack) as c:
+            refused = c.post("/api/v1/sessions", json={"login": user.login, "password": user.password})
+            assert refused.status_code in (401, 403), refused.text
+        with api(stack, session["session_token"]) as c:
+            deadline = time.monotonic() + 10
+            while c.get("/api/v1/me").status_code == 200:
+                assert time.monotonic() < deadline, "the archived customer's session still works"
+                time.sleep(0.25)
+    finally:
+        with api(stack, token) as c:
+            r = c.put(f"/api/v1/staff/customers/{me['customer_id']}/archived", json={"archived": False})
+            assert r.json()["archived"] is False
+    with api(stack) as c:
+        assert c.post("/api/v1/sessions", json={"login": user.login, "password": user.password}).status_code == 201

@@ -222,3 +222,24 @@ async def put_settings(body: PortalSettings, session: StaffSession, backends: Cl
         session.principal_token, always_invite_new_customers=body.always_invite_new_customers
     )
     return PortalSettings(always_invite_new_customers=s.always_invite_new_customers)
+
+
+class Archived(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    archived: bool
+
+
+class CustomerState(BaseModel):
+    id: str
+    display_name: str
+    archived: bool
+
+
+@router.put("/customers/{customer_id}/archived")
+async def set_archived(customer_id: Id, body: Archived, session: StaffSession, backends: Clients) -> CustomerState:
+    """Archive (its portal users are signed out and cannot sign in) or re-enable a customer (SPEC C5)."""
+    c = await backends.identity.set_customer_archived(
+        session.principal_token, customer_id=customer_id, archived=body.archived
+    )
+    return CustomerState(id=c.id, display_name=c.display_name, archived=c.archived)

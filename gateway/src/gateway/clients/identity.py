@@ -175,3 +175,7 @@ class IdentityClient:
         settings = identity_pb2.PortalSettings(always_invite_new_customers=always_invite_new_customers)
         req = identity_pb2.UpdatePortalSettingsRequest(settings=settings)
         return (await self._call(self._stub.UpdatePortalSettings, req, token)).settings
+
+    async def set_customer_archived(self, token: str, *, customer_id: str, archived: bool) -> identity_pb2.Customer:
+        req = identity_pb2.SetCustomerArchivedRequest(customer_id=customer_id, archived=archived)
+        return (await self._call(self._stub.SetCustomerArchived, req, token)).customer
