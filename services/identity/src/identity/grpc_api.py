@@ -98,6 +98,14 @@ def portal_user_to_proto(user: PortalUser, group: PermissionGroup) -> identity_p
     )
 
 
+def _privacy(c: Customer) -> identity_pb2.PrivacySettings:
+    return identity_pb2.PrivacySettings(
+        receive_billing_emails=c.receive_billing_emails,
+        receive_marketing_emails=c.receive_marketing_emails,
+        receive_report_emails=c.receive_report_emails,
+    )
+
+
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def __init__(
         self,
@@ -413,3 +421,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 s, principal=principal, customer_id=request.customer_id, archived=request.archived
             )
             return identity_pb2.SetCustomerArchivedResponse(customer=customer_to_proto(customer))
+
+    async def GetPrivacySettings(self, request: identity_pb2.GetPrivacySettingsRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            customer = await customers.privacy_customer(s, principal=principal, customer_id=request.customer_id)
+            return identity_pb2.GetPrivacySettingsResponse(settings=_privacy(customer))
+
+    async def UpdatePrivacySettings(self, request: identity_pb2.UpdatePrivacySettingsRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        values = {name: getattr(request.settings, name) for name in customers.PRIVACY_FIELDS}
+        async with self.db.unit_of_work() as s:
+            customer = await customers.set_privacy(
+                s, principal=principal, customer_id=request.customer_id, values=values
+            )
+            return identity_pb2.UpdatePrivacySettingsResponse(settings=_privacy(customer))

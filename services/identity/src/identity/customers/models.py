@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +23,10 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # SPEC C5: an archived customer's portal users cannot sign in; staff can re-enable it.
     archived_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SPEC P10 / C3: which kinds of email the customer wants; it manages them from the portal.
+    receive_billing_emails: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    receive_marketing_emails: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    receive_report_emails: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     @property
     def display_name(self) -> str:

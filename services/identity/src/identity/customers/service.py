@@ -16,7 +16,8 @@ from identity.db import new_id, utcnow
 from identity.users.models import PortalUser
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
 from servicekit.pagination import decode_cursor, encode_cursor, page_size
-from servicekit.principal import KIND_PORTAL_USER, Principal
+from servicekit.permissions import PRIVACY_SETTINGS_MANAGE
+from servicekit.principal import KIND_PORTAL_USER, Principal, require
 
 
 async def create_customer(
@@ -125,5 +126,30 @@ async def set_archived(s: AsyncSession, *, principal: Principal, customer_id: st
         subject=f"customer:{customer.id}",
         at=now,
         detail={"by": principal.subject_id},
+    )
+    return customer
+
+
+PRIVACY_FIELDS = ("receive_billing_emails", "receive_marketing_emails", "receive_report_emails")
+
+
+async def privacy_customer(s: AsyncSession, *, principal: Principal, customer_id: str) -> Customer:
+    """The customer whose communication preferences the caller may read and change (SPEC P10): staff any, a
+    portal user its own with Privacy Settings - Manage ('' = own; another id is NOT_FOUND)."""
+    if not principal.is_staff:
+        require(principal, PRIVACY_SETTINGS_MANAGE)
+    return await get_customer(s, principal=principal, customer_id=customer_id)
+
+
+async def set_privacy(s: AsyncSession, *, principal: Principal, customer_id: str, values: dict[str, bool]) -> Customer:
+    customer = await privacy_customer(s, principal=principal, customer_id=customer_id)
+    for name in PRIVACY_FIELDS:
+        setattr(customer, name, bool(values[name]))
+    await record(
+        s,
+        kind="privacy_changed",
+        subject=f"customer:{customer.id}",
+        at=utcnow(),
+        detail={"by": principal.subject_id, **{name: bool(values[name]) for name in PRIVACY_FIELDS}},
     )
     return customer
