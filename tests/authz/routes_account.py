@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import grpc
+
+from portal.identity.v1 import identity_pb2, identity_pb2_grpc
+from servicekit import permissions as perm
 from tests.authz.harness import SIGNED_IN, Route
 
 PUBLIC = {
@@ -41,7 +45,22 @@ PUBLIC = {
 # Staff console and staff API: portal sessions never open them (test_coverage checks a portal admin is refused).
 STAFF_PREFIXES = ("/staff", "/api/v1/staff")
 
+
+def grpc_get_privacy(addr, token: str, _: str) -> None:  # noqa: ANN001
+    with grpc.insecure_channel(addr("identity"), options=[("grpc.enable_http_proxy", 0)]) as channel:
+        identity_pb2_grpc.IdentityServiceStub(channel).GetPrivacySettings(
+            identity_pb2.GetPrivacySettingsRequest(), timeout=10, metadata=(("authorization", f"Bearer {token}"),)
+        )
+
+
 ROUTES = [
+    Route("GET", "/account/privacy", (perm.PRIVACY_SETTINGS_MANAGE,), grpc=grpc_get_privacy),
+    Route(
+        "POST",
+        "/account/privacy",
+        (perm.PRIVACY_SETTINGS_MANAGE,),
+        form={"receive_billing_emails": "on", "receive_marketing_emails": "on", "receive_report_emails": "on"},
+    ),
     Route("GET", "/account/password", SIGNED_IN),
     # A wrong current password: the form is reached and answered, nothing changes.
     Route(

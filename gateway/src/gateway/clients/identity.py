@@ -179,3 +179,11 @@ class IdentityClient:
     async def set_customer_archived(self, token: str, *, customer_id: str, archived: bool) -> identity_pb2.Customer:
         req = identity_pb2.SetCustomerArchivedRequest(customer_id=customer_id, archived=archived)
         return (await self._call(self._stub.SetCustomerArchived, req, token)).customer
+
+    async def get_privacy_settings(self, token: str) -> identity_pb2.PrivacySettings:
+        req = identity_pb2.GetPrivacySettingsRequest()
+        return (await self._call(self._stub.GetPrivacySettings, req, token)).settings
+
+    async def update_privacy_settings(self, token: str, **values: bool) -> identity_pb2.PrivacySettings:
+        req = identity_pb2.UpdatePrivacySettingsRequest(settings=identity_pb2.PrivacySettings(**values))
+        return (await self._call(self._stub.UpdatePrivacySettings, req, token)).settings

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
-from gateway.api.errors import split_field
+from gateway.api.errors import FORBIDDEN, split_field
 from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.sessions import SESSION_COOKIE, session_hash
 from gateway.web.render import Pages
 from gateway.web.routes import COOKIE_FLAGS, PageSession, check_csrf, read_form, safe_next
+from servicekit import permissions as perm
 
 log = logging.getLogger(__name__)
 
@@ -350,3 +351,38 @@ async def enrol_submit(request: Request) -> Response:
     return _pages(request).render(
         request, "account/recovery_codes.html", {"codes": codes, "next": next_path}, session=session
     )
+
+
+# --- privacy settings (SPEC P10) ------------------------------------------------------------------------
+
+PRIVACY_FIELDS = ("receive_billing_emails", "receive_marketing_emails", "receive_report_emails")
+
+
+def _privacy_page(request: Request, session, settings, done: bool) -> Response:  # noqa: ANN001
+    values = {name: getattr(settings, name) for name in PRIVACY_FIELDS}
+    return _pages(request).render(
+        request,
+        "account/privacy.html",
+        {"values": values, "fields": PRIVACY_FIELDS, "done": done},
+        session=session,
+    )
+
+
+@router.get("/account/privacy")
+async def privacy_form(request: Request, session: PageSession) -> Response:
+    if not session.principal.has(perm.PRIVACY_SETTINGS_MANAGE):
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    settings = await request.app.state.backends.identity.get_privacy_settings(session.principal_token)
+    return _privacy_page(request, session, settings, done=False)
+
+
+@router.post("/account/privacy")
+async def privacy_submit(request: Request, session: PageSession) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    if not session.principal.has(perm.PRIVACY_SETTINGS_MANAGE):
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    # An unticked checkbox sends nothing: absent means "no".
+    values = {name: _field(form, name) == "on" for name in PRIVACY_FIELDS}
+    settings = await request.app.state.backends.identity.update_privacy_settings(session.principal_token, **values)
+    return _privacy_page(request, session, settings, done=True)
