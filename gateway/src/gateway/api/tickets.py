@@ -51,6 +51,8 @@ async def list_tickets(
     status_is_not: Annotated[list[str], Query(alias="not_status", max_length=10)] = [],  # noqa: B006
     sort: Literal["newest", "oldest", "updated"] = "newest",
     scope: Literal["all", "mine"] = "all",
+    site_id: Annotated[str, Query(max_length=64, description="Only tickets at this customer site (T8)")] = "",
+    asset_id: Annotated[str, Query(max_length=64, description="Only tickets about this asset (T8)")] = "",
 ) -> TicketPage:
     """Tickets the user may see, one page at a time. Status filters need Tickets - Show Status Filters."""
     show_status = session.principal.has(perm.TICKETS_STATUS_FILTERS)
@@ -64,6 +66,8 @@ async def list_tickets(
         status_not_in=status_is_not if show_status else (),
         sort=sort,
         mine_only=scope == "mine",
+        site_id=site_id,
+        asset_id=asset_id,
     )
     return TicketPage(items=page.items, next_cursor=page.next_cursor)
 

@@ -29,6 +29,8 @@ class TicketsClient:
         status_not_in: Sequence[str] = (),
         sort: str = "",
         mine_only: bool = False,
+        site_id: str = "",
+        asset_id: str = "",
     ) -> Page[Ticket]:
         req = tickets_pb2.ListTicketsRequest(
             page=common_pb2.PageRequest(page_size=page_size, cursor=cursor),
@@ -38,6 +40,8 @@ class TicketsClient:
             status_not_in=list(status_not_in),
             sort=sort,
             mine_only=mine_only,
+            site_id=site_id,
+            asset_id=asset_id,
         )
         resp = await self._call(self._stub.ListTickets, req, token)
         return Page(items=[Ticket.from_proto(t) for t in resp.tickets], next_cursor=resp.page.next_cursor or None)
