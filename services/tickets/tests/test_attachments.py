@@ -111,3 +111,33 @@ async def test_get_by_attachment_id_alone(served, principals) -> None:  # noqa: 
     for md, ticket_id in ((carol, ""), (alice, other.id)):
         req = tickets_pb2.GetAttachmentRequest(attachment_id=att.id, ticket_id=ticket_id)
         assert (await code_of(s.GetAttachment(req, metadata=md)))[0] == grpc.StatusCode.NOT_FOUND
+
+
+async def test_images_get_a_png_thumbnail(served, principals) -> None:  # noqa: ANN001
+    import io
+
+    from PIL import Image
+
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    ticket = (
+        await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="S", description="D"), metadata=alice)
+    ).ticket
+    buf = io.BytesIO()
+    Image.new("RGB", (1200, 600), (200, 30, 30)).save(buf, format="JPEG")
+    photo = tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="photo.jpg", data=buf.getvalue())
+    att = (await s.AddAttachment(photo, metadata=alice)).attachment
+    assert att.has_thumbnail and att.content_type == "image/jpeg"
+    want = tickets_pb2.GetAttachmentRequest(attachment_id=att.id, thumbnail=True)
+    thumb = await s.GetAttachment(want, metadata=alice)
+    with Image.open(io.BytesIO(thumb.data)) as img:
+        assert img.format == "PNG" and img.size == (240, 120)
+    # A broken image is still stored (its bytes start right) but gets no preview; text never has one.
+    broken = tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="b.png", data=PNG)
+    for req in (broken, tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="n.txt", data=b"notes")):
+        other = (await s.AddAttachment(req, metadata=alice)).attachment
+        assert not other.has_thumbnail
+        code, _ = await code_of(
+            s.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=other.id, thumbnail=True), metadata=alice)
+        )
+        assert code == grpc.StatusCode.NOT_FOUND

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import grpc
@@ -13,7 +14,7 @@ from servicekit.blobs import BlobStore
 from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.principal import current_principal
-from tickets.attachments import content
+from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
 from tickets.tickets import pdf, service
@@ -182,7 +183,11 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             )
         # The bytes go to the blob store outside any unit of work (it may be a network store).
         key = await self.blobs.put(request.data)
+        thumb_key = ""
         try:
+            if kind.content_type in content.IMAGES:
+                preview = await asyncio.to_thread(thumbnails.thumbnail, request.data)
+                thumb_key = await self.blobs.put(preview) if preview else ""
             async with self.db.unit_of_work() as s:
                 att = await attachments.add_attachment(
                     s,
@@ -193,10 +198,13 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                     kind=kind,
                     size_bytes=len(request.data),
                     blob_key=key,
+                    thumbnail_key=thumb_key,
                     private=request.private,
                 )
         except BaseException:
             await self.blobs.delete(key)
+            if thumb_key:
+                await self.blobs.delete(thumb_key)
             raise
         return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(att))
 
@@ -216,8 +224,10 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             att = await attachments.get_attachment(
                 s, principal=principal, ticket_id=request.ticket_id, attachment_id=request.attachment_id
             )
+        if request.thumbnail and not att.thumbnail_key:
+            raise NotFound("this attachment has no thumbnail")
         try:
-            data = await self.blobs.get(att.blob_key)
+            data = await self.blobs.get(att.thumbnail_key if request.thumbnail else att.blob_key)
         except FileNotFoundError:
             raise NotFound("the attachment's file is missing") from None
         return tickets_pb2.GetAttachmentResponse(attachment=attachment_to_proto(att), data=data)
@@ -234,6 +244,7 @@ def attachment_to_proto(a: Attachment) -> tickets_pb2.Attachment:
         is_public=a.is_public,
         created_at=_timestamp(a.created_at),
         created_by=a.created_by,
+        has_thumbnail=bool(a.thumbnail_key),
     )
 
 

@@ -37,6 +37,7 @@ async def add_attachment(
     kind: Kind,
     size_bytes: int,
     blob_key: str,
+    thumbnail_key: str = "",
     private: bool = False,
 ) -> Attachment:
     """Record a stored file on the ticket (or on one of its comments the principal may see)."""
@@ -57,6 +58,7 @@ async def add_attachment(
         content_type=kind.content_type,
         size_bytes=size_bytes,
         blob_key=blob_key,
+        thumbnail_key=thumbnail_key,
         is_public=not private,
         created_by=principal.subject_id,
         created_at=now,

@@ -100,6 +100,8 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(sa.String(100))
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     blob_key: Mapped[str] = mapped_column(sa.String(64))
+    # A small PNG preview of an image, in the blob store; '' when there is none.
+    thumbnail_key: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     is_public: Mapped[bool] = mapped_column(sa.Boolean)
     created_by: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
