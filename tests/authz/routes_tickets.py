@@ -56,6 +56,29 @@ def make_attachment(world, customer) -> str:  # noqa: ANN001
     return r.json()["id"]
 
 
+def make_image_attachment(world, customer) -> str:  # noqa: ANN001
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (0, 90, 200)).save(buf, format="PNG")
+    ticket_id = make_ticket(world, customer)
+    with world.http(world.owner(customer), page=False) as c:
+        image = {"file": ("probe.png", buf.getvalue(), "image/png")}
+        r = c.post(f"/api/v1/tickets/{ticket_id}/attachments", files=image)
+    assert r.status_code == 201 and r.json()["has_thumbnail"], r.text
+    return r.json()["id"]
+
+
+def grpc_get_thumbnail(addr, token: str, attachment_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.GetAttachment(
+            tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id, thumbnail=True), timeout=10, metadata=md
+        )
+
+
 def grpc_add_attachment(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
@@ -176,5 +199,13 @@ ROUTES = [
         id_param="attachment_id",
         make_id=make_attachment,
         grpc=grpc_get_attachment,
+    ),
+    Route(
+        "GET",
+        "/ticket-files/{attachment_id}/thumbnail",
+        VIEW,
+        id_param="attachment_id",
+        make_id=make_image_attachment,
+        grpc=grpc_get_thumbnail,
     ),
 ]

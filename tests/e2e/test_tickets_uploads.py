@@ -85,3 +85,25 @@ def test_refused_upload_on_the_ticket_page_says_why(stack) -> None:  # noqa: ANN
         assert r.status_code == 303, r.text
         page = c.get(f"/tickets/{ticket_id}").text
         assert "passwd.txt" in page and "Here is the log" in page
+
+
+def test_an_image_shows_its_thumbnail_on_the_ticket_page(stack) -> None:  # noqa: ANN001
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 400), (10, 120, 60)).save(buf, format="PNG")
+    token = api_sign_in(stack, ACME.login, ACME.password)
+    with api(stack, token) as c:
+        ticket_id = _ticket(c)
+        image = {"file": ("rack.png", buf.getvalue(), "image/png")}
+        r = c.post(f"/api/v1/tickets/{ticket_id}/attachments", files=image)
+        assert r.status_code == 201 and r.json()["has_thumbnail"], r.text
+        att_id = r.json()["id"]
+    with page_client(stack, token) as c:
+        assert f'<img src="/ticket-files/{att_id}/thumbnail"' in c.get(f"/tickets/{ticket_id}").text
+        thumb = c.get(f"/ticket-files/{att_id}/thumbnail")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(thumb.content)) as img:
+            assert img.size == (240, 120)

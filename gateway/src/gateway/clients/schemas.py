@@ -107,6 +107,7 @@ class Attachment(BaseModel):
     content_type: str
     size_bytes: int
     created_at: datetime | None
+    has_thumbnail: bool = False
 
     @classmethod
     def from_proto(cls, a) -> Attachment:  # noqa: ANN001
@@ -118,6 +119,7 @@ class Attachment(BaseModel):
             content_type=a.content_type,
             size_bytes=a.size_bytes,
             created_at=opt_datetime(a, "created_at"),
+            has_thumbnail=a.has_thumbnail,
         )
 
 

@@ -116,8 +116,11 @@ class TicketsClient:
         )
         return [Attachment.from_proto(a) for a in resp.attachments if a.is_public]
 
-    async def get_attachment(self, token: str, attachment_id: str) -> tuple[Attachment, bytes]:
-        req = tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id)
+    async def get_attachment(
+        self, token: str, attachment_id: str, *, thumbnail: bool = False
+    ) -> tuple[Attachment, bytes]:
+        """The file (or its PNG preview) and its description."""
+        req = tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id, thumbnail=thumbnail)
         resp = await self._call(self._stub.GetAttachment, req, token, deadline=max(self._call.timeout, 15.0))
         if not resp.attachment.is_public:
             raise LookupError("not a public attachment")

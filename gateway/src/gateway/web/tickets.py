@@ -240,7 +240,7 @@ class FileView(NamedTuple):
     href: str
     name: str
     size: str
-    is_image: bool
+    thumbnail: str
 
 
 def _size(t: Translator, n: int) -> str:
@@ -256,7 +256,7 @@ def _file_view(t: Translator, a: Attachment) -> FileView:
         f"/ticket-files/{a.id}",
         a.filename,
         _size(t, a.size_bytes),
-        a.content_type.startswith("image/"),
+        f"/ticket-files/{a.id}/thumbnail" if a.has_thumbnail else "",
     )
 
 
@@ -443,6 +443,24 @@ async def download_attachment(request: Request, attachment_id: str, session: Pag
             return _pages(request).error(request, NOT_FOUND, session=session)
         raise
     return attachment_response(att, data)
+
+
+@router.get("/ticket-files/{attachment_id}/thumbnail")
+async def attachment_thumbnail(request: Request, attachment_id: str, session: PageSession) -> Response:
+    """An image attachment's preview: a PNG the tickets service drew, shown inline in the page."""
+    try:
+        _, data = await _backends(request).tickets.get_attachment(
+            session.principal_token, attachment_id, thumbnail=True
+        )
+    except (grpc.aio.AioRpcError, LookupError) as err:
+        if isinstance(err, LookupError) or err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return _pages(request).error(request, NOT_FOUND, session=session)
+        raise
+    return Response(
+        data,
+        media_type="image/png",
+        headers={"Content-Security-Policy": DOWNLOAD_CSP, "Cache-Control": "private, max-age=300"},
+    )
 
 
 def attachment_response(att: Attachment, data: bytes) -> Response:
