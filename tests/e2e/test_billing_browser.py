@@ -94,8 +94,9 @@ def test_the_demo_customers_have_invoices_and_an_estimate(stack):
         invoices = c.get("/api/v1/invoices").json()["invoices"]
         estimates = c.get("/api/v1/estimates").json()["estimates"]
         overview = c.get("/api/v1/billing/overview").json()
-    assert len(invoices) >= 3 and all(i["tax_rate_bp"] == 825 for i in invoices)
-    assert estimates and estimates[0]["name"] == "Office Wi-Fi refresh"
+    # Other tests (the authorisation matrix) add their own probe records to the shared demo customer.
+    assert len([i for i in invoices if i["tax_rate_bp"] == 825]) >= 3
+    assert "Office Wi-Fi refresh" in {e["name"] for e in estimates}
     assert overview["invoice_balance"]["amount_minor"] > 0
 
 
