@@ -19,7 +19,6 @@ from billing.invoices.models import Invoice
 from billing.payments import service as payments
 from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentProfile
 from billing.payments.processor import InvalidToken, PaymentProcessor, ProcessorError, TokenDetails
-from billing.pdf import estimate_pdf, invoice_pdf
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
@@ -84,6 +83,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         async with self.db.unit_of_work() as s:
             inv = await invoices.get_visible_invoice(s, principal=principal, invoice_id=request.invoice_id)
         # Drawing takes milliseconds of CPU; off the event loop so other calls keep flowing.
+        from billing.pdf import invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
+
         pdf = await asyncio.to_thread(invoice_pdf, inv)
         return billing_pb2.GetInvoicePdfResponse(pdf=pdf, filename=f"{inv.number}.pdf")
 
@@ -91,6 +92,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             est = await estimates.get_estimate(s, principal=principal, estimate_id=request.estimate_id)
+        from billing.pdf import estimate_pdf
+
         pdf = await asyncio.to_thread(estimate_pdf, est)
         return billing_pb2.GetEstimatePdfResponse(pdf=pdf, filename=f"{est.number}.pdf")
 

@@ -17,7 +17,7 @@ from servicekit.principal import current_principal
 from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
-from tickets.tickets import pdf, service
+from tickets.tickets import service
 from tickets.tickets.models import Attachment, Comment, Ticket
 
 SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name
@@ -168,6 +168,8 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 s, principal=principal, ticket_id=request.ticket_id
             )
         # Drawn after the unit of work: the connection is not held while the CPU works.
+        from tickets.tickets import pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
+
         data = pdf.render(ticket, public, operator_name=self.operator_name)
         return tickets_pb2.RenderTicketPdfResponse(pdf=data, filename=f"ticket-{ticket.number}.pdf")
 
