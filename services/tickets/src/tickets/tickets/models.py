@@ -38,6 +38,9 @@ class Ticket(Base):
     # The customer site and asset (owned by the assets service) the ticket is about; '' when none.
     site_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     asset_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    # The invoiced marker (T1), set from billing's invoice events that name this ticket; '' until then.
+    invoice_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    invoice_number: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
 
     __table_args__ = (
         sa.UniqueConstraint("customer_id", "created_by", "idempotency_key", name="uq_tickets_idempotency"),
