@@ -12,14 +12,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from servicekit import migrations
 from tickets.db import Base
+from tickets.knowledge import models as knowledge_models  # noqa: F401 - registers the tables
 from tickets.main import MIGRATIONS
 from tickets.tickets import models  # noqa: F401 - registers the tables
 
 KIT_TABLES = {"outbox", "inbox", "alembic_version"}
+# Full-text search lives outside the models (migration 0006 builds it per dialect): SQLite's FTS5 table and
+# the shadow tables FTS5 makes for it, PostgreSQL's generated tsvector column and its GIN index.
+FTS_TABLE_PREFIX = "kb_articles_fts"
+FTS_COLUMNS_AND_INDEXES = {"search_vector", "ix_kb_articles_search_vector"}
 
 
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (type_ == "table" and name in KIT_TABLES)
+    if type_ == "table" and name is not None and (name in KIT_TABLES or name.startswith(FTS_TABLE_PREFIX)):
+        return False
+    return not (type_ in ("column", "index") and reflected and name in FTS_COLUMNS_AND_INDEXES)
 
 
 async def inspect(url: str):  # noqa: ANN201
