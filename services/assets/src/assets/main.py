@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assets import customer_data
 from assets.config import Settings
 from assets.grpc_api import AssetsServicer
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
@@ -16,10 +17,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def wire(rt: app.Runtime) -> app.Wiring:
     servicer = AssetsServicer(rt.db)
-    return app.Wiring(
+    wiring = app.Wiring(
         register=lambda server: assets_pb2_grpc.add_AssetsServiceServicer_to_server(servicer, server),
         service_names=[assets_pb2.DESCRIPTOR.services_by_name["AssetsService"].full_name],
     )
+    return customer_data.include(wiring, rt.db)
 
 
 def run(argv: list[str] | None = None) -> None:

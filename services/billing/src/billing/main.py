@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from billing import metrics  # noqa: F401 - declares billing's business metrics, so their series exist from the start
+from billing import (
+    customer_data,
+    metrics,  # noqa: F401 - declares billing's business metrics, so their series exist from the start
+)
 from billing.config import Settings
 from billing.grpc_api import BillingServicer
 from billing.payments.processor import PaymentProcessor
@@ -22,11 +25,12 @@ def wire(rt: app.Runtime, processor: PaymentProcessor | None = None) -> app.Wiri
     if processor is None:
         processor, background = build_processor(rt.settings)  # type: ignore[arg-type]
     servicer = BillingServicer(rt.db, processor)
-    return app.Wiring(
+    wiring = app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],
         background=background,
     )
+    return customer_data.include(wiring, rt.db)
 
 
 def run(argv: list[str] | None = None) -> None:

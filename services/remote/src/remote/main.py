@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from portal.remote.v1 import remote_pb2, remote_pb2_grpc
-from remote import metrics  # noqa: F401 - declares remote's business metrics, so their series exist from the start
+from remote import (
+    customer_data,
+    metrics,  # noqa: F401 - declares remote's business metrics, so their series exist from the start
+)
 from remote.config import Settings
 from remote.grpc_api import RemoteServicer
 from servicekit import app
@@ -17,10 +20,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def wire(rt: app.Runtime) -> app.Wiring:
     servicer = RemoteServicer(rt.db)
-    return app.Wiring(
+    wiring = app.Wiring(
         register=lambda server: remote_pb2_grpc.add_RemoteServiceServicer_to_server(servicer, server),
         service_names=[remote_pb2.DESCRIPTOR.services_by_name["RemoteService"].full_name],
     )
+    return customer_data.include(wiring, rt.db)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from portal.tickets.v1 import tickets_pb2_grpc
 from servicekit import app
 from servicekit.blobs import LocalBlobStore
 from servicekit.settings import load_settings
-from tickets import metrics
+from tickets import customer_data, metrics
 from tickets.config import Settings
 from tickets.grpc_api import SERVICE_NAME, TicketsServicer
 
@@ -33,7 +33,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
         tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server)
 
     # No public methods: every tickets call needs a principal token.
-    return app.Wiring(register=register, service_names=[SERVICE_NAME])
+    return customer_data.include(app.Wiring(register=register, service_names=[SERVICE_NAME]), rt.db)
 
 
 def run(argv: list[str] | None = None) -> None:
