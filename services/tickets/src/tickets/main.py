@@ -13,6 +13,8 @@ from servicekit.settings import load_settings
 from tickets import customer_data, metrics
 from tickets.config import Settings
 from tickets.grpc_api import SERVICE_NAME, TicketsServicer
+from tickets.knowledge.grpc_api import SERVICE_NAME as KNOWLEDGE
+from tickets.knowledge.grpc_api import KnowledgeServicer
 
 NAME = "tickets"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,12 +30,14 @@ def wire(rt: app.Runtime) -> app.Wiring:
         operator_name=settings.operator_name,
     )
     rt.db.on_commit(metrics.OPENED_SIGNAL, metrics.OPENED.inc)
+    knowledge = KnowledgeServicer(rt.db)
 
     def register(server: grpc.aio.Server) -> None:
         tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server)
+        knowledge.add_to_server(server)
 
     # No public methods: every tickets call needs a principal token.
-    return customer_data.include(app.Wiring(register=register, service_names=[SERVICE_NAME]), rt.db)
+    return customer_data.include(app.Wiring(register=register, service_names=[SERVICE_NAME, KNOWLEDGE]), rt.db)
 
 
 def run(argv: list[str] | None = None) -> None:
