@@ -24,12 +24,13 @@ async def test_comment_close_and_isolation_status_codes(served, principals) -> N
     alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
     carol = served.keys.metadata(principals.portal("cust-b", "contact-b", permissions=ALL))
     staff = served.keys.metadata(principals.staff())
+    site = await served.assets.site("cust-a")
     ticket = (
         await s.CreateTicket(
-            tickets_pb2.CreateTicketRequest(subject="Fan noise", description="Loud", site_id="site-9"), metadata=alice
+            tickets_pb2.CreateTicketRequest(subject="Fan noise", description="Loud", site_id=site), metadata=alice
         )
     ).ticket
-    assert ticket.site_id == "site-9" and not ticket.HasField("closed_at")
+    assert ticket.site_id == site and not ticket.HasField("closed_at")
 
     hi = tickets_pb2.AddCommentRequest(ticket_id=ticket.id, body="hi", author_name="Alice")
     await s.AddComment(hi, metadata=alice)

@@ -41,6 +41,7 @@ def test_missing_public_key_stops_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert out.returncode != 0
     assert "TICKETS_PRINCIPAL_PUBLIC_KEY_FILE" in out.stderr
+    assert "TICKETS_ASSETS_ADDR" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -57,6 +58,8 @@ async def test_serves_publishes_and_stops_on_sigterm(
         database_url=db_url,
         principal_public_key_file=str(public_key_file),
         nats_url=nats_server.url,
+        # Nothing listens there: this ticket names no site or asset, so assets is never asked.
+        assets_addr=f"127.0.0.1:{free_port()}",
         grpc_port=str(grpc_port),
         metrics_port=str(metrics_port),
     )

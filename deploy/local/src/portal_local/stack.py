@@ -206,6 +206,7 @@ class Stack:
                 env[f"{up}_PRINCIPAL_PUBLIC_KEY_FILE"] = str(self.keys.public_key_file)
             if name == "tickets":
                 env["TICKETS_BLOB_DIR"] = str(self.var_dir / "blobs" / "tickets")
+                env["TICKETS_ASSETS_ADDR"] = self.grpc_addr("assets")
         elif name == "gateway":
             env.update(
                 {

@@ -15,6 +15,10 @@ class Settings(ServiceSettings):
     grpc_port: int = 50052
     # Identity's public key: every call carries a principal token signed with its private half.
     principal_public_key_file: FilePath
+    # The assets service (host:port): a new ticket's site and asset are checked with it (T8).
+    assets_addr: str = Field(min_length=1)
+    # Deadline of that check; while assets cannot answer in time, tickets naming a site or asset are refused.
+    assets_timeout_seconds: float = Field(3.0, gt=0, le=30)
     # Staff user id that tickets opened by customers are assigned to; '' leaves them unassigned.
     default_assignee: str = ""
     # Printed at the top of ticket PDFs.

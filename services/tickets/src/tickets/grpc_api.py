@@ -13,12 +13,13 @@ from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from servicekit.blobs import BlobStore
 from servicekit.db import Database
 from servicekit.errors import NotFound
-from servicekit.principal import current_principal
+from servicekit.principal import METADATA_KEY, current_principal
 from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
 from tickets.tickets import service
 from tickets.tickets.models import Attachment, Comment, Ticket
+from tickets.tickets.refs import RefChecker
 
 SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name
 
@@ -32,8 +33,10 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         max_attachment_bytes: int,
         default_assignee: str = "",
         operator_name: str = "",
+        refs: RefChecker,
     ) -> None:
         self.db = db
+        self.refs = refs
         self.blobs = blobs
         self.max_attachment_bytes = max_attachment_bytes
         self.default_assignee = default_assignee
@@ -43,6 +46,13 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         self, request: tickets_pb2.CreateTicketRequest, context: grpc.aio.ServicerContext
     ) -> tickets_pb2.CreateTicketResponse:
         principal = current_principal()
+        # Checked with assets before the unit of work opens (no network call while a transaction is held).
+        await self.refs.check(
+            _token(context),
+            customer_id=service.creating_customer(principal, request.customer_id),
+            site_id=request.site_id.strip(),
+            asset_id=request.asset_id.strip(),
+        )
         async with self.db.unit_of_work() as s:
             ticket = await service.create_ticket(
                 s,
@@ -268,6 +278,8 @@ def ticket_to_proto(t: Ticket) -> tickets_pb2.Ticket:
         site_id=t.site_id,
         asset_id=t.asset_id,
         closed_at=_timestamp(t.closed_at) if t.closed_at else None,
+        invoice_id=t.invoice_id,
+        invoice_number=t.invoice_number,
     )
 
 
@@ -288,3 +300,9 @@ def _timestamp(at: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(at if at.tzinfo else at.replace(tzinfo=UTC))
     return ts
+
+
+def _token(context: grpc.aio.ServicerContext) -> str:
+    """The caller's principal token, forwarded so the peer applies the same principal's rules."""
+    auth = dict(context.invocation_metadata() or ()).get(METADATA_KEY, "")
+    return auth.removeprefix("Bearer ")

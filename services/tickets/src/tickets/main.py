@@ -9,12 +9,14 @@ import grpc
 from portal.tickets.v1 import tickets_pb2_grpc
 from servicekit import app
 from servicekit.blobs import LocalBlobStore
+from servicekit.grpc_client import open_channel
 from servicekit.settings import load_settings
-from tickets import customer_data, metrics
+from tickets import customer_data, events, metrics
 from tickets.config import Settings
 from tickets.grpc_api import SERVICE_NAME, TicketsServicer
 from tickets.knowledge.grpc_api import SERVICE_NAME as KNOWLEDGE
 from tickets.knowledge.grpc_api import KnowledgeServicer
+from tickets.tickets.refs import RefChecker
 
 NAME = "tickets"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,6 +30,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
         max_attachment_bytes=settings.max_attachment_bytes,
         default_assignee=settings.default_assignee,
         operator_name=settings.operator_name,
+        refs=RefChecker(open_channel(settings.assets_addr), timeout=settings.assets_timeout_seconds),
     )
     rt.db.on_commit(metrics.OPENED_SIGNAL, metrics.OPENED.inc)
     knowledge = KnowledgeServicer(rt.db)
@@ -37,7 +40,12 @@ def wire(rt: app.Runtime) -> app.Wiring:
         knowledge.add_to_server(server)
 
     # No public methods: every tickets call needs a principal token.
-    return customer_data.include(app.Wiring(register=register, service_names=[SERVICE_NAME, KNOWLEDGE]), rt.db)
+    wiring = app.Wiring(
+        register=register,
+        service_names=[SERVICE_NAME, KNOWLEDGE],
+        consumers=events.consumers(db=rt.db, metrics=rt.metrics),
+    )
+    return customer_data.include(wiring, rt.db)
 
 
 def run(argv: list[str] | None = None) -> None:

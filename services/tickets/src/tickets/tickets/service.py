@@ -61,16 +61,14 @@ async def create_ticket(
     asset_id: str = "",
     default_assignee: str = "",
 ) -> Ticket:
-    """Open a ticket (portal users for their own customer and contact), or return the one this key already made."""
-    require(principal, TICKETS_CREATE)
+    """Open a ticket (portal users for their own customer and contact), or return the one this key already made.
+
+    The site and asset must have been checked against the customer (refs.RefChecker) before this is called."""
+    customer_id = creating_customer(principal, customer_id)
     if principal.is_staff:
-        customer_id = _reference_id(customer_id, field="customer_id", required=True)
         contact_id = _reference_id(contact_id, field="contact_id")
     else:
-        # Whatever the request says, a customer's user opens tickets for its own customer and contact.
-        if not principal.customer_id:
-            raise PermissionDenied("your sign-in is not linked to a customer")
-        customer_id, contact_id = principal.customer_id, principal.contact_id
+        contact_id = principal.contact_id
     subject = _subject(subject)
     description = _description(description)
     priority = _priority(priority)
@@ -129,6 +127,38 @@ async def create_ticket(
     await events.ticket_created(session, ticket)
     signal_after_commit(session, metrics.OPENED_SIGNAL)
     return ticket
+
+
+def creating_customer(principal: Principal, customer_id: str = "") -> str:
+    """The customer a ticket opened by this principal is for: staff name it, a customer's user opens tickets for
+    its own customer whatever the request says."""
+    require(principal, TICKETS_CREATE)
+    if principal.is_staff:
+        return _reference_id(customer_id, field="customer_id", required=True)
+    if not principal.customer_id:
+        raise PermissionDenied("your sign-in is not linked to a customer")
+    return principal.customer_id
+
+
+async def mark_invoiced(
+    session: AsyncSession, *, ticket_id: str, customer_id: str, invoice_id: str, invoice_number: str
+) -> bool:
+    """Set the invoiced marker (T1) from billing's invoice event; only on a ticket of the invoice's customer, so
+    an invoice can never mark, or reveal, another customer's ticket. Returns whether a ticket was marked."""
+    try:
+        canonical = str(uuid.UUID(ticket_id))
+    except (ValueError, TypeError):
+        return False
+    if not customer_id or not invoice_id:
+        return False
+    ticket = await session.scalar(
+        sa.select(Ticket).where(Ticket.id == canonical, Ticket.customer_id == customer_id).with_for_update()
+    )
+    if ticket is None:
+        return False
+    ticket.invoice_id = invoice_id[:REFERENCE_ID_MAX]
+    ticket.invoice_number = invoice_number[:REFERENCE_ID_MAX]
+    return True
 
 
 async def list_tickets(
