@@ -9,6 +9,9 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+# gRPC's static list of replicas, e.g. "ipv4:10.0.0.5:50053,10.0.0.6:50053": the channel's round_robin policy
+# spreads calls over them, as it does over the addresses a headless Service's name resolves to.
+_IPV4_LIST = re.compile(r"^ipv4:\d{1,3}(\.\d{1,3}){3}:\d{1,5}(,\d{1,3}(\.\d{1,3}){3}:\d{1,5})*$")
 # Values people paste from examples; refused in prod because anyone who read the docs knows them.
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development", "test", "placeholder", "example"}
 MIN_PROD_SECRET_LENGTH = 32
@@ -47,8 +50,8 @@ class Settings(BaseSettings):
     @classmethod
     def _host_port(cls, value: str) -> str:
         value = value.strip()
-        if not _ADDRESS.match(value):
-            raise ValueError(f"expected host:port, got {value!r}")
+        if not (_ADDRESS.match(value) or _IPV4_LIST.match(value)):
+            raise ValueError(f"expected host:port (or ipv4:ip:port,ip:port,...), got {value!r}")
         return value
 
     @field_validator("session_secret")
