@@ -301,6 +301,26 @@ async def test_payment_profiles_nickname_reminder_once_and_delete(stub, as_, san
     assert (await stub.ListPaymentProfiles(billing_pb2.ListPaymentProfilesRequest(), **a)).profiles == []
 
 
+async def test_a_bank_account_is_stored_as_its_token_bank_and_last_four_and_pays(stub, as_, sandbox, db):
+    token = sandbox.tokenize_bank("000123456789", "110000000")["id"]
+    a = as_(user(A))
+    added = await stub.AddPaymentProfile(
+        billing_pb2.AddPaymentProfileRequest(processor_token=token, nickname="Operating account"), **a
+    )
+    got = added.profile
+    assert (got.kind, got.brand, got.last4, got.nickname) == ("ach", "Sandbox Test Bank", "6789", "Operating account")
+    assert (got.exp_month, got.exp_year) == (0, 0)
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    resp = await stub.MakePayment(pay("ach-1", got.id, (inv.id, 4_000)), **a)
+    assert resp.payment.status == "succeeded" and resp.payment.method == "Sandbox Test Bank 6789"
+    async with db.unit_of_work() as s:
+        stored = list(await s.scalars(select(Payment.processor_token)))
+    assert stored == [token]
+    for account, routing in [("000123456789", "021000021"), ("111111111111", "110000000")]:
+        with pytest.raises(ValueError):
+            sandbox.tokenize_bank(account, routing)
+
+
 async def test_an_unknown_token_cannot_be_stored(stub, as_):
     req = billing_pb2.AddPaymentProfileRequest(processor_token="tok_made_up")  # noqa: S106
     assert (await rpc_error(stub.AddPaymentProfile(req, **as_(user(A))))).code() == grpc.StatusCode.INVALID_ARGUMENT

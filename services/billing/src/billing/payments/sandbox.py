@@ -7,7 +7,8 @@ same key returns the same charge, whichever billing replica asks and however oft
 
 Test numbers: 4242424242424242 (visa) and 5555555555554444 (mastercard) succeed; 4000000000000002 is declined;
 4000000000009995 is declined for insufficient funds; any other number is refused at tokenisation.
-ACH test accounts: 000123456789 succeeds.
+ACH test accounts: account 000123456789 with routing number 110000000 ("Sandbox Test Bank") succeeds; the
+portal's bank form posts `account_number` and `routing_number` (the number alone, as `number`, also works).
 POST /v1/sandbox/behaviour {"mode": "fail" | "timeout" | "normal", "times": n, "delay": seconds} makes the next
 n charges fail with a 500 or answer only after `delay` seconds (the charge is made first, as a real processor
 that times out may have charged). GET /v1/charges lists charges, for tests and the benchmark.
@@ -35,6 +36,7 @@ CARDS = {
     "4000000000009995": ("visa", "insufficient_funds"),
 }
 ACH_ACCOUNTS = {"000123456789": ("ach", "")}
+BANKS = {"110000000": "Sandbox Test Bank"}
 
 
 @dataclass
@@ -63,6 +65,25 @@ class SandboxState:
             "exp_month": exp_month if kind == "card" else 0,
             "exp_year": exp_year if kind == "card" else 0,
             "_decline": decline,
+        }
+        self.tokens[token["id"]] = token
+        return token
+
+    def tokenize_bank(self, account_number: str, routing_number: str) -> dict:
+        account = "".join(ch for ch in account_number if ch.isdigit())
+        bank = BANKS.get("".join(ch for ch in routing_number if ch.isdigit()))
+        if bank is None:
+            raise ValueError("this sandbox accepts only its test routing number")
+        if account not in ACH_ACCOUNTS:
+            raise ValueError("this sandbox accepts only its test account numbers")
+        token = {
+            "id": "tok_" + secrets.token_hex(12),
+            "kind": "ach",
+            "brand": bank,
+            "last4": account[-4:],
+            "exp_month": 0,
+            "exp_year": 0,
+            "_decline": ACH_ACCOUNTS[account][1],
         }
         self.tokens[token["id"]] = token
         return token
@@ -97,9 +118,12 @@ def create_app(state: SandboxState | None = None) -> Starlette:
         form = await request.form()
         return_url = str(form.get("return_url", ""))
         try:
-            token = state.tokenize(
-                str(form.get("number", "")), int(form.get("exp_month") or 0), int(form.get("exp_year") or 0)
-            )
+            if "account_number" in form:
+                token = state.tokenize_bank(str(form["account_number"]), str(form.get("routing_number", "")))
+            else:
+                token = state.tokenize(
+                    str(form.get("number", "")), int(form.get("exp_month") or 0), int(form.get("exp_year") or 0)
+                )
         except ValueError as exc:
             if return_url:
                 return RedirectResponse(_with_query(return_url, {"error": str(exc)}), status_code=303)

@@ -506,7 +506,7 @@ async def add_profile(
         contact_id=principal.contact_id or None,
         kind=details.kind,
         processor_token=processor_token,
-        brand=details.brand,
+        brand=details.brand[:20],
         last4=details.last4,
         exp_month=details.exp_month,
         exp_year=details.exp_year,
