@@ -1,16 +1,30 @@
 """Billing test data through the real APIs: a fresh customer with an admin portal user, and staff-made invoices
-and estimates for it (identity's and billing's staff RPCs, as the seed uses them)."""
+and estimates for it (identity's and billing's staff RPCs, as the seed uses them).
+
+`BillingCluster` is billing as operators scale it, for the exactly-once test and bench/payments.py: NATS and
+identity (from the local runner), one shared sandbox processor, N `python -m billing` replicas on one
+PostgreSQL database, and the gateway process with all N replicas as its billing address, so its one channel
+spreads calls over them round-robin.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
+import httpx
 
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
-from portal_local.stack import Stack
+from portal_local.ports import free_port
+from portal_local.procs import ManagedProcess, http_status
+from portal_local.stack import Stack, StackConfig, grpc_serving
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,8 @@ def new_customer(stack: Stack, token: str) -> BillingCustomer:
     return BillingCustomer(customer.id, login, password, name)
 
 
-def invoice(stack: Stack, token: str, customer_id: str, issued_on: str, *lines: tuple[str, int]):  # noqa: ANN201
-    with grpc.insecure_channel(stack.grpc_addr("billing")) as ch:
+def invoice(stack: Stack, token: str, customer_id: str, issued_on: str, *lines: tuple[str, int], addr: str = ""):  # noqa: ANN201
+    with grpc.insecure_channel(addr or stack.grpc_addr("billing")) as ch:
         return (
             billing_pb2_grpc.BillingServiceStub(ch)
             .CreateInvoice(
@@ -104,3 +118,114 @@ def estimate(stack: Stack, token: str, customer_id: str, name: str, *lines: tupl
             )
             .estimate
         )
+
+
+@dataclass
+class BillingCluster:
+    """Start with `start()`, always `stop()`; `billing_env` is added to every replica's environment."""
+
+    root: Path
+    database_url: str
+    replicas: int = 2
+    billing_env: dict[str, str] = field(default_factory=dict)
+    stack: Stack = field(init=False)
+    sandbox_url: str = field(init=False)
+    billing_addrs: list[str] = field(init=False, default_factory=list)
+    metrics_urls: list[str] = field(init=False, default_factory=list)
+    billing_logs: list[Path] = field(init=False, default_factory=list)
+    gateway_url: str = field(init=False)
+    _procs: list[ManagedProcess] = field(init=False, default_factory=list)
+
+    def start(self) -> BillingCluster:
+        self.stack = Stack(StackConfig(var_dir=self.root / "var", free_ports=True, processes=("nats", "identity")))
+        try:
+            self.stack.start()
+            self._start_rest()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_rest(self) -> None:
+        assert self.stack.keys is not None
+        sandbox_port = free_port()
+        self.sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        sandbox = self._spawn("sandbox", ["billing.payments.sandbox", "--port", str(sandbox_port)], os.environ)
+        _wait(lambda: http_status(f"{self.sandbox_url}/healthz") == 200, sandbox)
+        for i in range(self.replicas):
+            port, metrics_port = free_port(), free_port()
+            self.billing_addrs.append(f"127.0.0.1:{port}")
+            self.metrics_urls.append(f"http://127.0.0.1:{metrics_port}/metrics")
+            env = {
+                **os.environ,
+                "BILLING_DATABASE_URL": self.database_url,
+                "BILLING_PRINCIPAL_PUBLIC_KEY_FILE": str(self.stack.keys.public_key_file),
+                "BILLING_NATS_URL": self.stack.nats_url,
+                "BILLING_GRPC_PORT": str(port),
+                "BILLING_METRICS_PORT": str(metrics_port),
+                "BILLING_SANDBOX_URL": self.sandbox_url,
+                **self.billing_env,
+            }
+            proc = self._spawn(f"billing-{i}", ["billing"], env)
+            self.billing_logs.append(proc.log_path)
+            # One at a time: the first migrates, the next finds the schema at head (as a migration Job would).
+            _wait(lambda a=self.billing_addrs[-1]: grpc_serving(a), proc)
+        env = {
+            **os.environ,
+            "no_proxy": "127.0.0.1,localhost",
+            "NO_PROXY": "127.0.0.1,localhost",
+            **self.stack.env_for("gateway"),
+            "GATEWAY_BILLING_ADDR": "ipv4:" + ",".join(self.billing_addrs),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+        self.gateway_url = self.stack.gateway_url
+        gateway = self._spawn("gateway", ["gateway"], env)
+        _wait(lambda: http_status(f"{self.gateway_url}/healthz") == 200, gateway)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | os._Environ) -> ManagedProcess:
+        proc = ManagedProcess(name, [sys.executable, "-m", *args], log_path=self.root / f"{name}.log", env=dict(env))
+        proc.start()
+        self._procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            proc.stop()
+        self._procs.clear()
+        self.stack.stop()
+
+    def served(self, method: str) -> list[int]:
+        """How many calls of `method` each replica answered, from its Prometheus metrics."""
+        counts = []
+        for url in self.metrics_urls:
+            text = httpx.get(url, timeout=5, trust_env=False).text
+            counts.append(
+                int(
+                    sum(
+                        float(line.rsplit(" ", 1)[1])
+                        for line in text.splitlines()
+                        if line.startswith("portal_billing_grpc_requests_total{") and f'method="{method}"' in line
+                    )
+                )
+            )
+        return counts
+
+    def portal_user(self) -> tuple[BillingCustomer, str]:
+        """A fresh customer with an admin portal user, signed in through the gateway: (customer, session token)."""
+        customer = new_customer(self.stack, staff_token(self.stack))
+        resp = httpx.post(
+            f"{self.gateway_url}/api/v1/sessions",
+            json={"login": customer.login, "password": customer.password},
+            timeout=15,
+            trust_env=False,
+        )
+        assert resp.status_code == 201, resp.text
+        return customer, resp.json()["session_token"]
+
+
+def _wait(check: Callable[[], bool], proc: ManagedProcess, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not check():
+        if not proc.running or time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name} did not start:\n{proc.log_tail()}")
+        time.sleep(0.1)

@@ -1,257 +1,232 @@
-"""Billing as operators scale it: two `python -m billing` replicas on one PostgreSQL and one NATS, charging
-through one shared sandbox processor (`python -m billing.payments.sandbox`).
+"""Billing as operators scale it, reached the way a browser reaches it: two `python -m billing` replicas on one
+PostgreSQL and one NATS, charging through one shared sandbox processor (`python -m billing.payments.sandbox`),
+behind the gateway process (`python -m gateway`) whose billing address lists both replicas, so its channel
+spreads calls over them round-robin. Identity signs the portal user in over HTTP.
 
-Calls alternate between the replicas, as a load balancer would spread a browser's retries. The gateway is
-not in the path here: it forwards MakePayment unchanged, and what must hold — one charge and one payment per
-idempotency key — is decided by billing and the processor.
+Every payment here is `POST /api/v1/payments` with an `Idempotency-Key` header; the assertions are on the
+sandbox's charges and on the payment rows in PostgreSQL, and each replica's metrics show it served payments.
 
-The same stack shows that a card number typed into the processor's tokenisation endpoint never reaches
-billing: not its database (pg_dump), not its logs, not the events it publishes.
+The same cluster shows that a card number or a bank account number typed into the processor's tokenisation
+endpoint never reaches billing: not its database (pg_dump), not its logs, not the events it publishes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
-import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import grpc
 import httpx
 import nats
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from portal.billing.v1 import billing_pb2, billing_pb2_grpc
-from portal.common.v1 import common_pb2
-from portal_local.ports import free_port
-from portal_local.procs import ManagedProcess
-from portal_local.stack import grpc_serving
-from servicekit import permissions as perm
-from servicekit.grpc_client import call_options
-from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, TokenSigner
+from tests.e2e.billing_world import BillingCluster, invoice, staff_token
 
-CUSTOMER = "cust-exactly-once"
 PLANTED_CARD = "5555555555554444"
-USER = Principal(kind=KIND_PORTAL_USER, subject_id="u1", customer_id=CUSTOMER, permissions=frozenset(perm.CATALOGUE))
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech")
-
-
-@dataclass
-class Replicas:
-    addrs: list[str]
-    sandbox_url: str
-    database_url: str
-    logs: list[Path]
-    signer: TokenSigner
-
-
-def _wait(check, proc: ManagedProcess, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + 30
-    while not check():
-        assert proc.running and time.monotonic() < deadline, f"{what}: {proc.log_tail()}"
-        time.sleep(0.1)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        return False
+PLANTED_ACCOUNT = "000123456789"
+ROUTING = "110000000"
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory, postgres, nats_server) -> Iterator[Replicas]:  # noqa: ANN001
-    root = tmp_path_factory.mktemp("billing-replicas")
-    key = Ed25519PrivateKey.generate()
-    key_file = root / "principal.pub.pem"
-    key_file.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+def cluster(tmp_path_factory, postgres) -> Iterator[BillingCluster]:  # noqa: ANN001
+    running = BillingCluster(
+        tmp_path_factory.mktemp("billing-cluster"),
+        postgres.new_database("billing_replicas"),
+        replicas=2,
+        billing_env={"BILLING_PROCESSOR_TIMEOUT_SECONDS": "2", "BILLING_LOG_LEVEL": "DEBUG"},
     )
-    database_url = postgres.new_database("billing_replicas")
-    sandbox_port = free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    procs = [
-        ManagedProcess(
-            "sandbox",
-            [sys.executable, "-m", "billing.payments.sandbox", "--port", str(sandbox_port)],
-            log_path=root / "sandbox.log",
-        )
-    ]
-    addrs, logs = [], []
-    for i in range(2):
-        port = free_port()
-        addrs.append(f"127.0.0.1:{port}")
-        logs.append(root / f"billing-{i}.log")
-        env = {
-            **os.environ,
-            "BILLING_DATABASE_URL": database_url,
-            "BILLING_PRINCIPAL_PUBLIC_KEY_FILE": str(key_file),
-            "BILLING_NATS_URL": nats_server.url,
-            "BILLING_GRPC_PORT": str(port),
-            "BILLING_METRICS_PORT": str(free_port()),
-            "BILLING_SANDBOX_URL": sandbox_url,
-            "BILLING_PROCESSOR_TIMEOUT_SECONDS": "1",
-            "BILLING_LOG_LEVEL": "DEBUG",
-        }
-        procs.append(ManagedProcess(f"billing-{i}", [sys.executable, "-m", "billing"], log_path=logs[-1], env=env))
+    running.start()
     try:
-        procs[0].start()
-        _wait(lambda: _http_ok(f"{sandbox_url}/healthz"), procs[0], "sandbox")
-        # One replica migrates first; the second then finds the schema at head (as a migration Job would).
-        procs[1].start()
-        _wait(lambda: grpc_serving(addrs[0]), procs[1], "billing-0")
-        procs[2].start()
-        _wait(lambda: grpc_serving(addrs[1]), procs[2], "billing-1")
-        yield Replicas(addrs, sandbox_url, database_url, logs, TokenSigner(key))
+        yield running
     finally:
-        for proc in procs:
-            proc.stop()
+        running.stop()
 
 
-def _opts(r: Replicas, principal: Principal) -> dict:
-    return call_options(r.signer.sign(principal)[0], timeout=30)
-
-
-async def _charges(r: Replicas) -> list[dict]:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        return (await http.get(f"{r.sandbox_url}/v1/charges")).json()["data"]
-
-
-async def _setup(r: Replicas, stubs, n_invoices: int, amount: int) -> tuple[list[str], str]:  # noqa: ANN001
-    staff = _opts(r, STAFF)
-    invoices = []
-    for _ in range(n_invoices):
-        req = billing_pb2.CreateInvoiceRequest(
-            customer_id=CUSTOMER,
-            currency="USD",
-            lines=[billing_pb2.LineInput(description="Managed services", quantity="1", unit_price_minor=amount)],
-        )
-        invoices.append((await stubs[0].CreateInvoice(req, **staff)).invoice.id)
-    # The card number goes to the processor only; the portal gets a token back through the redirect.
-    async with httpx.AsyncClient(trust_env=False) as http:
-        resp = await http.post(
-            f"{r.sandbox_url}/v1/tokens",
-            data={"number": PLANTED_CARD, "exp_month": "12", "exp_year": "2031", "return_url": "http://portal/x"},
-        )
-    token = parse_qs(urlsplit(resp.headers["location"]).query)["token"][0]
-    profile = await stubs[1].AddPaymentProfile(
-        billing_pb2.AddPaymentProfileRequest(processor_token=token), **_opts(r, USER)
-    )
-    return invoices, profile.profile.id
-
-
-def _pay(key: str, profile: str, invoice: str, amount: int) -> billing_pb2.MakePaymentRequest:
-    return billing_pb2.MakePaymentRequest(
-        idempotency_key=key,
-        payment_profile_id=profile,
-        allocations=[
-            billing_pb2.Allocation(invoice_id=invoice, amount=common_pb2.Money(amount_minor=amount, currency="USD"))
-        ],
-    )
-
-
-async def _count_payments(r: Replicas, key_prefix: str) -> int:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(r.database_url)
-    async with engine.connect() as conn:
-        n = await conn.scalar(
-            text("SELECT count(*) FROM payments WHERE idempotency_key LIKE :p"), {"p": f"{key_prefix}%"}
-        )
-    await engine.dispose()
-    return int(n)
-
-
-async def test_fifty_same_key_submissions_across_two_replicas_charge_once(replicas):
-    channels = [grpc.aio.insecure_channel(a) for a in replicas.addrs]
-    stubs = [billing_pb2_grpc.BillingServiceStub(ch) for ch in channels]
+async def _payment_rows(c: BillingCluster, customer_id: str, key_prefix: str) -> int:
+    engine = create_async_engine(c.database_url)
     try:
-        (invoice,), profile = await _setup(replicas, stubs, 1, 100_000)
-        before = len(await _charges(replicas))
-        opts = _opts(replicas, USER)
-        results = await asyncio.gather(
-            *(stubs[i % 2].MakePayment(_pay("same-key", profile, invoice, 2_500), **opts) for i in range(50))
-        )
-        assert {r.payment.id for r in results} == {results[0].payment.id}
-        assert {r.payment.status for r in results} == {"succeeded"}
-        assert len(await _charges(replicas)) - before == 1
-        assert await _count_payments(replicas, "same-key") == 1
-        got = await stubs[0].GetInvoice(billing_pb2.GetInvoiceRequest(invoice_id=invoice), **opts)
-        assert got.invoice.balance_due.amount_minor == 100_000 - 2_500
-
-        before = len(await _charges(replicas))
-        results = await asyncio.gather(
-            *(stubs[i % 2].MakePayment(_pay(f"distinct-{i}", profile, invoice, 100), **opts) for i in range(50))
-        )
-        assert len({r.payment.id for r in results}) == 50
-        assert len(await _charges(replicas)) - before == 50
-        assert await _count_payments(replicas, "distinct-") == 50
-        got = await stubs[1].GetInvoice(billing_pb2.GetInvoiceRequest(invoice_id=invoice), **opts)
-        assert got.invoice.balance_due.amount_minor == 100_000 - 2_500 - 50 * 100
+        async with engine.connect() as conn:
+            return int(
+                await conn.scalar(
+                    text("SELECT count(*) FROM payments WHERE customer_id = :c AND idempotency_key LIKE :p"),
+                    {"c": customer_id, "p": f"{key_prefix}%"},
+                )
+            )
     finally:
-        for ch in channels:
-            await ch.close()
+        await engine.dispose()
 
 
-async def test_a_timeout_on_one_replica_then_a_retry_on_the_other_charges_once(replicas):
-    channels = [grpc.aio.insecure_channel(a) for a in replicas.addrs]
-    stubs = [billing_pb2_grpc.BillingServiceStub(ch) for ch in channels]
+class Payer:
+    """A fresh customer signed in through the gateway, with open invoices and a stored card."""
+
+    def __init__(self, c: BillingCluster, *amounts: int) -> None:
+        self.cluster = c
+        self.customer, session = c.portal_user()
+        self.http = httpx.AsyncClient(
+            base_url=c.gateway_url, headers={"Authorization": f"Bearer {session}"}, timeout=30, trust_env=False
+        )
+        staff = staff_token(c.stack)
+        self.invoices = [
+            invoice(c.stack, staff, self.customer.customer_id, "", ("Managed services", a), addr=c.billing_addrs[0]).id
+            for a in amounts
+        ]
+        self.profile = ""
+
+    async def add_card(self, number: str = "4242424242424242") -> None:
+        # The number goes to the processor only; the portal gets a token back through the redirect.
+        async with httpx.AsyncClient(trust_env=False) as sandbox:
+            resp = await sandbox.post(
+                f"{self.cluster.sandbox_url}/v1/tokens",
+                data={"number": number, "exp_month": "12", "exp_year": "2031", "return_url": "http://portal/x"},
+            )
+        token = parse_qs(urlsplit(resp.headers["location"]).query)["token"][0]
+        added = await self.http.post("/api/v1/payment-profiles", json={"processor_token": token})
+        assert added.status_code == 201, added.text
+        self.profile = added.json()["profile"]["id"]
+
+    async def pay(self, key: str, invoice_id: str, amount: int, profile: str = "") -> httpx.Response:
+        return await self.http.post(
+            "/api/v1/payments",
+            headers={"Idempotency-Key": key},
+            json={
+                "payment_profile_id": profile or self.profile,
+                "allocations": [{"invoice_id": invoice_id, "amount_minor": amount}],
+            },
+        )
+
+    async def pay_until_answered(self, key: str, invoice_id: str, amount: int) -> httpx.Response:
+        """What a browser or API client does: a 503 (the processor did not answer in time under this load)
+        is retried with the same key, which asks the processor for the same charge."""
+        for _ in range(5):
+            resp = await self.pay(key, invoice_id, amount)
+            if resp.status_code != 503:
+                return resp
+        return resp
+
+    async def balance(self, invoice_id: str) -> int:
+        resp = await self.http.get(f"/api/v1/invoices/{invoice_id}")
+        return resp.json()["invoice"]["balance_due"]["amount_minor"]
+
+
+async def _charges(c: BillingCluster) -> list[dict]:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return (await http.get(f"{c.sandbox_url}/v1/charges")).json()["data"]
+
+
+def _key(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+async def test_fifty_same_key_submissions_through_the_gateway_charge_once(cluster):
+    payer = Payer(cluster, 100_000)
+    (inv,) = payer.invoices
+    served_before = cluster.served("MakePayment")
     try:
-        (invoice,), profile = await _setup(replicas, stubs, 1, 10_000)
-        before = len(await _charges(replicas))
+        await payer.add_card()
+        before = len(await _charges(cluster))
+        same = _key("same")
+        results = await asyncio.gather(*(payer.pay_until_answered(same, inv, 2_500) for _ in range(50)))
+        assert sorted({r.status_code for r in results}) in ([200, 201], [201]), {r.text for r in results}
+        assert sum(r.status_code == 201 for r in results) >= 1
+        assert {r.json()["payment"]["id"] for r in results} == {results[0].json()["payment"]["id"]}
+        assert {r.json()["payment"]["status"] for r in results} == {"succeeded"}
+        assert len(await _charges(cluster)) - before == 1
+        assert await _payment_rows(cluster, payer.customer.customer_id, same) == 1
+        assert await payer.balance(inv) == 100_000 - 2_500
+
+        before = len(await _charges(cluster))
+        prefix = _key("distinct")
+        results = await asyncio.gather(*(payer.pay_until_answered(f"{prefix}-{i:02d}", inv, 100) for i in range(50)))
+        assert {r.status_code for r in results} <= {200, 201}, {r.text for r in results if r.status_code > 201}
+        assert len({r.json()["payment"]["id"] for r in results}) == 50
+        assert len(await _charges(cluster)) - before == 50
+        assert await _payment_rows(cluster, payer.customer.customer_id, prefix) == 50
+        assert await payer.balance(inv) == 100_000 - 2_500 - 50 * 100
+    finally:
+        await payer.http.aclose()
+    # The gateway's one channel spread the 100 submissions over both replicas.
+    served = [after - b for after, b in zip(cluster.served("MakePayment"), served_before, strict=True)]
+    assert sum(served) >= 100 and min(served) >= 20, served
+
+
+async def test_a_processor_timeout_then_a_retry_through_the_gateway_charges_once(cluster):
+    payer = Payer(cluster, 10_000)
+    (inv,) = payer.invoices
+    try:
+        await payer.add_card()
+        before = len(await _charges(cluster))
         async with httpx.AsyncClient(trust_env=False) as http:
-            await http.post(f"{replicas.sandbox_url}/v1/sandbox/behaviour", json={"mode": "timeout", "delay": 3})
-        opts = _opts(replicas, USER)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stubs[0].MakePayment(_pay("timeout-key", profile, invoice, 10_000), **opts)
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-        retried = await stubs[1].MakePayment(_pay("timeout-key", profile, invoice, 10_000), **opts)
-        assert retried.payment.status == "succeeded"
-        assert len(await _charges(replicas)) - before == 1
-        assert await _count_payments(replicas, "timeout-key") == 1
+            await http.post(f"{cluster.sandbox_url}/v1/sandbox/behaviour", json={"mode": "timeout", "delay": 4})
+        key = _key("timeout")
+        first = await payer.pay(key, inv, 10_000)
+        assert first.status_code == 503, first.text
+        assert first.headers["content-type"].startswith("application/problem+json")
+        # The retry lands on the other replica (round-robin), which finishes the same pending payment.
+        retried = await payer.pay(key, inv, 10_000)
+        assert retried.status_code in (200, 201), retried.text
+        assert retried.json()["payment"]["status"] == "succeeded"
+        again = await payer.pay(key, inv, 10_000)
+        assert again.status_code == 200 and again.json()["replayed"] is True
+        assert len(await _charges(cluster)) - before == 1
+        assert await _payment_rows(cluster, payer.customer.customer_id, key) == 1
+        assert await payer.balance(inv) == 0
     finally:
-        for ch in channels:
-            await ch.close()
+        await payer.http.aclose()
 
 
-async def test_the_card_number_never_reaches_billings_database_logs_or_events(replicas, postgres, nats_server):
-    nc = await nats.connect(nats_server.url)
+async def test_card_and_account_numbers_never_reach_billings_database_logs_or_events(cluster, postgres):
+    nc = await nats.connect(cluster.stack.nats_url)
     seen: list[bytes] = []
-    three = asyncio.Event()  # invoice_created, invoice_paid, payment_succeeded
+    subjects: list[str] = []
+    enough = asyncio.Event()  # invoice_created, invoice_paid and payment_succeeded for each of two invoices
 
     async def on_event(msg) -> None:  # noqa: ANN001
         seen.append(msg.data)
-        if len(seen) >= 3:
-            three.set()
+        subjects.append(msg.subject)
+        if len(seen) >= 6:
+            enough.set()
 
     sub = await nc.subscribe("portal.billing.>", cb=on_event)
-    channels = [grpc.aio.insecure_channel(a) for a in replicas.addrs]
-    stubs = [billing_pb2_grpc.BillingServiceStub(ch) for ch in channels]
+    await nc.flush()  # the server has the subscription before the first invoice is made
+    payer = Payer(cluster, 5_000, 7_000)
     try:
-        (invoice,), profile = await _setup(replicas, stubs, 1, 5_000)
-        await stubs[0].MakePayment(_pay("planted", profile, invoice, 5_000), **_opts(replicas, USER))
-        await asyncio.wait_for(three.wait(), 15)
+        await payer.add_card(PLANTED_CARD)
+        card = payer.profile
+        async with httpx.AsyncClient(trust_env=False) as sandbox:
+            resp = await sandbox.post(
+                f"{cluster.sandbox_url}/v1/tokens",
+                data={"account_number": PLANTED_ACCOUNT, "routing_number": ROUTING, "return_url": "http://portal/x"},
+            )
+        token = parse_qs(urlsplit(resp.headers["location"]).query)["token"][0]
+        added = await payer.http.post("/api/v1/payment-profiles", json={"processor_token": token, "nickname": "Ops"})
+        assert added.status_code == 201, added.text
+        bank = added.json()["profile"]
+        assert (bank["kind"], bank["last4"]) == ("ach", PLANTED_ACCOUNT[-4:])
+        assert (await payer.pay(_key("planted"), payer.invoices[0], 5_000, card)).status_code == 201
+        assert (await payer.pay(_key("planted-ach"), payer.invoices[1], 7_000, bank["id"])).status_code == 201
+        try:
+            await asyncio.wait_for(enough.wait(), 15)
+        except TimeoutError:
+            raise AssertionError(f"billing published only {subjects}") from None
     finally:
+        await payer.http.aclose()
         await sub.unsubscribe()
         await nc.close()
-        for ch in channels:
-            await ch.close()
 
-    database = urlsplit(replicas.database_url).path.lstrip("/")
+    database = urlsplit(cluster.database_url).path.lstrip("/")
     dump = _pg_dump(postgres, database)
-    assert "planted" in dump and "4444" in dump  # the dump is real and holds the payment and the last four
-    assert PLANTED_CARD not in dump
-    for log in replicas.logs:
-        assert PLANTED_CARD not in log.read_text(errors="replace")
-    assert all(PLANTED_CARD.encode() not in data for data in seen)
+    # The dump is real: it holds the payments and the last four digits of both.
+    assert "planted" in dump and "4444" in dump and PLANTED_ACCOUNT[-4:] in dump
+    for secret in (PLANTED_CARD, PLANTED_ACCOUNT):
+        assert secret not in dump
+        for log in cluster.billing_logs:
+            assert secret not in log.read_text(errors="replace")
+        assert all(secret.encode() not in data for data in seen)
 
 
 def _pg_dump(postgres, database: str) -> str:  # noqa: ANN001
