@@ -124,6 +124,9 @@ Call with (list $ $svc $services).
 {{- $_ := set $env (printf "%s_%s_ADDR" $p (upper $peer)) (printf "%s:%d" (include "portal.serviceName" (list $root $peer)) (int $target.port)) -}}
 {{- end -}}
 {{- end -}}
+{{- if $svc.blobs.enabled -}}
+{{- $_ := set $env (printf "%s_BLOB_DIR" $p) $svc.blobs.mountPath -}}
+{{- end -}}
 {{- if eq $svc.principalKey "verify" -}}
 {{- $_ := set $env (printf "%s_PRINCIPAL_PUBLIC_KEY_FILE" $p) "/etc/portal/principal/public-key.pem" -}}
 {{- else if eq $svc.principalKey "sign" -}}
@@ -256,4 +259,36 @@ capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/*
+The blob directory of a service with blobs.enabled (Deployments only: the migration Job runs before a new
+claim exists and needs no files). Call with (list $ $svc).
+*/}}
+{{- define "portal.blobsClaimName" -}}
+{{- $root := index . 0 -}}
+{{- $svc := index . 1 -}}
+{{- $svc.blobs.persistence.existingClaim | default (printf "%s-blobs" (include "portal.serviceName" (list $root $svc.name))) -}}
+{{- end -}}
+
+{{- define "portal.blobsVolume" -}}
+{{- $root := index . 0 -}}
+{{- $svc := index . 1 -}}
+{{- if $svc.blobs.enabled }}
+- name: blobs
+  {{- if $svc.blobs.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ include "portal.blobsClaimName" (list $root $svc) }}
+  {{- else }}
+  emptyDir:
+    sizeLimit: {{ $svc.blobs.sizeLimit }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "portal.blobsVolumeMount" -}}
+{{- if .blobs.enabled }}
+- name: blobs
+  mountPath: {{ .blobs.mountPath }}
+{{- end }}
 {{- end -}}
