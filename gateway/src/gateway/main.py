@@ -23,6 +23,7 @@ from gateway.api.deps import ApiUnauthenticated
 from gateway.api.routes import router as api_router
 from gateway.api.staff_identity import router as staff_identity_api
 from gateway.api.tickets import router as tickets_api
+from gateway.api.tickets_staff import router as tickets_staff_api
 from gateway.clients import Backends
 from gateway.config import Settings
 from gateway.csrf import Csrf
@@ -192,6 +193,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(staff_identity_api)
     app.include_router(billing_api)
     app.include_router(tickets_api)
+    app.include_router(tickets_staff_api)
     _install_health(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(

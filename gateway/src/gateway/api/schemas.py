@@ -67,3 +67,9 @@ class NewTicket(BaseModel):
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)]
     priority: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     issue_type: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    site_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = Field(
+        "", description="One of the customer's sites (T8); another customer's or an unknown id is refused"
+    )
+    asset_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = Field(
+        "", description="One of the customer's assets (T8); another customer's or an unknown id is refused"
+    )

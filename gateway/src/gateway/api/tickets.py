@@ -87,7 +87,8 @@ async def create_ticket(
         ),
     ] = None,
 ) -> Ticket:
-    """Open a ticket for the user's customer."""
+    """Open a ticket for the user's customer. A site or asset must be the customer's own (400 otherwise, with the
+    field named in `errors`); while they cannot be checked the answer is 503 and nothing is created."""
     ticket = await backends.tickets.create_ticket(
         session.principal_token,
         subject=body.subject,
@@ -95,6 +96,8 @@ async def create_ticket(
         priority=body.priority,
         issue_type=body.issue_type,
         idempotency_key=idempotency_key or "",
+        site_id=body.site_id,
+        asset_id=body.asset_id,
     )
     response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
     return ticket

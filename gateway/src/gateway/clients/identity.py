@@ -73,6 +73,13 @@ class IdentityClient:
         resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
         return Customer.from_proto(resp.customer)
 
+    async def internal_ticket_warning(self, token: str, customer_id: str) -> str:
+        """The customer's internal ticket warning (C3), shown to staff on every new ticket (T3); '' when none.
+        Read defensively: an identity that does not carry the setting yet simply has no warning."""
+        resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
+        settings = getattr(resp.customer, "settings", None)
+        return str(getattr(settings, "internal_ticket_warning", "") or "")
+
     async def list_customers(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Customer]:
         """Staff only."""
         req = identity_pb2.ListCustomersRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))

@@ -50,6 +50,8 @@ class Ticket(BaseModel):
     site_id: str = ""
     asset_id: str = ""
     closed_at: datetime | None = None
+    invoice_id: str = Field("", description="The invoice that billed this ticket (T1); empty until one does")
+    invoice_number: str = Field("", description='Its number, shown as "Invoiced INV-1001"; empty until invoiced')
 
     @property
     def is_closed(self) -> bool:
@@ -74,6 +76,8 @@ class Ticket(BaseModel):
             site_id=t.site_id,
             asset_id=t.asset_id,
             closed_at=opt_datetime(t, "closed_at"),
+            invoice_id=t.invoice_id,
+            invoice_number=t.invoice_number,
         )
 
 

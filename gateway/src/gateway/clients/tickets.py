@@ -59,13 +59,22 @@ class TicketsClient:
         priority: str = "",
         issue_type: str = "",
         idempotency_key: str = "",
+        site_id: str = "",
+        asset_id: str = "",
+        customer_id: str = "",
+        contact_id: str = "",
     ) -> Ticket:
+        """Portal users open tickets for their own customer; staff name the customer (and contact)."""
         req = tickets_pb2.CreateTicketRequest(
             subject=subject,
             description=description,
             priority=priority,
             issue_type=issue_type,
             idempotency_key=idempotency_key,
+            site_id=site_id,
+            asset_id=asset_id,
+            customer_id=customer_id,
+            contact_id=contact_id,
         )
         resp = await self._call(self._stub.CreateTicket, req, token)
         return Ticket.from_proto(resp.ticket)

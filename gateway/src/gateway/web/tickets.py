@@ -128,6 +128,7 @@ class Row(NamedTuple):
     issue_type: str
     created: str
     updated: str
+    invoiced: str
 
 
 def _row(t: Translator, tk: Ticket) -> Row:
@@ -141,7 +142,13 @@ def _row(t: Translator, tk: Ticket) -> Row:
         tk.issue_type,
         t.datetime(tk.created_at),
         t.datetime(tk.updated_at),
+        invoiced_label(t, tk),
     )
+
+
+def invoiced_label(t: Translator, tk: Ticket) -> str:
+    """The invoiced marker (T1): "Invoiced INV-1001" once billing has invoiced the ticket, else ''."""
+    return t("tickets.invoiced", number=tk.invoice_number) if tk.invoice_number else ""
 
 
 @router.get("/tickets")
@@ -307,6 +314,7 @@ async def _ticket_page(
             "ticket": ticket,
             "status_label": status_label(t, ticket.status),
             "status_class": "status-" + status_key(ticket.status),
+            "invoiced": invoiced_label(t, ticket),
             "comments": [_comment_view(t, c) for c in comments.items],
             "files": by_comment,
             "older_href": f"/tickets/{ticket.id}?comments={comments.next_cursor}" if comments.next_cursor else "",

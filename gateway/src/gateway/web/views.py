@@ -17,6 +17,8 @@ class TicketRow(NamedTuple):
     status_class: str
     created: str
     updated: str
+    # The invoiced marker (T1), e.g. "Invoiced INV-1001"; '' until billing invoices the ticket.
+    invoiced: str = ""
 
 
 class InvoiceRow(NamedTuple):
@@ -60,6 +62,7 @@ def ticket_row(t: Translator, tk: Ticket) -> TicketRow:
         status_class(tk.status),
         t.datetime(tk.created_at),
         t.datetime(tk.updated_at),
+        t("tickets.invoiced", number=tk.invoice_number) if tk.invoice_number else "",
     )
 
 

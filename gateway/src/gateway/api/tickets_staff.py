@@ -1,0 +1,92 @@
+"""Staff JSON API for tickets (SPEC S2, T3): open a ticket for any customer, with the customer's internal ticket
+warning in the answer so staff see it on every new ticket.
+
+Staff sign in with `POST /api/v1/staff/sessions` and send that token as the bearer; a portal session gets 403, and
+the tickets service itself requires a staff principal to name the customer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway.api.deps import Clients
+from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.schemas import NewTicket
+from gateway.api.staff_identity import StaffSession
+from gateway.clients.schemas import Ticket
+
+log = logging.getLogger(__name__)
+
+_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
+router = APIRouter(
+    prefix="/api/v1/staff",
+    tags=["staff: tickets"],
+    responses={code: _PROBLEM for code in (400, 401, 403, 409, 503)},
+)
+RefId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+
+
+class StaffNewTicket(NewTicket):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    contact_id: RefId = ""
+
+
+class StaffTicketCreated(BaseModel):
+    ticket: Ticket
+    warning: str | None = Field(
+        None,
+        description="The customer's internal ticket warning (C3), to show to staff with the new ticket; null when "
+        "the customer has none or identity could not be asked",
+    )
+
+
+@router.post("/tickets", status_code=status.HTTP_201_CREATED)
+async def staff_create_ticket(
+    body: StaffNewTicket,
+    session: StaffSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Repeat the same key to get the first request's ticket instead of a second one.",
+        ),
+    ] = None,
+) -> StaffTicketCreated:
+    """Open a ticket for a customer; its site and asset must be that customer's. The answer carries the customer's
+    internal ticket warning."""
+    token = session.principal_token
+    # Asked while the ticket is created; a missing warning never costs the ticket.
+    warning = asyncio.create_task(backends.identity.internal_ticket_warning(token, body.customer_id))
+    try:
+        ticket = await backends.tickets.create_ticket(
+            token,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            issue_type=body.issue_type,
+            idempotency_key=idempotency_key or "",
+            site_id=body.site_id,
+            asset_id=body.asset_id,
+            customer_id=body.customer_id,
+            contact_id=body.contact_id,
+        )
+    except BaseException:
+        warning.cancel()
+        await asyncio.gather(warning, return_exceptions=True)
+        raise
+    try:
+        text = await warning
+    except Exception as exc:  # identity down or the customer unknown to it: the ticket stands
+        log.warning("internal ticket warning of customer %s not read: %s", body.customer_id, exc.__class__.__name__)
+        text = ""
+    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
+    return StaffTicketCreated(ticket=ticket, warning=text or None)
