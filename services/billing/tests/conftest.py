@@ -105,13 +105,19 @@ async def processor(sandbox: SandboxState) -> AsyncIterator[SandboxProcessor]:
 
 
 @pytest.fixture
+def overpayment() -> str:
+    """BILLING_OVERPAYMENT for the servicer; a test changes it with @pytest.mark.parametrize("overpayment", ...)."""
+    return "refuse"
+
+
+@pytest.fixture
 async def stub(
-    db: Database, signing_key: Ed25519PrivateKey, processor: SandboxProcessor
+    db: Database, signing_key: Ed25519PrivateKey, processor: SandboxProcessor, overpayment: str
 ) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
     """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
     metrics = kit_metrics(NAME)
     runtime = app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics)  # type: ignore[arg-type]
-    wiring = wire(runtime, processor)
+    wiring = wire(runtime, processor, overpayment=overpayment)
     server = await start_grpc_server(
         address="127.0.0.1:0",
         register=wiring.register,

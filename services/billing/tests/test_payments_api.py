@@ -163,6 +163,48 @@ async def test_overpayment_and_bad_amounts_are_refused_on_the_server(stub, as_, 
     assert sandbox.charges == {}
 
 
+@pytest.mark.parametrize("overpayment", ["store_credit"])
+async def test_overpayment_becomes_store_credit_once_when_configured(stub, as_, sandbox, db):
+    a = as_(user(A))
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    other = await new_invoice(stub, as_, A, ("Parts", "1", 3_000))
+    profile = await card(stub, as_, sandbox, A)
+    proposal = await stub.ProposeAllocation(billing_pb2.ProposeAllocationRequest(amount=usd(20_000)), **a)
+    assert proposal.overpayment_becomes_credit
+    request = pay("over", profile, (inv.id, 12_500), (other.id, 1_000))
+    # Twenty submissions of one key at once: one charge of the whole amount, the excess credited once.
+    results = await asyncio.gather(*(stub.MakePayment(request, **a) for _ in range(20)))
+    assert {r.payment.id for r in results} == {results[0].payment.id}
+    assert {(r.payment.amount.amount_minor, r.payment.credited.amount_minor) for r in results} == {(13_500, 2_500)}
+    assert [c["amount"] for c in sandbox.charges.values()] == [13_500]
+    overview = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **a)
+    assert (overview.invoice_balance.amount_minor, overview.credit_balance.amount_minor) == (2_000, 2_500)
+    (listed,) = (await stub.ListPayments(billing_pb2.ListPaymentsRequest(), **a)).payments
+    assert listed.credited.amount_minor == 2_500
+    replay = await stub.MakePayment(request, **a)
+    assert replay.replayed and replay.payment.credited.amount_minor == 2_500
+    async with db.unit_of_work() as s:
+        assert len(list(await s.scalars(select(Payment)))) == 1
+    assert (await subjects(db)).count("portal.billing.payment_succeeded.v1") == 1
+    # The credit is spendable like staff credit.
+    spend = billing_pb2.ApplyStoreCreditRequest(
+        idempotency_key="spend", allocations=[billing_pb2.Allocation(invoice_id=other.id, amount=usd(2_000))]
+    )
+    assert (await stub.ApplyStoreCredit(spend, **a)).payment.status == "succeeded"
+    overview = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **a)
+    assert (overview.invoice_balance.amount_minor, overview.credit_balance.amount_minor) == (0, 500)
+
+
+async def test_overpayment_is_refused_by_default_and_said_so(stub, as_, sandbox):
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    profile = await card(stub, as_, sandbox, A)
+    proposal = await stub.ProposeAllocation(billing_pb2.ProposeAllocationRequest(amount=usd(1)), **as_(user(A)))
+    assert not proposal.overpayment_becomes_credit
+    err = await rpc_error(stub.MakePayment(pay("over", profile, (inv.id, 10_001)), **as_(user(A))))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "overpayment is refused" in err.details()
+    assert sandbox.charges == {}
+
+
 async def test_a_declined_card_fails_the_payment_and_leaves_the_balance(stub, as_, sandbox, db):
     inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
     profile = await card(stub, as_, sandbox, A, "4000000000000002")

@@ -1,9 +1,12 @@
 """`python -m billing` as a real process: it migrates, answers gRPC health, exposes /metrics, and stops
 cleanly on SIGTERM; a missing principal key stops it at start with a readable message."""
 
+import pytest
+
 from billing.config import Settings
 from billing.main import NAME
 from portal_testkit.service_process import check_migrates_serves_and_stops, check_refuses_without_public_key
+from servicekit.settings import load_settings
 
 
 def test_the_service_migrates_serves_and_stops_cleanly(tmp_path, nats_server):
@@ -12,3 +15,16 @@ def test_the_service_migrates_serves_and_stops_cleanly(tmp_path, nats_server):
 
 def test_without_the_principal_public_key_the_service_refuses_to_start(monkeypatch, tmp_path):
     check_refuses_without_public_key(Settings, monkeypatch, tmp_path)
+
+
+def test_overpayment_is_refuse_by_default_and_a_wrong_value_stops_the_start(monkeypatch, tmp_path):
+    key = tmp_path / "k.pem"
+    key.write_text("not read here")
+    monkeypatch.setenv("BILLING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("BILLING_PRINCIPAL_PUBLIC_KEY_FILE", str(key))
+    assert load_settings(Settings).overpayment == "refuse"
+    monkeypatch.setenv("BILLING_OVERPAYMENT", "store_credit")
+    assert load_settings(Settings).overpayment == "store_credit"
+    monkeypatch.setenv("BILLING_OVERPAYMENT", "keep")
+    with pytest.raises(SystemExit, match="BILLING_OVERPAYMENT"):
+        load_settings(Settings)

@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     sandbox_public_url: str = ""
     stripe_api_key: SecretStr | None = None
     processor_timeout_seconds: float = 5.0
+    # SPEC B5: an amount above an invoice's balance due is refused ("refuse"), or charged and the excess kept
+    # as the customer's store credit, in the same transaction as the payment ("store_credit").
+    overpayment: Literal["refuse", "store_credit"] = "refuse"
 
     @model_validator(mode="after")
     def _processor_configured(self) -> Settings:

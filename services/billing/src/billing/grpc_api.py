@@ -35,9 +35,10 @@ def _money(amount: int, currency: str) -> common_pb2.Money:
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, db: Database, processor: PaymentProcessor) -> None:
+    def __init__(self, db: Database, processor: PaymentProcessor, *, overpayment_to_credit: bool = False) -> None:
         self.db = db
         self.processor = processor
+        self.overpayment_to_credit = overpayment_to_credit
 
     # --- invoices -------------------------------------------------------------------------------------
 
@@ -123,6 +124,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             ],
             unallocated=_money(left, currency),
             invoices=[_invoice(inv, summaries.get(inv.id, "")) for inv, _ in proposal],
+            overpayment_becomes_credit=self.overpayment_to_credit,
         )
 
     async def MakePayment(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -141,13 +143,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 profile_id=request.payment_profile_id,
                 processor_token=request.processor_token,
                 new_card=new_card,
+                overpayment_to_credit=self.overpayment_to_credit,
             )
         payment = begun.payment
         if payment.status == PENDING:
             payment = await self._charge(payment)
         async with self.db.unit_of_work() as s:
             numbers = await payments.invoice_numbers(s, [payment])
-        return billing_pb2.MakePaymentResponse(payment=_payment(payment, numbers), replayed=begun.replayed)
+            credited = await payments.credited(s, [payment])
+        return billing_pb2.MakePaymentResponse(payment=_payment(payment, numbers, credited), replayed=begun.replayed)
 
     async def ApplyStoreCredit(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
@@ -198,8 +202,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             page = await payments.list_payments(
                 s, principal=principal, page_size=size, cursor=request.page.cursor, query=request.query
             )
+            credited = await payments.credited(s, page.payments)
         return billing_pb2.ListPaymentsResponse(
-            payments=[_payment(p, page.numbers) for p in page.payments],
+            payments=[_payment(p, page.numbers, credited) for p in page.payments],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
 
@@ -386,7 +391,7 @@ def _line(ln, currency: str) -> billing_pb2.Line:  # noqa: ANN001
     )
 
 
-def _payment(p: Payment, numbers: dict[str, str]) -> billing_pb2.Payment:
+def _payment(p: Payment, numbers: dict[str, str], credited: dict[str, int] | None = None) -> billing_pb2.Payment:
     return billing_pb2.Payment(
         id=p.id,
         customer_id=p.customer_id,
@@ -401,6 +406,7 @@ def _payment(p: Payment, numbers: dict[str, str]) -> billing_pb2.Payment:
         ],
         invoice_numbers=[numbers.get(a.invoice_id, "") for a in p.allocations],
         reference=p.charge_id or "",
+        credited=_money((credited or {}).get(p.id, 0), p.currency),
     )
 
 

@@ -20,11 +20,12 @@ NAME = "billing"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime, processor: PaymentProcessor | None = None) -> app.Wiring:
+def wire(rt: app.Runtime, processor: PaymentProcessor | None = None, *, overpayment: str = "") -> app.Wiring:
     background = []
     if processor is None:
         processor, background = build_processor(rt.settings)  # type: ignore[arg-type]
-    servicer = BillingServicer(rt.db, processor)
+    overpayment = overpayment or getattr(rt.settings, "overpayment", "refuse")
+    servicer = BillingServicer(rt.db, processor, overpayment_to_credit=overpayment == "store_credit")
     wiring = app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],

@@ -24,4 +24,7 @@ class CreditEntry(Base):
     created_by: Mapped[str] = mapped_column(String(36), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_credit_entries_customer", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_credit_entries_customer", "customer_id", "created_at"),
+        Index("ix_credit_entries_payment", "payment_id"),
+    )

@@ -121,8 +121,12 @@ async def begin_payment(
     profile_id: str = "",
     processor_token: str = "",
     new_card: TokenDetails | None = None,
+    overpayment_to_credit: bool = False,
 ) -> Begun:
-    """Validate the payment and record it as pending, or find the payment this key already made."""
+    """Validate the payment and record it as pending, or find the payment this key already made.
+
+    An amount above an invoice's balance due is refused, unless `overpayment_to_credit`: then the whole amount
+    is charged and `finish_payment` keeps the excess as store credit in the transaction that applies it."""
     require(principal, perm.INVOICES_PAY_ONLINE)
     _customers(principal)
     customer_id = principal.customer_id
@@ -155,7 +159,7 @@ async def begin_payment(
             raise NotFound("no such invoice")
         if invoice.status != OPEN or invoice.balance_minor <= 0:
             raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
-        if a.amount_minor > invoice.balance_minor:
+        if a.amount_minor > invoice.balance_minor and not overpayment_to_credit:
             raise InvalidArgument(
                 f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
                 field="allocations",
@@ -382,7 +386,8 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
     for allocation in payment.allocations:
         invoice = invoices[allocation.invoice_id]
         applied = min(allocation.amount_minor, invoice.balance_minor)
-        # The charge is made; if another payment settled the invoice in the meantime, the rest becomes credit.
+        # The charge is made; what no longer fits the invoice becomes credit: an overpayment allowed by the
+        # settings, or an invoice another payment settled between begin and finish. Never lost.
         excess += allocation.amount_minor - applied
         invoice.balance_minor -= applied
         if invoice.balance_minor == 0 and invoice.status == OPEN:
@@ -400,7 +405,7 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
                 currency=payment.currency,
                 amount_minor=excess,
                 reference=f"payment {payment.id[:8]}",
-                message="Paid after the invoice was already settled",
+                message="Paid more than the balance due",
                 payment_id=payment.id,
             )
         )
@@ -412,6 +417,19 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
     )
     await session.flush()
     return payment, True
+
+
+async def credited(session: AsyncSession, payments: list[Payment]) -> dict[str, int]:
+    """How much of each payment became store credit (its positive ledger entries)."""
+    ids = [p.id for p in payments if p.status == SUCCEEDED]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(CreditEntry.payment_id, func.sum(CreditEntry.amount_minor))
+        .where(CreditEntry.payment_id.in_(ids), CreditEntry.amount_minor > 0)
+        .group_by(CreditEntry.payment_id)
+    )
+    return {payment_id: int(total) for payment_id, total in rows}
 
 
 async def get_payment(session: AsyncSession, payment_id: str) -> Payment:
