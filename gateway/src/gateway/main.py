@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.api import errors
 from gateway.api.billing import router as billing_api
 from gateway.api.deps import ApiUnauthenticated
+from gateway.api.knowledge import router as knowledge_api
 from gateway.api.routes import router as api_router
 from gateway.api.staff_identity import router as staff_identity_api
 from gateway.api.tickets import router as tickets_api
@@ -29,8 +30,10 @@ from gateway.config import Settings
 from gateway.csrf import Csrf
 from gateway.middleware import EdgeMiddleware
 from gateway.sessions import SESSION_COOKIE, PrincipalCache
+from gateway.web import announcements
 from gateway.web.account import router as account_router
 from gateway.web.billing import router as billing_pages
+from gateway.web.knowledge import router as knowledge_pages
 from gateway.web.render import STATIC_DIR, Pages
 from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
@@ -181,10 +184,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.csrf = Csrf(settings.session_secret.get_secret_value().encode())
     app.state.pages = Pages(operator_name=settings.operator_name)
+    announcements.install(app)
     _install_error_handlers(app)
     # Pages first: the portal home is the hottest route and routes are matched in order.
     app.include_router(web_router)
     app.include_router(billing_pages)
+    app.include_router(knowledge_pages)  # before tickets_pages: /tickets/charts is not a ticket id
     app.include_router(tickets_pages)
     app.include_router(tickets_live)
     app.include_router(account_router)
@@ -192,6 +197,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.include_router(staff_identity_api)
     app.include_router(billing_api)
+    app.include_router(knowledge_api)  # before tickets_api: /api/v1/tickets/charts is not a ticket id
     app.include_router(tickets_api)
     app.include_router(tickets_staff_api)
     _install_health(app)

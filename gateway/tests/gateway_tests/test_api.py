@@ -232,6 +232,10 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/estimates/{estimate_id}",
         "/api/v1/estimates/{estimate_id}/pdf",
         "/api/v1/estimates/{estimate_id}/decision",
+        "/api/v1/kb/articles",
+        "/api/v1/kb/articles/{article_id}",
+        "/api/v1/announcements",
+        "/api/v1/tickets/charts",
     }
     assert "session" in spec["components"]["securitySchemes"]
     assert (await gw.client.get("/api/v1/docs")).status_code == 200

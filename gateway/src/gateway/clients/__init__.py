@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.clients.assets import AssetsClient
 from gateway.clients.billing import BillingClient
 from gateway.clients.identity import IdentityClient
+from gateway.clients.knowledge import KnowledgeClient
 from gateway.clients.remote import RemoteClient
 from gateway.clients.tickets import TicketsClient
 from gateway.config import BACKENDS, Settings
@@ -25,6 +26,8 @@ class Backends:
     billing: BillingClient
     assets: AssetsClient
     remote: RemoteClient
+    # The tickets service's KnowledgeService (knowledge base, announcements, charts), on the tickets channel.
+    knowledge: KnowledgeClient
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
@@ -38,6 +41,7 @@ class Backends:
             billing=BillingClient(channels["billing"], t),
             assets=AssetsClient(channels["assets"], t),
             remote=RemoteClient(channels["remote"], t),
+            knowledge=KnowledgeClient(channels["tickets"], t),
         )
 
     async def close(self) -> None:
