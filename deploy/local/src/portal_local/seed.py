@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from portal_local.seed_knowledge import seed_knowledge
 from portal_local.stack import Stack
 
 DEADLINE_SECONDS = 10.0
@@ -175,6 +176,7 @@ def seed(identity_addr: str, tickets_addr: str, staff_email: str, staff_password
                 f"CreatePortalUser({demo.login})",
                 staff_token,
             )
+        seed_knowledge(t_channel, staff_token)
         _sign_out(identity, staff_session)
 
         created_tickets = 0
