@@ -18,7 +18,7 @@ from servicekit.principal import Principal
 from tickets import events
 from tickets.db import UTCDateTime
 from tickets.tickets.models import Comment, Ticket
-from tickets.tickets.service import author_kind, get_ticket
+from tickets.tickets.service import author_kind, get_ticket, index_comment
 
 BODY_MAX = 20_000
 AUTHOR_NAME_MAX = 200
@@ -68,6 +68,7 @@ async def add_comment(
     session.add(comment)
     if comment.is_public:
         ticket.updated_at = now
+    await index_comment(session, ticket_id=ticket.id, body=body, public=comment.is_public)
     await events.ticket_commented(session, ticket, comment)
     if comment.author_kind == "portal_user":
         await events.customer_commented(session, ticket, comment)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from tickets.db import Base, UTCDateTime
 
@@ -41,6 +41,12 @@ class Ticket(Base):
     # The invoiced marker (T1), set from billing's invoice events that name this ticket; '' until then.
     invoice_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     invoice_number: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    # What search (T4) looks in, lower-cased and kept current by the service: the subject, the description and
+    # the public comments; and apart, the private notes, which only staff searches read. One column per audience
+    # lets PostgreSQL answer every word with one trigram index (migration 0007) or walk the list index, whichever
+    # is cheaper. Deferred: lists never load them.
+    search_text: Mapped[str] = deferred(mapped_column(sa.Text, nullable=False, default="", server_default=""))
+    private_text: Mapped[str] = deferred(mapped_column(sa.Text, nullable=False, default="", server_default=""))
 
     __table_args__ = (
         sa.UniqueConstraint("customer_id", "created_by", "idempotency_key", name="uq_tickets_idempotency"),

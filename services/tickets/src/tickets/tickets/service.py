@@ -117,6 +117,8 @@ async def create_ticket(
                 assignee_id=assignee_id,
                 site_id=site_id,
                 asset_id=asset_id,
+                search_text=searchable(subject, description),
+                private_text="",
             )
             session.add(ticket)
     except IntegrityError:
@@ -249,6 +251,12 @@ async def update_ticket(
     if description.strip():
         ticket.description = _description(description)
     ticket.updated_at = datetime.now(UTC)
+    public = await session.scalars(
+        sa.select(Comment.body)
+        .where(Comment.ticket_id == ticket.id, Comment.is_public.is_(True))
+        .order_by(Comment.created_at, Comment.id)
+    )
+    ticket.search_text = searchable(ticket.subject, ticket.description, *public.all())
     return ticket
 
 
@@ -273,6 +281,23 @@ async def assign_ticket(session: AsyncSession, *, principal: Principal, ticket_i
     ticket.assignee_id = _reference_id(assignee_id, field="assignee_id")
     ticket.updated_at = datetime.now(UTC)
     return ticket
+
+
+def searchable(*texts: str) -> str:
+    """The text search looks in: the parts lower-cased, one per line (a search word never holds a newline, so no
+    word can match across two parts)."""
+    return "\n".join(t.lower() for t in texts)
+
+
+async def index_comment(session: AsyncSession, *, ticket_id: str, body: str, public: bool) -> None:
+    """Add a new comment's text to what search looks in; one UPDATE, so concurrent comments all land."""
+    column = Ticket.search_text if public else Ticket.private_text
+    await session.execute(
+        sa.update(Ticket)
+        .where(Ticket.id == ticket_id)
+        .values({column: column + "\n" + body.lower()})
+        .execution_options(synchronize_session=False)
+    )
 
 
 def author_kind(principal: Principal) -> str:
@@ -350,16 +375,10 @@ def _words(query: str) -> list[str]:
 def _matches(word: str, *, staff: bool) -> sa.ColumnElement[bool]:
     """The word in the subject, the description, or a comment — for portal users a public one only, so a
     search can never reveal what a private note says."""
-    comment = sa.select(Comment.id).where(
-        Comment.ticket_id == Ticket.id, sa.func.lower(Comment.body).contains(word, autoescape=True)
-    )
+    public = Ticket.search_text.contains(word, autoescape=True)
     if not staff:
-        comment = comment.where(Comment.is_public.is_(True))
-    return sa.or_(
-        sa.func.lower(Ticket.subject).contains(word, autoescape=True),
-        sa.func.lower(Ticket.description).contains(word, autoescape=True),
-        comment.exists(),
-    )
+        return public
+    return sa.or_(public, Ticket.private_text.contains(word, autoescape=True))
 
 
 def _bad_cursor() -> InvalidArgument:
