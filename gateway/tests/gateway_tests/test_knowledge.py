@@ -90,3 +90,10 @@ async def test_no_refresh_without_a_token(token: str) -> None:
     assert cache.showing(token) == []
     await asyncio.sleep(0.01)
     assert client.calls == 0
+
+
+async def test_rendering_outside_the_event_loop_does_not_fail() -> None:
+    client = FakeClient()
+    cache = AnnouncementCache(lambda: client)  # type: ignore[arg-type, return-value]
+    assert await asyncio.to_thread(cache.showing, "tok") == []
+    assert client.calls == 0

@@ -40,7 +40,12 @@ class AnnouncementCache:
     def showing(self, token: str, now: datetime | None = None) -> list[Announcement]:
         """What the portal shows now; schedules a refresh when the copy is stale (no waiting)."""
         if self._stale() and token and (self._task is None or self._task.done()):
-            self._task = asyncio.get_running_loop().create_task(self.refresh(token))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # rendered outside the event loop (a sync route in a worker thread): skip
+                loop = None
+            if loop is not None:
+                self._task = loop.create_task(self.refresh(token))
         now = now or datetime.now(UTC)
         return [a for a in self._items if a.showing(now)]
 
