@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from identity.contacts.service import create_contact
 from identity.customers.models import Customer
 from identity.customers.service import create_customer, get_customer, list_customers
-from identity.events import CUSTOMER_CREATED
+from identity.events import CUSTOMER_CREATED, CUSTOMER_UPDATED
 from identity.groups.models import PermissionGroup
 from identity.models import Base
 from identity.users.models import PortalUser, StaffUser
@@ -63,10 +63,13 @@ async def test_create_customer_publishes_customer_created_through_the_outbox(db:
     assert customer.created_at.tzinfo is not None
     async with db.unit_of_work() as s:
         rows = (await s.execute(sa.select(outbox.c.subject, outbox.c.payload))).all()
-    assert [r.subject for r in rows] == [CUSTOMER_CREATED]
+    # CustomerCreated, then the whole state (settings included) as every later change publishes it.
+    assert [r.subject for r in rows] == [CUSTOMER_CREATED, CUSTOMER_UPDATED]
     event = events_pb2.CustomerCreated.FromString(rows[0].payload)
     assert (event.customer_id, event.display_name, event.meta.customer_id) == (customer.id, "Acme Dental", customer.id)
     assert event.meta.event_id
+    state = events_pb2.CustomerUpdated.FromString(rows[1].payload)
+    assert (state.customer_id, state.display_name, state.HasField("tax_rate_bp")) == (customer.id, "Acme Dental", False)
 
 
 async def test_display_name_falls_back_to_first_and_last_name(db: Database) -> None:
@@ -105,7 +108,8 @@ async def test_the_same_idempotency_key_returns_the_first_customer(db: Database)
     assert again.id == first.id
     async with db.unit_of_work() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Customer)) == 1
-        assert await s.scalar(sa.select(sa.func.count()).select_from(outbox)) == 1
+        # One CustomerCreated and one CustomerUpdated: the replay published nothing.
+        assert await s.scalar(sa.select(sa.func.count()).select_from(outbox)) == 2
 
 
 async def test_only_staff_create_customers(db: Database, world) -> None:

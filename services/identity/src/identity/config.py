@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,6 +15,8 @@ from identity.sessions.service import SessionPolicy
 from identity.validation import is_placeholder_password, looks_like_email
 from servicekit.principal import load_private_key
 from servicekit.settings import ServiceSettings, service_config
+
+_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 
 
 def read_signing_key(path: Path) -> Ed25519PrivateKey:
@@ -48,6 +51,14 @@ class Settings(ServiceSettings):
     # The name authenticator apps show next to the account (SPEC P4).
     mfa_issuer: str = Field("Customer portal", min_length=1, max_length=60)
 
+    # The services identity asks before deleting a customer (SPEC C5). One left empty makes delete refuse
+    # (never delete blindly) but does not stop the service: a deployment may run without remote, say.
+    tickets_addr: str = ""
+    billing_addr: str = ""
+    assets_addr: str = ""
+    remote_addr: str = ""
+    peer_timeout_seconds: float = Field(5.0, gt=0, le=60)
+
     bootstrap_staff_email: str = ""
     bootstrap_staff_password: SecretStr = SecretStr("")
 
@@ -66,6 +77,14 @@ class Settings(ServiceSettings):
         if info.data.get("env") == "prod" and parsed.hostname in ("127.0.0.1", "localhost"):
             raise ValueError("must be the portal's public URL when env=prod (links in emails use it)")
         return value.rstrip("/")
+
+    @field_validator("tickets_addr", "billing_addr", "assets_addr", "remote_addr")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _ADDRESS.match(value):
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
 
     @field_validator("bootstrap_staff_email")
     @classmethod
@@ -94,6 +113,14 @@ class Settings(ServiceSettings):
         return SessionPolicy(
             idle=timedelta(minutes=self.session_idle_minutes), absolute=timedelta(hours=self.session_absolute_hours)
         )
+
+    def peer_addresses(self) -> dict[str, str]:
+        return {
+            "tickets": self.tickets_addr,
+            "billing": self.billing_addr,
+            "assets": self.assets_addr,
+            "remote": self.remote_addr,
+        }
 
     def smtp_config(self) -> SmtpConfig:
         return SmtpConfig(

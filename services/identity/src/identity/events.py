@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CUSTOMER_CREATED = subject("identity", "customer_created")
+CUSTOMER_UPDATED = subject("identity", "customer_updated")
+CUSTOMER_DELETED = subject("identity", "customer_deleted")
 EMAIL_SENT = subject("identity", "email_sent")
 TICKET_CREATED = subject("tickets", "ticket_created")
 
@@ -33,6 +35,31 @@ async def customer_created(s: AsyncSession, customer: Customer) -> None:
         events_pb2.CustomerCreated(customer_id=customer.id, display_name=customer.display_name),
         customer_id=customer.id,
     )
+
+
+async def customer_updated(s: AsyncSession, customer: Customer) -> None:
+    """The customer's name and the settings other services act on (tax, terms, email, remote access)."""
+    await add_event(
+        s,
+        CUSTOMER_UPDATED,
+        events_pb2.CustomerUpdated(
+            customer_id=customer.id,
+            display_name=customer.display_name,
+            parent_id=customer.parent_id or "",
+            tax_rate_bp=customer.tax_rate_bp,
+            tax_free=customer.tax_free,
+            invoice_terms_days=customer.invoice_terms_days,
+            no_email=customer.no_email,
+            remote_access_enabled=customer.remote_access_enabled,
+            internal_ticket_warning=customer.internal_ticket_warning,
+            archived=customer.archived_at is not None,
+        ),
+        customer_id=customer.id,
+    )
+
+
+async def customer_deleted(s: AsyncSession, customer_id: str) -> None:
+    await add_event(s, CUSTOMER_DELETED, events_pb2.CustomerDeleted(customer_id=customer_id), customer_id=customer_id)
 
 
 async def email_sent(s: AsyncSession, *, template: str, recipient: str, cause_event_id: str, customer_id: str) -> None:

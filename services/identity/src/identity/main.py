@@ -7,6 +7,7 @@ from typing import cast
 
 from identity import events
 from identity.config import Settings
+from identity.customers.holders import DataHolders
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
 from identity.sessions.tokens import PrincipalTokens
@@ -31,6 +32,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
         ready=bootstrap.ready,
         portal_url=cfg.portal_url,
         mfa_issuer=cfg.mfa_issuer,
+        holders=DataHolders(cfg.peer_addresses(), tokens=tokens, timeout=cfg.peer_timeout_seconds),
     )
     return app.Wiring(
         register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),

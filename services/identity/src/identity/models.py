@@ -3,6 +3,7 @@
 from identity.audit.models import AuditEntry
 from identity.contacts.models import Contact
 from identity.credentials.models import PasswordToken
+from identity.custom_fields.models import CustomField, CustomFieldValue
 from identity.customers.models import Customer
 from identity.db import Base
 from identity.groups.models import PermissionGroup
@@ -17,6 +18,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Contact",
+    "CustomField",
+    "CustomFieldValue",
     "Customer",
     "IdempotencyKey",
     "MfaFactor",

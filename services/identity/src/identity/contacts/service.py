@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import idempotency, validation
@@ -14,7 +15,15 @@ from servicekit.principal import Principal
 
 
 async def create_contact(
-    s: AsyncSession, *, principal: Principal, customer_id: str, name: str, email: str, idempotency_key: str = ""
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: str,
+    name: str,
+    email: str,
+    idempotency_key: str = "",
+    phone: str = "",
+    title: str = "",
 ) -> Contact:
     """Add a contact to a customer (staff only); a repeated idempotency key returns the first."""
     require_staff(principal)
@@ -27,7 +36,15 @@ async def create_contact(
         raise NotFound("no such customer", field="customer_id")
     name = validation.text(name, field="name", required=True, what="the contact's name")
     email = validation.email(email, required=False)
-    contact = Contact(id=new_id(), customer_id=customer_id, name=name, email=email, email_key=validation.key(email))
+    contact = Contact(
+        id=new_id(),
+        customer_id=customer_id,
+        name=name,
+        email=email,
+        email_key=validation.key(email),
+        phone=validation.text(phone, field="phone", max_length=40),
+        title=validation.text(title, field="title"),
+    )
     await idempotency.claim(s, scope=scope, key=key, resource_id=contact.id)
     s.add(contact)
     await s.flush()
@@ -39,4 +56,30 @@ async def get_contact(s: AsyncSession, *, contact_id: str) -> Contact:
     contact = await s.get(Contact, contact_id)
     if contact is None:
         raise NotFound("no such contact", field="contact_id")
+    return contact
+
+
+async def list_contacts(s: AsyncSession, *, principal: Principal, customer_id: str) -> list[Contact]:
+    """A customer's contacts, oldest first (staff only)."""
+    require_staff(principal)
+    if not customer_id or len(customer_id) > 36 or await s.get(Customer, customer_id) is None:
+        raise NotFound("no such customer", field="customer_id")
+    query = select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.created_at, Contact.id)
+    return list((await s.scalars(query)).all())
+
+
+async def update_contact(
+    s: AsyncSession, *, principal: Principal, contact_id: str, name: str, email: str, phone: str, title: str
+) -> Contact:
+    """Change a contact's name, email, phone and title (staff only); its email may be on other customers' contacts."""
+    require_staff(principal)
+    contact = await s.get(Contact, contact_id) if contact_id and len(contact_id) <= 36 else None
+    if contact is None:
+        raise NotFound("no such contact", field="contact_id")
+    contact.name = validation.text(name, field="name", required=True, what="the contact's name")
+    contact.email = validation.email(email, required=False)
+    contact.email_key = validation.key(contact.email)
+    contact.phone = validation.text(phone, field="phone", max_length=40)
+    contact.title = validation.text(title, field="title")
+    await s.flush()
     return contact

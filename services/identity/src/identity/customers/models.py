@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from identity.db import Base, new_id, utcnow
@@ -27,6 +28,24 @@ class Customer(Base):
     receive_billing_emails: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     receive_marketing_emails: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     receive_report_emails: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # SPEC C6: the parent organisation; a portal user's "All" covers the customer and its subsidiaries.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True, default=None)
+    # SPEC C1: [{"type": "mobile", "number": "..."}] and [{"type": "billing", "line1": ..., ...}], in order.
+    phones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    # SPEC C3. None: the default tax rate / invoice terms apply.
+    tax_rate_bp: Mapped[int | None] = mapped_column(default=None)
+    tax_free: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    invoice_terms_days: Mapped[int | None] = mapped_column(default=None)
+    remote_access_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    sms_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # No email of any kind, to the customer or its contacts.
+    no_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    notification_emails: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    invoice_cc_emails: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    ticket_matching_emails: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    internal_ticket_warning: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     @property
     def display_name(self) -> str:

@@ -65,6 +65,10 @@ async def queue_ticket_created(
     if customer is None:
         log.warning("ticket %s names an unknown customer; no email queued", event.ticket_id)
         return False
+    if customer.no_email:
+        # SPEC C3 "No email of any kind": silences the customer and every one of its contacts.
+        log.info("ticket %s: the customer wants no email of any kind; none queued", event.ticket_id)
+        return False
     contact = None
     if event.contact_id:
         contact = await s.scalar(

@@ -19,6 +19,7 @@ from identity.audit import models as audit_kinds
 from identity.audit.service import record
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
+from identity.customers.service import family
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
 from identity.mfa.models import MfaFactor
@@ -160,14 +161,17 @@ async def _open_session(
 
 
 async def _customer_archived(s: AsyncSession, account: Account) -> bool:
+    """Whether the user's customer is archived (SPEC C5) or the user itself disabled (C3 portal user off)."""
     if account.kind != KIND_PORTAL_USER:
         return False
-    archived_at = await s.scalar(
-        select(Customer.archived_at)
-        .join(PortalUser, PortalUser.customer_id == Customer.id)
-        .where(PortalUser.id == account.id)
-    )
-    return archived_at is not None
+    row = (
+        await s.execute(
+            select(Customer.archived_at, PortalUser.disabled_at)
+            .join(PortalUser, PortalUser.customer_id == Customer.id)
+            .where(PortalUser.id == account.id)
+        )
+    ).first()
+    return row is not None and (row[0] is not None or row[1] is not None)
 
 
 async def _second_factor(s: AsyncSession, account: Account) -> str:
@@ -250,7 +254,7 @@ async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
     if row is None:
         raise Unauthenticated(SESSION_ENDED)
     user, customer, group, contact = row
-    if customer.archived_at is not None:
+    if customer.archived_at is not None or user.disabled_at is not None:
         raise Unauthenticated(SESSION_ENDED)
     return Principal(
         kind=KIND_PORTAL_USER,
@@ -258,8 +262,8 @@ async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
         customer_id=customer.id,
         contact_id=contact.id if contact else "",
         permissions=frozenset(group.permissions),
-        # Subsidiaries join this list when parent organisations (SPEC C6) arrive.
-        customer_ids=(customer.id,),
+        # "All" covers the customer and its subsidiaries at any depth (SPEC P5, C6).
+        customer_ids=await family(s, customer.id),
         display_name=contact.name if contact else customer.display_name,
         email=user.email,
         session_id=session.id,

@@ -42,3 +42,5 @@ class PortalUser(Base):
     # SPEC P4: enrol in MFA at the next sign-in.
     require_mfa: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # SPEC C3 "Enable portal user" turned off: the user stays (with its group) but cannot sign in.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,291 @@
+"""Customers and contacts complete (SPEC C1-C4, C6) on SQLite and PostgreSQL: names, unique primary email, typed
+phones and addresses, every C3 setting, custom fields with badges, parent organisations, portal access, and the
+"All" scope covering subsidiaries."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from identity.contacts.service import create_contact, list_contacts, update_contact
+from identity.custom_fields import service as custom_fields
+from identity.customers import service as customers
+from identity.customers.models import Customer
+from identity.customers.service import Details, PortalAccess
+from identity.sessions.models import AUDIENCE_PORTAL
+from identity.sessions.service import SessionPolicy, resolve_session, sign_in
+from identity.users.models import PortalUser
+from servicekit.db import Database
+from servicekit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from servicekit.permissions import NON_PORTAL_USER_GROUP, TICKETS_VIEW_ALL
+from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, visibility
+
+STAFF = Principal(kind=KIND_STAFF, subject_id="staff-under-test")
+
+SETTINGS = {
+    "tax_rate_bp": 825,
+    "tax_free": False,
+    "invoice_terms_days": 14,
+    "remote_access_enabled": True,
+    "sms_enabled": True,
+    "receive_billing_emails": True,
+    "receive_marketing_emails": False,
+    "receive_report_emails": True,
+    "no_email": False,
+    "notification_emails": ["ops@acme.test", "OPS@acme.test", "it@acme.test"],
+    "invoice_cc_emails": ["books@acme.test"],
+    "ticket_matching_emails": ["alerts@acme.test"],
+    "internal_ticket_warning": "Call before visiting: alarm code at reception.",
+}
+
+
+async def make(db: Database, email: str, *, name: str = "", details: Details | None = None, **names: str) -> Customer:
+    async with db.unit_of_work() as s:
+        return await customers.create_customer(
+            s,
+            principal=STAFF,
+            business_name=name,
+            first_name=names.get("first_name", ""),
+            last_name=names.get("last_name", ""),
+            email=email,
+            details=details,
+        )
+
+
+async def update(db: Database, customer: Customer, **changes) -> Customer:  # noqa: ANN003
+    fields = {
+        "business_name": customer.business_name,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+    }
+    details = changes.pop("details", Details(parent_id=customer.parent_id or ""))
+    fields.update(changes)
+    async with db.unit_of_work() as s:
+        return await customers.update_customer(s, principal=STAFF, customer_id=customer.id, details=details, **fields)
+
+
+async def test_a_customer_keeps_every_detail_and_setting(db: Database) -> None:
+    details = Details(
+        notes="Prefers mornings.",
+        phones=[{"type": "work", "number": "+1 555 0100"}, {"type": "Mobile", "number": "555-0199"}],
+        addresses=[
+            {"type": "billing", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345"},
+            {"type": "physical", "line1": "Unit 4, Dock Rd", "country": "US"},
+        ],
+        settings=SETTINGS,
+    )
+    c = await make(db, "office@acme.test", name="Acme Dental", first_name="Ann", last_name="Lee", details=details)
+    async with db.unit_of_work() as s:
+        stored = await customers.get_customer(s, principal=STAFF, customer_id=c.id)
+        assert stored.display_name == "Acme Dental", "the business name wins"
+        assert stored.phones == [{"type": "work", "number": "+1 555 0100"}, {"type": "mobile", "number": "555-0199"}]
+        assert [a["type"] for a in stored.addresses] == ["billing", "physical"]
+        assert stored.addresses[0]["city"] == "Springfield" and stored.addresses[1]["line2"] == ""
+        settings = customers.settings_of(stored)
+    assert settings == {**SETTINGS, "notification_emails": ["ops@acme.test", "it@acme.test"]}
+
+
+async def test_defaults_are_the_default_rate_and_terms_and_every_email_on(db: Database) -> None:
+    c = await make(db, "bea@blue.test", first_name="Bea", last_name="Blue")
+    assert c.display_name == "Bea Blue"
+    assert (c.tax_rate_bp, c.invoice_terms_days, c.tax_free, c.no_email) == (None, None, False, False)
+    assert (c.receive_billing_emails, c.receive_marketing_emails, c.receive_report_emails) == (True, True, True)
+
+
+@pytest.mark.parametrize(
+    ("details", "field"),
+    [
+        (Details(phones=[{"type": "pager", "number": "1"}]), "phones"),
+        (Details(phones=[{"type": "work", "number": "call me"}]), "phones"),
+        (Details(addresses=[{"type": "moon"}]), "addresses"),
+        (Details(addresses=[{"type": "billing"}]), "addresses"),
+        (Details(settings={"tax_rate_bp": 10_001}), "tax_rate_bp"),
+        (Details(settings={"invoice_terms_days": -1}), "invoice_terms_days"),
+        (Details(settings={"invoice_cc_emails": ["not an email"]}), "invoice_cc_emails"),
+        (Details(settings={"internal_ticket_warning": "x" * 1001}), "internal_ticket_warning"),
+    ],
+)
+async def test_bad_details_are_refused_naming_the_field(db: Database, details: Details, field: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        await make(db, "x@example.test", name="X", details=details)
+    assert err.value.field == field
+
+
+async def test_the_primary_email_stays_unique_among_customers_on_update(db: Database) -> None:
+    await make(db, "office@acme.test", name="Acme")
+    blue = await make(db, "bea@blue.test", name="Blue")
+    with pytest.raises(AlreadyExists) as err:
+        await update(db, blue, email="Office@ACME.test")
+    assert err.value.field == "email"
+    # Its own email in another case is fine, and so is a contact with a customer's email (SPEC C2).
+    changed = await update(db, blue, email="BEA@blue.test", business_name="Blue Plumbing")
+    assert (changed.email, changed.display_name) == ("BEA@blue.test", "Blue Plumbing")
+    async with db.unit_of_work() as s:
+        await create_contact(s, principal=STAFF, customer_id=blue.id, name="Ann", email="office@acme.test")
+
+
+async def test_update_without_settings_keeps_them(db: Database) -> None:
+    c = await make(db, "office@acme.test", name="Acme", details=Details(settings=SETTINGS))
+    changed = await update(db, c, details=Details(notes="new"))
+    assert customers.settings_of(changed)["tax_rate_bp"] == 825 and changed.notes == "new"
+    cleared = await update(db, c, details=Details(settings={"no_email": True}))
+    assert cleared.no_email and cleared.tax_rate_bp is None and cleared.receive_billing_emails
+
+
+async def test_contacts_are_listed_and_changed(db: Database) -> None:
+    c = await make(db, "office@acme.test", name="Acme")
+    async with db.unit_of_work() as s:
+        a = await create_contact(s, principal=STAFF, customer_id=c.id, name="Ann", email="", phone="555", title="CFO")
+        await create_contact(s, principal=STAFF, customer_id=c.id, name="Bob", email="bob@acme.test")
+        changed = await update_contact(
+            s, principal=STAFF, contact_id=a.id, name="Ann Lee", email="Ann@acme.test", phone="555-1", title="CEO"
+        )
+        assert (changed.email_key, changed.title) == ("ann@acme.test", "CEO")
+        assert [x.name for x in await list_contacts(s, principal=STAFF, customer_id=c.id)] == ["Ann Lee", "Bob"]
+        with pytest.raises(NotFound):
+            await list_contacts(s, principal=STAFF, customer_id="nope")
+        with pytest.raises(PermissionDenied):
+            await list_contacts(s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u"), customer_id=c.id)
+
+
+async def test_custom_fields_with_badges(db: Database) -> None:
+    async with db.unit_of_work() as s:
+        kind = await custom_fields.create_field(
+            s,
+            principal=STAFF,
+            name="Customer type",
+            field_type="dropdown",
+            options=[
+                {"value": "Residential", "badge_label": "RES", "badge_color": "#2a7"},
+                {"value": "Business", "badge_label": "BIZ", "badge_color": "navy"},
+                {"value": "Other"},
+            ],
+        )
+        note = await custom_fields.create_field(s, principal=STAFF, name="Gate code", field_type="text", options=[])
+        with pytest.raises(AlreadyExists):
+            await custom_fields.create_field(s, principal=STAFF, name="customer TYPE", field_type="text", options=[])
+        with pytest.raises(InvalidArgument):
+            await custom_fields.create_field(s, principal=STAFF, name="Empty", field_type="dropdown", options=[])
+        with pytest.raises(InvalidArgument):
+            await custom_fields.create_field(
+                s, principal=STAFF, name="Bad", field_type="dropdown", options=[{"value": "A", "badge_label": "A"}]
+            )
+        with pytest.raises(PermissionDenied):
+            await custom_fields.list_fields(s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u"))
+    c = await make(
+        db, "office@acme.test", name="Acme", details=Details(custom_fields={kind.id: "Business", note.id: "1234"})
+    )
+    with pytest.raises(InvalidArgument):
+        await update(db, c, details=Details(custom_fields={kind.id: "Alien"}))
+    async with db.unit_of_work() as s:
+        answers = (await custom_fields.answers_of(s, [c.id]))[c.id]
+    assert [(a.field_name, a.value, a.badge) for a in answers] == [
+        ("Customer type", "Business", custom_fields.Badge("BIZ", "navy")),
+        ("Gate code", "1234", None),
+    ]
+    async with db.unit_of_work() as s:
+        # "Business" is no longer offered: the answer goes; deleting a field removes its answers.
+        await custom_fields.update_field(
+            s, principal=STAFF, field_id=kind.id, name="Kind", options=[{"value": "Residential"}]
+        )
+        await custom_fields.delete_field(s, principal=STAFF, field_id=note.id)
+        assert (await custom_fields.answers_of(s, [c.id]))[c.id] == []
+        assert [f.name for f in await custom_fields.list_fields(s, principal=STAFF)] == ["Kind"]
+
+
+async def test_parent_organisations_refuse_cycles(db: Database) -> None:
+    parent = await make(db, "hq@group.test", name="Group HQ")
+    child = await make(db, "east@group.test", name="Group East", details=Details(parent_id=parent.id))
+    grandchild = await make(db, "shop@group.test", name="East Shop", details=Details(parent_id=child.id))
+    other = await make(db, "solo@solo.test", name="Solo")
+    with pytest.raises(InvalidArgument):
+        await update(db, parent, details=Details(parent_id=grandchild.id))
+    with pytest.raises(InvalidArgument):
+        await update(db, parent, details=Details(parent_id=parent.id))
+    with pytest.raises(NotFound):
+        await update(db, other, details=Details(parent_id="no-such-customer"))
+    async with db.unit_of_work() as s:
+        assert set(await customers.family(s, parent.id)) == {parent.id, child.id, grandchild.id}
+        assert await customers.family(s, child.id) == (child.id, grandchild.id)
+        assert [c.id for c in await customers.subsidiaries(s, parent.id)] == [child.id]
+        rows, _ = await customers.list_customers(s, principal=STAFF, parent_id=child.id)
+        assert [c.id for c in rows] == [grandchild.id]
+    # Moving the grandchild under the solo customer takes it out of the group.
+    await update(db, grandchild, details=Details(parent_id=other.id))
+    async with db.unit_of_work() as s:
+        assert set(await customers.family(s, parent.id)) == {parent.id, child.id}
+
+
+async def test_all_scope_covers_subsidiaries_and_mine_does_not(db: Database, world, passwords) -> None:
+    """Alice (customer A) sees A's and its subsidiary's records with View All; Mine stays A's own."""
+    sub = await make(db, "branch@acme.test", name="Acme Branch", details=Details(parent_id=world.customer_a))
+    opened = await sign_in(
+        db, login="alice@acme.test", password=passwords["alice"], audience=AUDIENCE_PORTAL, policy=SessionPolicy()
+    )
+    assert set(opened.principal.customer_ids) == {world.customer_a, sub.id}
+    vis = visibility(opened.principal, view_all=TICKETS_VIEW_ALL, view_mine="")
+    assert vis.allows(sub.id, "") and not vis.allows(world.customer_b, "")
+    async with db.unit_of_work() as s:
+        # The parent's user reads the subsidiary's record, but not its privacy settings.
+        assert (await customers.get_customer(s, principal=opened.principal, customer_id=sub.id)).id == sub.id
+        with pytest.raises(NotFound):
+            await customers.privacy_customer(s, principal=opened.principal, customer_id=sub.id)
+
+
+async def test_portal_access_creates_disables_and_re_enables_the_customers_own_user(db: Database) -> None:
+    c = await make(db, "office@acme.test", name="Acme")
+    async with db.unit_of_work() as s:
+        created = await customers.set_portal_access(
+            s,
+            principal=STAFF,
+            customer=c,
+            access=PortalAccess(enabled=True, group_name=NON_PORTAL_USER_GROUP, require_mfa=True),
+        )
+        assert created is not None and created.login == "office@acme.test" and created.password_hash is None
+        access, _ = await customers.portal_access(s, c)
+    assert access == PortalAccess(enabled=True, group_name=NON_PORTAL_USER_GROUP, require_mfa=True)
+    async with db.unit_of_work() as s:
+        assert await customers.set_portal_access(s, principal=STAFF, customer=c, access=PortalAccess(False)) is None
+        assert (await customers.portal_access(s, c))[0].enabled is False
+        assert await s.scalar(sa.select(sa.func.count()).select_from(PortalUser)) >= 1
+        again = await customers.set_portal_access(
+            s, principal=STAFF, customer=c, access=PortalAccess(enabled=True, require_mfa=False)
+        )
+        assert again is None, "re-enabling keeps the same user"
+        access, _ = await customers.portal_access(s, c)
+    assert access.enabled and not access.require_mfa and access.group_name == "Admin Portal Group"
+
+
+async def test_a_disabled_portal_user_cannot_sign_in_and_its_sessions_end(db: Database, world, passwords) -> None:
+    policy = SessionPolicy()
+    opened = await sign_in(db, login="bob.blue", password=passwords["bob"], audience=AUDIENCE_PORTAL, policy=policy)
+    async with db.unit_of_work() as s:
+        customer = await s.get(Customer, world.customer_b)
+        await customers.set_portal_access(s, principal=STAFF, customer=customer, access=PortalAccess(False))
+    async with db.unit_of_work() as s:
+        with pytest.raises(Unauthenticated):
+            await resolve_session(s, token=opened.token, policy=policy)
+    with pytest.raises(PermissionDenied):
+        await sign_in(db, login="bob.blue", password=passwords["bob"], audience=AUDIENCE_PORTAL, policy=policy)
+
+
+async def test_identity_refuses_to_delete_a_parent_and_deletes_everything_of_a_customer(db: Database, world) -> None:
+    sub = await make(db, "branch@acme.test", name="Acme Branch", details=Details(parent_id=world.customer_a))
+    async with db.unit_of_work() as s:
+        assert await customers.local_holders(s, world.customer_a) == [("subsidiaries", 1)]
+        with pytest.raises(Exception, match="subsidiaries"):
+            await customers.delete_customer(s, principal=STAFF, customer_id=world.customer_a)
+    async with db.unit_of_work() as s:
+        with pytest.raises(PermissionDenied):
+            portal = Principal(kind=KIND_PORTAL_USER, subject_id=world.alice, customer_id=world.customer_a)
+            await customers.delete_customer(s, principal=portal, customer_id=sub.id)
+    async with db.unit_of_work() as s:
+        await customers.delete_customer(s, principal=STAFF, customer_id=sub.id)
+        await customers.delete_customer(s, principal=STAFF, customer_id=world.customer_a)
+    async with db.unit_of_work() as s:
+        assert await s.get(Customer, world.customer_a) is None
+        left = (await s.scalars(sa.select(PortalUser.customer_id))).all()
+        assert world.customer_a not in left and world.customer_b in left
+        with pytest.raises(NotFound):
+            await customers.delete_customer(s, principal=STAFF, customer_id=world.customer_a)
