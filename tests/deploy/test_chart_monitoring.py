@@ -254,6 +254,7 @@ def test_a_disabled_service_has_no_dashboard():
             "services": {
                 "remote": {"enabled": False},
                 "gateway": {"calls": ["identity", "tickets", "billing", "assets"]},
+                "identity": {"calls": ["tickets", "billing", "assets"]},
             },
             "agentIngress": {"enabled": False},
         },

@@ -49,7 +49,8 @@ def test_template_checks_what_the_schema_cannot():
         render_files({"services": {"billing": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}}})
     with pytest.raises(helm.HelmRenderError, match="not an enabled service"):
         render_files({"services": {"remote": {"enabled": False}}})
-    # With remote off, the gateway no longer calls it, and the release renders without remote.
+    # With remote off, the gateway and identity no longer call it, and the release renders without remote.
     values = merge({"services": {"remote": {"enabled": False}}}, {})
     values["services"]["gateway"] = {"calls": ["identity", "tickets", "billing", "assets"]}
+    values["services"]["identity"] = {"calls": ["tickets", "billing", "assets"]}
     assert not [p for p, text in render_files(values).items() if "portal-remote" in text and "NOTES" not in p]

@@ -131,6 +131,9 @@ def test_contract_env_of_services_and_gateway():
             for var in ("IDENTITY_SMTP_HOST", "IDENTITY_SMTP_PORT", "IDENTITY_MAIL_FROM", "IDENTITY_PORTAL_URL"):
                 assert env[var]["value"], var
             assert "IDENTITY_PRINCIPAL_PUBLIC_KEY_FILE" not in env
+            for peer in ("tickets", "billing", "assets", "remote"):
+                host, port = env[f"IDENTITY_{peer.upper()}_ADDR"]["value"].split(":")
+                assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}
         elif name != "gateway":
             assert env[f"{p}_PRINCIPAL_PUBLIC_KEY_FILE"]["value"] == "/etc/portal/principal/public-key.pem"
 
@@ -188,8 +191,11 @@ def test_network_policies_deny_all_then_allow_the_declared_paths():
     for backend in ("identity", "tickets", "billing", "assets", "remote"):
         spec = policies[f"portal-{backend}"]
         callers = [r for r in spec["ingress"] if r["from"][0].get("podSelector")]
-        # The gateway calls every backend; tickets also asks assets about sites and assets (T8).
-        expected = ["gateway", "tickets"] if backend == "assets" else ["gateway"]
+        # The gateway calls every backend; tickets also asks assets about sites and assets (T8); identity asks the
+        # others whether they hold data for a customer it would delete (C5).
+        expected = {"identity": ["gateway"], "assets": ["gateway", "identity", "tickets"]}.get(
+            backend, ["gateway", "identity"]
+        )
         assert callers and callers[0]["from"][0]["podSelector"]["matchExpressions"][0]["values"] == expected
         egress_to = [r for r in gateway["egress"] if r.get("to") and "podSelector" in r["to"][0]]
         assert any(

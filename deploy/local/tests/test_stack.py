@@ -55,6 +55,8 @@ def test_services_get_the_contract_environment(tmp_path: Path) -> None:
     assert identity["IDENTITY_SIGNING_KEY_FILE"].endswith("keys/principal.pem")
     assert identity["IDENTITY_SMTP_PORT"] == "2025" and identity["IDENTITY_PORTAL_URL"] == "http://127.0.0.1:9000"
     assert "IDENTITY_PRINCIPAL_PUBLIC_KEY_FILE" not in identity
+    assert identity["IDENTITY_TICKETS_ADDR"] == "127.0.0.1:51052"
+    assert identity["IDENTITY_REMOTE_ADDR"] == "127.0.0.1:51055"
     remote = stack.env_for("remote")
     assert remote["REMOTE_PRINCIPAL_PUBLIC_KEY_FILE"].endswith("keys/principal.pub.pem")
     assert remote["REMOTE_NATS_URL"] == "nats://127.0.0.1:5222" and remote["REMOTE_ENV"] == "dev"

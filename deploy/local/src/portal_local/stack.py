@@ -200,6 +200,8 @@ class Stack:
                         "IDENTITY_PORTAL_URL": self.gateway_url,
                         "IDENTITY_BOOTSTRAP_STAFF_EMAIL": self.config.staff_email,
                         "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
+                        # Asked before a customer is deleted (SPEC C5).
+                        **{f"IDENTITY_{p.upper()}_ADDR": self.grpc_addr(p) for p in SERVICES if p != "identity"},
                     }
                 )
             else:
