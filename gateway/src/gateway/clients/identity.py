@@ -194,3 +194,60 @@ class IdentityClient:
     async def update_privacy_settings(self, token: str, **values: bool) -> identity_pb2.PrivacySettings:
         req = identity_pb2.UpdatePrivacySettingsRequest(settings=identity_pb2.PrivacySettings(**values))
         return (await self._call(self._stub.UpdatePrivacySettings, req, token)).settings
+
+    # --- staff: customers, contacts, custom fields (SPEC C1-C6) ---------------------------------------------
+
+    async def get_customer_record(self, token: str, customer_id: str) -> identity_pb2.GetCustomerResponse:
+        """The whole record with its subsidiaries (staff)."""
+        return await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
+
+    async def list_customer_records(
+        self, token: str, *, page_size: int = 0, cursor: str = "", parent_id: str = ""
+    ) -> identity_pb2.ListCustomersResponse:
+        req = identity_pb2.ListCustomersRequest(
+            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor), parent_id=parent_id
+        )
+        return await self._call(self._stub.ListCustomers, req, token)
+
+    async def create_customer(self, token: str, req: identity_pb2.CreateCustomerRequest) -> identity_pb2.Customer:
+        return (await self._call(self._stub.CreateCustomer, req, token)).customer
+
+    async def update_customer(self, token: str, req: identity_pb2.UpdateCustomerRequest) -> identity_pb2.Customer:
+        return (await self._call(self._stub.UpdateCustomer, req, token)).customer
+
+    async def customer_data_holders(self, token: str, customer_id: str) -> identity_pb2.GetCustomerDataHoldersResponse:
+        req = identity_pb2.GetCustomerDataHoldersRequest(customer_id=customer_id)
+        return await self._call(self._stub.GetCustomerDataHolders, req, token)
+
+    async def delete_customer(self, token: str, customer_id: str) -> None:
+        await self._call(self._stub.DeleteCustomer, identity_pb2.DeleteCustomerRequest(customer_id=customer_id), token)
+
+    async def list_contacts(self, token: str, customer_id: str) -> list[identity_pb2.Contact]:
+        req = identity_pb2.ListContactsRequest(customer_id=customer_id)
+        return list((await self._call(self._stub.ListContacts, req, token)).contacts)
+
+    async def create_contact(self, token: str, **fields: str) -> identity_pb2.Contact:
+        req = identity_pb2.CreateContactRequest(**fields)
+        return (await self._call(self._stub.CreateContact, req, token)).contact
+
+    async def update_contact(self, token: str, **fields: str) -> identity_pb2.Contact:
+        req = identity_pb2.UpdateContactRequest(**fields)
+        return (await self._call(self._stub.UpdateContact, req, token)).contact
+
+    async def list_custom_fields(self, token: str) -> list[identity_pb2.CustomField]:
+        req = identity_pb2.ListCustomFieldsRequest()
+        return list((await self._call(self._stub.ListCustomFields, req, token)).fields)
+
+    async def create_custom_field(
+        self, token: str, req: identity_pb2.CreateCustomFieldRequest
+    ) -> identity_pb2.CustomField:
+        return (await self._call(self._stub.CreateCustomField, req, token)).field
+
+    async def update_custom_field(
+        self, token: str, req: identity_pb2.UpdateCustomFieldRequest
+    ) -> identity_pb2.CustomField:
+        return (await self._call(self._stub.UpdateCustomField, req, token)).field
+
+    async def delete_custom_field(self, token: str, field_id: str) -> None:
+        req = identity_pb2.DeleteCustomFieldRequest(field_id=field_id)
+        await self._call(self._stub.DeleteCustomField, req, token)
