@@ -196,3 +196,53 @@ async def test_the_billing_pages_speak_french(stack, page, tmp_path):
         response = await page.goto(stack.gateway_url + path)
         assert response is not None and response.status == 200, path
         assert await page.evaluate("document.documentElement.lang") == "fr"
+
+
+async def test_a_bank_account_is_added_at_the_processor_and_pays_an_invoice(stack, page, tmp_path):
+    token = staff_token(stack)
+    customer = new_customer(stack, token)
+    inv = invoice(stack, token, customer.customer_id, "2026-06-10", ("Network audit", 45_000))
+    await _sign_in(page, stack, customer)
+    await page.goto(stack.gateway_url + "/billing/payment-options")
+    # The bank form, like the card form, posts to the processor's origin, never to the portal.
+    bank_form = page.locator("section[aria-labelledby=add-bank-heading] form")
+    assert await bank_form.get_attribute("action") == await page.locator(
+        "section[aria-labelledby=add-heading] form"
+    ).get_attribute("action")
+    assert not (await bank_form.get_attribute("action") or "").startswith(stack.gateway_url)
+    await page.get_by_label("Routing number").fill("110000000")
+    await page.get_by_label("Account number").fill("000123456789")
+    await page.locator("section[aria-labelledby=add-bank-heading]").screenshot(path=str(tmp_path / "ach-form.png"))
+    await page.get_by_role("button", name="Add bank account").click()
+    await page.wait_for_url(re.compile(r".*/billing/payment-options\?done=added$"))
+    content = await page.content()
+    assert "The payment option was added." in content
+    assert "Sandbox Test Bank •••• 6789" in content and "Bank account (ACH)" in content
+    assert "000123456789" not in content
+    await page.get_by_label("Nickname").fill("Operating account")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(re.compile(r".*done=saved$"))
+    assert await page.get_by_label("Expiration reminder").count() == 0  # a bank account does not expire
+    await page.screenshot(path=str(tmp_path / "options-ach.png"), full_page=True)
+
+    await page.goto(stack.gateway_url + f"/billing/pay?invoice={inv.id}")
+    await page.get_by_label(re.compile("Operating account")).check()
+    await page.get_by_role("button", name="Pay now").click()
+    await page.wait_for_url(re.compile(r".*/billing\?done=paid$"))
+    recent = await page.locator("section[aria-labelledby=payments-heading] tbody").inner_text()
+    assert "Sandbox Test Bank 6789" in recent and "$450.00" in recent
+
+    # An account the processor does not accept comes back as a message on the page, not an error page.
+    await page.goto(stack.gateway_url + "/billing/payment-options")
+    await page.get_by_label("Routing number").fill("021000021")
+    await page.get_by_label("Account number").fill("000123456789")
+    await page.get_by_role("button", name="Add bank account").click()
+    await page.wait_for_url(re.compile(r".*/billing/payment-options\?error=.*"))
+    assert "The payment option was not added: this sandbox accepts only its test routing number" in (
+        await page.content()
+    )
+
+    await page.goto(stack.gateway_url + "/lang/fr?next=/billing/payment-options")
+    await page.wait_for_url(re.compile(r".*/billing/payment-options$"))
+    assert await page.get_by_role("heading", name="Ajouter un compte bancaire (ACH)").count() == 1
+    assert await page.get_by_label("Numéro de compte").count() == 1

@@ -352,6 +352,8 @@ async def test_a_bank_account_is_stored_as_its_token_bank_and_last_four_and_pays
     got = added.profile
     assert (got.kind, got.brand, got.last4, got.nickname) == ("ach", "Sandbox Test Bank", "6789", "Operating account")
     assert (got.exp_month, got.exp_year) == (0, 0)
+    upd = billing_pb2.UpdatePaymentProfileRequest(profile_id=got.id, reminder_on="2030-01-01")
+    assert (await rpc_error(stub.UpdatePaymentProfile(upd, **a))).code() == grpc.StatusCode.INVALID_ARGUMENT
     inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
     resp = await stub.MakePayment(pay("ach-1", got.id, (inv.id, 4_000)), **a)
     assert resp.payment.status == "succeeded" and resp.payment.method == "Sandbox Test Bank 6789"

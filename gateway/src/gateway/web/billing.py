@@ -3,8 +3,9 @@ Payment (Pay Now / Pay All with per-invoice amounts and an oldest-first proposal
 search), stored payment options (add through the processor, nickname, reminder once, delete with confirmation),
 estimates (list with filter and search, page, PDF, Approve / Decline).
 
-Everything works without JavaScript. Card numbers never come here: the add-card form posts straight to the
-payment processor's tokenisation endpoint, which redirects back with a token only. The billing service decides
+Everything works without JavaScript. Card and bank account numbers never come here: the add-card and
+add-bank-account (ACH) forms post straight to the payment processor's tokenisation endpoint, which redirects back
+with a token only. The billing service decides
 what the user may see and do; these pages only decide what to offer.
 """
 
@@ -36,6 +37,7 @@ PAGE_SIZE = 25
 RECENT_PAYMENTS = 10
 QUERY_MAX = 200
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 # The "Pay with" choice that spends store credit instead of a stored profile.
 STORE_CREDIT = "store-credit"
 # The "Pay with" choice for a card entered just now at the processor (its token rides in the form).
@@ -81,9 +83,17 @@ def _t(request: Request) -> Translator:
     return _pages(request).translator(request)
 
 
+def _notice(request: Request) -> str:
+    t, done = _t(request), request.query_params.get("done", "")
+    credited, currency = request.query_params.get("credited", ""), request.query_params.get("currency", "")
+    if done == "paid" and credited.isdigit() and len(credited) < 16 and int(credited) and _CURRENCY.match(currency):
+        return t("billing.notice.paid_credit", amount=t.money(Money(amount_minor=int(credited), currency=currency)))
+    notice = _NOTICES.get(done)
+    return t(notice) if notice else ""
+
+
 def _render(request: Request, name: str, session: Session, status_code: int = 200, **context: object) -> Response:
-    notice = _NOTICES.get(request.query_params.get("done", ""))
-    context.setdefault("notice", _t(request)(notice) if notice else "")
+    context.setdefault("notice", _notice(request))
     context.setdefault("error", "")
     return _pages(request).render(
         request, name, {"p": _perms(session), **context}, session=session, status_code=status_code
@@ -320,6 +330,7 @@ async def _pay_page(
         key=key or secrets.token_urlsafe(24),
         typed=typed,
         left=left,
+        overpay_credit=prop.overpayment_becomes_credit,
         error=error,
         errors=errors or {},
     )
@@ -420,6 +431,11 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
             error=t("billing.pay.declined", reason=reason),
             status_code=402,
         )
+    credited = resp.payment.credited
+    if credited.amount_minor > 0:
+        # Billing kept what was more than the balances as store credit (BILLING_OVERPAYMENT=store_credit).
+        query = urlencode({"done": "paid", "credited": credited.amount_minor, "currency": credited.currency})
+        return RedirectResponse(f"/billing?{query}", status_code=303)
     return RedirectResponse("/billing?done=paid", status_code=303)
 
 
@@ -456,9 +472,12 @@ def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
     expiry = f"{x.exp_month:02d}/{x.exp_year}" if x.exp_year else ""
     return {
         "id": x.id,
-        "label": f"{x.brand.capitalize()} •••• {x.last4}",
+        # A bank's name is shown as the processor spells it; a card brand ("visa") is capitalised.
+        "label": f"{x.brand if x.kind == 'ach' else x.brand.capitalize()} •••• {x.last4}",
         "kind": t(f"billing.kind.{x.kind}") if x.kind in ("card", "ach") else x.kind,
         "expiry": expiry,
+        # A bank account does not expire: no expiration reminder for it.
+        "expires": x.kind != "ach",
         "nickname": x.nickname,
         "reminder": x.reminder_on,
         "reminder_locked": x.reminder_locked,

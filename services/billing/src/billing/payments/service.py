@@ -567,6 +567,10 @@ async def update_profile(
     if nickname is not None:
         profile.nickname = _nickname(nickname)
     if reminder_on is not None:
+        if profile.kind == "ach":
+            raise InvalidArgument(
+                "a bank account does not expire, so it has no expiration reminder", field="reminder_on"
+            )
         if profile.reminder_locked:
             raise FailedPrecondition("the expiration reminder can be changed only once")
         try:
