@@ -264,3 +264,18 @@ def test_portal_users_cannot_use_staff_customer_routes_or_rpcs(stack):  # noqa: 
                 customer_data_pb2.CountCustomerDataRequest(customer_id=blue_id), timeout=10, metadata=staff_md
             )
             assert answer.service == service
+
+
+def test_a_demo_customer_is_held_by_tickets_and_billing(stack):  # noqa: ANN001
+    """The seeded demo customer has tickets and invoices: each service counts its own, and delete names both."""
+    with api(stack, api_sign_in(stack, ACME.login, ACME.password)) as c:
+        acme_id = c.get("/api/v1/me").json()["customer_id"]
+    with api(stack, _staff_session(stack)) as c:
+        holders = c.get(f"/api/v1/staff/customers/{acme_id}/data-holders").json()
+        services = {(h["service"], h["kind"]) for h in holders["holders"]}
+        assert {("tickets", "tickets"), ("billing", "invoices"), ("billing", "estimates")} <= services, holders
+        assert not holders["deletable"]
+        r = c.delete(f"/api/v1/staff/customers/{acme_id}")
+        assert r.status_code == 409
+        assert " in tickets" in r.json()["detail"] and " in billing" in r.json()["detail"]
+        assert c.get(f"/api/v1/staff/customers/{acme_id}").status_code == 200
