@@ -7,7 +7,9 @@ import uuid
 
 import sqlalchemy as sa
 
+from identity.customers.models import Customer
 from identity.mail.models import OutboundEmail
+from identity.mail.service import queue_ticket_created
 from identity.mail.ticket_notifications import (
     TEMPLATE_CLOSED,
     TEMPLATE_CUSTOMER_COMMENT,
@@ -102,3 +104,25 @@ async def test_customer_comment_emails_the_assignee(db: Database, world) -> None
     sent = await emails(db)
     assert [(e.template, e.recipient) for e in sent] == [(TEMPLATE_CUSTOMER_COMMENT, "admin@example.test")]
     assert "Alice Moreno commented on ticket #1042" in sent[0].body
+
+
+async def test_no_email_of_any_kind_silences_the_customer_and_its_contacts(db: Database, world) -> None:  # noqa: ANN001
+    async with db.unit_of_work() as s:
+        (await s.get(Customer, world.customer_a)).no_email = True
+    await run(db, ticket_commented_handler, commented(world))
+    closed = events_pb2.TicketClosed(
+        meta=meta(world),
+        ticket_id="t-1",
+        number=1042,
+        customer_id=world.customer_a,
+        contact_id=world.contact_a,
+        subject="Noisy fan",
+        closed_by_kind="staff",
+    )
+    await run(db, ticket_closed_handler, closed)
+    created = events_pb2.TicketCreated(
+        ticket_id="t-2", number=1043, customer_id=world.customer_a, contact_id=world.contact_a, subject="Dead disk"
+    )
+    async with db.unit_of_work() as s:
+        assert await queue_ticket_created(s, event=created, event_id="e-1", portal_url=PORTAL_URL) is False
+    assert await emails(db) == []

@@ -96,9 +96,11 @@ def customer_comment(*, number: int, subject: str, ticket_id: str, portal_url: s
 
 
 async def _customer_recipient(s: AsyncSession, customer_id: str, contact_id: str) -> tuple[str, str] | None:
-    """(email, greeting) for the ticket's contact, else its customer; None when there is nobody to write to."""
+    """(email, greeting) for the ticket's contact, else its customer; None when there is nobody to write to, or the
+    customer wants no email of any kind."""
     customer = await s.get(Customer, customer_id) if customer_id else None
-    if customer is None:
+    # SPEC C3 "No email of any kind" silences the customer and every one of its contacts.
+    if customer is None or customer.no_email:
         return None
     contact = None
     if contact_id:
