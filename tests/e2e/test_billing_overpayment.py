@@ -97,7 +97,7 @@ async def test_with_store_credit_configured_the_excess_is_credited_and_the_porta
     assert await page.locator("#invoice-balance").inner_text() == "$0.00"
     await page.screenshot(path=str(tmp_path / "overpaid.png"), full_page=True)
     recent = await page.locator("section[aria-labelledby=payments-heading] tbody").inner_text()
-    assert "$125.00" in recent and inv.number in recent
+    assert "$125.00" in recent and "$25.00 kept as store credit" in recent and inv.number in recent
 
     result = page.url
     await page.goto(c.gateway_url + "/lang/fr?next=/billing")

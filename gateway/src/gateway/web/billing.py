@@ -165,6 +165,7 @@ def _payment_row(t: Translator, p) -> dict:  # noqa: ANN001
         "id": p.id,
         "date": t.date(p.created_at[:10]),
         "amount": _money(t, p.amount),
+        "credited": t("billing.payments.credited", amount=_money(t, p.credited)) if p.credited.amount_minor else "",
         "method": p.method,
         "invoices": ", ".join(n for n in p.invoice_numbers if n),
     }
