@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Dialect, event, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
 from servicekit import sqlite_inline
@@ -26,6 +26,16 @@ def signal_after_commit(session: AsyncSession, name: str) -> None:
     work wake nobody.
     """
     session.info.setdefault(_SIGNALS, set()).add(name)
+
+
+@asynccontextmanager
+async def _unavailable_when_lost() -> AsyncIterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("the database connection was lost; retry") from exc
+        raise
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -84,6 +94,28 @@ class Database:
         for name in signals:
             for cb in self._after_commit.get(name, ()):
                 cb()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only: Core selects, no ORM session, rolled back (never committed) at the end.
+
+        Hot list reads (the portal home calls one per service) use it: measured on SQLite, an ORM unit of work
+        costs ~600 µs of CPU for a ten-row page and a Core read on a plain connection ~200 µs.
+        """
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn:
+                async with _unavailable_when_lost():
+                    yield conn
+            return
+        # SQLite's connection is in-loop (servicekit.sqlite_inline): closing it never suspends, so it is closed
+        # here rather than by the context manager, which runs close() in a task of its own (shielded from
+        # cancellation, for network drivers) — two extra event-loop turns that cost a third of a small read.
+        conn = await self.engine.connect()
+        try:
+            async with _unavailable_when_lost():
+                yield conn
+        finally:
+            await conn.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

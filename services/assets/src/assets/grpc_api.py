@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from sqlalchemy import Row
 
 from assets.assets import service as assets
 from assets.assets.models import Asset
@@ -24,8 +25,8 @@ class AssetsServicer(assets_pb2_grpc.AssetsServiceServicer):
     ) -> assets_pb2.ListAssetsResponse:
         principal = current_principal()
         size = page_size(request.page.page_size)
-        async with self.db.unit_of_work() as s:
-            page = await assets.list_assets(s, principal=principal, page_size=size, cursor=request.page.cursor)
+        async with self.db.read() as conn:
+            page = await assets.list_assets(conn, principal=principal, page_size=size, cursor=request.page.cursor)
         return assets_pb2.ListAssetsResponse(
             assets=[_asset(a) for a in page.assets],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),
@@ -75,7 +76,7 @@ class AssetsServicer(assets_pb2_grpc.AssetsServiceServicer):
         return assets_pb2.CheckCustomerRefsResponse(site_ok=check.site_ok, asset_ok=check.asset_ok)
 
 
-def _asset(a: Asset) -> assets_pb2.Asset:
+def _asset(a: Asset | Row) -> assets_pb2.Asset:
     return assets_pb2.Asset(
         id=a.id,
         customer_id=a.customer_id,

@@ -45,8 +45,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def ListOpenInvoices(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         size = page_size(request.page.page_size)
-        async with self.db.unit_of_work() as s:
-            page = await invoices.list_open_invoices(s, principal=principal, page_size=size, cursor=request.page.cursor)
+        async with self.db.read() as conn:
+            page = await invoices.list_open_invoices(
+                conn, principal=principal, page_size=size, cursor=request.page.cursor
+            )
         return billing_pb2.ListOpenInvoicesResponse(
             invoices=[_invoice(item.invoice, item.items_summary) for item in page.invoices],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),

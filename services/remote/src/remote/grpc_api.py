@@ -25,9 +25,9 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
     ) -> remote_pb2.ListScriptRunsResponse:
         principal = current_principal()
         size = page_size(request.page.page_size)
-        async with self.db.unit_of_work() as s:
+        async with self.db.read() as conn:
             page = await script_runs.list_script_runs(
-                s, principal=principal, page_size=size, cursor=request.page.cursor
+                conn, principal=principal, page_size=size, cursor=request.page.cursor
             )
         return remote_pb2.ListScriptRunsResponse(
             script_runs=[_script_run(r) for r in page.script_runs],

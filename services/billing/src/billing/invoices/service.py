@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from sqlalchemy import Select, func, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from billing import events
@@ -27,7 +28,7 @@ SUMMARY_ITEMS = 3
 
 @dataclass(frozen=True)
 class OpenInvoice:
-    invoice: Invoice
+    invoice: Invoice | Row
     items_summary: str
 
 
@@ -38,19 +39,43 @@ class OpenInvoicePage:
 
 
 async def list_open_invoices(
-    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = ""
+    conn: AsyncConnection | AsyncSession, *, principal: Principal, page_size: int, cursor: str = ""
 ) -> OpenInvoicePage:
-    """The unpaid open invoices the principal may see, oldest first (issued_on, id), one keyset page."""
+    """The unpaid open invoices the principal may see, oldest first (issued_on, id), one keyset page.
+
+    Core selects of the tables, built once per shape, so it runs on `Database.read()`'s plain connection (the
+    portal home calls it on every visit; see servicekit.db.Database.read). The invoices are table rows with
+    the model's attribute names.
+    """
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
-    query = _scoped(select(Invoice), scope).where(Invoice.status == OPEN, Invoice.balance_minor > 0)
     after = _decode_cursor(cursor)
+    params: dict[str, object] = {"open": OPEN, "limit": page_size + 1}
+    if scope.customer_ids is not None:
+        params["customer_ids"] = list(scope.customer_ids)
+    if scope.contact_id is not None:
+        params["contact_id"] = scope.contact_id
     if after is not None:
-        query = query.where(tuple_(Invoice.issued_on, Invoice.id) > after)
-    rows = list(await session.scalars(query.order_by(Invoice.issued_on, Invoice.id).limit(page_size + 1)))
+        params["after_issued_on"], params["after_id"] = after
+    query = _open_page_query(scope.customer_ids is not None, scope.contact_id is not None, after is not None)
+    rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
-    summaries = await _items_summaries(session, [inv.id for inv in page])
+    summaries = await _items_summaries(conn, [inv.id for inv in page])
     next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
     return OpenInvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
+
+
+@functools.cache
+def _open_page_query(by_customer: bool, by_contact: bool, after: bool) -> Select:
+    invoices = Invoice.__table__
+    query = select(invoices).where(invoices.c.status == bindparam("open"), invoices.c.balance_minor > 0)
+    if by_customer:
+        query = query.where(invoices.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    if by_contact:
+        query = query.where(invoices.c.contact_id == bindparam("contact_id"))
+    if after:
+        key = tuple_(bindparam("after_issued_on", type_=invoices.c.issued_on.type), bindparam("after_id"))
+        query = query.where(tuple_(invoices.c.issued_on, invoices.c.id) > key)
+    return query.order_by(invoices.c.issued_on, invoices.c.id).limit(bindparam("limit"))
 
 
 def items_summary(first_descriptions: list[str], line_count: int) -> str:
@@ -81,28 +106,35 @@ def _decode_cursor(cursor: str) -> tuple[date, str] | None:
         raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
 
 
-async def _items_summaries(session: AsyncSession, invoice_ids: list[str]) -> dict[str, str]:
+async def _items_summaries(conn: AsyncConnection | AsyncSession, invoice_ids: list[str]) -> dict[str, str]:
     """One query for the whole page, reading at most SUMMARY_ITEMS lines of each invoice."""
     if not invoice_ids:
         return {}
-    rank = func.row_number().over(partition_by=InvoiceLine.invoice_id, order_by=InvoiceLine.position)
-    count = func.count().over(partition_by=InvoiceLine.invoice_id)
-    lines = (
-        select(InvoiceLine.invoice_id, InvoiceLine.description, rank.label("rank"), count.label("count"))
-        .where(InvoiceLine.invoice_id.in_(invoice_ids))
-        .subquery()
-    )
-    rows = await session.execute(
-        select(lines.c.invoice_id, lines.c.description, lines.c.count)
-        .where(lines.c.rank <= SUMMARY_ITEMS)
-        .order_by(lines.c.invoice_id, lines.c.rank)
-    )
+    rows = await conn.execute(_ITEMS_SUMMARY_QUERY, {"invoice_ids": invoice_ids})
     firsts: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for invoice_id, description, line_count in rows:
         firsts.setdefault(invoice_id, []).append(description)
         counts[invoice_id] = line_count
     return {invoice_id: items_summary(descs, counts[invoice_id]) for invoice_id, descs in firsts.items()}
+
+
+def _items_summary_query() -> Select:
+    rank = func.row_number().over(partition_by=InvoiceLine.invoice_id, order_by=InvoiceLine.position)
+    count = func.count().over(partition_by=InvoiceLine.invoice_id)
+    lines = (
+        select(InvoiceLine.invoice_id, InvoiceLine.description, rank.label("rank"), count.label("count"))
+        .where(InvoiceLine.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
+        .subquery()
+    )
+    return (
+        select(lines.c.invoice_id, lines.c.description, lines.c.count)
+        .where(lines.c.rank <= SUMMARY_ITEMS)
+        .order_by(lines.c.invoice_id, lines.c.rank)
+    )
+
+
+_ITEMS_SUMMARY_QUERY = _items_summary_query()
 
 
 # --- Creating, listing, reading -------------------------------------------------------------------------

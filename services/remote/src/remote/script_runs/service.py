@@ -1,4 +1,4 @@
-"""Script run queries. Functions take the caller's session and never commit.
+"""Script run queries. Functions take the caller's session or read connection and never commit.
 
 Who sees a run: runs belong to a customer's device, so they follow the Assets permissions. "All" sees the
 runs of the customers it covers. "Mine" means records linked to the signed-in contact, and a run is linked
@@ -8,11 +8,12 @@ requesting contact.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Select, bindparam, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from remote.script_runs.models import ScriptRun
 from servicekit.errors import InvalidArgument
@@ -23,27 +24,44 @@ from servicekit.principal import Principal, visibility
 
 @dataclass(frozen=True)
 class ScriptRunPage:
-    script_runs: list[ScriptRun]
+    # Rows of the script_runs table (attribute access like the model's).
+    script_runs: list[Row]
     next_cursor: str
 
 
 async def list_script_runs(
-    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = ""
+    conn: AsyncConnection | AsyncSession, *, principal: Principal, page_size: int, cursor: str = ""
 ) -> ScriptRunPage:
-    """The script runs on the principal's visible customers' devices, newest first (started_at, id), one page."""
+    """The script runs on the principal's visible customers' devices, newest first (started_at, id), one page.
+
+    A Core select of the table, built once per shape, so it runs on `Database.read()`'s plain connection (the
+    portal home calls it on every visit; see servicekit.db.Database.read).
+    """
     scope = visibility(principal, view_all=ASSETS_VIEW_ALL, view_mine=ASSETS_VIEW_MINE)
     before = _decode_cursor(cursor)
     if scope.contact_id is not None:
         return ScriptRunPage([], "")
-    query = select(ScriptRun)
+    params: dict[str, object] = {"limit": page_size + 1}
     if scope.customer_ids is not None:
-        query = query.where(ScriptRun.customer_id.in_(scope.customer_ids))
+        params["customer_ids"] = list(scope.customer_ids)
     if before is not None:
-        query = query.where(tuple_(ScriptRun.started_at, ScriptRun.id) < before)
-    query = query.order_by(ScriptRun.started_at.desc(), ScriptRun.id.desc()).limit(page_size + 1)
-    rows = list(await session.scalars(query))
+        params["before_started_at"], params["before_id"] = before
+    query = _page_query(scope.customer_ids is not None, before is not None)
+    rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
     return ScriptRunPage(page, encode_cursor(page[-1].started_at.isoformat(), page[-1].id) if more else "")
+
+
+@functools.cache
+def _page_query(by_customer: bool, before: bool) -> Select:
+    runs = ScriptRun.__table__
+    query = select(runs)
+    if by_customer:
+        query = query.where(runs.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    if before:
+        key = tuple_(bindparam("before_started_at", type_=runs.c.started_at.type), bindparam("before_id"))
+        query = query.where(tuple_(runs.c.started_at, runs.c.id) < key)
+    return query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(bindparam("limit"))
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
