@@ -79,3 +79,28 @@ def test_visibility_mine_all_staff_and_neither():
 
     with pytest.raises(PermissionDenied):
         visibility(ALICE, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
+
+
+def test_a_secure_link_scope_survives_the_token_and_the_proto_and_other_tokens_keep_their_shape():
+    import jwt
+
+    from servicekit.principal import KIND_SECURE_LINK
+
+    link = Principal(
+        kind=KIND_SECURE_LINK,
+        subject_id="link-1",
+        customer_id="c1",
+        customer_ids=("c1",),
+        permissions=frozenset({perm.TICKETS_VIEW_ALL}),
+        link_ticket_id="t1",
+    )
+    key = Ed25519PrivateKey.generate()
+    token, _ = TokenSigner(key, ttl_seconds=60).sign(link)
+    back = TokenVerifier([key.public_key()]).verify(token)
+    assert back == link and back.is_link and not back.is_staff
+    assert Principal.from_proto(link.to_proto()) == link
+    # A token without the claims (every other principal, and tokens signed before them) verifies unchanged.
+    alice_token, _ = TokenSigner(key, ttl_seconds=60).sign(ALICE)
+    claims = jwt.decode(alice_token, options={"verify_signature": False})
+    assert "lti" not in claims and "lsi" not in claims
+    assert TokenVerifier([key.public_key()]).verify(alice_token).link_ticket_id == ""

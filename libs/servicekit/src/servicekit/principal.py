@@ -48,10 +48,18 @@ class Principal:
     display_name: str = ""
     email: str = ""
     session_id: str = ""
+    # A secure link's scope (SPEC P6): the one ticket or the one site it opens; both empty for a link to the
+    # whole customer and for every other kind of principal.
+    link_ticket_id: str = ""
+    link_site_id: str = ""
 
     @property
     def is_staff(self) -> bool:
         return self.kind in (KIND_STAFF, KIND_SERVICE)
+
+    @property
+    def is_link(self) -> bool:
+        return self.kind == KIND_SECURE_LINK
 
     def has(self, permission: str) -> bool:
         return self.is_staff or permission in self.permissions
@@ -67,6 +75,8 @@ class Principal:
             display_name=self.display_name,
             email=self.email,
             session_id=self.session_id,
+            link_ticket_id=self.link_ticket_id,
+            link_site_id=self.link_site_id,
         )
 
     @classmethod
@@ -81,6 +91,8 @@ class Principal:
             display_name=msg.display_name,
             email=msg.email,
             session_id=msg.session_id,
+            link_ticket_id=msg.link_ticket_id,
+            link_site_id=msg.link_site_id,
         )
 
 
@@ -154,6 +166,11 @@ class TokenSigner:
             "eml": p.email,
             "sid": p.session_id,
         }
+        # Only on link principals, so every other token keeps its exact shape.
+        if p.link_ticket_id:
+            claims["lti"] = p.link_ticket_id
+        if p.link_site_id:
+            claims["lsi"] = p.link_site_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires
 
 
@@ -210,6 +227,8 @@ class TokenVerifier:
                 display_name=c.get("nam", ""),
                 email=c.get("eml", ""),
                 session_id=c.get("sid", ""),
+                link_ticket_id=c.get("lti", ""),
+                link_site_id=c.get("lsi", ""),
             ), float(c["exp"])
         raise Unauthenticated("invalid principal token") from last
 

@@ -15,6 +15,9 @@ def may_see_customer(principal: Principal, customer_id: str) -> bool:
     """Staff see every customer; others the customers their principal covers (their own, and later subsidiaries)."""
     if principal.is_staff:
         return True
+    if principal.is_link:
+        # A secure link opens its tickets only (SPEC P6), never the customer's own record or settings.
+        return False
     covered = principal.customer_ids or ((principal.customer_id,) if principal.customer_id else ())
     return customer_id in covered
 

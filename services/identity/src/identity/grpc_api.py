@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import grpc
@@ -24,6 +24,8 @@ from identity.customers.models import Customer
 from identity.groups import service as groups
 from identity.groups.models import PermissionGroup
 from identity.mfa import service as mfa
+from identity.secure_links import service as secure_links
+from identity.secure_links.models import SCOPE_CUSTOMER, SCOPE_SITE, SCOPE_TICKET, SecureLink
 from identity.sessions import service as sessions
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA
 from identity.sessions.tokens import PrincipalTokens
@@ -50,6 +52,7 @@ PUBLIC_METHODS = [
         "VerifyMfaCode",
         "BeginMfaEnrolment",
         "ConfirmMfaEnrolment",
+        "OpenSecureLink",
     )
 ]
 
@@ -201,6 +204,35 @@ def portal_user_to_proto(user: PortalUser, group: PermissionGroup) -> identity_p
     )
 
 
+_LINK_SCOPES = {
+    identity_pb2.SECURE_LINK_SCOPE_TICKET: SCOPE_TICKET,
+    identity_pb2.SECURE_LINK_SCOPE_SITE: SCOPE_SITE,
+    identity_pb2.SECURE_LINK_SCOPE_CUSTOMER: SCOPE_CUSTOMER,
+}
+_LINK_SCOPES_PROTO = {v: k for k, v in _LINK_SCOPES.items()}
+
+
+def secure_link_to_proto(link: SecureLink) -> identity_pb2.SecureLink:
+    """A link as staff see it: never its token (only the hash is kept anyway, and not sent either)."""
+    msg = identity_pb2.SecureLink(
+        id=link.id,
+        customer_id=link.customer_id,
+        scope=_LINK_SCOPES_PROTO[link.scope],
+        scope_id=link.scope_id,
+        expires_at=_timestamp(link.expires_at),
+        single_use=link.single_use,
+        created_by=link.created_by,
+        created_at=_timestamp(link.created_at),
+        use_count=link.use_count,
+        state=secure_links.state_of(link),
+    )
+    if link.used_at is not None:
+        msg.used_at.CopyFrom(_timestamp(link.used_at))
+    if link.revoked_at is not None:
+        msg.revoked_at.CopyFrom(_timestamp(link.revoked_at))
+    return msg
+
+
 def _privacy(c: Customer) -> identity_pb2.PrivacySettings:
     return identity_pb2.PrivacySettings(
         receive_billing_emails=c.receive_billing_emails,
@@ -297,6 +329,66 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         async with self.db.unit_of_work() as s:
             await sessions.sign_out(s, token=request.session_token)
         return identity_pb2.SignOutResponse()
+
+    async def OpenSecureLink(self, request: identity_pb2.OpenSecureLinkRequest, context):  # noqa: N802, ANN001
+        opened = await secure_links.open_link(
+            self.db,
+            token=request.token,
+            client_address=request.client_address,
+            user_agent=request.user_agent,
+            policy=self.policy,
+        )
+        return identity_pb2.OpenSecureLinkResponse(
+            session_token=opened.token,
+            expires_at=_timestamp(opened.session.expires_at),
+            principal=opened.principal.to_proto(),
+        )
+
+    async def CreateSecureLink(self, request: identity_pb2.CreateSecureLinkRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        if request.expires_in_seconds < 0 or request.expires_in_seconds > 10 * 365 * 86400:
+            raise InvalidArgument("a link lives between 1 minute and 90 days", field="expires_in_seconds")
+        async with self.db.unit_of_work() as s:
+            created = await secure_links.create_link(
+                s,
+                principal=principal,
+                customer_id=request.customer_id,
+                scope=_LINK_SCOPES.get(request.scope, ""),
+                scope_id=request.scope_id,
+                lifetime=timedelta(seconds=request.expires_in_seconds) if request.expires_in_seconds else None,
+                single_use=request.single_use,
+            )
+            link = secure_link_to_proto(created.link)
+        return identity_pb2.CreateSecureLinkResponse(
+            link=link,
+            token=created.token,
+            url=f"{self.portal_url.rstrip('/')}/link?token={created.token}",
+        )
+
+    async def ListSecureLinks(self, request: identity_pb2.ListSecureLinksRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            rows = await secure_links.list_links(s, principal=principal, customer_id=request.customer_id)
+            return identity_pb2.ListSecureLinksResponse(links=[secure_link_to_proto(x) for x in rows])
+
+    async def RevokeSecureLink(self, request: identity_pb2.RevokeSecureLinkRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            link = await secure_links.revoke_link(s, principal=principal, link_id=request.link_id)
+            return identity_pb2.RevokeSecureLinkResponse(link=secure_link_to_proto(link))
+
+    async def ListSecureLinkUses(self, request: identity_pb2.ListSecureLinkUsesRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            uses = await secure_links.list_uses(s, principal=principal, link_id=request.link_id)
+        return identity_pb2.ListSecureLinkUsesResponse(
+            uses=[
+                identity_pb2.SecureLinkUse(
+                    at=_timestamp(u.at), client_address=u.client_address, user_agent=u.user_agent, outcome=u.outcome
+                )
+                for u in uses
+            ]
+        )
 
     async def GetCustomer(self, request: identity_pb2.GetCustomerRequest, context):  # noqa: N802, ANN001
         principal = current_principal()

@@ -10,6 +10,7 @@ from identity.groups.models import PermissionGroup
 from identity.idempotency import IdempotencyKey
 from identity.mail.models import OutboundEmail
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.settings.models import PortalSetting
 from identity.users.models import PortalUser, StaffUser
@@ -29,6 +30,7 @@ __all__ = [
     "PortalSetting",
     "PortalUser",
     "RecoveryCode",
+    "SecureLink",
     "StaffUser",
     "UserSession",
 ]

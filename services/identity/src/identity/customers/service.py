@@ -24,13 +24,14 @@ from identity.db import new_id, utcnow
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.users import service as users
 from identity.users.models import PortalUser
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from servicekit.pagination import decode_cursor, encode_cursor, page_size
 from servicekit.permissions import PRIVACY_SETTINGS_MANAGE
-from servicekit.principal import KIND_PORTAL_USER, Principal, require
+from servicekit.principal import KIND_PORTAL_USER, KIND_SECURE_LINK, Principal, require
 
 PHONE_TYPES = ("mobile", "work", "home", "fax", "other")
 # Bill to, Ship to, Physical (SPEC C1).
@@ -386,6 +387,11 @@ async def delete_customer(s: AsyncSession, *, principal: Principal, customer_id:
         )
         await s.execute(delete(PortalUser).where(PortalUser.id.in_(user_ids)))
     await s.execute(delete(CustomFieldValue).where(CustomFieldValue.customer_id == customer.id))
+    links = select(SecureLink.id).where(SecureLink.customer_id == customer.id).scalar_subquery()
+    await s.execute(
+        delete(UserSession).where(UserSession.user_kind == KIND_SECURE_LINK, UserSession.user_id.in_(links))
+    )
+    await s.execute(delete(SecureLink).where(SecureLink.customer_id == customer.id))
     await s.execute(delete(Contact).where(Contact.customer_id == customer.id))
     await s.execute(update(Customer).where(Customer.parent_id == customer.id).values(parent_id=None))
     await s.delete(customer)

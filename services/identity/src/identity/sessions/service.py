@@ -23,6 +23,7 @@ from identity.customers.service import family
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
 from identity.mfa.models import MfaFactor
+from identity.secure_links.principal import link_principal
 from identity.sessions.lockout import TOO_MANY, LockoutPolicy, refused
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA, UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
@@ -31,7 +32,7 @@ from identity.users.passwords import verify_password
 from identity.users.service import Account, find_account, set_password_hash
 from servicekit.db import Database
 from servicekit.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
-from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
+from servicekit.principal import KIND_PORTAL_USER, KIND_SECURE_LINK, KIND_STAFF, Principal
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,8 @@ async def sign_out(s: AsyncSession, *, token: str, client_address: str = "", now
 
 async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
     """Who the session's user is and what they may do, as every service will see it."""
+    if session.user_kind == KIND_SECURE_LINK:
+        return await link_principal(s, link_id=session.user_id, session_id=session.id, now=utcnow())
     if session.user_kind == KIND_STAFF:
         staff = await s.get(StaffUser, session.user_id)
         if staff is None:

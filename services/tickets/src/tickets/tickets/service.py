@@ -200,8 +200,13 @@ async def list_tickets(
         q = q.where(Ticket.site_id == _reference_id(site_id, field="site_id"))
     if asset_id:
         q = q.where(Ticket.asset_id == _reference_id(asset_id, field="asset_id"))
-    for word in _words(query):
-        q = q.where(_matches(word, staff=principal.is_staff))
+    dialect = session.get_bind().dialect.name
+    q = q.where(*_search(_words(query), staff=principal.is_staff, dialect=dialect))
+    if dialect == "postgresql":
+        # Plan with this call's values: after a few runs of a prepared statement PostgreSQL may keep a generic plan,
+        # which knows neither how common the words are nor how large the customer is, and at a million tickets
+        # such a plan collects every match to sort it (30+ ms) where walking the list's index takes 2 ms.
+        await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
     key = Ticket.updated_at if sort == "updated" else Ticket.created_at
     ascending = sort == "oldest"
     if after is not None:
@@ -370,6 +375,28 @@ def _words(query: str) -> list[str]:
     if "\x00" in query:
         raise InvalidArgument("the search must not contain NUL characters", field="query")
     return [w.lower() for w in query.split()][:10]
+
+
+def _search(words: list[str], *, staff: bool, dialect: str) -> list[sa.ColumnElement[bool]]:
+    """Every word must match. On PostgreSQL only the longest word (usually the rarest) is a LIKE, which the trigram
+    index answers; the others are strpos() filters on the rows it finds. PostgreSQL multiplies the estimates of
+    several LIKEs as if words were independent, which they rarely are ("network cabinet"): it would then expect a
+    handful of rows, collect thousands from the index and sort them, instead of walking the list's index to the
+    first page's worth — and that cost would grow with the table."""
+    if not words:
+        return []
+    if dialect != "postgresql":
+        return [_matches(w, staff=staff) for w in words]
+    indexed = max(words, key=len)
+    others = list(words)
+    others.remove(indexed)
+    return [_matches(indexed, staff=staff), *(_contains(w, staff=staff) for w in others)]
+
+
+def _contains(word: str, *, staff: bool) -> sa.ColumnElement[bool]:
+    """The word in what the searcher may read, as a filter no index answers (PostgreSQL's strpos is literal)."""
+    public = sa.func.strpos(Ticket.search_text, word) > 0
+    return sa.or_(public, sa.func.strpos(Ticket.private_text, word) > 0) if staff else public
 
 
 def _matches(word: str, *, staff: bool) -> sa.ColumnElement[bool]:
