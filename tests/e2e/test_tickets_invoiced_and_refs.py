@@ -5,6 +5,7 @@ internal ticket warning (T3, C3)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -176,3 +177,27 @@ def test_staff_see_the_customers_internal_ticket_warning_on_a_new_ticket(stack) 
         assert r.json()["warning"] == warning
         r = c.post("/api/v1/staff/tickets", json={"customer_id": plain.id, "subject": "Printer", "description": "d"})
         assert r.status_code == 201 and r.json()["warning"] is None, r.text
+
+
+def test_the_new_ticket_form_offers_the_customers_own_assets_only(stack) -> None:  # noqa: ANN001
+    acme = api_sign_in(stack, ACME.login, ACME.password)
+    acme_customer = new_ticket(stack, acme)["customer_id"]
+    blue_customer = new_ticket(stack, api_sign_in(stack, BLUE.login, BLUE.password))["customer_id"]
+    acme_site, acme_asset = site_and_asset(stack, acme_customer)
+    _, blue_asset = site_and_asset(stack, blue_customer)
+    with page_client(stack, acme) as c:
+        form = c.get("/tickets/new").text
+        assert f'value="{acme_asset}"' in form and f'value="{blue_asset}"' not in form
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
+        fields = {"csrf_token": csrf, "idempotency_key": key, "subject": "Jammed", "description": "Again."}
+        # A forged choice of another customer's asset: the form says so, and no ticket is made.
+        r = c.post("/tickets/new", data={**fields, "asset_id": blue_asset})
+        assert r.status_code == 400 and "Choose one of your own assets." in r.text
+        r = c.post("/tickets/new", data={**fields, "asset_id": acme_asset})
+        assert r.status_code == 303, r.text
+        ticket_id = r.headers["location"].rsplit("/", 1)[1]
+    with api(stack, acme) as c:
+        made = c.get(f"/api/v1/tickets/{ticket_id}").json()
+    # The ticket is at the asset's site.
+    assert (made["asset_id"], made["site_id"]) == (acme_asset, acme_site)

@@ -17,6 +17,7 @@ from gateway.api.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, split_field
 from gateway.api.schemas import DEFAULT_PRIORITY, DESCRIPTION_MAX, PRIORITIES, SUBJECT_MAX
 from gateway.clients import Backends
 from gateway.clients.identity import AUDIENCE_PORTAL, STEP_MFA_CODE, STEP_MFA_ENROL
+from gateway.clients.schemas import Asset
 from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.home import load_home
 from gateway.sessions import SESSION_COOKIE, PrincipalCache, Session, session_hash
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_TICKET_FIELDS = ("subject", "description", "priority", "issue_type")
+_TICKET_FIELDS = ("subject", "description", "priority", "issue_type", "asset_id")
+ASSET_CHOICES_MAX = 100
 # What a failed SignIn shows: the translation key of the message and the HTTP status of the re-rendered form.
 SIGN_IN_FAILURES = {
     grpc.StatusCode.UNAUTHENTICATED: ("signin.wrong", 401),
@@ -250,7 +252,22 @@ async def home(request: Request, session: PageSession) -> Response:
     )
 
 
-def _ticket_form(request: Request, session: Session, form: dict[str, str], errors: dict[str, str], status: int):
+async def _asset_choices(request: Request, session: Session) -> list[Asset]:
+    """The assets the user may pick for a new ticket (T3, T8): those it may see; none without an asset view, or
+    while assets is unavailable (the form then simply has no picker)."""
+    p = session.principal
+    if not (p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE)):
+        return []
+    try:
+        page = await _backends(request).assets.list_assets(session.principal_token, page_size=ASSET_CHOICES_MAX)
+    except grpc.aio.AioRpcError:
+        return []
+    return page.items
+
+
+async def _ticket_form(
+    request: Request, session: Session, form: dict[str, str], errors: dict[str, str], status: int
+) -> Response:
     return _pages(request).render(
         request,
         "ticket_new.html",
@@ -259,6 +276,7 @@ def _ticket_form(request: Request, session: Session, form: dict[str, str], error
             "errors": errors,
             "priorities": PRIORITIES,
             "limits": {"subject": SUBJECT_MAX, "description": DESCRIPTION_MAX},
+            "assets": await _asset_choices(request, session),
         },
         session=session,
         status_code=status,
@@ -273,10 +291,11 @@ async def new_ticket_form(request: Request, session: PageSession) -> Response:
         "subject": "",
         "description": "",
         "priority": DEFAULT_PRIORITY,
+        "asset_id": "",
         # Generated with the form, so a double submit of this form creates one ticket.
         "idempotency_key": secrets.token_urlsafe(24),
     }
-    return _ticket_form(request, session, form, {}, 200)
+    return await _ticket_form(request, session, form, {}, 200)
 
 
 @router.post("/tickets/new")
@@ -291,6 +310,7 @@ async def new_ticket_submit(request: Request, session: PageSession) -> Response:
         "subject": _field(raw, "subject").strip(),
         "description": _field(raw, "description").strip(),
         "priority": _field(raw, "priority").strip() or DEFAULT_PRIORITY,
+        "asset_id": _field(raw, "asset_id").strip()[:64],
         "idempotency_key": _field(raw, "idempotency_key"),
     }
     if not _IDEMPOTENCY_KEY.match(form["idempotency_key"]):
@@ -309,7 +329,12 @@ async def new_ticket_submit(request: Request, session: PageSession) -> Response:
         errors["priority"] = t("tickets.priority.invalid")
         form["priority"] = DEFAULT_PRIORITY
     if errors:
-        return _ticket_form(request, session, form, errors, 400)
+        return await _ticket_form(request, session, form, errors, 400)
+    site_id = ""
+    if form["asset_id"]:
+        # The ticket is at the asset's site; the tickets service checks both are the customer's.
+        chosen = [a for a in await _asset_choices(request, session) if a.id == form["asset_id"]]
+        site_id = chosen[0].site_id if chosen else ""
     try:
         ticket = await _backends(request).tickets.create_ticket(
             session.principal_token,
@@ -317,16 +342,20 @@ async def new_ticket_submit(request: Request, session: PageSession) -> Response:
             description=form["description"],
             priority=form["priority"],
             idempotency_key=form["idempotency_key"],
+            asset_id=form["asset_id"],
+            site_id=site_id,
         )
     except grpc.aio.AioRpcError as err:
         code = err.code()
         if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
             name, detail = split_field(err.details() or "")
-            errors[name if name in _TICKET_FIELDS else "_form"] = detail
-            return _ticket_form(request, session, form, errors, 400)
+            errors[name if name in _TICKET_FIELDS else "_form"] = (
+                t("tickets.asset.invalid") if name in ("asset_id", "site_id") else detail
+            )
+            return await _ticket_form(request, session, form, errors, 400)
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             errors["_form"] = t("error.backend-unavailable.detail")
-            return _ticket_form(request, session, form, errors, UNAVAILABLE.status)
+            return await _ticket_form(request, session, form, errors, UNAVAILABLE.status)
         raise
     upload = raw.get("file")
     filename = getattr(upload, "filename", "") or ""
