@@ -10,7 +10,6 @@ import time
 import uuid
 
 import grpc
-import pytest
 
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
@@ -150,8 +149,6 @@ def test_a_tickets_site_and_asset_must_be_the_customers_own(stack) -> None:  # n
 
 
 def test_staff_see_the_customers_internal_ticket_warning_on_a_new_ticket(stack) -> None:  # noqa: ANN001
-    if "settings" not in identity_pb2.CreateCustomerRequest.DESCRIPTOR.fields_by_name:
-        pytest.skip("identity's customers do not carry the internal ticket warning (C3) yet")
     warning = f"Always call the office manager first ({uuid.uuid4().hex[:6]})"
     with grpc.insecure_channel(stack.grpc_addr("identity")) as ch:
         stub = identity_pb2_grpc.IdentityServiceStub(ch)
