@@ -23,12 +23,14 @@ from gateway.api.deps import ApiUnauthenticated
 from gateway.api.knowledge import router as knowledge_api
 from gateway.api.routes import router as api_router
 from gateway.api.staff_identity import router as staff_identity_api
+from gateway.api.staff_portal_controls import router as staff_portal_controls_api
 from gateway.api.tickets import router as tickets_api
 from gateway.api.tickets_staff import router as tickets_staff_api
 from gateway.clients import Backends
 from gateway.config import Settings
 from gateway.csrf import Csrf
 from gateway.middleware import EdgeMiddleware
+from gateway.portal_controls import PortalControlsMiddleware
 from gateway.sessions import SESSION_COOKIE, PrincipalCache
 from gateway.web import announcements
 from gateway.web.account import router as account_router
@@ -54,10 +56,17 @@ def _is_api(request: Request) -> bool:
 
 
 def _signin_redirect(
-    next_path: str, *, clear_cookie: bool, signin_path: str = "/signin", cookie: str = SESSION_COOKIE
+    next_path: str,
+    *,
+    clear_cookie: bool,
+    signin_path: str = "/signin",
+    cookie: str = SESSION_COOKIE,
+    reason: str = "",
 ) -> Response:
     home = signin_path.removesuffix("signin").rstrip("/") or "/"
     target = signin_path if next_path in ("", "/", home) else f"{signin_path}?next={quote(next_path, safe='/')}"
+    if reason:
+        target += f"{'&' if '?' in target else '?'}why={reason}"
     response = RedirectResponse(target, status_code=303)
     if clear_cookie:
         response.delete_cookie(cookie, **(STAFF_COOKIE_FLAGS if cookie == STAFF_COOKIE else COOKIE_FLAGS))
@@ -121,7 +130,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
         return _signin_redirect(
-            exc.next_path, clear_cookie=exc.clear_cookie, signin_path=exc.signin_path, cookie=exc.cookie
+            exc.next_path,
+            clear_cookie=exc.clear_cookie,
+            signin_path=exc.signin_path,
+            cookie=exc.cookie,
+            reason=getattr(exc, "reason", ""),
         )
 
     @app.exception_handler(CsrfRejected)
@@ -196,12 +209,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(staff_router)
     app.include_router(api_router)
     app.include_router(staff_identity_api)
+    app.include_router(staff_portal_controls_api)
     app.include_router(billing_api)
     app.include_router(knowledge_api)  # before tickets_api: /api/v1/tickets/charts is not a ticket id
     app.include_router(tickets_api)
     app.include_router(tickets_staff_api)
     _install_health(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # SPEC P8 and P12: the off switch and the branding, inside the edge middleware (which adds the headers).
+    app.add_middleware(PortalControlsMiddleware)
     app.add_middleware(
         EdgeMiddleware, max_body_bytes=settings.max_body_bytes, hsts=settings.public_url.startswith("https://")
     )

@@ -24,6 +24,19 @@ _DOCS_CSP = (
     "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+
+
+def page_csp(*, style_origin: str = "", img_origin: str = "") -> str:
+    """The page policy, widened to one extra https origin for stylesheets and one for images (the operator's custom
+    CSS and logo, SPEC P12); nothing else is relaxed."""
+    extra = ""
+    if style_origin:
+        extra += f"; style-src 'self' {style_origin}"
+    if img_origin:
+        extra += f"; img-src 'self' {img_origin}"
+    return _CSP + extra
+
+
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),

@@ -40,6 +40,8 @@ class Session:
     principal_token: str
     customer_name: str
     csrf_token: str
+    # SPEC P7: the support end date (YYYY-MM-DD) while the renewal notice shows, else "".
+    renewal_notice_ends_on: str = ""
 
 
 @dataclass(slots=True)
@@ -109,6 +111,7 @@ class PrincipalCache:
             principal_token=resolved.principal_token,
             customer_name=name,
             csrf_token=self._csrf.for_session(key),
+            renewal_notice_ends_on=resolved.renewal_notice_ends_on,
         )
         if resolved.token_expires_at is not None:
             left = (resolved.token_expires_at - datetime.now(UTC)).total_seconds() - _EXPIRY_MARGIN_SECONDS

@@ -38,6 +38,7 @@ class ResolvedSession:
     principal: Principal
     principal_token: str
     token_expires_at: datetime | None
+    renewal_notice_ends_on: str = ""
 
 
 class IdentityClient:
@@ -64,6 +65,7 @@ class IdentityClient:
             principal=Principal.from_proto(resp.principal),
             principal_token=resp.principal_token,
             token_expires_at=opt_datetime(resp, "token_expires_at"),
+            renewal_notice_ends_on=resp.renewal_notice_ends_on,
         )
 
     async def sign_out(self, session_token: str) -> None:

@@ -10,6 +10,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gateway.api.errors import Kind
+from gateway.middleware import page_csp
+from gateway.portal_controls import origin, request_controls
 from gateway.sessions import Session
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES, Translator, load_translators, pick_language
 
@@ -56,12 +58,16 @@ class Pages:
         status_code: int = 200,
     ) -> HTMLResponse:
         t = self.translator(request)
+        controls = request_controls(request)
         ctx = {
             "t": t,
             "T": t.table,
             "lang": t.lang,
             "other_lang": next(code for code in LANGUAGES if code != t.lang),
-            "operator_name": self.operator_name,
+            "operator_name": (controls and controls.operator_name) or self.operator_name,
+            # SPEC P12: validated by identity (https:// or a same-origin path) and escaped here.
+            "logo_url": controls.logo_url if controls else "",
+            "custom_css_url": controls.custom_css_url if controls else "",
             "path": request.url.path,
             "signout_action": "/staff/signout" if request.url.path.startswith("/staff") else "/signout",
             "session": session,
@@ -73,7 +79,11 @@ class Pages:
         # Feature templates (e.g. "account/...") compile on first use; Jinja keeps them compiled afterwards.
         template = self._templates.get(name) or self._env.get_template(name)
         html = template.render(ctx)
-        return HTMLResponse(html, status_code=status_code, headers={"Vary": "Cookie, Accept-Language"})
+        headers = {"Vary": "Cookie, Accept-Language"}
+        style, img = origin(ctx["custom_css_url"]), origin(ctx["logo_url"])
+        if style or img:
+            headers["Content-Security-Policy"] = page_csp(style_origin=style, img_origin=img)
+        return HTMLResponse(html, status_code=status_code, headers=headers)
 
     def error(
         self, request: Request, kind: Kind, *, slug: str | None = None, session: Session | None = None

@@ -21,6 +21,7 @@ from gateway.clients.schemas import Asset
 from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.home import load_home
 from gateway.sessions import SESSION_COOKIE, PrincipalCache, Session, session_hash
+from gateway.web import support_window
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES
 from gateway.web.render import Pages
 from gateway.web.views import home_view
@@ -49,9 +50,16 @@ class SignInRequired(Exception):
     """The page needs a signed-in browser; answered with a redirect to the sign-in page."""
 
     def __init__(
-        self, next_path: str, *, clear_cookie: bool = False, signin_path: str = "/signin", cookie: str = SESSION_COOKIE
+        self,
+        next_path: str,
+        *,
+        clear_cookie: bool = False,
+        signin_path: str = "/signin",
+        cookie: str = SESSION_COOKIE,
+        reason: str = "",
     ) -> None:
         super().__init__(next_path)
+        self.reason = reason
         self.next_path = next_path
         self.clear_cookie = clear_cookie
         self.signin_path = signin_path
@@ -97,7 +105,11 @@ async def cookie_session(request: Request, cookie: str, signin_path: str) -> Ses
         session = await _sessions(request).resolve(token)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise SignInRequired(next_path, clear_cookie=True, signin_path=signin_path, cookie=cookie) from None
+            # SPEC P7: a closed support window signs the browser out; the sign-in page says why.
+            reason = support_window.REASON if support_window.closed(err.details()) else ""
+            raise SignInRequired(
+                next_path, clear_cookie=True, signin_path=signin_path, cookie=cookie, reason=reason
+            ) from None
         raise
     request.state.session = session
     return session
@@ -162,7 +174,7 @@ def signin_page(
 
 
 @router.get("/signin", name="signin")
-async def signin_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query parameter's name
+async def signin_form(request: Request, next: str = "/", why: str = "") -> Response:  # noqa: A002 - the query parameter's name
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         try:
@@ -171,7 +183,8 @@ async def signin_form(request: Request, next: str = "/") -> Response:  # noqa: A
             pass
         else:
             return RedirectResponse(safe_next(next), status_code=303)
-    return signin_page(request, next_path=safe_next(next))
+    message = _pages(request).translator(request)("signin.support_closed") if why == support_window.REASON else ""
+    return signin_page(request, next_path=safe_next(next), message=message)
 
 
 @router.post("/signin")
@@ -194,7 +207,10 @@ async def signin_submit(request: Request) -> Response:
         )
     except grpc.aio.AioRpcError as err:
         message, status = SIGN_IN_FAILURES.get(err.code(), ("signin.unavailable", 503))
-        return signin_page(request, login=login, message=t(message), next_path=next_path, status_code=status)
+        text = t(message)
+        if err.code() == grpc.StatusCode.FAILED_PRECONDITION and support_window.closed(err.details()):
+            text = support_window.sign_in_message(t, err.details())
+        return signin_page(request, login=login, message=text, next_path=next_path, status_code=status)
     target = next_path
     if result.next_step == STEP_MFA_CODE:
         target = f"/mfa?next={quote(next_path, safe='/')}"

@@ -24,6 +24,7 @@ from identity.customers.models import Customer
 from identity.groups import service as groups
 from identity.groups.models import PermissionGroup
 from identity.mfa import service as mfa
+from identity.portal_controls.rpcs import PortalControlsRpcs, contact_window, renewal_notice_ends_on
 from identity.secure_links import service as secure_links
 from identity.secure_links.models import SCOPE_CUSTOMER, SCOPE_SITE, SCOPE_TICKET, SecureLink
 from identity.sessions import service as sessions
@@ -46,6 +47,7 @@ PUBLIC_METHODS = [
         "SignIn",
         "ResolveSession",
         "SignOut",
+        "GetPortalControls",
         "RequestPasswordReset",
         "CheckPasswordToken",
         "SetPasswordWithToken",
@@ -168,7 +170,13 @@ def options_from_proto(options) -> list[dict[str, str]]:  # noqa: ANN001
 
 def contact_to_proto(c: Contact) -> identity_pb2.Contact:
     return identity_pb2.Contact(
-        id=c.id, customer_id=c.customer_id, name=c.name, email=c.email, phone=c.phone, title=c.title
+        id=c.id,
+        customer_id=c.customer_id,
+        name=c.name,
+        email=c.email,
+        phone=c.phone,
+        title=c.title,
+        **contact_window(c),
     )
 
 
@@ -201,6 +209,7 @@ def portal_user_to_proto(user: PortalUser, group: PermissionGroup) -> identity_p
         login=user.login,
         email=user.email,
         group_name=group.name,
+        admin_override=user.admin_override,
     )
 
 
@@ -241,7 +250,7 @@ def _privacy(c: Customer) -> identity_pb2.PrivacySettings:
     )
 
 
-class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServicer):
     def __init__(
         self,
         db: Database,
@@ -318,11 +327,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def ResolveSession(self, request: identity_pb2.ResolveSessionRequest, context):  # noqa: N802, ANN001
         async with self.db.unit_of_work() as s:
             session, principal = await sessions.resolve_session(s, token=request.session_token, policy=self.policy)
+            renewal = await renewal_notice_ends_on(s, principal)
         token, expires = self.tokens.sign(principal, not_after=sessions.ends_at(session, self.policy))
         return identity_pb2.ResolveSessionResponse(
             principal=principal.to_proto(),
             principal_token=token,
             token_expires_at=Timestamp(seconds=expires),
+            renewal_notice_ends_on=renewal,
         )
 
     async def SignOut(self, request: identity_pb2.SignOutRequest, context):  # noqa: N802, ANN001

@@ -6,6 +6,7 @@ from identity.credentials.models import PasswordToken
 from identity.custom_fields.models import CustomField, CustomFieldValue
 from identity.customers.models import Customer
 from identity.db import Base
+from identity.email_templates.models import EmailTemplate
 from identity.groups.models import PermissionGroup
 from identity.idempotency import IdempotencyKey
 from identity.mail.models import OutboundEmail
@@ -22,6 +23,7 @@ __all__ = [
     "CustomField",
     "CustomFieldValue",
     "Customer",
+    "EmailTemplate",
     "IdempotencyKey",
     "MfaFactor",
     "OutboundEmail",

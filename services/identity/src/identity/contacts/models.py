@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,4 +21,7 @@ class Contact(Base):
     email_key: Mapped[str] = mapped_column(String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # SPEC P7: its portal access works only between these dates (UTC, inclusive); None = open-ended.
+    support_start: Mapped[date | None] = mapped_column(default=None)
+    support_end: Mapped[date | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

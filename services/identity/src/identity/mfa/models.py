@@ -14,8 +14,9 @@ class MfaFactor(Base):
     __tablename__ = "mfa_factors"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("portal_users.id"), primary_key=True)
-    # Base32. Never logged and never returned after enrolment.
-    secret: Mapped[str] = mapped_column(String(64))
+    # The base32 secret encrypted with identity's secrets key (identity.secrets); never logged and never
+    # returned after enrolment.
+    secret: Mapped[str] = mapped_column(String(255))
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     # The newest time step a code was accepted for: a code (and any older one) never works twice.
     last_step: Mapped[int] = mapped_column(default=0)

@@ -23,6 +23,8 @@ from identity.customers.service import family
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
 from identity.mfa.models import MfaFactor
+from identity.portal_controls import support_window
+from identity.portal_controls.admin_override import widen
 from identity.secure_links.principal import link_principal
 from identity.sessions.lockout import TOO_MANY, LockoutPolicy, refused
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA, UserSession
@@ -31,7 +33,13 @@ from identity.users.models import PortalUser, StaffUser
 from identity.users.passwords import verify_password
 from identity.users.service import Account, find_account, set_password_hash
 from servicekit.db import Database
-from servicekit.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
+from servicekit.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 from servicekit.principal import KIND_PORTAL_USER, KIND_SECURE_LINK, KIND_STAFF, Principal
 
 log = logging.getLogger(__name__)
@@ -110,7 +118,15 @@ async def sign_in(
     async with db.unit_of_work() as s:
         now = utcnow()
         archived = ok and account is not None and await _customer_archived(s, account)
-        if archived:
+        # SPEC P7: checked after the password, so only the account's owner learns about its support window.
+        outside = "" if archived or not ok or account is None else await _outside_support_window(s, account)
+        if outside:
+            detail = {"audience": audience, "reason": "support_window"}
+            await record(
+                s, kind=audit_kinds.SIGN_IN_REFUSED, subject=subject, address=client_address, at=now, detail=detail
+            )
+            opened = None
+        elif archived:
             detail = {"audience": audience, "reason": "customer_archived"}
             # Not a failure: the password was right, so it must not count towards the lock-out.
             await record(
@@ -136,6 +152,8 @@ async def sign_in(
         log.info("sign-in failed (%s, %s)", audience, detail["reason"])
         if archived:
             raise PermissionDenied(ARCHIVED)
+        if outside:
+            raise FailedPrecondition(outside, field=support_window.SUPPORT_WINDOW_FIELD)
         raise Unauthenticated(WRONG_CREDENTIALS)
     log.info("sign-in of %s %s, session %s", account.kind, account.id, opened.session.id)
     return opened
@@ -173,6 +191,15 @@ async def _customer_archived(s: AsyncSession, account: Account) -> bool:
         )
     ).first()
     return row is not None and (row[0] is not None or row[1] is not None)
+
+
+async def _outside_support_window(s: AsyncSession, account: Account) -> str:
+    if account.kind != KIND_PORTAL_USER:
+        return ""
+    contact = await s.scalar(
+        select(Contact).join(PortalUser, PortalUser.contact_id == Contact.id).where(PortalUser.id == account.id)
+    )
+    return support_window.refusal(contact, support_window.today())
 
 
 async def _second_factor(s: AsyncSession, account: Account) -> str:
@@ -259,12 +286,17 @@ async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
     user, customer, group, contact = row
     if customer.archived_at is not None or user.disabled_at is not None:
         raise Unauthenticated(SESSION_ENDED)
+    outside = support_window.refusal(contact, support_window.today())
+    if outside:
+        # SPEC P7: a window that closes ends the session at its next resolve; the gateway shows why.
+        raise Unauthenticated(outside, field=support_window.SUPPORT_WINDOW_FIELD)
     return Principal(
         kind=KIND_PORTAL_USER,
         subject_id=user.id,
         customer_id=customer.id,
         contact_id=contact.id if contact else "",
-        permissions=frozenset(group.permissions),
+        # SPEC P9: the admin override turns the group's View Mine into View All (admin_override.py).
+        permissions=widen(frozenset(group.permissions)) if user.admin_override else frozenset(group.permissions),
         # "All" covers the customer and its subsidiaries at any depth (SPEC P5, C6).
         customer_ids=await family(s, customer.id),
         display_name=contact.name if contact else customer.display_name,

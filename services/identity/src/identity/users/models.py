@@ -44,3 +44,5 @@ class PortalUser(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # SPEC C3 "Enable portal user" turned off: the user stays (with its group) but cannot sign in.
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SPEC P9 "admin override": a contact's user sees the whole customer (All) wherever its group lets it see.
+    admin_override: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

@@ -1,0 +1,72 @@
+"""Identity's portal controls (SPEC P7, P8, P9, P12) and email templates, on the identity channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from gateway.clients._call import Caller
+from portal.identity.v1 import identity_pb2, identity_pb2_grpc
+
+
+@dataclass(frozen=True, slots=True)
+class PortalControls:
+    disabled: bool = False
+    redirect_url: str = ""
+    operator_name: str = ""
+    logo_url: str = ""
+    custom_css_url: str = ""
+    renewal_notice_days: int = 0
+
+    @classmethod
+    def from_proto(cls, c: identity_pb2.PortalControls) -> PortalControls:
+        return cls(
+            disabled=c.off_switch.disabled,
+            redirect_url=c.off_switch.redirect_url,
+            operator_name=c.branding.operator_name,
+            logo_url=c.branding.logo_url,
+            custom_css_url=c.branding.custom_css_url,
+            renewal_notice_days=c.renewal_notice_days,
+        )
+
+
+class PortalControlsClient:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        self._call = Caller("identity", timeout)
+
+    async def get(self, *, deadline: float | None = None) -> PortalControls:
+        resp = await self._call(
+            self._stub.GetPortalControls, identity_pb2.GetPortalControlsRequest(), None, deadline=deadline
+        )
+        return PortalControls.from_proto(resp.controls)
+
+    async def update(self, token: str, req: identity_pb2.UpdatePortalControlsRequest) -> PortalControls:
+        return PortalControls.from_proto((await self._call(self._stub.UpdatePortalControls, req, token)).controls)
+
+    async def set_support_window(self, token: str, *, contact_id: str, start: str, end: str) -> identity_pb2.Contact:
+        req = identity_pb2.SetSupportWindowRequest(contact_id=contact_id, support_start=start, support_end=end)
+        return (await self._call(self._stub.SetSupportWindow, req, token)).contact
+
+    async def set_admin_override(self, token: str, *, portal_user_id: str, on: bool) -> identity_pb2.PortalUser:
+        req = identity_pb2.SetAdminOverrideRequest(portal_user_id=portal_user_id, admin_override=on)
+        return (await self._call(self._stub.SetAdminOverride, req, token)).portal_user
+
+    async def list_email_templates(self, token: str) -> list[identity_pb2.EmailTemplate]:
+        req = identity_pb2.ListEmailTemplatesRequest()
+        return list((await self._call(self._stub.ListEmailTemplates, req, token)).templates)
+
+    async def update_email_template(
+        self, token: str, *, name: str, language: str, subject: str, body: str
+    ) -> identity_pb2.EmailTemplate:
+        req = identity_pb2.UpdateEmailTemplateRequest(name=name, language=language, subject=subject, body=body)
+        return (await self._call(self._stub.UpdateEmailTemplate, req, token)).template
+
+    async def reset_email_template(self, token: str, *, name: str, language: str) -> identity_pb2.EmailTemplate:
+        req = identity_pb2.ResetEmailTemplateRequest(name=name, language=language)
+        return (await self._call(self._stub.ResetEmailTemplate, req, token)).template
+
+    async def send_login_details(self, token: str, *, portal_user_id: str, language: str) -> None:
+        req = identity_pb2.SendLoginDetailsRequest(portal_user_id=portal_user_id, language=language)
+        await self._call(self._stub.SendLoginDetails, req, token)
