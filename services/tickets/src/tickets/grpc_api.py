@@ -50,7 +50,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         await self.refs.check(
             _token(context),
             customer_id=service.creating_customer(principal, request.customer_id),
-            site_id=request.site_id.strip(),
+            site_id=service.link_site(principal, request.site_id.strip()),
             asset_id=request.asset_id.strip(),
         )
         async with self.db.unit_of_work() as s:

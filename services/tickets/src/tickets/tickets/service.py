@@ -74,7 +74,7 @@ async def create_ticket(
     priority = _priority(priority)
     issue_type = _issue_type(issue_type)
     key = _idempotency_key(idempotency_key)
-    site_id = _reference_id(site_id, field="site_id")
+    site_id = link_site(principal, _reference_id(site_id, field="site_id"))
     asset_id = _reference_id(asset_id, field="asset_id")
     # Portal tickets land on the configured default assignee (T3); staff assign theirs explicitly.
     assignee_id = "" if principal.is_staff else default_assignee
@@ -129,6 +129,21 @@ async def create_ticket(
     await events.ticket_created(session, ticket)
     signal_after_commit(session, metrics.OPENED_SIGNAL)
     return ticket
+
+
+def link_site(principal: Principal, site_id: str) -> str:
+    """The site of a ticket opened through a site link is the link's site (SPEC P6); naming another is refused."""
+    if not principal.link_site_id:
+        return site_id
+    if site_id and site_id != principal.link_site_id:
+        raise PermissionDenied("this secure link opens tickets on its own site only")
+    return principal.link_site_id
+
+
+def no_link(principal: Principal) -> None:
+    """A secure link reads, comments and opens tickets (SPEC P6); editing and closing are for signed-in users."""
+    if principal.is_link:
+        raise PermissionDenied("a secure link cannot change or close tickets")
 
 
 def creating_customer(principal: Principal, customer_id: str = "") -> str:
@@ -247,6 +262,7 @@ async def update_ticket(
 ) -> Ticket:
     """Change the subject and/or description; customers only while the ticket is open."""
     ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    no_link(principal)
     if ticket.closed_at is not None and not principal.is_staff:
         raise FailedPrecondition("this ticket is closed and can no longer be edited")
     if not subject.strip() and not description.strip():
@@ -268,6 +284,7 @@ async def update_ticket(
 async def close_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str) -> Ticket:
     """Mark the ticket closed (closing a closed ticket changes nothing and tells no one again)."""
     ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    no_link(principal)
     if ticket.closed_at is not None and ticket.status == STATUS_CLOSED:
         return ticket
     now = datetime.now(UTC)
@@ -331,6 +348,11 @@ def visible_to(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
             # "Mine" for a user that is the customer itself rather than one of its contacts: what it opened,
             # not every ticket that happens to have no contact.
             clauses += [Ticket.contact_id == "", Ticket.created_by == principal.subject_id]
+    # A secure link sees its one ticket, or its one site's tickets, of its customer (SPEC P6).
+    if principal.link_ticket_id:
+        clauses.append(Ticket.id == principal.link_ticket_id)
+    if principal.link_site_id:
+        clauses.append(Ticket.site_id == principal.link_site_id)
     return clauses
 
 
