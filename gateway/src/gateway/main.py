@@ -23,6 +23,7 @@ from gateway.api.deps import ApiUnauthenticated
 from gateway.api.knowledge import router as knowledge_api
 from gateway.api.routes import router as api_router
 from gateway.api.staff_identity import router as staff_identity_api
+from gateway.api.staff_secure_links import router as staff_secure_links_api
 from gateway.api.staff_portal_controls import router as staff_portal_controls_api
 from gateway.api.tickets import router as tickets_api
 from gateway.api.tickets_staff import router as tickets_staff_api
@@ -39,6 +40,7 @@ from gateway.web.knowledge import router as knowledge_pages
 from gateway.web.render import STATIC_DIR, Pages
 from gateway.web.routes import COOKIE_FLAGS, CsrfRejected, SignInRequired
 from gateway.web.routes import router as web_router
+from gateway.web.secure_links import router as secure_links_pages
 from gateway.web.staff import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN
 from gateway.web.staff import router as staff_router
 from gateway.web.tickets import router as tickets_pages
@@ -206,9 +208,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tickets_pages)
     app.include_router(tickets_live)
     app.include_router(account_router)
+    app.include_router(secure_links_pages)
     app.include_router(staff_router)
     app.include_router(api_router)
     app.include_router(staff_identity_api)
+    app.include_router(staff_secure_links_api)
     app.include_router(staff_portal_controls_api)
     app.include_router(billing_api)
     app.include_router(knowledge_api)  # before tickets_api: /api/v1/tickets/charts is not a ticket id

@@ -99,7 +99,10 @@ class PrincipalCache:
         resolved = await self._identity.resolve_session(session_token)
         principal = resolved.principal
         name, ttl = "", self._ttl
-        if principal.customer_id:
+        if principal.is_link:
+            # Identity gives a secure link no customer record (SPEC P6); its principal carries the name.
+            name = principal.display_name
+        elif principal.customer_id:
             try:
                 customer = await self._identity.get_customer(resolved.principal_token, principal.customer_id)
                 name = customer.display_name

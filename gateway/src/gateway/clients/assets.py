@@ -19,3 +19,8 @@ class AssetsClient:
         req = assets_pb2.ListAssetsRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))
         resp = await self._call(self._stub.ListAssets, req, token)
         return Page(items=[Asset.from_proto(a) for a in resp.assets], next_cursor=resp.page.next_cursor or None)
+
+    async def site_is_customers(self, token: str, *, customer_id: str, site_id: str) -> bool:
+        """Whether the site belongs to the customer (asked by staff before a site's secure link is made)."""
+        req = assets_pb2.CheckCustomerRefsRequest(customer_id=customer_id, site_id=site_id)
+        return (await self._call(self._stub.CheckCustomerRefs, req, token)).site_ok

@@ -71,6 +71,29 @@ class IdentityClient:
     async def sign_out(self, session_token: str) -> None:
         await self._call(self._stub.SignOut, identity_pb2.SignOutRequest(session_token=session_token), None)
 
+    # Secure links (SPEC P6).
+    async def open_secure_link(self, token: str, *, client_address: str, user_agent: str) -> SignInResult:
+        req = identity_pb2.OpenSecureLinkRequest(token=token, client_address=client_address, user_agent=user_agent)
+        resp = await self._call(self._stub.OpenSecureLink, req, None)
+        return SignInResult(session_token=resp.session_token, expires_at=opt_datetime(resp, "expires_at"))
+
+    async def create_secure_link(
+        self, token: str, req: identity_pb2.CreateSecureLinkRequest
+    ) -> identity_pb2.CreateSecureLinkResponse:
+        return await self._call(self._stub.CreateSecureLink, req, token)
+
+    async def list_secure_links(self, token: str, customer_id: str) -> list[identity_pb2.SecureLink]:
+        req = identity_pb2.ListSecureLinksRequest(customer_id=customer_id)
+        return list((await self._call(self._stub.ListSecureLinks, req, token)).links)
+
+    async def revoke_secure_link(self, token: str, link_id: str) -> identity_pb2.SecureLink:
+        req = identity_pb2.RevokeSecureLinkRequest(link_id=link_id)
+        return (await self._call(self._stub.RevokeSecureLink, req, token)).link
+
+    async def list_secure_link_uses(self, token: str, link_id: str) -> list[identity_pb2.SecureLinkUse]:
+        req = identity_pb2.ListSecureLinkUsesRequest(link_id=link_id)
+        return list((await self._call(self._stub.ListSecureLinkUses, req, token)).uses)
+
     async def get_customer(self, token: str, customer_id: str) -> Customer:
         resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
         return Customer.from_proto(resp.customer)

@@ -204,6 +204,8 @@ def _change_page(request: Request, session, errors: dict[str, str], done: bool, 
 
 @router.get("/account/password")
 async def change_form(request: Request, session: PageSession) -> Response:
+    if session.principal.is_link:
+        return _pages(request).error(request, FORBIDDEN, session=session)
     return _change_page(request, session, {}, done=False)
 
 
@@ -211,6 +213,8 @@ async def change_form(request: Request, session: PageSession) -> Response:
 async def change_submit(request: Request, session: PageSession) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
+    if session.principal.is_link:
+        return _pages(request).error(request, FORBIDDEN, session=session)
     t = _pages(request).translator(request)
     current = _field(form, "current_password")
     new, confirm = _field(form, "new_password"), _field(form, "confirm_password")
