@@ -12,6 +12,7 @@ from datetime import date
 from billing import metrics
 from billing.credit import service as credit
 from billing.customers import service as customers
+from billing.customers.models import CustomerBilling
 from billing.estimates import service as estimates
 from billing.estimates.models import Estimate
 from billing.invoices import service as invoices
@@ -59,7 +60,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         size = page_size(request.page.page_size)
         async with self.db.unit_of_work() as s:
             page = await invoices.list_invoices(
-                s, principal=principal, page_size=size, cursor=request.page.cursor, query=request.query
+                s,
+                principal=principal,
+                page_size=size,
+                cursor=request.page.cursor,
+                query=request.query,
+                customer_id=request.customer_id,
             )
         return billing_pb2.ListInvoicesResponse(
             invoices=[_invoice(item.invoice, item.items_summary) for item in page.invoices],
@@ -267,6 +273,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 cursor=request.page.cursor,
                 query=request.query,
                 status=request.status,
+                customer_id=request.customer_id,
             )
         return billing_pb2.ListEstimatesResponse(
             estimates=[_estimate(e) for e in page.estimates],
@@ -291,10 +298,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     # --- staff ----------------------------------------------------------------------------------------
 
+    async def GetCustomerBillingSettings(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            row = await customers.get_settings(s, principal=principal, customer_id=request.customer_id)
+            settings = _settings(row, configured=row in s)
+        return billing_pb2.GetCustomerBillingSettingsResponse(settings=settings)
+
     async def SetCustomerBillingSettings(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         async with self.db.unit_of_work() as s:
-            await customers.set_settings(
+            row = await customers.set_settings(
                 s,
                 principal=principal,
                 customer_id=request.customer_id,
@@ -302,12 +316,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 tax_free=request.tax_free,
                 terms_days=request.terms_days,
             )
-        return billing_pb2.SetCustomerBillingSettingsResponse()
+            settings = _settings(row, configured=True)
+        return billing_pb2.SetCustomerBillingSettingsResponse(settings=settings)
 
     async def CreateInvoice(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         async with self.db.unit_of_work() as s:
-            inv = await invoices.create_invoice(
+            inv, replayed = await invoices.create_invoice(
                 s,
                 principal=principal,
                 customer_id=request.customer_id,
@@ -317,14 +332,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 currency=request.currency,
                 lines=_lines(request.lines),
                 terms_days=request.terms_days if request.HasField("terms_days") else None,
+                idempotency_key=request.idempotency_key,
             )
         summary = invoices.items_summary([ln.description for ln in inv.lines[:3]], len(inv.lines))
-        return billing_pb2.CreateInvoiceResponse(invoice=_invoice(inv, summary))
+        return billing_pb2.CreateInvoiceResponse(invoice=_invoice(inv, summary), replayed=replayed)
 
     async def CreateEstimate(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         async with self.db.unit_of_work() as s:
-            est = await estimates.create_estimate(
+            est, replayed = await estimates.create_estimate(
                 s,
                 principal=principal,
                 customer_id=request.customer_id,
@@ -332,13 +348,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 name=request.name,
                 currency=request.currency,
                 lines=_lines(request.lines),
+                idempotency_key=request.idempotency_key,
             )
-        return billing_pb2.CreateEstimateResponse(estimate=_estimate(est))
+        return billing_pb2.CreateEstimateResponse(estimate=_estimate(est), replayed=replayed)
 
     async def AddStoreCredit(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         async with self.db.unit_of_work() as s:
-            balance = await credit.add_credit(
+            added = await credit.add_credit(
                 s,
                 principal=principal,
                 customer_id=request.customer_id,
@@ -346,10 +363,23 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 currency=request.amount.currency,
                 reference=request.reference,
                 message=request.message,
+                idempotency_key=request.idempotency_key,
             )
         return billing_pb2.AddStoreCreditResponse(
-            credit_balance=_money(balance, (request.amount.currency or "USD").upper())
+            credit_balance=_money(added.credit_balance_minor, added.currency),
+            replayed=added.replayed,
+            entry_id=added.entry_id,
         )
+
+
+def _settings(row: CustomerBilling, *, configured: bool) -> billing_pb2.CustomerBillingSettings:
+    return billing_pb2.CustomerBillingSettings(
+        customer_id=row.customer_id,
+        tax_rate_bp=row.tax_rate_bp,
+        tax_free=row.tax_free,
+        terms_days=row.terms_days,
+        configured=configured,
+    )
 
 
 def _date(text: str, field: str) -> date | None:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.credit.models import CreditEntry
-from billing.customers.service import require_staff
+from billing.customers.service import claim_key, request_digest, require_staff
 from billing.invoices.models import OPEN, Invoice
 from billing.invoices.service import check_currency
 from servicekit import permissions as perm
@@ -26,6 +26,14 @@ class Overview:
     open_invoices: int
 
 
+@dataclass(frozen=True)
+class CreditAdded:
+    entry_id: str
+    currency: str
+    credit_balance_minor: int
+    replayed: bool
+
+
 async def add_credit(
     session: AsyncSession,
     *,
@@ -35,8 +43,10 @@ async def add_credit(
     currency: str,
     reference: str,
     message: str,
-) -> int:
-    """Staff add store credit with a reference and a message; the new credit balance."""
+    idempotency_key: str = "",
+) -> CreditAdded:
+    """Staff add store credit with a reference and a message; the entry and the new credit balance. With an
+    idempotency key, a repeat of the same request adds nothing and answers the first entry (replayed)."""
     require_staff(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
@@ -45,18 +55,35 @@ async def add_credit(
     if not reference.strip():
         raise InvalidArgument("a reference is required", field="reference")
     currency = check_currency(currency)
-    session.add(
-        CreditEntry(
+    claim = await claim_key(
+        session,
+        principal=principal,
+        operation="credit",
+        idempotency_key=idempotency_key,
+        digest=request_digest(
             customer_id=customer_id,
-            currency=currency,
             amount_minor=amount_minor,
+            currency=currency,
             reference=reference.strip()[:100],
             message=message.strip(),
-            created_by=principal.subject_id,
-        )
+        ),
     )
+    if claim.replay_id is not None:
+        balance = await credit_balance(session, customer_ids=(customer_id,), currency=currency)
+        return CreditAdded(claim.replay_id, currency, balance, replayed=True)
+    entry = CreditEntry(
+        customer_id=customer_id,
+        currency=currency,
+        amount_minor=amount_minor,
+        reference=reference.strip()[:100],
+        message=message.strip(),
+        created_by=principal.subject_id,
+    )
+    session.add(entry)
     await session.flush()
-    return await credit_balance(session, customer_ids=(customer_id,), currency=currency)
+    claim.record(entry.id)
+    balance = await credit_balance(session, customer_ids=(customer_id,), currency=currency)
+    return CreditAdded(entry.id, currency, balance, replayed=False)
 
 
 async def credit_balance(session: AsyncSession, *, customer_ids: tuple[str, ...], currency: str) -> int:

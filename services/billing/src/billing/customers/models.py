@@ -26,6 +26,21 @@ class CustomerBilling(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
+class StaffRequest(Base):
+    """One row per staff idempotency key and operation (invoice, estimate, credit): the digest of the request that
+    first used it and the id of what it made. Written in the transaction that makes the record, so a key yields
+    one record however many replicas receive it."""
+
+    __tablename__ = "staff_requests"
+
+    operation: Mapped[str] = mapped_column(String(16), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    result_id: Mapped[str | None] = mapped_column(String(36))
+    created_by: Mapped[str] = mapped_column(String(36), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Counter(Base):
     """Per-kind number sequences (invoice and estimate numbers), safe with several replicas."""
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from billing import events
-from billing.customers.service import next_number, require_staff
+from billing.customers.service import claim_key, next_number, request_digest, require_staff
 from billing.db import utcnow
 from billing.estimates.models import APPROVED, DECLINED, OPEN, Estimate, EstimateLine
 from billing.invoices.service import LineInput, _escape_like, check_currency, priced_lines
@@ -39,8 +39,10 @@ async def create_estimate(
     name: str,
     currency: str = "USD",
     lines: list[LineInput],
-) -> Estimate:
-    """Staff send an estimate; it is open until the customer approves or declines it."""
+    idempotency_key: str = "",
+) -> tuple[Estimate, bool]:
+    """Staff send an estimate: it is sent when made (there are no drafts) and open until the customer approves or
+    declines it. With an idempotency key, a repeat of the same request answers the first estimate (True)."""
     require_staff(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
@@ -48,6 +50,21 @@ async def create_estimate(
         raise InvalidArgument("the estimate needs a name", field="name")
     currency = check_currency(currency)
     priced = priced_lines(lines)
+    claim = await claim_key(
+        session,
+        principal=principal,
+        operation="estimate",
+        idempotency_key=idempotency_key,
+        digest=request_digest(
+            customer_id=customer_id,
+            contact_id=contact_id,
+            name=name.strip(),
+            currency=currency,
+            lines=[(d, str(q), u) for d, q, u, _ in priced],
+        ),
+    )
+    if claim.replay_id is not None:
+        return await get_estimate(session, principal=principal, estimate_id=claim.replay_id), True
     number = await next_number(session, "estimate")
     estimate = Estimate(
         number=f"EST-{number}",
@@ -65,7 +82,8 @@ async def create_estimate(
     ]
     session.add(estimate)
     await session.flush()
-    return estimate
+    claim.record(estimate.id)
+    return estimate, False
 
 
 def _scoped(query, scope: Visibility):  # noqa: ANN001, ANN202
@@ -77,11 +95,21 @@ def _scoped(query, scope: Visibility):  # noqa: ANN001, ANN202
 
 
 async def list_estimates(
-    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = "", query: str = "", status: str = ""
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    page_size: int,
+    cursor: str = "",
+    query: str = "",
+    status: str = "",
+    customer_id: str = "",
 ) -> EstimatePage:
-    """Visible estimates, newest first; filter by status, search number and name."""
+    """Visible estimates, newest first; filter by status, search number and name; `customer_id` narrows to one
+    customer (it never widens what the principal sees)."""
     scope = visibility(principal, view_all=ESTIMATES_VIEW_ALL, view_mine=ESTIMATES_VIEW_MINE)
     stmt = _scoped(select(Estimate), scope)
+    if customer_id:
+        stmt = stmt.where(Estimate.customer_id == customer_id)
     if status:
         if status not in STATUSES:
             raise InvalidArgument("status must be open, approved or declined", field="status")

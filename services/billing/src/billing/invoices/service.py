@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from billing import events
-from billing.customers.service import next_number, require_staff, settings_for
+from billing.customers.service import claim_key, next_number, request_digest, require_staff, settings_for
 from billing.db import utcnow
 from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
 from portal.billing.v1 import events_pb2
@@ -192,13 +192,34 @@ async def create_invoice(
     currency: str = "USD",
     lines: list[LineInput],
     terms_days: int | None = None,
-) -> Invoice:
-    """Staff bill a customer: lines priced, the customer's tax applied, due after its terms; invoice_created."""
+    idempotency_key: str = "",
+) -> tuple[Invoice, bool]:
+    """Staff bill a customer: lines priced, the customer's tax applied, due after its terms; invoice_created.
+
+    With an idempotency key, a repeat of the same request answers the first invoice; the bool says so.
+    """
     require_staff(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
     currency = check_currency(currency)
     priced = priced_lines(lines)
+    claim = await claim_key(
+        session,
+        principal=principal,
+        operation="invoice",
+        idempotency_key=idempotency_key,
+        digest=request_digest(
+            customer_id=customer_id,
+            contact_id=contact_id,
+            ticket_id=ticket_id,
+            issued_on=issued_on.isoformat() if issued_on else "",
+            currency=currency,
+            lines=[(d, str(q), u) for d, q, u, _ in priced],
+            terms_days=terms_days,
+        ),
+    )
+    if claim.replay_id is not None:
+        return await get_visible_invoice(session, principal=principal, invoice_id=claim.replay_id), True
     settings = await settings_for(session, customer_id)
     terms = settings.terms_days if terms_days is None else terms_days
     if not 0 <= terms <= 365:
@@ -231,6 +252,7 @@ async def create_invoice(
         invoice.status = PAID
     session.add(invoice)
     await session.flush()
+    claim.record(invoice.id)
     await add_event(
         session,
         events.INVOICE_CREATED,
@@ -242,7 +264,7 @@ async def create_invoice(
         ),
         customer_id=customer_id,
     )
-    return invoice
+    return invoice, False
 
 
 @dataclass(frozen=True)
@@ -252,11 +274,22 @@ class InvoicePage:
 
 
 async def list_invoices(
-    session: AsyncSession, *, principal: Principal, page_size: int, cursor: str = "", query: str = ""
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    page_size: int,
+    cursor: str = "",
+    query: str = "",
+    customer_id: str = "",
 ) -> InvoicePage:
-    """Every visible invoice, paid and unpaid, newest first; `query` matches the number or any line."""
+    """Every visible invoice, paid and unpaid, newest first; `query` matches the number or any line.
+
+    `customer_id` narrows the list to one customer (staff see every customer's otherwise); it never widens it.
+    """
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
     stmt = _scoped(select(Invoice), scope).where(Invoice.status != VOID)
+    if customer_id:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
     text = query.strip()
     if text:
         pattern = f"%{_escape_like(text.lower())}%"
