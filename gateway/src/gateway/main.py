@@ -22,6 +22,7 @@ from gateway.api.billing import router as billing_api
 from gateway.api.deps import ApiUnauthenticated
 from gateway.api.knowledge import router as knowledge_api
 from gateway.api.routes import router as api_router
+from gateway.api.staff_billing import router as staff_billing_api
 from gateway.api.staff_identity import router as staff_identity_api
 from gateway.api.staff_secure_links import router as staff_secure_links_api
 from gateway.api.staff_portal_controls import router as staff_portal_controls_api
@@ -212,6 +213,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(staff_router)
     app.include_router(api_router)
     app.include_router(staff_identity_api)
+    app.include_router(staff_billing_api)
     app.include_router(staff_secure_links_api)
     app.include_router(staff_portal_controls_api)
     app.include_router(billing_api)

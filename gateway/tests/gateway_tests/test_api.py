@@ -208,6 +208,17 @@ async def test_openapi_description(gw: Gateway) -> None:
     spec = (await gw.client.get("/api/v1/openapi.json")).json()
     staff_identity = {p for p in spec["paths"] if p.startswith("/api/v1/staff/")}
     assert {"/api/v1/staff/sessions", "/api/v1/staff/permission-groups", "/api/v1/staff/settings"} <= staff_identity
+    assert {
+        "/api/v1/staff/customers/{customer_id}/billing-settings",
+        "/api/v1/staff/invoices",
+        "/api/v1/staff/invoices/{invoice_id}",
+        "/api/v1/staff/estimates",
+        "/api/v1/staff/estimates/{estimate_id}",
+        "/api/v1/staff/customers/{customer_id}/store-credit",
+    } <= staff_identity
+    invoices = spec["paths"]["/api/v1/staff/invoices"]
+    assert {"get", "post"} <= set(invoices) and {"200", "201"} <= set(invoices["post"]["responses"])
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in invoices["post"]["parameters"])
     assert set(spec["paths"]) - staff_identity == {
         "/api/v1/sessions",
         "/api/v1/sessions/current",

@@ -34,8 +34,10 @@ class BillingClient:
         req = billing_pb2.ListOpenInvoicesRequest(page=_page(page_size, cursor))
         return await self._call(self._stub.ListOpenInvoices, req, token)
 
-    async def list_invoices(self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""):  # noqa: ANN201
-        req = billing_pb2.ListInvoicesRequest(page=_page(page_size, cursor), query=query)
+    async def list_invoices(
+        self, token: str, *, query: str = "", page_size: int = 0, cursor: str = "", customer_id: str = ""
+    ):  # noqa: ANN201
+        req = billing_pb2.ListInvoicesRequest(page=_page(page_size, cursor), query=query, customer_id=customer_id)
         return await self._call(self._stub.ListInvoices, req, token)
 
     async def get_invoice(self, token: str, invoice_id: str):  # noqa: ANN201
@@ -108,9 +110,18 @@ class BillingClient:
         await self._call(self._stub.DeletePaymentProfile, req, token)
 
     async def list_estimates(
-        self, token: str, *, query: str = "", status: str = "", page_size: int = 0, cursor: str = ""
+        self,
+        token: str,
+        *,
+        query: str = "",
+        status: str = "",
+        page_size: int = 0,
+        cursor: str = "",
+        customer_id: str = "",
     ):  # noqa: ANN201
-        req = billing_pb2.ListEstimatesRequest(page=_page(page_size, cursor), query=query, status=status)
+        req = billing_pb2.ListEstimatesRequest(
+            page=_page(page_size, cursor), query=query, status=status, customer_id=customer_id
+        )
         return await self._call(self._stub.ListEstimates, req, token)
 
     async def get_estimate(self, token: str, estimate_id: str):  # noqa: ANN201
@@ -124,3 +135,32 @@ class BillingClient:
     async def decide_estimate(self, token: str, estimate_id: str, *, approve: bool):  # noqa: ANN201
         req = billing_pb2.DecideEstimateRequest(estimate_id=estimate_id, approve=approve)
         return await self._call(self._stub.DecideEstimate, req, token)
+
+    # --- staff (SPEC S2, B8-B10) ---------------------------------------------------------------------------
+
+    async def get_billing_settings(self, token: str, customer_id: str) -> billing_pb2.CustomerBillingSettings:
+        req = billing_pb2.GetCustomerBillingSettingsRequest(customer_id=customer_id)
+        return (await self._call(self._stub.GetCustomerBillingSettings, req, token)).settings
+
+    async def set_billing_settings(
+        self, token: str, customer_id: str, *, tax_rate_bp: int, tax_free: bool, terms_days: int
+    ) -> billing_pb2.CustomerBillingSettings:
+        req = billing_pb2.SetCustomerBillingSettingsRequest(
+            customer_id=customer_id, tax_rate_bp=tax_rate_bp, tax_free=tax_free, terms_days=terms_days
+        )
+        return (await self._call(self._stub.SetCustomerBillingSettings, req, token)).settings
+
+    async def create_invoice(
+        self, token: str, req: billing_pb2.CreateInvoiceRequest
+    ) -> billing_pb2.CreateInvoiceResponse:
+        return await self._call(self._stub.CreateInvoice, req, token)
+
+    async def create_estimate(
+        self, token: str, req: billing_pb2.CreateEstimateRequest
+    ) -> billing_pb2.CreateEstimateResponse:
+        return await self._call(self._stub.CreateEstimate, req, token)
+
+    async def add_store_credit(
+        self, token: str, req: billing_pb2.AddStoreCreditRequest
+    ) -> billing_pb2.AddStoreCreditResponse:
+        return await self._call(self._stub.AddStoreCredit, req, token)
