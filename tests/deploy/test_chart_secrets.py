@@ -98,6 +98,7 @@ def test_secrets_arrive_only_by_reference(values_file):
             env = {e["name"]: e for e in container.get("env", [])}
             for var, volume in (
                 ("IDENTITY_SIGNING_KEY_FILE", "signing-key"),
+                ("IDENTITY_SECRETS_KEY_FILE", "secrets-key"),
                 *[(f"{p}_PRINCIPAL_PUBLIC_KEY_FILE", "principal-public-key") for p in ("TICKETS", "BILLING")],
             ):
                 if var in env:
@@ -114,5 +115,5 @@ def test_signing_key_is_only_mounted_into_identity():
             continue
         secrets = {v["secret"]["secretName"] for v in pod_spec(obj)["volumes"] if "secret" in v}
         component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
-        if "portal-identity-signing-key" in secrets:
+        if secrets & {"portal-identity-signing-key", "portal-identity-secrets-key"}:
             assert component in {"identity", "identity-migrate"}

@@ -128,6 +128,8 @@ def test_contract_env_of_services_and_gateway():
             assert env[f"{p}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == f"portal-{name}-db"
         if name == "identity":
             assert env["IDENTITY_SIGNING_KEY_FILE"]["value"] == "/etc/portal/signing/signing-key.pem"
+            # Encrypts TOTP secrets and emailed links at rest; required when env=prod.
+            assert env["IDENTITY_SECRETS_KEY_FILE"]["value"] == "/etc/portal/secrets/secrets.key"
             for var in ("IDENTITY_SMTP_HOST", "IDENTITY_SMTP_PORT", "IDENTITY_MAIL_FROM", "IDENTITY_PORTAL_URL"):
                 assert env[var]["value"], var
             assert "IDENTITY_PRINCIPAL_PUBLIC_KEY_FILE" not in env

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from identity.config import Settings
 from servicekit.settings import load_settings
@@ -12,7 +13,14 @@ from servicekit.settings import load_settings
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, signing_key_file: Path) -> pytest.MonkeyPatch:
-    for name in ("ENV", "BOOTSTRAP_STAFF_EMAIL", "BOOTSTRAP_STAFF_PASSWORD", "PORTAL_URL", "SIGNING_KEY_FILE"):
+    for name in (
+        "ENV",
+        "BOOTSTRAP_STAFF_EMAIL",
+        "BOOTSTRAP_STAFF_PASSWORD",
+        "PORTAL_URL",
+        "SIGNING_KEY_FILE",
+        "SECRETS_KEY_FILE",
+    ):
         monkeypatch.delenv(f"IDENTITY_{name}", raising=False)
     monkeypatch.setenv("IDENTITY_DATABASE_URL", "sqlite+aiosqlite:///unused.db")
     monkeypatch.setenv("IDENTITY_SIGNING_KEY_FILE", str(signing_key_file))
@@ -64,11 +72,15 @@ def test_prod_refuses_a_weak_or_placeholder_bootstrap_password(env: pytest.Monke
     refused("IDENTITY_BOOTSTRAP_STAFF_PASSWORD")
 
 
-def test_prod_accepts_a_strong_password_and_needs_a_public_portal_url(env: pytest.MonkeyPatch) -> None:
+def test_prod_accepts_a_strong_password_and_needs_a_public_portal_url(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env.setenv("IDENTITY_ENV", "prod")
     env.setenv("IDENTITY_DATABASE_URL", "postgresql+asyncpg://db/identity")
     env.setenv("IDENTITY_BOOTSTRAP_STAFF_EMAIL", "admin@example.test")
     env.setenv("IDENTITY_BOOTSTRAP_STAFF_PASSWORD", "Kq7#vW2m!pL9zR4x")
+    refused("IDENTITY_SECRETS_KEY_FILE")
+    key = tmp_path / "secrets.key"
+    key.write_bytes(Fernet.generate_key() + b"\n")
+    env.setenv("IDENTITY_SECRETS_KEY_FILE", str(key))
     refused("IDENTITY_PORTAL_URL")
     env.setenv("IDENTITY_PORTAL_URL", "https://portal.example.com/")
     assert load_settings(Settings).portal_url == "https://portal.example.com"

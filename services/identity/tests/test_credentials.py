@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 import grpc
+import pytest
 import sqlalchemy as sa
 
 from identity.credentials.models import PasswordToken
@@ -33,6 +35,16 @@ async def code_of(call) -> grpc.StatusCode:  # noqa: ANN001
     return grpc.StatusCode.OK
 
 
+@pytest.fixture(autouse=True)
+def _secret_box(settings) -> None:  # noqa: ANN001
+    """Queued reset and invitation emails are stored encrypted (identity.secrets): the helpers open them."""
+    global _BOX
+    _BOX = settings.secret_box()
+
+
+_BOX = None
+
+
 async def reset_links(db: Database, recipient: str) -> list[str]:
     async with db.unit_of_work() as s:
         bodies = (
@@ -42,6 +54,7 @@ async def reset_links(db: Database, recipient: str) -> list[str]:
                 .order_by(OutboundEmail.created_at)
             )
         ).all()
+    bodies = [json.loads(_BOX.open(b))["text"] for b in bodies]
     return [re.search(r"https://portal\.example\.test/reset\?token=(\S+)", b).group(1) for b in bodies]
 
 

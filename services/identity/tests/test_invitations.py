@@ -3,9 +3,11 @@ new customers" gives new customers and contacts a portal user and an invitation.
 
 from __future__ import annotations
 
+import json
 import re
 
 import grpc
+import pytest
 import sqlalchemy as sa
 
 from identity.mail.models import OutboundEmail
@@ -25,6 +27,16 @@ async def staff_md(stub, passwords):  # noqa: ANN001, ANN201
     return bearer_metadata(resolved.principal_token)
 
 
+@pytest.fixture(autouse=True)
+def _secret_box(settings) -> None:  # noqa: ANN001
+    """Queued reset and invitation emails are stored encrypted (identity.secrets): the helpers open them."""
+    global _BOX
+    _BOX = settings.secret_box()
+
+
+_BOX = None
+
+
 async def invitation_links(db: Database, recipient: str) -> list[str]:
     async with db.unit_of_work() as s:
         bodies = (
@@ -34,6 +46,7 @@ async def invitation_links(db: Database, recipient: str) -> list[str]:
                 .order_by(OutboundEmail.created_at)
             )
         ).all()
+    bodies = [json.loads(_BOX.open(b))["text"] for b in bodies]
     return [re.search(r"/invitation\?token=(\S+)", b).group(1) for b in bodies]
 
 

@@ -131,6 +131,7 @@ Call with (list $ $svc $services).
 {{- $_ := set $env (printf "%s_PRINCIPAL_PUBLIC_KEY_FILE" $p) "/etc/portal/principal/public-key.pem" -}}
 {{- else if eq $svc.principalKey "sign" -}}
 {{- $_ := set $env (printf "%s_SIGNING_KEY_FILE" $p) "/etc/portal/signing/signing-key.pem" -}}
+{{- $_ := set $env (printf "%s_SECRETS_KEY_FILE" $p) "/etc/portal/secrets/secrets.key" -}}
 {{- end -}}
 {{- if $svc.mail -}}
 {{- $_ := set $env (printf "%s_SMTP_HOST" $p) $root.Values.smtp.host -}}
@@ -221,6 +222,13 @@ Call with (list $ $svc $services).
     items:
       - key: {{ $root.Values.principalKeys.signingKey.key }}
         path: signing-key.pem
+- name: secrets-key
+  secret:
+    secretName: {{ $root.Values.principalKeys.secretsKey.secretName }}
+    defaultMode: 0440
+    items:
+      - key: {{ $root.Values.principalKeys.secretsKey.key }}
+        path: secrets.key
 {{- end }}
 {{- end -}}
 
@@ -235,6 +243,9 @@ Call with (list $ $svc $services).
 {{- else if eq $svc.principalKey "sign" }}
 - name: signing-key
   mountPath: /etc/portal/signing
+  readOnly: true
+- name: secrets-key
+  mountPath: /etc/portal/secrets
   readOnly: true
 {{- end }}
 {{- end -}}

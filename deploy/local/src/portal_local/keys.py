@@ -1,4 +1,5 @@
-"""Local secrets: identity's Ed25519 principal-signing key pair and the gateway's session secret.
+"""Local secrets: identity's Ed25519 principal-signing key pair, identity's key for secrets at rest (Fernet) and
+the gateway's session secret.
 
 They are created once under <var>/keys and reused, so sessions and tokens survive a restart.
 """
@@ -10,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -19,6 +21,8 @@ class LocalKeys:
     private_key_file: Path
     public_key_file: Path
     session_secret_file: Path
+    # Fernet key that encrypts TOTP secrets and emailed links at rest (IDENTITY_SECRETS_KEY_FILE).
+    secrets_key_file: Path
 
     @property
     def session_secret(self) -> str:
@@ -40,6 +44,7 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
         private_key_file=keys_dir / "principal.pem",
         public_key_file=keys_dir / "principal.pub.pem",
         session_secret_file=keys_dir / "session_secret",
+        secrets_key_file=keys_dir / "identity_secrets.key",
     )
 
     if not keys.private_key_file.exists():
@@ -63,6 +68,9 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ),
         )
+
+    if not keys.secrets_key_file.exists():
+        _write_private(keys.secrets_key_file, Fernet.generate_key() + b"\n")
 
     if not keys.session_secret_file.exists():
         _write_private(keys.session_secret_file, (secrets.token_urlsafe(48) + "\n").encode())

@@ -194,6 +194,7 @@ class Stack:
                 env.update(
                     {
                         "IDENTITY_SIGNING_KEY_FILE": str(self.keys.private_key_file),
+                        "IDENTITY_SECRETS_KEY_FILE": str(self.keys.secrets_key_file),
                         "IDENTITY_SMTP_HOST": self.host,
                         "IDENTITY_SMTP_PORT": str(self.smtp_port),
                         "IDENTITY_MAIL_FROM": MAIL_FROM,

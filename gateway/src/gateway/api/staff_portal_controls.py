@@ -1,16 +1,18 @@
-"""Staff JSON API for the portal controls (SPEC P7, P8, P9, P12): off switch, branding, renewal notice, a
-contact's support window, a portal user's admin override.
+"""Staff JSON API for the portal controls (SPEC P7, P8, P9, P12) and the configurable emails (P2, P3):
+off switch, branding, renewal notice, a contact's support window, a portal user's admin override, the
+invitation / password reset / login details templates per language, and sending login details.
 
 Staff sessions only (403 otherwise); identity enforces the same rule itself."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+import grpc
+from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.errors import PROBLEM_MEDIA_TYPE, Kind, Problem, split_field
 from gateway.api.staff_identity import PortalUser, StaffSession
 from gateway.clients.portal_controls import PortalControls, PortalControlsClient
 from gateway.portal_controls import controls_cache
@@ -20,10 +22,13 @@ _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MED
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: portal controls"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 503)},
+    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 422, 503)},
 )
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+TemplateName = Literal["invitation", "password_reset", "login_details"]
+Language = Literal["en", "fr"]
+UNPROCESSABLE = Kind(422, "invalid-template", "The template cannot be used")
 
 
 def _client(request: Request) -> PortalControlsClient:
@@ -160,3 +165,85 @@ async def put_admin_override(
         session.principal_token, portal_user_id=portal_user_id, on=body.admin_override
     )
     return PortalUserOverride(**PortalUser.of(u).model_dump(), admin_override=u.admin_override)
+
+
+# --- email templates (SPEC P2, P3) -------------------------------------------------------------------
+
+
+class EmailTemplate(BaseModel):
+    name: str
+    language: str
+    subject: str
+    body: str
+    customised: bool
+    placeholders: list[str]
+
+    @classmethod
+    def of(cls, t: identity_pb2.EmailTemplate) -> EmailTemplate:
+        return cls(
+            name=t.name,
+            language=t.language,
+            subject=t.subject,
+            body=t.body,
+            customised=t.customised,
+            placeholders=list(t.placeholders),
+        )
+
+
+class TemplateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+@router.get("/email-templates")
+async def list_templates(request: Request, session: StaffSession) -> list[EmailTemplate]:
+    """Every template in every language, with its placeholders; `customised: false` is the default text."""
+    return [EmailTemplate.of(t) for t in await _client(request).list_email_templates(session.principal_token)]
+
+
+@router.put("/email-templates/{name}/{language}", response_model=EmailTemplate)
+async def put_template(
+    name: TemplateName, language: Language, body: TemplateBody, request: Request, session: StaffSession
+) -> EmailTemplate | Response:
+    """Jinja2 text with `{{ placeholder }}`s; an unknown placeholder or a syntax error is 422 naming it."""
+    try:
+        t = await _client(request).update_email_template(
+            session.principal_token, name=name, language=language, subject=body.subject, body=body.body
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        field, detail = split_field(err.details() or "")
+        problem = Problem(UNPROCESSABLE, f"{field}: {detail}" if field else detail)
+        if field:
+            problem.errors = [{"field": field, "message": detail}]
+        return problem.response()
+    return EmailTemplate.of(t)
+
+
+@router.delete("/email-templates/{name}/{language}")
+async def reset_template(
+    name: TemplateName, language: Language, request: Request, session: StaffSession
+) -> EmailTemplate:
+    """Back to the default text."""
+    t = await _client(request).reset_email_template(session.principal_token, name=name, language=language)
+    return EmailTemplate.of(t)
+
+
+class LoginDetails(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language = "en"
+
+
+@router.post("/portal-users/{portal_user_id}/login-details", status_code=status.HTTP_204_NO_CONTENT)
+async def send_login_details(
+    portal_user_id: Id, body: LoginDetails, request: Request, session: StaffSession
+) -> Response:
+    """Email the user its login and the portal's address with the login details template (never a password)."""
+    await _client(request).send_login_details(
+        session.principal_token, portal_user_id=portal_user_id, language=body.language
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

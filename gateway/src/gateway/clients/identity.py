@@ -113,8 +113,8 @@ class IdentityClient:
 
     # --- passwords (SPEC P3) -------------------------------------------------------------------------
 
-    async def request_password_reset(self, *, login: str, client_address: str) -> None:
-        req = identity_pb2.RequestPasswordResetRequest(login=login, client_address=client_address)
+    async def request_password_reset(self, *, login: str, client_address: str, language: str = "en") -> None:
+        req = identity_pb2.RequestPasswordResetRequest(login=login, client_address=client_address, language=language)
         await self._call(self._stub.RequestPasswordReset, req, None)
 
     async def check_password_token(self, token: str) -> str:

@@ -88,7 +88,10 @@ async def forgot_submit(request: Request) -> Response:
         errors = {"login": t("account.forgot.login_required")}
         return _anonymous_page(request, "account/forgot.html", {"login": "", "sent": False, "errors": errors}, 400)
     try:
-        await request.app.state.backends.identity.request_password_reset(login=login, client_address=_address(request))
+        # The email comes in the language of the page that asked for it.
+        await request.app.state.backends.identity.request_password_reset(
+            login=login, client_address=_address(request), language=t.lang
+        )
     except grpc.aio.AioRpcError as err:
         if err.code() not in _UNAVAILABLE:
             raise

@@ -44,6 +44,8 @@ SIGN_IN_FAILURES = {
     grpc.StatusCode.FAILED_PRECONDITION: ("signin.refused", 403),
 }
 COOKIE_FLAGS = {"path": "/", "secure": True, "httponly": True, "samesite": "lax"}
+# Where a session still waiting for its second factor (identity's detail field) is sent back to.
+_PENDING_STEPS = {"mfa_pending": "/mfa", "mfa_enrol_pending": "/mfa/enrol"}
 
 
 class SignInRequired(Exception):
@@ -105,6 +107,10 @@ async def cookie_session(request: Request, cookie: str, signin_path: str) -> Ses
         session = await _sessions(request).resolve(token)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            step = _PENDING_STEPS.get(split_field(err.details() or "")[0] or "")
+            if step and cookie == SESSION_COOKIE:
+                # Signed in with the password but not yet with the second factor: back to that step, cookie kept.
+                raise SignInRequired(next_path, signin_path=step, cookie=cookie) from None
             # SPEC P7: a closed support window signs the browser out; the sign-in page says why.
             reason = support_window.REASON if support_window.closed(err.details()) else ""
             raise SignInRequired(

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from identity.mail.mailer import SmtpConfig
+from identity.secrets import SecretBox, derived_key, read_keys
 from identity.sessions.service import SessionPolicy
 from identity.validation import is_placeholder_password, looks_like_email
 from servicekit.principal import load_private_key
@@ -36,6 +37,11 @@ class Settings(ServiceSettings):
 
     grpc_port: int = 50051
     signing_key_file: Path = Field(description="Ed25519 private key (PKCS8 PEM) that signs principal tokens")
+    # Fernet keys that encrypt TOTP secrets and queued reset/invitation emails at rest (identity.secrets).
+    # Required when env=prod; in dev a key derived from the signing key is used when it is not set.
+    secrets_key_file: Path | None = Field(
+        None, description="Fernet keys, one per line, newest first", validate_default=True
+    )
     principal_token_ttl_seconds: int = Field(300, ge=10, le=3600)
     session_idle_minutes: int = Field(30, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
@@ -66,6 +72,16 @@ class Settings(ServiceSettings):
     @classmethod
     def _signing_key_loads(cls, value: Path) -> Path:
         read_signing_key(value)
+        return value
+
+    @field_validator("secrets_key_file")
+    @classmethod
+    def _secrets_key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            if info.data.get("env") == "prod":
+                raise ValueError("is required when env=prod (TOTP secrets and emailed links are encrypted with it)")
+            return None
+        read_keys(value)
         return value
 
     @field_validator("portal_url")
@@ -108,6 +124,11 @@ class Settings(ServiceSettings):
 
     def signing_key(self) -> Ed25519PrivateKey:
         return read_signing_key(self.signing_key_file)
+
+    def secret_box(self) -> SecretBox:
+        if self.secrets_key_file is None:
+            return SecretBox([derived_key(self.signing_key())])
+        return SecretBox(read_keys(self.secrets_key_file))
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(

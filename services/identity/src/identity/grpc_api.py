@@ -24,7 +24,8 @@ from identity.customers.models import Customer
 from identity.groups import service as groups
 from identity.groups.models import PermissionGroup
 from identity.mfa import service as mfa
-from identity.portal_controls.rpcs import PortalControlsRpcs, contact_window, renewal_notice_ends_on
+from identity.portal_controls.rpcs import EmailTemplateRpcs, PortalControlsRpcs, contact_window, renewal_notice_ends_on
+from identity.secrets import SecretBox
 from identity.secure_links import service as secure_links
 from identity.secure_links.models import SCOPE_CUSTOMER, SCOPE_SITE, SCOPE_TICKET, SecureLink
 from identity.sessions import service as sessions
@@ -250,7 +251,7 @@ def _privacy(c: Customer) -> identity_pb2.PrivacySettings:
     )
 
 
-class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServicer):
+class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.IdentityServiceServicer):
     def __init__(
         self,
         db: Database,
@@ -261,7 +262,10 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
         portal_url: str = "http://127.0.0.1:8000",
         mfa_issuer: str = "Customer portal",
         holders: DataHolders | None = None,
+        box: SecretBox | None = None,
     ) -> None:
+        # Encrypts TOTP secrets and the queued emails that carry a link (identity.secrets).
+        self.box = box
         self.mfa_issuer = mfa_issuer
         # Asked before a customer is deleted; without it (in-process tests) identity asks no one and refuses.
         self.holders = holders or DataHolders({}, tokens=tokens)
@@ -304,7 +308,7 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
             email=email,
             password="",
         )
-        await credentials.invite(s, user=user, portal_url=self.portal_url)
+        await credentials.invite(s, user=user, portal_url=self.portal_url, box=self.box)
 
     async def SignIn(self, request: identity_pb2.SignInRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         if self._ready is not None and not self._ready.is_set():
@@ -431,7 +435,7 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
                     s, principal=principal, customer=customer, access=details.portal_access
                 )
                 if created is not None and not customer.no_email:
-                    await credentials.invite(s, user=created, portal_url=self.portal_url)
+                    await credentials.invite(s, user=created, portal_url=self.portal_url, box=self.box)
             elif not customer.no_email:
                 await self._auto_invite(s, principal, customer_id=customer.id, contact_id="", email=customer.email)
             return identity_pb2.CreateCustomerResponse(customer=await full_customer(s, customer, principal))
@@ -494,7 +498,7 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
                 require_mfa=request.require_mfa,
             )
             if not request.password:
-                await credentials.invite(s, user=user, portal_url=self.portal_url)
+                await credentials.invite(s, user=user, portal_url=self.portal_url, box=self.box)
             return identity_pb2.CreatePortalUserResponse(portal_user=portal_user_to_proto(user, group))
 
         return await self._write(work)
@@ -552,7 +556,12 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
     async def RequestPasswordReset(self, request: identity_pb2.RequestPasswordResetRequest, context):  # noqa: N802, ANN001
         async with self.db.unit_of_work() as s:
             await credentials.request_reset(
-                s, login=request.login, portal_url=self.portal_url, client_address=request.client_address
+                s,
+                login=request.login,
+                portal_url=self.portal_url,
+                client_address=request.client_address,
+                box=self.box,
+                language=request.language or "en",
             )
         return identity_pb2.RequestPasswordResetResponse()
 
@@ -584,12 +593,13 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
             code=request.code,
             policy=self.policy,
             address=request.client_address,
+            box=self.box,
         )
         return identity_pb2.VerifyMfaCodeResponse(recovery_codes_left=left)
 
     async def BeginMfaEnrolment(self, request: identity_pb2.BeginMfaEnrolmentRequest, context):  # noqa: N802, ANN001
         enrolment = await mfa.begin_enrolment(
-            self.db, token=request.session_token, policy=self.policy, issuer=self.mfa_issuer
+            self.db, token=request.session_token, policy=self.policy, issuer=self.mfa_issuer, box=self.box
         )
         return identity_pb2.BeginMfaEnrolmentResponse(
             secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
@@ -602,6 +612,7 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
             code=request.code,
             policy=self.policy,
             address=request.client_address,
+            box=self.box,
         )
         return identity_pb2.ConfirmMfaEnrolmentResponse(recovery_codes=codes)
 
@@ -623,7 +634,9 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             user = await users.portal_user(s, principal=principal, portal_user_id=request.portal_user_id)
-            await credentials.invite(s, user=user, portal_url=self.portal_url)
+            await credentials.invite(
+                s, user=user, portal_url=self.portal_url, box=self.box, language=request.language or "en"
+            )
         return identity_pb2.InvitePortalUserResponse()
 
     async def GetPortalSettings(self, request: identity_pb2.GetPortalSettingsRequest, context):  # noqa: N802, ANN001
@@ -689,7 +702,7 @@ class IdentityServicer(PortalControlsRpcs, identity_pb2_grpc.IdentityServiceServ
                     s, principal=principal, customer=customer, access=details.portal_access
                 )
                 if created is not None and not customer.no_email:
-                    await credentials.invite(s, user=created, portal_url=self.portal_url)
+                    await credentials.invite(s, user=created, portal_url=self.portal_url, box=self.box)
             return identity_pb2.UpdateCustomerResponse(customer=await full_customer(s, customer, principal))
 
         return await self._write(work)

@@ -10,6 +10,7 @@ from identity.config import Settings
 from identity.customers.holders import DataHolders
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
+from identity.mfa.service import encrypt_legacy_secrets
 from identity.sessions.tokens import PrincipalTokens
 from identity.users.bootstrap import StaffBootstrap
 from portal.identity.v1 import identity_pb2_grpc
@@ -23,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def wire(rt: app.Runtime) -> app.Wiring:
     cfg = cast(Settings, rt.settings)
     tokens = PrincipalTokens(cfg.signing_key(), cfg.principal_token_ttl_seconds)
+    box = cfg.secret_box()
     secret = cfg.bootstrap_staff_password.get_secret_value()
     bootstrap = StaffBootstrap(rt.db, email=cfg.bootstrap_staff_email, password=secret)
     servicer = IdentityServicer(
@@ -33,13 +35,19 @@ def wire(rt: app.Runtime) -> app.Wiring:
         portal_url=cfg.portal_url,
         mfa_issuer=cfg.mfa_issuer,
         holders=DataHolders(cfg.peer_addresses(), tokens=tokens, timeout=cfg.peer_timeout_seconds),
+        box=box,
     )
     return app.Wiring(
         register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
         public_methods=PUBLIC_METHODS,
         consumers=events.consumers(db=rt.db, metrics=rt.metrics, portal_url=cfg.portal_url),
-        background=[bootstrap.run, Mailer(rt.db, SmtpTransport(cfg.smtp_config())).run],
+        background=[
+            bootstrap.run,
+            Mailer(rt.db, SmtpTransport(cfg.smtp_config()), box=box).run,
+            # TOTP secrets stored before encryption at rest (migration 0009) are encrypted once, at start.
+            lambda: encrypt_legacy_secrets(rt.db, box),
+        ],
         verifier=tokens.verifier(),
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,14 +17,18 @@ from identity.audit import models as audit_kinds
 from identity.audit.service import record
 from identity.credentials.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
 from identity.db import utcnow
-from identity.mail import templates
+from identity.access import require_staff
+from identity.customers.models import Customer
+from identity.email_templates import service as email_templates
 from identity.mail.service import queue_email
+from identity.portal_controls.service import get_controls
+from identity.secrets import SecretBox
 from identity.sessions.models import UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
 from identity.users.models import PortalUser
 from identity.users.passwords import hash_password, verify_password
 from servicekit.db import Database
-from servicekit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import KIND_PORTAL_USER, Principal
 
 log = logging.getLogger(__name__)
@@ -36,8 +41,54 @@ LINK_DEAD = "this link has expired or has already been used; ask for a new one"
 WRONG_CURRENT = "the current password is not correct"
 
 
+async def _values(s: AsyncSession, user: PortalUser, portal_url: str) -> dict[str, object]:
+    """What every template may say: the login, the customer's name, the portal's address, the operator's name."""
+    customer = await s.get(Customer, user.customer_id)
+    operator = (await get_controls(s)).operator_name or urlsplit(portal_url).hostname or portal_url
+    return {
+        "login": user.login,
+        "customer_name": customer.display_name if customer else "",
+        "portal_url": portal_url.rstrip("/"),
+        "operator_name": operator,
+    }
+
+
+async def _queue(
+    s: AsyncSession,
+    *,
+    template: str,
+    user: PortalUser,
+    cause_event_id: str,
+    portal_url: str,
+    values: dict[str, object],
+    language: str,
+    box: SecretBox | None,
+) -> None:
+    rendered = await email_templates.render(
+        s, name=template, language=language, values={**await _values(s, user, portal_url), **values}
+    )
+    await queue_email(
+        s,
+        cause_event_id=cause_event_id,
+        template=template,
+        recipient=user.email,
+        subject=rendered.subject,
+        body=rendered.text,
+        html=rendered.html,
+        customer_id=user.customer_id,
+        box=box,
+    )
+
+
 async def request_reset(
-    s: AsyncSession, *, login: str, portal_url: str, client_address: str = "", now: datetime | None = None
+    s: AsyncSession,
+    *,
+    login: str,
+    portal_url: str,
+    client_address: str = "",
+    now: datetime | None = None,
+    box: SecretBox | None = None,
+    language: str = "en",
 ) -> None:
     """Email a reset link to the portal user with this login or email, if there is one; the caller learns nothing."""
     now = now or utcnow()
@@ -69,33 +120,75 @@ async def request_reset(
         if recent >= RESETS_PER_HOUR:
             continue
         token = await issue_token(s, user=user, purpose=PURPOSE_RESET, ttl=RESET_TTL, now=now)
-        # The token travels in the query string: paths get logged, query strings never are.
-        rendered = templates.password_reset(link=f"{portal_url.rstrip('/')}/reset?token={token.value}", minutes=30)
-        await queue_email(
+        # The token travels in the query string: paths get logged, query strings never are. The email is stored
+        # sealed with `box` and blanked once sent, so the token is not readable at rest.
+        await _queue(
             s,
+            template=email_templates.PASSWORD_RESET,
+            user=user,
             cause_event_id=token.row.id,
-            template=templates.PASSWORD_RESET,
-            recipient=user.email,
-            subject=rendered.subject,
-            body=rendered.body,
-            customer_id=user.customer_id,
+            portal_url=portal_url,
+            values={"link": f"{portal_url.rstrip('/')}/reset?token={token.value}", "minutes": 30},
+            language=language,
+            box=box,
         )
 
 
-async def invite(s: AsyncSession, *, user: PortalUser, portal_url: str, now: datetime | None = None) -> None:
+async def invite(
+    s: AsyncSession,
+    *,
+    user: PortalUser,
+    portal_url: str,
+    now: datetime | None = None,
+    box: SecretBox | None = None,
+    language: str = "en",
+) -> None:
     """Email the user a single-use link to choose its password (SPEC P2); an earlier invitation stops working."""
     token = await issue_token(s, user=user, purpose=PURPOSE_INVITE, ttl=INVITATION_TTL, now=now)
-    rendered = templates.invitation(
-        link=f"{portal_url.rstrip('/')}/invitation?token={token.value}", days=INVITATION_TTL.days, login=user.login
-    )
-    await queue_email(
+    await _queue(
         s,
+        template=email_templates.INVITATION,
+        user=user,
         cause_event_id=token.row.id,
-        template=templates.INVITATION,
-        recipient=user.email,
-        subject=rendered.subject,
-        body=rendered.body,
-        customer_id=user.customer_id,
+        portal_url=portal_url,
+        values={"link": f"{portal_url.rstrip('/')}/invitation?token={token.value}", "days": INVITATION_TTL.days},
+        language=language,
+        box=box,
+    )
+
+
+async def send_login_details(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    portal_user_id: str,
+    portal_url: str,
+    box: SecretBox | None = None,
+    language: str = "en",
+) -> None:
+    """Staff email a portal user its login and where to sign in (the "Login Details" template); never a password."""
+    require_staff(principal)
+    user = await s.get(PortalUser, portal_user_id) if portal_user_id and len(portal_user_id) <= 36 else None
+    if user is None:
+        raise NotFound("no such portal user", field="portal_user_id")
+    if not user.email:
+        raise FailedPrecondition("this portal user has no email address", field="portal_user_id")
+    await _queue(
+        s,
+        template=email_templates.LOGIN_DETAILS,
+        user=user,
+        cause_event_id=f"login-details:{new_session_token()[:24]}",
+        portal_url=portal_url,
+        values={"signin_link": f"{portal_url.rstrip('/')}/signin"},
+        language=language,
+        box=box,
+    )
+    await record(
+        s,
+        kind="login_details_sent",
+        subject=f"portal_user:{user.id}",
+        at=utcnow(),
+        detail={"by": principal.subject_id},
     )
 
 

@@ -8,6 +8,7 @@ recipient the server refuses for good is marked failed and left alone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import smtplib
 import ssl
@@ -22,6 +23,7 @@ from identity import events, metrics
 from identity.db import utcnow
 from identity.mail.models import OutboundEmail
 from identity.mail.service import MAIL_SIGNAL
+from identity.secrets import SecretBox
 from servicekit.db import Database
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,9 @@ class Mailer:
         poll_seconds: float = 1.0,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 20,
+        box: SecretBox | None = None,
     ) -> None:
+        self._box = box
         self._db = db
         self._transport = transport
         self._poll = poll_seconds
@@ -155,12 +159,16 @@ class Mailer:
             return list((await s.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(leased)))).all())
 
     async def _send_one(self, row: OutboundEmail) -> None:
-        message = self._message(row)
         error: Exception | None = None
         try:
-            await self._transport.send(message)
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
-            error = exc
+            message = self._message(row)
+        except ValueError as exc:  # a sealed body this replica cannot open: nothing to retry with
+            error = PermanentFailure(f"cannot open the sealed body ({exc})")
+        else:
+            try:
+                await self._transport.send(message)
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
+                error = exc
         async with self._db.unit_of_work() as s:
             email = await s.get(OutboundEmail, row.id)
             if email is None:
@@ -168,6 +176,9 @@ class Mailer:
             now = utcnow()
             email.attempts += 1
             email.locked_until = None
+            if email.sealed and (error is None or isinstance(error, PermanentFailure)):
+                # The link in it must not stay readable at rest, even encrypted, once it is of no more use here.
+                email.body = ""
             if error is None:
                 email.sent_at = now
                 email.last_error = None
@@ -200,8 +211,16 @@ class Mailer:
         msg["Date"] = formatdate(row.created_at.timestamp(), usegmt=True)
         # Stable per row: a receiving system can drop a copy if one ever goes out twice.
         msg["Message-ID"] = f"<{row.id}@{c.mail_from.rsplit('@', 1)[-1] or 'portal'}>"
+        text, html = row.body, ""
+        if row.sealed:
+            if self._box is None:
+                raise ValueError("no secrets key")
+            parts = json.loads(self._box.open(row.body))
+            text, html = parts["text"], parts.get("html", "")
         # Plain ASCII goes as 7bit so links stay whole on one line; anything else is quoted-printable.
-        msg.set_content(row.body, cte="7bit" if row.body.isascii() else None)
+        msg.set_content(text, cte="7bit" if text.isascii() else None)
+        if html:
+            msg.add_alternative(html, subtype="html")
         return msg
 
     async def _measure_backlog(self) -> None:

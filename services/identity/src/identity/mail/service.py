@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from identity.customers.models import Customer
 from identity.db import new_id, utcnow
 from identity.mail import templates
 from identity.mail.models import OutboundEmail
+from identity.secrets import SecretBox
 from portal.tickets.v1 import events_pb2 as ticket_events_pb2
 from servicekit.db import signal_after_commit
 
@@ -31,8 +33,16 @@ async def queue_email(
     subject: str,
     body: str,
     customer_id: str | None = None,
+    html: str = "",
+    box: SecretBox | None = None,
 ) -> bool:
-    """Add an email to the outbox; False when this event already queued this template for this recipient."""
+    """Add an email to the outbox; False when this event already queued this template for this recipient.
+
+    With `box` the body (text and HTML) is stored encrypted: it carries a single-use link, and the mailer blanks it
+    once sent."""
+    sealed = box is not None
+    if box is not None:
+        body = box.seal(json.dumps({"text": body, "html": html}))
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = utcnow()
     stmt = (
@@ -45,6 +55,7 @@ async def queue_email(
             customer_id=customer_id,
             subject=subject,
             body=body,
+            sealed=sealed,
             created_at=now,
             next_attempt_at=now,
             attempts=0,

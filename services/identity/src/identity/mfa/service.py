@@ -26,6 +26,7 @@ from identity.audit.models import AuditEntry
 from identity.audit.service import record
 from identity.db import utcnow
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.secrets import SecretBox, is_sealed
 from identity.sessions.models import PENDING_MFA, UserSession
 from identity.sessions.service import SESSION_ENDED, SessionPolicy, ends_at
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token
@@ -77,6 +78,30 @@ def totp_step(secret: str, code: str, *, last_step: int, now: datetime) -> int |
     return None
 
 
+def _seal(secret: str, box: SecretBox | None) -> str:
+    return box.seal(secret) if box is not None else secret
+
+
+def _plain(stored: str, box: SecretBox | None) -> str:
+    """The base32 secret; a row from before secrets were encrypted is still read (until it is migrated)."""
+    if not is_sealed(stored):
+        return stored
+    if box is None:
+        raise FailedPrecondition("two-step verification cannot be checked right now")
+    return box.open(stored)
+
+
+async def encrypt_legacy_secrets(db: Database, box: SecretBox) -> int:
+    """Encrypt TOTP secrets stored in plain text before identity encrypted them (migration 0009). Returns how many."""
+    async with db.unit_of_work() as s:
+        factors = (await s.scalars(select(MfaFactor).where(~MfaFactor.secret.startswith("fernet:")))).all()
+        for factor in factors:
+            factor.secret = box.seal(factor.secret)
+    if factors:
+        log.info("encrypted %d TOTP secrets stored before encryption at rest", len(factors))
+    return len(factors)
+
+
 async def _session(s: AsyncSession, token: str, policy: SessionPolicy, now: datetime) -> UserSession:
     if not token or len(token) > MAX_SESSION_TOKEN:
         raise Unauthenticated(SESSION_ENDED)
@@ -107,7 +132,9 @@ async def _wrong_code(db: Database, session_id: str, address: str) -> None:
     raise InvalidArgument(WRONG_CODE, field="code")
 
 
-async def begin_enrolment(db: Database, *, token: str, policy: SessionPolicy, issuer: str) -> Enrolment:
+async def begin_enrolment(
+    db: Database, *, token: str, policy: SessionPolicy, issuer: str, box: SecretBox | None = None
+) -> Enrolment:
     """A new, unconfirmed TOTP secret for the session's user (replacing an unconfirmed one)."""
     async with db.unit_of_work() as s:
         now = utcnow()
@@ -122,9 +149,9 @@ async def begin_enrolment(db: Database, *, token: str, policy: SessionPolicy, is
             raise FailedPrecondition("two-step verification is already set up for this account")
         secret = pyotp.random_base32()
         if factor is None:
-            s.add(MfaFactor(user_id=user.id, secret=secret, last_step=0, created_at=now))
+            s.add(MfaFactor(user_id=user.id, secret=_seal(secret, box), last_step=0, created_at=now))
         else:
-            factor.secret, factor.last_step, factor.created_at = secret, 0, now
+            factor.secret, factor.last_step, factor.created_at = _seal(secret, box), 0, now
         login = user.login
     uri = pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name=issuer)
     svg = segno.make(uri, error="m").svg_inline(scale=5, border=2)
@@ -132,7 +159,7 @@ async def begin_enrolment(db: Database, *, token: str, policy: SessionPolicy, is
 
 
 async def confirm_enrolment(
-    db: Database, *, token: str, code: str, policy: SessionPolicy, address: str = ""
+    db: Database, *, token: str, code: str, policy: SessionPolicy, address: str = "", box: SecretBox | None = None
 ) -> list[str]:
     """Confirm the factor with a first code; the session is signed in and gets ten new recovery codes."""
     code = _normalise(code)
@@ -144,7 +171,7 @@ async def confirm_enrolment(
         factor = await s.get(MfaFactor, session.user_id)
         if factor is None or factor.confirmed_at is not None:
             raise FailedPrecondition("start the set-up again")
-        step = totp_step(factor.secret, code, last_step=factor.last_step, now=now)
+        step = totp_step(_plain(factor.secret, box), code, last_step=factor.last_step, now=now)
         session_id = session.id
         if step is not None:
             factor.confirmed_at, factor.last_step = now, step
@@ -165,7 +192,9 @@ async def _new_recovery_codes(s: AsyncSession, user_id: str) -> list[str]:
     return codes
 
 
-async def verify_code(db: Database, *, token: str, code: str, policy: SessionPolicy, address: str = "") -> int:
+async def verify_code(
+    db: Database, *, token: str, code: str, policy: SessionPolicy, address: str = "", box: SecretBox | None = None
+) -> int:
     """The second step of a sign-in: a TOTP code or a recovery code, each accepted once. Returns recovery codes left."""
     code = _normalise(code)
     if not code:
@@ -179,7 +208,7 @@ async def verify_code(db: Database, *, token: str, code: str, policy: SessionPol
         if factor is None or factor.confirmed_at is None:
             raise FailedPrecondition("two-step verification is not set up; sign in again")
         session_id, ok, kind = session.id, False, audit_kinds.MFA_VERIFIED
-        step = totp_step(factor.secret, code, last_step=factor.last_step, now=now)
+        step = totp_step(_plain(factor.secret, box), code, last_step=factor.last_step, now=now)
         if step is not None:
             factor.last_step, ok = step, True
         else:

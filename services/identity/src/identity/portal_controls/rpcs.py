@@ -1,11 +1,15 @@
-"""The portal-controls RPCs (SPEC P7, P8, P9, P12), mixed into IdentityServicer: proto ⇄ domain only."""
+"""The portal-controls (SPEC P7, P8, P9, P12) and email-template RPCs, mixed into IdentityServicer: proto ⇄ domain
+only."""
 
 from __future__ import annotations
 
 from identity.contacts.models import Contact
+from identity.credentials import service as credentials
+from identity.email_templates import service as email_templates
 from identity.groups.models import PermissionGroup
 from identity.portal_controls import admin_override, support_window
 from identity.portal_controls.service import Controls, get_controls, update_controls
+from identity.secrets import SecretBox
 from identity.users.models import PortalUser
 from portal.identity.v1 import identity_pb2
 from servicekit.db import Database
@@ -101,3 +105,60 @@ class PortalControlsRpcs:
                 admin_override=user.admin_override,
             )
         return identity_pb2.SetAdminOverrideResponse(portal_user=msg)
+
+
+def template_to_proto(t: email_templates.Template) -> identity_pb2.EmailTemplate:
+    return identity_pb2.EmailTemplate(
+        name=t.name,
+        language=t.language,
+        subject=t.subject,
+        body=t.body,
+        customised=t.customised,
+        placeholders=list(t.placeholders),
+    )
+
+
+class EmailTemplateRpcs:
+    db: Database
+    box: SecretBox | None
+    portal_url: str
+
+    async def ListEmailTemplates(self, request: identity_pb2.ListEmailTemplatesRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            templates = await email_templates.list_templates(s, principal=principal)
+        return identity_pb2.ListEmailTemplatesResponse(templates=[template_to_proto(t) for t in templates])
+
+    async def UpdateEmailTemplate(self, request: identity_pb2.UpdateEmailTemplateRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            t = await email_templates.update_template(
+                s,
+                principal=principal,
+                name=request.name,
+                language=request.language,
+                subject=request.subject,
+                body=request.body,
+            )
+        return identity_pb2.UpdateEmailTemplateResponse(template=template_to_proto(t))
+
+    async def ResetEmailTemplate(self, request: identity_pb2.ResetEmailTemplateRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            t = await email_templates.reset_template(
+                s, principal=principal, name=request.name, language=request.language
+            )
+        return identity_pb2.ResetEmailTemplateResponse(template=template_to_proto(t))
+
+    async def SendLoginDetails(self, request: identity_pb2.SendLoginDetailsRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            await credentials.send_login_details(
+                s,
+                principal=principal,
+                portal_user_id=request.portal_user_id,
+                portal_url=self.portal_url,
+                box=self.box,
+                language=request.language or "en",
+            )
+        return identity_pb2.SendLoginDetailsResponse()

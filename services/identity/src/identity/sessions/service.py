@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 WRONG_CREDENTIALS = "the login or password is not correct"
 SESSION_ENDED = "the session has ended; sign in again"
 ARCHIVED = "this account cannot sign in to the portal"
+MFA_STEP_PENDING = "the second step of the sign-in is not done yet"
+PENDING_FIELDS = {PENDING_MFA: "mfa_pending", PENDING_ENROL: "mfa_enrol_pending"}
 
 _KIND_OF_AUDIENCE = {AUDIENCE_PORTAL: KIND_PORTAL_USER, AUDIENCE_STAFF: KIND_STAFF}
 
@@ -224,8 +226,9 @@ async def resolve_session(
     if session is None or session.revoked_at is not None or now >= ends_at(session, policy):
         raise Unauthenticated(SESSION_ENDED)
     if session.pending:
-        # Waiting for its second factor: no principal until VerifyMfaCode or ConfirmMfaEnrolment.
-        raise Unauthenticated(SESSION_ENDED)
+        # Waiting for its second factor: no principal until VerifyMfaCode or ConfirmMfaEnrolment. The field tells
+        # the gateway to send the browser back to that step rather than to the sign-in page.
+        raise Unauthenticated(MFA_STEP_PENDING, field=PENDING_FIELDS.get(session.pending, "mfa_pending"))
     if now - session.last_seen_at >= policy.touch_every:
         session.last_seen_at = now
     return session, await principal_for(s, session)
