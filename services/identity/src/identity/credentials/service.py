@@ -13,12 +13,12 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import validation
+from identity.access import require_staff
 from identity.audit import models as audit_kinds
 from identity.audit.service import record
 from identity.credentials.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
-from identity.db import utcnow
-from identity.access import require_staff
 from identity.customers.models import Customer
+from identity.db import utcnow
 from identity.email_templates import service as email_templates
 from identity.mail.service import queue_email
 from identity.portal_controls.service import get_controls
