@@ -482,10 +482,22 @@ class ContactOut(BaseModel):
     email: str
     phone: str
     title: str
+    # SPEC P7, set with PUT /api/v1/staff/contacts/{id}/support-window; "" = open-ended.
+    support_start: str = ""
+    support_end: str = ""
 
     @classmethod
     def of(cls, c: identity_pb2.Contact) -> ContactOut:
-        return cls(id=c.id, customer_id=c.customer_id, name=c.name, email=c.email, phone=c.phone, title=c.title)
+        return cls(
+            id=c.id,
+            customer_id=c.customer_id,
+            name=c.name,
+            email=c.email,
+            phone=c.phone,
+            title=c.title,
+            support_start=c.support_start,
+            support_end=c.support_end,
+        )
 
 
 class Option(BaseModel):
