@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pyotp
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
@@ -111,3 +112,35 @@ def test_the_key_is_required_in_prod_checked_and_rotatable(tmp_path: Path, signi
     assert SecretBox([new]).open(box.seal("x")) == "x"
     with pytest.raises(ValueError, match="key this service does not have"):
         SecretBox([Fernet.generate_key()]).open(sealed_with_old)
+
+
+async def test_plain_link_emails_from_before_are_blanked(db, world, smtp_catcher):
+    from identity import at_rest
+    from identity.mail.mailer import Mailer, SmtpConfig, SmtpTransport
+    from identity.mail.models import OutboundEmail
+
+    link = "https://portal.example.test/reset?token=plain-old-token"
+    async with db.unit_of_work() as s:
+        for cause, sent in (("old-sent", utcnow()), ("old-queued", None)):
+            s.add(
+                OutboundEmail(
+                    cause_event_id=cause,
+                    template="password_reset",
+                    recipient="alice@acme.test",
+                    subject="Reset your portal password",
+                    body=f"Open {link}\n",
+                    sent_at=sent,
+                )
+            )
+    await at_rest.migrate(db, SecretBox([Fernet.generate_key()]))
+
+    async def bodies() -> dict[str, str]:
+        async with db.unit_of_work() as s:
+            rows = (await s.scalars(sa.select(OutboundEmail))).all()
+            return {r.cause_event_id: r.body for r in rows}
+
+    assert await bodies() == {"old-sent": "", "old-queued": f"Open {link}\n"}
+    config = SmtpConfig(host="127.0.0.1", port=smtp_catcher.smtp_port, mail_from="portal@example.test", timeout=5)
+    assert await Mailer(db, SmtpTransport(config)).send_pending() == 1
+    assert "plain-old-token" in smtp_catcher.wait_for(to="alice@acme.test").text
+    assert await bodies() == {"old-sent": "", "old-queued": ""}

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from identity import events
+from identity import at_rest, events
 from identity.config import Settings
 from identity.customers.holders import DataHolders
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
-from identity.mfa.service import encrypt_legacy_secrets
 from identity.sessions.tokens import PrincipalTokens
 from identity.users.bootstrap import StaffBootstrap
 from portal.identity.v1 import identity_pb2_grpc
@@ -45,8 +44,8 @@ def wire(rt: app.Runtime) -> app.Wiring:
         background=[
             bootstrap.run,
             Mailer(rt.db, SmtpTransport(cfg.smtp_config()), box=box).run,
-            # TOTP secrets stored before encryption at rest (migration 0009) are encrypted once, at start.
-            lambda: encrypt_legacy_secrets(rt.db, box),
+            # What was stored in plain text before encryption at rest (migration 0009) is dealt with once, at start.
+            lambda: at_rest.migrate(rt.db, box),
         ],
         verifier=tokens.verifier(),
     )

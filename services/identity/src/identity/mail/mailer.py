@@ -27,6 +27,8 @@ from identity.secrets import SecretBox
 from servicekit.db import Database
 
 log = logging.getLogger(__name__)
+# Emails with a single-use link or a login: blanked once sent, even one queued in plain text before 0009.
+_LINK_TEMPLATES = ("password_reset", "invitation", "login_details")
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,9 @@ class Mailer:
             now = utcnow()
             email.attempts += 1
             email.locked_until = None
-            if email.sealed and (error is None or isinstance(error, PermanentFailure)):
+            if (email.sealed or email.template in _LINK_TEMPLATES) and (
+                error is None or isinstance(error, PermanentFailure)
+            ):
                 # The link in it must not stay readable at rest, even encrypted, once it is of no more use here.
                 email.body = ""
             if error is None:
