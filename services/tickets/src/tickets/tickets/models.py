@@ -21,6 +21,10 @@ class Ticket(Base):
     customer_id: Mapped[str] = mapped_column(sa.String(64))
     # '' when the ticket is not linked to a contact (proto3 strings have no null either).
     contact_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    # The contact's name when the ticket was opened (T1), denormalised so lists show it without asking identity
+    # for every row: the portal user's own name from its principal, or the one staff named (the gateway looks it
+    # up in identity). '' without a contact.
+    contact_name: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     subject: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(50))

@@ -42,6 +42,7 @@ def render(ticket: Ticket, comments: list[Comment], *, operator_name: str = "") 
         ("Status", ticket.status),
         ("Priority", ticket.priority),
         ("Issue type", ticket.issue_type),
+        ("Contact", ticket.contact_name),
         ("Created", _when(ticket.created_at)),
         ("Last updated", _when(ticket.updated_at)),
         ("Closed", _when(ticket.closed_at) if ticket.closed_at else ""),

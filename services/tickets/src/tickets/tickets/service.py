@@ -37,6 +37,7 @@ DESCRIPTION_MAX = 20_000
 ISSUE_TYPE_MAX = 100
 IDEMPOTENCY_KEY_MAX = 200
 REFERENCE_ID_MAX = 64
+CONTACT_NAME_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,21 @@ async def create_ticket(
     site_id: str = "",
     asset_id: str = "",
     default_assignee: str = "",
+    contact_name: str = "",
 ) -> Ticket:
     """Open a ticket (portal users for their own customer and contact), or return the one this key already made.
 
-    The site and asset must have been checked against the customer (refs.RefChecker) before this is called."""
+    The site and asset must have been checked against the customer (refs.RefChecker) before this is called. Staff
+    give the contact's name with its id (the gateway reads it from identity); a portal user's ticket takes the
+    name of the user's own contact, which identity puts in the principal."""
     customer_id = creating_customer(principal, customer_id)
     if principal.is_staff:
         contact_id = _reference_id(contact_id, field="contact_id")
+        contact_name = _contact_name(contact_name, contact_id)
     else:
         contact_id = principal.contact_id
+        # A user linked to a contact carries that contact's name; a customer-level user (or a link) has none.
+        contact_name = _one_line(principal.display_name)[:CONTACT_NAME_MAX] if contact_id else ""
     subject = _subject(subject)
     description = _description(description)
     priority = _priority(priority)
@@ -104,6 +111,7 @@ async def create_ticket(
                 number=number,
                 customer_id=customer_id,
                 contact_id=contact_id,
+                contact_name=contact_name,
                 subject=subject,
                 description=description,
                 status=STATUS_NEW,
@@ -471,6 +479,19 @@ def _subject(value: str) -> str:
 
 def _description(value: str) -> str:
     return _text(value.strip(), field="description", label="description", limit=DESCRIPTION_MAX)
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.replace("\x00", "").split())
+
+
+def _contact_name(value: str, contact_id: str) -> str:
+    value = _one_line(value)
+    if value and not contact_id:
+        raise InvalidArgument("a contact name needs the contact_id it belongs to", field="contact_name")
+    if len(value) > CONTACT_NAME_MAX:
+        raise InvalidArgument(f"the contact name must be at most {CONTACT_NAME_MAX} characters", field="contact_name")
+    return value
 
 
 def _priority(value: str) -> str:
