@@ -65,6 +65,7 @@ def test_support_window_signs_in_only_between_its_dates_and_shows_why(stack):  #
         try:
             r = staff.put(window, json={"support_start": day(-30), "support_end": day(5)})
             assert r.status_code == 200 and r.json()["support_end"] == day(5), r.text
+            assert contact_of(staff, ACME.email, user.login)["support_start"] == day(-30), "shown in the contacts list"
             assert staff.put("/api/v1/staff/portal-controls/renewal-notice", json={"days": 7}).status_code == 200
             token = api_sign_in(stack, user.login, user.password)
             with page_client(stack, token) as c:
