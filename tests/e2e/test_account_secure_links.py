@@ -359,6 +359,8 @@ async def test_a_page_opened_through_a_link_says_so(stack, page, tmp_path, lang)
     banner = page.locator(".link-banner")
     expected = BANNER if lang == "en" else "Vous consultez le portail par un lien sécurisé."
     assert expected in await banner.inner_text()
+    header = "Secure link for Acme" if lang == "en" else "Lien sécurisé pour Acme"
+    assert header in await page.locator(".site-header .user").inner_text()
     assert "token" not in page.url
     await page.screenshot(path=str(tmp_path / f"secure-link-{lang}.png"), full_page=True)
     print(f"screenshot: {tmp_path / f'secure-link-{lang}.png'}")

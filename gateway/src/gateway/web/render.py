@@ -28,6 +28,14 @@ _PAGES = (
 )
 
 
+def signed_in_as(t: Translator, session: Session | None) -> str:
+    """Who the header names; a secure link is nobody's sign-in (SPEC P6), so it says so."""
+    if session is None:
+        return ""
+    key = "secure_links.signed_in_as" if session.principal.is_link else "nav.signed_in_as"
+    return t(key, name=session.principal.display_name)
+
+
 class Pages:
     def __init__(self, *, operator_name: str) -> None:
         env = jinja2.Environment(
@@ -72,7 +80,7 @@ class Pages:
             "signout_action": "/staff/signout" if request.url.path.startswith("/staff") else "/signout",
             "session": session,
             "csrf_token": session.csrf_token if session and not csrf_token else csrf_token,
-            "signed_in_as": t("nav.signed_in_as", name=session.principal.display_name) if session else "",
+            "signed_in_as": signed_in_as(t, session),
         }
         if context:
             ctx.update(context)
