@@ -108,11 +108,11 @@ def make_world() -> World:
             kind=common_pb2.PRINCIPAL_KIND_STAFF, subject_id="tech", display_name="Tess Tech", session_id="s-tech"
         ),
     )
-    for i, (customer, subject, status) in enumerate(
+    for i, (customer, subject, status, contact, issue_type) in enumerate(
         [
-            (CUSTOMER_A, "Printer on 2nd floor jams", "open"),
-            (CUSTOMER_A, "VPN drops every hour", "in_progress"),
-            (CUSTOMER_B, "Globex mail server down", "open"),
+            (CUSTOMER_A, "Printer on 2nd floor jams", "open", "Alice Martin", "Hardware"),
+            (CUSTOMER_A, "VPN drops every hour", "in_progress", "", "Network"),
+            (CUSTOMER_B, "Globex mail server down", "open", "Carol Diaz", "Email"),
         ],
         start=1,
     ):
@@ -121,6 +121,9 @@ def make_world() -> World:
                 id=f"tkt-{i}",
                 number=1000 + i,
                 customer_id=customer,
+                contact_id=f"ctc-{contact.split()[0].lower()}" if contact else "",
+                contact_name=contact,
+                issue_type=issue_type,
                 subject=subject,
                 description=f"Details of {subject}.\nSecond line.",
                 status=status,
@@ -191,11 +194,27 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
     async def GetCustomer(self, request, context):
         self.w.count("GetCustomer")
         p = await _require(self.w, context)
-        if request.customer_id not in p.customer_ids:
+        staff = p.kind == common_pb2.PRINCIPAL_KIND_STAFF
+        if request.customer_id not in (self.w.customers if staff else p.customer_ids):
             await context.abort(grpc.StatusCode.NOT_FOUND, "customer not found")
         name = self.w.customers[request.customer_id]
         return identity_pb2.GetCustomerResponse(
             customer=identity_pb2.Customer(id=request.customer_id, business_name=name, display_name=name)
+        )
+
+    async def ListContacts(self, request, context):
+        self.w.count("ListContacts")
+        p = await _require(self.w, context)
+        if p.kind != common_pb2.PRINCIPAL_KIND_STAFF:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "staff only")
+        if request.customer_id not in self.w.customers:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "customer not found")
+        return identity_pb2.ListContactsResponse(
+            contacts=[
+                identity_pb2.Contact(id=who.contact_id, customer_id=who.customer_id, name=who.display_name)
+                for who in (u.principal for u in self.w.users.values())
+                if who.customer_id == request.customer_id
+            ]
         )
 
 
@@ -261,11 +280,14 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
         if request.idempotency_key and key in self.w.idempotency:
             return tickets_pb2.CreateTicketResponse(ticket=self.w.idempotency[key])
         number = 1000 + len(self.w.tickets) + 1
+        staff = p.kind == common_pb2.PRINCIPAL_KIND_STAFF
         t = tickets_pb2.Ticket(
             id=f"tkt-{len(self.w.tickets) + 1}",
             number=number,
-            customer_id=p.customer_id,
-            contact_id=p.contact_id,
+            customer_id=request.customer_id if staff else p.customer_id,
+            contact_id=request.contact_id if staff else p.contact_id,
+            # Like the tickets service: staff give the contact's name, a portal user's contact is its own.
+            contact_name=request.contact_name if staff else (p.display_name if p.contact_id else ""),
             subject=request.subject,
             description=request.description,
             status="new",

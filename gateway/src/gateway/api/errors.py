@@ -131,7 +131,13 @@ def problem_from_rpc(err: grpc.aio.AioRpcError) -> Problem:
 def problem_from_status(status: int, detail: str | None = None, headers: dict[str, str] | None = None) -> Problem:
     kind = HTTP_TO_KIND.get(status) or (Kind(status, "http-error", "HTTP error") if status < 500 else BAD_GATEWAY)
     text = kind.generic_detail or detail or kind.title
-    return Problem(kind, text, headers=dict(headers or {}))
+    problem = Problem(kind, text, headers=dict(headers or {}))
+    # A request error about one field ("contact_id: not a contact of this customer") names it in `errors`, as the
+    # backends' INVALID_ARGUMENT answers do.
+    name, message = split_field(text) if kind is INVALID else (None, "")
+    if name:
+        problem.errors = [{"field": name, "message": message}]
+    return problem
 
 
 def problem_from_validation(exc: RequestValidationError) -> Problem:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients
 from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.staff_checks import bad_request, check_customer
 from gateway.api.staff_identity import StaffSession
 from gateway.clients import Backends
 from portal.billing.v1 import billing_pb2
@@ -259,32 +260,10 @@ class CreditAdded(BaseModel):
 # --- checks ----------------------------------------------------------------------------------------------------
 
 
-def _bad(field: str, message: str) -> HTTPException:
-    return HTTPException(status.HTTP_400_BAD_REQUEST, f"{field}: {message}")
-
-
 def _key(idempotency_key: str) -> str:
     if not _KEY.match(idempotency_key):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Idempotency-Key: send this header of {KEY_HELP}")
     return idempotency_key
-
-
-async def _check_customer(
-    backends: Backends, token: str, customer_id: str, *, contact_id: str = "", in_path: bool = False
-) -> None:
-    """The customer exists (identity owns customers; billing would take any id), and the contact is its own."""
-    try:
-        await backends.identity.get_customer_record(token, customer_id)
-    except grpc.aio.AioRpcError as err:
-        if err.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        if in_path:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such customer") from None
-        raise _bad("customer_id", "no such customer") from None
-    if contact_id:
-        contacts = await backends.identity.list_contacts(token, customer_id)
-        if contact_id not in {c.id for c in contacts}:
-            raise _bad("contact_id", "not a contact of this customer")
 
 
 async def _check_ticket(backends: Backends, token: str, customer_id: str, ticket_id: str) -> None:
@@ -293,9 +272,9 @@ async def _check_ticket(backends: Backends, token: str, customer_id: str, ticket
     except grpc.aio.AioRpcError as err:
         if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             raise
-        raise _bad("ticket_id", "no such ticket") from None
+        raise bad_request("ticket_id", "no such ticket") from None
     if ticket.customer_id != customer_id:
-        raise _bad("ticket_id", "the ticket is not this customer's")
+        raise bad_request("ticket_id", "the ticket is not this customer's")
 
 
 def _created(response: Response, replayed: bool, location: str) -> None:
@@ -315,7 +294,7 @@ ForCustomer = Annotated[str, Query(max_length=36, description="Only this custome
 @router.get("/customers/{customer_id}/billing-settings")
 async def get_billing_settings(customer_id: Id, session: StaffSession, backends: Clients) -> BillingSettings:
     """The tax rate (or tax-free) and terms billing applies to the customer's new invoices."""
-    await _check_customer(backends, session.principal_token, customer_id, in_path=True)
+    await check_customer(backends, session.principal_token, customer_id, in_path=True)
     return BillingSettings.of(await backends.billing.get_billing_settings(session.principal_token, customer_id))
 
 
@@ -324,7 +303,7 @@ async def put_billing_settings(
     customer_id: Id, body: BillingSettingsBody, session: StaffSession, backends: Clients
 ) -> BillingSettings:
     """Set the tax rate or tax-free, and the terms; invoices made afterwards use them (earlier ones keep theirs)."""
-    await _check_customer(backends, session.principal_token, customer_id, in_path=True)
+    await check_customer(backends, session.principal_token, customer_id, in_path=True)
     saved = await backends.billing.set_billing_settings(
         session.principal_token,
         customer_id,
@@ -347,7 +326,7 @@ async def create_invoice(
     is required."""
     key = _key(idempotency_key)
     token = session.principal_token
-    await _check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
+    await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
     if body.ticket_id:
         await _check_ticket(backends, token, body.customer_id, body.ticket_id)
     req = billing_pb2.CreateInvoiceRequest(
@@ -410,7 +389,7 @@ async def create_estimate(
     where it can be approved or declined once. No email is sent. Idempotency-Key is required."""
     key = _key(idempotency_key)
     token = session.principal_token
-    await _check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
+    await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
     req = billing_pb2.CreateEstimateRequest(
         customer_id=body.customer_id,
         contact_id=body.contact_id,
@@ -472,7 +451,7 @@ async def add_store_credit(
     required."""
     key = _key(idempotency_key)
     token = session.principal_token
-    await _check_customer(backends, token, customer_id, in_path=True)
+    await check_customer(backends, token, customer_id, in_path=True)
     req = billing_pb2.AddStoreCreditRequest(
         customer_id=customer_id,
         amount=common_pb2.Money(amount_minor=body.amount_minor, currency=body.currency),

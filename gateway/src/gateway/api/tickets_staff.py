@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients
 from gateway.api.errors import PROBLEM_MEDIA_TYPE
 from gateway.api.schemas import NewTicket
+from gateway.api.staff_checks import check_customer
 from gateway.api.staff_identity import StaffSession
 from gateway.clients.schemas import Ticket
 
@@ -34,7 +35,9 @@ class StaffNewTicket(NewTicket):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    contact_id: RefId = ""
+    contact_id: RefId = Field(
+        "", description="One of the customer's contacts (its name is kept on the ticket), or empty for the customer"
+    )
 
 
 class StaffTicketCreated(BaseModel):
@@ -61,12 +64,17 @@ async def staff_create_ticket(
         ),
     ] = None,
 ) -> StaffTicketCreated:
-    """Open a ticket for a customer; its site and asset must be that customer's. The answer carries the customer's
-    internal ticket warning."""
+    """Open a ticket for a customer; its contact, site and asset must be that customer's (another customer's or an
+    unknown one is a 400 naming the field). The answer carries the customer's internal ticket warning."""
     token = session.principal_token
     # Asked while the ticket is created; a missing warning never costs the ticket.
     warning = asyncio.create_task(backends.identity.internal_ticket_warning(token, body.customer_id))
     try:
+        # A named contact is checked with identity, which also gives the name the ticket keeps (T1). Without one,
+        # identity is not needed: a ticket opens even while identity is down (the warning is then null).
+        contact = None
+        if body.contact_id:
+            contact = await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
         ticket = await backends.tickets.create_ticket(
             token,
             subject=body.subject,
@@ -78,6 +86,7 @@ async def staff_create_ticket(
             asset_id=body.asset_id,
             customer_id=body.customer_id,
             contact_id=body.contact_id,
+            contact_name=contact.name if contact else "",
         )
     except BaseException:
         warning.cancel()

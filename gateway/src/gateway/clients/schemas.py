@@ -46,6 +46,11 @@ class Ticket(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     created_by: str
+    contact_name: str = Field(
+        "",
+        description="The contact's name as it was when the ticket was opened (T1); empty when the ticket has no "
+        "contact",
+    )
     assignee_id: str = ""
     site_id: str = ""
     asset_id: str = ""
@@ -64,6 +69,7 @@ class Ticket(BaseModel):
             number=t.number,
             customer_id=t.customer_id,
             contact_id=t.contact_id,
+            contact_name=t.contact_name,
             subject=t.subject,
             description=t.description,
             status=t.status,

@@ -63,8 +63,10 @@ class TicketsClient:
         asset_id: str = "",
         customer_id: str = "",
         contact_id: str = "",
+        contact_name: str = "",
     ) -> Ticket:
-        """Portal users open tickets for their own customer; staff name the customer (and contact)."""
+        """Portal users open tickets for their own customer; staff name the customer (and the contact, with the
+        contact's name as identity has it)."""
         req = tickets_pb2.CreateTicketRequest(
             subject=subject,
             description=description,
@@ -75,6 +77,7 @@ class TicketsClient:
             asset_id=asset_id,
             customer_id=customer_id,
             contact_id=contact_id,
+            contact_name=contact_name,
         )
         resp = await self._call(self._stub.CreateTicket, req, token)
         return Ticket.from_proto(resp.ticket)

@@ -129,6 +129,7 @@ class Row(NamedTuple):
     created: str
     updated: str
     invoiced: str
+    contact: str
 
 
 def _row(t: Translator, tk: Ticket) -> Row:
@@ -143,6 +144,7 @@ def _row(t: Translator, tk: Ticket) -> Row:
         t.datetime(tk.created_at),
         t.datetime(tk.updated_at),
         invoiced_label(t, tk),
+        tk.contact_name,
     )
 
 
@@ -212,14 +214,15 @@ async def tickets_csv(request: Request, session: PageSession) -> Response:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(
-        [t(k) for k in ("ticket.number", "ticket.subject", "ticket.status", "ticket.priority", "ticket.issue_type")]
-        + [t("ticket.created"), t("ticket.updated")]
+        [t(k) for k in ("ticket.number", "ticket.subject", "ticket.contact", "ticket.status", "ticket.priority")]
+        + [t("ticket.issue_type"), t("ticket.created"), t("ticket.updated")]
     )
     for tk in tickets[:CSV_LIMIT]:
         w.writerow(
             [
                 tk.number,
                 _csv_cell(tk.subject),
+                _csv_cell(tk.contact_name),
                 _csv_cell(status_label(t, tk.status)),
                 _csv_cell(t.label("priority", tk.priority)),
                 _csv_cell(tk.issue_type),

@@ -19,6 +19,9 @@ class TicketRow(NamedTuple):
     updated: str
     # The invoiced marker (T1), e.g. "Invoiced INV-1001"; '' until billing invoices the ticket.
     invoiced: str = ""
+    # The ticket's contact as named when it was opened (T1); '' when it has none (the page shows a dash).
+    contact: str = ""
+    issue_type: str = ""
 
 
 class InvoiceRow(NamedTuple):
@@ -63,6 +66,8 @@ def ticket_row(t: Translator, tk: Ticket) -> TicketRow:
         t.datetime(tk.created_at),
         t.datetime(tk.updated_at),
         t("tickets.invoiced", number=tk.invoice_number) if tk.invoice_number else "",
+        tk.contact_name,
+        tk.issue_type,
     )
 
 
