@@ -24,8 +24,8 @@ from gateway.api.knowledge import router as knowledge_api
 from gateway.api.routes import router as api_router
 from gateway.api.staff_billing import router as staff_billing_api
 from gateway.api.staff_identity import router as staff_identity_api
-from gateway.api.staff_secure_links import router as staff_secure_links_api
 from gateway.api.staff_portal_controls import router as staff_portal_controls_api
+from gateway.api.staff_secure_links import router as staff_secure_links_api
 from gateway.api.tickets import router as tickets_api
 from gateway.api.tickets_staff import router as tickets_staff_api
 from gateway.clients import Backends
@@ -214,8 +214,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.include_router(staff_identity_api)
     app.include_router(staff_billing_api)
-    app.include_router(staff_secure_links_api)
     app.include_router(staff_portal_controls_api)
+    app.include_router(staff_secure_links_api)
     app.include_router(billing_api)
     app.include_router(knowledge_api)  # before tickets_api: /api/v1/tickets/charts is not a ticket id
     app.include_router(tickets_api)
