@@ -138,3 +138,41 @@ async def test_an_integrity_error_in_the_handler_is_redelivered_not_taken_for_a_
     assert Msg.outcome == ["nak"]
     async with db.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(outbox)) == 0
+
+
+async def test_a_cancellation_the_nats_fetch_swallows_still_stops_the_consumer() -> None:
+    """nats-py's fetch (asyncio.wait_for on 3.11) can lose a cancellation that races a message; the consumer must
+    stop anyway, or the service's stop waits for it forever."""
+
+    class Swallowing:
+        swallowed = False
+
+        async def fetch(self, batch: int, timeout: float) -> list:  # noqa: ASYNC109 - nats-py's signature
+            try:
+                await asyncio.sleep(timeout)
+            except asyncio.CancelledError:
+                if self.swallowed:
+                    raise
+                self.swallowed = True  # what the race does: the cancellation is gone, the fetch answers normally
+            return []
+
+    class Js:
+        async def pull_subscribe(self, *args: object, **kwargs: object) -> Swallowing:
+            return Swallowing()
+
+    class Nc:
+        def jetstream(self) -> Js:
+            return Js()
+
+    async def handler(session, data, headers) -> None:  # noqa: ANN001
+        raise AssertionError("no message arrives")
+
+    consumer = events.Consumer(name="kit-swallow", subject=SUBJECT, handler=handler, db=None, metrics=None)  # type: ignore[arg-type]
+    task = asyncio.create_task(consumer.run(Nc()))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=3)
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert done and task.cancelled()

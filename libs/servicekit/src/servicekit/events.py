@@ -221,7 +221,12 @@ class Consumer:
                 log.warning("consumer %s: cannot subscribe yet (%s); retrying", self.name, exc)
                 await asyncio.sleep(1)
         polls = 0
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # nats-py's fetch can swallow a cancellation that races a message (asyncio.wait_for on 3.11), and
+                # this loop would then poll forever and hang the service's stop; honour it here.
+                raise asyncio.CancelledError
             try:
                 msgs = await sub.fetch(batch=20, timeout=1)
             except nats.errors.TimeoutError:
