@@ -216,6 +216,8 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/staff/estimates/{estimate_id}",
         "/api/v1/staff/customers/{customer_id}/store-credit",
     } <= staff_identity
+    # Identity's customer settings are the one source of tax and terms: billing's copy is read only.
+    assert set(spec["paths"]["/api/v1/staff/customers/{customer_id}/billing-settings"]) == {"get"}
     invoices = spec["paths"]["/api/v1/staff/invoices"]
     assert {"get", "post"} <= set(invoices) and {"200", "201"} <= set(invoices["post"]["responses"])
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in invoices["post"]["parameters"])

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from billing.customers import service as customers
 from billing.invoices.models import OPEN, Invoice, InvoiceLine
 from billing.main import MIGRATIONS_DIR, NAME, wire
 from billing.payments.http_processor import SandboxProcessor
@@ -43,6 +44,27 @@ def seed(db: Database) -> Callable:
             s.add_all(rows)
 
     return add
+
+
+@pytest.fixture
+def customer_settings(db: Database) -> Callable:
+    """`await customer_settings(customer_id, tax_rate_bp=..., tax_free=..., terms_days=...)`: the customer's settings
+    as billing's consumer applies them from identity's customer_updated (the only way they change)."""
+
+    async def apply(
+        customer_id: str, *, tax_rate_bp: int | None = None, tax_free: bool = False, terms_days: int | None = None
+    ) -> None:
+        async with db.unit_of_work() as s:
+            await customers.apply_identity_settings(
+                s,
+                customer_id=customer_id,
+                tax_rate_bp=tax_rate_bp,
+                tax_free=tax_free,
+                terms_days=terms_days,
+                occurred_at=datetime.now(UTC),
+            )
+
+    return apply
 
 
 @pytest.fixture

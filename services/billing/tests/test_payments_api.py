@@ -78,18 +78,14 @@ async def subjects(db) -> list[str]:  # noqa: ANN001
         return list(await s.scalars(select(outbox.c.subject).order_by(outbox.c.created_at)))
 
 
-async def test_staff_invoice_applies_the_customers_tax_and_terms(stub, as_):
-    await stub.SetCustomerBillingSettings(
-        billing_pb2.SetCustomerBillingSettingsRequest(customer_id=A, tax_rate_bp=825, terms_days=15), **as_(STAFF)
-    )
+async def test_staff_invoice_applies_the_customers_tax_and_terms(stub, as_, customer_settings):
+    await customer_settings(A, tax_rate_bp=825, terms_days=15)
     inv = await new_invoice(stub, as_, A, ("Labour", "1.5", 10_000), ("Router", "1", 4_999))
     assert inv.subtotal.amount_minor == 19_999
     assert inv.tax.amount_minor == 1_650  # 8.25 % of 199.99 = 16.499… rounds half-up to 16.50
     assert inv.total.amount_minor == inv.balance_due.amount_minor == 21_649
     assert (inv.issued_on, inv.due_on) == ("2026-01-01", "2026-01-16")
-    await stub.SetCustomerBillingSettings(
-        billing_pb2.SetCustomerBillingSettingsRequest(customer_id=A, tax_rate_bp=825, tax_free=True), **as_(STAFF)
-    )
+    await customer_settings(A, tax_rate_bp=825, tax_free=True)
     assert (await new_invoice(stub, as_, A, ("Fee", "1", 1_000))).tax.amount_minor == 0
 
 

@@ -1,6 +1,7 @@
-"""Billing's staff RPCs as the staff JSON API uses them: reading a customer's settings, one customer's invoices and
-estimates, and idempotency keys on CreateInvoice, CreateEstimate and AddStoreCredit (one record per key, also
-when the same key arrives many times at once). SQLite and PostgreSQL (the `db_url` fixture)."""
+"""Billing's staff RPCs as the staff JSON API uses them: reading a customer's settings (which only identity's events
+set), one customer's invoices and estimates, and idempotency keys on CreateInvoice, CreateEstimate and
+AddStoreCredit (one record per key, also when the same key arrives many times at once). SQLite and PostgreSQL
+(the `db_url` fixture)."""
 
 from __future__ import annotations
 
@@ -53,31 +54,20 @@ async def count(db, model) -> int:  # noqa: ANN001
         return int(await s.scalar(select(func.count()).select_from(model)))
 
 
-async def test_settings_read_back_as_defaults_then_as_set(stub, as_):
-    got = (
-        await stub.GetCustomerBillingSettings(
-            billing_pb2.GetCustomerBillingSettingsRequest(customer_id=A), **as_(STAFF)
-        )
-    ).settings
+async def test_settings_read_back_as_defaults_then_as_identity_set_them(stub, as_, customer_settings):
+    def read(customer_id: str):  # noqa: ANN202
+        req = billing_pb2.GetCustomerBillingSettingsRequest(customer_id=customer_id)
+        return stub.GetCustomerBillingSettings(req, **as_(STAFF))
+
+    got = (await read(A)).settings
     assert (got.tax_rate_bp, got.tax_free, got.terms_days, got.configured) == (0, False, 30, False)
-    req = billing_pb2.SetCustomerBillingSettingsRequest(customer_id=A, tax_rate_bp=825, terms_days=14)
-    saved = (await stub.SetCustomerBillingSettings(req, **as_(STAFF))).settings
-    assert (saved.customer_id, saved.tax_rate_bp, saved.terms_days, saved.configured) == (A, 825, 14, True)
-    got = (
-        await stub.GetCustomerBillingSettings(
-            billing_pb2.GetCustomerBillingSettingsRequest(customer_id=A), **as_(STAFF)
-        )
-    ).settings
-    assert got == saved
-    other = (
-        await stub.GetCustomerBillingSettings(
-            billing_pb2.GetCustomerBillingSettingsRequest(customer_id=B), **as_(STAFF)
-        )
-    ).settings
-    assert other.configured is False
+    await customer_settings(A, tax_rate_bp=825, terms_days=14)
+    got = (await read(A)).settings
+    assert (got.customer_id, got.tax_rate_bp, got.tax_free, got.terms_days, got.configured) == (A, 825, False, 14, True)
+    assert (await read(B)).settings.configured is False
 
 
-async def test_settings_are_staff_only_and_validated(stub, as_):
+async def test_settings_are_staff_only_and_read_only(stub, as_):
     read = billing_pb2.GetCustomerBillingSettingsRequest(customer_id=A)
     err = await rpc_error(stub.GetCustomerBillingSettings(read, **as_(user(A))))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -85,9 +75,8 @@ async def test_settings_are_staff_only_and_validated(stub, as_):
         stub.GetCustomerBillingSettings(billing_pb2.GetCustomerBillingSettingsRequest(), **as_(STAFF))
     )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    bad = billing_pb2.SetCustomerBillingSettingsRequest(customer_id=A, tax_rate_bp=20_000, terms_days=30)
-    err = await rpc_error(stub.SetCustomerBillingSettings(bad, **as_(STAFF)))
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "tax rate" in err.details()
+    # Identity's customer settings are the one source: billing has no RPC that sets them.
+    assert "SetCustomerBillingSettings" not in billing_pb2.DESCRIPTOR.services_by_name["BillingService"].methods_by_name
 
 
 async def test_one_invoice_per_key_and_a_key_reused_for_another_invoice_is_refused(stub, as_, db):

@@ -20,6 +20,9 @@ from portal_local.seed_knowledge import seed_knowledge
 from portal_local.stack import Stack
 
 DEADLINE_SECONDS = 10.0
+# The demo customers' tax and terms, set where they live (identity's customer settings); billing learns them by event.
+DEMO_TAX_RATE_BP = 825
+DEMO_TERMS_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,16 @@ def seed(identity_addr: str, tickets_addr: str, staff_email: str, staff_password
             customer = _call(
                 identity.CreateCustomer,
                 identity_pb2.CreateCustomerRequest(
-                    business_name=demo.business_name, email=demo.email, idempotency_key=f"seed-customer-{demo.slug}"
+                    business_name=demo.business_name,
+                    email=demo.email,
+                    idempotency_key=f"seed-customer-{demo.slug}",
+                    settings=identity_pb2.CustomerSettings(
+                        tax_rate_bp=DEMO_TAX_RATE_BP,
+                        invoice_terms_days=DEMO_TERMS_DAYS,
+                        receive_billing_emails=True,
+                        receive_marketing_emails=True,
+                        receive_report_emails=True,
+                    ),
                 ),
                 f"CreateCustomer({demo.business_name})",
                 staff_token,

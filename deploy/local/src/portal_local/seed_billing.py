@@ -1,14 +1,16 @@
-"""Billing demo data, created once with the demo customers through billing's staff RPCs: tax and terms, a few
-invoices (one paid in part is left to the demo user), and an open estimate per demo customer."""
+"""Billing demo data, created once with the demo customers through billing's staff RPCs: a few invoices (one paid
+in part is left to the demo user) and an open estimate per demo customer. Their tax and terms are the customers'
+identity settings (seed.py), which billing learns by event; the invoices wait until it has."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
-from portal_local.seed import DEMO_CUSTOMERS, _call, _channel, _sign_in, _sign_out
+from portal_local.seed import DEMO_CUSTOMERS, DEMO_TAX_RATE_BP, SeedError, _call, _channel, _sign_in, _sign_out
 
 # (description, quantity, unit price in cents) per invoice, oldest first; issued this many days ago.
 INVOICES = (
@@ -17,7 +19,7 @@ INVOICES = (
     (15, (("Microsoft 365 Business Standard", "12", 1_250), ("Backup storage 1 TB", "1", 2_900))),
 )
 ESTIMATE = ("Office Wi-Fi refresh", (("Wi-Fi 6 access point", "4", 24_900), ("Installation", "3", 9_500)))
-TAX_RATE_BP = 825
+SETTINGS_WAIT_SECONDS = 30.0
 
 
 def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_password: str) -> int:
@@ -36,14 +38,7 @@ def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_
         ids = {c.email: c.id for c in listed}
         for demo in DEMO_CUSTOMERS:
             customer_id = ids[demo.email]
-            _call(
-                billing.SetCustomerBillingSettings,
-                billing_pb2.SetCustomerBillingSettingsRequest(
-                    customer_id=customer_id, tax_rate_bp=TAX_RATE_BP, terms_days=30
-                ),
-                "SetCustomerBillingSettings",
-                token,
-            )
+            _wait_for_settings(billing, customer_id, token)
             for days_ago, lines in INVOICES:
                 _call(
                     billing.CreateInvoice,
@@ -73,3 +68,16 @@ def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_
             )
         _sign_out(identity, session)
     return created
+
+
+def _wait_for_settings(billing: billing_pb2_grpc.BillingServiceStub, customer_id: str, token: str) -> None:
+    """Until billing applies the customer's tax rate from identity's customer_updated event."""
+    deadline = time.monotonic() + SETTINGS_WAIT_SECONDS
+    req = billing_pb2.GetCustomerBillingSettingsRequest(customer_id=customer_id)
+    while True:
+        settings = _call(billing.GetCustomerBillingSettings, req, "GetCustomerBillingSettings", token).settings
+        if settings.tax_rate_bp == DEMO_TAX_RATE_BP:
+            return
+        if time.monotonic() > deadline:
+            raise SeedError(f"billing did not receive customer {customer_id}'s settings from identity in time")
+        time.sleep(0.1)

@@ -1,5 +1,6 @@
-"""Staff JSON API for billing (SPEC S2, B8, B9, B10): a customer's tax rate and invoice terms, invoices with lines
-(tax, terms and an optional ticket), estimates, and store credit.
+"""Staff JSON API for billing (SPEC S2, B8, B9, B10): the tax rate and invoice terms billing applies to a customer
+(read here, set in identity's customer settings), invoices with lines (tax, terms and an optional ticket),
+estimates, and store credit.
 
 Staff sign in with `POST /api/v1/staff/sessions` and send that token as the bearer; a portal session gets 403, and
 billing itself answers PERMISSION_DENIED to any non-staff principal on these RPCs. Billing does not know which
@@ -62,7 +63,9 @@ class BillingSettings(BaseModel):
     tax_rate_bp: int = Field(description="Basis points: 825 = 8.25 %")
     tax_free: bool
     terms_days: int = Field(description="Days from the invoice date to its due date")
-    configured: bool = Field(description="False while staff never set them and these are the defaults")
+    configured: bool = Field(
+        description="False until the customer's settings reached billing from identity; these are then the defaults"
+    )
 
     @classmethod
     def of(cls, s: billing_pb2.CustomerBillingSettings) -> BillingSettings:
@@ -73,16 +76,6 @@ class BillingSettings(BaseModel):
             terms_days=s.terms_days,
             configured=s.configured,
         )
-
-
-class BillingSettingsBody(BaseModel):
-    """SPEC B9: the tax rate invoices apply (or tax-free) and the default terms that set their due dates."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tax_rate_bp: Annotated[int, Field(ge=0, le=10_000, description="Basis points, 0-10000 (825 = 8.25 %)")] = 0
-    tax_free: Annotated[bool, Field(description="No tax on this customer's invoices, whatever the rate")] = False
-    terms_days: Annotated[int, Field(ge=0, le=365, description="Invoice terms in days, 0-365")]
 
 
 class LineBody(BaseModel):
@@ -293,25 +286,12 @@ ForCustomer = Annotated[str, Query(max_length=36, description="Only this custome
 
 @router.get("/customers/{customer_id}/billing-settings")
 async def get_billing_settings(customer_id: Id, session: StaffSession, backends: Clients) -> BillingSettings:
-    """The tax rate (or tax-free) and terms billing applies to the customer's new invoices."""
+    """The tax rate (or tax-free) and terms billing applies to the customer's new invoices (earlier ones keep
+    theirs). Read only: they are the customer's settings in identity (`settings.tax_rate_bp`, `tax_free`,
+    `invoice_terms_days` of `PUT /api/v1/staff/customers/{customer_id}`), which reach billing by event within moments;
+    `configured` is false until they have."""
     await check_customer(backends, session.principal_token, customer_id, in_path=True)
     return BillingSettings.of(await backends.billing.get_billing_settings(session.principal_token, customer_id))
-
-
-@router.put("/customers/{customer_id}/billing-settings")
-async def put_billing_settings(
-    customer_id: Id, body: BillingSettingsBody, session: StaffSession, backends: Clients
-) -> BillingSettings:
-    """Set the tax rate or tax-free, and the terms; invoices made afterwards use them (earlier ones keep theirs)."""
-    await check_customer(backends, session.principal_token, customer_id, in_path=True)
-    saved = await backends.billing.set_billing_settings(
-        session.principal_token,
-        customer_id,
-        tax_rate_bp=body.tax_rate_bp,
-        tax_free=body.tax_free,
-        terms_days=body.terms_days,
-    )
-    return BillingSettings.of(saved)
 
 
 # --- invoices (B3, B9) -------------------------------------------------------------------------------------------

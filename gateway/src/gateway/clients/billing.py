@@ -142,14 +142,6 @@ class BillingClient:
         req = billing_pb2.GetCustomerBillingSettingsRequest(customer_id=customer_id)
         return (await self._call(self._stub.GetCustomerBillingSettings, req, token)).settings
 
-    async def set_billing_settings(
-        self, token: str, customer_id: str, *, tax_rate_bp: int, tax_free: bool, terms_days: int
-    ) -> billing_pb2.CustomerBillingSettings:
-        req = billing_pb2.SetCustomerBillingSettingsRequest(
-            customer_id=customer_id, tax_rate_bp=tax_rate_bp, tax_free=tax_free, terms_days=terms_days
-        )
-        return (await self._call(self._stub.SetCustomerBillingSettings, req, token)).settings
-
     async def create_invoice(
         self, token: str, req: billing_pb2.CreateInvoiceRequest
     ) -> billing_pb2.CreateInvoiceResponse:

@@ -302,22 +302,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             row = await customers.get_settings(s, principal=principal, customer_id=request.customer_id)
-            settings = _settings(row, configured=row in s)
+            settings = _settings(row)
         return billing_pb2.GetCustomerBillingSettingsResponse(settings=settings)
-
-    async def SetCustomerBillingSettings(self, request, context):  # noqa: ANN001, ANN201, N802
-        principal = current_principal()
-        async with self.db.unit_of_work() as s:
-            row = await customers.set_settings(
-                s,
-                principal=principal,
-                customer_id=request.customer_id,
-                tax_rate_bp=request.tax_rate_bp,
-                tax_free=request.tax_free,
-                terms_days=request.terms_days,
-            )
-            settings = _settings(row, configured=True)
-        return billing_pb2.SetCustomerBillingSettingsResponse(settings=settings)
 
     async def CreateInvoice(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
@@ -372,13 +358,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
 
-def _settings(row: CustomerBilling, *, configured: bool) -> billing_pb2.CustomerBillingSettings:
+def _settings(row: CustomerBilling) -> billing_pb2.CustomerBillingSettings:
+    # Configured once identity's settings for the customer arrived; until then the defaults apply.
     return billing_pb2.CustomerBillingSettings(
         customer_id=row.customer_id,
         tax_rate_bp=row.tax_rate_bp,
         tax_free=row.tax_free,
         terms_days=row.terms_days,
-        configured=configured,
+        configured=row.settings_at is not None,
     )
 
 

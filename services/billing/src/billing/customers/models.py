@@ -1,6 +1,7 @@
-"""Billing's own per-customer settings (SPEC B9): tax rate or tax-free, and default invoice terms.
+"""Billing's copy of a customer's settings (SPEC B9): tax rate or tax-free, and default invoice terms.
 
-Identity owns the customer; until its settings reach billing by event, staff set these through billing.
+Identity owns them (customer settings, SPEC C3) and publishes every change as customer_updated; billing's consumer
+keeps this copy, which invoices use. Nothing else writes these columns.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class CustomerBilling(Base):
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
     tax_free: Mapped[bool] = mapped_column(Boolean, default=False)
     terms_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_TERMS_DAYS)
+    # When identity's change applied here happened (its event's occurred_at): an older event arriving later is
+    # ignored. None while no event arrived (the row may exist only as payments' per-customer lock).
+    settings_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.customers.models import DEFAULT_TERMS_DAYS, Counter, CustomerBilling, StaffRequest
 from servicekit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from servicekit.principal import Principal
+
+log = logging.getLogger(__name__)
 
 MAX_TAX_BP = 10_000
 MAX_TERMS_DAYS = 365
@@ -25,37 +29,54 @@ def require_staff(principal: Principal) -> None:
 
 
 async def settings_for(session: AsyncSession, customer_id: str) -> CustomerBilling:
-    """The customer's settings, or the defaults (no tax, 30-day terms) when staff never set them."""
+    """The customer's settings, or the defaults (no tax, 30-day terms) when identity's never reached billing."""
     row = await session.get(CustomerBilling, customer_id)
     return row or CustomerBilling(customer_id=customer_id, tax_rate_bp=0, tax_free=False, terms_days=DEFAULT_TERMS_DAYS)
 
 
 async def get_settings(session: AsyncSession, *, principal: Principal, customer_id: str) -> CustomerBilling:
-    """Staff read a customer's settings as invoices apply them; a row never saved is the defaults."""
+    """Staff read a customer's settings as invoices apply them; the defaults until identity's arrive."""
     require_staff(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
     return await settings_for(session, customer_id)
 
 
-async def set_settings(
-    session: AsyncSession, *, principal: Principal, customer_id: str, tax_rate_bp: int, tax_free: bool, terms_days: int
-) -> CustomerBilling:
-    """Staff set a customer's tax rate (or tax-free) and default terms."""
-    require_staff(principal)
-    if not customer_id:
-        raise InvalidArgument("a customer is required", field="customer_id")
-    if not 0 <= tax_rate_bp <= MAX_TAX_BP:
-        raise InvalidArgument("the tax rate must be between 0 and 100 %", field="tax_rate_bp")
-    if not 0 <= terms_days <= MAX_TERMS_DAYS:
-        raise InvalidArgument(f"terms must be between 0 and {MAX_TERMS_DAYS} days", field="terms_days")
-    row = await session.get(CustomerBilling, customer_id)
+async def apply_identity_settings(
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    tax_rate_bp: int | None,
+    tax_free: bool,
+    terms_days: int | None,
+    occurred_at: datetime,
+) -> bool:
+    """Take identity's settings of a customer (SPEC C3), unset meaning billing's defaults, unless a later change is
+    already applied; True when applied. The row is read for update, so two replicas applying two events for one
+    customer at once end with the later event's settings."""
+    if not 0 <= (tax_rate_bp or 0) <= MAX_TAX_BP or not 0 <= (terms_days or 0) <= MAX_TERMS_DAYS:
+        # Identity checks the same bounds; a value outside them is a bug to see in the log, not a tax to charge.
+        log.warning(
+            "settings of customer %s out of bounds (%s bp, %s days); ignored", customer_id, tax_rate_bp, terms_days
+        )
+        return False
+    row = await session.get(CustomerBilling, customer_id, with_for_update=True, populate_existing=True)
     if row is None:
         row = CustomerBilling(customer_id=customer_id)
         session.add(row)
-    row.tax_rate_bp, row.tax_free, row.terms_days = tax_rate_bp, tax_free, terms_days
+    elif row.settings_at is not None and occurred_at < row.settings_at:
+        return False
+    row.tax_rate_bp = tax_rate_bp or 0
+    row.tax_free = tax_free
+    row.terms_days = DEFAULT_TERMS_DAYS if terms_days is None else terms_days
+    row.settings_at = occurred_at
     await session.flush()
-    return row
+    return True
+
+
+async def forget_settings(session: AsyncSession, *, customer_id: str) -> None:
+    """Identity deleted the customer (which it does only once billing holds no record of it): its settings go."""
+    await session.execute(delete(CustomerBilling).where(CustomerBilling.customer_id == customer_id))
 
 
 async def next_number(session: AsyncSession, name: str) -> int:
