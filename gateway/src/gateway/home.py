@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from gateway.clients import Backends
+from gateway.clients.schemas import Invoice, Page
 from gateway.sessions import Session
 from servicekit import permissions as perm
 
@@ -27,18 +28,39 @@ class Section:
 
 
 @dataclass(frozen=True, slots=True)
+class BillingSummary:
+    """Billing's sections of the home (GetPortalSummaryResponse), or `available=False` when billing is down."""
+
+    available: bool
+    summary: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class HomeSections:
     tickets: Section | None
+    # The open invoices of `billing`, as the JSON API's home lists them.
     invoices: Section | None
     assets: Section | None
     script_runs: Section | None
+    billing: BillingSummary | None = None
 
 
 def allowed_sections(session: Session) -> dict[str, bool]:
     p = session.principal
     return {
         "tickets": p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE),
-        "invoices": p.has(perm.INVOICES_VIEW_ALL) or p.has(perm.INVOICES_VIEW_MINE),
+        "billing": any(
+            p.has(x)
+            for x in (
+                perm.ACCOUNT_OVERVIEW_VIEW,
+                perm.INVOICES_VIEW_ALL,
+                perm.INVOICES_VIEW_MINE,
+                perm.PAYMENTS_VIEW_ALL,
+                perm.PAYMENTS_VIEW_MINE,
+                perm.ESTIMATES_VIEW_ALL,
+                perm.ESTIMATES_VIEW_MINE,
+            )
+        ),
         "assets": p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE),
         "script_runs": p.has(perm.ASSETS_RUN_SCRIPT),
     }
@@ -56,7 +78,8 @@ async def _section(name: str, call: Awaitable[Any]) -> Section | None:
             return None
         log.warning("home section unavailable", extra={"section": name, "code": code.name})
         return Section(available=False, items=[])
-    return Section(available=True, items=page.items)
+    # Lists come as a Page of items; billing's summary is one message, kept whole as the only item.
+    return Section(available=True, items=page.items if isinstance(page, Page) else [page])
 
 
 async def _none() -> None:
@@ -68,11 +91,35 @@ async def load_home(backends: Backends, session: Session) -> HomeSections:
     token = session.principal_token
     calls = {
         "tickets": lambda: backends.tickets.list_tickets(token, page_size=HOME_TICKETS, open_only=True),
-        "invoices": lambda: backends.billing.list_open_invoices(token, page_size=HOME_ROWS),
+        # Account overview, open invoices, recent payments and estimates: one call, each section as the group allows.
+        "billing": lambda: backends.billing.portal_summary(token, rows=HOME_ROWS),
         "assets": lambda: backends.assets.list_assets(token, page_size=HOME_ROWS),
         "script_runs": lambda: backends.remote.list_script_runs(token, page_size=HOME_ROWS),
     }
-    results = await asyncio.gather(
+    tickets, billing, assets, script_runs = await asyncio.gather(
         *(_section(name, make()) if allowed[name] else _none() for name, make in calls.items())
     )
-    return HomeSections(*results)
+    summary = (
+        BillingSummary(available=billing.available, summary=billing.items[0] if billing.items else None)
+        if billing
+        else None
+    )
+    return HomeSections(
+        tickets=tickets,
+        invoices=_open_invoices(billing, session),
+        assets=assets,
+        script_runs=script_runs,
+        billing=summary,
+    )
+
+
+def _open_invoices(billing: Section | None, session: Session) -> Section | None:
+    p = session.principal
+    if billing is None or not (p.has(perm.INVOICES_VIEW_ALL) or p.has(perm.INVOICES_VIEW_MINE)):
+        return None
+    if not billing.available:
+        return Section(available=False, items=[])
+    summary = billing.items[0]
+    if not summary.invoices_shown:
+        return None
+    return Section(available=True, items=[Invoice.from_proto(i) for i in summary.open_invoices])

@@ -307,37 +307,57 @@ class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
     def __init__(self, world: World) -> None:
         self.w = world
 
+    async def GetPortalSummary(self, request, context):
+        self.w.count("GetPortalSummary")
+        p = await _require(self.w, context)
+        has = set(p.permissions).__contains__
+        resp = billing_pb2.GetPortalSummaryResponse(
+            overview_shown=has(perm.ACCOUNT_OVERVIEW_VIEW),
+            invoices_shown=has(perm.INVOICES_VIEW_ALL) or has(perm.INVOICES_VIEW_MINE),
+            payments_shown=has(perm.PAYMENTS_VIEW_ALL) or has(perm.PAYMENTS_VIEW_MINE),
+            estimates_shown=has(perm.ESTIMATES_VIEW_ALL) or has(perm.ESTIMATES_VIEW_MINE),
+        )
+        if resp.invoices_shown:
+            resp.open_invoices.extend(_open_invoices(p))
+        if resp.overview_shown:
+            owed = sum(i.balance_due.amount_minor for i in resp.open_invoices if i.balance_due.currency == "USD")
+            resp.invoice_balance.CopyFrom(common_pb2.Money(amount_minor=owed, currency="USD"))
+            resp.credit_balance.CopyFrom(common_pb2.Money(amount_minor=0, currency="USD"))
+        return resp
+
     async def ListOpenInvoices(self, request, context):
         self.w.count("ListOpenInvoices")
         p = await _require(self.w, context)
-        if p.customer_id != CUSTOMER_A:
-            return billing_pb2.ListOpenInvoicesResponse()
-        money = common_pb2.Money
-        return billing_pb2.ListOpenInvoicesResponse(
-            invoices=[
-                billing_pb2.Invoice(
-                    id="inv-1",
-                    number="INV-2041",
-                    customer_id=CUSTOMER_A,
-                    issued_on="2025-01-15",
-                    due_on="2025-02-14",
-                    status="unpaid",
-                    items_summary="Monthly support",
-                    total=money(amount_minor=123450, currency="USD"),
-                    balance_due=money(amount_minor=23450, currency="USD"),
-                ),
-                billing_pb2.Invoice(
-                    id="inv-2",
-                    number="INV-2042",
-                    customer_id=CUSTOMER_A,
-                    issued_on="2025-02-01",
-                    due_on="2025-03-03",
-                    status="unpaid",
-                    total=money(amount_minor=9900, currency="EUR"),
-                    balance_due=money(amount_minor=9900, currency="EUR"),
-                ),
-            ]
-        )
+        return billing_pb2.ListOpenInvoicesResponse(invoices=_open_invoices(p))
+
+
+def _open_invoices(p: common_pb2.Principal) -> list[billing_pb2.Invoice]:
+    if p.customer_id != CUSTOMER_A:
+        return []
+    money = common_pb2.Money
+    return [
+        billing_pb2.Invoice(
+            id="inv-1",
+            number="INV-2041",
+            customer_id=CUSTOMER_A,
+            issued_on="2025-01-15",
+            due_on="2025-02-14",
+            status="unpaid",
+            items_summary="Monthly support",
+            total=money(amount_minor=123450, currency="USD"),
+            balance_due=money(amount_minor=23450, currency="USD"),
+        ),
+        billing_pb2.Invoice(
+            id="inv-2",
+            number="INV-2042",
+            customer_id=CUSTOMER_A,
+            issued_on="2025-02-01",
+            due_on="2025-03-03",
+            status="unpaid",
+            total=money(amount_minor=9900, currency="EUR"),
+            balance_due=money(amount_minor=9900, currency="EUR"),
+        ),
+    ]
 
 
 class FakeAssets(assets_pb2_grpc.AssetsServiceServicer):

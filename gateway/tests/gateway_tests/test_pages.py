@@ -80,7 +80,7 @@ async def test_home_hides_sections_the_group_does_not_allow(gw: Gateway) -> None
     assert "Open tickets" in html
     for hidden in ("Open invoices", "Assets", "Recent script runs", 'href="/tickets/new"'):
         assert hidden not in html
-    for rpc in ("ListOpenInvoices", "ListAssets", "ListScriptRuns"):
+    for rpc in ("GetPortalSummary", "ListAssets", "ListScriptRuns"):
         assert gw.world.calls.get(rpc, 0) == calls_before.get(rpc, 0), f"{rpc} should not be called"
     assert (await gw.client.get("/tickets/new")).status_code == 403
 
@@ -100,7 +100,7 @@ async def test_empty_sections_have_a_friendly_message(gw: Gateway) -> None:
     await gw.sign_in("carol@globex.test")
     html = (await gw.client.get("/")).text
     assert "Globex mail server down" in html
-    assert "you have no open invoices" in html
+    assert "No open invoices. Thank you!" in html
     assert "No assets are registered" in html
 
 
@@ -205,7 +205,7 @@ async def test_french_home_formats_money_and_dates(gw: Gateway) -> None:
     await gw.sign_in()
     html = (await gw.client.get("/")).text
     assert "1\u202f234,50\u00a0$" in html
-    assert "Factures à régler" in html and "janv." in html
+    assert "Factures ouvertes" in html and "Aperçu du compte" in html and "janv." in html
 
 
 async def test_open_redirects_are_refused(gw: Gateway) -> None:

@@ -102,3 +102,58 @@ async def test_pages_walk_every_open_invoice_once_oldest_first(stub, seed, make_
         if not cursor:
             break
     assert seen == expected
+
+
+# --- the portal home's billing sections in one call -------------------------------------------------------
+
+
+def summary_user(customer: str, *permissions: str) -> Principal:
+    return Principal(kind=KIND_PORTAL_USER, subject_id="us", customer_id=customer, permissions=frozenset(permissions))
+
+
+async def test_the_portal_summary_fills_only_the_sections_the_group_shows(stub, seed, make_invoice, token):
+    await seed(make_invoice(A, number="A-1", balance_minor=40_00), make_invoice(B, number="B-1"))
+    summary = billing_pb2.GetPortalSummaryRequest()
+
+    everything = summary_user(
+        A,
+        perm.ACCOUNT_OVERVIEW_VIEW,
+        perm.INVOICES_VIEW_ALL,
+        perm.PAYMENTS_VIEW_ALL,
+        perm.ESTIMATES_VIEW_ALL,
+    )
+    resp = await stub.GetPortalSummary(summary, **call_options(token(everything)))
+    assert (resp.overview_shown, resp.invoices_shown, resp.payments_shown, resp.estimates_shown) == (True,) * 4
+    assert [inv.number for inv in resp.open_invoices] == ["A-1"]
+    overview = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **call_options(token(everything)))
+    assert (resp.invoice_balance, resp.credit_balance, resp.open_invoice_count) == (
+        overview.invoice_balance,
+        overview.credit_balance,
+        overview.open_invoices,
+    )
+    assert resp.invoice_balance.amount_minor == 40_00
+    assert not resp.recent_payments and not resp.estimates
+
+    invoices_only = await stub.GetPortalSummary(summary, **call_options(token(summary_user(A, perm.INVOICES_VIEW_ALL))))
+    assert (invoices_only.overview_shown, invoices_only.payments_shown, invoices_only.estimates_shown) == (False,) * 3
+    assert not invoices_only.HasField("invoice_balance")
+    assert [inv.number for inv in invoices_only.open_invoices] == ["A-1"]
+
+    # A group that shows no billing section is answered, not refused: the home simply has no billing sections.
+    nothing = await stub.GetPortalSummary(summary, **call_options(token(summary_user(A, perm.TICKETS_VIEW_ALL))))
+    assert nothing == billing_pb2.GetPortalSummaryResponse()
+
+
+async def test_the_portal_summary_never_shows_another_customers_invoices(stub, seed, make_invoice, token):
+    await seed(make_invoice(A, number="A-1", balance_minor=70_00))
+    resp = await stub.GetPortalSummary(
+        billing_pb2.GetPortalSummaryRequest(),
+        **call_options(token(summary_user(B, perm.ACCOUNT_OVERVIEW_VIEW, perm.INVOICES_VIEW_ALL))),
+    )
+    assert resp.invoices_shown and not resp.open_invoices
+    assert resp.invoice_balance.amount_minor == 0 and resp.open_invoice_count == 0
+
+
+async def test_the_portal_summary_without_a_token_is_unauthenticated(stub):
+    err = await rpc_error(stub.GetPortalSummary(billing_pb2.GetPortalSummaryRequest(), **call_options(None)))
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -47,6 +47,10 @@ class BillingClient:
         req = billing_pb2.GetInvoicePdfRequest(invoice_id=invoice_id)
         return await self._call(self._stub.GetInvoicePdf, req, token)
 
+    async def portal_summary(self, token: str, *, rows: int = 0):  # noqa: ANN201
+        req = billing_pb2.GetPortalSummaryRequest(rows=rows)
+        return await self._call(self._stub.GetPortalSummary, req, token)
+
     async def overview(self, token: str):  # noqa: ANN201
         return await self._call(self._stub.GetAccountOverview, billing_pb2.GetAccountOverviewRequest(), token)
 

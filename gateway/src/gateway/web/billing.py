@@ -26,6 +26,12 @@ from gateway.clients.billing import BillingClient
 from gateway.clients.schemas import Money
 from gateway.csrf import CSRF_FIELD
 from gateway.sessions import Session
+from gateway.web.billing_rows import estimate_row as _estimate_row
+from gateway.web.billing_rows import invoice_row as _invoice_row
+from gateway.web.billing_rows import money as _money
+from gateway.web.billing_rows import payment_row as _payment_row
+from gateway.web.billing_rows import perms as _perms
+from gateway.web.billing_rows import shows_billing, summary_context
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
 from gateway.web.routes import PageSession, check_csrf, read_form
@@ -100,22 +106,6 @@ def _render(request: Request, name: str, session: Session, status_code: int = 20
     )
 
 
-def _perms(session: Session) -> dict[str, bool]:
-    p = session.principal
-    return {
-        "overview": p.has(perm.ACCOUNT_OVERVIEW_VIEW),
-        "invoices": p.has(perm.INVOICES_VIEW_ALL) or p.has(perm.INVOICES_VIEW_MINE),
-        "pay": p.has(perm.INVOICES_PAY_ONLINE),
-        "payments": p.has(perm.PAYMENTS_VIEW_ALL) or p.has(perm.PAYMENTS_VIEW_MINE),
-        "estimates": p.has(perm.ESTIMATES_VIEW_ALL) or p.has(perm.ESTIMATES_VIEW_MINE),
-        "options": p.has(perm.PAYMENT_OPTIONS_MANAGE),
-    }
-
-
-def _money(t: Translator, m) -> str:  # noqa: ANN001 - portal.common.v1.Money
-    return t.money(Money.from_proto(m))
-
-
 def _decimal(m) -> str:  # noqa: ANN001
     """An amount as the form field shows it: plain digits, a point, two decimals."""
     major, minor = divmod(m.amount_minor, 100)
@@ -145,71 +135,16 @@ def _query(request: Request) -> str:
     return request.query_params.get("q", "").strip()[:QUERY_MAX]
 
 
-def _invoice_row(t: Translator, inv) -> dict:  # noqa: ANN001
-    return {
-        "id": inv.id,
-        "number": inv.number,
-        "issued": t.date(inv.issued_on),
-        "due": t.date(inv.due_on),
-        "status": t.label("billing.status", inv.status),
-        "status_class": f"status-{inv.status}",
-        "summary": inv.items_summary,
-        "total": _money(t, inv.total),
-        "balance": _money(t, inv.balance_due),
-        "open": inv.status == "open" and inv.balance_due.amount_minor > 0,
-    }
-
-
-def _payment_row(t: Translator, p) -> dict:  # noqa: ANN001
-    return {
-        "id": p.id,
-        "date": t.date(p.created_at[:10]),
-        "amount": _money(t, p.amount),
-        "credited": t("billing.payments.credited", amount=_money(t, p.credited)) if p.credited.amount_minor else "",
-        "method": p.method,
-        "invoices": ", ".join(n for n in p.invoice_numbers if n),
-    }
-
-
-def _estimate_row(t: Translator, e) -> dict:  # noqa: ANN001
-    return {
-        "id": e.id,
-        "number": e.number,
-        "name": e.name,
-        "status": e.status,
-        "status_label": t.label("billing.estimate", e.status),
-        "sent": t.date(e.sent_on),
-        "total": _money(t, e.total),
-    }
-
-
 # --- overview ---------------------------------------------------------------------------------------
 
 
 @router.get("/billing")
 async def billing_home(request: Request, session: PageSession) -> Response:
     """Account overview, open invoices, recent payments and estimates, as far as the group allows."""
-    t, billing, token, p = _t(request), _billing(request), session.principal_token, _perms(session)
-    if not any(p[k] for k in ("overview", "invoices", "payments", "estimates")):
+    if not shows_billing(session):
         return _forbidden(request, session)
-    ctx: dict = {"overview": None, "invoices": None, "payments": None, "estimates": None}
-    if p["overview"]:
-        o = await billing.overview(token)
-        ctx["overview"] = {
-            "invoice_balance": _money(t, o.invoice_balance),
-            "credit_balance": _money(t, o.credit_balance),
-            "open_invoices": o.open_invoices,
-        }
-    if p["invoices"]:
-        resp = await billing.open_invoices(token, page_size=PAGE_SIZE)
-        ctx["invoices"] = [_invoice_row(t, i) for i in resp.invoices]
-    if p["payments"]:
-        resp = await billing.list_payments(token, page_size=RECENT_PAYMENTS)
-        ctx["payments"] = [_payment_row(t, x) for x in resp.payments]
-    if p["estimates"]:
-        resp = await billing.list_estimates(token, page_size=RECENT_PAYMENTS)
-        ctx["estimates"] = [_estimate_row(t, e) for e in resp.estimates]
-    return _render(request, "billing/overview.html", session, **ctx)
+    summary = await _billing(request).portal_summary(session.principal_token, rows=RECENT_PAYMENTS)
+    return _render(request, "billing/overview.html", session, **summary_context(_t(request), summary, _perms(session)))
 
 
 # --- invoices ---------------------------------------------------------------------------------------

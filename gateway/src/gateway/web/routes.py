@@ -21,7 +21,7 @@ from gateway.clients.schemas import Asset
 from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.home import load_home
 from gateway.sessions import SESSION_COOKIE, PrincipalCache, Session, session_hash
-from gateway.web import support_window
+from gateway.web import billing_rows, support_window
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES
 from gateway.web.render import Pages
 from gateway.web.views import home_view
@@ -263,11 +263,13 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
 async def home(request: Request, session: PageSession) -> Response:
     sections = await load_home(_backends(request), session)
     pages = _pages(request)
+    t = pages.translator(request)
     return pages.render(
         request,
         "home.html",
         {
-            "sections": home_view(pages.translator(request), sections),
+            "sections": home_view(t, sections),
+            "billing": billing_rows.home_sections(t, session, sections.billing),
             "can_create": session.principal.has(perm.TICKETS_CREATE),
         },
         session=session,

@@ -28,6 +28,9 @@ from servicekit.errors import InvalidArgument, Unavailable
 from servicekit.pagination import page_size
 from servicekit.principal import current_principal, require
 
+# Rows in each list section of the portal's top page (SPEC B7: the ten most recent payments).
+SUMMARY_ROWS = 10
+
 log = logging.getLogger(__name__)
 
 
@@ -105,6 +108,43 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
         pdf = await asyncio.to_thread(estimate_pdf, est)
         return billing_pb2.GetEstimatePdfResponse(pdf=pdf, filename=f"{est.number}.pdf")
+
+    async def GetPortalSummary(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        rows = page_size(request.rows or SUMMARY_ROWS)
+        shown = {
+            "overview": principal.has(perm.ACCOUNT_OVERVIEW_VIEW),
+            "invoices": principal.has(perm.INVOICES_VIEW_ALL) or principal.has(perm.INVOICES_VIEW_MINE),
+            "payments": principal.has(perm.PAYMENTS_VIEW_ALL) or principal.has(perm.PAYMENTS_VIEW_MINE),
+            "estimates": principal.has(perm.ESTIMATES_VIEW_ALL) or principal.has(perm.ESTIMATES_VIEW_MINE),
+        }
+        resp = billing_pb2.GetPortalSummaryResponse(
+            overview_shown=shown["overview"],
+            invoices_shown=shown["invoices"],
+            payments_shown=shown["payments"],
+            estimates_shown=shown["estimates"],
+        )
+        if not any(shown.values()):
+            return resp
+        # One read-only session for every section the group shows: the same queries as the sections' own RPCs.
+        async with self.db.unit_of_work() as s:
+            if shown["overview"]:
+                o = await credit.account_overview(s, principal=principal)
+                resp.invoice_balance.CopyFrom(_money(o.invoice_balance_minor, o.currency))
+                resp.credit_balance.CopyFrom(_money(o.credit_balance_minor, o.currency))
+                resp.open_invoice_count = o.open_invoices
+            if shown["invoices"]:
+                page = await invoices.list_open_invoices(s, principal=principal, page_size=rows)
+                resp.open_invoices.extend(_invoice(item.invoice, item.items_summary) for item in page.invoices)
+                resp.more_open_invoices = bool(page.next_cursor)
+            if shown["payments"]:
+                paid = await payments.list_payments(s, principal=principal, page_size=rows)
+                credited = await payments.credited(s, paid.payments)
+                resp.recent_payments.extend(_payment(p, paid.numbers, credited) for p in paid.payments)
+            if shown["estimates"]:
+                sent = await estimates.list_estimates(s, principal=principal, page_size=rows)
+                resp.estimates.extend(_estimate(e) for e in sent.estimates)
+        return resp
 
     async def GetAccountOverview(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()

@@ -1,0 +1,97 @@
+"""The billing sections' rows, formatted once in Python for the templates; the portal home and /billing share
+them (gateway/web/billing.py holds the billing pages themselves)."""
+
+from __future__ import annotations
+
+from gateway.clients.schemas import Money
+from gateway.sessions import Session
+from gateway.web.i18n import Translator
+from servicekit import permissions as perm
+
+
+def perms(session: Session) -> dict[str, bool]:
+    p = session.principal
+    return {
+        "overview": p.has(perm.ACCOUNT_OVERVIEW_VIEW),
+        "invoices": p.has(perm.INVOICES_VIEW_ALL) or p.has(perm.INVOICES_VIEW_MINE),
+        "pay": p.has(perm.INVOICES_PAY_ONLINE),
+        "payments": p.has(perm.PAYMENTS_VIEW_ALL) or p.has(perm.PAYMENTS_VIEW_MINE),
+        "estimates": p.has(perm.ESTIMATES_VIEW_ALL) or p.has(perm.ESTIMATES_VIEW_MINE),
+        "options": p.has(perm.PAYMENT_OPTIONS_MANAGE),
+    }
+
+
+def money(t: Translator, m) -> str:  # noqa: ANN001 - portal.common.v1.Money
+    return t.money(Money.from_proto(m))
+
+
+def invoice_row(t: Translator, inv) -> dict:  # noqa: ANN001
+    return {
+        "id": inv.id,
+        "number": inv.number,
+        "issued": t.date(inv.issued_on),
+        "due": t.date(inv.due_on),
+        "status": t.label("billing.status", inv.status),
+        "status_class": f"status-{inv.status}",
+        "summary": inv.items_summary,
+        "total": money(t, inv.total),
+        "balance": money(t, inv.balance_due),
+        "open": inv.status == "open" and inv.balance_due.amount_minor > 0,
+    }
+
+
+def payment_row(t: Translator, p) -> dict:  # noqa: ANN001
+    return {
+        "id": p.id,
+        "date": t.date(p.created_at[:10]),
+        "amount": money(t, p.amount),
+        "credited": t("billing.payments.credited", amount=money(t, p.credited)) if p.credited.amount_minor else "",
+        "method": p.method,
+        "invoices": ", ".join(n for n in p.invoice_numbers if n),
+    }
+
+
+def estimate_row(t: Translator, e) -> dict:  # noqa: ANN001
+    return {
+        "id": e.id,
+        "number": e.number,
+        "name": e.name,
+        "status": e.status,
+        "status_label": t.label("billing.estimate", e.status),
+        "sent": t.date(e.sent_on),
+        "total": money(t, e.total),
+    }
+
+
+def summary_context(t: Translator, summary, perms: dict[str, bool]) -> dict:  # noqa: ANN001 - GetPortalSummaryResponse
+    """The billing sections (account overview, open invoices, recent payments, estimates) for
+    `billing/_sections.html`, from one GetPortalSummary answer; a section the group hides is None."""
+    ctx: dict = {"p": perms, "overview": None, "invoices": None, "payments": None, "estimates": None}
+    if summary.overview_shown:
+        ctx["overview"] = {
+            "invoice_balance": money(t, summary.invoice_balance),
+            "credit_balance": money(t, summary.credit_balance),
+            "open_invoices": summary.open_invoice_count,
+        }
+    if summary.invoices_shown:
+        ctx["invoices"] = [invoice_row(t, i) for i in summary.open_invoices]
+    if summary.payments_shown:
+        ctx["payments"] = [payment_row(t, x) for x in summary.recent_payments]
+    if summary.estimates_shown:
+        ctx["estimates"] = [estimate_row(t, e) for e in summary.estimates]
+    return ctx
+
+
+def home_sections(t: Translator, session: Session, billing) -> dict | None:  # noqa: ANN001 - home.BillingSummary
+    """The portal home's billing sections (None when the group shows none, `unavailable` when billing is down)."""
+    if billing is None:
+        return None
+    if not billing.available:
+        return {"unavailable": True}
+    return {"unavailable": False, **summary_context(t, billing.summary, perms(session))}
+
+
+def shows_billing(session: Session) -> bool:
+    """Whether the group shows any of the billing sections of the portal's top page."""
+    p = perms(session)
+    return any(p[k] for k in ("overview", "invoices", "payments", "estimates"))
