@@ -1,7 +1,9 @@
 """Benchmark: the signed-in portal home through the gateway at 64 connections, next to a baseline measured
 in the same run — a bare FastAPI route making six concurrent grpc.aio calls to a trivial server.
 
-Prints requests/s, p50 and p99 for both, their ratio, and every process's resident memory after the load.
+Prints requests/s, p50 and p99 for both, their ratio, the CPU time each process spent per request (which says
+where a page's cost goes, and how that compares with the baseline's), and every process's resident memory after
+the load.
 Load comes from wrk (Debian's package; scripts/ensure-wrk.sh installs it). Run: `make bench` or
 `uv run python bench/portal_home.py [--seconds 10] [--connections 64]`.
 """
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -35,6 +37,26 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    # CPU milliseconds per request of each process serving the load (user + system, children included).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        proc = psutil.Process(pid)
+        out[name] = sum(p.cpu_times().user + p.cpu_times().system for p in (proc, *proc.children(recursive=True)))
+    return out
+
+
+def measured(pids: dict[str, int], run) -> Result:  # noqa: ANN001 - run() -> Result
+    """`run()` under CPU accounting: each process's CPU time over the run, per request served."""
+    before = cpu_seconds(pids)
+    result = run()
+    after = cpu_seconds(pids)
+    result.cpu_ms = {n: 1000 * (after[n] - before[n]) / max(result.requests, 1) for n in pids}
+    return result
 
 
 def _ms(value: str) -> float:
@@ -56,6 +78,7 @@ def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, 
         p50_ms=_ms(latency["50"]),
         p99_ms=_ms(latency["99"]),
         errors=errors,
+        requests=int(re.search(r"(\d+) requests in", out).group(1)),
     )
 
 
@@ -83,7 +106,8 @@ def measure_baseline(seconds: int, connections: int) -> Result:
         url = f"http://127.0.0.1:{http_port}/"
         wait_http(url)
         wrk("warm-up", url, 2, connections, {})
-        return wrk("baseline: bare route, 6 grpc.aio calls", url, seconds, connections, {})
+        pids = {"baseline app": procs[1].pid, "baseline gRPC server": procs[0].pid}
+        return measured(pids, lambda: wrk("baseline: bare route, 6 grpc.aio calls", url, seconds, connections, {}))
     finally:
         for p in procs:
             p.terminate()
@@ -100,7 +124,11 @@ def measure_portal(stack: Stack, seconds: int, connections: int) -> Result:
         assert home.status_code == 200 and demo.business_name in home.text, "the home page renders signed in"
     headers = {"Cookie": f"portal_session={token}"}
     wrk("warm-up", stack.portal_url, 2, connections, headers)
-    return wrk("portal home (signed in, 5 services)", stack.portal_url, seconds, connections, headers)
+    pids = {name: proc.pid for name, proc in stack.processes.items() if proc.pid and proc.running}
+    return measured(
+        pids,
+        lambda: wrk("portal home (signed in, 5 services)", stack.portal_url, seconds, connections, headers),
+    )
 
 
 def memory(stack: Stack) -> dict[str, float]:
@@ -129,6 +157,11 @@ def main() -> int:
     for r in (baseline, portal):
         print(f"{r.name:42} {r.rps:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.errors:7d}")
     print(f"\nratio portal/baseline: {portal.rps / baseline.rps:.2f}x (target >= 1.0x)")
+    print("\nCPU ms per request, by process (the machine has 2 cores; wrk's own share is not counted):")
+    for r in (baseline, portal):
+        busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
+        cells = ", ".join(f"{n} {ms:.2f}" for n, ms in sorted(busy.items(), key=lambda kv: -kv[1]))
+        print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
     print(f"\nresident memory after the load (limit {MEMORY_LIMIT_MB} MB per service):")
     for name, mb in sorted(rss.items()):
         flag = "" if name in ("gateway", "nats", "mailcatcher") or mb < MEMORY_LIMIT_MB else "  OVER"
