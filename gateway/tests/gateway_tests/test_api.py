@@ -224,6 +224,9 @@ async def test_openapi_description(gw: Gateway) -> None:
     assert set(spec["paths"]) - staff_identity == {
         "/api/v1/sessions",
         "/api/v1/sessions/current",
+        "/api/v1/sessions/current/mfa",
+        "/api/v1/sessions/current/mfa/enrolment",
+        "/api/v1/sessions/current/mfa/enrolment/confirm",
         "/api/v1/me",
         "/api/v1/home",
         "/api/v1/tickets",

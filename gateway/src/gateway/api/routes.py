@@ -7,7 +7,17 @@ from fastapi import APIRouter, Request, Response, status
 
 from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
 from gateway.api.errors import PROBLEM_MEDIA_TYPE
-from gateway.api.schemas import Home, HomeSection, Me, SessionCreated, SignInBody
+from gateway.api.schemas import (
+    Home,
+    HomeSection,
+    Me,
+    MfaCodeBody,
+    MfaEnrolled,
+    MfaEnrolmentStarted,
+    MfaVerified,
+    SessionCreated,
+    SignInBody,
+)
 from gateway.clients.identity import AUDIENCE_PORTAL
 from gateway.home import load_home
 from servicekit import permissions as perm
@@ -33,13 +43,61 @@ async def create_session(body: SignInBody, request: Request, backends: Clients) 
             login=body.login,
             password=body.password,
             audience=AUDIENCE_PORTAL,
-            client_address=request.client.host if request.client else "",
+            client_address=_address(request),
         )
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
             raise ApiUnauthenticated("the login and password do not match") from None
         raise
-    return SessionCreated(session_token=result.session_token, expires_at=result.expires_at)
+    return SessionCreated(session_token=result.session_token, expires_at=result.expires_at, next_step=result.next_step)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _not_pending(err: grpc.aio.AioRpcError) -> None:
+    """A session that is not (or no longer) waiting for this step: sign in again."""
+    if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
+        raise ApiUnauthenticated("this session is not waiting for this step of signing in; sign in again") from None
+
+
+@router.post("/sessions/current/mfa", responses=_problems(429), tags=["sessions"])
+async def verify_mfa(body: MfaCodeBody, token: BearerToken, request: Request, backends: Clients) -> MfaVerified:
+    """The second step of signing in (`next_step` = `mfa_code`): a code from the authenticator app, or a recovery
+    code. A code works once; a wrong one is a 400 and counts towards the account's lock-out."""
+    try:
+        left = await backends.identity.verify_mfa_code(token, code=body.code, client_address=_address(request))
+    except grpc.aio.AioRpcError as err:
+        _not_pending(err)
+        raise
+    return MfaVerified(recovery_codes_left=left)
+
+
+@router.post("/sessions/current/mfa/enrolment", tags=["sessions"])
+async def begin_mfa_enrolment(token: BearerToken, backends: Clients) -> MfaEnrolmentStarted:
+    """`next_step` = `mfa_enrol`: a new authenticator secret for this account, shown once."""
+    try:
+        enrolment = await backends.identity.begin_mfa_enrolment(token)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            _not_pending(err)
+        raise  # FAILED_PRECONDITION: already enrolled (409): send a code to /sessions/current/mfa
+    return MfaEnrolmentStarted(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@router.post("/sessions/current/mfa/enrolment/confirm", tags=["sessions"])
+async def confirm_mfa_enrolment(
+    body: MfaCodeBody, token: BearerToken, request: Request, backends: Clients
+) -> MfaEnrolled:
+    """Finish enrolment with the app's current code; the answer's recovery codes are shown this once, and the
+    session then works for every call."""
+    try:
+        codes = await backends.identity.confirm_mfa_enrolment(token, code=body.code, client_address=_address(request))
+    except grpc.aio.AioRpcError as err:
+        _not_pending(err)
+        raise
+    return MfaEnrolled(recovery_codes=codes)
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -27,6 +27,36 @@ class SignInBody(BaseModel):
 class SessionCreated(BaseModel):
     session_token: str = Field(description="Send as `Authorization: Bearer <session_token>`")
     expires_at: datetime | None
+    next_step: Literal["done", "mfa_code", "mfa_enrol"] = Field(
+        "done",
+        description=(
+            "`done`: the token works for every call. `mfa_code`: send the authenticator app's code (or a recovery "
+            "code) to `POST /api/v1/sessions/current/mfa` first. `mfa_enrol`: the account must set up an "
+            "authenticator first: `POST /api/v1/sessions/current/mfa/enrolment`, then confirm a code at "
+            "`POST /api/v1/sessions/current/mfa/enrolment/confirm`. Until then every other call answers 401."
+        ),
+    )
+
+
+class MfaCodeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = Field(
+        description="The six digits the authenticator app shows now, or one unused recovery code"
+    )
+
+
+class MfaVerified(BaseModel):
+    recovery_codes_left: int
+
+
+class MfaEnrolmentStarted(BaseModel):
+    secret: str = Field(description="The TOTP secret (base32), shown this once; type it into the authenticator app")
+    otpauth_uri: str = Field(description="The same secret as an otpauth:// URI, for a QR code")
+
+
+class MfaEnrolled(BaseModel):
+    recovery_codes: list[str] = Field(description="Ten single-use recovery codes, shown this once")
 
 
 class Me(BaseModel):
