@@ -85,7 +85,9 @@ async def test_non_portal_user_group_sees_only_open_tickets(stack, page):  # noq
     user = new_portal_user(stack, group_name=NON_PORTAL_USER_GROUP)
     await _sign_in(page, stack, user.login, user.password)
     await page.wait_for_url(stack.gateway_url + "/")
-    headings = [h.strip() for h in await page.locator("main h2").all_inner_texts()]
+    # The operator's announcement board (T10, seed 004: a widget for every portal user) is not one of the
+    # customer's sections; whether it shows depends on the gateway's announcement cache being warm.
+    headings = [h.strip() for h in await page.locator("main section:not(.announcements) h2").all_inner_texts()]
     assert headings == ["Open tickets"], headings
 
 
