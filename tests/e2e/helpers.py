@@ -49,6 +49,11 @@ def wait_for_mails(stack: Stack, predicate, count: int = 1, limit: float = 60.0)
     deadline = time.monotonic() + limit
     while True:
         found = [m for m in mails(stack) if predicate(m)]
-        if len(found) >= count or time.monotonic() > deadline:
+        if len(found) >= count:
             return found
+        if time.monotonic() > deadline:
+            arrived = [(m["rcpt_to"], m["subject"]) for m in mails(stack)][-20:]
+            raise AssertionError(
+                f"{len(found)} of {count} expected mails within {limit:.0f}s; the last ones: {arrived}"
+            )
         time.sleep(0.25)
