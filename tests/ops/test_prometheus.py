@@ -9,6 +9,7 @@ test_alert_rules_pass_promtool; here the rules run for real instead.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -190,7 +191,12 @@ def test_every_dashboard_panel_returns_data(prometheus: Prometheus, traffic: dic
         for s in r
     }
     assert sign_ins["failed"] > 0 and sign_ins["succeeded"] > 0, sign_ins
-    assert values("service-gateway.json", "5xx ratio") == [0.0]
+    # No 5xx while the traffic ran. The panel is a ratio of rates: once the traffic has left its rate window (the
+    # loop above may wait for the consumer-lag panels) it is 0/0, NaN, so the counter's increase over everything
+    # this Prometheus scraped is the check (earlier tests on the shared stack may have answered 5xx on purpose).
+    five_xx = prometheus.query('sum(increase(portal_gateway_http_requests_total{status=~"5.."}[15m]))')
+    assert not five_xx or float(five_xx[0]["value"][1]) == 0.0, five_xx
+    assert all(v == 0.0 or math.isnan(v) for v in values("service-gateway.json", "5xx ratio"))
 
 
 def test_every_consumer_lag_series_has_a_panel(prometheus: Prometheus, traffic: dict):

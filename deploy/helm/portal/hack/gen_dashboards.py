@@ -21,7 +21,7 @@ RATE = "$__rate_interval"
 # Services that run a durable consumer (their events.py wires one); only they export
 # portal_<svc>_consumer_lag, so only they get consumer-lag panels. tests/ops checks that every consumer-lag
 # series the running stack exports has a panel: add a service here when it gets its first consumer.
-CONSUMING_SERVICES = ["identity"]
+CONSUMING_SERVICES = ["identity", "tickets", "billing"]
 
 # Business metrics per service: (title, expression, unit, legend).
 BUSINESS: dict[str, list[tuple[str, str, str, str]]] = {
