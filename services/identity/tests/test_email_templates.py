@@ -168,3 +168,31 @@ def _remember_box(db, settings) -> None:  # noqa: ANN001
 def stub_box(db):  # noqa: ANN001, ANN201
     """The secrets key the servicer under test seals with (settings.secret_box())."""
     return _BOXES[id(db)]
+
+
+async def test_no_email_of_any_kind_also_silences_resets_invitations_and_login_details(stub, db, world, passwords):
+    """SPEC C3 "No email of any kind": the customer and every one of its contacts, account emails included. A
+    reset request still answers alike (the caller learns nothing); staff asking to send are told why not."""
+    staff = await md_of(stub, "admin@example.test", passwords["staff"], STAFF)
+    async with db.unit_of_work() as s:
+        (await s.get(Customer, world.customer_a)).no_email = True
+
+    assert (
+        await stub.RequestPasswordReset(identity_pb2.RequestPasswordResetRequest(login="alice@acme.test"))
+        == identity_pb2.RequestPasswordResetResponse()
+    )
+    for call in (
+        stub.SendLoginDetails(identity_pb2.SendLoginDetailsRequest(portal_user_id=world.alice), metadata=staff),
+        stub.InvitePortalUser(identity_pb2.InvitePortalUserRequest(portal_user_id=world.alice), metadata=staff),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "no email of any kind" in err.value.details()
+    async with db.unit_of_work() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 0
+
+    # The other customer is not affected.
+    await stub.InvitePortalUser(identity_pb2.InvitePortalUserRequest(portal_user_id=world.bob), metadata=staff)
+    async with db.unit_of_work() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 1

@@ -634,9 +634,11 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             user = await users.portal_user(s, principal=principal, portal_user_id=request.portal_user_id)
-            await credentials.invite(
+            sent = await credentials.invite(
                 s, user=user, portal_url=self.portal_url, box=self.box, language=request.language or "en"
             )
+            if not sent:
+                raise FailedPrecondition(credentials.NO_EMAIL, field="portal_user_id")
         return identity_pb2.InvitePortalUserResponse()
 
     async def GetPortalSettings(self, request: identity_pb2.GetPortalSettingsRequest, context):  # noqa: N802, ANN001

@@ -39,6 +39,7 @@ INVITATION_TTL = timedelta(days=7)
 RESETS_PER_HOUR = 3
 LINK_DEAD = "this link has expired or has already been used; ask for a new one"
 WRONG_CURRENT = "the current password is not correct"
+NO_EMAIL = "the customer wants no email of any kind (its settings say so); nothing was sent"
 
 
 async def _values(s: AsyncSession, user: PortalUser, portal_url: str) -> dict[str, object]:
@@ -63,7 +64,12 @@ async def _queue(
     values: dict[str, object],
     language: str,
     box: SecretBox | None,
-) -> None:
+) -> bool:
+    """Queue an account email for the user; False, and nothing queued, when its customer wants no email of any
+    kind (SPEC C3: that silences the customer and every one of its contacts, account emails included)."""
+    if await wants_no_email(s, user):
+        log.info("%s for a portal user of a customer that wants no email of any kind: not sent", template)
+        return False
     rendered = await email_templates.render(
         s, name=template, language=language, values={**await _values(s, user, portal_url), **values}
     )
@@ -78,6 +84,12 @@ async def _queue(
         customer_id=user.customer_id,
         box=box,
     )
+    return True
+
+
+async def wants_no_email(s: AsyncSession, user: PortalUser) -> bool:
+    customer = await s.get(Customer, user.customer_id)
+    return customer is not None and customer.no_email
 
 
 async def request_reset(
@@ -117,8 +129,8 @@ async def request_reset(
                 PasswordToken.created_at >= now - timedelta(hours=1),
             )
         )
-        if recent >= RESETS_PER_HOUR:
-            continue
+        if recent >= RESETS_PER_HOUR or await wants_no_email(s, user):
+            continue  # the caller learns nothing either way
         token = await issue_token(s, user=user, purpose=PURPOSE_RESET, ttl=RESET_TTL, now=now)
         # The token travels in the query string: paths get logged, query strings never are. The email is stored
         # sealed with `box` and blanked once sent, so the token is not readable at rest.
@@ -142,10 +154,13 @@ async def invite(
     now: datetime | None = None,
     box: SecretBox | None = None,
     language: str = "en",
-) -> None:
-    """Email the user a single-use link to choose its password (SPEC P2); an earlier invitation stops working."""
+) -> bool:
+    """Email the user a single-use link to choose its password (SPEC P2); an earlier invitation stops working.
+    False, and no link made, when the user's customer wants no email of any kind."""
+    if await wants_no_email(s, user):
+        return False
     token = await issue_token(s, user=user, purpose=PURPOSE_INVITE, ttl=INVITATION_TTL, now=now)
-    await _queue(
+    return await _queue(
         s,
         template=email_templates.INVITATION,
         user=user,
@@ -173,6 +188,8 @@ async def send_login_details(
         raise NotFound("no such portal user", field="portal_user_id")
     if not user.email:
         raise FailedPrecondition("this portal user has no email address", field="portal_user_id")
+    if await wants_no_email(s, user):
+        raise FailedPrecondition(NO_EMAIL, field="portal_user_id")
     await _queue(
         s,
         template=email_templates.LOGIN_DETAILS,
