@@ -123,7 +123,9 @@ async def test_off_switch_and_branding_are_validated_kept_apart_and_public_to_re
             branding=identity_pb2.PortalBranding(operator_name=name, logo_url=logo, custom_css_url=css)
         )
 
-    for bad in ("", "javascript:alert(1)", "/relative", "https://", "https://a b.test/", "ftp://x.test/"):
+    # The last two are the portal's own address (the test settings' portal_url): a redirect loop.
+    own = ("https://portal.example.test/closed", "https://PORTAL.example.test/")
+    for bad in ("", "javascript:alert(1)", "/relative", "https://", "https://a b.test/", "ftp://x.test/", *own):
         err = await rpc_error(stub.UpdatePortalControls(off(True, bad), metadata=staff))
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith("redirect_url: "), bad
     done = await stub.UpdatePortalControls(off(True, "https://www.example.com/support"), metadata=staff)

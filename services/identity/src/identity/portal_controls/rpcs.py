@@ -46,6 +46,7 @@ async def renewal_notice_ends_on(s, principal: Principal) -> str:  # noqa: ANN00
 
 class PortalControlsRpcs:
     db: Database
+    portal_url: str
 
     async def GetPortalControls(self, request: identity_pb2.GetPortalControlsRequest, context):  # noqa: N802, ANN001
         async with self.db.sessions() as s:
@@ -63,7 +64,12 @@ class PortalControlsRpcs:
         days = request.renewal_notice_days if request.HasField("renewal_notice_days") else None
         async with self.db.unit_of_work() as s:
             controls = await update_controls(
-                s, principal=principal, off_switch=off, branding=branding, renewal_notice_days=days
+                s,
+                principal=principal,
+                off_switch=off,
+                branding=branding,
+                renewal_notice_days=days,
+                portal_url=self.portal_url,
             )
         return identity_pb2.UpdatePortalControlsResponse(controls=controls_to_proto(controls))
 

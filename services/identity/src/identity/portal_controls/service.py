@@ -69,13 +69,21 @@ def asset_url(value: str, *, field: str) -> str:
     return _absolute(value, field=field, schemes=("https",))
 
 
-def redirect_url(value: str, *, field: str = "redirect_url") -> str:
+def redirect_url(value: str, *, field: str = "redirect_url", portal_url: str = "") -> str:
+    """Where a switched-off portal sends its visitors: an http(s) address on another site than the portal's own
+    (the portal's own address would send every visit round in a loop)."""
     value = value.strip()
     if len(value) > MAX_URL:
         raise InvalidArgument(f"at most {MAX_URL} characters", field=field)
     if any(ord(c) < 0x21 or ord(c) > 0x7E or c in _UNSAFE for c in value):
         raise InvalidArgument("must not contain spaces, quotes, <, >, \\ or non-ASCII characters", field=field)
-    return _absolute(value, field=field, schemes=("https", "http"))
+    value = _absolute(value, field=field, schemes=("https", "http"))
+    if portal_url and urlsplit(value).netloc.lower() == urlsplit(portal_url).netloc.lower():
+        raise InvalidArgument(
+            "this is the portal's own address: every visit would be sent round in a loop; give another site",
+            field=field,
+        )
+    return value
 
 
 def operator_name(value: str) -> str:
@@ -92,6 +100,7 @@ async def update_controls(
     off_switch: tuple[bool, str] | None = None,
     branding: tuple[str, str, str] | None = None,
     renewal_notice_days: int | None = None,
+    portal_url: str = "",
 ) -> Controls:
     """Change the parts given; the others stay as they are. Every change is audited."""
     require_staff(principal)
@@ -101,7 +110,8 @@ async def update_controls(
         disabled, url = off_switch
         if disabled and not url.strip():
             raise InvalidArgument("the address to send portal visitors to is required", field="redirect_url")
-        new = replace(new, disabled=disabled, redirect_url=redirect_url(url) if url.strip() else "")
+        target = redirect_url(url, portal_url=portal_url) if url.strip() else ""
+        new = replace(new, disabled=disabled, redirect_url=target)
     if branding is not None:
         name, logo, css = branding
         new = replace(
