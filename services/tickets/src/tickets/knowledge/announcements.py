@@ -18,7 +18,8 @@ from servicekit.errors import InvalidArgument, NotFound
 from servicekit.principal import Principal
 from tickets.db import UTCDateTime
 from tickets.knowledge.models import Announcement
-from tickets.knowledge.service import require_staff, text_field
+from tickets.knowledge.service import require_staff
+from tickets.text import text_field
 
 TITLE_MAX = 200
 BODY_MAX = 5_000

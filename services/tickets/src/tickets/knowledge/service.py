@@ -24,6 +24,7 @@ from servicekit.permissions import KNOWLEDGE_BASE_VIEW
 from servicekit.principal import Principal, require
 from tickets.db import UTCDateTime
 from tickets.knowledge.models import Article
+from tickets.text import text_field
 
 TITLE_MAX = 200
 BODY_MAX = 50_000
@@ -226,18 +227,6 @@ def _bad_cursor() -> InvalidArgument:
     return InvalidArgument(
         "the cursor is malformed or from another list; start again from the first page", field="cursor"
     )
-
-
-def text_field(value: str, *, field: str, label: str, limit: int, one_line: bool) -> str:
-    """A required text: NUL-free, within its limit; titles become one line."""
-    value = " ".join(value.split()) if one_line else value.strip()
-    if "\x00" in value:
-        raise InvalidArgument(f"the {label} must not contain NUL characters", field=field)
-    if not value:
-        raise InvalidArgument(f"a {label} is required", field=field)
-    if len(value) > limit:
-        raise InvalidArgument(f"the {label} must be at most {limit} characters (it has {len(value)})", field=field)
-    return value
 
 
 def _title(value: str) -> str:

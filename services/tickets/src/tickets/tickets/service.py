@@ -20,6 +20,7 @@ from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIE
 from servicekit.principal import Principal, require, visibility
 from tickets import events, metrics
 from tickets.db import UTCDateTime
+from tickets.text import checked_text
 from tickets.tickets.models import TICKET_NUMBER_COUNTER, Comment, Counter, Ticket
 
 PRIORITIES = ("Low", "Normal", "High", "Urgent")
@@ -462,23 +463,13 @@ async def _next_number(session: AsyncSession) -> int:
     ).scalar_one()
 
 
-def _text(value: str, *, field: str, label: str, limit: int) -> str:
-    if "\x00" in value:
-        raise InvalidArgument(f"the {label} must not contain NUL characters", field=field)
-    if not value:
-        raise InvalidArgument(f"a {label} is required", field=field)
-    if len(value) > limit:
-        raise InvalidArgument(f"the {label} must be at most {limit} characters (it has {len(value)})", field=field)
-    return value
-
-
 def _subject(value: str) -> str:
     # One line: runs of whitespace, newlines included, become one space (it ends up in email subjects).
-    return _text(" ".join(value.split()), field="subject", label="subject", limit=SUBJECT_MAX)
+    return checked_text(" ".join(value.split()), field="subject", label="subject", limit=SUBJECT_MAX)
 
 
 def _description(value: str) -> str:
-    return _text(value.strip(), field="description", label="description", limit=DESCRIPTION_MAX)
+    return checked_text(value.strip(), field="description", label="description", limit=DESCRIPTION_MAX)
 
 
 def _one_line(value: str) -> str:
@@ -506,7 +497,11 @@ def _priority(value: str) -> str:
 
 def _issue_type(value: str) -> str:
     value = " ".join(value.split())
-    return _text(value, field="issue_type", label="issue type", limit=ISSUE_TYPE_MAX) if value else DEFAULT_ISSUE_TYPE
+    return (
+        checked_text(value, field="issue_type", label="issue type", limit=ISSUE_TYPE_MAX)
+        if value
+        else DEFAULT_ISSUE_TYPE
+    )
 
 
 def _idempotency_key(value: str) -> str | None:
