@@ -17,7 +17,7 @@ from billing.invoices.service import LineInput, _escape_like, check_currency, pr
 from portal.billing.v1 import events_pb2
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
 from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import ESTIMATES_VIEW_ALL, ESTIMATES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
 
@@ -123,16 +123,12 @@ async def list_estimates(
                 func.lower(Estimate.name).like(pattern, escape="\\"),
             )
         )
-    values = decode_cursor(cursor, 2)
-    if values is not None:
-        try:
-            after = (date.fromisoformat(values[0]), str(values[1]))
-        except (TypeError, ValueError):
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
+    after = keyset(cursor, key=date)
+    if after is not None:
         stmt = stmt.where(tuple_(Estimate.sent_on, Estimate.id) < after)
     rows = list(await session.scalars(stmt.order_by(Estimate.sent_on.desc(), Estimate.id.desc()).limit(page_size + 1)))
     page, more = rows[:page_size], len(rows) > page_size
-    next_cursor = encode_cursor(page[-1].sent_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].sent_on, page[-1].id) if more else ""
     return EstimatePage(page, next_cursor)
 
 

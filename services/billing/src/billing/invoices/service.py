@@ -19,7 +19,7 @@ from portal.billing.v1 import events_pb2
 from portal.common.v1 import common_pb2
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
 
@@ -48,7 +48,7 @@ async def list_open_invoices(
     the model's attribute names.
     """
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=date)
     params: dict[str, object] = {"open": OPEN, "limit": page_size + 1}
     if scope.customer_ids is not None:
         params["customer_ids"] = list(scope.customer_ids)
@@ -60,7 +60,7 @@ async def list_open_invoices(
     rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
     summaries = await _items_summaries(conn, [inv.id for inv in page])
-    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].issued_on, page[-1].id) if more else ""
     return OpenInvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
 
 
@@ -91,19 +91,6 @@ def _scoped(query: Select, scope: Visibility) -> Select:
     if scope.contact_id is not None:
         query = query.where(Invoice.contact_id == scope.contact_id)
     return query
-
-
-def _decode_cursor(cursor: str) -> tuple[date, str] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    issued_on, invoice_id = values
-    try:
-        if not isinstance(invoice_id, str):
-            raise TypeError(invoice_id)
-        return date.fromisoformat(issued_on), invoice_id
-    except (TypeError, ValueError):
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
 
 
 async def _items_summaries(conn: AsyncConnection | AsyncSession, invoice_ids: list[str]) -> dict[str, str]:
@@ -299,13 +286,13 @@ async def list_invoices(
             .exists()
         )
         stmt = stmt.where(or_(func.lower(Invoice.number).like(pattern, escape="\\"), in_lines))
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=date)
     if after is not None:
         stmt = stmt.where(tuple_(Invoice.issued_on, Invoice.id) < after)
     rows = list(await session.scalars(stmt.order_by(Invoice.issued_on.desc(), Invoice.id.desc()).limit(page_size + 1)))
     page, more = rows[:page_size], len(rows) > page_size
     summaries = await _items_summaries(session, [inv.id for inv in page])
-    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].issued_on, page[-1].id) if more else ""
     return InvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
 
 

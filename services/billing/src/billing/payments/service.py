@@ -37,7 +37,7 @@ from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.principal import Principal, require, visibility
 
 MAX_KEY = 100
@@ -475,12 +475,8 @@ async def list_payments(
             .exists()
         )
         stmt = stmt.where(or_(func.lower(Payment.method).like(pattern, escape="\\"), paid_invoice))
-    values = decode_cursor(cursor, 2)
-    if values is not None:
-        try:
-            after = (datetime.fromisoformat(values[0]), str(values[1]))
-        except (TypeError, ValueError):
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
+    after = keyset(cursor)
+    if after is not None:
         stmt = stmt.where(tuple_(Payment.created_at, Payment.id) < after)
     rows = list(
         await session.scalars(
@@ -490,7 +486,7 @@ async def list_payments(
         )
     )
     page, more = rows[:page_size], len(rows) > page_size
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].created_at, page[-1].id) if more else ""
     return PaymentPage(page, await invoice_numbers(session, page), next_cursor)
 
 

@@ -84,7 +84,7 @@ async def list_comments(
     q = sa.select(Comment).where(Comment.ticket_id == ticket.id)
     if not principal.is_staff:
         q = q.where(Comment.is_public.is_(True))
-    after = _decode_cursor(cursor)
+    after = pagination.keyset(cursor)
     if after is not None:
         q = q.where(
             sa.tuple_(Comment.created_at, Comment.id)
@@ -94,7 +94,7 @@ async def list_comments(
     if len(rows) <= size:
         return CommentPage(rows, "")
     rows = rows[:size]
-    return CommentPage(rows, pagination.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id))
+    return CommentPage(rows, pagination.keyset_cursor(rows[-1].created_at, rows[-1].id))
 
 
 async def ticket_with_public_comments(
@@ -109,17 +109,3 @@ async def ticket_with_public_comments(
         .limit(limit)
     )
     return ticket, list(rows.all())
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    values = pagination.decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    at, comment_id = values
-    try:
-        parsed = datetime.fromisoformat(at) if isinstance(at, str) and isinstance(comment_id, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), comment_id

@@ -95,15 +95,9 @@ async def list_announcements(
     require_staff(principal)
     size = pagination.page_size(page_size)
     q = sa.select(Announcement)
-    values = pagination.decode_cursor(cursor, 2)
-    if values is not None:
-        at, last_id = values
-        try:
-            when = datetime.fromisoformat(at) if isinstance(at, str) and isinstance(last_id, str) else None
-        except ValueError:
-            when = None
-        if when is None:
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
+    after = pagination.keyset(cursor)
+    if after is not None:
+        when, last_id = after
         bound = sa.tuple_(sa.literal(when, UTCDateTime()), sa.literal(last_id, sa.String()))
         q = q.where(sa.tuple_(Announcement.created_at, Announcement.id) < bound)
     order = (Announcement.created_at.desc(), Announcement.id.desc())
@@ -111,7 +105,7 @@ async def list_announcements(
     if len(rows) <= size:
         return AnnouncementPage(rows, "")
     rows = rows[:size]
-    return AnnouncementPage(rows, pagination.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id))
+    return AnnouncementPage(rows, pagination.keyset_cursor(rows[-1].created_at, rows[-1].id))
 
 
 async def current_announcements(session: AsyncSession, *, now: datetime | None = None) -> list[Announcement]:

@@ -207,7 +207,7 @@ async def list_tickets(
     sort = sort or "newest"
     if sort not in SORTS:
         raise InvalidArgument(f"the sort must be one of {', '.join(SORTS)}", field="sort")
-    after = _decode_cursor(cursor, sort)
+    after = pagination.keyset(cursor, sort)
     scope = visible_to(principal)
     if scope is None:
         return TicketPage(tickets=[], next_cursor="")
@@ -245,7 +245,7 @@ async def list_tickets(
     rows = rows[:size]
     last = rows[-1]
     last_at = last.updated_at if sort == "updated" else last.created_at
-    return TicketPage(tickets=rows, next_cursor=pagination.encode_cursor(sort, last_at.isoformat(), last.id))
+    return TicketPage(tickets=rows, next_cursor=pagination.keyset_cursor(last_at, last.id, sort))
 
 
 async def get_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str) -> Ticket:
@@ -365,24 +365,6 @@ def visible_to(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
     return clauses
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[datetime, str] | None:
-    values = pagination.decode_cursor(cursor, 3)
-    if values is None:
-        return None
-    cursor_sort, created, ticket_id = values
-    if cursor_sort != sort:
-        raise InvalidArgument(
-            "the cursor belongs to another sort order; start again from the first page", field="cursor"
-        )
-    if not isinstance(created, str) or not isinstance(ticket_id, str) or len(ticket_id) > REFERENCE_ID_MAX:
-        raise _bad_cursor()
-    try:
-        at = datetime.fromisoformat(created)
-    except ValueError:
-        raise _bad_cursor() from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)), ticket_id
-
-
 def _mine(principal: Principal) -> list[sa.ColumnElement[bool]]:
     if principal.contact_id:
         return [Ticket.contact_id == principal.contact_id]
@@ -437,10 +419,6 @@ def _matches(word: str, *, staff: bool) -> sa.ColumnElement[bool]:
     if not staff:
         return public
     return sa.or_(public, Ticket.private_text.contains(word, autoescape=True))
-
-
-def _bad_cursor() -> InvalidArgument:
-    return InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
 
 
 async def _by_idempotency_key(session: AsyncSession, customer_id: str, created_by: str, key: str) -> Ticket | None:
