@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import pagination
-from servicekit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from servicekit.errors import FailedPrecondition, PermissionDenied
 from servicekit.principal import Principal
 from tickets import events
-from tickets.db import UTCDateTime
+from tickets.db import UtcDateTime
+from tickets.text import text_field
 from tickets.tickets.models import Comment, Ticket
 from tickets.tickets.service import author_kind, get_ticket, index_comment
 
@@ -44,13 +45,7 @@ async def add_comment(
     if private and not principal.is_staff:
         raise PermissionDenied("only staff write private notes")
     ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
-    body = body.strip()
-    if "\x00" in body:
-        raise InvalidArgument("the comment must not contain NUL characters", field="body")
-    if not body:
-        raise InvalidArgument("write a comment", field="body")
-    if len(body) > BODY_MAX:
-        raise InvalidArgument(f"the comment must be at most {BODY_MAX} characters (it has {len(body)})", field="body")
+    body = text_field(body, field="body", label="comment", limit=BODY_MAX, one_line=False)
     if ticket.closed_at is not None:
         raise FailedPrecondition(CLOSED_MESSAGE)
     now = datetime.now(UTC)
@@ -88,7 +83,7 @@ async def list_comments(
     if after is not None:
         q = q.where(
             sa.tuple_(Comment.created_at, Comment.id)
-            < sa.tuple_(sa.literal(after[0], UTCDateTime()), sa.literal(after[1], sa.String()))
+            < sa.tuple_(sa.literal(after[0], UtcDateTime()), sa.literal(after[1], sa.String()))
         )
     rows = list((await session.scalars(q.order_by(Comment.created_at.desc(), Comment.id.desc()).limit(size + 1))).all())
     if len(rows) <= size:

@@ -22,7 +22,7 @@ from servicekit import pagination
 from servicekit.errors import InvalidArgument, NotFound, PermissionDenied
 from servicekit.permissions import KNOWLEDGE_BASE_VIEW
 from servicekit.principal import Principal, require
-from tickets.db import UTCDateTime
+from tickets.db import UtcDateTime
 from tickets.knowledge.models import Article
 from tickets.text import text_field
 
@@ -134,7 +134,7 @@ async def list_articles(
     after = pagination.keyset(cursor, mode)
     if after is not None:
         at, last_id = after
-        bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
+        bound = sa.tuple_(sa.literal(at, UtcDateTime()), sa.literal(last_id, sa.String()))
         q = q.where(sa.tuple_(key, Article.id) < bound)
     rows = list((await session.scalars(q.order_by(key.desc(), Article.id.desc()).limit(size + 1))).all())
     if len(rows) <= size:

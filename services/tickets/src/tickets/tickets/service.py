@@ -19,7 +19,7 @@ from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, Per
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from servicekit.principal import Principal, require, visibility
 from tickets import events, metrics
-from tickets.db import UTCDateTime
+from tickets.db import UtcDateTime
 from tickets.text import checked_text
 from tickets.tickets.models import TICKET_NUMBER_COUNTER, Comment, Counter, Ticket
 
@@ -236,7 +236,7 @@ async def list_tickets(
     if after is not None:
         at, last_id = after
         row = sa.tuple_(key, Ticket.id)
-        bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
+        bound = sa.tuple_(sa.literal(at, UtcDateTime()), sa.literal(last_id, sa.String()))
         q = q.where(row > bound if ascending else row < bound)
     order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
     rows = list((await session.scalars(q.order_by(*order).limit(size + 1))).all())
