@@ -11,14 +11,11 @@ from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing import events
 from billing.customers.service import claim_key, next_number, request_digest, require_staff, settings_for
 from billing.db import utcnow
+from billing.events import publish
 from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
-from portal.billing.v1 import events_pb2
-from portal.common.v1 import common_pb2
 from servicekit.errors import InvalidArgument, NotFound
-from servicekit.events import add_event
 from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
@@ -240,17 +237,7 @@ async def create_invoice(
     session.add(invoice)
     await session.flush()
     claim.record(invoice.id)
-    await add_event(
-        session,
-        events.INVOICE_CREATED,
-        events_pb2.InvoiceCreated(
-            invoice_id=invoice.id,
-            number=invoice.number,
-            ticket_id=ticket_id,
-            total=common_pb2.Money(amount_minor=invoice.total_minor, currency=currency),
-        ),
-        customer_id=customer_id,
-    )
+    await publish.invoice_created(session, invoice)
     return invoice, False
 
 

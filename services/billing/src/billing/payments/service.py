@@ -24,19 +24,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing import events
 from billing.credit.models import CreditEntry
 from billing.customers.models import CustomerBilling
 from billing.db import utcnow
+from billing.events import publish
 from billing.invoices.models import OPEN, PAID, Invoice
 from billing.invoices.service import _escape_like
 from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentAllocation, PaymentProfile
 from billing.payments.processor import Charge, TokenDetails
-from portal.billing.v1 import events_pb2
-from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from servicekit.events import add_event
 from servicekit.pagination import keyset, keyset_cursor
 from servicekit.principal import Principal, require, visibility
 
@@ -358,17 +355,9 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
     assert payment is not None
     if result.rowcount != 1:
         return payment, False
-    money = common_pb2.Money(amount_minor=payment.amount_minor, currency=payment.currency)
     invoice_ids = [a.invoice_id for a in payment.allocations]
     if not charge.succeeded:
-        await add_event(
-            session,
-            events.PAYMENT_FAILED,
-            events_pb2.PaymentOutcome(
-                payment_id=payment.id, amount=money, invoice_ids=invoice_ids, failure_reason=charge.failure_reason
-            ),
-            customer_id=payment.customer_id,
-        )
+        await publish.payment_failed(session, payment, failure_reason=charge.failure_reason)
         return payment, True
 
     # Lock the invoices in one order so that two payments touching the same invoices cannot deadlock.
@@ -392,12 +381,7 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
         invoice.balance_minor -= applied
         if invoice.balance_minor == 0 and invoice.status == OPEN:
             invoice.status = PAID
-            await add_event(
-                session,
-                events.INVOICE_PAID,
-                events_pb2.InvoicePaid(invoice_id=invoice.id, number=invoice.number, ticket_id=invoice.ticket_id or ""),
-                customer_id=invoice.customer_id,
-            )
+            await publish.invoice_paid(session, invoice)
     if excess:
         session.add(
             CreditEntry(
@@ -409,12 +393,7 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
                 payment_id=payment.id,
             )
         )
-    await add_event(
-        session,
-        events.PAYMENT_SUCCEEDED,
-        events_pb2.PaymentOutcome(payment_id=payment.id, amount=money, invoice_ids=invoice_ids),
-        customer_id=payment.customer_id,
-    )
+    await publish.payment_succeeded(session, payment)
     await session.flush()
     return payment, True
 

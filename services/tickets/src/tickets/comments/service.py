@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit import pagination
 from servicekit.errors import FailedPrecondition, PermissionDenied
 from servicekit.principal import Principal
-from tickets import events
 from tickets.db import UtcDateTime
+from tickets.events import publish
 from tickets.text import text_field
 from tickets.tickets.models import Comment, Ticket
 from tickets.tickets.service import author_kind, get_ticket, index_comment
@@ -64,9 +64,9 @@ async def add_comment(
     if comment.is_public:
         ticket.updated_at = now
     await index_comment(session, ticket_id=ticket.id, body=body, public=comment.is_public)
-    await events.ticket_commented(session, ticket, comment)
+    await publish.ticket_commented(session, ticket, comment)
     if comment.author_kind == "portal_user":
-        await events.customer_commented(session, ticket, comment)
+        await publish.customer_commented(session, ticket, comment)
     return comment
 
 

@@ -18,8 +18,9 @@ from servicekit.db import signal_after_commit
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from servicekit.principal import Principal, require, visibility
-from tickets import events, metrics
+from tickets import metrics
 from tickets.db import UtcDateTime
+from tickets.events import publish
 from tickets.text import checked_text
 from tickets.tickets.models import TICKET_NUMBER_COUNTER, Comment, Counter, Ticket
 
@@ -135,7 +136,7 @@ async def create_ticket(
         if key and (done := await _by_idempotency_key(session, customer_id, created_by, key)):
             return done
         raise
-    await events.ticket_created(session, ticket)
+    await publish.ticket_created(session, ticket)
     signal_after_commit(session, metrics.OPENED_SIGNAL)
     return ticket
 
@@ -300,7 +301,7 @@ async def close_ticket(session: AsyncSession, *, principal: Principal, ticket_id
     ticket.status = STATUS_CLOSED
     ticket.closed_at = ticket.closed_at or now
     ticket.updated_at = now
-    await events.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
+    await publish.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
     return ticket
 
 
