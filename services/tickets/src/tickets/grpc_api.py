@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
@@ -14,10 +12,11 @@ from servicekit.blobs import BlobStore
 from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.principal import METADATA_KEY, current_principal
+from servicekit.protos import timestamp
 from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
-from tickets.tickets import service
+from tickets.tickets import charts, service
 from tickets.tickets.models import Attachment, Comment, Ticket
 from tickets.tickets.refs import RefChecker
 
@@ -245,6 +244,19 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             raise NotFound("the attachment's file is missing") from None
         return tickets_pb2.GetAttachmentResponse(attachment=attachment_to_proto(att), data=data)
 
+    async def GetTicketCharts(  # noqa: N802
+        self, request: tickets_pb2.GetTicketChartsRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.GetTicketChartsResponse:
+        async with self.db.unit_of_work() as s:
+            c = await charts.ticket_charts(s, principal=current_principal())
+        return tickets_pb2.GetTicketChartsResponse(
+            open_by_priority=[tickets_pb2.PriorityCount(priority=p, count=n) for p, n in c.open_by_priority],
+            resolution_by_priority=[
+                tickets_pb2.PriorityResolution(priority=r.priority, count=r.count, mean_hours=r.mean_hours)
+                for r in c.resolution_by_priority
+            ],
+        )
+
 
 def attachment_to_proto(a: Attachment) -> tickets_pb2.Attachment:
     return tickets_pb2.Attachment(
@@ -255,7 +267,7 @@ def attachment_to_proto(a: Attachment) -> tickets_pb2.Attachment:
         content_type=a.content_type,
         size_bytes=a.size_bytes,
         is_public=a.is_public,
-        created_at=_timestamp(a.created_at),
+        created_at=timestamp(a.created_at),
         created_by=a.created_by,
         has_thumbnail=bool(a.thumbnail_key),
     )
@@ -273,13 +285,13 @@ def ticket_to_proto(t: Ticket) -> tickets_pb2.Ticket:
         status=t.status,
         priority=t.priority,
         issue_type=t.issue_type,
-        created_at=_timestamp(t.created_at),
-        updated_at=_timestamp(t.updated_at),
+        created_at=timestamp(t.created_at),
+        updated_at=timestamp(t.updated_at),
         created_by=t.created_by,
         assignee_id=t.assignee_id,
         site_id=t.site_id,
         asset_id=t.asset_id,
-        closed_at=_timestamp(t.closed_at) if t.closed_at else None,
+        closed_at=timestamp(t.closed_at) if t.closed_at else None,
         invoice_id=t.invoice_id,
         invoice_number=t.invoice_number,
     )
@@ -294,14 +306,8 @@ def comment_to_proto(c: Comment) -> tickets_pb2.Comment:
         author_kind=c.author_kind,
         author_id=c.author_id,
         author_name=c.author_name,
-        created_at=_timestamp(c.created_at),
+        created_at=timestamp(c.created_at),
     )
-
-
-def _timestamp(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at if at.tzinfo else at.replace(tzinfo=UTC))
-    return ts
 
 
 def _token(context: grpc.aio.ServicerContext) -> str:

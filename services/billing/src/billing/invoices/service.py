@@ -11,17 +11,14 @@ from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing import events
 from billing.customers.service import claim_key, next_number, request_digest, require_staff, settings_for
 from billing.db import utcnow
+from billing.events import publish
 from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
-from portal.billing.v1 import events_pb2
-from portal.common.v1 import common_pb2
-from servicekit.errors import InvalidArgument, NotFound
-from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
-from servicekit.permissions import INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
-from servicekit.principal import Principal, Visibility, visibility
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.pagination import keyset, keyset_cursor
+from servicekit.permissions import INVOICES_PAY_ONLINE, INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
+from servicekit.principal import Principal, Visibility, require, visibility
 
 SUMMARY_ITEMS = 3
 
@@ -48,7 +45,7 @@ async def list_open_invoices(
     the model's attribute names.
     """
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=date)
     params: dict[str, object] = {"open": OPEN, "limit": page_size + 1}
     if scope.customer_ids is not None:
         params["customer_ids"] = list(scope.customer_ids)
@@ -60,7 +57,7 @@ async def list_open_invoices(
     rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
     summaries = await _items_summaries(conn, [inv.id for inv in page])
-    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].issued_on, page[-1].id) if more else ""
     return OpenInvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
 
 
@@ -91,19 +88,6 @@ def _scoped(query: Select, scope: Visibility) -> Select:
     if scope.contact_id is not None:
         query = query.where(Invoice.contact_id == scope.contact_id)
     return query
-
-
-def _decode_cursor(cursor: str) -> tuple[date, str] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    issued_on, invoice_id = values
-    try:
-        if not isinstance(invoice_id, str):
-            raise TypeError(invoice_id)
-        return date.fromisoformat(issued_on), invoice_id
-    except (TypeError, ValueError):
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
 
 
 async def _items_summaries(conn: AsyncConnection | AsyncSession, invoice_ids: list[str]) -> dict[str, str]:
@@ -253,17 +237,7 @@ async def create_invoice(
     session.add(invoice)
     await session.flush()
     claim.record(invoice.id)
-    await add_event(
-        session,
-        events.INVOICE_CREATED,
-        events_pb2.InvoiceCreated(
-            invoice_id=invoice.id,
-            number=invoice.number,
-            ticket_id=ticket_id,
-            total=common_pb2.Money(amount_minor=invoice.total_minor, currency=currency),
-        ),
-        customer_id=customer_id,
-    )
+    await publish.invoice_created(session, invoice)
     return invoice, False
 
 
@@ -292,20 +266,20 @@ async def list_invoices(
         stmt = stmt.where(Invoice.customer_id == customer_id)
     text = query.strip()
     if text:
-        pattern = f"%{_escape_like(text.lower())}%"
+        pattern = f"%{escape_like(text.lower())}%"
         in_lines = (
             select(InvoiceLine.invoice_id)
             .where(InvoiceLine.invoice_id == Invoice.id, func.lower(InvoiceLine.description).like(pattern, escape="\\"))
             .exists()
         )
         stmt = stmt.where(or_(func.lower(Invoice.number).like(pattern, escape="\\"), in_lines))
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=date)
     if after is not None:
         stmt = stmt.where(tuple_(Invoice.issued_on, Invoice.id) < after)
     rows = list(await session.scalars(stmt.order_by(Invoice.issued_on.desc(), Invoice.id.desc()).limit(page_size + 1)))
     page, more = rows[:page_size], len(rows) > page_size
     summaries = await _items_summaries(session, [inv.id for inv in page])
-    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].issued_on, page[-1].id) if more else ""
     return InvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
 
 
@@ -325,5 +299,73 @@ async def summaries_of(session: AsyncSession, invoice_ids: list[str]) -> dict[st
     return await _items_summaries(session, invoice_ids)
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# Paying invoices (SPEC B4, B5): which invoices a portal user may pay, and the one check of what it asks to pay,
+# shared by card payments, store credit and the proposal of how an amount spreads.
+
+
+@dataclass(frozen=True)
+class AllocationInput:
+    invoice_id: str
+    amount_minor: int
+
+
+def payer_customers(principal: Principal) -> tuple[str, ...]:
+    """The customers whose invoices and payment profiles a portal user acts for; staff pay nothing."""
+    if principal.is_staff or not principal.customer_id:
+        raise PermissionDenied("only a customer's portal user can do this")
+    return principal.customer_ids or (principal.customer_id,)
+
+
+def _payable(principal: Principal) -> Select:
+    """The invoices a payer may pay: those it may view; with Pay Online alone, the customer's open invoices."""
+    if not principal.has(INVOICES_VIEW_ALL) and not principal.has(INVOICES_VIEW_MINE):
+        require(principal, INVOICES_PAY_ONLINE)
+        scope = visibility(principal, view_all=INVOICES_PAY_ONLINE, view_mine="")
+    else:
+        scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
+    stmt = select(Invoice).where(Invoice.customer_id.in_(payer_customers(principal)))
+    if scope.contact_id is not None:
+        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
+    return stmt
+
+
+async def open_payable_invoices(session: AsyncSession, principal: Principal) -> list[Invoice]:
+    """The invoices the payer may pay that have something left to pay, oldest first."""
+    stmt = _payable(principal).where(Invoice.status == OPEN, Invoice.balance_minor > 0)
+    return list(await session.scalars(stmt.order_by(Invoice.issued_on, Invoice.id)))
+
+
+async def payable_invoices(
+    session: AsyncSession, principal: Principal, allocations: list[AllocationInput], *, overpayment: bool = False
+) -> tuple[dict[str, Invoice], str]:
+    """The invoices to pay, after checking every amount against its balance; and their one currency.
+
+    An amount above an invoice's balance due is refused unless `overpayment` (the excess then becomes store credit).
+    """
+    if not allocations:
+        raise InvalidArgument("choose at least one invoice to pay", field="allocations")
+    if len({a.invoice_id for a in allocations}) != len(allocations):
+        raise InvalidArgument("an invoice appears twice", field="allocations")
+    if any(a.amount_minor <= 0 for a in allocations):
+        raise InvalidArgument("every amount must be positive", field="allocations")
+    ids = [a.invoice_id for a in allocations]
+    invoices = {inv.id: inv for inv in await session.scalars(_payable(principal).where(Invoice.id.in_(ids)))}
+    for a in allocations:
+        invoice = invoices.get(a.invoice_id)
+        if invoice is None:
+            raise NotFound("no such invoice")
+        if invoice.status != OPEN or invoice.balance_minor <= 0:
+            raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
+        if a.amount_minor > invoice.balance_minor and not overpayment:
+            raise InvalidArgument(
+                f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
+                field="allocations",
+            )
+    currencies = {invoices[i].currency for i in ids}
+    if len(currencies) != 1:
+        raise InvalidArgument("invoices in different currencies are paid separately", field="allocations")
+    return invoices, currencies.pop()

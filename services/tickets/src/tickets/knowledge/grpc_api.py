@@ -1,18 +1,18 @@
-"""KnowledgeService over gRPC: proto ⇄ domain and one unit of work per call; rules live in service.py,
-announcements.py and charts.py."""
+"""KnowledgeService over gRPC: proto ⇄ domain and one unit of work per call; rules live in service.py and
+announcements.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc
 from servicekit.db import Database
 from servicekit.principal import current_principal
-from tickets.knowledge import announcements, charts, service
+from servicekit.protos import timestamp
+from tickets.knowledge import announcements, service
 from tickets.knowledge.models import Announcement, Article
 
 SERVICE_NAME = knowledge_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name
@@ -140,19 +140,6 @@ class KnowledgeServicer(knowledge_pb2_grpc.KnowledgeServiceServicer):
             out = [announcement_to_proto(a) for a in await announcements.current_announcements(s)]
         return knowledge_pb2.ListCurrentAnnouncementsResponse(announcements=out)
 
-    async def GetTicketCharts(  # noqa: N802 - gRPC method name
-        self, request: knowledge_pb2.GetTicketChartsRequest, context: Ctx
-    ) -> knowledge_pb2.GetTicketChartsResponse:
-        async with self.db.unit_of_work() as s:
-            c = await charts.ticket_charts(s, principal=current_principal())
-        return knowledge_pb2.GetTicketChartsResponse(
-            open_by_priority=[knowledge_pb2.PriorityCount(priority=p, count=n) for p, n in c.open_by_priority],
-            resolution_by_priority=[
-                knowledge_pb2.PriorityResolution(priority=r.priority, count=r.count, mean_hours=r.mean_hours)
-                for r in c.resolution_by_priority
-            ],
-        )
-
 
 def fields_from_proto(f: knowledge_pb2.AnnouncementFields) -> announcements.Fields:
     return announcements.Fields(
@@ -170,9 +157,9 @@ def article_to_proto(a: Article) -> knowledge_pb2.Article:
         title=a.title,
         body=a.body,
         published=a.published,
-        published_at=_timestamp(a.published_at) if a.published_at else None,
-        created_at=_timestamp(a.created_at),
-        updated_at=_timestamp(a.updated_at),
+        published_at=timestamp(a.published_at) if a.published_at else None,
+        created_at=timestamp(a.created_at),
+        updated_at=timestamp(a.updated_at),
     )
 
 
@@ -181,15 +168,9 @@ def announcement_to_proto(a: Announcement) -> knowledge_pb2.Announcement:
         id=a.id,
         title=a.title,
         body=a.body,
-        starts_at=_timestamp(a.starts_at) if a.starts_at else None,
-        ends_at=_timestamp(a.ends_at) if a.ends_at else None,
+        starts_at=timestamp(a.starts_at) if a.starts_at else None,
+        ends_at=timestamp(a.ends_at) if a.ends_at else None,
         active=a.active,
-        created_at=_timestamp(a.created_at),
-        updated_at=_timestamp(a.updated_at),
+        created_at=timestamp(a.created_at),
+        updated_at=timestamp(a.updated_at),
     )
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
