@@ -3,10 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 # uv from PATH when present, else the copy pip installs into this Python.
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
-BUF_VERSION := 1.75.0
-BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint bench install uv chromium buf clean
+.PHONY: run test lint bench install uv chromium clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -18,21 +16,18 @@ install: uv
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-$(BUF):
-	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for buf (apt-get install -y npm)"; exit 1; }
-	@npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION) >/dev/null
-
-buf: $(BUF)
-
 ## make run: start the whole system on this machine with demo data (Ctrl-C stops it)
 run: install
 	@$(UV) run --locked python -m portal_local run $(ARGS)
 
-## make lint: buf lint over protos/ and ruff over the Python
-lint: install buf
-	@$(BUF) lint
+## make lint: buf lint over protos/, ruff over the Python, import-linter's contracts (pyproject.toml)
+lint: install
+	@$(UV) run --locked buf lint
 	@$(UV) run --locked ruff check .
 	@$(UV) run --locked ruff format --check .
+	@# lint-imports puts the working directory first on sys.path, where the folder gateway/ would
+	@# shadow the installed gateway package: run it from a folder that holds no package's name.
+	@cd docs && $(UV) run --locked lint-imports --no-cache ../pyproject.toml
 
 ## make test: lint, then the whole test suite (unit, integration, end to end in Chromium)
 test: install chromium lint

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 MakeId = Callable[["AuthzWorld", "Customer"], str]
 # (grpc address lookup, principal token, record id or "") -> raises grpc.RpcError when refused.
 GrpcProbe = Callable[[Callable[[str], str], str, str], Any]
+# (world, owning customer, record id) -> asserts that an allowed write really happened.
+Effect = Callable[["AuthzWorld", "Customer", str], None]
 
 SIGNED_IN = None  # `allowed_by=SIGNED_IN`: any signed-in portal user may open the route
 
@@ -51,6 +53,11 @@ class Route:
     # The backend RPC behind the route, called with the user's principal token.
     grpc: GrpcProbe | None = None
     ok_statuses: tuple[int, ...] = (200, 201, 204)
+    # The route consumes its record (delete, a one-time decision): every case, and the gRPC probe after the HTTP
+    # request, gets a record of its own, so an allowed case never meets one an earlier case already used up.
+    fresh_record: bool = False
+    # Checked after an allowed request succeeded, e.g. that a deleted record is gone.
+    effect: Effect | None = None
 
     @property
     def is_api(self) -> bool:

@@ -108,6 +108,30 @@ def grpc_update_profile(addr, token: str, profile_id: str) -> None:  # noqa: ANN
         stub.UpdatePaymentProfile(req, timeout=10, metadata=md)
 
 
+def grpc_delete_profile(addr, token: str, profile_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.DeletePaymentProfile(
+            billing_pb2.DeletePaymentProfileRequest(profile_id=profile_id), timeout=10, metadata=md
+        )
+
+
+def profile_gone(world, customer, profile_id: str) -> None:  # noqa: ANN001
+    """The owner's list of stored payment options no longer has it."""
+    with world.http(world.owner(customer), page=False) as c:
+        listed = c.get("/api/v1/payment-profiles").json()
+    assert profile_id not in {p["id"] for p in listed.get("profiles", [])}, listed
+
+
+def estimate_declined(world, customer, estimate_id: str) -> None:  # noqa: ANN001
+    """The allowed decision was recorded, not merely answered."""
+    channel, stub = _staff_stub(world)
+    with channel:
+        req = billing_pb2.GetEstimateRequest(estimate_id=estimate_id)
+        status = stub.GetEstimate(req, timeout=10, metadata=world.staff_metadata()).estimate.status
+    assert status == "declined", status
+
+
 def grpc_list_estimates(addr, token: str, _: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
@@ -125,9 +149,6 @@ def grpc_estimate_pdf(addr, token: str, estimate_id: str) -> None:  # noqa: ANN0
     with channel:
         stub.GetEstimatePdf(billing_pb2.GetEstimatePdfRequest(estimate_id=estimate_id), timeout=10, metadata=md)
 
-
-# Deciding twice is refused (409) by design: the second permission's "allowed" case finds it decided.
-DECIDED = (303, 409)
 
 ROUTES = [
     # Pages.
@@ -174,7 +195,10 @@ ROUTES = [
         id_param="profile_id",
         make_id=make_profile,
         form={},
-        ok_statuses=(303, 404),
+        ok_statuses=(303,),
+        fresh_record=True,
+        effect=profile_gone,
+        grpc=grpc_delete_profile,
     ),
     Route("GET", "/billing/estimates", ESTIMATES, grpc=grpc_list_estimates),
     Route(
@@ -200,7 +224,9 @@ ROUTES = [
         id_param="estimate_id",
         make_id=make_estimate,
         form={"decision": "decline"},
-        ok_statuses=DECIDED,
+        ok_statuses=(303,),
+        fresh_record=True,
+        effect=estimate_declined,
     ),
     # JSON API.
     Route("GET", "/api/v1/billing/overview", (perm.ACCOUNT_OVERVIEW_VIEW,), grpc=grpc_overview),
@@ -250,6 +276,9 @@ ROUTES = [
         id_param="profile_id",
         make_id=make_profile,
         ok_statuses=(204,),
+        fresh_record=True,
+        effect=profile_gone,
+        grpc=grpc_delete_profile,
     ),
     Route("GET", "/api/v1/estimates", ESTIMATES, grpc=grpc_list_estimates),
     Route(
@@ -275,6 +304,8 @@ ROUTES = [
         id_param="estimate_id",
         make_id=make_estimate,
         json={"decision": "decline"},
-        ok_statuses=(200, 409),
+        ok_statuses=(200,),
+        fresh_record=True,
+        effect=estimate_declined,
     ),
 ]

@@ -37,6 +37,8 @@ def _record(world: AuthzWorld, route: Route) -> str:
     acme = world.customers["acme"]
     if route.make_id is None:
         return ""
+    if route.fresh_record:
+        return route.make_id(world, acme)
     if route.key not in acme.records:
         acme.records[route.key] = route.make_id(world, acme)
     return acme.records[route.key]
@@ -88,6 +90,8 @@ def test_route(authz_world: AuthzWorld, route: Route, case: str, permissions: fr
     r = _http(authz_world, route, session, record_id)
     if case == "allowed":
         assert r.status_code in route.ok_statuses, f"{route.key} with {sorted(permissions)}: {r.status_code} {r.text}"
+        if route.effect is not None:
+            route.effect(authz_world, acme, record_id)
     elif case == "lacking":
         assert r.status_code in REFUSED, f"{route.key} without {route.allowed_by}: {r.status_code} {r.text[:300]}"
     else:
@@ -95,6 +99,8 @@ def test_route(authz_world: AuthzWorld, route: Route, case: str, permissions: fr
 
     if route.grpc is None:
         return
+    if route.fresh_record and case == "allowed":
+        record_id = _record(authz_world, route)
     code = _grpc(authz_world, route, session, record_id)
     if case == "allowed":
         assert code == grpc.StatusCode.OK

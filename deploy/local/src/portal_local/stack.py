@@ -23,8 +23,8 @@ from portal_local.keys import LocalKeys, ensure_keys
 from portal_local.nats import NatsServer
 from portal_local.ports import HOST, PortWant, check_ports_free, free_port
 from portal_local.procs import ManagedProcess, http_status
+from portal_local.topology import NODES, SERVICES
 
-SERVICES: tuple[str, ...] = ("identity", "tickets", "billing", "assets", "remote")
 PROCESSES: tuple[str, ...] = ("nats", "mailcatcher", *SERVICES, "gateway")
 
 DEFAULT_STAFF_EMAIL = "admin@example.test"
@@ -51,11 +51,16 @@ def _port_slots() -> tuple[PortSlot, ...]:
     ]
     for i, svc in enumerate(SERVICES):
         up = svc.upper()
-        slots.append(PortSlot(f"{svc}_grpc", 50051 + i, svc, f"{svc} gRPC", f"{up}_GRPC_PORT", f"--{svc}-grpc-port"))
+        grpc_port = NODES[svc].port
+        slots.append(PortSlot(f"{svc}_grpc", grpc_port, svc, f"{svc} gRPC", f"{up}_GRPC_PORT", f"--{svc}-grpc-port"))
         slots.append(
             PortSlot(f"{svc}_metrics", 9101 + i, svc, f"{svc} metrics", f"{up}_METRICS_PORT", f"--{svc}-metrics-port")
         )
-    slots.append(PortSlot("gateway_http", 8000, "gateway", "gateway HTTP", "GATEWAY_HTTP_PORT", "--gateway-port"))
+    slots.append(
+        PortSlot(
+            "gateway_http", NODES["gateway"].port, "gateway", "gateway HTTP", "GATEWAY_HTTP_PORT", "--gateway-port"
+        )
+    )
     slots.append(
         PortSlot(
             "gateway_metrics", 9100, "gateway", "gateway metrics", "GATEWAY_METRICS_PORT", "--gateway-metrics-port"
@@ -178,8 +183,24 @@ class Stack:
         """The variables the contract gives process `name` (without the inherited environment)."""
         assert self.keys is not None, "keys are created by start()"
         env: dict[str, str] = {}
-        if name in SERVICES:
-            up = name.upper()
+        node = NODES.get(name)
+        if node is None:  # NATS and the mail catcher take flags, not variables
+            return env
+        up = node.env_prefix
+        # Peers from the topology the chart shares (portal_local.topology).
+        env.update({f"{up}_{peer.upper()}_ADDR": self.grpc_addr(peer) for peer in node.calls})
+        if node.principal_key == "verify":
+            env[f"{up}_PRINCIPAL_PUBLIC_KEY_FILE"] = str(self.keys.public_key_file)
+        elif node.principal_key == "sign":
+            env[f"{up}_SIGNING_KEY_FILE"] = str(self.keys.private_key_file)
+            env[f"{up}_SECRETS_KEY_FILE"] = str(self.keys.secrets_key_file)
+        if node.mail:
+            env.update(
+                {f"{up}_SMTP_HOST": self.host, f"{up}_SMTP_PORT": str(self.smtp_port), f"{up}_MAIL_FROM": MAIL_FROM}
+            )
+        if node.blobs:
+            env[f"{up}_BLOB_DIR"] = str(self.var_dir / "blobs" / name)
+        if node.kind == "grpc":
             env.update(
                 {
                     f"{up}_ENV": "dev",
@@ -190,39 +211,28 @@ class Stack:
                     f"{up}_NATS_URL": self.nats_url,
                 }
             )
-            if name == "identity":
-                env.update(
-                    {
-                        "IDENTITY_SIGNING_KEY_FILE": str(self.keys.private_key_file),
-                        "IDENTITY_SECRETS_KEY_FILE": str(self.keys.secrets_key_file),
-                        "IDENTITY_SMTP_HOST": self.host,
-                        "IDENTITY_SMTP_PORT": str(self.smtp_port),
-                        "IDENTITY_MAIL_FROM": MAIL_FROM,
-                        "IDENTITY_PORTAL_URL": self.gateway_url,
-                        "IDENTITY_BOOTSTRAP_STAFF_EMAIL": self.config.staff_email,
-                        "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
-                        # Asked before a customer is deleted (SPEC C5).
-                        **{f"IDENTITY_{p.upper()}_ADDR": self.grpc_addr(p) for p in SERVICES if p != "identity"},
-                    }
-                )
-            else:
-                env[f"{up}_PRINCIPAL_PUBLIC_KEY_FILE"] = str(self.keys.public_key_file)
-            if name == "tickets":
-                env["TICKETS_BLOB_DIR"] = str(self.var_dir / "blobs" / "tickets")
-                env["TICKETS_ASSETS_ADDR"] = self.grpc_addr("assets")
-        elif name == "gateway":
+        else:
             env.update(
                 {
-                    "GATEWAY_ENV": "dev",
-                    "GATEWAY_HTTP_PORT": str(self.ports["gateway_http"]),
-                    "GATEWAY_METRICS_PORT": str(self.ports["gateway_metrics"]),
-                    "GATEWAY_NATS_URL": self.nats_url,
-                    # Not in the contract, but the gateway's links in pages must use the port it really has.
-                    "GATEWAY_PUBLIC_URL": self.gateway_url,
-                    "GATEWAY_SESSION_SECRET": self.keys.session_secret,
-                    **{f"GATEWAY_{svc.upper()}_ADDR": self.grpc_addr(svc) for svc in SERVICES},
+                    f"{up}_ENV": "dev",
+                    f"{up}_HTTP_PORT": str(self.ports[f"{name}_http"]),
+                    f"{up}_METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+                    f"{up}_NATS_URL": self.nats_url,
                 }
             )
+        # What only the local mode sets, beyond the chart's shared contract.
+        if name == "identity":
+            env.update(
+                {
+                    "IDENTITY_PORTAL_URL": self.gateway_url,
+                    "IDENTITY_BOOTSTRAP_STAFF_EMAIL": self.config.staff_email,
+                    "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
+                }
+            )
+        elif name == "gateway":
+            # The gateway's links in pages must use the port it really has.
+            env["GATEWAY_PUBLIC_URL"] = self.gateway_url
+            env["GATEWAY_SESSION_SECRET"] = self.keys.session_secret
         return env
 
     def _child_env(self, name: str) -> dict[str, str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import grpc
 
 from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc
-
-DEADLINE_SECONDS = 10.0
+from portal_local.seed.rpc import DEADLINE_SECONDS
 
 DEMO_ARTICLES: tuple[tuple[str, str], ...] = (
     (

@@ -1,6 +1,6 @@
 """Billing demo data, created once with the demo customers through billing's staff RPCs: a few invoices (one paid
 in part is left to the demo user) and an open estimate per demo customer. Their tax and terms are the customers'
-identity settings (seed.py), which billing learns by event; the invoices wait until it has."""
+identity settings (seed/identity.py), which billing learns by event; the invoices wait until it has."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from datetime import date, timedelta
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
-from portal_local.seed import DEMO_CUSTOMERS, DEMO_TAX_RATE_BP, SeedError, _call, _channel, _sign_in, _sign_out
+from portal_local.seed.identity import DEMO_CUSTOMERS, DEMO_TAX_RATE_BP
+from portal_local.seed.rpc import SeedError, call, channel, sign_in, sign_out
 
 # (description, quantity, unit price in cents) per invoice, oldest first; issued this many days ago.
 INVOICES = (
@@ -25,11 +26,11 @@ SETTINGS_WAIT_SECONDS = 30.0
 def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_password: str) -> int:
     """Invoices and an estimate for each demo customer; the number of invoices created."""
     created = 0
-    with _channel(identity_addr) as id_channel, _channel(billing_addr) as b_channel:
+    with channel(identity_addr) as id_channel, channel(billing_addr) as b_channel:
         identity = identity_pb2_grpc.IdentityServiceStub(id_channel)
         billing = billing_pb2_grpc.BillingServiceStub(b_channel)
-        session, token = _sign_in(identity, staff_email, staff_password, identity_pb2.AUDIENCE_STAFF)
-        listed = _call(
+        session, token = sign_in(identity, staff_email, staff_password, identity_pb2.AUDIENCE_STAFF)
+        listed = call(
             identity.ListCustomers,
             identity_pb2.ListCustomersRequest(page=common_pb2.PageRequest(page_size=100)),
             "ListCustomers",
@@ -40,7 +41,7 @@ def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_
             customer_id = ids[demo.email]
             _wait_for_settings(billing, customer_id, token)
             for days_ago, lines in INVOICES:
-                _call(
+                call(
                     billing.CreateInvoice,
                     billing_pb2.CreateInvoiceRequest(
                         customer_id=customer_id,
@@ -55,7 +56,7 @@ def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_
                 )
                 created += 1
             name, lines = ESTIMATE
-            _call(
+            call(
                 billing.CreateEstimate,
                 billing_pb2.CreateEstimateRequest(
                     customer_id=customer_id,
@@ -66,7 +67,7 @@ def seed_billing(identity_addr: str, billing_addr: str, staff_email: str, staff_
                 f"CreateEstimate({demo.slug})",
                 token,
             )
-        _sign_out(identity, session)
+        sign_out(identity, session)
     return created
 
 
@@ -75,7 +76,7 @@ def _wait_for_settings(billing: billing_pb2_grpc.BillingServiceStub, customer_id
     deadline = time.monotonic() + SETTINGS_WAIT_SECONDS
     req = billing_pb2.GetCustomerBillingSettingsRequest(customer_id=customer_id)
     while True:
-        settings = _call(billing.GetCustomerBillingSettings, req, "GetCustomerBillingSettings", token).settings
+        settings = call(billing.GetCustomerBillingSettings, req, "GetCustomerBillingSettings", token).settings
         if settings.tax_rate_bp == DEMO_TAX_RATE_BP:
             return
         if time.monotonic() > deadline:
