@@ -22,7 +22,7 @@ from identity.customers.service import create_customer
 from identity.main import MIGRATIONS_DIR, NAME, wire
 from identity.sessions.service import SessionPolicy
 from identity.sessions.tokens import PrincipalTokens
-from identity.users import passwords as passwords_module
+from identity.users import hashing
 from identity.users.service import create_portal_user, create_staff_user
 from portal.identity.v1 import identity_pb2_grpc
 from servicekit import app
@@ -57,10 +57,10 @@ def cheap_password_hashing() -> Iterator[None]:
     """Tests hash many passwords: argon2id with tiny cost parameters keeps them fast. Production keeps
     argon2-cffi's RFC 9106 defaults (test_sessions checks the real hasher's profile)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passwords_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-        passwords_module._dummy_hash.cache_clear()
+        mp.setattr(hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+        hashing._dummy_hash.cache_clear()
         yield
-    passwords_module._dummy_hash.cache_clear()
+    hashing._dummy_hash.cache_clear()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity import access
 from identity.contacts import service as contacts
 from identity.contacts.models import Contact
-from identity.credentials import service as credentials
 from identity.custom_fields import service as custom_fields
 from identity.custom_fields.models import CustomField
 from identity.customers import service as customers
@@ -24,6 +23,7 @@ from identity.customers.models import Customer
 from identity.groups import service as groups
 from identity.groups.models import PermissionGroup
 from identity.mfa import service as mfa
+from identity.passwords import service as passwords
 from identity.portal_controls.rpcs import EmailTemplateRpcs, PortalControlsRpcs, contact_window, renewal_notice_ends_on
 from identity.secrets import SecretBox
 from identity.secure_links import service as secure_links
@@ -308,7 +308,7 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
             email=email,
             password="",
         )
-        await credentials.invite(s, user=user, portal_url=self.portal_url, box=self.box)
+        await passwords.invite(s, user=user, portal_url=self.portal_url, box=self.box)
 
     async def SignIn(self, request: identity_pb2.SignInRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         if self._ready is not None and not self._ready.is_set():
@@ -435,7 +435,7 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
                     s, principal=principal, customer=customer, access=details.portal_access
                 )
                 if created is not None and not customer.no_email:
-                    await credentials.invite(s, user=created, portal_url=self.portal_url, box=self.box)
+                    await passwords.invite(s, user=created, portal_url=self.portal_url, box=self.box)
             elif not customer.no_email:
                 await self._auto_invite(s, principal, customer_id=customer.id, contact_id="", email=customer.email)
             return identity_pb2.CreateCustomerResponse(customer=await full_customer(s, customer, principal))
@@ -498,7 +498,7 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
                 require_mfa=request.require_mfa,
             )
             if not request.password:
-                await credentials.invite(s, user=user, portal_url=self.portal_url, box=self.box)
+                await passwords.invite(s, user=user, portal_url=self.portal_url, box=self.box)
             return identity_pb2.CreatePortalUserResponse(portal_user=portal_user_to_proto(user, group))
 
         return await self._write(work)
@@ -555,7 +555,7 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
 
     async def RequestPasswordReset(self, request: identity_pb2.RequestPasswordResetRequest, context):  # noqa: N802, ANN001
         async with self.db.unit_of_work() as s:
-            await credentials.request_reset(
+            await passwords.request_reset(
                 s,
                 login=request.login,
                 portal_url=self.portal_url,
@@ -567,17 +567,17 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
 
     async def CheckPasswordToken(self, request: identity_pb2.CheckPasswordTokenRequest, context):  # noqa: N802, ANN001
         async with self.db.unit_of_work() as s:
-            purpose = await credentials.check_token(s, token=request.token)
+            purpose = await passwords.check_token(s, token=request.token)
         return identity_pb2.CheckPasswordTokenResponse(purpose=purpose)
 
     async def SetPasswordWithToken(self, request: identity_pb2.SetPasswordWithTokenRequest, context):  # noqa: N802, ANN001
-        user = await credentials.set_password_with_token(
+        user = await passwords.set_password_with_token(
             self.db, token=request.token, new_password=request.new_password, client_address=request.client_address
         )
         return identity_pb2.SetPasswordWithTokenResponse(login=user.login)
 
     async def ChangePassword(self, request: identity_pb2.ChangePasswordRequest, context):  # noqa: N802, ANN001
-        revoked = await credentials.change_password(
+        revoked = await passwords.change_password(
             self.db,
             principal=current_principal(),
             current_password=request.current_password,
@@ -634,11 +634,11 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             user = await users.portal_user(s, principal=principal, portal_user_id=request.portal_user_id)
-            sent = await credentials.invite(
+            sent = await passwords.invite(
                 s, user=user, portal_url=self.portal_url, box=self.box, language=request.language or "en"
             )
             if not sent:
-                raise FailedPrecondition(credentials.NO_EMAIL, field="portal_user_id")
+                raise FailedPrecondition(passwords.NO_EMAIL, field="portal_user_id")
         return identity_pb2.InvitePortalUserResponse()
 
     async def GetPortalSettings(self, request: identity_pb2.GetPortalSettingsRequest, context):  # noqa: N802, ANN001
@@ -704,7 +704,7 @@ class IdentityServicer(PortalControlsRpcs, EmailTemplateRpcs, identity_pb2_grpc.
                     s, principal=principal, customer=customer, access=details.portal_access
                 )
                 if created is not None and not customer.no_email:
-                    await credentials.invite(s, user=created, portal_url=self.portal_url, box=self.box)
+                    await passwords.invite(s, user=created, portal_url=self.portal_url, box=self.box)
             return identity_pb2.UpdateCustomerResponse(customer=await full_customer(s, customer, principal))
 
         return await self._write(work)

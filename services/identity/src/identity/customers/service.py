@@ -15,8 +15,6 @@ from identity import events, idempotency, validation
 from identity.access import caller_scope, may_see_customer, require_staff
 from identity.audit.service import record
 from identity.contacts.models import Contact
-from identity.credentials.models import PasswordToken
-from identity.credentials.service import revoke_sessions
 from identity.custom_fields import service as custom_fields
 from identity.custom_fields.models import CustomFieldValue
 from identity.customers.models import Customer
@@ -24,6 +22,8 @@ from identity.db import new_id, utcnow
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.passwords.models import PasswordToken
+from identity.passwords.service import revoke_sessions
 from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.users import service as users

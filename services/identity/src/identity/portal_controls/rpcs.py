@@ -4,9 +4,9 @@ only."""
 from __future__ import annotations
 
 from identity.contacts.models import Contact
-from identity.credentials import service as credentials
 from identity.email_templates import service as email_templates
 from identity.groups.models import PermissionGroup
+from identity.passwords import service as passwords
 from identity.portal_controls import admin_override, support_window
 from identity.portal_controls.service import Controls, get_controls, update_controls
 from identity.secrets import SecretBox
@@ -159,7 +159,7 @@ class EmailTemplateRpcs:
     async def SendLoginDetails(self, request: identity_pb2.SendLoginDetailsRequest, context):  # noqa: N802, ANN001
         principal = current_principal()
         async with self.db.unit_of_work() as s:
-            await credentials.send_login_details(
+            await passwords.send_login_details(
                 s,
                 principal=principal,
                 portal_user_id=request.portal_user_id,

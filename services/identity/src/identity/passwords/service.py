@@ -1,4 +1,5 @@
-"""Password resets (SPEC P3), password changes, and revoking a user's sessions.
+"""Password tokens: resets (SPEC P3), invitations (P2), login details; password changes, and revoking a user's
+sessions. ("Masked credentials", SPEC A5, are a different thing, owned by assets.)
 
 Hashing a password takes tens of milliseconds of CPU: it happens between units of work, never inside one.
 """
@@ -16,17 +17,17 @@ from identity import validation
 from identity.access import require_staff
 from identity.audit import models as audit_kinds
 from identity.audit.service import record
-from identity.credentials.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.email_templates import service as email_templates
 from identity.mail.service import queue_email
+from identity.passwords.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
 from identity.portal_controls.service import get_controls
 from identity.secrets import SecretBox
 from identity.sessions.models import UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
+from identity.users.hashing import hash_password, verify_password
 from identity.users.models import PortalUser
-from identity.users.passwords import hash_password, verify_password
 from servicekit.db import Database
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import KIND_PORTAL_USER, Principal
