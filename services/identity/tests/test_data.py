@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from identity.contacts.service import create_contact
 from identity.customers.models import Customer
 from identity.customers.service import create_customer, get_customer, list_customers
-from identity.events import CUSTOMER_CREATED, CUSTOMER_UPDATED
+from identity.events.publish import CUSTOMER_CREATED, CUSTOMER_UPDATED
 from identity.groups.models import PermissionGroup
 from identity.models import Base
 from identity.users.models import PortalUser, StaffUser

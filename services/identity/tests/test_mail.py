@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from identity.db import utcnow
-from identity.events import EMAIL_SENT, TICKET_CREATED_CONSUMER, consumers, ticket_created_handler
+from identity.events.handlers import TICKET_CREATED_CONSUMER, consumers, ticket_created_handler
+from identity.events.publish import EMAIL_SENT
 from identity.mail.mailer import Mailer, SmtpConfig, SmtpTransport
 from identity.mail.models import OutboundEmail
 from identity.mail.service import queue_email

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity import events, idempotency, validation
+from identity import idempotency, validation
 from identity.access import caller_scope, may_see_customer, require_staff
 from identity.audit.service import record
 from identity.contacts.models import Contact
@@ -19,6 +19,7 @@ from identity.custom_fields import service as custom_fields
 from identity.custom_fields.models import CustomFieldValue
 from identity.customers.models import Customer
 from identity.db import new_id, utcnow
+from identity.events import publish
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.mfa.models import MfaFactor, RecoveryCode
@@ -188,8 +189,8 @@ async def create_customer(
     await s.flush()
     if details.custom_fields:
         await custom_fields.set_answers(s, customer_id=customer.id, answers=details.custom_fields)
-    await events.customer_created(s, customer)
-    await events.customer_updated(s, customer)
+    await publish.customer_created(s, customer)
+    await publish.customer_updated(s, customer)
     return customer
 
 
@@ -260,7 +261,7 @@ async def update_customer(
     await record(
         s, kind="customer_changed", subject=f"customer:{customer.id}", at=utcnow(), detail={"by": principal.subject_id}
     )
-    await events.customer_updated(s, customer)
+    await publish.customer_updated(s, customer)
     return customer
 
 
@@ -403,7 +404,7 @@ async def delete_customer(s: AsyncSession, *, principal: Principal, customer_id:
         at=utcnow(),
         detail={"by": principal.subject_id, "name": customer.display_name, "portal_users": len(user_ids)},
     )
-    await events.customer_deleted(s, customer_id)
+    await publish.customer_deleted(s, customer_id)
 
 
 async def get_customer(s: AsyncSession, *, principal: Principal, customer_id: str) -> Customer:
@@ -466,7 +467,7 @@ async def set_archived(s: AsyncSession, *, principal: Principal, customer_id: st
             await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user_id, now=now)
     elif not archived:
         customer.archived_at = None
-    await events.customer_updated(s, customer)
+    await publish.customer_updated(s, customer)
     await record(
         s,
         kind="customer_archived" if archived else "customer_restored",
