@@ -176,3 +176,46 @@ async def test_a_cancellation_the_nats_fetch_swallows_still_stops_the_consumer()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert done and task.cancelled()
+
+
+class _Delivered:
+    """A stand-in for a nats Msg: what Consumer._handle reads and how it acks."""
+
+    subject = SUBJECT
+
+    def __init__(self, data: bytes, event_id: str) -> None:
+        self.data = data
+        self.headers = {events.MSG_ID: event_id}
+        self.outcome: list[str] = []
+
+    async def ack(self) -> None:
+        self.outcome.append("ack")
+
+    async def nak(self, delay: float = 0) -> None:
+        self.outcome.append("nak")
+
+
+async def test_a_consumer_of_a_message_type_decodes_it_and_skips_what_does_not_decode(db):
+    got: list[tuple[int, str]] = []
+
+    async def handler(session, event: events_pb2.TicketCreated, event_id: str) -> None:
+        got.append((event.number, event_id))
+
+    consumer = events.Consumer(
+        name="kittest-typed",
+        subject=SUBJECT,
+        message=events_pb2.TicketCreated,
+        handler=handler,
+        db=db,
+        metrics=kit_metrics("kittest"),
+    )
+    good = _Delivered(events_pb2.TicketCreated(number=7).SerializeToString(), "evt-good")
+    garbled = _Delivered(b"\xff not protobuf", "evt-garbled")
+    await consumer._handle(good)
+    await consumer._handle(garbled)
+    assert got == [(7, "evt-good")]
+    # The garbled one would fail on every redelivery: acknowledged and recorded, never retried.
+    assert good.outcome == garbled.outcome == ["ack"]
+    again = _Delivered(b"\xff not protobuf", "evt-garbled")
+    await consumer._handle(again)
+    assert again.outcome == ["ack"] and got == [(7, "evt-good")]

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from billing import events
 from billing.customers.models import CustomerBilling
 from billing.customers.service import apply_identity_settings
+from billing.events import handlers as events
 from billing.main import NAME
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import events_pb2 as identity_events_pb2
@@ -68,10 +68,23 @@ async def row(db: Database, customer_id: str) -> tuple | None:
 
 
 def test_billing_consumes_identitys_customer_updated_and_deleted_durably() -> None:
-    found = {(c.name, c.subject, c._handler) for c in events.consumers(db=None, metrics=kit_metrics(NAME))}  # type: ignore[arg-type]
+    found = {
+        (c.name, c.subject, c.message, c._handler)
+        for c in events.consumers(db=None, metrics=kit_metrics(NAME))  # type: ignore[arg-type]
+    }
     assert found == {
-        ("billing-customer-updated", "portal.identity.customer_updated.v1", events.on_customer_updated),
-        ("billing-customer-deleted", "portal.identity.customer_deleted.v1", events.on_customer_deleted),
+        (
+            "billing-customer-updated",
+            "portal.identity.customer_updated.v1",
+            identity_events_pb2.CustomerUpdated,
+            events.on_customer_updated,
+        ),
+        (
+            "billing-customer-deleted",
+            "portal.identity.customer_deleted.v1",
+            identity_events_pb2.CustomerDeleted,
+            events.on_customer_deleted,
+        ),
     }
 
 
@@ -82,8 +95,8 @@ async def test_identitys_events_set_the_settings_once_in_order_and_defaults_when
     # Durables of their own: the stream is shared by the session's tests, and a fresh durable reads it from the start.
     suffix = uuid.uuid4().hex[:8]
     handlers = {
-        events.CUSTOMER_UPDATED: events.on_customer_updated,
-        events.CUSTOMER_DELETED: events.on_customer_deleted,
+        events.CUSTOMER_UPDATED: (identity_events_pb2.CustomerUpdated, events.on_customer_updated),
+        events.CUSTOMER_DELETED: (identity_events_pb2.CustomerDeleted, events.on_customer_deleted),
     }
     names = {subj: f"billing-test-{subj.split('.')[2]}-{suffix}" for subj in handlers}
     upd = names[events.CUSTOMER_UPDATED]
@@ -95,10 +108,10 @@ async def test_identitys_events_set_the_settings_once_in_order_and_defaults_when
         return [
             asyncio.create_task(
                 kit_events.Consumer(
-                    name=names[subj], subject=subj, handler=handler, db=db, metrics=kit_metrics(NAME)
+                    name=names[subj], subject=subj, message=message, handler=handler, db=db, metrics=kit_metrics(NAME)
                 ).run(nc)
             )
-            for subj, handler in handlers.items()
+            for subj, (message, handler) in handlers.items()
         ]
 
     async def stop(tasks: list[asyncio.Task]) -> None:

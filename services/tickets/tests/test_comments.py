@@ -14,7 +14,7 @@ from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, Per
 from servicekit.outbox_tables import outbox
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from tickets.comments import service as comments
-from tickets.events import CUSTOMER_COMMENTED, TICKET_CLOSED, TICKET_COMMENTED
+from tickets.events.publish import CUSTOMER_COMMENTED, TICKET_CLOSED, TICKET_COMMENTED
 from tickets.tickets import service
 from tickets.tickets.models import Ticket
 

@@ -15,7 +15,7 @@ from servicekit import events as kit_events
 from servicekit.metrics import kit_metrics
 from servicekit.outbox_tables import outbox
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
-from tickets.events import TICKET_CREATED
+from tickets.events.publish import TICKET_CREATED
 from tickets.main import NAME
 
 

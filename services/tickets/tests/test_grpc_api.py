@@ -15,7 +15,7 @@ from portal.tickets.v1 import events_pb2, tickets_pb2
 from servicekit.outbox_tables import outbox
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from servicekit.principal import TokenSigner
-from tickets.events import TICKET_CREATED
+from tickets.events.publish import TICKET_CREATED
 from tickets.grpc_api import SERVICE_NAME
 
 ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}

@@ -17,7 +17,7 @@ from portal.tickets.v1 import tickets_pb2
 from servicekit import events as kit_events
 from servicekit.metrics import kit_metrics
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
-from tickets import events
+from tickets.events import handlers
 from tickets.main import NAME
 
 ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}
@@ -39,7 +39,7 @@ def invoice_created(*, customer_id: str, ticket_id: str, number: str) -> tuple[s
 
 
 async def publish(js, event_id: str, data: bytes) -> None:  # noqa: ANN001
-    await js.publish(events.INVOICE_CREATED, data, headers={kit_events.MSG_ID: event_id}, timeout=5)
+    await js.publish(handlers.INVOICE_CREATED, data, headers={kit_events.MSG_ID: event_id}, timeout=5)
 
 
 async def until(check: Callable, within: float = 15.0) -> None:  # noqa: ANN001
@@ -55,9 +55,10 @@ def consumed(name: str, outcome: str) -> float:
 
 
 def test_the_service_consumes_billings_invoice_created_durably() -> None:
-    (consumer,) = events.consumers(db=None, metrics=kit_metrics(NAME))  # type: ignore[arg-type]
+    (consumer,) = handlers.consumers(db=None, metrics=kit_metrics(NAME))  # type: ignore[arg-type]
     assert (consumer.name, consumer.subject) == ("tickets-invoice-created", "portal.billing.invoice_created.v1")
-    assert consumer._handler is events.on_invoice_created
+    assert consumer._handler is handlers.on_invoice_created
+    assert consumer.message is billing_events_pb2.InvoiceCreated
 
 
 async def test_invoice_events_mark_the_customers_ticket_only_and_replays_change_nothing(
@@ -86,8 +87,9 @@ async def test_invoice_events_mark_the_customers_ticket_only_and_replays_change_
     def start() -> asyncio.Task:
         consumer = kit_events.Consumer(
             name=name,
-            subject=events.INVOICE_CREATED,
-            handler=events.on_invoice_created,
+            subject=handlers.INVOICE_CREATED,
+            message=billing_events_pb2.InvoiceCreated,
+            handler=handlers.on_invoice_created,
             db=served.db,
             metrics=kit_metrics(NAME),
         )

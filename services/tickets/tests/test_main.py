@@ -21,7 +21,7 @@ from portal.tickets.v1 import events_pb2, tickets_pb2, tickets_pb2_grpc
 from portal_testkit import free_port
 from servicekit import events as kit_events
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
-from tickets.events import TICKET_CREATED
+from tickets.events.publish import TICKET_CREATED
 
 
 def _env(**values: str) -> dict[str, str]:

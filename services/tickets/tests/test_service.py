@@ -14,7 +14,7 @@ from servicekit.db import Database
 from servicekit.errors import InvalidArgument, NotFound, PermissionDenied
 from servicekit.outbox_tables import outbox
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
-from tickets.events import TICKET_CREATED
+from tickets.events.publish import TICKET_CREATED
 from tickets.tickets import service
 from tickets.tickets.models import Counter, Ticket
 

@@ -12,10 +12,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 import sqlalchemy as sa
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NatsClient
 from nats.js import api as js_api
 from nats.js.errors import BadRequestError
@@ -183,23 +184,32 @@ class OutboxRelay:
 
 
 Handler = Callable[[AsyncSession, bytes, dict[str, str]], Awaitable[None]]
+# A handler of decoded events: the session, the event message and its event id (the inbox key).
+EventHandler = Callable[[AsyncSession, Any, str], Awaitable[None]]
 
 
 class Consumer:
-    """A durable pull consumer whose handler runs in one unit of work with the inbox record."""
+    """A durable pull consumer whose handler runs in one unit of work with the inbox record.
+
+    With `message` (the event's protobuf class) the handler receives the decoded event and its id; a message that
+    does not decode is logged and recorded as handled, since it would fail the same way on every redelivery.
+    Without it the handler receives the raw bytes and headers.
+    """
 
     def __init__(
         self,
         *,
         name: str,
         subject: str,
-        handler: Handler,
+        handler: Handler | EventHandler,
         db: Database,
         metrics: KitMetrics,
+        message: type[Message] | None = None,
         ack_wait: float = 30.0,
     ) -> None:
         self.name = name
         self.subject = subject
+        self.message = message
         self._handler = handler
         self._db = db
         self._metrics = metrics
@@ -263,7 +273,7 @@ class Consumer:
                             sa.insert(inbox).values(consumer=self.name, event_id=event_id, handled_at=datetime.now(UTC))
                         )
                         recorded = True
-                        await self._handler(s, msg.data, headers)
+                        await self._dispatch(s, msg.data, headers, event_id)
                 outcome = "handled" if seen is None else "duplicate"
             except Exception as exc:
                 if isinstance(exc, IntegrityError) and not recorded:
@@ -276,6 +286,19 @@ class Consumer:
                     return
             self._metrics.events_consumed.labels(self.name, outcome).inc()
             await _quietly(msg.ack())
+
+    async def _dispatch(self, s: AsyncSession, data: bytes, headers: dict[str, str], event_id: str) -> None:
+        if self.message is None:
+            await self._handler(s, data, headers)  # type: ignore[arg-type]
+            return
+        try:
+            event = self.message.FromString(data)
+        except DecodeError:
+            log.warning(
+                "consumer %s: event %s is not a %s message; skipped", self.name, event_id, self.message.__name__
+            )
+            return
+        await self._handler(s, event, event_id)  # type: ignore[arg-type]
 
     async def _measure_lag(self, sub) -> None:  # noqa: ANN001
         try:

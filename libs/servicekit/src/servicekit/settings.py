@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The two ways a process runs; anything else is refused at start rather than taken for either.
+Env = Literal["dev", "prod"]
 
 
 class ServiceSettings(BaseSettings):
@@ -14,7 +17,7 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    env: str = Field("dev", description="dev or prod; prod refuses placeholder secrets")
+    env: Env = Field("dev", description="dev or prod; prod refuses placeholder secrets")
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50050
     metrics_port: int = 0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from assets import customer_data
 from assets.config import Settings
+from assets.events import handlers
 from assets.grpc_api import AssetsServicer
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from servicekit import app
@@ -20,6 +21,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
     wiring = app.Wiring(
         register=lambda server: assets_pb2_grpc.add_AssetsServiceServicer_to_server(servicer, server),
         service_names=[assets_pb2.DESCRIPTOR.services_by_name["AssetsService"].full_name],
+        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
     )
     return customer_data.include(wiring, rt.db)
 

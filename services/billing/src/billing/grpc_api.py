@@ -104,7 +104,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             est = await estimates.get_estimate(s, principal=principal, estimate_id=request.estimate_id)
-        from billing.pdf import estimate_pdf
+        from billing.pdf import estimate_pdf  # lazy for the same reason as invoice_pdf's
 
         pdf = await asyncio.to_thread(estimate_pdf, est)
         return billing_pb2.GetEstimatePdfResponse(pdf=pdf, filename=f"{est.number}.pdf")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from billing import (
     customer_data,
-    events,
     metrics,  # noqa: F401 - declares billing's business metrics, so their series exist from the start
 )
 from billing.config import Settings
+from billing.events import handlers
 from billing.grpc_api import BillingServicer
 from billing.payments.processor import PaymentProcessor
 from billing.payments.wiring import build_processor
@@ -31,7 +31,7 @@ def wire(rt: app.Runtime, processor: PaymentProcessor | None = None, *, overpaym
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],
         background=background,
-        consumers=events.consumers(db=rt.db, metrics=rt.metrics),
+        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
     )
     return customer_data.include(wiring, rt.db)
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.common.v1 import common_pb2
 from portal.remote.v1 import remote_pb2, remote_pb2_grpc
@@ -14,6 +11,7 @@ from remote.script_runs.models import ScriptRun
 from servicekit.db import Database
 from servicekit.pagination import page_size
 from servicekit.principal import current_principal
+from servicekit.protos import timestamp
 
 
 class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
@@ -44,14 +42,8 @@ def _script_run(run: ScriptRun) -> remote_pb2.ScriptRun:
         status=run.status,
         # 0 while the run has not finished; `status` says which.
         exit_code=run.exit_code or 0,
-        started_at=_timestamp(run.started_at),
+        started_at=timestamp(run.started_at),
     )
     if run.finished_at is not None:
-        msg.finished_at.CopyFrom(_timestamp(run.finished_at))
+        msg.finished_at.CopyFrom(timestamp(run.finished_at))
     return msg
-
-
-def _timestamp(when: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(when)
-    return ts

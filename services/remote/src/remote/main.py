@@ -10,6 +10,7 @@ from remote import (
     metrics,  # noqa: F401 - declares remote's business metrics, so their series exist from the start
 )
 from remote.config import Settings
+from remote.events import handlers
 from remote.grpc_api import RemoteServicer
 from servicekit import app
 from servicekit.settings import load_settings
@@ -23,6 +24,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
     wiring = app.Wiring(
         register=lambda server: remote_pb2_grpc.add_RemoteServiceServicer_to_server(servicer, server),
         service_names=[remote_pb2.DESCRIPTOR.services_by_name["RemoteService"].full_name],
+        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
     )
     return customer_data.include(wiring, rt.db)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
@@ -14,6 +12,7 @@ from servicekit.blobs import BlobStore
 from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.principal import METADATA_KEY, current_principal
+from servicekit.protos import timestamp
 from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
@@ -255,7 +254,7 @@ def attachment_to_proto(a: Attachment) -> tickets_pb2.Attachment:
         content_type=a.content_type,
         size_bytes=a.size_bytes,
         is_public=a.is_public,
-        created_at=_timestamp(a.created_at),
+        created_at=timestamp(a.created_at),
         created_by=a.created_by,
         has_thumbnail=bool(a.thumbnail_key),
     )
@@ -273,13 +272,13 @@ def ticket_to_proto(t: Ticket) -> tickets_pb2.Ticket:
         status=t.status,
         priority=t.priority,
         issue_type=t.issue_type,
-        created_at=_timestamp(t.created_at),
-        updated_at=_timestamp(t.updated_at),
+        created_at=timestamp(t.created_at),
+        updated_at=timestamp(t.updated_at),
         created_by=t.created_by,
         assignee_id=t.assignee_id,
         site_id=t.site_id,
         asset_id=t.asset_id,
-        closed_at=_timestamp(t.closed_at) if t.closed_at else None,
+        closed_at=timestamp(t.closed_at) if t.closed_at else None,
         invoice_id=t.invoice_id,
         invoice_number=t.invoice_number,
     )
@@ -294,14 +293,8 @@ def comment_to_proto(c: Comment) -> tickets_pb2.Comment:
         author_kind=c.author_kind,
         author_id=c.author_id,
         author_name=c.author_name,
-        created_at=_timestamp(c.created_at),
+        created_at=timestamp(c.created_at),
     )
-
-
-def _timestamp(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at if at.tzinfo else at.replace(tzinfo=UTC))
-    return ts
 
 
 def _token(context: grpc.aio.ServicerContext) -> str:

@@ -11,8 +11,9 @@ from servicekit import app
 from servicekit.blobs import LocalBlobStore
 from servicekit.grpc_client import open_channel
 from servicekit.settings import load_settings
-from tickets import customer_data, events, metrics
+from tickets import customer_data, metrics
 from tickets.config import Settings
+from tickets.events import handlers
 from tickets.grpc_api import SERVICE_NAME, TicketsServicer
 from tickets.knowledge.grpc_api import SERVICE_NAME as KNOWLEDGE
 from tickets.knowledge.grpc_api import KnowledgeServicer
@@ -43,7 +44,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
     wiring = app.Wiring(
         register=register,
         service_names=[SERVICE_NAME, KNOWLEDGE],
-        consumers=events.consumers(db=rt.db, metrics=rt.metrics),
+        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
     )
     return customer_data.include(wiring, rt.db)
 

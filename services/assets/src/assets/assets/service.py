@@ -9,8 +9,7 @@ from sqlalchemy import Row, Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from assets.assets.models import Asset
-from servicekit.errors import InvalidArgument
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import ASSETS_VIEW_ALL, ASSETS_VIEW_MINE
 from servicekit.principal import Principal, visibility
 
@@ -32,7 +31,7 @@ async def list_assets(
     than the query itself.
     """
     scope = visibility(principal, view_all=ASSETS_VIEW_ALL, view_mine=ASSETS_VIEW_MINE)
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=str)
     params: dict[str, object] = {"limit": page_size + 1}
     if scope.customer_ids is not None:
         params["customer_ids"] = list(scope.customer_ids)
@@ -43,7 +42,7 @@ async def list_assets(
     query = _page_query(scope.customer_ids is not None, scope.contact_id is not None, after is not None)
     rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
-    return AssetPage(page, encode_cursor(page[-1].name, page[-1].id) if more else "")
+    return AssetPage(page, keyset_cursor(page[-1].name, page[-1].id) if more else "")
 
 
 @functools.cache
@@ -56,13 +55,3 @@ def _page_query(by_customer: bool, by_contact: bool, after: bool) -> Select:
     if after:
         query = query.where(tuple_(Asset.name, Asset.id) > tuple_(bindparam("after_name"), bindparam("after_id")))
     return query.order_by(Asset.name, Asset.id).limit(bindparam("limit"))
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    name, asset_id = values
-    if not (isinstance(name, str) and isinstance(asset_id, str)):
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
-    return name, asset_id

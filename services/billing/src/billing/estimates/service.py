@@ -9,15 +9,13 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing import events
 from billing.customers.service import claim_key, next_number, request_digest, require_staff
 from billing.db import utcnow
 from billing.estimates.models import APPROVED, DECLINED, OPEN, Estimate, EstimateLine
+from billing.events import publish
 from billing.invoices.service import LineInput, _escape_like, check_currency, priced_lines
-from portal.billing.v1 import events_pb2
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
-from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import ESTIMATES_VIEW_ALL, ESTIMATES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
 
@@ -123,16 +121,12 @@ async def list_estimates(
                 func.lower(Estimate.name).like(pattern, escape="\\"),
             )
         )
-    values = decode_cursor(cursor, 2)
-    if values is not None:
-        try:
-            after = (date.fromisoformat(values[0]), str(values[1]))
-        except (TypeError, ValueError):
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
+    after = keyset(cursor, key=date)
+    if after is not None:
         stmt = stmt.where(tuple_(Estimate.sent_on, Estimate.id) < after)
     rows = list(await session.scalars(stmt.order_by(Estimate.sent_on.desc(), Estimate.id.desc()).limit(page_size + 1)))
     page, more = rows[:page_size], len(rows) > page_size
-    next_cursor = encode_cursor(page[-1].sent_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].sent_on, page[-1].id) if more else ""
     return EstimatePage(page, next_cursor)
 
 
@@ -162,12 +156,5 @@ async def decide_estimate(session: AsyncSession, *, principal: Principal, estima
         await session.refresh(estimate)
         raise FailedPrecondition(f"this estimate was already {estimate.status}; it can no longer change")
     await session.refresh(estimate)
-    await add_event(
-        session,
-        events.ESTIMATE_APPROVED if approve else events.ESTIMATE_DECLINED,
-        events_pb2.EstimateDecided(
-            estimate_id=estimate.id, number=estimate.number, status=new_status, decided_by=principal.subject_id
-        ),
-        customer_id=estimate.customer_id,
-    )
+    await publish.estimate_decided(session, estimate, status=new_status, decided_by=principal.subject_id)
     return estimate

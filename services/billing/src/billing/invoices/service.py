@@ -11,15 +11,12 @@ from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing import events
 from billing.customers.service import claim_key, next_number, request_digest, require_staff, settings_for
 from billing.db import utcnow
+from billing.events import publish
 from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
-from portal.billing.v1 import events_pb2
-from portal.common.v1 import common_pb2
 from servicekit.errors import InvalidArgument, NotFound
-from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
 
@@ -48,7 +45,7 @@ async def list_open_invoices(
     the model's attribute names.
     """
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=date)
     params: dict[str, object] = {"open": OPEN, "limit": page_size + 1}
     if scope.customer_ids is not None:
         params["customer_ids"] = list(scope.customer_ids)
@@ -60,7 +57,7 @@ async def list_open_invoices(
     rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
     summaries = await _items_summaries(conn, [inv.id for inv in page])
-    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].issued_on, page[-1].id) if more else ""
     return OpenInvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
 
 
@@ -91,19 +88,6 @@ def _scoped(query: Select, scope: Visibility) -> Select:
     if scope.contact_id is not None:
         query = query.where(Invoice.contact_id == scope.contact_id)
     return query
-
-
-def _decode_cursor(cursor: str) -> tuple[date, str] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    issued_on, invoice_id = values
-    try:
-        if not isinstance(invoice_id, str):
-            raise TypeError(invoice_id)
-        return date.fromisoformat(issued_on), invoice_id
-    except (TypeError, ValueError):
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
 
 
 async def _items_summaries(conn: AsyncConnection | AsyncSession, invoice_ids: list[str]) -> dict[str, str]:
@@ -253,17 +237,7 @@ async def create_invoice(
     session.add(invoice)
     await session.flush()
     claim.record(invoice.id)
-    await add_event(
-        session,
-        events.INVOICE_CREATED,
-        events_pb2.InvoiceCreated(
-            invoice_id=invoice.id,
-            number=invoice.number,
-            ticket_id=ticket_id,
-            total=common_pb2.Money(amount_minor=invoice.total_minor, currency=currency),
-        ),
-        customer_id=customer_id,
-    )
+    await publish.invoice_created(session, invoice)
     return invoice, False
 
 
@@ -299,13 +273,13 @@ async def list_invoices(
             .exists()
         )
         stmt = stmt.where(or_(func.lower(Invoice.number).like(pattern, escape="\\"), in_lines))
-    after = _decode_cursor(cursor)
+    after = keyset(cursor, key=date)
     if after is not None:
         stmt = stmt.where(tuple_(Invoice.issued_on, Invoice.id) < after)
     rows = list(await session.scalars(stmt.order_by(Invoice.issued_on.desc(), Invoice.id.desc()).limit(page_size + 1)))
     page, more = rows[:page_size], len(rows) > page_size
     summaries = await _items_summaries(session, [inv.id for inv in page])
-    next_cursor = encode_cursor(page[-1].issued_on.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].issued_on, page[-1].id) if more else ""
     return InvoicePage([OpenInvoice(inv, summaries.get(inv.id, "")) for inv in page], next_cursor)
 
 

@@ -24,20 +24,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing import events
 from billing.credit.models import CreditEntry
 from billing.customers.models import CustomerBilling
 from billing.db import utcnow
+from billing.events import publish
 from billing.invoices.models import OPEN, PAID, Invoice
 from billing.invoices.service import _escape_like
 from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentAllocation, PaymentProfile
 from billing.payments.processor import Charge, TokenDetails
-from portal.billing.v1 import events_pb2
-from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from servicekit.events import add_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.principal import Principal, require, visibility
 
 MAX_KEY = 100
@@ -358,17 +355,9 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
     assert payment is not None
     if result.rowcount != 1:
         return payment, False
-    money = common_pb2.Money(amount_minor=payment.amount_minor, currency=payment.currency)
     invoice_ids = [a.invoice_id for a in payment.allocations]
     if not charge.succeeded:
-        await add_event(
-            session,
-            events.PAYMENT_FAILED,
-            events_pb2.PaymentOutcome(
-                payment_id=payment.id, amount=money, invoice_ids=invoice_ids, failure_reason=charge.failure_reason
-            ),
-            customer_id=payment.customer_id,
-        )
+        await publish.payment_failed(session, payment, failure_reason=charge.failure_reason)
         return payment, True
 
     # Lock the invoices in one order so that two payments touching the same invoices cannot deadlock.
@@ -392,12 +381,7 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
         invoice.balance_minor -= applied
         if invoice.balance_minor == 0 and invoice.status == OPEN:
             invoice.status = PAID
-            await add_event(
-                session,
-                events.INVOICE_PAID,
-                events_pb2.InvoicePaid(invoice_id=invoice.id, number=invoice.number, ticket_id=invoice.ticket_id or ""),
-                customer_id=invoice.customer_id,
-            )
+            await publish.invoice_paid(session, invoice)
     if excess:
         session.add(
             CreditEntry(
@@ -409,12 +393,7 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
                 payment_id=payment.id,
             )
         )
-    await add_event(
-        session,
-        events.PAYMENT_SUCCEEDED,
-        events_pb2.PaymentOutcome(payment_id=payment.id, amount=money, invoice_ids=invoice_ids),
-        customer_id=payment.customer_id,
-    )
+    await publish.payment_succeeded(session, payment)
     await session.flush()
     return payment, True
 
@@ -475,12 +454,8 @@ async def list_payments(
             .exists()
         )
         stmt = stmt.where(or_(func.lower(Payment.method).like(pattern, escape="\\"), paid_invoice))
-    values = decode_cursor(cursor, 2)
-    if values is not None:
-        try:
-            after = (datetime.fromisoformat(values[0]), str(values[1]))
-        except (TypeError, ValueError):
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
+    after = keyset(cursor)
+    if after is not None:
         stmt = stmt.where(tuple_(Payment.created_at, Payment.id) < after)
     rows = list(
         await session.scalars(
@@ -490,7 +465,7 @@ async def list_payments(
         )
     )
     page, more = rows[:page_size], len(rows) > page_size
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more else ""
+    next_cursor = keyset_cursor(page[-1].created_at, page[-1].id) if more else ""
     return PaymentPage(page, await invoice_numbers(session, page), next_cursor)
 
 

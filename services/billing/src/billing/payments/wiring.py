@@ -6,9 +6,12 @@ import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 
+import uvicorn
+
 from billing.config import Settings
 from billing.payments.http_processor import SandboxProcessor
 from billing.payments.processor import PaymentProcessor
+from billing.payments.sandbox import create_app
 from billing.payments.stripe import StripeProcessor
 
 
@@ -29,10 +32,6 @@ def build_processor(settings: Settings) -> tuple[PaymentProcessor, list[Callable
 
 
 async def serve_sandbox(sock: socket.socket) -> None:
-    import uvicorn
-
-    from billing.payments.sandbox import create_app
-
     class Server(uvicorn.Server):
         # The service owns SIGTERM/SIGINT; uvicorn must not take them over.
         @contextlib.contextmanager

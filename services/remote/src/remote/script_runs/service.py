@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Row, Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from remote.script_runs.models import ScriptRun
-from servicekit.errors import InvalidArgument
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import ASSETS_VIEW_ALL, ASSETS_VIEW_MINE
 from servicekit.principal import Principal, visibility
 
@@ -38,7 +36,7 @@ async def list_script_runs(
     portal home calls it on every visit; see servicekit.db.Database.read).
     """
     scope = visibility(principal, view_all=ASSETS_VIEW_ALL, view_mine=ASSETS_VIEW_MINE)
-    before = _decode_cursor(cursor)
+    before = keyset(cursor)
     if scope.contact_id is not None:
         return ScriptRunPage([], "")
     params: dict[str, object] = {"limit": page_size + 1}
@@ -49,7 +47,7 @@ async def list_script_runs(
     query = _page_query(scope.customer_ids is not None, before is not None)
     rows = (await conn.execute(query, params)).all()
     page, more = rows[:page_size], len(rows) > page_size
-    return ScriptRunPage(page, encode_cursor(page[-1].started_at.isoformat(), page[-1].id) if more else "")
+    return ScriptRunPage(page, keyset_cursor(page[-1].started_at, page[-1].id) if more else "")
 
 
 @functools.cache
@@ -62,19 +60,3 @@ def _page_query(by_customer: bool, before: bool) -> Select:
         key = tuple_(bindparam("before_started_at", type_=runs.c.started_at.type), bindparam("before_id"))
         query = query.where(tuple_(runs.c.started_at, runs.c.id) < key)
     return query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(bindparam("limit"))
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    started_at, run_id = values
-    try:
-        if not isinstance(run_id, str):
-            raise TypeError(run_id)
-        when = datetime.fromisoformat(started_at)
-        if when.tzinfo is None:
-            raise ValueError(started_at)
-    except (TypeError, ValueError):
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
-    return when, run_id

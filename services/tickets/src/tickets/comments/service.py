@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import pagination
-from servicekit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from servicekit.errors import FailedPrecondition, PermissionDenied
 from servicekit.principal import Principal
-from tickets import events
-from tickets.db import UTCDateTime
+from tickets.db import UtcDateTime
+from tickets.events import publish
+from tickets.text import text_field
 from tickets.tickets.models import Comment, Ticket
 from tickets.tickets.service import author_kind, get_ticket, index_comment
 
@@ -44,13 +45,7 @@ async def add_comment(
     if private and not principal.is_staff:
         raise PermissionDenied("only staff write private notes")
     ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
-    body = body.strip()
-    if "\x00" in body:
-        raise InvalidArgument("the comment must not contain NUL characters", field="body")
-    if not body:
-        raise InvalidArgument("write a comment", field="body")
-    if len(body) > BODY_MAX:
-        raise InvalidArgument(f"the comment must be at most {BODY_MAX} characters (it has {len(body)})", field="body")
+    body = text_field(body, field="body", label="comment", limit=BODY_MAX, one_line=False)
     if ticket.closed_at is not None:
         raise FailedPrecondition(CLOSED_MESSAGE)
     now = datetime.now(UTC)
@@ -69,9 +64,9 @@ async def add_comment(
     if comment.is_public:
         ticket.updated_at = now
     await index_comment(session, ticket_id=ticket.id, body=body, public=comment.is_public)
-    await events.ticket_commented(session, ticket, comment)
+    await publish.ticket_commented(session, ticket, comment)
     if comment.author_kind == "portal_user":
-        await events.customer_commented(session, ticket, comment)
+        await publish.customer_commented(session, ticket, comment)
     return comment
 
 
@@ -84,17 +79,17 @@ async def list_comments(
     q = sa.select(Comment).where(Comment.ticket_id == ticket.id)
     if not principal.is_staff:
         q = q.where(Comment.is_public.is_(True))
-    after = _decode_cursor(cursor)
+    after = pagination.keyset(cursor)
     if after is not None:
         q = q.where(
             sa.tuple_(Comment.created_at, Comment.id)
-            < sa.tuple_(sa.literal(after[0], UTCDateTime()), sa.literal(after[1], sa.String()))
+            < sa.tuple_(sa.literal(after[0], UtcDateTime()), sa.literal(after[1], sa.String()))
         )
     rows = list((await session.scalars(q.order_by(Comment.created_at.desc(), Comment.id.desc()).limit(size + 1))).all())
     if len(rows) <= size:
         return CommentPage(rows, "")
     rows = rows[:size]
-    return CommentPage(rows, pagination.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id))
+    return CommentPage(rows, pagination.keyset_cursor(rows[-1].created_at, rows[-1].id))
 
 
 async def ticket_with_public_comments(
@@ -109,17 +104,3 @@ async def ticket_with_public_comments(
         .limit(limit)
     )
     return ticket, list(rows.all())
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    values = pagination.decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    at, comment_id = values
-    try:
-        parsed = datetime.fromisoformat(at) if isinstance(at, str) and isinstance(comment_id, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), comment_id

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit import pagination
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.principal import Principal
-from tickets.db import UTCDateTime
+from tickets.db import UtcDateTime
 from tickets.knowledge.models import Announcement
 from tickets.knowledge.service import require_staff
 from tickets.text import text_field
@@ -95,23 +95,17 @@ async def list_announcements(
     require_staff(principal)
     size = pagination.page_size(page_size)
     q = sa.select(Announcement)
-    values = pagination.decode_cursor(cursor, 2)
-    if values is not None:
-        at, last_id = values
-        try:
-            when = datetime.fromisoformat(at) if isinstance(at, str) and isinstance(last_id, str) else None
-        except ValueError:
-            when = None
-        if when is None:
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
-        bound = sa.tuple_(sa.literal(when, UTCDateTime()), sa.literal(last_id, sa.String()))
+    after = pagination.keyset(cursor)
+    if after is not None:
+        when, last_id = after
+        bound = sa.tuple_(sa.literal(when, UtcDateTime()), sa.literal(last_id, sa.String()))
         q = q.where(sa.tuple_(Announcement.created_at, Announcement.id) < bound)
     order = (Announcement.created_at.desc(), Announcement.id.desc())
     rows = list((await session.scalars(q.order_by(*order).limit(size + 1))).all())
     if len(rows) <= size:
         return AnnouncementPage(rows, "")
     rows = rows[:size]
-    return AnnouncementPage(rows, pagination.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id))
+    return AnnouncementPage(rows, pagination.keyset_cursor(rows[-1].created_at, rows[-1].id))
 
 
 async def current_announcements(session: AsyncSession, *, now: datetime | None = None) -> list[Announcement]:
@@ -121,7 +115,7 @@ async def current_announcements(session: AsyncSession, *, now: datetime | None =
     q = (
         sa.select(Announcement)
         .where(Announcement.active.is_(True))
-        .where(sa.or_(Announcement.ends_at.is_(None), Announcement.ends_at > sa.literal(now, UTCDateTime())))
+        .where(sa.or_(Announcement.ends_at.is_(None), Announcement.ends_at > sa.literal(now, UtcDateTime())))
         .order_by(Announcement.created_at.desc(), Announcement.id.desc())
         .limit(CURRENT_MAX)
     )

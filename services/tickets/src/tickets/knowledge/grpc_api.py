@@ -3,15 +3,15 @@ announcements.py and charts.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc
 from servicekit.db import Database
 from servicekit.principal import current_principal
+from servicekit.protos import timestamp
 from tickets.knowledge import announcements, charts, service
 from tickets.knowledge.models import Announcement, Article
 
@@ -170,9 +170,9 @@ def article_to_proto(a: Article) -> knowledge_pb2.Article:
         title=a.title,
         body=a.body,
         published=a.published,
-        published_at=_timestamp(a.published_at) if a.published_at else None,
-        created_at=_timestamp(a.created_at),
-        updated_at=_timestamp(a.updated_at),
+        published_at=timestamp(a.published_at) if a.published_at else None,
+        created_at=timestamp(a.created_at),
+        updated_at=timestamp(a.updated_at),
     )
 
 
@@ -181,15 +181,9 @@ def announcement_to_proto(a: Announcement) -> knowledge_pb2.Announcement:
         id=a.id,
         title=a.title,
         body=a.body,
-        starts_at=_timestamp(a.starts_at) if a.starts_at else None,
-        ends_at=_timestamp(a.ends_at) if a.ends_at else None,
+        starts_at=timestamp(a.starts_at) if a.starts_at else None,
+        ends_at=timestamp(a.ends_at) if a.ends_at else None,
         active=a.active,
-        created_at=_timestamp(a.created_at),
-        updated_at=_timestamp(a.updated_at),
+        created_at=timestamp(a.created_at),
+        updated_at=timestamp(a.updated_at),
     )
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts

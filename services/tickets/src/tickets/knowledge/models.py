@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tickets.db import Base, UTCDateTime
+from tickets.db import Base, UtcDateTime
 
 
 class Article(Base):
@@ -24,10 +24,10 @@ class Article(Base):
     # Only published articles reach the portal; unpublishing hides an article without losing it.
     published: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # When it was (last) published: the portal lists newest first by it. None while never published.
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_by: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         sa.Index(
@@ -50,11 +50,11 @@ class Announcement(Base):
     title: Mapped[str] = mapped_column(sa.String(200))
     body: Mapped[str] = mapped_column(sa.Text)
     # None: from the start / without end.
-    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_by: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (sa.Index("ix_announcements_created", "created_at", "id"),)

@@ -22,7 +22,7 @@ from servicekit import pagination
 from servicekit.errors import InvalidArgument, NotFound, PermissionDenied
 from servicekit.permissions import KNOWLEDGE_BASE_VIEW
 from servicekit.principal import Principal, require
-from tickets.db import UTCDateTime
+from tickets.db import UtcDateTime
 from tickets.knowledge.models import Article
 from tickets.text import text_field
 
@@ -131,10 +131,10 @@ async def list_articles(
     if not staff:
         q = q.where(Article.published.is_(True))
     mode = "edited" if staff else "published"
-    after = _keyset_cursor(cursor, mode)
+    after = pagination.keyset(cursor, mode)
     if after is not None:
         at, last_id = after
-        bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
+        bound = sa.tuple_(sa.literal(at, UtcDateTime()), sa.literal(last_id, sa.String()))
         q = q.where(sa.tuple_(key, Article.id) < bound)
     rows = list((await session.scalars(q.order_by(key.desc(), Article.id.desc()).limit(size + 1))).all())
     if len(rows) <= size:
@@ -143,7 +143,7 @@ async def list_articles(
     last = rows[-1]
     last_at = last.updated_at if staff else last.published_at
     assert last_at is not None  # published articles always have it
-    return ArticlePage(rows, pagination.encode_cursor(mode, last_at.isoformat(), last.id))
+    return ArticlePage(rows, pagination.keyset_cursor(last_at, last.id, mode))
 
 
 async def _search(
@@ -197,20 +197,6 @@ def _words(query: str) -> list[str]:
         raise InvalidArgument("the search must not contain NUL characters", field="query")
     # Letters and digits only: punctuation is never query syntax for FTS5 or to_tsquery.
     return _WORD.findall(query.lower())[:QUERY_WORDS_MAX]
-
-
-def _keyset_cursor(cursor: str, mode: str) -> tuple[datetime, str] | None:
-    values = pagination.decode_cursor(cursor, 3)
-    if values is None:
-        return None
-    cursor_mode, at, last_id = values
-    if cursor_mode != mode or not isinstance(at, str) or not isinstance(last_id, str) or len(last_id) > 64:
-        raise _bad_cursor()
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        raise _bad_cursor() from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)), last_id
 
 
 def _offset_cursor(cursor: str) -> int:

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from tickets.db import Base, UTCDateTime
+from tickets.db import Base, UtcDateTime
 
 TICKET_NUMBER_COUNTER = "ticket_number"
 
@@ -31,11 +31,11 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(sa.String(20))
     issue_type: Mapped[str] = mapped_column(sa.String(100))
     created_by: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Set whenever the status becomes a closed one (Resolved, Closed) and cleared when it is reopened:
     # "open" lists filter on it, so they survive renamed or added statuses and use a partial index.
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     # Staff user id; '' when unassigned. Customer-opened tickets start with the configured default assignee.
     assignee_id: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
@@ -86,7 +86,7 @@ class Comment(Base):
     author_kind: Mapped[str] = mapped_column(sa.String(20))
     author_id: Mapped[str] = mapped_column(sa.String(64))
     author_name: Mapped[str] = mapped_column(sa.String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (sa.Index("ix_comments_ticket_created", "ticket_id", "created_at", "id"),)
 
@@ -117,6 +117,6 @@ class Attachment(Base):
     thumbnail_key: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     is_public: Mapped[bool] = mapped_column(sa.Boolean)
     created_by: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (sa.Index("ix_attachments_ticket_created", "ticket_id", "created_at", "id"),)

@@ -18,8 +18,9 @@ from servicekit.db import signal_after_commit
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL, TICKETS_VIEW_MINE
 from servicekit.principal import Principal, require, visibility
-from tickets import events, metrics
-from tickets.db import UTCDateTime
+from tickets import metrics
+from tickets.db import UtcDateTime
+from tickets.events import publish
 from tickets.text import checked_text
 from tickets.tickets.models import TICKET_NUMBER_COUNTER, Comment, Counter, Ticket
 
@@ -135,7 +136,7 @@ async def create_ticket(
         if key and (done := await _by_idempotency_key(session, customer_id, created_by, key)):
             return done
         raise
-    await events.ticket_created(session, ticket)
+    await publish.ticket_created(session, ticket)
     signal_after_commit(session, metrics.OPENED_SIGNAL)
     return ticket
 
@@ -207,7 +208,7 @@ async def list_tickets(
     sort = sort or "newest"
     if sort not in SORTS:
         raise InvalidArgument(f"the sort must be one of {', '.join(SORTS)}", field="sort")
-    after = _decode_cursor(cursor, sort)
+    after = pagination.keyset(cursor, sort)
     scope = visible_to(principal)
     if scope is None:
         return TicketPage(tickets=[], next_cursor="")
@@ -236,7 +237,7 @@ async def list_tickets(
     if after is not None:
         at, last_id = after
         row = sa.tuple_(key, Ticket.id)
-        bound = sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.String()))
+        bound = sa.tuple_(sa.literal(at, UtcDateTime()), sa.literal(last_id, sa.String()))
         q = q.where(row > bound if ascending else row < bound)
     order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
     rows = list((await session.scalars(q.order_by(*order).limit(size + 1))).all())
@@ -245,7 +246,7 @@ async def list_tickets(
     rows = rows[:size]
     last = rows[-1]
     last_at = last.updated_at if sort == "updated" else last.created_at
-    return TicketPage(tickets=rows, next_cursor=pagination.encode_cursor(sort, last_at.isoformat(), last.id))
+    return TicketPage(tickets=rows, next_cursor=pagination.keyset_cursor(last_at, last.id, sort))
 
 
 async def get_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str) -> Ticket:
@@ -300,7 +301,7 @@ async def close_ticket(session: AsyncSession, *, principal: Principal, ticket_id
     ticket.status = STATUS_CLOSED
     ticket.closed_at = ticket.closed_at or now
     ticket.updated_at = now
-    await events.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
+    await publish.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
     return ticket
 
 
@@ -365,24 +366,6 @@ def visible_to(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
     return clauses
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[datetime, str] | None:
-    values = pagination.decode_cursor(cursor, 3)
-    if values is None:
-        return None
-    cursor_sort, created, ticket_id = values
-    if cursor_sort != sort:
-        raise InvalidArgument(
-            "the cursor belongs to another sort order; start again from the first page", field="cursor"
-        )
-    if not isinstance(created, str) or not isinstance(ticket_id, str) or len(ticket_id) > REFERENCE_ID_MAX:
-        raise _bad_cursor()
-    try:
-        at = datetime.fromisoformat(created)
-    except ValueError:
-        raise _bad_cursor() from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)), ticket_id
-
-
 def _mine(principal: Principal) -> list[sa.ColumnElement[bool]]:
     if principal.contact_id:
         return [Ticket.contact_id == principal.contact_id]
@@ -437,10 +420,6 @@ def _matches(word: str, *, staff: bool) -> sa.ColumnElement[bool]:
     if not staff:
         return public
     return sa.or_(public, Ticket.private_text.contains(word, autoescape=True))
-
-
-def _bad_cursor() -> InvalidArgument:
-    return InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
 
 
 async def _by_idempotency_key(session: AsyncSession, customer_id: str, created_by: str, key: str) -> Ticket | None:

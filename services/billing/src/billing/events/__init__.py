@@ -1,0 +1,1 @@
+"""The billing service's events: `publish` writes what it publishes to the outbox, `handlers` consumes others'."""
