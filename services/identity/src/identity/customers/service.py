@@ -17,18 +17,22 @@ from identity.audit.service import record
 from identity.contacts.models import Contact
 from identity.custom_fields import service as custom_fields
 from identity.custom_fields.models import CustomFieldValue
+from identity.customers.holders import DataHolders, Holding, describe
 from identity.customers.models import Customer
 from identity.db import new_id, utcnow
 from identity.events import publish
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.passwords import service as passwords
 from identity.passwords.models import PasswordToken
 from identity.passwords.service import revoke_sessions
+from identity.secrets import SecretBox
 from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.users import service as users
 from identity.users.models import PortalUser
+from servicekit.db import Database
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from servicekit.pagination import decode_cursor, encode_cursor, page_size
 from servicekit.permissions import PRIVACY_SETTINGS_MANAGE
@@ -341,6 +345,49 @@ async def set_portal_access(
     return None
 
 
+async def invite_new_customer(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer: Customer,
+    access: PortalAccess | None,
+    portal_url: str,
+    box: SecretBox | None = None,
+) -> None:
+    """What creating a customer sets up besides it: its own portal user when `access` enables one, invited (SPEC
+    C3, P2); else, with "always invite new customers" on, a portal user for its email, invited. A replayed create
+    (its portal user already there) adds nothing."""
+    if access is not None and not await own_portal_user(s, customer):
+        await update_portal_access(
+            s, principal=principal, customer=customer, access=access, portal_url=portal_url, box=box
+        )
+    else:
+        await passwords.invite_if_always(
+            s,
+            principal=principal,
+            customer_id=customer.id,
+            contact_id="",
+            email=customer.email,
+            portal_url=portal_url,
+            box=box,
+        )
+
+
+async def update_portal_access(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer: Customer,
+    access: PortalAccess,
+    portal_url: str,
+    box: SecretBox | None = None,
+) -> None:
+    """`set_portal_access`, and a portal user it had to create is invited (unless the customer wants no email)."""
+    created = await set_portal_access(s, principal=principal, customer=customer, access=access)
+    if created is not None:
+        await passwords.invite(s, user=created, portal_url=portal_url, box=box)
+
+
 async def subsidiaries(s: AsyncSession, customer_id: str) -> list[Customer]:
     """The customer's direct subsidiaries, oldest first."""
     return list(
@@ -369,6 +416,34 @@ async def local_holders(s: AsyncSession, customer_id: str) -> list[tuple[str, in
     """What identity holds that stops a delete: subsidiaries (contacts and portal users go with the customer)."""
     n = await s.scalar(select(func.count()).select_from(Customer).where(Customer.parent_id == customer_id))
     return [("subsidiaries", int(n))] if n else []
+
+
+async def holdings(db: Database, holders: DataHolders, *, principal: Principal, customer_id: str) -> list[Holding]:
+    """What identity and every other service hold for the customer (staff only); the network part runs between
+    units of work, as a transaction held across it would stall the process's one SQLite connection."""
+    require_staff(principal)
+    async with db.unit_of_work() as s:
+        customer = await get_customer(s, principal=principal, customer_id=_required_id(customer_id))
+        local = [Holding("identity", k, n) for k, n in await local_holders(s, customer.id)]
+    return local + await holders.ask(customer.id)
+
+
+async def delete_unheld_customer(db: Database, holders: DataHolders, *, principal: Principal, customer_id: str) -> None:
+    """Delete the customer once no service holds data for it; else refused, naming what is held."""
+    held = await holdings(db, holders, principal=principal, customer_id=customer_id)
+    if held:
+        raise FailedPrecondition(
+            f"this customer cannot be deleted while data is held for it: {describe(held)}; archive it instead"
+        )
+    async with db.unit_of_work() as s:
+        await delete_customer(s, principal=principal, customer_id=customer_id)
+
+
+def _required_id(customer_id: str) -> str:
+    """A customer id from a request: required (staff calls have no customer of their own to default to)."""
+    if not customer_id:
+        raise InvalidArgument("enter a customer id", field="customer_id")
+    return customer_id
 
 
 async def delete_customer(s: AsyncSession, *, principal: Principal, customer_id: str) -> None:

@@ -6,8 +6,8 @@
 
 A private staff note is never mailed: the handler skips it, and the event does not even carry its text. Each
 consumer is durable and inbox-idempotent through servicekit, and an email is unique per (event, template,
-recipient), so redeliveries queue nothing twice. The C3 "no email" switches are honoured once customers carry
-them (identity's customer settings).
+recipient), so redeliveries queue nothing twice. A customer that wants no email of any kind (SPEC C3,
+`mail.service.wants_no_email`) gets neither of its two emails.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
-from identity.mail.service import queue_email
+from identity.mail.service import queue_email, wants_no_email
 from identity.mail.templates import Rendered
 from identity.users.models import StaffUser
 from portal.tickets.v1 import events_pb2
@@ -99,8 +99,7 @@ async def _customer_recipient(s: AsyncSession, customer_id: str, contact_id: str
     """(email, greeting) for the ticket's contact, else its customer; None when there is nobody to write to, or the
     customer wants no email of any kind."""
     customer = await s.get(Customer, customer_id) if customer_id else None
-    # SPEC C3 "No email of any kind" silences the customer and every one of its contacts.
-    if customer is None or customer.no_email:
+    if customer is None or await wants_no_email(s, customer.id):
         return None
     contact = None
     if contact_id:
