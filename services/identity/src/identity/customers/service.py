@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -34,7 +33,7 @@ from identity.users import service as users
 from identity.users.models import PortalUser
 from servicekit.db import Database
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from servicekit.pagination import decode_cursor, encode_cursor, page_size
+from servicekit.pagination import keyset, keyset_cursor, page_size
 from servicekit.permissions import PRIVACY_SETTINGS_MANAGE
 from servicekit.principal import KIND_PORTAL_USER, KIND_SECURE_LINK, Principal, require
 
@@ -502,14 +501,9 @@ async def list_customers(
     query = select(Customer).order_by(Customer.created_at, Customer.id).limit(limit + 1)
     if parent_id:
         query = query.where(Customer.parent_id == parent_id)
-    after = decode_cursor(cursor, 2)
+    after = keyset(cursor)
     if after is not None:
-        try:
-            created_at, last_id = datetime.fromisoformat(after[0]), str(after[1])
-        except (TypeError, ValueError):
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
-        if created_at.tzinfo is None:
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
+        created_at, last_id = after
         query = query.where(
             or_(Customer.created_at > created_at, and_(Customer.created_at == created_at, Customer.id > last_id))
         )
@@ -517,7 +511,7 @@ async def list_customers(
     next_cursor = ""
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+        next_cursor = keyset_cursor(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 
