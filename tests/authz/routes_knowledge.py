@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc
+from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc, tickets_pb2, tickets_pb2_grpc
 from servicekit import permissions as perm
 from tests.authz.harness import SIGNED_IN, Route
 
@@ -61,9 +61,12 @@ def grpc_get_article(addr, token: str, article_id: str) -> None:  # noqa: ANN001
 
 
 def grpc_ticket_charts(addr, token: str, _: str) -> None:  # noqa: ANN001
-    channel, stub, md = _stub(addr, token)
+    channel, _stub_kb, md = _stub(addr, token)
     with channel:
-        stub.GetTicketCharts(knowledge_pb2.GetTicketChartsRequest(), timeout=10, metadata=md)
+        # The charts are the TicketsService's, on the same server as the knowledge base.
+        tickets_pb2_grpc.TicketsServiceStub(channel).GetTicketCharts(
+            tickets_pb2.GetTicketChartsRequest(), timeout=10, metadata=md
+        )
 
 
 def grpc_current_announcements(addr, token: str, _: str) -> None:  # noqa: ANN001

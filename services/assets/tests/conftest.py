@@ -7,18 +7,14 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from assets.assets.models import Asset
 from assets.main import MIGRATIONS_DIR, NAME, wire
 from portal.assets.v1 import assets_pb2_grpc
-from servicekit import app
+from portal_testkit.services import Keys, serve_wired
 from servicekit.db import Database
-from servicekit.grpc_client import open_channel
-from servicekit.grpc_server import start_grpc_server
-from servicekit.metrics import kit_metrics
 from servicekit.migrations import upgrade
-from servicekit.principal import Principal, TokenSigner, TokenVerifier
+from servicekit.principal import Principal
 
 
 @pytest.fixture
@@ -55,31 +51,18 @@ def make_asset() -> Callable[..., Asset]:
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def keys() -> Keys:
+    return Keys.generate()
 
 
 @pytest.fixture(scope="session")
-def token(signing_key: Ed25519PrivateKey) -> Callable[[Principal], str]:
+def token(keys: Keys) -> Callable[[Principal], str]:
     """`token(principal)`: a principal token as identity would sign it."""
-    signer = TokenSigner(signing_key)
-    return lambda principal: signer.sign(principal)[0]
+    return keys.token
 
 
 @pytest.fixture
-async def stub(db: Database, signing_key: Ed25519PrivateKey) -> AsyncIterator[assets_pb2_grpc.AssetsServiceStub]:
+async def stub(db: Database, keys: Keys) -> AsyncIterator[assets_pb2_grpc.AssetsServiceStub]:
     """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
-    metrics = kit_metrics(NAME)
-    wiring = wire(app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics))  # type: ignore[arg-type]
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=TokenVerifier([signing_key.public_key()]),
-        public_methods=wiring.public_methods,
-        metrics=metrics,
-    )
-    channel = open_channel(f"127.0.0.1:{server.port}")
-    yield assets_pb2_grpc.AssetsServiceStub(channel)
-    await channel.close()
-    await server.stop(0)
+    async with serve_wired(wire, db, keys.verifier, name=NAME) as served:
+        yield assets_pb2_grpc.AssetsServiceStub(served.channel)

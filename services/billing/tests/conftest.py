@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from billing.customers import service as customers
 from billing.invoices.models import OPEN, Invoice, InvoiceLine
@@ -18,13 +17,10 @@ from billing.main import MIGRATIONS_DIR, NAME, wire
 from billing.payments.http_processor import SandboxProcessor
 from billing.payments.sandbox import SandboxState, create_app
 from portal.billing.v1 import billing_pb2_grpc
-from servicekit import app
+from portal_testkit.services import Keys, serve_wired
 from servicekit.db import Database
-from servicekit.grpc_client import open_channel
-from servicekit.grpc_server import start_grpc_server
-from servicekit.metrics import kit_metrics
 from servicekit.migrations import upgrade
-from servicekit.principal import Principal, TokenSigner, TokenVerifier
+from servicekit.principal import Principal
 
 
 @pytest.fixture
@@ -101,15 +97,14 @@ def make_invoice() -> Callable[..., Invoice]:
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def keys() -> Keys:
+    return Keys.generate()
 
 
 @pytest.fixture(scope="session")
-def token(signing_key: Ed25519PrivateKey) -> Callable[[Principal], str]:
+def token(keys: Keys) -> Callable[[Principal], str]:
     """`token(principal)`: a principal token as identity would sign it."""
-    signer = TokenSigner(signing_key)
-    return lambda principal: signer.sign(principal)[0]
+    return keys.token
 
 
 @pytest.fixture
@@ -134,21 +129,10 @@ def overpayment() -> str:
 
 @pytest.fixture
 async def stub(
-    db: Database, signing_key: Ed25519PrivateKey, processor: SandboxProcessor, overpayment: str
+    db: Database, keys: Keys, processor: SandboxProcessor, overpayment: str
 ) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
     """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
-    metrics = kit_metrics(NAME)
-    runtime = app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics)  # type: ignore[arg-type]
-    wiring = wire(runtime, processor, overpayment=overpayment)
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=TokenVerifier([signing_key.public_key()]),
-        public_methods=wiring.public_methods,
-        metrics=metrics,
-    )
-    channel = open_channel(f"127.0.0.1:{server.port}")
-    yield billing_pb2_grpc.BillingServiceStub(channel)
-    await channel.close()
-    await server.stop(0)
+    async with serve_wired(
+        lambda rt: wire(rt, processor, overpayment=overpayment), db, keys.verifier, name=NAME
+    ) as served:
+        yield billing_pb2_grpc.BillingServiceStub(served.channel)

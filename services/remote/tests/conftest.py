@@ -8,18 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from portal.remote.v1 import remote_pb2_grpc
+from portal_testkit.services import Keys, serve_wired
 from remote.main import MIGRATIONS_DIR, NAME, wire
 from remote.script_runs.models import SUCCEEDED, ScriptRun
-from servicekit import app
 from servicekit.db import Database
-from servicekit.grpc_client import open_channel
-from servicekit.grpc_server import start_grpc_server
-from servicekit.metrics import kit_metrics
 from servicekit.migrations import upgrade
-from servicekit.principal import Principal, TokenSigner, TokenVerifier
+from servicekit.principal import Principal
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -70,31 +66,18 @@ def make_run() -> Callable[..., ScriptRun]:
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def keys() -> Keys:
+    return Keys.generate()
 
 
 @pytest.fixture(scope="session")
-def token(signing_key: Ed25519PrivateKey) -> Callable[[Principal], str]:
+def token(keys: Keys) -> Callable[[Principal], str]:
     """`token(principal)`: a principal token as identity would sign it."""
-    signer = TokenSigner(signing_key)
-    return lambda principal: signer.sign(principal)[0]
+    return keys.token
 
 
 @pytest.fixture
-async def stub(db: Database, signing_key: Ed25519PrivateKey) -> AsyncIterator[remote_pb2_grpc.RemoteServiceStub]:
+async def stub(db: Database, keys: Keys) -> AsyncIterator[remote_pb2_grpc.RemoteServiceStub]:
     """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
-    metrics = kit_metrics(NAME)
-    wiring = wire(app.Runtime(name=NAME, settings=None, db=db, nats=None, metrics=metrics))  # type: ignore[arg-type]
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=TokenVerifier([signing_key.public_key()]),
-        public_methods=wiring.public_methods,
-        metrics=metrics,
-    )
-    channel = open_channel(f"127.0.0.1:{server.port}")
-    yield remote_pb2_grpc.RemoteServiceStub(channel)
-    await channel.close()
-    await server.stop(0)
+    async with serve_wired(wire, db, keys.verifier, name=NAME) as served:
+        yield remote_pb2_grpc.RemoteServiceStub(served.channel)

@@ -62,9 +62,19 @@ async def test_order_is_by_instant_whatever_offset_a_time_was_given_in(db, seed,
     assert first.started_at.tzinfo is not None and first.finished_at.tzinfo is not None
 
 
-async def test_mine_sees_no_runs_because_runs_have_no_contact_yet(db, seed, make_run):
-    await seed(make_run(A))
-    assert await run_ids(db, portal_user(A, perm.ASSETS_VIEW_MINE, contact_id="ctc-1")) == []
+async def test_mine_sees_only_the_runs_for_the_users_contact_of_its_customer(db, seed, make_run):
+    await seed(
+        make_run(A, id="mine", contact_id="ctc-1"),
+        make_run(A, id="colleagues", contact_id="ctc-2"),
+        make_run(A, id="for-no-contact"),
+        # Another customer's run recorded with the same contact id (a mistake or a probe) is still not ours.
+        make_run(B, id="other-customers", contact_id="ctc-1"),
+    )
+    assert await run_ids(db, portal_user(A, perm.ASSETS_VIEW_MINE, contact_id="ctc-1")) == ["mine"]
+    # A portal user without a contact has no runs of its own.
+    assert await run_ids(db, portal_user(A, perm.ASSETS_VIEW_MINE)) == []
+    # All still sees every run of the customer, with or without a contact.
+    assert sorted(await run_ids(db, ALL_A)) == ["colleagues", "for-no-contact", "mine"]
 
 
 async def test_all_covers_subsidiaries_and_staff_see_everyone(db, seed, make_run):

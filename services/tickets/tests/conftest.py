@@ -14,17 +14,16 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from assets.main import MIGRATIONS_DIR as ASSETS_MIGRATIONS
+from assets.main import NAME as ASSETS
+from assets.main import wire as wire_assets
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.tickets.v1 import tickets_pb2_grpc
+from portal_testkit.services import Keys, Principals, serve_wired
 from servicekit import migrations
-from servicekit.app import Runtime
 from servicekit.db import Database
-from servicekit.grpc_server import GrpcServer, start_grpc_server
-from servicekit.metrics import kit_metrics
-from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, TokenSigner, TokenVerifier
+from servicekit.grpc_server import GrpcServer
 from tickets.config import Settings
 from tickets.main import MIGRATIONS, NAME, wire
 
@@ -38,59 +37,14 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@dataclass(frozen=True)
-class Keys:
-    signer: TokenSigner
-    verifier: TokenVerifier
-    public_pem: bytes
-
-    def token(self, principal: Principal) -> str:
-        return self.signer.sign(principal)[0]
-
-    def metadata(self, principal: Principal) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.token(principal)}"),)
-
-
 @pytest.fixture(scope="session")
 def keys() -> Keys:
-    private = Ed25519PrivateKey.generate()
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Keys(signer=TokenSigner(private), verifier=TokenVerifier([private.public_key()]), public_pem=public_pem)
+    return Keys.generate()
 
 
 @pytest.fixture(scope="session")
 def public_key_file(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("keys") / "principal.pub.pem"
-    path.write_bytes(keys.public_pem)
-    return path
-
-
-class Principals:
-    """Builders of the callers the tests use."""
-
-    @staticmethod
-    def portal(
-        customer_id: str,
-        contact_id: str = "",
-        *,
-        permissions: set[str],
-        subject_id: str = "",
-        customer_ids: tuple[str, ...] = (),
-    ) -> Principal:
-        return Principal(
-            kind=KIND_PORTAL_USER,
-            subject_id=subject_id or f"user-{contact_id or customer_id}",
-            customer_id=customer_id,
-            contact_id=contact_id,
-            permissions=frozenset(permissions),
-            customer_ids=customer_ids,
-        )
-
-    @staticmethod
-    def staff(subject_id: str = "staff-1") -> Principal:
-        return Principal(kind=KIND_STAFF, subject_id=subject_id)
+    return keys.write_public_key(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="session")
@@ -121,28 +75,13 @@ class Assets:
 
 @pytest_asyncio.fixture
 async def assets(keys: Keys, tmp_path: Path) -> AsyncIterator[Assets]:
-    from assets.main import MIGRATIONS_DIR as ASSETS_MIGRATIONS
-    from assets.main import NAME as ASSETS
-    from assets.main import wire as wire_assets
-
     url = f"sqlite+aiosqlite:///{tmp_path / 'assets.db'}"
     await migrations.upgrade(ASSETS_MIGRATIONS, url)
     database = Database(url)
-    wiring = wire_assets(Runtime(name=ASSETS, settings=None, db=database, nats=None, metrics=kit_metrics(ASSETS)))  # type: ignore[arg-type]
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=keys.verifier,
-        public_methods=wiring.public_methods,
-        metrics=kit_metrics(ASSETS),
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     try:
-        yield Assets(assets_pb2_grpc.AssetsServiceStub(channel), server, keys)
+        async with serve_wired(wire_assets, database, keys.verifier, name=ASSETS) as served:
+            yield Assets(assets_pb2_grpc.AssetsServiceStub(served.channel), served.server, keys)
     finally:
-        await channel.close()
-        await server.stop(0)
         await database.dispose()
 
 
@@ -170,18 +109,7 @@ async def served(
         max_attachment_bytes=100_000,
         assets_addr=assets.address,
     )
-    wiring = wire(Runtime(name=NAME, settings=settings, db=db, nats=None, metrics=kit_metrics(NAME)))  # type: ignore[arg-type]
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=wiring.verifier or keys.verifier,
-        public_methods=wiring.public_methods,
-        metrics=kit_metrics(NAME),
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
-        yield Served(tickets_pb2_grpc.TicketsServiceStub(channel), channel, server, db, keys, assets)
-    finally:
-        await channel.close()
-        await server.stop(0)
+    async with serve_wired(wire, db, keys.verifier, name=NAME, settings=settings) as served:
+        yield Served(
+            tickets_pb2_grpc.TicketsServiceStub(served.channel), served.channel, served.server, db, keys, assets
+        )

@@ -1,4 +1,5 @@
-"""KnowledgeService (in the tickets service): knowledge-base articles, announcements and the ticket charts."""
+"""KnowledgeService (in the tickets service): knowledge-base articles and announcements; and the ticket charts, which
+TicketsService serves on the same channel."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 from gateway.clients._call import Caller
 from gateway.clients.schemas import Page, opt_datetime
 from portal.common.v1 import common_pb2
-from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc
+from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc, tickets_pb2, tickets_pb2_grpc
 
 
 class Article(BaseModel):
@@ -95,6 +96,7 @@ def _ts(value: datetime | None) -> Timestamp | None:
 class KnowledgeClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = knowledge_pb2_grpc.KnowledgeServiceStub(channel)
+        self._tickets = tickets_pb2_grpc.TicketsServiceStub(channel)
         self._call = Caller("tickets", timeout)
 
     async def list_articles(
@@ -150,7 +152,7 @@ class KnowledgeClient:
         return [Announcement.from_proto(a) for a in resp.announcements]
 
     async def ticket_charts(self, token: str) -> TicketCharts:
-        resp = await self._call(self._stub.GetTicketCharts, knowledge_pb2.GetTicketChartsRequest(), token)
+        resp = await self._call(self._tickets.GetTicketCharts, tickets_pb2.GetTicketChartsRequest(), token)
         return TicketCharts.model_construct(
             open_by_priority=[
                 PriorityCount.model_construct(priority=p.priority, count=p.count) for p in resp.open_by_priority

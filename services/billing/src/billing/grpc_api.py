@@ -178,7 +178,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def MakePayment(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         require(principal, perm.INVOICES_PAY_ONLINE)
-        allocations = [payments.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
+        allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         new_card: TokenDetails | None = None
         if request.processor_token and not request.payment_profile_id:
             new_card = await self._describe(request.processor_token)
@@ -203,7 +203,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     async def ApplyStoreCredit(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
-        allocations = [payments.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
+        allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         async with self.db.unit_of_work() as s:
             begun = await payments.apply_credit(
                 s, principal=principal, idempotency_key=request.idempotency_key, allocations=allocations

@@ -16,7 +16,7 @@ from servicekit.protos import timestamp
 from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
-from tickets.tickets import service
+from tickets.tickets import charts, service
 from tickets.tickets.models import Attachment, Comment, Ticket
 from tickets.tickets.refs import RefChecker
 
@@ -243,6 +243,19 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         except FileNotFoundError:
             raise NotFound("the attachment's file is missing") from None
         return tickets_pb2.GetAttachmentResponse(attachment=attachment_to_proto(att), data=data)
+
+    async def GetTicketCharts(  # noqa: N802
+        self, request: tickets_pb2.GetTicketChartsRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.GetTicketChartsResponse:
+        async with self.db.unit_of_work() as s:
+            c = await charts.ticket_charts(s, principal=current_principal())
+        return tickets_pb2.GetTicketChartsResponse(
+            open_by_priority=[tickets_pb2.PriorityCount(priority=p, count=n) for p, n in c.open_by_priority],
+            resolution_by_priority=[
+                tickets_pb2.PriorityResolution(priority=r.priority, count=r.count, mean_hours=r.mean_hours)
+                for r in c.resolution_by_priority
+            ],
+        )
 
 
 def attachment_to_proto(a: Attachment) -> tickets_pb2.Attachment:

@@ -13,7 +13,7 @@ from billing.customers.service import claim_key, next_number, request_digest, re
 from billing.db import utcnow
 from billing.estimates.models import APPROVED, DECLINED, OPEN, Estimate, EstimateLine
 from billing.events import publish
-from billing.invoices.service import LineInput, _escape_like, check_currency, priced_lines
+from billing.invoices.service import LineInput, check_currency, escape_like, priced_lines
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
 from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import ESTIMATES_VIEW_ALL, ESTIMATES_VIEW_MINE
@@ -114,7 +114,7 @@ async def list_estimates(
         stmt = stmt.where(Estimate.status == status)
     text = query.strip()
     if text:
-        pattern = f"%{_escape_like(text.lower())}%"
+        pattern = f"%{escape_like(text.lower())}%"
         stmt = stmt.where(
             or_(
                 func.lower(Estimate.number).like(pattern, escape="\\"),

@@ -15,10 +15,10 @@ from billing.customers.service import claim_key, next_number, request_digest, re
 from billing.db import utcnow
 from billing.events import publish
 from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
-from servicekit.errors import InvalidArgument, NotFound
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.pagination import keyset, keyset_cursor
-from servicekit.permissions import INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
-from servicekit.principal import Principal, Visibility, visibility
+from servicekit.permissions import INVOICES_PAY_ONLINE, INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
+from servicekit.principal import Principal, Visibility, require, visibility
 
 SUMMARY_ITEMS = 3
 
@@ -266,7 +266,7 @@ async def list_invoices(
         stmt = stmt.where(Invoice.customer_id == customer_id)
     text = query.strip()
     if text:
-        pattern = f"%{_escape_like(text.lower())}%"
+        pattern = f"%{escape_like(text.lower())}%"
         in_lines = (
             select(InvoiceLine.invoice_id)
             .where(InvoiceLine.invoice_id == Invoice.id, func.lower(InvoiceLine.description).like(pattern, escape="\\"))
@@ -299,5 +299,73 @@ async def summaries_of(session: AsyncSession, invoice_ids: list[str]) -> dict[st
     return await _items_summaries(session, invoice_ids)
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# Paying invoices (SPEC B4, B5): which invoices a portal user may pay, and the one check of what it asks to pay,
+# shared by card payments, store credit and the proposal of how an amount spreads.
+
+
+@dataclass(frozen=True)
+class AllocationInput:
+    invoice_id: str
+    amount_minor: int
+
+
+def payer_customers(principal: Principal) -> tuple[str, ...]:
+    """The customers whose invoices and payment profiles a portal user acts for; staff pay nothing."""
+    if principal.is_staff or not principal.customer_id:
+        raise PermissionDenied("only a customer's portal user can do this")
+    return principal.customer_ids or (principal.customer_id,)
+
+
+def _payable(principal: Principal) -> Select:
+    """The invoices a payer may pay: those it may view; with Pay Online alone, the customer's open invoices."""
+    if not principal.has(INVOICES_VIEW_ALL) and not principal.has(INVOICES_VIEW_MINE):
+        require(principal, INVOICES_PAY_ONLINE)
+        scope = visibility(principal, view_all=INVOICES_PAY_ONLINE, view_mine="")
+    else:
+        scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
+    stmt = select(Invoice).where(Invoice.customer_id.in_(payer_customers(principal)))
+    if scope.contact_id is not None:
+        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
+    return stmt
+
+
+async def open_payable_invoices(session: AsyncSession, principal: Principal) -> list[Invoice]:
+    """The invoices the payer may pay that have something left to pay, oldest first."""
+    stmt = _payable(principal).where(Invoice.status == OPEN, Invoice.balance_minor > 0)
+    return list(await session.scalars(stmt.order_by(Invoice.issued_on, Invoice.id)))
+
+
+async def payable_invoices(
+    session: AsyncSession, principal: Principal, allocations: list[AllocationInput], *, overpayment: bool = False
+) -> tuple[dict[str, Invoice], str]:
+    """The invoices to pay, after checking every amount against its balance; and their one currency.
+
+    An amount above an invoice's balance due is refused unless `overpayment` (the excess then becomes store credit).
+    """
+    if not allocations:
+        raise InvalidArgument("choose at least one invoice to pay", field="allocations")
+    if len({a.invoice_id for a in allocations}) != len(allocations):
+        raise InvalidArgument("an invoice appears twice", field="allocations")
+    if any(a.amount_minor <= 0 for a in allocations):
+        raise InvalidArgument("every amount must be positive", field="allocations")
+    ids = [a.invoice_id for a in allocations]
+    invoices = {inv.id: inv for inv in await session.scalars(_payable(principal).where(Invoice.id.in_(ids)))}
+    for a in allocations:
+        invoice = invoices.get(a.invoice_id)
+        if invoice is None:
+            raise NotFound("no such invoice")
+        if invoice.status != OPEN or invoice.balance_minor <= 0:
+            raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
+        if a.amount_minor > invoice.balance_minor and not overpayment:
+            raise InvalidArgument(
+                f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
+                field="allocations",
+            )
+    currencies = {invoices[i].currency for i in ids}
+    if len(currencies) != 1:
+        raise InvalidArgument("invoices in different currencies are paid separately", field="allocations")
+    return invoices, currencies.pop()

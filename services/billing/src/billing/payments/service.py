@@ -29,7 +29,13 @@ from billing.customers.models import CustomerBilling
 from billing.db import utcnow
 from billing.events import publish
 from billing.invoices.models import OPEN, PAID, Invoice
-from billing.invoices.service import _escape_like
+from billing.invoices.service import (
+    AllocationInput,
+    escape_like,
+    open_payable_invoices,
+    payable_invoices,
+    payer_customers,
+)
 from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentAllocation, PaymentProfile
 from billing.payments.processor import Charge, TokenDetails
 from servicekit import permissions as perm
@@ -42,39 +48,9 @@ MAX_NICKNAME = 60
 
 
 @dataclass(frozen=True)
-class AllocationInput:
-    invoice_id: str
-    amount_minor: int
-
-
-@dataclass(frozen=True)
 class Begun:
     payment: Payment
     replayed: bool
-
-
-def _customers(principal: Principal) -> tuple[str, ...]:
-    if principal.is_staff or not principal.customer_id:
-        raise PermissionDenied("only a customer's portal user can do this")
-    return principal.customer_ids or (principal.customer_id,)
-
-
-def _invoice_scope(principal: Principal):  # noqa: ANN202
-    """The invoices a payer may pay: those it may view; with Pay Online alone, the customer's open invoices."""
-    if not principal.has(perm.INVOICES_VIEW_ALL) and not principal.has(perm.INVOICES_VIEW_MINE):
-        require(principal, perm.INVOICES_PAY_ONLINE)
-        return visibility(principal, view_all=perm.INVOICES_PAY_ONLINE, view_mine="")
-    return visibility(principal, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
-
-
-async def _open_invoices(session: AsyncSession, principal: Principal) -> list[Invoice]:
-    scope = _invoice_scope(principal)
-    stmt = select(Invoice).where(
-        Invoice.customer_id.in_(_customers(principal)), Invoice.status == OPEN, Invoice.balance_minor > 0
-    )
-    if scope.contact_id is not None:
-        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
-    return list(await session.scalars(stmt.order_by(Invoice.issued_on, Invoice.id)))
 
 
 async def propose_allocation(
@@ -85,7 +61,7 @@ async def propose_allocation(
     if amount_minor < 0:
         raise InvalidArgument("the amount cannot be negative", field="amount")
     left, proposal = amount_minor, []
-    for invoice in await _open_invoices(session, principal):
+    for invoice in await open_payable_invoices(session, principal):
         share = min(left, invoice.balance_minor)
         proposal.append((invoice, share))
         left -= share
@@ -125,7 +101,7 @@ async def begin_payment(
     An amount above an invoice's balance due is refused, unless `overpayment_to_credit`: then the whole amount
     is charged and `finish_payment` keeps the excess as store credit in the transaction that applies it."""
     require(principal, perm.INVOICES_PAY_ONLINE)
-    _customers(principal)
+    payer_customers(principal)
     customer_id = principal.customer_id
     key = idempotency_key.strip()
     if not key or len(key) > MAX_KEY:
@@ -137,38 +113,12 @@ async def begin_payment(
 
     if bool(profile_id) == bool(processor_token):
         raise InvalidArgument("pay with either a stored profile or a new card token", field="payment_profile_id")
-    if not allocations:
-        raise InvalidArgument("choose at least one invoice to pay", field="allocations")
-    if len({a.invoice_id for a in allocations}) != len(allocations):
-        raise InvalidArgument("an invoice appears twice", field="allocations")
-    if any(a.amount_minor <= 0 for a in allocations):
-        raise InvalidArgument("every amount must be positive", field="allocations")
-
-    scope = _invoice_scope(principal)
-    ids = [a.invoice_id for a in allocations]
-    stmt = select(Invoice).where(Invoice.id.in_(ids), Invoice.customer_id.in_(_customers(principal)))
-    if scope.contact_id is not None:
-        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
-    invoices = {inv.id: inv for inv in await session.scalars(stmt)}
-    for a in allocations:
-        invoice = invoices.get(a.invoice_id)
-        if invoice is None:
-            raise NotFound("no such invoice")
-        if invoice.status != OPEN or invoice.balance_minor <= 0:
-            raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
-        if a.amount_minor > invoice.balance_minor and not overpayment_to_credit:
-            raise InvalidArgument(
-                f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
-                field="allocations",
-            )
-    currencies = {invoices[i].currency for i in ids}
-    if len(currencies) != 1:
-        raise InvalidArgument("invoices in different currencies are paid separately", field="allocations")
+    _, currency = await payable_invoices(session, principal, allocations, overpayment=overpayment_to_credit)
 
     if profile_id:
         profile = await session.scalar(
             select(PaymentProfile).where(
-                PaymentProfile.id == profile_id, PaymentProfile.customer_id.in_(_customers(principal))
+                PaymentProfile.id == profile_id, PaymentProfile.customer_id.in_(payer_customers(principal))
             )
         )
         if profile is None:
@@ -185,7 +135,7 @@ async def begin_payment(
         idempotency_key=key,
         request_digest=digest,
         status=PENDING,
-        currency=currencies.pop(),
+        currency=currency,
         amount_minor=sum(a.amount_minor for a in allocations),
         processor_token=token,
         method=method[:60],
@@ -221,7 +171,7 @@ async def apply_credit(
     """Pay invoices from store credit in one transaction: the customer's billing row is locked so two
     applications cannot both spend the same credit; the payment row makes the key idempotent."""
     require(principal, perm.INVOICES_PAY_ONLINE)
-    _customers(principal)
+    payer_customers(principal)
     customer_id = principal.customer_id
     key = idempotency_key.strip()
     if not key or len(key) > MAX_KEY:
@@ -232,7 +182,7 @@ async def apply_credit(
     found = await _existing(session, customer_id, key)
     if found is not None:
         return _replay(found, digest)
-    invoices, currency = await _checked_invoices(session, principal, allocations)
+    invoices, currency = await payable_invoices(session, principal, allocations)
     total = sum(a.amount_minor for a in allocations)
     available = await session.scalar(
         select(func.coalesce(func.sum(CreditEntry.amount_minor), 0)).where(
@@ -297,39 +247,6 @@ async def _lock_customer(session: AsyncSession, customer_id: str) -> None:
         await session.scalar(
             select(CustomerBilling).where(CustomerBilling.customer_id == customer_id).with_for_update()
         )
-
-
-async def _checked_invoices(
-    session: AsyncSession, principal: Principal, allocations: list[AllocationInput]
-) -> tuple[dict[str, Invoice], str]:
-    """The invoices to pay, after checking every amount against its balance; and their one currency."""
-    if not allocations:
-        raise InvalidArgument("choose at least one invoice to pay", field="allocations")
-    if len({a.invoice_id for a in allocations}) != len(allocations):
-        raise InvalidArgument("an invoice appears twice", field="allocations")
-    if any(a.amount_minor <= 0 for a in allocations):
-        raise InvalidArgument("every amount must be positive", field="allocations")
-    scope = _invoice_scope(principal)
-    ids = [a.invoice_id for a in allocations]
-    stmt = select(Invoice).where(Invoice.id.in_(ids), Invoice.customer_id.in_(_customers(principal)))
-    if scope.contact_id is not None:
-        stmt = stmt.where(Invoice.contact_id == scope.contact_id)
-    invoices = {inv.id: inv for inv in await session.scalars(stmt)}
-    for a in allocations:
-        invoice = invoices.get(a.invoice_id)
-        if invoice is None:
-            raise NotFound("no such invoice")
-        if invoice.status != OPEN or invoice.balance_minor <= 0:
-            raise FailedPrecondition(f"invoice {invoice.number} has nothing left to pay")
-        if a.amount_minor > invoice.balance_minor:
-            raise InvalidArgument(
-                f"the amount for {invoice.number} is more than its balance due (overpayment is refused)",
-                field="allocations",
-            )
-    currencies = {invoices[i].currency for i in ids}
-    if len(currencies) != 1:
-        raise InvalidArgument("invoices in different currencies are paid separately", field="allocations")
-    return invoices, currencies.pop()
 
 
 def processor_key(payment: Payment) -> str:
@@ -446,7 +363,7 @@ async def list_payments(
         stmt = stmt.where(Payment.contact_id == scope.contact_id)
     text = query.strip()
     if text:
-        pattern = f"%{_escape_like(text.lower())}%"
+        pattern = f"%{escape_like(text.lower())}%"
         paid_invoice = (
             select(PaymentAllocation.payment_id)
             .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
@@ -479,7 +396,7 @@ async def list_profiles(session: AsyncSession, *, principal: Principal) -> list[
     return list(
         await session.scalars(
             select(PaymentProfile)
-            .where(PaymentProfile.customer_id.in_(_customers(principal)))
+            .where(PaymentProfile.customer_id.in_(payer_customers(principal)))
             .order_by(PaymentProfile.created_at, PaymentProfile.id)
         )
     )
@@ -490,7 +407,7 @@ async def add_profile(
 ) -> PaymentProfile:
     """Store a processor token with the brand, last four and expiry the processor reported."""
     require(principal, perm.PAYMENT_OPTIONS_MANAGE)
-    _customers(principal)
+    payer_customers(principal)
     customer_id = principal.customer_id
     if await session.scalar(select(PaymentProfile.id).where(PaymentProfile.processor_token == processor_token)):
         raise FailedPrecondition("this card is already stored")
@@ -521,7 +438,7 @@ async def _own_profile(session: AsyncSession, principal: Principal, profile_id: 
     require(principal, perm.PAYMENT_OPTIONS_MANAGE)
     profile = await session.scalar(
         select(PaymentProfile).where(
-            PaymentProfile.id == profile_id, PaymentProfile.customer_id.in_(_customers(principal))
+            PaymentProfile.id == profile_id, PaymentProfile.customer_id.in_(payer_customers(principal))
         )
     )
     if profile is None:

@@ -22,6 +22,9 @@ class ScriptRun(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     customer_id: Mapped[str] = mapped_column(String(36))
+    # The contact the run was for (identity's id, not a foreign key): what a "Mine" scope sees. None for a run
+    # asked for no contact in particular, which only the customer's "All" scope and staff see.
+    contact_id: Mapped[str | None] = mapped_column(String(36))
     # The asset lives in the assets service; this is its id, not a foreign key.
     asset_id: Mapped[str] = mapped_column(String(36))
     script_name: Mapped[str] = mapped_column(String(200))
@@ -37,4 +40,6 @@ class ScriptRun(Base):
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out')", name="status"),
         # A customer's runs newest first with the keyset tie-breaker: one (backward) index range per page.
         Index("ix_script_runs_customer_started", "customer_id", "started_at", "id"),
+        # The same for one contact's runs (the Mine scope).
+        Index("ix_script_runs_customer_contact_started", "customer_id", "contact_id", "started_at", "id"),
     )

@@ -1,5 +1,5 @@
-"""KnowledgeService over gRPC: proto ⇄ domain and one unit of work per call; rules live in service.py,
-announcements.py and charts.py."""
+"""KnowledgeService over gRPC: proto ⇄ domain and one unit of work per call; rules live in service.py and
+announcements.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc
 from servicekit.db import Database
 from servicekit.principal import current_principal
 from servicekit.protos import timestamp
-from tickets.knowledge import announcements, charts, service
+from tickets.knowledge import announcements, service
 from tickets.knowledge.models import Announcement, Article
 
 SERVICE_NAME = knowledge_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name
@@ -139,19 +139,6 @@ class KnowledgeServicer(knowledge_pb2_grpc.KnowledgeServiceServicer):
         async with self.db.unit_of_work() as s:
             out = [announcement_to_proto(a) for a in await announcements.current_announcements(s)]
         return knowledge_pb2.ListCurrentAnnouncementsResponse(announcements=out)
-
-    async def GetTicketCharts(  # noqa: N802 - gRPC method name
-        self, request: knowledge_pb2.GetTicketChartsRequest, context: Ctx
-    ) -> knowledge_pb2.GetTicketChartsResponse:
-        async with self.db.unit_of_work() as s:
-            c = await charts.ticket_charts(s, principal=current_principal())
-        return knowledge_pb2.GetTicketChartsResponse(
-            open_by_priority=[knowledge_pb2.PriorityCount(priority=p, count=n) for p, n in c.open_by_priority],
-            resolution_by_priority=[
-                knowledge_pb2.PriorityResolution(priority=r.priority, count=r.count, mean_hours=r.mean_hours)
-                for r in c.resolution_by_priority
-            ],
-        )
 
 
 def fields_from_proto(f: knowledge_pb2.AnnouncementFields) -> announcements.Fields:
