@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,14 +20,12 @@ from identity.customers.service import create_customer
 from identity.main import MIGRATIONS_DIR, NAME, wire
 from identity.sessions.service import SessionPolicy
 from identity.sessions.tokens import PrincipalTokens
-from identity.users import passwords as passwords_module
+from identity.users import hashing
 from identity.users.service import create_portal_user, create_staff_user
 from portal.identity.v1 import identity_pb2_grpc
+from portal_testkit.services import serve_wired
 from servicekit import app
 from servicekit.db import Database
-from servicekit.grpc_client import open_channel
-from servicekit.grpc_server import start_grpc_server
-from servicekit.metrics import kit_metrics
 from servicekit.migrations import upgrade
 from servicekit.permissions import NON_PORTAL_USER_GROUP
 from servicekit.principal import KIND_STAFF, Principal
@@ -38,12 +34,6 @@ STAFF = Principal(kind=KIND_STAFF, subject_id="staff-under-test")
 STAFF_PASSWORD = "staff-pass-0123456789"
 ALICE_PASSWORD = "alice-pass-0123456789"
 BOB_PASSWORD = "bob-pass-0123456789"
-
-if importlib.util.find_spec("portal_testkit") is None:  # until the testkit plugin is installed: SQLite only
-
-    @pytest.fixture
-    def db_url(tmp_path: Path) -> str:
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
 
 
 def free_port() -> int:
@@ -57,10 +47,10 @@ def cheap_password_hashing() -> Iterator[None]:
     """Tests hash many passwords: argon2id with tiny cost parameters keeps them fast. Production keeps
     argon2-cffi's RFC 9106 defaults (test_sessions checks the real hasher's profile)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passwords_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-        passwords_module._dummy_hash.cache_clear()
+        mp.setattr(hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+        hashing._dummy_hash.cache_clear()
         yield
-    passwords_module._dummy_hash.cache_clear()
+    hashing._dummy_hash.cache_clear()
 
 
 @pytest.fixture
@@ -163,23 +153,19 @@ def settings(db_url: str, signing_key_file: Path) -> Settings:
 
 @pytest.fixture
 async def stub(db: Database, settings: Settings) -> AsyncIterator[identity_pb2_grpc.IdentityServiceStub]:
-    """The servicer as main.wire registers it, on a real localhost socket, over the test database."""
-    metrics = kit_metrics(NAME)
-    wiring = wire(app.Runtime(name=NAME, settings=settings, db=db, nats=None, metrics=metrics))  # type: ignore[arg-type]
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=wiring.verifier,
-        public_methods=wiring.public_methods,
-        metrics=metrics,
-    )
-    bootstrap = asyncio.create_task(wiring.background[0]())  # the staff bootstrap (nothing to do here)
-    channel = open_channel(f"127.0.0.1:{server.port}")
-    yield identity_pb2_grpc.IdentityServiceStub(channel)
-    await channel.close()
-    await server.stop(0)
-    await bootstrap
+    """The servicer as main.wire registers it, on a real localhost socket, over the test database (portal_testkit's
+    serve_wired). serve_wired runs no background tasks, and sign-in waits for the staff bootstrap, so that one runs
+    here first (with no bootstrap email it only says it is done)."""
+    wirings: list[app.Wiring] = []
+
+    def wired(rt: app.Runtime) -> app.Wiring:
+        wirings.append(wire(rt))
+        return wirings[-1]
+
+    verifier = PrincipalTokens(settings.signing_key(), 300).verifier()  # identity's wiring brings its own anyway
+    async with serve_wired(wired, db, verifier, name=NAME, settings=settings) as served:
+        await wirings[0].background[0]()
+        yield identity_pb2_grpc.IdentityServiceStub(served.channel)
 
 
 class Inbox:

@@ -4,7 +4,6 @@ cannot ask stops the delete."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,11 @@ import sqlalchemy as sa
 
 from identity.config import Settings
 from identity.customers.holders import DataHolders, singular
-from identity.main import NAME, wire
 from portal.common.v1 import customer_data_pb2_grpc
-from portal.identity.v1 import identity_pb2, identity_pb2_grpc
-from servicekit import app
+from portal.identity.v1 import identity_pb2
 from servicekit.customer_data import SERVICE_NAME, CustomerDataServicer
 from servicekit.db import Database
 from servicekit.errors import Unavailable
-from servicekit.grpc_client import open_channel
 from servicekit.grpc_server import GrpcServer, start_grpc_server
 from servicekit.metrics import kit_metrics
 from servicekit.principal import TokenVerifier, bearer_metadata
@@ -70,26 +66,9 @@ async def peers(tmp_path: Path, signing_key) -> AsyncIterator[dict[str, Peer]]: 
 
 
 @pytest.fixture
-async def stub(db: Database, settings: Settings, peers: dict[str, Peer]) -> AsyncIterator:
-    """Identity as main.wire builds it, told where the four peers are."""
-    addresses = {f"{name}_addr": f"127.0.0.1:{peer.server.port}" for name, peer in peers.items()}
-    cfg = settings.model_copy(update=addresses)
-    metrics = kit_metrics(NAME)
-    wiring = wire(app.Runtime(name=NAME, settings=cfg, db=db, nats=None, metrics=metrics))  # type: ignore[arg-type]
-    server = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=wiring.register,
-        service_names=wiring.service_names,
-        verifier=wiring.verifier,
-        public_methods=wiring.public_methods,
-        metrics=metrics,
-    )
-    bootstrap = asyncio.create_task(wiring.background[0]())
-    channel = open_channel(f"127.0.0.1:{server.port}")
-    yield identity_pb2_grpc.IdentityServiceStub(channel)
-    await channel.close()
-    await server.stop(0)
-    await bootstrap
+def settings(settings: Settings, peers: dict[str, Peer]) -> Settings:
+    """Identity's settings told where the four peers are; conftest's `stub` serves identity with them."""
+    return settings.model_copy(update={f"{name}_addr": f"127.0.0.1:{peer.server.port}" for name, peer in peers.items()})
 
 
 async def _staff(stub, passwords) -> tuple:  # noqa: ANN001

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from identity.mail.models import OutboundEmail
+from identity.users.models import PortalUser
 from portal.identity.v1 import identity_pb2
 from servicekit.db import Database
 from servicekit.principal import bearer_metadata
@@ -122,3 +123,37 @@ async def test_always_invite_new_customers(stub, db: Database, world, passwords)
     )
     invite = identity_pb2.InvitePortalUserRequest(portal_user_id=world.alice)
     assert await code_of(stub.InvitePortalUser(invite, metadata=alice_md)) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_customer_that_wants_no_email_gets_no_invitation_on_any_create(stub, db: Database, world, passwords):
+    """SPEC C3 "No email of any kind": "always invite" makes no portal user for it or its contacts, and the portal
+    user its own portal access creates is made but not invited."""
+    md = await staff_md(stub, passwords)
+    on = identity_pb2.PortalSettings(always_invite_new_customers=True)
+    await stub.UpdatePortalSettings(identity_pb2.UpdatePortalSettingsRequest(settings=on), metadata=md)
+    silent = identity_pb2.CustomerSettings(no_email=True)
+    quiet = (
+        await stub.CreateCustomer(
+            identity_pb2.CreateCustomerRequest(business_name="Quiet", email="q@quiet.test", settings=silent),
+            metadata=md,
+        )
+    ).customer
+    await stub.CreateContact(
+        identity_pb2.CreateContactRequest(customer_id=quiet.id, name="Q", email="c@quiet.test"), metadata=md
+    )
+    with_access = (
+        await stub.CreateCustomer(
+            identity_pb2.CreateCustomerRequest(
+                business_name="Hush",
+                email="h@hush.test",
+                settings=silent,
+                portal_access=identity_pb2.PortalAccess(enabled=True),
+            ),
+            metadata=md,
+        )
+    ).customer
+    assert with_access.portal_access.enabled
+    async with db.unit_of_work() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(OutboundEmail)) == 0
+        logins = set((await s.scalars(sa.select(PortalUser.login).where(PortalUser.customer_id == quiet.id))).all())
+    assert logins == set()

@@ -14,8 +14,11 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
+from identity import at_rest
 from identity.config import Settings
 from identity.db import utcnow
+from identity.mail.mailer import Mailer, SmtpConfig, SmtpTransport
+from identity.mail.models import OutboundEmail
 from identity.mfa.models import MfaFactor
 from identity.mfa.service import encrypt_legacy_secrets
 from identity.secrets import SecretBox, read_keys
@@ -115,10 +118,6 @@ def test_the_key_is_required_in_prod_checked_and_rotatable(tmp_path: Path, signi
 
 
 async def test_plain_link_emails_from_before_are_blanked(db, world, smtp_catcher):
-    from identity import at_rest
-    from identity.mail.mailer import Mailer, SmtpConfig, SmtpTransport
-    from identity.mail.models import OutboundEmail
-
     link = "https://portal.example.test/reset?token=plain-old-token"
     async with db.unit_of_work() as s:
         for cause, sent in (("old-sent", utcnow()), ("old-queued", None)):

@@ -12,7 +12,7 @@ from identity.audit.models import SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, AuditEntry
 from identity.sessions import service as sessions
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, UserSession
 from identity.sessions.tokens import PrincipalTokens, hash_session_token
-from identity.users import passwords
+from identity.users import hashing
 from identity.users.models import PortalUser
 from servicekit.db import Database
 from servicekit.errors import InvalidArgument, Unauthenticated
@@ -99,12 +99,12 @@ async def test_an_unknown_login_still_runs_a_password_check(db: Database, world,
             checked.append(hash)
             return super().verify(hash, password)
 
-    monkeypatch.setattr(passwords, "_hasher", Spy(time_cost=1, memory_cost=64, parallelism=1))
-    passwords._dummy_hash.cache_clear()
+    monkeypatch.setattr(hashing, "_hasher", Spy(time_cost=1, memory_cost=64, parallelism=1))
+    hashing._dummy_hash.cache_clear()
     with pytest.raises(Unauthenticated):
         await sign_in(db, "nobody@acme.test", "whatever-password")
-    assert checked == [passwords._dummy_hash()]
-    passwords._dummy_hash.cache_clear()
+    assert checked == [hashing._dummy_hash()]
+    hashing._dummy_hash.cache_clear()
 
 
 async def test_a_user_without_a_password_cannot_sign_in(db: Database, world, passwords) -> None:

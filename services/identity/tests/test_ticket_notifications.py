@@ -48,7 +48,7 @@ def commented(world, *, public: bool = True, kind: str = "staff", body: str = "W
 
 async def run(db: Database, handler, event) -> None:  # noqa: ANN001
     async with db.unit_of_work() as s:
-        await handler(portal_url=PORTAL_URL)(s, event.SerializeToString(), {})
+        await handler(portal_url=PORTAL_URL)(s, event, event.meta.event_id)
 
 
 async def emails(db: Database) -> list[OutboundEmail]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from identity import at_rest, events
+from identity import at_rest
 from identity.config import Settings
 from identity.customers.holders import DataHolders
+from identity.events import handlers
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
 from identity.sessions.tokens import PrincipalTokens
@@ -40,7 +41,7 @@ def wire(rt: app.Runtime) -> app.Wiring:
         register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
         public_methods=PUBLIC_METHODS,
-        consumers=events.consumers(db=rt.db, metrics=rt.metrics, portal_url=cfg.portal_url),
+        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics, portal_url=cfg.portal_url),
         background=[
             bootstrap.run,
             Mailer(rt.db, SmtpTransport(cfg.smtp_config()), box=box).run,

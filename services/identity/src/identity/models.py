@@ -2,7 +2,6 @@
 
 from identity.audit.models import AuditEntry
 from identity.contacts.models import Contact
-from identity.credentials.models import PasswordToken
 from identity.custom_fields.models import CustomField, CustomFieldValue
 from identity.customers.models import Customer
 from identity.db import Base
@@ -11,6 +10,7 @@ from identity.groups.models import PermissionGroup
 from identity.idempotency import IdempotencyKey
 from identity.mail.models import OutboundEmail
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.passwords.models import PasswordToken
 from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.settings.models import PortalSetting

@@ -5,31 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity import events, idempotency, validation
+from identity import idempotency, validation
 from identity.access import caller_scope, may_see_customer, require_staff
 from identity.audit.service import record
 from identity.contacts.models import Contact
-from identity.credentials.models import PasswordToken
-from identity.credentials.service import revoke_sessions
 from identity.custom_fields import service as custom_fields
 from identity.custom_fields.models import CustomFieldValue
+from identity.customers.holders import DataHolders, Holding, describe
 from identity.customers.models import Customer
 from identity.db import new_id, utcnow
+from identity.events import publish
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.passwords import service as passwords
+from identity.passwords.models import PasswordToken
+from identity.passwords.service import revoke_sessions
+from identity.secrets import SecretBox
 from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.users import service as users
 from identity.users.models import PortalUser
+from servicekit.db import Database
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from servicekit.pagination import decode_cursor, encode_cursor, page_size
+from servicekit.pagination import keyset, keyset_cursor, page_size
 from servicekit.permissions import PRIVACY_SETTINGS_MANAGE
 from servicekit.principal import KIND_PORTAL_USER, KIND_SECURE_LINK, Principal, require
 
@@ -188,8 +192,8 @@ async def create_customer(
     await s.flush()
     if details.custom_fields:
         await custom_fields.set_answers(s, customer_id=customer.id, answers=details.custom_fields)
-    await events.customer_created(s, customer)
-    await events.customer_updated(s, customer)
+    await publish.customer_created(s, customer)
+    await publish.customer_updated(s, customer)
     return customer
 
 
@@ -260,7 +264,7 @@ async def update_customer(
     await record(
         s, kind="customer_changed", subject=f"customer:{customer.id}", at=utcnow(), detail={"by": principal.subject_id}
     )
-    await events.customer_updated(s, customer)
+    await publish.customer_updated(s, customer)
     return customer
 
 
@@ -340,6 +344,49 @@ async def set_portal_access(
     return None
 
 
+async def invite_new_customer(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer: Customer,
+    access: PortalAccess | None,
+    portal_url: str,
+    box: SecretBox | None = None,
+) -> None:
+    """What creating a customer sets up besides it: its own portal user when `access` enables one, invited (SPEC
+    C3, P2); else, with "always invite new customers" on, a portal user for its email, invited. A replayed create
+    (its portal user already there) adds nothing."""
+    if access is not None and not await own_portal_user(s, customer):
+        await update_portal_access(
+            s, principal=principal, customer=customer, access=access, portal_url=portal_url, box=box
+        )
+    else:
+        await passwords.invite_if_always(
+            s,
+            principal=principal,
+            customer_id=customer.id,
+            contact_id="",
+            email=customer.email,
+            portal_url=portal_url,
+            box=box,
+        )
+
+
+async def update_portal_access(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer: Customer,
+    access: PortalAccess,
+    portal_url: str,
+    box: SecretBox | None = None,
+) -> None:
+    """`set_portal_access`, and a portal user it had to create is invited (unless the customer wants no email)."""
+    created = await set_portal_access(s, principal=principal, customer=customer, access=access)
+    if created is not None:
+        await passwords.invite(s, user=created, portal_url=portal_url, box=box)
+
+
 async def subsidiaries(s: AsyncSession, customer_id: str) -> list[Customer]:
     """The customer's direct subsidiaries, oldest first."""
     return list(
@@ -368,6 +415,34 @@ async def local_holders(s: AsyncSession, customer_id: str) -> list[tuple[str, in
     """What identity holds that stops a delete: subsidiaries (contacts and portal users go with the customer)."""
     n = await s.scalar(select(func.count()).select_from(Customer).where(Customer.parent_id == customer_id))
     return [("subsidiaries", int(n))] if n else []
+
+
+async def holdings(db: Database, holders: DataHolders, *, principal: Principal, customer_id: str) -> list[Holding]:
+    """What identity and every other service hold for the customer (staff only); the network part runs between
+    units of work, as a transaction held across it would stall the process's one SQLite connection."""
+    require_staff(principal)
+    async with db.unit_of_work() as s:
+        customer = await get_customer(s, principal=principal, customer_id=_required_id(customer_id))
+        local = [Holding("identity", k, n) for k, n in await local_holders(s, customer.id)]
+    return local + await holders.ask(customer.id)
+
+
+async def delete_unheld_customer(db: Database, holders: DataHolders, *, principal: Principal, customer_id: str) -> None:
+    """Delete the customer once no service holds data for it; else refused, naming what is held."""
+    held = await holdings(db, holders, principal=principal, customer_id=customer_id)
+    if held:
+        raise FailedPrecondition(
+            f"this customer cannot be deleted while data is held for it: {describe(held)}; archive it instead"
+        )
+    async with db.unit_of_work() as s:
+        await delete_customer(s, principal=principal, customer_id=customer_id)
+
+
+def _required_id(customer_id: str) -> str:
+    """A customer id from a request: required (staff calls have no customer of their own to default to)."""
+    if not customer_id:
+        raise InvalidArgument("enter a customer id", field="customer_id")
+    return customer_id
 
 
 async def delete_customer(s: AsyncSession, *, principal: Principal, customer_id: str) -> None:
@@ -403,7 +478,7 @@ async def delete_customer(s: AsyncSession, *, principal: Principal, customer_id:
         at=utcnow(),
         detail={"by": principal.subject_id, "name": customer.display_name, "portal_users": len(user_ids)},
     )
-    await events.customer_deleted(s, customer_id)
+    await publish.customer_deleted(s, customer_id)
 
 
 async def get_customer(s: AsyncSession, *, principal: Principal, customer_id: str) -> Customer:
@@ -426,14 +501,9 @@ async def list_customers(
     query = select(Customer).order_by(Customer.created_at, Customer.id).limit(limit + 1)
     if parent_id:
         query = query.where(Customer.parent_id == parent_id)
-    after = decode_cursor(cursor, 2)
+    after = keyset(cursor)
     if after is not None:
-        try:
-            created_at, last_id = datetime.fromisoformat(after[0]), str(after[1])
-        except (TypeError, ValueError):
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor") from None
-        if created_at.tzinfo is None:
-            raise InvalidArgument("the cursor is malformed; start again from the first page", field="cursor")
+        created_at, last_id = after
         query = query.where(
             or_(Customer.created_at > created_at, and_(Customer.created_at == created_at, Customer.id > last_id))
         )
@@ -441,7 +511,7 @@ async def list_customers(
     next_cursor = ""
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+        next_cursor = keyset_cursor(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 
@@ -466,7 +536,7 @@ async def set_archived(s: AsyncSession, *, principal: Principal, customer_id: st
             await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user_id, now=now)
     elif not archived:
         customer.archived_at = None
-    await events.customer_updated(s, customer)
+    await publish.customer_updated(s, customer)
     await record(
         s,
         kind="customer_archived" if archived else "customer_restored",

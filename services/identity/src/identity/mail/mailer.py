@@ -19,8 +19,9 @@ from email.utils import formatdate
 
 from sqlalchemy import func, or_, select, update
 
-from identity import events, metrics
+from identity import metrics
 from identity.db import utcnow
+from identity.events import publish
 from identity.mail.models import OutboundEmail
 from identity.mail.service import MAIL_SIGNAL
 from identity.secrets import SecretBox
@@ -186,7 +187,7 @@ class Mailer:
             if error is None:
                 email.sent_at = now
                 email.last_error = None
-                await events.email_sent(
+                await publish.email_sent(
                     s,
                     template=email.template,
                     recipient=email.recipient,

@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 MAIL_SIGNAL = "identity.mail"
 
 
+async def wants_no_email(s: AsyncSession, customer_id: str | None) -> bool:
+    """Whether the customer wants no email of any kind. SPEC C3 "No email of any kind" silences the customer and
+    every one of its contacts and portal users: ticket notifications and account emails (password resets,
+    invitations, login details) alike, and no portal user is made just to be invited. Every email to a customer's
+    people asks this, here and nowhere else."""
+    customer = await s.get(Customer, customer_id) if customer_id else None
+    return customer is not None and customer.no_email
+
+
 async def queue_email(
     s: AsyncSession,
     *,
@@ -76,8 +85,7 @@ async def queue_ticket_created(
     if customer is None:
         log.warning("ticket %s names an unknown customer; no email queued", event.ticket_id)
         return False
-    if customer.no_email:
-        # SPEC C3 "No email of any kind": silences the customer and every one of its contacts.
+    if await wants_no_email(s, customer.id):
         log.info("ticket %s: the customer wants no email of any kind; none queued", event.ticket_id)
         return False
     contact = None

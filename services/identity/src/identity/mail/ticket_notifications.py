@@ -4,40 +4,28 @@
 - a closed ticket emails the contact (or the customer);
 - a customer's comment emails the assigned staff member (nobody when the ticket is unassigned).
 
-A private staff note is never mailed: the handler skips it, and the event does not even carry its text. Each
-consumer is durable and inbox-idempotent through servicekit, and an email is unique per (event, template,
-recipient), so redeliveries queue nothing twice. The C3 "no email" switches are honoured once customers carry
-them (identity's customer settings).
+A private staff note is never mailed: the handler skips it, and the event does not even carry its text. The
+consumers (`events.handlers`) are durable and inbox-idempotent through servicekit, and an email is unique per
+(event, template, recipient), so redeliveries queue nothing twice. A customer that wants no email of any kind (SPEC C3,
+`mail.service.wants_no_email`) gets neither of its two emails.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
-from google.protobuf.message import DecodeError, Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
-from identity.mail.service import queue_email
+from identity.mail.service import queue_email, wants_no_email
 from identity.mail.templates import Rendered
 from identity.users.models import StaffUser
 from portal.tickets.v1 import events_pb2
-from servicekit.db import Database
-from servicekit.events import MSG_ID, Consumer, Handler, subject
-from servicekit.metrics import KitMetrics
+from servicekit.events import EventHandler
 
 log = logging.getLogger(__name__)
-
-TICKET_COMMENTED = subject("tickets", "ticket_commented")
-TICKET_CLOSED = subject("tickets", "ticket_closed")
-CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
-
-TICKET_COMMENTED_CONSUMER = "identity-ticket-commented"
-TICKET_CLOSED_CONSUMER = "identity-ticket-closed"
-CUSTOMER_COMMENTED_CONSUMER = "identity-customer-commented"
 
 TEMPLATE_STAFF_REPLY = "ticket_staff_reply"
 TEMPLATE_CLOSED = "ticket_closed"
@@ -99,8 +87,7 @@ async def _customer_recipient(s: AsyncSession, customer_id: str, contact_id: str
     """(email, greeting) for the ticket's contact, else its customer; None when there is nobody to write to, or the
     customer wants no email of any kind."""
     customer = await s.get(Customer, customer_id) if customer_id else None
-    # SPEC C3 "No email of any kind" silences the customer and every one of its contacts.
-    if customer is None or customer.no_email:
+    if customer is None or await wants_no_email(s, customer.id):
         return None
     contact = None
     if contact_id:
@@ -110,26 +97,7 @@ async def _customer_recipient(s: AsyncSession, customer_id: str, contact_id: str
     return (email, f"Hello {name}," if name else "Hello,") if email else None
 
 
-EventHandle = Callable[[AsyncSession, Message, str], Awaitable[None]]
-
-
-def _decoding(kind: type[Message], name: str, handle: EventHandle) -> Handler:
-    async def handler(s: AsyncSession, data: bytes, headers: dict[str, str]) -> None:
-        try:
-            event = kind.FromString(data)
-        except DecodeError:
-            log.warning("%s event %s is not readable; skipped", name, headers.get(MSG_ID, "?"))
-            return
-        event_id = event.meta.event_id or headers.get(MSG_ID) or ""
-        if not event_id:
-            log.warning("%s event without an id; skipped", name)
-            return
-        await handle(s, event, event_id)
-
-    return handler
-
-
-def ticket_commented_handler(*, portal_url: str) -> Handler:
+def ticket_commented_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.TicketCommented, event_id: str) -> None:
         # Only what staff say publicly reaches the customer's inbox; a customer's own comment is not echoed.
         if not event.is_public or event.author_kind != "staff":
@@ -157,10 +125,10 @@ def ticket_commented_handler(*, portal_url: str) -> Handler:
             customer_id=event.customer_id,
         )
 
-    return _decoding(events_pb2.TicketCommented, "ticket_commented", handle)
+    return handle
 
 
-def ticket_closed_handler(*, portal_url: str) -> Handler:
+def ticket_closed_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.TicketClosed, event_id: str) -> None:
         to = await _customer_recipient(s, event.customer_id, event.contact_id)
         if to is None:
@@ -178,10 +146,10 @@ def ticket_closed_handler(*, portal_url: str) -> Handler:
             customer_id=event.customer_id,
         )
 
-    return _decoding(events_pb2.TicketClosed, "ticket_closed", handle)
+    return handle
 
 
-def customer_commented_handler(*, portal_url: str) -> Handler:
+def customer_commented_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.CustomerCommented, event_id: str) -> None:
         staff = await s.get(StaffUser, event.assignee_id) if event.assignee_id else None
         if staff is None or not staff.email:
@@ -203,16 +171,4 @@ def customer_commented_handler(*, portal_url: str) -> Handler:
             customer_id=event.customer_id,
         )
 
-    return _decoding(events_pb2.CustomerCommented, "customer_commented", handle)
-
-
-def ticket_consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Consumer]:
-    """The ticket notification consumers, each with its own durable name."""
-    return [
-        Consumer(name=name, subject=subj, handler=make(portal_url=portal_url), db=db, metrics=metrics)
-        for name, subj, make in (
-            (TICKET_COMMENTED_CONSUMER, TICKET_COMMENTED, ticket_commented_handler),
-            (TICKET_CLOSED_CONSUMER, TICKET_CLOSED, ticket_closed_handler),
-            (CUSTOMER_COMMENTED_CONSUMER, CUSTOMER_COMMENTED, customer_commented_handler),
-        )
-    ]
+    return handle

@@ -12,8 +12,9 @@ from identity.access import require_staff
 from identity.audit.service import record
 from identity.contacts.models import Contact
 from identity.db import utcnow
+from identity.portal_controls.service import get_controls
 from servicekit.errors import InvalidArgument, NotFound
-from servicekit.principal import Principal
+from servicekit.principal import KIND_PORTAL_USER, Principal
 
 SUPPORT_WINDOW_FIELD = "support_window"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -77,3 +78,14 @@ async def set_support_window(
         detail={"by": principal.subject_id, "start": start.strip(), "end": end.strip()},
     )
     return contact
+
+
+async def renewal_notice_ends_on(s: AsyncSession, principal: Principal) -> str:
+    """The contact's support end date while the renewal notice should show (SPEC P7), else ""."""
+    if principal.kind != KIND_PORTAL_USER or not principal.contact_id:
+        return ""
+    days = (await get_controls(s)).renewal_notice_days
+    if days <= 0:
+        return ""
+    ends = renewal_notice(await s.get(Contact, principal.contact_id), today(), days)
+    return ends.isoformat() if ends else ""

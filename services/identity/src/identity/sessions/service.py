@@ -29,8 +29,8 @@ from identity.secure_links.principal import link_principal
 from identity.sessions.lockout import TOO_MANY, LockoutPolicy, refused
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA, UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
+from identity.users.hashing import verify_password
 from identity.users.models import PortalUser, StaffUser
-from identity.users.passwords import verify_password
 from identity.users.service import Account, find_account, set_password_hash
 from servicekit.db import Database
 from servicekit.errors import (

@@ -18,6 +18,12 @@ async def always_invite(s: AsyncSession) -> bool:
     return bool(row and row.value.get("on"))
 
 
+async def read_always_invite(s: AsyncSession, *, principal: Principal) -> bool:
+    """The "always invite new customers" setting, as staff read it (staff only)."""
+    require_staff(principal)
+    return await always_invite(s)
+
+
 async def set_always_invite(s: AsyncSession, *, principal: Principal, on: bool) -> None:
     require_staff(principal)
     row = await s.get(PortalSetting, ALWAYS_INVITE)

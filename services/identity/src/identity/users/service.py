@@ -16,8 +16,8 @@ from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
+from identity.users.hashing import hash_password
 from identity.users.models import PortalUser, StaffUser
-from identity.users.passwords import hash_password
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
 from servicekit.principal import KIND_PORTAL_USER, Principal
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
-from identity.credentials.models import PasswordToken
 from identity.mail.models import OutboundEmail
+from identity.passwords.models import PasswordToken
 from identity.sessions.models import UserSession
 from portal.identity.v1 import identity_pb2
 from servicekit.db import Database

@@ -1,4 +1,5 @@
-"""Password resets (SPEC P3), password changes, and revoking a user's sessions.
+"""Password tokens: resets (SPEC P3), invitations (P2), login details; password changes, and revoking a user's
+sessions. ("Masked credentials", SPEC A5, are a different thing, owned by assets.)
 
 Hashing a password takes tens of milliseconds of CPU: it happens between units of work, never inside one.
 """
@@ -16,17 +17,19 @@ from identity import validation
 from identity.access import require_staff
 from identity.audit import models as audit_kinds
 from identity.audit.service import record
-from identity.credentials.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.email_templates import service as email_templates
-from identity.mail.service import queue_email
+from identity.mail.service import queue_email, wants_no_email
+from identity.passwords.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
 from identity.portal_controls.service import get_controls
 from identity.secrets import SecretBox
 from identity.sessions.models import UserSession
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_session_token
+from identity.settings import service as portal_settings
+from identity.users import service as users
+from identity.users.hashing import hash_password, verify_password
 from identity.users.models import PortalUser
-from identity.users.passwords import hash_password, verify_password
 from servicekit.db import Database
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import KIND_PORTAL_USER, Principal
@@ -66,8 +69,8 @@ async def _queue(
     box: SecretBox | None,
 ) -> bool:
     """Queue an account email for the user; False, and nothing queued, when its customer wants no email of any
-    kind (SPEC C3: that silences the customer and every one of its contacts, account emails included)."""
-    if await wants_no_email(s, user):
+    kind."""
+    if await wants_no_email(s, user.customer_id):
         log.info("%s for a portal user of a customer that wants no email of any kind: not sent", template)
         return False
     rendered = await email_templates.render(
@@ -85,11 +88,6 @@ async def _queue(
         box=box,
     )
     return True
-
-
-async def wants_no_email(s: AsyncSession, user: PortalUser) -> bool:
-    customer = await s.get(Customer, user.customer_id)
-    return customer is not None and customer.no_email
 
 
 async def request_reset(
@@ -129,7 +127,7 @@ async def request_reset(
                 PasswordToken.created_at >= now - timedelta(hours=1),
             )
         )
-        if recent >= RESETS_PER_HOUR or await wants_no_email(s, user):
+        if recent >= RESETS_PER_HOUR or await wants_no_email(s, user.customer_id):
             continue  # the caller learns nothing either way
         token = await issue_token(s, user=user, purpose=PURPOSE_RESET, ttl=RESET_TTL, now=now)
         # The token travels in the query string: paths get logged, query strings never are. The email is stored
@@ -157,7 +155,7 @@ async def invite(
 ) -> bool:
     """Email the user a single-use link to choose its password (SPEC P2); an earlier invitation stops working.
     False, and no link made, when the user's customer wants no email of any kind."""
-    if await wants_no_email(s, user):
+    if await wants_no_email(s, user.customer_id):
         return False
     token = await issue_token(s, user=user, purpose=PURPOSE_INVITE, ttl=INVITATION_TTL, now=now)
     return await _queue(
@@ -170,6 +168,59 @@ async def invite(
         language=language,
         box=box,
     )
+
+
+async def invite_new_user(
+    s: AsyncSession, *, user: PortalUser, password: str, portal_url: str, box: SecretBox | None = None
+) -> None:
+    """A portal user made without a password is invited to choose one (SPEC P2)."""
+    if not password:
+        await invite(s, user=user, portal_url=portal_url, box=box)
+
+
+async def invite_if_always(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: str,
+    contact_id: str,
+    email: str,
+    portal_url: str,
+    box: SecretBox | None = None,
+) -> None:
+    """With "always invite new customers" on, a new customer or contact with an email gets a portal user and an
+    invitation; a replayed create (or an email already used as a login) adds nothing, and nor does a customer that
+    wants no email of any kind."""
+    if not email or await wants_no_email(s, customer_id):
+        return
+    if not await portal_settings.always_invite(s) or await users.login_taken(s, email):
+        return
+    user, _ = await users.create_portal_user(
+        s,
+        principal=principal,
+        customer_id=customer_id,
+        contact_id=contact_id,
+        login=email,
+        email=email,
+        password="",
+    )
+    await invite(s, user=user, portal_url=portal_url, box=box)
+
+
+async def reinvite(
+    s: AsyncSession,
+    *,
+    principal: Principal,
+    portal_user_id: str,
+    portal_url: str,
+    box: SecretBox | None = None,
+    language: str = "en",
+) -> None:
+    """Staff send a portal user a new invitation (the earlier link stops working); refused, saying why, when its
+    customer wants no email of any kind."""
+    user = await users.portal_user(s, principal=principal, portal_user_id=portal_user_id)
+    if not await invite(s, user=user, portal_url=portal_url, box=box, language=language):
+        raise FailedPrecondition(NO_EMAIL, field="portal_user_id")
 
 
 async def send_login_details(
@@ -188,7 +239,7 @@ async def send_login_details(
         raise NotFound("no such portal user", field="portal_user_id")
     if not user.email:
         raise FailedPrecondition("this portal user has no email address", field="portal_user_id")
-    if await wants_no_email(s, user):
+    if await wants_no_email(s, user.customer_id):
         raise FailedPrecondition(NO_EMAIL, field="portal_user_id")
     await _queue(
         s,

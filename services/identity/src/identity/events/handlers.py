@@ -1,0 +1,71 @@
+"""The events identity consumes: the tickets service's, which call for emails to the customer or staff. servicekit's
+Consumer decodes each message (and skips one that does not decode); the handlers live with the mail they queue."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.mail.service import queue_ticket_created
+from identity.mail.ticket_notifications import (
+    customer_commented_handler,
+    ticket_closed_handler,
+    ticket_commented_handler,
+)
+from portal.tickets.v1 import events_pb2 as ticket_events_pb2
+from servicekit.db import Database
+from servicekit.events import Consumer, EventHandler, subject
+from servicekit.metrics import KitMetrics
+
+TICKET_CREATED = subject("tickets", "ticket_created")
+TICKET_COMMENTED = subject("tickets", "ticket_commented")
+TICKET_CLOSED = subject("tickets", "ticket_closed")
+CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
+
+TICKET_CREATED_CONSUMER = "identity-ticket-created"
+TICKET_COMMENTED_CONSUMER = "identity-ticket-commented"
+TICKET_CLOSED_CONSUMER = "identity-ticket-closed"
+CUSTOMER_COMMENTED_CONSUMER = "identity-customer-commented"
+
+
+def ticket_created_handler(*, portal_url: str) -> EventHandler:
+    """Queue the "ticket received" email in the consumer's unit of work (with its inbox record)."""
+
+    async def handle(s: AsyncSession, event: ticket_events_pb2.TicketCreated, event_id: str) -> None:
+        await queue_ticket_created(s, event=event, event_id=event_id, portal_url=portal_url)
+
+    return handle
+
+
+def _by_event_id(handle: EventHandler) -> EventHandler:
+    """The event's own id names the emails it causes, not the NATS message id, so an event published again under
+    another message id queues nothing twice."""
+
+    async def handler(s: AsyncSession, event, event_id: str) -> None:  # noqa: ANN001 - any event with meta
+        await handle(s, event, event.meta.event_id or event_id)
+
+    return handler
+
+
+def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Consumer]:
+    """The durable, inbox-idempotent consumers identity runs, each with its own name."""
+    return [
+        Consumer(
+            name=name,
+            subject=subj,
+            message=message,
+            handler=_by_event_id(make(portal_url=portal_url)),
+            db=db,
+            metrics=metrics,
+        )
+        for name, subj, message, make in (
+            (TICKET_CREATED_CONSUMER, TICKET_CREATED, ticket_events_pb2.TicketCreated, ticket_created_handler),
+            (TICKET_COMMENTED_CONSUMER, TICKET_COMMENTED, ticket_events_pb2.TicketCommented, ticket_commented_handler),
+            (TICKET_CLOSED_CONSUMER, TICKET_CLOSED, ticket_events_pb2.TicketClosed, ticket_closed_handler),
+            (
+                CUSTOMER_COMMENTED_CONSUMER,
+                CUSTOMER_COMMENTED,
+                ticket_events_pb2.CustomerCommented,
+                customer_commented_handler,
+            ),
+        )
+    ]

@@ -1,0 +1,16 @@
+"""Portal controls as the proto carries them."""
+
+from __future__ import annotations
+
+from identity.portal_controls.service import Controls
+from portal.identity.v1 import identity_pb2
+
+
+def controls_to_proto(c: Controls) -> identity_pb2.PortalControls:
+    return identity_pb2.PortalControls(
+        off_switch=identity_pb2.PortalOffSwitch(disabled=c.disabled, redirect_url=c.redirect_url),
+        branding=identity_pb2.PortalBranding(
+            operator_name=c.operator_name, logo_url=c.logo_url, custom_css_url=c.custom_css_url
+        ),
+        renewal_notice_days=c.renewal_notice_days,
+    )
