@@ -75,3 +75,16 @@ def test_the_cycle_contract_finds_cycles_and_only_them() -> None:
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
     assert sorted(strongly_connected(set(edges), edges)) == [["a", "b", "c"], ["e"]]
     assert strongly_connected({"x", "y"}, {"x": {"y"}}) == []
+
+
+def test_every_package_folder_has_an_init_so_the_import_contracts_see_it() -> None:
+    """import-linter (grimp) skips namespace packages: a folder of modules without __init__.py would be
+    invisible to every contract in pyproject.toml."""
+    missing = []
+    for root in SOURCES:
+        for folder in sorted({p.parent for p in root.rglob("*.py")}):
+            if folder == root or "migrations" in folder.parts:
+                continue
+            if not (folder / "__init__.py").exists():
+                missing.append(str(folder.relative_to(REPO)))
+    assert missing == []
