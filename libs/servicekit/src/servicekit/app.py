@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import grpc
 from nats.aio.client import Client as NatsClient
@@ -24,13 +25,16 @@ from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
 
 @dataclass
-class Runtime:
-    """What the service's wiring receives to build its servicers and consumers."""
+class Runtime(Generic[SettingsT]):
+    """What the service's wiring receives to build its servicers and consumers; `Runtime[Settings]` gives
+    `wire` its own settings class, typed, without a cast."""
 
     name: str
-    settings: ServiceSettings
+    settings: SettingsT
     db: Database
     nats: NatsClient
     metrics: KitMetrics

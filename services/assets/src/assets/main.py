@@ -16,7 +16,7 @@ NAME = "assets"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime) -> app.Wiring:
+def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     servicer = AssetsServicer(rt.db)
     wiring = app.Wiring(
         register=lambda server: assets_pb2_grpc.add_AssetsServiceServicer_to_server(servicer, server),

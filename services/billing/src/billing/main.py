@@ -21,10 +21,10 @@ NAME = "billing"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime, processor: PaymentProcessor | None = None, *, overpayment: str = "") -> app.Wiring:
+def wire(rt: app.Runtime[Settings], processor: PaymentProcessor | None = None, *, overpayment: str = "") -> app.Wiring:
     background = []
     if processor is None:
-        processor, background = build_processor(rt.settings)  # type: ignore[arg-type]
+        processor, background = build_processor(rt.settings)
     overpayment = overpayment or getattr(rt.settings, "overpayment", "refuse")
     servicer = BillingServicer(rt.db, processor, overpayment_to_credit=overpayment == "store_credit")
     wiring = app.Wiring(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 from identity import at_rest
 from identity.config import Settings
@@ -21,8 +20,8 @@ NAME = "identity"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime) -> app.Wiring:
-    cfg = cast(Settings, rt.settings)
+def wire(rt: app.Runtime[Settings]) -> app.Wiring:
+    cfg = rt.settings
     tokens = PrincipalTokens(cfg.signing_key(), cfg.principal_token_ttl_seconds)
     box = cfg.secret_box()
     secret = cfg.bootstrap_staff_password.get_secret_value()

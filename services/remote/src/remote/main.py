@@ -19,7 +19,7 @@ NAME = "remote"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime) -> app.Wiring:
+def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     servicer = RemoteServicer(rt.db)
     wiring = app.Wiring(
         register=lambda server: remote_pb2_grpc.add_RemoteServiceServicer_to_server(servicer, server),

@@ -23,7 +23,7 @@ NAME = "tickets"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime) -> app.Wiring:
+def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     settings = rt.settings
     servicer = TicketsServicer(
         rt.db,
