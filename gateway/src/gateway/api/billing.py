@@ -16,7 +16,8 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Clients, CurrentSession
-from gateway.api.errors import problem_from_status
+from gateway.edge.downloads import pdf_response
+from gateway.edge.errors import problem_from_status
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -66,7 +67,7 @@ async def get_invoice(invoice_id: str, session: CurrentSession, backends: Client
 @router.get("/invoices/{invoice_id}/pdf", response_class=Response)
 async def invoice_pdf(invoice_id: str, session: CurrentSession, backends: Clients) -> Response:
     resp = await backends.billing.invoice_pdf(session.principal_token, invoice_id)
-    return Response(resp.pdf, media_type="application/pdf", headers={"Cache-Control": "private, no-store"})
+    return pdf_response(resp.pdf)
 
 
 class AllocationBody(BaseModel):
@@ -184,7 +185,7 @@ async def get_estimate(estimate_id: str, session: CurrentSession, backends: Clie
 @router.get("/estimates/{estimate_id}/pdf", response_class=Response)
 async def estimate_pdf(estimate_id: str, session: CurrentSession, backends: Clients) -> Response:
     resp = await backends.billing.estimate_pdf(session.principal_token, estimate_id)
-    return Response(resp.pdf, media_type="application/pdf", headers={"Cache-Control": "private, no-store"})
+    return pdf_response(resp.pdf)
 
 
 class DecisionBody(BaseModel):

@@ -15,9 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from gateway.api.deps import Clients, CurrentSession
+from gateway.api.deps import Clients, CurrentSession, StaffApiSession
 from gateway.api.routes import CURSOR_PATTERN, _problems
-from gateway.api.staff_identity import StaffSession
 from gateway.clients.knowledge import Announcement, Article, TicketCharts
 
 router = APIRouter(prefix="/api/v1", responses=_problems(400, 401, 503))
@@ -115,7 +114,7 @@ _STAFF = {"tags": ["staff: knowledge base"], "responses": _problems(403, 404)}
 
 @router.get("/staff/kb/articles", **_STAFF)
 async def staff_list_articles(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     q: Annotated[str, Query(max_length=200)] = "",
     cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
@@ -128,7 +127,7 @@ async def staff_list_articles(
 
 @router.post("/staff/kb/articles", status_code=status.HTTP_201_CREATED, **_STAFF)
 async def staff_create_article(
-    body: NewArticle, session: StaffSession, backends: Clients, response: Response
+    body: NewArticle, session: StaffApiSession, backends: Clients, response: Response
 ) -> Article:
     """A new article; unpublished unless `published` is true."""
     article = await backends.knowledge.create_article(
@@ -139,12 +138,12 @@ async def staff_create_article(
 
 
 @router.get("/staff/kb/articles/{article_id}", **_STAFF)
-async def staff_get_article(article_id: Id, session: StaffSession, backends: Clients) -> Article:
+async def staff_get_article(article_id: Id, session: StaffApiSession, backends: Clients) -> Article:
     return await backends.knowledge.get_article(session.principal_token, article_id)
 
 
 @router.patch("/staff/kb/articles/{article_id}", **_STAFF)
-async def staff_edit_article(article_id: Id, body: ArticleEdit, session: StaffSession, backends: Clients) -> Article:
+async def staff_edit_article(article_id: Id, body: ArticleEdit, session: StaffApiSession, backends: Clients) -> Article:
     """A new title and/or text (empty fields stay as they are)."""
     return await backends.knowledge.update_article(
         session.principal_token, article_id, title=body.title, body=body.body
@@ -152,13 +151,15 @@ async def staff_edit_article(article_id: Id, body: ArticleEdit, session: StaffSe
 
 
 @router.put("/staff/kb/articles/{article_id}/published", **_STAFF)
-async def staff_publish_article(article_id: Id, body: Publication, session: StaffSession, backends: Clients) -> Article:
+async def staff_publish_article(
+    article_id: Id, body: Publication, session: StaffApiSession, backends: Clients
+) -> Article:
     """Publish (portal users see and find it) or unpublish (hidden again, kept)."""
     return await backends.knowledge.publish_article(session.principal_token, article_id, published=body.published)
 
 
 @router.delete("/staff/kb/articles/{article_id}", status_code=status.HTTP_204_NO_CONTENT, **_STAFF)
-async def staff_delete_article(article_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def staff_delete_article(article_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     await backends.knowledge.delete_article(session.principal_token, article_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -168,7 +169,7 @@ _ANN = {"tags": ["staff: announcements"], "responses": _problems(403, 404)}
 
 @router.get("/staff/announcements", **_ANN)
 async def staff_list_announcements(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -180,7 +181,7 @@ async def staff_list_announcements(
 
 @router.post("/staff/announcements", status_code=status.HTTP_201_CREATED, **_ANN)
 async def staff_create_announcement(
-    body: AnnouncementBody, session: StaffSession, backends: Clients, response: Response
+    body: AnnouncementBody, session: StaffApiSession, backends: Clients, response: Response
 ) -> Announcement:
     """A new announcement; the portal home shows it while active and between its start and end."""
     item = await backends.knowledge.create_announcement(session.principal_token, **body.model_dump())
@@ -190,13 +191,13 @@ async def staff_create_announcement(
 
 @router.put("/staff/announcements/{announcement_id}", **_ANN)
 async def staff_update_announcement(
-    announcement_id: Id, body: AnnouncementBody, session: StaffSession, backends: Clients
+    announcement_id: Id, body: AnnouncementBody, session: StaffApiSession, backends: Clients
 ) -> Announcement:
     """Replace every field."""
     return await backends.knowledge.update_announcement(session.principal_token, announcement_id, **body.model_dump())
 
 
 @router.delete("/staff/announcements/{announcement_id}", status_code=status.HTTP_204_NO_CONTENT, **_ANN)
-async def staff_delete_announcement(announcement_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def staff_delete_announcement(announcement_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     await backends.knowledge.delete_announcement(session.principal_token, announcement_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

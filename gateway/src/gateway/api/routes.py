@@ -6,7 +6,6 @@ import grpc
 from fastapi import APIRouter, Request, Response, status
 
 from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
 from gateway.api.schemas import (
     Home,
     HomeSection,
@@ -19,6 +18,7 @@ from gateway.api.schemas import (
     SignInBody,
 )
 from gateway.clients.identity import AUDIENCE_PORTAL
+from gateway.edge.errors import PROBLEM_MEDIA_TYPE
 from gateway.home import load_home
 from servicekit import permissions as perm
 

@@ -20,11 +20,10 @@ import grpc
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.staff_checks import bad_request, check_customer
-from gateway.api.staff_identity import StaffSession
 from gateway.clients import Backends
+from gateway.edge.errors import PROBLEM_MEDIA_TYPE
 from portal.billing.v1 import billing_pb2
 from portal.common.v1 import common_pb2
 
@@ -285,7 +284,7 @@ ForCustomer = Annotated[str, Query(max_length=36, description="Only this custome
 
 
 @router.get("/customers/{customer_id}/billing-settings")
-async def get_billing_settings(customer_id: Id, session: StaffSession, backends: Clients) -> BillingSettings:
+async def get_billing_settings(customer_id: Id, session: StaffApiSession, backends: Clients) -> BillingSettings:
     """The tax rate (or tax-free) and terms billing applies to the customer's new invoices (earlier ones keep
     theirs). Read only: they are the customer's settings in identity (`settings.tax_rate_bp`, `tax_free`,
     `invoice_terms_days` of `PUT /api/v1/staff/customers/{customer_id}`), which reach billing by event within moments;
@@ -299,7 +298,11 @@ async def get_billing_settings(customer_id: Id, session: StaffSession, backends:
 
 @router.post("/invoices", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replayed key"}})
 async def create_invoice(
-    body: NewInvoice, session: StaffSession, backends: Clients, response: Response, idempotency_key: IdempotencyKey = ""
+    body: NewInvoice,
+    session: StaffApiSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: IdempotencyKey = "",
 ) -> InvoiceCreated:
     """Invoice a customer: each line is quantity × unit price rounded half-up to minor units, tax at the customer's
     rate on the subtotal (none when tax-free), due after the customer's terms (or `terms_days`). Idempotency-Key
@@ -327,7 +330,7 @@ async def create_invoice(
 
 @router.get("/invoices")
 async def list_invoices(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     customer_id: ForCustomer = "",
     q: Q = "",
@@ -342,7 +345,7 @@ async def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}")
-async def get_invoice(invoice_id: Id, session: StaffSession, backends: Clients) -> InvoiceDetail:
+async def get_invoice(invoice_id: Id, session: StaffApiSession, backends: Clients) -> InvoiceDetail:
     """One invoice with its lines and the payments applied to it."""
     resp = await backends.billing.get_invoice(session.principal_token, invoice_id)
     return InvoiceDetail(
@@ -360,7 +363,7 @@ async def get_invoice(invoice_id: Id, session: StaffSession, backends: Clients) 
 @router.post("/estimates", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replayed key"}})
 async def create_estimate(
     body: NewEstimate,
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     response: Response,
     idempotency_key: IdempotencyKey = "",
@@ -385,7 +388,7 @@ async def create_estimate(
 
 @router.get("/estimates")
 async def list_estimates(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     customer_id: ForCustomer = "",
     q: Q = "",
@@ -406,7 +409,7 @@ async def list_estimates(
 
 
 @router.get("/estimates/{estimate_id}")
-async def get_estimate(estimate_id: Id, session: StaffSession, backends: Clients) -> EstimateDetail:
+async def get_estimate(estimate_id: Id, session: StaffApiSession, backends: Clients) -> EstimateDetail:
     resp = await backends.billing.get_estimate(session.principal_token, estimate_id)
     return EstimateDetail(estimate=StaffEstimate.of(resp.estimate), lines=[Line.of(ln) for ln in resp.lines])
 
@@ -422,7 +425,7 @@ async def get_estimate(estimate_id: Id, session: StaffSession, backends: Clients
 async def add_store_credit(
     customer_id: Id,
     body: NewStoreCredit,
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     response: Response,
     idempotency_key: IdempotencyKey = "",

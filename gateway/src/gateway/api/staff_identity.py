@@ -10,17 +10,15 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import grpc
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import ApiUnauthenticated, Clients, CurrentSession
-from gateway.api.errors import PROBLEM_MEDIA_TYPE, UNAVAILABLE, Problem
+from gateway.api.deps import ApiUnauthenticated, Clients, StaffApiSession
 from gateway.api.schemas import SessionCreated, SignInBody
 from gateway.clients.identity import AUDIENCE_STAFF
-from gateway.sessions import Session
+from gateway.edge.errors import PROBLEM_MEDIA_TYPE, UNAVAILABLE, Problem
 from portal.identity.v1 import identity_pb2
 from servicekit import permissions as perm
-from servicekit.principal import KIND_STAFF
 
 # How identity's message begins when it could not ask another service whether it holds data (SPEC C5).
 UNREACHABLE = "could not ask"
@@ -32,15 +30,6 @@ router = APIRouter(
 )
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-async def staff_session(session: CurrentSession) -> Session:
-    if session.principal.kind != KIND_STAFF:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only staff sessions may use the staff API")
-    return session
-
-
-StaffSession = Annotated[Session, Depends(staff_session)]
 
 
 class Permission(BaseModel):
@@ -138,19 +127,19 @@ async def create_staff_session(body: SignInBody, request: Request, backends: Cli
 
 
 @router.get("/permissions")
-async def list_permissions(session: StaffSession) -> list[Permission]:
+async def list_permissions(session: StaffApiSession) -> list[Permission]:
     """The permission catalogue, in SPEC P5's order."""
     return [Permission(name=name, label=label) for name, label in perm.CATALOGUE.items()]
 
 
 @router.get("/permission-groups")
-async def list_groups(session: StaffSession, backends: Clients) -> list[Group]:
+async def list_groups(session: StaffApiSession, backends: Clients) -> list[Group]:
     """Every group, the two built-in ones first."""
     return [Group.of(g) for g in await backends.identity.list_permission_groups(session.principal_token)]
 
 
 @router.post("/permission-groups", status_code=status.HTTP_201_CREATED)
-async def create_group(body: GroupBody, session: StaffSession, backends: Clients) -> Group:
+async def create_group(body: GroupBody, session: StaffApiSession, backends: Clients) -> Group:
     group = await backends.identity.create_permission_group(
         session.principal_token, name=body.name, permissions=body.permissions
     )
@@ -158,7 +147,7 @@ async def create_group(body: GroupBody, session: StaffSession, backends: Clients
 
 
 @router.put("/permission-groups/{group_id}")
-async def update_group(group_id: Id, body: GroupBody, session: StaffSession, backends: Clients) -> Group:
+async def update_group(group_id: Id, body: GroupBody, session: StaffApiSession, backends: Clients) -> Group:
     """Rename and replace the permissions; the built-in groups are fixed (409)."""
     group = await backends.identity.update_permission_group(
         session.principal_token, group_id=group_id, name=body.name, permissions=body.permissions
@@ -167,7 +156,7 @@ async def update_group(group_id: Id, body: GroupBody, session: StaffSession, bac
 
 
 @router.delete("/permission-groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_group(group_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def delete_group(group_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     """Only a group nobody is in, and never a built-in one (409)."""
     await backends.identity.delete_permission_group(session.principal_token, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -175,7 +164,7 @@ async def delete_group(group_id: Id, session: StaffSession, backends: Clients) -
 
 @router.post("/customers/{customer_id}/portal-users", status_code=status.HTTP_201_CREATED)
 async def create_portal_user(
-    customer_id: Id, body: NewPortalUser, session: StaffSession, backends: Clients
+    customer_id: Id, body: NewPortalUser, session: StaffApiSession, backends: Clients
 ) -> PortalUser:
     """A portal user for the customer or one of its contacts; without a password it is emailed an invitation."""
     user = await backends.identity.create_portal_user(
@@ -185,7 +174,7 @@ async def create_portal_user(
 
 
 @router.put("/portal-users/{portal_user_id}/group")
-async def set_group(portal_user_id: Id, body: GroupChoice, session: StaffSession, backends: Clients) -> PortalUser:
+async def set_group(portal_user_id: Id, body: GroupChoice, session: StaffApiSession, backends: Clients) -> PortalUser:
     user = await backends.identity.set_portal_user_group(
         session.principal_token, portal_user_id=portal_user_id, group_name=body.group_name
     )
@@ -193,14 +182,14 @@ async def set_group(portal_user_id: Id, body: GroupChoice, session: StaffSession
 
 
 @router.post("/portal-users/{portal_user_id}/invitation", status_code=status.HTTP_204_NO_CONTENT)
-async def invite(portal_user_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def invite(portal_user_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     """Email a new invitation link (the previous one stops working)."""
     await backends.identity.invite_portal_user(session.principal_token, portal_user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/portal-users/{portal_user_id}/require-mfa", status_code=status.HTTP_204_NO_CONTENT)
-async def require_mfa(portal_user_id: Id, body: RequireMfa, session: StaffSession, backends: Clients) -> Response:
+async def require_mfa(portal_user_id: Id, body: RequireMfa, session: StaffApiSession, backends: Clients) -> Response:
     await backends.identity.set_require_mfa(
         session.principal_token, portal_user_id=portal_user_id, require_mfa=body.require_mfa
     )
@@ -208,20 +197,20 @@ async def require_mfa(portal_user_id: Id, body: RequireMfa, session: StaffSessio
 
 
 @router.delete("/portal-users/{portal_user_id}/mfa", status_code=status.HTTP_204_NO_CONTENT)
-async def reset_mfa(portal_user_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def reset_mfa(portal_user_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     """Remove the user's authenticator and recovery codes (a lost phone)."""
     await backends.identity.reset_mfa(session.principal_token, portal_user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/settings")
-async def get_settings(session: StaffSession, backends: Clients) -> PortalSettings:
+async def get_settings(session: StaffApiSession, backends: Clients) -> PortalSettings:
     s = await backends.identity.get_portal_settings(session.principal_token)
     return PortalSettings(always_invite_new_customers=s.always_invite_new_customers)
 
 
 @router.put("/settings")
-async def put_settings(body: PortalSettings, session: StaffSession, backends: Clients) -> PortalSettings:
+async def put_settings(body: PortalSettings, session: StaffApiSession, backends: Clients) -> PortalSettings:
     s = await backends.identity.update_portal_settings(
         session.principal_token, always_invite_new_customers=body.always_invite_new_customers
     )
@@ -241,7 +230,7 @@ class CustomerState(BaseModel):
 
 
 @router.put("/customers/{customer_id}/archived")
-async def set_archived(customer_id: Id, body: Archived, session: StaffSession, backends: Clients) -> CustomerState:
+async def set_archived(customer_id: Id, body: Archived, session: StaffApiSession, backends: Clients) -> CustomerState:
     """Archive (its portal users are signed out and cannot sign in) or re-enable a customer (SPEC C5)."""
     c = await backends.identity.set_customer_archived(
         session.principal_token, customer_id=customer_id, archived=body.archived
@@ -550,7 +539,7 @@ class CustomFieldOut(BaseModel):
 
 @router.get("/customers")
 async def list_customers(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     cursor: Annotated[str, Query(max_length=512)] = "",
     page_size: Annotated[int, Query(ge=0, le=100)] = 0,
@@ -565,7 +554,7 @@ async def list_customers(
 
 
 @router.post("/customers", status_code=status.HTTP_201_CREATED)
-async def create_customer(body: NewCustomer, session: StaffSession, backends: Clients) -> CustomerRecord:
+async def create_customer(body: NewCustomer, session: StaffApiSession, backends: Clients) -> CustomerRecord:
     """A customer; the primary email is unique among customers regardless of case (409). With portal access
     enabled its own portal user is made and invited."""
     req = identity_pb2.CreateCustomerRequest(idempotency_key=body.idempotency_key, **body.fields())
@@ -573,14 +562,14 @@ async def create_customer(body: NewCustomer, session: StaffSession, backends: Cl
 
 
 @router.get("/customers/{customer_id}")
-async def get_customer(customer_id: Id, session: StaffSession, backends: Clients) -> CustomerRecord:
+async def get_customer(customer_id: Id, session: StaffApiSession, backends: Clients) -> CustomerRecord:
     resp = await backends.identity.get_customer_record(session.principal_token, customer_id)
     return _record(resp.customer, list(resp.subsidiaries))
 
 
 @router.put("/customers/{customer_id}")
 async def update_customer(
-    customer_id: Id, body: CustomerBody, session: StaffSession, backends: Clients
+    customer_id: Id, body: CustomerBody, session: StaffApiSession, backends: Clients
 ) -> CustomerRecord:
     req = identity_pb2.UpdateCustomerRequest(customer_id=customer_id, **body.fields())
     await backends.identity.update_customer(session.principal_token, req)
@@ -589,7 +578,7 @@ async def update_customer(
 
 
 @router.get("/customers/{customer_id}/data-holders")
-async def data_holders(customer_id: Id, session: StaffSession, backends: Clients) -> DataHolders:
+async def data_holders(customer_id: Id, session: StaffApiSession, backends: Clients) -> DataHolders:
     """Which services hold data for the customer: the staff console offers Delete only when none does."""
     resp = await backends.identity.customer_data_holders(session.principal_token, customer_id)
     return DataHolders(
@@ -600,7 +589,7 @@ async def data_holders(customer_id: Id, session: StaffSession, backends: Clients
 
 
 @router.delete("/customers/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_customer(customer_id: Id, request: Request, session: StaffSession, backends: Clients) -> Response:
+async def delete_customer(customer_id: Id, request: Request, session: StaffApiSession, backends: Clients) -> Response:
     """Delete a customer no service holds data for; otherwise 409 naming what holds data (archive it instead).
     503 when a service cannot be asked: nothing is deleted blindly."""
     try:
@@ -615,12 +604,12 @@ async def delete_customer(customer_id: Id, request: Request, session: StaffSessi
 
 
 @router.get("/customers/{customer_id}/contacts")
-async def list_contacts(customer_id: Id, session: StaffSession, backends: Clients) -> list[ContactOut]:
+async def list_contacts(customer_id: Id, session: StaffApiSession, backends: Clients) -> list[ContactOut]:
     return [ContactOut.of(c) for c in await backends.identity.list_contacts(session.principal_token, customer_id)]
 
 
 @router.post("/customers/{customer_id}/contacts", status_code=status.HTTP_201_CREATED)
-async def create_contact(customer_id: Id, body: ContactBody, session: StaffSession, backends: Clients) -> ContactOut:
+async def create_contact(customer_id: Id, body: ContactBody, session: StaffApiSession, backends: Clients) -> ContactOut:
     """A contact; its email may also be on contacts of other customers (SPEC C2)."""
     contact = await backends.identity.create_contact(
         session.principal_token, customer_id=customer_id, **body.model_dump()
@@ -629,7 +618,7 @@ async def create_contact(customer_id: Id, body: ContactBody, session: StaffSessi
 
 
 @router.put("/contacts/{contact_id}")
-async def update_contact(contact_id: Id, body: ContactBody, session: StaffSession, backends: Clients) -> ContactOut:
+async def update_contact(contact_id: Id, body: ContactBody, session: StaffApiSession, backends: Clients) -> ContactOut:
     contact = await backends.identity.update_contact(
         session.principal_token, contact_id=contact_id, **body.model_dump()
     )
@@ -637,13 +626,13 @@ async def update_contact(contact_id: Id, body: ContactBody, session: StaffSessio
 
 
 @router.get("/custom-fields")
-async def list_custom_fields(session: StaffSession, backends: Clients) -> list[CustomFieldOut]:
+async def list_custom_fields(session: StaffApiSession, backends: Clients) -> list[CustomFieldOut]:
     """Custom fields on customers (SPEC C4), in order."""
     return [CustomFieldOut.of(f) for f in await backends.identity.list_custom_fields(session.principal_token)]
 
 
 @router.post("/custom-fields", status_code=status.HTTP_201_CREATED)
-async def create_custom_field(body: CustomFieldBody, session: StaffSession, backends: Clients) -> CustomFieldOut:
+async def create_custom_field(body: CustomFieldBody, session: StaffApiSession, backends: Clients) -> CustomFieldOut:
     """A text or dropdown field; a dropdown answer may carry a badge shown next to the customer's name."""
     req = identity_pb2.CreateCustomFieldRequest(name=body.name, type=body.type, options=body.options_proto())
     return CustomFieldOut.of(await backends.identity.create_custom_field(session.principal_token, req))
@@ -651,7 +640,7 @@ async def create_custom_field(body: CustomFieldBody, session: StaffSession, back
 
 @router.put("/custom-fields/{field_id}")
 async def update_custom_field(
-    field_id: Id, body: CustomFieldBody, session: StaffSession, backends: Clients
+    field_id: Id, body: CustomFieldBody, session: StaffApiSession, backends: Clients
 ) -> CustomFieldOut:
     """Rename, move, or replace a dropdown's answers (customers' answers no longer offered are removed)."""
     req = identity_pb2.UpdateCustomFieldRequest(
@@ -661,7 +650,7 @@ async def update_custom_field(
 
 
 @router.delete("/custom-fields/{field_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_custom_field(field_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def delete_custom_field(field_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     """Remove the field and every customer's answer to it."""
     await backends.identity.delete_custom_field(session.principal_token, field_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,10 +12,11 @@ import grpc
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.errors import PROBLEM_MEDIA_TYPE, Kind, Problem, split_field
-from gateway.api.staff_identity import PortalUser, StaffSession
+from gateway.api.deps import StaffApiSession
+from gateway.api.staff_identity import PortalUser
 from gateway.clients.portal_controls import PortalControls, PortalControlsClient
-from gateway.portal_controls import controls_cache
+from gateway.edge.errors import PROBLEM_MEDIA_TYPE, Kind, Problem, split_field
+from gateway.edge.portal_controls import controls_cache
 from portal.identity.v1 import identity_pb2
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
@@ -83,13 +84,13 @@ async def _update(request: Request, session, req: identity_pb2.UpdatePortalContr
 
 
 @router.get("/portal-controls")
-async def get_controls(request: Request, session: StaffSession) -> Controls:
+async def get_controls(request: Request, session: StaffApiSession) -> Controls:
     """The off switch, the branding and the renewal notice's lead time."""
     return Controls.of(await _client(request).get())
 
 
 @router.put("/portal-controls/off-switch")
-async def put_off_switch(body: OffSwitch, request: Request, session: StaffSession) -> Controls:
+async def put_off_switch(body: OffSwitch, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P8: switch the portal off (every portal page redirects to `redirect_url`) or on again."""
     req = identity_pb2.UpdatePortalControlsRequest(
         off_switch=identity_pb2.PortalOffSwitch(disabled=body.disabled, redirect_url=body.redirect_url)
@@ -98,7 +99,7 @@ async def put_off_switch(body: OffSwitch, request: Request, session: StaffSessio
 
 
 @router.put("/portal-controls/branding")
-async def put_branding(body: Branding, request: Request, session: StaffSession) -> Controls:
+async def put_branding(body: Branding, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P12: the operator's name and logo in the header, and an optional custom stylesheet."""
     req = identity_pb2.UpdatePortalControlsRequest(
         branding=identity_pb2.PortalBranding(
@@ -109,7 +110,7 @@ async def put_branding(body: Branding, request: Request, session: StaffSession) 
 
 
 @router.put("/portal-controls/renewal-notice")
-async def put_renewal_notice(body: RenewalNotice, request: Request, session: StaffSession) -> Controls:
+async def put_renewal_notice(body: RenewalNotice, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P7: from how many days before a contact's support end date the portal shows a renewal notice."""
     return await _update(request, session, identity_pb2.UpdatePortalControlsRequest(renewal_notice_days=body.days))
 
@@ -133,7 +134,7 @@ class ContactWindow(SupportWindow):
 
 @router.put("/contacts/{contact_id}/support-window")
 async def put_support_window(
-    contact_id: Id, body: SupportWindow, request: Request, session: StaffSession
+    contact_id: Id, body: SupportWindow, request: Request, session: StaffApiSession
 ) -> ContactWindow:
     """SPEC P7: the contact's portal access works only between these dates (inclusive, UTC); a live session ends
     within seconds once the window closes."""
@@ -157,7 +158,7 @@ class PortalUserOverride(PortalUser):
 
 @router.put("/portal-users/{portal_user_id}/admin-override")
 async def put_admin_override(
-    portal_user_id: Id, body: AdminOverride, request: Request, session: StaffSession
+    portal_user_id: Id, body: AdminOverride, request: Request, session: StaffApiSession
 ) -> PortalUserOverride:
     """SPEC P9: a contact's portal user sees the whole customer (All) wherever its group lets it see; nothing else
     widens."""
@@ -198,14 +199,14 @@ class TemplateBody(BaseModel):
 
 
 @router.get("/email-templates")
-async def list_templates(request: Request, session: StaffSession) -> list[EmailTemplate]:
+async def list_templates(request: Request, session: StaffApiSession) -> list[EmailTemplate]:
     """Every template in every language, with its placeholders; `customised: false` is the default text."""
     return [EmailTemplate.of(t) for t in await _client(request).list_email_templates(session.principal_token)]
 
 
 @router.put("/email-templates/{name}/{language}", response_model=EmailTemplate)
 async def put_template(
-    name: TemplateName, language: Language, body: TemplateBody, request: Request, session: StaffSession
+    name: TemplateName, language: Language, body: TemplateBody, request: Request, session: StaffApiSession
 ) -> EmailTemplate | Response:
     """Jinja2 text with `{{ placeholder }}`s; an unknown placeholder or a syntax error is 422 naming it."""
     try:
@@ -225,7 +226,7 @@ async def put_template(
 
 @router.delete("/email-templates/{name}/{language}")
 async def reset_template(
-    name: TemplateName, language: Language, request: Request, session: StaffSession
+    name: TemplateName, language: Language, request: Request, session: StaffApiSession
 ) -> EmailTemplate:
     """Back to the default text."""
     t = await _client(request).reset_email_template(session.principal_token, name=name, language=language)
@@ -240,7 +241,7 @@ class LoginDetails(BaseModel):
 
 @router.post("/portal-users/{portal_user_id}/login-details", status_code=status.HTTP_204_NO_CONTENT)
 async def send_login_details(
-    portal_user_id: Id, body: LoginDetails, request: Request, session: StaffSession
+    portal_user_id: Id, body: LoginDetails, request: Request, session: StaffApiSession
 ) -> Response:
     """Email the user its login and the portal's address with the login details template (never a password)."""
     await _client(request).send_login_details(

@@ -15,10 +15,10 @@ import grpc
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
-from gateway.api.staff_identity import Id, StaffSession
+from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.staff_identity import Id
 from gateway.clients.schemas import opt_datetime
+from gateway.edge.errors import PROBLEM_MEDIA_TYPE
 from portal.identity.v1 import identity_pb2
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
@@ -113,7 +113,7 @@ async def _check_scope(backends: Clients, token: str, customer_id: str, body: Ne
 
 @router.post("/customers/{customer_id}/secure-links", status_code=status.HTTP_201_CREATED)
 async def create_secure_link(
-    customer_id: Id, body: NewSecureLink, session: StaffSession, backends: Clients
+    customer_id: Id, body: NewSecureLink, session: StaffApiSession, backends: Clients
 ) -> CreatedSecureLink:
     """A link that opens the portal without a password, to one ticket, one site or the whole customer."""
     await _check_scope(backends, session.principal_token, customer_id, body)
@@ -131,19 +131,19 @@ async def create_secure_link(
 
 
 @router.get("/customers/{customer_id}/secure-links")
-async def list_secure_links(customer_id: Id, session: StaffSession, backends: Clients) -> list[SecureLink]:
+async def list_secure_links(customer_id: Id, session: StaffApiSession, backends: Clients) -> list[SecureLink]:
     """The customer's links, newest first; never their tokens."""
     return [SecureLink.of(x) for x in await backends.identity.list_secure_links(session.principal_token, customer_id)]
 
 
 @router.post("/secure-links/{link_id}/revoke")
-async def revoke_secure_link(link_id: Id, session: StaffSession, backends: Clients) -> SecureLink:
+async def revoke_secure_link(link_id: Id, session: StaffApiSession, backends: Clients) -> SecureLink:
     """The link stops working, and so do the sessions opened with it (within seconds)."""
     return SecureLink.of(await backends.identity.revoke_secure_link(session.principal_token, link_id))
 
 
 @router.get("/secure-links/{link_id}/uses")
-async def list_secure_link_uses(link_id: Id, session: StaffSession, backends: Clients) -> list[SecureLinkUse]:
+async def list_secure_link_uses(link_id: Id, session: StaffApiSession, backends: Clients) -> list[SecureLinkUse]:
     """Each use of the link and each refused visit, newest first."""
     uses = await backends.identity.list_secure_link_uses(session.principal_token, link_id)
     return [

@@ -12,7 +12,7 @@ from gateway.api.deps import Clients, CurrentSession
 from gateway.api.routes import CURSOR_PATTERN, _problems
 from gateway.api.schemas import NewTicket, TicketPage
 from gateway.clients.schemas import Attachment, Comment, Ticket
-from gateway.web.tickets import attachment_response
+from gateway.edge.downloads import attachment_response, pdf_response
 from servicekit import permissions as perm
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=_problems(400, 401, 413, 503))
@@ -152,11 +152,7 @@ async def add_comment(body: NewComment, session: CurrentSession, backends: Clien
 async def ticket_pdf(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Response:
     """The ticket and its public comments as a PDF download."""
     data, filename = await backends.tickets.ticket_pdf(session.principal_token, ticket_id)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
-    )
+    return pdf_response(data, filename)
 
 
 @router.get("/tickets/{ticket_id}/attachments", responses=_problems(404))

@@ -13,12 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.schemas import NewTicket
 from gateway.api.staff_checks import check_customer
-from gateway.api.staff_identity import StaffSession
 from gateway.clients.schemas import Ticket
+from gateway.edge.errors import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class StaffTicketCreated(BaseModel):
 @router.post("/tickets", status_code=status.HTTP_201_CREATED)
 async def staff_create_ticket(
     body: StaffNewTicket,
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     response: Response,
     idempotency_key: Annotated[

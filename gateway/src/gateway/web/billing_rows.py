@@ -4,7 +4,7 @@ them (gateway/web/billing.py holds the billing pages themselves)."""
 from __future__ import annotations
 
 from gateway.clients.schemas import Money
-from gateway.sessions import Session
+from gateway.edge.sessions import Session
 from gateway.web.i18n import Translator
 from servicekit import permissions as perm
 

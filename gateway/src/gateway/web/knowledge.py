@@ -13,13 +13,13 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.api.errors import NOT_FOUND
 from gateway.clients import Backends
 from gateway.clients.knowledge import Article
+from gateway.edge.errors import NOT_FOUND
 from gateway.web import charts_svg
+from gateway.web.deps import PortalPage
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from gateway.web.routes import PageSession
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,7 @@ def _row(t: Translator, a: Article) -> ArticleRow:
 
 
 @router.get("/kb")
-async def kb_list(request: Request, session: PageSession) -> Response:
+async def kb_list(request: Request, session: PortalPage) -> Response:
     pages = _pages(request)
     if not session.principal.has(perm.KNOWLEDGE_BASE_VIEW):
         return pages.error(request, NOT_FOUND, session=session)
@@ -90,7 +90,7 @@ async def kb_list(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/kb/{article_id}")
-async def kb_article(request: Request, session: PageSession, article_id: str) -> Response:
+async def kb_article(request: Request, session: PortalPage, article_id: str) -> Response:
     pages = _pages(request)
     if not session.principal.has(perm.KNOWLEDGE_BASE_VIEW):
         return pages.error(request, NOT_FOUND, session=session)
@@ -124,7 +124,7 @@ def hours_text(t: Translator, hours: float) -> str:
 
 
 @router.get("/tickets/charts")
-async def ticket_charts(request: Request, session: PageSession) -> Response:
+async def ticket_charts(request: Request, session: PortalPage) -> Response:
     pages = _pages(request)
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):

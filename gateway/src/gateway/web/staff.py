@@ -1,7 +1,6 @@
 """A minimal staff console: staff sign-in and the newest tickets across customers.
 
-Staff sessions live in their own cookie, scoped to /staff, so a staff sign-in never turns the portal pages
-into a staff view and the two can be open side by side.
+Staff sessions live in their own cookie, scoped to /staff (see web.deps).
 """
 
 from __future__ import annotations
@@ -9,41 +8,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Annotated
 
 import grpc
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gateway.api.errors import FORBIDDEN
 from gateway.clients.identity import AUDIENCE_STAFF
-from gateway.csrf import CSRF_FIELD
-from gateway.sessions import Session
-from gateway.web.routes import (
-    SIGN_IN_FAILURES,
-    check_csrf,
-    cookie_session,
-    read_form,
-    safe_next,
-    signin_page,
-)
+from gateway.edge.csrf import CSRF_FIELD
+from gateway.edge.errors import FORBIDDEN
+from gateway.web.deps import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN, StaffPage
+from gateway.web.forms import check_csrf, read_form, safe_next
+from gateway.web.routes import SIGN_IN_FAILURES, signin_page
 from gateway.web.views import ticket_row
 
 log = logging.getLogger(__name__)
 
-STAFF_COOKIE = "staff_session"
-STAFF_SIGNIN = "/staff/signin"
-STAFF_COOKIE_FLAGS = {"path": "/staff", "secure": True, "httponly": True, "samesite": "lax"}
 NEWEST_TICKETS = 50
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
-
-
-async def staff_session(request: Request) -> Session:
-    return await cookie_session(request, STAFF_COOKIE, STAFF_SIGNIN)
-
-
-StaffSession = Annotated[Session, Depends(staff_session)]
 
 
 def _staff_next(value: str | None) -> str:
@@ -112,7 +94,7 @@ async def staff_signout(request: Request) -> Response:
 
 
 @router.get("")
-async def staff_home(request: Request, session: StaffSession) -> Response:
+async def staff_home(request: Request, session: StaffPage) -> Response:
     pages = request.app.state.pages
     if not session.principal.is_staff:
         return pages.error(request, FORBIDDEN, session=session)

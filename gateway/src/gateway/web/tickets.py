@@ -11,20 +11,22 @@ import asyncio
 import csv
 import io
 from typing import NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from gateway.api.errors import NOT_FOUND, UNAVAILABLE, split_field
 from gateway.clients import Backends
 from gateway.clients.schemas import Attachment, Comment, Ticket
-from gateway.csrf import CSRF_FIELD
-from gateway.sessions import Session
+from gateway.edge.csrf import CSRF_FIELD
+from gateway.edge.downloads import DOWNLOAD_CSP, attachment_response, pdf_response
+from gateway.edge.errors import NOT_FOUND, UNAVAILABLE, split_field
+from gateway.edge.sessions import Session
+from gateway.web.deps import PortalPage
+from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from gateway.web.routes import PageSession, check_csrf, read_form
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -47,8 +49,6 @@ _DONE = {
     "closed": "tickets.done.closed",
     "attached": "tickets.done.attached",
 }
-# Downloads never render in the portal's origin: no scripts, no plugins, sandboxed even if opened inline.
-DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 def _pages(request: Request) -> Pages:
@@ -154,7 +154,7 @@ def invoiced_label(t: Translator, tk: Ticket) -> str:
 
 
 @router.get("/tickets")
-async def tickets_list(request: Request, session: PageSession) -> Response:
+async def tickets_list(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
         return _pages(request).error(request, NOT_FOUND, session=session)
@@ -196,7 +196,7 @@ def _csv_cell(value: str) -> str:
 
 
 @router.get("/tickets.csv")
-async def tickets_csv(request: Request, session: PageSession) -> Response:
+async def tickets_csv(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
         return _pages(request).error(request, NOT_FOUND, session=session)
@@ -332,13 +332,8 @@ async def _ticket_page(
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def ticket_page(request: Request, ticket_id: str, session: PortalPage) -> Response:
     return await _ticket_page(request, session, ticket_id)
-
-
-def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
-    value = form.get(name, "")
-    return value if isinstance(value, str) else ""
 
 
 async def _after_write(
@@ -375,12 +370,12 @@ async def _read_upload_form(request: Request):  # noqa: ANN202 - starlette FormD
 
 
 @router.post("/tickets/{ticket_id}/comments")
-async def add_comment(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def add_comment(request: Request, ticket_id: str, session: PortalPage) -> Response:
     """A comment, a file, or both (the file then belongs to the comment)."""
     raw = await _read_upload_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     t = _pages(request).translator(request)
-    body = _field(raw, "body").strip()
+    body = field(raw, "body").strip()
     upload = raw.get("file")
     filename = getattr(upload, "filename", "") or ""
     data = await upload.read() if filename and hasattr(upload, "read") else b""
@@ -411,14 +406,14 @@ async def add_comment(request: Request, ticket_id: str, session: PageSession) ->
         if filename:
             await tickets.add_attachment(token, ticket_id, filename=filename, data=data, comment_id=comment_id)
     except grpc.aio.AioRpcError as err:
-        field = "file" if filename and err.code() == grpc.StatusCode.INVALID_ARGUMENT else "body"
-        if field == "file":
+        which = "file" if filename and err.code() == grpc.StatusCode.INVALID_ARGUMENT else "body"
+        if which == "file":
             name, detail = split_field(err.details() or "")
             message = t("tickets.files.refused", name=filename[:120], reason=detail)
             if comment_id:
                 message = t("tickets.files.refused_after_comment", reason=message)
             return await _ticket_page(request, session, ticket_id, errors={"file": message}, form=form, status_code=400)
-        return await _after_write(request, session, ticket_id, err, form, field)
+        return await _after_write(request, session, ticket_id, err, form, which)
     done = "commented" if body else "attached"
     return RedirectResponse(f"/tickets/{ticket_id}?done={done}#comments", status_code=303)
 
@@ -446,7 +441,7 @@ async def attach_after_create(
 
 
 @router.get("/ticket-files/{attachment_id}")
-async def download_attachment(request: Request, attachment_id: str, session: PageSession) -> Response:
+async def download_attachment(request: Request, attachment_id: str, session: PortalPage) -> Response:
     try:
         att, data = await _backends(request).tickets.get_attachment(session.principal_token, attachment_id)
     except (grpc.aio.AioRpcError, LookupError) as err:
@@ -457,7 +452,7 @@ async def download_attachment(request: Request, attachment_id: str, session: Pag
 
 
 @router.get("/ticket-files/{attachment_id}/thumbnail")
-async def attachment_thumbnail(request: Request, attachment_id: str, session: PageSession) -> Response:
+async def attachment_thumbnail(request: Request, attachment_id: str, session: PortalPage) -> Response:
     """An image attachment's preview: a PNG the tickets service drew, shown inline in the page."""
     try:
         _, data = await _backends(request).tickets.get_attachment(
@@ -474,32 +469,12 @@ async def attachment_thumbnail(request: Request, attachment_id: str, session: Pa
     )
 
 
-def attachment_response(att: Attachment, data: bytes) -> Response:
-    """The file as a download that can never run as a page of the portal (the edge middleware adds
-    `X-Content-Type-Options: nosniff` to every response; this CSP replaces the pages' one)."""
-    media_type = "text/plain; charset=utf-8" if att.content_type == "text/plain" else att.content_type
-    return Response(
-        data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": content_disposition(att.filename),
-            "Content-Security-Policy": DOWNLOAD_CSP,
-            "Cache-Control": "private, no-store",
-        },
-    )
-
-
-def content_disposition(filename: str) -> str:
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 @router.post("/tickets/{ticket_id}/edit")
-async def edit_ticket(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def edit_ticket(request: Request, ticket_id: str, session: PortalPage) -> Response:
     raw = await read_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     t = _pages(request).translator(request)
-    form = {"body": "", "subject": _field(raw, "subject").strip(), "description": _field(raw, "description").strip()}
+    form = {"body": "", "subject": field(raw, "subject").strip(), "description": field(raw, "description").strip()}
     errors: dict[str, str] = {}
     if not form["subject"]:
         errors["subject"] = t("tickets.subject.required")
@@ -521,7 +496,7 @@ async def edit_ticket(request: Request, ticket_id: str, session: PageSession) ->
 
 
 @router.post("/tickets/{ticket_id}/close")
-async def close_ticket(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def close_ticket(request: Request, ticket_id: str, session: PortalPage) -> Response:
     raw = await read_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     try:
@@ -532,15 +507,11 @@ async def close_ticket(request: Request, ticket_id: str, session: PageSession) -
 
 
 @router.get("/tickets/{ticket_id}/pdf")
-async def ticket_pdf(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def ticket_pdf(request: Request, ticket_id: str, session: PortalPage) -> Response:
     try:
         data, filename = await _backends(request).tickets.ticket_pdf(session.principal_token, ticket_id)
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return _pages(request).error(request, NOT_FOUND, session=session)
         raise
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
-    )
+    return pdf_response(data, filename)

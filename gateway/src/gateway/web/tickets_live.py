@@ -21,8 +21,8 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from gateway.api.errors import NOT_FOUND, UNAVAILABLE
-from gateway.web.routes import PageSession
+from gateway.edge.errors import NOT_FOUND, UNAVAILABLE
+from gateway.web.deps import PortalPage
 from portal.tickets.v1 import events_pb2
 from servicekit.events import subject
 
@@ -105,7 +105,7 @@ async def close_feed(app) -> None:  # noqa: ANN001 - FastAPI app
 
 
 @router.get("/tickets/{ticket_id}/events")
-async def ticket_events(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def ticket_events(request: Request, ticket_id: str, session: PortalPage) -> Response:
     pages = request.app.state.pages
     try:
         ticket = await request.app.state.backends.tickets.get_ticket(session.principal_token, ticket_id)

@@ -1,0 +1,45 @@
+"""The server-rendered pages: THE list of page routers (one per area; staff pages under web/staff)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from gateway.web import (
+    account,
+    announcements,
+    billing,
+    deps,
+    knowledge,
+    routes,
+    secure_links,
+    staff,
+    tickets,
+    tickets_live,
+)
+from gateway.web.render import STATIC_DIR
+
+ROUTERS = (
+    routes.router,
+    billing.router,
+    knowledge.router,  # before tickets: /tickets/charts is not a ticket id
+    tickets.router,
+    tickets_live.router,
+    account.router,
+    secure_links.router,
+    staff.router,
+)
+PAGE_ERRORS = deps.PageErrors()
+
+
+def include(app: FastAPI) -> None:
+    announcements.install(app)
+    deps.install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+async def close(app: FastAPI) -> None:
+    """What the pages hold open beyond a request: the live ticket feed."""
+    await tickets_live.close_feed(app)
