@@ -7,7 +7,6 @@ Responses are billing's messages as JSON (field names as in portal/billing/v1/bi
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -18,10 +17,9 @@ from pydantic import BaseModel, Field
 from gateway.api.deps import Clients, CurrentSession
 from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import problem_from_status
+from gateway.edge.idempotency import IDEMPOTENCY_KEY
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
-
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def _json(message, status_code: int = 200) -> JSONResponse:  # noqa: ANN001 - any protobuf message
@@ -97,7 +95,7 @@ async def make_payment(
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key")] = "",
 ) -> JSONResponse:
     """Pay one or several invoices. Resending with the same Idempotency-Key returns the same payment (200)."""
-    if not _KEY.match(idempotency_key):
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
         return problem_from_status(400, "send an Idempotency-Key header of 16-64 letters, digits, - or _").response()
     allocations = [(a.invoice_id, a.amount_minor) for a in body.allocations]
     if body.use_store_credit:

@@ -12,7 +12,6 @@ first request answers 201, a repeat with the same key 200 with `replayed: true` 
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 
@@ -24,6 +23,7 @@ from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.staff_checks import bad_request, check_customer
 from gateway.clients import Backends
 from gateway.edge.errors import PROBLEM_MEDIA_TYPE
+from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from portal.billing.v1 import billing_pb2
 from portal.common.v1 import common_pb2
 
@@ -40,7 +40,6 @@ CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 # Whole minor units up to ten billion in the major unit: far beyond any invoice, well inside int64.
 MAX_MINOR = 10**12
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 KEY_HELP = "16-64 letters, digits, - or _; repeat it to get the first request's record instead of a second one."
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", max_length=200, description=KEY_HELP)]
 
@@ -253,7 +252,7 @@ class CreditAdded(BaseModel):
 
 
 def _key(idempotency_key: str) -> str:
-    if not _KEY.match(idempotency_key):
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Idempotency-Key: send this header of {KEY_HELP}")
     return idempotency_key
 

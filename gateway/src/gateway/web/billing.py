@@ -12,7 +12,6 @@ what the user may see and do; these pages only decide what to offer.
 from __future__ import annotations
 
 import re
-import secrets
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
@@ -26,6 +25,7 @@ from gateway.clients.schemas import Money
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
+from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
 from gateway.web.billing_rows import estimate_row as _estimate_row
 from gateway.web.billing_rows import invoice_row as _invoice_row
@@ -44,7 +44,6 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
 RECENT_PAYMENTS = 10
 QUERY_MAX = 200
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # The "Pay with" choice that spends store credit instead of a stored profile.
 STORE_CREDIT = "store-credit"
@@ -255,7 +254,7 @@ async def _pay_page(
         tokenize_url=listed.tokenize_url,
         return_url=f"{request.url_for('pay_form')}?{urlencode({'state': session.csrf_token, 'invoice': only})}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
-        key=key or secrets.token_urlsafe(24),
+        key=key or new_key(),
         typed=typed,
         left=left,
         overpay_credit=prop.overpayment_becomes_credit,
@@ -293,8 +292,8 @@ async def pay_submit(request: Request, session: PortalPage) -> Response:
     profile_id = str(form.get("profile_id", ""))
     new_token = str(form.get("processor_token", ""))[:100] if profile_id == NEW_CARD else ""
     amounts = {k[len("amount_") :]: str(v) for k, v in form.multi_items() if k.startswith("amount_")}
-    if not _KEY.match(key):
-        key = secrets.token_urlsafe(24)
+    if not IDEMPOTENCY_KEY.match(key):
+        key = new_key()
     allocations, errors = [], {}
     for invoice_id, text in amounts.items():
         minor = parse_amount(text)
