@@ -10,9 +10,10 @@ from gateway.web import (
     announcements,
     billing,
     deps,
+    home,
     knowledge,
-    routes,
     secure_links,
+    session,
     staff,
     tickets,
     tickets_live,
@@ -20,9 +21,10 @@ from gateway.web import (
 from gateway.web.render import STATIC_DIR
 
 ROUTERS = (
-    routes.router,
+    session.router,
+    home.router,
     billing.router,
-    knowledge.router,  # before tickets: /tickets/charts is not a ticket id
+    knowledge.router,
     tickets.router,
     tickets_live.router,
     account.router,

@@ -18,7 +18,7 @@ from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import FORBIDDEN
 from gateway.web.deps import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN, StaffPage
 from gateway.web.forms import check_csrf, read_form, safe_next
-from gateway.web.routes import SIGN_IN_FAILURES, signin_page
+from gateway.web.session import SIGN_IN_FAILURES, signin_page
 from gateway.web.views import ticket_row
 
 log = logging.getLogger(__name__)
