@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: THE list of its routers (one per area; staff areas under api/staff)."""
+"""The JSON API under /api/v1: THE list of its routers (one file per area; staff areas in api/staff/)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,30 @@ from fastapi import FastAPI
 from gateway.api import (
     billing,
     deps,
+    home,
     knowledge,
-    routes,
+    session,
     staff_billing,
     staff_identity,
     staff_portal_controls,
     staff_secure_links,
     tickets,
-    tickets_staff,
 )
+from gateway.api.staff import knowledge as staff_knowledge
+from gateway.api.staff import tickets as staff_tickets
 
 ROUTERS = (
-    routes.router,
+    session.router,
+    home.router,
+    tickets.router,
+    knowledge.router,
+    billing.router,
     staff_identity.router,
+    staff_tickets.router,
+    staff_knowledge.router,
     staff_billing.router,
     staff_portal_controls.router,
     staff_secure_links.router,
-    billing.router,
-    knowledge.router,  # before tickets: /api/v1/tickets/charts is not a ticket id
-    tickets.router,
-    tickets_staff.router,
 )
 
 

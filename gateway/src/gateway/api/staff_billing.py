@@ -20,18 +20,17 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, sta
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.docs import problems
 from gateway.api.staff_checks import bad_request, check_customer
 from gateway.clients import Backends
-from gateway.edge.errors import PROBLEM_MEDIA_TYPE
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from portal.billing.v1 import billing_pb2
 from portal.common.v1 import common_pb2
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: billing"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 503)},
+    responses=problems(400, 401, 403, 404, 409, 503),
 )
 
 Id = Annotated[str, Path(min_length=1, max_length=36)]

@@ -14,19 +14,19 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import ApiUnauthenticated, Clients, StaffApiSession
+from gateway.api.docs import problems
 from gateway.api.schemas import SessionCreated, SignInBody
 from gateway.clients.identity import AUDIENCE_STAFF
-from gateway.edge.errors import PROBLEM_MEDIA_TYPE, UNAVAILABLE, Problem
+from gateway.edge.errors import UNAVAILABLE, Problem
 from portal.identity.v1 import identity_pb2
 from servicekit import permissions as perm
 
 # How identity's message begins when it could not ask another service whether it holds data (SPEC C5).
 UNREACHABLE = "could not ask"
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: identity"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 503)},
+    responses=problems(400, 401, 403, 404, 409, 503),
 )
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import StaffApiSession
+from gateway.api.docs import problems
 from gateway.api.staff_identity import PortalUser
 from gateway.clients.portal_controls import PortalControls, PortalControlsClient
-from gateway.edge.errors import PROBLEM_MEDIA_TYPE, Kind, Problem, split_field
+from gateway.edge.errors import Kind, Problem, split_field
 from gateway.edge.portal_controls import controls_cache
 from portal.identity.v1 import identity_pb2
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: portal controls"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 422, 503)},
+    responses=problems(400, 401, 403, 404, 409, 422, 503),
 )
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]

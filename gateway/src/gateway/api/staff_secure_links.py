@@ -16,16 +16,15 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.docs import problems
 from gateway.api.staff_identity import Id
 from gateway.clients.schemas import opt_datetime
-from gateway.edge.errors import PROBLEM_MEDIA_TYPE
 from portal.identity.v1 import identity_pb2
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: secure links"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 503)},
+    responses=problems(400, 401, 403, 404, 503),
 )
 
 Scope = Literal["ticket", "site", "customer"]

@@ -1,4 +1,5 @@
-"""The JSON API under /api/v1, authenticated by `Authorization: Bearer <session token>`."""
+"""Sessions in the JSON API: sign in (`POST /api/v1/sessions`), the second factor, sign out, and who the session
+belongs to (`GET /api/v1/me`). Every other call sends the token as `Authorization: Bearer <session token>`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import grpc
 from fastapi import APIRouter, Request, Response, status
 
 from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
+from gateway.api.docs import problems
 from gateway.api.schemas import (
-    Home,
-    HomeSection,
     Me,
     MfaCodeBody,
     MfaEnrolled,
@@ -18,24 +18,11 @@ from gateway.api.schemas import (
     SignInBody,
 )
 from gateway.clients.identity import AUDIENCE_PORTAL
-from gateway.edge.errors import PROBLEM_MEDIA_TYPE
-from gateway.home import load_home
-from servicekit import permissions as perm
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
+router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))
 
 
-def _problems(*codes: int) -> dict[int | str, dict]:
-    return {code: _PROBLEM for code in codes}
-
-
-router = APIRouter(prefix="/api/v1", responses=_problems(400, 401, 413, 503))
-
-# Keyset cursors are URL-safe base64; anything else cannot be one of ours.
-CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"
-
-
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=_problems(429), tags=["sessions"])
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=problems(429), tags=["sessions"])
 async def create_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
     """Sign in with a portal login and password; the answer's token authenticates the other calls."""
     try:
@@ -62,7 +49,7 @@ def _not_pending(err: grpc.aio.AioRpcError) -> None:
         raise ApiUnauthenticated("this session is not waiting for this step of signing in; sign in again") from None
 
 
-@router.post("/sessions/current/mfa", responses=_problems(429), tags=["sessions"])
+@router.post("/sessions/current/mfa", responses=problems(429), tags=["sessions"])
 async def verify_mfa(body: MfaCodeBody, token: BearerToken, request: Request, backends: Clients) -> MfaVerified:
     """The second step of signing in (`next_step` = `mfa_code`): a code from the authenticator app, or a recovery
     code. A code works once; a wrong one is a 400 and counts towards the account's lock-out."""
@@ -121,23 +108,4 @@ async def me(session: CurrentSession) -> Me:
         display_name=p.display_name,
         email=p.email,
         permissions=sorted(p.permissions),
-    )
-
-
-@router.get("/home", tags=["portal"])
-async def home(session: CurrentSession, backends: Clients) -> Home:
-    """The portal home's sections; a section is null when the user's group does not show it."""
-    s = await load_home(backends, session)
-
-    def section(sec):  # noqa: ANN001, ANN202
-        return None if sec is None else HomeSection(available=sec.available, items=sec.items)
-
-    return Home(
-        customer_name=session.customer_name,
-        display_name=session.principal.display_name,
-        can_create_tickets=session.principal.has(perm.TICKETS_CREATE),
-        tickets=section(s.tickets),
-        invoices=section(s.invoices),
-        assets=section(s.assets),
-        script_runs=section(s.script_runs),
     )
