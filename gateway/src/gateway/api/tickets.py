@@ -12,22 +12,22 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients, CurrentSession
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
+from gateway.areas import tickets as tickets_rules
+from gateway.areas.tickets import COMMENT_MAX, DESCRIPTION_MAX, QUERY_MAX, SUBJECT_MAX, Filters
 from gateway.clients.knowledge import TicketCharts
 from gateway.clients.schemas import Attachment, Comment, Ticket
 from gateway.edge.downloads import attachment_response, pdf_response
-from servicekit import permissions as perm
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=problems(400, 401, 413, 503))
 
 TicketId = Annotated[str, Path(min_length=1, max_length=200)]
-COMMENT_MAX = 20_000
 
 
 class TicketEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] = ""
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=SUBJECT_MAX)] = ""
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_MAX)] = ""
 
 
 class NewComment(BaseModel):
@@ -48,7 +48,7 @@ async def list_tickets(
     cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
     open_only: bool = False,
-    q: Annotated[str, Query(max_length=200, description="Words in the subject, description or a comment")] = "",
+    q: Annotated[str, Query(max_length=QUERY_MAX, description="Words in the subject, description or a comment")] = "",
     status_is: Annotated[list[str], Query(alias="status", max_length=10)] = [],  # noqa: B006 - FastAPI query list
     status_is_not: Annotated[list[str], Query(alias="not_status", max_length=10)] = [],  # noqa: B006
     sort: Literal["newest", "oldest", "updated"] = "newest",
@@ -57,19 +57,12 @@ async def list_tickets(
     asset_id: Annotated[str, Query(max_length=64, description="Only tickets about this asset (T8)")] = "",
 ) -> TicketPage:
     """Tickets the user may see, one page at a time. Status filters need Tickets - Show Status Filters."""
-    show_status = session.principal.has(perm.TICKETS_STATUS_FILTERS)
+    # Passed through as sent (the service refuses an unknown status by name), within what the group offers.
+    f = tickets_rules.allowed(
+        session.principal, Filters(q, tuple(status_is), tuple(status_is_not), sort, scope, site_id, asset_id)
+    )
     page = await backends.tickets.list_tickets(
-        session.principal_token,
-        page_size=page_size,
-        cursor=cursor,
-        open_only=open_only,
-        query=q,
-        status_in=status_is if show_status else (),
-        status_not_in=status_is_not if show_status else (),
-        sort=sort,
-        mine_only=scope == "mine",
-        site_id=site_id,
-        asset_id=asset_id,
+        session.principal_token, page_size=page_size, cursor=cursor, open_only=open_only, **f.list_arguments()
     )
     return TicketPage(items=page.items, next_cursor=page.next_cursor)
 
