@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.schemas import NewTicket
-from gateway.api.staff_checks import check_customer
+from gateway.api.staff.checks import check_customer
 from gateway.clients.schemas import Ticket
 
 log = logging.getLogger(__name__)

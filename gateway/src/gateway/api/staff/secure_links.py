@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
-from gateway.api.staff_identity import Id
+from gateway.api.staff import Id
 from gateway.clients.schemas import opt_datetime
 from portal.identity.v1 import identity_pb2
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import StaffApiSession
 from gateway.api.docs import problems
-from gateway.api.staff_identity import PortalUser
+from gateway.api.staff.access import PortalUser
 from gateway.clients.portal_controls import PortalControls, PortalControlsClient
 from gateway.edge.errors import Kind, Problem, split_field
 from gateway.edge.portal_controls import controls_cache

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
-from gateway.api.staff_checks import bad_request, check_customer
+from gateway.api.staff.checks import bad_request, check_customer
 from gateway.clients import Backends
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from portal.billing.v1 import billing_pb2
