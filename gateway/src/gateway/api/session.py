@@ -17,6 +17,9 @@ from gateway.api.schemas import (
     SessionCreated,
     SignInBody,
 )
+from gateway.areas import session as areas_session
+from gateway.areas.session import SignedIn, client_address
+from gateway.clients import Backends
 from gateway.clients.identity import AUDIENCE_PORTAL
 
 router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))
@@ -25,22 +28,20 @@ router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=problems(429), tags=["sessions"])
 async def create_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
     """Sign in with a portal login and password; the answer's token authenticates the other calls."""
-    try:
-        result = await backends.identity.sign_in(
-            login=body.login,
-            password=body.password,
-            audience=AUDIENCE_PORTAL,
-            client_address=_address(request),
-        )
-    except grpc.aio.AioRpcError as err:
-        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
-            raise ApiUnauthenticated("the login and password do not match") from None
-        raise
+    result = await api_sign_in(request, backends, body, audience=AUDIENCE_PORTAL)
     return SessionCreated(session_token=result.session_token, expires_at=result.expires_at, next_step=result.next_step)
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else ""
+async def api_sign_in(request: Request, backends: Backends, body: SignInBody, *, audience: int) -> SignedIn:
+    """The one sign-in flow, worded for JSON: credentials that do not sign in are a 401 problem."""
+    try:
+        return await areas_session.sign_in(
+            backends, request, login=body.login, password=body.password, audience=audience
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() in areas_session.WRONG_CREDENTIALS:
+            raise ApiUnauthenticated("the login and password do not match") from None
+        raise
 
 
 def _not_pending(err: grpc.aio.AioRpcError) -> None:
@@ -54,7 +55,7 @@ async def verify_mfa(body: MfaCodeBody, token: BearerToken, request: Request, ba
     """The second step of signing in (`next_step` = `mfa_code`): a code from the authenticator app, or a recovery
     code. A code works once; a wrong one is a 400 and counts towards the account's lock-out."""
     try:
-        left = await backends.identity.verify_mfa_code(token, code=body.code, client_address=_address(request))
+        left = await backends.identity.verify_mfa_code(token, code=body.code, client_address=client_address(request))
     except grpc.aio.AioRpcError as err:
         _not_pending(err)
         raise
@@ -80,7 +81,9 @@ async def confirm_mfa_enrolment(
     """Finish enrolment with the app's current code; the answer's recovery codes are shown this once, and the
     session then works for every call."""
     try:
-        codes = await backends.identity.confirm_mfa_enrolment(token, code=body.code, client_address=_address(request))
+        codes = await backends.identity.confirm_mfa_enrolment(
+            token, code=body.code, client_address=client_address(request)
+        )
     except grpc.aio.AioRpcError as err:
         _not_pending(err)
         raise
@@ -90,8 +93,7 @@ async def confirm_mfa_enrolment(
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
 async def delete_session(token: BearerToken, backends: Clients, sessions: Sessions) -> Response:
     """Sign out: the session token stops working."""
-    sessions.drop(token)
-    await backends.identity.sign_out(token)
+    await areas_session.sign_out(backends, sessions, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -14,11 +14,12 @@ from gateway.web import (
     knowledge,
     secure_links,
     session,
-    staff,
     tickets,
     tickets_live,
 )
 from gateway.web.render import STATIC_DIR
+from gateway.web.staff import home as staff_home
+from gateway.web.staff import session as staff_session
 
 ROUTERS = (
     session.router,
@@ -29,7 +30,8 @@ ROUTERS = (
     tickets_live.router,
     account.router,
     secure_links.router,
-    staff.router,
+    staff_session.router,
+    staff_home.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

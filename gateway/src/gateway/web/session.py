@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from urllib.parse import quote
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
 
-from gateway.clients.identity import AUDIENCE_PORTAL, STEP_MFA_CODE, STEP_MFA_ENROL
+from gateway.areas import session as areas_session
+from gateway.clients.identity import AUDIENCE_PORTAL
 from gateway.edge.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.edge.errors import NOT_FOUND
 from gateway.edge.sessions import SESSION_COOKIE
@@ -74,58 +74,82 @@ async def signin_form(request: Request, next: str = "/", why: str = "") -> Respo
     return signin_page(request, next_path=safe_next(next), message=message)
 
 
-@router.post("/signin")
-async def signin_submit(request: Request) -> Response:
-    form = await read_form(request)
-    check_csrf(request, form.get(CSRF_FIELD))
+async def submit_signin(
+    request: Request,
+    form: FormData,
+    *,
+    audience: int,
+    cookie: str,
+    cookie_flags: dict,
+    next_path: str,
+    action: str = "/signin",
+    heading: str = "signin.heading",
+) -> Response:
+    """The sign-in form's post, for the portal and the staff console alike (its CSRF token already checked)."""
     t = pages(request).translator(request)
     login, password = field(form, "login").strip(), field(form, "password")
-    next_path = safe_next(field(form, "next"))
-    if not login or not password:
-        return signin_page(request, login=login, message=t("signin.missing"), next_path=next_path, status_code=400)
-    if len(login) > 320 or len(password) > 1024:
-        return signin_page(request, login="", message=t("signin.wrong"), next_path=next_path, status_code=401)
-    try:
-        result = await backends(request).identity.sign_in(
-            login=login,
-            password=password,
-            audience=AUDIENCE_PORTAL,
-            client_address=request.client.host if request.client else "",
+
+    def again(message: str, status: int, *, keep_login: bool = True) -> Response:
+        return signin_page(
+            request,
+            login=login if keep_login else "",
+            message=message,
+            next_path=next_path,
+            status_code=status,
+            action=action,
+            heading=heading,
         )
+
+    if not login or not password:
+        return again(t("signin.missing"), 400)
+    try:
+        result = await areas_session.sign_in(
+            backends(request), request, login=login, password=password, audience=audience
+        )
+    except areas_session.TooLong:
+        return again(t("signin.wrong"), 401, keep_login=False)
     except grpc.aio.AioRpcError as err:
         message, status = SIGN_IN_FAILURES.get(err.code(), ("signin.unavailable", 503))
         text = t(message)
         if err.code() == grpc.StatusCode.FAILED_PRECONDITION and support_window.closed(err.details()):
             text = support_window.sign_in_message(t, err.details())
-        return signin_page(request, login=login, message=text, next_path=next_path, status_code=status)
-    target = next_path
-    if result.next_step == STEP_MFA_CODE:
-        target = f"/mfa?next={quote(next_path, safe='/')}"
-    elif result.next_step == STEP_MFA_ENROL:
-        target = f"/mfa/enrol?next={quote(next_path, safe='/')}"
+        return again(text, status)
+    # Only the portal has a second factor; a staff session is complete once identity answers.
+    target = result.page_after(next_path) if audience == AUDIENCE_PORTAL else next_path
     response = RedirectResponse(target, status_code=303)
-    max_age = None
-    if result.expires_at is not None:
-        max_age = max(0, int((result.expires_at - datetime.now(UTC)).total_seconds()))
-    response.set_cookie(SESSION_COOKIE, result.session_token, max_age=max_age, **COOKIE_FLAGS)
+    response.set_cookie(cookie, result.session_token, max_age=result.cookie_max_age(), **cookie_flags)
     return response
+
+
+async def submit_signout(request: Request, *, cookie: str, cookie_flags: dict, signin_path: str) -> Response:
+    """The sign-out form's post, for the portal and the staff console alike."""
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), cookie)
+    token = request.cookies.get(cookie)
+    if token:
+        await areas_session.sign_out_quietly(backends(request), sessions(request), token)
+    response = RedirectResponse(signin_path, status_code=303)
+    response.delete_cookie(cookie, **cookie_flags)
+    return response
+
+
+@router.post("/signin")
+async def signin_submit(request: Request) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    return await submit_signin(
+        request,
+        form,
+        audience=AUDIENCE_PORTAL,
+        cookie=SESSION_COOKIE,
+        cookie_flags=COOKIE_FLAGS,
+        next_path=safe_next(field(form, "next")),
+    )
 
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    form = await read_form(request)
-    check_csrf(request, form.get(CSRF_FIELD))
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        sessions(request).drop(token)
-        try:
-            await backends(request).identity.sign_out(token)
-        except grpc.aio.AioRpcError as err:
-            # The cookie goes regardless; an identity outage must not keep the browser signed in locally.
-            log.warning("sign-out not confirmed by identity", extra={"code": err.code().name})
-    response = RedirectResponse("/signin", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
-    return response
+    return await submit_signout(request, cookie=SESSION_COOKIE, cookie_flags=COOKIE_FLAGS, signin_path="/signin")
 
 
 @router.get("/lang/{code}")
