@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Clients, CurrentSession
+from gateway.areas.billing import Method, pay
 from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import problem_from_status
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
@@ -98,18 +99,16 @@ async def make_payment(
     if not IDEMPOTENCY_KEY.match(idempotency_key):
         return problem_from_status(400, "send an Idempotency-Key header of 16-64 letters, digits, - or _").response()
     allocations = [(a.invoice_id, a.amount_minor) for a in body.allocations]
-    if body.use_store_credit:
-        resp = await backends.billing.apply_credit(
-            session.principal_token, idempotency_key=idempotency_key, allocations=allocations
-        )
-    else:
-        resp = await backends.billing.pay(
-            session.principal_token,
-            idempotency_key=idempotency_key,
-            allocations=allocations,
-            profile_id=body.payment_profile_id,
-            processor_token=body.processor_token,
-        )
+    method = Method(
+        store_credit=body.use_store_credit, profile_id=body.payment_profile_id, processor_token=body.processor_token
+    )
+    resp = await pay(
+        backends.billing,
+        session.principal_token,
+        idempotency_key=idempotency_key,
+        allocations=allocations,
+        method=method,
+    )
     return _json(resp, status_code=200 if resp.replayed else 201)
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from gateway.api.deps import Clients, CurrentSession
 from gateway.api.docs import problems
 from gateway.api.schemas import Home, HomeSection
-from gateway.home import load_home
+from gateway.areas.home import load_home
 from servicekit import permissions as perm
 
 router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))

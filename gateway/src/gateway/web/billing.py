@@ -19,6 +19,8 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from gateway.areas import billing as areas_billing
+from gateway.areas.billing import NEW_CARD, STORE_CREDIT
 from gateway.clients import Backends
 from gateway.clients.billing import BillingClient
 from gateway.clients.schemas import Money
@@ -45,10 +47,6 @@ PAGE_SIZE = 25
 RECENT_PAYMENTS = 10
 QUERY_MAX = 200
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-# The "Pay with" choice that spends store credit instead of a stored profile.
-STORE_CREDIT = "store-credit"
-# The "Pay with" choice for a card entered just now at the processor (its token rides in the form).
-NEW_CARD = "new-card"
 _TEMPLATES = (
     "billing/overview.html",
     "billing/invoices.html",
@@ -317,18 +315,13 @@ async def pay_submit(request: Request, session: PortalPage) -> Response:
             status_code=400,
         )
     try:
-        if profile_id == STORE_CREDIT:
-            resp = await _billing(request).apply_credit(
-                session.principal_token, idempotency_key=key, allocations=allocations
-            )
-        elif profile_id == NEW_CARD:
-            resp = await _billing(request).pay(
-                session.principal_token, idempotency_key=key, allocations=allocations, processor_token=new_token
-            )
-        else:
-            resp = await _billing(request).pay(
-                session.principal_token, idempotency_key=key, allocations=allocations, profile_id=profile_id
-            )
+        resp = await areas_billing.pay(
+            _billing(request),
+            session.principal_token,
+            idempotency_key=key,
+            allocations=allocations,
+            method=areas_billing.Method.from_choice(profile_id, new_token),
+        )
     except grpc.aio.AioRpcError as err:
         code = err.code()
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.home import load_home
+from gateway.areas.home import load_home
 from gateway.web import billing_rows
 from gateway.web.deps import PortalPage, backends, pages
 from gateway.web.views import home_view

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from gateway.areas.home import HomeSections, Section
 from gateway.clients.schemas import Asset, Invoice, ScriptRun, Ticket
-from gateway.home import HomeSections, Section
 from gateway.web.i18n import Translator
 
 
