@@ -29,16 +29,16 @@ from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
-from gateway.web.billing_rows import estimate_row as _estimate_row
-from gateway.web.billing_rows import invoice_row as _invoice_row
-from gateway.web.billing_rows import money as _money
-from gateway.web.billing_rows import payment_row as _payment_row
-from gateway.web.billing_rows import perms as _perms
-from gateway.web.billing_rows import shows_billing, summary_context
 from gateway.web.deps import PortalPage
 from gateway.web.forms import check_csrf, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.views.billing import estimate_row as _estimate_row
+from gateway.web.views.billing import invoice_row as _invoice_row
+from gateway.web.views.billing import money as _money
+from gateway.web.views.billing import payment_row as _payment_row
+from gateway.web.views.billing import perms as _perms
+from gateway.web.views.billing import shows_billing, summary_context
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -73,7 +73,7 @@ def _pages(request: Request) -> Pages:
     # Billing's templates join the compiled set on first use, in the same environment as the others.
     templates = pages._templates  # noqa: SLF001
     if _TEMPLATES[0] not in templates:
-        env = templates["home.html"].environment
+        env = templates["home/index.html"].environment
         for name in _TEMPLATES:
             templates[name] = env.get_template(name)
     return pages

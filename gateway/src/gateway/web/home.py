@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.areas.home import load_home
-from gateway.web import billing_rows
 from gateway.web.deps import PortalPage, backends, pages
-from gateway.web.views import home_view
+from gateway.web.views import billing as billing_rows
+from gateway.web.views.home import home_view
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -21,7 +21,7 @@ async def home(request: Request, session: PortalPage) -> Response:
     t = page.translator(request)
     return page.render(
         request,
-        "home.html",
+        "home/index.html",
         {
             "sections": home_view(t, sections),
             "billing": billing_rows.home_sections(t, session, sections.billing),

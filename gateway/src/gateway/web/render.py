@@ -18,11 +18,11 @@ from gateway.web.i18n import LANG_COOKIE, LANGUAGES, Translator, load_translator
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 _PAGES = (
-    "signin.html",
-    "home.html",
-    "ticket_new.html",
+    "session/signin.html",
+    "home/index.html",
+    "tickets/new.html",
     "error.html",
-    "staff_home.html",
+    "staff/home.html",
     "tickets/list.html",
     "tickets/ticket.html",
 )

@@ -50,7 +50,7 @@ def signin_page(
         nonce = Csrf.new_nonce()
     response = pages(request).render(
         request,
-        "signin.html",
+        "session/signin.html",
         {"login": login, "message": message, "next": next_path, "action": action, "heading": heading},
         csrf_token=csrf(request).for_nonce(nonce),
         status_code=status_code,

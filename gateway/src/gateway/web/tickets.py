@@ -46,6 +46,7 @@ from gateway.web.deps import PortalPage
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.views.tickets import invoiced_label, list_row, status_label
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -74,10 +75,6 @@ def _backends(request: Request) -> Backends:
     return request.app.state.backends
 
 
-def status_label(t: Translator, value: str) -> str:
-    return t.table.get(f"status.{status_key(value)}") or value
-
-
 def read_filters(request: Request, session: Session) -> Filters:
     """The list's filters from the query string, keeping only what the user's group offers."""
     qp = request.query_params
@@ -98,41 +95,6 @@ async def _list(request: Request, session: Session, f: Filters, *, cursor: str =
         cursor=cursor,
         **f.list_arguments(),
     )
-
-
-class Row(NamedTuple):
-    id: str
-    number: int
-    subject: str
-    status: str
-    status_class: str
-    priority: str
-    issue_type: str
-    created: str
-    updated: str
-    invoiced: str
-    contact: str
-
-
-def _row(t: Translator, tk: Ticket) -> Row:
-    return Row(
-        tk.id,
-        tk.number,
-        tk.subject,
-        status_label(t, tk.status),
-        "status-" + status_key(tk.status),
-        t.label("priority", tk.priority),
-        tk.issue_type,
-        t.datetime(tk.created_at),
-        t.datetime(tk.updated_at),
-        invoiced_label(t, tk),
-        tk.contact_name,
-    )
-
-
-def invoiced_label(t: Translator, tk: Ticket) -> str:
-    """The invoiced marker (T1): "Invoiced INV-1001" once billing has invoiced the ticket, else ''."""
-    return t("tickets.invoiced", number=tk.invoice_number) if tk.invoice_number else ""
 
 
 @router.get("/tickets")
@@ -157,7 +119,7 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
         request,
         "tickets/list.html",
         {
-            "rows": [_row(t, tk) for tk in page.items],
+            "rows": [list_row(t, tk) for tk in page.items],
             "f": f,
             "statuses": [(s, status_label(t, s)) for s in STATUSES],
             "sorts": SORTS,
@@ -241,7 +203,7 @@ async def _ticket_form(
 ) -> Response:
     return _pages(request).render(
         request,
-        "ticket_new.html",
+        "tickets/new.html",
         {
             "form": form,
             "errors": errors,
@@ -366,7 +328,7 @@ async def ticket_charts(request: Request, session: PortalPage) -> Response:
     )
     return pages.render(
         request,
-        "knowledge/charts.html",
+        "tickets/charts.html",
         {"pie": pie, "line": line, "resolution": resolution},
         session=session,
     )

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from gateway.edge.errors import FORBIDDEN
 from gateway.web.deps import StaffPage
-from gateway.web.views import ticket_row
+from gateway.web.views.tickets import ticket_row
 
 log = logging.getLogger(__name__)
 
@@ -35,4 +35,4 @@ async def staff_home(request: Request, session: StaffPage) -> Response:
     names = {} if isinstance(customers, BaseException) else {c.id: c.display_name for c in customers.items}
     t = pages.translator(request)
     rows = [(ticket_row(t, tk), names.get(tk.customer_id, tk.customer_id)) for tk in tickets.items]
-    return pages.render(request, "staff_home.html", {"rows": rows}, session=session)
+    return pages.render(request, "staff/home.html", {"rows": rows}, session=session)
