@@ -8,7 +8,7 @@ import csv
 import io
 import re
 
-from gateway.web.tickets_live import TicketFeed
+from gateway.clients.ticket_events import TicketFeed
 from gateway_tests.conftest import Gateway
 from portal.tickets.v1 import events_pb2, tickets_pb2
 
