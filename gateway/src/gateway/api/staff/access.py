@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.staff import Id, Name
-from portal.identity.v1 import identity_pb2
+from gateway.clients.identity import PermissionGroupMessage, PortalUserMessage
 from servicekit import permissions as perm
 
 router = APIRouter(
@@ -34,7 +34,7 @@ class Group(BaseModel):
     member_count: int
 
     @classmethod
-    def of(cls, g: identity_pb2.PermissionGroup) -> Group:
+    def of(cls, g: PermissionGroupMessage) -> Group:
         return cls(
             id=g.id, name=g.name, permissions=list(g.permissions), built_in=g.built_in, member_count=g.member_count
         )
@@ -56,7 +56,7 @@ class PortalUser(BaseModel):
     group_name: str
 
     @classmethod
-    def of(cls, u: identity_pb2.PortalUser) -> PortalUser:
+    def of(cls, u: PortalUserMessage) -> PortalUser:
         return cls(
             id=u.id,
             customer_id=u.customer_id,

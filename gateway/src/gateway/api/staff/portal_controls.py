@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.staff.access import PortalUser
+from gateway.clients.identity import EmailTemplateMessage
 from gateway.clients.portal_controls import PortalControls, PortalControlsClient
 from gateway.edge.errors import Kind, Problem, split_field
 from gateway.edge.portal_controls import controls_cache
-from portal.identity.v1 import identity_pb2
 
 router = APIRouter(
     prefix="/api/v1/staff",
@@ -76,8 +76,8 @@ class Controls(BaseModel):
         )
 
 
-async def _update(request: Request, session, req: identity_pb2.UpdatePortalControlsRequest) -> Controls:  # noqa: ANN001
-    controls = await _client(request).update(session.principal_token, req)
+async def _update(request: Request, session, **change: object) -> Controls:  # noqa: ANN001
+    controls = await _client(request).update(session.principal_token, **change)
     # This replica shows the change at once; the others within the cache's few seconds.
     controls_cache(request.app).invalidate()
     return Controls.of(controls)
@@ -92,27 +92,19 @@ async def get_controls(request: Request, session: StaffApiSession) -> Controls:
 @router.put("/portal-controls/off-switch")
 async def put_off_switch(body: OffSwitch, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P8: switch the portal off (every portal page redirects to `redirect_url`) or on again."""
-    req = identity_pb2.UpdatePortalControlsRequest(
-        off_switch=identity_pb2.PortalOffSwitch(disabled=body.disabled, redirect_url=body.redirect_url)
-    )
-    return await _update(request, session, req)
+    return await _update(request, session, off_switch=(body.disabled, body.redirect_url))
 
 
 @router.put("/portal-controls/branding")
 async def put_branding(body: Branding, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P12: the operator's name and logo in the header, and an optional custom stylesheet."""
-    req = identity_pb2.UpdatePortalControlsRequest(
-        branding=identity_pb2.PortalBranding(
-            operator_name=body.operator_name, logo_url=body.logo_url, custom_css_url=body.custom_css_url
-        )
-    )
-    return await _update(request, session, req)
+    return await _update(request, session, branding=(body.operator_name, body.logo_url, body.custom_css_url))
 
 
 @router.put("/portal-controls/renewal-notice")
 async def put_renewal_notice(body: RenewalNotice, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P7: from how many days before a contact's support end date the portal shows a renewal notice."""
-    return await _update(request, session, identity_pb2.UpdatePortalControlsRequest(renewal_notice_days=body.days))
+    return await _update(request, session, renewal_notice_days=body.days)
 
 
 class SupportWindow(BaseModel):
@@ -180,7 +172,7 @@ class EmailTemplate(BaseModel):
     placeholders: list[str]
 
     @classmethod
-    def of(cls, t: identity_pb2.EmailTemplate) -> EmailTemplate:
+    def of(cls, t: EmailTemplateMessage) -> EmailTemplate:
         return cls(
             name=t.name,
             language=t.language,

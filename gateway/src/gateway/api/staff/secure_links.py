@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.staff import Id
+from gateway.clients.identity import SECURE_LINK_SCOPES, SecureLinkMessage
 from gateway.clients.schemas import opt_datetime
-from portal.identity.v1 import identity_pb2
 
 router = APIRouter(
     prefix="/api/v1/staff",
@@ -28,12 +28,7 @@ router = APIRouter(
 )
 
 Scope = Literal["ticket", "site", "customer"]
-_SCOPES: dict[str, int] = {
-    "ticket": identity_pb2.SECURE_LINK_SCOPE_TICKET,
-    "site": identity_pb2.SECURE_LINK_SCOPE_SITE,
-    "customer": identity_pb2.SECURE_LINK_SCOPE_CUSTOMER,
-}
-_SCOPE_NAMES = {v: k for k, v in _SCOPES.items()}
+_SCOPE_NAMES = {v: k for k, v in SECURE_LINK_SCOPES.items()}
 
 
 class NewSecureLink(BaseModel):
@@ -64,7 +59,7 @@ class SecureLink(BaseModel):
     state: Literal["active", "expired", "revoked", "used"]
 
     @classmethod
-    def of(cls, x: identity_pb2.SecureLink) -> SecureLink:
+    def of(cls, x: SecureLinkMessage) -> SecureLink:
         return cls(
             id=x.id,
             customer_id=x.customer_id,
@@ -118,13 +113,11 @@ async def create_secure_link(
     await _check_scope(backends, session.principal_token, customer_id, body)
     created = await backends.identity.create_secure_link(
         session.principal_token,
-        identity_pb2.CreateSecureLinkRequest(
-            customer_id=customer_id,
-            scope=_SCOPES[body.scope],
-            scope_id=body.scope_id,
-            expires_in_seconds=body.expires_in_seconds,
-            single_use=body.single_use,
-        ),
+        customer_id=customer_id,
+        scope=body.scope,
+        scope_id=body.scope_id,
+        expires_in_seconds=body.expires_in_seconds,
+        single_use=body.single_use,
     )
     return CreatedSecureLink(link=SecureLink.of(created.link), token=created.token, url=created.url)
 
