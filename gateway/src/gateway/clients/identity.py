@@ -266,10 +266,13 @@ class IdentityClient:
         )
         return await self._call(self._stub.ListCustomers, req, token)
 
-    async def create_customer(self, token: str, req: identity_pb2.CreateCustomerRequest) -> identity_pb2.Customer:
+    async def create_customer(self, token: str, *, idempotency_key: str, **fields: object) -> identity_pb2.Customer:
+        """`fields` as the staff API's CustomerBody.fields() gives them (plain values, lists and dicts)."""
+        req = identity_pb2.CreateCustomerRequest(idempotency_key=idempotency_key, **_customer_fields(fields))
         return (await self._call(self._stub.CreateCustomer, req, token)).customer
 
-    async def update_customer(self, token: str, req: identity_pb2.UpdateCustomerRequest) -> identity_pb2.Customer:
+    async def update_customer(self, token: str, *, customer_id: str, **fields: object) -> identity_pb2.Customer:
+        req = identity_pb2.UpdateCustomerRequest(customer_id=customer_id, **_customer_fields(fields))
         return (await self._call(self._stub.UpdateCustomer, req, token)).customer
 
     async def customer_data_holders(self, token: str, customer_id: str) -> identity_pb2.GetCustomerDataHoldersResponse:
@@ -296,15 +299,48 @@ class IdentityClient:
         return list((await self._call(self._stub.ListCustomFields, req, token)).fields)
 
     async def create_custom_field(
-        self, token: str, req: identity_pb2.CreateCustomFieldRequest
+        self,
+        token: str,
+        *,
+        name: str,
+        type: str,
+        options: list[dict],  # noqa: A002 - the field's name in the API
     ) -> identity_pb2.CustomField:
+        """`options`: [{"value": …, "badge": {"label": …, "color": …} or None}]."""
+        req = identity_pb2.CreateCustomFieldRequest(name=name, type=type, options=_options(options))
         return (await self._call(self._stub.CreateCustomField, req, token)).field
 
     async def update_custom_field(
-        self, token: str, req: identity_pb2.UpdateCustomFieldRequest
+        self, token: str, *, field_id: str, name: str, options: list[dict], position: int
     ) -> identity_pb2.CustomField:
+        req = identity_pb2.UpdateCustomFieldRequest(
+            field_id=field_id, name=name, options=_options(options), position=position
+        )
         return (await self._call(self._stub.UpdateCustomField, req, token)).field
 
     async def delete_custom_field(self, token: str, field_id: str) -> None:
         req = identity_pb2.DeleteCustomFieldRequest(field_id=field_id)
         await self._call(self._stub.DeleteCustomField, req, token)
+
+
+def _customer_fields(fields: dict) -> dict:
+    """A customer's fields as the request messages want them: phones, addresses, answers, settings and portal
+    access become their messages; settings and portal access only when given (left out: unchanged)."""
+    values = dict(fields)
+    values["phones"] = [identity_pb2.Phone(**p) for p in values.get("phones", ())]
+    values["addresses"] = [identity_pb2.Address(**a) for a in values.get("addresses", ())]
+    values["custom_fields"] = [identity_pb2.CustomFieldValue(**a) for a in values.get("custom_fields", ())]
+    if values.get("settings") is not None:
+        values["settings"] = identity_pb2.CustomerSettings(**values["settings"])
+    if values.get("portal_access") is not None:
+        values["portal_access"] = identity_pb2.PortalAccess(**values["portal_access"])
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _options(options: list[dict]) -> list[identity_pb2.CustomFieldOption]:
+    return [
+        identity_pb2.CustomFieldOption(
+            value=o["value"], badge=identity_pb2.Badge(**o["badge"]) if o.get("badge") else None
+        )
+        for o in options
+    ]

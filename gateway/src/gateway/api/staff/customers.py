@@ -13,8 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.staff import Id
+from gateway.clients.identity import (
+    ContactMessage,
+    CustomerMessage,
+    CustomerSettingsMessage,
+    CustomFieldMessage,
+)
 from gateway.edge.errors import UNAVAILABLE, Problem
-from portal.identity.v1 import identity_pb2
 
 # How identity's message begins when it could not ask another service whether it holds data (SPEC C5).
 UNREACHABLE = "could not ask"
@@ -94,7 +99,7 @@ class CustomerSettings(BaseModel):
     internal_ticket_warning: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
     @classmethod
-    def of(cls, s: identity_pb2.CustomerSettings) -> CustomerSettings:
+    def of(cls, s: CustomerSettingsMessage) -> CustomerSettings:
         values = {name: getattr(s, name) for name in cls.model_fields}
         for name in ("tax_rate_bp", "invoice_terms_days"):
             values[name] = getattr(s, name) if s.HasField(name) else None
@@ -102,8 +107,8 @@ class CustomerSettings(BaseModel):
             values[name] = list(values[name])
         return cls.model_construct(**values)
 
-    def proto(self) -> identity_pb2.CustomerSettings:
-        return identity_pb2.CustomerSettings(**{k: v for k, v in self.model_dump().items() if v is not None})
+    def values(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class PortalAccess(BaseModel):
@@ -158,11 +163,11 @@ class CustomerRecord(BaseModel):
     subsidiaries: list[CustomerSummary] = Field(default_factory=list)
 
 
-def _badges(c: identity_pb2.Customer) -> list[Badge]:
+def _badges(c: CustomerMessage) -> list[Badge]:
     return [Badge(label=b.label, color=b.color) for b in c.badges]
 
 
-def _summary(c: identity_pb2.Customer) -> CustomerSummary:
+def _summary(c: CustomerMessage) -> CustomerSummary:
     return CustomerSummary(
         id=c.id,
         display_name=c.display_name,
@@ -173,7 +178,7 @@ def _summary(c: identity_pb2.Customer) -> CustomerSummary:
     )
 
 
-def _record(c: identity_pb2.Customer, subsidiaries: list[identity_pb2.Customer] = ()) -> CustomerRecord:  # type: ignore[assignment]
+def _record(c: CustomerMessage, subsidiaries: list[CustomerMessage] = ()) -> CustomerRecord:  # type: ignore[assignment]
     return CustomerRecord(
         id=c.id,
         display_name=c.display_name,
@@ -226,17 +231,15 @@ class CustomerBody(BaseModel):
             "last_name": self.last_name,
             "email": self.email,
             "notes": self.notes,
-            "phones": [identity_pb2.Phone(**p.model_dump()) for p in self.phones],
-            "addresses": [identity_pb2.Address(**a.model_dump()) for a in self.addresses],
-            "custom_fields": [
-                identity_pb2.CustomFieldValue(field_id=a.field_id, value=a.value) for a in self.custom_fields
-            ],
+            "phones": [p.model_dump() for p in self.phones],
+            "addresses": [a.model_dump() for a in self.addresses],
+            "custom_fields": [{"field_id": a.field_id, "value": a.value} for a in self.custom_fields],
             "parent_id": self.parent_id,
         }
         if self.settings is not None:
-            values["settings"] = self.settings.proto()
+            values["settings"] = self.settings.values()
         if self.portal_access is not None:
-            values["portal_access"] = identity_pb2.PortalAccess(**self.portal_access.model_dump())
+            values["portal_access"] = self.portal_access.model_dump()
         return values
 
 
@@ -284,7 +287,7 @@ class ContactOut(BaseModel):
     support_end: str = ""
 
     @classmethod
-    def of(cls, c: identity_pb2.Contact) -> ContactOut:
+    def of(cls, c: ContactMessage) -> ContactOut:
         return cls(
             id=c.id,
             customer_id=c.customer_id,
@@ -312,11 +315,9 @@ class CustomFieldBody(BaseModel):
     options: list[Option] = Field(default_factory=list, max_length=50)
     position: Annotated[int, Field(ge=0, le=10_000, description="0 keeps the current place (on update)")] = 0
 
-    def options_proto(self) -> list[identity_pb2.CustomFieldOption]:
+    def option_values(self) -> list[dict]:
         return [
-            identity_pb2.CustomFieldOption(
-                value=o.value, badge=identity_pb2.Badge(label=o.badge.label, color=o.badge.color) if o.badge else None
-            )
+            {"value": o.value, "badge": {"label": o.badge.label, "color": o.badge.color} if o.badge else None}
             for o in self.options
         ]
 
@@ -329,7 +330,7 @@ class CustomFieldOut(BaseModel):
     position: int
 
     @classmethod
-    def of(cls, f: identity_pb2.CustomField) -> CustomFieldOut:
+    def of(cls, f: CustomFieldMessage) -> CustomFieldOut:
         return cls(
             id=f.id,
             name=f.name,
@@ -365,8 +366,10 @@ async def list_customers(
 async def create_customer(body: NewCustomer, session: StaffApiSession, backends: Clients) -> CustomerRecord:
     """A customer; the primary email is unique among customers regardless of case (409). With portal access
     enabled its own portal user is made and invited."""
-    req = identity_pb2.CreateCustomerRequest(idempotency_key=body.idempotency_key, **body.fields())
-    return _record(await backends.identity.create_customer(session.principal_token, req))
+    created = await backends.identity.create_customer(
+        session.principal_token, idempotency_key=body.idempotency_key, **body.fields()
+    )
+    return _record(created)
 
 
 @router.get("/customers/{customer_id}")
@@ -379,8 +382,7 @@ async def get_customer(customer_id: Id, session: StaffApiSession, backends: Clie
 async def update_customer(
     customer_id: Id, body: CustomerBody, session: StaffApiSession, backends: Clients
 ) -> CustomerRecord:
-    req = identity_pb2.UpdateCustomerRequest(customer_id=customer_id, **body.fields())
-    await backends.identity.update_customer(session.principal_token, req)
+    await backends.identity.update_customer(session.principal_token, customer_id=customer_id, **body.fields())
     resp = await backends.identity.get_customer_record(session.principal_token, customer_id)
     return _record(resp.customer, list(resp.subsidiaries))
 
@@ -442,8 +444,10 @@ async def list_custom_fields(session: StaffApiSession, backends: Clients) -> lis
 @router.post("/custom-fields", status_code=status.HTTP_201_CREATED)
 async def create_custom_field(body: CustomFieldBody, session: StaffApiSession, backends: Clients) -> CustomFieldOut:
     """A text or dropdown field; a dropdown answer may carry a badge shown next to the customer's name."""
-    req = identity_pb2.CreateCustomFieldRequest(name=body.name, type=body.type, options=body.options_proto())
-    return CustomFieldOut.of(await backends.identity.create_custom_field(session.principal_token, req))
+    created = await backends.identity.create_custom_field(
+        session.principal_token, name=body.name, type=body.type, options=body.option_values()
+    )
+    return CustomFieldOut.of(created)
 
 
 @router.put("/custom-fields/{field_id}")
@@ -451,10 +455,14 @@ async def update_custom_field(
     field_id: Id, body: CustomFieldBody, session: StaffApiSession, backends: Clients
 ) -> CustomFieldOut:
     """Rename, move, or replace a dropdown's answers (customers' answers no longer offered are removed)."""
-    req = identity_pb2.UpdateCustomFieldRequest(
-        field_id=field_id, name=body.name, options=body.options_proto(), position=body.position
+    updated = await backends.identity.update_custom_field(
+        session.principal_token,
+        field_id=field_id,
+        name=body.name,
+        options=body.option_values(),
+        position=body.position,
     )
-    return CustomFieldOut.of(await backends.identity.update_custom_field(session.principal_token, req))
+    return CustomFieldOut.of(updated)
 
 
 @router.delete("/custom-fields/{field_id}", status_code=status.HTTP_204_NO_CONTENT)
