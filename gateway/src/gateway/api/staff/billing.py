@@ -23,9 +23,14 @@ from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.staff.checks import bad_request, check_customer
 from gateway.clients import Backends
+from gateway.clients.billing import (
+    BillingSettingsMessage,
+    EstimateMessage,
+    InvoiceMessage,
+    LineMessage,
+    MoneyMessage,
+)
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
-from portal.billing.v1 import billing_pb2
-from portal.common.v1 import common_pb2
 
 router = APIRouter(
     prefix="/api/v1/staff",
@@ -51,7 +56,7 @@ class Money(BaseModel):
     currency: str
 
     @classmethod
-    def of(cls, m: common_pb2.Money) -> Money:
+    def of(cls, m: MoneyMessage) -> Money:
         return cls(amount_minor=m.amount_minor, currency=m.currency)
 
 
@@ -65,7 +70,7 @@ class BillingSettings(BaseModel):
     )
 
     @classmethod
-    def of(cls, s: billing_pb2.CustomerBillingSettings) -> BillingSettings:
+    def of(cls, s: BillingSettingsMessage) -> BillingSettings:
         return cls(
             customer_id=s.customer_id,
             tax_rate_bp=s.tax_rate_bp,
@@ -86,10 +91,8 @@ class LineBody(BaseModel):
     ] = "1"
     unit_price_minor: Annotated[int, Field(ge=0, le=MAX_MINOR, description="Integer minor units")]
 
-    def proto(self) -> billing_pb2.LineInput:
-        return billing_pb2.LineInput(
-            description=self.description, quantity=self.quantity, unit_price_minor=self.unit_price_minor
-        )
+    def values(self) -> dict:
+        return {"description": self.description, "quantity": self.quantity, "unit_price_minor": self.unit_price_minor}
 
 
 Lines = Annotated[list[LineBody], Field(min_length=1, max_length=200)]
@@ -143,7 +146,7 @@ class StaffInvoice(BaseModel):
     balance_due: Money
 
     @classmethod
-    def of(cls, i: billing_pb2.Invoice) -> StaffInvoice:
+    def of(cls, i: InvoiceMessage) -> StaffInvoice:
         return cls(
             id=i.id,
             number=i.number,
@@ -169,7 +172,7 @@ class Line(BaseModel):
     amount: Money
 
     @classmethod
-    def of(cls, ln: billing_pb2.Line) -> Line:
+    def of(cls, ln: LineMessage) -> Line:
         return cls(
             description=ln.description,
             quantity=ln.quantity,
@@ -212,7 +215,7 @@ class StaffEstimate(BaseModel):
     decided_at: str | None
 
     @classmethod
-    def of(cls, e: billing_pb2.Estimate) -> StaffEstimate:
+    def of(cls, e: EstimateMessage) -> StaffEstimate:
         return cls(
             id=e.id,
             number=e.number,
@@ -310,18 +313,17 @@ async def create_invoice(
     await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
     if body.ticket_id:
         await _check_ticket(backends, token, body.customer_id, body.ticket_id)
-    req = billing_pb2.CreateInvoiceRequest(
+    resp = await backends.billing.create_invoice(
+        token,
         customer_id=body.customer_id,
         contact_id=body.contact_id,
         ticket_id=body.ticket_id,
         issued_on=body.issued_on.isoformat() if body.issued_on else "",
         currency=body.currency,
-        lines=[ln.proto() for ln in body.lines],
+        lines=[ln.values() for ln in body.lines],
         idempotency_key=key,
+        terms_days=body.terms_days,
     )
-    if body.terms_days is not None:
-        req.terms_days = body.terms_days
-    resp = await backends.billing.create_invoice(token, req)
     _created(response, resp.replayed, f"/api/v1/staff/invoices/{resp.invoice.id}")
     return InvoiceCreated(invoice=StaffInvoice.of(resp.invoice), replayed=resp.replayed)
 
@@ -371,15 +373,15 @@ async def create_estimate(
     key = _key(idempotency_key)
     token = session.principal_token
     await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
-    req = billing_pb2.CreateEstimateRequest(
+    resp = await backends.billing.create_estimate(
+        token,
         customer_id=body.customer_id,
         contact_id=body.contact_id,
         name=body.name,
         currency=body.currency,
-        lines=[ln.proto() for ln in body.lines],
+        lines=[ln.values() for ln in body.lines],
         idempotency_key=key,
     )
-    resp = await backends.billing.create_estimate(token, req)
     _created(response, resp.replayed, f"/api/v1/staff/estimates/{resp.estimate.id}")
     return EstimateCreated(estimate=StaffEstimate.of(resp.estimate), replayed=resp.replayed)
 
@@ -433,13 +435,14 @@ async def add_store_credit(
     key = _key(idempotency_key)
     token = session.principal_token
     await check_customer(backends, token, customer_id, in_path=True)
-    req = billing_pb2.AddStoreCreditRequest(
+    resp = await backends.billing.add_store_credit(
+        token,
         customer_id=customer_id,
-        amount=common_pb2.Money(amount_minor=body.amount_minor, currency=body.currency),
+        amount_minor=body.amount_minor,
+        currency=body.currency,
         reference=body.reference,
         message=body.message,
         idempotency_key=key,
     )
-    resp = await backends.billing.add_store_credit(token, req)
     response.status_code = status.HTTP_200_OK if resp.replayed else status.HTTP_201_CREATED
     return CreditAdded(entry_id=resp.entry_id, credit_balance=Money.of(resp.credit_balance), replayed=resp.replayed)
