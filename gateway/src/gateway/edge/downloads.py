@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi.responses import Response
 
-if TYPE_CHECKING:
-    from gateway.clients.schemas import Attachment
+from gateway.clients.schemas import Attachment
 
 # Downloads never render in the portal's origin: no scripts, no plugins, sandboxed even if opened inline.
 DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
