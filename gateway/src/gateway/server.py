@@ -8,8 +8,8 @@ import socket
 import uvicorn
 
 from gateway.config import Settings
+from gateway.edge.metrics import serve_metrics
 from gateway.main import create_app, instrument
-from gateway.metrics import serve_metrics
 from servicekit import telemetry
 from servicekit.logs import setup_logging
 from servicekit.settings import load_settings

@@ -73,6 +73,8 @@ class World:
     idempotency: dict[tuple[str, str], tickets_pb2.Ticket] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     last_client_address: str = ""
+    # What remote answers for script runs: none, as the real product today (nothing creates runs until issue 14).
+    script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
 
     def count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -396,20 +398,7 @@ class FakeRemote(remote_pb2_grpc.RemoteServiceServicer):
     async def ListScriptRuns(self, request, context):
         self.w.count("ListScriptRuns")
         await _require(self.w, context)
-        return remote_pb2.ListScriptRunsResponse(
-            script_runs=[
-                remote_pb2.ScriptRun(
-                    id="run-1",
-                    customer_id=CUSTOMER_A,
-                    asset_id="ast-1",
-                    script_name="Clear print queue",
-                    status="succeeded",
-                    exit_code=0,
-                    started_at=ts(TS_UPDATED),
-                    finished_at=ts(TS_UPDATED + 42),
-                ),
-            ]
-        )
+        return remote_pb2.ListScriptRunsResponse(script_runs=self.w.script_runs)
 
 
 @dataclass

@@ -85,7 +85,9 @@ async def test_home_sections_as_json(gw: Gateway) -> None:
     assert body["customer_name"] == "Acme Dental Clinic" and body["can_create_tickets"] is True
     assert [t["number"] for t in body["tickets"]["items"]] == [1002, 1001]
     assert body["invoices"]["items"][0]["balance_due"] == {"amount_minor": 23450, "currency": "USD"}
-    assert body["assets"]["available"] and body["script_runs"]["items"][0]["exit_code"] == 0
+    assert body["assets"]["available"]
+    # Nothing in the product creates script runs yet (issue 14): remote answers none, as here.
+    assert body["script_runs"] == {"available": True, "items": []}
 
     limited = (await gw.client.get("/api/v1/home", headers=auth(await gw.api_token("bob@acme.test")))).json()
     assert limited["tickets"] is not None

@@ -1,6 +1,7 @@
 """A real browser through the pages: sign in, see the home page; screenshots for a human to look at.
 
 Chromium is Debian's (/usr/bin/chromium), driven by the playwright wheel; `playwright install` is never used.
+Without it the test skips, except in CI (`CI` set), where it fails.
 Screenshots go to $GATEWAY_SCREENSHOT_DIR when set, else to the test's temporary directory.
 """
 
@@ -26,10 +27,17 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = [
-    pytest.mark.asyncio,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (scripts/ensure-chromium.sh)"),
-]
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True)
+def chromium() -> None:
+    """Without Chromium a developer's run skips this test; in CI (CI set) a missing browser fails the run."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing and CI is set: install it (scripts/ensure-chromium.sh)")
+    pytest.skip("Chromium not installed (scripts/ensure-chromium.sh)")
 
 
 @pytest.fixture

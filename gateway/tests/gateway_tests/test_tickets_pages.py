@@ -1,13 +1,14 @@
-"""Ticket pages against the fake backends: what the list offers per permission, CSV safety, the live feed's
-filter (public comments of the watched ticket only)."""
+"""Ticket pages against the fake backends: what the list offers per permission, the ticket page's title, CSV
+safety, the live feed's filter (public comments of the watched ticket only)."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
+import re
 
-from gateway.web.tickets_live import TicketFeed
+from gateway.clients.ticket_events import TicketFeed
 from gateway_tests.conftest import Gateway
 from portal.tickets.v1 import events_pb2, tickets_pb2
 
@@ -21,6 +22,16 @@ async def test_status_filters_and_scope_only_with_their_permissions(gw: Gateway)
     await gw.sign_in("bob@acme.test")
     html = (await gw.client.get("/tickets")).text
     assert "Status is not" not in html and 'name="scope"' not in html
+
+
+async def test_the_ticket_page_title_is_plain_text(gw: Gateway) -> None:
+    """The tab shows the ticket's number and subject; the live-update script sits in the head, not in <title>."""
+    await gw.sign_in()
+    html = (await gw.client.get("/tickets/tkt-1")).text
+    title = re.search(r"<title>(.*?)</title>", html, re.DOTALL)
+    assert title is not None and "<" not in title.group(1) and title.group(1).startswith("#")
+    head = html.split("</head>", 1)[0]
+    assert '<script src="/static/tickets-live.js" defer></script>' in head
 
 
 async def test_csv_neutralises_formulas(gw: Gateway) -> None:

@@ -7,7 +7,6 @@ Responses are billing's messages as JSON (field names as in portal/billing/v1/bi
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -16,11 +15,12 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Clients, CurrentSession
-from gateway.api.errors import problem_from_status
+from gateway.areas.billing import Method, pay
+from gateway.edge.downloads import pdf_response
+from gateway.edge.errors import problem_from_status
+from gateway.edge.idempotency import IDEMPOTENCY_KEY
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
-
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def _json(message, status_code: int = 200) -> JSONResponse:  # noqa: ANN001 - any protobuf message
@@ -66,7 +66,7 @@ async def get_invoice(invoice_id: str, session: CurrentSession, backends: Client
 @router.get("/invoices/{invoice_id}/pdf", response_class=Response)
 async def invoice_pdf(invoice_id: str, session: CurrentSession, backends: Clients) -> Response:
     resp = await backends.billing.invoice_pdf(session.principal_token, invoice_id)
-    return Response(resp.pdf, media_type="application/pdf", headers={"Cache-Control": "private, no-store"})
+    return pdf_response(resp.pdf)
 
 
 class AllocationBody(BaseModel):
@@ -96,21 +96,19 @@ async def make_payment(
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key")] = "",
 ) -> JSONResponse:
     """Pay one or several invoices. Resending with the same Idempotency-Key returns the same payment (200)."""
-    if not _KEY.match(idempotency_key):
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
         return problem_from_status(400, "send an Idempotency-Key header of 16-64 letters, digits, - or _").response()
     allocations = [(a.invoice_id, a.amount_minor) for a in body.allocations]
-    if body.use_store_credit:
-        resp = await backends.billing.apply_credit(
-            session.principal_token, idempotency_key=idempotency_key, allocations=allocations
-        )
-    else:
-        resp = await backends.billing.pay(
-            session.principal_token,
-            idempotency_key=idempotency_key,
-            allocations=allocations,
-            profile_id=body.payment_profile_id,
-            processor_token=body.processor_token,
-        )
+    method = Method(
+        store_credit=body.use_store_credit, profile_id=body.payment_profile_id, processor_token=body.processor_token
+    )
+    resp = await pay(
+        backends.billing,
+        session.principal_token,
+        idempotency_key=idempotency_key,
+        allocations=allocations,
+        method=method,
+    )
     return _json(resp, status_code=200 if resp.replayed else 201)
 
 
@@ -184,7 +182,7 @@ async def get_estimate(estimate_id: str, session: CurrentSession, backends: Clie
 @router.get("/estimates/{estimate_id}/pdf", response_class=Response)
 async def estimate_pdf(estimate_id: str, session: CurrentSession, backends: Clients) -> Response:
     resp = await backends.billing.estimate_pdf(session.principal_token, estimate_id)
-    return Response(resp.pdf, media_type="application/pdf", headers={"Cache-Control": "private, no-store"})
+    return pdf_response(resp.pdf)
 
 
 class DecisionBody(BaseModel):

@@ -1,15 +1,18 @@
-"""What JSON routes depend on: the bearer session's principal and the backend clients."""
+"""What JSON routes depend on: the bearer session's principal (portal or staff) and the backend clients."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import grpc
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.clients import Backends
-from gateway.sessions import PrincipalCache, Session
+from gateway.edge.errors import problem_unauthenticated
+from gateway.edge.sessions import PrincipalCache, Session
+from servicekit.principal import KIND_STAFF
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -55,7 +58,22 @@ async def bearer_token(
     return credentials.credentials
 
 
+async def staff_api_session(session: Annotated[Session, Depends(current_session)]) -> Session:
+    """Staff sign in with `POST /api/v1/staff/sessions`; a portal session gets 403. Identity enforces the same rule
+    itself (PERMISSION_DENIED for any non-staff principal)."""
+    if session.principal.kind != KIND_STAFF:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only staff sessions may use the staff API")
+    return session
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiUnauthenticated)
+    async def api_unauthenticated(request: Request, exc: ApiUnauthenticated) -> Response:
+        return problem_unauthenticated(exc.detail).response()
+
+
 CurrentSession = Annotated[Session, Depends(current_session)]
+StaffApiSession = Annotated[Session, Depends(staff_api_session)]
 BearerToken = Annotated[str, Depends(bearer_token)]
 Clients = Annotated[Backends, Depends(get_backends)]
 Sessions = Annotated[PrincipalCache, Depends(get_sessions)]

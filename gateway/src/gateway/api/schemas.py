@@ -7,12 +7,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from gateway.areas.tickets import DESCRIPTION_MAX, SUBJECT_MAX
 from gateway.clients.schemas import Asset, Invoice, ScriptRun, Ticket
-
-SUBJECT_MAX = 200
-DESCRIPTION_MAX = 10_000
-PRIORITIES = ("low", "normal", "high", "urgent")
-DEFAULT_PRIORITY = "normal"
 
 T = TypeVar("T")
 

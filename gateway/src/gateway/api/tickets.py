@@ -1,5 +1,6 @@
-"""Tickets in the JSON API (/api/v1/tickets…): list with search and filters, open, read, edit, close, comment,
-PDF. Private staff notes never appear: the tickets service sends portal users public comments only."""
+"""Tickets in the JSON API (/api/v1/tickets…): list with search and filters, open, charts (declared before
+/tickets/{ticket_id}: not a ticket id), read, edit, close, comment, PDF. Private staff notes never appear: the
+tickets service sends portal users public comments only."""
 
 from __future__ import annotations
 
@@ -9,23 +10,24 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, Upl
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, CurrentSession
-from gateway.api.routes import CURSOR_PATTERN, _problems
+from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
+from gateway.areas import tickets as tickets_rules
+from gateway.areas.tickets import COMMENT_MAX, DESCRIPTION_MAX, QUERY_MAX, SUBJECT_MAX, Filters
+from gateway.clients.knowledge import TicketCharts
 from gateway.clients.schemas import Attachment, Comment, Ticket
-from gateway.web.tickets import attachment_response
-from servicekit import permissions as perm
+from gateway.edge.downloads import attachment_response, pdf_response
 
-router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=_problems(400, 401, 413, 503))
+router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=problems(400, 401, 413, 503))
 
 TicketId = Annotated[str, Path(min_length=1, max_length=200)]
-COMMENT_MAX = 20_000
 
 
 class TicketEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] = ""
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=SUBJECT_MAX)] = ""
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_MAX)] = ""
 
 
 class NewComment(BaseModel):
@@ -39,14 +41,14 @@ class CommentPage(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as `cursor` for older comments; null on the last page")
 
 
-@router.get("/tickets", responses=_problems(403))
+@router.get("/tickets", responses=problems(403))
 async def list_tickets(
     session: CurrentSession,
     backends: Clients,
     cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
     open_only: bool = False,
-    q: Annotated[str, Query(max_length=200, description="Words in the subject, description or a comment")] = "",
+    q: Annotated[str, Query(max_length=QUERY_MAX, description="Words in the subject, description or a comment")] = "",
     status_is: Annotated[list[str], Query(alias="status", max_length=10)] = [],  # noqa: B006 - FastAPI query list
     status_is_not: Annotated[list[str], Query(alias="not_status", max_length=10)] = [],  # noqa: B006
     sort: Literal["newest", "oldest", "updated"] = "newest",
@@ -55,24 +57,17 @@ async def list_tickets(
     asset_id: Annotated[str, Query(max_length=64, description="Only tickets about this asset (T8)")] = "",
 ) -> TicketPage:
     """Tickets the user may see, one page at a time. Status filters need Tickets - Show Status Filters."""
-    show_status = session.principal.has(perm.TICKETS_STATUS_FILTERS)
+    # Passed through as sent (the service refuses an unknown status by name), within what the group offers.
+    f = tickets_rules.allowed(
+        session.principal, Filters(q, tuple(status_is), tuple(status_is_not), sort, scope, site_id, asset_id)
+    )
     page = await backends.tickets.list_tickets(
-        session.principal_token,
-        page_size=page_size,
-        cursor=cursor,
-        open_only=open_only,
-        query=q,
-        status_in=status_is if show_status else (),
-        status_not_in=status_is_not if show_status else (),
-        sort=sort,
-        mine_only=scope == "mine",
-        site_id=site_id,
-        asset_id=asset_id,
+        session.principal_token, page_size=page_size, cursor=cursor, open_only=open_only, **f.list_arguments()
     )
     return TicketPage(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.post("/tickets", status_code=status.HTTP_201_CREATED, responses=_problems(403, 409))
+@router.post("/tickets", status_code=status.HTTP_201_CREATED, responses=problems(403, 409))
 async def create_ticket(
     body: NewTicket,
     session: CurrentSession,
@@ -103,13 +98,19 @@ async def create_ticket(
     return ticket
 
 
-@router.get("/tickets/{ticket_id}", responses=_problems(404))
+@router.get("/tickets/charts", responses=problems(403))
+async def ticket_charts(session: CurrentSession, backends: Clients) -> TicketCharts:
+    """Open tickets by priority and the mean hours resolved tickets took, over the tickets the user may see."""
+    return await backends.knowledge.ticket_charts(session.principal_token)
+
+
+@router.get("/tickets/{ticket_id}", responses=problems(404))
 async def get_ticket(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Ticket:
     """One ticket; another customer's ticket is 404."""
     return await backends.tickets.get_ticket(session.principal_token, ticket_id)
 
 
-@router.patch("/tickets/{ticket_id}", responses=_problems(404, 409))
+@router.patch("/tickets/{ticket_id}", responses=problems(404, 409))
 async def edit_ticket(body: TicketEdit, session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Ticket:
     """Change the subject and/or the description of an open ticket (empty fields stay as they are)."""
     return await backends.tickets.update_ticket(
@@ -117,13 +118,13 @@ async def edit_ticket(body: TicketEdit, session: CurrentSession, backends: Clien
     )
 
 
-@router.post("/tickets/{ticket_id}/close", responses=_problems(404))
+@router.post("/tickets/{ticket_id}/close", responses=problems(404))
 async def close_ticket(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Ticket:
     """Mark the ticket closed; it then takes no new comments. Closing a closed ticket changes nothing."""
     return await backends.tickets.close_ticket(session.principal_token, ticket_id)
 
 
-@router.get("/tickets/{ticket_id}/comments", responses=_problems(404))
+@router.get("/tickets/{ticket_id}/comments", responses=problems(404))
 async def list_comments(
     session: CurrentSession,
     backends: Clients,
@@ -136,7 +137,7 @@ async def list_comments(
     return CommentPage(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.post("/tickets/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, responses=_problems(404, 409))
+@router.post("/tickets/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, responses=problems(404, 409))
 async def add_comment(body: NewComment, session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Comment:
     """Add a public comment; a closed ticket answers 409 (failed precondition)."""
     return await backends.tickets.add_comment(
@@ -146,28 +147,22 @@ async def add_comment(body: NewComment, session: CurrentSession, backends: Clien
 
 @router.get(
     "/tickets/{ticket_id}/pdf",
-    responses={**_problems(404), 200: {"content": {"application/pdf": {}}, "description": "The ticket as a PDF"}},
+    responses={**problems(404), 200: {"content": {"application/pdf": {}}, "description": "The ticket as a PDF"}},
     response_class=Response,
 )
 async def ticket_pdf(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Response:
     """The ticket and its public comments as a PDF download."""
     data, filename = await backends.tickets.ticket_pdf(session.principal_token, ticket_id)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
-    )
+    return pdf_response(data, filename)
 
 
-@router.get("/tickets/{ticket_id}/attachments", responses=_problems(404))
+@router.get("/tickets/{ticket_id}/attachments", responses=problems(404))
 async def list_attachments(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> list[Attachment]:
     """The ticket's files, oldest first (download each from `/api/v1/ticket-files/{id}`)."""
     return await backends.tickets.list_attachments(session.principal_token, ticket_id)
 
 
-@router.post(
-    "/tickets/{ticket_id}/attachments", status_code=status.HTTP_201_CREATED, responses=_problems(404, 409, 413)
-)
+@router.post("/tickets/{ticket_id}/attachments", status_code=status.HTTP_201_CREATED, responses=problems(404, 409, 413))
 async def add_attachment(
     file: UploadFile, session: CurrentSession, backends: Clients, ticket_id: TicketId, response: Response
 ) -> Attachment:
@@ -183,7 +178,7 @@ async def add_attachment(
 
 @router.get(
     "/ticket-files/{attachment_id}",
-    responses={**_problems(404), 200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+    responses={**problems(404), 200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
     response_class=Response,
 )
 async def download_attachment(

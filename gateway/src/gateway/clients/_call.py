@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from gateway.metrics import BACKEND_CALLS
+from gateway.edge.metrics import BACKEND_CALLS
 from servicekit.grpc_client import call_options
 
 

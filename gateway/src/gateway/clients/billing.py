@@ -13,6 +13,14 @@ from gateway.clients.schemas import Invoice, Page
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 
+# The billing messages the staff API reads and converts into its own schemas; only clients/ imports the
+# generated code, the API names them through here.
+MoneyMessage = common_pb2.Money
+BillingSettingsMessage = billing_pb2.CustomerBillingSettings
+InvoiceMessage = billing_pb2.Invoice
+LineMessage = billing_pb2.Line
+EstimateMessage = billing_pb2.Estimate
+
 
 def _page(page_size: int, cursor: str) -> common_pb2.PageRequest:
     return common_pb2.PageRequest(page_size=page_size, cursor=cursor)
@@ -147,16 +155,69 @@ class BillingClient:
         return (await self._call(self._stub.GetCustomerBillingSettings, req, token)).settings
 
     async def create_invoice(
-        self, token: str, req: billing_pb2.CreateInvoiceRequest
+        self,
+        token: str,
+        *,
+        customer_id: str,
+        contact_id: str,
+        ticket_id: str,
+        issued_on: str,
+        currency: str,
+        lines: list[dict],
+        idempotency_key: str,
+        terms_days: int | None = None,
     ) -> billing_pb2.CreateInvoiceResponse:
+        """`lines`: [{"description", "quantity", "unit_price_minor"}]; `terms_days` None: the customer's terms."""
+        req = billing_pb2.CreateInvoiceRequest(
+            customer_id=customer_id,
+            contact_id=contact_id,
+            ticket_id=ticket_id,
+            issued_on=issued_on,
+            currency=currency,
+            lines=[billing_pb2.LineInput(**ln) for ln in lines],
+            idempotency_key=idempotency_key,
+        )
+        if terms_days is not None:
+            req.terms_days = terms_days
         return await self._call(self._stub.CreateInvoice, req, token)
 
     async def create_estimate(
-        self, token: str, req: billing_pb2.CreateEstimateRequest
+        self,
+        token: str,
+        *,
+        customer_id: str,
+        contact_id: str,
+        name: str,
+        currency: str,
+        lines: list[dict],
+        idempotency_key: str,
     ) -> billing_pb2.CreateEstimateResponse:
+        req = billing_pb2.CreateEstimateRequest(
+            customer_id=customer_id,
+            contact_id=contact_id,
+            name=name,
+            currency=currency,
+            lines=[billing_pb2.LineInput(**ln) for ln in lines],
+            idempotency_key=idempotency_key,
+        )
         return await self._call(self._stub.CreateEstimate, req, token)
 
     async def add_store_credit(
-        self, token: str, req: billing_pb2.AddStoreCreditRequest
+        self,
+        token: str,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        reference: str,
+        message: str,
+        idempotency_key: str,
     ) -> billing_pb2.AddStoreCreditResponse:
+        req = billing_pb2.AddStoreCreditRequest(
+            customer_id=customer_id,
+            amount=common_pb2.Money(amount_minor=amount_minor, currency=currency),
+            reference=reference,
+            message=message,
+            idempotency_key=idempotency_key,
+        )
         return await self._call(self._stub.AddStoreCredit, req, token)

@@ -22,6 +22,24 @@ STEP_MFA_ENROL = "mfa_enrol"
 _STEPS = {identity_pb2.SIGN_IN_STEP_MFA_CODE: STEP_MFA_CODE, identity_pb2.SIGN_IN_STEP_MFA_ENROL: STEP_MFA_ENROL}
 
 
+# The identity messages the staff API reads and converts into its own schemas; only clients/ imports the
+# generated code, the API names them through here.
+ContactMessage = identity_pb2.Contact
+CustomerMessage = identity_pb2.Customer
+CustomFieldMessage = identity_pb2.CustomField
+PermissionGroupMessage = identity_pb2.PermissionGroup
+PortalUserMessage = identity_pb2.PortalUser
+SecureLinkMessage = identity_pb2.SecureLink
+EmailTemplateMessage = identity_pb2.EmailTemplate
+CustomerSettingsMessage = identity_pb2.CustomerSettings
+# What a secure link opens (SPEC P6), by the staff API's word for it.
+SECURE_LINK_SCOPES = {
+    "ticket": identity_pb2.SECURE_LINK_SCOPE_TICKET,
+    "site": identity_pb2.SECURE_LINK_SCOPE_SITE,
+    "customer": identity_pb2.SECURE_LINK_SCOPE_CUSTOMER,
+}
+
+
 class SignInOutcome(SignInResult):
     next_step: str = STEP_DONE
 
@@ -78,8 +96,22 @@ class IdentityClient:
         return SignInResult(session_token=resp.session_token, expires_at=opt_datetime(resp, "expires_at"))
 
     async def create_secure_link(
-        self, token: str, req: identity_pb2.CreateSecureLinkRequest
+        self,
+        token: str,
+        *,
+        customer_id: str,
+        scope: str,
+        scope_id: str,
+        expires_in_seconds: int,
+        single_use: bool,
     ) -> identity_pb2.CreateSecureLinkResponse:
+        req = identity_pb2.CreateSecureLinkRequest(
+            customer_id=customer_id,
+            scope=SECURE_LINK_SCOPES[scope],
+            scope_id=scope_id,
+            expires_in_seconds=expires_in_seconds,
+            single_use=single_use,
+        )
         return await self._call(self._stub.CreateSecureLink, req, token)
 
     async def list_secure_links(self, token: str, customer_id: str) -> list[identity_pb2.SecureLink]:
@@ -234,10 +266,13 @@ class IdentityClient:
         )
         return await self._call(self._stub.ListCustomers, req, token)
 
-    async def create_customer(self, token: str, req: identity_pb2.CreateCustomerRequest) -> identity_pb2.Customer:
+    async def create_customer(self, token: str, *, idempotency_key: str, **fields: object) -> identity_pb2.Customer:
+        """`fields` as the staff API's CustomerBody.fields() gives them (plain values, lists and dicts)."""
+        req = identity_pb2.CreateCustomerRequest(idempotency_key=idempotency_key, **_customer_fields(fields))
         return (await self._call(self._stub.CreateCustomer, req, token)).customer
 
-    async def update_customer(self, token: str, req: identity_pb2.UpdateCustomerRequest) -> identity_pb2.Customer:
+    async def update_customer(self, token: str, *, customer_id: str, **fields: object) -> identity_pb2.Customer:
+        req = identity_pb2.UpdateCustomerRequest(customer_id=customer_id, **_customer_fields(fields))
         return (await self._call(self._stub.UpdateCustomer, req, token)).customer
 
     async def customer_data_holders(self, token: str, customer_id: str) -> identity_pb2.GetCustomerDataHoldersResponse:
@@ -264,15 +299,48 @@ class IdentityClient:
         return list((await self._call(self._stub.ListCustomFields, req, token)).fields)
 
     async def create_custom_field(
-        self, token: str, req: identity_pb2.CreateCustomFieldRequest
+        self,
+        token: str,
+        *,
+        name: str,
+        type: str,
+        options: list[dict],  # noqa: A002 - the field's name in the API
     ) -> identity_pb2.CustomField:
+        """`options`: [{"value": …, "badge": {"label": …, "color": …} or None}]."""
+        req = identity_pb2.CreateCustomFieldRequest(name=name, type=type, options=_options(options))
         return (await self._call(self._stub.CreateCustomField, req, token)).field
 
     async def update_custom_field(
-        self, token: str, req: identity_pb2.UpdateCustomFieldRequest
+        self, token: str, *, field_id: str, name: str, options: list[dict], position: int
     ) -> identity_pb2.CustomField:
+        req = identity_pb2.UpdateCustomFieldRequest(
+            field_id=field_id, name=name, options=_options(options), position=position
+        )
         return (await self._call(self._stub.UpdateCustomField, req, token)).field
 
     async def delete_custom_field(self, token: str, field_id: str) -> None:
         req = identity_pb2.DeleteCustomFieldRequest(field_id=field_id)
         await self._call(self._stub.DeleteCustomField, req, token)
+
+
+def _customer_fields(fields: dict) -> dict:
+    """A customer's fields as the request messages want them: phones, addresses, answers, settings and portal
+    access become their messages; settings and portal access only when given (left out: unchanged)."""
+    values = dict(fields)
+    values["phones"] = [identity_pb2.Phone(**p) for p in values.get("phones", ())]
+    values["addresses"] = [identity_pb2.Address(**a) for a in values.get("addresses", ())]
+    values["custom_fields"] = [identity_pb2.CustomFieldValue(**a) for a in values.get("custom_fields", ())]
+    if values.get("settings") is not None:
+        values["settings"] = identity_pb2.CustomerSettings(**values["settings"])
+    if values.get("portal_access") is not None:
+        values["portal_access"] = identity_pb2.PortalAccess(**values["portal_access"])
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _options(options: list[dict]) -> list[identity_pb2.CustomFieldOption]:
+    return [
+        identity_pb2.CustomFieldOption(
+            value=o["value"], badge=identity_pb2.Badge(**o["badge"]) if o.get("badge") else None
+        )
+        for o in options
+    ]

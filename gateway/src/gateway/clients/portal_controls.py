@@ -42,7 +42,25 @@ class PortalControlsClient:
         )
         return PortalControls.from_proto(resp.controls)
 
-    async def update(self, token: str, req: identity_pb2.UpdatePortalControlsRequest) -> PortalControls:
+    async def update(
+        self,
+        token: str,
+        *,
+        off_switch: tuple[bool, str] | None = None,
+        branding: tuple[str, str, str] | None = None,
+        renewal_notice_days: int | None = None,
+    ) -> PortalControls:
+        """Change one part: the off switch (disabled, redirect URL), the branding (operator name, logo URL, custom
+        stylesheet URL) or the renewal notice's lead time; what is left out stays as it is."""
+        req = identity_pb2.UpdatePortalControlsRequest()
+        if off_switch is not None:
+            req.off_switch.CopyFrom(identity_pb2.PortalOffSwitch(disabled=off_switch[0], redirect_url=off_switch[1]))
+        if branding is not None:
+            req.branding.CopyFrom(
+                identity_pb2.PortalBranding(operator_name=branding[0], logo_url=branding[1], custom_css_url=branding[2])
+            )
+        if renewal_notice_days is not None:
+            req.renewal_notice_days = renewal_notice_days
         return PortalControls.from_proto((await self._call(self._stub.UpdatePortalControls, req, token)).controls)
 
     async def set_support_window(self, token: str, *, contact_id: str, start: str, end: str) -> identity_pb2.Contact:

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
-from gateway.api.errors import FORBIDDEN, split_field
-from gateway.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
-from gateway.sessions import SESSION_COOKIE, session_hash
+from gateway.edge.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
+from gateway.edge.errors import FORBIDDEN, split_field
+from gateway.edge.sessions import SESSION_COOKIE, session_hash
+from gateway.web.deps import COOKIE_FLAGS, PortalPage
+from gateway.web.forms import check_csrf, field, read_form, safe_next
 from gateway.web.render import Pages
-from gateway.web.routes import COOKIE_FLAGS, PageSession, check_csrf, read_form, safe_next
 from servicekit import permissions as perm
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,6 @@ def _pages(request: Request) -> Pages:
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else ""
-
-
-def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
-    value = form.get(name, "")
-    return value if isinstance(value, str) else ""
 
 
 def _anonymous_page(request: Request, template: str, context: dict, status_code: int = 200) -> Response:
@@ -83,7 +79,7 @@ async def forgot_submit(request: Request) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     t = _pages(request).translator(request)
-    login = _field(form, "login").strip()
+    login = field(form, "login").strip()
     if not login or len(login) > MAX_LOGIN:
         errors = {"login": t("account.forgot.login_required")}
         return _anonymous_page(request, "account/forgot.html", {"login": "", "sent": False, "errors": errors}, 400)
@@ -137,10 +133,10 @@ async def _set_password_submit(request: Request, *, invitation: bool) -> Respons
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     t = _pages(request).translator(request)
-    token = _field(form, "token")
+    token = field(form, "token")
     if not token or len(token) > MAX_TOKEN:
         return _dead_link(request)
-    new, confirm = _field(form, "new_password"), _field(form, "confirm_password")
+    new, confirm = field(form, "new_password"), field(form, "confirm_password")
     errors = _password_errors(t, new, confirm)
     if errors:
         return _reset_page(request, token, errors, 400, invitation=invitation)
@@ -206,21 +202,21 @@ def _change_page(request: Request, session, errors: dict[str, str], done: bool, 
 
 
 @router.get("/account/password")
-async def change_form(request: Request, session: PageSession) -> Response:
+async def change_form(request: Request, session: PortalPage) -> Response:
     if session.principal.is_link:
         return _pages(request).error(request, FORBIDDEN, session=session)
     return _change_page(request, session, {}, done=False)
 
 
 @router.post("/account/password")
-async def change_submit(request: Request, session: PageSession) -> Response:
+async def change_submit(request: Request, session: PortalPage) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     if session.principal.is_link:
         return _pages(request).error(request, FORBIDDEN, session=session)
     t = _pages(request).translator(request)
-    current = _field(form, "current_password")
-    new, confirm = _field(form, "new_password"), _field(form, "confirm_password")
+    current = field(form, "current_password")
+    new, confirm = field(form, "new_password"), field(form, "confirm_password")
     errors: dict[str, str] = {}
     if not current:
         errors["current_password"] = t("account.password.current_required")
@@ -237,8 +233,8 @@ async def change_submit(request: Request, session: PageSession) -> Response:
             name, detail = split_field(err.details() or "")
             if name == "current_password":
                 detail = t("account.password.current_wrong")
-            field = name if name in ("current_password", "new_password") else "_form"
-            return _change_page(request, session, {field: detail}, done=False, status_code=400)
+            which = name if name in ("current_password", "new_password") else "_form"
+            return _change_page(request, session, {which: detail}, done=False, status_code=400)
         if code in _UNAVAILABLE:
             errors = {"_form": t("error.backend-unavailable.detail")}
             return _change_page(request, session, errors, done=False, status_code=503)
@@ -297,8 +293,8 @@ async def mfa_submit(request: Request) -> Response:
     if token is None:
         return RedirectResponse("/signin", status_code=303)
     t = _pages(request).translator(request)
-    next_path = safe_next(_field(form, "next"))
-    code = _field(form, "code").strip()[:64]
+    next_path = safe_next(field(form, "next"))
+    code = field(form, "code").strip()[:64]
     if not code:
         errors = {"code": t("account.mfa.code_required")}
         return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400)
@@ -340,8 +336,8 @@ async def enrol_submit(request: Request) -> Response:
     if token is None:
         return RedirectResponse("/signin", status_code=303)
     t = _pages(request).translator(request)
-    next_path = safe_next(_field(form, "next"))
-    code = _field(form, "code").strip()[:64]
+    next_path = safe_next(field(form, "next"))
+    code = field(form, "code").strip()[:64]
     try:
         codes = await request.app.state.backends.identity.confirm_mfa_enrolment(
             token, code=code, client_address=_address(request)
@@ -376,7 +372,7 @@ def _privacy_page(request: Request, session, settings, done: bool) -> Response: 
 
 
 @router.get("/account/privacy")
-async def privacy_form(request: Request, session: PageSession) -> Response:
+async def privacy_form(request: Request, session: PortalPage) -> Response:
     if not session.principal.has(perm.PRIVACY_SETTINGS_MANAGE):
         return _pages(request).error(request, FORBIDDEN, session=session)
     settings = await request.app.state.backends.identity.get_privacy_settings(session.principal_token)
@@ -384,12 +380,12 @@ async def privacy_form(request: Request, session: PageSession) -> Response:
 
 
 @router.post("/account/privacy")
-async def privacy_submit(request: Request, session: PageSession) -> Response:
+async def privacy_submit(request: Request, session: PortalPage) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     if not session.principal.has(perm.PRIVACY_SETTINGS_MANAGE):
         return _pages(request).error(request, FORBIDDEN, session=session)
     # An unticked checkbox sends nothing: absent means "no".
-    values = {name: _field(form, name) == "on" for name in PRIVACY_FIELDS}
+    values = {name: field(form, name) == "on" for name in PRIVACY_FIELDS}
     settings = await request.app.state.backends.identity.update_privacy_settings(session.principal_token, **values)
     return _privacy_page(request, session, settings, done=True)

@@ -12,7 +12,6 @@ what the user may see and do; these pages only decide what to offer.
 from __future__ import annotations
 
 import re
-import secrets
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
@@ -20,21 +19,26 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gateway.api.errors import split_field
+from gateway.areas import billing as areas_billing
+from gateway.areas.billing import NEW_CARD, STORE_CREDIT
 from gateway.clients import Backends
 from gateway.clients.billing import BillingClient
 from gateway.clients.schemas import Money
-from gateway.csrf import CSRF_FIELD
-from gateway.sessions import Session
-from gateway.web.billing_rows import estimate_row as _estimate_row
-from gateway.web.billing_rows import invoice_row as _invoice_row
-from gateway.web.billing_rows import money as _money
-from gateway.web.billing_rows import payment_row as _payment_row
-from gateway.web.billing_rows import perms as _perms
-from gateway.web.billing_rows import shows_billing, summary_context
+from gateway.edge.csrf import CSRF_FIELD
+from gateway.edge.downloads import pdf_response
+from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
+from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
+from gateway.edge.sessions import Session
+from gateway.web.deps import PortalPage
+from gateway.web.forms import check_csrf, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from gateway.web.routes import PageSession, check_csrf, read_form
+from gateway.web.views.billing import estimate_row as _estimate_row
+from gateway.web.views.billing import invoice_row as _invoice_row
+from gateway.web.views.billing import money as _money
+from gateway.web.views.billing import payment_row as _payment_row
+from gateway.web.views.billing import perms as _perms
+from gateway.web.views.billing import shows_billing, summary_context
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -42,12 +46,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
 RECENT_PAYMENTS = 10
 QUERY_MAX = 200
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-# The "Pay with" choice that spends store credit instead of a stored profile.
-STORE_CREDIT = "store-credit"
-# The "Pay with" choice for a card entered just now at the processor (its token rides in the form).
-NEW_CARD = "new-card"
 _TEMPLATES = (
     "billing/overview.html",
     "billing/invoices.html",
@@ -74,7 +73,7 @@ def _pages(request: Request) -> Pages:
     # Billing's templates join the compiled set on first use, in the same environment as the others.
     templates = pages._templates  # noqa: SLF001
     if _TEMPLATES[0] not in templates:
-        env = templates["home.html"].environment
+        env = templates["home/index.html"].environment
         for name in _TEMPLATES:
             templates[name] = env.get_template(name)
     return pages
@@ -126,7 +125,6 @@ def parse_amount(text: str) -> int | None:
 
 
 def _forbidden(request: Request, session: Session) -> Response:
-    from gateway.api.errors import FORBIDDEN
 
     return _pages(request).error(request, FORBIDDEN, session=session)
 
@@ -139,7 +137,7 @@ def _query(request: Request) -> str:
 
 
 @router.get("/billing")
-async def billing_home(request: Request, session: PageSession) -> Response:
+async def billing_home(request: Request, session: PortalPage) -> Response:
     """Account overview, open invoices, recent payments and estimates, as far as the group allows."""
     if not shows_billing(session):
         return _forbidden(request, session)
@@ -151,7 +149,7 @@ async def billing_home(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/billing/invoices")
-async def invoices_list(request: Request, session: PageSession) -> Response:
+async def invoices_list(request: Request, session: PortalPage) -> Response:
     t, q = _t(request), _query(request)
     resp = await _billing(request).list_invoices(
         session.principal_token, query=q, page_size=PAGE_SIZE, cursor=request.query_params.get("cursor", "")
@@ -163,7 +161,7 @@ async def invoices_list(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/billing/invoices/{invoice_id}")
-async def invoice_page(request: Request, invoice_id: str, session: PageSession) -> Response:
+async def invoice_page(request: Request, invoice_id: str, session: PortalPage) -> Response:
     t = _t(request)
     resp = await _billing(request).get_invoice(session.principal_token, invoice_id)
     inv = resp.invoice
@@ -189,18 +187,9 @@ async def invoice_page(request: Request, invoice_id: str, session: PageSession) 
 
 
 @router.get("/billing/invoices/{invoice_id}/pdf")
-async def invoice_pdf(request: Request, invoice_id: str, session: PageSession) -> Response:
+async def invoice_pdf(request: Request, invoice_id: str, session: PortalPage) -> Response:
     resp = await _billing(request).invoice_pdf(session.principal_token, invoice_id)
-    return _pdf(resp)
-
-
-def _pdf(resp) -> Response:  # noqa: ANN001
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", resp.filename) or "document.pdf"
-    return Response(
-        resp.pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{safe}"', "Cache-Control": "private, no-store"},
-    )
+    return pdf_response(resp.pdf, resp.filename)
 
 
 # --- make a payment ---------------------------------------------------------------------------------
@@ -263,7 +252,7 @@ async def _pay_page(
         tokenize_url=listed.tokenize_url,
         return_url=f"{request.url_for('pay_form')}?{urlencode({'state': session.csrf_token, 'invoice': only})}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
-        key=key or secrets.token_urlsafe(24),
+        key=key or new_key(),
         typed=typed,
         left=left,
         overpay_credit=prop.overpayment_becomes_credit,
@@ -274,7 +263,7 @@ async def _pay_page(
 
 
 @router.get("/billing/pay", name="pay_form")
-async def pay_form(request: Request, session: PageSession) -> Response:
+async def pay_form(request: Request, session: PortalPage) -> Response:
     """Make a Payment; back from the processor's card form with `token` (and `state`, the CSRF token)."""
     new_token = request.query_params.get("token", "")
     if new_token:
@@ -291,7 +280,7 @@ async def pay_form(request: Request, session: PageSession) -> Response:
 
 
 @router.post("/billing/pay")
-async def pay_submit(request: Request, session: PageSession) -> Response:
+async def pay_submit(request: Request, session: PortalPage) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     if not _perms(session)["pay"]:
@@ -301,8 +290,8 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
     profile_id = str(form.get("profile_id", ""))
     new_token = str(form.get("processor_token", ""))[:100] if profile_id == NEW_CARD else ""
     amounts = {k[len("amount_") :]: str(v) for k, v in form.multi_items() if k.startswith("amount_")}
-    if not _KEY.match(key):
-        key = secrets.token_urlsafe(24)
+    if not IDEMPOTENCY_KEY.match(key):
+        key = new_key()
     allocations, errors = [], {}
     for invoice_id, text in amounts.items():
         minor = parse_amount(text)
@@ -326,18 +315,13 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
             status_code=400,
         )
     try:
-        if profile_id == STORE_CREDIT:
-            resp = await _billing(request).apply_credit(
-                session.principal_token, idempotency_key=key, allocations=allocations
-            )
-        elif profile_id == NEW_CARD:
-            resp = await _billing(request).pay(
-                session.principal_token, idempotency_key=key, allocations=allocations, processor_token=new_token
-            )
-        else:
-            resp = await _billing(request).pay(
-                session.principal_token, idempotency_key=key, allocations=allocations, profile_id=profile_id
-            )
+        resp = await areas_billing.pay(
+            _billing(request),
+            session.principal_token,
+            idempotency_key=key,
+            allocations=allocations,
+            method=areas_billing.Method.from_choice(profile_id, new_token),
+        )
     except grpc.aio.AioRpcError as err:
         code = err.code()
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
@@ -379,7 +363,7 @@ async def pay_submit(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/billing/payments")
-async def payments_list(request: Request, session: PageSession) -> Response:
+async def payments_list(request: Request, session: PortalPage) -> Response:
     t, q = _t(request), _query(request)
     resp = await _billing(request).list_payments(
         session.principal_token, query=q, page_size=PAGE_SIZE, cursor=request.query_params.get("cursor", "")
@@ -421,7 +405,7 @@ def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
 
 
 @router.get("/billing/payment-options")
-async def options_page(request: Request, session: PageSession) -> Response:
+async def options_page(request: Request, session: PortalPage) -> Response:
     if not _perms(session)["options"]:
         return _forbidden(request, session)
     t = _t(request)
@@ -441,7 +425,7 @@ async def options_page(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/billing/payment-options/added", name="options_added")
-async def options_added(request: Request, session: PageSession) -> Response:
+async def options_added(request: Request, session: PortalPage) -> Response:
     """Where the processor sends the browser back with a token; `state` ties it to this session (CSRF)."""
     if not _perms(session)["options"]:
         return _forbidden(request, session)
@@ -455,7 +439,7 @@ async def options_added(request: Request, session: PageSession) -> Response:
 
 
 @router.post("/billing/payment-options/{profile_id}")
-async def option_update(request: Request, profile_id: str, session: PageSession) -> Response:
+async def option_update(request: Request, profile_id: str, session: PortalPage) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     nickname = form.get("nickname")
@@ -470,21 +454,19 @@ async def option_update(request: Request, profile_id: str, session: PageSession)
 
 
 @router.get("/billing/payment-options/{profile_id}/delete")
-async def option_delete_confirm(request: Request, profile_id: str, session: PageSession) -> Response:
+async def option_delete_confirm(request: Request, profile_id: str, session: PortalPage) -> Response:
     if not _perms(session)["options"]:
         return _forbidden(request, session)
     t = _t(request)
     resp = await _billing(request).profiles(session.principal_token)
     match = [x for x in resp.profiles if x.id == profile_id]
     if not match:
-        from gateway.api.errors import NOT_FOUND
-
         return _pages(request).error(request, NOT_FOUND, session=session)
     return _render(request, "billing/option_delete.html", session, profile=_profile_view(t, match[0]))
 
 
 @router.post("/billing/payment-options/{profile_id}/delete")
-async def option_delete(request: Request, profile_id: str, session: PageSession) -> Response:
+async def option_delete(request: Request, profile_id: str, session: PortalPage) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     await _billing(request).delete_profile(session.principal_token, profile_id)
@@ -497,7 +479,7 @@ ESTIMATE_STATUSES = ("open", "approved", "declined")
 
 
 @router.get("/billing/estimates")
-async def estimates_list(request: Request, session: PageSession) -> Response:
+async def estimates_list(request: Request, session: PortalPage) -> Response:
     t, q = _t(request), _query(request)
     status = request.query_params.get("status", "")
     status = status if status in ESTIMATE_STATUSES else ""
@@ -522,7 +504,7 @@ async def estimates_list(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/billing/estimates/{estimate_id}")
-async def estimate_page(request: Request, estimate_id: str, session: PageSession) -> Response:
+async def estimate_page(request: Request, estimate_id: str, session: PortalPage) -> Response:
     t = _t(request)
     resp = await _billing(request).get_estimate(session.principal_token, estimate_id)
     return _render(
@@ -543,18 +525,17 @@ async def estimate_page(request: Request, estimate_id: str, session: PageSession
 
 
 @router.get("/billing/estimates/{estimate_id}/pdf")
-async def estimate_pdf(request: Request, estimate_id: str, session: PageSession) -> Response:
-    return _pdf(await _billing(request).estimate_pdf(session.principal_token, estimate_id))
+async def estimate_pdf(request: Request, estimate_id: str, session: PortalPage) -> Response:
+    resp = await _billing(request).estimate_pdf(session.principal_token, estimate_id)
+    return pdf_response(resp.pdf, resp.filename)
 
 
 @router.post("/billing/estimates/{estimate_id}/decision")
-async def estimate_decide(request: Request, estimate_id: str, session: PageSession) -> Response:
+async def estimate_decide(request: Request, estimate_id: str, session: PortalPage) -> Response:
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "decline"):
-        from gateway.api.errors import INVALID
-
         return _pages(request).error(request, INVALID, session=session)
     await _billing(request).decide_estimate(session.principal_token, estimate_id, approve=decision == "approve")
     done = "approved" if decision == "approve" else "declined"

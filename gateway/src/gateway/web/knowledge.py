@@ -1,7 +1,6 @@
 """Knowledge base pages (SPEC T9): /kb lists and searches the published articles, /kb/{id} shows one; both need
-Knowledge Base - View. The ticket charts (T11) at /tickets/charts, for users who may see tickets (View All or
-View Mine; the figures cover exactly the tickets they may see). Everything is server-rendered and complete
-without JavaScript: the charts are inline SVG with text labels, a legend and a table of the same figures.
+Knowledge Base - View. Everything is server-rendered and complete without JavaScript. (The ticket charts, T11,
+are ticket pages: web/tickets.py.)
 """
 
 from __future__ import annotations
@@ -13,13 +12,12 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gateway.api.errors import NOT_FOUND
 from gateway.clients import Backends
 from gateway.clients.knowledge import Article
-from gateway.web import charts_svg
+from gateway.edge.errors import NOT_FOUND
+from gateway.web.deps import PortalPage
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from gateway.web.routes import PageSession
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +57,7 @@ def _row(t: Translator, a: Article) -> ArticleRow:
 
 
 @router.get("/kb")
-async def kb_list(request: Request, session: PageSession) -> Response:
+async def kb_list(request: Request, session: PortalPage) -> Response:
     pages = _pages(request)
     if not session.principal.has(perm.KNOWLEDGE_BASE_VIEW):
         return pages.error(request, NOT_FOUND, session=session)
@@ -90,7 +88,7 @@ async def kb_list(request: Request, session: PageSession) -> Response:
 
 
 @router.get("/kb/{article_id}")
-async def kb_article(request: Request, session: PageSession, article_id: str) -> Response:
+async def kb_article(request: Request, session: PortalPage, article_id: str) -> Response:
     pages = _pages(request)
     if not session.principal.has(perm.KNOWLEDGE_BASE_VIEW):
         return pages.error(request, NOT_FOUND, session=session)
@@ -110,38 +108,5 @@ async def kb_article(request: Request, session: PageSession, article_id: str) ->
             "updated": t.date(article.updated_at),
             "paragraphs": paragraphs(article.body),
         },
-        session=session,
-    )
-
-
-def priority_label(t: Translator, value: str) -> str:
-    return t.label("priority", value) if value else t("kb.charts.no_priority")
-
-
-def hours_text(t: Translator, hours: float) -> str:
-    text = f"{hours:.1f}"
-    return text.replace(".", ",") if t.lang == "fr" else text
-
-
-@router.get("/tickets/charts")
-async def ticket_charts(request: Request, session: PageSession) -> Response:
-    pages = _pages(request)
-    p = session.principal
-    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
-        return pages.error(request, NOT_FOUND, session=session)
-    t = pages.translator(request)
-    data = await _backends(request).knowledge.ticket_charts(session.principal_token)
-    pie = charts_svg.pie([(priority_label(t, c.priority), c.count) for c in data.open_by_priority])
-    resolution = [
-        (priority_label(t, r.priority), r.mean_hours, hours_text(t, r.mean_hours), r.count)
-        for r in data.resolution_by_priority
-    ]
-    line = charts_svg.line(
-        [(label, hours, text) for label, hours, text, _ in resolution], decimal="," if t.lang == "fr" else "."
-    )
-    return pages.render(
-        request,
-        "knowledge/charts.html",
-        {"pie": pie, "line": line, "resolution": resolution},
         session=session,
     )

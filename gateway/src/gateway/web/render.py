@@ -9,20 +9,20 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from gateway.api.errors import Kind
-from gateway.middleware import page_csp
-from gateway.portal_controls import origin, request_controls
-from gateway.sessions import Session
+from gateway.edge.errors import Kind
+from gateway.edge.middleware import page_csp
+from gateway.edge.portal_controls import origin, request_controls
+from gateway.edge.sessions import Session
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES, Translator, load_translators, pick_language
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 _PAGES = (
-    "signin.html",
-    "home.html",
-    "ticket_new.html",
+    "session/signin.html",
+    "home/index.html",
+    "tickets/new.html",
     "error.html",
-    "staff_home.html",
+    "staff/home.html",
     "tickets/list.html",
     "tickets/ticket.html",
 )

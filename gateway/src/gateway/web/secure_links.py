@@ -16,9 +16,9 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gateway.sessions import SESSION_COOKIE
+from gateway.edge.sessions import SESSION_COOKIE
+from gateway.web.deps import COOKIE_FLAGS
 from gateway.web.render import Pages
-from gateway.web.routes import COOKIE_FLAGS
 from servicekit.principal import Principal
 
 log = logging.getLogger(__name__)

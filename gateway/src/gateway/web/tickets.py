@@ -1,5 +1,10 @@
-"""Ticket pages (T1–T6): view all with search, filters, sort and Mine/All; the ticket page with its public
-comments, comment/edit/close forms; CSV export of the visible tickets; the ticket PDF.
+"""Ticket pages (T1–T6, T11): view all with search, filters, sort and Mine/All; the new-ticket form; the ticket
+charts; the ticket page with its public comments, comment/edit/close forms; CSV export of the visible tickets;
+the ticket PDF.
+
+/tickets/new and /tickets/charts are declared before /tickets/{ticket_id} in this one file: routes match in
+order, and neither is a ticket id. The charts are inline SVG with text labels, a legend and a table of the
+same figures, for users who may see tickets (View All or View Mine; the figures cover exactly those tickets).
 
 Everything works without JavaScript; the tickets service decides what the user may see and do, these pages
 only decide what to offer.
@@ -11,33 +16,46 @@ import asyncio
 import csv
 import io
 from typing import NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from gateway.api.errors import NOT_FOUND, UNAVAILABLE, split_field
+from gateway.areas import tickets as tickets_rules
+from gateway.areas.tickets import (
+    COMMENT_MAX,
+    DEFAULT_PRIORITY,
+    DESCRIPTION_MAX,
+    PRIORITIES,
+    SORTS,
+    STATUSES,
+    SUBJECT_MAX,
+    Filters,
+    status_key,
+)
 from gateway.clients import Backends
-from gateway.clients.schemas import Attachment, Comment, Ticket
-from gateway.csrf import CSRF_FIELD
-from gateway.sessions import Session
+from gateway.clients.schemas import Asset, Attachment, Comment, Ticket
+from gateway.edge.csrf import CSRF_FIELD
+from gateway.edge.downloads import DOWNLOAD_CSP, attachment_response, pdf_response
+from gateway.edge.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, split_field
+from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
+from gateway.edge.sessions import Session
+from gateway.web import charts_svg
+from gateway.web.deps import PortalPage
+from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from gateway.web.routes import PageSession, check_csrf, read_form
+from gateway.web.views.tickets import invoiced_label, list_row, status_label
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
 
-STATUSES = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
-SORTS = ("newest", "oldest", "updated")
 PAGE_SIZE = 25
+_TICKET_FIELDS = ("subject", "description", "priority", "issue_type", "asset_id")
+ASSET_CHOICES_MAX = 100
 COMMENTS_PAGE = 50
 CSV_LIMIT = 10_000
-COMMENT_MAX = 20_000
-SUBJECT_MAX = 200
-DESCRIPTION_MAX = 20_000
-QUERY_MAX = 200
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # What a redirect after a successful post says on the ticket page.
@@ -47,8 +65,6 @@ _DONE = {
     "closed": "tickets.done.closed",
     "attached": "tickets.done.attached",
 }
-# Downloads never render in the portal's origin: no scripts, no plugins, sandboxed even if opened inline.
-DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 def _pages(request: Request) -> Pages:
@@ -59,49 +75,16 @@ def _backends(request: Request) -> Backends:
     return request.app.state.backends
 
 
-def status_key(value: str) -> str:
-    return value.lower().replace(" ", "_")
-
-
-def status_label(t: Translator, value: str) -> str:
-    return t.table.get(f"status.{status_key(value)}") or value
-
-
-class Filters(NamedTuple):
-    query: str
-    status_in: tuple[str, ...]
-    status_not_in: tuple[str, ...]
-    sort: str
-    scope: str  # "all" or "mine"
-
-    def params(self) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        if self.query:
-            out.append(("q", self.query))
-        out += [("status", s) for s in self.status_in] + [("not_status", s) for s in self.status_not_in]
-        if self.sort != "newest":
-            out.append(("sort", self.sort))
-        if self.scope != "all":
-            out.append(("scope", self.scope))
-        return out
-
-
 def read_filters(request: Request, session: Session) -> Filters:
     """The list's filters from the query string, keeping only what the user's group offers."""
     qp = request.query_params
-    query = " ".join(qp.get("q", "").split())[:QUERY_MAX]
-    show_status = session.principal.has(perm.TICKETS_STATUS_FILTERS)
-    by_key = {status_key(s): s for s in STATUSES}
-    status_in = tuple(dict.fromkeys(by_key[k] for k in map(status_key, qp.getlist("status")) if k in by_key))
-    status_not = tuple(dict.fromkeys(by_key[k] for k in map(status_key, qp.getlist("not_status")) if k in by_key))
-    sort = qp.get("sort", "newest")
-    scope = qp.get("scope", "all")
-    return Filters(
-        query=query,
-        status_in=status_in if show_status else (),
-        status_not_in=status_not if show_status else (),
-        sort=sort if sort in SORTS else "newest",
-        scope="mine" if scope == "mine" and session.principal.has(perm.TICKETS_VIEW_ALL) else "all",
+    return tickets_rules.lenient(
+        session.principal,
+        query=qp.get("q", ""),
+        status_in=qp.getlist("status"),
+        status_not_in=qp.getlist("not_status"),
+        sort=qp.get("sort", "newest"),
+        scope=qp.get("scope", "all"),
     )
 
 
@@ -110,51 +93,12 @@ async def _list(request: Request, session: Session, f: Filters, *, cursor: str =
         session.principal_token,
         page_size=size,
         cursor=cursor,
-        query=f.query,
-        status_in=f.status_in,
-        status_not_in=f.status_not_in,
-        sort=f.sort,
-        mine_only=f.scope == "mine",
+        **f.list_arguments(),
     )
-
-
-class Row(NamedTuple):
-    id: str
-    number: int
-    subject: str
-    status: str
-    status_class: str
-    priority: str
-    issue_type: str
-    created: str
-    updated: str
-    invoiced: str
-    contact: str
-
-
-def _row(t: Translator, tk: Ticket) -> Row:
-    return Row(
-        tk.id,
-        tk.number,
-        tk.subject,
-        status_label(t, tk.status),
-        "status-" + status_key(tk.status),
-        t.label("priority", tk.priority),
-        tk.issue_type,
-        t.datetime(tk.created_at),
-        t.datetime(tk.updated_at),
-        invoiced_label(t, tk),
-        tk.contact_name,
-    )
-
-
-def invoiced_label(t: Translator, tk: Ticket) -> str:
-    """The invoiced marker (T1): "Invoiced INV-1001" once billing has invoiced the ticket, else ''."""
-    return t("tickets.invoiced", number=tk.invoice_number) if tk.invoice_number else ""
 
 
 @router.get("/tickets")
-async def tickets_list(request: Request, session: PageSession) -> Response:
+async def tickets_list(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
         return _pages(request).error(request, NOT_FOUND, session=session)
@@ -175,7 +119,7 @@ async def tickets_list(request: Request, session: PageSession) -> Response:
         request,
         "tickets/list.html",
         {
-            "rows": [_row(t, tk) for tk in page.items],
+            "rows": [list_row(t, tk) for tk in page.items],
             "f": f,
             "statuses": [(s, status_label(t, s)) for s in STATUSES],
             "sorts": SORTS,
@@ -196,7 +140,7 @@ def _csv_cell(value: str) -> str:
 
 
 @router.get("/tickets.csv")
-async def tickets_csv(request: Request, session: PageSession) -> Response:
+async def tickets_csv(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
         return _pages(request).error(request, NOT_FOUND, session=session)
@@ -236,6 +180,161 @@ async def tickets_csv(request: Request, session: PageSession) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="tickets.csv"', "Cache-Control": "no-store"},
     )
+
+
+# --- new ticket (before /tickets/{ticket_id}) ----------------------------------------------------------
+
+
+async def _asset_choices(request: Request, session: Session) -> list[Asset]:
+    """The assets the user may pick for a new ticket (T3, T8): those it may see; none without an asset view, or
+    while assets is unavailable (the form then simply has no picker)."""
+    p = session.principal
+    if not (p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE)):
+        return []
+    try:
+        page = await _backends(request).assets.list_assets(session.principal_token, page_size=ASSET_CHOICES_MAX)
+    except grpc.aio.AioRpcError:
+        return []
+    return page.items
+
+
+async def _ticket_form(
+    request: Request, session: Session, form: dict[str, str], errors: dict[str, str], status: int
+) -> Response:
+    return _pages(request).render(
+        request,
+        "tickets/new.html",
+        {
+            "form": form,
+            "errors": errors,
+            "priorities": PRIORITIES,
+            "limits": {"subject": SUBJECT_MAX, "description": DESCRIPTION_MAX},
+            "assets": await _asset_choices(request, session),
+        },
+        session=session,
+        status_code=status,
+    )
+
+
+@router.get("/tickets/new")
+async def new_ticket_form(request: Request, session: PortalPage) -> Response:
+    if not session.principal.has(perm.TICKETS_CREATE):
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    form = {
+        "subject": "",
+        "description": "",
+        "priority": DEFAULT_PRIORITY,
+        "asset_id": "",
+        # Generated with the form, so a double submit of this form creates one ticket.
+        "idempotency_key": new_key(),
+    }
+    return await _ticket_form(request, session, form, {}, 200)
+
+
+@router.post("/tickets/new")
+async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
+    raw = await read_form(request, max_files=1)
+    check_csrf(request, raw.get(CSRF_FIELD))
+    if not session.principal.has(perm.TICKETS_CREATE):
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    t = _pages(request).translator(request)
+    form = {
+        "subject": field(raw, "subject").strip(),
+        "description": field(raw, "description").strip(),
+        "priority": field(raw, "priority").strip() or DEFAULT_PRIORITY,
+        "asset_id": field(raw, "asset_id").strip()[:64],
+        "idempotency_key": field(raw, "idempotency_key"),
+    }
+    if not IDEMPOTENCY_KEY.match(form["idempotency_key"]):
+        form["idempotency_key"] = new_key()
+    errors: dict[str, str] = {}
+    if not form["subject"]:
+        errors["subject"] = t("tickets.subject.required")
+    elif len(form["subject"]) > SUBJECT_MAX:
+        errors["subject"] = t("tickets.subject.too_long", max=SUBJECT_MAX)
+        form["subject"] = form["subject"][:SUBJECT_MAX]
+    if not form["description"]:
+        errors["description"] = t("tickets.description.required")
+    elif len(form["description"]) > DESCRIPTION_MAX:
+        errors["description"] = t("tickets.description.too_long", max=DESCRIPTION_MAX)
+    if form["priority"] not in PRIORITIES:
+        errors["priority"] = t("tickets.priority.invalid")
+        form["priority"] = DEFAULT_PRIORITY
+    if errors:
+        return await _ticket_form(request, session, form, errors, 400)
+    site_id = ""
+    if form["asset_id"]:
+        # The ticket is at the asset's site; the tickets service checks both are the customer's.
+        chosen = [a for a in await _asset_choices(request, session) if a.id == form["asset_id"]]
+        site_id = chosen[0].site_id if chosen else ""
+    try:
+        ticket = await _backends(request).tickets.create_ticket(
+            session.principal_token,
+            subject=form["subject"],
+            description=form["description"],
+            priority=form["priority"],
+            idempotency_key=form["idempotency_key"],
+            asset_id=form["asset_id"],
+            site_id=site_id,
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            name, detail = split_field(err.details() or "")
+            errors[name if name in _TICKET_FIELDS else "_form"] = (
+                t("tickets.asset.invalid") if name in ("asset_id", "site_id") else detail
+            )
+            return await _ticket_form(request, session, form, errors, 400)
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            errors["_form"] = t("error.backend-unavailable.detail")
+            return await _ticket_form(request, session, form, errors, UNAVAILABLE.status)
+        raise
+    upload = raw.get("file")
+    filename = getattr(upload, "filename", "") or ""
+    if filename and hasattr(upload, "read"):
+        refused = await attach_after_create(request, session, ticket.id, filename, await upload.read())
+        if refused is not None:
+            return refused
+    return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
+
+
+# --- charts (before /tickets/{ticket_id}) -----------------------------------------------------------------
+
+
+def priority_label(t: Translator, value: str) -> str:
+    return t.label("priority", value) if value else t("kb.charts.no_priority")
+
+
+def hours_text(t: Translator, hours: float) -> str:
+    text = f"{hours:.1f}"
+    return text.replace(".", ",") if t.lang == "fr" else text
+
+
+@router.get("/tickets/charts")
+async def ticket_charts(request: Request, session: PortalPage) -> Response:
+    pages = _pages(request)
+    p = session.principal
+    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
+        return pages.error(request, NOT_FOUND, session=session)
+    t = pages.translator(request)
+    data = await _backends(request).knowledge.ticket_charts(session.principal_token)
+    pie = charts_svg.pie([(priority_label(t, c.priority), c.count) for c in data.open_by_priority])
+    resolution = [
+        (priority_label(t, r.priority), r.mean_hours, hours_text(t, r.mean_hours), r.count)
+        for r in data.resolution_by_priority
+    ]
+    line = charts_svg.line(
+        [(label, hours, text) for label, hours, text, _ in resolution], decimal="," if t.lang == "fr" else "."
+    )
+    return pages.render(
+        request,
+        "tickets/charts.html",
+        {"pie": pie, "line": line, "resolution": resolution},
+        session=session,
+    )
+
+
+# --- one ticket ---------------------------------------------------------------------------------------------
 
 
 class CommentView(NamedTuple):
@@ -332,13 +431,8 @@ async def _ticket_page(
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def ticket_page(request: Request, ticket_id: str, session: PortalPage) -> Response:
     return await _ticket_page(request, session, ticket_id)
-
-
-def _field(form, name: str) -> str:  # noqa: ANN001 - starlette FormData
-    value = form.get(name, "")
-    return value if isinstance(value, str) else ""
 
 
 async def _after_write(
@@ -375,12 +469,12 @@ async def _read_upload_form(request: Request):  # noqa: ANN202 - starlette FormD
 
 
 @router.post("/tickets/{ticket_id}/comments")
-async def add_comment(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def add_comment(request: Request, ticket_id: str, session: PortalPage) -> Response:
     """A comment, a file, or both (the file then belongs to the comment)."""
     raw = await _read_upload_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     t = _pages(request).translator(request)
-    body = _field(raw, "body").strip()
+    body = field(raw, "body").strip()
     upload = raw.get("file")
     filename = getattr(upload, "filename", "") or ""
     data = await upload.read() if filename and hasattr(upload, "read") else b""
@@ -411,14 +505,14 @@ async def add_comment(request: Request, ticket_id: str, session: PageSession) ->
         if filename:
             await tickets.add_attachment(token, ticket_id, filename=filename, data=data, comment_id=comment_id)
     except grpc.aio.AioRpcError as err:
-        field = "file" if filename and err.code() == grpc.StatusCode.INVALID_ARGUMENT else "body"
-        if field == "file":
+        which = "file" if filename and err.code() == grpc.StatusCode.INVALID_ARGUMENT else "body"
+        if which == "file":
             name, detail = split_field(err.details() or "")
             message = t("tickets.files.refused", name=filename[:120], reason=detail)
             if comment_id:
                 message = t("tickets.files.refused_after_comment", reason=message)
             return await _ticket_page(request, session, ticket_id, errors={"file": message}, form=form, status_code=400)
-        return await _after_write(request, session, ticket_id, err, form, field)
+        return await _after_write(request, session, ticket_id, err, form, which)
     done = "commented" if body else "attached"
     return RedirectResponse(f"/tickets/{ticket_id}?done={done}#comments", status_code=303)
 
@@ -446,7 +540,7 @@ async def attach_after_create(
 
 
 @router.get("/ticket-files/{attachment_id}")
-async def download_attachment(request: Request, attachment_id: str, session: PageSession) -> Response:
+async def download_attachment(request: Request, attachment_id: str, session: PortalPage) -> Response:
     try:
         att, data = await _backends(request).tickets.get_attachment(session.principal_token, attachment_id)
     except (grpc.aio.AioRpcError, LookupError) as err:
@@ -457,7 +551,7 @@ async def download_attachment(request: Request, attachment_id: str, session: Pag
 
 
 @router.get("/ticket-files/{attachment_id}/thumbnail")
-async def attachment_thumbnail(request: Request, attachment_id: str, session: PageSession) -> Response:
+async def attachment_thumbnail(request: Request, attachment_id: str, session: PortalPage) -> Response:
     """An image attachment's preview: a PNG the tickets service drew, shown inline in the page."""
     try:
         _, data = await _backends(request).tickets.get_attachment(
@@ -474,32 +568,12 @@ async def attachment_thumbnail(request: Request, attachment_id: str, session: Pa
     )
 
 
-def attachment_response(att: Attachment, data: bytes) -> Response:
-    """The file as a download that can never run as a page of the portal (the edge middleware adds
-    `X-Content-Type-Options: nosniff` to every response; this CSP replaces the pages' one)."""
-    media_type = "text/plain; charset=utf-8" if att.content_type == "text/plain" else att.content_type
-    return Response(
-        data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": content_disposition(att.filename),
-            "Content-Security-Policy": DOWNLOAD_CSP,
-            "Cache-Control": "private, no-store",
-        },
-    )
-
-
-def content_disposition(filename: str) -> str:
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 @router.post("/tickets/{ticket_id}/edit")
-async def edit_ticket(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def edit_ticket(request: Request, ticket_id: str, session: PortalPage) -> Response:
     raw = await read_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     t = _pages(request).translator(request)
-    form = {"body": "", "subject": _field(raw, "subject").strip(), "description": _field(raw, "description").strip()}
+    form = {"body": "", "subject": field(raw, "subject").strip(), "description": field(raw, "description").strip()}
     errors: dict[str, str] = {}
     if not form["subject"]:
         errors["subject"] = t("tickets.subject.required")
@@ -521,7 +595,7 @@ async def edit_ticket(request: Request, ticket_id: str, session: PageSession) ->
 
 
 @router.post("/tickets/{ticket_id}/close")
-async def close_ticket(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def close_ticket(request: Request, ticket_id: str, session: PortalPage) -> Response:
     raw = await read_form(request)
     check_csrf(request, raw.get(CSRF_FIELD))
     try:
@@ -532,15 +606,11 @@ async def close_ticket(request: Request, ticket_id: str, session: PageSession) -
 
 
 @router.get("/tickets/{ticket_id}/pdf")
-async def ticket_pdf(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def ticket_pdf(request: Request, ticket_id: str, session: PortalPage) -> Response:
     try:
         data, filename = await _backends(request).tickets.ticket_pdf(session.principal_token, ticket_id)
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return _pages(request).error(request, NOT_FOUND, session=session)
         raise
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
-    )
+    return pdf_response(data, filename)

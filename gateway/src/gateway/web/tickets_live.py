@@ -9,11 +9,9 @@ dropped here and their text is not even in the event. The page works without it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC
 
@@ -21,74 +19,17 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from gateway.api.errors import NOT_FOUND, UNAVAILABLE
-from gateway.web.routes import PageSession
-from portal.tickets.v1 import events_pb2
-from servicekit.events import subject
+from gateway.clients.ticket_events import TicketFeed
+from gateway.edge.errors import NOT_FOUND, UNAVAILABLE
+from gateway.web.deps import PortalPage
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-SUBJECT = subject("tickets", "ticket_commented")
 HEARTBEAT_SECONDS = 15.0
 # The browser's EventSource reconnects by itself; a bounded stream re-checks the session at each reconnect.
 STREAM_SECONDS = 300.0
-QUEUE_SIZE = 100
-
-
-class TicketFeed:
-    """Public comments by ticket id, for the streams currently open in this process."""
-
-    def __init__(self, nats_url: str) -> None:
-        self.nats_url = nats_url
-        self._listeners: dict[str, set[asyncio.Queue]] = defaultdict(set)
-        self._nc = None
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        """Subscribe once; raises when NATS cannot be reached quickly (the stream then answers 503)."""
-        if self._nc is not None:
-            return
-        async with self._lock:
-            if self._nc is not None:
-                return
-            import nats
-
-            nc = await nats.connect(servers=[self.nats_url], connect_timeout=2, max_reconnect_attempts=-1)
-            await nc.subscribe(SUBJECT, cb=self._on_message)
-            self._nc = nc
-
-    async def close(self) -> None:
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
-            self._nc = None
-
-    async def _on_message(self, msg) -> None:  # noqa: ANN001 - nats.aio.msg.Msg
-        try:
-            event = events_pb2.TicketCommented.FromString(msg.data)
-        except Exception:  # noqa: BLE001 - an unreadable event is simply not shown
-            return
-        if not event.is_public:
-            return
-        self.publish(event)
-
-    def publish(self, event: events_pb2.TicketCommented) -> None:
-        for queue in list(self._listeners.get(event.ticket_id, ())):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(event)
-
-    @contextlib.contextmanager
-    def listen(self, ticket_id: str):  # noqa: ANN201
-        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
-        self._listeners[ticket_id].add(queue)
-        try:
-            yield queue
-        finally:
-            self._listeners[ticket_id].discard(queue)
-            if not self._listeners[ticket_id]:
-                del self._listeners[ticket_id]
 
 
 def feed(request: Request) -> TicketFeed:
@@ -105,7 +46,7 @@ async def close_feed(app) -> None:  # noqa: ANN001 - FastAPI app
 
 
 @router.get("/tickets/{ticket_id}/events")
-async def ticket_events(request: Request, ticket_id: str, session: PageSession) -> Response:
+async def ticket_events(request: Request, ticket_id: str, session: PortalPage) -> Response:
     pages = request.app.state.pages
     try:
         ticket = await request.app.state.backends.tickets.get_ticket(session.principal_token, ticket_id)

@@ -9,7 +9,7 @@ import grpc
 from fastapi import HTTPException, status
 
 from gateway.clients import Backends
-from portal.identity.v1 import identity_pb2
+from gateway.clients.identity import ContactMessage
 
 
 def bad_request(field: str, message: str) -> HTTPException:
@@ -19,7 +19,7 @@ def bad_request(field: str, message: str) -> HTTPException:
 
 async def check_customer(
     backends: Backends, token: str, customer_id: str, *, contact_id: str = "", in_path: bool = False
-) -> identity_pb2.Contact | None:
+) -> ContactMessage | None:
     """The customer exists, and the contact (when one is named) is its own; returns that contact, None when no
     contact is named. Another customer's contact and an unknown id are refused alike."""
     try:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import grpc
 
 from gateway.clients.identity import IdentityClient
-from gateway.csrf import Csrf
+from gateway.edge.csrf import Csrf
 from servicekit.principal import Principal
 
 SESSION_COOKIE = "portal_session"

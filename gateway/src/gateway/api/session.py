@@ -1,4 +1,5 @@
-"""The JSON API under /api/v1, authenticated by `Authorization: Bearer <session token>`."""
+"""Sessions in the JSON API: sign in (`POST /api/v1/sessions`), the second factor, sign out, and who the session
+belongs to (`GET /api/v1/me`). Every other call sends the token as `Authorization: Bearer <session token>`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import grpc
 from fastapi import APIRouter, Request, Response, status
 
 from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.docs import problems
 from gateway.api.schemas import (
-    Home,
-    HomeSection,
     Me,
     MfaCodeBody,
     MfaEnrolled,
@@ -18,42 +17,31 @@ from gateway.api.schemas import (
     SessionCreated,
     SignInBody,
 )
+from gateway.areas import session as areas_session
+from gateway.areas.session import SignedIn, client_address
+from gateway.clients import Backends
 from gateway.clients.identity import AUDIENCE_PORTAL
-from gateway.home import load_home
-from servicekit import permissions as perm
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
+router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))
 
 
-def _problems(*codes: int) -> dict[int | str, dict]:
-    return {code: _PROBLEM for code in codes}
-
-
-router = APIRouter(prefix="/api/v1", responses=_problems(400, 401, 413, 503))
-
-# Keyset cursors are URL-safe base64; anything else cannot be one of ours.
-CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"
-
-
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=_problems(429), tags=["sessions"])
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=problems(429), tags=["sessions"])
 async def create_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
     """Sign in with a portal login and password; the answer's token authenticates the other calls."""
-    try:
-        result = await backends.identity.sign_in(
-            login=body.login,
-            password=body.password,
-            audience=AUDIENCE_PORTAL,
-            client_address=_address(request),
-        )
-    except grpc.aio.AioRpcError as err:
-        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
-            raise ApiUnauthenticated("the login and password do not match") from None
-        raise
+    result = await api_sign_in(request, backends, body, audience=AUDIENCE_PORTAL)
     return SessionCreated(session_token=result.session_token, expires_at=result.expires_at, next_step=result.next_step)
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else ""
+async def api_sign_in(request: Request, backends: Backends, body: SignInBody, *, audience: int) -> SignedIn:
+    """The one sign-in flow, worded for JSON: credentials that do not sign in are a 401 problem."""
+    try:
+        return await areas_session.sign_in(
+            backends, request, login=body.login, password=body.password, audience=audience
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() in areas_session.WRONG_CREDENTIALS:
+            raise ApiUnauthenticated("the login and password do not match") from None
+        raise
 
 
 def _not_pending(err: grpc.aio.AioRpcError) -> None:
@@ -62,12 +50,12 @@ def _not_pending(err: grpc.aio.AioRpcError) -> None:
         raise ApiUnauthenticated("this session is not waiting for this step of signing in; sign in again") from None
 
 
-@router.post("/sessions/current/mfa", responses=_problems(429), tags=["sessions"])
+@router.post("/sessions/current/mfa", responses=problems(429), tags=["sessions"])
 async def verify_mfa(body: MfaCodeBody, token: BearerToken, request: Request, backends: Clients) -> MfaVerified:
     """The second step of signing in (`next_step` = `mfa_code`): a code from the authenticator app, or a recovery
     code. A code works once; a wrong one is a 400 and counts towards the account's lock-out."""
     try:
-        left = await backends.identity.verify_mfa_code(token, code=body.code, client_address=_address(request))
+        left = await backends.identity.verify_mfa_code(token, code=body.code, client_address=client_address(request))
     except grpc.aio.AioRpcError as err:
         _not_pending(err)
         raise
@@ -93,7 +81,9 @@ async def confirm_mfa_enrolment(
     """Finish enrolment with the app's current code; the answer's recovery codes are shown this once, and the
     session then works for every call."""
     try:
-        codes = await backends.identity.confirm_mfa_enrolment(token, code=body.code, client_address=_address(request))
+        codes = await backends.identity.confirm_mfa_enrolment(
+            token, code=body.code, client_address=client_address(request)
+        )
     except grpc.aio.AioRpcError as err:
         _not_pending(err)
         raise
@@ -103,8 +93,7 @@ async def confirm_mfa_enrolment(
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
 async def delete_session(token: BearerToken, backends: Clients, sessions: Sessions) -> Response:
     """Sign out: the session token stops working."""
-    sessions.drop(token)
-    await backends.identity.sign_out(token)
+    await areas_session.sign_out(backends, sessions, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,23 +110,4 @@ async def me(session: CurrentSession) -> Me:
         display_name=p.display_name,
         email=p.email,
         permissions=sorted(p.permissions),
-    )
-
-
-@router.get("/home", tags=["portal"])
-async def home(session: CurrentSession, backends: Clients) -> Home:
-    """The portal home's sections; a section is null when the user's group does not show it."""
-    s = await load_home(backends, session)
-
-    def section(sec):  # noqa: ANN001, ANN202
-        return None if sec is None else HomeSection(available=sec.available, items=sec.items)
-
-    return Home(
-        customer_name=session.customer_name,
-        display_name=session.principal.display_name,
-        can_create_tickets=session.principal.has(perm.TICKETS_CREATE),
-        tickets=section(s.tickets),
-        invoices=section(s.invoices),
-        assets=section(s.assets),
-        script_runs=section(s.script_runs),
     )

@@ -1,8 +1,5 @@
-"""Staff JSON API for identity (SPEC S2, P2, P4, P5, C1-C6): permission groups, portal users, portal settings,
-customers, contacts and custom fields.
-
-Staff sign in with `POST /api/v1/staff/sessions` and send that token as the bearer; a portal session gets 403.
-Identity enforces the same rule itself (PERMISSION_DENIED for any non-staff principal)."""
+"""Staff JSON API for customers (SPEC C1-C6): customers, their archive switch, data holders and deletion,
+contacts, and custom fields."""
 
 from __future__ import annotations
 
@@ -10,222 +7,27 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import grpc
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import ApiUnauthenticated, Clients, CurrentSession
-from gateway.api.errors import PROBLEM_MEDIA_TYPE, UNAVAILABLE, Problem
-from gateway.api.schemas import SessionCreated, SignInBody
-from gateway.clients.identity import AUDIENCE_STAFF
-from gateway.sessions import Session
-from portal.identity.v1 import identity_pb2
-from servicekit import permissions as perm
-from servicekit.principal import KIND_STAFF
+from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.docs import problems
+from gateway.api.staff import Id
+from gateway.clients.identity import (
+    ContactMessage,
+    CustomerMessage,
+    CustomerSettingsMessage,
+    CustomFieldMessage,
+)
+from gateway.edge.errors import UNAVAILABLE, Problem
 
 # How identity's message begins when it could not ask another service whether it holds data (SPEC C5).
 UNREACHABLE = "could not ask"
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: identity"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 503)},
+    responses=problems(400, 401, 403, 404, 409, 503),
 )
-Id = Annotated[str, Path(min_length=1, max_length=36)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-async def staff_session(session: CurrentSession) -> Session:
-    if session.principal.kind != KIND_STAFF:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only staff sessions may use the staff API")
-    return session
-
-
-StaffSession = Annotated[Session, Depends(staff_session)]
-
-
-class Permission(BaseModel):
-    name: str
-    label: str
-
-
-class Group(BaseModel):
-    id: str
-    name: str
-    permissions: list[str]
-    built_in: bool
-    member_count: int
-
-    @classmethod
-    def of(cls, g: identity_pb2.PermissionGroup) -> Group:
-        return cls(
-            id=g.id, name=g.name, permissions=list(g.permissions), built_in=g.built_in, member_count=g.member_count
-        )
-
-
-class GroupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name
-    permissions: list[Annotated[str, StringConstraints(max_length=64)]] = Field(default_factory=list, max_length=64)
-
-
-class PortalUser(BaseModel):
-    id: str
-    customer_id: str
-    contact_id: str
-    login: str
-    email: str
-    group_name: str
-
-    @classmethod
-    def of(cls, u: identity_pb2.PortalUser) -> PortalUser:
-        return cls(
-            id=u.id,
-            customer_id=u.customer_id,
-            contact_id=u.contact_id,
-            login=u.login,
-            email=u.email,
-            group_name=u.group_name,
-        )
-
-
-class NewPortalUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    contact_id: Annotated[str, StringConstraints(max_length=36)] = ""
-    login: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] = ""
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
-    password: Annotated[
-        str, Field(max_length=1024, description="Leave empty to email an invitation to choose one (SPEC P2).")
-    ] = ""
-    group_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
-    require_mfa: bool = False
-
-
-class GroupChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    group_name: Name
-
-
-class RequireMfa(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    require_mfa: bool
-
-
-class PortalSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    always_invite_new_customers: bool
-
-
-@router.post("/sessions", status_code=status.HTTP_201_CREATED)
-async def create_staff_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
-    """Staff sign-in; the answer's token authenticates the staff API."""
-    try:
-        result = await backends.identity.sign_in(
-            login=body.login,
-            password=body.password,
-            audience=AUDIENCE_STAFF,
-            client_address=request.client.host if request.client else "",
-        )
-    except grpc.aio.AioRpcError as err:
-        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
-            raise ApiUnauthenticated("the login and password do not match") from None
-        raise
-    return SessionCreated(session_token=result.session_token, expires_at=result.expires_at)
-
-
-@router.get("/permissions")
-async def list_permissions(session: StaffSession) -> list[Permission]:
-    """The permission catalogue, in SPEC P5's order."""
-    return [Permission(name=name, label=label) for name, label in perm.CATALOGUE.items()]
-
-
-@router.get("/permission-groups")
-async def list_groups(session: StaffSession, backends: Clients) -> list[Group]:
-    """Every group, the two built-in ones first."""
-    return [Group.of(g) for g in await backends.identity.list_permission_groups(session.principal_token)]
-
-
-@router.post("/permission-groups", status_code=status.HTTP_201_CREATED)
-async def create_group(body: GroupBody, session: StaffSession, backends: Clients) -> Group:
-    group = await backends.identity.create_permission_group(
-        session.principal_token, name=body.name, permissions=body.permissions
-    )
-    return Group.of(group)
-
-
-@router.put("/permission-groups/{group_id}")
-async def update_group(group_id: Id, body: GroupBody, session: StaffSession, backends: Clients) -> Group:
-    """Rename and replace the permissions; the built-in groups are fixed (409)."""
-    group = await backends.identity.update_permission_group(
-        session.principal_token, group_id=group_id, name=body.name, permissions=body.permissions
-    )
-    return Group.of(group)
-
-
-@router.delete("/permission-groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_group(group_id: Id, session: StaffSession, backends: Clients) -> Response:
-    """Only a group nobody is in, and never a built-in one (409)."""
-    await backends.identity.delete_permission_group(session.principal_token, group_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/customers/{customer_id}/portal-users", status_code=status.HTTP_201_CREATED)
-async def create_portal_user(
-    customer_id: Id, body: NewPortalUser, session: StaffSession, backends: Clients
-) -> PortalUser:
-    """A portal user for the customer or one of its contacts; without a password it is emailed an invitation."""
-    user = await backends.identity.create_portal_user(
-        session.principal_token, customer_id=customer_id, **body.model_dump()
-    )
-    return PortalUser.of(user)
-
-
-@router.put("/portal-users/{portal_user_id}/group")
-async def set_group(portal_user_id: Id, body: GroupChoice, session: StaffSession, backends: Clients) -> PortalUser:
-    user = await backends.identity.set_portal_user_group(
-        session.principal_token, portal_user_id=portal_user_id, group_name=body.group_name
-    )
-    return PortalUser.of(user)
-
-
-@router.post("/portal-users/{portal_user_id}/invitation", status_code=status.HTTP_204_NO_CONTENT)
-async def invite(portal_user_id: Id, session: StaffSession, backends: Clients) -> Response:
-    """Email a new invitation link (the previous one stops working)."""
-    await backends.identity.invite_portal_user(session.principal_token, portal_user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.put("/portal-users/{portal_user_id}/require-mfa", status_code=status.HTTP_204_NO_CONTENT)
-async def require_mfa(portal_user_id: Id, body: RequireMfa, session: StaffSession, backends: Clients) -> Response:
-    await backends.identity.set_require_mfa(
-        session.principal_token, portal_user_id=portal_user_id, require_mfa=body.require_mfa
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.delete("/portal-users/{portal_user_id}/mfa", status_code=status.HTTP_204_NO_CONTENT)
-async def reset_mfa(portal_user_id: Id, session: StaffSession, backends: Clients) -> Response:
-    """Remove the user's authenticator and recovery codes (a lost phone)."""
-    await backends.identity.reset_mfa(session.principal_token, portal_user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.get("/settings")
-async def get_settings(session: StaffSession, backends: Clients) -> PortalSettings:
-    s = await backends.identity.get_portal_settings(session.principal_token)
-    return PortalSettings(always_invite_new_customers=s.always_invite_new_customers)
-
-
-@router.put("/settings")
-async def put_settings(body: PortalSettings, session: StaffSession, backends: Clients) -> PortalSettings:
-    s = await backends.identity.update_portal_settings(
-        session.principal_token, always_invite_new_customers=body.always_invite_new_customers
-    )
-    return PortalSettings(always_invite_new_customers=s.always_invite_new_customers)
 
 
 class Archived(BaseModel):
@@ -241,7 +43,7 @@ class CustomerState(BaseModel):
 
 
 @router.put("/customers/{customer_id}/archived")
-async def set_archived(customer_id: Id, body: Archived, session: StaffSession, backends: Clients) -> CustomerState:
+async def set_archived(customer_id: Id, body: Archived, session: StaffApiSession, backends: Clients) -> CustomerState:
     """Archive (its portal users are signed out and cannot sign in) or re-enable a customer (SPEC C5)."""
     c = await backends.identity.set_customer_archived(
         session.principal_token, customer_id=customer_id, archived=body.archived
@@ -297,7 +99,7 @@ class CustomerSettings(BaseModel):
     internal_ticket_warning: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
     @classmethod
-    def of(cls, s: identity_pb2.CustomerSettings) -> CustomerSettings:
+    def of(cls, s: CustomerSettingsMessage) -> CustomerSettings:
         values = {name: getattr(s, name) for name in cls.model_fields}
         for name in ("tax_rate_bp", "invoice_terms_days"):
             values[name] = getattr(s, name) if s.HasField(name) else None
@@ -305,8 +107,8 @@ class CustomerSettings(BaseModel):
             values[name] = list(values[name])
         return cls.model_construct(**values)
 
-    def proto(self) -> identity_pb2.CustomerSettings:
-        return identity_pb2.CustomerSettings(**{k: v for k, v in self.model_dump().items() if v is not None})
+    def values(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class PortalAccess(BaseModel):
@@ -361,11 +163,11 @@ class CustomerRecord(BaseModel):
     subsidiaries: list[CustomerSummary] = Field(default_factory=list)
 
 
-def _badges(c: identity_pb2.Customer) -> list[Badge]:
+def _badges(c: CustomerMessage) -> list[Badge]:
     return [Badge(label=b.label, color=b.color) for b in c.badges]
 
 
-def _summary(c: identity_pb2.Customer) -> CustomerSummary:
+def _summary(c: CustomerMessage) -> CustomerSummary:
     return CustomerSummary(
         id=c.id,
         display_name=c.display_name,
@@ -376,7 +178,7 @@ def _summary(c: identity_pb2.Customer) -> CustomerSummary:
     )
 
 
-def _record(c: identity_pb2.Customer, subsidiaries: list[identity_pb2.Customer] = ()) -> CustomerRecord:  # type: ignore[assignment]
+def _record(c: CustomerMessage, subsidiaries: list[CustomerMessage] = ()) -> CustomerRecord:  # type: ignore[assignment]
     return CustomerRecord(
         id=c.id,
         display_name=c.display_name,
@@ -429,17 +231,15 @@ class CustomerBody(BaseModel):
             "last_name": self.last_name,
             "email": self.email,
             "notes": self.notes,
-            "phones": [identity_pb2.Phone(**p.model_dump()) for p in self.phones],
-            "addresses": [identity_pb2.Address(**a.model_dump()) for a in self.addresses],
-            "custom_fields": [
-                identity_pb2.CustomFieldValue(field_id=a.field_id, value=a.value) for a in self.custom_fields
-            ],
+            "phones": [p.model_dump() for p in self.phones],
+            "addresses": [a.model_dump() for a in self.addresses],
+            "custom_fields": [{"field_id": a.field_id, "value": a.value} for a in self.custom_fields],
             "parent_id": self.parent_id,
         }
         if self.settings is not None:
-            values["settings"] = self.settings.proto()
+            values["settings"] = self.settings.values()
         if self.portal_access is not None:
-            values["portal_access"] = identity_pb2.PortalAccess(**self.portal_access.model_dump())
+            values["portal_access"] = self.portal_access.model_dump()
         return values
 
 
@@ -487,7 +287,7 @@ class ContactOut(BaseModel):
     support_end: str = ""
 
     @classmethod
-    def of(cls, c: identity_pb2.Contact) -> ContactOut:
+    def of(cls, c: ContactMessage) -> ContactOut:
         return cls(
             id=c.id,
             customer_id=c.customer_id,
@@ -515,11 +315,9 @@ class CustomFieldBody(BaseModel):
     options: list[Option] = Field(default_factory=list, max_length=50)
     position: Annotated[int, Field(ge=0, le=10_000, description="0 keeps the current place (on update)")] = 0
 
-    def options_proto(self) -> list[identity_pb2.CustomFieldOption]:
+    def option_values(self) -> list[dict]:
         return [
-            identity_pb2.CustomFieldOption(
-                value=o.value, badge=identity_pb2.Badge(label=o.badge.label, color=o.badge.color) if o.badge else None
-            )
+            {"value": o.value, "badge": {"label": o.badge.label, "color": o.badge.color} if o.badge else None}
             for o in self.options
         ]
 
@@ -532,7 +330,7 @@ class CustomFieldOut(BaseModel):
     position: int
 
     @classmethod
-    def of(cls, f: identity_pb2.CustomField) -> CustomFieldOut:
+    def of(cls, f: CustomFieldMessage) -> CustomFieldOut:
         return cls(
             id=f.id,
             name=f.name,
@@ -550,7 +348,7 @@ class CustomFieldOut(BaseModel):
 
 @router.get("/customers")
 async def list_customers(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     cursor: Annotated[str, Query(max_length=512)] = "",
     page_size: Annotated[int, Query(ge=0, le=100)] = 0,
@@ -565,31 +363,32 @@ async def list_customers(
 
 
 @router.post("/customers", status_code=status.HTTP_201_CREATED)
-async def create_customer(body: NewCustomer, session: StaffSession, backends: Clients) -> CustomerRecord:
+async def create_customer(body: NewCustomer, session: StaffApiSession, backends: Clients) -> CustomerRecord:
     """A customer; the primary email is unique among customers regardless of case (409). With portal access
     enabled its own portal user is made and invited."""
-    req = identity_pb2.CreateCustomerRequest(idempotency_key=body.idempotency_key, **body.fields())
-    return _record(await backends.identity.create_customer(session.principal_token, req))
+    created = await backends.identity.create_customer(
+        session.principal_token, idempotency_key=body.idempotency_key, **body.fields()
+    )
+    return _record(created)
 
 
 @router.get("/customers/{customer_id}")
-async def get_customer(customer_id: Id, session: StaffSession, backends: Clients) -> CustomerRecord:
+async def get_customer(customer_id: Id, session: StaffApiSession, backends: Clients) -> CustomerRecord:
     resp = await backends.identity.get_customer_record(session.principal_token, customer_id)
     return _record(resp.customer, list(resp.subsidiaries))
 
 
 @router.put("/customers/{customer_id}")
 async def update_customer(
-    customer_id: Id, body: CustomerBody, session: StaffSession, backends: Clients
+    customer_id: Id, body: CustomerBody, session: StaffApiSession, backends: Clients
 ) -> CustomerRecord:
-    req = identity_pb2.UpdateCustomerRequest(customer_id=customer_id, **body.fields())
-    await backends.identity.update_customer(session.principal_token, req)
+    await backends.identity.update_customer(session.principal_token, customer_id=customer_id, **body.fields())
     resp = await backends.identity.get_customer_record(session.principal_token, customer_id)
     return _record(resp.customer, list(resp.subsidiaries))
 
 
 @router.get("/customers/{customer_id}/data-holders")
-async def data_holders(customer_id: Id, session: StaffSession, backends: Clients) -> DataHolders:
+async def data_holders(customer_id: Id, session: StaffApiSession, backends: Clients) -> DataHolders:
     """Which services hold data for the customer: the staff console offers Delete only when none does."""
     resp = await backends.identity.customer_data_holders(session.principal_token, customer_id)
     return DataHolders(
@@ -600,7 +399,7 @@ async def data_holders(customer_id: Id, session: StaffSession, backends: Clients
 
 
 @router.delete("/customers/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_customer(customer_id: Id, request: Request, session: StaffSession, backends: Clients) -> Response:
+async def delete_customer(customer_id: Id, request: Request, session: StaffApiSession, backends: Clients) -> Response:
     """Delete a customer no service holds data for; otherwise 409 naming what holds data (archive it instead).
     503 when a service cannot be asked: nothing is deleted blindly."""
     try:
@@ -615,12 +414,12 @@ async def delete_customer(customer_id: Id, request: Request, session: StaffSessi
 
 
 @router.get("/customers/{customer_id}/contacts")
-async def list_contacts(customer_id: Id, session: StaffSession, backends: Clients) -> list[ContactOut]:
+async def list_contacts(customer_id: Id, session: StaffApiSession, backends: Clients) -> list[ContactOut]:
     return [ContactOut.of(c) for c in await backends.identity.list_contacts(session.principal_token, customer_id)]
 
 
 @router.post("/customers/{customer_id}/contacts", status_code=status.HTTP_201_CREATED)
-async def create_contact(customer_id: Id, body: ContactBody, session: StaffSession, backends: Clients) -> ContactOut:
+async def create_contact(customer_id: Id, body: ContactBody, session: StaffApiSession, backends: Clients) -> ContactOut:
     """A contact; its email may also be on contacts of other customers (SPEC C2)."""
     contact = await backends.identity.create_contact(
         session.principal_token, customer_id=customer_id, **body.model_dump()
@@ -629,7 +428,7 @@ async def create_contact(customer_id: Id, body: ContactBody, session: StaffSessi
 
 
 @router.put("/contacts/{contact_id}")
-async def update_contact(contact_id: Id, body: ContactBody, session: StaffSession, backends: Clients) -> ContactOut:
+async def update_contact(contact_id: Id, body: ContactBody, session: StaffApiSession, backends: Clients) -> ContactOut:
     contact = await backends.identity.update_contact(
         session.principal_token, contact_id=contact_id, **body.model_dump()
     )
@@ -637,31 +436,37 @@ async def update_contact(contact_id: Id, body: ContactBody, session: StaffSessio
 
 
 @router.get("/custom-fields")
-async def list_custom_fields(session: StaffSession, backends: Clients) -> list[CustomFieldOut]:
+async def list_custom_fields(session: StaffApiSession, backends: Clients) -> list[CustomFieldOut]:
     """Custom fields on customers (SPEC C4), in order."""
     return [CustomFieldOut.of(f) for f in await backends.identity.list_custom_fields(session.principal_token)]
 
 
 @router.post("/custom-fields", status_code=status.HTTP_201_CREATED)
-async def create_custom_field(body: CustomFieldBody, session: StaffSession, backends: Clients) -> CustomFieldOut:
+async def create_custom_field(body: CustomFieldBody, session: StaffApiSession, backends: Clients) -> CustomFieldOut:
     """A text or dropdown field; a dropdown answer may carry a badge shown next to the customer's name."""
-    req = identity_pb2.CreateCustomFieldRequest(name=body.name, type=body.type, options=body.options_proto())
-    return CustomFieldOut.of(await backends.identity.create_custom_field(session.principal_token, req))
+    created = await backends.identity.create_custom_field(
+        session.principal_token, name=body.name, type=body.type, options=body.option_values()
+    )
+    return CustomFieldOut.of(created)
 
 
 @router.put("/custom-fields/{field_id}")
 async def update_custom_field(
-    field_id: Id, body: CustomFieldBody, session: StaffSession, backends: Clients
+    field_id: Id, body: CustomFieldBody, session: StaffApiSession, backends: Clients
 ) -> CustomFieldOut:
     """Rename, move, or replace a dropdown's answers (customers' answers no longer offered are removed)."""
-    req = identity_pb2.UpdateCustomFieldRequest(
-        field_id=field_id, name=body.name, options=body.options_proto(), position=body.position
+    updated = await backends.identity.update_custom_field(
+        session.principal_token,
+        field_id=field_id,
+        name=body.name,
+        options=body.option_values(),
+        position=body.position,
     )
-    return CustomFieldOut.of(await backends.identity.update_custom_field(session.principal_token, req))
+    return CustomFieldOut.of(updated)
 
 
 @router.delete("/custom-fields/{field_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_custom_field(field_id: Id, session: StaffSession, backends: Clients) -> Response:
+async def delete_custom_field(field_id: Id, session: StaffApiSession, backends: Clients) -> Response:
     """Remove the field and every customer's answer to it."""
     await backends.identity.delete_custom_field(session.principal_token, field_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

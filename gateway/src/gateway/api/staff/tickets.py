@@ -13,20 +13,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
+from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.docs import problems
 from gateway.api.schemas import NewTicket
-from gateway.api.staff_checks import check_customer
-from gateway.api.staff_identity import StaffSession
+from gateway.api.staff.checks import check_customer
 from gateway.clients.schemas import Ticket
 
 log = logging.getLogger(__name__)
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: tickets"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 409, 503)},
+    responses=problems(400, 401, 403, 409, 503),
 )
 RefId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 
@@ -52,7 +50,7 @@ class StaffTicketCreated(BaseModel):
 @router.post("/tickets", status_code=status.HTTP_201_CREATED)
 async def staff_create_ticket(
     body: StaffNewTicket,
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     response: Response,
     idempotency_key: Annotated[

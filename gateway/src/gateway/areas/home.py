@@ -12,7 +12,7 @@ import grpc
 
 from gateway.clients import Backends
 from gateway.clients.schemas import Invoice, Page
-from gateway.sessions import Session
+from gateway.edge.sessions import Session
 from servicekit import permissions as perm
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,10 @@ them (gateway/web/billing.py holds the billing pages themselves)."""
 
 from __future__ import annotations
 
-from gateway.clients.schemas import Money
-from gateway.sessions import Session
+from typing import NamedTuple
+
+from gateway.clients.schemas import Invoice, Money
+from gateway.edge.sessions import Session
 from gateway.web.i18n import Translator
 from servicekit import permissions as perm
 
@@ -95,3 +97,17 @@ def shows_billing(session: Session) -> bool:
     """Whether the group shows any of the billing sections of the portal's top page."""
     p = perms(session)
     return any(p[k] for k in ("overview", "invoices", "payments", "estimates"))
+
+
+class InvoiceRow(NamedTuple):
+    number: str
+    issued: str
+    due: str
+    total: str
+    balance: str
+
+
+def home_invoice_row(t: Translator, inv: Invoice) -> InvoiceRow:
+    return InvoiceRow(
+        inv.number, t.date(inv.issued_on), t.date(inv.due_on), t.money(inv.total), t.money(inv.balance_due)
+    )

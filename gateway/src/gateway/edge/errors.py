@@ -1,17 +1,23 @@
 """The one place gRPC status codes and HTTP errors become HTTP answers: RFC 9457 problem details.
 
-Pages reuse the same mapping for their error pages (see gateway.web.routes).
+Pages reuse the same mapping for their error pages: install_handlers answers JSON for /api/ paths and hands
+the Kind to the pages' own answer (web.deps.PageErrors) for every other path.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://portal.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -153,3 +159,50 @@ def problem_from_validation(exc: RequestValidationError) -> Problem:
 
 def problem_unauthenticated(detail: str) -> Problem:
     return Problem(UNAUTHENTICATED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PageErrorAnswers(Protocol):
+    """What a non-API path answers to an error (the edge knows no page; the web layer passes this in)."""
+
+    def error(self, request: Request, kind: Kind) -> Response: ...
+
+    def signed_out(self, request: Request) -> Response: ...
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:
+        problem = problem_from_rpc(exc)
+        if problem.status >= 500:
+            log.warning("backend call failed", extra={"code": exc.code().name, "path": request.url.path})
+        if is_api(request):
+            if problem.status == 401:
+                token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+                if token:
+                    request.app.state.sessions.drop(token)
+            return problem.response()
+        if problem.status == 401:
+            return pages.signed_out(request)
+        return pages.error(request, problem.kind)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 413:
+            limit_mb = request.app.state.settings.max_body_bytes / (1024 * 1024)
+            detail = f"The request body is larger than the {limit_mb:g} MB this server accepts."
+        problem = problem_from_status(exc.status_code, detail, dict(exc.headers or {}))
+        if is_api(request):
+            return problem.response()
+        return pages.error(request, problem.kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problem = problem_from_validation(exc)
+        if is_api(request):
+            return problem.response()
+        return pages.error(request, problem.kind)

@@ -12,17 +12,18 @@ import grpc
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.errors import PROBLEM_MEDIA_TYPE, Kind, Problem, split_field
-from gateway.api.staff_identity import PortalUser, StaffSession
+from gateway.api.deps import StaffApiSession
+from gateway.api.docs import problems
+from gateway.api.staff.access import PortalUser
+from gateway.clients.identity import EmailTemplateMessage
 from gateway.clients.portal_controls import PortalControls, PortalControlsClient
-from gateway.portal_controls import controls_cache
-from portal.identity.v1 import identity_pb2
+from gateway.edge.errors import Kind, Problem, split_field
+from gateway.edge.portal_controls import controls_cache
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: portal controls"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 422, 503)},
+    responses=problems(400, 401, 403, 404, 409, 422, 503),
 )
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -75,43 +76,35 @@ class Controls(BaseModel):
         )
 
 
-async def _update(request: Request, session, req: identity_pb2.UpdatePortalControlsRequest) -> Controls:  # noqa: ANN001
-    controls = await _client(request).update(session.principal_token, req)
+async def _update(request: Request, session, **change: object) -> Controls:  # noqa: ANN001
+    controls = await _client(request).update(session.principal_token, **change)
     # This replica shows the change at once; the others within the cache's few seconds.
     controls_cache(request.app).invalidate()
     return Controls.of(controls)
 
 
 @router.get("/portal-controls")
-async def get_controls(request: Request, session: StaffSession) -> Controls:
+async def get_controls(request: Request, session: StaffApiSession) -> Controls:
     """The off switch, the branding and the renewal notice's lead time."""
     return Controls.of(await _client(request).get())
 
 
 @router.put("/portal-controls/off-switch")
-async def put_off_switch(body: OffSwitch, request: Request, session: StaffSession) -> Controls:
+async def put_off_switch(body: OffSwitch, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P8: switch the portal off (every portal page redirects to `redirect_url`) or on again."""
-    req = identity_pb2.UpdatePortalControlsRequest(
-        off_switch=identity_pb2.PortalOffSwitch(disabled=body.disabled, redirect_url=body.redirect_url)
-    )
-    return await _update(request, session, req)
+    return await _update(request, session, off_switch=(body.disabled, body.redirect_url))
 
 
 @router.put("/portal-controls/branding")
-async def put_branding(body: Branding, request: Request, session: StaffSession) -> Controls:
+async def put_branding(body: Branding, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P12: the operator's name and logo in the header, and an optional custom stylesheet."""
-    req = identity_pb2.UpdatePortalControlsRequest(
-        branding=identity_pb2.PortalBranding(
-            operator_name=body.operator_name, logo_url=body.logo_url, custom_css_url=body.custom_css_url
-        )
-    )
-    return await _update(request, session, req)
+    return await _update(request, session, branding=(body.operator_name, body.logo_url, body.custom_css_url))
 
 
 @router.put("/portal-controls/renewal-notice")
-async def put_renewal_notice(body: RenewalNotice, request: Request, session: StaffSession) -> Controls:
+async def put_renewal_notice(body: RenewalNotice, request: Request, session: StaffApiSession) -> Controls:
     """SPEC P7: from how many days before a contact's support end date the portal shows a renewal notice."""
-    return await _update(request, session, identity_pb2.UpdatePortalControlsRequest(renewal_notice_days=body.days))
+    return await _update(request, session, renewal_notice_days=body.days)
 
 
 class SupportWindow(BaseModel):
@@ -133,7 +126,7 @@ class ContactWindow(SupportWindow):
 
 @router.put("/contacts/{contact_id}/support-window")
 async def put_support_window(
-    contact_id: Id, body: SupportWindow, request: Request, session: StaffSession
+    contact_id: Id, body: SupportWindow, request: Request, session: StaffApiSession
 ) -> ContactWindow:
     """SPEC P7: the contact's portal access works only between these dates (inclusive, UTC); a live session ends
     within seconds once the window closes."""
@@ -157,7 +150,7 @@ class PortalUserOverride(PortalUser):
 
 @router.put("/portal-users/{portal_user_id}/admin-override")
 async def put_admin_override(
-    portal_user_id: Id, body: AdminOverride, request: Request, session: StaffSession
+    portal_user_id: Id, body: AdminOverride, request: Request, session: StaffApiSession
 ) -> PortalUserOverride:
     """SPEC P9: a contact's portal user sees the whole customer (All) wherever its group lets it see; nothing else
     widens."""
@@ -179,7 +172,7 @@ class EmailTemplate(BaseModel):
     placeholders: list[str]
 
     @classmethod
-    def of(cls, t: identity_pb2.EmailTemplate) -> EmailTemplate:
+    def of(cls, t: EmailTemplateMessage) -> EmailTemplate:
         return cls(
             name=t.name,
             language=t.language,
@@ -198,14 +191,14 @@ class TemplateBody(BaseModel):
 
 
 @router.get("/email-templates")
-async def list_templates(request: Request, session: StaffSession) -> list[EmailTemplate]:
+async def list_templates(request: Request, session: StaffApiSession) -> list[EmailTemplate]:
     """Every template in every language, with its placeholders; `customised: false` is the default text."""
     return [EmailTemplate.of(t) for t in await _client(request).list_email_templates(session.principal_token)]
 
 
 @router.put("/email-templates/{name}/{language}", response_model=EmailTemplate)
 async def put_template(
-    name: TemplateName, language: Language, body: TemplateBody, request: Request, session: StaffSession
+    name: TemplateName, language: Language, body: TemplateBody, request: Request, session: StaffApiSession
 ) -> EmailTemplate | Response:
     """Jinja2 text with `{{ placeholder }}`s; an unknown placeholder or a syntax error is 422 naming it."""
     try:
@@ -225,7 +218,7 @@ async def put_template(
 
 @router.delete("/email-templates/{name}/{language}")
 async def reset_template(
-    name: TemplateName, language: Language, request: Request, session: StaffSession
+    name: TemplateName, language: Language, request: Request, session: StaffApiSession
 ) -> EmailTemplate:
     """Back to the default text."""
     t = await _client(request).reset_email_template(session.principal_token, name=name, language=language)
@@ -240,7 +233,7 @@ class LoginDetails(BaseModel):
 
 @router.post("/portal-users/{portal_user_id}/login-details", status_code=status.HTTP_204_NO_CONTENT)
 async def send_login_details(
-    portal_user_id: Id, body: LoginDetails, request: Request, session: StaffSession
+    portal_user_id: Id, body: LoginDetails, request: Request, session: StaffApiSession
 ) -> Response:
     """Email the user its login and the portal's address with the login details template (never a password)."""
     await _client(request).send_login_details(

@@ -12,7 +12,6 @@ first request answers 201, a repeat with the same key 200 with `replayed: true` 
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 
@@ -20,19 +19,23 @@ import grpc
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
-from gateway.api.staff_checks import bad_request, check_customer
-from gateway.api.staff_identity import StaffSession
+from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.docs import problems
+from gateway.api.staff.checks import bad_request, check_customer
 from gateway.clients import Backends
-from portal.billing.v1 import billing_pb2
-from portal.common.v1 import common_pb2
+from gateway.clients.billing import (
+    BillingSettingsMessage,
+    EstimateMessage,
+    InvoiceMessage,
+    LineMessage,
+    MoneyMessage,
+)
+from gateway.edge.idempotency import IDEMPOTENCY_KEY
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: billing"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 409, 503)},
+    responses=problems(400, 401, 403, 404, 409, 503),
 )
 
 Id = Annotated[str, Path(min_length=1, max_length=36)]
@@ -41,7 +44,6 @@ CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 # Whole minor units up to ten billion in the major unit: far beyond any invoice, well inside int64.
 MAX_MINOR = 10**12
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 KEY_HELP = "16-64 letters, digits, - or _; repeat it to get the first request's record instead of a second one."
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", max_length=200, description=KEY_HELP)]
 
@@ -54,7 +56,7 @@ class Money(BaseModel):
     currency: str
 
     @classmethod
-    def of(cls, m: common_pb2.Money) -> Money:
+    def of(cls, m: MoneyMessage) -> Money:
         return cls(amount_minor=m.amount_minor, currency=m.currency)
 
 
@@ -68,7 +70,7 @@ class BillingSettings(BaseModel):
     )
 
     @classmethod
-    def of(cls, s: billing_pb2.CustomerBillingSettings) -> BillingSettings:
+    def of(cls, s: BillingSettingsMessage) -> BillingSettings:
         return cls(
             customer_id=s.customer_id,
             tax_rate_bp=s.tax_rate_bp,
@@ -89,10 +91,8 @@ class LineBody(BaseModel):
     ] = "1"
     unit_price_minor: Annotated[int, Field(ge=0, le=MAX_MINOR, description="Integer minor units")]
 
-    def proto(self) -> billing_pb2.LineInput:
-        return billing_pb2.LineInput(
-            description=self.description, quantity=self.quantity, unit_price_minor=self.unit_price_minor
-        )
+    def values(self) -> dict:
+        return {"description": self.description, "quantity": self.quantity, "unit_price_minor": self.unit_price_minor}
 
 
 Lines = Annotated[list[LineBody], Field(min_length=1, max_length=200)]
@@ -146,7 +146,7 @@ class StaffInvoice(BaseModel):
     balance_due: Money
 
     @classmethod
-    def of(cls, i: billing_pb2.Invoice) -> StaffInvoice:
+    def of(cls, i: InvoiceMessage) -> StaffInvoice:
         return cls(
             id=i.id,
             number=i.number,
@@ -172,7 +172,7 @@ class Line(BaseModel):
     amount: Money
 
     @classmethod
-    def of(cls, ln: billing_pb2.Line) -> Line:
+    def of(cls, ln: LineMessage) -> Line:
         return cls(
             description=ln.description,
             quantity=ln.quantity,
@@ -215,7 +215,7 @@ class StaffEstimate(BaseModel):
     decided_at: str | None
 
     @classmethod
-    def of(cls, e: billing_pb2.Estimate) -> StaffEstimate:
+    def of(cls, e: EstimateMessage) -> StaffEstimate:
         return cls(
             id=e.id,
             number=e.number,
@@ -254,7 +254,7 @@ class CreditAdded(BaseModel):
 
 
 def _key(idempotency_key: str) -> str:
-    if not _KEY.match(idempotency_key):
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Idempotency-Key: send this header of {KEY_HELP}")
     return idempotency_key
 
@@ -285,7 +285,7 @@ ForCustomer = Annotated[str, Query(max_length=36, description="Only this custome
 
 
 @router.get("/customers/{customer_id}/billing-settings")
-async def get_billing_settings(customer_id: Id, session: StaffSession, backends: Clients) -> BillingSettings:
+async def get_billing_settings(customer_id: Id, session: StaffApiSession, backends: Clients) -> BillingSettings:
     """The tax rate (or tax-free) and terms billing applies to the customer's new invoices (earlier ones keep
     theirs). Read only: they are the customer's settings in identity (`settings.tax_rate_bp`, `tax_free`,
     `invoice_terms_days` of `PUT /api/v1/staff/customers/{customer_id}`), which reach billing by event within moments;
@@ -299,7 +299,11 @@ async def get_billing_settings(customer_id: Id, session: StaffSession, backends:
 
 @router.post("/invoices", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replayed key"}})
 async def create_invoice(
-    body: NewInvoice, session: StaffSession, backends: Clients, response: Response, idempotency_key: IdempotencyKey = ""
+    body: NewInvoice,
+    session: StaffApiSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: IdempotencyKey = "",
 ) -> InvoiceCreated:
     """Invoice a customer: each line is quantity × unit price rounded half-up to minor units, tax at the customer's
     rate on the subtotal (none when tax-free), due after the customer's terms (or `terms_days`). Idempotency-Key
@@ -309,25 +313,24 @@ async def create_invoice(
     await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
     if body.ticket_id:
         await _check_ticket(backends, token, body.customer_id, body.ticket_id)
-    req = billing_pb2.CreateInvoiceRequest(
+    resp = await backends.billing.create_invoice(
+        token,
         customer_id=body.customer_id,
         contact_id=body.contact_id,
         ticket_id=body.ticket_id,
         issued_on=body.issued_on.isoformat() if body.issued_on else "",
         currency=body.currency,
-        lines=[ln.proto() for ln in body.lines],
+        lines=[ln.values() for ln in body.lines],
         idempotency_key=key,
+        terms_days=body.terms_days,
     )
-    if body.terms_days is not None:
-        req.terms_days = body.terms_days
-    resp = await backends.billing.create_invoice(token, req)
     _created(response, resp.replayed, f"/api/v1/staff/invoices/{resp.invoice.id}")
     return InvoiceCreated(invoice=StaffInvoice.of(resp.invoice), replayed=resp.replayed)
 
 
 @router.get("/invoices")
 async def list_invoices(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     customer_id: ForCustomer = "",
     q: Q = "",
@@ -342,7 +345,7 @@ async def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}")
-async def get_invoice(invoice_id: Id, session: StaffSession, backends: Clients) -> InvoiceDetail:
+async def get_invoice(invoice_id: Id, session: StaffApiSession, backends: Clients) -> InvoiceDetail:
     """One invoice with its lines and the payments applied to it."""
     resp = await backends.billing.get_invoice(session.principal_token, invoice_id)
     return InvoiceDetail(
@@ -360,7 +363,7 @@ async def get_invoice(invoice_id: Id, session: StaffSession, backends: Clients) 
 @router.post("/estimates", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replayed key"}})
 async def create_estimate(
     body: NewEstimate,
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     response: Response,
     idempotency_key: IdempotencyKey = "",
@@ -370,22 +373,22 @@ async def create_estimate(
     key = _key(idempotency_key)
     token = session.principal_token
     await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
-    req = billing_pb2.CreateEstimateRequest(
+    resp = await backends.billing.create_estimate(
+        token,
         customer_id=body.customer_id,
         contact_id=body.contact_id,
         name=body.name,
         currency=body.currency,
-        lines=[ln.proto() for ln in body.lines],
+        lines=[ln.values() for ln in body.lines],
         idempotency_key=key,
     )
-    resp = await backends.billing.create_estimate(token, req)
     _created(response, resp.replayed, f"/api/v1/staff/estimates/{resp.estimate.id}")
     return EstimateCreated(estimate=StaffEstimate.of(resp.estimate), replayed=resp.replayed)
 
 
 @router.get("/estimates")
 async def list_estimates(
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     customer_id: ForCustomer = "",
     q: Q = "",
@@ -406,7 +409,7 @@ async def list_estimates(
 
 
 @router.get("/estimates/{estimate_id}")
-async def get_estimate(estimate_id: Id, session: StaffSession, backends: Clients) -> EstimateDetail:
+async def get_estimate(estimate_id: Id, session: StaffApiSession, backends: Clients) -> EstimateDetail:
     resp = await backends.billing.get_estimate(session.principal_token, estimate_id)
     return EstimateDetail(estimate=StaffEstimate.of(resp.estimate), lines=[Line.of(ln) for ln in resp.lines])
 
@@ -422,7 +425,7 @@ async def get_estimate(estimate_id: Id, session: StaffSession, backends: Clients
 async def add_store_credit(
     customer_id: Id,
     body: NewStoreCredit,
-    session: StaffSession,
+    session: StaffApiSession,
     backends: Clients,
     response: Response,
     idempotency_key: IdempotencyKey = "",
@@ -432,13 +435,14 @@ async def add_store_credit(
     key = _key(idempotency_key)
     token = session.principal_token
     await check_customer(backends, token, customer_id, in_path=True)
-    req = billing_pb2.AddStoreCreditRequest(
+    resp = await backends.billing.add_store_credit(
+        token,
         customer_id=customer_id,
-        amount=common_pb2.Money(amount_minor=body.amount_minor, currency=body.currency),
+        amount_minor=body.amount_minor,
+        currency=body.currency,
         reference=body.reference,
         message=body.message,
         idempotency_key=key,
     )
-    resp = await backends.billing.add_store_credit(token, req)
     response.status_code = status.HTTP_200_OK if resp.replayed else status.HTTP_201_CREATED
     return CreditAdded(entry_id=resp.entry_id, credit_balance=Money.of(resp.credit_balance), replayed=resp.replayed)

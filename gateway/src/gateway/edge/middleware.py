@@ -12,7 +12,8 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
+from gateway.edge.errors import INTERNAL, Problem
+from gateway.edge.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,6 @@ class EdgeMiddleware:
 
 async def _internal_error(path: str, send: Send) -> None:
     if path.startswith("/api/"):
-        from gateway.api.errors import INTERNAL, Problem
-
         body = json.dumps(Problem(INTERNAL, INTERNAL.generic_detail or "").body()).encode()
         ctype = b"application/problem+json"
     else:

@@ -15,26 +15,20 @@ import grpc
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients
-from gateway.api.errors import PROBLEM_MEDIA_TYPE
-from gateway.api.staff_identity import Id, StaffSession
+from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.docs import problems
+from gateway.api.staff import Id
+from gateway.clients.identity import SECURE_LINK_SCOPES, SecureLinkMessage
 from gateway.clients.schemas import opt_datetime
-from portal.identity.v1 import identity_pb2
 
-_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/api/v1/staff",
     tags=["staff: secure links"],
-    responses={code: _PROBLEM for code in (400, 401, 403, 404, 503)},
+    responses=problems(400, 401, 403, 404, 503),
 )
 
 Scope = Literal["ticket", "site", "customer"]
-_SCOPES: dict[str, int] = {
-    "ticket": identity_pb2.SECURE_LINK_SCOPE_TICKET,
-    "site": identity_pb2.SECURE_LINK_SCOPE_SITE,
-    "customer": identity_pb2.SECURE_LINK_SCOPE_CUSTOMER,
-}
-_SCOPE_NAMES = {v: k for k, v in _SCOPES.items()}
+_SCOPE_NAMES = {v: k for k, v in SECURE_LINK_SCOPES.items()}
 
 
 class NewSecureLink(BaseModel):
@@ -65,7 +59,7 @@ class SecureLink(BaseModel):
     state: Literal["active", "expired", "revoked", "used"]
 
     @classmethod
-    def of(cls, x: identity_pb2.SecureLink) -> SecureLink:
+    def of(cls, x: SecureLinkMessage) -> SecureLink:
         return cls(
             id=x.id,
             customer_id=x.customer_id,
@@ -113,37 +107,35 @@ async def _check_scope(backends: Clients, token: str, customer_id: str, body: Ne
 
 @router.post("/customers/{customer_id}/secure-links", status_code=status.HTTP_201_CREATED)
 async def create_secure_link(
-    customer_id: Id, body: NewSecureLink, session: StaffSession, backends: Clients
+    customer_id: Id, body: NewSecureLink, session: StaffApiSession, backends: Clients
 ) -> CreatedSecureLink:
     """A link that opens the portal without a password, to one ticket, one site or the whole customer."""
     await _check_scope(backends, session.principal_token, customer_id, body)
     created = await backends.identity.create_secure_link(
         session.principal_token,
-        identity_pb2.CreateSecureLinkRequest(
-            customer_id=customer_id,
-            scope=_SCOPES[body.scope],
-            scope_id=body.scope_id,
-            expires_in_seconds=body.expires_in_seconds,
-            single_use=body.single_use,
-        ),
+        customer_id=customer_id,
+        scope=body.scope,
+        scope_id=body.scope_id,
+        expires_in_seconds=body.expires_in_seconds,
+        single_use=body.single_use,
     )
     return CreatedSecureLink(link=SecureLink.of(created.link), token=created.token, url=created.url)
 
 
 @router.get("/customers/{customer_id}/secure-links")
-async def list_secure_links(customer_id: Id, session: StaffSession, backends: Clients) -> list[SecureLink]:
+async def list_secure_links(customer_id: Id, session: StaffApiSession, backends: Clients) -> list[SecureLink]:
     """The customer's links, newest first; never their tokens."""
     return [SecureLink.of(x) for x in await backends.identity.list_secure_links(session.principal_token, customer_id)]
 
 
 @router.post("/secure-links/{link_id}/revoke")
-async def revoke_secure_link(link_id: Id, session: StaffSession, backends: Clients) -> SecureLink:
+async def revoke_secure_link(link_id: Id, session: StaffApiSession, backends: Clients) -> SecureLink:
     """The link stops working, and so do the sessions opened with it (within seconds)."""
     return SecureLink.of(await backends.identity.revoke_secure_link(session.principal_token, link_id))
 
 
 @router.get("/secure-links/{link_id}/uses")
-async def list_secure_link_uses(link_id: Id, session: StaffSession, backends: Clients) -> list[SecureLinkUse]:
+async def list_secure_link_uses(link_id: Id, session: StaffApiSession, backends: Clients) -> list[SecureLinkUse]:
     """Each use of the link and each refused visit, newest first."""
     uses = await backends.identity.list_secure_link_uses(session.principal_token, link_id)
     return [

@@ -1,0 +1,39 @@
+"""The JSON API under /api/v1: THE list of its routers (one file per area; staff areas in api/staff/)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway.api import billing, deps, home, knowledge, session, tickets
+from gateway.api.staff import access as staff_access
+from gateway.api.staff import billing as staff_billing
+from gateway.api.staff import customers as staff_customers
+from gateway.api.staff import knowledge as staff_knowledge
+from gateway.api.staff import portal_controls as staff_portal_controls
+from gateway.api.staff import portal_settings as staff_portal_settings
+from gateway.api.staff import secure_links as staff_secure_links
+from gateway.api.staff import session as staff_session
+from gateway.api.staff import tickets as staff_tickets
+
+ROUTERS = (
+    session.router,
+    home.router,
+    tickets.router,
+    knowledge.router,
+    billing.router,
+    staff_session.router,
+    staff_access.router,
+    staff_portal_settings.router,
+    staff_customers.router,
+    staff_tickets.router,
+    staff_knowledge.router,
+    staff_billing.router,
+    staff_portal_controls.router,
+    staff_secure_links.router,
+)
+
+
+def include(app: FastAPI) -> None:
+    deps.install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)

@@ -1,0 +1,32 @@
+"""The portal home's sections as JSON (the same load_home the home page uses)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway.api.deps import Clients, CurrentSession
+from gateway.api.docs import problems
+from gateway.api.schemas import Home, HomeSection
+from gateway.areas.home import load_home
+from servicekit import permissions as perm
+
+router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))
+
+
+@router.get("/home", tags=["portal"])
+async def home(session: CurrentSession, backends: Clients) -> Home:
+    """The portal home's sections; a section is null when the user's group does not show it."""
+    s = await load_home(backends, session)
+
+    def section(sec):  # noqa: ANN001, ANN202
+        return None if sec is None else HomeSection(available=sec.available, items=sec.items)
+
+    return Home(
+        customer_name=session.customer_name,
+        display_name=session.principal.display_name,
+        can_create_tickets=session.principal.has(perm.TICKETS_CREATE),
+        tickets=section(s.tickets),
+        invoices=section(s.invoices),
+        assets=section(s.assets),
+        script_runs=section(s.script_runs),
+    )

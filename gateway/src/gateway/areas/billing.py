@@ -1,0 +1,44 @@
+"""Billing rules the pages and the API share: how a payment is paid (store credit, a saved card, a new card)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.clients.billing import BillingClient
+
+# The pay form's choice values for the two ways that are not a saved card (a saved card's value is its id).
+STORE_CREDIT = "store-credit"
+NEW_CARD = "new-card"
+
+
+@dataclass(frozen=True)
+class Method:
+    """Store credit, or a card: a saved one (profile_id) or a new one (the processor's token for it)."""
+
+    store_credit: bool = False
+    profile_id: str = ""
+    processor_token: str = ""
+
+    @classmethod
+    def from_choice(cls, choice: str, new_card_token: str = "") -> Method:
+        """The pay form's choice: STORE_CREDIT, NEW_CARD (with the token the processor's page gave) or a saved card."""
+        if choice == STORE_CREDIT:
+            return cls(store_credit=True)
+        if choice == NEW_CARD:
+            return cls(processor_token=new_card_token)
+        return cls(profile_id=choice)
+
+
+async def pay(
+    billing: BillingClient, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]], method: Method
+):  # noqa: ANN201 - billing's MakePayment / ApplyStoreCredit answer
+    """Pay the allocations (invoice id, minor units) the chosen way; the same key pays once, whichever way."""
+    if method.store_credit:
+        return await billing.apply_credit(token, idempotency_key=idempotency_key, allocations=allocations)
+    return await billing.pay(
+        token,
+        idempotency_key=idempotency_key,
+        allocations=allocations,
+        profile_id=method.profile_id,
+        processor_token=method.processor_token,
+    )

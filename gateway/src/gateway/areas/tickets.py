@@ -1,0 +1,91 @@
+"""Tickets rules the pages and the API share: the text limits (the tickets service's own values, pinned by a
+contract test), priorities and statuses, and the list filters with the permission rule that gates them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from servicekit import permissions as perm
+from servicekit.principal import Principal
+
+# The tickets service's limits (tickets.tickets.service, tickets.comments.service); a longer text is refused there.
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 20_000
+COMMENT_MAX = 20_000
+QUERY_MAX = 200
+PRIORITIES = ("low", "normal", "high", "urgent")
+DEFAULT_PRIORITY = "normal"
+STATUSES = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
+SORTS = ("newest", "oldest", "updated")
+
+
+def status_key(value: str) -> str:
+    return value.lower().replace(" ", "_")
+
+
+class Filters(NamedTuple):
+    query: str
+    status_in: tuple[str, ...]
+    status_not_in: tuple[str, ...]
+    sort: str
+    scope: str  # "all" or "mine"
+    site_id: str = ""
+    asset_id: str = ""
+
+    def params(self) -> list[tuple[str, str]]:
+        """The filters as a page's query string (the pages offer no site or asset filter)."""
+        out: list[tuple[str, str]] = []
+        if self.query:
+            out.append(("q", self.query))
+        out += [("status", s) for s in self.status_in] + [("not_status", s) for s in self.status_not_in]
+        if self.sort != "newest":
+            out.append(("sort", self.sort))
+        if self.scope != "all":
+            out.append(("scope", self.scope))
+        return out
+
+    def list_arguments(self) -> dict[str, Any]:
+        """What TicketsClient.list_tickets takes for these filters."""
+        return {
+            "query": self.query,
+            "status_in": self.status_in,
+            "status_not_in": self.status_not_in,
+            "sort": self.sort,
+            "mine_only": self.scope == "mine",
+            "site_id": self.site_id,
+            "asset_id": self.asset_id,
+        }
+
+
+def allowed(principal: Principal, f: Filters) -> Filters:
+    """The filters the user's group offers: status filters need Tickets - Show Status Filters, and Mine/All is a
+    choice only for Tickets - View All (View Mine sees its own tickets anyway)."""
+    show_status = principal.has(perm.TICKETS_STATUS_FILTERS)
+    return f._replace(
+        status_in=f.status_in if show_status else (),
+        status_not_in=f.status_not_in if show_status else (),
+        scope="mine" if f.scope == "mine" and principal.has(perm.TICKETS_VIEW_ALL) else "all",
+    )
+
+
+def lenient(
+    principal: Principal, *, query: str, status_in: Iterable[str], status_not_in: Iterable[str], sort: str, scope: str
+) -> Filters:
+    """Filters from words a person typed or clicked (the pages): unknown statuses and sorts are dropped rather than
+    refused, and the query's whitespace is tidied. The API passes its values through and lets the service refuse."""
+    by_key = {status_key(s): s for s in STATUSES}
+
+    def known(values: Iterable[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(by_key[k] for k in map(status_key, values) if k in by_key))
+
+    return allowed(
+        principal,
+        Filters(
+            query=" ".join(query.split())[:QUERY_MAX],
+            status_in=known(status_in),
+            status_not_in=known(status_not_in),
+            sort=sort if sort in SORTS else "newest",
+            scope=scope,
+        ),
+    )

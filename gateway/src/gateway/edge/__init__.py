@@ -1,0 +1,1 @@
+"""What every request goes through, whatever its area: errors, health, middleware, CSRF, sessions, metrics."""

@@ -1,0 +1,21 @@
+"""How main puts the edge around the app (kept out of edge/__init__ because clients/ imports edge.metrics)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway.edge import errors, health
+from gateway.edge.middleware import EdgeMiddleware
+from gateway.edge.portal_controls import PortalControlsMiddleware
+
+
+def install_edge(app: FastAPI, *, page_errors: errors.PageErrorAnswers) -> None:
+    """Error handlers, /healthz and /readyz, and the middleware around every request."""
+    settings = app.state.settings
+    errors.install_handlers(app, page_errors)
+    app.include_router(health.router)
+    # SPEC P8 and P12: the off switch and the branding, inside the edge middleware (which adds the headers).
+    app.add_middleware(PortalControlsMiddleware)
+    app.add_middleware(
+        EdgeMiddleware, max_body_bytes=settings.max_body_bytes, hsts=settings.public_url.startswith("https://")
+    )

@@ -1,0 +1,49 @@
+"""The server-rendered pages: THE list of page routers (one per area; staff pages under web/staff)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from gateway.web import (
+    account,
+    announcements,
+    billing,
+    deps,
+    home,
+    knowledge,
+    secure_links,
+    session,
+    tickets,
+    tickets_live,
+)
+from gateway.web.render import STATIC_DIR
+from gateway.web.staff import home as staff_home
+from gateway.web.staff import session as staff_session
+
+ROUTERS = (
+    session.router,
+    home.router,
+    billing.router,
+    knowledge.router,
+    tickets.router,
+    tickets_live.router,
+    account.router,
+    secure_links.router,
+    staff_session.router,
+    staff_home.router,
+)
+PAGE_ERRORS = deps.PageErrors()
+
+
+def include(app: FastAPI) -> None:
+    announcements.install(app)
+    deps.install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+async def close(app: FastAPI) -> None:
+    """What the pages hold open beyond a request: the live ticket feed."""
+    await tickets_live.close_feed(app)

@@ -1,0 +1,31 @@
+"""The portal home: what load_home fetched, as the page's sections."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gateway.areas.home import load_home
+from gateway.web.deps import PortalPage, backends, pages
+from gateway.web.views import billing as billing_rows
+from gateway.web.views.home import home_view
+from servicekit import permissions as perm
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", name="home")
+async def home(request: Request, session: PortalPage) -> Response:
+    sections = await load_home(backends(request), session)
+    page = pages(request)
+    t = page.translator(request)
+    return page.render(
+        request,
+        "home/index.html",
+        {
+            "sections": home_view(t, sections),
+            "billing": billing_rows.home_sections(t, session, sections.billing),
+            "can_create": session.principal.has(perm.TICKETS_CREATE),
+        },
+        session=session,
+    )
