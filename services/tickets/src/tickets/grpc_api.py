@@ -178,9 +178,9 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 s, principal=principal, ticket_id=request.ticket_id
             )
         # Drawn after the unit of work: the connection is not held while the CPU works.
-        from tickets.tickets import pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
+        from tickets.tickets.pdf import render  # fpdf2 costs ~50 MB of memory: load it on the first PDF
 
-        data = pdf.render(ticket, public, operator_name=self.operator_name)
+        data = render(ticket, public, operator_name=self.operator_name)
         return tickets_pb2.RenderTicketPdfResponse(pdf=data, filename=f"ticket-{ticket.number}.pdf")
 
     async def AddAttachment(  # noqa: N802
