@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.settings import Env
+
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 # gRPC's static list of replicas, e.g. "ipv4:10.0.0.5:50053,10.0.0.6:50053": the channel's round_robin policy
 # spreads calls over them, as it does over the addresses a headless Service's name resolves to.
@@ -22,7 +24,7 @@ BACKENDS = ("identity", "tickets", "billing", "assets", "remote")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
-    env: Literal["dev", "prod"] = "dev"
+    env: Env = "dev"
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     metrics_port: int = Field(9100, ge=0, le=65535, description="0 disables the metrics listener")
