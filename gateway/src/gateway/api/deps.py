@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import grpc
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -13,6 +13,16 @@ from gateway.clients import Backends
 from gateway.edge.errors import problem_unauthenticated
 from gateway.edge.sessions import PrincipalCache, Session
 from servicekit.principal import KIND_STAFF
+
+# A retried create with the same key answers the first request's record instead of making a second one.
+TicketIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Repeat the same key to get the first request's ticket instead of a second one.",
+    ),
+]
 
 bearer = HTTPBearer(
     auto_error=False,

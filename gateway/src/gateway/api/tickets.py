@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, UploadFile, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients, CurrentSession
+from gateway.api.deps import Clients, CurrentSession, TicketIdempotencyKey
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
 from gateway.areas import tickets as tickets_rules
@@ -73,14 +73,7 @@ async def create_ticket(
     session: CurrentSession,
     backends: Clients,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Repeat the same key to get the first request's ticket instead of a second one.",
-        ),
-    ] = None,
+    idempotency_key: TicketIdempotencyKey = None,
 ) -> Ticket:
     """Open a ticket for the user's customer. A site or asset must be the customer's own (400 otherwise, with the
     field named in `errors`); while they cannot be checked the answer is 503 and nothing is created."""

@@ -10,10 +10,10 @@ import asyncio
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients, StaffApiSession
+from gateway.api.deps import Clients, StaffApiSession, TicketIdempotencyKey
 from gateway.api.docs import problems
 from gateway.api.schemas import NewTicket
 from gateway.api.staff.checks import check_customer
@@ -53,14 +53,7 @@ async def staff_create_ticket(
     session: StaffApiSession,
     backends: Clients,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Repeat the same key to get the first request's ticket instead of a second one.",
-        ),
-    ] = None,
+    idempotency_key: TicketIdempotencyKey = None,
 ) -> StaffTicketCreated:
     """Open a ticket for a customer; its contact, site and asset must be that customer's (another customer's or an
     unknown one is a 400 naming the field). The answer carries the customer's internal ticket warning."""
