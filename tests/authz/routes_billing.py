@@ -132,6 +132,13 @@ def estimate_declined(world, customer, estimate_id: str) -> None:  # noqa: ANN00
     assert status == "declined", status
 
 
+def grpc_decide_estimate(addr, token: str, estimate_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        req = billing_pb2.DecideEstimateRequest(estimate_id=estimate_id, approve=False)
+        stub.DecideEstimate(req, timeout=10, metadata=md)
+
+
 def grpc_list_estimates(addr, token: str, _: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
@@ -227,6 +234,7 @@ ROUTES = [
         ok_statuses=(303,),
         fresh_record=True,
         effect=estimate_declined,
+        grpc=grpc_decide_estimate,
     ),
     # JSON API.
     Route("GET", "/api/v1/billing/overview", (perm.ACCOUNT_OVERVIEW_VIEW,), grpc=grpc_overview),
@@ -307,5 +315,6 @@ ROUTES = [
         ok_statuses=(200,),
         fresh_record=True,
         effect=estimate_declined,
+        grpc=grpc_decide_estimate,
     ),
 ]
