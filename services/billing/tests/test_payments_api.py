@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from billing.payments.models import Payment
+from billing.payments.processor import InvalidToken
 from portal.billing.v1 import billing_pb2
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
@@ -438,3 +439,24 @@ async def test_store_credit_pays_invoices_once_and_never_below_zero(stub, as_, s
     assert sandbox.charges == {}
     err = await rpc_error(stub.ApplyStoreCredit(credit_req("c3", (inv.id, 1)), **as_(user(B))))
     assert err.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "bad_token",
+    ["zz/../tok_" + "0" * 24, "tok_\x01" + "0" * 23, "tok_%2e%2e%2fv1%2fcharges", "pm_1234", "tok_" + "0" * 25],
+    ids=["path", "control", "encoded", "other-processor", "too-long"],
+)
+async def test_a_token_not_in_the_processors_format_is_refused_before_any_call(stub, as_, sandbox, bad_token):
+    calls_before = len(sandbox.charges)
+    request = billing_pb2.AddPaymentProfileRequest(processor_token=bad_token)
+    err = await rpc_error(stub.AddPaymentProfile(request, **as_(user(A))))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith("processor_token: ") and "tok_" in err.details()
+    assert len(sandbox.charges) == calls_before
+
+
+async def test_the_adapter_quotes_the_token_so_it_stays_one_path_segment(processor, sandbox):
+    """Defence in depth behind the format check: a token is never a path of the client's choosing."""
+    sandbox.charge("key-1", sandbox.tokenize("4242424242424242", 12, 2031)["id"], 100, "USD")
+    with pytest.raises(InvalidToken):
+        await processor.describe_token("../charges")

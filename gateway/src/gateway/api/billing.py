@@ -19,6 +19,7 @@ from gateway.areas.billing import Method, pay
 from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import problem_from_status
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
+from servicekit.money import MAX_MINOR
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -71,7 +72,7 @@ async def invoice_pdf(invoice_id: str, session: CurrentSession, backends: Client
 
 class AllocationBody(BaseModel):
     invoice_id: str = Field(max_length=64)
-    amount_minor: int = Field(gt=0)
+    amount_minor: int = Field(gt=0, le=MAX_MINOR, description="Integer minor units")
 
 
 class PaymentBody(BaseModel):
@@ -83,7 +84,7 @@ class PaymentBody(BaseModel):
 
 @router.get("/payments/proposal")
 async def propose(
-    session: CurrentSession, backends: Clients, amount_minor: Annotated[int, Query(ge=0)] = 0
+    session: CurrentSession, backends: Clients, amount_minor: Annotated[int, Query(ge=0, le=MAX_MINOR)] = 0
 ) -> JSONResponse:
     return _json(await backends.billing.propose(session.principal_token, amount_minor))
 

@@ -40,6 +40,7 @@ from gateway.web.views.billing import payment_row as _payment_row
 from gateway.web.views.billing import perms as _perms
 from gateway.web.views.billing import shows_billing, summary_context
 from servicekit import permissions as perm
+from servicekit.money import MAX_MINOR
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,16 +113,18 @@ def _decimal(m) -> str:  # noqa: ANN001
 
 
 def parse_amount(text: str) -> int | None:
-    """Minor units from what a person types ("12", "12.5", "12,50", "1 234.00"); None when it is not money."""
+    """Minor units from what a person types ("12", "12.5", "12,50", "1 234.00"); None when it is not money or
+    more than any payment may be (servicekit.money.MAX_MINOR)."""
     cleaned = text.strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace(",", ".")
     if not cleaned:
         return 0
     if cleaned.count(".") > 1 or not re.fullmatch(r"\d+(\.\d{0,2})?", cleaned):
         return None
     try:
-        return int(Decimal(cleaned) * 100)
+        minor = int(Decimal(cleaned) * 100)
     except InvalidOperation:
         return None
+    return minor if minor <= MAX_MINOR else None
 
 
 def _forbidden(request: Request, session: Session) -> Response:

@@ -212,6 +212,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)
 
     async def _describe(self, token: str) -> TokenDetails:
+        if not self.processor.token_format.matches(token):
+            # Not echoed: a client's bytes in an error detail end up in logs and pages.
+            raise InvalidArgument(
+                f"not a token of this payment processor (expected {self.processor.token_format.hint})",
+                field="processor_token",
+            )
         try:
             return await self.processor.describe_token(token)
         except InvalidToken:

@@ -31,6 +31,7 @@ from gateway.clients.billing import (
     MoneyMessage,
 )
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
+from servicekit.money import MAX_MINOR
 
 router = APIRouter(
     prefix="/api/v1/staff",
@@ -42,8 +43,6 @@ Id = Annotated[str, Path(min_length=1, max_length=36)]
 RefId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=36)]
 CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-# Whole minor units up to ten billion in the major unit: far beyond any invoice, well inside int64.
-MAX_MINOR = 10**12
 KEY_HELP = "16-64 letters, digits, - or _; repeat it to get the first request's record instead of a second one."
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", max_length=200, description=KEY_HELP)]
 

@@ -16,6 +16,7 @@ from billing.db import utcnow
 from billing.events import publish
 from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.money import MAX_MINOR, TOO_LARGE
 from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import INVOICES_PAY_ONLINE, INVOICES_VIEW_ALL, INVOICES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, require, visibility
@@ -352,6 +353,8 @@ async def payable_invoices(
         raise InvalidArgument("an invoice appears twice", field="allocations")
     if any(a.amount_minor <= 0 for a in allocations):
         raise InvalidArgument("every amount must be positive", field="allocations")
+    if any(a.amount_minor > MAX_MINOR for a in allocations):
+        raise InvalidArgument(TOO_LARGE, field="allocations")
     ids = [a.invoice_id for a in allocations]
     invoices = {inv.id: inv for inv in await session.scalars(_payable(principal).where(Invoice.id.in_(ids)))}
     for a in allocations:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import httpx
 
-from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails
+from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails, TokenFormat
+
+# The sandbox's tokens: "tok_" and 24 hex digits (billing.payments.sandbox).
+SANDBOX_TOKENS = TokenFormat(r"tok_[0-9a-f]{24}", "tok_ followed by 24 hexadecimal digits")
 
 
 class SandboxProcessor:
     """Charges through the sandbox processor service (billing.payments.sandbox)."""
+
+    token_format = SANDBOX_TOKENS
 
     def __init__(
         self,
@@ -30,7 +36,7 @@ class SandboxProcessor:
     async def describe_token(self, token: str) -> TokenDetails:
         try:
             async with asyncio.timeout(self.timeout):
-                resp = await self._http.get(f"/v1/tokens/{token}")
+                resp = await self._http.get(f"/v1/tokens/{quote(token, safe='')}")
         except (httpx.HTTPError, TimeoutError) as exc:
             raise ProcessorError(f"sandbox processor unreachable: {exc.__class__.__name__}") from exc
         if resp.status_code == 404:

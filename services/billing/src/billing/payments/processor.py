@@ -6,6 +6,7 @@ after a timeout (or sent by a second replica) is the same charge at the processo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,8 +37,22 @@ class InvalidToken(Exception):
     """The processor does not know the token."""
 
 
+class TokenFormat:
+    """What a processor's tokens look like. A client's token is checked against it before any call, so a
+    control character, a path segment or an over-long value is a clear INVALID_ARGUMENT — never a URL of the
+    client's making at the processor (adapters quote the token in URLs all the same)."""
+
+    def __init__(self, pattern: str, hint: str) -> None:
+        self.pattern = re.compile(pattern)
+        self.hint = hint
+
+    def matches(self, token: str) -> bool:
+        return self.pattern.fullmatch(token) is not None
+
+
 class PaymentProcessor(Protocol):
     tokenize_url: str
+    token_format: TokenFormat
 
     async def describe_token(self, token: str) -> TokenDetails: ...
 

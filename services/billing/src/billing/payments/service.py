@@ -40,6 +40,7 @@ from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, Payment
 from billing.payments.processor import Charge, TokenDetails
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.money import MAX_MINOR, TOO_LARGE
 from servicekit.pagination import keyset, keyset_cursor
 from servicekit.principal import Principal, require, visibility
 
@@ -60,6 +61,8 @@ async def propose_allocation(
     require(principal, perm.INVOICES_PAY_ONLINE)
     if amount_minor < 0:
         raise InvalidArgument("the amount cannot be negative", field="amount")
+    if amount_minor > MAX_MINOR:
+        raise InvalidArgument(TOO_LARGE, field="amount")
     left, proposal = amount_minor, []
     for invoice in await open_payable_invoices(session, principal):
         share = min(left, invoice.balance_minor)

@@ -7,9 +7,11 @@ Not exercised by the test suite: the test machines have no route to api.stripe.c
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
-from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails
+from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails, TokenFormat
 
 API = "https://api.stripe.com"
 
@@ -17,13 +19,15 @@ API = "https://api.stripe.com"
 class StripeProcessor:
     # Stripe collects card numbers on its own hosted pages (Checkout / Elements); the portal links there.
     tokenize_url = "https://checkout.stripe.com"
+    # PaymentMethod ids: "pm_" and letters and digits (Stripe's ids are at most 255 characters).
+    token_format = TokenFormat(r"pm_[A-Za-z0-9]{1,252}", "a Stripe PaymentMethod id (pm_…)")
 
     def __init__(self, api_key: str, *, timeout: float = 10.0, base_url: str = API) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, auth=(api_key, ""), timeout=timeout)
 
     async def describe_token(self, token: str) -> TokenDetails:
         try:
-            resp = await self._http.get(f"/v1/payment_methods/{token}")
+            resp = await self._http.get(f"/v1/payment_methods/{quote(token, safe='')}")
         except httpx.HTTPError as exc:
             raise ProcessorError(f"Stripe unreachable: {exc.__class__.__name__}") from exc
         if resp.status_code == 404:
