@@ -93,3 +93,29 @@ def test_the_pay_form_answers_a_huge_amount_with_a_form_message(stack):
             posted = browser.post("/billing/pay", data=form)
             assert posted.status_code == 400, posted.status_code
             assert 'aria-invalid="true"' in posted.text
+
+
+def test_the_card_forms_send_the_processor_no_token_of_the_session(stack):
+    """The return URL handed to the processor carries a `state` of its own per form, never the session's CSRF
+    token (which would let anyone who reads the processor's logs forge the portal's forms); the form token is not
+    accepted as `state` either."""
+    staff = staff_token(stack)
+    customer = new_customer(stack, staff)
+    invoice(stack, staff, customer.customer_id, "2026-07-03", ("Backup check", 2_000))  # the pay page needs one
+    session = api_sign_in(stack, customer.login, customer.password)
+    with httpx.Client(
+        base_url=stack.gateway_url,
+        headers={"Cookie": f"portal_session={session}"},
+        trust_env=False,
+        follow_redirects=False,
+    ) as browser:
+        for path in ("/billing/pay", "/billing/payment-options"):
+            shown = browser.get(path)
+            assert shown.status_code == 200, (path, shown.status_code, shown.text[:300])
+            page = shown.text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            returns = re.findall(r'name="return_url" value="([^"]+)"', page)
+            assert returns and all("state=" in r and csrf not in r for r in returns), returns
+        back_with_form_token = {"token": "tok_" + "0" * 24, "state": csrf}
+        assert browser.get("/billing/payment-options/added", params=back_with_form_token).status_code == 403
+        assert browser.get("/billing/pay", params=back_with_form_token).status_code == 403

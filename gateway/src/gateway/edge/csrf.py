@@ -34,6 +34,17 @@ class Csrf:
     def for_nonce(self, nonce: str) -> str:
         return self._mac(b"nonce:", nonce)
 
+    def for_return(self, session_hash: str, purpose: str) -> str:
+        """The `state` a third party (the card processor) hands back on its return URL. It ties the return to
+        this session like a CSRF token, but it is a value of its own per purpose: the session's form token never
+        leaves our pages, so a processor's logs or referrers cannot be used to forge the portal's forms."""
+        return self._mac(b"return:" + purpose.encode() + b":", session_hash)
+
+    def check_return(self, submitted: str | None, *, session_hash: str | None, purpose: str) -> bool:
+        if not submitted or not session_hash:
+            return False
+        return hmac.compare_digest(submitted, self.for_return(session_hash, purpose))
+
     @staticmethod
     def new_nonce() -> str:
         return secrets.token_urlsafe(24)

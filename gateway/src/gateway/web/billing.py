@@ -30,7 +30,7 @@ from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
 from gateway.web.deps import PortalPage
-from gateway.web.forms import check_csrf, read_form
+from gateway.web.forms import check_csrf, check_return_state, read_form, return_state
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
 from gateway.web.views.billing import estimate_row as _estimate_row
@@ -241,6 +241,7 @@ async def _pay_page(
         else:
             row["pay"] = _decimal(inv.balance_due)
         rows.append(row)
+    back = {"state": return_state(request, "pay"), "invoice": only}
     response = _render(
         request,
         "billing/pay.html",
@@ -253,7 +254,7 @@ async def _pay_page(
         new_card_value=NEW_CARD,
         new_token=new_token,
         tokenize_url=listed.tokenize_url,
-        return_url=f"{request.url_for('pay_form')}?{urlencode({'state': session.csrf_token, 'invoice': only})}",
+        return_url=f"{request.url_for('pay_form')}?{urlencode(back)}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
         key=key or new_key(),
         typed=typed,
@@ -267,10 +268,10 @@ async def _pay_page(
 
 @router.get("/billing/pay", name="pay_form")
 async def pay_form(request: Request, session: PortalPage) -> Response:
-    """Make a Payment; back from the processor's card form with `token` (and `state`, the CSRF token)."""
+    """Make a Payment; back from the processor's card form with `token` and `state` (forms.return_state)."""
     new_token = request.query_params.get("token", "")
     if new_token:
-        check_csrf(request, request.query_params.get("state"))
+        check_return_state(request, request.query_params.get("state"), "pay")
     error = request.query_params.get("error", "")[:200]
     t = _t(request)
     return await _pay_page(
@@ -421,7 +422,7 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         session,
         profiles=[_profile_view(t, x) for x in resp.profiles],
         tokenize_url=resp.tokenize_url,
-        return_url=f"{return_url}?{urlencode({'state': session.csrf_token})}",
+        return_url=f"{return_url}?{urlencode({'state': return_state(request, 'options')})}",
         error=t("billing.options.processor_error", reason=error) if error else "",
     )
     return _allow_processor_form(response, resp.tokenize_url)
@@ -429,14 +430,15 @@ async def options_page(request: Request, session: PortalPage) -> Response:
 
 @router.get("/billing/payment-options/added", name="options_added")
 async def options_added(request: Request, session: PortalPage) -> Response:
-    """Where the processor sends the browser back with a token; `state` ties it to this session (CSRF)."""
+    """Where the processor sends the browser back with a token; `state` ties it to this session
+    (forms.return_state: not the session's form token, which never leaves our pages)."""
     if not _perms(session)["options"]:
         return _forbidden(request, session)
     token = request.query_params.get("token", "")
     if not token:
         reason = request.query_params.get("error", "") or "no token"
         return RedirectResponse(f"/billing/payment-options?{urlencode({'error': reason[:200]})}", status_code=303)
-    check_csrf(request, request.query_params.get("state"))
+    check_return_state(request, request.query_params.get("state"), "options")
     await _billing(request).add_profile(session.principal_token, token)
     return RedirectResponse("/billing/payment-options?done=added", status_code=303)
 

@@ -29,6 +29,21 @@ def check_csrf(request: Request, submitted: object, session_cookie: str = SESSIO
         raise CsrfRejected()
 
 
+def return_state(request: Request, purpose: str) -> str:
+    """The `state` to put in a return URL given to a third party (see Csrf.for_return)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return csrf(request).for_return(session_hash(cookie), purpose) if cookie else ""
+
+
+def check_return_state(request: Request, submitted: object, purpose: str) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    ok = isinstance(submitted, str) and csrf(request).check_return(
+        submitted, session_hash=session_hash(cookie) if cookie else None, purpose=purpose
+    )
+    if not ok:
+        raise CsrfRejected()
+
+
 async def read_form(request: Request, *, max_files: int = 0):  # noqa: ANN201 - starlette FormData
     # A field may be as large as the body limit: our own checks then answer "too long" next to the field.
     limit = request.app.state.settings.max_body_bytes
