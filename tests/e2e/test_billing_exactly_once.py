@@ -13,6 +13,7 @@ endpoint never reaches billing: not its database (pg_dump), not its logs, not th
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -152,6 +153,49 @@ async def test_fifty_same_key_submissions_through_the_gateway_charge_once(cluste
     # The gateway's one channel spread the 100 submissions over both replicas.
     served = [after - b for after, b in zip(cluster.served("MakePayment"), served_before, strict=True)]
     assert sum(served) >= 100 and min(served) >= 20, served
+
+
+async def test_twenty_tabs_with_twenty_keys_paying_one_balance_on_two_replicas_charge_once(cluster):
+    """Issue 11: ten API clients and ten browser tabs (each its own form, so its own key) pay the same invoice's
+    whole balance at once, spread over both replicas. Whichever begins first holds the balance while it is at
+    the processor; the rest are refused before any charge. One charge, no store credit under "refuse"."""
+    payer = Payer(cluster, 12_000)
+    (inv,) = payer.invoices
+    cookie = {"Cookie": f"portal_session={payer.http.headers['Authorization'].removeprefix('Bearer ')}"}
+    try:
+        await payer.add_card()
+        before = len(await _charges(cluster))
+        async with httpx.AsyncClient(
+            base_url=cluster.gateway_url, headers=cookie, timeout=30, trust_env=False, follow_redirects=False
+        ) as browser:
+            forms = []
+            for _ in range(10):  # ten tabs, each rendered with its own idempotency key
+                page = (await browser.get("/billing/pay")).text
+                forms.append(
+                    {
+                        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+                        "idempotency_key": re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1),
+                        f"amount_{inv}": "120.00",
+                        "profile_id": payer.profile,
+                    }
+                )
+            assert len({f["idempotency_key"] for f in forms}) == 10
+            prefix = _key("tabs")
+            results = await asyncio.gather(
+                *(payer.pay(f"{prefix}-{i:02d}", inv, 12_000) for i in range(10)),
+                *(browser.post("/billing/pay", data=form) for form in forms),
+            )
+        statuses = [r.status_code for r in results]
+        assert all(code < 500 for code in statuses), statuses
+        # One success: 201 from the API or 303 from a form; the others 409 (in progress / nothing left to pay).
+        assert sum(code in (201, 303) for code in statuses) == 1, statuses
+        assert sorted(set(statuses) - {201, 303}) == [409], statuses
+        assert len(await _charges(cluster)) - before == 1
+        assert await payer.balance(inv) == 0
+        overview = (await payer.http.get("/api/v1/billing/overview")).json()
+        assert overview["credit_balance"]["amount_minor"] == 0
+    finally:
+        await payer.http.aclose()
 
 
 async def test_a_processor_timeout_then_a_retry_through_the_gateway_charges_once(cluster):

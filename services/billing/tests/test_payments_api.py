@@ -460,3 +460,49 @@ async def test_the_adapter_quotes_the_token_so_it_stays_one_path_segment(process
     sandbox.charge("key-1", sandbox.tokenize("4242424242424242", 12, 2031)["id"], 100, "USD")
     with pytest.raises(InvalidToken):
         await processor.describe_token("../charges")
+
+
+async def charge_started(sandbox) -> None:  # noqa: ANN001
+    for _ in range(500):
+        if sandbox.charges:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the first charge never reached the processor")
+
+
+async def test_twenty_payments_with_twenty_keys_for_one_balance_charge_the_card_once(stub, as_, sandbox, db):
+    """Issue 11: two tabs (or two users) paying the same invoice, each with its own form and key. The first
+    payment is still at the processor (it answers after a delay) while the others arrive: they see the amount it
+    holds and are refused before any charge, so the card is charged once and nothing becomes store credit."""
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    profile = await card(stub, as_, sandbox, A)
+    sandbox.mode, sandbox.times, sandbox.delay = "timeout", 1, 0.5
+    first = asyncio.ensure_future(stub.MakePayment(pay("tab-00", profile, (inv.id, 10_000)), **as_(user(A))))
+    await charge_started(sandbox)  # the first payment is pending at the processor
+    others = await asyncio.gather(
+        *(stub.MakePayment(pay(f"tab-{i:02d}", profile, (inv.id, 10_000)), **as_(user(A))) for i in range(1, 20)),
+        return_exceptions=True,
+    )
+    assert (await first).payment.status == "succeeded"
+    assert all(isinstance(r, grpc.aio.AioRpcError) for r in others), others
+    assert {r.code() for r in others} == {grpc.StatusCode.FAILED_PRECONDITION}
+    assert all("in progress" in r.details() or "nothing left to pay" in r.details() for r in others)
+    assert len(sandbox.charges) == 1
+    async with db.unit_of_work() as s:
+        assert [p.status for p in await s.scalars(select(Payment))] == ["succeeded"]
+    overview = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **as_(user(A)))
+    assert (overview.invoice_balance.amount_minor, overview.credit_balance.amount_minor) == (0, 0)
+
+
+async def test_a_payment_in_progress_leaves_the_rest_of_the_balance_payable(stub, as_, sandbox):
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    profile = await card(stub, as_, sandbox, A)
+    sandbox.mode, sandbox.times, sandbox.delay = "timeout", 1, 0.5
+    first = asyncio.ensure_future(stub.MakePayment(pay("part-1", profile, (inv.id, 6_000)), **as_(user(A))))
+    await charge_started(sandbox)
+    too_much = await rpc_error(stub.MakePayment(pay("part-2", profile, (inv.id, 4_001)), **as_(user(A))))
+    assert too_much.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "in progress" in too_much.details() and "40.00 USD" in too_much.details()
+    rest = await stub.MakePayment(pay("part-3", profile, (inv.id, 4_000)), **as_(user(A)))
+    assert rest.payment.status == "succeeded" and (await first).payment.status == "succeeded"
+    assert len(sandbox.charges) == 2

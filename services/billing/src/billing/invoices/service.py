@@ -343,7 +343,8 @@ async def open_payable_invoices(session: AsyncSession, principal: Principal) -> 
 async def payable_invoices(
     session: AsyncSession, principal: Principal, allocations: list[AllocationInput], *, overpayment: bool = False
 ) -> tuple[dict[str, Invoice], str]:
-    """The invoices to pay, after checking every amount against its balance; and their one currency.
+    """The invoices to pay, locked until the transaction ends, after checking every amount against its balance;
+    and their one currency.
 
     An amount above an invoice's balance due is refused unless `overpayment` (the excess then becomes store credit).
     """
@@ -356,7 +357,16 @@ async def payable_invoices(
     if any(a.amount_minor > MAX_MINOR for a in allocations):
         raise InvalidArgument(TOO_LARGE, field="allocations")
     ids = [a.invoice_id for a in allocations]
-    invoices = {inv.id: inv for inv in await session.scalars(_payable(principal).where(Invoice.id.in_(ids)))}
+    # Locked, in one order (no deadlock), with fresh balances: two payments for the same invoice are decided one
+    # after the other, on every replica, so the second sees what the first holds (payments.service).
+    locked = (
+        _payable(principal)
+        .where(Invoice.id.in_(sorted(ids)))
+        .order_by(Invoice.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    invoices = {inv.id: inv for inv in await session.scalars(locked)}
     for a in allocations:
         invoice = invoices.get(a.invoice_id)
         if invoice is None:

@@ -116,7 +116,21 @@ async def begin_payment(
 
     if bool(profile_id) == bool(processor_token):
         raise InvalidArgument("pay with either a stored profile or a new card token", field="payment_profile_id")
-    _, currency = await payable_invoices(session, principal, allocations, overpayment=overpayment_to_credit)
+    try:
+        invoices, currency = await payable_invoices(session, principal, allocations, overpayment=overpayment_to_credit)
+    except (FailedPrecondition, InvalidArgument):
+        # A twin with this key may have paid the balance meanwhile: its answer, not a refusal.
+        found = await _existing(session, customer_id, key)
+        if found is None:
+            raise
+        return _replay(found, digest)
+    # Look again now that the invoices are locked: a twin that held the lock has committed its payment. Inserting
+    # the key before looking could wait on a twin's finish, which waits on our lock (a deadlock on PostgreSQL).
+    found = await _existing(session, customer_id, key)
+    if found is not None:
+        return _replay(found, digest)
+    if not overpayment_to_credit:
+        await _refuse_what_pending_payments_hold(session, invoices, allocations)
 
     if profile_id:
         profile = await session.scalar(
@@ -159,6 +173,33 @@ async def begin_payment(
     return Begun(payment, replayed=False)
 
 
+async def _refuse_what_pending_payments_hold(
+    session: AsyncSession, invoices: dict[str, Invoice], allocations: list[AllocationInput]
+) -> None:
+    """A payment still at the processor holds the amounts it allocated: a second payment (another tab, another
+    user of the customer, another key) may pay only what the first leaves due, so the card is not charged twice
+    for one balance. The invoices are locked by `payable_invoices`, so this holds across replicas."""
+    held = dict(
+        (
+            await session.execute(
+                select(PaymentAllocation.invoice_id, func.sum(PaymentAllocation.amount_minor))
+                .join(Payment, Payment.id == PaymentAllocation.payment_id)
+                .where(Payment.status == PENDING, PaymentAllocation.invoice_id.in_(list(invoices)))
+                .group_by(PaymentAllocation.invoice_id)
+            )
+        ).all()
+    )
+    for a in allocations:
+        invoice = invoices[a.invoice_id]
+        holding = int(held.get(invoice.id, 0))
+        if holding and a.amount_minor > invoice.balance_minor - holding:
+            left = max(invoice.balance_minor - holding, 0)
+            raise FailedPrecondition(
+                f"a payment for {invoice.number} is already in progress; wait for it to finish"
+                + (f" (it leaves {left // 100}.{left % 100:02d} {invoice.currency} to pay)" if left else "")
+            )
+
+
 def _replay(found: Payment, digest: str) -> Begun:
     if found.request_digest != digest:
         raise FailedPrecondition("this idempotency key was used for a different payment")
@@ -186,6 +227,7 @@ async def apply_credit(
     if found is not None:
         return _replay(found, digest)
     invoices, currency = await payable_invoices(session, principal, allocations)
+    await _refuse_what_pending_payments_hold(session, invoices, allocations)
     total = sum(a.amount_minor for a in allocations)
     available = await session.scalar(
         select(func.coalesce(func.sum(CreditEntry.amount_minor), 0)).where(
