@@ -229,6 +229,9 @@ class Stack:
                     "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
                 }
             )
+        elif name == "billing":
+            # The embedded sandbox processor keeps stored cards and charges on disk, so they survive a restart.
+            env["BILLING_SANDBOX_STATE"] = str(self.var_dir / "sandbox.db")
         elif name == "gateway":
             # The gateway's links in pages must use the port it really has.
             env["GATEWAY_PUBLIC_URL"] = self.gateway_url

@@ -18,9 +18,11 @@ class Settings(ServiceSettings):
     # "sandbox" (test mode, see billing.payments.sandbox) or "stripe".
     payment_processor: Literal["sandbox", "stripe"] = "sandbox"
     # A shared sandbox processor (python -m billing.payments.sandbox); every replica must use the same one.
-    # Empty: this process serves its own sandbox on sandbox_port (one replica only: its charges live in memory).
+    # Empty: this process serves its own sandbox on sandbox_port (one replica only), keeping its tokens and
+    # charges in sandbox_state (a SQLite file; empty = in memory, lost when billing stops).
     sandbox_url: str = ""
     sandbox_port: int = 0
+    sandbox_state: str = ""
     # The sandbox's address as browsers reach it (for the card form), when it differs from sandbox_url.
     sandbox_public_url: str = ""
     stripe_api_key: SecretStr | None = None

@@ -7,7 +7,15 @@ from urllib.parse import quote
 
 import httpx
 
-from billing.payments.processor import Charge, InvalidToken, ProcessorError, TokenDetails, TokenFormat
+from billing.payments.processor import (
+    Charge,
+    InvalidToken,
+    ProcessorError,
+    Refund,
+    RefundRefused,
+    TokenDetails,
+    TokenFormat,
+)
 
 # The sandbox's tokens: "tok_" and 24 hex digits (billing.payments.sandbox).
 SANDBOX_TOKENS = TokenFormat(r"tok_[0-9a-f]{24}", "tok_ followed by 24 hexadecimal digits")
@@ -62,14 +70,46 @@ class SandboxProcessor:
             raise InvalidToken(token)
         if resp.status_code != 200:
             raise ProcessorError(f"sandbox processor answered {resp.status_code}")
+        return _charge(resp.json())
+
+    async def find_charge(self, idempotency_key: str) -> Charge | None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                resp = await self._http.get(f"/v1/charges/by-key/{quote(idempotency_key, safe='')}")
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise ProcessorError(f"sandbox processor unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise ProcessorError(f"sandbox processor answered {resp.status_code}")
+        return _charge(resp.json())
+
+    async def refund(self, *, charge_id: str, amount_minor: int, currency: str, idempotency_key: str) -> Refund:
+        try:
+            async with asyncio.timeout(self.timeout):
+                resp = await self._http.post(
+                    "/v1/refunds",
+                    data={"charge": charge_id, "amount": amount_minor},
+                    headers={"Idempotency-Key": idempotency_key},
+                )
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise ProcessorError(f"sandbox processor did not answer: {exc.__class__.__name__}") from exc
+        if resp.status_code in (400, 404):
+            raise RefundRefused(resp.json().get("error", {}).get("message", "refused"))
+        if resp.status_code != 200:
+            raise ProcessorError(f"sandbox processor answered {resp.status_code}")
         body = resp.json()
-        return Charge(
-            id=body["id"],
-            succeeded=body["status"] == "succeeded",
-            amount_minor=body["amount"],
-            currency=body["currency"],
-            failure_reason=body.get("failure_code") or "",
-        )
+        return Refund(id=body["id"], charge_id=body["charge"], amount_minor=body["amount"], currency=body["currency"])
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+def _charge(body: dict) -> Charge:
+    return Charge(
+        id=body["id"],
+        succeeded=body["status"] == "succeeded",
+        amount_minor=body["amount"],
+        currency=body["currency"],
+        failure_reason=body.get("failure_code") or "",
+    )

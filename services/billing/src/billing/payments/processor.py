@@ -29,12 +29,24 @@ class Charge:
     failure_reason: str = ""
 
 
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    charge_id: str
+    amount_minor: int
+    currency: str
+
+
 class ProcessorError(Exception):
     """The processor could not be asked, or did not answer in time; the outcome of a charge is unknown."""
 
 
 class InvalidToken(Exception):
     """The processor does not know the token."""
+
+
+class RefundRefused(Exception):
+    """The processor refused the refund (e.g. more than what is left of the charge); the message says why."""
 
 
 class TokenFormat:
@@ -59,5 +71,15 @@ class PaymentProcessor(Protocol):
     async def charge(
         self, *, token: str, amount_minor: int, currency: str, idempotency_key: str, description: str
     ) -> Charge: ...
+
+    async def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The charge made with this idempotency key, or None when the processor has none: how the reconciler
+        learns the outcome of a charge whose answer was lost (a crash, a timeout). Raises ProcessorError when
+        the processor cannot be asked."""
+        ...
+
+    async def refund(self, *, charge_id: str, amount_minor: int, currency: str, idempotency_key: str) -> Refund:
+        """Give back part or all of a charge, once per idempotency key. RefundRefused when the processor says no."""
+        ...
 
     async def close(self) -> None: ...

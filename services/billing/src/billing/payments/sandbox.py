@@ -11,17 +11,22 @@ ACH test accounts: account 000123456789 with routing number 110000000 ("Sandbox 
 portal's bank form posts `account_number` and `routing_number` (the number alone, as `number`, also works).
 POST /v1/sandbox/behaviour {"mode": "fail" | "timeout" | "normal", "times": n, "delay": seconds} makes the next
 n charges fail with a 500 or answer only after `delay` seconds (the charge is made first, as a real processor
-that times out may have charged). GET /v1/charges lists charges, for tests and the benchmark.
+that times out may have charged). GET /v1/charges lists charges, for tests and the benchmark;
+GET /v1/charges/by-key/{key} finds the charge an idempotency key made (how billing's reconciler learns the
+outcome of a charge whose answer it lost); POST /v1/refunds (charge, amount, Idempotency-Key) refunds once per key.
 
-Run it with `python -m billing.payments.sandbox --port 8089`; several billing replicas share one.
+Run it with `python -m billing.payments.sandbox --port 8089 [--state var/sandbox.db]`; several billing replicas
+share one. With `--state` its tokens, charges and refunds survive a restart.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
-from dataclasses import dataclass, field
+import sqlite3
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from starlette.applications import Starlette
@@ -39,14 +44,47 @@ ACH_ACCOUNTS = {"000123456789": ("ach", "")}
 BANKS = {"110000000": "Sandbox Test Bank"}
 
 
-@dataclass
 class SandboxState:
-    tokens: dict[str, dict] = field(default_factory=dict)
-    charges: dict[str, dict] = field(default_factory=dict)
-    mode: str = "normal"
-    times: int = 0
-    delay: float = 0.0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Tokens, charges and refunds in a small SQLite database of the sandbox's own: a file (`--state`) keeps
+    stored cards and charges across restarts of `make run`; without one they live in memory (tests).
+
+    The sandbox serves one event loop and its statements are tiny, so the stdlib's sqlite3 is used inline."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS charges (
+                idempotency_key TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, body TEXT NOT NULL, seq INTEGER);
+            CREATE TABLE IF NOT EXISTS refunds (
+                idempotency_key TEXT PRIMARY KEY, charge_id TEXT NOT NULL, body TEXT NOT NULL);
+            """
+        )
+        self.mode = "normal"
+        self.times = 0
+        self.delay = 0.0
+        self.lock = asyncio.Lock()
+
+    def _put_token(self, token: dict) -> dict:
+        self._db.execute("INSERT INTO tokens (id, body) VALUES (?, ?)", (token["id"], json.dumps(token)))
+        return token
+
+    def token(self, token_id: str) -> dict | None:
+        row = self._db.execute("SELECT body FROM tokens WHERE id = ?", (token_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    @property
+    def charges(self) -> dict[str, dict]:
+        """Every charge by its idempotency key, oldest first."""
+        rows = self._db.execute("SELECT idempotency_key, body FROM charges ORDER BY seq").fetchall()
+        return {key: json.loads(body) for key, body in rows}
+
+    def charge_by_key(self, key: str) -> dict | None:
+        row = self._db.execute("SELECT body FROM charges WHERE idempotency_key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def tokenize(self, number: str, exp_month: int, exp_year: int) -> dict:
         digits = "".join(ch for ch in number if ch.isdigit())
@@ -57,17 +95,17 @@ class SandboxState:
         kind = "ach" if brand == "ach" else "card"
         if kind == "card" and not (1 <= exp_month <= 12 and exp_year >= 2000):
             raise ValueError("the expiry date is not valid")
-        token = {
-            "id": "tok_" + secrets.token_hex(12),
-            "kind": kind,
-            "brand": brand,
-            "last4": digits[-4:],
-            "exp_month": exp_month if kind == "card" else 0,
-            "exp_year": exp_year if kind == "card" else 0,
-            "_decline": decline,
-        }
-        self.tokens[token["id"]] = token
-        return token
+        return self._put_token(
+            {
+                "id": "tok_" + secrets.token_hex(12),
+                "kind": kind,
+                "brand": brand,
+                "last4": digits[-4:],
+                "exp_month": exp_month if kind == "card" else 0,
+                "exp_year": exp_year if kind == "card" else 0,
+                "_decline": decline,
+            }
+        )
 
     def tokenize_bank(self, account_number: str, routing_number: str) -> dict:
         account = "".join(ch for ch in account_number if ch.isdigit())
@@ -76,39 +114,74 @@ class SandboxState:
             raise ValueError("this sandbox accepts only its test routing number")
         if account not in ACH_ACCOUNTS:
             raise ValueError("this sandbox accepts only its test account numbers")
-        token = {
-            "id": "tok_" + secrets.token_hex(12),
-            "kind": "ach",
-            "brand": bank,
-            "last4": account[-4:],
-            "exp_month": 0,
-            "exp_year": 0,
-            "_decline": ACH_ACCOUNTS[account][1],
-        }
-        self.tokens[token["id"]] = token
-        return token
+        return self._put_token(
+            {
+                "id": "tok_" + secrets.token_hex(12),
+                "kind": "ach",
+                "brand": bank,
+                "last4": account[-4:],
+                "exp_month": 0,
+                "exp_year": 0,
+                "_decline": ACH_ACCOUNTS[account][1],
+            }
+        )
 
     def public(self, token: dict) -> dict:
         return {k: v for k, v in token.items() if not k.startswith("_")}
 
     def charge(self, key: str, source: str, amount: int, currency: str) -> tuple[dict, bool]:
         """The charge for this key, made once; True when it already existed."""
-        existing = self.charges.get(key)
+        existing = self.charge_by_key(key)
         if existing is not None:
             return existing, True
-        token = self.tokens[source]
+        token = self.token(source)
+        assert token is not None
         decline = token["_decline"]
         charge = {
             "id": "ch_" + secrets.token_hex(12),
             "status": "failed" if decline else "succeeded",
             "failure_code": decline,
             "amount": amount,
+            "amount_refunded": 0,
             "currency": currency,
             "source": source,
             "idempotency_key": key,
         }
-        self.charges[key] = charge
+        self._db.execute(
+            "INSERT INTO charges (idempotency_key, id, body, seq) VALUES (?, ?, ?, "
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM charges))",
+            (key, charge["id"], json.dumps(charge)),
+        )
         return charge, False
+
+    def refund(self, key: str, charge_id: str, amount: int) -> dict:
+        """The refund for this key, made once; ValueError when the charge cannot give back that much."""
+        row = self._db.execute("SELECT body FROM refunds WHERE idempotency_key = ?", (key,)).fetchone()
+        if row is not None:
+            return json.loads(row[0])
+        found = self._db.execute("SELECT idempotency_key, body FROM charges WHERE id = ?", (charge_id,)).fetchone()
+        if found is None:
+            raise LookupError("no such charge")
+        charge = json.loads(found[1])
+        if charge["status"] != "succeeded":
+            raise ValueError("only a succeeded charge can be refunded")
+        if amount <= 0 or amount > charge["amount"] - charge["amount_refunded"]:
+            raise ValueError("the refund is more than what is left of the charge")
+        charge["amount_refunded"] += amount
+        refund = {
+            "id": "re_" + secrets.token_hex(12),
+            "charge": charge_id,
+            "amount": amount,
+            "currency": charge["currency"],
+        }
+        self._db.execute("BEGIN")
+        self._db.execute("UPDATE charges SET body = ? WHERE id = ?", (json.dumps(charge), charge_id))
+        self._db.execute(
+            "INSERT INTO refunds (idempotency_key, charge_id, body) VALUES (?, ?, ?)",
+            (key, charge_id, json.dumps(refund)),
+        )
+        self._db.execute("COMMIT")
+        return refund
 
 
 def create_app(state: SandboxState | None = None) -> Starlette:
@@ -133,7 +206,7 @@ def create_app(state: SandboxState | None = None) -> Starlette:
         return JSONResponse(state.public(token))
 
     async def get_token(request: Request) -> Response:
-        token = state.tokens.get(request.path_params["token"])
+        token = state.token(request.path_params["token"])
         if token is None:
             return JSONResponse({"error": {"message": "no such token"}}, status_code=404)
         return JSONResponse(state.public(token))
@@ -144,7 +217,7 @@ def create_app(state: SandboxState | None = None) -> Starlette:
         source = str(form.get("source", ""))
         if not key:
             return JSONResponse({"error": {"message": "Idempotency-Key is required"}}, status_code=400)
-        if source not in state.tokens:
+        if state.token(source) is None:
             return JSONResponse({"error": {"message": "no such token"}}, status_code=404)
         async with state.lock:
             charge, _ = state.charge(key, source, int(form.get("amount", 0)), str(form.get("currency", "")))
@@ -159,6 +232,30 @@ def create_app(state: SandboxState | None = None) -> Starlette:
 
     async def list_charges(request: Request) -> Response:
         return JSONResponse({"data": list(state.charges.values())})
+
+    async def charge_by_key(request: Request) -> Response:
+        charge = state.charge_by_key(request.path_params["key"])
+        if charge is None:
+            return JSONResponse({"error": {"message": "no charge with this idempotency key"}}, status_code=404)
+        return JSONResponse(charge)
+
+    async def refunds(request: Request) -> Response:
+        key = request.headers.get("idempotency-key", "")
+        form = await request.form()
+        if not key:
+            return JSONResponse({"error": {"message": "Idempotency-Key is required"}}, status_code=400)
+        try:
+            amount = int(form.get("amount", 0))
+        except ValueError:
+            return JSONResponse({"error": {"message": "amount must be an integer"}}, status_code=400)
+        async with state.lock:
+            try:
+                refund = state.refund(key, str(form.get("charge", "")), amount)
+            except LookupError as exc:
+                return JSONResponse({"error": {"message": str(exc)}}, status_code=404)
+            except ValueError as exc:
+                return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
+        return JSONResponse(refund)
 
     async def behaviour(request: Request) -> Response:
         body = await request.json()
@@ -176,6 +273,8 @@ def create_app(state: SandboxState | None = None) -> Starlette:
             Route("/v1/tokens/{token}", get_token, methods=["GET"]),
             Route("/v1/charges", charges, methods=["POST"]),
             Route("/v1/charges", list_charges, methods=["GET"]),
+            Route("/v1/charges/by-key/{key:path}", charge_by_key, methods=["GET"]),
+            Route("/v1/refunds", refunds, methods=["POST"]),
             Route("/v1/sandbox/behaviour", behaviour, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
         ]
@@ -193,9 +292,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The sandbox card processor")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--state", default=":memory:", help="the SQLite file keeping tokens and charges")
     args = parser.parse_args(argv)
     # No access log: nothing about a request (even its path) needs to be kept by a test processor.
-    uvicorn.run(create_app(), host=args.host, port=args.port, access_log=False, log_level="warning")
+    uvicorn.run(
+        create_app(SandboxState(args.state)), host=args.host, port=args.port, access_log=False, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

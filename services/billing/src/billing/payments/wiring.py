@@ -11,7 +11,7 @@ import uvicorn
 from billing.config import Settings
 from billing.payments.http_processor import SandboxProcessor
 from billing.payments.processor import PaymentProcessor
-from billing.payments.sandbox import create_app
+from billing.payments.sandbox import SandboxState, create_app
 from billing.payments.stripe import StripeProcessor
 
 
@@ -28,15 +28,16 @@ def build_processor(settings: Settings) -> tuple[PaymentProcessor, list[Callable
     sock.bind((settings.grpc_host, settings.sandbox_port))
     url = f"http://{settings.grpc_host}:{sock.getsockname()[1]}"
     processor = SandboxProcessor(url, public_url=settings.sandbox_public_url, timeout=timeout)
-    return processor, [lambda: serve_sandbox(sock)]
+    state = SandboxState(settings.sandbox_state or ":memory:")
+    return processor, [lambda: serve_sandbox(sock, state)]
 
 
-async def serve_sandbox(sock: socket.socket) -> None:
+async def serve_sandbox(sock: socket.socket, state: SandboxState) -> None:
     class Server(uvicorn.Server):
         # The service owns SIGTERM/SIGINT; uvicorn must not take them over.
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    config = uvicorn.Config(create_app(), access_log=False, log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(state), access_log=False, log_level="warning", lifespan="off")
     await Server(config).serve(sockets=[sock])
