@@ -15,6 +15,9 @@ from billing.db import Base, UtcDateTime, new_id, utcnow
 PENDING = "pending"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+# A pending payment the reconciler found no charge for (the processor never made one): the intent is over, and a
+# charge that still turns up for it later is refunded (see payments/reconciler.py).
+VOIDED = "voided"
 
 
 class Payment(Base):
@@ -36,16 +39,47 @@ class Payment(Base):
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What refunds have given back of the charge (their succeeded rows' sum, kept here to bound the next one).
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     allocations: Mapped[list[PaymentAllocation]] = relationship(
         order_by="PaymentAllocation.position", cascade="all, delete-orphan", lazy="raise"
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'voided')", name="status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         UniqueConstraint("customer_id", "idempotency_key"),
         Index("ix_payments_customer_created", "customer_id", "created_at", "id"),
+        # The reconciler's scan: pending payments older than a bound, and recently voided ones.
+        Index("ix_payments_pending", "status", "created_at"),
+    )
+
+
+class Refund(Base):
+    """Money given back from a payment's charge: by staff, or by the reconciler for a charge that turned up for a
+    voided payment. Written pending before the processor is called, with `portal-refund-<id>` as the
+    processor's idempotency key, like a payment."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    status: Mapped[str] = mapped_column(String(10), default=PENDING)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    processor_refund_id: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    # A staff member's id, or "reconciler".
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        Index("ix_refunds_payment", "payment_id", "created_at"),
     )
 
 
