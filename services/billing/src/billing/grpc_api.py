@@ -18,8 +18,9 @@ from billing.estimates.models import Estimate
 from billing.invoices import service as invoices
 from billing.invoices.models import Invoice
 from billing.payments import service as payments
-from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentProfile
+from billing.payments.models import FAILED, PENDING, VOIDED, Payment, PaymentProfile
 from billing.payments.processor import InvalidToken, PaymentProcessor, ProcessorError, TokenDetails
+from billing.payments.reconciler import Reconciler
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
@@ -39,9 +40,17 @@ def _money(amount: int, currency: str) -> common_pb2.Money:
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, db: Database, processor: PaymentProcessor, *, overpayment_to_credit: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        processor: PaymentProcessor,
+        reconciler: Reconciler,
+        *,
+        overpayment_to_credit: bool = False,
+    ) -> None:
         self.db = db
         self.processor = processor
+        self.reconciler = reconciler
         self.overpayment_to_credit = overpayment_to_credit
 
     # --- invoices -------------------------------------------------------------------------------------
@@ -124,10 +133,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             payments_shown=shown["payments"],
             estimates_shown=shown["estimates"],
         )
-        if not any(shown.values()):
-            return resp
         # One read-only session for every section the group shows: the same queries as the sections' own RPCs.
         async with self.db.unit_of_work() as s:
+            pending = await payments.pending_payments(s, principal=principal)
+            if pending:
+                numbers = await payments.invoice_numbers(s, pending)
+                resp.pending_payments.extend(_payment(p, numbers) for p in pending)
+            if not any(shown.values()):
+                return resp
             if shown["overview"]:
                 o = await credit.account_overview(s, principal=principal)
                 resp.invoice_balance.CopyFrom(_money(o.invoice_balance_minor, o.currency))
@@ -244,9 +257,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         async with self.db.unit_of_work() as s:
             payment, recorded = await payments.finish_payment(s, payment_id=payment.id, charge=charge)
         if recorded:
-            outcome = metrics.SUCCEEDED if payment.status == SUCCEEDED else metrics.FAILED
-            metrics.PAYMENTS.labels(outcome).inc()
-            metrics.PAYMENT_AMOUNT_MINOR.labels(outcome, payment.currency).inc(payment.amount_minor)
+            metrics.count_payment(payment)
+        elif payment.status == VOIDED and charge.succeeded:
+            # The reconciler voided this payment while this retry was at the processor: give the charge back now
+            # (one refund per payment, whoever gets there first) rather than wait for the next pass.
+            await self.reconciler.refund_late_charge(payment.id, charge)
+            async with self.db.unit_of_work() as s:
+                payment = await payments.get_payment(s, payment.id)
         return payment
 
     async def ListPayments(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -261,6 +278,28 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             payments=[_payment(p, page.numbers, credited) for p in page.payments],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
+
+    async def ListPendingPayments(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            pending = await payments.pending_payments(s, principal=principal)
+            numbers = await payments.invoice_numbers(s, pending)
+        return billing_pb2.ListPendingPaymentsResponse(payments=[_payment(p, numbers) for p in pending])
+
+    async def CheckPayment(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            payment = await payments.followed_payment(s, principal=principal, payment_id=request.payment_id)
+        if payment.status == PENDING:
+            try:
+                await self.reconciler.settle(payment.id)
+            except ProcessorError as exc:
+                raise Unavailable("the payment processor cannot be asked now; try again in a minute") from exc
+        async with self.db.unit_of_work() as s:
+            payment = await payments.followed_payment(s, principal=principal, payment_id=request.payment_id)
+            numbers = await payments.invoice_numbers(s, [payment])
+            credited = await payments.credited(s, [payment])
+        return billing_pb2.CheckPaymentResponse(payment=_payment(payment, numbers, credited))
 
     # --- payment profiles -----------------------------------------------------------------------------
 
@@ -464,7 +503,7 @@ def _payment(p: Payment, numbers: dict[str, str], credited: dict[str, int] | Non
         amount=_money(p.amount_minor, p.currency),
         created_at=p.created_at.isoformat(),
         method=p.method,
-        failure_reason=p.failure_reason if p.status == FAILED else "",
+        failure_reason=p.failure_reason if p.status in (FAILED, VOIDED) else "",
         allocations=[
             billing_pb2.Allocation(invoice_id=a.invoice_id, amount=_money(a.amount_minor, p.currency))
             for a in p.allocations
@@ -472,6 +511,7 @@ def _payment(p: Payment, numbers: dict[str, str], credited: dict[str, int] | Non
         invoice_numbers=[numbers.get(a.invoice_id, "") for a in p.allocations],
         reference=p.charge_id or "",
         credited=_money((credited or {}).get(p.id, 0), p.currency),
+        refunded=_money(p.refunded_minor or 0, p.currency),
     )
 
 

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -36,7 +36,7 @@ from billing.invoices.service import (
     payable_invoices,
     payer_customers,
 )
-from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentAllocation, PaymentProfile
+from billing.payments.models import FAILED, PENDING, SUCCEEDED, VOIDED, Payment, PaymentAllocation, PaymentProfile
 from billing.payments.processor import Charge, TokenDetails
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -358,6 +358,81 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
     await publish.payment_succeeded(session, payment)
     await session.flush()
     return payment, True
+
+
+async def void_payment(session: AsyncSession, *, payment_id: str, reason: str) -> bool:
+    """End a pending payment the processor has no charge for; True when this call voided it (and wrote the
+    event). Conditional on pending, like finish_payment, so a void and a late finish cannot both apply."""
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == PENDING)
+        .values(status=VOIDED, failure_reason=reason, completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    payment = await session.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .options(selectinload(Payment.allocations))
+        .execution_options(populate_existing=True)
+    )
+    assert payment is not None
+    await publish.payment_failed(session, payment, failure_reason=reason)
+    return True
+
+
+def _followed_payments(principal: Principal) -> ColumnElement[bool] | None:
+    """The payments a portal user follows: those of its Payments scope, and those it made itself when it may pay
+    online — so whoever paid sees that a payment is on its way and does not pay again. None: no payment."""
+    if principal.is_staff or not principal.customer_id:
+        return None
+    conditions = []
+    if principal.has(perm.PAYMENTS_VIEW_ALL) or principal.has(perm.PAYMENTS_VIEW_MINE):
+        scope = visibility(principal, view_all=perm.PAYMENTS_VIEW_ALL, view_mine=perm.PAYMENTS_VIEW_MINE)
+        seen = Payment.customer_id.in_(scope.customer_ids or ())
+        if scope.contact_id is not None:
+            seen = seen & (Payment.contact_id == scope.contact_id)
+        conditions.append(seen)
+    if principal.has(perm.INVOICES_PAY_ONLINE) and principal.contact_id:
+        conditions.append(
+            Payment.customer_id.in_(payer_customers(principal)) & (Payment.contact_id == principal.contact_id)
+        )
+    return or_(*conditions) if conditions else None
+
+
+async def pending_payments(session: AsyncSession, *, principal: Principal, limit: int = 10) -> list[Payment]:
+    """The principal's payments still waiting for the processor's answer, newest first."""
+    followed = _followed_payments(principal)
+    if followed is None:
+        return []
+    return list(
+        await session.scalars(
+            select(Payment)
+            .where(Payment.status == PENDING, followed)
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+            .limit(limit)
+            .options(selectinload(Payment.allocations))
+        )
+    )
+
+
+async def followed_payment(session: AsyncSession, *, principal: Principal, payment_id: str) -> Payment:
+    """One payment the principal follows, in whatever state it is now; another customer's is NOT_FOUND."""
+    followed = _followed_payments(principal)
+    payment = (
+        None
+        if followed is None
+        else await session.scalar(
+            select(Payment)
+            .where(Payment.id == payment_id, followed)
+            .options(selectinload(Payment.allocations))
+            .execution_options(populate_existing=True)
+        )
+    )
+    if payment is None:
+        raise NotFound("no such payment")
+    return payment
 
 
 async def credited(session: AsyncSession, payments: list[Payment]) -> dict[str, int]:
