@@ -122,6 +122,20 @@ async def list_payments(
     )
 
 
+@router.get("/payments/pending", summary="Payments still waiting for the processor's answer")
+async def pending_payments(session: CurrentSession, backends: Clients) -> JSONResponse:
+    """The caller's payments a crash or a timeout left at the processor, newest first. They hold the amounts they
+    pay: pay what they leave, or check them, rather than paying again."""
+    return _json(await backends.billing.pending_payments(session.principal_token))
+
+
+@router.post("/payments/{payment_id}/check", summary="Ask the processor now about a pending payment")
+async def check_payment(payment_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
+    """Recorded (`succeeded` or `failed`) if the processor charged it, `voided` if it never did and the reconciler's
+    bound has passed (nothing was charged), else still `pending`. Safe to repeat."""
+    return _json(await backends.billing.check_payment(session.principal_token, payment_id))
+
+
 @router.get("/payment-profiles")
 async def list_profiles(session: CurrentSession, backends: Clients) -> JSONResponse:
     return _json(await backends.billing.profiles(session.principal_token))

@@ -100,6 +100,12 @@ class BillingClient:
         req = billing_pb2.ListPaymentsRequest(page=_page(page_size, cursor), query=query)
         return await self._call(self._stub.ListPayments, req, token)
 
+    async def pending_payments(self, token: str):  # noqa: ANN201
+        return await self._call(self._stub.ListPendingPayments, billing_pb2.ListPendingPaymentsRequest(), token)
+
+    async def check_payment(self, token: str, payment_id: str):  # noqa: ANN201
+        return await self._call(self._stub.CheckPayment, billing_pb2.CheckPaymentRequest(payment_id=payment_id), token)
+
     async def profiles(self, token: str):  # noqa: ANN201
         return await self._call(self._stub.ListPaymentProfiles, billing_pb2.ListPaymentProfilesRequest(), token)
 

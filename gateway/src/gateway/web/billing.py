@@ -66,6 +66,10 @@ _NOTICES = {
     "deleted": "billing.notice.deleted",
     "approved": "billing.notice.approved",
     "declined": "billing.notice.declined",
+    "checked_succeeded": "billing.notice.checked_succeeded",
+    "checked_pending": "billing.notice.checked_pending",
+    "checked_voided": "billing.notice.checked_voided",
+    "checked_failed": "billing.notice.checked_failed",
 }
 
 
@@ -146,6 +150,15 @@ async def billing_home(request: Request, session: PortalPage) -> Response:
         return _forbidden(request, session)
     summary = await _billing(request).portal_summary(session.principal_token, rows=RECENT_PAYMENTS)
     return _render(request, "billing/overview.html", session, **summary_context(_t(request), summary, _perms(session)))
+
+
+@router.post("/billing/payments/{payment_id}/check")
+async def check_payment(request: Request, payment_id: str, session: PortalPage) -> Response:
+    """ "Check now" on a payment in progress: billing asks the processor and records or voids it if it can."""
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    checked = await _billing(request).check_payment(session.principal_token, payment_id)
+    return RedirectResponse(f"/billing?done=checked_{checked.payment.status}", status_code=303)
 
 
 # --- invoices ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
 from servicekit.db import Database
-from servicekit.errors import InvalidArgument, Unavailable
+from servicekit.errors import InvalidArgument, PermissionDenied, Unavailable
 from servicekit.pagination import page_size
 from servicekit.principal import current_principal, require
 
@@ -281,6 +281,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     async def ListPendingPayments(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
+        if not payments.follows_payments(principal):
+            raise PermissionDenied("your portal group does not allow viewing payments")
         async with self.db.unit_of_work() as s:
             pending = await payments.pending_payments(s, principal=principal)
             numbers = await payments.invoice_numbers(s, pending)

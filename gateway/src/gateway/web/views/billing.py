@@ -53,6 +53,19 @@ def payment_row(t: Translator, p) -> dict:  # noqa: ANN001
     }
 
 
+def pending_row(t: Translator, p) -> dict:  # noqa: ANN001 - a pending portal.billing.v1.Payment
+    return {
+        "id": p.id,
+        "text": t(
+            "billing.pending.text",
+            amount=money(t, p.amount),
+            method=p.method,
+            invoices=", ".join(n for n in p.invoice_numbers if n),
+            date=t.date(p.created_at[:10]),
+        ),
+    }
+
+
 def estimate_row(t: Translator, e) -> dict:  # noqa: ANN001
     return {
         "id": e.id,
@@ -69,6 +82,8 @@ def summary_context(t: Translator, summary, perms: dict[str, bool]) -> dict:  # 
     """The billing sections (account overview, open invoices, recent payments, estimates) for
     `billing/_sections.html`, from one GetPortalSummary answer; a section the group hides is None."""
     ctx: dict = {"p": perms, "overview": None, "invoices": None, "payments": None, "estimates": None}
+    # Payments still at the processor, whatever sections the group shows: whoever paid must see it is on its way.
+    ctx["pending"] = [pending_row(t, x) for x in summary.pending_payments]
     if summary.overview_shown:
         ctx["overview"] = {
             "invoice_balance": money(t, summary.invoice_balance),

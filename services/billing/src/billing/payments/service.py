@@ -382,6 +382,11 @@ async def void_payment(session: AsyncSession, *, payment_id: str, reason: str) -
     return True
 
 
+def follows_payments(principal: Principal) -> bool:
+    """May see payments at all: a Payments view permission, or Pay Online (its own payments)."""
+    return any(principal.has(p) for p in (perm.PAYMENTS_VIEW_ALL, perm.PAYMENTS_VIEW_MINE, perm.INVOICES_PAY_ONLINE))
+
+
 def _followed_payments(principal: Principal) -> ColumnElement[bool] | None:
     """The payments a portal user follows: those of its Payments scope, and those it made itself when it may pay
     online — so whoever paid sees that a payment is on its way and does not pay again. None: no payment."""
@@ -419,6 +424,8 @@ async def pending_payments(session: AsyncSession, *, principal: Principal, limit
 
 async def followed_payment(session: AsyncSession, *, principal: Principal, payment_id: str) -> Payment:
     """One payment the principal follows, in whatever state it is now; another customer's is NOT_FOUND."""
+    if not follows_payments(principal):
+        raise PermissionDenied("your portal group does not allow viewing payments")
     followed = _followed_payments(principal)
     payment = (
         None
