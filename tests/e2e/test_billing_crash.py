@@ -131,6 +131,7 @@ async def test_sigkill_while_charges_are_at_the_processor_ends_each_charge_recor
         page = await payer.http.get("/billing", headers={"Authorization": "", "Cookie": f"portal_session={session}"})
         assert page.status_code == 200, page.status_code
         assert page.text.count('action="/billing/payments/') == 6 and "Payment in progress" in page.text
+        assert "/billing/pay?invoice=" not in page.text  # no Pay now on an invoice a pending payment holds
         again = await payer.pay(f"again-{run}-{run}", charged[0], amounts[charged[0]])
         assert again.status_code == 409, again.text
         assert "already in progress" in again.json()["detail"]

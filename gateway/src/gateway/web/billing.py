@@ -358,16 +358,14 @@ async def pay_submit(request: Request, session: PortalPage) -> Response:
             status_code=409,
         )
     if resp.payment.status != "succeeded":
-        reason = t.label("billing.decline", resp.payment.failure_reason or "declined")
-        # A declined attempt is finished; a new attempt gets a new key.
-        return await _pay_page(
-            request,
-            session,
-            amounts=amounts,
-            profile_id=profile_id,
-            error=t("billing.pay.declined", reason=reason),
-            status_code=402,
-        )
+        # A declined or voided attempt is finished; a new attempt gets a new key.
+        if resp.payment.status == "voided":
+            error = t("billing.pay.voided")
+        else:
+            error = t(
+                "billing.pay.declined", reason=t.label("billing.decline", resp.payment.failure_reason or "declined")
+            )
+        return await _pay_page(request, session, amounts=amounts, profile_id=profile_id, error=error, status_code=402)
     credited = resp.payment.credited
     if credited.amount_minor > 0:
         # Billing kept what was more than the balances as store credit (BILLING_OVERPAYMENT=store_credit).

@@ -39,6 +39,7 @@ def invoice_row(t: Translator, inv) -> dict:  # noqa: ANN001
         "total": money(t, inv.total),
         "balance": money(t, inv.balance_due),
         "open": inv.status == "open" and inv.balance_due.amount_minor > 0,
+        "held": False,  # set where pending payments are known (summary_context)
     }
 
 
@@ -91,7 +92,9 @@ def summary_context(t: Translator, summary, perms: dict[str, bool]) -> dict:  # 
             "open_invoices": summary.open_invoice_count,
         }
     if summary.invoices_shown:
-        ctx["invoices"] = [invoice_row(t, i) for i in summary.open_invoices]
+        # An invoice a pending payment holds offers no Pay now: billing would refuse it as already in progress.
+        held = {a.invoice_id for x in summary.pending_payments for a in x.allocations}
+        ctx["invoices"] = [{**invoice_row(t, i), "held": i.id in held} for i in summary.open_invoices]
     if summary.payments_shown:
         ctx["payments"] = [payment_row(t, x) for x in summary.recent_payments]
     if summary.estimates_shown:
