@@ -109,6 +109,24 @@ class Comment(BaseModel):
         )
 
 
+class StaffComment(Comment):
+    """A comment as staff see it: public ones and private notes, each marked."""
+
+    is_public: bool = Field(description="false for a private staff note, which never reaches the portal or emails")
+
+    @classmethod
+    def from_proto(cls, c) -> StaffComment:  # noqa: ANN001
+        return cls.model_construct(
+            id=c.id,
+            ticket_id=c.ticket_id,
+            body=c.body,
+            author_kind=c.author_kind,
+            author_name=c.author_name,
+            created_at=opt_datetime(c, "created_at"),
+            is_public=c.is_public,
+        )
+
+
 class Attachment(BaseModel):
     id: str
     ticket_id: str
