@@ -6,6 +6,7 @@ No unit of work spans a processor call: payments are begun, charged and finished
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import date
 
@@ -39,10 +40,21 @@ def _money(amount: int, currency: str) -> common_pb2.Money:
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, db: Database, processor: PaymentProcessor, *, overpayment_to_credit: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        processor: PaymentProcessor,
+        *,
+        overpayment_to_credit: bool = False,
+        provider_name: str = "",
+        provider_address: tuple[str, ...] = (),
+    ) -> None:
         self.db = db
         self.processor = processor
         self.overpayment_to_credit = overpayment_to_credit
+        # Who bills: printed at the top of every invoice PDF (BILLING_PROVIDER_NAME / BILLING_PROVIDER_ADDRESS).
+        self.provider_name = provider_name
+        self.provider_address = provider_address
 
     # --- invoices -------------------------------------------------------------------------------------
 
@@ -95,9 +107,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         async with self.db.unit_of_work() as s:
             inv = await invoices.get_visible_invoice(s, principal=principal, invoice_id=request.invoice_id)
         # Drawing takes milliseconds of CPU; off the event loop so other calls keep flowing.
-        from billing.pdf import invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
+        from billing.pdf import Party, invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
 
-        pdf = await asyncio.to_thread(invoice_pdf, inv)
+        pdf = await asyncio.to_thread(
+            functools.partial(
+                invoice_pdf,
+                inv,
+                language=request.language if request.language in ("en", "fr") else "en",
+                provider=Party(self.provider_name, self.provider_address),
+                bill_to=Party(request.bill_to.name, tuple(request.bill_to.address_lines)),
+            )
+        )
         return billing_pb2.GetInvoicePdfResponse(pdf=pdf, filename=f"{inv.number}.pdf")
 
     async def GetEstimatePdf(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -195,7 +215,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             )
         payment = begun.payment
         if payment.status == PENDING:
-            payment = await self._charge(payment)
+            payment = await self._charge(payment, language=request.language)
         async with self.db.unit_of_work() as s:
             numbers = await payments.invoice_numbers(s, [payment])
             credited = await payments.credited(s, [payment])
@@ -225,7 +245,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         except ProcessorError as exc:
             raise Unavailable("the payment processor is unavailable; try again") from exc
 
-    async def _charge(self, payment: Payment) -> Payment:
+    async def _charge(self, payment: Payment, *, language: str = "") -> Payment:
         try:
             charge = await self.processor.charge(
                 token=payment.processor_token,
@@ -242,7 +262,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         except InvalidToken:
             raise InvalidArgument("the stored payment option is no longer valid", field="payment_profile_id") from None
         async with self.db.unit_of_work() as s:
-            payment, recorded = await payments.finish_payment(s, payment_id=payment.id, charge=charge)
+            payment, recorded = await payments.finish_payment(
+                s, payment_id=payment.id, charge=charge, language=language
+            )
         if recorded:
             outcome = metrics.SUCCEEDED if payment.status == SUCCEEDED else metrics.FAILED
             metrics.PAYMENTS.labels(outcome).inc()
@@ -429,6 +451,13 @@ def _lines(lines) -> list[invoices.LineInput]:  # noqa: ANN001
 
 
 def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
+    shown, days_overdue = invoices.display_status(
+        status=inv.status,
+        total_minor=inv.total_minor,
+        balance_minor=inv.balance_minor,
+        due_on=inv.due_on,
+        today=invoices.today_utc(),
+    )
     return billing_pb2.Invoice(
         id=inv.id,
         number=inv.number,
@@ -444,6 +473,8 @@ def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
         tax=_money(inv.tax_minor, inv.currency),
         tax_rate_bp=inv.tax_rate_bp,
         ticket_id=inv.ticket_id or "",
+        display_status=shown,
+        days_overdue=days_overdue,
     )
 
 

@@ -26,7 +26,13 @@ def wire(rt: app.Runtime[Settings], processor: PaymentProcessor | None = None, *
     if processor is None:
         processor, background = build_processor(rt.settings)
     overpayment = overpayment or getattr(rt.settings, "overpayment", "refuse")
-    servicer = BillingServicer(rt.db, processor, overpayment_to_credit=overpayment == "store_credit")
+    servicer = BillingServicer(
+        rt.db,
+        processor,
+        overpayment_to_credit=overpayment == "store_credit",
+        provider_name=getattr(rt.settings, "provider_name", ""),
+        provider_address=getattr(rt.settings, "provider_address_lines", ()),
+    )
     wiring = app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],

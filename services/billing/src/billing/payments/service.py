@@ -299,8 +299,11 @@ def processor_key(payment: Payment) -> str:
     return f"portal-payment-{payment.id}"
 
 
-async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Charge) -> tuple[Payment, bool]:
-    """Record the charge's outcome once; True when this call recorded it (and wrote the events)."""
+async def finish_payment(
+    session: AsyncSession, *, payment_id: str, charge: Charge, language: str = ""
+) -> tuple[Payment, bool]:
+    """Record the charge's outcome once; True when this call recorded it (and wrote the events). `language` is the
+    payer's, for the receipt ("" when unknown, e.g. finished later by the reconciler)."""
     status = SUCCEEDED if charge.succeeded else FAILED
     result = await session.execute(
         update(Payment)
@@ -334,9 +337,11 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
         )
     }
     excess = 0
+    applied_amounts: list[int] = []
     for allocation in payment.allocations:
         invoice = invoices[allocation.invoice_id]
         applied = min(allocation.amount_minor, invoice.balance_minor)
+        applied_amounts.append(applied)
         # The charge is made; what no longer fits the invoice becomes credit: an overpayment allowed by the
         # settings, or an invoice another payment settled between begin and finish. Never lost.
         excess += allocation.amount_minor - applied
@@ -355,7 +360,9 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
                 payment_id=payment.id,
             )
         )
-    await publish.payment_succeeded(session, payment)
+    await publish.payment_succeeded(
+        session, payment, invoices=invoices, applied=applied_amounts, credited_minor=excess, language=language
+    )
     await session.flush()
     return payment, True
 
