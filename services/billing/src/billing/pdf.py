@@ -183,6 +183,7 @@ def _document(  # noqa: PLR0913
     bill_to: Party | None = None,
 ) -> bytes:
     lb = labels(language)
+    colon = "\u00a0: " if language == "fr" else ": "  # French puts a space before the colon
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     font = _font(pdf)
@@ -202,12 +203,12 @@ def _document(  # noqa: PLR0913
     pdf.cell(0, 10, text(title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(font, "", 10)
     if bill_to is not None and bill_to.lines:
-        pdf.cell(0, 6, text(f"{lb['bill_to']}:"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(0, 6, text(f"{lb['bill_to']}{colon.rstrip()}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         for ln in bill_to.lines:
             pdf.cell(0, 5, text(ln), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(2)
     for label, value in facts:
-        pdf.cell(0, 6, text(f"{label}: {value}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(0, 6, text(f"{label}{colon}{value}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
     widths = (95, 20, 35, 40)
     pdf.set_font(font, "", 9)
