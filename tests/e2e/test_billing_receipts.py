@@ -106,6 +106,9 @@ def test_a_payment_emails_a_receipt_in_french_without_the_card_number(stack, wor
         assert (listed[world.late.id]["display_status"], listed[world.late.id]["days_overdue"]) == ("overdue", 10)
         one = c.get(f"/api/v1/invoices/{world.current.id}").json()["invoice"]
         assert one["display_status"] == "partly_paid" and one["days_overdue"] == 0
+        home = {i["id"]: i for i in c.get("/api/v1/home").json()["invoices"]["items"]}
+        assert home[world.current.id]["display_status"] == "partly_paid"
+        assert (home[world.late.id]["display_status"], home[world.late.id]["days_overdue"]) == ("overdue", 10)
 
         pdf = c.get(f"/api/v1/invoices/{world.current.id}/pdf", params={"language": "fr"})
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
