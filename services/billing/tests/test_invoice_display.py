@@ -206,3 +206,28 @@ async def test_partly_paid_on_the_pdf_and_not_for_another_customer(provider_stub
     assert "Facturé à" not in text
     with pytest.raises(Exception, match="NOT_FOUND"):
         await stub.GetInvoicePdf(req, **as_(user(B)))
+
+
+async def test_a_store_credit_payment_carries_its_language_and_method(stub, as_, db):
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    credit = billing_pb2.AddStoreCreditRequest(
+        customer_id=A, amount=common_pb2.Money(amount_minor=2_500, currency="USD"), reference="RMA-7"
+    )
+    await stub.AddStoreCredit(credit, **as_(STAFF))
+    spend = billing_pb2.ApplyStoreCreditRequest(
+        idempotency_key="spend-fr",
+        allocations=[
+            billing_pb2.Allocation(invoice_id=inv.id, amount=common_pb2.Money(amount_minor=2_000, currency="USD"))
+        ],
+        language="fr",
+    )
+    assert (await stub.ApplyStoreCredit(spend, **as_(user(A)))).payment.status == "succeeded"
+    async with db.unit_of_work() as s:
+        [payload] = list(
+            await s.scalars(select(outbox.c.payload).where(outbox.c.subject == "portal.billing.payment_succeeded.v1"))
+        )
+    event = events_pb2.PaymentOutcome.FromString(payload)
+    assert (event.language, event.method) == ("fr", "store credit")
+    assert [(a.number, a.amount.amount_minor, a.balance_due.amount_minor) for a in event.applied] == [
+        (inv.number, 2_000, 8_000)
+    ]

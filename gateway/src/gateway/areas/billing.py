@@ -43,7 +43,9 @@ async def pay(
     """Pay the allocations (invoice id, minor units) the chosen way; the same key pays once, whichever way.
     `language` (en, fr) is the payer's, for the receipt email identity sends."""
     if method.store_credit:
-        return await billing.apply_credit(token, idempotency_key=idempotency_key, allocations=allocations)
+        return await billing.apply_credit(
+            token, idempotency_key=idempotency_key, allocations=allocations, language=language
+        )
     return await billing.pay(
         token,
         idempotency_key=idempotency_key,

@@ -101,9 +101,12 @@ class BillingClient:
         )
         return await self._call(self._stub.MakePayment, req, token, deadline=self._pay_timeout)
 
-    async def apply_credit(self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]]):  # noqa: ANN201
+    async def apply_credit(  # noqa: ANN201
+        self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]], language: str = ""
+    ):
         req = billing_pb2.ApplyStoreCreditRequest(
             idempotency_key=idempotency_key,
+            language=language,
             allocations=[
                 billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
             ],

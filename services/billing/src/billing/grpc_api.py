@@ -226,7 +226,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         async with self.db.unit_of_work() as s:
             begun = await payments.apply_credit(
-                s, principal=principal, idempotency_key=request.idempotency_key, allocations=allocations
+                s,
+                principal=principal,
+                idempotency_key=request.idempotency_key,
+                allocations=allocations,
+                language=request.language,
             )
             numbers = await payments.invoice_numbers(s, [begun.payment])
         return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)

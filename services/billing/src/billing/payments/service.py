@@ -210,10 +210,16 @@ CREDIT_METHOD = "store credit"
 
 
 async def apply_credit(
-    session: AsyncSession, *, principal: Principal, idempotency_key: str, allocations: list[AllocationInput]
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    idempotency_key: str,
+    allocations: list[AllocationInput],
+    language: str = "",
 ) -> Begun:
     """Pay invoices from store credit in one transaction: the customer's billing row is locked so two
-    applications cannot both spend the same credit; the payment row makes the key idempotent."""
+    applications cannot both spend the same credit; the payment row makes the key idempotent. `language` is the
+    payer's, for the receipt."""
     require(principal, perm.INVOICES_PAY_ONLINE)
     payer_customers(principal)
     customer_id = principal.customer_id
@@ -274,7 +280,7 @@ async def apply_credit(
         )
     await session.flush()
     charge = Charge(id=f"credit-{payment.id}", succeeded=True, amount_minor=total, currency=currency)
-    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge)
+    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge, language=language)
     return Begun(payment, replayed=False)
 
 
