@@ -1,7 +1,8 @@
 """Issue 11 through the real stack: a payment through `POST /api/v1/payments` brings a receipt in the payer's language
 to the mail catcher (brand and last four, never the card number or the processor's token); a partly paid invoice
 says "Partly paid" with its balance and an overdue one "Overdue" with its days, in the JSON API and on the pages
-(English and French, 390 and 1280 px); the invoice PDF names the provider and the bill-to customer in French."""
+(English and French, 390 and 1280 px), and paying on the French pay page mails a French receipt; the invoice PDF names
+the provider and the bill-to customer in French."""
 
 from __future__ import annotations
 
@@ -141,6 +142,17 @@ def test_a_payment_emails_a_receipt_in_french_without_the_card_number(stack, wor
     assert len([m for m in mails(stack) if world.customer.login in m["rcpt_to"]]) == 1
 
 
+def _stored_card(stack, session: str, number: str) -> str:  # noqa: ANN001
+    """A card tokenised at the sandbox processor and stored through the API; its profile id."""
+    with api(stack, session) as c:
+        tokenized = httpx.post(
+            c.get("/api/v1/payment-profiles").json()["tokenize_url"],
+            data={"number": number, "exp_month": "12", "exp_year": "2031"},
+            trust_env=False,
+        ).json()["id"]
+        return c.post("/api/v1/payment-profiles", json={"processor_token": tokenized}).json()["profile"]["id"]
+
+
 async def _sign_in(page, stack, customer: BillingCustomer) -> None:  # noqa: ANN001
     await page.goto(stack.gateway_url + "/signin")
     await page.get_by_label("Email or username").fill(customer.login)
@@ -187,4 +199,16 @@ async def test_partly_paid_and_overdue_on_the_pages_in_english_and_french(stack,
                 assert status in facts
                 assert (due in facts) == (which == "partly")
                 await page.screenshot(path=str(shots / f"invoice-{which}-{lang}-{width}.png"), full_page=True)
+
+    # Paying on the French pay page (a card stored through the API) mails the receipt in French.
+    profile = _stored_card(stack, world.token, "5555555555554444")
+    await page.goto(f"{stack.gateway_url}/billing/pay?invoice={world.late.id}")
+    await page.locator(f"input[name=profile_id][value='{profile}']").check()
+    await page.locator("button.primary[type=submit]").click()
+    await page.wait_for_url(re.compile(r".*/billing\?done=paid$"))
+    late, login = world.late.number, world.customer.login
+    [receipt] = wait_for_mails(stack, lambda m: login in m["rcpt_to"] and late in m["text"])
+    assert receipt["subject"] == "Paiement reçu : 50,00 USD"
+    assert f"- {late}: 50,00" in receipt["text"] and "(rien à payer)" in receipt["text"]
+    assert "mastercard 4444" in receipt["text"] and "5555555555554444" not in str(receipt)
     await page.goto(f"{stack.gateway_url}/lang/en?next=/")
