@@ -51,8 +51,20 @@ class BillingClient:
     async def get_invoice(self, token: str, invoice_id: str):  # noqa: ANN201
         return await self._call(self._stub.GetInvoice, billing_pb2.GetInvoiceRequest(invoice_id=invoice_id), token)
 
-    async def invoice_pdf(self, token: str, invoice_id: str):  # noqa: ANN201
-        req = billing_pb2.GetInvoicePdfRequest(invoice_id=invoice_id)
+    async def invoice_pdf(  # noqa: ANN201
+        self,
+        token: str,
+        invoice_id: str,
+        *,
+        language: str = "",
+        bill_to_name: str = "",
+        bill_to_lines: list[str] | None = None,
+    ):
+        req = billing_pb2.GetInvoicePdfRequest(
+            invoice_id=invoice_id,
+            language=language,
+            bill_to=billing_pb2.BillTo(name=bill_to_name, address_lines=bill_to_lines or []),
+        )
         return await self._call(self._stub.GetInvoicePdf, req, token)
 
     async def portal_summary(self, token: str, *, rows: int = 0):  # noqa: ANN201
@@ -76,20 +88,25 @@ class BillingClient:
         allocations: list[tuple[str, int]],
         profile_id: str = "",
         processor_token: str = "",
+        language: str = "",
     ):  # noqa: ANN201
         req = billing_pb2.MakePaymentRequest(
             idempotency_key=idempotency_key,
             payment_profile_id=profile_id,
             processor_token=processor_token,
+            language=language,
             allocations=[
                 billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
             ],
         )
         return await self._call(self._stub.MakePayment, req, token, deadline=self._pay_timeout)
 
-    async def apply_credit(self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]]):  # noqa: ANN201
+    async def apply_credit(  # noqa: ANN201
+        self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]], language: str = ""
+    ):
         req = billing_pb2.ApplyStoreCreditRequest(
             idempotency_key=idempotency_key,
+            language=language,
             allocations=[
                 billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
             ],

@@ -162,6 +162,12 @@ class Invoice(BaseModel):
     items_summary: str
     total: Money
     balance_due: Money
+    display_status: str = Field(
+        "",
+        description="what the customer is shown: overdue (open, past due), partly_paid (open, balance below the "
+        "total), else the status",
+    )
+    days_overdue: int = Field(0, description="whole days past the due date while overdue, else 0")
 
     @classmethod
     def from_proto(cls, i) -> Invoice:  # noqa: ANN001
@@ -176,6 +182,8 @@ class Invoice(BaseModel):
             items_summary=i.items_summary,
             total=Money.from_proto(i.total),
             balance_due=Money.from_proto(i.balance_due),
+            display_status=i.display_status or i.status,
+            days_overdue=i.days_overdue,
         )
 
 

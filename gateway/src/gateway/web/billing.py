@@ -204,7 +204,10 @@ async def invoice_page(request: Request, invoice_id: str, session: PortalPage) -
 
 @router.get("/billing/invoices/{invoice_id}/pdf")
 async def invoice_pdf(request: Request, invoice_id: str, session: PortalPage) -> Response:
-    resp = await _billing(request).invoice_pdf(session.principal_token, invoice_id)
+    backends: Backends = request.app.state.backends
+    resp = await areas_billing.invoice_pdf(
+        backends.billing, backends.identity, session.principal_token, invoice_id, language=_t(request).lang
+    )
     return pdf_response(resp.pdf, resp.filename)
 
 
@@ -338,6 +341,7 @@ async def pay_submit(request: Request, session: PortalPage) -> Response:
             idempotency_key=key,
             allocations=allocations,
             method=areas_billing.Method.from_choice(profile_id, new_token),
+            language=t.lang,
         )
     except grpc.aio.AioRpcError as err:
         code = err.code()

@@ -37,6 +37,14 @@ class Settings(ServiceSettings):
     # SPEC B5: an amount above an invoice's balance due is refused ("refuse"), or charged and the excess kept
     # as the customer's store credit, in the same transaction as the payment ("store_credit").
     overpayment: Literal["refuse", "store_credit"] = "refuse"
+    # Who bills, printed at the top of every invoice PDF: the provider's name, and its postal address with lines
+    # separated by "|" (an environment variable holds no newline comfortably), e.g. "1 Main St|Springfield 12345".
+    provider_name: str = ""
+    provider_address: str = ""
+
+    @property
+    def provider_address_lines(self) -> tuple[str, ...]:
+        return tuple(ln.strip() for ln in self.provider_address.replace("\n", "|").split("|") if ln.strip())
 
     @model_validator(mode="after")
     def _processor_configured(self) -> Settings:

@@ -6,6 +6,7 @@ No unit of work spans a processor call: payments are begun, charged and finished
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import date
 
@@ -47,11 +48,16 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         reconciler: Reconciler,
         *,
         overpayment_to_credit: bool = False,
+        provider_name: str = "",
+        provider_address: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.processor = processor
         self.reconciler = reconciler
         self.overpayment_to_credit = overpayment_to_credit
+        # Who bills: printed at the top of every invoice PDF (BILLING_PROVIDER_NAME / BILLING_PROVIDER_ADDRESS).
+        self.provider_name = provider_name
+        self.provider_address = provider_address
 
     # --- invoices -------------------------------------------------------------------------------------
 
@@ -104,9 +110,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         async with self.db.unit_of_work() as s:
             inv = await invoices.get_visible_invoice(s, principal=principal, invoice_id=request.invoice_id)
         # Drawing takes milliseconds of CPU; off the event loop so other calls keep flowing.
-        from billing.pdf import invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
+        from billing.pdf import Party, invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
 
-        pdf = await asyncio.to_thread(invoice_pdf, inv)
+        pdf = await asyncio.to_thread(
+            functools.partial(
+                invoice_pdf,
+                inv,
+                language=request.language if request.language in ("en", "fr") else "en",
+                provider=Party(self.provider_name, self.provider_address),
+                bill_to=Party(request.bill_to.name, tuple(request.bill_to.address_lines)),
+            )
+        )
         return billing_pb2.GetInvoicePdfResponse(pdf=pdf, filename=f"{inv.number}.pdf")
 
     async def GetEstimatePdf(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -208,7 +222,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             )
         payment = begun.payment
         if payment.status == PENDING:
-            payment = await self._charge(payment)
+            payment = await self._charge(payment, language=request.language)
         async with self.db.unit_of_work() as s:
             numbers = await payments.invoice_numbers(s, [payment])
             credited = await payments.credited(s, [payment])
@@ -219,7 +233,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         async with self.db.unit_of_work() as s:
             begun = await payments.apply_credit(
-                s, principal=principal, idempotency_key=request.idempotency_key, allocations=allocations
+                s,
+                principal=principal,
+                idempotency_key=request.idempotency_key,
+                allocations=allocations,
+                language=request.language,
             )
             numbers = await payments.invoice_numbers(s, [begun.payment])
         return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)
@@ -238,7 +256,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         except ProcessorError as exc:
             raise Unavailable("the payment processor is unavailable; try again") from exc
 
-    async def _charge(self, payment: Payment) -> Payment:
+    async def _charge(self, payment: Payment, *, language: str = "") -> Payment:
         try:
             charge = await self.processor.charge(
                 token=payment.processor_token,
@@ -255,7 +273,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         except InvalidToken:
             raise InvalidArgument("the stored payment option is no longer valid", field="payment_profile_id") from None
         async with self.db.unit_of_work() as s:
-            payment, recorded = await payments.finish_payment(s, payment_id=payment.id, charge=charge)
+            payment, recorded = await payments.finish_payment(
+                s, payment_id=payment.id, charge=charge, language=language
+            )
         if recorded:
             metrics.count_payment(payment)
         elif payment.status == VOIDED and charge.succeeded:
@@ -470,6 +490,13 @@ def _lines(lines) -> list[invoices.LineInput]:  # noqa: ANN001
 
 
 def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
+    shown, days_overdue = invoices.display_status(
+        status=inv.status,
+        total_minor=inv.total_minor,
+        balance_minor=inv.balance_minor,
+        due_on=inv.due_on,
+        today=invoices.today_utc(),
+    )
     return billing_pb2.Invoice(
         id=inv.id,
         number=inv.number,
@@ -485,6 +512,8 @@ def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
         tax=_money(inv.tax_minor, inv.currency),
         tax_rate_bp=inv.tax_rate_bp,
         ticket_id=inv.ticket_id or "",
+        display_status=shown,
+        days_overdue=days_overdue,
     )
 
 

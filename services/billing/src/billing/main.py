@@ -45,7 +45,14 @@ def wire(
     if reconcile:
         interval = getattr(settings, "reconcile_interval_seconds", 30.0)
         background.append(lambda: reconciler.loop(interval))
-    servicer = BillingServicer(rt.db, processor, reconciler, overpayment_to_credit=overpayment == "store_credit")
+    servicer = BillingServicer(
+        rt.db,
+        processor,
+        reconciler,
+        overpayment_to_credit=overpayment == "store_credit",
+        provider_name=getattr(settings, "provider_name", ""),
+        provider_address=getattr(settings, "provider_address_lines", ()),
+    )
     wiring = app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],

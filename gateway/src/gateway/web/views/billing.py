@@ -27,14 +27,28 @@ def money(t: Translator, m) -> str:  # noqa: ANN001 - portal.common.v1.Money
     return t.money(Money.from_proto(m))
 
 
+def invoice_status(t: Translator, inv) -> str:  # noqa: ANN001 - portal.billing.v1.Invoice
+    """Billing's display status in words: Partly paid, Overdue · 12 days, Paid … (the rule is billing's
+    `invoices.service.display_status`, which fills `display_status` and `days_overdue`)."""
+    shown = inv.display_status or inv.status
+    if shown == "overdue" and inv.days_overdue:
+        key = "billing.status.overdue_day" if inv.days_overdue == 1 else "billing.status.overdue_days"
+        return t(key, days=inv.days_overdue)
+    return t.label("billing.status", shown)
+
+
 def invoice_row(t: Translator, inv) -> dict:  # noqa: ANN001
+    shown = inv.display_status or inv.status
     return {
         "id": inv.id,
         "number": inv.number,
         "issued": t.date(inv.issued_on),
         "due": t.date(inv.due_on),
-        "status": t.label("billing.status", inv.status),
-        "status_class": f"status-{inv.status}",
+        "status": invoice_status(t, inv),
+        "status_class": f"status-{shown}",
+        "overdue": shown == "overdue",
+        # Partly paid says what is left beside the word, where a narrow screen shows it without scrolling the table.
+        "due_note": t("billing.status.amount_due", amount=money(t, inv.balance_due)) if shown == "partly_paid" else "",
         "summary": inv.items_summary,
         "total": money(t, inv.total),
         "balance": money(t, inv.balance_due),

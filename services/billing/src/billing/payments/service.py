@@ -210,10 +210,16 @@ CREDIT_METHOD = "store credit"
 
 
 async def apply_credit(
-    session: AsyncSession, *, principal: Principal, idempotency_key: str, allocations: list[AllocationInput]
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    idempotency_key: str,
+    allocations: list[AllocationInput],
+    language: str = "",
 ) -> Begun:
     """Pay invoices from store credit in one transaction: the customer's billing row is locked so two
-    applications cannot both spend the same credit; the payment row makes the key idempotent."""
+    applications cannot both spend the same credit; the payment row makes the key idempotent. `language` is the
+    payer's, for the receipt."""
     require(principal, perm.INVOICES_PAY_ONLINE)
     payer_customers(principal)
     customer_id = principal.customer_id
@@ -274,7 +280,7 @@ async def apply_credit(
         )
     await session.flush()
     charge = Charge(id=f"credit-{payment.id}", succeeded=True, amount_minor=total, currency=currency)
-    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge)
+    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge, language=language)
     return Begun(payment, replayed=False)
 
 
@@ -299,8 +305,11 @@ def processor_key(payment: Payment) -> str:
     return f"portal-payment-{payment.id}"
 
 
-async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Charge) -> tuple[Payment, bool]:
-    """Record the charge's outcome once; True when this call recorded it (and wrote the events)."""
+async def finish_payment(
+    session: AsyncSession, *, payment_id: str, charge: Charge, language: str = ""
+) -> tuple[Payment, bool]:
+    """Record the charge's outcome once; True when this call recorded it (and wrote the events). `language` is the
+    payer's, for the receipt ("" when unknown, e.g. finished later by the reconciler)."""
     status = SUCCEEDED if charge.succeeded else FAILED
     result = await session.execute(
         update(Payment)
@@ -334,9 +343,11 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
         )
     }
     excess = 0
+    applied_amounts: list[int] = []
     for allocation in payment.allocations:
         invoice = invoices[allocation.invoice_id]
         applied = min(allocation.amount_minor, invoice.balance_minor)
+        applied_amounts.append(applied)
         # The charge is made; what no longer fits the invoice becomes credit: an overpayment allowed by the
         # settings, or an invoice another payment settled between begin and finish. Never lost.
         excess += allocation.amount_minor - applied
@@ -355,7 +366,9 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
                 payment_id=payment.id,
             )
         )
-    await publish.payment_succeeded(session, payment)
+    await publish.payment_succeeded(
+        session, payment, invoices=invoices, applied=applied_amounts, credited_minor=excess, language=language
+    )
     await session.flush()
     return payment, True
 
