@@ -26,6 +26,13 @@ class Settings(ServiceSettings):
     # The sandbox's address as browsers reach it (for the card form), when it differs from sandbox_url.
     sandbox_public_url: str = ""
     stripe_api_key: SecretStr | None = None
+    # The signing secret of the Stripe webhook endpoint (POST /webhooks/stripe on the gateway), whsec_…
+    stripe_webhook_secret: SecretStr | None = None
+    # Stripe's API (an emulator's address in tests).
+    stripe_api_url: str = "https://api.stripe.com"
+    # Cards are added on Stripe Checkout's hosted page (setup mode). False only for an emulator without Checkout
+    # (localstripe): billing then starts a bare SetupIntent that the test confirms as Stripe's page would.
+    stripe_checkout: bool = True
     processor_timeout_seconds: float = 5.0
     # SPEC B5: an amount above an invoice's balance due is refused ("refuse"), or charged and the excess kept
     # as the customer's store credit, in the same transaction as the payment ("store_credit").
@@ -35,6 +42,16 @@ class Settings(ServiceSettings):
     def _processor_configured(self) -> Settings:
         if self.payment_processor == "stripe" and self.stripe_api_key is None:
             raise ValueError("BILLING_STRIPE_API_KEY is required when BILLING_PAYMENT_PROCESSOR=stripe")
+        if self.env == "prod" and self.payment_processor == "stripe":
+            if self.stripe_webhook_secret is None or not self.stripe_webhook_secret.get_secret_value():
+                raise ValueError(
+                    "BILLING_STRIPE_WEBHOOK_SECRET (the webhook endpoint's signing secret) is required with Stripe in "
+                    "prod: without it a payment whose answer was lost is finished only by the reconciler"
+                )
+            if not self.stripe_checkout:
+                raise ValueError("BILLING_STRIPE_CHECKOUT=false is for an emulator without Checkout, not prod")
+            if not self.stripe_api_url.startswith("https://"):
+                raise ValueError("BILLING_STRIPE_API_URL must be https in prod")
         if self.env == "prod" and self.payment_processor == "sandbox":
             raise ValueError(
                 "the sandbox processor takes no real payments; set BILLING_PAYMENT_PROCESSOR=stripe in prod"
