@@ -189,6 +189,7 @@ async def balance(db: Database, invoice_id: str) -> int:
 
 async def test_a_card_is_added_through_a_setup_at_stripe_and_read_back(stub, as_, stripe_api, localstripe):
     listed = await stub.ListPaymentProfiles(billing_pb2.ListPaymentProfilesRequest(), **as_(user(A)))
+    # No form of ours posts card fields anywhere: the emulator's setups come back to the portal itself.
     assert listed.hosted_setup and listed.tokenize_url == ""
     start = billing_pb2.StartAddPaymentMethodRequest(kind="card", success_url=SUCCESS_URL, cancel_url=CANCEL_URL)
     started = await stub.StartAddPaymentMethod(start, **as_(user(A)))

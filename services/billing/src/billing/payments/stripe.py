@@ -45,9 +45,11 @@ FINISHING_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 UNDECIDED = ("processing", "requires_confirmation", "requires_capture")
 
 
+# Where Checkout's hosted pages are: the portal's page that starts a setup lets its form lead there (CSP).
+CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
 class StripeProcessor:
-    # Stripe has no form the portal could post card fields to: cards are added through `start_setup`.
-    tokenize_url = ""
     # PaymentMethod ids: "pm_" and letters, digits and underscores (Stripe's ids are at most 255 characters;
     # test ids such as pm_card_visa have underscores).
     token_format = TokenFormat(r"pm_[A-Za-z0-9_]{1,252}", "a Stripe PaymentMethod id (pm_…)")
@@ -68,6 +70,9 @@ class StripeProcessor:
         # Checkout Sessions (the hosted page) in production; the emulator has none, so its tests start a bare
         # SetupIntent and confirm it as Stripe's page would (see start_setup).
         self._checkout = checkout
+        # Stripe has no form the portal could post card fields to: cards are added through `start_setup`, and
+        # this is only the origin the browser is sent to, which the page's form-action must allow.
+        self.tokenize_url = CHECKOUT_ORIGIN if checkout else ""
         self._http = stripe.HTTPXClient(timeout=timeout)
         self._client = stripe.StripeClient(
             api_key, base_addresses={"api": base_url}, http_client=self._http, max_network_retries=0
