@@ -224,6 +224,20 @@ async def test_a_card_is_added_through_a_setup_at_stripe_and_read_back(stub, as_
     customer = await stripe_api.v1.customers.retrieve_async(intent.customer)
     assert customer.metadata.to_dict() == {"portal_customer_id": A}
 
+    # A's PaymentMethod id, should it be seen somewhere, is neither storable nor chargeable by another customer.
+    pm = intent.payment_method
+    b_invoice = await new_invoice(stub, as_, B, 1_000)
+    steal = billing_pb2.AddPaymentProfileRequest(processor_token=pm)
+    assert (await rpc_error(stub.AddPaymentProfile(steal, **as_(user(B))))).code() == grpc.StatusCode.INVALID_ARGUMENT
+    charge_it = billing_pb2.MakePaymentRequest(
+        idempotency_key="steal",
+        processor_token=pm,
+        allocations=[billing_pb2.Allocation(invoice_id=b_invoice.id, amount=usd(1_000))],
+    )
+    err = await rpc_error(stub.MakePayment(charge_it, **as_(user(B))))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "processor_token" in err.details()
+    assert await intents_for(stripe_api, "steal") == []
+
 
 async def test_add_card_input_is_checked_before_stripe_is_called(stub, as_):
     bad_starts = [

@@ -194,7 +194,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         new_card: TokenDetails | None = None
         if request.processor_token and not request.payment_profile_id:
-            new_card = await self._describe(request.processor_token)
+            new_card = await self._describe(request.processor_token, principal.customer_id)
         async with self.db.unit_of_work() as s:
             begun = await payments.begin_payment(
                 s,
@@ -224,7 +224,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             numbers = await payments.invoice_numbers(s, [begun.payment])
         return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)
 
-    async def _describe(self, token: str) -> TokenDetails:
+    async def _describe(self, token: str, customer_id: str) -> TokenDetails:
         if not self.processor.token_format.matches(token):
             # Not echoed: a client's bytes in an error detail end up in logs and pages.
             raise InvalidArgument(
@@ -232,11 +232,16 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 field="processor_token",
             )
         try:
-            return await self.processor.describe_token(token)
+            details = await self.processor.describe_token(token)
         except InvalidToken:
             raise InvalidArgument("the card token is not known to the processor", field="processor_token") from None
         except ProcessorError as exc:
             raise Unavailable("the payment processor is unavailable; try again") from exc
+        # Where cards are added on the processor's page, each is kept for the customer who added it: another
+        # customer's token (an id seen somewhere) is not one this caller may store or charge.
+        if hasattr(self.processor, "start_setup") and details.owner != customer_id:
+            raise InvalidArgument("the card token is not known to the processor", field="processor_token")
+        return details
 
     async def _charge(self, payment: Payment) -> Payment:
         try:
@@ -290,7 +295,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         require(principal, perm.PAYMENT_OPTIONS_MANAGE)
         if not request.processor_token:
             raise InvalidArgument("a processor token is required", field="processor_token")
-        details = await self._describe(request.processor_token)
+        details = await self._describe(request.processor_token, principal.customer_id)
         async with self.db.unit_of_work() as s:
             profile = await payments.add_profile(
                 s,
@@ -346,7 +351,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             ) from None
         except ProcessorError as exc:
             raise Unavailable("the payment processor is unavailable; try again") from exc
-        details = await self._describe(token)
+        details = await self._describe(token, principal.customer_id)
         async with self.db.unit_of_work() as s:
             profile = await payments.add_profile(
                 s, principal=principal, processor_token=token, details=details, nickname=request.nickname

@@ -18,6 +18,9 @@ class TokenDetails:
     last4: str
     exp_month: int
     exp_year: int
+    # The portal customer the processor keeps the token for, when it keeps tokens per customer (Stripe: the
+    # Customer billing made when the card was added); "" when it does not say (the sandbox).
+    owner: str = ""
 
 
 @dataclass(frozen=True)

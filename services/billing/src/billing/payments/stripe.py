@@ -94,7 +94,10 @@ class StripeProcessor:
 
     async def describe_token(self, token: str) -> TokenDetails:
         try:
-            pm = await self._call("payment method", self._client.v1.payment_methods.retrieve_async(token))
+            pm = await self._call(
+                "payment method",
+                self._client.v1.payment_methods.retrieve_async(token, {"expand": ["customer"]}),
+            )
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise InvalidToken(token) from None
@@ -268,7 +271,16 @@ class StripeProcessor:
         if intent.status != "succeeded" or not intent.payment_method:
             raise InvalidToken(setup_id)
         pm = intent.payment_method
-        return pm if isinstance(pm, str) else pm.id
+        pm_id = pm if isinstance(pm, str) else pm.id
+        saved = await self._call("payment method", self._client.v1.payment_methods.retrieve_async(pm_id))
+        if not saved.customer:
+            # Stripe attaches a SetupIntent's PaymentMethod to its Customer when the setup succeeds; the emulator
+            # does not, so it is attached here (never reached with Stripe). Off-session charges need the Customer.
+            await self._call(
+                "attach",
+                self._client.v1.payment_methods.attach_async(pm_id, {"customer": owner.id}),
+            )
+        return pm_id
 
     # --- webhooks ------------------------------------------------------------------------------------------
 
@@ -287,7 +299,10 @@ class StripeProcessor:
             return ProcessorEvent(event.id, event.type, "", None)
         intent = _plain(event.data.object)
         key = (intent.get("metadata") or {}).get(KEY_FIELD, "")
-        return ProcessorEvent(event.id, event.type, key, _charge(intent) if key else None)
+        try:
+            return ProcessorEvent(event.id, event.type, key, _charge(intent) if key else None)
+        except (KeyError, TypeError, ValueError):
+            raise WebhookRejected("the event's PaymentIntent is incomplete") from None
 
     async def close(self) -> None:
         await self._http.close_async()
@@ -299,13 +314,15 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def _details(pm: dict[str, Any]) -> TokenDetails:
+    customer = pm.get("customer")
+    owner = str(((customer.get("metadata") or {}) if isinstance(customer, dict) else {}).get("portal_customer_id", ""))
     if pm["type"] == "us_bank_account":
         bank = pm["us_bank_account"]
-        return TokenDetails("ach", bank.get("bank_name") or "ACH", bank["last4"], 0, 0)
+        return TokenDetails("ach", bank.get("bank_name") or "ACH", bank["last4"], 0, 0, owner)
     if pm["type"] != "card":
         raise InvalidToken(pm["id"])
     card = pm["card"]
-    return TokenDetails("card", card["brand"], card["last4"], int(card["exp_month"]), int(card["exp_year"]))
+    return TokenDetails("card", card["brand"], card["last4"], int(card["exp_month"]), int(card["exp_year"]), owner)
 
 
 def _charge(intent: dict[str, Any]) -> Charge:
