@@ -486,3 +486,16 @@ async def test_events_for_no_payment_of_ours_are_ignored(stub, stripe_processor)
             billing_pb2.HandleProcessorEventRequest(payload=body, signature=f"t={now},v1={mac}")
         )
         assert resp.outcome == "ignored"
+
+
+async def test_with_the_sandbox_there_is_no_hosted_setup_and_no_webhook(db, keys, processor, as_):
+    """The sandbox path is unchanged: cards go through its form; a webhook finds no processor to verify it."""
+    async with serve_wired(lambda rt: wire(rt, processor), db, keys.verifier, name=NAME) as served:
+        sandboxed = billing_pb2_grpc.BillingServiceStub(served.channel)
+        listed = await sandboxed.ListPaymentProfiles(billing_pb2.ListPaymentProfilesRequest(), **as_(user(A)))
+        assert not listed.hosted_setup and listed.tokenize_url.endswith("/v1/tokens")
+        start = billing_pb2.StartAddPaymentMethodRequest(kind="card", success_url=SUCCESS_URL, cancel_url=CANCEL_URL)
+        err = await rpc_error(sandboxed.StartAddPaymentMethod(start, **as_(user(A))))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+        event = billing_pb2.HandleProcessorEventRequest(payload=b"{}", signature="t=1,v1=00")
+        assert (await rpc_error(sandboxed.HandleProcessorEvent(event))).code() == grpc.StatusCode.NOT_FOUND
