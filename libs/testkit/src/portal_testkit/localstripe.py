@@ -49,7 +49,9 @@ class LocalStripe:
                 return self
             except OSError:
                 if not self._proc.running or time.monotonic() > deadline:
-                    raise RuntimeError(f"localstripe did not start:\n{self._proc.log_tail()}") from None
+                    tail = self._proc.log_tail()
+                    self._proc.stop()
+                    raise RuntimeError(f"localstripe did not start:\n{tail}") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
