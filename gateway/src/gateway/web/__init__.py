@@ -20,6 +20,7 @@ from gateway.web import (
 from gateway.web.render import STATIC_DIR
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import session as staff_session
+from gateway.web.staff import tickets as staff_tickets
 
 ROUTERS = (
     session.router,
@@ -32,6 +33,7 @@ ROUTERS = (
     secure_links.router,
     staff_session.router,
     staff_home.router,
+    staff_tickets.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 
