@@ -289,3 +289,28 @@ async def test_identity_refuses_to_delete_a_parent_and_deletes_everything_of_a_c
         assert world.customer_a not in left and world.customer_b in left
         with pytest.raises(NotFound):
             await customers.delete_customer(s, principal=STAFF, customer_id=world.customer_a)
+
+
+async def test_staff_search_customers_by_name_and_email_with_literal_wildcards(db: Database) -> None:
+    acme = await make(db, "office@acme-dental.test", name="Acme Dental")
+    await make(db, "ops@blue-harbor.test", name="Blue Harbor Logistics")
+    person = await make(db, "jo_smith@home.test", first_name="Jo", last_name="Smith")
+
+    async def found(text: str) -> list[str]:
+        async with db.unit_of_work() as s:
+            rows, _ = await customers.list_customers(s, principal=STAFF, query_text=text)
+        return [c.id for c in rows]
+
+    assert await found("acme") == [acme.id]
+    assert await found("DENTAL acme") == [acme.id], "every word, any case"
+    assert await found("smith") == [person.id] and await found("home.test") == [person.id]
+    assert await found("jo_s") == [person.id] and await found("o_s") == [person.id]
+    assert await found("%") == [] and await found("j_") == [], "wildcards are literal"
+    assert len(await found("")) == 3
+    with pytest.raises(InvalidArgument):
+        await found("x" * 201)
+    async with db.unit_of_work() as s:
+        with pytest.raises(PermissionDenied):
+            await customers.list_customers(
+                s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u"), query_text="a"
+            )

@@ -287,10 +287,10 @@ class IdentityClient:
         return await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
 
     async def list_customer_records(
-        self, token: str, *, page_size: int = 0, cursor: str = "", parent_id: str = ""
+        self, token: str, *, page_size: int = 0, cursor: str = "", parent_id: str = "", query: str = ""
     ) -> identity_pb2.ListCustomersResponse:
         req = identity_pb2.ListCustomersRequest(
-            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor), parent_id=parent_id
+            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor), parent_id=parent_id, query=query
         )
         return await self._call(self._stub.ListCustomers, req, token)
 

@@ -353,11 +353,12 @@ async def list_customers(
     cursor: Annotated[str, Query(max_length=512)] = "",
     page_size: Annotated[int, Query(ge=0, le=100)] = 0,
     parent_id: Annotated[str, Query(max_length=36)] = "",
+    q: Annotated[str, Query(max_length=200, description="Words in the name or email, any case")] = "",
 ) -> CustomerPage:
     """Customers oldest first (keyset pages), each with the badges of its custom field answers; `parent_id`
-    lists one customer's subsidiaries."""
+    lists one customer's subsidiaries, `q` searches names and emails."""
     resp = await backends.identity.list_customer_records(
-        session.principal_token, page_size=page_size, cursor=cursor, parent_id=parent_id
+        session.principal_token, page_size=page_size, cursor=cursor, parent_id=parent_id, query=q
     )
     return CustomerPage(items=[_summary(c) for c in resp.customers], next_cursor=resp.page.next_cursor or None)
 

@@ -66,6 +66,7 @@ class CustomerRpcs(Rpcs):
                 size=request.page.page_size,
                 cursor=request.page.cursor,
                 parent_id=request.parent_id,
+                query_text=request.query,
             )
             answers = await custom_fields.answers_of(s, [c.id for c in rows])
             return identity_pb2.ListCustomersResponse(

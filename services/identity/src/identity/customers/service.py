@@ -491,16 +491,33 @@ async def get_customer(s: AsyncSession, *, principal: Principal, customer_id: st
     return await _load(s, customer_id)
 
 
+SEARCH_MAX = 200
+
+
 async def list_customers(
-    s: AsyncSession, *, principal: Principal, size: int = 0, cursor: str = "", parent_id: str = ""
+    s: AsyncSession, *, principal: Principal, size: int = 0, cursor: str = "", parent_id: str = "", query_text: str = ""
 ) -> tuple[list[Customer], str]:
-    """Customers (only `parent_id`'s subsidiaries, when given) oldest first by (created_at, id), one keyset page;
+    """Customers (only `parent_id`'s subsidiaries, when given; only those whose business name, first and last name
+    or email hold every word of `query_text`, when given) oldest first by (created_at, id), one keyset page;
     returns the page and the next cursor."""
     require_staff(principal)
     limit = page_size(size)
+    if len(query_text) > SEARCH_MAX:
+        raise InvalidArgument(f"a search has at most {SEARCH_MAX} characters", field="query")
     query = select(Customer).order_by(Customer.created_at, Customer.id).limit(limit + 1)
     if parent_id:
         query = query.where(Customer.parent_id == parent_id)
+    for word in query_text.lower().split()[:10]:
+        # A word is matched literally: LIKE's wildcards in it are escaped.
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (Customer.business_name, Customer.first_name, Customer.last_name, Customer.email)
+                )
+            )
+        )
     after = keyset(cursor)
     if after is not None:
         created_at, last_id = after
