@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, UtcDateTime, new_id, utcnow
 
+# Staff's until sent: the portal does not list it and it cannot be decided. sent_on is the day it was made until
+# it is sent.
+DRAFT = "draft"
 OPEN = "open"
 APPROVED = "approved"
 DECLINED = "declined"
@@ -36,7 +39,7 @@ class Estimate(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'approved', 'declined')", name="status"),
+        CheckConstraint("status IN ('draft', 'open', 'approved', 'declined')", name="status"),
         Index("ix_estimates_customer_sent", "customer_id", "sent_on", "id"),
     )
 
