@@ -346,3 +346,18 @@ async def test_the_credit_ledger_lists_entries_newest_first_with_the_balance(stu
     assert list(other.entries) == [] and other.credit_balance.amount_minor == 0
     err = await rpc_error(stub.ListCreditEntries(billing_pb2.ListCreditEntriesRequest(customer_id=A), **as_(PORTAL_A)))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_refused_refund_does_not_use_up_its_key(stub, as_, sandbox):
+    inv = await invoice(stub, as_, 10_000)
+    payment = await card_payment(stub, as_, sandbox, inv.id, 10_000)
+    err = await rpc_error(stub.RefundPayment(refund(payment.id, 20_000, "form-key-0000001"), **as_(STAFF)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    resp = await stub.RefundPayment(refund(payment.id, 1_000, "form-key-0000001"), **as_(STAFF))
+    assert resp.refund.status == "succeeded"
+    # The same for a manual payment: an amount over what is owed is refused and the corrected form goes through.
+    other = await invoice(stub, as_, 2_000)
+    err = await rpc_error(stub.RecordPayment(manual("form-key-0000002", 9_000, "cash", ""), **as_(STAFF)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    paid = await stub.RecordPayment(manual("form-key-0000002", 2_000, "cash", ""), **as_(STAFF))
+    assert paid.payment.allocations[0].invoice_id == other.id and not paid.replayed

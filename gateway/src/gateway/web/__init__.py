@@ -18,6 +18,7 @@ from gateway.web import (
     tickets_live,
 )
 from gateway.web.render import STATIC_DIR
+from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import session as staff_session
 
@@ -32,6 +33,7 @@ ROUTERS = (
     secure_links.router,
     staff_session.router,
     staff_home.router,
+    staff_billing.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

@@ -26,7 +26,8 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing.customers.service import claim_key, request_digest, require_staff
+from billing.customers.models import StaffRequest
+from billing.customers.service import MAX_KEY, claim_key, request_digest, require_staff
 from billing.db import utcnow
 from billing.events import publish
 from billing.invoices.service import AllocationInput, check_currency, open_payable_invoices, payable_invoices
@@ -48,7 +49,24 @@ def _key(idempotency_key: str) -> str:
     key = idempotency_key.strip()
     if not key:
         raise InvalidArgument("an idempotency key is required", field="idempotency_key")
+    if len(key) > MAX_KEY:
+        raise InvalidArgument(f"the idempotency key is longer than {MAX_KEY} characters", field="idempotency_key")
     return key
+
+
+async def _earlier(session: AsyncSession, operation: str, key: str, digest: str) -> str | None:
+    """The id this key already made, None when it is new; FAILED_PRECONDITION when it was used for another request.
+
+    Looked up before the request is checked, and the key claimed only once every check passed: a refused request
+    then leaves no trace, so the form that sent it can be corrected and sent again with the same key. (On SQLite a
+    savepoint's insert outlives the rollback of its transaction, so claiming first would keep a refused key.)
+    """
+    found = await session.get(StaffRequest, (operation, key), populate_existing=True)
+    if found is None:
+        return None
+    if found.request_digest != digest or not found.result_id:
+        raise FailedPrecondition(f"this idempotency key was already used for a different {operation.replace('_', ' ')}")
+    return found.result_id
 
 
 def is_processor_payment(payment: Payment) -> bool:
@@ -163,22 +181,64 @@ async def record_payment(
     if amount_minor > MAX_MINOR:
         raise InvalidArgument(TOO_LARGE, field="amount")
     key = _key(idempotency_key)
+    digest = request_digest(
+        customer_id=customer_id,
+        method=method,
+        reference=reference,
+        amount_minor=amount_minor,
+        currency=currency,
+        allocations=[(a.invoice_id, a.amount_minor) for a in allocations],
+    )
+    if (earlier := await _earlier(session, "manual_payment", key, digest)) is not None:
+        return payments.Begun(await payments.get_payment(session, earlier), replayed=True)
+    try:
+        allocations = await _checked_allocations(
+            session, principal, customer_id, amount_minor, currency, allocations, overpayment_to_credit
+        )
+    except (FailedPrecondition, InvalidArgument):
+        # A twin with this key may have paid these invoices meanwhile (it held their locks): its answer.
+        if (earlier := await _earlier(session, "manual_payment", key, digest)) is not None:
+            return payments.Begun(await payments.get_payment(session, earlier), replayed=True)
+        raise
     claim = await claim_key(
-        session,
-        principal=principal,
-        operation="manual_payment",
-        idempotency_key=key,
-        digest=request_digest(
-            customer_id=customer_id,
-            method=method,
-            reference=reference,
-            amount_minor=amount_minor,
-            currency=currency,
-            allocations=[(a.invoice_id, a.amount_minor) for a in allocations],
-        ),
+        session, principal=principal, operation="manual_payment", idempotency_key=key, digest=digest
     )
     if claim.replay_id is not None:
         return payments.Begun(await payments.get_payment(session, claim.replay_id), replayed=True)
+    payment = Payment(
+        customer_id=customer_id,
+        contact_id=None,
+        idempotency_key=f"staff-{key}",
+        request_digest=digest,
+        status=PENDING,
+        currency=currency,
+        amount_minor=amount_minor,
+        processor_token="",
+        method=f"{MANUAL_METHODS[method]} {reference}".strip()[:60],
+    )
+    payment.allocations = [
+        PaymentAllocation(position=i, invoice_id=a.invoice_id, amount_minor=a.amount_minor)
+        for i, a in enumerate(allocations, start=1)
+    ]
+    session.add(payment)
+    await session.flush()
+    claim.record(payment.id)
+    charge = Charge(id=f"manual-{payment.id}", succeeded=True, amount_minor=amount_minor, currency=currency)
+    payment, _ = await payments.finish_payment(session, payment_id=payment.id, charge=charge)
+    return payments.Begun(payment, replayed=False)
+
+
+async def _checked_allocations(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: str,
+    amount_minor: int,
+    currency: str,
+    allocations: list[AllocationInput],
+    overpayment_to_credit: bool,
+) -> list[AllocationInput]:
+    """The allocations (oldest first when none were given), checked against the locked invoices' balances and
+    what pending payments hold, as a portal payment's are."""
     if not allocations:
         allocations = await _oldest_first(session, principal, customer_id, amount_minor, currency)
         left = amount_minor - sum(a.amount_minor for a in allocations)
@@ -197,27 +257,7 @@ async def record_payment(
         raise InvalidArgument(f"the invoices are in {invoice_currency}", field="currency")
     if not overpayment_to_credit:
         await payments._refuse_what_pending_payments_hold(session, invoices, allocations)  # noqa: SLF001
-    payment = Payment(
-        customer_id=customer_id,
-        contact_id=None,
-        idempotency_key=f"staff-{key}",
-        request_digest=claim.row.request_digest if claim.row else "",
-        status=PENDING,
-        currency=currency,
-        amount_minor=amount_minor,
-        processor_token="",
-        method=f"{MANUAL_METHODS[method]} {reference}".strip()[:60],
-    )
-    payment.allocations = [
-        PaymentAllocation(position=i, invoice_id=a.invoice_id, amount_minor=a.amount_minor)
-        for i, a in enumerate(allocations, start=1)
-    ]
-    session.add(payment)
-    await session.flush()
-    claim.record(payment.id)
-    charge = Charge(id=f"manual-{payment.id}", succeeded=True, amount_minor=amount_minor, currency=currency)
-    payment, _ = await payments.finish_payment(session, payment_id=payment.id, charge=charge)
-    return payments.Begun(payment, replayed=False)
+    return allocations
 
 
 async def _oldest_first(
@@ -284,22 +324,17 @@ async def begin_refund(
     if len(reason) > MAX_REASON:
         raise InvalidArgument(f"the reason has at most {MAX_REASON} characters", field="reason")
     key = _key(idempotency_key)
-    claim = await claim_key(
-        session,
-        principal=principal,
-        operation="refund",
-        idempotency_key=key,
-        digest=request_digest(payment_id=payment_id, amount_minor=amount_minor, reason=reason),
-    )
-    if claim.replay_id is not None:
-        found = await session.get(Refund, claim.replay_id, populate_existing=True)
-        assert found is not None
-        return RefundBegun(found, replayed=True)
+    digest = request_digest(payment_id=payment_id, amount_minor=amount_minor, reason=reason)
+    # The payment first: two refunds of it (any keys, any replicas) are decided one after the other.
     payment = await session.scalar(
         select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
     )
     if payment is None:
         raise NotFound("no such payment")
+    if (earlier := await _earlier(session, "refund", key, digest)) is not None:
+        found = await session.get(Refund, earlier, populate_existing=True)
+        assert found is not None
+        return RefundBegun(found, replayed=True)
     if not is_processor_payment(payment):
         raise FailedPrecondition(
             f"this payment ({payment.method}) was not taken through the payment processor, so it cannot be refunded"
@@ -313,6 +348,11 @@ async def begin_refund(
             f"at most {left // 100}.{left % 100:02d} {payment.currency} of this payment can still be refunded",
             field="amount",
         )
+    claim = await claim_key(session, principal=principal, operation="refund", idempotency_key=key, digest=digest)
+    if claim.replay_id is not None:
+        found = await session.get(Refund, claim.replay_id, populate_existing=True)
+        assert found is not None
+        return RefundBegun(found, replayed=True)
     refund = Refund(
         payment_id=payment.id,
         status=PENDING,
