@@ -64,6 +64,31 @@ def make_profile(world, customer) -> str:  # noqa: ANN001
     return r.json()["profile"]["id"]
 
 
+def make_payment(world, customer) -> str:  # noqa: ANN001
+    """A payment of the customer's harness contact, made through the API: what "Check now" asks about."""
+    invoice_id, profile_id = make_invoice(world, customer), make_profile(world, customer)
+    with world.http(world.owner(customer), page=False) as c:
+        r = c.post(
+            "/api/v1/payments",
+            json={"payment_profile_id": profile_id, "allocations": [{"invoice_id": invoice_id, "amount_minor": 1_000}]},
+            headers={"Idempotency-Key": f"authz-payment-{invoice_id}"},
+        )
+    assert r.status_code == 201, r.text
+    return r.json()["payment"]["id"]
+
+
+def grpc_pending_payments(addr, token: str, _: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.ListPendingPayments(billing_pb2.ListPendingPaymentsRequest(), timeout=10, metadata=md)
+
+
+def grpc_check_payment(addr, token: str, payment_id: str) -> None:  # noqa: ANN001
+    channel, stub, md = _stub(addr, token)
+    with channel:
+        stub.CheckPayment(billing_pb2.CheckPaymentRequest(payment_id=payment_id), timeout=10, metadata=md)
+
+
 def grpc_get_invoice(addr, token: str, invoice_id: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
@@ -181,6 +206,16 @@ ROUTES = [
     # No amounts and no card: the form is reached and answered with what is missing.
     Route("POST", "/billing/pay", PAY, form={"idempotency_key": "authz-probe-pay-000001"}, ok_statuses=(400,)),
     Route("GET", "/billing/payments", PAYMENTS, grpc=grpc_list_payments),
+    Route(
+        "POST",
+        "/billing/payments/{payment_id}/check",
+        (*PAYMENTS, *PAY),
+        id_param="payment_id",
+        make_id=make_payment,
+        form={},
+        ok_statuses=(303,),
+        grpc=grpc_check_payment,
+    ),
     Route("GET", "/billing/payment-options", OPTIONS),
     # Back from the processor without a token: sent to the options page with the processor's message.
     Route("GET", "/billing/payment-options/added", OPTIONS, ok_statuses=(303,)),
@@ -266,6 +301,16 @@ ROUTES = [
         ok_statuses=(400,),
     ),
     Route("GET", "/api/v1/payments", PAYMENTS, grpc=grpc_list_payments),
+    Route("GET", "/api/v1/payments/pending", (*PAYMENTS, *PAY), grpc=grpc_pending_payments),
+    Route(
+        "POST",
+        "/api/v1/payments/{payment_id}/check",
+        (*PAYMENTS, *PAY),
+        id_param="payment_id",
+        make_id=make_payment,
+        json={},
+        grpc=grpc_check_payment,
+    ),
     Route("GET", "/api/v1/payment-profiles", (*OPTIONS, *PAY)),
     Route("POST", "/api/v1/payment-profiles", OPTIONS, json={"processor_token": "tok_unknown"}, ok_statuses=(400,)),
     Route(

@@ -105,6 +105,7 @@ def test_alert_rules_cover_errors_latency_events_and_payments():
     assert ("PortalHttpHighErrorRate", "gateway") in alerts
     assert ("PortalHttpHighLatency", "gateway") in alerts
     assert ("PortalPaymentFailures", "billing") in alerts
+    assert ("PortalPaymentsReconciled", "billing") in alerts
     assert not by_kind(objects_of(), "PrometheusRule"), "opt-in"
 
 
@@ -122,6 +123,13 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
     )
     half = "50%"
     cards = "check the card processor."
+    reconciled_summary = "Billing's reconciler refunded a late charge or could not reach the processor"
+    reconciled_description = " ".join(
+        (
+            "1 late charges refunded or processor lookups failed in the last hour;",
+            "check billing's restarts and the processor.",
+        )
+    )
     tests = {
         "rule_files": ["rules.yaml"],
         "evaluation_interval": "1m",
@@ -131,6 +139,8 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                 "input_series": [
                     {"series": 'portal_billing_payments_total{outcome="failed"}', "values": "0+6x40"},
                     {"series": 'portal_billing_payments_total{outcome="succeeded"}', "values": "0+6x40"},
+                    {"series": 'portal_billing_reconciled_total{action="refunded"}', "values": "0x30 1x10"},
+                    {"series": 'portal_billing_reconciled_total{action="recorded"}', "values": "0+1x40"},
                     {"series": 'portal_billing_grpc_requests_total{method="Pay",code="INTERNAL"}', "values": "0+3x40"},
                     {"series": 'portal_billing_grpc_requests_total{method="Pay",code="OK"}', "values": "0+3x40"},
                     {"series": 'portal_tickets_grpc_requests_total{method="Get",code="NOT_FOUND"}', "values": "0+9x40"},
@@ -179,6 +189,21 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                         ],
                     },
                     {"eval_time": "40m", "alertname": "PortalConsumerLag", "exp_alerts": []},
+                    # Recorded lost answers are the reconciler doing its job; a refunded late charge is worth a look.
+                    {"eval_time": "20m", "alertname": "PortalPaymentsReconciled", "exp_alerts": []},
+                    {
+                        "eval_time": "35m",
+                        "alertname": "PortalPaymentsReconciled",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "service": "billing"},
+                                "exp_annotations": {
+                                    "summary": reconciled_summary,
+                                    "description": reconciled_description,
+                                },
+                            }
+                        ],
+                    },
                 ],
             }
         ],

@@ -10,6 +10,7 @@ spreads calls over them round-robin.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import uuid
@@ -133,6 +134,7 @@ class BillingCluster:
     billing_addrs: list[str] = field(init=False, default_factory=list)
     metrics_urls: list[str] = field(init=False, default_factory=list)
     billing_logs: list[Path] = field(init=False, default_factory=list)
+    billing_procs: list[ManagedProcess] = field(init=False, default_factory=list)
     gateway_url: str = field(init=False)
     _procs: list[ManagedProcess] = field(init=False, default_factory=list)
 
@@ -167,6 +169,7 @@ class BillingCluster:
                 **self.billing_env,
             }
             proc = self._spawn(f"billing-{i}", ["billing"], env)
+            self.billing_procs.append(proc)
             self.billing_logs.append(proc.log_path)
             # One at a time: the first migrates, the next finds the schema at head (as a migration Job would).
             _wait(lambda a=self.billing_addrs[-1]: grpc_serving(a), proc)
@@ -193,6 +196,18 @@ class BillingCluster:
             proc.stop()
         self._procs.clear()
         self.stack.stop()
+
+    def kill_billing(self, i: int = 0) -> None:
+        """SIGKILL replica `i`: no shutdown, nothing finished — what an OOM kill or a node loss does."""
+        proc = self.billing_procs[i]
+        proc.signal(signal.SIGKILL)
+        assert proc.wait(10), f"billing-{i} survived SIGKILL"
+
+    def restart_billing(self, i: int = 0) -> None:
+        """Start replica `i` again, on the same port and database, as its Deployment would."""
+        proc = self.billing_procs[i]
+        proc.start()
+        _wait(lambda: grpc_serving(self.billing_addrs[i]), proc)
 
     def served(self, method: str) -> list[int]:
         """How many calls of `method` each replica answered, from its Prometheus metrics."""

@@ -1,12 +1,15 @@
 """Issue 11 in Chromium, through the real processes: a staff member creates an invoice in the staff console, the
-customer pays it in the portal with a card, the staff member refunds part of it after a confirmation page; both sides
-see the right balance and the refund. Every staff billing page is screenshot at 390 and 1280 px."""
+customer pays it in the portal with a card and gets the receipt by email, the staff member refunds part of it after
+a confirmation page; both sides see the right balance and the refund. Every staff billing page is screenshot at 390
+and 1280 px."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from tests.e2e.billing_world import new_customer, staff_token
+from tests.e2e.helpers import mails, wait_for_mails
 
 WIDTHS = (390, 1280)
 
@@ -74,8 +77,12 @@ async def test_staff_invoice_paid_in_the_portal_then_partly_refunded(stack, brow
     await portal.wait_for_url(re.compile(r".*/billing\?done=paid$"))
     assert await portal.locator("#invoice-balance").inner_text() == "$0.00"
 
-    # RECEIPT CHECK GOES HERE: the payment receipt email (another helper's work on issue 11) — look for it in the
-    # mail catcher (stack's SMTP catcher) once it exists on main; this test does not check it yet.
+    # The receipt arrives (identity's payment_receipt, from billing's payment_succeeded): one, for this payment.
+    [receipt] = await asyncio.to_thread(
+        wait_for_mails, stack, lambda m: customer.login in m["rcpt_to"] and "Payment received" in m["subject"]
+    )
+    assert receipt["subject"] == "Payment received: 250.00 USD"
+    assert number in receipt["text"] and "4242 4242" not in str(receipt)
 
     # Staff: the payment is on the tab; a partial refund after the confirmation page.
     await staff.goto(f"{base}/staff/customers/{cid}/billing")
@@ -107,6 +114,8 @@ async def test_staff_invoice_paid_in_the_portal_then_partly_refunded(stack, brow
     assert await portal.locator("#invoice-balance").inner_text() == "$0.00"
     await portal.goto(f"{base}/billing/invoices?q={number}")
     assert "Paid" in await portal.locator("tbody").inner_text()
+    # Still one receipt: a refund is not a payment.
+    assert len([m for m in mails(stack) if customer.login in m["rcpt_to"] and "Payment received" in m["subject"]]) == 1
 
     # The other staff pages: manual payment, store credit, estimate, void confirmation (screenshots, and French).
     await staff.goto(f"{base}/staff/customers/{cid}/store-credit/new")

@@ -40,7 +40,9 @@ def test_staff_edit_a_template_and_the_reset_email_uses_it(stack):  # noqa: ANN0
     with staff_api(stack) as staff:
         listed = staff.get("/api/v1/staff/email-templates").json()
         assert {(t["name"], t["language"]) for t in listed} == {
-            (n, lang) for n in ("invitation", "password_reset", "login_details") for lang in ("en", "fr")
+            (n, lang)
+            for n in ("invitation", "password_reset", "login_details", "payment_receipt")
+            for lang in ("en", "fr")
         }
         bad = staff.put(
             "/api/v1/staff/email-templates/password_reset/fr",

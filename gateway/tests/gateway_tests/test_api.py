@@ -218,6 +218,13 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/staff/estimates/{estimate_id}",
         "/api/v1/staff/customers/{customer_id}/store-credit",
     } <= staff_identity
+    assert {
+        "/api/v1/staff/tickets",
+        "/api/v1/staff/tickets/{ticket_id}",
+        "/api/v1/staff/tickets/{ticket_id}/comments",
+        "/api/v1/staff/tickets/{ticket_id}/assignee",
+        "/api/v1/staff/tickets/{ticket_id}/status",
+    } <= staff_identity
     # Identity's customer settings are the one source of tax and terms: billing's copy is read only.
     assert set(spec["paths"]["/api/v1/staff/customers/{customer_id}/billing-settings"]) == {"get"}
     invoices = spec["paths"]["/api/v1/staff/invoices"]
@@ -244,6 +251,8 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/invoices/{invoice_id}/pdf",
         "/api/v1/payments",
         "/api/v1/payments/proposal",
+        "/api/v1/payments/pending",
+        "/api/v1/payments/{payment_id}/check",
         "/api/v1/payment-profiles",
         "/api/v1/payment-profiles/{profile_id}",
         "/api/v1/estimates",

@@ -44,7 +44,7 @@ async def test_templates_are_listed_with_defaults_and_placeholders(stub, world, 
     staff = await md_of(stub, "admin@example.test", passwords["staff"], STAFF)
     listed = (await stub.ListEmailTemplates(identity_pb2.ListEmailTemplatesRequest(), metadata=staff)).templates
     assert {(t.name, t.language) for t in listed} == {
-        (n, lang) for n in ("invitation", "password_reset", "login_details") for lang in ("en", "fr")
+        (n, lang) for n in ("invitation", "password_reset", "login_details", "payment_receipt") for lang in ("en", "fr")
     }
     assert not any(t.customised for t in listed)
     reset_fr = next(t for t in listed if (t.name, t.language) == ("password_reset", "fr"))

@@ -232,6 +232,11 @@ class Stack:
         elif name == "billing":
             # The embedded sandbox processor keeps stored cards and charges on disk, so they survive a restart.
             env["BILLING_SANDBOX_STATE"] = str(self.var_dir / "sandbox.db")
+            # Who bills, on every invoice PDF: a demo provider unless the operator names one.
+            env["BILLING_PROVIDER_NAME"] = os.environ.get("BILLING_PROVIDER_NAME", "Example IT Services")
+            env["BILLING_PROVIDER_ADDRESS"] = os.environ.get(
+                "BILLING_PROVIDER_ADDRESS", "1 Example Street|Springfield, IL 62701|USA"
+            )
         elif name == "gateway":
             # The gateway's links in pages must use the port it really has.
             env["GATEWAY_PUBLIC_URL"] = self.gateway_url

@@ -7,7 +7,7 @@ Responses are billing's messages as JSON (field names as in portal/billing/v1/bi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.deps import Clients, CurrentSession
 from gateway.areas.billing import Method, pay
+from gateway.areas.billing import invoice_pdf as areas_invoice_pdf
 from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import problem_from_status
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
@@ -65,8 +66,16 @@ async def get_invoice(invoice_id: str, session: CurrentSession, backends: Client
 
 
 @router.get("/invoices/{invoice_id}/pdf", response_class=Response)
-async def invoice_pdf(invoice_id: str, session: CurrentSession, backends: Clients) -> Response:
-    resp = await backends.billing.invoice_pdf(session.principal_token, invoice_id)
+async def invoice_pdf(
+    invoice_id: str,
+    session: CurrentSession,
+    backends: Clients,
+    language: Annotated[Literal["en", "fr"], Query(description="the language of the PDF's labels")] = "en",
+) -> Response:
+    """The invoice as a PDF: the provider, the bill-to customer, its status (Partly paid, Overdue), lines and totals."""
+    resp = await areas_invoice_pdf(
+        backends.billing, backends.identity, session.principal_token, invoice_id, language=language
+    )
     return pdf_response(resp.pdf)
 
 
@@ -80,6 +89,7 @@ class PaymentBody(BaseModel):
     payment_profile_id: str = Field("", max_length=64)
     processor_token: str = Field("", max_length=100)
     use_store_credit: bool = Field(False, description="pay from store credit instead of a card")
+    language: Literal["en", "fr"] = Field("en", description="the language of the receipt email")
 
 
 @router.get("/payments/proposal")
@@ -109,6 +119,7 @@ async def make_payment(
         idempotency_key=idempotency_key,
         allocations=allocations,
         method=method,
+        language=body.language,
     )
     return _json(resp, status_code=200 if resp.replayed else 201)
 
@@ -120,6 +131,20 @@ async def list_payments(
     return _json(
         await backends.billing.list_payments(session.principal_token, query=q, page_size=page_size, cursor=cursor)
     )
+
+
+@router.get("/payments/pending", summary="Payments still waiting for the processor's answer")
+async def pending_payments(session: CurrentSession, backends: Clients) -> JSONResponse:
+    """The caller's payments a crash or a timeout left at the processor, newest first. They hold the amounts they
+    pay: pay what they leave, or check them, rather than paying again."""
+    return _json(await backends.billing.pending_payments(session.principal_token))
+
+
+@router.post("/payments/{payment_id}/check", summary="Ask the processor now about a pending payment")
+async def check_payment(payment_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
+    """Recorded (`succeeded` or `failed`) if the processor charged it, `voided` if it never did and the reconciler's
+    bound has passed (nothing was charged), else still `pending`. Safe to repeat."""
+    return _json(await backends.billing.check_payment(session.principal_token, payment_id))
 
 
 @router.get("/payment-profiles")

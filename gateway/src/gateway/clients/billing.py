@@ -54,8 +54,20 @@ class BillingClient:
     async def get_invoice(self, token: str, invoice_id: str):  # noqa: ANN201
         return await self._call(self._stub.GetInvoice, billing_pb2.GetInvoiceRequest(invoice_id=invoice_id), token)
 
-    async def invoice_pdf(self, token: str, invoice_id: str):  # noqa: ANN201
-        req = billing_pb2.GetInvoicePdfRequest(invoice_id=invoice_id)
+    async def invoice_pdf(  # noqa: ANN201
+        self,
+        token: str,
+        invoice_id: str,
+        *,
+        language: str = "",
+        bill_to_name: str = "",
+        bill_to_lines: list[str] | None = None,
+    ):
+        req = billing_pb2.GetInvoicePdfRequest(
+            invoice_id=invoice_id,
+            language=language,
+            bill_to=billing_pb2.BillTo(name=bill_to_name, address_lines=bill_to_lines or []),
+        )
         return await self._call(self._stub.GetInvoicePdf, req, token)
 
     async def portal_summary(self, token: str, *, rows: int = 0):  # noqa: ANN201
@@ -79,20 +91,25 @@ class BillingClient:
         allocations: list[tuple[str, int]],
         profile_id: str = "",
         processor_token: str = "",
+        language: str = "",
     ):  # noqa: ANN201
         req = billing_pb2.MakePaymentRequest(
             idempotency_key=idempotency_key,
             payment_profile_id=profile_id,
             processor_token=processor_token,
+            language=language,
             allocations=[
                 billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
             ],
         )
         return await self._call(self._stub.MakePayment, req, token, deadline=self._pay_timeout)
 
-    async def apply_credit(self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]]):  # noqa: ANN201
+    async def apply_credit(  # noqa: ANN201
+        self, token: str, *, idempotency_key: str, allocations: list[tuple[str, int]], language: str = ""
+    ):
         req = billing_pb2.ApplyStoreCreditRequest(
             idempotency_key=idempotency_key,
+            language=language,
             allocations=[
                 billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a)) for i, a in allocations
             ],
@@ -102,6 +119,12 @@ class BillingClient:
     async def list_payments(self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""):  # noqa: ANN201
         req = billing_pb2.ListPaymentsRequest(page=_page(page_size, cursor), query=query)
         return await self._call(self._stub.ListPayments, req, token)
+
+    async def pending_payments(self, token: str):  # noqa: ANN201
+        return await self._call(self._stub.ListPendingPayments, billing_pb2.ListPendingPaymentsRequest(), token)
+
+    async def check_payment(self, token: str, payment_id: str):  # noqa: ANN201
+        return await self._call(self._stub.CheckPayment, billing_pb2.CheckPaymentRequest(payment_id=payment_id), token)
 
     async def profiles(self, token: str):  # noqa: ANN201
         return await self._call(self._stub.ListPaymentProfiles, billing_pb2.ListPaymentProfilesRequest(), token)

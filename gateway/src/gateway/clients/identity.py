@@ -130,6 +130,26 @@ class IdentityClient:
         resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
         return Customer.from_proto(resp.customer)
 
+    async def bill_to(self, token: str, customer_id: str) -> tuple[str, list[str]]:
+        """The customer's name and its billing address (else its first address) as printed lines, for an invoice PDF;
+        ("", []) when the caller may not read the customer (billing already decided it may see the invoice)."""
+        try:
+            resp = await self._call(
+                self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                return "", []
+            raise
+        c = resp.customer
+        addresses = sorted(c.addresses, key=lambda a: a.type != "billing")
+        lines: list[str] = []
+        if addresses:
+            a = addresses[0]
+            place = " ".join(p for p in (a.postal_code, a.city) if p)
+            lines = [ln for ln in (a.line1, a.line2, ", ".join(p for p in (place, a.region) if p), a.country) if ln]
+        return c.display_name, lines
+
     async def internal_ticket_warning(self, token: str, customer_id: str) -> str:
         """The customer's internal ticket warning (C3), shown to staff on every new ticket (T3); '' when none.
         Read defensively: an identity that does not carry the setting yet simply has no warning."""

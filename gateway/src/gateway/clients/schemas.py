@@ -109,6 +109,24 @@ class Comment(BaseModel):
         )
 
 
+class StaffComment(Comment):
+    """A comment as staff see it: public ones and private notes, each marked."""
+
+    is_public: bool = Field(description="false for a private staff note, which never reaches the portal or emails")
+
+    @classmethod
+    def from_proto(cls, c) -> StaffComment:  # noqa: ANN001
+        return cls.model_construct(
+            id=c.id,
+            ticket_id=c.ticket_id,
+            body=c.body,
+            author_kind=c.author_kind,
+            author_name=c.author_name,
+            created_at=opt_datetime(c, "created_at"),
+            is_public=c.is_public,
+        )
+
+
 class Attachment(BaseModel):
     id: str
     ticket_id: str
@@ -144,6 +162,12 @@ class Invoice(BaseModel):
     items_summary: str
     total: Money
     balance_due: Money
+    display_status: str = Field(
+        "",
+        description="what the customer is shown: overdue (open, past due), partly_paid (open, balance below the "
+        "total), else the status",
+    )
+    days_overdue: int = Field(0, description="whole days past the due date while overdue, else 0")
 
     @classmethod
     def from_proto(cls, i) -> Invoice:  # noqa: ANN001
@@ -158,6 +182,8 @@ class Invoice(BaseModel):
             items_summary=i.items_summary,
             total=Money.from_proto(i.total),
             balance_due=Money.from_proto(i.balance_due),
+            display_status=i.display_status or i.status,
+            days_overdue=i.days_overdue,
         )
 
 

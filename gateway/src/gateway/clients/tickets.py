@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import Attachment, Comment, Page, Ticket
+from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
@@ -31,6 +31,10 @@ class TicketsClient:
         mine_only: bool = False,
         site_id: str = "",
         asset_id: str = "",
+        assignee_id: str = "",
+        unassigned_only: bool = False,
+        customer_id: str = "",
+        priority: str = "",
     ) -> Page[Ticket]:
         req = tickets_pb2.ListTicketsRequest(
             page=common_pb2.PageRequest(page_size=page_size, cursor=cursor),
@@ -42,6 +46,10 @@ class TicketsClient:
             mine_only=mine_only,
             site_id=site_id,
             asset_id=asset_id,
+            assignee_id=assignee_id,
+            unassigned_only=unassigned_only,
+            customer_id=customer_id,
+            priority=priority,
         )
         resp = await self._call(self._stub.ListTickets, req, token)
         return Page(items=[Ticket.from_proto(t) for t in resp.tickets], next_cursor=resp.page.next_cursor or None)
@@ -96,6 +104,35 @@ class TicketsClient:
         req = tickets_pb2.AddCommentRequest(ticket_id=ticket_id, body=body, author_name=author_name)
         resp = await self._call(self._stub.AddComment, req, token)
         return Comment.from_proto(resp.comment)
+
+    async def assign(self, token: str, ticket_id: str, assignee_id: str) -> Ticket:
+        """Staff only: '' unassigns."""
+        req = tickets_pb2.AssignTicketRequest(ticket_id=ticket_id, assignee_id=assignee_id)
+        return Ticket.from_proto((await self._call(self._stub.AssignTicket, req, token)).ticket)
+
+    async def set_status(self, token: str, ticket_id: str, status: str) -> Ticket:
+        """Staff only."""
+        req = tickets_pb2.SetTicketStatusRequest(ticket_id=ticket_id, status=status)
+        return Ticket.from_proto((await self._call(self._stub.SetTicketStatus, req, token)).ticket)
+
+    async def add_staff_comment(
+        self, token: str, ticket_id: str, *, body: str, private: bool, author_name: str = ""
+    ) -> StaffComment:
+        """Staff: a public reply (emailed to the customer) or a private note (never leaves the staff side)."""
+        req = tickets_pb2.AddCommentRequest(ticket_id=ticket_id, body=body, private=private, author_name=author_name)
+        return StaffComment.from_proto((await self._call(self._stub.AddComment, req, token)).comment)
+
+    async def staff_comments(
+        self, token: str, ticket_id: str, *, page_size: int = 0, cursor: str = ""
+    ) -> Page[StaffComment]:
+        """Staff: public comments and private notes, each marked."""
+        req = tickets_pb2.ListCommentsRequest(
+            ticket_id=ticket_id, page=common_pb2.PageRequest(page_size=page_size, cursor=cursor)
+        )
+        resp = await self._call(self._stub.ListComments, req, token)
+        return Page(
+            items=[StaffComment.from_proto(c) for c in resp.comments], next_cursor=resp.page.next_cursor or None
+        )
 
     async def list_comments(self, token: str, ticket_id: str, *, page_size: int = 0, cursor: str = "") -> Page[Comment]:
         req = tickets_pb2.ListCommentsRequest(

@@ -66,6 +66,10 @@ _NOTICES = {
     "deleted": "billing.notice.deleted",
     "approved": "billing.notice.approved",
     "declined": "billing.notice.declined",
+    "checked_succeeded": "billing.notice.checked_succeeded",
+    "checked_pending": "billing.notice.checked_pending",
+    "checked_voided": "billing.notice.checked_voided",
+    "checked_failed": "billing.notice.checked_failed",
 }
 
 
@@ -148,6 +152,15 @@ async def billing_home(request: Request, session: PortalPage) -> Response:
     return _render(request, "billing/overview.html", session, **summary_context(_t(request), summary, _perms(session)))
 
 
+@router.post("/billing/payments/{payment_id}/check")
+async def check_payment(request: Request, payment_id: str, session: PortalPage) -> Response:
+    """ "Check now" on a payment in progress: billing asks the processor and records or voids it if it can."""
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    checked = await _billing(request).check_payment(session.principal_token, payment_id)
+    return RedirectResponse(f"/billing?done=checked_{checked.payment.status}", status_code=303)
+
+
 # --- invoices ---------------------------------------------------------------------------------------
 
 
@@ -191,7 +204,10 @@ async def invoice_page(request: Request, invoice_id: str, session: PortalPage) -
 
 @router.get("/billing/invoices/{invoice_id}/pdf")
 async def invoice_pdf(request: Request, invoice_id: str, session: PortalPage) -> Response:
-    resp = await _billing(request).invoice_pdf(session.principal_token, invoice_id)
+    backends: Backends = request.app.state.backends
+    resp = await areas_billing.invoice_pdf(
+        backends.billing, backends.identity, session.principal_token, invoice_id, language=_t(request).lang
+    )
     return pdf_response(resp.pdf, resp.filename)
 
 
@@ -325,6 +341,7 @@ async def pay_submit(request: Request, session: PortalPage) -> Response:
             idempotency_key=key,
             allocations=allocations,
             method=areas_billing.Method.from_choice(profile_id, new_token),
+            language=t.lang,
         )
     except grpc.aio.AioRpcError as err:
         code = err.code()
@@ -345,16 +362,14 @@ async def pay_submit(request: Request, session: PortalPage) -> Response:
             status_code=409,
         )
     if resp.payment.status != "succeeded":
-        reason = t.label("billing.decline", resp.payment.failure_reason or "declined")
-        # A declined attempt is finished; a new attempt gets a new key.
-        return await _pay_page(
-            request,
-            session,
-            amounts=amounts,
-            profile_id=profile_id,
-            error=t("billing.pay.declined", reason=reason),
-            status_code=402,
-        )
+        # A declined or voided attempt is finished; a new attempt gets a new key.
+        if resp.payment.status == "voided":
+            error = t("billing.pay.voided")
+        else:
+            error = t(
+                "billing.pay.declined", reason=t.label("billing.decline", resp.payment.failure_reason or "declined")
+            )
+        return await _pay_page(request, session, amounts=amounts, profile_id=profile_id, error=error, status_code=402)
     credited = resp.payment.credited
     if credited.amount_minor > 0:
         # Billing kept what was more than the balances as store credit (BILLING_OVERPAYMENT=store_credit).

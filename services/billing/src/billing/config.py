@@ -27,14 +27,36 @@ class Settings(ServiceSettings):
     sandbox_public_url: str = ""
     stripe_api_key: SecretStr | None = None
     processor_timeout_seconds: float = 5.0
+    # The reconciler (billing.payments.reconciler): a payment pending for longer than reconcile_after_seconds is
+    # looked up at the processor and recorded or voided; it must exceed the processor timeout, so no live request
+    # is still waiting on that charge. Passes run at start and every reconcile_interval_seconds; a voided
+    # payment is looked up again for reconcile_recheck_seconds, and a charge that turned up is refunded.
+    reconcile_after_seconds: float = 60.0
+    reconcile_interval_seconds: float = 30.0
+    reconcile_recheck_seconds: float = 600.0
     # SPEC B5: an amount above an invoice's balance due is refused ("refuse"), or charged and the excess kept
     # as the customer's store credit, in the same transaction as the payment ("store_credit").
     overpayment: Literal["refuse", "store_credit"] = "refuse"
+    # Who bills, printed at the top of every invoice PDF: the provider's name, and its postal address with lines
+    # separated by "|" (an environment variable holds no newline comfortably), e.g. "1 Main St|Springfield 12345".
+    provider_name: str = ""
+    provider_address: str = ""
+
+    @property
+    def provider_address_lines(self) -> tuple[str, ...]:
+        return tuple(ln.strip() for ln in self.provider_address.replace("\n", "|").split("|") if ln.strip())
 
     @model_validator(mode="after")
     def _processor_configured(self) -> Settings:
         if self.payment_processor == "stripe" and self.stripe_api_key is None:
             raise ValueError("BILLING_STRIPE_API_KEY is required when BILLING_PAYMENT_PROCESSOR=stripe")
+        if self.reconcile_after_seconds <= self.processor_timeout_seconds:
+            raise ValueError(
+                "BILLING_RECONCILE_AFTER_SECONDS must be more than BILLING_PROCESSOR_TIMEOUT_SECONDS, or the "
+                "reconciler could void a payment whose charge a live request is still waiting for"
+            )
+        if self.reconcile_interval_seconds <= 0:
+            raise ValueError("BILLING_RECONCILE_INTERVAL_SECONDS must be positive")
         if self.env == "prod" and self.payment_processor == "sandbox":
             raise ValueError(
                 "the sandbox processor takes no real payments; set BILLING_PAYMENT_PROCESSOR=stripe in prod"

@@ -6,6 +6,7 @@ No unit of work spans a processor call: payments are begun, charged and finished
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import date
 
@@ -20,13 +21,14 @@ from billing.invoices import service as invoices
 from billing.invoices.models import Invoice
 from billing.payments import service as payments
 from billing.payments import staff as staff_payments
-from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentProfile, Refund
+from billing.payments.models import FAILED, PENDING, VOIDED, Payment, PaymentProfile, Refund
 from billing.payments.processor import InvalidToken, PaymentProcessor, ProcessorError, RefundRefused, TokenDetails
+from billing.payments.reconciler import Reconciler
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
 from servicekit.db import Database
-from servicekit.errors import InvalidArgument, Unavailable
+from servicekit.errors import InvalidArgument, PermissionDenied, Unavailable
 from servicekit.pagination import page_size
 from servicekit.principal import current_principal, require
 
@@ -41,10 +43,23 @@ def _money(amount: int, currency: str) -> common_pb2.Money:
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, db: Database, processor: PaymentProcessor, *, overpayment_to_credit: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        processor: PaymentProcessor,
+        reconciler: Reconciler,
+        *,
+        overpayment_to_credit: bool = False,
+        provider_name: str = "",
+        provider_address: tuple[str, ...] = (),
+    ) -> None:
         self.db = db
         self.processor = processor
+        self.reconciler = reconciler
         self.overpayment_to_credit = overpayment_to_credit
+        # Who bills: printed at the top of every invoice PDF (BILLING_PROVIDER_NAME / BILLING_PROVIDER_ADDRESS).
+        self.provider_name = provider_name
+        self.provider_address = provider_address
 
     # --- invoices -------------------------------------------------------------------------------------
 
@@ -104,9 +119,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         async with self.db.unit_of_work() as s:
             inv = await invoices.get_visible_invoice(s, principal=principal, invoice_id=request.invoice_id)
         # Drawing takes milliseconds of CPU; off the event loop so other calls keep flowing.
-        from billing.pdf import invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
+        from billing.pdf import Party, invoice_pdf  # fpdf2 costs ~50 MB of memory: load it on the first PDF
 
-        pdf = await asyncio.to_thread(invoice_pdf, inv)
+        pdf = await asyncio.to_thread(
+            functools.partial(
+                invoice_pdf,
+                inv,
+                language=request.language if request.language in ("en", "fr") else "en",
+                provider=Party(self.provider_name, self.provider_address),
+                bill_to=Party(request.bill_to.name, tuple(request.bill_to.address_lines)),
+            )
+        )
         return billing_pb2.GetInvoicePdfResponse(pdf=pdf, filename=f"{inv.number}.pdf")
 
     async def GetEstimatePdf(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -133,10 +156,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             payments_shown=shown["payments"],
             estimates_shown=shown["estimates"],
         )
-        if not any(shown.values()):
-            return resp
         # One read-only session for every section the group shows: the same queries as the sections' own RPCs.
         async with self.db.unit_of_work() as s:
+            pending = await payments.pending_payments(s, principal=principal)
+            if pending:
+                numbers = await payments.invoice_numbers(s, pending)
+                resp.pending_payments.extend(_payment(p, numbers) for p in pending)
+            if not any(shown.values()):
+                return resp
             if shown["overview"]:
                 o = await credit.account_overview(s, principal=principal)
                 resp.invoice_balance.CopyFrom(_money(o.invoice_balance_minor, o.currency))
@@ -204,7 +231,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             )
         payment = begun.payment
         if payment.status == PENDING:
-            payment = await self._charge(payment)
+            payment = await self._charge(payment, language=request.language)
         async with self.db.unit_of_work() as s:
             numbers = await payments.invoice_numbers(s, [payment])
             credited = await payments.credited(s, [payment])
@@ -215,7 +242,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         async with self.db.unit_of_work() as s:
             begun = await payments.apply_credit(
-                s, principal=principal, idempotency_key=request.idempotency_key, allocations=allocations
+                s,
+                principal=principal,
+                idempotency_key=request.idempotency_key,
+                allocations=allocations,
+                language=request.language,
             )
             numbers = await payments.invoice_numbers(s, [begun.payment])
         return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)
@@ -234,7 +265,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         except ProcessorError as exc:
             raise Unavailable("the payment processor is unavailable; try again") from exc
 
-    async def _charge(self, payment: Payment) -> Payment:
+    async def _charge(self, payment: Payment, *, language: str = "") -> Payment:
         try:
             charge = await self.processor.charge(
                 token=payment.processor_token,
@@ -251,11 +282,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         except InvalidToken:
             raise InvalidArgument("the stored payment option is no longer valid", field="payment_profile_id") from None
         async with self.db.unit_of_work() as s:
-            payment, recorded = await payments.finish_payment(s, payment_id=payment.id, charge=charge)
+            payment, recorded = await payments.finish_payment(
+                s, payment_id=payment.id, charge=charge, language=language
+            )
         if recorded:
-            outcome = metrics.SUCCEEDED if payment.status == SUCCEEDED else metrics.FAILED
-            metrics.PAYMENTS.labels(outcome).inc()
-            metrics.PAYMENT_AMOUNT_MINOR.labels(outcome, payment.currency).inc(payment.amount_minor)
+            metrics.count_payment(payment)
+        elif payment.status == VOIDED and charge.succeeded:
+            # The reconciler voided this payment while this retry was at the processor: give the charge back now
+            # (one refund per payment, whoever gets there first) rather than wait for the next pass.
+            await self.reconciler.refund_late_charge(payment.id, charge)
+            async with self.db.unit_of_work() as s:
+                payment = await payments.get_payment(s, payment.id)
         return payment
 
     async def ListPayments(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -270,6 +307,30 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             payments=[_payment(p, page.numbers, credited) for p in page.payments],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
+
+    async def ListPendingPayments(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        if not payments.follows_payments(principal):
+            raise PermissionDenied("your portal group does not allow viewing payments")
+        async with self.db.unit_of_work() as s:
+            pending = await payments.pending_payments(s, principal=principal)
+            numbers = await payments.invoice_numbers(s, pending)
+        return billing_pb2.ListPendingPaymentsResponse(payments=[_payment(p, numbers) for p in pending])
+
+    async def CheckPayment(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            payment = await payments.followed_payment(s, principal=principal, payment_id=request.payment_id)
+        if payment.status == PENDING:
+            try:
+                await self.reconciler.settle(payment.id)
+            except ProcessorError as exc:
+                raise Unavailable("the payment processor cannot be asked now; try again in a minute") from exc
+        async with self.db.unit_of_work() as s:
+            payment = await payments.followed_payment(s, principal=principal, payment_id=request.payment_id)
+            numbers = await payments.invoice_numbers(s, [payment])
+            credited = await payments.credited(s, [payment])
+        return billing_pb2.CheckPaymentResponse(payment=_payment(payment, numbers, credited))
 
     # --- payment profiles -----------------------------------------------------------------------------
 
@@ -568,6 +629,13 @@ def _lines(lines) -> list[invoices.LineInput]:  # noqa: ANN001
 
 
 def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
+    shown, days_overdue = invoices.display_status(
+        status=inv.status,
+        total_minor=inv.total_minor,
+        balance_minor=inv.balance_minor,
+        due_on=inv.due_on,
+        today=invoices.today_utc(),
+    )
     return billing_pb2.Invoice(
         id=inv.id,
         number=inv.number or "",
@@ -583,6 +651,8 @@ def _invoice(inv: Invoice, items_summary: str) -> billing_pb2.Invoice:
         tax=_money(inv.tax_minor, inv.currency),
         tax_rate_bp=inv.tax_rate_bp,
         ticket_id=inv.ticket_id or "",
+        display_status=shown,
+        days_overdue=days_overdue,
         sent_on=inv.sent_on.isoformat() if getattr(inv, "sent_on", None) else "",
         voided_at=inv.voided_at.isoformat() if getattr(inv, "voided_at", None) else "",
     )
@@ -611,7 +681,7 @@ def _payment(
         amount=_money(p.amount_minor, p.currency),
         created_at=p.created_at.isoformat(),
         method=p.method,
-        failure_reason=p.failure_reason if p.status == FAILED else "",
+        failure_reason=p.failure_reason if p.status in (FAILED, VOIDED) else "",
         allocations=[
             billing_pb2.Allocation(invoice_id=a.invoice_id, amount=_money(a.amount_minor, p.currency))
             for a in p.allocations

@@ -12,6 +12,7 @@ from billing.config import Settings
 from billing.events import handlers
 from billing.grpc_api import BillingServicer
 from billing.payments.processor import PaymentProcessor
+from billing.payments.reconciler import Reconciler
 from billing.payments.wiring import build_processor
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from servicekit import app
@@ -21,12 +22,37 @@ NAME = "billing"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def wire(rt: app.Runtime[Settings], processor: PaymentProcessor | None = None, *, overpayment: str = "") -> app.Wiring:
+def wire(
+    rt: app.Runtime[Settings],
+    processor: PaymentProcessor | None = None,
+    *,
+    overpayment: str = "",
+    reconcile: bool = True,
+) -> app.Wiring:
+    """`processor`, `overpayment` and `reconcile=False` (no background passes; a test runs them itself) are
+    for tests that serve the servicer over their own database; the process takes them from its settings."""
     background = []
     if processor is None:
         processor, background = build_processor(rt.settings)
-    overpayment = overpayment or getattr(rt.settings, "overpayment", "refuse")
-    servicer = BillingServicer(rt.db, processor, overpayment_to_credit=overpayment == "store_credit")
+    settings = rt.settings
+    overpayment = overpayment or getattr(settings, "overpayment", "refuse")
+    reconciler = Reconciler(
+        rt.db,
+        processor,
+        stale_after=getattr(settings, "reconcile_after_seconds", 60.0),
+        recheck_for=getattr(settings, "reconcile_recheck_seconds", 600.0),
+    )
+    if reconcile:
+        interval = getattr(settings, "reconcile_interval_seconds", 30.0)
+        background.append(lambda: reconciler.loop(interval))
+    servicer = BillingServicer(
+        rt.db,
+        processor,
+        reconciler,
+        overpayment_to_credit=overpayment == "store_credit",
+        provider_name=getattr(settings, "provider_name", ""),
+        provider_address=getattr(settings, "provider_address_lines", ()),
+    )
     wiring = app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
         service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],

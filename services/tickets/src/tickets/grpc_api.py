@@ -88,6 +88,10 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 mine_only=request.mine_only,
                 site_id=request.site_id,
                 asset_id=request.asset_id,
+                assignee_id=request.assignee_id,
+                unassigned_only=request.unassigned_only,
+                customer_id=request.customer_id,
+                priority=request.priority,
             )
         return tickets_pb2.ListTicketsResponse(
             tickets=[ticket_to_proto(t) for t in page.tickets],
@@ -136,6 +140,17 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             )
             out = ticket_to_proto(ticket)
         return tickets_pb2.AssignTicketResponse(ticket=out)
+
+    async def SetTicketStatus(  # noqa: N802
+        self, request: tickets_pb2.SetTicketStatusRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.SetTicketStatusResponse:
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            ticket = await service.set_status(
+                s, principal=principal, ticket_id=request.ticket_id, status=request.status
+            )
+            out = ticket_to_proto(ticket)
+        return tickets_pb2.SetTicketStatusResponse(ticket=out)
 
     async def AddComment(  # noqa: N802
         self, request: tickets_pb2.AddCommentRequest, context: grpc.aio.ServicerContext

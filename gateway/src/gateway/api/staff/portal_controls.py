@@ -27,7 +27,7 @@ router = APIRouter(
 )
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-TemplateName = Literal["invitation", "password_reset", "login_details"]
+TemplateName = Literal["invitation", "password_reset", "login_details", "payment_receipt"]
 Language = Literal["en", "fr"]
 UNPROCESSABLE = Kind(422, "invalid-template", "The template cannot be used")
 

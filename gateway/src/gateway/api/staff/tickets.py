@@ -1,5 +1,6 @@
 """Staff JSON API for tickets (SPEC S2, T3): open a ticket for any customer, with the customer's internal ticket
-warning in the answer so staff see it on every new ticket.
+warning in the answer so staff see it on every new ticket; the queue (filters by status, assignee, customer,
+priority, keyset pages); one ticket with its public comments and private notes; reply or note; assign; status.
 
 Staff sign in with `POST /api/v1/staff/sessions` and send that token as the bearer; a portal session gets 403, and
 the tickets service itself requires a staff principal to name the customer."""
@@ -8,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, StaffApiSession, TicketIdempotencyKey
-from gateway.api.docs import problems
-from gateway.api.schemas import NewTicket
+from gateway.api.docs import CURSOR_PATTERN, problems
+from gateway.api.schemas import NewTicket, TicketPage
 from gateway.api.staff.checks import check_customer
-from gateway.clients.schemas import Ticket
+from gateway.areas.tickets import COMMENT_MAX, QUERY_MAX, STATUSES
+from gateway.clients.schemas import StaffComment, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +92,121 @@ async def staff_create_ticket(
         text = ""
     response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
     return StaffTicketCreated(ticket=ticket, warning=text or None)
+
+
+TicketId = Annotated[str, Path(min_length=1, max_length=200)]
+RefQuery = Annotated[str, Query(max_length=64)]
+
+
+@router.get("/tickets", responses=problems(400, 401, 403))
+async def staff_queue(
+    session: StaffApiSession,
+    backends: Clients,
+    cursor: Annotated[str, Query(max_length=512, pattern=CURSOR_PATTERN)] = "",
+    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+    open_only: bool = False,
+    q: Annotated[str, Query(max_length=QUERY_MAX, description="Words in the subject, description or a comment")] = "",
+    status_is: Annotated[list[str], Query(alias="status", max_length=10)] = [],  # noqa: B006 - FastAPI query list
+    status_is_not: Annotated[list[str], Query(alias="not_status", max_length=10)] = [],  # noqa: B006
+    assignee: Annotated[
+        str, Query(max_length=64, description='A staff user id, "me", or "none" for unassigned tickets')
+    ] = "",
+    customer_id: RefQuery = "",
+    priority: Annotated[str, Query(max_length=20, description="Low, Normal, High or Urgent")] = "",
+    sort: Literal["newest", "oldest", "updated"] = "newest",
+) -> TicketPage:
+    """The ticket queue across customers, one keyset page at a time; an unknown status or priority is a 400."""
+    assignee_id = session.principal.subject_id if assignee == "me" else ("" if assignee == "none" else assignee)
+    page = await backends.tickets.list_tickets(
+        session.principal_token,
+        page_size=page_size,
+        cursor=cursor,
+        open_only=open_only,
+        query=q,
+        status_in=status_is,
+        status_not_in=status_is_not,
+        sort=sort,
+        assignee_id=assignee_id,
+        unassigned_only=assignee == "none",
+        customer_id=customer_id,
+        priority=priority,
+    )
+    return TicketPage(items=page.items, next_cursor=page.next_cursor)
+
+
+class StaffTicketView(BaseModel):
+    ticket: Ticket
+    comments: list[StaffComment] = Field(description="Newest first: public comments and private notes, marked")
+    more_comments: bool
+    warning: str | None = Field(None, description="The customer's internal ticket warning (C3); null when none")
+
+
+@router.get("/tickets/{ticket_id}", responses=problems(401, 403, 404))
+async def staff_ticket(session: StaffApiSession, backends: Clients, ticket_id: TicketId) -> StaffTicketView:
+    """One ticket, its comments and notes, and the customer's internal warning."""
+    token = session.principal_token
+    ticket = await backends.tickets.get_ticket(token, ticket_id)
+    comments, warning = await asyncio.gather(
+        backends.tickets.staff_comments(token, ticket_id, page_size=100),
+        backends.identity.internal_ticket_warning(token, ticket.customer_id),
+        return_exceptions=True,
+    )
+    if isinstance(comments, BaseException):
+        raise comments
+    text = "" if isinstance(warning, BaseException) else warning
+    return StaffTicketView(
+        ticket=ticket, comments=comments.items, more_comments=bool(comments.next_cursor), warning=text or None
+    )
+
+
+class StaffNewComment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=COMMENT_MAX)]
+    private: bool = Field(
+        False, description="true: a private note, never shown to the customer, emailed, or put in a PDF or export"
+    )
+
+
+@router.post(
+    "/tickets/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, responses=problems(401, 403, 404, 409)
+)
+async def staff_comment(
+    body: StaffNewComment, session: StaffApiSession, backends: Clients, ticket_id: TicketId
+) -> StaffComment:
+    """A public reply (emailed to the ticket's contact) or a private note; a closed ticket is a 409."""
+    return await backends.tickets.add_staff_comment(
+        session.principal_token,
+        ticket_id,
+        body=body.body,
+        private=body.private,
+        author_name=session.principal.display_name,
+    )
+
+
+class Assignee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee_id: RefId = Field(description='A staff user id, "me" for yourself, or empty to unassign')
+
+
+@router.put("/tickets/{ticket_id}/assignee", responses=problems(401, 403, 404))
+async def staff_assign(body: Assignee, session: StaffApiSession, backends: Clients, ticket_id: TicketId) -> Ticket:
+    """Assign the ticket (or unassign it with an empty id)."""
+    who = session.principal.subject_id if body.assignee_id == "me" else body.assignee_id
+    return await backends.tickets.assign(session.principal_token, ticket_id, who)
+
+
+class NewStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal[STATUSES] = Field(  # type: ignore[valid-type]
+        description="Resolved or Closed ends the ticket's open life (the customer is emailed once); another status "
+        "re-opens a closed ticket"
+    )
+
+
+@router.put("/tickets/{ticket_id}/status", responses=problems(401, 403, 404))
+async def staff_set_status(body: NewStatus, session: StaffApiSession, backends: Clients, ticket_id: TicketId) -> Ticket:
+    """Move the ticket to another status."""
+    return await backends.tickets.set_status(session.principal_token, ticket_id, body.status)

@@ -27,18 +27,33 @@ def money(t: Translator, m) -> str:  # noqa: ANN001 - portal.common.v1.Money
     return t.money(Money.from_proto(m))
 
 
+def invoice_status(t: Translator, inv) -> str:  # noqa: ANN001 - portal.billing.v1.Invoice
+    """Billing's display status in words: Partly paid, Overdue · 12 days, Paid … (the rule is billing's
+    `invoices.service.display_status`, which fills `display_status` and `days_overdue`)."""
+    shown = inv.display_status or inv.status
+    if shown == "overdue" and inv.days_overdue:
+        key = "billing.status.overdue_day" if inv.days_overdue == 1 else "billing.status.overdue_days"
+        return t(key, days=inv.days_overdue)
+    return t.label("billing.status", shown)
+
+
 def invoice_row(t: Translator, inv) -> dict:  # noqa: ANN001
+    shown = inv.display_status or inv.status
     return {
         "id": inv.id,
         "number": inv.number,
         "issued": t.date(inv.issued_on),
         "due": t.date(inv.due_on),
-        "status": t.label("billing.status", inv.status),
-        "status_class": f"status-{inv.status}",
+        "status": invoice_status(t, inv),
+        "status_class": f"status-{shown}",
+        "overdue": shown == "overdue",
+        # Partly paid says what is left beside the word, where a narrow screen shows it without scrolling the table.
+        "due_note": t("billing.status.amount_due", amount=money(t, inv.balance_due)) if shown == "partly_paid" else "",
         "summary": inv.items_summary,
         "total": money(t, inv.total),
         "balance": money(t, inv.balance_due),
         "open": inv.status == "open" and inv.balance_due.amount_minor > 0,
+        "held": False,  # set where pending payments are known (summary_context)
     }
 
 
@@ -52,6 +67,19 @@ def payment_row(t: Translator, p) -> dict:  # noqa: ANN001
         "refunded": t("billing.payments.refunded", amount=money(t, p.refunded)) if p.refunded.amount_minor else "",
         "method": p.method,
         "invoices": ", ".join(n for n in p.invoice_numbers if n),
+    }
+
+
+def pending_row(t: Translator, p) -> dict:  # noqa: ANN001 - a pending portal.billing.v1.Payment
+    return {
+        "id": p.id,
+        "text": t(
+            "billing.pending.text",
+            amount=money(t, p.amount),
+            method=p.method,
+            invoices=", ".join(n for n in p.invoice_numbers if n),
+            date=t.date(p.created_at[:10]),
+        ),
     }
 
 
@@ -71,6 +99,8 @@ def summary_context(t: Translator, summary, perms: dict[str, bool]) -> dict:  # 
     """The billing sections (account overview, open invoices, recent payments, estimates) for
     `billing/_sections.html`, from one GetPortalSummary answer; a section the group hides is None."""
     ctx: dict = {"p": perms, "overview": None, "invoices": None, "payments": None, "estimates": None}
+    # Payments still at the processor, whatever sections the group shows: whoever paid must see it is on its way.
+    ctx["pending"] = [pending_row(t, x) for x in summary.pending_payments]
     if summary.overview_shown:
         ctx["overview"] = {
             "invoice_balance": money(t, summary.invoice_balance),
@@ -78,7 +108,9 @@ def summary_context(t: Translator, summary, perms: dict[str, bool]) -> dict:  # 
             "open_invoices": summary.open_invoice_count,
         }
     if summary.invoices_shown:
-        ctx["invoices"] = [invoice_row(t, i) for i in summary.open_invoices]
+        # An invoice a pending payment holds offers no Pay now: billing would refuse it as already in progress.
+        held = {a.invoice_id for x in summary.pending_payments for a in x.allocations}
+        ctx["invoices"] = [{**invoice_row(t, i), "held": i.id in held} for i in summary.open_invoices]
     if summary.payments_shown:
         ctx["payments"] = [payment_row(t, x) for x in summary.recent_payments]
     if summary.estimates_shown:

@@ -10,6 +10,8 @@ of work of the change it reports. Imports models only, so every domain module ca
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.estimates.models import APPROVED, Estimate
@@ -43,8 +45,38 @@ async def invoice_paid(session: AsyncSession, invoice: Invoice) -> str:
     return await add_event(session, INVOICE_PAID, message, customer_id=invoice.customer_id)
 
 
-async def payment_succeeded(session: AsyncSession, payment: Payment) -> str:
-    return await add_event(session, PAYMENT_SUCCEEDED, _outcome(payment), customer_id=payment.customer_id)
+async def payment_succeeded(
+    session: AsyncSession,
+    payment: Payment,
+    *,
+    invoices: Mapping[str, Invoice],
+    applied: list[int],
+    credited_minor: int = 0,
+    language: str = "",
+) -> str:
+    """What a receipt needs (identity mails it): the method as brand and last four (`Payment.method`, never the
+    token), each invoice's number, the amount applied to it (`applied`, in allocation order) and its balance after, and
+    the part kept as store credit."""
+    message = _outcome(payment)
+    message.contact_id = payment.contact_id or ""
+    message.method = payment.method
+    message.language = language if language in ("en", "fr") else ""
+    if payment.completed_at is not None:
+        message.paid_at.FromDatetime(payment.completed_at)
+    for a, amount_minor in zip(payment.allocations, applied, strict=True):
+        invoice = invoices.get(a.invoice_id)
+        message.applied.append(
+            events_pb2.AppliedToInvoice(
+                invoice_id=a.invoice_id,
+                number=invoice.number if invoice else "",
+                amount=common_pb2.Money(amount_minor=amount_minor, currency=payment.currency),
+                balance_due=common_pb2.Money(
+                    amount_minor=invoice.balance_minor if invoice else 0, currency=payment.currency
+                ),
+            )
+        )
+    message.credited.CopyFrom(common_pb2.Money(amount_minor=credited_minor, currency=payment.currency))
+    return await add_event(session, PAYMENT_SUCCEEDED, message, customer_id=payment.customer_id)
 
 
 async def payment_failed(session: AsyncSession, payment: Payment, *, failure_reason: str) -> str:

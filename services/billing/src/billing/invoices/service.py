@@ -24,6 +24,26 @@ from servicekit.principal import Principal, Visibility, require, visibility
 
 SUMMARY_ITEMS = 3
 
+PARTLY_PAID = "partly_paid"
+OVERDUE = "overdue"
+
+
+def display_status(*, status: str, total_minor: int, balance_minor: int, due_on: date, today: date) -> tuple[str, int]:
+    """What the customer is shown for an invoice, and the days overdue: the one rule behind the portal's pages, the
+    JSON API and the PDF. An open invoice past its due date is "overdue" (its days since the due date); else an open
+    one with a balance below its total is "partly_paid"; else its status (open, paid, void)."""
+    if status != OPEN:
+        return status, 0
+    if today > due_on:
+        return OVERDUE, (today - due_on).days
+    if 0 < balance_minor < total_minor:
+        return PARTLY_PAID, 0
+    return status, 0
+
+
+def today_utc() -> date:
+    return utcnow().date()
+
 
 @dataclass(frozen=True)
 class OpenInvoice:

@@ -9,9 +9,11 @@ Test numbers: 4242424242424242 (visa) and 5555555555554444 (mastercard) succeed;
 4000000000009995 is declined for insufficient funds; any other number is refused at tokenisation.
 ACH test accounts: account 000123456789 with routing number 110000000 ("Sandbox Test Bank") succeeds; the
 portal's bank form posts `account_number` and `routing_number` (the number alone, as `number`, also works).
-POST /v1/sandbox/behaviour {"mode": "fail" | "timeout" | "normal", "times": n, "delay": seconds} makes the next
-n charges fail with a 500 or answer only after `delay` seconds (the charge is made first, as a real processor
-that times out may have charged). GET /v1/charges lists charges, for tests and the benchmark;
+POST /v1/sandbox/behaviour {"mode": "fail" | "timeout" | "stall" | "normal", "times": n, "delay": seconds} makes
+the next n charges fail with a 500 or answer only after `delay` seconds (for both the charge is made first, as a
+real processor that times out may have charged), or ("stall") make the charge itself only after `delay` seconds,
+even when the caller has gone — a charge that lands after billing gave up on it. GET /v1/charges lists charges,
+for tests and the benchmark;
 GET /v1/charges/by-key/{key} finds the charge an idempotency key made (how billing's reconciler learns the
 outcome of a charge whose answer it lost); POST /v1/refunds (charge, amount, Idempotency-Key) refunds once per key.
 
@@ -67,6 +69,7 @@ class SandboxState:
         self.times = 0
         self.delay = 0.0
         self.lock = asyncio.Lock()
+        self.late: set[asyncio.Task] = set()  # charges still to be made in "stall" mode
 
     def _put_token(self, token: dict) -> dict:
         self._db.execute("INSERT INTO tokens (id, body) VALUES (?, ?)", (token["id"], json.dumps(token)))
@@ -219,6 +222,23 @@ def create_app(state: SandboxState | None = None) -> Starlette:
             return JSONResponse({"error": {"message": "Idempotency-Key is required"}}, status_code=400)
         if state.token(source) is None:
             return JSONResponse({"error": {"message": "no such token"}}, status_code=404)
+        async with state.lock:
+            stall = state.mode == "stall" and state.times > 0 and state.charge_by_key(key) is None
+            if stall:
+                state.times -= 1
+        if stall:
+            # The charge is made late, in a task of its own, whether or not anyone still waits for the answer:
+            # what a processor that was slow to get to a request does after its client gave up or died.
+            async def late() -> None:
+                await asyncio.sleep(state.delay)
+                async with state.lock:
+                    state.charge(key, source, int(form.get("amount", 0)), str(form.get("currency", "")))
+
+            task = asyncio.create_task(late())
+            state.late.add(task)
+            task.add_done_callback(state.late.discard)
+            await asyncio.shield(task)
+            return JSONResponse(state.charge_by_key(key))
         async with state.lock:
             charge, _ = state.charge(key, source, int(form.get("amount", 0)), str(form.get("currency", "")))
             mode = state.mode if state.times > 0 else "normal"

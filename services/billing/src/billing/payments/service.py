@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -36,7 +36,7 @@ from billing.invoices.service import (
     payable_invoices,
     payer_customers,
 )
-from billing.payments.models import FAILED, PENDING, SUCCEEDED, Payment, PaymentAllocation, PaymentProfile
+from billing.payments.models import FAILED, PENDING, SUCCEEDED, VOIDED, Payment, PaymentAllocation, PaymentProfile
 from billing.payments.processor import Charge, TokenDetails
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -210,10 +210,16 @@ CREDIT_METHOD = "store credit"
 
 
 async def apply_credit(
-    session: AsyncSession, *, principal: Principal, idempotency_key: str, allocations: list[AllocationInput]
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    idempotency_key: str,
+    allocations: list[AllocationInput],
+    language: str = "",
 ) -> Begun:
     """Pay invoices from store credit in one transaction: the customer's billing row is locked so two
-    applications cannot both spend the same credit; the payment row makes the key idempotent."""
+    applications cannot both spend the same credit; the payment row makes the key idempotent. `language` is the
+    payer's, for the receipt."""
     require(principal, perm.INVOICES_PAY_ONLINE)
     payer_customers(principal)
     customer_id = principal.customer_id
@@ -274,7 +280,7 @@ async def apply_credit(
         )
     await session.flush()
     charge = Charge(id=f"credit-{payment.id}", succeeded=True, amount_minor=total, currency=currency)
-    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge)
+    payment, _ = await finish_payment(session, payment_id=payment.id, charge=charge, language=language)
     return Begun(payment, replayed=False)
 
 
@@ -299,8 +305,11 @@ def processor_key(payment: Payment) -> str:
     return f"portal-payment-{payment.id}"
 
 
-async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Charge) -> tuple[Payment, bool]:
-    """Record the charge's outcome once; True when this call recorded it (and wrote the events)."""
+async def finish_payment(
+    session: AsyncSession, *, payment_id: str, charge: Charge, language: str = ""
+) -> tuple[Payment, bool]:
+    """Record the charge's outcome once; True when this call recorded it (and wrote the events). `language` is the
+    payer's, for the receipt ("" when unknown, e.g. finished later by the reconciler)."""
     status = SUCCEEDED if charge.succeeded else FAILED
     result = await session.execute(
         update(Payment)
@@ -334,9 +343,11 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
         )
     }
     excess = 0
+    applied_amounts: list[int] = []
     for allocation in payment.allocations:
         invoice = invoices[allocation.invoice_id]
         applied = min(allocation.amount_minor, invoice.balance_minor)
+        applied_amounts.append(applied)
         # The charge is made; what no longer fits the invoice becomes credit: an overpayment allowed by the
         # settings, or an invoice another payment settled between begin and finish. Never lost.
         excess += allocation.amount_minor - applied
@@ -355,9 +366,93 @@ async def finish_payment(session: AsyncSession, *, payment_id: str, charge: Char
                 payment_id=payment.id,
             )
         )
-    await publish.payment_succeeded(session, payment)
+    await publish.payment_succeeded(
+        session, payment, invoices=invoices, applied=applied_amounts, credited_minor=excess, language=language
+    )
     await session.flush()
     return payment, True
+
+
+async def void_payment(session: AsyncSession, *, payment_id: str, reason: str) -> bool:
+    """End a pending payment the processor has no charge for; True when this call voided it (and wrote the
+    event). Conditional on pending, like finish_payment, so a void and a late finish cannot both apply."""
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == PENDING)
+        .values(status=VOIDED, failure_reason=reason, completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    payment = await session.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .options(selectinload(Payment.allocations))
+        .execution_options(populate_existing=True)
+    )
+    assert payment is not None
+    await publish.payment_failed(session, payment, failure_reason=reason)
+    return True
+
+
+def follows_payments(principal: Principal) -> bool:
+    """May see payments at all: a Payments view permission, or Pay Online (its own payments)."""
+    return any(principal.has(p) for p in (perm.PAYMENTS_VIEW_ALL, perm.PAYMENTS_VIEW_MINE, perm.INVOICES_PAY_ONLINE))
+
+
+def _followed_payments(principal: Principal) -> ColumnElement[bool] | None:
+    """The payments a portal user follows: those of its Payments scope, and those it made itself when it may pay
+    online — so whoever paid sees that a payment is on its way and does not pay again. None: no payment."""
+    if principal.is_staff or not principal.customer_id:
+        return None
+    conditions = []
+    if principal.has(perm.PAYMENTS_VIEW_ALL) or principal.has(perm.PAYMENTS_VIEW_MINE):
+        scope = visibility(principal, view_all=perm.PAYMENTS_VIEW_ALL, view_mine=perm.PAYMENTS_VIEW_MINE)
+        seen = Payment.customer_id.in_(scope.customer_ids or ())
+        if scope.contact_id is not None:
+            seen = seen & (Payment.contact_id == scope.contact_id)
+        conditions.append(seen)
+    if principal.has(perm.INVOICES_PAY_ONLINE) and principal.contact_id:
+        conditions.append(
+            Payment.customer_id.in_(payer_customers(principal)) & (Payment.contact_id == principal.contact_id)
+        )
+    return or_(*conditions) if conditions else None
+
+
+async def pending_payments(session: AsyncSession, *, principal: Principal, limit: int = 10) -> list[Payment]:
+    """The principal's payments still waiting for the processor's answer, newest first."""
+    followed = _followed_payments(principal)
+    if followed is None:
+        return []
+    return list(
+        await session.scalars(
+            select(Payment)
+            .where(Payment.status == PENDING, followed)
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+            .limit(limit)
+            .options(selectinload(Payment.allocations))
+        )
+    )
+
+
+async def followed_payment(session: AsyncSession, *, principal: Principal, payment_id: str) -> Payment:
+    """One payment the principal follows, in whatever state it is now; another customer's is NOT_FOUND."""
+    if not follows_payments(principal):
+        raise PermissionDenied("your portal group does not allow viewing payments")
+    followed = _followed_payments(principal)
+    payment = (
+        None
+        if followed is None
+        else await session.scalar(
+            select(Payment)
+            .where(Payment.id == payment_id, followed)
+            .options(selectinload(Payment.allocations))
+            .execution_options(populate_existing=True)
+        )
+    )
+    if payment is None:
+        raise NotFound("no such payment")
+    return payment
 
 
 async def credited(session: AsyncSession, payments: list[Payment]) -> dict[str, int]:

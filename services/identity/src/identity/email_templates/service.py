@@ -1,5 +1,5 @@
 """Configurable emails (SPEC P2, P3 and the seed's "Login Details" / "Forgot Password" templates): the invitation,
-password reset and login details emails, per language, with `{{ placeholders }}`.
+password reset and login details emails, and the payment receipt (issue 11), per language, with `{{ placeholders }}`.
 
 Staff text is rendered by Jinja2's SandboxedEnvironment (no attribute or method access to anything unsafe), the
 plain-text part without escaping and the HTML part with autoescape, so a customer name like `<b>` stays text.
@@ -26,6 +26,7 @@ from servicekit.principal import Principal
 INVITATION = "invitation"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a template name
 LOGIN_DETAILS = "login_details"
+PAYMENT_RECEIPT = "payment_receipt"
 LANGUAGES = ("en", "fr")
 MAX_SUBJECT = 300
 MAX_BODY = 20_000
@@ -35,6 +36,19 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     INVITATION: ("link", "days", *_COMMON),
     PASSWORD_RESET: ("link", "minutes", *_COMMON),
     LOGIN_DETAILS: ("signin_link", *_COMMON),
+    # The amounts, date and invoice lines come formatted in the email's language (mail.billing_notifications).
+    PAYMENT_RECEIPT: (
+        "name",
+        "amount",
+        "method",
+        "paid_at",
+        "invoices",
+        "credited",
+        "payments_link",
+        "customer_name",
+        "portal_url",
+        "operator_name",
+    ),
 }
 # Values used to try a template out when staff save it.
 _SAMPLE = {
@@ -46,6 +60,13 @@ _SAMPLE = {
     "customer_name": "Example Ltd",
     "portal_url": "https://portal.example",
     "operator_name": "Service Portal",
+    "name": "Alice Moreno",
+    "amount": "$125.00",
+    "method": "visa 4242",
+    "paid_at": "4 Dec 2026 14:05 UTC",
+    "invoices": "INV-1001: $100.00 (nothing left to pay)\nINV-1002: $25.00 ($75.00 left to pay)",
+    "credited": "$10.00",
+    "payments_link": "https://portal.example/billing/payments",
 }
 
 DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
@@ -97,6 +118,26 @@ DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
         "Identifiant : {{ login }}\n"
         "Connexion : {{ signin_link }}\n\n"
         "Mot de passe oublié ? Utilisez le lien \u00ab Mot de passe oublié ? \u00bb de cette page.\n",
+    ),
+    (PAYMENT_RECEIPT, "en"): (
+        "Payment received: {{ amount }}",
+        "Hello{% if name %} {{ name }}{% endif %},\n\n"
+        "Thank you: we received your payment of {{ amount }} on {{ paid_at }}.\n"
+        "Paid with: {{ method }}\n\n"
+        "Applied to:\n{{ invoices }}\n"
+        "{% if credited %}\n{{ credited }} more than you owed was kept as store credit.\n{% endif %}\n"
+        "Your payments are in the portal:\n{{ payments_link }}\n\n"
+        "{{ operator_name }}\n",
+    ),
+    (PAYMENT_RECEIPT, "fr"): (
+        "Paiement reçu : {{ amount }}",
+        "Bonjour{% if name %} {{ name }}{% endif %},\n\n"
+        "Merci : nous avons reçu votre paiement de {{ amount }} le {{ paid_at }}.\n"
+        "Payé avec : {{ method }}\n\n"
+        "Affecté à :\n{{ invoices }}\n"
+        "{% if credited %}\n{{ credited }} de plus que le montant dû ont été conservés en avoir.\n{% endif %}\n"
+        "Vos paiements sont sur le portail :\n{{ payments_link }}\n\n"
+        "{{ operator_name }}\n",
     ),
 }
 

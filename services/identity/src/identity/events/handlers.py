@@ -1,16 +1,19 @@
-"""The events identity consumes: the tickets service's, which call for emails to the customer or staff. servicekit's
-Consumer decodes each message (and skips one that does not decode); the handlers live with the mail they queue."""
+"""The events identity consumes: the tickets service's, which call for emails to the customer or staff, and billing's
+payment_succeeded, which calls for a receipt. servicekit's Consumer decodes each message (and skips one that does not
+decode); the handlers live with the mail they queue."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity.mail.billing_notifications import payment_succeeded_handler
 from identity.mail.service import queue_ticket_created
 from identity.mail.ticket_notifications import (
     customer_commented_handler,
     ticket_closed_handler,
     ticket_commented_handler,
 )
+from portal.billing.v1 import events_pb2 as billing_events_pb2
 from portal.tickets.v1 import events_pb2 as ticket_events_pb2
 from servicekit.db import Database
 from servicekit.events import Consumer, EventHandler, subject
@@ -20,11 +23,13 @@ TICKET_CREATED = subject("tickets", "ticket_created")
 TICKET_COMMENTED = subject("tickets", "ticket_commented")
 TICKET_CLOSED = subject("tickets", "ticket_closed")
 CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
+PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
 
 TICKET_CREATED_CONSUMER = "identity-ticket-created"
 TICKET_COMMENTED_CONSUMER = "identity-ticket-commented"
 TICKET_CLOSED_CONSUMER = "identity-ticket-closed"
 CUSTOMER_COMMENTED_CONSUMER = "identity-customer-commented"
+PAYMENT_SUCCEEDED_CONSUMER = "identity-payment-succeeded"
 
 
 def ticket_created_handler(*, portal_url: str) -> EventHandler:
@@ -66,6 +71,12 @@ def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Con
                 CUSTOMER_COMMENTED,
                 ticket_events_pb2.CustomerCommented,
                 customer_commented_handler,
+            ),
+            (
+                PAYMENT_SUCCEEDED_CONSUMER,
+                PAYMENT_SUCCEEDED,
+                billing_events_pb2.PaymentOutcome,
+                payment_succeeded_handler,
             ),
         )
     ]

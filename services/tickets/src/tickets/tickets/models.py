@@ -66,6 +66,7 @@ class Ticket(Base):
         ),
         sa.Index("ix_tickets_customer_contact_created", "customer_id", "contact_id", "created_at", "id"),
         sa.Index("ix_tickets_created", "created_at", "id"),
+        sa.Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
         sa.Index("ix_tickets_customer_updated", "customer_id", "updated_at", "id"),
         sa.Index("ix_tickets_customer_site", "customer_id", "site_id"),
         sa.Index("ix_tickets_customer_asset", "customer_id", "asset_id"),

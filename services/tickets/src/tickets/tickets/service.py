@@ -202,8 +202,13 @@ async def list_tickets(
     mine_only: bool = False,
     site_id: str = "",
     asset_id: str = "",
+    assignee_id: str = "",
+    unassigned_only: bool = False,
+    customer_id: str = "",
+    priority: str = "",
 ) -> TicketPage:
-    """The tickets the principal may see, searched, filtered and sorted, one keyset page at a time."""
+    """The tickets the principal may see, searched, filtered and sorted, one keyset page at a time. The staff
+    queue's filters (assignee, unassigned, customer, priority) only ever narrow what the principal sees."""
     size = pagination.page_size(page_size)
     sort = sort or "newest"
     if sort not in SORTS:
@@ -225,6 +230,16 @@ async def list_tickets(
         q = q.where(Ticket.site_id == _reference_id(site_id, field="site_id"))
     if asset_id:
         q = q.where(Ticket.asset_id == _reference_id(asset_id, field="asset_id"))
+    if assignee_id and unassigned_only:
+        raise InvalidArgument("ask for one assignee or for unassigned tickets, not both", field="assignee_id")
+    if assignee_id:
+        q = q.where(Ticket.assignee_id == _reference_id(assignee_id, field="assignee_id"))
+    if unassigned_only:
+        q = q.where(Ticket.assignee_id == "")
+    if customer_id:
+        q = q.where(Ticket.customer_id == _reference_id(customer_id, field="customer_id"))
+    if priority:
+        q = q.where(Ticket.priority == _priority(priority))
     dialect = session.get_bind().dialect.name
     q = q.where(*_search(_words(query), staff=principal.is_staff, dialect=dialect))
     if dialect == "postgresql":
@@ -302,6 +317,28 @@ async def close_ticket(session: AsyncSession, *, principal: Principal, ticket_id
     ticket.closed_at = ticket.closed_at or now
     ticket.updated_at = now
     await publish.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
+    return ticket
+
+
+async def set_status(session: AsyncSession, *, principal: Principal, ticket_id: str, status: str) -> Ticket:
+    """Staff only: move the ticket to any status of STATUSES. Resolved or Closed ends its open life (the customer
+    is told once, as when it is closed); any other status on a closed ticket re-opens it."""
+    if not principal.is_staff:
+        raise PermissionDenied("only staff set a ticket's status")
+    (canonical,) = _statuses([status], field="status")
+    ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
+    if canonical == ticket.status:
+        return ticket
+    now = datetime.now(UTC)
+    was_closed = ticket.closed_at is not None
+    ticket.status = canonical
+    ticket.updated_at = now
+    if is_closed_status(canonical):
+        ticket.closed_at = ticket.closed_at or now
+        if not was_closed:
+            await publish.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
+    else:
+        ticket.closed_at = None
     return ticket
 
 

@@ -1,0 +1,161 @@
+"""Payment receipts (issue 11), consumed from billing's `portal.billing.payment_succeeded.v1` and queued in the mail
+outbox, like the ticket notifications:
+
+- the receipt goes to the paying contact (the event's `contact_id`, when it is one of the customer's contacts with an
+  email), else to the customer's own email;
+- a customer that wants no email of any kind (SPEC C3, `mail.service.wants_no_email`) or no billing emails (its
+  privacy setting `receive_billing_emails`) gets none;
+- the text is the staff-editable template `payment_receipt` in the payer's language (the event's `language`, the
+  page or API request that paid; English when unknown), amounts and dates formatted for that language;
+- the method is what billing puts in the event: a brand and the last four digits. The event carries no token or card
+  number, so no receipt can.
+
+The consumer (`events.handlers`) is durable and inbox-idempotent through servicekit, and an email is unique per
+(event, template, recipient), so a redelivery queues nothing twice. A failed payment mails nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.contacts.models import Contact
+from identity.customers.models import Customer
+from identity.email_templates import service as email_templates
+from identity.mail.service import queue_email, wants_no_email
+from identity.portal_controls.service import get_controls
+from portal.billing.v1 import events_pb2
+from portal.common.v1 import common_pb2
+from servicekit.events import EventHandler
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_PAYMENT_RECEIPT = email_templates.PAYMENT_RECEIPT
+
+_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3, "JOD": 3}
+_NBSP = "\u00a0"
+_WORDS = {
+    "en": {
+        "months": "Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec",
+        "settled": "nothing left to pay",
+        "left": "{amount} left to pay",
+        "store_credit": "store credit",
+    },
+    "fr": {
+        "months": "janv.,févr.,mars,avr.,mai,juin,juil.,août,sept.,oct.,nov.,déc.",
+        "settled": "rien à payer",
+        "left": "reste à payer : {amount}",
+        "store_credit": "avoir",
+    },
+}
+
+
+def money(m: common_pb2.Money, language: str) -> str:
+    """1,234.56 USD in English, 1 234,56 USD in French (as the invoice PDF writes them)."""
+    exp = _EXPONENTS.get(m.currency, 2)
+    sign = "-" if m.amount_minor < 0 else ""
+    units, minor = divmod(abs(m.amount_minor), 10**exp)
+    if language == "fr":
+        number = f"{units:,}".replace(",", _NBSP) + (f",{minor:0{exp}d}" if exp else "")
+    else:
+        number = f"{units:,}" + (f".{minor:0{exp}d}" if exp else "")
+    return f"{sign}{number}{_NBSP}{m.currency}"
+
+
+def when(at: datetime, language: str) -> str:
+    months = _WORDS[language]["months"].split(",")
+    return f"{at.day} {months[at.month - 1]} {at.year} {at:%H:%M} UTC"
+
+
+def invoice_lines(event: events_pb2.PaymentOutcome, language: str) -> str:
+    words = _WORDS[language]
+    out = []
+    for a in event.applied:
+        if a.amount.amount_minor <= 0:
+            continue
+        left = words["left"].format(amount=money(a.balance_due, language)) if a.balance_due.amount_minor > 0 else ""
+        out.append(f"- {a.number}: {money(a.amount, language)} ({left or words['settled']})")
+    if not out and event.method == "store credit":
+        return ""
+    return "\n".join(out)
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def method_text(method: str, language: str) -> str:
+    """Brand and last four as billing wrote them ("visa 4242"); only the last four digits of any number survive."""
+    if method == "store credit":
+        return _WORDS[language]["store_credit"]
+    words = []
+    for word in _one_line(method).split(" "):
+        digits = sum(ch.isdigit() for ch in word)
+        # A brand and four digits is all a method is; anything longer that looks like a number is cut to its end.
+        words.append(word[-4:] if digits > 4 else word)
+    return " ".join(words)[:60]
+
+
+async def _recipient(s: AsyncSession, customer: Customer, contact_id: str) -> tuple[str, str] | None:
+    """(email, name): the paying contact when it is the customer's and has an email, else the customer."""
+    contact = None
+    if contact_id:
+        contact = await s.scalar(select(Contact).where(Contact.id == contact_id, Contact.customer_id == customer.id))
+    if contact is not None and contact.email:
+        return contact.email, contact.name
+    return (customer.email, customer.display_name) if customer.email else None
+
+
+def payment_succeeded_handler(*, portal_url: str) -> EventHandler:
+    async def handle(s: AsyncSession, event: events_pb2.PaymentOutcome, event_id: str) -> None:
+        customer_id = event.meta.customer_id
+        customer = await s.get(Customer, customer_id) if customer_id else None
+        if customer is None:
+            log.warning("payment %s names an unknown customer; no receipt", event.payment_id)
+            return
+        if await wants_no_email(s, customer.id):
+            log.info("payment %s: the customer wants no email of any kind; no receipt", event.payment_id)
+            return
+        if not customer.receive_billing_emails:
+            log.info("payment %s: the customer receives no billing emails; no receipt", event.payment_id)
+            return
+        to = await _recipient(s, customer, event.contact_id)
+        if to is None:
+            log.info("payment %s: nobody to email the receipt to", event.payment_id)
+            return
+        language = email_templates.language_or_default(event.language)
+        paid_at = event.paid_at.ToDatetime() if event.paid_at.seconds else event.meta.occurred_at.ToDatetime()
+        base = portal_url.rstrip("/")
+        operator = (await get_controls(s)).operator_name or urlsplit(portal_url).hostname or portal_url
+        rendered = await email_templates.render(
+            s,
+            name=TEMPLATE_PAYMENT_RECEIPT,
+            language=language,
+            values={
+                "name": _one_line(to[1]),
+                "amount": money(event.amount, language),
+                "method": method_text(event.method, language),
+                "paid_at": when(paid_at, language),
+                "invoices": invoice_lines(event, language),
+                "credited": money(event.credited, language) if event.credited.amount_minor > 0 else "",
+                "payments_link": f"{base}/billing/payments",
+                "customer_name": customer.display_name,
+                "portal_url": base,
+                "operator_name": operator,
+            },
+        )
+        await queue_email(
+            s,
+            cause_event_id=event_id,
+            template=TEMPLATE_PAYMENT_RECEIPT,
+            recipient=to[0],
+            subject=rendered.subject,
+            body=rendered.text,
+            customer_id=customer.id,
+        )
+
+    return handle

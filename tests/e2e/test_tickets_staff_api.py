@@ -1,0 +1,104 @@
+"""Issue 12, working tickets through the staff API: the queue with its filters, a portal-created ticket opened with
+its notes and the customer's warning, assigned to me, a private note and a public reply, statuses — the customer
+sees the reply and never the note, and gets the reply's email; a portal session is refused every staff route."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import ACME, BLUE, api, api_sign_in, mails, wait_for_mails
+
+
+@pytest.fixture(scope="module")
+def staff(stack):  # noqa: ANN001, ANN201
+    with api(stack) as c:
+        r = c.post(
+            "/api/v1/staff/sessions", json={"login": stack.config.staff_email, "password": stack.config.staff_password}
+        )
+        assert r.status_code == 201, r.text
+    with api(stack, r.json()["session_token"]) as client:
+        yield client
+
+
+def _numbers(r: httpx.Response) -> list[int]:
+    assert r.status_code == 200, r.text
+    return [t["number"] for t in r.json()["items"]]
+
+
+def test_staff_work_a_portal_ticket_and_the_customer_sees_the_reply_but_never_the_note(stack, staff) -> None:  # noqa: ANN001
+    tag = uuid.uuid4().hex[:8]
+    note, reply = f"PRIVATE-{tag}-{uuid.uuid4().hex}", f"Public reply {tag}"
+    customer = api(stack, api_sign_in(stack, ACME.login, ACME.password))
+    with customer:
+        created = customer.post(
+            "/api/v1/tickets",
+            json={"subject": f"Queue test {tag}", "description": "Laptop will not boot.", "priority": "urgent"},
+        )
+        assert created.status_code == 201, created.text
+        ticket = created.json()
+        tid, number = ticket["id"], ticket["number"]
+
+        # The queue: unassigned, the customer's, urgent; then assigned to me.
+        assert number in _numbers(staff.get("/api/v1/staff/tickets", params={"assignee": "none", "q": tag}))
+        assert _numbers(
+            staff.get("/api/v1/staff/tickets", params={"customer_id": ticket["customer_id"], "q": tag})
+        ) == [number]
+        assert _numbers(staff.get("/api/v1/staff/tickets", params={"priority": "Urgent", "q": tag})) == [number]
+        assert _numbers(staff.get("/api/v1/staff/tickets", params={"priority": "Low", "q": tag})) == []
+        mine = staff.put(f"/api/v1/staff/tickets/{tid}/assignee", json={"assignee_id": "me"})
+        assert mine.status_code == 200 and mine.json()["assignee_id"], mine.text
+        assert _numbers(staff.get("/api/v1/staff/tickets", params={"assignee": "me", "q": tag})) == [number]
+        assert number not in _numbers(staff.get("/api/v1/staff/tickets", params={"assignee": "none", "q": tag}))
+
+        before = len(mails(stack))
+        r = staff.post(f"/api/v1/staff/tickets/{tid}/comments", json={"body": note, "private": True})
+        assert r.status_code == 201 and r.json()["is_public"] is False, r.text
+        r = staff.post(f"/api/v1/staff/tickets/{tid}/comments", json={"body": reply})
+        assert r.status_code == 201 and r.json()["is_public"] is True, r.text
+        r = staff.put(f"/api/v1/staff/tickets/{tid}/status", json={"status": "Waiting on Customer"})
+        assert r.status_code == 200 and r.json()["status"] == "Waiting on Customer", r.text
+
+        view = staff.get(f"/api/v1/staff/tickets/{tid}").json()
+        assert [(c["body"], c["is_public"]) for c in view["comments"]] == [(reply, True), (note, False)]
+
+        # The customer: the reply and the status, never the note — in the API and in the email it got.
+        seen = customer.get(f"/api/v1/tickets/{tid}/comments").json()["items"]
+        assert [c["body"] for c in seen] == [reply]
+        assert customer.get(f"/api/v1/tickets/{tid}").json()["status"] == "Waiting on Customer"
+        got = wait_for_mails(stack, lambda m: reply in str(m), count=1)
+        assert len(got) == 1
+        assert all(note not in str(m) for m in mails(stack)[before:])
+
+        # Resolved ends its open life; In Progress re-opens it.
+        assert staff.put(f"/api/v1/staff/tickets/{tid}/status", json={"status": "Resolved"}).json()["closed_at"]
+        assert number not in _numbers(staff.get("/api/v1/staff/tickets", params={"open_only": "true", "q": tag}))
+        reopened = staff.put(f"/api/v1/staff/tickets/{tid}/status", json={"status": "In Progress"}).json()
+        assert reopened["closed_at"] is None
+
+
+def test_bad_input_to_the_staff_ticket_routes_is_a_clear_400_or_404(stack, staff) -> None:  # noqa: ANN001
+    r = staff.put(f"/api/v1/staff/tickets/{uuid.uuid4()}/status", json={"status": "Closed"})
+    assert r.status_code == 404, r.text
+    r = staff.put(f"/api/v1/staff/tickets/{uuid.uuid4()}/status", json={"status": "Done-ish"})
+    assert r.status_code == 400 and "status" in r.json()["detail"], r.text
+    r = staff.get("/api/v1/staff/tickets", params={"priority": "whenever"})
+    assert r.status_code == 400 and "priority" in r.json()["detail"], r.text
+    r = staff.post(f"/api/v1/staff/tickets/{uuid.uuid4()}/comments", json={"body": ""})
+    assert r.status_code == 400, r.text
+
+
+def test_a_portal_session_is_refused_every_staff_ticket_route(stack) -> None:  # noqa: ANN001
+    tid = str(uuid.uuid4())
+    with api(stack, api_sign_in(stack, BLUE.login, BLUE.password)) as portal:
+        for method, path, body in (
+            ("GET", "/api/v1/staff/tickets", None),
+            ("GET", f"/api/v1/staff/tickets/{tid}", None),
+            ("POST", f"/api/v1/staff/tickets/{tid}/comments", {"body": "x"}),
+            ("PUT", f"/api/v1/staff/tickets/{tid}/assignee", {"assignee_id": "me"}),
+            ("PUT", f"/api/v1/staff/tickets/{tid}/status", {"status": "Closed"}),
+        ):
+            r = portal.request(method, path, json=body)
+            assert r.status_code == 403, (method, path, r.status_code)
