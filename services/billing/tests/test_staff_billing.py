@@ -21,7 +21,13 @@ from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 A, B = "cust-a", "cust-b"
 STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
-PORTAL_A = Principal(kind=KIND_PORTAL_USER, subject_id="u-a", customer_id=A, permissions=frozenset(perm.CATALOGUE))
+PORTAL_A = Principal(
+    kind=KIND_PORTAL_USER,
+    subject_id="u-a",
+    customer_id=A,
+    permissions=frozenset(perm.CATALOGUE),
+    display_name="Pat Approver",
+)
 
 
 def usd(amount: int) -> common_pb2.Money:
@@ -187,6 +193,7 @@ async def test_a_draft_estimate_is_sent_then_decided_with_who_and_when(stub, as_
     await stub.DecideEstimate(decide, **as_(PORTAL_A))
     seen = await stub.GetEstimate(billing_pb2.GetEstimateRequest(estimate_id=est.id), **as_(STAFF))
     assert (seen.estimate.status, seen.estimate.decided_by) == ("approved", "u-a") and seen.estimate.decided_at
+    assert seen.estimate.decided_by_name == "Pat Approver"
 
 
 # --- manual payments -------------------------------------------------------------------------------------------

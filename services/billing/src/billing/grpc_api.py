@@ -721,6 +721,7 @@ def _estimate(e: Estimate) -> billing_pb2.Estimate:
         total=_money(e.total_minor, e.currency),
         decided_at=e.decided_at.isoformat() if e.decided_at else "",
         decided_by=e.decided_by or "",
+        decided_by_name=e.decided_by_name or "",
     )
 
 

@@ -237,6 +237,7 @@ class StaffEstimate(BaseModel):
     total: Money
     decided_at: str | None
     decided_by: str | None = Field(description="The portal user (or staff member) who approved or declined it")
+    decided_by_name: str | None = Field(description="Their name when they decided")
 
     @classmethod
     def of(cls, e: EstimateMessage) -> StaffEstimate:
@@ -251,6 +252,7 @@ class StaffEstimate(BaseModel):
             total=Money.of(e.total),
             decided_at=e.decided_at or None,
             decided_by=e.decided_by or None,
+            decided_by_name=e.decided_by_name or None,
         )
 
 

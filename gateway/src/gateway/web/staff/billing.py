@@ -161,7 +161,9 @@ async def customer_billing(request: Request, customer_id: str, session: StaffPag
                 "status_label": t.label("staff.billing.estimate", e.status),
                 "sent": t.date(e.sent_on) if e.status != "draft" else "",
                 "total": money(t, e.total),
-                "decided": t("staff.billing.decided", who=e.decided_by, when=t.date(e.decided_at[:10]))
+                "decided": t(
+                    "staff.billing.decided", who=e.decided_by_name or e.decided_by, when=t.date(e.decided_at[:10])
+                )
                 if e.decided_at
                 else "",
             }

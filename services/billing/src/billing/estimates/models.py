@@ -32,6 +32,8 @@ class Estimate(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(36))
+    # The decider's name as the principal carried it then (staff see who decided without asking identity).
+    decided_by_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     lines: Mapped[list[EstimateLine]] = relationship(

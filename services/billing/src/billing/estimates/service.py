@@ -157,7 +157,12 @@ async def decide_estimate(session: AsyncSession, *, principal: Principal, estima
     result = await session.execute(
         update(Estimate)
         .where(Estimate.id == estimate.id, Estimate.status == OPEN)
-        .values(status=new_status, decided_at=now, decided_by=principal.subject_id)
+        .values(
+            status=new_status,
+            decided_at=now,
+            decided_by=principal.subject_id,
+            decided_by_name=(principal.display_name or "")[:200] or None,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:

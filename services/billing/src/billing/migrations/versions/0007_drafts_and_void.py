@@ -1,4 +1,4 @@
-"""Draft invoices and estimates; when an invoice was sent or voided, and by whom.
+"""Draft invoices and estimates; when an invoice was sent or voided, and by whom; the name of an estimate's decider.
 
 A draft invoice has no number until it is sent (numbers follow the order invoices reach customers). Invoices
 made before this revision were sent when issued.
@@ -31,12 +31,14 @@ def upgrade() -> None:
     with op.batch_alter_table("estimates") as batch:
         batch.drop_constraint(op.f("ck_estimates_status"), type_="check")
         batch.create_check_constraint("status", "status IN ('draft', 'open', 'approved', 'declined')")
+        batch.add_column(sa.Column("decided_by_name", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM estimate_lines WHERE estimate_id IN (SELECT id FROM estimates WHERE status = 'draft')")
     op.execute("DELETE FROM estimates WHERE status = 'draft'")
     with op.batch_alter_table("estimates") as batch:
+        batch.drop_column("decided_by_name")
         batch.drop_constraint(op.f("ck_estimates_status"), type_="check")
         batch.create_check_constraint("status", "status IN ('open', 'approved', 'declined')")
     op.execute("DELETE FROM invoice_lines WHERE invoice_id IN (SELECT id FROM invoices WHERE status = 'draft')")
