@@ -368,3 +368,23 @@ async def test_a_refused_refund_does_not_use_up_its_key(stub, as_, sandbox):
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     paid = await stub.RecordPayment(manual("form-key-0000002", 2_000, "cash", ""), **as_(STAFF))
     assert paid.payment.allocations[0].invoice_id == other.id and not paid.replayed
+
+
+async def test_staff_read_one_customers_overview_and_a_portal_user_only_its_own(stub, as_):
+    await invoice(stub, as_, 4_000)
+    await invoice(stub, as_, 6_000)
+    await invoice(stub, as_, 9_999, draft=True)  # a draft owes nothing yet
+    await stub.AddStoreCredit(
+        billing_pb2.AddStoreCreditRequest(customer_id=A, amount=usd(500), reference="R", idempotency_key="ov-1"),
+        **as_(STAFF),
+    )
+    seen = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(customer_id=A), **as_(STAFF))
+    assert (seen.invoice_balance.amount_minor, seen.open_invoices, seen.credit_balance.amount_minor) == (10_000, 2, 500)
+    other = await stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(customer_id=B), **as_(STAFF))
+    assert other.invoice_balance.amount_minor == 0
+    err = await rpc_error(stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(), **as_(STAFF)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    err = await rpc_error(
+        stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(customer_id=B), **as_(PORTAL_A))
+    )
+    assert err.code() == grpc.StatusCode.NOT_FOUND

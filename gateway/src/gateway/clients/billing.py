@@ -74,8 +74,9 @@ class BillingClient:
         req = billing_pb2.GetPortalSummaryRequest(rows=rows)
         return await self._call(self._stub.GetPortalSummary, req, token)
 
-    async def overview(self, token: str):  # noqa: ANN201
-        return await self._call(self._stub.GetAccountOverview, billing_pb2.GetAccountOverviewRequest(), token)
+    async def overview(self, token: str, customer_id: str = ""):  # noqa: ANN201
+        req = billing_pb2.GetAccountOverviewRequest(customer_id=customer_id)
+        return await self._call(self._stub.GetAccountOverview, req, token)
 
     async def propose(self, token: str, amount_minor: int, currency: str = ""):  # noqa: ANN201
         req = billing_pb2.ProposeAllocationRequest(

@@ -185,7 +185,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def GetAccountOverview(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()
         async with self.db.unit_of_work() as s:
-            o = await credit.account_overview(s, principal=principal)
+            o = await credit.account_overview(s, principal=principal, customer_id=request.customer_id)
         return billing_pb2.GetAccountOverviewResponse(
             invoice_balance=_money(o.invoice_balance_minor, o.currency),
             credit_balance=_money(o.credit_balance_minor, o.currency),

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.clients import Backends
-from gateway.clients.schemas import Money
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import FORBIDDEN
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
@@ -123,8 +122,9 @@ async def customer_billing(request: Request, customer_id: str, session: StaffPag
         return denied
     backends, token, t = _backends(request), session.principal_token, _t(request)
     cursors = {k: request.query_params.get(k, "")[:500] for k in ("invoices", "payments", "estimates", "credit")}
-    name, invoices, payments, estimates, ledger = await asyncio.gather(
+    name, overview, invoices, payments, estimates, ledger = await asyncio.gather(
         _customer_name(backends, token, customer_id),
+        backends.billing.overview(token, customer_id),
         backends.billing.list_invoices(token, customer_id=customer_id, page_size=PAGE_SIZE, cursor=cursors["invoices"]),
         backends.billing.customer_payments(token, customer_id, page_size=PAGE_SIZE, cursor=cursors["payments"]),
         backends.billing.list_estimates(
@@ -132,9 +132,6 @@ async def customer_billing(request: Request, customer_id: str, session: StaffPag
         ),
         backends.billing.credit_entries(token, customer_id, page_size=PAGE_SIZE, cursor=cursors["credit"]),
     )
-    open_invoices = [i for i in invoices.invoices if i.status == "open" and i.balance_due.amount_minor > 0]
-    owed = sum(i.balance_due.amount_minor for i in open_invoices)
-    currency = open_invoices[0].balance_due.currency if open_invoices else ledger.credit_balance.currency or "USD"
 
     def more(kind: str, cursor: str) -> str:
         return f"?{urlencode({kind: cursor})}" if cursor else ""
@@ -145,9 +142,9 @@ async def customer_billing(request: Request, customer_id: str, session: StaffPag
         session,
         customer_id=customer_id,
         name=name,
-        balance=t.money(Money(amount_minor=owed, currency=currency)),
-        open_count=len(open_invoices),
-        credit=money(t, ledger.credit_balance),
+        balance=money(t, overview.invoice_balance),
+        open_count=overview.open_invoices,
+        credit=money(t, overview.credit_balance),
         invoices=[invoice_row(t, i) for i in invoices.invoices],
         invoices_more=more("invoices", invoices.page.next_cursor),
         payments=[payment_row(t, p, customer_id) for p in payments.payments],

@@ -12,7 +12,7 @@ from billing.customers.service import claim_key, request_digest, require_staff
 from billing.invoices.models import OPEN, Invoice
 from billing.invoices.service import check_currency
 from servicekit import permissions as perm
-from servicekit.errors import InvalidArgument
+from servicekit.errors import InvalidArgument, NotFound
 from servicekit.pagination import keyset, keyset_cursor
 from servicekit.principal import Principal, require
 
@@ -96,10 +96,20 @@ async def credit_balance(session: AsyncSession, *, customer_ids: tuple[str, ...]
     return int(total or 0)
 
 
-async def account_overview(session: AsyncSession, *, principal: Principal) -> Overview:
-    """What the customer owes on open invoices and the store credit it holds (Account Overview - View)."""
-    require(principal, perm.ACCOUNT_OVERVIEW_VIEW)
-    customers = principal.customer_ids or (principal.customer_id,)
+async def account_overview(session: AsyncSession, *, principal: Principal, customer_id: str = "") -> Overview:
+    """What the customer owes on open invoices and the store credit it holds (Account Overview - View). Staff name
+    the customer; for a portal user `customer_id` can only narrow what it sees."""
+    if principal.is_staff:
+        if not customer_id:
+            raise InvalidArgument("a customer is required", field="customer_id")
+        customers: tuple[str, ...] = (customer_id,)
+    else:
+        require(principal, perm.ACCOUNT_OVERVIEW_VIEW)
+        customers = principal.customer_ids or (principal.customer_id,)
+        if customer_id:
+            if customer_id not in customers:
+                raise NotFound("no such customer")
+            customers = (customer_id,)
     row = (
         await session.execute(
             select(Invoice.currency, func.sum(Invoice.balance_minor), func.count())
