@@ -182,6 +182,10 @@ def grpc_estimate_pdf(addr, token: str, estimate_id: str) -> None:  # noqa: ANN0
         stub.GetEstimatePdf(billing_pb2.GetEstimatePdfRequest(estimate_id=estimate_id), timeout=10, metadata=md)
 
 
+# Stripe's webhook: called by Stripe, not by a user; billing checks its signature (a bad one is a 400 and writes
+# nothing: services/billing/tests/test_stripe.py, gateway/tests/test_stripe_webhook.py).
+PUBLIC = {("POST", "/webhooks/stripe")}
+
 ROUTES = [
     # Pages.
     Route("GET", "/billing", ANY_BILLING, grpc=None),
@@ -219,6 +223,9 @@ ROUTES = [
     Route("GET", "/billing/payment-options", OPTIONS),
     # Back from the processor without a token: sent to the options page with the processor's message.
     Route("GET", "/billing/payment-options/added", OPTIONS, ok_statuses=(303,)),
+    # Adding a card on the processor's page: with the sandbox (this world) billing says it takes a form post
+    # instead, and the page answers with a message on the options page; the Stripe path is in test_stripe.py.
+    Route("POST", "/billing/payment-options/setup", OPTIONS, form={"kind": "card"}, ok_statuses=(303,)),
     Route(
         "POST",
         "/billing/payment-options/{profile_id}",

@@ -28,3 +28,32 @@ def test_overpayment_is_refuse_by_default_and_a_wrong_value_stops_the_start(monk
     monkeypatch.setenv("BILLING_OVERPAYMENT", "keep")
     with pytest.raises(SystemExit, match="BILLING_OVERPAYMENT"):
         load_settings(Settings)
+
+
+def test_stripe_settings_are_checked_at_start(monkeypatch, tmp_path):
+    key = tmp_path / "k.pem"
+    key.write_text("not read here")
+    monkeypatch.setenv("BILLING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("BILLING_PRINCIPAL_PUBLIC_KEY_FILE", str(key))
+    monkeypatch.setenv("BILLING_PAYMENT_PROCESSOR", "stripe")
+    with pytest.raises(SystemExit, match="BILLING_STRIPE_API_KEY"):
+        load_settings(Settings)
+    monkeypatch.setenv("BILLING_STRIPE_API_KEY", "sk_test_x")
+    dev = load_settings(Settings)
+    assert dev.stripe_checkout and dev.stripe_api_url == "https://api.stripe.com" and dev.stripe_webhook_secret is None
+    # In prod a Stripe deployment must verify webhooks, use Checkout and reach Stripe over https.
+    monkeypatch.setenv("BILLING_ENV", "prod")
+    monkeypatch.setenv("BILLING_DATABASE_URL", "postgresql+asyncpg://billing@db/billing")
+    with pytest.raises(SystemExit, match="BILLING_STRIPE_WEBHOOK_SECRET") as refused:
+        load_settings(Settings)
+    assert "sk_test_x" not in str(refused.value)
+    monkeypatch.setenv("BILLING_STRIPE_WEBHOOK_SECRET", "whsec_x")
+    assert load_settings(Settings).stripe_webhook_secret.get_secret_value() == "whsec_x"
+    assert "whsec_x" not in repr(load_settings(Settings))
+    monkeypatch.setenv("BILLING_STRIPE_CHECKOUT", "false")
+    with pytest.raises(SystemExit, match="BILLING_STRIPE_CHECKOUT"):
+        load_settings(Settings)
+    monkeypatch.setenv("BILLING_STRIPE_CHECKOUT", "true")
+    monkeypatch.setenv("BILLING_STRIPE_API_URL", "http://127.0.0.1:8420")
+    with pytest.raises(SystemExit, match="BILLING_STRIPE_API_URL"):
+        load_settings(Settings)

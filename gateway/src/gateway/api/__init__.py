@@ -21,6 +21,7 @@ ROUTERS = (
     tickets.router,
     knowledge.router,
     billing.router,
+    billing.webhooks,
     staff_session.router,
     staff_access.router,
     staff_portal_settings.router,

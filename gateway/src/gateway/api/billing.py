@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Clients, CurrentSession
+from gateway.api.docs import problems
 from gateway.areas.billing import Method, pay
 from gateway.areas.billing import invoice_pdf as areas_invoice_pdf
 from gateway.edge.downloads import pdf_response
@@ -23,6 +24,9 @@ from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from servicekit.money import MAX_MINOR
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
+# The card processor's webhooks: public (no session, no CSRF: nothing a browser sends), outside /api/v1 because
+# they are not our API but the processor's calls to us. Billing checks the processor's signature.
+webhooks = APIRouter(tags=["billing"])
 
 
 def _json(message, status_code: int = 200) -> JSONResponse:  # noqa: ANN001 - any protobuf message
@@ -222,3 +226,25 @@ async def decide(estimate_id: str, body: DecisionBody, session: CurrentSession, 
         session.principal_token, estimate_id, approve=body.decision == "approve"
     )
     return _json(resp)
+
+
+class ProcessorEventAnswer(BaseModel):
+    event_id: str
+    # "recorded" (this event finished a pending payment), "already_recorded", "ignored".
+    outcome: str
+
+
+@webhooks.post(
+    "/webhooks/stripe",
+    summary="Stripe's webhook (payment_intent.succeeded / payment_failed)",
+    response_model=ProcessorEventAnswer,
+    responses=problems(400, 404),
+)
+async def stripe_webhook(
+    request: Request, backends: Clients, stripe_signature: Annotated[str, Header(max_length=2000)] = ""
+) -> ProcessorEventAnswer:
+    """The raw body and the `Stripe-Signature` header go to billing untouched (the signature covers the exact
+    bytes). A bad or missing signature is a 400 problem+json and nothing is written; a payment the event decides is
+    finished once, however often Stripe delivers it. 404 when billing's processor sends no webhooks (the sandbox)."""
+    resp = await backends.billing.handle_processor_event(await request.body(), stripe_signature)
+    return ProcessorEventAnswer(event_id=resp.event_id, outcome=resp.outcome)

@@ -134,6 +134,20 @@ class BillingClient:
         req = billing_pb2.AddPaymentProfileRequest(processor_token=processor_token, nickname=nickname)
         return await self._call(self._stub.AddPaymentProfile, req, token)
 
+    async def start_add_payment_method(self, token: str, *, kind: str, success_url: str, cancel_url: str):  # noqa: ANN201
+        """Where to send the browser to enter a card (or bank account) on the processor's own page."""
+        req = billing_pb2.StartAddPaymentMethodRequest(kind=kind, success_url=success_url, cancel_url=cancel_url)
+        return await self._call(self._stub.StartAddPaymentMethod, req, token, deadline=self._pay_timeout)
+
+    async def complete_add_payment_method(self, token: str, setup_id: str, nickname: str = ""):  # noqa: ANN201
+        req = billing_pb2.CompleteAddPaymentMethodRequest(setup_id=setup_id, nickname=nickname)
+        return await self._call(self._stub.CompleteAddPaymentMethod, req, token, deadline=self._pay_timeout)
+
+    async def handle_processor_event(self, payload: bytes, signature: str):  # noqa: ANN201
+        """A processor's webhook, passed on as received; no principal (billing checks the signature)."""
+        req = billing_pb2.HandleProcessorEventRequest(payload=payload, signature=signature)
+        return await self._call(self._stub.HandleProcessorEvent, req, None)
+
     async def update_profile(
         self, token: str, profile_id: str, *, nickname: str | None = None, reminder_on: str | None = None
     ):  # noqa: ANN201

@@ -170,7 +170,8 @@ class PageErrorAnswers(Protocol):
 
 
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """JSON callers: our API, and the processors' webhooks (problem+json, never an HTML page)."""
+    return request.url.path.startswith(("/api/", "/webhooks/"))
 
 
 def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:

@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 3.0
 # After a failed read, the last known controls (or the defaults) are used and identity is asked again this soon.
 RETRY_SECONDS = 1.0
-_EXEMPT_PREFIXES = ("/staff", "/api/v1/staff", "/static/")
+# /webhooks: a processor's calls finish payments whatever the portal's switch says.
+_EXEMPT_PREFIXES = ("/staff", "/api/v1/staff", "/static/", "/webhooks/")
 _EXEMPT_PATHS = ("/healthz", "/readyz")
 _STATE_KEY = "portal_controls"
 
 
 def exempt(path: str) -> bool:
-    """Routes the off switch never touches: staff, health checks, static files."""
+    """Routes the off switch never touches: staff, health checks, static files, processors' webhooks."""
     if path in _EXEMPT_PATHS:
         return True
     return any(path == p.rstrip("/") or path.startswith(p if p.endswith("/") else p + "/") for p in _EXEMPT_PREFIXES)

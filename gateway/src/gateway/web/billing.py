@@ -270,6 +270,7 @@ async def _pay_page(
         new_card_value=NEW_CARD,
         new_token=new_token,
         tokenize_url=listed.tokenize_url,
+        hosted_setup=listed.hosted_setup,
         return_url=f"{request.url_for('pay_form')}?{urlencode(back)}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
         key=key or new_key(),
@@ -423,7 +424,7 @@ def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
     }
 
 
-@router.get("/billing/payment-options")
+@router.get("/billing/payment-options", name="options_page")
 async def options_page(request: Request, session: PortalPage) -> Response:
     if not _perms(session)["options"]:
         return _forbidden(request, session)
@@ -437,23 +438,59 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         session,
         profiles=[_profile_view(t, x) for x in resp.profiles],
         tokenize_url=resp.tokenize_url,
+        hosted_setup=resp.hosted_setup,
         return_url=f"{return_url}?{urlencode({'state': return_state(request, 'options')})}",
         error=t("billing.options.processor_error", reason=error) if error else "",
     )
     return _allow_processor_form(response, resp.tokenize_url)
 
 
+@router.post("/billing/payment-options/setup")
+async def option_setup(request: Request, session: PortalPage) -> Response:
+    """Adding a card or bank account on the processor's own page (Stripe Checkout, setup mode): billing starts the
+    setup and the browser is sent there; the processor sends it back to options_added with the setup's id."""
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    if not _perms(session)["options"]:
+        return _forbidden(request, session)
+    kind = "ach" if form.get("kind") == "ach" else "card"
+    back = f"{request.url_for('options_added')}?{urlencode({'state': return_state(request, 'options')})}"
+    try:
+        started = await _billing(request).start_add_payment_method(
+            session.principal_token,
+            kind=kind,
+            # Stripe puts the Checkout Session's id in place of {CHECKOUT_SESSION_ID}.
+            success_url=back + "&setup={CHECKOUT_SESSION_ID}",
+            cancel_url=str(request.url_for("options_page")),
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+            raise
+        return RedirectResponse(f"/billing/payment-options?{urlencode({'error': err.details()[:200]})}", 303)
+    return RedirectResponse(started.redirect_url, status_code=303)
+
+
 @router.get("/billing/payment-options/added", name="options_added")
 async def options_added(request: Request, session: PortalPage) -> Response:
-    """Where the processor sends the browser back with a token; `state` ties it to this session
-    (forms.return_state: not the session's form token, which never leaves our pages)."""
+    """Where the processor sends the browser back with a token (the sandbox's form) or a setup id (Stripe's page);
+    `state` ties it to this session (forms.return_state: not the session's form token, which never leaves our
+    pages)."""
     if not _perms(session)["options"]:
         return _forbidden(request, session)
     token = request.query_params.get("token", "")
-    if not token:
+    setup_id = request.query_params.get("setup", "")
+    if not token and not setup_id:
         reason = request.query_params.get("error", "") or "no token"
         return RedirectResponse(f"/billing/payment-options?{urlencode({'error': reason[:200]})}", status_code=303)
     check_return_state(request, request.query_params.get("state"), "options")
+    if setup_id:
+        try:
+            await _billing(request).complete_add_payment_method(session.principal_token, setup_id[:300])
+        except grpc.aio.AioRpcError as err:
+            if err.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+                raise
+            return RedirectResponse(f"/billing/payment-options?{urlencode({'error': err.details()[:200]})}", 303)
+        return RedirectResponse("/billing/payment-options?done=added", status_code=303)
     await _billing(request).add_profile(session.principal_token, token)
     return RedirectResponse("/billing/payment-options?done=added", status_code=303)
 

@@ -32,5 +32,5 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter at INFO would drown the service's own lines.
-    for noisy in ("aiosqlite", "asyncio", "nats", "alembic.runtime.migration", "sqlalchemy.engine"):
+    for noisy in ("aiosqlite", "asyncio", "nats", "alembic.runtime.migration", "sqlalchemy.engine", "stripe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

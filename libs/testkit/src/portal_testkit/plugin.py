@@ -17,6 +17,7 @@ from portal_local.nats import NatsServer
 from portal_local.seed import seed_stack
 from portal_local.stack import Stack, StackConfig
 from portal_testkit.browser import launch_chromium
+from portal_testkit.localstripe import LocalStripe
 from portal_testkit.postgres import DIR_PREFIX, EmbeddedPostgres, reap_stale_servers
 
 if TYPE_CHECKING:
@@ -32,6 +33,15 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     """
     root = tmp_path_factory.mktemp("nats")
     server = NatsServer(root / "store", log_path=root / "nats.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    """localstripe, the Stripe emulator, as a real process on a loopback port, shared by the session (`.url`,
+    `.api_key`, `.register_webhook()`, `.idempotency_keys()`); see portal_testkit/localstripe.py."""
+    server = LocalStripe(tmp_path_factory.mktemp("localstripe") / "localstripe.log").start()
     yield server
     server.stop()
 

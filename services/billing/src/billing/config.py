@@ -26,6 +26,13 @@ class Settings(ServiceSettings):
     # The sandbox's address as browsers reach it (for the card form), when it differs from sandbox_url.
     sandbox_public_url: str = ""
     stripe_api_key: SecretStr | None = None
+    # The signing secret of the Stripe webhook endpoint (POST /webhooks/stripe on the gateway), whsec_…
+    stripe_webhook_secret: SecretStr | None = None
+    # Stripe's API (an emulator's address in tests).
+    stripe_api_url: str = "https://api.stripe.com"
+    # Cards are added on Stripe Checkout's hosted page (setup mode). False only for an emulator without Checkout
+    # (localstripe): billing then starts a bare SetupIntent that the test confirms as Stripe's page would.
+    stripe_checkout: bool = True
     processor_timeout_seconds: float = 5.0
     # The reconciler (billing.payments.reconciler): a payment pending for longer than reconcile_after_seconds is
     # looked up at the processor and recorded or voided; it must exceed the processor timeout, so no live request
@@ -57,6 +64,16 @@ class Settings(ServiceSettings):
             )
         if self.reconcile_interval_seconds <= 0:
             raise ValueError("BILLING_RECONCILE_INTERVAL_SECONDS must be positive")
+        if self.env == "prod" and self.payment_processor == "stripe":
+            if self.stripe_webhook_secret is None or not self.stripe_webhook_secret.get_secret_value():
+                raise ValueError(
+                    "BILLING_STRIPE_WEBHOOK_SECRET (the webhook endpoint's signing secret) is required with Stripe in "
+                    "prod: without it a payment whose answer was lost is finished only by the reconciler"
+                )
+            if not self.stripe_checkout:
+                raise ValueError("BILLING_STRIPE_CHECKOUT=false is for an emulator without Checkout, not prod")
+            if not self.stripe_api_url.startswith("https://"):
+                raise ValueError("BILLING_STRIPE_API_URL must be https in prod")
         if self.env == "prod" and self.payment_processor == "sandbox":
             raise ValueError(
                 "the sandbox processor takes no real payments; set BILLING_PAYMENT_PROCESSOR=stripe in prod"

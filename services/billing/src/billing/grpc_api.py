@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from datetime import date
 
 from billing import metrics
@@ -21,16 +22,29 @@ from billing.invoices import service as invoices
 from billing.invoices.models import Invoice
 from billing.payments import service as payments
 from billing.payments import staff as staff_payments
+from billing.payments import webhooks
 from billing.payments.models import FAILED, PENDING, VOIDED, Payment, PaymentProfile, Refund
-from billing.payments.processor import InvalidToken, PaymentProcessor, ProcessorError, RefundRefused, TokenDetails
+from billing.payments.processor import (
+    HostedSetup,
+    InvalidToken,
+    PaymentProcessor,
+    ProcessorError,
+    RefundRefused,
+    TokenDetails,
+    WebhookRejected,
+    Webhooks,
+)
 from billing.payments.reconciler import Reconciler
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
 from servicekit.db import Database
-from servicekit.errors import InvalidArgument, PermissionDenied, Unavailable
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from servicekit.pagination import page_size
 from servicekit.principal import current_principal, require
+
+# A Checkout Session's (cs_…) or a SetupIntent's (seti_…) id, as it comes back through the browser.
+SETUP_ID = re.compile(r"(cs|seti)_[A-Za-z0-9_]{1,250}")
 
 # Rows in each list section of the portal's top page (SPEC B7: the ten most recent payments).
 SUMMARY_ROWS = 10
@@ -217,7 +231,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         allocations = [invoices.AllocationInput(a.invoice_id, a.amount.amount_minor) for a in request.allocations]
         new_card: TokenDetails | None = None
         if request.processor_token and not request.payment_profile_id:
-            new_card = await self._describe(request.processor_token)
+            new_card = await self._describe(request.processor_token, principal.customer_id)
         async with self.db.unit_of_work() as s:
             begun = await payments.begin_payment(
                 s,
@@ -251,7 +265,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             numbers = await payments.invoice_numbers(s, [begun.payment])
         return billing_pb2.ApplyStoreCreditResponse(payment=_payment(begun.payment, numbers), replayed=begun.replayed)
 
-    async def _describe(self, token: str) -> TokenDetails:
+    async def _describe(self, token: str, customer_id: str) -> TokenDetails:
         if not self.processor.token_format.matches(token):
             # Not echoed: a client's bytes in an error detail end up in logs and pages.
             raise InvalidArgument(
@@ -259,11 +273,16 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 field="processor_token",
             )
         try:
-            return await self.processor.describe_token(token)
+            details = await self.processor.describe_token(token)
         except InvalidToken:
             raise InvalidArgument("the card token is not known to the processor", field="processor_token") from None
         except ProcessorError as exc:
             raise Unavailable("the payment processor is unavailable; try again") from exc
+        # Where cards are added on the processor's page, each is kept for the customer who added it: another
+        # customer's token (an id seen somewhere) is not one this caller may store or charge.
+        if hasattr(self.processor, "start_setup") and details.owner != customer_id:
+            raise InvalidArgument("the card token is not known to the processor", field="processor_token")
+        return details
 
     async def _charge(self, payment: Payment, *, language: str = "") -> Payment:
         try:
@@ -339,7 +358,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         async with self.db.unit_of_work() as s:
             profiles = await payments.list_profiles(s, principal=principal)
         return billing_pb2.ListPaymentProfilesResponse(
-            profiles=[_profile(p) for p in profiles], tokenize_url=self.processor.tokenize_url
+            profiles=[_profile(p) for p in profiles],
+            tokenize_url=self.processor.tokenize_url,
+            hosted_setup=hasattr(self.processor, "start_setup"),
         )
 
     async def AddPaymentProfile(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -347,7 +368,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         require(principal, perm.PAYMENT_OPTIONS_MANAGE)
         if not request.processor_token:
             raise InvalidArgument("a processor token is required", field="processor_token")
-        details = await self._describe(request.processor_token)
+        details = await self._describe(request.processor_token, principal.customer_id)
         async with self.db.unit_of_work() as s:
             profile = await payments.add_profile(
                 s,
@@ -357,6 +378,74 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 nickname=request.nickname,
             )
         return billing_pb2.AddPaymentProfileResponse(profile=_profile(profile))
+
+    def _hosted(self) -> HostedSetup:
+        if not hasattr(self.processor, "start_setup"):
+            raise FailedPrecondition("this payment processor takes new cards on its form (tokenize_url)")
+        return self.processor  # type: ignore[return-value]
+
+    async def StartAddPaymentMethod(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        require(principal, perm.PAYMENT_OPTIONS_MANAGE)
+        invoices.payer_customers(principal)
+        hosted = self._hosted()
+        kind = request.kind or "card"
+        if kind not in ("card", "ach"):
+            raise InvalidArgument("kind is card or ach", field="kind")
+        for field, url in (("success_url", request.success_url), ("cancel_url", request.cancel_url)):
+            if not url.startswith(("https://", "http://")) or len(url) > 2000:
+                raise InvalidArgument("an absolute http(s) URL of the portal is required", field=field)
+        if "{CHECKOUT_SESSION_ID}" not in request.success_url:
+            raise InvalidArgument("success_url must contain {CHECKOUT_SESSION_ID}", field="success_url")
+        try:
+            setup = await hosted.start_setup(
+                portal_customer_id=principal.customer_id,
+                success_url=request.success_url,
+                cancel_url=request.cancel_url,
+                kind=kind,
+            )
+        except ProcessorError as exc:
+            raise Unavailable("the payment processor is unavailable; try again") from exc
+        return billing_pb2.StartAddPaymentMethodResponse(redirect_url=setup.redirect_url)
+
+    async def CompleteAddPaymentMethod(self, request, context):  # noqa: ANN001, ANN201, N802
+        principal = current_principal()
+        require(principal, perm.PAYMENT_OPTIONS_MANAGE)
+        invoices.payer_customers(principal)
+        hosted = self._hosted()
+        setup_id = request.setup_id
+        if not SETUP_ID.fullmatch(setup_id):
+            raise InvalidArgument("not a setup id of this payment processor", field="setup_id")
+        try:
+            token = await hosted.finish_setup(setup_id, portal_customer_id=principal.customer_id)
+        except InvalidToken:
+            raise InvalidArgument(
+                "the processor has no finished card setup of yours with this id", field="setup_id"
+            ) from None
+        except ProcessorError as exc:
+            raise Unavailable("the payment processor is unavailable; try again") from exc
+        details = await self._describe(token, principal.customer_id)
+        async with self.db.unit_of_work() as s:
+            profile = await payments.add_profile(
+                s, principal=principal, processor_token=token, details=details, nickname=request.nickname
+            )
+        return billing_pb2.CompleteAddPaymentMethodResponse(profile=_profile(profile))
+
+    async def HandleProcessorEvent(self, request, context):  # noqa: ANN001, ANN201, N802
+        if not hasattr(self.processor, "verify_event"):
+            raise NotFound("this payment processor sends no webhooks")
+        verifier: Webhooks = self.processor  # type: ignore[assignment]
+        try:
+            event = verifier.verify_event(request.payload, request.signature)
+        except WebhookRejected as exc:
+            # Nothing of an unverified body is read, logged or written.
+            raise InvalidArgument(f"webhook refused: {exc}", field="signature") from None
+        async with self.db.unit_of_work() as s:
+            outcome, payment = await webhooks.finish_from_event(s, event)
+        if payment is not None:
+            metrics.count_payment(payment)
+        log.info("processor event", extra={"event_id": event.id, "event_type": event.type, "outcome": outcome})
+        return billing_pb2.HandleProcessorEventResponse(event_id=event.id, outcome=outcome)
 
     async def UpdatePaymentProfile(self, request, context):  # noqa: ANN001, ANN201, N802
         principal = current_principal()

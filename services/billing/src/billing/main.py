@@ -20,6 +20,7 @@ from servicekit.settings import load_settings
 
 NAME = "billing"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 
 
 def wire(
@@ -55,9 +56,11 @@ def wire(
     )
     wiring = app.Wiring(
         register=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server),
-        service_names=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],
+        service_names=[SERVICE],
         background=background,
         consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
+        # A processor's webhook comes without a principal; its own signature is what billing checks.
+        public_methods=[f"/{SERVICE}/HandleProcessorEvent"],
     )
     return customer_data.include(wiring, rt.db)
 

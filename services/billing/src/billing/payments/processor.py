@@ -18,6 +18,9 @@ class TokenDetails:
     last4: str
     exp_month: int
     exp_year: int
+    # The portal customer the processor keeps the token for, when it keeps tokens per customer (Stripe: the
+    # Customer billing made when the card was added); "" when it does not say (the sandbox).
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,30 @@ class InvalidToken(Exception):
 
 class RefundRefused(Exception):
     """The processor refused the refund (e.g. more than what is left of the charge); the message says why."""
+
+
+class WebhookRejected(Exception):
+    """A webhook that is not provably the processor's (bad signature, no secret, not an event): nothing is read
+    from it and nothing is written."""
+
+
+@dataclass(frozen=True)
+class ProcessorEvent:
+    """A verified webhook event: its id and type, and for an event that decides a charge, billing's idempotency
+    key of that charge (from the charge's metadata) and the charge as the processor now sees it."""
+
+    id: str
+    type: str
+    idempotency_key: str
+    charge: Charge | None
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Adding a card on the processor's hosted page: its id, and where to send the browser."""
+
+    id: str
+    redirect_url: str
 
 
 class TokenFormat:
@@ -83,3 +110,22 @@ class PaymentProcessor(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class HostedSetup(Protocol):
+    """What a processor that takes cards on its own hosted page (Stripe) also does; the sandbox takes a form post
+    to `tokenize_url` instead."""
+
+    async def start_setup(
+        self, *, portal_customer_id: str, success_url: str, cancel_url: str, kind: str = "card"
+    ) -> Setup: ...
+
+    async def finish_setup(self, setup_id: str, *, portal_customer_id: str) -> str:
+        """The token the setup saved; InvalidToken when unknown, unfinished or another customer's."""
+        ...
+
+
+class Webhooks(Protocol):
+    def verify_event(self, payload: bytes, signature: str) -> ProcessorEvent:
+        """The verified event; WebhookRejected when it is not provably the processor's."""
+        ...

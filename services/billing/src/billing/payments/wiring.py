@@ -20,7 +20,15 @@ def build_processor(settings: Settings) -> tuple[PaymentProcessor, list[Callable
     timeout = settings.processor_timeout_seconds
     if settings.payment_processor == "stripe":
         assert settings.stripe_api_key is not None
-        return StripeProcessor(settings.stripe_api_key.get_secret_value(), timeout=timeout), []
+        secret = settings.stripe_webhook_secret
+        processor = StripeProcessor(
+            settings.stripe_api_key.get_secret_value(),
+            webhook_secret=secret.get_secret_value() if secret else "",
+            timeout=timeout,
+            base_url=settings.stripe_api_url,
+            checkout=settings.stripe_checkout,
+        )
+        return processor, []
     if settings.sandbox_url:
         return SandboxProcessor(settings.sandbox_url, public_url=settings.sandbox_public_url, timeout=timeout), []
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
