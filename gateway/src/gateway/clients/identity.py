@@ -157,6 +157,14 @@ class IdentityClient:
         settings = getattr(resp.customer, "settings", None)
         return str(getattr(settings, "internal_ticket_warning", "") or "")
 
+    async def customer_name_and_warning(self, token: str, customer_id: str) -> tuple[str, str]:
+        """Staff: the customer's display name and its internal ticket warning ('' when none), in one call."""
+        resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
+        settings = getattr(resp.customer, "settings", None)
+        return Customer.from_proto(resp.customer).display_name, str(
+            getattr(settings, "internal_ticket_warning", "") or ""
+        )
+
     async def list_customers(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Customer]:
         """Staff only."""
         req = identity_pb2.ListCustomersRequest(page=common_pb2.PageRequest(page_size=page_size, cursor=cursor))

@@ -21,6 +21,7 @@ from gateway.web.render import STATIC_DIR
 from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import session as staff_session
+from gateway.web.staff import tickets as staff_tickets
 
 ROUTERS = (
     session.router,
@@ -33,6 +34,7 @@ ROUTERS = (
     secure_links.router,
     staff_session.router,
     staff_home.router,
+    staff_tickets.router,
     staff_billing.router,
 )
 PAGE_ERRORS = deps.PageErrors()

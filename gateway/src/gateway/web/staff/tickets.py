@@ -1,0 +1,262 @@
+"""The staff console's tickets (SPEC S2, T3, issue 12): the queue with its filters and keyset pages, and a ticket's
+page — the customer's internal warning, public comments and private notes, reply or note, assign to me or
+unassign, any status. The tickets service refuses every write to a principal that is not staff; these pages
+also answer a portal session with 403."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.areas.tickets import COMMENT_MAX, PRIORITIES, QUERY_MAX, STATUSES, status_key
+from gateway.clients import Backends
+from gateway.edge.csrf import CSRF_FIELD
+from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
+from gateway.edge.sessions import Session
+from gateway.web.deps import STAFF_COOKIE, StaffPage
+from gateway.web.forms import check_csrf, field, read_form
+from gateway.web.i18n import Translator
+from gateway.web.render import Pages
+from gateway.web.views import status_class
+
+router = APIRouter(prefix="/staff", include_in_schema=False)
+
+PAGE_SIZE = 25
+ASSIGNEES = ("", "me", "none")
+_DONE = {"replied", "noted", "assigned", "unassigned", "status"}
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+def _backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+def staff_status(t: Translator, value: str) -> str:
+    """Staff read the status as it is ("Waiting on customer"), not as the customer reads it ("Waiting on you")."""
+    return t.table.get(f"staff.tickets.status.{status_key(value)}") or value
+
+
+def _assignee(t: Translator, session: Session, assignee_id: str) -> str:
+    if not assignee_id:
+        return t("staff.tickets.unassigned")
+    return t("staff.tickets.you") if assignee_id == session.principal.subject_id else assignee_id
+
+
+@router.get("/tickets")
+async def queue(request: Request, session: StaffPage) -> Response:
+    pages = _pages(request)
+    if not session.principal.is_staff:
+        return pages.error(request, FORBIDDEN, session=session)
+    t = pages.translator(request)
+    params = request.query_params
+    # Filters a person clicked: anything unknown is dropped, not refused (the API refuses it by name).
+    f = {
+        "q": " ".join(params.get("q", "").split())[:QUERY_MAX],
+        "status": params.get("status", "") if params.get("status", "") in STATUSES else "",
+        "open": params.get("open", "1") == "1",
+        "assignee": params.get("assignee", "") if params.get("assignee", "") in ASSIGNEES else "",
+        "customer": params.get("customer", "")[:64],
+        "priority": params.get("priority", "") if params.get("priority", "").lower() in PRIORITIES else "",
+    }
+    cursor = params.get("cursor", "")[:512]
+    backends = _backends(request)
+    token = session.principal_token
+    page, customers = await asyncio.gather(
+        backends.tickets.list_tickets(
+            token,
+            page_size=PAGE_SIZE,
+            cursor=cursor,
+            open_only=f["open"],
+            query=f["q"],
+            status_in=[f["status"]] if f["status"] else [],
+            sort="oldest" if f["open"] else "newest",
+            assignee_id=session.principal.subject_id if f["assignee"] == "me" else "",
+            unassigned_only=f["assignee"] == "none",
+            customer_id=f["customer"],
+            priority=f["priority"],
+        ),
+        backends.identity.list_customers(token, page_size=100),
+        return_exceptions=True,
+    )
+    if isinstance(page, grpc.aio.AioRpcError) and page.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        page = await backends.tickets.list_tickets(token, page_size=PAGE_SIZE, open_only=True, sort="oldest")
+    if isinstance(page, BaseException):
+        raise page
+    names = {} if isinstance(customers, BaseException) else {c.id: c.display_name for c in customers.items}
+    rows = [
+        {
+            "id": tk.id,
+            "number": tk.number,
+            "subject": tk.subject,
+            "customer": names.get(tk.customer_id, tk.customer_id),
+            "status": staff_status(t, tk.status),
+            "status_class": status_class(tk.status),
+            "priority": t.label("priority", tk.priority),
+            "assignee": _assignee(t, session, tk.assignee_id),
+            "created": t.datetime(tk.created_at),
+        }
+        for tk in page.items
+    ]
+    kept = {"q": f["q"], "status": f["status"], "open": "1" if f["open"] else "0", "assignee": f["assignee"]}
+    kept |= {"customer": f["customer"], "priority": f["priority"]}
+    query = {k: v for k, v in kept.items() if v}
+    more = f"/staff/tickets?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else ""
+    return pages.render(
+        request,
+        "staff/tickets.html",
+        {
+            "rows": rows,
+            "f": f,
+            "more": more,
+            "first": f"/staff/tickets?{urlencode(query)}" if cursor else "",
+            "statuses": [(s, staff_status(t, s)) for s in STATUSES],
+            "priorities": [(p.capitalize(), t.label("priority", p)) for p in PRIORITIES],
+            "customers": sorted(names.items(), key=lambda kv: kv[1].lower()),
+        },
+        session=session,
+    )
+
+
+@router.get("/tickets/{ticket_id}")
+async def ticket_page(request: Request, ticket_id: str, session: StaffPage) -> Response:
+    return await _ticket_page(request, session, ticket_id)
+
+
+async def _ticket_page(
+    request: Request, session: Session, ticket_id: str, *, error: str = "", body: str = "", status_code: int = 200
+) -> Response:
+    pages = _pages(request)
+    if not session.principal.is_staff:
+        return pages.error(request, FORBIDDEN, session=session)
+    t = pages.translator(request)
+    backends = _backends(request)
+    token = session.principal_token
+    try:
+        ticket = await backends.tickets.get_ticket(token, ticket_id)
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return pages.error(request, NOT_FOUND, session=session)
+        raise
+    comments, customer = await asyncio.gather(
+        backends.tickets.staff_comments(token, ticket_id, page_size=100),
+        backends.identity.customer_name_and_warning(token, ticket.customer_id),
+        return_exceptions=True,
+    )
+    if isinstance(comments, BaseException):
+        raise comments
+    # Identity down: the ticket is still worked, under the customer's id and without its warning.
+    name, warning = (ticket.customer_id, "") if isinstance(customer, BaseException) else customer
+    done = request.query_params.get("done", "")
+    return pages.render(
+        request,
+        "staff/ticket.html",
+        {
+            "ticket": ticket,
+            "customer": name,
+            "warning": warning,
+            "status": staff_status(t, ticket.status),
+            "status_class": status_class(ticket.status),
+            "assignee": _assignee(t, session, ticket.assignee_id),
+            "mine": ticket.assignee_id == session.principal.subject_id,
+            "comments": [
+                {
+                    "author": c.author_name or t("staff.tickets.someone"),
+                    "staff": c.author_kind == "staff",
+                    "private": not c.is_public,
+                    "when": t.datetime(c.created_at),
+                    "body": c.body,
+                }
+                for c in comments.items
+            ],
+            "statuses": [(s, staff_status(t, s)) for s in STATUSES],
+            "done": t(f"staff.tickets.done.{done}") if done in _DONE else "",
+            "error": error,
+            "body": body,
+            "limit": COMMENT_MAX,
+        },
+        session=session,
+        status_code=status_code,
+    )
+
+
+async def _write(request: Request, session: Session, ticket_id: str, body: str, action) -> Response | None:  # noqa: ANN001
+    """Run a staff write; a refusal the staff member can act on is the ticket page again with the reason."""
+    t = _pages(request).translator(request)
+    try:
+        await action
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code == grpc.StatusCode.NOT_FOUND:
+            return _pages(request).error(request, NOT_FOUND, session=session)
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            message = t("staff.tickets.closed_no_comments")
+        elif code == grpc.StatusCode.INVALID_ARGUMENT:
+            message = split_field(err.details() or "")[1]
+        else:
+            raise
+        return await _ticket_page(request, session, ticket_id, error=message, body=body, status_code=400)
+    return None
+
+
+async def _staff_form(request: Request, session: Session) -> tuple[object, Response | None]:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    if not session.principal.is_staff:
+        return form, _pages(request).error(request, FORBIDDEN, session=session)
+    return form, None
+
+
+@router.post("/tickets/{ticket_id}/comments")
+async def comment(request: Request, ticket_id: str, session: StaffPage) -> Response:
+    form, refused = await _staff_form(request, session)
+    if refused:
+        return refused
+    t = _pages(request).translator(request)
+    body = field(form, "body").strip()
+    private = field(form, "kind") == "note"
+    if not body:
+        return await _ticket_page(request, session, ticket_id, error=t("staff.tickets.body_required"), status_code=400)
+    if len(body) > COMMENT_MAX:
+        message = t("staff.tickets.body_too_long", max=COMMENT_MAX)
+        return await _ticket_page(request, session, ticket_id, error=message, body=body, status_code=400)
+    tickets = _backends(request).tickets
+    action = tickets.add_staff_comment(
+        session.principal_token, ticket_id, body=body, private=private, author_name=session.principal.display_name
+    )
+    answer = await _write(request, session, ticket_id, body, action)
+    done = "noted" if private else "replied"
+    return answer or RedirectResponse(f"/staff/tickets/{ticket_id}?done={done}#comments", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/assignee")
+async def assign(request: Request, ticket_id: str, session: StaffPage) -> Response:
+    form, refused = await _staff_form(request, session)
+    if refused:
+        return refused
+    me = field(form, "assignee") == "me"
+    who = session.principal.subject_id if me else ""
+    action = _backends(request).tickets.assign(session.principal_token, ticket_id, who)
+    answer = await _write(request, session, ticket_id, "", action)
+    done = "assigned" if me else "unassigned"
+    return answer or RedirectResponse(f"/staff/tickets/{ticket_id}?done={done}", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/status")
+async def set_status(request: Request, ticket_id: str, session: StaffPage) -> Response:
+    form, refused = await _staff_form(request, session)
+    if refused:
+        return refused
+    status = field(form, "status")
+    if status not in STATUSES:
+        t = _pages(request).translator(request)
+        return await _ticket_page(request, session, ticket_id, error=t("staff.tickets.status_unknown"), status_code=400)
+    action = _backends(request).tickets.set_status(session.principal_token, ticket_id, status)
+    answer = await _write(request, session, ticket_id, "", action)
+    return answer or RedirectResponse(f"/staff/tickets/{ticket_id}?done=status", status_code=303)
