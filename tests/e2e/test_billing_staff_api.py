@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import httpx
 import pytest
 
 from servicekit import permissions as perm
@@ -323,6 +324,14 @@ def test_portal_users_and_anonymous_callers_never_reach_the_staff_billing_api(st
         ("GET", "/api/v1/staff/estimates", None),
         ("GET", "/api/v1/staff/estimates/anything", None),
         ("POST", f"/api/v1/staff/customers/{cid}/store-credit", {"amount_minor": 100_000, "reference": "free"}),
+        ("GET", f"/api/v1/staff/customers/{cid}/store-credit", None),
+        ("PUT", "/api/v1/staff/invoices/anything", {"lines": LINES}),
+        ("POST", "/api/v1/staff/invoices/anything/send", None),
+        ("POST", "/api/v1/staff/invoices/anything/void", None),
+        ("POST", "/api/v1/staff/estimates/anything/send", None),
+        ("GET", f"/api/v1/staff/customers/{cid}/payments", None),
+        ("POST", f"/api/v1/staff/customers/{cid}/payments", {"method": "cash", "amount_minor": 100}),
+        ("POST", "/api/v1/staff/payments/anything/refunds", {"amount_minor": 100}),
     ]
     # An admin portal user of this very customer (every permission), then no session at all.
     for token, expected in ((customer.token, 403), (None, 401)):
@@ -333,3 +342,123 @@ def test_portal_users_and_anonymous_callers_never_reach_the_staff_billing_api(st
                 assert r.headers["content-type"].startswith(PROBLEM)
     with api(stack, customer.token) as c:
         assert c.get("/api/v1/billing/overview").json()["credit_balance"]["amount_minor"] == 0
+
+
+def test_a_draft_is_edited_sent_paid_partly_refunded_and_an_unpaid_invoice_voided(stack, staff):  # noqa: ANN001
+    """Issue 11: the staff side of an invoice's life through the API, and what the customer sees of each step."""
+    payer = new_customer(stack, staff, "Refund")
+    with api(stack, staff) as c, api(stack, payer.token) as portal:
+        r = c.post(
+            "/api/v1/staff/invoices",
+            json={"customer_id": payer.id, "lines": LINES[:1], "draft": True},
+            headers={"Idempotency-Key": key()},
+        )
+        assert r.status_code == 201, r.text
+        draft = r.json()["invoice"]
+        assert (draft["status"], draft["number"], draft["sent_on"]) == ("draft", "", None)
+        assert portal.get(f"/api/v1/invoices/{draft['id']}").status_code == 404
+        assert portal.get("/api/v1/invoices").json()["invoices"] == []
+
+        r = c.put(f"/api/v1/staff/invoices/{draft['id']}", json={"lines": [LINES[0], LINES[1]], "terms_days": 7})
+        assert r.status_code == 200, r.text
+        assert r.json()["invoice"]["total"]["amount_minor"] == 12_000 + 4_999
+        sent = c.post(f"/api/v1/staff/invoices/{draft['id']}/send", headers={"Idempotency-Key": key()})
+        assert sent.status_code == 200, sent.text
+        inv = sent.json()["invoice"]
+        assert inv["status"] == "open" and inv["number"].startswith("INV-")
+        assert inv["due_on"] == (date.fromisoformat(inv["issued_on"]) + timedelta(days=7)).isoformat()
+        assert_problem(c.put(f"/api/v1/staff/invoices/{draft['id']}", json={"lines": LINES}), 409, "draft")
+        assert_problem(c.post(f"/api/v1/staff/invoices/{draft['id']}/send"), 400, "Idempotency-Key")
+
+        # The customer pays 169.99 with a card; staff refund 50.00 of it, once per key.
+        token = httpx.post(
+            portal.get("/api/v1/payment-profiles").json()["tokenize_url"],
+            data={"number": "4242424242424242", "exp_month": "12", "exp_year": "2031"},
+            trust_env=False,
+        ).json()["id"]
+        card = portal.post("/api/v1/payment-profiles", json={"processor_token": token})
+        assert card.status_code == 201, card.text
+        paid = portal.post(
+            "/api/v1/payments",
+            json={
+                "allocations": [{"invoice_id": inv["id"], "amount_minor": 16_999}],
+                "payment_profile_id": card.json()["profile"]["id"],
+            },
+            headers={"Idempotency-Key": key()},
+        )
+        assert paid.status_code == 201, paid.text
+        payment_id = paid.json()["payment"]["id"]
+        refund_key = {"Idempotency-Key": key()}
+        body = {"amount_minor": 5_000, "reason": "One router returned"}
+        first = c.post(f"/api/v1/staff/payments/{payment_id}/refunds", json=body, headers=refund_key)
+        again = c.post(f"/api/v1/staff/payments/{payment_id}/refunds", json=body, headers=refund_key)
+        assert first.status_code == 201, first.text
+        assert again.status_code == 200 and again.json()["replayed"] is True
+        assert first.json()["refund"]["status"] == "succeeded"
+        assert first.json()["payment"]["refunded"]["amount_minor"] == 5_000
+        assert first.json()["payment"]["refundable_amount"]["amount_minor"] == 11_999
+        too_much = c.post(
+            f"/api/v1/staff/payments/{payment_id}/refunds",
+            json={"amount_minor": 12_000},
+            headers={"Idempotency-Key": key()},
+        )
+        assert_problem(too_much, 400, "119.99 USD")
+        listed = c.get(f"/api/v1/staff/customers/{payer.id}/payments").json()["items"]
+        assert [(p["id"], p["refunded"]["amount_minor"]) for p in listed] == [(payment_id, 5_000)]
+        # The invoice stays paid; the customer's payment shows the refund.
+        assert portal.get(f"/api/v1/invoices/{inv['id']}").json()["invoice"]["status"] == "paid"
+        mine = portal.get("/api/v1/payments").json()["payments"]
+        assert mine[0]["refunded"]["amount_minor"] == 5_000
+        assert_problem(c.post(f"/api/v1/staff/invoices/{inv['id']}/void", headers={"Idempotency-Key": key()}), 409)
+
+        # Another invoice, paid in part by check, the rest voided is refused; an untouched one is voided.
+        other = c.post(
+            "/api/v1/staff/invoices",
+            json={"customer_id": payer.id, "lines": LINES[1:2]},
+            headers={"Idempotency-Key": key()},
+        ).json()["invoice"]
+        check = {"method": "check", "reference": "1042", "amount_minor": 1_000}
+        recorded = c.post(
+            f"/api/v1/staff/customers/{payer.id}/payments", json=check, headers={"Idempotency-Key": key()}
+        )
+        assert recorded.status_code == 201, recorded.text
+        assert recorded.json()["payment"]["method"] == "Check 1042"
+        assert recorded.json()["payment"]["refundable"] is False
+        cash_refund = c.post(
+            f"/api/v1/staff/payments/{recorded.json()['payment']['id']}/refunds",
+            json={"amount_minor": 100},
+            headers={"Idempotency-Key": key()},
+        )
+        assert_problem(cash_refund, 409, "not taken through the payment processor")
+        assert_problem(c.post(f"/api/v1/staff/invoices/{other['id']}/void", headers={"Idempotency-Key": key()}), 409)
+        spare = c.post(
+            "/api/v1/staff/invoices",
+            json={"customer_id": payer.id, "lines": LINES[2:]},
+            headers={"Idempotency-Key": key()},
+        ).json()["invoice"]
+        voided = c.post(f"/api/v1/staff/invoices/{spare['id']}/void", headers={"Idempotency-Key": key()})
+        assert voided.status_code == 200 and voided.json()["invoice"]["status"] == "void"
+        overview = portal.get("/api/v1/billing/overview").json()
+        assert overview["invoice_balance"]["amount_minor"] == 4_999 - 1_000
+        assert portal.get(f"/api/v1/invoices/{spare['id']}").json()["invoice"]["status"] == "void"
+
+        # A draft estimate is the staff's until sent.
+        est = c.post(
+            "/api/v1/staff/estimates",
+            json={"customer_id": payer.id, "name": "Draft first", "lines": LINES[:1], "draft": True},
+            headers={"Idempotency-Key": key()},
+        ).json()["estimate"]
+        assert est["status"] == "draft" and portal.get("/api/v1/estimates").json()["estimates"] == []
+        sent_est = c.post(f"/api/v1/staff/estimates/{est['id']}/send", headers={"Idempotency-Key": key()})
+        assert sent_est.json()["estimate"]["status"] == "open"
+        assert [e["id"] for e in portal.get("/api/v1/estimates").json()["estimates"]] == [est["id"]]
+
+        credit = c.post(
+            f"/api/v1/staff/customers/{payer.id}/store-credit",
+            json={"amount_minor": 2_000, "reference": "GOODWILL-7", "message": "Sorry"},
+            headers={"Idempotency-Key": key()},
+        )
+        assert credit.status_code == 201
+        ledger = c.get(f"/api/v1/staff/customers/{payer.id}/store-credit").json()
+        assert [e["reference"] for e in ledger["items"]] == ["GOODWILL-7"]
+        assert ledger["credit_balance"]["amount_minor"] == 2_000

@@ -20,6 +20,9 @@ BillingSettingsMessage = billing_pb2.CustomerBillingSettings
 InvoiceMessage = billing_pb2.Invoice
 LineMessage = billing_pb2.Line
 EstimateMessage = billing_pb2.Estimate
+PaymentMessage = billing_pb2.Payment
+RefundMessage = billing_pb2.Refund
+CreditEntryMessage = billing_pb2.CreditEntry
 
 
 def _page(page_size: int, cursor: str) -> common_pb2.PageRequest:
@@ -71,8 +74,9 @@ class BillingClient:
         req = billing_pb2.GetPortalSummaryRequest(rows=rows)
         return await self._call(self._stub.GetPortalSummary, req, token)
 
-    async def overview(self, token: str):  # noqa: ANN201
-        return await self._call(self._stub.GetAccountOverview, billing_pb2.GetAccountOverviewRequest(), token)
+    async def overview(self, token: str, customer_id: str = ""):  # noqa: ANN201
+        req = billing_pb2.GetAccountOverviewRequest(customer_id=customer_id)
+        return await self._call(self._stub.GetAccountOverview, req, token)
 
     async def propose(self, token: str, amount_minor: int, currency: str = ""):  # noqa: ANN201
         req = billing_pb2.ProposeAllocationRequest(
@@ -203,6 +207,7 @@ class BillingClient:
         lines: list[dict],
         idempotency_key: str,
         terms_days: int | None = None,
+        draft: bool = False,
     ) -> billing_pb2.CreateInvoiceResponse:
         """`lines`: [{"description", "quantity", "unit_price_minor"}]; `terms_days` None: the customer's terms."""
         req = billing_pb2.CreateInvoiceRequest(
@@ -213,6 +218,7 @@ class BillingClient:
             currency=currency,
             lines=[billing_pb2.LineInput(**ln) for ln in lines],
             idempotency_key=idempotency_key,
+            draft=draft,
         )
         if terms_days is not None:
             req.terms_days = terms_days
@@ -228,6 +234,7 @@ class BillingClient:
         currency: str,
         lines: list[dict],
         idempotency_key: str,
+        draft: bool = False,
     ) -> billing_pb2.CreateEstimateResponse:
         req = billing_pb2.CreateEstimateRequest(
             customer_id=customer_id,
@@ -236,6 +243,7 @@ class BillingClient:
             currency=currency,
             lines=[billing_pb2.LineInput(**ln) for ln in lines],
             idempotency_key=idempotency_key,
+            draft=draft,
         )
         return await self._call(self._stub.CreateEstimate, req, token)
 
@@ -258,3 +266,72 @@ class BillingClient:
             idempotency_key=idempotency_key,
         )
         return await self._call(self._stub.AddStoreCredit, req, token)
+
+    async def update_invoice(
+        self, token: str, invoice_id: str, *, contact_id: str, lines: list[dict], terms_days: int | None = None
+    ) -> billing_pb2.UpdateInvoiceResponse:
+        req = billing_pb2.UpdateInvoiceRequest(
+            invoice_id=invoice_id, contact_id=contact_id, lines=[billing_pb2.LineInput(**ln) for ln in lines]
+        )
+        if terms_days is not None:
+            req.terms_days = terms_days
+        return await self._call(self._stub.UpdateInvoice, req, token)
+
+    async def send_invoice(self, token: str, invoice_id: str) -> billing_pb2.SendInvoiceResponse:
+        return await self._call(self._stub.SendInvoice, billing_pb2.SendInvoiceRequest(invoice_id=invoice_id), token)
+
+    async def void_invoice(self, token: str, invoice_id: str) -> billing_pb2.VoidInvoiceResponse:
+        return await self._call(self._stub.VoidInvoice, billing_pb2.VoidInvoiceRequest(invoice_id=invoice_id), token)
+
+    async def send_estimate(self, token: str, estimate_id: str) -> billing_pb2.SendEstimateResponse:
+        req = billing_pb2.SendEstimateRequest(estimate_id=estimate_id)
+        return await self._call(self._stub.SendEstimate, req, token)
+
+    async def customer_payments(
+        self, token: str, customer_id: str, *, page_size: int = 0, cursor: str = ""
+    ) -> billing_pb2.ListCustomerPaymentsResponse:
+        req = billing_pb2.ListCustomerPaymentsRequest(customer_id=customer_id, page=_page(page_size, cursor))
+        return await self._call(self._stub.ListCustomerPayments, req, token)
+
+    async def record_payment(
+        self,
+        token: str,
+        *,
+        customer_id: str,
+        method: str,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        allocations: list[tuple[str, int]],
+        idempotency_key: str,
+    ) -> billing_pb2.RecordPaymentResponse:
+        req = billing_pb2.RecordPaymentRequest(
+            customer_id=customer_id,
+            method=method,
+            reference=reference,
+            amount=common_pb2.Money(amount_minor=amount_minor, currency=currency),
+            allocations=[
+                billing_pb2.Allocation(invoice_id=i, amount=common_pb2.Money(amount_minor=a, currency=currency))
+                for i, a in allocations
+            ],
+            idempotency_key=idempotency_key,
+        )
+        return await self._call(self._stub.RecordPayment, req, token)
+
+    async def refund_payment(
+        self, token: str, payment_id: str, *, amount_minor: int, currency: str, reason: str, idempotency_key: str
+    ) -> billing_pb2.RefundPaymentResponse:
+        req = billing_pb2.RefundPaymentRequest(
+            payment_id=payment_id,
+            amount=common_pb2.Money(amount_minor=amount_minor, currency=currency),
+            reason=reason,
+            idempotency_key=idempotency_key,
+        )
+        # A refund waits for the card processor, like a payment.
+        return await self._call(self._stub.RefundPayment, req, token, deadline=self._pay_timeout)
+
+    async def credit_entries(
+        self, token: str, customer_id: str, *, page_size: int = 0, cursor: str = ""
+    ) -> billing_pb2.ListCreditEntriesResponse:
+        req = billing_pb2.ListCreditEntriesRequest(customer_id=customer_id, page=_page(page_size, cursor))
+        return await self._call(self._stub.ListCreditEntries, req, token)

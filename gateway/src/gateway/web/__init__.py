@@ -18,6 +18,7 @@ from gateway.web import (
     tickets_live,
 )
 from gateway.web.render import STATIC_DIR
+from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import session as staff_session
 from gateway.web.staff import tickets as staff_tickets
@@ -34,6 +35,7 @@ ROUTERS = (
     staff_session.router,
     staff_home.router,
     staff_tickets.router,
+    staff_billing.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

@@ -1,6 +1,7 @@
 """Staff JSON API for billing (SPEC S2, B8, B9, B10): the tax rate and invoice terms billing applies to a customer
-(read here, set in identity's customer settings), invoices with lines (tax, terms and an optional ticket),
-estimates, and store credit.
+(read here, set in identity's customer settings), invoices with lines (tax, terms and an optional ticket; drafts,
+edit while draft, send, void), estimates (drafts, send), a customer's payments (manual payments, refunds) and store
+credit (add, ledger). The staff console's billing pages (web/staff/billing.py) do the same through the same RPCs.
 
 Staff sign in with `POST /api/v1/staff/sessions` and send that token as the bearer; a portal session gets 403, and
 billing itself answers PERMISSION_DENIED to any non-staff principal on these RPCs. Billing does not know which
@@ -13,7 +14,7 @@ first request answers 201, a repeat with the same key 200 with `replayed: true` 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 import grpc
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
@@ -25,10 +26,13 @@ from gateway.api.staff.checks import bad_request, check_customer
 from gateway.clients import Backends
 from gateway.clients.billing import (
     BillingSettingsMessage,
+    CreditEntryMessage,
     EstimateMessage,
     InvoiceMessage,
     LineMessage,
     MoneyMessage,
+    PaymentMessage,
+    RefundMessage,
 )
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from servicekit.money import MAX_MINOR
@@ -107,6 +111,19 @@ class NewInvoice(BaseModel):
     issued_on: Annotated[date | None, Field(description="YYYY-MM-DD; today when left out")] = None
     terms_days: Annotated[int | None, Field(ge=0, le=365, description="Left out: the customer's terms")] = None
     lines: Lines
+    draft: bool = Field(
+        False,
+        description="Keep it as a draft: no number, not on the portal, editable, until `POST /invoices/{id}/send`. "
+        "False (the default) sends it at once",
+    )
+
+
+class DraftInvoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: Annotated[RefId, Field(description="One of the customer's contacts, or empty for the customer")] = ""
+    terms_days: Annotated[int | None, Field(ge=0, le=365, description="Left out: the customer's terms")] = None
+    lines: Lines
 
 
 class NewEstimate(BaseModel):
@@ -117,6 +134,7 @@ class NewEstimate(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     currency: Currency = "USD"
     lines: Lines
+    draft: bool = Field(False, description="Keep it as a draft until `POST /estimates/{id}/send`; false sends it")
 
 
 class NewStoreCredit(BaseModel):
@@ -136,7 +154,9 @@ class StaffInvoice(BaseModel):
     ticket_id: str
     issued_on: str
     due_on: str
-    status: str = Field(description="open, paid or void")
+    status: str = Field(description="draft, open, paid or void")
+    sent_on: str | None = Field(description="When it was sent; null for a draft")
+    voided_at: str | None
     items_summary: str
     subtotal: Money
     tax_rate_bp: int = Field(description="The rate applied, in basis points; 0 for a tax-free customer")
@@ -155,6 +175,8 @@ class StaffInvoice(BaseModel):
             issued_on=i.issued_on,
             due_on=i.due_on,
             status=i.status,
+            sent_on=i.sent_on or None,
+            voided_at=i.voided_at or None,
             items_summary=i.items_summary,
             subtotal=Money.of(i.subtotal),
             tax_rate_bp=i.tax_rate_bp,
@@ -184,6 +206,8 @@ class AppliedPayment(BaseModel):
     payment_id: str
     paid_at: str
     amount: Money
+    method: str
+    refunded: Money = Field(description="What refunds gave back of that payment; the invoice stays paid")
 
 
 class InvoiceDetail(BaseModel):
@@ -208,10 +232,12 @@ class StaffEstimate(BaseModel):
     customer_id: str
     contact_id: str
     name: str
-    status: str = Field(description="open, approved or declined")
+    status: str = Field(description="draft, open, approved or declined")
     sent_on: str
     total: Money
     decided_at: str | None
+    decided_by: str | None = Field(description="The portal user (or staff member) who approved or declined it")
+    decided_by_name: str | None = Field(description="Their name when they decided")
 
     @classmethod
     def of(cls, e: EstimateMessage) -> StaffEstimate:
@@ -225,6 +251,8 @@ class StaffEstimate(BaseModel):
             sent_on=e.sent_on,
             total=Money.of(e.total),
             decided_at=e.decided_at or None,
+            decided_by=e.decided_by or None,
+            decided_by_name=e.decided_by_name or None,
         )
 
 
@@ -247,6 +275,146 @@ class CreditAdded(BaseModel):
     entry_id: str = Field(description="The store credit ledger entry this request wrote")
     credit_balance: Money = Field(description="The customer's credit balance afterwards")
     replayed: bool = Field(description="True when this Idempotency-Key had already added the credit")
+
+
+class InvoiceChanged(BaseModel):
+    invoice: StaffInvoice
+    replayed: bool = Field(description="True when it was already sent (or void): nothing changed")
+
+
+class EstimateSent(BaseModel):
+    estimate: StaffEstimate
+    replayed: bool = Field(description="True when it was already sent: nothing changed")
+
+
+class StaffPayment(BaseModel):
+    id: str
+    customer_id: str
+    status: str = Field(description="pending, succeeded, failed or voided")
+    amount: Money
+    method: str = Field(description='Card brand and last four, "store credit", or "Cash", "Check 1042"…')
+    created_at: str
+    invoice_numbers: list[str]
+    allocations: list[dict] = Field(description="[{invoice_id, amount_minor}]")
+    credited: Money = Field(description="The part kept as store credit")
+    refunded: Money = Field(description="What refunds have given back")
+    refundable: bool = Field(description="A succeeded processor payment with something left to refund")
+    refundable_amount: Money
+    failure_reason: str
+
+    @classmethod
+    def of(cls, p: PaymentMessage) -> StaffPayment:
+        return cls(
+            id=p.id,
+            customer_id=p.customer_id,
+            status=p.status,
+            amount=Money.of(p.amount),
+            method=p.method,
+            created_at=p.created_at,
+            invoice_numbers=list(p.invoice_numbers),
+            allocations=[{"invoice_id": a.invoice_id, "amount_minor": a.amount.amount_minor} for a in p.allocations],
+            credited=Money.of(p.credited),
+            refunded=Money.of(p.refunded),
+            refundable=p.refundable,
+            refundable_amount=Money.of(p.refundable_amount),
+            failure_reason=p.failure_reason,
+        )
+
+
+class PaymentPage(BaseModel):
+    items: list[StaffPayment]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")
+
+
+class AllocationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)]
+    amount_minor: Annotated[int, Field(gt=0, le=MAX_MINOR)]
+
+
+class NewManualPayment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["cash", "check", "bank_transfer"]
+    reference: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=40),
+        Field(description="The check number or transfer reference (required unless cash)"),
+    ] = ""
+    amount_minor: Annotated[int, Field(ge=0, le=MAX_MINOR, description="With no allocations: spread oldest first")]
+    currency: Currency = "USD"
+    allocations: Annotated[list[AllocationBody], Field(max_length=200)] = []
+
+
+class ManualPaymentRecorded(BaseModel):
+    payment: StaffPayment
+    replayed: bool
+
+
+class NewRefund(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: Annotated[int, Field(gt=0, le=MAX_MINOR, description="At most what is left of the payment")]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class StaffRefund(BaseModel):
+    id: str
+    payment_id: str
+    status: str = Field(description="succeeded, failed (the processor refused; failure_reason says why) or pending")
+    amount: Money
+    reason: str
+    failure_reason: str
+    created_at: str
+    created_by: str
+
+    @classmethod
+    def of(cls, r: RefundMessage) -> StaffRefund:
+        return cls(
+            id=r.id,
+            payment_id=r.payment_id,
+            status=r.status,
+            amount=Money.of(r.amount),
+            reason=r.reason,
+            failure_reason=r.failure_reason,
+            created_at=r.created_at,
+            created_by=r.created_by,
+        )
+
+
+class RefundMade(BaseModel):
+    refund: StaffRefund
+    payment: StaffPayment
+    replayed: bool
+
+
+class LedgerEntry(BaseModel):
+    id: str
+    amount: Money = Field(description="Positive: credit added; negative: credit spent on an invoice")
+    reference: str
+    message: str
+    created_at: str
+    created_by: str
+    invoice_id: str
+
+    @classmethod
+    def of(cls, e: CreditEntryMessage) -> LedgerEntry:
+        return cls(
+            id=e.id,
+            amount=Money.of(e.amount),
+            reference=e.reference,
+            message=e.message,
+            created_at=e.created_at,
+            created_by=e.created_by,
+            invoice_id=e.invoice_id,
+        )
+
+
+class Ledger(BaseModel):
+    items: list[LedgerEntry]
+    credit_balance: Money
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")
 
 
 # --- checks ----------------------------------------------------------------------------------------------------
@@ -322,9 +490,53 @@ async def create_invoice(
         lines=[ln.values() for ln in body.lines],
         idempotency_key=key,
         terms_days=body.terms_days,
+        draft=body.draft,
     )
     _created(response, resp.replayed, f"/api/v1/staff/invoices/{resp.invoice.id}")
     return InvoiceCreated(invoice=StaffInvoice.of(resp.invoice), replayed=resp.replayed)
+
+
+@router.put("/invoices/{invoice_id}")
+async def update_invoice(
+    invoice_id: Id, body: DraftInvoice, session: StaffApiSession, backends: Clients
+) -> InvoiceDetail:
+    """Replace a draft invoice's contact, terms and lines (the customer's current tax rate applies). 409 once sent.
+    A PUT: repeating it changes nothing more."""
+    token = session.principal_token
+    current = await backends.billing.get_invoice(token, invoice_id)
+    await check_customer(backends, token, current.invoice.customer_id, contact_id=body.contact_id)
+    resp = await backends.billing.update_invoice(
+        token,
+        invoice_id,
+        contact_id=body.contact_id,
+        lines=[ln.values() for ln in body.lines],
+        terms_days=body.terms_days,
+    )
+    return InvoiceDetail(invoice=StaffInvoice.of(resp.invoice), lines=[Line.of(ln) for ln in resp.lines], payments=[])
+
+
+@router.post("/invoices/{invoice_id}/send")
+async def send_invoice(
+    invoice_id: Id, session: StaffApiSession, backends: Clients, idempotency_key: IdempotencyKey = ""
+) -> InvoiceChanged:
+    """Send a draft: it gets its number, is dated today and due after its terms from today, and appears (payable)
+    on the customer's portal. Sending a sent invoice changes nothing (`replayed: true`). Idempotency-Key is
+    required; the invoice's state makes the call idempotent."""
+    _key(idempotency_key)
+    resp = await backends.billing.send_invoice(session.principal_token, invoice_id)
+    return InvoiceChanged(invoice=StaffInvoice.of(resp.invoice), replayed=resp.replayed)
+
+
+@router.post("/invoices/{invoice_id}/void")
+async def void_invoice(
+    invoice_id: Id, session: StaffApiSession, backends: Clients, idempotency_key: IdempotencyKey = ""
+) -> InvoiceChanged:
+    """Void a draft or an open invoice that no payment was applied to (409 otherwise: refund the payment instead).
+    It leaves the balance and shows as Void to staff and customer. Idempotency-Key is required; voiding a void
+    invoice changes nothing (`replayed: true`)."""
+    _key(idempotency_key)
+    resp = await backends.billing.void_invoice(session.principal_token, invoice_id)
+    return InvoiceChanged(invoice=StaffInvoice.of(resp.invoice), replayed=resp.replayed)
 
 
 @router.get("/invoices")
@@ -351,7 +563,14 @@ async def get_invoice(invoice_id: Id, session: StaffApiSession, backends: Client
         invoice=StaffInvoice.of(resp.invoice),
         lines=[Line.of(ln) for ln in resp.lines],
         payments=[
-            AppliedPayment(payment_id=p.payment_id, paid_at=p.paid_at, amount=Money.of(p.amount)) for p in resp.payments
+            AppliedPayment(
+                payment_id=p.payment_id,
+                paid_at=p.paid_at,
+                amount=Money.of(p.amount),
+                method=p.method,
+                refunded=Money.of(p.refunded),
+            )
+            for p in resp.payments
         ],
     )
 
@@ -367,8 +586,9 @@ async def create_estimate(
     response: Response,
     idempotency_key: IdempotencyKey = "",
 ) -> EstimateCreated:
-    """Make and send an estimate: there are no drafts, so it is sent (dated today) and open on the customer's portal,
-    where it can be approved or declined once. No email is sent. Idempotency-Key is required."""
+    """Make an estimate: sent at once (dated today, open on the customer's portal, where it can be approved or
+    declined once), or with `draft: true` kept for staff until `POST /estimates/{id}/send`. No email is sent.
+    Idempotency-Key is required."""
     key = _key(idempotency_key)
     token = session.principal_token
     await check_customer(backends, token, body.customer_id, contact_id=body.contact_id)
@@ -380,9 +600,21 @@ async def create_estimate(
         currency=body.currency,
         lines=[ln.values() for ln in body.lines],
         idempotency_key=key,
+        draft=body.draft,
     )
     _created(response, resp.replayed, f"/api/v1/staff/estimates/{resp.estimate.id}")
     return EstimateCreated(estimate=StaffEstimate.of(resp.estimate), replayed=resp.replayed)
+
+
+@router.post("/estimates/{estimate_id}/send")
+async def send_estimate(
+    estimate_id: Id, session: StaffApiSession, backends: Clients, idempotency_key: IdempotencyKey = ""
+) -> EstimateSent:
+    """Send a draft estimate: dated today and open on the customer's portal. Sending a sent one changes nothing
+    (`replayed: true`). Idempotency-Key is required."""
+    _key(idempotency_key)
+    resp = await backends.billing.send_estimate(session.principal_token, estimate_id)
+    return EstimateSent(estimate=StaffEstimate.of(resp.estimate), replayed=resp.replayed)
 
 
 @router.get("/estimates")
@@ -391,7 +623,7 @@ async def list_estimates(
     backends: Clients,
     customer_id: ForCustomer = "",
     q: Q = "",
-    status_filter: Annotated[str, Query(alias="status", pattern="^(|open|approved|declined)$")] = "",
+    status_filter: Annotated[str, Query(alias="status", pattern="^(|draft|open|approved|declined)$")] = "",
     cursor: Cursor = "",
     page_size: Size = 0,
 ) -> EstimatePage:
@@ -409,6 +641,7 @@ async def list_estimates(
 
 @router.get("/estimates/{estimate_id}")
 async def get_estimate(estimate_id: Id, session: StaffApiSession, backends: Clients) -> EstimateDetail:
+    """One estimate with its lines, and who decided it and when."""
     resp = await backends.billing.get_estimate(session.principal_token, estimate_id)
     return EstimateDetail(estimate=StaffEstimate.of(resp.estimate), lines=[Line.of(ln) for ln in resp.lines])
 
@@ -445,3 +678,95 @@ async def add_store_credit(
     )
     response.status_code = status.HTTP_200_OK if resp.replayed else status.HTTP_201_CREATED
     return CreditAdded(entry_id=resp.entry_id, credit_balance=Money.of(resp.credit_balance), replayed=resp.replayed)
+
+
+@router.get("/customers/{customer_id}/store-credit")
+async def list_store_credit(
+    customer_id: Id, session: StaffApiSession, backends: Clients, cursor: Cursor = "", page_size: Size = 0
+) -> Ledger:
+    """The customer's store credit ledger, newest first (credit added, overpayments kept, credit spent), and its
+    balance."""
+    token = session.principal_token
+    await check_customer(backends, token, customer_id, in_path=True)
+    resp = await backends.billing.credit_entries(token, customer_id, page_size=page_size, cursor=cursor)
+    return Ledger(
+        items=[LedgerEntry.of(e) for e in resp.entries],
+        credit_balance=Money.of(resp.credit_balance),
+        next_cursor=resp.page.next_cursor or None,
+    )
+
+
+# --- payments: a customer's, manual, refunds (B5, B7) ---------------------------------------------------------
+
+
+@router.get("/customers/{customer_id}/payments")
+async def list_customer_payments(
+    customer_id: Id, session: StaffApiSession, backends: Clients, cursor: Cursor = "", page_size: Size = 0
+) -> PaymentPage:
+    """The customer's payments of every status, newest first, with what was credited and refunded, and whether
+    (and how much) can still be refunded."""
+    token = session.principal_token
+    await check_customer(backends, token, customer_id, in_path=True)
+    resp = await backends.billing.customer_payments(token, customer_id, page_size=page_size, cursor=cursor)
+    return PaymentPage(items=[StaffPayment.of(p) for p in resp.payments], next_cursor=resp.page.next_cursor or None)
+
+
+@router.post(
+    "/customers/{customer_id}/payments",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A replayed key"}},
+)
+async def record_manual_payment(
+    customer_id: Id,
+    body: NewManualPayment,
+    session: StaffApiSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: IdempotencyKey = "",
+) -> ManualPaymentRecorded:
+    """Record cash, a check or a bank transfer received outside the portal: applied at once to the `allocations`, or
+    without them spread over the open invoices oldest first, under the portal's balance rules (an overpayment is
+    refused unless BILLING_OVERPAYMENT=store_credit; what a payment in progress holds cannot be paid twice). No
+    processor is called, so it cannot be refunded through the portal. Idempotency-Key is required."""
+    key = _key(idempotency_key)
+    token = session.principal_token
+    await check_customer(backends, token, customer_id, in_path=True)
+    resp = await backends.billing.record_payment(
+        token,
+        customer_id=customer_id,
+        method=body.method,
+        reference=body.reference,
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+        allocations=[(a.invoice_id, a.amount_minor) for a in body.allocations],
+        idempotency_key=key,
+    )
+    response.status_code = status.HTTP_200_OK if resp.replayed else status.HTTP_201_CREATED
+    return ManualPaymentRecorded(payment=StaffPayment.of(resp.payment), replayed=resp.replayed)
+
+
+@router.post(
+    "/payments/{payment_id}/refunds",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A replayed key"}},
+)
+async def refund_payment(
+    payment_id: Id,
+    body: NewRefund,
+    session: StaffApiSession,
+    backends: Clients,
+    response: Response,
+    idempotency_key: IdempotencyKey = "",
+) -> RefundMade:
+    """Refund part or all of a card or bank payment at the processor, never more than what is left of it (400
+    naming the most). The invoices it paid stay paid (a refund does not reopen them); the payment shows what was
+    refunded, to staff and to the customer. A cash, check, transfer or store credit payment cannot be refunded here
+    (409). A 503 leaves the refund pending: retry with the same Idempotency-Key (required); the processor refunds
+    once per key."""
+    key = _key(idempotency_key)
+    token = session.principal_token
+    resp = await backends.billing.refund_payment(
+        token, payment_id, amount_minor=body.amount_minor, currency="", reason=body.reason, idempotency_key=key
+    )
+    response.status_code = status.HTTP_200_OK if resp.replayed else status.HTTP_201_CREATED
+    return RefundMade(refund=StaffRefund.of(resp.refund), payment=StaffPayment.of(resp.payment), replayed=resp.replayed)

@@ -34,5 +34,5 @@ async def staff_home(request: Request, session: StaffPage) -> Response:
         raise tickets
     names = {} if isinstance(customers, BaseException) else {c.id: c.display_name for c in customers.items}
     t = pages.translator(request)
-    rows = [(ticket_row(t, tk), names.get(tk.customer_id, tk.customer_id)) for tk in tickets.items]
+    rows = [(ticket_row(t, tk), names.get(tk.customer_id, tk.customer_id), tk.customer_id) for tk in tickets.items]
     return pages.render(request, "staff/home.html", {"rows": rows}, session=session)

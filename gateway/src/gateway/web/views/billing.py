@@ -63,6 +63,8 @@ def payment_row(t: Translator, p) -> dict:  # noqa: ANN001
         "date": t.date(p.created_at[:10]),
         "amount": money(t, p.amount),
         "credited": t("billing.payments.credited", amount=money(t, p.credited)) if p.credited.amount_minor else "",
+        # A refund leaves the invoices paid (staff refund a payment, not an invoice): the payment says what came back.
+        "refunded": t("billing.payments.refunded", amount=money(t, p.refunded)) if p.refunded.amount_minor else "",
         "method": p.method,
         "invoices": ", ".join(n for n in p.invoice_numbers if n),
     }

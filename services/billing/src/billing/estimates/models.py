@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, UtcDateTime, new_id, utcnow
 
+# Staff's until sent: the portal does not list it and it cannot be decided. sent_on is the day it was made until
+# it is sent.
+DRAFT = "draft"
 OPEN = "open"
 APPROVED = "approved"
 DECLINED = "declined"
@@ -29,6 +32,8 @@ class Estimate(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(36))
+    # The decider's name as the principal carried it then (staff see who decided without asking identity).
+    decided_by_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     lines: Mapped[list[EstimateLine]] = relationship(
@@ -36,7 +41,7 @@ class Estimate(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'approved', 'declined')", name="status"),
+        CheckConstraint("status IN ('draft', 'open', 'approved', 'declined')", name="status"),
         Index("ix_estimates_customer_sent", "customer_id", "sent_on", "id"),
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from billing.customers.service import claim_key, next_number, request_digest, require_staff
 from billing.db import utcnow
-from billing.estimates.models import APPROVED, DECLINED, OPEN, Estimate, EstimateLine
+from billing.estimates.models import APPROVED, DECLINED, DRAFT, OPEN, Estimate, EstimateLine
 from billing.events import publish
 from billing.invoices.service import LineInput, check_currency, escape_like, priced_lines
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -19,7 +19,7 @@ from servicekit.pagination import keyset, keyset_cursor
 from servicekit.permissions import ESTIMATES_VIEW_ALL, ESTIMATES_VIEW_MINE
 from servicekit.principal import Principal, Visibility, visibility
 
-STATUSES = (OPEN, APPROVED, DECLINED)
+STATUSES = (DRAFT, OPEN, APPROVED, DECLINED)
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,11 @@ async def create_estimate(
     currency: str = "USD",
     lines: list[LineInput],
     idempotency_key: str = "",
+    draft: bool = False,
 ) -> tuple[Estimate, bool]:
-    """Staff send an estimate: it is sent when made (there are no drafts) and open until the customer approves or
-    declines it. With an idempotency key, a repeat of the same request answers the first estimate (True)."""
+    """Staff make an estimate: sent at once (open until the customer approves or declines it), or kept as a draft
+    that only staff see until `send_estimate`. With an idempotency key, a repeat of the same request answers the
+    first estimate (True)."""
     require_staff(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
@@ -48,18 +50,21 @@ async def create_estimate(
         raise InvalidArgument("the estimate needs a name", field="name")
     currency = check_currency(currency)
     priced = priced_lines(lines)
+    digest_fields: dict[str, object] = {
+        "customer_id": customer_id,
+        "contact_id": contact_id,
+        "name": name.strip(),
+        "currency": currency,
+        "lines": [(d, str(q), u) for d, q, u, _ in priced],
+    }
+    if draft:
+        digest_fields["draft"] = True
     claim = await claim_key(
         session,
         principal=principal,
         operation="estimate",
         idempotency_key=idempotency_key,
-        digest=request_digest(
-            customer_id=customer_id,
-            contact_id=contact_id,
-            name=name.strip(),
-            currency=currency,
-            lines=[(d, str(q), u) for d, q, u, _ in priced],
-        ),
+        digest=request_digest(**digest_fields),
     )
     if claim.replay_id is not None:
         return await get_estimate(session, principal=principal, estimate_id=claim.replay_id), True
@@ -69,7 +74,7 @@ async def create_estimate(
         customer_id=customer_id,
         contact_id=contact_id or None,
         name=name.strip()[:200],
-        status=OPEN,
+        status=DRAFT if draft else OPEN,
         sent_on=utcnow().date(),
         currency=currency,
         total_minor=sum(p[3] for p in priced),
@@ -106,11 +111,13 @@ async def list_estimates(
     customer (it never widens what the principal sees)."""
     scope = visibility(principal, view_all=ESTIMATES_VIEW_ALL, view_mine=ESTIMATES_VIEW_MINE)
     stmt = _scoped(select(Estimate), scope)
+    if not principal.is_staff:
+        stmt = stmt.where(Estimate.status != DRAFT)
     if customer_id:
         stmt = stmt.where(Estimate.customer_id == customer_id)
     if status:
         if status not in STATUSES:
-            raise InvalidArgument("status must be open, approved or declined", field="status")
+            raise InvalidArgument("status must be draft, open, approved or declined", field="status")
         stmt = stmt.where(Estimate.status == status)
     text = query.strip()
     if text:
@@ -131,11 +138,12 @@ async def list_estimates(
 
 
 async def get_estimate(session: AsyncSession, *, principal: Principal, estimate_id: str) -> Estimate:
-    """The estimate with its lines, or NOT_FOUND when the principal may not see it."""
+    """The estimate with its lines, or NOT_FOUND when the principal may not see it (drafts are staff's only)."""
     scope = visibility(principal, view_all=ESTIMATES_VIEW_ALL, view_mine=ESTIMATES_VIEW_MINE)
-    estimate = await session.scalar(
-        _scoped(select(Estimate), scope).where(Estimate.id == estimate_id).options(selectinload(Estimate.lines))
-    )
+    stmt = _scoped(select(Estimate), scope).where(Estimate.id == estimate_id).options(selectinload(Estimate.lines))
+    if not principal.is_staff:
+        stmt = stmt.where(Estimate.status != DRAFT)
+    estimate = await session.scalar(stmt)
     if estimate is None:
         raise NotFound("no such estimate")
     return estimate
@@ -149,7 +157,12 @@ async def decide_estimate(session: AsyncSession, *, principal: Principal, estima
     result = await session.execute(
         update(Estimate)
         .where(Estimate.id == estimate.id, Estimate.status == OPEN)
-        .values(status=new_status, decided_at=now, decided_by=principal.subject_id)
+        .values(
+            status=new_status,
+            decided_at=now,
+            decided_by=principal.subject_id,
+            decided_by_name=(principal.display_name or "")[:200] or None,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -158,3 +171,23 @@ async def decide_estimate(session: AsyncSession, *, principal: Principal, estima
     await session.refresh(estimate)
     await publish.estimate_decided(session, estimate, status=new_status, decided_by=principal.subject_id)
     return estimate
+
+
+async def send_estimate(session: AsyncSession, *, principal: Principal, estimate_id: str) -> tuple[Estimate, bool]:
+    """A draft estimate is sent: dated today and open on the portal. True when it was sent already."""
+    require_staff(principal)
+    result = await session.execute(
+        update(Estimate)
+        .where(Estimate.id == estimate_id, Estimate.status == DRAFT)
+        .values(status=OPEN, sent_on=utcnow().date())
+        .execution_options(synchronize_session=False)
+    )
+    estimate = await session.scalar(
+        select(Estimate)
+        .where(Estimate.id == estimate_id)
+        .options(selectinload(Estimate.lines))
+        .execution_options(populate_existing=True)
+    )
+    if estimate is None:
+        raise NotFound("no such estimate")
+    return estimate, result.rowcount != 1

@@ -5,6 +5,7 @@ of work of the change it reports. Imports models only, so every domain module ca
 - invoice_paid: an invoice's balance reached zero.
 - payment_succeeded / payment_failed: the outcome of a payment, once per payment (never per retry).
 - estimate_approved / estimate_declined: the customer's (or staff's) decision, once per estimate.
+- payment_refunded: a refund of a payment succeeded at the processor, once per refund.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.estimates.models import APPROVED, Estimate
 from billing.invoices.models import Invoice
-from billing.payments.models import Payment
+from billing.payments.models import Payment, Refund
 from portal.billing.v1 import events_pb2
 from portal.common.v1 import common_pb2
 from servicekit.events import add_event, subject
@@ -26,6 +27,7 @@ PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
 PAYMENT_FAILED = subject("billing", "payment_failed")
 ESTIMATE_APPROVED = subject("billing", "estimate_approved")
 ESTIMATE_DECLINED = subject("billing", "estimate_declined")
+PAYMENT_REFUNDED = subject("billing", "payment_refunded")
 
 
 async def invoice_created(session: AsyncSession, invoice: Invoice) -> str:
@@ -98,3 +100,14 @@ async def estimate_decided(session: AsyncSession, estimate: Estimate, *, status:
     )
     subj = ESTIMATE_APPROVED if status == APPROVED else ESTIMATE_DECLINED
     return await add_event(session, subj, message, customer_id=estimate.customer_id)
+
+
+async def payment_refunded(session: AsyncSession, payment: Payment, refund: Refund) -> str:
+    message = events_pb2.PaymentRefunded(
+        payment_id=payment.id,
+        refund_id=refund.id,
+        amount=common_pb2.Money(amount_minor=refund.amount_minor, currency=refund.currency),
+        refunded_total=common_pb2.Money(amount_minor=payment.refunded_minor, currency=payment.currency),
+        invoice_ids=[a.invoice_id for a in payment.allocations],
+    )
+    return await add_event(session, PAYMENT_REFUNDED, message, customer_id=payment.customer_id)

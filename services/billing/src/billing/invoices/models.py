@@ -10,17 +10,21 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, UtcDateTime, new_id, utcnow
 
+# A draft is staff's only: invisible to the portal, not payable, without a number until it is sent (numbers are
+# given in the order invoices reach customers, so a discarded draft leaves no gap).
+DRAFT = "draft"
 OPEN = "open"
 PAID = "paid"
 VOID = "void"
-STATUSES = (OPEN, PAID, VOID)
+STATUSES = (DRAFT, OPEN, PAID, VOID)
 
 
 class Invoice(Base):
     __tablename__ = "invoices"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
+    # None while a draft.
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
     customer_id: Mapped[str] = mapped_column(String(36))
     # The contact the invoice is for; None when it is for the customer as a whole ("Mine" never sees it).
     contact_id: Mapped[str | None] = mapped_column(String(36))
@@ -37,6 +41,10 @@ class Invoice(Base):
     # The ticket the invoice bills, if any (owned by the tickets service; no foreign key across services).
     ticket_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # When staff sent it (drafts: None); issued_on is that day unless staff dated it otherwise.
+    sent_on: Mapped[date | None]
+    voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    voided_by: Mapped[str | None] = mapped_column(String(36))
 
     # lazy="raise": an async session cannot lazy-load, so a forgotten eager load fails loudly in tests.
     lines: Mapped[list[InvoiceLine]] = relationship(
@@ -44,7 +52,7 @@ class Invoice(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'paid', 'void')", name="status"),
+        CheckConstraint("status IN ('draft', 'open', 'paid', 'void')", name="status"),
         # Open invoices of a customer, oldest first, with the keyset tie-breaker: one index range per page.
         Index("ix_invoices_customer_status_issued", "customer_id", "status", "issued_on", "id"),
         # View All: a customer's invoices newest first.

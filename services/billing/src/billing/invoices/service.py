@@ -14,7 +14,8 @@ from sqlalchemy.orm import selectinload
 from billing.customers.service import claim_key, next_number, request_digest, require_staff, settings_for
 from billing.db import utcnow
 from billing.events import publish
-from billing.invoices.models import OPEN, PAID, VOID, Invoice, InvoiceLine
+from billing.invoices.models import DRAFT, OPEN, PAID, VOID, Invoice, InvoiceLine
+from billing.payments.models import PENDING, SUCCEEDED, Payment, PaymentAllocation
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.money import MAX_MINOR, TOO_LARGE
 from servicekit.pagination import keyset, keyset_cursor
@@ -198,8 +199,10 @@ async def create_invoice(
     lines: list[LineInput],
     terms_days: int | None = None,
     idempotency_key: str = "",
+    draft: bool = False,
 ) -> tuple[Invoice, bool]:
-    """Staff bill a customer: lines priced, the customer's tax applied, due after its terms; invoice_created.
+    """Staff bill a customer: lines priced, the customer's tax applied, due after its terms. Sent at once
+    (numbered, invoice_created) unless `draft`: then only staff see it until `send_invoice`.
 
     With an idempotency key, a repeat of the same request answers the first invoice; the bool says so.
     """
@@ -208,57 +211,157 @@ async def create_invoice(
         raise InvalidArgument("a customer is required", field="customer_id")
     currency = check_currency(currency)
     priced = priced_lines(lines)
+    _check_terms(terms_days)
+    digest_fields: dict[str, object] = {
+        "customer_id": customer_id,
+        "contact_id": contact_id,
+        "ticket_id": ticket_id,
+        "issued_on": issued_on.isoformat() if issued_on else "",
+        "currency": currency,
+        "lines": [(d, str(q), u) for d, q, u, _ in priced],
+        "terms_days": terms_days,
+    }
+    if draft:
+        digest_fields["draft"] = True
     claim = await claim_key(
         session,
         principal=principal,
         operation="invoice",
         idempotency_key=idempotency_key,
-        digest=request_digest(
-            customer_id=customer_id,
-            contact_id=contact_id,
-            ticket_id=ticket_id,
-            issued_on=issued_on.isoformat() if issued_on else "",
-            currency=currency,
-            lines=[(d, str(q), u) for d, q, u, _ in priced],
-            terms_days=terms_days,
-        ),
+        digest=request_digest(**digest_fields),
     )
     if claim.replay_id is not None:
         return await get_visible_invoice(session, principal=principal, invoice_id=claim.replay_id), True
     settings = await settings_for(session, customer_id)
     terms = settings.terms_days if terms_days is None else terms_days
-    if not 0 <= terms <= 365:
-        raise InvalidArgument("terms must be between 0 and 365 days", field="terms_days")
-    rate = 0 if settings.tax_free else settings.tax_rate_bp
-    subtotal = sum(p[3] for p in priced)
-    tax = tax_for(subtotal, rate)
     issued = issued_on or utcnow().date()
-    number = await next_number(session, "invoice")
     invoice = Invoice(
-        number=f"INV-{number}",
+        number=None,
         customer_id=customer_id,
         contact_id=contact_id or None,
         ticket_id=ticket_id or None,
         issued_on=issued,
         due_on=issued + timedelta(days=terms),
-        status=OPEN,
+        status=DRAFT,
         currency=currency,
-        subtotal_minor=subtotal,
-        tax_minor=tax,
-        tax_rate_bp=rate,
-        total_minor=subtotal + tax,
-        balance_minor=subtotal + tax,
     )
+    _price(invoice, priced, 0 if settings.tax_free else settings.tax_rate_bp)
+    session.add(invoice)
+    await session.flush()
+    claim.record(invoice.id)
+    if not draft:
+        await _send(session, invoice, issued_on=issued)
+    return invoice, False
+
+
+def _check_terms(terms_days: int | None) -> None:
+    if terms_days is not None and not 0 <= terms_days <= 365:
+        raise InvalidArgument("terms must be between 0 and 365 days", field="terms_days")
+
+
+def _price(invoice: Invoice, priced: list[tuple[str, Decimal, int, int]], rate_bp: int) -> None:
+    """Lines, subtotal, tax at `rate_bp` half-up on the subtotal, total and balance."""
     invoice.lines = [
         InvoiceLine(position=i, description=d, quantity=q, unit_price_minor=u, amount_minor=a)
         for i, (d, q, u, a) in enumerate(priced, start=1)
     ]
-    if invoice.total_minor == 0:
-        invoice.status = PAID
-    session.add(invoice)
+    subtotal = sum(p[3] for p in priced)
+    invoice.subtotal_minor = subtotal
+    invoice.tax_rate_bp = rate_bp
+    invoice.tax_minor = tax_for(subtotal, rate_bp)
+    invoice.total_minor = subtotal + invoice.tax_minor
+    invoice.balance_minor = invoice.total_minor
+
+
+async def _send(session: AsyncSession, invoice: Invoice, *, issued_on: date | None) -> None:
+    """Number the invoice and open it (paid at once when it totals zero); invoice_created."""
+    terms = (invoice.due_on - invoice.issued_on).days
+    today = utcnow().date()
+    invoice.issued_on = issued_on or today
+    invoice.due_on = invoice.issued_on + timedelta(days=terms)
+    invoice.sent_on = today
+    invoice.number = f"INV-{await next_number(session, 'invoice')}"
+    invoice.status = PAID if invoice.total_minor == 0 else OPEN
     await session.flush()
-    claim.record(invoice.id)
     await publish.invoice_created(session, invoice)
+
+
+async def _locked_invoice(session: AsyncSession, principal: Principal, invoice_id: str) -> Invoice:
+    require_staff(principal)
+    invoice = await session.scalar(
+        select(Invoice)
+        .where(Invoice.id == invoice_id)
+        .options(selectinload(Invoice.lines))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if invoice is None:
+        raise NotFound("no such invoice")
+    return invoice
+
+
+async def update_invoice(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    invoice_id: str,
+    contact_id: str,
+    lines: list[LineInput],
+    terms_days: int | None = None,
+) -> Invoice:
+    """Staff change a draft's contact, terms and lines; the customer's current tax rate is applied."""
+    invoice = await _locked_invoice(session, principal, invoice_id)
+    if invoice.status != DRAFT:
+        raise FailedPrecondition("only a draft invoice can be edited; this one was sent")
+    priced = priced_lines(lines)
+    _check_terms(terms_days)
+    settings = await settings_for(session, invoice.customer_id)
+    terms = settings.terms_days if terms_days is None else terms_days
+    # The old lines go first: the new ones reuse their positions (the primary key).
+    invoice.lines.clear()
+    await session.flush()
+    invoice.contact_id = contact_id or None
+    invoice.issued_on = utcnow().date()
+    invoice.due_on = invoice.issued_on + timedelta(days=terms)
+    _price(invoice, priced, 0 if settings.tax_free else settings.tax_rate_bp)
+    await session.flush()
+    return invoice
+
+
+async def send_invoice(session: AsyncSession, *, principal: Principal, invoice_id: str) -> tuple[Invoice, bool]:
+    """A draft is sent: numbered, dated today, due after its terms from today, visible and payable on the portal;
+    invoice_created. True when it was sent already (nothing changes)."""
+    invoice = await _locked_invoice(session, principal, invoice_id)
+    if invoice.status != DRAFT:
+        return invoice, True
+    await _send(session, invoice, issued_on=None)
+    return invoice, False
+
+
+async def void_invoice(session: AsyncSession, *, principal: Principal, invoice_id: str) -> tuple[Invoice, bool]:
+    """A draft or an open invoice with no payment applied — succeeded or still at the processor — becomes void: it
+    leaves the balance and is payable no more. The invoice row is locked, as payments lock it, so a payment
+    begun meanwhile is decided before or after, never half. True when it was void already."""
+    invoice = await _locked_invoice(session, principal, invoice_id)
+    if invoice.status == VOID:
+        return invoice, True
+    if invoice.status == PAID:
+        raise FailedPrecondition(f"invoice {invoice.number} is paid; refund its payments instead of voiding it")
+    paid = await session.scalar(
+        select(func.count())
+        .select_from(PaymentAllocation)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Payment.status.in_((PENDING, SUCCEEDED)))
+    )
+    if paid:
+        raise FailedPrecondition(
+            f"a payment was applied to invoice {invoice.number} (or is in progress); it cannot be voided"
+        )
+    invoice.status = VOID
+    invoice.balance_minor = 0
+    invoice.voided_at = utcnow()
+    invoice.voided_by = principal.subject_id
+    await session.flush()
     return invoice, False
 
 
@@ -282,7 +385,9 @@ async def list_invoices(
     `customer_id` narrows the list to one customer (staff see every customer's otherwise); it never widens it.
     """
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
-    stmt = _scoped(select(Invoice), scope).where(Invoice.status != VOID)
+    stmt = _scoped(select(Invoice), scope)
+    if not principal.is_staff:
+        stmt = stmt.where(Invoice.status != DRAFT)
     if customer_id:
         stmt = stmt.where(Invoice.customer_id == customer_id)
     text = query.strip()
@@ -305,11 +410,12 @@ async def list_invoices(
 
 
 async def get_visible_invoice(session: AsyncSession, *, principal: Principal, invoice_id: str) -> Invoice:
-    """The invoice with its lines, or NOT_FOUND when the principal may not see it."""
+    """The invoice with its lines, or NOT_FOUND when the principal may not see it (drafts are staff's only)."""
     scope = visibility(principal, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE)
-    invoice = await session.scalar(
-        _scoped(select(Invoice), scope).where(Invoice.id == invoice_id).options(selectinload(Invoice.lines))
-    )
+    stmt = _scoped(select(Invoice), scope).where(Invoice.id == invoice_id).options(selectinload(Invoice.lines))
+    if not principal.is_staff:
+        stmt = stmt.where(Invoice.status != DRAFT)
+    invoice = await session.scalar(stmt)
     if invoice is None:
         raise NotFound("no such invoice")
     return invoice
@@ -341,8 +447,11 @@ def payer_customers(principal: Principal) -> tuple[str, ...]:
     return principal.customer_ids or (principal.customer_id,)
 
 
-def _payable(principal: Principal) -> Select:
-    """The invoices a payer may pay: those it may view; with Pay Online alone, the customer's open invoices."""
+def _payable(principal: Principal, customer_id: str = "") -> Select:
+    """The invoices a payer may pay: those it may view; with Pay Online alone, the customer's open invoices. Staff
+    recording a payment they received name the customer."""
+    if principal.is_staff and customer_id:
+        return select(Invoice).where(Invoice.customer_id == customer_id)
     if not principal.has(INVOICES_VIEW_ALL) and not principal.has(INVOICES_VIEW_MINE):
         require(principal, INVOICES_PAY_ONLINE)
         scope = visibility(principal, view_all=INVOICES_PAY_ONLINE, view_mine="")
@@ -354,14 +463,19 @@ def _payable(principal: Principal) -> Select:
     return stmt
 
 
-async def open_payable_invoices(session: AsyncSession, principal: Principal) -> list[Invoice]:
+async def open_payable_invoices(session: AsyncSession, principal: Principal, *, customer_id: str = "") -> list[Invoice]:
     """The invoices the payer may pay that have something left to pay, oldest first."""
-    stmt = _payable(principal).where(Invoice.status == OPEN, Invoice.balance_minor > 0)
+    stmt = _payable(principal, customer_id).where(Invoice.status == OPEN, Invoice.balance_minor > 0)
     return list(await session.scalars(stmt.order_by(Invoice.issued_on, Invoice.id)))
 
 
 async def payable_invoices(
-    session: AsyncSession, principal: Principal, allocations: list[AllocationInput], *, overpayment: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    allocations: list[AllocationInput],
+    *,
+    overpayment: bool = False,
+    customer_id: str = "",
 ) -> tuple[dict[str, Invoice], str]:
     """The invoices to pay, locked until the transaction ends, after checking every amount against its balance;
     and their one currency.
@@ -380,7 +494,7 @@ async def payable_invoices(
     # Locked, in one order (no deadlock), with fresh balances: two payments for the same invoice are decided one
     # after the other, on every replica, so the second sees what the first holds (payments.service).
     locked = (
-        _payable(principal)
+        _payable(principal, customer_id)
         .where(Invoice.id.in_(sorted(ids)))
         .order_by(Invoice.id)
         .with_for_update()
