@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from billing.db import utcnow
+from billing.payments import staff
 from billing.payments.http_processor import SandboxProcessor
 from billing.payments.models import Payment, Refund
 from billing.payments.reconciler import Reconciler
@@ -22,7 +23,7 @@ from billing.payments.service import processor_key
 from portal.billing.v1 import billing_pb2
 from servicekit.outbox_tables import outbox
 
-from .test_payments_api import A, B, card, new_invoice, pay, rpc_error, user
+from .test_payments_api import STAFF, A, B, card, new_invoice, pay, rpc_error, user
 
 STALE = 60.0
 LATER = timedelta(seconds=STALE * 2)
@@ -170,3 +171,30 @@ async def test_check_payment_leaves_a_recent_uncharged_payment_pending(stub, as_
     await asyncio.wait_for(asyncio.gather(*sandbox.late), 5)
     checked = await stub.CheckPayment(billing_pb2.CheckPaymentRequest(payment_id=row.id), **as_(user(A)))
     assert checked.payment.status == "succeeded"
+
+
+async def test_a_staff_refund_left_pending_by_a_crash_is_sent_once_and_announced(stub, as_, sandbox, db, reconciler):
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    profile = await card(stub, as_, sandbox, A)
+    paid = await stub.MakePayment(pay("tab-1", profile, (inv.id, 10_000)), **as_(user(A)))
+    # Written pending, then billing "dies" before the processor is asked.
+    async with db.unit_of_work() as s:
+        begun = await staff.begin_refund(
+            s,
+            principal=STAFF,
+            payment_id=paid.payment.id,
+            amount_minor=2_500,
+            reason="goodwill",
+            idempotency_key="r" * 16,
+        )
+    assert await reconciler.run_once() == type(await reconciler.run_once())()  # too recent to touch
+    report = await reconciler.run_once(now=utcnow() + LATER)
+    assert report.refunds_finished == 1
+    assert (await reconciler.run_once(now=utcnow() + LATER)).refunds_finished == 0
+    charge = sandbox.charges[f"portal-payment-{paid.payment.id}"]
+    assert charge["amount_refunded"] == 2_500
+    async with db.unit_of_work() as s:
+        refund = await s.get(Refund, begun.refund.id)
+        payment = await s.get(Payment, paid.payment.id)
+    assert (refund.status, payment.refunded_minor) == ("succeeded", 2_500)
+    assert await count(db, "payment_refunded") == 1

@@ -24,12 +24,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from billing import metrics
 from billing.db import utcnow
 from billing.payments import service as payments
-from billing.payments.models import PENDING, SUCCEEDED, VOIDED, Payment, Refund
+from billing.payments import staff
+from billing.payments.models import PENDING, VOIDED, Payment, Refund
 from billing.payments.processor import Charge, PaymentProcessor, ProcessorError, RefundRefused
 from servicekit.db import Database
 
@@ -48,10 +49,6 @@ class PassReport:
     refunded: int = 0
     refunds_finished: int = 0
     unreachable: int = 0
-
-
-def refund_key(refund: Refund) -> str:
-    return f"portal-refund-{refund.id}"
 
 
 class Reconciler:
@@ -199,43 +196,16 @@ class Reconciler:
             if row is None or row[0].status != PENDING or not row[1]:
                 return ""
             refund, charge_id = row
-            amount, currency, key = refund.amount_minor, refund.currency, refund_key(refund)
+            amount, currency, key = refund.amount_minor, refund.currency, staff.processor_key(refund)
         try:
             done = await self.processor.refund(
                 charge_id=charge_id, amount_minor=amount, currency=currency, idempotency_key=key
             )
         except RefundRefused as exc:
             async with self.db.unit_of_work() as s:
-                await finish_refund(s, refund_id=refund_id, processor_refund_id=None, failure=str(exc))
+                await staff.finish_refund(s, refund_id=refund_id, outcome=None, failure_reason=str(exc))
             log.error("processor refused a refund", extra={"refund_id": refund_id, "error": str(exc)})
             return ""
         async with self.db.unit_of_work() as s:
-            finished = await finish_refund(s, refund_id=refund_id, processor_refund_id=done.id)
+            _, _, finished = await staff.finish_refund(s, refund_id=refund_id, outcome=done)
         return "refunds_finished" if finished else ""
-
-
-async def finish_refund(s, *, refund_id: str, processor_refund_id: str | None, failure: str = "") -> bool:  # noqa: ANN001
-    """Record a refund's outcome once (conditional on pending); a succeeded one adds to its payment's
-    refunded_minor in the same transaction."""
-    result = await s.execute(
-        update(Refund)
-        .where(Refund.id == refund_id, Refund.status == PENDING)
-        .values(
-            status="failed" if failure else SUCCEEDED,
-            processor_refund_id=processor_refund_id,
-            failure_reason=failure,
-            completed_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    if not failure:
-        refund = await s.get(Refund, refund_id, populate_existing=True)
-        await s.execute(
-            update(Payment)
-            .where(Payment.id == refund.payment_id)
-            .values(refunded_minor=Payment.refunded_minor + refund.amount_minor)
-            .execution_options(synchronize_session=False)
-        )
-    return True
