@@ -19,6 +19,7 @@ from gateway.web import (
 )
 from gateway.web.render import STATIC_DIR
 from gateway.web.staff import billing as staff_billing
+from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import session as staff_session
 from gateway.web.staff import tickets as staff_tickets
@@ -35,6 +36,7 @@ ROUTERS = (
     staff_session.router,
     staff_home.router,
     staff_tickets.router,
+    staff_customers.router,
     staff_billing.router,
 )
 PAGE_ERRORS = deps.PageErrors()
