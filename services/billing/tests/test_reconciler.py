@@ -198,3 +198,21 @@ async def test_a_staff_refund_left_pending_by_a_crash_is_sent_once_and_announced
         payment = await s.get(Payment, paid.payment.id)
     assert (refund.status, payment.refunded_minor) == ("succeeded", 2_500)
     assert await count(db, "payment_refunded") == 1
+
+
+async def test_a_receipt_is_in_the_payers_language_when_the_reconciler_records_the_payment(
+    stub, as_, sandbox, db, reconciler
+):
+    from portal.billing.v1 import events_pb2
+
+    inv = await new_invoice(stub, as_, A, ("Labour", "1", 10_000))
+    profile = await card(stub, as_, sandbox, A)
+    sandbox.mode, sandbox.times = "fail", 1
+    request = pay("tab-fr", profile, (inv.id, 10_000))
+    request.language = "fr"
+    err = await rpc_error(stub.MakePayment(request, **as_(user(A))))
+    assert err.code() == grpc.StatusCode.UNAVAILABLE
+    assert (await reconciler.run_once(now=utcnow() + LATER)).recorded == 1
+    async with db.unit_of_work() as s:
+        [payload] = await s.scalars(select(outbox.c.payload).where(outbox.c.subject.contains("payment_succeeded")))
+    assert events_pb2.PaymentOutcome.FromString(payload).language == "fr"

@@ -242,6 +242,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 processor_token=request.processor_token,
                 new_card=new_card,
                 overpayment_to_credit=self.overpayment_to_credit,
+                language=request.language,
             )
         payment = begun.payment
         if payment.status == PENDING:

@@ -39,6 +39,8 @@ class Payment(Base):
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The payer's language ("en", "fr"; "" = English), so the receipt is in it whoever finishes the payment.
+    language: Mapped[str] = mapped_column(String(5), default="", server_default="")
     # What refunds have given back of the charge (their succeeded rows' sum, kept here to bound the next one).
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 

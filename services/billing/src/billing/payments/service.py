@@ -98,8 +98,11 @@ async def begin_payment(
     processor_token: str = "",
     new_card: TokenDetails | None = None,
     overpayment_to_credit: bool = False,
+    language: str = "",
 ) -> Begun:
-    """Validate the payment and record it as pending, or find the payment this key already made.
+    """Validate the payment and record it as pending, or find the payment this key already made. `language` is the
+    payer's, kept on the payment so its receipt is in that language whoever finishes it (the request, a retry,
+    a webhook or the reconciler).
 
     An amount above an invoice's balance due is refused, unless `overpayment_to_credit`: then the whole amount
     is charged and `finish_payment` keeps the excess as store credit in the transaction that applies it."""
@@ -156,6 +159,7 @@ async def begin_payment(
         amount_minor=sum(a.amount_minor for a in allocations),
         processor_token=token,
         method=method[:60],
+        language=receipt_language(language),
     )
     payment.allocations = [
         PaymentAllocation(position=i, invoice_id=a.invoice_id, amount_minor=a.amount_minor)
@@ -252,6 +256,7 @@ async def apply_credit(
         amount_minor=total,
         processor_token="",
         method=CREDIT_METHOD,
+        language=receipt_language(language),
     )
     payment.allocations = [
         PaymentAllocation(position=i, invoice_id=a.invoice_id, amount_minor=a.amount_minor)
@@ -300,6 +305,14 @@ async def _lock_customer(session: AsyncSession, customer_id: str) -> None:
         )
 
 
+RECEIPT_LANGUAGES = ("en", "fr")
+
+
+def receipt_language(value: str) -> str:
+    """A language the receipts are written in, or "" (English)."""
+    return value if value in RECEIPT_LANGUAGES else ""
+
+
 def processor_key(payment: Payment) -> str:
     """The key the processor deduplicates on: one per payment, the same on every replica and retry."""
     return f"portal-payment-{payment.id}"
@@ -309,7 +322,7 @@ async def finish_payment(
     session: AsyncSession, *, payment_id: str, charge: Charge, language: str = ""
 ) -> tuple[Payment, bool]:
     """Record the charge's outcome once; True when this call recorded it (and wrote the events). `language` is the
-    payer's, for the receipt ("" when unknown, e.g. finished later by the reconciler)."""
+    payer's, for the receipt; "" takes the one kept on the payment when it began."""
     status = SUCCEEDED if charge.succeeded else FAILED
     result = await session.execute(
         update(Payment)
@@ -367,7 +380,12 @@ async def finish_payment(
             )
         )
     await publish.payment_succeeded(
-        session, payment, invoices=invoices, applied=applied_amounts, credited_minor=excess, language=language
+        session,
+        payment,
+        invoices=invoices,
+        applied=applied_amounts,
+        credited_minor=excess,
+        language=language or payment.language,
     )
     await session.flush()
     return payment, True
