@@ -18,6 +18,7 @@ from gateway.web import (
     tickets_live,
 )
 from gateway.web.render import STATIC_DIR
+from gateway.web.staff import access as staff_access
 from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import home as staff_home
@@ -37,6 +38,7 @@ ROUTERS = (
     staff_home.router,
     staff_tickets.router,
     staff_customers.router,
+    staff_access.router,
     staff_billing.router,
 )
 PAGE_ERRORS = deps.PageErrors()
