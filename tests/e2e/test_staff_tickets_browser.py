@@ -32,7 +32,13 @@ def warned_customer(stack, warning: str) -> tuple[str, str, str]:  # noqa: ANN00
             identity_pb2.CreateCustomerRequest(
                 business_name=f"Warned Works {tag}",
                 email=f"office-{tag}@example.test",
-                settings=identity_pb2.CustomerSettings(internal_ticket_warning=warning),
+                # A settings message sets every setting: the email switches on, as a new customer's are by default.
+                settings=identity_pb2.CustomerSettings(
+                    internal_ticket_warning=warning,
+                    receive_billing_emails=True,
+                    receive_marketing_emails=True,
+                    receive_report_emails=True,
+                ),
                 idempotency_key=f"warned-{tag}",
             ),
             timeout=10,

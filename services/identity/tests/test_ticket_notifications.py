@@ -9,12 +9,12 @@ import sqlalchemy as sa
 
 from identity.customers.models import Customer
 from identity.mail.models import OutboundEmail
-from identity.mail.service import queue_ticket_created
 from identity.mail.ticket_notifications import (
     TEMPLATE_CLOSED,
     TEMPLATE_CUSTOMER_COMMENT,
     TEMPLATE_STAFF_REPLY,
     customer_commented_handler,
+    queue_ticket_created,
     ticket_closed_handler,
     ticket_commented_handler,
 )

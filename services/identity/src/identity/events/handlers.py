@@ -7,9 +7,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.mail.billing_notifications import payment_succeeded_handler
-from identity.mail.service import queue_ticket_created
 from identity.mail.ticket_notifications import (
     customer_commented_handler,
+    queue_ticket_created,
     ticket_closed_handler,
     ticket_commented_handler,
 )

@@ -1,10 +1,10 @@
 """Payment receipts (issue 11), consumed from billing's `portal.billing.payment_succeeded.v1` and queued in the mail
 outbox, like the ticket notifications:
 
-- the receipt goes to the paying contact (the event's `contact_id`, when it is one of the customer's contacts with an
-  email), else to the customer's own email;
-- a customer that wants no email of any kind (SPEC C3, `mail.service.wants_no_email`) or no billing emails (its
-  privacy setting `receive_billing_emails`) gets none;
+- who receives it is `mail.recipients` (`Kind.BILLING`): the paying contact (the event's `contact_id`, when it is one
+  of the customer's contacts with an email), else the customer's own email, plus the customer's invoice CC emails;
+  nobody when the customer wants no billing emails (its privacy setting `receive_billing_emails`) or no email of any
+  kind (SPEC C3). Each recipient gets its own email, greeted by its own name;
 - the text is the staff-editable template `payment_receipt` in the payer's language (the event's `language`, the
   page or API request that paid; English when unknown), amounts and dates formatted for that language;
 - the method is what billing puts in the event: a brand and the last four digits. The event carries no token or card
@@ -20,13 +20,12 @@ import logging
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.email_templates import service as email_templates
-from identity.mail.service import queue_email, wants_no_email
+from identity.mail.recipients import Kind, recipients
+from identity.mail.service import queue_email
 from identity.portal_controls.service import get_controls
 from portal.billing.v1 import events_pb2
 from portal.common.v1 import common_pb2
@@ -100,62 +99,45 @@ def method_text(method: str, language: str) -> str:
     return " ".join(words)[:60]
 
 
-async def _recipient(s: AsyncSession, customer: Customer, contact_id: str) -> tuple[str, str] | None:
-    """(email, name): the paying contact when it is the customer's and has an email, else the customer."""
-    contact = None
-    if contact_id:
-        contact = await s.scalar(select(Contact).where(Contact.id == contact_id, Contact.customer_id == customer.id))
-    if contact is not None and contact.email:
-        return contact.email, contact.name
-    return (customer.email, customer.display_name) if customer.email else None
-
-
 def payment_succeeded_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.PaymentOutcome, event_id: str) -> None:
         customer_id = event.meta.customer_id
-        customer = await s.get(Customer, customer_id) if customer_id else None
-        if customer is None:
-            log.warning("payment %s names an unknown customer; no receipt", event.payment_id)
-            return
-        if await wants_no_email(s, customer.id):
-            log.info("payment %s: the customer wants no email of any kind; no receipt", event.payment_id)
-            return
-        if not customer.receive_billing_emails:
-            log.info("payment %s: the customer receives no billing emails; no receipt", event.payment_id)
-            return
-        to = await _recipient(s, customer, event.contact_id)
-        if to is None:
+        to = await recipients(s, customer_id, Kind.BILLING, contact_id=event.contact_id)
+        if not to:
             log.info("payment %s: nobody to email the receipt to", event.payment_id)
             return
+        customer = await s.get(Customer, customer_id)
+        assert customer is not None  # recipients answers nobody for an unknown customer
         language = email_templates.language_or_default(event.language)
         paid_at = event.paid_at.ToDatetime() if event.paid_at.seconds else event.meta.occurred_at.ToDatetime()
         base = portal_url.rstrip("/")
         operator = (await get_controls(s)).operator_name or urlsplit(portal_url).hostname or portal_url
-        rendered = await email_templates.render(
-            s,
-            name=TEMPLATE_PAYMENT_RECEIPT,
-            language=language,
-            values={
-                "name": _one_line(to[1]),
-                "amount": money(event.amount, language),
-                "method": method_text(event.method, language),
-                "paid_at": when(paid_at, language),
-                "invoices": invoice_lines(event, language),
-                "credited": money(event.credited, language) if event.credited.amount_minor > 0 else "",
-                "payments_link": f"{base}/billing/payments",
-                "customer_name": customer.display_name,
-                "portal_url": base,
-                "operator_name": operator,
-            },
-        )
-        await queue_email(
-            s,
-            cause_event_id=event_id,
-            template=TEMPLATE_PAYMENT_RECEIPT,
-            recipient=to[0],
-            subject=rendered.subject,
-            body=rendered.text,
-            customer_id=customer.id,
-        )
+        values = {
+            "amount": money(event.amount, language),
+            "method": method_text(event.method, language),
+            "paid_at": when(paid_at, language),
+            "invoices": invoice_lines(event, language),
+            "credited": money(event.credited, language) if event.credited.amount_minor > 0 else "",
+            "payments_link": f"{base}/billing/payments",
+            "customer_name": customer.display_name,
+            "portal_url": base,
+            "operator_name": operator,
+        }
+        for recipient in to:
+            rendered = await email_templates.render(
+                s,
+                name=TEMPLATE_PAYMENT_RECEIPT,
+                language=language,
+                values={"name": _one_line(recipient.name), **values},
+            )
+            await queue_email(
+                s,
+                cause_event_id=event_id,
+                template=TEMPLATE_PAYMENT_RECEIPT,
+                recipient=recipient.email,
+                subject=rendered.subject,
+                body=rendered.text,
+                customer_id=customer.id,
+            )
 
     return handle

@@ -1,27 +1,27 @@
 """Ticket notifications (SPEC T7), consumed from the tickets service's events and queued in the mail outbox:
 
-- a staff member's public comment emails the ticket's contact (or the customer) with the comment;
-- a closed ticket emails the contact (or the customer);
+- a new ticket, a staff member's public comment (with the comment) and a closed ticket email the customer's side;
 - a customer's comment emails the assigned staff member (nobody when the ticket is unassigned).
+
+Who "the customer's side" is — the ticket's contact or the customer, the additional notification emails, nobody when
+the customer receives no report emails or no email of any kind (SPEC C3) — is `mail.recipients` (`Kind.TICKET`),
+not a rule of this module. Each recipient gets its own email, greeted by its own name.
 
 A private staff note is never mailed: the handler skips it, and the event does not even carry its text. The
 consumers (`events.handlers`) are durable and inbox-idempotent through servicekit, and an email is unique per
-(event, template, recipient), so redeliveries queue nothing twice. A customer that wants no email of any kind (SPEC C3,
-`mail.service.wants_no_email`) gets neither of its two emails.
+(event, template, recipient), so redeliveries queue nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.contacts.models import Contact
-from identity.customers.models import Customer
-from identity.mail.service import queue_email, wants_no_email
+from identity.mail import templates
+from identity.mail.recipients import Kind, recipients
+from identity.mail.service import queue_email
 from identity.mail.templates import Rendered
-from identity.users.models import StaffUser
 from portal.tickets.v1 import events_pb2
 from servicekit.events import EventHandler
 
@@ -83,18 +83,36 @@ def customer_comment(*, number: int, subject: str, ticket_id: str, portal_url: s
     )
 
 
-async def _customer_recipient(s: AsyncSession, customer_id: str, contact_id: str) -> tuple[str, str] | None:
-    """(email, greeting) for the ticket's contact, else its customer; None when there is nobody to write to, or the
-    customer wants no email of any kind."""
-    customer = await s.get(Customer, customer_id) if customer_id else None
-    if customer is None or await wants_no_email(s, customer.id):
-        return None
-    contact = None
-    if contact_id:
-        contact = await s.scalar(select(Contact).where(Contact.id == contact_id, Contact.customer_id == customer.id))
-    email = contact.email if contact and contact.email else customer.email
-    name = contact.name if contact else customer.display_name
-    return (email, f"Hello {name}," if name else "Hello,") if email else None
+def _greeting(name: str) -> str:
+    return f"Hello {name}," if name else "Hello,"
+
+
+async def queue_ticket_created(
+    s: AsyncSession, *, event: events_pb2.TicketCreated, event_id: str, portal_url: str
+) -> bool:
+    """Email the customer's side that the ticket was received; False when nobody is to be told."""
+    to = await recipients(s, event.customer_id, Kind.TICKET, contact_id=event.contact_id)
+    if not to:
+        log.info("ticket %s: nobody to email about the new ticket", event.ticket_id)
+    queued = False
+    for r in to:
+        rendered = templates.ticket_created(
+            number=event.number,
+            subject=event.subject,
+            ticket_id=event.ticket_id,
+            portal_url=portal_url,
+            greeting_name=r.name,
+        )
+        queued |= await queue_email(
+            s,
+            cause_event_id=event_id,
+            template=templates.TICKET_CREATED,
+            recipient=r.email,
+            subject=rendered.subject,
+            body=rendered.body,
+            customer_id=event.customer_id,
+        )
+    return queued
 
 
 def ticket_commented_handler(*, portal_url: str) -> EventHandler:
@@ -102,73 +120,74 @@ def ticket_commented_handler(*, portal_url: str) -> EventHandler:
         # Only what staff say publicly reaches the customer's inbox; a customer's own comment is not echoed.
         if not event.is_public or event.author_kind != "staff":
             return
-        to = await _customer_recipient(s, event.customer_id, event.contact_id)
-        if to is None:
+        to = await recipients(s, event.customer_id, Kind.TICKET, contact_id=event.contact_id)
+        if not to:
             log.info("ticket %s: nobody to email about the reply", event.ticket_id)
-            return
-        r = staff_reply(
-            number=event.number,
-            subject=event.subject,
-            ticket_id=event.ticket_id,
-            portal_url=portal_url,
-            greeting=to[1],
-            author=event.author_name,
-            body=event.body,
-        )
-        await queue_email(
-            s,
-            cause_event_id=event_id,
-            template=TEMPLATE_STAFF_REPLY,
-            recipient=to[0],
-            subject=r.subject,
-            body=r.body,
-            customer_id=event.customer_id,
-        )
+        for recipient in to:
+            r = staff_reply(
+                number=event.number,
+                subject=event.subject,
+                ticket_id=event.ticket_id,
+                portal_url=portal_url,
+                greeting=_greeting(recipient.name),
+                author=event.author_name,
+                body=event.body,
+            )
+            await queue_email(
+                s,
+                cause_event_id=event_id,
+                template=TEMPLATE_STAFF_REPLY,
+                recipient=recipient.email,
+                subject=r.subject,
+                body=r.body,
+                customer_id=event.customer_id,
+            )
 
     return handle
 
 
 def ticket_closed_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.TicketClosed, event_id: str) -> None:
-        to = await _customer_recipient(s, event.customer_id, event.contact_id)
-        if to is None:
-            return
-        r = closed(
-            number=event.number, subject=event.subject, ticket_id=event.ticket_id, portal_url=portal_url, greeting=to[1]
-        )
-        await queue_email(
-            s,
-            cause_event_id=event_id,
-            template=TEMPLATE_CLOSED,
-            recipient=to[0],
-            subject=r.subject,
-            body=r.body,
-            customer_id=event.customer_id,
-        )
+        for recipient in await recipients(s, event.customer_id, Kind.TICKET, contact_id=event.contact_id):
+            r = closed(
+                number=event.number,
+                subject=event.subject,
+                ticket_id=event.ticket_id,
+                portal_url=portal_url,
+                greeting=_greeting(recipient.name),
+            )
+            await queue_email(
+                s,
+                cause_event_id=event_id,
+                template=TEMPLATE_CLOSED,
+                recipient=recipient.email,
+                subject=r.subject,
+                body=r.body,
+                customer_id=event.customer_id,
+            )
 
     return handle
 
 
 def customer_commented_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.CustomerCommented, event_id: str) -> None:
-        staff = await s.get(StaffUser, event.assignee_id) if event.assignee_id else None
-        if staff is None or not staff.email:
-            return
-        r = customer_comment(
-            number=event.number,
-            subject=event.subject,
-            ticket_id=event.ticket_id,
-            portal_url=portal_url,
-            author=event.author_name,
-        )
-        await queue_email(
-            s,
-            cause_event_id=event_id,
-            template=TEMPLATE_CUSTOMER_COMMENT,
-            recipient=staff.email,
-            subject=r.subject,
-            body=r.body,
-            customer_id=event.customer_id,
-        )
+        # The operator's own mail: it goes to the assignee whatever the customer's email settings.
+        for recipient in await recipients(s, event.customer_id, Kind.STAFF, staff_id=event.assignee_id):
+            r = customer_comment(
+                number=event.number,
+                subject=event.subject,
+                ticket_id=event.ticket_id,
+                portal_url=portal_url,
+                author=event.author_name,
+            )
+            await queue_email(
+                s,
+                cause_event_id=event_id,
+                template=TEMPLATE_CUSTOMER_COMMENT,
+                recipient=recipient.email,
+                subject=r.subject,
+                body=r.body,
+                customer_id=event.customer_id,
+            )
 
     return handle

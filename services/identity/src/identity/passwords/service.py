@@ -20,7 +20,8 @@ from identity.audit.service import record
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.email_templates import service as email_templates
-from identity.mail.service import queue_email, wants_no_email
+from identity.mail.recipients import Kind, Recipient, recipients
+from identity.mail.service import queue_email
 from identity.passwords.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
 from identity.portal_controls.service import get_controls
 from identity.secrets import SecretBox
@@ -57,6 +58,11 @@ async def _values(s: AsyncSession, user: PortalUser, portal_url: str) -> dict[st
     }
 
 
+async def _account_recipients(s: AsyncSession, user: PortalUser) -> list[Recipient]:
+    """The user itself, or nobody when its customer wants no email of any kind (`mail.recipients`, `Kind.ACCOUNT`)."""
+    return await recipients(s, user.customer_id, Kind.ACCOUNT, user_email=user.email, user_name=user.login)
+
+
 async def _queue(
     s: AsyncSession,
     *,
@@ -68,25 +74,27 @@ async def _queue(
     language: str,
     box: SecretBox | None,
 ) -> bool:
-    """Queue an account email for the user; False, and nothing queued, when its customer wants no email of any
-    kind."""
-    if await wants_no_email(s, user.customer_id):
+    """Queue an account email for the user; False, and nothing queued, when `mail.recipients` names nobody (its
+    customer wants no email of any kind)."""
+    to = await _account_recipients(s, user)
+    if not to:
         log.info("%s for a portal user of a customer that wants no email of any kind: not sent", template)
         return False
     rendered = await email_templates.render(
         s, name=template, language=language, values={**await _values(s, user, portal_url), **values}
     )
-    await queue_email(
-        s,
-        cause_event_id=cause_event_id,
-        template=template,
-        recipient=user.email,
-        subject=rendered.subject,
-        body=rendered.text,
-        html=rendered.html,
-        customer_id=user.customer_id,
-        box=box,
-    )
+    for recipient in to:
+        await queue_email(
+            s,
+            cause_event_id=cause_event_id,
+            template=template,
+            recipient=recipient.email,
+            subject=rendered.subject,
+            body=rendered.text,
+            html=rendered.html,
+            customer_id=user.customer_id,
+            box=box,
+        )
     return True
 
 
@@ -127,7 +135,7 @@ async def request_reset(
                 PasswordToken.created_at >= now - timedelta(hours=1),
             )
         )
-        if recent >= RESETS_PER_HOUR or await wants_no_email(s, user.customer_id):
+        if recent >= RESETS_PER_HOUR or not await _account_recipients(s, user):
             continue  # the caller learns nothing either way
         token = await issue_token(s, user=user, purpose=PURPOSE_RESET, ttl=RESET_TTL, now=now)
         # The token travels in the query string: paths get logged, query strings never are. The email is stored
@@ -155,7 +163,7 @@ async def invite(
 ) -> bool:
     """Email the user a single-use link to choose its password (SPEC P2); an earlier invitation stops working.
     False, and no link made, when the user's customer wants no email of any kind."""
-    if await wants_no_email(s, user.customer_id):
+    if not await _account_recipients(s, user):
         return False
     token = await issue_token(s, user=user, purpose=PURPOSE_INVITE, ttl=INVITATION_TTL, now=now)
     return await _queue(
@@ -191,7 +199,7 @@ async def invite_if_always(
     """With "always invite new customers" on, a new customer or contact with an email gets a portal user and an
     invitation; a replayed create (or an email already used as a login) adds nothing, and nor does a customer that
     wants no email of any kind."""
-    if not email or await wants_no_email(s, customer_id):
+    if not await recipients(s, customer_id, Kind.ACCOUNT, user_email=email):
         return
     if not await portal_settings.always_invite(s) or await users.login_taken(s, email):
         return
@@ -239,7 +247,7 @@ async def send_login_details(
         raise NotFound("no such portal user", field="portal_user_id")
     if not user.email:
         raise FailedPrecondition("this portal user has no email address", field="portal_user_id")
-    if await wants_no_email(s, user.customer_id):
+    if not await _account_recipients(s, user):
         raise FailedPrecondition(NO_EMAIL, field="portal_user_id")
     await _queue(
         s,
