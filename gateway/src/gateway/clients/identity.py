@@ -8,7 +8,7 @@ from datetime import datetime
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import Customer, Page, SignInResult, opt_datetime
+from gateway.clients.schemas import AuditEntry, Customer, Page, SignInResult, opt_datetime
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from servicekit.principal import Principal
@@ -164,6 +164,29 @@ class IdentityClient:
         return Customer.from_proto(resp.customer).display_name, str(
             getattr(settings, "internal_ticket_warning", "") or ""
         )
+
+    async def audit_log(
+        self,
+        token: str,
+        *,
+        page_size: int = 0,
+        cursor: str = "",
+        kind: str = "",
+        subject: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[Page[AuditEntry], list[str]]:
+        """Staff only: the audit log newest first, and every kind it can hold."""
+        req = identity_pb2.ListAuditEntriesRequest(
+            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor), kind=kind, subject=subject
+        )
+        if since is not None:
+            req.since.FromDatetime(since)
+        if until is not None:
+            req.until.FromDatetime(until)
+        resp = await self._call(self._stub.ListAuditEntries, req, token)
+        page = Page(items=[AuditEntry.from_proto(e) for e in resp.entries], next_cursor=resp.page.next_cursor or None)
+        return page, list(resp.kinds)
 
     async def list_customers(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Customer]:
         """Staff only."""

@@ -6,6 +6,7 @@ cost time on every backend answer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -124,6 +125,28 @@ class StaffComment(Comment):
             author_name=c.author_name,
             created_at=opt_datetime(c, "created_at"),
             is_public=c.is_public,
+        )
+
+
+class AuditEntry(BaseModel):
+    """One entry of identity's audit log, as staff read it."""
+
+    id: str
+    kind: str = Field(description='What happened: "sign_in", "sign_in_failed", "password_reset", "group_updated" …')
+    subject: str = Field(description='What it is about, e.g. "portal:alice@acme.test"')
+    address: str = Field(description="The client's address when known")
+    at: datetime | None
+    detail: dict = Field(description="More about it; never a password or a token")
+
+    @classmethod
+    def from_proto(cls, e) -> AuditEntry:  # noqa: ANN001
+        return cls.model_construct(
+            id=e.id,
+            kind=e.kind,
+            subject=e.subject,
+            address=e.address,
+            at=opt_datetime(e, "at"),
+            detail=json.loads(e.detail_json or "{}"),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from identity.audit.rpcs import AuditRpcs
 from identity.contacts.rpcs import ContactRpcs
 from identity.custom_fields.rpcs import CustomFieldRpcs
 from identity.customers.holders import DataHolders
@@ -57,6 +58,7 @@ class IdentityServicer(
     PortalSettingsRpcs,
     PortalControlsRpcs,
     EmailTemplateRpcs,
+    AuditRpcs,
     identity_pb2_grpc.IdentityServiceServicer,
 ):
     def __init__(
