@@ -20,6 +20,7 @@ from identity.sessions.rpcs import SessionRpcs
 from identity.sessions.service import SessionPolicy
 from identity.sessions.tokens import PrincipalTokens
 from identity.settings.rpcs import PortalSettingsRpcs
+from identity.staff.rpcs import StaffRpcs
 from identity.users.rpcs import PortalUserRpcs
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from servicekit.db import Database
@@ -40,6 +41,8 @@ PUBLIC_METHODS = [
         "BeginMfaEnrolment",
         "ConfirmMfaEnrolment",
         "OpenSecureLink",
+        "CheckStaffInvitation",
+        "AcceptStaffInvitation",
     )
 ]
 
@@ -57,6 +60,7 @@ class IdentityServicer(
     PortalSettingsRpcs,
     PortalControlsRpcs,
     EmailTemplateRpcs,
+    StaffRpcs,
     identity_pb2_grpc.IdentityServiceServicer,
 ):
     def __init__(
