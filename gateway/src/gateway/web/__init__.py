@@ -20,6 +20,7 @@ from gateway.web import (
 from gateway.web.render import STATIC_DIR
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import session as staff_session
+from gateway.web.staff import team as staff_team
 from gateway.web.staff import tickets as staff_tickets
 
 ROUTERS = (
@@ -34,6 +35,7 @@ ROUTERS = (
     staff_session.router,
     staff_home.router,
     staff_tickets.router,
+    staff_team.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 
