@@ -152,7 +152,8 @@ def ticket_closed_handler(*, portal_url: str) -> EventHandler:
 def customer_commented_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.CustomerCommented, event_id: str) -> None:
         staff = await s.get(StaffUser, event.assignee_id) if event.assignee_id else None
-        if staff is None or not staff.email:
+        # A deactivated staff member (SPEC S1) is emailed nothing more.
+        if staff is None or not staff.email or staff.disabled_at is not None:
             return
         r = customer_comment(
             number=event.number,
