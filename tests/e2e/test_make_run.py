@@ -89,6 +89,13 @@ def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, p
             assert tickets, "the demo customer has demo tickets"
             page = c.get("/signin")
             assert page.status_code == 200 and "<form" in page.text
+            # The printed demo technician signs in without MFA and is refused the admin-only staff management.
+            tech, tech_password = re.search(r"staff\s+(\S+) / (\S+)\s+\(staff console, technician\)", banner).groups()
+            r = c.post("/api/v1/staff/sessions", json={"login": tech, "password": tech_password})
+            assert r.status_code == 201 and r.json()["next_step"] == "done", r.text
+            bearer = {"Authorization": f"Bearer {r.json()['session_token']}"}
+            assert c.get("/api/v1/staff/tickets", headers=bearer).status_code == 200
+            assert c.get("/api/v1/staff/staff-users", headers=bearer).status_code == 403
     finally:
         tail = runner.interrupt()
     assert "stopped" in tail

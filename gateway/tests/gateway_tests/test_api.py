@@ -225,6 +225,16 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/staff/tickets/{ticket_id}/assignee",
         "/api/v1/staff/tickets/{ticket_id}/status",
     } <= staff_identity
+    # Staff accounts (SPEC S1): the invite takes an Idempotency-Key.
+    team = spec["paths"]["/api/v1/staff/staff-users"]
+    assert {"get", "post"} <= set(team) and team["post"]["summary"] == "Invite a staff member (admins only)"
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in team["post"]["parameters"])
+    assert {
+        "/api/v1/staff/staff-users/{staff_user_id}/role",
+        "/api/v1/staff/staff-users/{staff_user_id}/active",
+        "/api/v1/staff/staff-users/{staff_user_id}/mfa",
+        "/api/v1/staff/staff-users/{staff_user_id}/invitation",
+    } <= staff_identity
     # Identity's customer settings are the one source of tax and terms: billing's copy is read only.
     assert set(spec["paths"]["/api/v1/staff/customers/{customer_id}/billing-settings"]) == {"get"}
     invoices = spec["paths"]["/api/v1/staff/invoices"]

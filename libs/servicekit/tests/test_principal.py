@@ -104,3 +104,29 @@ def test_a_secure_link_scope_survives_the_token_and_the_proto_and_other_tokens_k
     claims = jwt.decode(alice_token, options={"verify_signature": False})
     assert "lti" not in claims and "lsi" not in claims
     assert TokenVerifier([key.public_key()]).verify(alice_token).link_ticket_id == ""
+
+
+def test_staff_role_travels_and_only_admin_is_admin():
+    from servicekit.principal import KIND_SERVICE, ROLE_ADMIN, ROLE_TECHNICIAN, require_admin
+
+    key = Ed25519PrivateKey.generate()
+    signer, verifier = TokenSigner(key, ttl_seconds=60), TokenVerifier([key.public_key()])
+    admin = Principal(kind=KIND_STAFF, subject_id="s1", staff_role=ROLE_ADMIN)
+    tech = Principal(kind=KIND_STAFF, subject_id="s2", staff_role=ROLE_TECHNICIAN)
+    back = verifier.verify(signer.sign(admin)[0])
+    assert back == admin and back.is_admin
+    assert Principal.from_proto(admin.to_proto()) == admin
+    require_admin(admin)
+    require_admin(Principal(kind=KIND_SERVICE, subject_id="identity"))
+    # A technician, a staff token without a role (signed before roles existed), an unknown role and a portal user
+    # are all refused.
+    for who in (
+        verifier.verify(signer.sign(tech)[0]),
+        Principal(kind=KIND_STAFF, subject_id="s3"),
+        Principal(kind=KIND_STAFF, subject_id="s4", staff_role="Admin"),
+        ALICE,
+        Principal(kind=KIND_PORTAL_USER, subject_id="u", staff_role=ROLE_ADMIN),
+    ):
+        assert not who.is_admin
+        with pytest.raises(PermissionDenied, match="only an admin may manage staff"):
+            require_admin(who, "manage staff")

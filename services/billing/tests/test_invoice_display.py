@@ -24,7 +24,7 @@ from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 DUE = date(2026, 3, 31)
 A, B = "cust-a", "cust-b"
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="admin-1", staff_role="admin")
 
 
 def user(customer_id: str, contact_id: str = "") -> Principal:

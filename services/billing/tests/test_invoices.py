@@ -28,7 +28,7 @@ def portal_user(customer_id: str, *perms: str, contact_id: str = "", customer_id
 
 
 ALL_A = portal_user(A, perm.INVOICES_VIEW_ALL)
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="admin-1", staff_role="admin")
 
 
 async def numbers(db, principal: Principal, page_size: int = 100) -> list[str]:

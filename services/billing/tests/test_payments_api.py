@@ -20,7 +20,7 @@ from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 A, B = "cust-a", "cust-b"
 ADMIN = frozenset(perm.CATALOGUE)
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="admin-1", staff_role="admin")
 
 
 def user(customer_id: str, perms: frozenset[str] = ADMIN, contact_id: str = "") -> Principal:

@@ -22,7 +22,7 @@ from servicekit.outbox_tables import outbox
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 A, B = "cust-a", "cust-b"
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="admin-1", staff_role="admin")
 LINES = [
     billing_pb2.LineInput(description="Labour", quantity="1.5", unit_price_minor=8_000),
     billing_pb2.LineInput(description="Router", quantity="1", unit_price_minor=4_999),

@@ -20,7 +20,7 @@ from servicekit.outbox_tables import outbox
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 A, B = "cust-a", "cust-b"
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="admin-1", staff_role="admin")
 PORTAL_A = Principal(
     kind=KIND_PORTAL_USER,
     subject_id="u-a",
@@ -348,7 +348,7 @@ async def test_the_credit_ledger_lists_entries_newest_first_with_the_balance(stu
         )
     ledger = await stub.ListCreditEntries(billing_pb2.ListCreditEntriesRequest(customer_id=A), **as_(STAFF))
     assert [e.reference for e in ledger.entries] == ["REF-1", "REF-0"]
-    assert ledger.credit_balance.amount_minor == 3_500 and ledger.entries[0].created_by == "tech-1"
+    assert ledger.credit_balance.amount_minor == 3_500 and ledger.entries[0].created_by == "admin-1"
     other = await stub.ListCreditEntries(billing_pb2.ListCreditEntriesRequest(customer_id=B), **as_(STAFF))
     assert list(other.entries) == [] and other.credit_balance.amount_minor == 0
     err = await rpc_error(stub.ListCreditEntries(billing_pb2.ListCreditEntriesRequest(customer_id=A), **as_(PORTAL_A)))
@@ -388,3 +388,31 @@ async def test_staff_read_one_customers_overview_and_a_portal_user_only_its_own(
         stub.GetAccountOverview(billing_pb2.GetAccountOverviewRequest(customer_id=B), **as_(PORTAL_A))
     )
     assert err.code() == grpc.StatusCode.NOT_FOUND
+
+
+TECHNICIAN = Principal(kind=KIND_STAFF, subject_id="tech-1", staff_role="technician")
+
+
+async def test_a_technician_reads_billing_but_is_refused_every_billing_change(stub, as_, sandbox):  # noqa: ANN001
+    """SPEC S1 (issue 12): billing changes are an admin's; billing refuses a technician itself, over gRPC."""
+    line = [billing_pb2.LineInput(description="Labour", quantity="1", unit_price_minor=1_000)]
+    calls = {
+        "CreateInvoice": billing_pb2.CreateInvoiceRequest(customer_id=A, lines=line, idempotency_key="t" * 16),
+        "UpdateInvoice": billing_pb2.UpdateInvoiceRequest(invoice_id="inv-x"),
+        "SendInvoice": billing_pb2.SendInvoiceRequest(invoice_id="inv-x"),
+        "VoidInvoice": billing_pb2.VoidInvoiceRequest(invoice_id="inv-x"),
+        "CreateEstimate": billing_pb2.CreateEstimateRequest(customer_id=A, name="E", lines=line),
+        "SendEstimate": billing_pb2.SendEstimateRequest(estimate_id="est-x"),
+        "AddStoreCredit": billing_pb2.AddStoreCreditRequest(customer_id=A, amount=usd(100), reference="r"),
+        "RecordPayment": billing_pb2.RecordPaymentRequest(customer_id=A, method="cash", amount=usd(100)),
+        "RefundPayment": billing_pb2.RefundPaymentRequest(payment_id="pay-x", amount=usd(100)),
+    }
+    for name, request in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await getattr(stub, name)(request, **as_(TECHNICIAN))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, name
+        assert "only an admin" in err.value.details(), name
+    # Reading stays open to a technician.
+    await stub.ListInvoices(billing_pb2.ListInvoicesRequest(customer_id=A), **as_(TECHNICIAN))
+    await stub.ListCustomerPayments(billing_pb2.ListCustomerPaymentsRequest(customer_id=A), **as_(TECHNICIAN))
+    await stub.ListCreditEntries(billing_pb2.ListCreditEntriesRequest(customer_id=A), **as_(TECHNICIAN))

@@ -42,7 +42,7 @@ from servicekit.grpc_client import call_options
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 A, B = "cust-a", "cust-b"
-STAFF = Principal(kind=KIND_STAFF, subject_id="tech-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="admin-1", staff_role="admin")
 WEBHOOK_SECRET = "whsec_portal_test_secret"  # noqa: S105 - the test endpoint's signing secret
 SUCCESS_URL = "https://portal.test/billing/payment-options/added?setup={CHECKOUT_SESSION_ID}&state=s1"
 CANCEL_URL = "https://portal.test/billing/payment-options"

@@ -28,9 +28,10 @@ from servicekit import app
 from servicekit.db import Database
 from servicekit.migrations import upgrade
 from servicekit.permissions import NON_PORTAL_USER_GROUP
-from servicekit.principal import KIND_STAFF, Principal
+from servicekit.principal import KIND_STAFF, ROLE_ADMIN, ROLE_TECHNICIAN, Principal
 
-STAFF = Principal(kind=KIND_STAFF, subject_id="staff-under-test")
+STAFF = Principal(kind=KIND_STAFF, subject_id="staff-under-test", staff_role=ROLE_ADMIN)
+TECHNICIAN = Principal(kind=KIND_STAFF, subject_id="technician-under-test", staff_role=ROLE_TECHNICIAN)
 STAFF_PASSWORD = "staff-pass-0123456789"
 ALICE_PASSWORD = "alice-pass-0123456789"
 BOB_PASSWORD = "bob-pass-0123456789"
@@ -142,7 +143,9 @@ async def world(db: Database) -> World:
             password=BOB_PASSWORD,
             group_name=NON_PORTAL_USER_GROUP,
         )
-        staff = await create_staff_user(s, email="admin@example.test", password=STAFF_PASSWORD, name="Ada Admin")
+        staff = await create_staff_user(
+            s, email="admin@example.test", password=STAFF_PASSWORD, name="Ada Admin", role=ROLE_ADMIN
+        )
     return World(customer_a=a.id, customer_b=b.id, contact_a=contact.id, alice=alice.id, bob=bob.id, staff=staff.id)
 
 

@@ -1,5 +1,6 @@
-"""The audit log as staff read it (issue 12), on SQLite and PostgreSQL: newest first in keyset pages, filtered by
-kind, by a piece of the subject (wildcards literal) and by time; only staff; an unknown kind refused by name."""
+"""The audit log as admins read it (issue 12), on SQLite and PostgreSQL: newest first in keyset pages, filtered by
+kind, by a piece of the subject (wildcards literal) and by time; a technician and a portal user refused; an unknown
+kind refused by name."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from servicekit.db import Database
 from servicekit.errors import InvalidArgument, PermissionDenied
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
-STAFF = Principal(kind=KIND_STAFF, subject_id="staff-1")
+STAFF = Principal(kind=KIND_STAFF, subject_id="staff-1", staff_role="admin")
+TECHNICIAN = Principal(kind=KIND_STAFF, subject_id="staff-2", staff_role="technician")
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
@@ -58,7 +60,8 @@ async def test_staff_read_the_log_newest_first_filtered_and_paged(db: Database) 
     assert [s for _, s in window] == ["portal:user_3@acme.test", "portal:user_2@acme.test"]
     with pytest.raises(InvalidArgument, match="unknown kind"):
         await read(kind="coffee_break")
-    async with db.unit_of_work() as s:
-        with pytest.raises(PermissionDenied):
-            await audit.list_entries(s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u", customer_id="c"))
+    for refused in (TECHNICIAN, Principal(kind=KIND_PORTAL_USER, subject_id="u", customer_id="c")):
+        async with db.unit_of_work() as s:
+            with pytest.raises(PermissionDenied):
+                await audit.list_entries(s, principal=refused)
     assert "sign_in_failed" in audit.KINDS and "group_created" in audit.KINDS

@@ -105,6 +105,18 @@ async def test_customer_comment_emails_the_assignee(db: Database, world) -> None
     assert [(e.template, e.recipient) for e in sent] == [(TEMPLATE_CUSTOMER_COMMENT, "admin@example.test")]
     assert "Alice Moreno commented on ticket #1042" in sent[0].body
 
+    # A deactivated assignee (SPEC S1) is emailed nothing more.
+    from identity.db import utcnow
+    from identity.users.models import StaffUser
+
+    async with db.unit_of_work() as s:
+        (await s.get(StaffUser, world.staff)).disabled_at = utcnow()
+    later = events_pb2.CustomerCommented(
+        meta=meta(world), ticket_id="t-1", customer_id=world.customer_a, comment_id="c-3", assignee_id=world.staff
+    )
+    await run(db, customer_commented_handler, later)
+    assert len(await emails(db)) == 1
+
 
 async def test_no_email_of_any_kind_silences_the_customer_and_its_contacts(db: Database, world) -> None:  # noqa: ANN001
     async with db.unit_of_work() as s:

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from portal_local.ports import PortInUseError
-from portal_local.seed import DEMO_CUSTOMERS, SeedError, seed_stack
+from portal_local.seed import DEMO_CUSTOMERS, DEMO_TECHNICIAN_EMAIL, DEMO_TECHNICIAN_PASSWORD, SeedError, seed_stack
 from portal_local.stack import PORT_SLOTS, PROCESSES, Stack, StackConfig, StackError
 
 
@@ -118,8 +118,10 @@ def _print_banner(stack: Stack, seconds: float, seeded_now: bool) -> None:
         f"  NATS              {stack.nats_url}",
         "",
         "Demo logins" + (" (just created):" if seeded_now else ":"),
-        f"  staff   {stack.config.staff_email} / {stack.config.staff_password}   (staff console)",
+        f"  staff   {stack.config.staff_email} / {stack.config.staff_password}   (staff console, admin)",
     ]
+    if "mailcatcher" in stack.enabled:
+        lines.append(f"  staff   {DEMO_TECHNICIAN_EMAIL} / {DEMO_TECHNICIAN_PASSWORD}   (staff console, technician)")
     for demo in DEMO_CUSTOMERS:
         lines.append(f"  portal  {demo.login} / {demo.password}   ({demo.business_name})")
     lines += ["", f"Data in {stack.var_dir}; press Ctrl-C to stop."]

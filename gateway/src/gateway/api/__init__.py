@@ -13,6 +13,7 @@ from gateway.api.staff import portal_controls as staff_portal_controls
 from gateway.api.staff import portal_settings as staff_portal_settings
 from gateway.api.staff import secure_links as staff_secure_links
 from gateway.api.staff import session as staff_session
+from gateway.api.staff import team as staff_team
 from gateway.api.staff import tickets as staff_tickets
 
 ROUTERS = (
@@ -31,6 +32,7 @@ ROUTERS = (
     staff_billing.router,
     staff_portal_controls.router,
     staff_secure_links.router,
+    staff_team.router,
 )
 
 

@@ -38,10 +38,11 @@ class SignedIn:
             return None
         return max(0, int((self.expires_at - datetime.now(UTC)).total_seconds()))
 
-    def page_after(self, next_path: str) -> str:
-        """Where a page goes next: the destination, or first the second-factor step it still owes."""
+    def page_after(self, next_path: str, *, prefix: str = "") -> str:
+        """Where a page goes next: the destination, or first the second-factor step it still owes (under `prefix`,
+        "/staff" for the staff console)."""
         step = _STEP_PAGES.get(self.next_step)
-        return f"{step}?next={quote(next_path, safe='/')}" if step else next_path
+        return f"{prefix}{step}?next={quote(next_path, safe='/')}" if step else next_path
 
 
 class TooLong(ValueError):

@@ -29,6 +29,7 @@ CustomerMessage = identity_pb2.Customer
 CustomFieldMessage = identity_pb2.CustomField
 PermissionGroupMessage = identity_pb2.PermissionGroup
 PortalUserMessage = identity_pb2.PortalUser
+StaffUserMessage = identity_pb2.StaffUser
 SecureLinkMessage = identity_pb2.SecureLink
 EmailTemplateMessage = identity_pb2.EmailTemplate
 CustomerSettingsMessage = identity_pb2.CustomerSettings
@@ -258,6 +259,46 @@ class IdentityClient:
     async def delete_permission_group(self, token: str, group_id: str) -> None:
         req = identity_pb2.DeletePermissionGroupRequest(group_id=group_id)
         await self._call(self._stub.DeletePermissionGroup, req, token)
+
+    # Staff accounts (SPEC S1): admin only in identity, a technician gets PERMISSION_DENIED (403).
+    async def list_staff_users(self, token: str) -> list[identity_pb2.StaffUser]:
+        req = identity_pb2.ListStaffUsersRequest()
+        return list((await self._call(self._stub.ListStaffUsers, req, token)).staff_users)
+
+    async def invite_staff_user(
+        self, token: str, *, email: str, name: str, role: str, idempotency_key: str, language: str
+    ) -> identity_pb2.StaffUser:
+        req = identity_pb2.InviteStaffUserRequest(
+            email=email, name=name, role=role, idempotency_key=idempotency_key, language=language
+        )
+        return (await self._call(self._stub.InviteStaffUser, req, token)).staff_user
+
+    async def resend_staff_invitation(self, token: str, *, staff_user_id: str, language: str) -> identity_pb2.StaffUser:
+        req = identity_pb2.ResendStaffInvitationRequest(staff_user_id=staff_user_id, language=language)
+        return (await self._call(self._stub.ResendStaffInvitation, req, token)).staff_user
+
+    async def set_staff_role(self, token: str, *, staff_user_id: str, role: str) -> identity_pb2.StaffUser:
+        req = identity_pb2.SetStaffRoleRequest(staff_user_id=staff_user_id, role=role)
+        return (await self._call(self._stub.SetStaffRole, req, token)).staff_user
+
+    async def set_staff_active(self, token: str, *, staff_user_id: str, active: bool) -> identity_pb2.StaffUser:
+        req = identity_pb2.SetStaffActiveRequest(staff_user_id=staff_user_id, active=active)
+        return (await self._call(self._stub.SetStaffActive, req, token)).staff_user
+
+    async def reset_staff_mfa(self, token: str, *, staff_user_id: str) -> identity_pb2.StaffUser:
+        req = identity_pb2.ResetStaffMfaRequest(staff_user_id=staff_user_id)
+        return (await self._call(self._stub.ResetStaffMfa, req, token)).staff_user
+
+    async def check_staff_invitation(self, token: str) -> str:
+        """The login a live staff invitation is for; FAILED_PRECONDITION when the link no longer works."""
+        req = identity_pb2.CheckStaffInvitationRequest(token=token)
+        return (await self._call(self._stub.CheckStaffInvitation, req, None)).login
+
+    async def accept_staff_invitation(self, *, token: str, new_password: str, client_address: str) -> str:
+        req = identity_pb2.AcceptStaffInvitationRequest(
+            token=token, new_password=new_password, client_address=client_address
+        )
+        return (await self._call(self._stub.AcceptStaffInvitation, req, None)).login
 
     async def create_portal_user(self, token: str, **fields: object) -> identity_pb2.PortalUser:
         req = identity_pb2.CreatePortalUserRequest(**fields)

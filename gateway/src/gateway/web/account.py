@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import grpc
@@ -243,25 +244,51 @@ async def change_submit(request: Request, session: PortalPage) -> Response:
     return _change_page(request, session, {}, done=True)
 
 
-# --- MFA: the second step of a sign-in, and the enrolment it may require (SPEC P4) ---------------------
+# --- MFA: the second step of a sign-in, and the enrolment it may require (SPEC P4; staff, S1) -------------
 
 
-def _pending_token(request: Request) -> str | None:
-    token = request.cookies.get(SESSION_COOKIE)
+@dataclass(frozen=True)
+class MfaFlow:
+    """Where a sign-in's second step lives: the portal's pages, or the staff console's under /staff (its cookie)."""
+
+    cookie: str
+    cookie_flags: dict
+    prefix: str
+    signin_path: str
+    home: str
+
+    def next_path(self, value: str | None) -> str:
+        target = safe_next(value)
+        if self.prefix and not target.startswith(self.prefix):
+            return self.home
+        return target
+
+
+PORTAL_MFA = MfaFlow(cookie=SESSION_COOKIE, cookie_flags=COOKIE_FLAGS, prefix="", signin_path="/signin", home="/")
+
+
+def _pending_token(request: Request, flow: MfaFlow = PORTAL_MFA) -> str | None:
+    token = request.cookies.get(flow.cookie)
     return token if token and len(token) <= MAX_TOKEN else None
 
 
-def _pending_page(request: Request, token: str, template: str, context: dict, status_code: int = 200) -> Response:
+def _pending_page(
+    request: Request, token: str, template: str, context: dict, status_code: int = 200, flow: MfaFlow = PORTAL_MFA
+) -> Response:
     """A page for a session still waiting for its second factor: its CSRF token is bound to that session."""
     csrf: Csrf = request.app.state.csrf
     return _pages(request).render(
-        request, template, context, csrf_token=csrf.for_session(session_hash(token)), status_code=status_code
+        request,
+        template,
+        {**context, "prefix": flow.prefix},
+        csrf_token=csrf.for_session(session_hash(token)),
+        status_code=status_code,
     )
 
 
-def _restart_sign_in() -> Response:
-    response = RedirectResponse("/signin", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
+def _restart_sign_in(flow: MfaFlow = PORTAL_MFA) -> Response:
+    response = RedirectResponse(flow.signin_path, status_code=303)
+    response.delete_cookie(flow.cookie, **flow.cookie_flags)
     return response
 
 
@@ -277,66 +304,64 @@ def _qr_markup(svg: str) -> Markup | str:
     return Markup(svg) if _QR_SVG.match(svg) else ""  # noqa: S704 - checked against the exact shape above
 
 
-@router.get("/mfa")
-async def mfa_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query parameter's name
-    token = _pending_token(request)
+async def mfa_code_form(request: Request, next_value: str, flow: MfaFlow) -> Response:
+    token = _pending_token(request, flow)
     if token is None:
-        return RedirectResponse("/signin", status_code=303)
-    return _pending_page(request, token, "account/mfa.html", {"next": safe_next(next), "errors": {}})
+        return RedirectResponse(flow.signin_path, status_code=303)
+    context = {"next": flow.next_path(next_value), "errors": {}}
+    return _pending_page(request, token, "account/mfa.html", context, flow=flow)
 
 
-@router.post("/mfa")
-async def mfa_submit(request: Request) -> Response:
+async def mfa_code_submit(request: Request, flow: MfaFlow) -> Response:
     form = await read_form(request)
-    check_csrf(request, form.get(CSRF_FIELD))
-    token = _pending_token(request)
+    check_csrf(request, form.get(CSRF_FIELD), flow.cookie)
+    token = _pending_token(request, flow)
     if token is None:
-        return RedirectResponse("/signin", status_code=303)
+        return RedirectResponse(flow.signin_path, status_code=303)
     t = _pages(request).translator(request)
-    next_path = safe_next(field(form, "next"))
+    next_path = flow.next_path(field(form, "next"))
     code = field(form, "code").strip()[:64]
     if not code:
         errors = {"code": t("account.mfa.code_required")}
-        return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400)
+        return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400, flow)
     try:
         await request.app.state.backends.identity.verify_mfa_code(token, code=code, client_address=_address(request))
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
             errors = {"code": t("account.mfa.wrong")}
-            return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400)
+            return _pending_page(request, token, "account/mfa.html", {"next": next_path, "errors": errors}, 400, flow)
         if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
-            return _restart_sign_in()
+            return _restart_sign_in(flow)
         raise
     return RedirectResponse(next_path, status_code=303)
 
 
-@router.get("/mfa/enrol")
-async def enrol_form(request: Request, next: str = "/") -> Response:  # noqa: A002
-    token = _pending_token(request)
+async def mfa_enrol_form(request: Request, next_value: str, flow: MfaFlow) -> Response:
+    token = _pending_token(request, flow)
     if token is None:
-        return RedirectResponse("/signin", status_code=303)
+        return RedirectResponse(flow.signin_path, status_code=303)
+    next_path = flow.next_path(next_value)
     try:
         enrolment = await request.app.state.backends.identity.begin_mfa_enrolment(token)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
-            return _restart_sign_in()
+            return _restart_sign_in(flow)
         if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
-            return RedirectResponse(f"/mfa?next={quote(safe_next(next), safe='/')}", status_code=303)
+            return RedirectResponse(f"{flow.prefix}/mfa?next={quote(next_path, safe='/')}", status_code=303)
         raise
     qr = _qr_markup(enrolment.qr_svg)
-    context = {"next": safe_next(next), "errors": {}, "secret": enrolment.secret, "qr_svg": qr}
-    return _pending_page(request, token, "account/enrol.html", context)
+    context = {"next": next_path, "errors": {}, "secret": enrolment.secret, "qr_svg": qr}
+    return _pending_page(request, token, "account/enrol.html", context, flow=flow)
 
 
-@router.post("/mfa/enrol")
-async def enrol_submit(request: Request) -> Response:
+async def mfa_enrol_submit(request: Request, flow: MfaFlow) -> Response:
     form = await read_form(request)
-    check_csrf(request, form.get(CSRF_FIELD))
-    token = _pending_token(request)
+    check_csrf(request, form.get(CSRF_FIELD), flow.cookie)
+    token = _pending_token(request, flow)
     if token is None:
-        return RedirectResponse("/signin", status_code=303)
+        return RedirectResponse(flow.signin_path, status_code=303)
     t = _pages(request).translator(request)
-    next_path = safe_next(field(form, "next"))
+    next_path = flow.next_path(field(form, "next"))
     code = field(form, "code").strip()[:64]
     try:
         codes = await request.app.state.backends.identity.confirm_mfa_enrolment(
@@ -346,14 +371,34 @@ async def enrol_submit(request: Request) -> Response:
         if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
             # A new secret is made on the next visit: the page offers to start again rather than keep this one.
             context = {"next": next_path, "errors": {"code": t("account.mfa.wrong")}, "secret": "", "qr_svg": ""}
-            return _pending_page(request, token, "account/enrol.html", context, 400)
+            return _pending_page(request, token, "account/enrol.html", context, 400, flow)
         if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
-            return _restart_sign_in()
+            return _restart_sign_in(flow)
         raise
     session = await request.app.state.sessions.resolve(token)
     return _pages(request).render(
         request, "account/recovery_codes.html", {"codes": codes, "next": next_path}, session=session
     )
+
+
+@router.get("/mfa")
+async def mfa_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query parameter's name
+    return await mfa_code_form(request, next, PORTAL_MFA)
+
+
+@router.post("/mfa")
+async def mfa_submit(request: Request) -> Response:
+    return await mfa_code_submit(request, PORTAL_MFA)
+
+
+@router.get("/mfa/enrol")
+async def enrol_form(request: Request, next: str = "/") -> Response:  # noqa: A002
+    return await mfa_enrol_form(request, next, PORTAL_MFA)
+
+
+@router.post("/mfa/enrol")
+async def enrol_submit(request: Request) -> Response:
+    return await mfa_enrol_submit(request, PORTAL_MFA)
 
 
 # --- privacy settings (SPEC P10) ------------------------------------------------------------------------

@@ -78,8 +78,10 @@ async def cookie_session(request: Request, cookie: str, signin_path: str) -> Ses
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
             step = _PENDING_STEPS.get(split_field(err.details() or "")[0] or "")
-            if step and cookie == SESSION_COOKIE:
+            if step and cookie in (SESSION_COOKIE, STAFF_COOKIE):
                 # Signed in with the password but not yet with the second factor: back to that step, cookie kept.
+                # Staff (SPEC S1) have the same steps under /staff.
+                step = f"/staff{step}" if cookie == STAFF_COOKIE else step
                 raise SignInRequired(next_path, signin_path=step, cookie=cookie) from None
             # SPEC P7: a closed support window signs the browser out; the sign-in page says why.
             reason = support_window.REASON if support_window.closed(err.details()) else ""

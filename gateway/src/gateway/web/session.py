@@ -114,8 +114,8 @@ async def submit_signin(
         if err.code() == grpc.StatusCode.FAILED_PRECONDITION and support_window.closed(err.details()):
             text = support_window.sign_in_message(t, err.details())
         return again(text, status)
-    # Only the portal has a second factor; a staff session is complete once identity answers.
-    target = result.page_after(next_path) if audience == AUDIENCE_PORTAL else next_path
+    # A second factor the session still owes: the portal's pages, or the staff console's (SPEC P4, S1).
+    target = result.page_after(next_path, prefix="" if audience == AUDIENCE_PORTAL else "/staff")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(cookie, result.session_token, max_age=result.cookie_max_age(), **cookie_flags)
     return response

@@ -27,6 +27,12 @@ KIND_STAFF = "staff"
 KIND_SERVICE = "service"
 KIND_SECURE_LINK = "secure_link"
 
+# A staff member's role (SPEC S1). Technicians work tickets and see customers; admins also manage staff, groups,
+# settings and billing. A missing or unknown role is never an admin.
+ROLE_ADMIN = "admin"
+ROLE_TECHNICIAN = "technician"
+STAFF_ROLES = (ROLE_ADMIN, ROLE_TECHNICIAN)
+
 _KIND_TO_PROTO = {
     KIND_PORTAL_USER: common_pb2.PRINCIPAL_KIND_PORTAL_USER,
     KIND_STAFF: common_pb2.PRINCIPAL_KIND_STAFF,
@@ -52,6 +58,13 @@ class Principal:
     # whole customer and for every other kind of principal.
     link_ticket_id: str = ""
     link_site_id: str = ""
+    # Staff principals only: ROLE_ADMIN or ROLE_TECHNICIAN; "" (or anything else) is treated as a technician.
+    staff_role: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        """An admin staff member, or a service acting for the system (services are trusted with everything)."""
+        return self.kind == KIND_SERVICE or (self.kind == KIND_STAFF and self.staff_role == ROLE_ADMIN)
 
     @property
     def is_staff(self) -> bool:
@@ -77,6 +90,7 @@ class Principal:
             session_id=self.session_id,
             link_ticket_id=self.link_ticket_id,
             link_site_id=self.link_site_id,
+            staff_role=self.staff_role,
         )
 
     @classmethod
@@ -93,6 +107,7 @@ class Principal:
             session_id=msg.session_id,
             link_ticket_id=msg.link_ticket_id,
             link_site_id=msg.link_site_id,
+            staff_role=msg.staff_role,
         )
 
 
@@ -124,6 +139,13 @@ def visibility(principal: Principal, *, view_all: str, view_mine: str) -> Visibi
 def require(principal: Principal, permission: str) -> None:
     if not principal.has(permission):
         raise PermissionDenied("your portal group does not allow this action")
+
+
+def require_admin(principal: Principal, action: str = "do this") -> None:
+    """Admin-only operations (SPEC S1): staff management, permission groups, portal settings, billing changes.
+    A technician, a staff principal without a role, and every portal or link principal are refused."""
+    if not principal.is_admin:
+        raise PermissionDenied(f"only an admin may {action}")
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
@@ -171,6 +193,8 @@ class TokenSigner:
             claims["lti"] = p.link_ticket_id
         if p.link_site_id:
             claims["lsi"] = p.link_site_id
+        if p.staff_role:
+            claims["srl"] = p.staff_role
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires
 
 
@@ -229,6 +253,7 @@ class TokenVerifier:
                 session_id=c.get("sid", ""),
                 link_ticket_id=c.get("lti", ""),
                 link_site_id=c.get("lsi", ""),
+                staff_role=c.get("srl", ""),
             ), float(c["exp"])
         raise Unauthenticated("invalid principal token") from last
 

@@ -23,7 +23,15 @@ from servicekit.db import Database
 from servicekit.grpc_client import open_channel
 from servicekit.grpc_server import GrpcServer, start_grpc_server
 from servicekit.metrics import kit_metrics
-from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, TokenSigner, TokenVerifier
+from servicekit.principal import (
+    KIND_PORTAL_USER,
+    KIND_STAFF,
+    ROLE_ADMIN,
+    ROLE_TECHNICIAN,
+    Principal,
+    TokenSigner,
+    TokenVerifier,
+)
 from servicekit.settings import ServiceSettings
 
 
@@ -85,7 +93,14 @@ class Principals:
 
     @staticmethod
     def staff(subject_id: str = "staff-1", **fields: object) -> Principal:
+        """An admin staff member (pass staff_role= for another role)."""
+        fields.setdefault("staff_role", ROLE_ADMIN)
         return Principal(kind=KIND_STAFF, subject_id=subject_id, **fields)  # type: ignore[arg-type]
+
+    @staticmethod
+    def technician(subject_id: str = "tech-1", **fields: object) -> Principal:
+        """A technician: works tickets and sees customers, refused the admin-only operations."""
+        return Principal(kind=KIND_STAFF, subject_id=subject_id, staff_role=ROLE_TECHNICIAN, **fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class Settings(ServiceSettings):
 
     bootstrap_staff_email: str = ""
     bootstrap_staff_password: SecretStr = SecretStr("")
+    # SPEC S1: an admin without MFA is sent to enrol at sign-in. Unset means on when env=prod and off otherwise,
+    # so `make run`'s bootstrap admin signs in with its password alone.
+    require_staff_admin_mfa: bool | None = Field(None, validate_default=True)
 
     @field_validator("signing_key_file")
     @classmethod
@@ -122,6 +125,11 @@ class Settings(ServiceSettings):
             )
         return value
 
+    @field_validator("require_staff_admin_mfa")
+    @classmethod
+    def _admin_mfa(cls, value: bool | None, info: ValidationInfo) -> bool:
+        return value if value is not None else info.data.get("env") == "prod"
+
     def signing_key(self) -> Ed25519PrivateKey:
         return read_signing_key(self.signing_key_file)
 
@@ -132,7 +140,9 @@ class Settings(ServiceSettings):
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(
-            idle=timedelta(minutes=self.session_idle_minutes), absolute=timedelta(hours=self.session_absolute_hours)
+            idle=timedelta(minutes=self.session_idle_minutes),
+            absolute=timedelta(hours=self.session_absolute_hours),
+            require_staff_admin_mfa=bool(self.require_staff_admin_mfa),
         )
 
     def peer_addresses(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ from identity.sessions.rpcs import SessionRpcs
 from identity.sessions.service import SessionPolicy
 from identity.sessions.tokens import PrincipalTokens
 from identity.settings.rpcs import PortalSettingsRpcs
+from identity.staff.rpcs import StaffRpcs
 from identity.users.rpcs import PortalUserRpcs
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from servicekit.db import Database
@@ -41,6 +42,8 @@ PUBLIC_METHODS = [
         "BeginMfaEnrolment",
         "ConfirmMfaEnrolment",
         "OpenSecureLink",
+        "CheckStaffInvitation",
+        "AcceptStaffInvitation",
     )
 ]
 
@@ -59,6 +62,7 @@ class IdentityServicer(
     PortalControlsRpcs,
     EmailTemplateRpcs,
     AuditRpcs,
+    StaffRpcs,
     identity_pb2_grpc.IdentityServiceServicer,
 ):
     def __init__(

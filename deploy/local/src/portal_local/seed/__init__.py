@@ -15,10 +15,20 @@ from portal_local.seed.billing import seed_billing
 from portal_local.seed.identity import DEMO_CUSTOMERS, DemoCustomer, seed_customers
 from portal_local.seed.knowledge import seed_knowledge
 from portal_local.seed.rpc import SeedError, call, channel, sign_in, sign_out
+from portal_local.seed.staff import DEMO_TECHNICIAN_EMAIL, DEMO_TECHNICIAN_PASSWORD, seed_technician
 from portal_local.seed.tickets import seed_tickets
 from portal_local.stack import Stack
 
-__all__ = ["DEMO_CUSTOMERS", "DemoCustomer", "SeedError", "SeedResult", "seed", "seed_stack"]
+__all__ = [
+    "DEMO_CUSTOMERS",
+    "DEMO_TECHNICIAN_EMAIL",
+    "DEMO_TECHNICIAN_PASSWORD",
+    "DemoCustomer",
+    "SeedError",
+    "SeedResult",
+    "seed",
+    "seed_stack",
+]
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,10 @@ class SeedResult:
     tickets: int = 0
 
 
-def seed(identity_addr: str, tickets_addr: str, staff_email: str, staff_password: str) -> SeedResult:
+def seed(
+    identity_addr: str, tickets_addr: str, staff_email: str, staff_password: str, mail_url: str = ""
+) -> SeedResult:
+    """With `mail_url` (the local mail catcher), also the demo technician, which accepts its emailed invitation."""
     with channel(identity_addr) as id_channel, channel(tickets_addr) as t_channel:
         identity = identity_pb2_grpc.IdentityServiceStub(id_channel)
         tickets = tickets_pb2_grpc.TicketsServiceStub(t_channel)
@@ -46,6 +59,8 @@ def seed(identity_addr: str, tickets_addr: str, staff_email: str, staff_password
 
         customers = seed_customers(identity, staff_token)
         seed_knowledge(t_channel, staff_token)
+        if mail_url:
+            seed_technician(identity, staff_token, mail_url)
         sign_out(identity, staff_session)
         created_tickets = seed_tickets(identity, tickets)
 
@@ -59,6 +74,7 @@ def seed_stack(stack: Stack) -> SeedResult:
         stack.grpc_addr("tickets"),
         stack.config.staff_email,
         stack.config.staff_password,
+        mail_url=stack.mail_url if "mailcatcher" in stack.enabled else "",
     )
     if result.created and "billing" in stack.enabled:
         addrs = (stack.grpc_addr("identity"), stack.grpc_addr("billing"))

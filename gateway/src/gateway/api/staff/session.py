@@ -19,7 +19,8 @@ router = APIRouter(
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
 async def create_staff_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
-    """Staff sign-in; the answer's token authenticates the staff API."""
+    """Staff sign-in; the answer's token authenticates the staff API. A staff member with MFA (and an admin without
+    it, where the deployment requires MFA for admins) gets `next_step` `mfa_code` or `mfa_enrol`: finish it with
+    the same `/api/v1/sessions/current/mfa…` calls as a portal user, with this token as the bearer."""
     result = await api_sign_in(request, backends, body, audience=AUDIENCE_STAFF)
-    # next_step stays "done": staff have no second factor in the portal's sign-in.
-    return SessionCreated(session_token=result.session_token, expires_at=result.expires_at)
+    return SessionCreated(session_token=result.session_token, expires_at=result.expires_at, next_step=result.next_step)

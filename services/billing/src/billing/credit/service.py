@@ -8,7 +8,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.credit.models import CreditEntry
-from billing.customers.service import claim_key, request_digest, require_staff
+from billing.customers.service import claim_key, request_digest, require_billing_admin, require_staff
 from billing.invoices.models import OPEN, Invoice
 from billing.invoices.service import check_currency
 from servicekit import permissions as perm
@@ -48,7 +48,7 @@ async def add_credit(
 ) -> CreditAdded:
     """Staff add store credit with a reference and a message; the entry and the new credit balance. With an
     idempotency key, a repeat of the same request adds nothing and answers the first entry (replayed)."""
-    require_staff(principal)
+    require_billing_admin(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
     if amount_minor <= 0:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.customers.models import DEFAULT_TERMS_DAYS, Counter, CustomerBilling, StaffRequest
 from servicekit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from servicekit.principal import Principal
+from servicekit.principal import Principal, require_admin
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,12 @@ MAX_KEY = 64
 def require_staff(principal: Principal) -> None:
     if not principal.is_staff:
         raise PermissionDenied("only staff may do this")
+
+
+def require_billing_admin(principal: Principal) -> None:
+    """Billing changes — invoices, estimates, manual payments, refunds, store credit — are an admin's (SPEC S1):
+    a technician reads billing but changes none of it."""
+    require_admin(principal, "change billing (invoices, estimates, payments, refunds, store credit)")
 
 
 async def settings_for(session: AsyncSession, customer_id: str) -> CustomerBilling:

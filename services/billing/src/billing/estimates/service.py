@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing.customers.service import claim_key, next_number, request_digest, require_staff
+from billing.customers.service import claim_key, next_number, request_digest, require_billing_admin
 from billing.db import utcnow
 from billing.estimates.models import APPROVED, DECLINED, DRAFT, OPEN, Estimate, EstimateLine
 from billing.events import publish
@@ -43,7 +43,7 @@ async def create_estimate(
     """Staff make an estimate: sent at once (open until the customer approves or declines it), or kept as a draft
     that only staff see until `send_estimate`. With an idempotency key, a repeat of the same request answers the
     first estimate (True)."""
-    require_staff(principal)
+    require_billing_admin(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
     if not name.strip():
@@ -175,7 +175,7 @@ async def decide_estimate(session: AsyncSession, *, principal: Principal, estima
 
 async def send_estimate(session: AsyncSession, *, principal: Principal, estimate_id: str) -> tuple[Estimate, bool]:
     """A draft estimate is sent: dated today and open on the portal. True when it was sent already."""
-    require_staff(principal)
+    require_billing_admin(principal)
     result = await session.execute(
         update(Estimate)
         .where(Estimate.id == estimate_id, Estimate.status == DRAFT)

@@ -11,7 +11,13 @@ from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
-from billing.customers.service import claim_key, next_number, request_digest, require_staff, settings_for
+from billing.customers.service import (
+    claim_key,
+    next_number,
+    request_digest,
+    require_billing_admin,
+    settings_for,
+)
 from billing.db import utcnow
 from billing.events import publish
 from billing.invoices.models import DRAFT, OPEN, PAID, VOID, Invoice, InvoiceLine
@@ -206,7 +212,7 @@ async def create_invoice(
 
     With an idempotency key, a repeat of the same request answers the first invoice; the bool says so.
     """
-    require_staff(principal)
+    require_billing_admin(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
     currency = check_currency(currency)
@@ -287,7 +293,7 @@ async def _send(session: AsyncSession, invoice: Invoice, *, issued_on: date | No
 
 
 async def _locked_invoice(session: AsyncSession, principal: Principal, invoice_id: str) -> Invoice:
-    require_staff(principal)
+    require_billing_admin(principal)
     invoice = await session.scalar(
         select(Invoice)
         .where(Invoice.id == invoice_id)

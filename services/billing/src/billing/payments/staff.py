@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from billing.customers.models import StaffRequest
-from billing.customers.service import MAX_KEY, claim_key, request_digest, require_staff
+from billing.customers.service import MAX_KEY, claim_key, request_digest, require_billing_admin, require_staff
 from billing.db import utcnow
 from billing.events import publish
 from billing.invoices.service import AllocationInput, check_currency, open_payable_invoices, payable_invoices
@@ -160,7 +160,7 @@ async def record_payment(
 ) -> payments.Begun:
     """Staff record cash, a check or a bank transfer: applied to the allocations given, or spread over the open
     invoices oldest first, in one transaction (no processor call). Once per idempotency key."""
-    require_staff(principal)
+    require_billing_admin(principal)
     if not customer_id:
         raise InvalidArgument("a customer is required", field="customer_id")
     if method not in MANUAL_METHODS:
@@ -315,7 +315,7 @@ async def begin_refund(
     """Write a pending refund of part or all of a processor payment, or find the one this key made. The payment
     row is locked, so two refunds of one payment are decided one after the other on every replica and together
     never exceed what was charged."""
-    require_staff(principal)
+    require_billing_admin(principal)
     if amount_minor <= 0:
         raise InvalidArgument("the refund must be a positive amount", field="amount")
     if amount_minor > MAX_MINOR:

@@ -29,6 +29,10 @@ GROUP_CREATED = "group_created"
 GROUP_UPDATED = "group_updated"
 GROUP_DELETED = "group_deleted"
 USER_GROUP_CHANGED = "user_group_changed"
+STAFF_INVITED = "staff_invited"
+STAFF_ROLE_CHANGED = "staff_role_changed"
+STAFF_DEACTIVATED = "staff_deactivated"
+STAFF_REACTIVATED = "staff_reactivated"
 
 
 class AuditEntry(Base):

@@ -9,12 +9,11 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.access import require_staff
 from identity.audit import models
 from identity.audit.models import AuditEntry
 from servicekit.errors import InvalidArgument
 from servicekit.pagination import keyset, keyset_cursor, page_size
-from servicekit.principal import Principal
+from servicekit.principal import Principal, require_admin
 
 # Every kind the log holds, for the staff filter (a kind outside it is refused by name).
 KINDS = tuple(sorted(v for k, v in vars(models).items() if k.isupper() and isinstance(v, str)))
@@ -45,9 +44,10 @@ async def list_entries(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> AuditPage:
-    """The audit log newest first, one keyset page, for staff: only one `kind`, only subjects containing `subject`
-    (any case, LIKE wildcards literal), only entries at or after `since` and before `until`."""
-    require_staff(principal)
+    """The audit log newest first, one keyset page, for admins (it is the record of who did what to access): only
+    one `kind`, only subjects containing `subject` (any case, LIKE wildcards literal), only entries at or after
+    `since` and before `until`."""
+    require_admin(principal, "read the audit log")
     limit = page_size(size)
     query = select(AuditEntry)
     if kind:

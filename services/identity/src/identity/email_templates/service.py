@@ -21,7 +21,7 @@ from identity.audit.service import record
 from identity.db import utcnow
 from identity.email_templates.models import EmailTemplate
 from servicekit.errors import InvalidArgument
-from servicekit.principal import Principal
+from servicekit.principal import Principal, require_admin
 
 INVITATION = "invitation"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a template name
@@ -226,7 +226,7 @@ async def list_templates(s: AsyncSession, *, principal: Principal) -> list[Templ
 async def update_template(
     s: AsyncSession, *, principal: Principal, name: str, language: str, subject: str, body: str
 ) -> Template:
-    require_staff(principal)
+    require_admin(principal, "change the email templates")
     _check_names(name, language)
     subject = subject.strip()
     if not subject:
@@ -255,7 +255,7 @@ async def update_template(
 
 
 async def reset_template(s: AsyncSession, *, principal: Principal, name: str, language: str) -> Template:
-    require_staff(principal)
+    require_admin(principal, "change the email templates")
     _check_names(name, language)
     row = await s.get(EmailTemplate, (name, language))
     if row is not None:

@@ -16,9 +16,12 @@ from identity.groups.models import PermissionGroup
 from identity.users.models import PortalUser
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from servicekit.permissions import ADMIN_PORTAL_GROUP, BUILT_IN_GROUPS, CATALOGUE
-from servicekit.principal import Principal
+from servicekit.principal import Principal, require_admin
 
 MAX_GROUP_NAME = 100
+
+
+GROUPS = "edit permission groups"
 
 
 async def group_by_name(s: AsyncSession, *, name: str) -> PermissionGroup:
@@ -68,8 +71,8 @@ async def _get(s: AsyncSession, group_id: str) -> PermissionGroup:
 async def create_group(
     s: AsyncSession, *, principal: Principal, name: str, permissions: list[str], address: str = ""
 ) -> PermissionGroup:
-    """A new group holding catalogue permissions (staff only)."""
-    require_staff(principal)
+    """A new group holding catalogue permissions (admins only, SPEC S1)."""
+    require_admin(principal, GROUPS)
     group = PermissionGroup(name=await _name(s, name), permissions=_permissions(permissions), built_in=False)
     s.add(group)
     await s.flush()
@@ -80,8 +83,8 @@ async def create_group(
 async def update_group(
     s: AsyncSession, *, principal: Principal, group_id: str, name: str, permissions: list[str], address: str = ""
 ) -> PermissionGroup:
-    """Rename a group and replace its permissions (staff only); the built-in groups are fixed."""
-    require_staff(principal)
+    """Rename a group and replace its permissions (admins only); the built-in groups are fixed."""
+    require_admin(principal, GROUPS)
     group = await _get(s, group_id)
     if group.built_in or group.name in BUILT_IN_GROUPS:
         raise FailedPrecondition("the built-in groups cannot be changed; create a group of your own")
@@ -93,8 +96,8 @@ async def update_group(
 
 
 async def delete_group(s: AsyncSession, *, principal: Principal, group_id: str, address: str = "") -> None:
-    """Delete a group that is neither built in nor anyone's (staff only): every portal user keeps a group."""
-    require_staff(principal)
+    """Delete a group that is neither built in nor anyone's (admins only): every portal user keeps a group."""
+    require_admin(principal, GROUPS)
     group = await _get(s, group_id)
     if group.built_in or group.name in BUILT_IN_GROUPS:
         raise FailedPrecondition("the built-in groups cannot be deleted")

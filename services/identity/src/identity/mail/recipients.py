@@ -19,7 +19,8 @@ The rules, in the seed's words (001, "Customer settings") and how they are read 
   notifications related to invoicing only"). **Receive billing emails** off stops them all.
 - **Account emails** (`Kind.ACCOUNT`) go to the portal user's own address, and to nobody else: an invitation or a
   reset link is for that person only. Neither privacy switch applies (they are not reports or billing).
-- **Staff emails** (`Kind.STAFF`) go to the staff member named, whatever the customer's settings.
+- **Staff emails** (`Kind.STAFF`) go to the staff member named, whatever the customer's settings; never to a
+  deactivated one.
 
 Addresses are de-duplicated case-insensitively, the first spelling kept, so a contact who is also an additional
 notification email gets one email. The outbox's UNIQUE(cause_event_id, template, recipient) then keeps each email to
@@ -81,7 +82,10 @@ async def recipients(
     `staff_id` the staff member (staff kind)."""
     if kind is Kind.STAFF:
         staff = await s.get(StaffUser, staff_id) if staff_id else None
-        return [Recipient(staff.email, staff.name, Role.STAFF)] if staff is not None and staff.email else []
+        # A deactivated staff member (SPEC S1) is emailed nothing more.
+        if staff is None or not staff.email or staff.disabled_at is not None:
+            return []
+        return [Recipient(staff.email, staff.name, Role.STAFF)]
     customer = await s.get(Customer, customer_id) if customer_id else None
     if customer is None or customer.no_email:
         return []

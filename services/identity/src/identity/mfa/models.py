@@ -33,3 +33,27 @@ class RecoveryCode(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("portal_users.id"))
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class StaffMfaFactor(Base):
+    """A staff member's TOTP authenticator; the same rules as MfaFactor (required for admins, SPEC S1)."""
+
+    __tablename__ = "staff_mfa_factors"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_step: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffRecoveryCode(Base):
+    """One single-use recovery code of a staff member, kept only as a SHA-256 hash."""
+
+    __tablename__ = "staff_mfa_recovery_codes"
+    __table_args__ = (Index("ix_staff_mfa_recovery_codes_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -25,15 +25,15 @@ from identity.audit import models as audit_kinds
 from identity.audit.models import AuditEntry
 from identity.audit.service import record
 from identity.db import utcnow
-from identity.mfa.models import MfaFactor, RecoveryCode
+from identity.mfa.models import MfaFactor, RecoveryCode, StaffMfaFactor, StaffRecoveryCode
 from identity.secrets import SecretBox, is_sealed
 from identity.sessions.models import PENDING_MFA, UserSession
 from identity.sessions.service import SESSION_ENDED, SessionPolicy, ends_at
 from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token
-from identity.users.models import PortalUser
+from identity.users.models import PortalUser, StaffUser
 from servicekit.db import Database
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
-from servicekit.principal import KIND_PORTAL_USER, Principal
+from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,20 @@ async def _session(s: AsyncSession, token: str, policy: SessionPolicy, now: date
     session = await s.scalar(select(UserSession).where(UserSession.token_hash == hash_session_token(token)))
     if session is None or session.revoked_at is not None or now >= ends_at(session, policy):
         raise Unauthenticated(SESSION_ENDED)
-    if session.user_kind != KIND_PORTAL_USER:
-        raise FailedPrecondition("MFA is for portal users")
+    if session.user_kind not in _MODELS:
+        raise FailedPrecondition("MFA is for portal users and staff")
     return session
+
+
+# Portal users and staff (SPEC S1) keep their authenticators in tables of their own, with the same rules.
+_MODELS = {
+    KIND_PORTAL_USER: (PortalUser, MfaFactor, RecoveryCode),
+    KIND_STAFF: (StaffUser, StaffMfaFactor, StaffRecoveryCode),
+}
+
+
+def _subject(session: UserSession) -> str:
+    return f"{session.user_kind}:{session.user_id}"
 
 
 async def _wrong_code(db: Database, session_id: str, address: str) -> None:
@@ -141,15 +152,16 @@ async def begin_enrolment(
         session = await _session(s, token, policy, now)
         if session.pending == PENDING_MFA:
             raise FailedPrecondition("enter the code from your authenticator app first")
-        user = await s.get(PortalUser, session.user_id)
+        user_model, factor_model, _ = _MODELS[session.user_kind]
+        user = await s.get(user_model, session.user_id)
         if user is None:
             raise Unauthenticated(SESSION_ENDED)
-        factor = await s.get(MfaFactor, user.id)
+        factor = await s.get(factor_model, user.id)
         if factor is not None and factor.confirmed_at is not None:
             raise FailedPrecondition("two-step verification is already set up for this account")
         secret = pyotp.random_base32()
         if factor is None:
-            s.add(MfaFactor(user_id=user.id, secret=_seal(secret, box), last_step=0, created_at=now))
+            s.add(factor_model(user_id=user.id, secret=_seal(secret, box), last_step=0, created_at=now))
         else:
             factor.secret, factor.last_step, factor.created_at = _seal(secret, box), 0, now
         login = user.login
@@ -168,27 +180,26 @@ async def confirm_enrolment(
         session = await _session(s, token, policy, now)
         if session.pending == PENDING_MFA:
             raise FailedPrecondition("enter the code from your authenticator app first")
-        factor = await s.get(MfaFactor, session.user_id)
+        _, factor_model, recovery_model = _MODELS[session.user_kind]
+        factor = await s.get(factor_model, session.user_id)
         if factor is None or factor.confirmed_at is not None:
             raise FailedPrecondition("start the set-up again")
         step = totp_step(_plain(factor.secret, box), code, last_step=factor.last_step, now=now)
         session_id = session.id
         if step is not None:
             factor.confirmed_at, factor.last_step = now, step
-            codes = await _new_recovery_codes(s, factor.user_id)
+            codes = await _new_recovery_codes(s, factor.user_id, recovery_model)
             session.pending = ""
-            await record(
-                s, kind=audit_kinds.MFA_ENROLLED, subject=f"portal_user:{factor.user_id}", address=address, at=now
-            )
+            await record(s, kind=audit_kinds.MFA_ENROLLED, subject=_subject(session), address=address, at=now)
     if step is None:
         await _wrong_code(db, session_id, address)
     return codes
 
 
-async def _new_recovery_codes(s: AsyncSession, user_id: str) -> list[str]:
-    await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+async def _new_recovery_codes(s: AsyncSession, user_id: str, model: type = RecoveryCode) -> list[str]:
+    await s.execute(delete(model).where(model.user_id == user_id))
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
-    s.add_all(RecoveryCode(user_id=user_id, code_hash=_hash_code(_normalise(c))) for c in codes)
+    s.add_all(model(user_id=user_id, code_hash=_hash_code(_normalise(c))) for c in codes)
     return codes
 
 
@@ -204,7 +215,8 @@ async def verify_code(
         session = await _session(s, token, policy, now)
         if session.pending != PENDING_MFA:
             raise FailedPrecondition("this session is not waiting for a code")
-        factor = await s.get(MfaFactor, session.user_id)
+        _, factor_model, recovery_model = _MODELS[session.user_kind]
+        factor = await s.get(factor_model, session.user_id)
         if factor is None or factor.confirmed_at is None:
             raise FailedPrecondition("two-step verification is not set up; sign in again")
         session_id, ok, kind = session.id, False, audit_kinds.MFA_VERIFIED
@@ -213,10 +225,10 @@ async def verify_code(
             factor.last_step, ok = step, True
         else:
             recovery = await s.scalar(
-                select(RecoveryCode).where(
-                    RecoveryCode.user_id == factor.user_id,
-                    RecoveryCode.code_hash == _hash_code(code),
-                    RecoveryCode.used_at.is_(None),
+                select(recovery_model).where(
+                    recovery_model.user_id == factor.user_id,
+                    recovery_model.code_hash == _hash_code(code),
+                    recovery_model.used_at.is_(None),
                 )
             )
             if recovery is not None:
@@ -224,9 +236,9 @@ async def verify_code(
         left = 0
         if ok:
             session.pending = ""
-            await record(s, kind=kind, subject=f"portal_user:{factor.user_id}", address=address, at=now)
+            await record(s, kind=kind, subject=_subject(session), address=address, at=now)
             left = await s.scalar(
-                select(func.count()).where(RecoveryCode.user_id == factor.user_id, RecoveryCode.used_at.is_(None))
+                select(func.count()).where(recovery_model.user_id == factor.user_id, recovery_model.used_at.is_(None))
             )
     if not ok:
         await _wrong_code(db, session_id, address)
@@ -248,6 +260,17 @@ async def reset_mfa(s: AsyncSession, *, principal: Principal, portal_user_id: st
         at=utcnow(),
         detail={"by": principal.subject_id},
     )
+
+
+async def remove_staff_factor(s: AsyncSession, *, staff_user_id: str) -> None:
+    """Remove a staff member's authenticator and recovery codes (the caller checked that an admin asks)."""
+    await s.execute(delete(StaffRecoveryCode).where(StaffRecoveryCode.user_id == staff_user_id))
+    await s.execute(delete(StaffMfaFactor).where(StaffMfaFactor.user_id == staff_user_id))
+
+
+async def staff_has_mfa(s: AsyncSession, staff_user_id: str) -> bool:
+    factor = await s.get(StaffMfaFactor, staff_user_id)
+    return factor is not None and factor.confirmed_at is not None
 
 
 async def set_require_mfa(s: AsyncSession, *, principal: Principal, portal_user_id: str, required: bool) -> None:

@@ -9,12 +9,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.access import require_staff
 from identity.audit.service import record
 from identity.db import utcnow
 from identity.settings.models import PortalSetting
 from servicekit.errors import InvalidArgument
-from servicekit.principal import Principal
+from servicekit.principal import Principal, require_admin
 
 KEY = "portal_controls"
 MAX_URL = 500
@@ -102,8 +101,8 @@ async def update_controls(
     renewal_notice_days: int | None = None,
     portal_url: str = "",
 ) -> Controls:
-    """Change the parts given; the others stay as they are. Every change is audited."""
-    require_staff(principal)
+    """Change the parts given; the others stay as they are (admins only, SPEC S1). Every change is audited."""
+    require_admin(principal, "change the portal controls")
     current = await get_controls(s)
     new = current
     if off_switch is not None:

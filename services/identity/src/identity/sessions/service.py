@@ -22,7 +22,7 @@ from identity.customers.models import Customer
 from identity.customers.service import family
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
-from identity.mfa.models import MfaFactor
+from identity.mfa.models import MfaFactor, StaffMfaFactor
 from identity.portal_controls import support_window
 from identity.portal_controls.admin_override import widen
 from identity.secure_links.principal import link_principal
@@ -40,13 +40,22 @@ from servicekit.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
-from servicekit.principal import KIND_PORTAL_USER, KIND_SECURE_LINK, KIND_STAFF, Principal
+from servicekit.principal import (
+    KIND_PORTAL_USER,
+    KIND_SECURE_LINK,
+    KIND_STAFF,
+    ROLE_ADMIN,
+    ROLE_TECHNICIAN,
+    STAFF_ROLES,
+    Principal,
+)
 
 log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "the login or password is not correct"
 SESSION_ENDED = "the session has ended; sign in again"
 ARCHIVED = "this account cannot sign in to the portal"
+STAFF_DEACTIVATED = "this staff account is deactivated; ask an admin to reactivate it"
 MFA_STEP_PENDING = "the second step of the sign-in is not done yet"
 PENDING_FIELDS = {PENDING_MFA: "mfa_pending", PENDING_ENROL: "mfa_enrol_pending"}
 
@@ -60,6 +69,8 @@ class SessionPolicy:
     # last_seen_at is written at most this often, so resolving a session is usually a pure read.
     touch_every: timedelta = timedelta(minutes=1)
     lockout: LockoutPolicy = LockoutPolicy()
+    # SPEC S1: an admin staff member without a confirmed authenticator must enrol at sign-in.
+    require_staff_admin_mfa: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,8 @@ async def sign_in(
             )
             opened = None
         elif archived:
-            detail = {"audience": audience, "reason": "customer_archived"}
+            reason = "customer_archived" if account.kind == KIND_PORTAL_USER else "staff_deactivated"
+            detail = {"audience": audience, "reason": reason}
             # Not a failure: the password was right, so it must not count towards the lock-out.
             await record(
                 s, kind=audit_kinds.SIGN_IN_REFUSED, subject=subject, address=client_address, at=now, detail=detail
@@ -153,7 +165,7 @@ async def sign_in(
     if opened is None:
         log.info("sign-in failed (%s, %s)", audience, detail["reason"])
         if archived:
-            raise PermissionDenied(ARCHIVED)
+            raise PermissionDenied(ARCHIVED if account.kind == KIND_PORTAL_USER else STAFF_DEACTIVATED)
         if outside:
             raise FailedPrecondition(outside, field=support_window.SUPPORT_WINDOW_FIELD)
         raise Unauthenticated(WRONG_CREDENTIALS)
@@ -174,7 +186,7 @@ async def _open_session(
         created_at=now,
         last_seen_at=now,
         expires_at=now + policy.absolute,
-        pending=await _second_factor(s, account),
+        pending=await _second_factor(s, account, policy),
     )
     s.add(session)
     await s.flush()
@@ -182,7 +194,11 @@ async def _open_session(
 
 
 async def _customer_archived(s: AsyncSession, account: Account) -> bool:
-    """Whether the user's customer is archived (SPEC C5) or the user itself disabled (C3 portal user off)."""
+    """Whether the user's customer is archived (SPEC C5) or the user itself disabled (C3 portal user off, or a
+    deactivated staff member, S1)."""
+    if account.kind == KIND_STAFF:
+        staff = await s.get(StaffUser, account.id)
+        return staff is None or staff.disabled_at is not None
     if account.kind != KIND_PORTAL_USER:
         return False
     row = (
@@ -204,8 +220,15 @@ async def _outside_support_window(s: AsyncSession, account: Account) -> str:
     return support_window.refusal(contact, support_window.today())
 
 
-async def _second_factor(s: AsyncSession, account: Account) -> str:
-    """What a new session of this user waits for (SPEC P4): a code, an enrolment, or nothing."""
+async def _second_factor(s: AsyncSession, account: Account, policy: SessionPolicy) -> str:
+    """What a new session of this user waits for (SPEC P4, S1): a code, an enrolment, or nothing."""
+    if account.kind == KIND_STAFF:
+        staff_factor = await s.get(StaffMfaFactor, account.id)
+        if staff_factor is not None and staff_factor.confirmed_at is not None:
+            return PENDING_MFA
+        staff = await s.get(StaffUser, account.id)
+        admin = staff is not None and staff.role == ROLE_ADMIN
+        return PENDING_ENROL if admin and policy.require_staff_admin_mfa else ""
     if account.kind != KIND_PORTAL_USER:
         return ""
     factor = await s.get(MfaFactor, account.id)
@@ -266,7 +289,7 @@ async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
         return await link_principal(s, link_id=session.user_id, session_id=session.id, now=utcnow())
     if session.user_kind == KIND_STAFF:
         staff = await s.get(StaffUser, session.user_id)
-        if staff is None:
+        if staff is None or staff.disabled_at is not None:
             raise Unauthenticated(SESSION_ENDED)
         return Principal(
             kind=KIND_STAFF,
@@ -274,6 +297,8 @@ async def principal_for(s: AsyncSession, session: UserSession) -> Principal:
             display_name=staff.name or staff.email,
             email=staff.email,
             session_id=session.id,
+            # Read on every resolve: a role change takes effect within one principal token's life.
+            staff_role=staff.role if staff.role in STAFF_ROLES else ROLE_TECHNICIAN,
         )
     row = (
         await s.execute(

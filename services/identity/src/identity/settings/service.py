@@ -8,7 +8,7 @@ from identity.access import require_staff
 from identity.audit.service import record
 from identity.db import utcnow
 from identity.settings.models import PortalSetting
-from servicekit.principal import Principal
+from servicekit.principal import Principal, require_admin
 
 ALWAYS_INVITE = "always_invite_new_customers"
 
@@ -25,7 +25,7 @@ async def read_always_invite(s: AsyncSession, *, principal: Principal) -> bool:
 
 
 async def set_always_invite(s: AsyncSession, *, principal: Principal, on: bool) -> None:
-    require_staff(principal)
+    require_admin(principal, "change the portal settings")
     row = await s.get(PortalSetting, ALWAYS_INVITE)
     if row is None:
         s.add(PortalSetting(key=ALWAYS_INVITE, value={"on": on}))

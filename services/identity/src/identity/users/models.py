@@ -19,9 +19,13 @@ class StaffUser(Base):
     login_key: Mapped[str] = mapped_column(String(254), unique=True)
     email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(200), default="")
-    # argon2id; None until a password is set.
+    # argon2id; None until a password is set (an invited staff member that has not accepted yet).
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # servicekit.principal.ROLE_ADMIN or ROLE_TECHNICIAN; it is signed into every principal of the user's sessions.
+    role: Mapped[str] = mapped_column(String(16), default="technician", server_default="technician")
+    # Deactivated by an admin: cannot sign in, its sessions ended; reactivating lets it sign in again.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class PortalUser(Base):

@@ -19,7 +19,7 @@ from identity.groups.service import group_by_name
 from identity.users.hashing import hash_password
 from identity.users.models import PortalUser, StaffUser
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
-from servicekit.principal import KIND_PORTAL_USER, Principal
+from servicekit.principal import KIND_PORTAL_USER, ROLE_ADMIN, ROLE_TECHNICIAN, Principal
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,10 @@ async def create_portal_user(
 
 
 async def create_staff_user(
-    s: AsyncSession, *, email: str, password: str, name: str = "", login: str = ""
+    s: AsyncSession, *, email: str, password: str, name: str = "", login: str = "", role: str = ROLE_TECHNICIAN
 ) -> StaffUser:
-    """A staff user; the login defaults to the email."""
+    """A staff user with a password (the bootstrap admin, seeds, tests); the login defaults to the email. Staff
+    that admins add are invited instead (identity.staff)."""
     email = validation.email(email)
     login = validation.login(login or email)
     login_key = validation.key(login)
@@ -109,6 +110,7 @@ async def create_staff_user(
         email=email,
         name=validation.text(name, field="name") or email.split("@", 1)[0],
         password_hash=await hash_password(password),
+        role=role,
     )
     s.add(user)
     await s.flush()
@@ -119,7 +121,7 @@ async def ensure_bootstrap_staff(s: AsyncSession, *, email: str, password: str) 
     """Create the first staff user when there is none yet; returns it, or None when staff already exist."""
     if await s.scalar(select(func.count()).select_from(StaffUser)):
         return None
-    return await create_staff_user(s, email=email, password=password, name="Administrator")
+    return await create_staff_user(s, email=email, password=password, name="Administrator", role=ROLE_ADMIN)
 
 
 async def set_portal_user_group(

@@ -1,0 +1,89 @@
+"""Staff accounts and roles (SPEC S1). Every route here is under the staff prefixes (portal sessions are refused,
+test_coverage); which staff role opens which route is checked by test_staff_roles.py against STAFF_ROLE_ROUTES.
+
+The staff invitation page and the second step of a staff sign-in come before a staff session exists: the emailed
+token, or the pending session's token, is the credential (identity checks it)."""
+
+from __future__ import annotations
+
+PUBLIC = {
+    ("GET", "/staff/invitation"),
+    ("POST", "/staff/invitation"),
+    ("GET", "/staff/invitation/done"),
+    ("GET", "/staff/mfa"),
+    ("POST", "/staff/mfa"),
+    ("GET", "/staff/mfa/enrol"),
+    ("POST", "/staff/mfa/enrol"),
+}
+
+ROUTES: list = []
+
+ADMIN, TECHNICIAN = "admin", "technician"
+# (method, path, who may: ADMIN only or both roles, JSON body or form). "{id}" is a staff member made for the test;
+# "{group}" a permission group; "{customer}" a demo customer. Admin-only routes must answer a technician 403; the
+# others open for both.
+STAFF_ROLE_ROUTES: list[tuple[str, str, tuple[str, ...], dict | None, dict | None]] = [
+    # The team: staff management (identity refuses a technician every call).
+    ("GET", "/api/v1/staff/staff-users", (ADMIN,), None, None),
+    ("POST", "/api/v1/staff/staff-users", (ADMIN,), {"email": "{email}", "role": "technician"}, None),
+    ("POST", "/api/v1/staff/staff-users/{id}/invitation", (ADMIN,), {}, None),
+    ("PUT", "/api/v1/staff/staff-users/{id}/role", (ADMIN,), {"role": "technician"}, None),
+    ("PUT", "/api/v1/staff/staff-users/{id}/active", (ADMIN,), {"active": True}, None),
+    ("DELETE", "/api/v1/staff/staff-users/{id}/mfa", (ADMIN,), None, None),
+    ("GET", "/staff/team", (ADMIN,), None, None),
+    ("POST", "/staff/team/invite", (ADMIN,), None, {"email": "{email}", "name": "", "role": "technician"}),
+    ("POST", "/staff/team/{id}/role", (ADMIN,), None, {"role": "technician"}),
+    ("GET", "/staff/team/{id}/deactivate", (ADMIN,), None, None),
+    ("POST", "/staff/team/{id}/deactivate", (ADMIN,), None, {}),
+    ("POST", "/staff/team/{id}/reactivate", (ADMIN,), None, {}),
+    ("POST", "/staff/team/{id}/mfa-reset", (ADMIN,), None, {}),
+    ("POST", "/staff/team/{id}/invitation", (ADMIN,), None, {}),
+    # Permission groups: reading for both, editing for admins.
+    ("GET", "/api/v1/staff/permission-groups", (ADMIN, TECHNICIAN), None, None),
+    ("POST", "/api/v1/staff/permission-groups", (ADMIN,), {"name": "{name}"}, None),
+    ("PUT", "/api/v1/staff/permission-groups/{group}", (ADMIN,), {"name": "{name}", "permissions": []}, None),
+    ("DELETE", "/api/v1/staff/permission-groups/{group}", (ADMIN,), None, None),
+    # Portal settings and portal controls (branding, off switch, renewal notice), email templates.
+    ("GET", "/api/v1/staff/settings", (ADMIN, TECHNICIAN), None, None),
+    ("PUT", "/api/v1/staff/settings", (ADMIN,), {"always_invite_new_customers": False}, None),
+    ("PUT", "/api/v1/staff/portal-controls/off-switch", (ADMIN,), {"disabled": False}, None),
+    ("PUT", "/api/v1/staff/portal-controls/branding", (ADMIN,), {}, None),
+    ("PUT", "/api/v1/staff/portal-controls/renewal-notice", (ADMIN,), {"days": 30}, None),
+    (
+        "PUT",
+        "/api/v1/staff/email-templates/login_details/en",
+        (ADMIN,),
+        {"subject": "Your login", "body": "Login: {{ login }}"},
+        None,
+    ),
+    ("DELETE", "/api/v1/staff/email-templates/login_details/en", (ADMIN,), None, None),
+    # The audit log: admins only. Billing changes: admins only (billing decides, on the principal's staff_role);
+    # reading billing stays open to technicians.
+    ("GET", "/api/v1/staff/audit-log", (ADMIN,), None, None),
+    ("GET", "/staff/audit", (ADMIN,), None, None),
+    ("GET", "/staff/groups", (ADMIN, TECHNICIAN), None, None),
+    ("POST", "/staff/groups/new", (ADMIN,), None, {"name": "{name}"}),
+    (
+        "POST",
+        "/api/v1/staff/invoices",
+        (ADMIN,),
+        {"customer_id": "{customer}", "lines": [{"description": "Authz", "quantity": "1", "unit_price_minor": 100}]},
+        None,
+    ),
+    (
+        "POST",
+        "/api/v1/staff/customers/{customer}/store-credit",
+        (ADMIN,),
+        {"amount_minor": 100, "currency": "USD", "reference": "authz"},
+        None,
+    ),
+    ("GET", "/api/v1/staff/invoices", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/staff/customers/{customer}/billing", (ADMIN, TECHNICIAN), None, None),
+    # A technician's work: tickets and customers.
+    ("GET", "/staff", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/staff/tickets", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/api/v1/staff/tickets", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/api/v1/staff/customers", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/staff/customers", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/staff/customers/{customer}", (ADMIN, TECHNICIAN), None, None),
+]
