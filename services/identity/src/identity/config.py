@@ -70,6 +70,8 @@ class Settings(ServiceSettings):
     # SPEC S1: an admin without MFA is sent to enrol at sign-in. Unset means on when env=prod and off otherwise,
     # so `make run`'s bootstrap admin signs in with its password alone.
     require_staff_admin_mfa: bool | None = Field(None, validate_default=True)
+    # Every staff member, technicians too, enrols an authenticator at its first sign-in (off by default).
+    require_staff_mfa: bool = False
 
     @field_validator("signing_key_file")
     @classmethod
@@ -143,6 +145,7 @@ class Settings(ServiceSettings):
             idle=timedelta(minutes=self.session_idle_minutes),
             absolute=timedelta(hours=self.session_absolute_hours),
             require_staff_admin_mfa=bool(self.require_staff_admin_mfa),
+            require_staff_mfa=self.require_staff_mfa,
         )
 
     def peer_addresses(self) -> dict[str, str]:

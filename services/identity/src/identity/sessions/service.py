@@ -71,6 +71,8 @@ class SessionPolicy:
     lockout: LockoutPolicy = LockoutPolicy()
     # SPEC S1: an admin staff member without a confirmed authenticator must enrol at sign-in.
     require_staff_admin_mfa: bool = False
+    # Every staff member (IDENTITY_REQUIRE_STAFF_MFA), not only admins.
+    require_staff_mfa: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,8 @@ async def _second_factor(s: AsyncSession, account: Account, policy: SessionPolic
             return PENDING_MFA
         staff = await s.get(StaffUser, account.id)
         admin = staff is not None and staff.role == ROLE_ADMIN
-        return PENDING_ENROL if admin and policy.require_staff_admin_mfa else ""
+        required = policy.require_staff_mfa or (admin and policy.require_staff_admin_mfa)
+        return PENDING_ENROL if required else ""
     if account.kind != KIND_PORTAL_USER:
         return ""
     factor = await s.get(MfaFactor, account.id)
