@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.helpers import ACME, api, api_sign_in
+from tests.e2e.helpers import ACME, api, api_sign_in, wait_for_mails
 
 SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/portal-shots"))  # noqa: S108 - where a human looks
 
@@ -174,3 +174,54 @@ async def test_customer_pages_at_two_widths_in_two_languages(stack, browser) -> 
                 assert response is not None and response.status == 200
                 await page.screenshot(path=str(SHOTS / f"staff-{name}-{lang}-{width}.png"), full_page=True)
             await context.close()
+
+
+def test_staff_add_and_manage_a_customers_portal_users_on_its_page(stack) -> None:  # noqa: ANN001
+    suffix = secrets.token_hex(3)
+    token = _staff_token(stack)
+    warned, _ = _make(stack, token, suffix)
+    new_email = f"desk-{suffix}@lighthouse.test"
+    with _pages(stack, token) as c:
+        page = c.get(f"/staff/customers/{warned['id']}").text
+        assert "Portal users" in page and f"front-{suffix}@lighthouse.test" in page  # its own user (portal access on)
+        csrf = _csrf(page)
+        base = {"csrf_token": csrf, "customer_id": warned["id"]}
+        r = c.post(
+            f"/staff/customers/{warned['id']}/portal-users",
+            data={**base, "email": new_email, "contact_id": "", "group_name": "Non-Portal User Group"},
+        )
+        assert r.status_code == 303 and r.headers["location"].endswith("?done=user_added#portal-users"), r.text
+        invitation = wait_for_mails(stack, lambda m: new_email in m["rcpt_to"], 1)
+        assert "invitation" in invitation[0]["text"].lower() or "password" in invitation[0]["text"].lower()
+        # The same email again: identity's reason on the page, nothing made.
+        r = c.post(
+            f"/staff/customers/{warned['id']}/portal-users",
+            data={**base, "email": new_email, "contact_id": "", "group_name": "Non-Portal User Group"},
+        )
+        assert r.status_code == 409 and 'id="error"' in r.text
+    with api(stack, token) as s:
+        listed = {u["login"]: u for u in s.get(f"/api/v1/staff/customers/{warned['id']}/portal-users").json()}
+    user = listed[new_email]
+    assert (user["group_name"], user["invitation_pending"], user["require_mfa"]) == (
+        "Non-Portal User Group",
+        True,
+        False,
+    )
+    with _pages(stack, token) as c:
+        r = c.post(f"/staff/portal-users/{user['id']}/group", data={**base, "group_name": "Admin Portal Group"})
+        assert r.status_code == 303 and "done=group_changed" in r.headers["location"]
+        r = c.post(f"/staff/portal-users/{user['id']}/require-mfa", data={**base, "require_mfa": "1"})
+        assert r.status_code == 303 and "done=mfa_required" in r.headers["location"]
+        before = len(wait_for_mails(stack, lambda m: new_email in m["rcpt_to"], 1))
+        r = c.post(f"/staff/portal-users/{user['id']}/invitation", data=base)
+        assert r.status_code == 303 and "done=invited" in r.headers["location"]
+        assert len(wait_for_mails(stack, lambda m: new_email in m["rcpt_to"], before + 1)) == before + 1
+        # A customer id from the form only ever becomes a path of ours, quoted.
+        r = c.post(
+            f"/staff/portal-users/{user['id']}/require-mfa",
+            data={**base, "customer_id": "../../x?y", "require_mfa": "0"},
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/staff/customers/..%2F..%2Fx%3Fy?")
+    with api(stack, token) as s:
+        after = {u["login"]: u for u in s.get(f"/api/v1/staff/customers/{warned['id']}/portal-users").json()}[new_email]
+    assert (after["group_name"], after["require_mfa"]) == ("Admin Portal Group", False)

@@ -14,6 +14,7 @@ from identity.customers.models import Customer
 from identity.customers.service import Details, PortalAccess
 from identity.sessions.models import AUDIENCE_PORTAL
 from identity.sessions.service import SessionPolicy, resolve_session, sign_in
+from identity.users import service as users
 from identity.users.models import PortalUser
 from servicekit.db import Database
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
@@ -313,4 +314,40 @@ async def test_staff_search_customers_by_name_and_email_with_literal_wildcards(d
         with pytest.raises(PermissionDenied):
             await customers.list_customers(
                 s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u"), query_text="a"
+            )
+
+
+async def test_staff_list_a_customers_portal_users_with_group_and_mfa(db: Database) -> None:
+    acme = await make(db, "office@acme-list.test", name="Acme List")
+    other = await make(db, "office@other-list.test", name="Other List")
+    async with db.unit_of_work() as s:
+        await users.create_portal_user(
+            s, principal=STAFF, customer_id=acme.id, contact_id="", login="", email="a1@acme-list.test", password=""
+        )
+        await users.create_portal_user(
+            s,
+            principal=STAFF,
+            customer_id=acme.id,
+            contact_id="",
+            login="",
+            email="a2@acme-list.test",
+            password="a-long-enough-password",
+            group_name=NON_PORTAL_USER_GROUP,
+            require_mfa=True,
+        )
+        await users.create_portal_user(
+            s, principal=STAFF, customer_id=other.id, contact_id="", login="", email="o@other-list.test", password=""
+        )
+    async with db.unit_of_work() as s:
+        rows = await users.list_portal_users(s, principal=STAFF, customer_id=acme.id)
+    assert [(u.email, g.name, u.require_mfa, u.password_hash is None, mfa) for u, g, mfa in rows] == [
+        ("a1@acme-list.test", "Admin Portal Group", False, True, False),
+        ("a2@acme-list.test", NON_PORTAL_USER_GROUP, True, False, False),
+    ]
+    async with db.unit_of_work() as s:
+        with pytest.raises(NotFound):
+            await users.list_portal_users(s, principal=STAFF, customer_id="no-such")
+        with pytest.raises(PermissionDenied):
+            await users.list_portal_users(
+                s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u", customer_id=acme.id), customer_id=acme.id
             )

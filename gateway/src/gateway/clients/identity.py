@@ -310,6 +310,11 @@ class IdentityClient:
         req = identity_pb2.SetPortalUserGroupRequest(portal_user_id=portal_user_id, group_name=group_name)
         return (await self._call(self._stub.SetPortalUserGroup, req, token)).portal_user
 
+    async def list_portal_users(self, token: str, customer_id: str) -> list[identity_pb2.PortalUser]:
+        """Staff only: the customer's portal users with group, MFA and invitation state."""
+        req = identity_pb2.ListPortalUsersRequest(customer_id=customer_id)
+        return list((await self._call(self._stub.ListPortalUsers, req, token)).portal_users)
+
     async def invite_portal_user(self, token: str, portal_user_id: str) -> None:
         req = identity_pb2.InvitePortalUserRequest(portal_user_id=portal_user_id)
         await self._call(self._stub.InvitePortalUser, req, token)

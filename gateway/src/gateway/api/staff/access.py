@@ -54,6 +54,10 @@ class PortalUser(BaseModel):
     login: str
     email: str
     group_name: str
+    admin_override: bool = False
+    require_mfa: bool = Field(False, description="Filled in the customer's list")
+    mfa_enabled: bool = Field(False, description="Filled in the customer's list: an authenticator is confirmed")
+    invitation_pending: bool = Field(False, description="Filled in the customer's list: no password chosen yet")
 
     @classmethod
     def of(cls, u: PortalUserMessage) -> PortalUser:
@@ -64,6 +68,10 @@ class PortalUser(BaseModel):
             login=u.login,
             email=u.email,
             group_name=u.group_name,
+            admin_override=u.admin_override,
+            require_mfa=u.require_mfa,
+            mfa_enabled=u.mfa_enabled,
+            invitation_pending=u.invitation_pending,
         )
 
 
@@ -126,6 +134,12 @@ async def delete_group(group_id: Id, session: StaffApiSession, backends: Clients
     """Only a group nobody is in, and never a built-in one (409)."""
     await backends.identity.delete_permission_group(session.principal_token, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/customers/{customer_id}/portal-users")
+async def list_portal_users(customer_id: Id, session: StaffApiSession, backends: Clients) -> list[PortalUser]:
+    """The customer's portal users (its own and its contacts'), oldest first, with group, MFA and invitation state."""
+    return [PortalUser.of(u) for u in await backends.identity.list_portal_users(session.principal_token, customer_id)]
 
 
 @router.post("/customers/{customer_id}/portal-users", status_code=status.HTTP_201_CREATED)

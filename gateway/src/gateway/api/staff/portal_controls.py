@@ -157,7 +157,7 @@ async def put_admin_override(
     u = await _client(request).set_admin_override(
         session.principal_token, portal_user_id=portal_user_id, on=body.admin_override
     )
-    return PortalUserOverride(**PortalUser.of(u).model_dump(), admin_override=u.admin_override)
+    return PortalUserOverride(**PortalUser.of(u).model_dump())
 
 
 # --- email templates (SPEC P2, P3) -------------------------------------------------------------------

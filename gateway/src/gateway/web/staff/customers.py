@@ -7,7 +7,7 @@ principal that is not staff; these pages also answer a portal session with 403."
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import grpc
 from fastapi import APIRouter, Request
@@ -15,10 +15,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.clients import Backends
 from gateway.edge.csrf import CSRF_FIELD
-from gateway.edge.errors import FORBIDDEN, NOT_FOUND
+from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
 from gateway.edge.sessions import Session
 from gateway.web.deps import STAFF_COOKIE, StaffPage
-from gateway.web.forms import check_csrf, read_form
+from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
 from gateway.web.staff.tickets import staff_status
@@ -28,7 +28,16 @@ router = APIRouter(prefix="/staff", include_in_schema=False)
 
 PAGE_SIZE = 25
 OPEN_TICKETS = 10
-_DONE = {"archived", "enabled"}
+_DONE = {
+    "archived",
+    "enabled",
+    "user_added",
+    "group_changed",
+    "invited",
+    "mfa_required",
+    "mfa_not_required",
+    "mfa_reset",
+}
 
 
 def _pages(request: Request) -> Pages:
@@ -116,6 +125,12 @@ def _settings(t: Translator, s) -> list[tuple[str, str]]:  # noqa: ANN001 - port
 
 @router.get("/customers/{customer_id}")
 async def customer_page(request: Request, customer_id: str, session: StaffPage) -> Response:
+    return await _customer_page(request, session, customer_id)
+
+
+async def _customer_page(
+    request: Request, session: Session, customer_id: str, *, error: str = "", status_code: int = 200
+) -> Response:
     pages = _pages(request)
     if not session.principal.is_staff:
         return pages.error(request, FORBIDDEN, session=session)
@@ -125,13 +140,17 @@ async def customer_page(request: Request, customer_id: str, session: StaffPage) 
     c = record.customer
     t = pages.translator(request)
     backends, token = _backends(request), session.principal_token
-    contacts, tickets = await asyncio.gather(
+    contacts, tickets, users, groups = await asyncio.gather(
         backends.identity.list_contacts(token, c.id),
         backends.tickets.list_tickets(token, page_size=OPEN_TICKETS, open_only=True, customer_id=c.id, sort="oldest"),
+        backends.identity.list_portal_users(token, c.id),
+        backends.identity.list_permission_groups(token),
         return_exceptions=True,
     )
-    if isinstance(contacts, BaseException):
-        raise contacts
+    for answer in (contacts, users, groups):
+        if isinstance(answer, BaseException):
+            raise answer
+    contact_names = {ct.id: ct.name for ct in contacts}
     done = request.query_params.get("done", "")
     return pages.render(
         request,
@@ -148,6 +167,20 @@ async def customer_page(request: Request, customer_id: str, session: StaffPage) 
             "address_types": [t.label("staff.customers.address", a.type) for a in c.addresses],
             "phones": [(t.label("staff.customers.phone", p.type), p.number) for p in c.phones],
             "contacts": contacts,
+            "portal_users": [
+                {
+                    "id": u.id,
+                    "login": u.login,
+                    "email": u.email,
+                    "who": contact_names.get(u.contact_id, "") if u.contact_id else t("staff.customers.the_customer"),
+                    "group": u.group_name,
+                    "require_mfa": u.require_mfa,
+                    "mfa_enabled": u.mfa_enabled,
+                    "invited": u.invitation_pending,
+                }
+                for u in users
+            ],
+            "groups": [g.name for g in groups],
             "subsidiaries": list(record.subsidiaries),
             "tickets_unavailable": isinstance(tickets, BaseException),
             "tickets": []
@@ -165,8 +198,10 @@ async def customer_page(request: Request, customer_id: str, session: StaffPage) 
             ],
             "more_tickets": not isinstance(tickets, BaseException) and bool(tickets.next_cursor),
             "done": t(f"staff.customers.done.{done}") if done in _DONE else "",
+            "error": error,
         },
         session=session,
+        status_code=status_code,
     )
 
 
@@ -240,3 +275,101 @@ async def delete(request: Request, customer_id: str, session: StaffPage) -> Resp
         context = {"c": record.customer if record else None, "holders": holders, "error": err.details() or ""}
         return pages.render(request, "staff/customer_delete.html", context, session=session, status_code=409)
     return RedirectResponse("/staff/customers?done=deleted", status_code=303)
+
+
+# --- portal users (SPEC P2, P4, P5), on the customer's page --------------------------------------------------------
+
+
+def _back(customer_id: str, done: str) -> RedirectResponse:
+    # The customer id comes from the form: quoted into our own path, never a URL of the client's choosing.
+    return RedirectResponse(f"/staff/customers/{quote(customer_id, safe='')}?done={done}#portal-users", status_code=303)
+
+
+async def _user_action(request: Request, session: Session, action, done: str) -> Response:  # noqa: ANN001
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    pages = _pages(request)
+    if not session.principal.is_staff:
+        return pages.error(request, FORBIDDEN, session=session)
+    customer_id = field(form, "customer_id")[:64]
+    try:
+        done = await action(form) or done
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (
+            grpc.StatusCode.NOT_FOUND,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.ALREADY_EXISTS,
+        ):
+            message = split_field(err.details() or "")[1]
+            return await _customer_page(request, session, customer_id, error=message, status_code=409)
+        if err.code() == grpc.StatusCode.PERMISSION_DENIED:
+            return pages.error(request, FORBIDDEN, session=session)
+        raise
+    return _back(customer_id, done)
+
+
+@router.post("/customers/{customer_id}/portal-users")
+async def add_portal_user(request: Request, customer_id: str, session: StaffPage) -> Response:
+    """A portal user for the customer or one of its contacts, emailed an invitation to choose its password."""
+    identity, token = _backends(request).identity, session.principal_token
+
+    async def act(form) -> str:  # noqa: ANN001
+        await identity.create_portal_user(
+            token,
+            customer_id=customer_id,
+            contact_id=field(form, "contact_id")[:36],
+            login="",
+            email=field(form, "email").strip()[:320],
+            password="",
+            group_name=field(form, "group_name")[:100],
+            require_mfa=field(form, "require_mfa") == "1",
+        )
+        return "user_added"
+
+    return await _user_action(request, session, act, "user_added")
+
+
+@router.post("/portal-users/{portal_user_id}/group")
+async def change_group(request: Request, portal_user_id: str, session: StaffPage) -> Response:
+    identity, token = _backends(request).identity, session.principal_token
+
+    async def act(form) -> str:  # noqa: ANN001
+        await identity.set_portal_user_group(token, portal_user_id=portal_user_id, group_name=field(form, "group_name"))
+        return "group_changed"
+
+    return await _user_action(request, session, act, "group_changed")
+
+
+@router.post("/portal-users/{portal_user_id}/invitation")
+async def send_invitation(request: Request, portal_user_id: str, session: StaffPage) -> Response:
+    identity, token = _backends(request).identity, session.principal_token
+
+    async def act(form) -> str:  # noqa: ANN001
+        await identity.invite_portal_user(token, portal_user_id)
+        return "invited"
+
+    return await _user_action(request, session, act, "invited")
+
+
+@router.post("/portal-users/{portal_user_id}/require-mfa")
+async def require_mfa(request: Request, portal_user_id: str, session: StaffPage) -> Response:
+    identity, token = _backends(request).identity, session.principal_token
+
+    async def act(form) -> str:  # noqa: ANN001
+        on = field(form, "require_mfa") == "1"
+        await identity.set_require_mfa(token, portal_user_id=portal_user_id, require_mfa=on)
+        return "mfa_required" if on else "mfa_not_required"
+
+    return await _user_action(request, session, act, "mfa_required")
+
+
+@router.post("/portal-users/{portal_user_id}/mfa-reset")
+async def reset_mfa(request: Request, portal_user_id: str, session: StaffPage) -> Response:
+    identity, token = _backends(request).identity, session.principal_token
+
+    async def act(form) -> str:  # noqa: ANN001
+        await identity.reset_mfa(token, portal_user_id)
+        return "mfa_reset"
+
+    return await _user_action(request, session, act, "mfa_reset")

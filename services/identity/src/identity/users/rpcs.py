@@ -42,3 +42,16 @@ class PortalUserRpcs(Rpcs):
                 s, principal=principal, portal_user_id=request.portal_user_id, group_name=request.group_name
             )
             return identity_pb2.SetPortalUserGroupResponse(portal_user=portal_user_to_proto(user, group))
+
+    async def ListPortalUsers(self, request: identity_pb2.ListPortalUsersRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            rows = await users.list_portal_users(s, principal=principal, customer_id=request.customer_id)
+            out = []
+            for user, group, mfa_enabled in rows:
+                message = portal_user_to_proto(user, group)
+                message.require_mfa = user.require_mfa
+                message.mfa_enabled = mfa_enabled
+                message.invitation_pending = user.password_hash is None
+                out.append(message)
+            return identity_pb2.ListPortalUsersResponse(portal_users=out)

@@ -16,6 +16,7 @@ from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
+from identity.mfa.models import MfaFactor
 from identity.users.hashing import hash_password
 from identity.users.models import PortalUser, StaffUser
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound
@@ -160,3 +161,23 @@ async def portal_user(s: AsyncSession, *, principal: Principal, portal_user_id: 
 
 async def login_taken(s: AsyncSession, login: str) -> bool:
     return await s.scalar(select(PortalUser.id).where(PortalUser.login_key == validation.key(login))) is not None
+
+
+async def list_portal_users(
+    s: AsyncSession, *, principal: Principal, customer_id: str
+) -> list[tuple[PortalUser, PermissionGroup | None, bool]]:
+    """A customer's portal users oldest first, each with its group and whether an authenticator is confirmed
+    (staff only; an unknown customer is NOT_FOUND)."""
+    require_staff(principal)
+    if not customer_id or len(customer_id) > 36 or await s.get(Customer, customer_id) is None:
+        raise NotFound("no such customer", field="customer_id")
+    rows = (
+        await s.execute(
+            select(PortalUser, PermissionGroup, MfaFactor.confirmed_at)
+            .outerjoin(PermissionGroup, PermissionGroup.id == PortalUser.group_id)
+            .outerjoin(MfaFactor, MfaFactor.user_id == PortalUser.id)
+            .where(PortalUser.customer_id == customer_id)
+            .order_by(PortalUser.created_at, PortalUser.id)
+        )
+    ).all()
+    return [(user, group, confirmed is not None) for user, group, confirmed in rows]
