@@ -101,3 +101,28 @@ def test_a_portal_session_is_refused_every_staff_ticket_route(stack) -> None:  #
         ):
             r = portal.request(method, path, json=body)
             assert r.status_code == 403, (method, path, r.status_code)
+
+
+def test_staff_assign_to_anyone_in_the_staff_directory_and_no_one_else(stack, staff) -> None:  # noqa: ANN001
+    tag = uuid.uuid4().hex[:8]
+    made = staff.post(
+        "/api/v1/staff/tickets",
+        json={"customer_id": _acme_id(stack), "subject": f"Directory {tag}", "description": "d"},
+    )
+    assert made.status_code == 201, made.text
+    tid = made.json()["ticket"]["id"]
+    people = staff.get("/api/v1/staff/directory").json()
+    assert people and all(set(p) == {"id", "name"} for p in people)
+    someone = people[0]["id"]
+    r = staff.put(f"/api/v1/staff/tickets/{tid}/assignee", json={"assignee_id": someone})
+    assert r.status_code == 200 and r.json()["assignee_id"] == someone, r.text
+    r = staff.put(f"/api/v1/staff/tickets/{tid}/assignee", json={"assignee_id": "not-a-staff-member"})
+    assert r.status_code == 400 and "assignee_id" in r.text, r.text
+    assert staff.get(f"/api/v1/staff/tickets/{tid}").json()["ticket"]["assignee_id"] == someone
+    r = staff.put(f"/api/v1/staff/tickets/{tid}/assignee", json={"assignee_id": ""})
+    assert r.status_code == 200 and r.json()["assignee_id"] == ""
+
+
+def _acme_id(stack) -> str:  # noqa: ANN001
+    with api(stack, api_sign_in(stack, ACME.login, ACME.password)) as c:
+        return c.get("/api/v1/me").json()["customer_id"]

@@ -366,3 +366,27 @@ async def test_staff_sign_in_locks_out_after_repeated_failures(stub, world, tech
         login="tech@example.test", password=TECH_PASSWORD, audience=STAFF, client_address="203.0.113.9"
     )
     assert (await code_of(stub.SignIn(right)))[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_every_staff_member_reads_the_directory_of_active_staff(stub, world, passwords, technician):
+    """Whom a ticket can be assigned to: id and name of the active staff, for a technician too, never for a portal
+    user; a deactivated member leaves it."""
+    admin_md, _, _ = await staff_md(stub, "admin@example.test", passwords["staff"])
+    tech_md, _, _ = await staff_md(stub, "tech@example.test", TECH_PASSWORD)
+    seen = await stub.ListStaffDirectory(identity_pb2.ListStaffDirectoryRequest(), metadata=tech_md)
+    assert {(e.id, e.name) for e in seen.staff} >= {(technician, "Tom Tech")}
+    assert set(seen.staff[0].DESCRIPTOR.fields_by_name) == {"id", "name"}, "nothing else of theirs"
+    await stub.SetStaffActive(
+        identity_pb2.SetStaffActiveRequest(staff_user_id=technician, active=False), metadata=admin_md
+    )
+    seen = await stub.ListStaffDirectory(identity_pb2.ListStaffDirectoryRequest(), metadata=admin_md)
+    assert technician not in {e.id for e in seen.staff}
+    alice_signed = await stub.SignIn(
+        identity_pb2.SignInRequest(
+            login="alice@acme.test", password=passwords["alice"], audience=identity_pb2.AUDIENCE_PORTAL
+        )
+    )
+    alice = await stub.ResolveSession(identity_pb2.ResolveSessionRequest(session_token=alice_signed.session_token))
+    portal_md = bearer_metadata(alice.principal_token)
+    code, _ = await code_of(stub.ListStaffDirectory(identity_pb2.ListStaffDirectoryRequest(), metadata=portal_md))
+    assert code == grpc.StatusCode.PERMISSION_DENIED

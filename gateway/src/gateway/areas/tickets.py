@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from gateway.clients.identity import IdentityClient
 from servicekit import permissions as perm
 from servicekit.principal import Principal
 
@@ -89,3 +90,16 @@ def lenient(
             scope=scope,
         ),
     )
+
+
+class UnknownAssignee(Exception):
+    """The assignee chosen is not an active staff member."""
+
+
+async def assignee_id(identity: IdentityClient, token: str, principal: Principal, choice: str) -> str:
+    """Whom a staff member assigns a ticket to — "me", a staff id, or "" to unassign — checked against the staff
+    directory (pages and API alike), so a ticket never goes to an id nobody can see or act on."""
+    who = principal.subject_id if choice == "me" else choice
+    if who and who != principal.subject_id and who not in await identity.staff_directory(token):
+        raise UnknownAssignee(who)
+    return who

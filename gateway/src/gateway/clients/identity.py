@@ -310,6 +310,11 @@ class IdentityClient:
         req = identity_pb2.SetPortalUserGroupRequest(portal_user_id=portal_user_id, group_name=group_name)
         return (await self._call(self._stub.SetPortalUserGroup, req, token)).portal_user
 
+    async def staff_directory(self, token: str) -> dict[str, str]:
+        """Any staff member: the active staff by id → name, in name order."""
+        resp = await self._call(self._stub.ListStaffDirectory, identity_pb2.ListStaffDirectoryRequest(), token)
+        return {e.id: e.name for e in resp.staff}
+
     async def list_portal_users(self, token: str, customer_id: str) -> list[identity_pb2.PortalUser]:
         """Staff only: the customer's portal users with group, MFA and invitation state."""
         req = identity_pb2.ListPortalUsersRequest(customer_id=customer_id)

@@ -100,6 +100,18 @@ class RequireMfa(BaseModel):
     require_mfa: bool
 
 
+class StaffMember(BaseModel):
+    id: str
+    name: str
+
+
+@router.get("/directory", summary="The active staff: whom a ticket can be assigned to")
+async def staff_directory(session: StaffApiSession, backends: Clients) -> list[StaffMember]:
+    """Id and name of every active staff member, for any staff member (technicians too), in name order."""
+    people = await backends.identity.staff_directory(session.principal_token)
+    return [StaffMember(id=i, name=n) for i, n in people.items()]
+
+
 @router.get("/permissions")
 async def list_permissions(session: StaffApiSession) -> list[Permission]:
     """The permission catalogue, in SPEC P5's order."""

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from gateway.api.deps import Clients, StaffApiSession, TicketIdempotencyKey
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
-from gateway.api.staff.checks import check_customer
-from gateway.areas.tickets import COMMENT_MAX, QUERY_MAX, STATUSES
+from gateway.api.staff.checks import bad_request, check_customer
+from gateway.areas.tickets import COMMENT_MAX, QUERY_MAX, STATUSES, UnknownAssignee, assignee_id
 from gateway.clients.schemas import StaffComment, Ticket
 
 log = logging.getLogger(__name__)
@@ -192,8 +192,12 @@ class Assignee(BaseModel):
 
 @router.put("/tickets/{ticket_id}/assignee", responses=problems(401, 403, 404))
 async def staff_assign(body: Assignee, session: StaffApiSession, backends: Clients, ticket_id: TicketId) -> Ticket:
-    """Assign the ticket (or unassign it with an empty id)."""
-    who = session.principal.subject_id if body.assignee_id == "me" else body.assignee_id
+    """Assign the ticket to an active staff member (`GET /api/v1/staff/directory`), or unassign it with an empty id;
+    anyone else is a 400 naming `assignee_id`."""
+    try:
+        who = await assignee_id(backends.identity, session.principal_token, session.principal, body.assignee_id)
+    except UnknownAssignee:
+        raise bad_request("assignee_id", "not an active staff member; see GET /api/v1/staff/directory") from None
     return await backends.tickets.assign(session.principal_token, ticket_id, who)
 
 

@@ -12,7 +12,15 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gateway.areas.tickets import COMMENT_MAX, PRIORITIES, QUERY_MAX, STATUSES, status_key
+from gateway.areas.tickets import (
+    COMMENT_MAX,
+    PRIORITIES,
+    QUERY_MAX,
+    STATUSES,
+    UnknownAssignee,
+    assignee_id,
+    status_key,
+)
 from gateway.clients import Backends
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
@@ -27,7 +35,7 @@ router = APIRouter(prefix="/staff", include_in_schema=False)
 
 PAGE_SIZE = 25
 ASSIGNEES = ("", "me", "none")
-_DONE = {"replied", "noted", "assigned", "unassigned", "status"}
+_DONE = {"replied", "noted", "assigned", "assigned_other", "unassigned", "status"}
 
 
 def _pages(request: Request) -> Pages:
@@ -43,10 +51,13 @@ def staff_status(t: Translator, value: str) -> str:
     return t.table.get(f"staff.tickets.status.{status_key(value)}") or value
 
 
-def _assignee(t: Translator, session: Session, assignee_id: str) -> str:
+def _assignee(t: Translator, session: Session, assignee_id: str, names: dict[str, str]) -> str:
     if not assignee_id:
         return t("staff.tickets.unassigned")
-    return t("staff.tickets.you") if assignee_id == session.principal.subject_id else assignee_id
+    if assignee_id == session.principal.subject_id:
+        return t("staff.tickets.you")
+    # A deactivated member is no longer in the directory: still say someone has it.
+    return names.get(assignee_id) or t("staff.tickets.former_staff")
 
 
 @router.get("/tickets")
@@ -68,7 +79,7 @@ async def queue(request: Request, session: StaffPage) -> Response:
     cursor = params.get("cursor", "")[:512]
     backends = _backends(request)
     token = session.principal_token
-    page, customers = await asyncio.gather(
+    page, customers, names = await asyncio.gather(
         backends.tickets.list_tickets(
             token,
             page_size=PAGE_SIZE,
@@ -83,8 +94,10 @@ async def queue(request: Request, session: StaffPage) -> Response:
             priority=f["priority"],
         ),
         backends.identity.list_customers(token, page_size=100),
+        backends.identity.staff_directory(token),
         return_exceptions=True,
     )
+    staff_names = {} if isinstance(names, BaseException) else names
     if isinstance(page, grpc.aio.AioRpcError) and page.code() == grpc.StatusCode.INVALID_ARGUMENT:
         page = await backends.tickets.list_tickets(token, page_size=PAGE_SIZE, open_only=True, sort="oldest")
     if isinstance(page, BaseException):
@@ -99,7 +112,7 @@ async def queue(request: Request, session: StaffPage) -> Response:
             "status": staff_status(t, tk.status),
             "status_class": status_class(tk.status),
             "priority": t.label("priority", tk.priority),
-            "assignee": _assignee(t, session, tk.assignee_id),
+            "assignee": _assignee(t, session, tk.assignee_id, staff_names),
             "created": t.datetime(tk.created_at),
         }
         for tk in page.items
@@ -144,11 +157,13 @@ async def _ticket_page(
         if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return pages.error(request, NOT_FOUND, session=session)
         raise
-    comments, customer = await asyncio.gather(
+    comments, customer, directory = await asyncio.gather(
         backends.tickets.staff_comments(token, ticket_id, page_size=100),
         backends.identity.customer_name_and_warning(token, ticket.customer_id),
+        backends.identity.staff_directory(token),
         return_exceptions=True,
     )
+    staff_names = {} if isinstance(directory, BaseException) else directory
     if isinstance(comments, BaseException):
         raise comments
     # Identity down: the ticket is still worked, under the customer's id and without its warning.
@@ -163,8 +178,9 @@ async def _ticket_page(
             "warning": warning,
             "status": staff_status(t, ticket.status),
             "status_class": status_class(ticket.status),
-            "assignee": _assignee(t, session, ticket.assignee_id),
+            "assignee": _assignee(t, session, ticket.assignee_id, staff_names),
             "mine": ticket.assignee_id == session.principal.subject_id,
+            "staff": list(staff_names.items()),
             "comments": [
                 {
                     "author": c.author_name or t("staff.tickets.someone"),
@@ -240,11 +256,18 @@ async def assign(request: Request, ticket_id: str, session: StaffPage) -> Respon
     form, refused = await _staff_form(request, session)
     if refused:
         return refused
-    me = field(form, "assignee") == "me"
-    who = session.principal.subject_id if me else ""
+    try:
+        who = await assignee_id(
+            _backends(request).identity, session.principal_token, session.principal, field(form, "assignee")[:64]
+        )
+    except UnknownAssignee:
+        t = _pages(request).translator(request)
+        return await _ticket_page(
+            request, session, ticket_id, error=t("staff.tickets.assignee_unknown"), status_code=400
+        )
     action = _backends(request).tickets.assign(session.principal_token, ticket_id, who)
     answer = await _write(request, session, ticket_id, "", action)
-    done = "assigned" if me else "unassigned"
+    done = ("assigned" if who == session.principal.subject_id else "assigned_other") if who else "unassigned"
     return answer or RedirectResponse(f"/staff/tickets/{ticket_id}?done={done}", status_code=303)
 
 

@@ -25,6 +25,14 @@ def staff_to_proto(view: staff.StaffView) -> identity_pb2.StaffUser:
 
 
 class StaffRpcs(Rpcs):
+    async def ListStaffDirectory(self, request: identity_pb2.ListStaffDirectoryRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        async with self.db.unit_of_work() as s:
+            people = await staff.directory(s, principal=principal)
+            return identity_pb2.ListStaffDirectoryResponse(
+                staff=[identity_pb2.StaffDirectoryEntry(id=u.id, name=u.name or u.login) for u in people]
+            )
+
     async def ListStaffUsers(self, request: identity_pb2.ListStaffUsersRequest, context):  # noqa: N802, ANN001
         principal = current_principal()
         async with self.db.unit_of_work() as s:

@@ -31,7 +31,7 @@ from identity.sessions.tokens import MAX_SESSION_TOKEN, hash_session_token, new_
 from identity.users.hashing import hash_password
 from identity.users.models import StaffUser
 from servicekit.db import Database
-from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import KIND_STAFF, ROLE_ADMIN, ROLE_TECHNICIAN, STAFF_ROLES, Principal, require_admin
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,22 @@ async def list_staff(s: AsyncSession, *, principal: Principal) -> list[StaffView
         )
     ).all()
     return [await _view(s, u) for u in users]
+
+
+async def directory(s: AsyncSession, *, principal: Principal) -> list[StaffUser]:
+    """The active staff members by name, for any staff member: whom a ticket can be assigned to, and the names to
+    show for assignees (nothing else of theirs)."""
+    if not principal.is_staff:
+        raise PermissionDenied("only staff can do this")
+    return list(
+        (
+            await s.scalars(
+                select(StaffUser)
+                .where(StaffUser.disabled_at.is_(None))
+                .order_by(func.lower(StaffUser.name), StaffUser.id)
+            )
+        ).all()
+    )
 
 
 async def invite(
