@@ -79,6 +79,12 @@ STAFF_ROLE_ROUTES: list[tuple[str, str, tuple[str, ...], dict | None, dict | Non
     ),
     ("GET", "/api/v1/staff/invoices", (ADMIN, TECHNICIAN), None, None),
     ("GET", "/staff/customers/{customer}/billing", (ADMIN, TECHNICIAN), None, None),
+    # The ticket settings: reading for both, changing for admins (tickets decides, on staff_role).
+    ("GET", "/api/v1/staff/ticket-settings", (ADMIN, TECHNICIAN), None, None),
+    ("PUT", "/api/v1/staff/ticket-settings", (ADMIN,), {"default_assignee_id": ""}, None),
+    ("GET", "/staff/settings", (ADMIN, TECHNICIAN), None, None),
+    ("POST", "/staff/settings", (ADMIN,), None, {"default_assignee": ""}),
+    ("GET", "/api/v1/staff/directory", (ADMIN, TECHNICIAN), None, None),
     # A technician's work: tickets and customers.
     ("GET", "/staff", (ADMIN, TECHNICIAN), None, None),
     ("GET", "/staff/tickets", (ADMIN, TECHNICIAN), None, None),

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import ACME, BLUE, api, api_sign_in, mails, wait_for_mails
+from tests.e2e.test_staff_customers_pages import _csrf, _pages, _staff_token
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +127,25 @@ def test_staff_assign_to_anyone_in_the_staff_directory_and_no_one_else(stack, st
 def _acme_id(stack) -> str:  # noqa: ANN001
     with api(stack, api_sign_in(stack, ACME.login, ACME.password)) as c:
         return c.get("/api/v1/me").json()["customer_id"]
+
+
+def test_an_admin_chooses_who_portal_tickets_go_to(stack, staff) -> None:  # noqa: ANN001
+    token = _staff_token(stack)
+    me = staff.get("/api/v1/staff/directory").json()
+    with _pages(stack, token) as c:
+        page = c.get("/staff/settings").text
+        assert "Portal tickets go to" in page
+        r = c.post("/staff/settings", data={"csrf_token": _csrf(page), "default_assignee": "me"})
+        assert r.status_code == 303 and r.headers["location"] == "/staff/settings?done=saved"
+        r = c.post("/staff/settings", data={"csrf_token": _csrf(page), "default_assignee": "nobody-like-this"})
+        assert r.status_code == 400 and 'id="error"' in r.text
+    current = staff.get("/api/v1/staff/ticket-settings").json()["default_assignee_id"]
+    assert current and current in {p["id"] for p in me}
+    with api(stack, api_sign_in(stack, ACME.login, ACME.password)) as customer:
+        made = customer.post("/api/v1/tickets", json={"subject": "Default assignee", "description": "d"}).json()
+    assert staff.get(f"/api/v1/staff/tickets/{made['id']}").json()["ticket"]["assignee_id"] == current
+    r = staff.put("/api/v1/staff/ticket-settings", json={"default_assignee_id": "x" * 10})
+    assert r.status_code == 400 and "default_assignee_id" in r.text
+    assert staff.put("/api/v1/staff/ticket-settings", json={"default_assignee_id": ""}).json() == {
+        "default_assignee_id": ""
+    }

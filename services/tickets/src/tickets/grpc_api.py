@@ -17,6 +17,7 @@ from tickets.attachments import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
 from tickets.tickets import charts, service
+from tickets.tickets import settings as ticket_settings
 from tickets.tickets.models import Attachment, Comment, Ticket
 from tickets.tickets.refs import RefChecker
 
@@ -66,7 +67,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 idempotency_key=request.idempotency_key,
                 site_id=request.site_id,
                 asset_id=request.asset_id,
-                default_assignee=self.default_assignee,
+                default_assignee=await ticket_settings.default_assignee(s, fallback=self.default_assignee),
             )
         return tickets_pb2.CreateTicketResponse(ticket=ticket_to_proto(ticket))
 
@@ -140,6 +141,22 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             )
             out = ticket_to_proto(ticket)
         return tickets_pb2.AssignTicketResponse(ticket=out)
+
+    async def GetTicketSettings(  # noqa: N802
+        self, request: tickets_pb2.GetTicketSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.TicketSettings:
+        async with self.db.unit_of_work() as s:
+            value = await ticket_settings.read(s, principal=current_principal(), fallback=self.default_assignee)
+        return tickets_pb2.TicketSettings(default_assignee_id=value)
+
+    async def UpdateTicketSettings(  # noqa: N802
+        self, request: tickets_pb2.TicketSettings, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.TicketSettings:
+        async with self.db.unit_of_work() as s:
+            value = await ticket_settings.update(
+                s, principal=current_principal(), default_assignee_id=request.default_assignee_id
+            )
+        return tickets_pb2.TicketSettings(default_assignee_id=value)
 
     async def SetTicketStatus(  # noqa: N802
         self, request: tickets_pb2.SetTicketStatusRequest, context: grpc.aio.ServicerContext

@@ -214,3 +214,34 @@ class NewStatus(BaseModel):
 async def staff_set_status(body: NewStatus, session: StaffApiSession, backends: Clients, ticket_id: TicketId) -> Ticket:
     """Move the ticket to another status."""
     return await backends.tickets.set_status(session.principal_token, ticket_id, body.status)
+
+
+class TicketSettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_assignee_id: RefId = Field(
+        description='Who portal-created tickets go to: a staff id from GET /api/v1/staff/directory, "me", or "" for '
+        "nobody"
+    )
+
+
+@router.get("/ticket-settings", responses=problems(401, 403))
+async def get_ticket_settings(session: StaffApiSession, backends: Clients) -> TicketSettingsBody:
+    """The ticket settings now in force (SPEC T3)."""
+    return TicketSettingsBody(default_assignee_id=await backends.tickets.default_assignee(session.principal_token))
+
+
+@router.put("/ticket-settings", responses=problems(400, 401, 403))
+async def put_ticket_settings(
+    body: TicketSettingsBody, session: StaffApiSession, backends: Clients
+) -> TicketSettingsBody:
+    """An admin's change; a technician gets 403. The assignee must be an active staff member (400 otherwise)."""
+    try:
+        who = await assignee_id(backends.identity, session.principal_token, session.principal, body.default_assignee_id)
+    except UnknownAssignee:
+        raise bad_request(
+            "default_assignee_id", "not an active staff member; see GET /api/v1/staff/directory"
+        ) from None
+    return TicketSettingsBody(
+        default_assignee_id=await backends.tickets.set_default_assignee(session.principal_token, who)
+    )

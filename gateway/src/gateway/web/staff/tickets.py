@@ -283,3 +283,56 @@ async def set_status(request: Request, ticket_id: str, session: StaffPage) -> Re
     action = _backends(request).tickets.set_status(session.principal_token, ticket_id, status)
     answer = await _write(request, session, ticket_id, "", action)
     return answer or RedirectResponse(f"/staff/tickets/{ticket_id}?done=status", status_code=303)
+
+
+# --- the ticket settings (admin) ----------------------------------------------------------------------------------
+
+
+@router.get("/settings")
+async def settings_page(request: Request, session: StaffPage) -> Response:
+    return await _settings_page(request, session)
+
+
+async def _settings_page(request: Request, session: Session, *, error: str = "", status_code: int = 200) -> Response:
+    pages = _pages(request)
+    if not session.principal.is_staff:
+        return pages.error(request, FORBIDDEN, session=session)
+    backends, token = _backends(request), session.principal_token
+    current, directory = await asyncio.gather(
+        backends.tickets.default_assignee(token), backends.identity.staff_directory(token)
+    )
+    t = pages.translator(request)
+    done = request.query_params.get("done", "") == "saved"
+    return pages.render(
+        request,
+        "staff/settings.html",
+        {
+            "current": current,
+            "staff": list(directory.items()),
+            "former": bool(current) and current not in directory,
+            "admin": session.principal.is_admin,
+            "done": t("staff.settings.saved") if done else "",
+            "error": error,
+        },
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.post("/settings")
+async def save_settings(request: Request, session: StaffPage) -> Response:
+    form, refused = await _staff_form(request, session)
+    if refused:
+        return refused
+    t = _pages(request).translator(request)
+    backends, token = _backends(request), session.principal_token
+    try:
+        who = await assignee_id(backends.identity, token, session.principal, field(form, "default_assignee")[:64])
+        await backends.tickets.set_default_assignee(token, who)
+    except UnknownAssignee:
+        return await _settings_page(request, session, error=t("staff.tickets.assignee_unknown"), status_code=400)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.PERMISSION_DENIED:
+            return _pages(request).error(request, FORBIDDEN, session=session)
+        raise
+    return RedirectResponse("/staff/settings?done=saved", status_code=303)

@@ -121,3 +121,16 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (sa.Index("ix_attachments_ticket_created", "ticket_id", "created_at", "id"),)
+
+
+class TicketSettings(Base):
+    """The ticket settings staff change (issue 12): one row, id 1. No row yet means the process's settings apply."""
+
+    __tablename__ = "ticket_settings"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    # Who portal-created tickets go to (SPEC T3); '' = nobody. A staff id from identity's directory (the gateway
+    # checks it there; tickets holds no staff list).
+    default_assignee_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    updated_by: Mapped[str] = mapped_column(sa.String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
