@@ -109,8 +109,14 @@ async def test_an_admin_invites_a_technician_who_is_refused_the_admin_pages(stac
         await page.get_by_text("Deactivated and signed out.").wait_for()
         assert "Deactivated" in await page.locator(f'li[data-email="{email}"]').inner_text()
 
-        # The technician's browser session and API token ended; it cannot sign in again.
-        await tech.goto(base + "/staff/tickets")
+        # The technician's browser session and API token ended — identity refuses them at once, the gateway once its
+        # principal cache (GATEWAY_PRINCIPAL_CACHE_SECONDS, 5 s) lets go; it cannot sign in again.
+        deadline = time.monotonic() + 10
+        while True:
+            await tech.goto(base + "/staff/tickets")
+            if "/staff/signin" in tech.url or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
         assert "/staff/signin" in tech.url
         with api(stack, tech_token) as c:
             assert c.get("/api/v1/staff/tickets").status_code == 401
