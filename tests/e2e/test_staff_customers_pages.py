@@ -169,7 +169,12 @@ async def test_customer_pages_at_two_widths_in_two_languages(stack, browser) -> 
                 ]
             )
             page = await context.new_page()
-            for name, path in {"customers": "/staff/customers", "customer": f"/staff/customers/{warned['id']}"}.items():
+            paths = {
+                "customers": "/staff/customers",
+                "customer": f"/staff/customers/{warned['id']}",
+                "links": f"/staff/customers/{warned['id']}/secure-links",
+            }
+            for name, path in paths.items():
                 response = await page.goto(base + path)
                 assert response is not None and response.status == 200
                 await page.screenshot(path=str(SHOTS / f"staff-{name}-{lang}-{width}.png"), full_page=True)
@@ -225,3 +230,46 @@ def test_staff_add_and_manage_a_customers_portal_users_on_its_page(stack) -> Non
     with api(stack, token) as s:
         after = {u["login"]: u for u in s.get(f"/api/v1/staff/customers/{warned['id']}/portal-users").json()}[new_email]
     assert (after["group_name"], after["require_mfa"]) == ("Admin Portal Group", False)
+
+
+def test_staff_make_see_and_revoke_a_customers_secure_link_in_the_console(stack) -> None:  # noqa: ANN001
+    suffix = secrets.token_hex(3)
+    token = _staff_token(stack)
+    warned, plain = _make(stack, token, suffix)
+    with api(stack, token) as s:
+        other_ticket = s.post(
+            "/api/v1/staff/tickets", json={"customer_id": plain["id"], "subject": "Not theirs", "description": "d"}
+        ).json()["ticket"]["id"]
+    with _pages(stack, token) as c:
+        page = c.get(f"/staff/customers/{warned['id']}/secure-links").text
+        assert "No links yet." in page and f"Fridge alarm {suffix}" in page  # its open ticket is offered
+        csrf = _csrf(page)
+        # Another customer's ticket: refused on the page, nothing made.
+        r = c.post(
+            f"/staff/customers/{warned['id']}/secure-links",
+            data={"csrf_token": csrf, "ticket_id": other_ticket, "days": "7"},
+        )
+        assert r.status_code == 400 and "no such ticket for this customer" in r.text
+        r = c.post(f"/staff/customers/{warned['id']}/secure-links", data={"csrf_token": csrf, "days": "900"})
+        assert r.status_code == 400 and "from 1 to 90" in r.text
+        r = c.post(f"/staff/customers/{warned['id']}/secure-links", data={"csrf_token": csrf, "days": "3"})
+        assert r.status_code == 201 and r.headers["cache-control"] == "no-store"
+        url = re.search(r'id="new-link" type="text" readonly value="([^"]+)"', r.text).group(1)
+        link_token = url.split("token=", 1)[1]
+        listing = c.get(f"/staff/customers/{warned['id']}/secure-links").text
+        assert "The whole customer" in listing and "Active" in listing and link_token not in listing
+        link_id = re.search(r"/staff/secure-links/([0-9a-f-]+)/uses", listing).group(1)
+    # The customer's visitor opens it, once recorded.
+    with httpx.Client(base_url=stack.gateway_url, timeout=15) as visitor:
+        assert visitor.get("/link", params={"token": link_token}).status_code == 303
+    with _pages(stack, token) as c:
+        uses = c.get(f"/staff/secure-links/{link_id}/uses", params={"customer": warned["id"]}).text
+        assert "Opened" in uses and link_token not in uses
+        confirm = c.get(f"/staff/secure-links/{link_id}/revoke", params={"customer": warned["id"]}).text
+        assert "Revoke this link?" in confirm
+        r = c.post(f"/staff/secure-links/{link_id}/revoke", data={"csrf_token": _csrf(confirm)})
+        assert r.status_code == 303 and r.headers["location"].endswith("/secure-links?done=revoked")
+        assert "Revoked" in c.get(f"/staff/customers/{warned['id']}/secure-links").text
+    with httpx.Client(base_url=stack.gateway_url, timeout=15) as visitor:
+        refused = visitor.get("/link", params={"token": link_token})
+        assert refused.status_code != 303 and "portal_session" not in refused.cookies

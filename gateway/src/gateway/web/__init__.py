@@ -22,6 +22,7 @@ from gateway.web.staff import access as staff_access
 from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import home as staff_home
+from gateway.web.staff import secure_links as staff_secure_links
 from gateway.web.staff import session as staff_session
 from gateway.web.staff import team as staff_team
 from gateway.web.staff import tickets as staff_tickets
@@ -40,6 +41,7 @@ ROUTERS = (
     staff_tickets.router,
     staff_customers.router,
     staff_access.router,
+    staff_secure_links.router,
     staff_billing.router,
     staff_team.router,
 )

@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-import grpc
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import problems
 from gateway.api.staff import Id
+from gateway.areas.secure_links import WrongScope, check_scope
 from gateway.clients.identity import SECURE_LINK_SCOPES, SecureLinkMessage
 from gateway.clients.schemas import opt_datetime
 
@@ -91,18 +91,10 @@ class SecureLinkUse(BaseModel):
 
 async def _check_scope(backends: Clients, token: str, customer_id: str, body: NewSecureLink) -> None:
     """A ticket or site link must name one of the customer's own (400 otherwise)."""
-    if body.scope == "ticket" and body.scope_id:
-        try:
-            ticket = await backends.tickets.get_ticket(token, body.scope_id)
-        except grpc.aio.AioRpcError as err:
-            if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                raise
-            ticket = None
-        if ticket is None or ticket.customer_id != customer_id:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "scope_id: no such ticket for this customer")
-    if body.scope == "site" and body.scope_id:
-        if not await backends.assets.site_is_customers(token, customer_id=customer_id, site_id=body.scope_id):
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "scope_id: no such site for this customer")
+    try:
+        await check_scope(backends, token, customer_id, body.scope, body.scope_id)
+    except WrongScope as wrong:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"scope_id: {wrong}") from None
 
 
 @router.post("/customers/{customer_id}/secure-links", status_code=status.HTTP_201_CREATED)
