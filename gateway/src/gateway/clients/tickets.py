@@ -108,12 +108,14 @@ class TicketsClient:
     async def default_assignee(self, token: str) -> str:
         """Staff: who portal-created tickets go to ('' = nobody)."""
         resp = await self._call(self._stub.GetTicketSettings, tickets_pb2.GetTicketSettingsRequest(), token)
-        return resp.default_assignee_id
+        return resp.settings.default_assignee_id
 
     async def set_default_assignee(self, token: str, assignee_id: str) -> str:
         """Admin only."""
-        req = tickets_pb2.TicketSettings(default_assignee_id=assignee_id)
-        return (await self._call(self._stub.UpdateTicketSettings, req, token)).default_assignee_id
+        req = tickets_pb2.UpdateTicketSettingsRequest(
+            settings=tickets_pb2.TicketSettings(default_assignee_id=assignee_id)
+        )
+        return (await self._call(self._stub.UpdateTicketSettings, req, token)).settings.default_assignee_id
 
     async def assign(self, token: str, ticket_id: str, assignee_id: str) -> Ticket:
         """Staff only: '' unassigns."""

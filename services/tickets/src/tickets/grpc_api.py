@@ -144,19 +144,19 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
 
     async def GetTicketSettings(  # noqa: N802
         self, request: tickets_pb2.GetTicketSettingsRequest, context: grpc.aio.ServicerContext
-    ) -> tickets_pb2.TicketSettings:
+    ) -> tickets_pb2.GetTicketSettingsResponse:
         async with self.db.unit_of_work() as s:
             value = await ticket_settings.read(s, principal=current_principal(), fallback=self.default_assignee)
-        return tickets_pb2.TicketSettings(default_assignee_id=value)
+        return tickets_pb2.GetTicketSettingsResponse(settings=tickets_pb2.TicketSettings(default_assignee_id=value))
 
     async def UpdateTicketSettings(  # noqa: N802
-        self, request: tickets_pb2.TicketSettings, context: grpc.aio.ServicerContext
-    ) -> tickets_pb2.TicketSettings:
+        self, request: tickets_pb2.UpdateTicketSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.UpdateTicketSettingsResponse:
         async with self.db.unit_of_work() as s:
             value = await ticket_settings.update(
-                s, principal=current_principal(), default_assignee_id=request.default_assignee_id
+                s, principal=current_principal(), default_assignee_id=request.settings.default_assignee_id
             )
-        return tickets_pb2.TicketSettings(default_assignee_id=value)
+        return tickets_pb2.UpdateTicketSettingsResponse(settings=tickets_pb2.TicketSettings(default_assignee_id=value))
 
     async def SetTicketStatus(  # noqa: N802
         self, request: tickets_pb2.SetTicketStatusRequest, context: grpc.aio.ServicerContext
