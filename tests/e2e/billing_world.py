@@ -137,6 +137,7 @@ class BillingCluster:
     billing_procs: list[ManagedProcess] = field(init=False, default_factory=list)
     gateway_url: str = field(init=False)
     _procs: list[ManagedProcess] = field(init=False, default_factory=list)
+    _ports: set[int] = field(init=False, default_factory=set)
 
     def start(self) -> BillingCluster:
         self.stack = Stack(StackConfig(var_dir=self.root / "var", free_ports=True, processes=("nats", "identity")))
@@ -150,12 +151,12 @@ class BillingCluster:
 
     def _start_rest(self) -> None:
         assert self.stack.keys is not None
-        sandbox_port = free_port()
+        sandbox_port = self._free_port()
         self.sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         sandbox = self._spawn("sandbox", ["billing.payments.sandbox", "--port", str(sandbox_port)], os.environ)
         _wait(lambda: http_status(f"{self.sandbox_url}/healthz") == 200, sandbox)
         for i in range(self.replicas):
-            port, metrics_port = free_port(), free_port()
+            port, metrics_port = self._free_port(), self._free_port()
             self.billing_addrs.append(f"127.0.0.1:{port}")
             self.metrics_urls.append(f"http://127.0.0.1:{metrics_port}/metrics")
             env = {
@@ -184,6 +185,15 @@ class BillingCluster:
         self.gateway_url = self.stack.gateway_url
         gateway = self._spawn("gateway", ["gateway"], env)
         _wait(lambda: http_status(f"{self.gateway_url}/healthz") == 200, gateway)
+
+    def _free_port(self) -> int:
+        """A free port that is not one the stack chose for a process it has not started yet (the gateway's): a
+        sandbox that took it answered the cluster's health check in the gateway's place."""
+        taken = set(self.stack.ports.values()) | self._ports
+        while (port := free_port()) in taken:
+            pass
+        self._ports.add(port)
+        return port
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | os._Environ) -> ManagedProcess:
         proc = ManagedProcess(name, [sys.executable, "-m", *args], log_path=self.root / f"{name}.log", env=dict(env))
