@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.clients import Backends
 from gateway.edge.csrf import Csrf
-from gateway.edge.errors import CSRF, Kind, split_field
+from gateway.edge.errors import CSRF, FORBIDDEN, Kind, split_field
 from gateway.edge.sessions import SESSION_COOKIE, PrincipalCache, Session
 from gateway.web import support_window
 from gateway.web.render import Pages
@@ -97,8 +97,16 @@ async def portal_page(request: Request) -> Session:
     return await cookie_session(request, SESSION_COOKIE, "/signin")
 
 
+class NotStaff(Exception):
+    """A session in the staff cookie whose principal is not staff (a portal token put there): the console refuses it
+    on every page, with a 403 page; the services refuse it too."""
+
+
 async def staff_page(request: Request) -> Session:
-    return await cookie_session(request, STAFF_COOKIE, STAFF_SIGNIN)
+    session = await cookie_session(request, STAFF_COOKIE, STAFF_SIGNIN)
+    if not session.principal.is_staff:
+        raise NotStaff()
+    return session
 
 
 PortalPage = Annotated[Session, Depends(portal_page)]
@@ -159,3 +167,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
         return PageErrors.error(request, CSRF)
+
+    @app.exception_handler(NotStaff)
+    async def not_staff(request: Request, exc: NotStaff) -> Response:
+        return PageErrors.error(request, FORBIDDEN)

@@ -64,8 +64,6 @@ def _refused(err: grpc.aio.AioRpcError) -> bool:
 @router.get("/groups")
 async def groups(request: Request, session: StaffPage) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     t = pages.translator(request)
     done = request.query_params.get("done", "")
     return pages.render(
@@ -110,15 +108,11 @@ async def _find(request: Request, session: Session, group_id: str):  # noqa: ANN
 
 @router.get("/groups/new")
 async def new_group(request: Request, session: StaffPage) -> Response:
-    if not session.principal.is_staff:
-        return _pages(request).error(request, FORBIDDEN, session=session)
     return await _editor(request, session)
 
 
 @router.get("/groups/{group_id}")
 async def edit_group(request: Request, group_id: str, session: StaffPage) -> Response:
-    if not session.principal.is_staff:
-        return _pages(request).error(request, FORBIDDEN, session=session)
     group = await _find(request, session, group_id)
     if group is None:
         return _pages(request).error(request, NOT_FOUND, session=session)
@@ -129,8 +123,6 @@ async def _save(request: Request, session: Session, group_id: str | None) -> Res
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     name = field(form, "name").strip()
     chosen = {p for p in form.getlist("permission") if isinstance(p, str) and p in perm.CATALOGUE}
     group = await _find(request, session, group_id) if group_id else None
@@ -170,8 +162,6 @@ async def update_group(request: Request, group_id: str, session: StaffPage) -> R
 @router.get("/groups/{group_id}/delete")
 async def delete_confirm(request: Request, group_id: str, session: StaffPage) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     group = await _find(request, session, group_id)
     if group is None:
         return pages.error(request, NOT_FOUND, session=session)
@@ -183,8 +173,6 @@ async def delete_group(request: Request, group_id: str, session: StaffPage) -> R
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     group = await _find(request, session, group_id)
     if group is None:
         return pages.error(request, NOT_FOUND, session=session)
@@ -216,8 +204,6 @@ def _day(value: str) -> datetime | None:
 async def audit_log(request: Request, session: StaffPage) -> Response:
     """Identity's audit log with filters: one kind, a piece of the subject (a login), a range of days (UTC)."""
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     t = pages.translator(request)
     params = request.query_params
     f = {

@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.clients import Backends
 from gateway.edge.csrf import CSRF_FIELD
-from gateway.edge.errors import FORBIDDEN
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
 from gateway.web.billing import parse_amount
@@ -49,12 +48,6 @@ def _render(request: Request, template: str, session: Session, status_code: int 
     context.setdefault("notice", _t(request)(f"staff.billing.notice.{done}") if done in _NOTICES else "")
     context.setdefault("error", "")
     return request.app.state.pages.render(request, template, context, session=session, status_code=status_code)
-
-
-def _staff_only(request: Request, session: Session) -> Response | None:
-    if session.principal.is_staff:
-        return None
-    return request.app.state.pages.error(request, FORBIDDEN, session=session)
 
 
 async def _form(request: Request):  # noqa: ANN202
@@ -118,8 +111,6 @@ def payment_row(t: Translator, p, customer_id: str) -> dict:  # noqa: ANN001 - b
 
 @router.get("/customers/{customer_id}/billing")
 async def customer_billing(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     backends, token, t = _backends(request), session.principal_token, _t(request)
     cursors = {k: request.query_params.get(k, "")[:500] for k in ("invoices", "payments", "estimates", "credit")}
     name, overview, invoices, payments, estimates, ledger = await asyncio.gather(
@@ -221,38 +212,25 @@ def _form_lines(form=None, current=None) -> list[dict]:  # noqa: ANN001
 
 @router.get("/customers/{customer_id}/invoices/new")
 async def new_invoice_form(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
-    name = await _customer_name(_backends(request), session.principal_token, customer_id)
-    return _render(
-        request,
-        "staff/billing/document_form.html",
-        session,
-        kind="invoice",
-        customer_id=customer_id,
-        name=name,
-        action=f"/staff/customers/{customer_id}/invoices/new",
-        lines=_form_lines(),
-        terms="",
-        doc_name="",
-        idempotency_key=new_key(),
-        editing=False,
-    )
+    return await _new_document_form(request, session, customer_id, "invoice")
 
 
 @router.get("/customers/{customer_id}/estimates/new")
 async def new_estimate_form(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
+    return await _new_document_form(request, session, customer_id, "estimate")
+
+
+async def _new_document_form(request: Request, session: Session, customer_id: str, kind: str) -> Response:
+    """An empty invoice or estimate form (one template for both), with a fresh idempotency key."""
     name = await _customer_name(_backends(request), session.principal_token, customer_id)
     return _render(
         request,
         "staff/billing/document_form.html",
         session,
-        kind="estimate",
+        kind=kind,
         customer_id=customer_id,
         name=name,
-        action=f"/staff/customers/{customer_id}/estimates/new",
+        action=f"/staff/customers/{customer_id}/{kind}s/new",
         lines=_form_lines(),
         terms="",
         doc_name="",
@@ -271,8 +249,6 @@ def _terms(form) -> tuple[int | None, bool]:  # noqa: ANN001
 
 
 async def _document_submit(request: Request, customer_id: str, session: StaffPage, kind: str) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     form = await _form(request)
     backends, token, t = _backends(request), session.principal_token, _t(request)
     key = _form_key(form)
@@ -346,8 +322,6 @@ async def new_estimate_submit(request: Request, customer_id: str, session: Staff
 
 @router.get("/invoices/{invoice_id}")
 async def invoice_page(request: Request, invoice_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     backends, token, t = _backends(request), session.principal_token, _t(request)
     resp = await backends.billing.get_invoice(token, invoice_id)
     inv = resp.invoice
@@ -394,8 +368,6 @@ def _days_between(start: str, end: str) -> str:
 
 @router.post("/invoices/{invoice_id}/edit")
 async def edit_invoice_submit(request: Request, invoice_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     form = await _form(request)
     backends, token, t = _backends(request), session.principal_token, _t(request)
     lines, bad = _lines_from(form)
@@ -415,8 +387,6 @@ def _render_error(request: Request, session: Session, message: str) -> Response:
 
 @router.post("/invoices/{invoice_id}/send")
 async def send_invoice_submit(request: Request, invoice_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     await _form(request)
     try:
         await _backends(request).billing.send_invoice(session.principal_token, invoice_id)
@@ -427,8 +397,6 @@ async def send_invoice_submit(request: Request, invoice_id: str, session: StaffP
 
 @router.get("/invoices/{invoice_id}/void")
 async def void_invoice_confirm(request: Request, invoice_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     t = _t(request)
     inv = (await _backends(request).billing.get_invoice(session.principal_token, invoice_id)).invoice
     row = invoice_row(t, inv)
@@ -448,8 +416,6 @@ async def void_invoice_confirm(request: Request, invoice_id: str, session: Staff
 
 @router.post("/invoices/{invoice_id}/void")
 async def void_invoice_submit(request: Request, invoice_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     await _form(request)
     try:
         await _backends(request).billing.void_invoice(session.principal_token, invoice_id)
@@ -460,8 +426,6 @@ async def void_invoice_submit(request: Request, invoice_id: str, session: StaffP
 
 @router.post("/estimates/{estimate_id}/send")
 async def send_estimate_submit(request: Request, estimate_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     await _form(request)
     try:
         resp = await _backends(request).billing.send_estimate(session.principal_token, estimate_id)
@@ -475,8 +439,6 @@ async def send_estimate_submit(request: Request, estimate_id: str, session: Staf
 
 @router.get("/customers/{customer_id}/payments/new")
 async def manual_payment_form(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     name = await _customer_name(_backends(request), session.principal_token, customer_id)
     return _render(
         request,
@@ -494,8 +456,6 @@ async def manual_payment_form(request: Request, customer_id: str, session: Staff
 
 @router.post("/customers/{customer_id}/payments/new")
 async def manual_payment_submit(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     form = await _form(request)
     backends, token, t = _backends(request), session.principal_token, _t(request)
     key = _form_key(form)
@@ -553,8 +513,6 @@ async def _find_payment(backends: Backends, token: str, customer_id: str, paymen
 
 @router.get("/customers/{customer_id}/payments/{payment_id}/refund")
 async def refund_confirm(request: Request, customer_id: str, payment_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     backends, token, t = _backends(request), session.principal_token, _t(request)
     payment = await _find_payment(backends, token, customer_id, payment_id)
     if payment is None or not payment.refundable:
@@ -589,8 +547,6 @@ def _refund_page(request, session, t, customer_id, payment, *, amount: str, key:
 
 @router.post("/customers/{customer_id}/payments/{payment_id}/refund")
 async def refund_submit(request: Request, customer_id: str, payment_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     form = await _form(request)
     backends, token, t = _backends(request), session.principal_token, _t(request)
     key = _form_key(form)
@@ -625,8 +581,6 @@ async def refund_submit(request: Request, customer_id: str, payment_id: str, ses
 
 @router.get("/customers/{customer_id}/store-credit/new")
 async def credit_form(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     name = await _customer_name(_backends(request), session.principal_token, customer_id)
     return _render(
         request,
@@ -643,8 +597,6 @@ async def credit_form(request: Request, customer_id: str, session: StaffPage) ->
 
 @router.post("/customers/{customer_id}/store-credit/new")
 async def credit_submit(request: Request, customer_id: str, session: StaffPage) -> Response:
-    if (denied := _staff_only(request, session)) is not None:
-        return denied
     form = await _form(request)
     backends, token, t = _backends(request), session.principal_token, _t(request)
     key = _form_key(form)

@@ -55,8 +55,6 @@ def _badges(customer) -> list[dict]:  # noqa: ANN001 - portal.identity.v1.Custom
 @router.get("/customers")
 async def customers(request: Request, session: StaffPage) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     q = " ".join(request.query_params.get("q", "").split())[:200]
     cursor = request.query_params.get("cursor", "")[:512]
     resp = await _backends(request).identity.list_customer_records(
@@ -132,8 +130,6 @@ async def _customer_page(
     request: Request, session: Session, customer_id: str, *, error: str = "", status_code: int = 200
 ) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     record = await _record(request, session, customer_id)
     if record is None:
         return pages.error(request, NOT_FOUND, session=session)
@@ -209,8 +205,6 @@ async def _customer_page(
 async def archive_confirm(request: Request, customer_id: str, session: StaffPage) -> Response:
     """The confirmation before archiving (its portal users are signed out) or re-enabling."""
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     record = await _record(request, session, customer_id)
     if record is None:
         return pages.error(request, NOT_FOUND, session=session)
@@ -222,8 +216,6 @@ async def archive(request: Request, customer_id: str, session: StaffPage) -> Res
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     archived = form.get("archived") == "1"
     try:
         await _backends(request).identity.set_customer_archived(
@@ -241,8 +233,6 @@ async def archive(request: Request, customer_id: str, session: StaffPage) -> Res
 async def delete_confirm(request: Request, customer_id: str, session: StaffPage) -> Response:
     """Delete is offered only when no service holds the customer's data; otherwise the page says what does."""
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     record = await _record(request, session, customer_id)
     if record is None:
         return pages.error(request, NOT_FOUND, session=session)
@@ -260,8 +250,6 @@ async def delete(request: Request, customer_id: str, session: StaffPage) -> Resp
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     try:
         await _backends(request).identity.delete_customer(session.principal_token, customer_id)
     except grpc.aio.AioRpcError as err:
@@ -289,8 +277,6 @@ async def _user_action(request: Request, session: Session, action, done: str) ->
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     customer_id = field(form, "customer_id")[:64]
     try:
         done = await action(form) or done

@@ -17,7 +17,7 @@ from gateway.clients import Backends
 from gateway.clients.identity import SECURE_LINK_SCOPES
 from gateway.clients.schemas import opt_datetime
 from gateway.edge.csrf import CSRF_FIELD
-from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
+from gateway.edge.errors import NOT_FOUND, split_field
 from gateway.edge.sessions import Session
 from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field, read_form
@@ -82,8 +82,6 @@ async def _links_page(
     status_code: int = 200,
 ) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     customer = await _customer_or_none(request, session, customer_id)
     if customer is None:
         return pages.error(request, NOT_FOUND, session=session)
@@ -115,18 +113,16 @@ async def _links_page(
     )
 
 
-async def _form(request: Request, session: Session):  # noqa: ANN202
+async def _form(request: Request):  # noqa: ANN202 - starlette FormData
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
-    return form, (None if session.principal.is_staff else _pages(request).error(request, FORBIDDEN, session=session))
+    return form
 
 
 @router.post("/customers/{customer_id}/secure-links")
 async def create_link(request: Request, customer_id: str, session: StaffPage) -> Response:
     """A new link; its address is on the answering page only (never in a redirect, a log or a later page)."""
-    form, refused = await _form(request, session)
-    if refused:
-        return refused
+    form = await _form(request)
     t = _pages(request).translator(request)
     scope_id = field(form, "ticket_id")[:64]
     scope = "ticket" if scope_id else "customer"
@@ -163,8 +159,6 @@ async def create_link(request: Request, customer_id: str, session: StaffPage) ->
 @router.get("/secure-links/{link_id}/uses")
 async def uses_page(request: Request, link_id: str, session: StaffPage) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     t = pages.translator(request)
     try:
         uses = await _backends(request).identity.list_secure_link_uses(session.principal_token, link_id)
@@ -193,8 +187,6 @@ async def uses_page(request: Request, link_id: str, session: StaffPage) -> Respo
 @router.get("/secure-links/{link_id}/revoke")
 async def revoke_confirm(request: Request, link_id: str, session: StaffPage) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     customer_id = field(request.query_params, "customer")[:64]
     return pages.render(
         request, "staff/secure_link_revoke.html", {"link_id": link_id, "customer_id": customer_id}, session=session
@@ -203,9 +195,7 @@ async def revoke_confirm(request: Request, link_id: str, session: StaffPage) -> 
 
 @router.post("/secure-links/{link_id}/revoke")
 async def revoke(request: Request, link_id: str, session: StaffPage) -> Response:
-    form, refused = await _form(request, session)
-    if refused:
-        return refused
+    await _form(request)  # the CSRF check
     try:
         link = await _backends(request).identity.revoke_secure_link(session.principal_token, link_id)
     except grpc.aio.AioRpcError as err:

@@ -63,8 +63,6 @@ def _assignee(t: Translator, session: Session, assignee_id: str, names: dict[str
 @router.get("/tickets")
 async def queue(request: Request, session: StaffPage) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     t = pages.translator(request)
     params = request.query_params
     # Filters a person clicked: anything unknown is dropped, not refused (the API refuses it by name).
@@ -146,8 +144,6 @@ async def _ticket_page(
     request: Request, session: Session, ticket_id: str, *, error: str = "", body: str = "", status_code: int = 200
 ) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     t = pages.translator(request)
     backends = _backends(request)
     token = session.principal_token
@@ -221,19 +217,15 @@ async def _write(request: Request, session: Session, ticket_id: str, body: str, 
     return None
 
 
-async def _staff_form(request: Request, session: Session) -> tuple[object, Response | None]:
+async def _staff_form(request: Request):  # noqa: ANN202 - starlette FormData
     form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
-    if not session.principal.is_staff:
-        return form, _pages(request).error(request, FORBIDDEN, session=session)
-    return form, None
+    return form
 
 
 @router.post("/tickets/{ticket_id}/comments")
 async def comment(request: Request, ticket_id: str, session: StaffPage) -> Response:
-    form, refused = await _staff_form(request, session)
-    if refused:
-        return refused
+    form = await _staff_form(request)
     t = _pages(request).translator(request)
     body = field(form, "body").strip()
     private = field(form, "kind") == "note"
@@ -253,9 +245,7 @@ async def comment(request: Request, ticket_id: str, session: StaffPage) -> Respo
 
 @router.post("/tickets/{ticket_id}/assignee")
 async def assign(request: Request, ticket_id: str, session: StaffPage) -> Response:
-    form, refused = await _staff_form(request, session)
-    if refused:
-        return refused
+    form = await _staff_form(request)
     try:
         who = await assignee_id(
             _backends(request).identity, session.principal_token, session.principal, field(form, "assignee")[:64]
@@ -273,9 +263,7 @@ async def assign(request: Request, ticket_id: str, session: StaffPage) -> Respon
 
 @router.post("/tickets/{ticket_id}/status")
 async def set_status(request: Request, ticket_id: str, session: StaffPage) -> Response:
-    form, refused = await _staff_form(request, session)
-    if refused:
-        return refused
+    form = await _staff_form(request)
     status = field(form, "status")
     if status not in STATUSES:
         t = _pages(request).translator(request)
@@ -295,8 +283,6 @@ async def settings_page(request: Request, session: StaffPage) -> Response:
 
 async def _settings_page(request: Request, session: Session, *, error: str = "", status_code: int = 200) -> Response:
     pages = _pages(request)
-    if not session.principal.is_staff:
-        return pages.error(request, FORBIDDEN, session=session)
     backends, token = _backends(request), session.principal_token
     current, directory = await asyncio.gather(
         backends.tickets.default_assignee(token), backends.identity.staff_directory(token)
@@ -321,9 +307,7 @@ async def _settings_page(request: Request, session: Session, *, error: str = "",
 
 @router.post("/settings")
 async def save_settings(request: Request, session: StaffPage) -> Response:
-    form, refused = await _staff_form(request, session)
-    if refused:
-        return refused
+    form = await _staff_form(request)
     t = _pages(request).translator(request)
     backends, token = _backends(request), session.principal_token
     try:
