@@ -23,3 +23,28 @@ async def test_keys_cannot_escape_the_root(tmp_path) -> None:  # noqa: ANN001
     for key in ("../../etc/passwd", "/etc/passwd", "A" * 32, ""):
         with pytest.raises(ValueError):
             await store.get(key)
+
+
+async def test_stream_round_trip_and_limit(tmp_path) -> None:  # noqa: ANN001
+    from servicekit.blobs import TooLarge
+
+    async def chunks(n: int):  # noqa: ANN202
+        for _ in range(n):
+            yield b"x" * 100_000
+
+    store = LocalBlobStore(tmp_path)
+    written = await store.put_stream(chunks(3), max_bytes=300_000)
+    assert written.size == 300_000
+    assert sum([len(c) async for c in store.open(written.key)]) == 300_000
+    with pytest.raises(TooLarge):
+        await store.put_stream(chunks(4), max_bytes=300_000)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [written.key]
+
+
+def test_open_store_by_url(tmp_path) -> None:  # noqa: ANN001
+    from servicekit.blobs import open_store
+
+    assert isinstance(open_store(f"file://{tmp_path}"), LocalBlobStore)
+    assert isinstance(open_store(str(tmp_path)), LocalBlobStore)
+    with pytest.raises(ValueError, match="scheme"):
+        open_store("ftp://x/y")

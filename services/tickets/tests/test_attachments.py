@@ -8,7 +8,7 @@ import pytest
 from portal.tickets.v1 import tickets_pb2
 from servicekit.errors import InvalidArgument
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
-from tickets.attachments import content
+from servicekit.uploads import content
 
 ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

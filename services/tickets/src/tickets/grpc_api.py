@@ -13,7 +13,7 @@ from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.principal import METADATA_KEY, current_principal
 from servicekit.protos import timestamp
-from tickets.attachments import content, thumbnails
+from servicekit.uploads import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
 from tickets.tickets import charts, service

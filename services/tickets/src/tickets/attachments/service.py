@@ -1,5 +1,5 @@
 """Attachment rules: who may attach to and read which ticket's files; the checks on the file itself are in
-content.py. Functions never commit and never touch the blob store: the servicer writes the bytes outside
+servicekit.uploads.content. Functions never commit and never touch the blob store: the servicer writes the bytes outside
 the unit of work and passes the key in."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import Principal
-from tickets.attachments.content import Kind
+from servicekit.uploads.content import Kind
 from tickets.tickets.models import Attachment, Comment, Ticket
 from tickets.tickets.service import get_ticket
 

@@ -3,6 +3,7 @@ name that can neither climb directories nor claim another type than its content.
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|;]')
 NAME_MAX = 120
 
 
-def detect(data: bytes) -> Kind | None:
-    """The allowed kind these bytes are, or None."""
+def detect(data: bytes, *, final: bool = True) -> Kind | None:
+    """The allowed kind these bytes are, or None. `final=False` when `data` is only the head of a longer
+    file: a UTF-8 character cut at its end is then not held against it."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
     if data.startswith(b"\xff\xd8\xff"):
@@ -47,7 +49,7 @@ def detect(data: bytes) -> Kind | None:
     if b"\x00" in data:
         return None
     try:
-        data.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
     except UnicodeDecodeError:
         return None
     if _MARKUP.search(data[:65536]):
@@ -66,15 +68,16 @@ def safe_name(name: str) -> str:
     return name or "file"
 
 
-def check(filename: str, data: bytes, *, max_bytes: int) -> tuple[str, Kind]:
-    """(the name to store, the detected kind), or InvalidArgument saying clearly what is wrong."""
+def check(filename: str, data: bytes, *, max_bytes: int, final: bool = True) -> tuple[str, Kind]:
+    """(the name to store, the detected kind), or InvalidArgument saying clearly what is wrong. `data` may be
+    only the file's head (`final=False`); StreamCheck then checks the rest as it streams past."""
     if not data:
         raise InvalidArgument("the file is empty", field="data")
     if len(data) > max_bytes:
         raise InvalidArgument(
             f"the file is {len(data):,} bytes; files may be at most {max_bytes:,} bytes", field="data"
         )
-    kind = detect(data)
+    kind = detect(data, final=final)
     if kind is None:
         raise InvalidArgument(
             f"this kind of file is not accepted (web pages, scripts and programs never are); allowed: {ALLOWED_LABEL}",
@@ -95,3 +98,34 @@ def check(filename: str, data: bytes, *, max_bytes: int) -> tuple[str, Kind]:
         # An unknown extension on an allowed content: stored under the type the content really is.
         name = f"{name}{kind.extensions[0]}"
     return name, kind
+
+
+class StreamCheck:
+    """The rest of a streamed file checked as it passes: plain text must stay UTF-8 without NUL bytes all the
+    way through, not only in its head. Binary kinds were decided by their magic numbers."""
+
+    def __init__(self, kind: Kind) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")() if kind is TEXT else None
+
+    def _refuse(self) -> None:
+        raise InvalidArgument(
+            "the file starts as plain text but is not plain text further on; allowed: " + ALLOWED_LABEL, field="data"
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        if self._decoder is None:
+            return
+        if b"\x00" in chunk:
+            self._refuse()
+        try:
+            self._decoder.decode(chunk)
+        except UnicodeDecodeError:
+            self._refuse()
+
+    def finish(self) -> None:
+        if self._decoder is None:
+            return
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            self._refuse()
