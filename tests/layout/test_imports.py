@@ -27,6 +27,8 @@ DEFERRED = {
     # fpdf2 costs ~50 MB per process; loaded on the first PDF so billing and tickets stay under 120 MB.
     ("services/billing/src/billing/grpc_api.py", "billing.pdf"),
     ("services/tickets/src/tickets/grpc_api.py", "tickets.tickets.pdf"),
+    # obstore (the S3 client) is loaded only by a service whose blob store setting names an s3:// bucket.
+    ("libs/servicekit/src/servicekit/blobs.py", "servicekit.blobs_s3"),
 }
 
 
