@@ -19,6 +19,14 @@ PUBLIC = {
 ROUTES: list = []
 
 ADMIN, TECHNICIAN = "admin", "technician"
+
+_BUILT_IN = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
+BUILT_IN_STATUSES = [{"name": n, "closed": n in ("Resolved", "Closed")} for n in _BUILT_IN]
+BUILT_IN_STATUS_FORM = (
+    {"rows": str(len(_BUILT_IN))}
+    | {f"name_{i}": n for i, n in enumerate(_BUILT_IN)}
+    | {f"closed_{i}": "1" for i, n in enumerate(_BUILT_IN) if n in ("Resolved", "Closed")}
+)
 # (method, path, who may: ADMIN only or both roles, JSON body or form). "{id}" is a staff member made for the test;
 # "{group}" a permission group; "{customer}" a demo customer. Admin-only routes must answer a technician 403; the
 # others open for both.
@@ -84,6 +92,10 @@ STAFF_ROLE_ROUTES: list[tuple[str, str, tuple[str, ...], dict | None, dict | Non
     ("PUT", "/api/v1/staff/ticket-settings", (ADMIN,), {"default_assignee_id": ""}, None),
     ("GET", "/staff/settings", (ADMIN, TECHNICIAN), None, None),
     ("POST", "/staff/settings", (ADMIN,), None, {"default_assignee": ""}),
+    # The ticket status list: the same rule. Admins send the built-in list back unchanged (the stack is shared).
+    ("GET", "/api/v1/staff/ticket-statuses", (ADMIN, TECHNICIAN), None, None),
+    ("PUT", "/api/v1/staff/ticket-statuses", (ADMIN,), {"statuses": BUILT_IN_STATUSES}, None),
+    ("POST", "/staff/settings/statuses", (ADMIN,), None, BUILT_IN_STATUS_FORM),
     ("GET", "/api/v1/staff/directory", (ADMIN, TECHNICIAN), None, None),
     # A technician's work: tickets and customers.
     ("GET", "/staff", (ADMIN, TECHNICIAN), None, None),
@@ -92,4 +104,8 @@ STAFF_ROLE_ROUTES: list[tuple[str, str, tuple[str, ...], dict | None, dict | Non
     ("GET", "/api/v1/staff/customers", (ADMIN, TECHNICIAN), None, None),
     ("GET", "/staff/customers", (ADMIN, TECHNICIAN), None, None),
     ("GET", "/staff/customers/{customer}", (ADMIN, TECHNICIAN), None, None),
+    # Creating and editing customers and their contacts: staff work (identity asks for staff, not an admin).
+    ("GET", "/staff/customers/new", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/staff/customers/{customer}/edit", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/staff/customers/{customer}/contacts/new", (ADMIN, TECHNICIAN), None, None),
 ]

@@ -7,9 +7,11 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.api.schemas import NewTicket
+from gateway.areas import ticket_statuses
 from gateway.areas import tickets as limits
 from tickets.comments import service as comments_service
 from tickets.tickets import service as tickets_service
+from tickets.tickets import statuses as tickets_statuses
 
 
 def test_gateway_limits_are_the_services() -> None:
@@ -17,7 +19,12 @@ def test_gateway_limits_are_the_services() -> None:
     assert limits.DESCRIPTION_MAX == tickets_service.DESCRIPTION_MAX
     assert limits.COMMENT_MAX == comments_service.BODY_MAX
     assert limits.QUERY_MAX == tickets_service.QUERY_MAX
-    assert limits.STATUSES == tickets_service.STATUSES
+    # The built-in statuses the gateway shows until it has asked for the list in force are the service's own.
+    assert [(st.name, st.closed) for st in ticket_statuses.BUILT_IN] == [
+        (st.name, st.closed) for st in tickets_statuses.BUILT_IN
+    ]
+    assert ticket_statuses.FIXED == {tickets_statuses.NEW, tickets_statuses.CLOSED}
+    assert limits.DEFAULT_ISSUE_TYPE == tickets_service.DEFAULT_ISSUE_TYPE
     assert limits.SORTS == tuple(tickets_service.SORTS)
 
 

@@ -232,7 +232,6 @@ async def test_open_only_leaves_out_closed_tickets(db: Database, principals) -> 
     made = [await create(db, user) for _ in range(4)]
     async with db.unit_of_work() as s:
         for t, status in ((made[0], "Resolved"), (made[1], "Closed")):
-            assert service.is_closed_status(status)
             await s.execute(
                 sa.update(Ticket).where(Ticket.id == t.id).values(status=status, closed_at=datetime.now(UTC))
             )

@@ -280,3 +280,14 @@ class Page(Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
 
     items: list[T]
     next_cursor: str | None = None
+
+
+class TicketStatus(BaseModel):
+    name: str = Field(description="What a ticket stores and filters name (the built-in six keep theirs)")
+    label_en: str = Field("", description="English label; '' on a built-in status = the product's own wording")
+    label_fr: str = Field("", description="French label; '' on a built-in status = the product's own wording")
+    closed: bool = Field(False, description="Whether the status ends the ticket's open life")
+
+    @classmethod
+    def from_proto(cls, m) -> TicketStatus:  # noqa: ANN001
+        return cls.model_construct(name=m.name, label_en=m.label_en, label_fr=m.label_fr, closed=m.closed)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket
+from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket, TicketStatus
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
@@ -116,6 +116,22 @@ class TicketsClient:
             settings=tickets_pb2.TicketSettings(default_assignee_id=assignee_id)
         )
         return (await self._call(self._stub.UpdateTicketSettings, req, token)).settings.default_assignee_id
+
+    async def ticket_statuses(self, token: str) -> list[TicketStatus]:
+        """The statuses in force, in display order (anyone signed in)."""
+        resp = await self._call(self._stub.ListTicketStatuses, tickets_pb2.ListTicketStatusesRequest(), token)
+        return [TicketStatus.from_proto(st) for st in resp.statuses]
+
+    async def set_ticket_statuses(self, token: str, statuses: Sequence[TicketStatus]) -> list[TicketStatus]:
+        """Admin only: replace the list."""
+        req = tickets_pb2.UpdateTicketStatusesRequest(
+            statuses=[
+                tickets_pb2.TicketStatus(name=st.name, label_en=st.label_en, label_fr=st.label_fr, closed=st.closed)
+                for st in statuses
+            ]
+        )
+        resp = await self._call(self._stub.UpdateTicketStatuses, req, token)
+        return [TicketStatus.from_proto(st) for st in resp.statuses]
 
     async def assign(self, token: str, ticket_id: str, assignee_id: str) -> Ticket:
         """Staff only: '' unassigns."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gateway.areas import ticket_statuses
 from gateway.areas.home import load_home
 from gateway.web.deps import PortalPage, backends, pages
 from gateway.web.views import billing as billing_rows
@@ -16,6 +17,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", name="home")
 async def home(request: Request, session: PortalPage) -> Response:
+    # Ticket rows show status labels; the list is asked for at most every few seconds (areas/ticket_statuses.py).
+    await ticket_statuses.refresh(backends(request).tickets, session.principal_token)
     sections = await load_home(backends(request), session)
     page = pages(request)
     t = page.translator(request)

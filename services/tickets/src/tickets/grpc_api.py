@@ -16,7 +16,7 @@ from servicekit.protos import timestamp
 from servicekit.uploads import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
-from tickets.tickets import charts, service
+from tickets.tickets import charts, service, statuses
 from tickets.tickets import settings as ticket_settings
 from tickets.tickets.models import Attachment, Comment, Ticket
 from tickets.tickets.refs import RefChecker
@@ -157,6 +157,24 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                 s, principal=current_principal(), default_assignee_id=request.settings.default_assignee_id
             )
         return tickets_pb2.UpdateTicketSettingsResponse(settings=tickets_pb2.TicketSettings(default_assignee_id=value))
+
+    async def ListTicketStatuses(  # noqa: N802
+        self, request: tickets_pb2.ListTicketStatusesRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.ListTicketStatusesResponse:
+        current_principal()
+        async with self.db.unit_of_work() as s:
+            in_force = await statuses.current(s)
+        return tickets_pb2.ListTicketStatusesResponse(statuses=[_status(st) for st in in_force])
+
+    async def UpdateTicketStatuses(  # noqa: N802
+        self, request: tickets_pb2.UpdateTicketStatusesRequest, context: grpc.aio.ServicerContext
+    ) -> tickets_pb2.UpdateTicketStatusesResponse:
+        proposed = [statuses.Status(st.name, st.label_en, st.label_fr, st.closed) for st in request.statuses]
+        async with self.db.unit_of_work() as s:
+            saved = await statuses.replace(
+                s, principal=current_principal(), proposed=proposed, fallback_assignee=self.default_assignee
+            )
+        return tickets_pb2.UpdateTicketStatusesResponse(statuses=[_status(st) for st in saved])
 
     async def SetTicketStatus(  # noqa: N802
         self, request: tickets_pb2.SetTicketStatusRequest, context: grpc.aio.ServicerContext
@@ -346,3 +364,7 @@ def _token(context: grpc.aio.ServicerContext) -> str:
     """The caller's principal token, forwarded so the peer applies the same principal's rules."""
     auth = dict(context.invocation_metadata() or ()).get(METADATA_KEY, "")
     return auth.removeprefix("Bearer ")
+
+
+def _status(st: statuses.Status) -> tickets_pb2.TicketStatus:
+    return tickets_pb2.TicketStatus(name=st.name, label_en=st.label_en, label_fr=st.label_fr, closed=st.closed)

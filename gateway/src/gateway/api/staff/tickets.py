@@ -18,8 +18,9 @@ from gateway.api.deps import Clients, StaffApiSession, TicketIdempotencyKey
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
 from gateway.api.staff.checks import bad_request, check_customer
-from gateway.areas.tickets import COMMENT_MAX, QUERY_MAX, STATUSES, UnknownAssignee, assignee_id
-from gateway.clients.schemas import StaffComment, Ticket
+from gateway.areas import ticket_statuses
+from gateway.areas.tickets import COMMENT_MAX, QUERY_MAX, UnknownAssignee, assignee_id
+from gateway.clients.schemas import StaffComment, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +205,12 @@ async def staff_assign(body: Assignee, session: StaffApiSession, backends: Clien
 class NewStatus(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal[STATUSES] = Field(  # type: ignore[valid-type]
-        description="Resolved or Closed ends the ticket's open life (the customer is emailed once); another status "
-        "re-opens a closed ticket"
+    status: str = Field(
+        min_length=1,
+        max_length=40,
+        description="A status of the list in force (GET /api/v1/staff/ticket-statuses; any case). A closed one "
+        "(Resolved, Closed, …) ends the ticket's open life (the customer is emailed once); an open one re-opens a "
+        "closed ticket. An unknown status is a 400 naming the list.",
     )
 
 
@@ -245,3 +249,30 @@ async def put_ticket_settings(
     return TicketSettingsBody(
         default_assignee_id=await backends.tickets.set_default_assignee(session.principal_token, who)
     )
+
+
+class TicketStatusesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[TicketStatus] = Field(
+        max_length=20,
+        description="The whole list in display order. New (open) and Closed (closed) must stay; a new status needs "
+        "label_en and label_fr; a status tickets still have cannot be removed or switch between open and closed "
+        "(409 until they are moved).",
+    )
+
+
+@router.get("/ticket-statuses", responses=problems(401, 403))
+async def get_ticket_statuses(session: StaffApiSession, backends: Clients) -> TicketStatusesBody:
+    """The ticket statuses in force, with their labels in English and French."""
+    return TicketStatusesBody(statuses=await backends.tickets.ticket_statuses(session.principal_token))
+
+
+@router.put("/ticket-statuses", responses=problems(400, 401, 403, 409))
+async def put_ticket_statuses(
+    body: TicketStatusesBody, session: StaffApiSession, backends: Clients
+) -> TicketStatusesBody:
+    """An admin replaces the status list (a technician gets 403)."""
+    saved = await backends.tickets.set_ticket_statuses(session.principal_token, body.statuses)
+    ticket_statuses.forget()
+    return TicketStatusesBody(statuses=saved)

@@ -6,22 +6,24 @@ also answer a portal session with 403."""
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from gateway.areas import ticket_statuses
 from gateway.areas.tickets import (
     COMMENT_MAX,
     PRIORITIES,
     QUERY_MAX,
-    STATUSES,
     UnknownAssignee,
     assignee_id,
     status_key,
 )
 from gateway.clients import Backends
+from gateway.clients.schemas import TicketStatus
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
 from gateway.edge.sessions import Session
@@ -47,8 +49,13 @@ def _backends(request: Request) -> Backends:
 
 
 def staff_status(t: Translator, value: str) -> str:
-    """Staff read the status as it is ("Waiting on customer"), not as the customer reads it ("Waiting on you")."""
-    return t.table.get(f"staff.tickets.status.{status_key(value)}") or value
+    """Staff read the status as it is ("Waiting on customer"), not as the customer reads it ("Waiting on you"); an
+    operator's own label wins over both."""
+    return (
+        ticket_statuses.current().label(t.lang, value)
+        or t.table.get(f"staff.tickets.status.{status_key(value)}")
+        or value
+    )
 
 
 def _assignee(t: Translator, session: Session, assignee_id: str, names: dict[str, str]) -> str:
@@ -65,10 +72,11 @@ async def queue(request: Request, session: StaffPage) -> Response:
     pages = _pages(request)
     t = pages.translator(request)
     params = request.query_params
+    catalogue = await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
     # Filters a person clicked: anything unknown is dropped, not refused (the API refuses it by name).
     f = {
         "q": " ".join(params.get("q", "").split())[:QUERY_MAX],
-        "status": params.get("status", "") if params.get("status", "") in STATUSES else "",
+        "status": catalogue.known(params.get("status", "")) or "",
         "open": params.get("open", "1") == "1",
         "assignee": params.get("assignee", "") if params.get("assignee", "") in ASSIGNEES else "",
         "customer": params.get("customer", "")[:64],
@@ -127,7 +135,7 @@ async def queue(request: Request, session: StaffPage) -> Response:
             "f": f,
             "more": more,
             "first": f"/staff/tickets?{urlencode(query)}" if cursor else "",
-            "statuses": [(s, staff_status(t, s)) for s in STATUSES],
+            "statuses": [(s, staff_status(t, s)) for s in ticket_statuses.current().names],
             "priorities": [(p.capitalize(), t.label("priority", p)) for p in PRIORITIES],
             "customers": sorted(names.items(), key=lambda kv: kv[1].lower()),
         },
@@ -147,6 +155,7 @@ async def _ticket_page(
     t = pages.translator(request)
     backends = _backends(request)
     token = session.principal_token
+    await ticket_statuses.refresh(backends.tickets, token)
     try:
         ticket = await backends.tickets.get_ticket(token, ticket_id)
     except grpc.aio.AioRpcError as err:
@@ -187,7 +196,7 @@ async def _ticket_page(
                 }
                 for c in comments.items
             ],
-            "statuses": [(s, staff_status(t, s)) for s in STATUSES],
+            "statuses": [(s, staff_status(t, s)) for s in ticket_statuses.current().names],
             "done": t(f"staff.tickets.done.{done}") if done in _DONE else "",
             "error": error,
             "body": body,
@@ -264,8 +273,9 @@ async def assign(request: Request, ticket_id: str, session: StaffPage) -> Respon
 @router.post("/tickets/{ticket_id}/status")
 async def set_status(request: Request, ticket_id: str, session: StaffPage) -> Response:
     form = await _staff_form(request)
-    status = field(form, "status")
-    if status not in STATUSES:
+    catalogue = await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
+    status = catalogue.known(field(form, "status")[:40]) or ""
+    if not status:
         t = _pages(request).translator(request)
         return await _ticket_page(request, session, ticket_id, error=t("staff.tickets.status_unknown"), status_code=400)
     action = _backends(request).tickets.set_status(session.principal_token, ticket_id, status)
@@ -275,20 +285,55 @@ async def set_status(request: Request, ticket_id: str, session: StaffPage) -> Re
 
 # --- the ticket settings (admin) ----------------------------------------------------------------------------------
 
+NEW_STATUS_ROWS = 2
+
+
+class StatusRow(NamedTuple):
+    name: str
+    label_en: str
+    label_fr: str
+    closed: bool
+    new: bool = False
+    # The product's own wording of a built-in status, shown as the placeholder of an empty label.
+    default_en: str = ""
+    default_fr: str = ""
+
+
+def _built_in_label(translators: dict[str, Translator], name: str, lang: str) -> str:
+    """What the console calls a built-in status in `lang` when the operator gives it no label of its own."""
+    if name not in ticket_statuses.BUILT_IN_NAMES:
+        return ""
+    return translators[lang].table.get(f"staff.tickets.status.{status_key(name)}", name)
+
 
 @router.get("/settings")
 async def settings_page(request: Request, session: StaffPage) -> Response:
     return await _settings_page(request, session)
 
 
-async def _settings_page(request: Request, session: Session, *, error: str = "", status_code: int = 200) -> Response:
+async def _settings_page(
+    request: Request,
+    session: Session,
+    *,
+    error: str = "",
+    status_error: str = "",
+    status_rows: list[StatusRow] | None = None,
+    status_code: int = 200,
+) -> Response:
     pages = _pages(request)
     backends, token = _backends(request), session.principal_token
-    current, directory = await asyncio.gather(
-        backends.tickets.default_assignee(token), backends.identity.staff_directory(token)
+    current, directory, in_force = await asyncio.gather(
+        backends.tickets.default_assignee(token),
+        backends.identity.staff_directory(token),
+        backends.tickets.ticket_statuses(token),
     )
     t = pages.translator(request)
-    done = request.query_params.get("done", "") == "saved"
+    done = {"saved": "staff.settings.saved", "statuses": "staff.settings.statuses_saved"}.get(
+        request.query_params.get("done", "")
+    )
+    if status_rows is None:
+        status_rows = [StatusRow(st.name, st.label_en, st.label_fr, st.closed) for st in in_force]
+    blanks = [StatusRow("", "", "", False, new=True) for _ in range(NEW_STATUS_ROWS)]
     return pages.render(
         request,
         "staff/settings.html",
@@ -297,8 +342,17 @@ async def _settings_page(request: Request, session: Session, *, error: str = "",
             "staff": list(directory.items()),
             "former": bool(current) and current not in directory,
             "admin": session.principal.is_admin,
-            "done": t("staff.settings.saved") if done else "",
+            "done": t(done) if done else "",
             "error": error,
+            "status_error": status_error,
+            "status_rows": [
+                row._replace(
+                    default_en=_built_in_label(pages.translators, row.name, "en"),
+                    default_fr=_built_in_label(pages.translators, row.name, "fr"),
+                )
+                for row in [*status_rows, *blanks]
+            ],
+            "fixed": ticket_statuses.FIXED,
         },
         session=session,
         status_code=status_code,
@@ -320,3 +374,41 @@ async def save_settings(request: Request, session: StaffPage) -> Response:
             return _pages(request).error(request, FORBIDDEN, session=session)
         raise
     return RedirectResponse("/staff/settings?done=saved", status_code=303)
+
+
+def _status_rows(form) -> list[tuple[int, StatusRow]]:  # noqa: ANN001 - starlette FormData
+    """The rows as typed, with their position; a row marked removed, or a new row left blank, is dropped."""
+    rows: list[tuple[int, StatusRow]] = []
+    for i in range(min(int(field(form, "rows") or 0) if field(form, "rows").isdigit() else 0, 40)):
+        name = field(form, f"name_{i}")[:80]
+        if field(form, f"remove_{i}") or not name.strip():
+            continue
+        order = field(form, f"order_{i}")
+        position = int(order) if order.isdigit() and len(order) < 4 else 999
+        row = StatusRow(
+            name,
+            field(form, f"label_en_{i}")[:120],
+            field(form, f"label_fr_{i}")[:120],
+            bool(field(form, f"closed_{i}")),
+        )
+        rows.append((position, row))
+    # Python's sort is stable: equal positions keep the order they were shown in.
+    return sorted(rows, key=lambda pr: pr[0])
+
+
+@router.post("/settings/statuses")
+async def save_statuses(request: Request, session: StaffPage) -> Response:
+    form = await _staff_form(request)
+    rows = [row for _, row in _status_rows(form)]
+    wanted = [TicketStatus(name=r.name, label_en=r.label_en, label_fr=r.label_fr, closed=r.closed) for r in rows]
+    try:
+        await _backends(request).tickets.set_ticket_statuses(session.principal_token, wanted)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.PERMISSION_DENIED:
+            return _pages(request).error(request, FORBIDDEN, session=session)
+        if err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            _, detail = split_field(err.details() or "")
+            return await _settings_page(request, session, status_error=detail, status_rows=rows, status_code=400)
+        raise
+    ticket_statuses.forget()
+    return RedirectResponse("/staff/settings?done=statuses#statuses", status_code=303)

@@ -132,5 +132,7 @@ class TicketSettings(Base):
     # Who portal-created tickets go to (SPEC T3); '' = nobody. A staff id from identity's directory (the gateway
     # checks it there; tickets holds no staff list).
     default_assignee_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    # The status list (tickets.tickets.statuses) as JSON; NULL = the built-in six.
+    statuses_json: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     updated_by: Mapped[str] = mapped_column(sa.String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -22,15 +22,14 @@ from tickets import metrics
 from tickets.db import UtcDateTime
 from tickets.events import publish
 from tickets.text import checked_text
+from tickets.tickets import statuses
 from tickets.tickets.models import TICKET_NUMBER_COUNTER, Comment, Counter, Ticket
 
 PRIORITIES = ("Low", "Normal", "High", "Urgent")
 DEFAULT_PRIORITY = "Normal"
 DEFAULT_ISSUE_TYPE = "General"
-STATUS_NEW = "New"
-STATUS_CLOSED = "Closed"
-STATUSES = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
-CLOSED_STATUSES = frozenset({"Resolved", "Closed"})
+STATUS_NEW = statuses.NEW
+STATUS_CLOSED = statuses.CLOSED
 SORTS = ("newest", "oldest", "updated")
 QUERY_MAX = 200
 
@@ -69,11 +68,20 @@ async def create_ticket(
 
     The site and asset must have been checked against the customer (refs.RefChecker) before this is called. Staff
     give the contact's name with its id (the gateway reads it from identity); a portal user's ticket takes the
-    name of the user's own contact, which identity puts in the principal."""
+    name of the user's own contact, which identity puts in the principal, unless a View All user chose another
+    of its customer's contacts (then the gateway gives that contact's name, read from identity, like staff).
+    Tickets cannot ask identity whether that contact is the customer's: a caller going round the gateway could
+    only label its own customer's ticket with an id it already knows, which shows nothing to anyone else."""
     customer_id = creating_customer(principal, customer_id)
     if principal.is_staff:
         contact_id = _reference_id(contact_id, field="contact_id")
         contact_name = _contact_name(contact_name, contact_id)
+    elif (chosen := _reference_id(contact_id, field="contact_id")) and chosen != principal.contact_id:
+        # A user who sees all the customer's tickets may open one for another of its contacts (T3); the gateway
+        # picked the contact from identity's list of this customer's contacts, and gives its name.
+        if not principal.has(TICKETS_VIEW_ALL) or principal.link_ticket_id or principal.link_site_id:
+            raise PermissionDenied("only users who see all the customer's tickets can open one for another contact")
+        contact_id, contact_name = chosen, _contact_name(contact_name, chosen)
     else:
         contact_id = principal.contact_id
         # A user linked to a contact carries that contact's name; a customer-level user (or a link) has none.
@@ -222,10 +230,12 @@ async def list_tickets(
         q = q.where(Ticket.closed_at.is_(None))
     if mine_only and not principal.is_staff:
         q = q.where(*_mine(principal))
-    if status_in:
-        q = q.where(Ticket.status.in_(_statuses(status_in, field="status_in")))
-    if status_not_in:
-        q = q.where(Ticket.status.not_in(_statuses(status_not_in, field="status_not_in")))
+    if status_in or status_not_in:
+        in_force = await statuses.current(session)
+        if status_in:
+            q = q.where(Ticket.status.in_(statuses.canonical(in_force, status_in, field="status_in")))
+        if status_not_in:
+            q = q.where(Ticket.status.not_in(statuses.canonical(in_force, status_not_in, field="status_not_in")))
     if site_id:
         q = q.where(Ticket.site_id == _reference_id(site_id, field="site_id"))
     if asset_id:
@@ -321,11 +331,12 @@ async def close_ticket(session: AsyncSession, *, principal: Principal, ticket_id
 
 
 async def set_status(session: AsyncSession, *, principal: Principal, ticket_id: str, status: str) -> Ticket:
-    """Staff only: move the ticket to any status of STATUSES. Resolved or Closed ends its open life (the customer
+    """Staff only: move the ticket to any status in force (statuses.py). A closed one ends its open life (the customer
     is told once, as when it is closed); any other status on a closed ticket re-opens it."""
     if not principal.is_staff:
         raise PermissionDenied("only staff set a ticket's status")
-    (canonical,) = _statuses([status], field="status")
+    in_force = await statuses.current(session)
+    (canonical,) = statuses.canonical(in_force, [status], field="status")
     ticket = await get_ticket(session, principal=principal, ticket_id=ticket_id)
     if canonical == ticket.status:
         return ticket
@@ -333,7 +344,7 @@ async def set_status(session: AsyncSession, *, principal: Principal, ticket_id: 
     was_closed = ticket.closed_at is not None
     ticket.status = canonical
     ticket.updated_at = now
-    if is_closed_status(canonical):
+    if statuses.is_closed(in_force, canonical):
         ticket.closed_at = ticket.closed_at or now
         if not was_closed:
             await publish.ticket_closed(session, ticket, closed_by=principal.subject_id, kind=author_kind(principal))
@@ -374,11 +385,6 @@ def author_kind(principal: Principal) -> str:
     return "staff" if principal.is_staff else "portal_user"
 
 
-def is_closed_status(status: str) -> bool:
-    """Whether a status ends the ticket's open life (it then leaves open-only lists)."""
-    return status in CLOSED_STATUSES
-
-
 def visible_to(principal: Principal) -> list[sa.ColumnElement[bool]] | None:
     """Filters limiting tickets to the principal's visibility; None when it can see none at all."""
     vis = visibility(principal, view_all=TICKETS_VIEW_ALL, view_mine=TICKETS_VIEW_MINE)
@@ -407,17 +413,6 @@ def _mine(principal: Principal) -> list[sa.ColumnElement[bool]]:
     if principal.contact_id:
         return [Ticket.contact_id == principal.contact_id]
     return [Ticket.contact_id == "", Ticket.created_by == principal.subject_id]
-
-
-def _statuses(values: list[str] | tuple[str, ...], *, field: str) -> list[str]:
-    by_lower = {s.lower(): s for s in STATUSES}
-    out = []
-    for v in values:
-        canonical = by_lower.get(v.strip().lower())
-        if canonical is None:
-            raise InvalidArgument(f"unknown status {v[:50]!r}; use one of {', '.join(STATUSES)}", field=field)
-        out.append(canonical)
-    return out
 
 
 def _words(query: str) -> list[str]:

@@ -1,0 +1,84 @@
+"""The ticket statuses in force (the tickets service's configurable list, issue 12), as pages and the API read
+them: the names a filter or a status form offers, and the label of each in the reader's language.
+
+The list changes rarely and is read on most ticket pages, so each gateway process keeps the last answer for
+TTL seconds. Pages call `refresh` before rendering (free while fresh); the label functions, which templates
+call synchronously, read `current()`. A status no longer in the list still shows, under its stored name. When
+the tickets service cannot answer, the last list (or the built-in one) stays in use rather than failing a page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from gateway.clients.schemas import TicketStatus
+from gateway.clients.tickets import TicketsClient
+
+log = logging.getLogger(__name__)
+
+TTL = 10.0
+BUILT_IN = (
+    TicketStatus(name="New"),
+    TicketStatus(name="In Progress"),
+    TicketStatus(name="Waiting on Customer"),
+    TicketStatus(name="Scheduled"),
+    TicketStatus(name="Resolved", closed=True),
+    TicketStatus(name="Closed", closed=True),
+)
+BUILT_IN_NAMES = frozenset(st.name for st in BUILT_IN)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    statuses: tuple[TicketStatus, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(st.name for st in self.statuses)
+
+    def known(self, value: str) -> str | None:
+        """The stored name for what someone typed or clicked (any case), or None."""
+        value = value.strip().lower().replace("_", " ")
+        return next((st.name for st in self.statuses if st.name.lower() == value), None)
+
+    def label(self, lang: str, name: str) -> str:
+        """The configured label in `lang`, or '' (then the product's own wording, or the name, is shown)."""
+        for st in self.statuses:
+            if st.name == name:
+                return st.label_fr if lang == "fr" else st.label_en
+        return ""
+
+
+_current = Catalogue(BUILT_IN)
+_fetched_at = float("-inf")
+
+
+def current() -> Catalogue:
+    return _current
+
+
+async def refresh(tickets: TicketsClient, token: str) -> Catalogue:
+    """The list in force, asked of the tickets service at most once per TTL."""
+    global _current, _fetched_at
+    if time.monotonic() - _fetched_at < TTL:
+        return _current
+    try:
+        _current = Catalogue(tuple(await tickets.ticket_statuses(token)))
+    except grpc.aio.AioRpcError as err:
+        log.warning("ticket statuses unavailable, keeping the last list: %s", err.code().name)
+    _fetched_at = time.monotonic()
+    return _current
+
+
+def forget() -> None:
+    """After this process changed the list: the next page asks again."""
+    global _fetched_at
+    _fetched_at = float("-inf")
+
+
+# Statuses the list must keep (the tickets service refuses a list without them): no Remove box on the page.
+FIXED = frozenset({"New", "Closed"})
