@@ -128,3 +128,40 @@ async def test_screenshots_of_the_open_tickets_in_english_and_french(stack, page
             assert await wrap.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{path}: the ticket table is cut off"
             await page.screenshot(path=str(SHOTS / f"tickets-contact-{name}-narrow-{lang}.png"), full_page=True)
         await page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_a_view_all_user_opens_a_ticket_for_another_contact_with_an_issue_type(stack) -> None:  # noqa: ANN001
+    """SPEC T3 in the portal's form: issue type and, for a View All user, the contact (names only, from identity);
+    another customer's contact is refused through the form and the API."""
+    acme = api_sign_in(stack, ACME.login, ACME.password)
+    acme_me = me(stack, acme)
+    blue_me = me(stack, api_sign_in(stack, BLUE.login, BLUE.password))
+    name = f"Dana Field {uuid.uuid4().hex[:6]}"
+    with api(stack, staff_api_token(stack)) as staff:
+        made = staff.post(
+            f"/api/v1/staff/customers/{acme_me['customer_id']}/contacts",
+            json={"name": name, "email": f"dana-{uuid.uuid4().hex[:6]}@acme.test", "phone": "555-0199"},
+        )
+        assert made.status_code == 201, made.text
+        dana = made.json()["id"]
+    subject = f"Laptop for Dana {uuid.uuid4().hex[:8]}"
+    with page_client(stack, acme) as c:
+        form = c.get("/tickets/new").text
+        assert re.search(rf'<option value="{dana}">{re.escape(name)}</option>', form)
+        assert "555-0199" not in form, "the picker shows names, never a contact's phone or address"
+        assert '<option value="Hardware">Hardware</option>' in form
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
+        fields = {"csrf_token": csrf, "idempotency_key": key, "subject": subject, "description": "Screen flickers."}
+        refused = c.post("/tickets/new", data={**fields, "contact_id": blue_me["contact_id"], "issue_type": "Hardware"})
+        assert refused.status_code == 400 and "Choose a contact from the list." in refused.text
+        sent = c.post("/tickets/new", data={**fields, "contact_id": dana, "issue_type": "Hardware"})
+        assert sent.status_code == 303, sent.text[:500]
+        fr = c.get("/tickets", params={"q": subject}, headers={"Accept-Language": "fr"}).text
+    with api(stack, acme) as c:
+        ticket = c.get(sent.headers["location"].replace("/tickets/", "/api/v1/tickets/")).json()
+        assert (ticket["contact_id"], ticket["contact_name"], ticket["issue_type"]) == (dana, name, "Hardware")
+        r = c.post("/api/v1/tickets", json={"subject": "x", "description": "y", "contact_id": blue_me["contact_id"]})
+        assert r.status_code == 400 and "contact_id" in r.json()["detail"], r.text
+    cells = row_of(fr, subject)
+    assert cells[1] == name and "Matériel" in cells

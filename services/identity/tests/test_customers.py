@@ -136,6 +136,7 @@ async def test_update_without_settings_keeps_them(db: Database) -> None:
 
 async def test_contacts_are_listed_and_changed(db: Database) -> None:
     c = await make(db, "office@acme.test", name="Acme")
+    other_customer = await make(db, "office@other.test", name="Other")
     async with db.unit_of_work() as s:
         a = await create_contact(s, principal=STAFF, customer_id=c.id, name="Ann", email="", phone="555", title="CFO")
         await create_contact(s, principal=STAFF, customer_id=c.id, name="Bob", email="bob@acme.test")
@@ -148,6 +149,21 @@ async def test_contacts_are_listed_and_changed(db: Database) -> None:
             await list_contacts(s, principal=STAFF, customer_id="nope")
         with pytest.raises(PermissionDenied):
             await list_contacts(s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u"), customer_id=c.id)
+        # A View All user lists its own customer's contacts (the new-ticket form's picker); another's is not found,
+        # and a secure link — scoped to one ticket or site — lists none.
+        other = await create_contact(s, principal=STAFF, customer_id=other_customer.id, name="Zed", email="")
+        view_all = Principal(
+            kind=KIND_PORTAL_USER, subject_id="u", customer_id=c.id, permissions=frozenset({TICKETS_VIEW_ALL})
+        )
+        assert [x.name for x in await list_contacts(s, principal=view_all, customer_id="")] == ["Ann Lee", "Bob"]
+        with pytest.raises(NotFound):
+            await list_contacts(s, principal=view_all, customer_id=other.customer_id)
+        linked = Principal(
+            kind=KIND_PORTAL_USER, subject_id="l", customer_id=c.id, permissions=frozenset({TICKETS_VIEW_ALL}),
+            link_site_id="site-1",
+        )  # fmt: skip
+        with pytest.raises(PermissionDenied):
+            await list_contacts(s, principal=linked, customer_id=c.id)
 
 
 async def test_custom_fields_with_badges(db: Database) -> None:

@@ -118,3 +118,26 @@ async def test_the_name_reaches_lists_gets_and_the_pdf_over_grpc(served, princip
             metadata=staff,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("contact_name")
+
+
+async def test_a_view_all_user_opens_a_ticket_for_another_contact_and_a_view_mine_user_cannot(
+    db: Database, principals
+) -> None:  # noqa: ANN001
+    """SPEC T3: the new-ticket form's contact picker, offered to users who see all the customer's tickets."""
+    from servicekit.errors import PermissionDenied
+    from servicekit.permissions import TICKETS_VIEW_MINE
+
+    boss = replace(principals.portal("cust-a", "", permissions=ALL), display_name="Office")
+    t = await create(db, boss, contact_id="contact-b", contact_name=" Bob  Stone ")
+    assert (t.customer_id, t.contact_id, t.contact_name) == ("cust-a", "contact-b", "Bob Stone")
+    # Naming one's own contact is not a choice: the name stays identity's.
+    alice = replace(principals.portal("cust-a", "contact-a", permissions=ALL), display_name="Alice")
+    t = await create(db, alice, contact_id="contact-a", contact_name="Not Alice")
+    assert (t.contact_id, t.contact_name) == ("contact-a", "Alice")
+
+    mine_only = principals.portal("cust-a", "contact-a", permissions={TICKETS_CREATE, TICKETS_VIEW_MINE})
+    with pytest.raises(PermissionDenied, match="another contact"):
+        await create(db, mine_only, contact_id="contact-b", contact_name="Bob")
+    link = replace(principals.portal("cust-a", "", permissions=ALL), link_site_id="site-1")
+    with pytest.raises(PermissionDenied):
+        await create(db, link, contact_id="contact-b", contact_name="Bob")

@@ -99,3 +99,8 @@ class NewTicket(BaseModel):
     asset_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = Field(
         "", description="One of the customer's assets (T8); another customer's or an unknown id is refused"
     )
+    contact_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = Field(
+        "",
+        description="Users with Tickets - View All may open the ticket for another of their customer's contacts "
+        "(T3); '' = as themselves. Another customer's or an unknown contact is a 400; without View All, a 403.",
+    )

@@ -13,10 +13,19 @@ from gateway.api.deps import Clients, CurrentSession, TicketIdempotencyKey
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
 from gateway.areas import tickets as tickets_rules
-from gateway.areas.tickets import COMMENT_MAX, DESCRIPTION_MAX, QUERY_MAX, SUBJECT_MAX, Filters
+from gateway.areas.tickets import (
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    QUERY_MAX,
+    SUBJECT_MAX,
+    Filters,
+    UnknownContact,
+    chosen_contact,
+)
 from gateway.clients.knowledge import TicketCharts
 from gateway.clients.schemas import Attachment, Comment, Ticket
 from gateway.edge.downloads import attachment_response, pdf_response
+from servicekit import permissions as perm
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=problems(400, 401, 413, 503))
 
@@ -67,7 +76,7 @@ async def list_tickets(
     return TicketPage(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.post("/tickets", status_code=status.HTTP_201_CREATED, responses=problems(403, 409))
+@router.post("/tickets", status_code=status.HTTP_201_CREATED, responses=problems(400, 403, 409))
 async def create_ticket(
     body: NewTicket,
     session: CurrentSession,
@@ -77,6 +86,15 @@ async def create_ticket(
 ) -> Ticket:
     """Open a ticket for the user's customer. A site or asset must be the customer's own (400 otherwise, with the
     field named in `errors`); while they cannot be checked the answer is 503 and nothing is created."""
+    p = session.principal
+    if body.contact_id and body.contact_id != p.contact_id and not p.has(perm.TICKETS_VIEW_ALL):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "only users who see all the customer's tickets can open one for another contact"
+        )
+    try:
+        contact_id, contact_name = await chosen_contact(backends.identity, session.principal_token, p, body.contact_id)
+    except UnknownContact:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "contact_id: not one of your customer's contacts") from None
     ticket = await backends.tickets.create_ticket(
         session.principal_token,
         subject=body.subject,
@@ -86,6 +104,8 @@ async def create_ticket(
         idempotency_key=idempotency_key or "",
         site_id=body.site_id,
         asset_id=body.asset_id,
+        contact_id=contact_id,
+        contact_name=contact_name,
     )
     response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
     return ticket

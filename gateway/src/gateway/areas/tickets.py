@@ -1,11 +1,12 @@
 """Tickets rules the pages and the API share: the text limits (the tickets service's own values, pinned by a
-contract test), priorities and statuses, and the list filters with the permission rule that gates them."""
+contract test), priorities, and the list filters with the permission rule that gates them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from gateway.areas import ticket_statuses
 from gateway.clients.identity import IdentityClient
 from servicekit import permissions as perm
 from servicekit.principal import Principal
@@ -17,8 +18,11 @@ COMMENT_MAX = 20_000
 QUERY_MAX = 200
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEFAULT_PRIORITY = "normal"
-STATUSES = ("New", "In Progress", "Waiting on Customer", "Scheduled", "Resolved", "Closed")
 SORTS = ("newest", "oldest", "updated")
+# The issue types the new-ticket form offers (T3); the service takes any short text (the API and staff may name
+# others), so these are suggestions with translated labels, stored in English.
+ISSUE_TYPES = ("General", "Hardware", "Software", "Network", "Email", "Printer", "Access", "Other")
+DEFAULT_ISSUE_TYPE = "General"
 
 
 def status_key(value: str) -> str:
@@ -75,10 +79,10 @@ def lenient(
 ) -> Filters:
     """Filters from words a person typed or clicked (the pages): unknown statuses and sorts are dropped rather than
     refused, and the query's whitespace is tidied. The API passes its values through and lets the service refuse."""
-    by_key = {status_key(s): s for s in STATUSES}
+    catalogue = ticket_statuses.current()
 
     def known(values: Iterable[str]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(by_key[k] for k in map(status_key, values) if k in by_key))
+        return tuple(dict.fromkeys(n for n in map(catalogue.known, values) if n))
 
     return allowed(
         principal,
@@ -103,3 +107,32 @@ async def assignee_id(identity: IdentityClient, token: str, principal: Principal
     if who and who != principal.subject_id and who not in await identity.staff_directory(token):
         raise UnknownAssignee(who)
     return who
+
+
+class UnknownContact(Exception):
+    """The contact chosen for a new ticket is not one of the user's customer's contacts."""
+
+
+async def contact_choices(identity: IdentityClient, token: str, principal: Principal) -> list[tuple[str, str]]:
+    """(id, name) of the contacts a user may open a ticket for (T3): its customer's, for a View All user (identity
+    decides, and answers only names); none for anyone else, who opens tickets as itself."""
+    if (
+        principal.is_staff
+        or not principal.has(perm.TICKETS_VIEW_ALL)
+        or principal.link_ticket_id
+        or principal.link_site_id
+    ):
+        return []
+    return [(c.id, c.name) for c in await identity.list_contacts(token, principal.customer_id)]
+
+
+async def chosen_contact(
+    identity: IdentityClient, token: str, principal: Principal, contact_id: str
+) -> tuple[str, str]:
+    """(contact_id, its name) for a new ticket, checked against contact_choices; ('', '') for "as myself"."""
+    if not contact_id or contact_id == principal.contact_id:
+        return "", ""
+    for cid, name in await contact_choices(identity, token, principal):
+        if cid == contact_id:
+            return cid, name
+    raise UnknownContact(contact_id)

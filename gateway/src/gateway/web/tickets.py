@@ -22,6 +22,7 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from gateway.areas import ticket_statuses
 from gateway.areas import tickets as tickets_rules
 from gateway.areas.tickets import (
     COMMENT_MAX,
@@ -29,7 +30,6 @@ from gateway.areas.tickets import (
     DESCRIPTION_MAX,
     PRIORITIES,
     SORTS,
-    STATUSES,
     SUBJECT_MAX,
     Filters,
     status_key,
@@ -52,7 +52,7 @@ from servicekit import permissions as perm
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-_TICKET_FIELDS = ("subject", "description", "priority", "issue_type", "asset_id")
+_TICKET_FIELDS = ("subject", "description", "priority", "issue_type", "contact_id", "asset_id")
 ASSET_CHOICES_MAX = 100
 COMMENTS_PAGE = 50
 CSV_LIMIT = 10_000
@@ -102,6 +102,7 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
         return _pages(request).error(request, NOT_FOUND, session=session)
+    await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
     f = read_filters(request, session)
     cursor = request.query_params.get("cursor", "")[:512]
     pages = _pages(request)
@@ -121,7 +122,7 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
         {
             "rows": [list_row(t, tk) for tk in page.items],
             "f": f,
-            "statuses": [(s, status_label(t, s)) for s in STATUSES],
+            "statuses": [(s, status_label(t, s)) for s in ticket_statuses.current().names],
             "sorts": SORTS,
             "show_status_filters": p.has(perm.TICKETS_STATUS_FILTERS),
             "show_scope": p.has(perm.TICKETS_VIEW_ALL),
@@ -144,6 +145,7 @@ async def tickets_csv(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
         return _pages(request).error(request, NOT_FOUND, session=session)
+    await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
     f = read_filters(request, session)
     t = _pages(request).translator(request)
     # Fetched before the response starts, so a backend failure is an error page and not a truncated file.
@@ -198,6 +200,16 @@ async def _asset_choices(request: Request, session: Session) -> list[Asset]:
     return page.items
 
 
+async def _contact_choices(request: Request, session: Session) -> list[tuple[str, str]]:
+    """The contact picker's choices (View All users only); none while identity cannot answer."""
+    try:
+        return await tickets_rules.contact_choices(
+            _backends(request).identity, session.principal_token, session.principal
+        )
+    except grpc.aio.AioRpcError:
+        return []
+
+
 async def _ticket_form(
     request: Request, session: Session, form: dict[str, str], errors: dict[str, str], status: int
 ) -> Response:
@@ -208,8 +220,10 @@ async def _ticket_form(
             "form": form,
             "errors": errors,
             "priorities": PRIORITIES,
+            "issue_types": tickets_rules.ISSUE_TYPES,
             "limits": {"subject": SUBJECT_MAX, "description": DESCRIPTION_MAX},
             "assets": await _asset_choices(request, session),
+            "contacts": await _contact_choices(request, session),
         },
         session=session,
         status_code=status,
@@ -224,6 +238,8 @@ async def new_ticket_form(request: Request, session: PortalPage) -> Response:
         "subject": "",
         "description": "",
         "priority": DEFAULT_PRIORITY,
+        "issue_type": tickets_rules.DEFAULT_ISSUE_TYPE,
+        "contact_id": "",
         "asset_id": "",
         # Generated with the form, so a double submit of this form creates one ticket.
         "idempotency_key": new_key(),
@@ -242,6 +258,8 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
         "subject": field(raw, "subject").strip(),
         "description": field(raw, "description").strip(),
         "priority": field(raw, "priority").strip() or DEFAULT_PRIORITY,
+        "issue_type": field(raw, "issue_type").strip() or tickets_rules.DEFAULT_ISSUE_TYPE,
+        "contact_id": field(raw, "contact_id").strip()[:64],
         "asset_id": field(raw, "asset_id").strip()[:64],
         "idempotency_key": field(raw, "idempotency_key"),
     }
@@ -260,6 +278,18 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
     if form["priority"] not in PRIORITIES:
         errors["priority"] = t("tickets.priority.invalid")
         form["priority"] = DEFAULT_PRIORITY
+    if form["issue_type"] not in tickets_rules.ISSUE_TYPES:
+        errors["issue_type"] = t("tickets.issue_type.invalid")
+        form["issue_type"] = tickets_rules.DEFAULT_ISSUE_TYPE
+    contact_id = contact_name = ""
+    if form["contact_id"] and not errors:
+        try:
+            contact_id, contact_name = await tickets_rules.chosen_contact(
+                _backends(request).identity, session.principal_token, session.principal, form["contact_id"]
+            )
+        except tickets_rules.UnknownContact:
+            errors["contact_id"] = t("tickets.contact.invalid")
+            form["contact_id"] = ""
     if errors:
         return await _ticket_form(request, session, form, errors, 400)
     site_id = ""
@@ -273,9 +303,12 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
             subject=form["subject"],
             description=form["description"],
             priority=form["priority"],
+            issue_type=form["issue_type"],
             idempotency_key=form["idempotency_key"],
             asset_id=form["asset_id"],
             site_id=site_id,
+            contact_id=contact_id,
+            contact_name=contact_name,
         )
     except grpc.aio.AioRpcError as err:
         code = err.code()
@@ -388,6 +421,7 @@ async def _ticket_page(
     token = session.principal_token
     pages = _pages(request)
     t = pages.translator(request)
+    await ticket_statuses.refresh(backends.tickets, token)
     try:
         ticket = await backends.tickets.get_ticket(token, ticket_id)
     except grpc.aio.AioRpcError as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from gateway.areas import ticket_statuses
 from gateway.areas.tickets import status_key
 from gateway.clients.schemas import Ticket
 from gateway.web.i18n import Translator
@@ -30,18 +31,24 @@ def ticket_row(t: Translator, tk: Ticket) -> TicketRow:
         tk.id,
         tk.number,
         tk.subject,
-        t.status(tk.status),
+        status_label(t, tk.status),
         status_class(tk.status),
         t.datetime(tk.created_at),
         t.datetime(tk.updated_at),
         t("tickets.invoiced", number=tk.invoice_number) if tk.invoice_number else "",
         tk.contact_name,
-        tk.issue_type,
+        issue_type_label(t, tk.issue_type),
     )
 
 
+def issue_type_label(t: Translator, value: str) -> str:
+    """The form's issue types in the reader's language; any other (named through the API or by staff) as stored."""
+    return t.table.get(f"issue_type.{value.lower()}") or value
+
+
 def status_label(t: Translator, value: str) -> str:
-    return t.table.get(f"status.{status_key(value)}") or value
+    """The portal's word for a status: the operator's label, else the product's wording, else its name."""
+    return ticket_statuses.current().label(t.lang, value) or t.table.get(f"status.{status_key(value)}") or value
 
 
 class ListRow(NamedTuple):
@@ -66,7 +73,7 @@ def list_row(t: Translator, tk: Ticket) -> ListRow:
         status_label(t, tk.status),
         status_class(tk.status),
         t.label("priority", tk.priority),
-        tk.issue_type,
+        issue_type_label(t, tk.issue_type),
         t.datetime(tk.created_at),
         t.datetime(tk.updated_at),
         invoiced_label(t, tk),

@@ -44,7 +44,12 @@ class ContactRpcs(Rpcs):
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             rows = await contacts.list_contacts(s, principal=principal, customer_id=request.customer_id)
-            return identity_pb2.ListContactsResponse(contacts=[contact_to_proto(c) for c in rows])
+            if principal.is_staff:
+                return identity_pb2.ListContactsResponse(contacts=[contact_to_proto(c) for c in rows])
+            # A customer's user picks a contact by name; their addresses and phones stay with staff.
+            return identity_pb2.ListContactsResponse(
+                contacts=[identity_pb2.Contact(id=c.id, customer_id=c.customer_id, name=c.name) for c in rows]
+            )
 
     async def UpdateContact(self, request: identity_pb2.UpdateContactRequest, context):  # noqa: N802, ANN001
         principal = current_principal()

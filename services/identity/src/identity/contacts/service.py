@@ -10,7 +10,8 @@ from identity.access import caller_scope, require_staff
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.db import new_id
-from servicekit.errors import NotFound
+from servicekit.errors import NotFound, PermissionDenied
+from servicekit.permissions import TICKETS_VIEW_ALL
 from servicekit.principal import Principal
 
 
@@ -60,8 +61,14 @@ async def get_contact(s: AsyncSession, *, contact_id: str) -> Contact:
 
 
 async def list_contacts(s: AsyncSession, *, principal: Principal, customer_id: str) -> list[Contact]:
-    """A customer's contacts, oldest first (staff only)."""
-    require_staff(principal)
+    """A customer's contacts, oldest first: staff, for any customer; a portal user with Tickets - View All, for its
+    own customer only (the new-ticket form's contact picker, SPEC T3 — the RPC then gives names, not addresses)."""
+    if not principal.is_staff:
+        if not principal.has(TICKETS_VIEW_ALL) or principal.link_ticket_id or principal.link_site_id:
+            raise PermissionDenied("only staff and users who see all the customer's tickets can list its contacts")
+        if customer_id not in ("", principal.customer_id):
+            raise NotFound("no such customer", field="customer_id")
+        customer_id = principal.customer_id
     if not customer_id or len(customer_id) > 36 or await s.get(Customer, customer_id) is None:
         raise NotFound("no such customer", field="customer_id")
     query = select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.created_at, Contact.id)
