@@ -12,6 +12,7 @@ from gateway.clients.assets import AssetsClient
 from gateway.clients.billing import BillingClient
 from gateway.clients.identity import IdentityClient
 from gateway.clients.knowledge import KnowledgeClient
+from gateway.clients.portal_controls import PortalControlsClient
 from gateway.clients.remote import RemoteClient
 from gateway.clients.tickets import TicketsClient
 from gateway.config import BACKENDS, Settings
@@ -28,6 +29,8 @@ class Backends:
     remote: RemoteClient
     # The tickets service's KnowledgeService (knowledge base, announcements, charts), on the tickets channel.
     knowledge: KnowledgeClient
+    # Identity's portal controls (off switch, branding, support windows, admin override), on the identity channel.
+    portal_controls: PortalControlsClient
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
@@ -42,6 +45,7 @@ class Backends:
             assets=AssetsClient(channels["assets"], t),
             remote=RemoteClient(channels["remote"], t),
             knowledge=KnowledgeClient(channels["tickets"], t),
+            portal_controls=PortalControlsClient(channels["identity"], t),
         )
 
     async def close(self) -> None:

@@ -74,9 +74,7 @@ class ControlsCache:
 def controls_cache(app) -> ControlsCache:  # noqa: ANN001 - FastAPI app
     cache = getattr(app.state, "portal_controls", None)
     if cache is None:
-        backends = app.state.backends
-        client = PortalControlsClient(backends.channels["identity"], app.state.settings.backend_timeout_seconds)
-        cache = ControlsCache(client)
+        cache = ControlsCache(app.state.backends.portal_controls)
         app.state.portal_controls = cache
     return cache
 

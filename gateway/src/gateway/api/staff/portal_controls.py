@@ -33,12 +33,7 @@ UNPROCESSABLE = Kind(422, "invalid-template", "The template cannot be used")
 
 
 def _client(request: Request) -> PortalControlsClient:
-    client = getattr(request.app.state, "portal_controls_client", None)
-    if client is None:
-        settings = request.app.state.settings
-        client = PortalControlsClient(request.app.state.backends.channels["identity"], settings.backend_timeout_seconds)
-        request.app.state.portal_controls_client = client
-    return client
+    return request.app.state.backends.portal_controls
 
 
 class OffSwitch(BaseModel):

@@ -1,21 +1,26 @@
 """The staff console's customers (SPEC C1–C6, S2, issue 12): the list with search and badges (C4), and a customer's
-page — details and every C3 setting, contacts, subsidiaries, its open tickets, a link to its billing tab — with
-Archive / Re-enable (C5) and Delete, each after a confirmation page; Delete is offered only when no service holds
+page — details and every C3 setting, contacts, subsidiaries, its open tickets, a link to its billing tab — the form
+that creates and edits a customer (every C3 setting, custom field answers, its own portal access) and its contacts,
+and Archive / Re-enable (C5) and Delete, each after a confirmation page; Delete is offered only when no service holds
 data for the customer (identity asks them; the staff API's data-holders check). Identity refuses all of it to a
 principal that is not staff; these pages also answer a portal session with 403."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+from decimal import Decimal, InvalidOperation
 from urllib.parse import quote, urlencode
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from gateway.areas import ticket_statuses
 from gateway.clients import Backends
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
+from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
 from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field, read_form
@@ -37,6 +42,11 @@ _DONE = {
     "mfa_required",
     "mfa_not_required",
     "mfa_reset",
+    "created",
+    "saved",
+    "contact_saved",
+    "override_on",
+    "override_off",
 }
 
 
@@ -121,6 +131,12 @@ def _settings(t: Translator, s) -> list[tuple[str, str]]:  # noqa: ANN001 - port
     ]
 
 
+# Declared before /customers/{customer_id}, which would otherwise take "new" for an id.
+@router.get("/customers/new")
+async def new_customer(request: Request, session: StaffPage) -> Response:
+    return await _form_page(request, session, _blank())
+
+
 @router.get("/customers/{customer_id}")
 async def customer_page(request: Request, customer_id: str, session: StaffPage) -> Response:
     return await _customer_page(request, session, customer_id)
@@ -136,6 +152,7 @@ async def _customer_page(
     c = record.customer
     t = pages.translator(request)
     backends, token = _backends(request), session.principal_token
+    await ticket_statuses.refresh(backends.tickets, token)
     contacts, tickets, users, groups = await asyncio.gather(
         backends.identity.list_contacts(token, c.id),
         backends.tickets.list_tickets(token, page_size=OPEN_TICKETS, open_only=True, customer_id=c.id, sort="oldest"),
@@ -173,6 +190,8 @@ async def _customer_page(
                     "require_mfa": u.require_mfa,
                     "mfa_enabled": u.mfa_enabled,
                     "invited": u.invitation_pending,
+                    "contact_user": bool(u.contact_id),
+                    "admin_override": u.admin_override,
                 }
                 for u in users
             ],
@@ -359,3 +378,378 @@ async def reset_mfa(request: Request, portal_user_id: str, session: StaffPage) -
         return "mfa_reset"
 
     return await _user_action(request, session, act, "mfa_reset")
+
+
+@router.post("/portal-users/{portal_user_id}/admin-override")
+async def admin_override(request: Request, portal_user_id: str, session: StaffPage) -> Response:
+    """SPEC P9: a contact's user sees the whole customer (All) wherever its group lets it see."""
+    controls, token = _backends(request).portal_controls, session.principal_token
+
+    async def act(form) -> str:  # noqa: ANN001
+        on = field(form, "admin_override") == "1"
+        await controls.set_admin_override(token, portal_user_id=portal_user_id, on=on)
+        return "override_on" if on else "override_off"
+
+    return await _user_action(request, session, act, "override_on")
+
+
+# --- the customer form (C1–C4): create, edit, and its contacts (C2) -----------------------------------------------
+# Identity validates everything; its refusals come back beside the fields with what was typed kept. The staff
+# API's POST/PUT /api/v1/staff/customers take the same values.
+
+PHONE_TYPES = ("mobile", "work", "home", "fax", "other")
+ADDRESS_TYPES = ("billing", "shipping", "physical")
+ADDRESS_PARTS = ("line1", "line2", "city", "region", "postal_code", "country")
+# Yes/no settings (C3) with the default a new customer gets.
+SWITCHES = (
+    ("receive_report_emails", True),
+    ("receive_billing_emails", True),
+    ("receive_marketing_emails", True),
+    ("no_email", False),
+    ("tax_free", False),
+    ("remote_access_enabled", False),
+    ("sms_enabled", False),
+)
+EMAIL_LISTS = ("notification_emails", "invoice_cc_emails", "ticket_matching_emails")
+# The words the customer page already uses for each setting.
+_LABELS = {
+    "receive_report_emails": "staff.customers.report_emails",
+    "receive_billing_emails": "staff.customers.billing_emails",
+    "receive_marketing_emails": "staff.customers.marketing_emails",
+    "no_email": "staff.customers.no_email",
+    "tax_free": "staff.customers.tax_free",
+    "remote_access_enabled": "staff.customers.remote_access",
+    "sms_enabled": "staff.customers.sms",
+    "notification_emails": "staff.customers.notification_emails",
+    "invoice_cc_emails": "staff.customers.invoice_cc",
+    "ticket_matching_emails": "staff.customers.matching_emails",
+}
+SPARE_ROWS = 1
+_SPLIT = re.compile(r"[\s,;]+")
+
+
+def _blank() -> dict:
+    return {
+        "business_name": "",
+        "first_name": "",
+        "last_name": "",
+        "email": "",
+        "notes": "",
+        "phones": [],
+        "addresses": [],
+        "answers": {},
+        "parent_id": "",
+        "tax_rate": "",
+        "terms_days": "",
+        "warning": "",
+        "switches": {name: default for name, default in SWITCHES},
+        "lists": dict.fromkeys(EMAIL_LISTS, ""),
+        "portal_enabled": False,
+        "portal_group": "",
+        "portal_mfa": False,
+        "idempotency_key": new_key(),
+    }
+
+
+def _from_record(c) -> dict:  # noqa: ANN001 - portal.identity.v1.Customer
+    s = c.settings
+    rate = "" if not s.HasField("tax_rate_bp") else str((Decimal(s.tax_rate_bp) / 100).normalize())
+    return {
+        **_blank(),
+        "business_name": c.business_name,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "email": c.email,
+        "notes": c.notes,
+        "phones": [{"type": p.type, "number": p.number} for p in c.phones],
+        "addresses": [{"type": a.type, **{k: getattr(a, k) for k in ADDRESS_PARTS}} for a in c.addresses],
+        "answers": {a.field_id: a.value for a in c.custom_fields},
+        "parent_id": c.parent_id,
+        "tax_rate": rate,
+        "terms_days": str(s.invoice_terms_days) if s.HasField("invoice_terms_days") else "",
+        "warning": s.internal_ticket_warning,
+        "switches": {name: getattr(s, name) for name, _ in SWITCHES},
+        "lists": {name: "\n".join(getattr(s, name)) for name in EMAIL_LISTS},
+        "portal_enabled": c.portal_access.enabled,
+        "portal_group": c.portal_access.group_name,
+        "portal_mfa": c.portal_access.require_mfa,
+    }
+
+
+def _from_form(form) -> dict:  # noqa: ANN001 - starlette FormData
+    rows = int(field(form, "rows")) if field(form, "rows").isdigit() else 0
+    phones, addresses = [], []
+    for i in range(min(rows, 11)):
+        number = field(form, f"phone_number_{i}").strip()[:40]
+        if number:
+            kind = field(form, f"phone_type_{i}")
+            phones.append({"type": kind if kind in PHONE_TYPES else "other", "number": number})
+        parts = {k: field(form, f"address_{k}_{i}").strip()[:200] for k in ADDRESS_PARTS}
+        if any(parts.values()):
+            kind = field(form, f"address_type_{i}")
+            addresses.append({"type": kind if kind in ADDRESS_TYPES else "billing", **parts})
+    return {
+        **_blank(),
+        **{k: field(form, k).strip()[:200] for k in ("business_name", "first_name", "last_name", "email")},
+        "notes": field(form, "notes")[:10_000],
+        "phones": phones,
+        "addresses": addresses,
+        "answers": {
+            k.removeprefix("answer_"): str(v).strip()[:500] for k, v in form.items() if k.startswith("answer_")
+        },
+        "parent_id": field(form, "parent_id")[:36],
+        "tax_rate": field(form, "tax_rate").strip()[:12],
+        "terms_days": field(form, "terms_days").strip()[:6],
+        "warning": field(form, "warning").strip()[:1000],
+        "switches": {name: field(form, name) == "1" for name, _ in SWITCHES},
+        "lists": {name: field(form, name)[: 20 * 320] for name in EMAIL_LISTS},
+        "portal_enabled": field(form, "portal_enabled") == "1",
+        "portal_group": field(form, "portal_group")[:100],
+        "portal_mfa": field(form, "portal_mfa") == "1",
+        "idempotency_key": field(form, "idempotency_key")
+        if IDEMPOTENCY_KEY.match(field(form, "idempotency_key"))
+        else new_key(),
+    }
+
+
+def _fields(v: dict, errors: dict[str, str], t) -> dict:  # noqa: ANN001 - Translator
+    """The form's values as identity takes them (the staff API's CustomerBody.fields() shape); what only the page
+    can misread (a tax rate in percent, a number of days) is checked here and named in `errors`."""
+    settings: dict = {name: value for name, value in v["switches"].items()}
+    settings["internal_ticket_warning"] = v["warning"]
+    for name in EMAIL_LISTS:
+        settings[name] = [e for e in _SPLIT.split(v["lists"][name]) if e][:20]
+    if v["tax_rate"]:
+        try:
+            bp = Decimal(v["tax_rate"].replace(",", ".")) * 100
+            if bp != bp.to_integral_value() or not 0 <= bp <= 10_000:
+                raise InvalidOperation
+            settings["tax_rate_bp"] = int(bp)
+        except InvalidOperation:
+            errors["tax_rate"] = t("staff.customers.form.tax_rate_invalid")
+    if v["terms_days"]:
+        if v["terms_days"].isdigit() and int(v["terms_days"]) <= 365:
+            settings["invoice_terms_days"] = int(v["terms_days"])
+        else:
+            errors["terms_days"] = t("staff.customers.form.terms_invalid")
+    return {
+        "business_name": v["business_name"],
+        "first_name": v["first_name"],
+        "last_name": v["last_name"],
+        "email": v["email"],
+        "notes": v["notes"],
+        "phones": v["phones"],
+        "addresses": v["addresses"],
+        "custom_fields": [{"field_id": k, "value": val} for k, val in v["answers"].items() if val],
+        "parent_id": v["parent_id"],
+        "settings": settings,
+        "portal_access": {
+            "enabled": v["portal_enabled"],
+            "group_name": v["portal_group"],
+            "require_mfa": v["portal_mfa"],
+        },
+    }
+
+
+async def _form_page(
+    request: Request,
+    session: Session,
+    values: dict,
+    *,
+    customer_id: str = "",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    backends, token = _backends(request), session.principal_token
+    custom_fields, groups = await asyncio.gather(
+        backends.identity.list_custom_fields(token), backends.identity.list_permission_groups(token)
+    )
+    spare = {"type": "", "number": ""}
+    return _pages(request).render(
+        request,
+        "staff/customer_form.html",
+        {
+            "v": values,
+            "customer_id": customer_id,
+            "errors": errors or {},
+            "phones": [*values["phones"], *[spare] * SPARE_ROWS],
+            "addresses": [*values["addresses"], *[dict.fromkeys(("type", *ADDRESS_PARTS), "")] * SPARE_ROWS],
+            "rows": max(len(values["phones"]), len(values["addresses"])) + SPARE_ROWS,
+            "phone_types": PHONE_TYPES,
+            "address_types": ADDRESS_TYPES,
+            "address_parts": ADDRESS_PARTS,
+            "custom_fields": custom_fields,
+            "groups": [g.name for g in groups],
+            "switches": [(name, _LABELS[name]) for name, _ in SWITCHES],
+            "email_lists": [(name, _LABELS[name]) for name in EMAIL_LISTS],
+        },
+        session=session,
+        status_code=status_code,
+    )
+
+
+def _refusal(err: grpc.aio.AioRpcError) -> dict[str, str] | None:
+    """Identity's refusal as a message for the form (beside its field when it names one), or None."""
+    if err.code() in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ):
+        name, detail = split_field(err.details() or "")
+        return {(name or "_form").split(".")[0].split("[")[0]: detail}
+    return None
+
+
+@router.post("/customers/new")
+async def create_customer(request: Request, session: StaffPage) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    t = _pages(request).translator(request)
+    values = _from_form(form)
+    errors: dict[str, str] = {}
+    fields = _fields(values, errors, t)
+    if errors:
+        return await _form_page(request, session, values, errors=errors, status_code=400)
+    try:
+        made = await _backends(request).identity.create_customer(
+            session.principal_token, idempotency_key=values["idempotency_key"], **fields
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.PERMISSION_DENIED:
+            return _pages(request).error(request, FORBIDDEN, session=session)
+        if (refused := _refusal(err)) is None:
+            raise
+        return await _form_page(request, session, values, errors=refused, status_code=400)
+    return RedirectResponse(f"/staff/customers/{made.id}?done=created", status_code=303)
+
+
+async def _customer(request: Request, session: Session, customer_id: str):  # noqa: ANN202
+    if not customer_id or len(customer_id) > 36:
+        return None
+    try:
+        return (await _backends(request).identity.get_customer_record(session.principal_token, customer_id)).customer
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return None
+        raise
+
+
+@router.get("/customers/{customer_id}/edit")
+async def edit_customer(request: Request, customer_id: str, session: StaffPage) -> Response:
+    c = await _customer(request, session, customer_id)
+    if c is None:
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    return await _form_page(request, session, _from_record(c), customer_id=c.id)
+
+
+@router.post("/customers/{customer_id}/edit")
+async def save_customer(request: Request, customer_id: str, session: StaffPage) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    t = _pages(request).translator(request)
+    if await _customer(request, session, customer_id) is None:
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    values = _from_form(form)
+    errors: dict[str, str] = {}
+    fields = _fields(values, errors, t)
+    if errors:
+        return await _form_page(request, session, values, customer_id=customer_id, errors=errors, status_code=400)
+    try:
+        await _backends(request).identity.update_customer(session.principal_token, customer_id=customer_id, **fields)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.PERMISSION_DENIED:
+            return _pages(request).error(request, FORBIDDEN, session=session)
+        if (refused := _refusal(err)) is None:
+            raise
+        return await _form_page(request, session, values, customer_id=customer_id, errors=refused, status_code=400)
+    return RedirectResponse(f"/staff/customers/{customer_id}?done=saved", status_code=303)
+
+
+# --- contacts (C2) -----------------------------------------------------------------------------------------------
+
+
+def _contact_values(form) -> dict[str, str]:  # noqa: ANN001
+    return {k: field(form, k).strip()[:320] for k in ("name", "email", "phone", "title")}
+
+
+async def _contact_page(
+    request: Request,
+    session: Session,
+    customer,  # noqa: ANN001
+    values: dict[str, str],
+    *,
+    contact_id: str = "",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return _pages(request).render(
+        request,
+        "staff/contact_form.html",
+        {"c": customer, "v": values, "contact_id": contact_id, "errors": errors or {}, "key": new_key()},
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/customers/{customer_id}/contacts/new")
+async def new_contact(request: Request, customer_id: str, session: StaffPage) -> Response:
+    c = await _customer(request, session, customer_id)
+    if c is None:
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    return await _contact_page(request, session, c, dict.fromkeys(("name", "email", "phone", "title"), ""))
+
+
+@router.post("/customers/{customer_id}/contacts/new")
+async def create_contact(request: Request, customer_id: str, session: StaffPage) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    c = await _customer(request, session, customer_id)
+    if c is None:
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    values = _contact_values(form)
+    key = field(form, "idempotency_key")
+    try:
+        await _backends(request).identity.create_contact(
+            session.principal_token,
+            customer_id=c.id,
+            idempotency_key=key if IDEMPOTENCY_KEY.match(key) else new_key(),
+            **values,
+        )
+    except grpc.aio.AioRpcError as err:
+        if (refused := _refusal(err)) is None:
+            raise
+        return await _contact_page(request, session, c, values, errors=refused, status_code=400)
+    return RedirectResponse(f"/staff/customers/{c.id}?done=contact_saved#contacts-heading", status_code=303)
+
+
+async def _contact(request: Request, session: Session, customer, contact_id: str):  # noqa: ANN001, ANN202
+    contacts = await _backends(request).identity.list_contacts(session.principal_token, customer.id)
+    return next((ct for ct in contacts if ct.id == contact_id), None)
+
+
+@router.get("/customers/{customer_id}/contacts/{contact_id}/edit")
+async def edit_contact(request: Request, customer_id: str, contact_id: str, session: StaffPage) -> Response:
+    c = await _customer(request, session, customer_id)
+    ct = await _contact(request, session, c, contact_id) if c is not None else None
+    if ct is None:
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    values = {"name": ct.name, "email": ct.email, "phone": ct.phone, "title": ct.title}
+    return await _contact_page(request, session, c, values, contact_id=ct.id)
+
+
+@router.post("/customers/{customer_id}/contacts/{contact_id}/edit")
+async def save_contact(request: Request, customer_id: str, contact_id: str, session: StaffPage) -> Response:
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    c = await _customer(request, session, customer_id)
+    ct = await _contact(request, session, c, contact_id) if c is not None else None
+    if ct is None:
+        return _pages(request).error(request, NOT_FOUND, session=session)
+    values = _contact_values(form)
+    try:
+        await _backends(request).identity.update_contact(session.principal_token, contact_id=ct.id, **values)
+    except grpc.aio.AioRpcError as err:
+        if (refused := _refusal(err)) is None:
+            raise
+        return await _contact_page(request, session, c, values, contact_id=ct.id, errors=refused, status_code=400)
+    return RedirectResponse(f"/staff/customers/{c.id}?done=contact_saved#contacts-heading", status_code=303)
