@@ -5,7 +5,10 @@ asset and by site; a site with assets is not deleted."""
 
 from __future__ import annotations
 
+import re
 import uuid
+
+import httpx
 
 from tests.e2e.helpers import ACME, BLUE, api, api_sign_in
 
@@ -127,6 +130,11 @@ def test_assets_and_sites_through_the_apis(stack) -> None:  # noqa: ANN001
         assert tag not in str(c.get("/api/v1/assets", params={"q": tag}).json())
 
     with api(stack, staff) as s:
+        queue = s.get("/api/v1/staff/tickets", params={"asset_id": printer["id"]}).json()["items"]
+        assert [t["id"] for t in queue] == [ticket["id"]]
+        assert [t["id"] for t in s.get("/api/v1/staff/tickets", params={"site_id": hq["id"]}).json()["items"]] == [
+            ticket["id"]
+        ]
         r = s.patch(f"/api/v1/staff/assets/{printer['id']}", json={"site_id": depot["id"], "notes": "Moved"})
         assert r.status_code == 200 and r.json()["site_id"] == depot["id"], r.text
         r = s.post(f"/api/v1/staff/assets/{laptop['id']}/retire", json={"retired": True})
@@ -142,3 +150,38 @@ def test_assets_and_sites_through_the_apis(stack) -> None:  # noqa: ANN001
 
     with api(stack, alice) as c:
         assert f"Laptop {tag}" not in [a["name"] for a in c.get("/api/v1/assets", params={"q": tag}).json()["items"]]
+
+
+def test_the_staff_import_page_shows_each_bad_row_and_imports_nothing(stack) -> None:  # noqa: ANN001
+    tag = uuid.uuid4().hex[:8]
+    staff = staff_token(stack)
+    acme = customer_id(stack, api_sign_in(stack, ACME.login, ACME.password))
+    pages = httpx.Client(base_url=stack.gateway_url, headers={"Cookie": f"staff_session={staff}"}, timeout=15)
+    with pages:
+        tab = pages.get(f"/staff/customers/{acme}/assets")
+        assert tab.status_code == 200 and "Import assets from a CSV file" in tab.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', tab.text).group(1)
+        bad = f"name,serial\nFine {tag},1\n,2\nToo long {tag},{'x' * 101}\n"
+        r = pages.post(
+            f"/staff/customers/{acme}/assets/import",
+            data={"csrf_token": token},
+            files={"file": ("bad.csv", bad.encode(), "text/csv")},
+        )
+        assert r.status_code == 400, r.text[:300]
+        assert "Nothing was imported: 2 row(s) need fixing." in r.text
+        assert "a name is required" in r.text and "the serial must be at most 100 characters" in r.text
+        good = f"name,serial,site\nFine {tag},1,Annex {tag}\n"
+        r = pages.post(
+            f"/staff/customers/{acme}/assets/import",
+            data={"csrf_token": token},
+            files={"file": ("good.csv", good.encode(), "text/csv")},
+        )
+        assert r.status_code == 200 and "1 asset(s) imported, 1 new site(s)." in r.text, r.text[:300]
+        listed = pages.get(f"/staff/customers/{acme}/assets", params={"q": tag}).text
+        assert listed.count(f"Fine {tag}") == 1 and f"Too long {tag}" not in listed
+        # A site with assets: the confirmation page, then a clear refusal.
+        site_id = re.search(rf'href="/staff/sites/([^"]+)">Annex {tag}<', listed).group(1)
+        confirm = pages.get(f"/staff/sites/{site_id}/delete")
+        assert confirm.status_code == 200 and "Delete the site" in confirm.text
+        r = pages.post(f"/staff/sites/{site_id}/delete", data={"csrf_token": token})
+        assert r.status_code == 409 and "the site still has 1 asset; move or delete them first" in r.text
