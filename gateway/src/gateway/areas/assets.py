@@ -5,12 +5,13 @@ The assets service decides what a user may see and change; these rules only deci
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+from typing import Literal, NamedTuple
 
 import grpc
 
 from gateway.clients import Backends
-from gateway.clients.schemas import Asset, Page, Ticket
+from gateway.clients.schemas import Asset, Page, Site, Ticket
 from servicekit import permissions as perm
 from servicekit.principal import Principal
 
@@ -28,6 +29,7 @@ ADDRESS_MAX = 500
 CSV_MAX_BYTES = 1024 * 1024
 PAGE_SIZE = 25
 TICKETS_SHOWN = 25
+SECTION_ROWS = 10
 
 Scope = Literal["all", "mine"]
 
@@ -66,3 +68,21 @@ async def tickets_of(
         if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return None
         raise
+
+
+class CustomerAssets(NamedTuple):
+    """What the staff customer page's Assets and sites section shows: the first sites and assets by name."""
+
+    sites: list[Site]
+    more_sites: bool
+    assets: list[Asset]
+    more_assets: bool
+
+
+async def customer_assets(backends: Backends, token: str, customer_id: str) -> CustomerAssets:
+    """The customer's first sites and active assets (staff)."""
+    sites, assets = await asyncio.gather(
+        backends.assets.list_sites(token, customer_id=customer_id, page_size=SECTION_ROWS),
+        backends.assets.list_assets(token, customer_id=customer_id, page_size=SECTION_ROWS),
+    )
+    return CustomerAssets(sites.items, bool(sites.next_cursor), assets.items, bool(assets.next_cursor))
