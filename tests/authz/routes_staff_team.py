@@ -108,4 +108,12 @@ STAFF_ROLE_ROUTES: list[tuple[str, str, tuple[str, ...], dict | None, dict | Non
     ("GET", "/staff/customers/new", (ADMIN, TECHNICIAN), None, None),
     ("GET", "/staff/customers/{customer}/edit", (ADMIN, TECHNICIAN), None, None),
     ("GET", "/staff/customers/{customer}/contacts/new", (ADMIN, TECHNICIAN), None, None),
+    # Assets and sites: technicians work customers' devices; deleting and importing are admins' (test_staff_assets).
+    ("GET", "/api/v1/staff/customers/{customer}/assets", (ADMIN, TECHNICIAN), None, None),
+    ("GET", "/api/v1/staff/customers/{customer}/sites", (ADMIN, TECHNICIAN), None, None),
+    ("POST", "/api/v1/staff/customers/{customer}/assets", (ADMIN, TECHNICIAN), {"name": "{name}"}, None),
+    ("POST", "/api/v1/staff/customers/{customer}/sites", (ADMIN, TECHNICIAN), {"name": "{name}"}, None),
+    ("GET", "/staff/customers/{customer}/assets", (ADMIN, TECHNICIAN), None, None),
+    ("POST", "/staff/customers/{customer}/sites", (ADMIN, TECHNICIAN), None, {"name": "{name}"}),
+    ("POST", "/staff/customers/{customer}/assets", (ADMIN, TECHNICIAN), None, {"name": "{name}"}),
 ]

@@ -275,7 +275,23 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/kb/articles/{article_id}",
         "/api/v1/announcements",
         "/api/v1/tickets/charts",
+        "/api/v1/assets",
+        "/api/v1/assets/{asset_id}",
+        "/api/v1/sites",
+        "/api/v1/sites/{site_id}",
     }
+    # Assets and sites (issue 13): staff create with an Idempotency-Key; import and delete are there too.
+    assert {
+        "/api/v1/staff/customers/{customer_id}/assets",
+        "/api/v1/staff/customers/{customer_id}/assets/import",
+        "/api/v1/staff/assets/{asset_id}",
+        "/api/v1/staff/assets/{asset_id}/retire",
+        "/api/v1/staff/customers/{customer_id}/sites",
+        "/api/v1/staff/sites/{site_id}",
+    } <= staff_identity
+    new_asset = spec["paths"]["/api/v1/staff/customers/{customer_id}/assets"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in new_asset["parameters"])
+    assert set(spec["paths"]["/api/v1/assets/{asset_id}"]) == {"get", "patch"}
     assert "session" in spec["components"]["securitySchemes"]
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook

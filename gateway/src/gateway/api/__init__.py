@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway.api import billing, deps, home, knowledge, session, tickets
+from gateway.api import assets, billing, deps, home, knowledge, session, tickets
 from gateway.api.staff import access as staff_access
+from gateway.api.staff import assets as staff_assets
 from gateway.api.staff import billing as staff_billing
 from gateway.api.staff import customers as staff_customers
 from gateway.api.staff import knowledge as staff_knowledge
@@ -23,6 +24,7 @@ ROUTERS = (
     knowledge.router,
     billing.router,
     billing.webhooks,
+    assets.router,
     staff_session.router,
     staff_access.router,
     staff_portal_settings.router,
@@ -33,6 +35,7 @@ ROUTERS = (
     staff_portal_controls.router,
     staff_secure_links.router,
     staff_team.router,
+    staff_assets.router,
 )
 
 

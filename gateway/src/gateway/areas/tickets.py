@@ -16,6 +16,8 @@ SUBJECT_MAX = 200
 DESCRIPTION_MAX = 20_000
 COMMENT_MAX = 20_000
 QUERY_MAX = 200
+# A site or asset id in a filter (the tickets service refuses a longer one).
+REF_MAX = 64
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEFAULT_PRIORITY = "normal"
 SORTS = ("newest", "oldest", "updated")
@@ -39,7 +41,7 @@ class Filters(NamedTuple):
     asset_id: str = ""
 
     def params(self) -> list[tuple[str, str]]:
-        """The filters as a page's query string (the pages offer no site or asset filter)."""
+        """The filters as a page's query string."""
         out: list[tuple[str, str]] = []
         if self.query:
             out.append(("q", self.query))
@@ -48,6 +50,10 @@ class Filters(NamedTuple):
             out.append(("sort", self.sort))
         if self.scope != "all":
             out.append(("scope", self.scope))
+        if self.site_id:
+            out.append(("site_id", self.site_id))
+        if self.asset_id:
+            out.append(("asset_id", self.asset_id))
         return out
 
     def list_arguments(self) -> dict[str, Any]:
@@ -75,7 +81,15 @@ def allowed(principal: Principal, f: Filters) -> Filters:
 
 
 def lenient(
-    principal: Principal, *, query: str, status_in: Iterable[str], status_not_in: Iterable[str], sort: str, scope: str
+    principal: Principal,
+    *,
+    query: str,
+    status_in: Iterable[str],
+    status_not_in: Iterable[str],
+    sort: str,
+    scope: str,
+    site_id: str = "",
+    asset_id: str = "",
 ) -> Filters:
     """Filters from words a person typed or clicked (the pages): unknown statuses and sorts are dropped rather than
     refused, and the query's whitespace is tidied. The API passes its values through and lets the service refuse."""
@@ -92,6 +106,8 @@ def lenient(
             status_not_in=known(status_not_in),
             sort=sort if sort in SORTS else "newest",
             scope=scope,
+            site_id=site_id.strip()[:REF_MAX],
+            asset_id=asset_id.strip()[:REF_MAX],
         ),
     )
 

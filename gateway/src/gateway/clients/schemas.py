@@ -210,6 +210,12 @@ class Invoice(BaseModel):
         )
 
 
+class CustomField(BaseModel):
+    name: str
+    value: str
+    editable_by_customer: bool = Field(False, description="Whether the customer may change the value")
+
+
 class Asset(BaseModel):
     id: str
     customer_id: str
@@ -218,6 +224,10 @@ class Asset(BaseModel):
     name: str
     serial_number: str
     asset_type: str
+    notes: str = ""
+    custom_fields: list[CustomField] = []
+    retired_at: datetime | None = None
+    created_at: datetime | None = None
 
     @classmethod
     def from_proto(cls, a) -> Asset:  # noqa: ANN001
@@ -229,7 +239,25 @@ class Asset(BaseModel):
             name=a.name,
             serial_number=a.serial_number,
             asset_type=a.asset_type,
+            notes=a.notes,
+            custom_fields=[
+                CustomField.model_construct(name=f.name, value=f.value, editable_by_customer=f.editable_by_customer)
+                for f in a.custom_fields
+            ],
+            retired_at=opt_datetime(a, "retired_at"),
+            created_at=opt_datetime(a, "created_at"),
         )
+
+
+class Site(BaseModel):
+    id: str
+    customer_id: str
+    name: str
+    address: str
+
+    @classmethod
+    def from_proto(cls, s) -> Site:  # noqa: ANN001
+        return cls.model_construct(id=s.id, customer_id=s.customer_id, name=s.name, address=s.address)
 
 
 class ScriptRun(BaseModel):

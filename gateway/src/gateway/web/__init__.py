@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from gateway.web import (
     account,
     announcements,
+    assets,
     billing,
     deps,
     home,
@@ -19,6 +20,7 @@ from gateway.web import (
 )
 from gateway.web.render import STATIC_DIR
 from gateway.web.staff import access as staff_access
+from gateway.web.staff import assets as staff_assets
 from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import home as staff_home
@@ -34,6 +36,7 @@ ROUTERS = (
     knowledge.router,
     tickets.router,
     tickets_live.router,
+    assets.router,
     account.router,
     secure_links.router,
     staff_session.router,
@@ -44,6 +47,7 @@ ROUTERS = (
     staff_secure_links.router,
     staff_billing.router,
     staff_team.router,
+    staff_assets.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

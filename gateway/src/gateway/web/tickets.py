@@ -22,6 +22,7 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from gateway.areas import assets as assets_rules
 from gateway.areas import ticket_statuses
 from gateway.areas import tickets as tickets_rules
 from gateway.areas.tickets import (
@@ -35,7 +36,7 @@ from gateway.areas.tickets import (
     status_key,
 )
 from gateway.clients import Backends
-from gateway.clients.schemas import Asset, Attachment, Comment, Ticket
+from gateway.clients.schemas import Asset, Attachment, Comment, Site, Ticket
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.downloads import DOWNLOAD_CSP, attachment_response, pdf_response
 from gateway.edge.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, split_field
@@ -52,7 +53,7 @@ from servicekit import permissions as perm
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-_TICKET_FIELDS = ("subject", "description", "priority", "issue_type", "contact_id", "asset_id")
+_TICKET_FIELDS = ("subject", "description", "priority", "issue_type", "contact_id", "asset_id", "site_id")
 ASSET_CHOICES_MAX = 100
 COMMENTS_PAGE = 50
 CSV_LIMIT = 10_000
@@ -85,6 +86,8 @@ def read_filters(request: Request, session: Session) -> Filters:
         status_not_in=qp.getlist("not_status"),
         sort=qp.get("sort", "newest"),
         scope=qp.get("scope", "all"),
+        site_id=qp.get("site_id", ""),
+        asset_id=qp.get("asset_id", ""),
     )
 
 
@@ -116,11 +119,16 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
         page = await _list(request, session, f)
         cursor = ""
     base = f.params()
+    assets, sites, contacts = await asyncio.gather(
+        _asset_choices(request, session), _site_choices(request, session), _contact_choices(request, session)
+    )
     return pages.render(
         request,
         "tickets/list.html",
         {
             "rows": [list_row(t, tk) for tk in page.items],
+            "asset_choices": assets,
+            "site_choices": sites,
             "f": f,
             "statuses": [(s, status_label(t, s)) for s in ticket_statuses.current().names],
             "sorts": SORTS,
@@ -210,9 +218,24 @@ async def _contact_choices(request: Request, session: Session) -> list[tuple[str
         return []
 
 
+async def _site_choices(request: Request, session: Session) -> list[Site]:
+    """The customer's sites the user may pick or filter by (T8); none without an asset view or while assets is
+    unavailable."""
+    if not assets_rules.may_view(session.principal):
+        return []
+    try:
+        page = await _backends(request).assets.list_sites(session.principal_token, page_size=ASSET_CHOICES_MAX)
+    except grpc.aio.AioRpcError:
+        return []
+    return page.items
+
+
 async def _ticket_form(
     request: Request, session: Session, form: dict[str, str], errors: dict[str, str], status: int
 ) -> Response:
+    assets, sites, contacts = await asyncio.gather(
+        _asset_choices(request, session), _site_choices(request, session), _contact_choices(request, session)
+    )
     return _pages(request).render(
         request,
         "tickets/new.html",
@@ -222,8 +245,9 @@ async def _ticket_form(
             "priorities": PRIORITIES,
             "issue_types": tickets_rules.ISSUE_TYPES,
             "limits": {"subject": SUBJECT_MAX, "description": DESCRIPTION_MAX},
-            "assets": await _asset_choices(request, session),
-            "contacts": await _contact_choices(request, session),
+            "assets": assets,
+            "sites": sites,
+            "contacts": contacts,
         },
         session=session,
         status_code=status,
@@ -234,13 +258,16 @@ async def _ticket_form(
 async def new_ticket_form(request: Request, session: PortalPage) -> Response:
     if not session.principal.has(perm.TICKETS_CREATE):
         return _pages(request).error(request, FORBIDDEN, session=session)
+    # "New ticket about this asset" (the asset and site pages) opens the form with them chosen.
+    qp = request.query_params
     form = {
         "subject": "",
         "description": "",
         "priority": DEFAULT_PRIORITY,
         "issue_type": tickets_rules.DEFAULT_ISSUE_TYPE,
         "contact_id": "",
-        "asset_id": "",
+        "asset_id": qp.get("asset_id", "").strip()[:64],
+        "site_id": qp.get("site_id", "").strip()[:64],
         # Generated with the form, so a double submit of this form creates one ticket.
         "idempotency_key": new_key(),
     }
@@ -261,6 +288,7 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
         "issue_type": field(raw, "issue_type").strip() or tickets_rules.DEFAULT_ISSUE_TYPE,
         "contact_id": field(raw, "contact_id").strip()[:64],
         "asset_id": field(raw, "asset_id").strip()[:64],
+        "site_id": field(raw, "site_id").strip()[:64],
         "idempotency_key": field(raw, "idempotency_key"),
     }
     if not IDEMPOTENCY_KEY.match(form["idempotency_key"]):
@@ -292,8 +320,8 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
             form["contact_id"] = ""
     if errors:
         return await _ticket_form(request, session, form, errors, 400)
-    site_id = ""
-    if form["asset_id"]:
+    site_id = form["site_id"]
+    if form["asset_id"] and not site_id:
         # The ticket is at the asset's site; the tickets service checks both are the customer's.
         chosen = [a for a in await _asset_choices(request, session) if a.id == form["asset_id"]]
         site_id = chosen[0].site_id if chosen else ""
@@ -315,7 +343,11 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
         if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
             name, detail = split_field(err.details() or "")
             errors[name if name in _TICKET_FIELDS else "_form"] = (
-                t("tickets.asset.invalid") if name in ("asset_id", "site_id") else detail
+                t("tickets.asset.invalid")
+                if name == "asset_id"
+                else t("tickets.site.invalid")
+                if name == "site_id"
+                else detail
             )
             return await _ticket_form(request, session, form, errors, 400)
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

@@ -115,6 +115,8 @@ async def staff_queue(
     customer_id: RefQuery = "",
     priority: Annotated[str, Query(max_length=20, description="Low, Normal, High or Urgent")] = "",
     sort: Literal["newest", "oldest", "updated"] = "newest",
+    site_id: Annotated[str, Query(max_length=64, description="Only tickets at this customer site (T8)")] = "",
+    asset_id: Annotated[str, Query(max_length=64, description="Only tickets about this asset (T8)")] = "",
 ) -> TicketPage:
     """The ticket queue across customers, one keyset page at a time; an unknown status or priority is a 400."""
     assignee_id = session.principal.subject_id if assignee == "me" else ("" if assignee == "none" else assignee)
@@ -131,6 +133,8 @@ async def staff_queue(
         unassigned_only=assignee == "none",
         customer_id=customer_id,
         priority=priority,
+        site_id=site_id,
+        asset_id=asset_id,
     )
     return TicketPage(items=page.items, next_cursor=page.next_cursor)
 

@@ -1,7 +1,8 @@
 """The staff console's customers (SPEC C1–C6, S2, issue 12): the list with search and badges (C4), and a customer's
-page — details and every C3 setting, contacts, subsidiaries, its open tickets, a link to its billing tab — the form
-that creates and edits a customer (every C3 setting, custom field answers, its own portal access) and its contacts,
-and Archive / Re-enable (C5) and Delete, each after a confirmation page; Delete is offered only when no service holds
+page — details and every C3 setting, contacts, subsidiaries, its open tickets, its first sites and assets (issue
+13, linking the Assets and sites tab), a link to its billing tab — the form that creates and edits a customer (every
+C3 setting, custom field answers, its own portal access) and its contacts, and Archive / Re-enable (C5) and Delete,
+each after a confirmation page; Delete is offered only when no service holds
 data for the customer (identity asks them; the staff API's data-holders check). Identity refuses all of it to a
 principal that is not staff; these pages also answer a portal session with 403."""
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.areas import ticket_statuses
+from gateway.areas.assets import customer_assets
 from gateway.clients import Backends
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
@@ -153,11 +155,12 @@ async def _customer_page(
     t = pages.translator(request)
     backends, token = _backends(request), session.principal_token
     await ticket_statuses.refresh(backends.tickets, token)
-    contacts, tickets, users, groups = await asyncio.gather(
+    contacts, tickets, users, groups, assets = await asyncio.gather(
         backends.identity.list_contacts(token, c.id),
         backends.tickets.list_tickets(token, page_size=OPEN_TICKETS, open_only=True, customer_id=c.id, sort="oldest"),
         backends.identity.list_portal_users(token, c.id),
         backends.identity.list_permission_groups(token),
+        customer_assets(backends, token, c.id),
         return_exceptions=True,
     )
     for answer in (contacts, users, groups):
@@ -212,6 +215,7 @@ async def _customer_page(
                 for tk in tickets.items
             ],
             "more_tickets": not isinstance(tickets, BaseException) and bool(tickets.next_cursor),
+            "assets": None if isinstance(assets, BaseException) else assets,
             "done": t(f"staff.customers.done.{done}") if done in _DONE else "",
             "error": error,
         },

@@ -1,13 +1,50 @@
 """The events assets publishes (messages in portal/assets/v1/events.proto), each written to the outbox in the unit
-of work of the change it reports; this module imports models only.
-
-Nothing publishes yet: assets are not created through the service in this slice. When they are, a function here
-(`asset_created(session, asset)`) calls `servicekit.events.add_event(session, ASSET_CREATED,
-events_pb2.AssetCreated(...), customer_id=...)` in the same unit of work as the new asset.
-"""
+of work of the change it reports; this module imports models only. Payloads carry ids and field names, never the
+values of notes or custom fields."""
 
 from __future__ import annotations
 
-from servicekit.events import subject
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assets.assets.models import Asset
+from portal.assets.v1 import events_pb2
+from servicekit.events import add_event, subject
+from servicekit.principal import Principal
 
 ASSET_CREATED = subject("assets", "asset_created")
+ASSET_UPDATED = subject("assets", "asset_updated")
+ASSET_RETIRED = subject("assets", "asset_retired")
+
+
+async def asset_created(session: AsyncSession, asset: Asset, *, by: Principal) -> str:
+    """Record portal.assets.asset_created.v1 in the caller's transaction; returns the event id."""
+    message = events_pb2.AssetCreated(
+        asset_id=asset.id,
+        name=asset.name,
+        customer_id=asset.customer_id,
+        site_id=asset.site_id or "",
+        created_by=by.subject_id,
+    )
+    return await add_event(session, ASSET_CREATED, message, customer_id=asset.customer_id)
+
+
+async def asset_updated(session: AsyncSession, asset: Asset, *, changed: Iterable[str], by: Principal) -> str:
+    """Record portal.assets.asset_updated.v1 with the names of the changed fields."""
+    message = events_pb2.AssetUpdated(
+        asset_id=asset.id,
+        customer_id=asset.customer_id,
+        changed=list(changed),
+        changed_by=by.subject_id,
+        changed_by_kind=by.kind,
+    )
+    return await add_event(session, ASSET_UPDATED, message, customer_id=asset.customer_id)
+
+
+async def asset_retired(session: AsyncSession, asset: Asset, *, by: Principal) -> str:
+    """Record portal.assets.asset_retired.v1 (retired False: brought back)."""
+    message = events_pb2.AssetRetired(
+        asset_id=asset.id, customer_id=asset.customer_id, retired=asset.retired_at is not None, changed_by=by.subject_id
+    )
+    return await add_event(session, ASSET_RETIRED, message, customer_id=asset.customer_id)
