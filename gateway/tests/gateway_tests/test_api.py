@@ -275,7 +275,18 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/kb/articles/{article_id}",
         "/api/v1/announcements",
         "/api/v1/tickets/charts",
+        # Customer documents (SPEC A4).
+        "/api/v1/documents",
+        "/api/v1/documents/{document_id}/download",
     }
+    documents = spec["paths"]["/api/v1/documents"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in documents["post"]["parameters"])
+    assert {
+        "/api/v1/staff/customers/{customer_id}/documents",
+        "/api/v1/staff/documents/{document_id}/download",
+        "/api/v1/staff/documents/{document_id}/visibility",
+        "/api/v1/staff/documents/{document_id}",
+    } <= staff_identity
     assert "session" in spec["components"]["securitySchemes"]
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook

@@ -10,6 +10,7 @@ from gateway.web import (
     announcements,
     billing,
     deps,
+    documents,
     home,
     knowledge,
     secure_links,
@@ -21,6 +22,7 @@ from gateway.web.render import STATIC_DIR
 from gateway.web.staff import access as staff_access
 from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import customers as staff_customers
+from gateway.web.staff import documents as staff_documents
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import secure_links as staff_secure_links
 from gateway.web.staff import session as staff_session
@@ -34,6 +36,7 @@ ROUTERS = (
     knowledge.router,
     tickets.router,
     tickets_live.router,
+    documents.router,
     account.router,
     secure_links.router,
     staff_session.router,
@@ -44,6 +47,7 @@ ROUTERS = (
     staff_secure_links.router,
     staff_billing.router,
     staff_team.router,
+    staff_documents.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 
