@@ -57,7 +57,7 @@ def _http(world: AuthzWorld, route: Route, session: str | None, record_id: str):
         if session:
             # Every page of a session carries the same CSRF token; the home page is open to every portal user.
             form["csrf_token"] = _CSRF.search(client.get("/").text).group(1)
-        return client.request(route.method, route.url(record_id), data=form, headers=route.headers)
+        return client.request(route.method, route.url(record_id), data=form, files=route.files, headers=route.headers)
 
 
 def _grpc(world: AuthzWorld, route: Route, session: str, record_id: str) -> grpc.StatusCode:

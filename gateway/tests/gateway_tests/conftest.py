@@ -23,7 +23,7 @@ from grpc_health.v1._async import HealthServicer
 
 from gateway.config import Settings
 from gateway.main import create_app
-from portal.assets.v1 import assets_pb2, assets_pb2_grpc
+from portal.assets.v1 import assets_pb2, assets_pb2_grpc, documents_pb2, documents_pb2_grpc
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -391,6 +391,32 @@ class FakeAssets(assets_pb2_grpc.AssetsServiceServicer):
         )
 
 
+class FakeDocuments(documents_pb2_grpc.DocumentsServiceServicer):
+    """Customer A's one public document; the rules themselves are tested against the real assets service."""
+
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def ListDocuments(self, request, context):
+        self.w.count("ListDocuments")
+        p = await _require(self.w, context)
+        if p.customer_id != CUSTOMER_A:
+            return documents_pb2.ListDocumentsResponse()
+        return documents_pb2.ListDocumentsResponse(
+            documents=[
+                documents_pb2.Document(
+                    id="00000000-0000-4000-8000-00000000d0c1",
+                    customer_id=CUSTOMER_A,
+                    filename="Network diagram.pdf",
+                    content_type="application/pdf",
+                    size_bytes=48_213,
+                    visibility=documents_pb2.DOCUMENT_VISIBILITY_PUBLIC,
+                    created_at=ts(TS_CREATED),
+                )
+            ]
+        )
+
+
 class FakeRemote(remote_pb2_grpc.RemoteServiceServicer):
     def __init__(self, world: World) -> None:
         self.w = world
@@ -416,6 +442,7 @@ async def fake_backends() -> AsyncIterator[FakeBackends]:
     tickets_pb2_grpc.add_TicketsServiceServicer_to_server(FakeTickets(world), server)
     billing_pb2_grpc.add_BillingServiceServicer_to_server(FakeBilling(world), server)
     assets_pb2_grpc.add_AssetsServiceServicer_to_server(FakeAssets(world), server)
+    documents_pb2_grpc.add_DocumentsServiceServicer_to_server(FakeDocuments(world), server)
     remote_pb2_grpc.add_RemoteServiceServicer_to_server(FakeRemote(world), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

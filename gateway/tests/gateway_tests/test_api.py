@@ -279,6 +279,9 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/assets/{asset_id}",
         "/api/v1/sites",
         "/api/v1/sites/{site_id}",
+        # Customer documents (SPEC A4).
+        "/api/v1/documents",
+        "/api/v1/documents/{document_id}/download",
     }
     # Assets and sites (issue 13): staff create with an Idempotency-Key; import and delete are there too.
     assert {
@@ -292,6 +295,14 @@ async def test_openapi_description(gw: Gateway) -> None:
     new_asset = spec["paths"]["/api/v1/staff/customers/{customer_id}/assets"]["post"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in new_asset["parameters"])
     assert set(spec["paths"]["/api/v1/assets/{asset_id}"]) == {"get", "patch"}
+    documents = spec["paths"]["/api/v1/documents"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in documents["post"]["parameters"])
+    assert {
+        "/api/v1/staff/customers/{customer_id}/documents",
+        "/api/v1/staff/documents/{document_id}/download",
+        "/api/v1/staff/documents/{document_id}/visibility",
+        "/api/v1/staff/documents/{document_id}",
+    } <= staff_identity
     assert "session" in spec["components"]["securitySchemes"]
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook

@@ -83,14 +83,24 @@ async def test_home_script_runs_section_shows_its_empty_state(gw: Gateway) -> No
     assert gw.world.calls["ListScriptRuns"] == 1
 
 
+async def test_home_attachments_section_lists_documents_then_view_all(gw: Gateway) -> None:
+    await gw.sign_in()
+    html = (await gw.client.get("/")).text
+    section = html.split('id="attachments-heading"', 1)[1].split("</section>", 1)[0]
+    assert "Network diagram.pdf" in section and "47 KB" in section
+    assert 'href="/documents/00000000-0000-4000-8000-00000000d0c1/download"' in section
+    assert 'href="/documents"' in section
+    assert gw.world.calls["ListDocuments"] == 1
+
+
 async def test_home_hides_sections_the_group_does_not_allow(gw: Gateway) -> None:
     await gw.sign_in("bob@acme.test")
     calls_before = dict(gw.world.calls)
     html = (await gw.client.get("/")).text
     assert "Open tickets" in html
-    for hidden in ("Open invoices", "Assets", "Recent script runs", 'href="/tickets/new"'):
+    for hidden in ("Open invoices", "Assets", "Recent script runs", 'href="/tickets/new"', "Attachments"):
         assert hidden not in html
-    for rpc in ("GetPortalSummary", "ListAssets", "ListScriptRuns"):
+    for rpc in ("GetPortalSummary", "ListAssets", "ListScriptRuns", "ListDocuments"):
         assert gw.world.calls.get(rpc, 0) == calls_before.get(rpc, 0), f"{rpc} should not be called"
     assert (await gw.client.get("/tickets/new")).status_code == 403
 

@@ -229,6 +229,9 @@ class Stack:
                     "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
                 }
             )
+        elif name == "assets":
+            # Customer documents' bytes (a directory here; ASSETS_BLOB_STORE also takes an s3:// URL).
+            env["ASSETS_BLOB_STORE"] = str(self.var_dir / "blobs" / "assets")
         elif name == "billing":
             # The embedded sandbox processor keeps stored cards and charges on disk, so they survive a restart.
             env["BILLING_SANDBOX_STATE"] = str(self.var_dir / "sandbox.db")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway.api import assets, billing, deps, home, knowledge, session, tickets
+from gateway.api import assets, billing, deps, documents, home, knowledge, session, tickets
 from gateway.api.staff import access as staff_access
 from gateway.api.staff import assets as staff_assets
 from gateway.api.staff import billing as staff_billing
 from gateway.api.staff import customers as staff_customers
+from gateway.api.staff import documents as staff_documents
 from gateway.api.staff import knowledge as staff_knowledge
 from gateway.api.staff import portal_controls as staff_portal_controls
 from gateway.api.staff import portal_settings as staff_portal_settings
@@ -25,6 +26,7 @@ ROUTERS = (
     billing.router,
     billing.webhooks,
     assets.router,
+    documents.router,
     staff_session.router,
     staff_access.router,
     staff_portal_settings.router,
@@ -36,6 +38,7 @@ ROUTERS = (
     staff_secure_links.router,
     staff_team.router,
     staff_assets.router,
+    staff_documents.router,
 )
 
 

@@ -29,4 +29,5 @@ async def home(session: CurrentSession, backends: Clients) -> Home:
         invoices=section(s.invoices),
         assets=section(s.assets),
         script_runs=section(s.script_runs),
+        attachments=section(s.attachments),
     )

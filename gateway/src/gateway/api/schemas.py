@@ -8,6 +8,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.areas.tickets import DESCRIPTION_MAX, SUBJECT_MAX
+from gateway.clients.documents import Document
 from gateway.clients.schemas import Asset, Invoice, ScriptRun, Ticket
 
 T = TypeVar("T")
@@ -79,6 +80,9 @@ class Home(BaseModel):
     invoices: HomeSection[Invoice] | None
     assets: HomeSection[Asset] | None
     script_runs: HomeSection[ScriptRun] | None
+    attachments: HomeSection[Document] | None = Field(
+        None, description="The 10 oldest public documents (Attachments - View Public); null when not shown"
+    )
 
 
 class TicketPage(BaseModel):

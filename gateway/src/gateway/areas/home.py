@@ -43,6 +43,8 @@ class HomeSections:
     assets: Section | None
     script_runs: Section | None
     billing: BillingSummary | None = None
+    # The oldest public documents of the customer (SPEC A4, seed 000 "Attachments").
+    attachments: Section | None = None
 
 
 def allowed_sections(session: Session) -> dict[str, bool]:
@@ -63,6 +65,7 @@ def allowed_sections(session: Session) -> dict[str, bool]:
         ),
         "assets": p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE),
         "script_runs": p.has(perm.ASSETS_RUN_SCRIPT),
+        "attachments": p.has(perm.ATTACHMENTS_VIEW_PUBLIC),
     }
 
 
@@ -95,8 +98,9 @@ async def load_home(backends: Backends, session: Session) -> HomeSections:
         "billing": lambda: backends.billing.portal_summary(token, rows=HOME_ROWS),
         "assets": lambda: backends.assets.list_assets(token, page_size=HOME_ROWS),
         "script_runs": lambda: backends.remote.list_script_runs(token, page_size=HOME_ROWS),
+        "attachments": lambda: backends.documents.list(token, page_size=HOME_ROWS),
     }
-    tickets, billing, assets, script_runs = await asyncio.gather(
+    tickets, billing, assets, script_runs, attachments = await asyncio.gather(
         *(_section(name, make()) if allowed[name] else _none() for name, make in calls.items())
     )
     summary = (
@@ -110,6 +114,7 @@ async def load_home(backends: Backends, session: Session) -> HomeSections:
         assets=assets,
         script_runs=script_runs,
         billing=summary,
+        attachments=attachments,
     )
 
 

@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.clients.assets import AssetsClient
 from gateway.clients.billing import BillingClient
+from gateway.clients.documents import DocumentsClient
 from gateway.clients.identity import IdentityClient
 from gateway.clients.knowledge import KnowledgeClient
 from gateway.clients.portal_controls import PortalControlsClient
@@ -31,6 +32,8 @@ class Backends:
     knowledge: KnowledgeClient
     # Identity's portal controls (off switch, branding, support windows, admin override), on the identity channel.
     portal_controls: PortalControlsClient
+    # The assets service's DocumentsService (customer documents, SPEC A4), on the assets channel.
+    documents: DocumentsClient
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
@@ -46,6 +49,7 @@ class Backends:
             remote=RemoteClient(channels["remote"], t),
             knowledge=KnowledgeClient(channels["tickets"], t),
             portal_controls=PortalControlsClient(channels["identity"], t),
+            documents=DocumentsClient(channels["assets"], t),
         )
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from gateway.web import (
     assets,
     billing,
     deps,
+    documents,
     home,
     knowledge,
     secure_links,
@@ -23,6 +24,7 @@ from gateway.web.staff import access as staff_access
 from gateway.web.staff import assets as staff_assets
 from gateway.web.staff import billing as staff_billing
 from gateway.web.staff import customers as staff_customers
+from gateway.web.staff import documents as staff_documents
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import secure_links as staff_secure_links
 from gateway.web.staff import session as staff_session
@@ -37,6 +39,7 @@ ROUTERS = (
     tickets.router,
     tickets_live.router,
     assets.router,
+    documents.router,
     account.router,
     secure_links.router,
     staff_session.router,
@@ -48,6 +51,7 @@ ROUTERS = (
     staff_billing.router,
     staff_team.router,
     staff_assets.router,
+    staff_documents.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

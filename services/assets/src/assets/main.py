@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
+
 from assets import customer_data
 from assets.config import Settings
+from assets.documents.grpc_api import SERVICE_NAME as DOCUMENTS
+from assets.documents.grpc_api import DocumentsServicer
 from assets.events import handlers
 from assets.grpc_api import AssetsServicer
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from servicekit import app
+from servicekit.blobs import open_store
 from servicekit.settings import load_settings
 
 NAME = "assets"
@@ -18,9 +23,17 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     servicer = AssetsServicer(rt.db)
+    # Tests that serve only the assets RPCs may pass no settings; documents then use the defaults.
+    settings = rt.settings if rt.settings is not None else Settings.model_construct()
+    documents = DocumentsServicer(rt.db, blobs=open_store(settings.blob_store), max_bytes=settings.max_document_bytes)
+
+    def register(server: grpc.aio.Server) -> None:
+        assets_pb2_grpc.add_AssetsServiceServicer_to_server(servicer, server)
+        documents.add_to_server(server)
+
     wiring = app.Wiring(
-        register=lambda server: assets_pb2_grpc.add_AssetsServiceServicer_to_server(servicer, server),
-        service_names=[assets_pb2.DESCRIPTOR.services_by_name["AssetsService"].full_name],
+        register=register,
+        service_names=[assets_pb2.DESCRIPTOR.services_by_name["AssetsService"].full_name, DOCUMENTS],
         consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
     )
     return customer_data.include(wiring, rt.db)

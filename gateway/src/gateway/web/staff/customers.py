@@ -28,6 +28,7 @@ from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.staff import documents as staff_documents
 from gateway.web.staff.tickets import staff_status
 from gateway.web.views import status_class
 
@@ -167,6 +168,7 @@ async def _customer_page(
         if isinstance(answer, BaseException):
             raise answer
     contact_names = {ct.id: ct.name for ct in contacts}
+    documents = await staff_documents.section(request, session, c.id)
     done = request.query_params.get("done", "")
     return pages.render(
         request,
@@ -218,6 +220,7 @@ async def _customer_page(
             "assets": None if isinstance(assets, BaseException) else assets,
             "done": t(f"staff.customers.done.{done}") if done in _DONE else "",
             "error": error,
+            "documents": documents,
         },
         session=session,
         status_code=status_code,

@@ -8,6 +8,7 @@ from gateway.areas.home import HomeSections, Section
 from gateway.web.i18n import Translator
 from gateway.web.views.assets import asset_row
 from gateway.web.views.billing import home_invoice_row
+from gateway.web.views.documents import document_row
 from gateway.web.views.remote import run_row
 from gateway.web.views.tickets import ticket_row
 
@@ -29,4 +30,5 @@ def home_view(t: Translator, s: HomeSections) -> dict[str, SectionView | None]:
         "invoices": _view(t, s.invoices, home_invoice_row),
         "assets": _view(t, s.assets, asset_row),
         "script_runs": _view(t, s.script_runs, run_row),
+        "attachments": _view(t, s.attachments, document_row),
     }

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assets.assets.models import Asset
+from assets.documents.models import Document
 from portal.assets.v1 import events_pb2
 from servicekit.events import add_event, subject
 from servicekit.principal import Principal
@@ -16,6 +17,7 @@ from servicekit.principal import Principal
 ASSET_CREATED = subject("assets", "asset_created")
 ASSET_UPDATED = subject("assets", "asset_updated")
 ASSET_RETIRED = subject("assets", "asset_retired")
+DOCUMENT_ADDED = subject("assets", "document_added")
 
 
 async def asset_created(session: AsyncSession, asset: Asset, *, by: Principal) -> str:
@@ -48,3 +50,17 @@ async def asset_retired(session: AsyncSession, asset: Asset, *, by: Principal) -
         asset_id=asset.id, customer_id=asset.customer_id, retired=asset.retired_at is not None, changed_by=by.subject_id
     )
     return await add_event(session, ASSET_RETIRED, message, customer_id=asset.customer_id)
+
+
+async def document_added(session: AsyncSession, doc: Document) -> str:
+    """Record portal.assets.document_added.v1 (names and sizes, never bytes or blob keys); returns the event id."""
+    message = events_pb2.DocumentAdded(
+        document_id=doc.id,
+        customer_id=doc.customer_id,
+        filename=doc.filename,
+        content_type=doc.content_type,
+        size_bytes=doc.size_bytes,
+        is_public=doc.is_public,
+        uploaded_by=doc.uploaded_by,
+    )
+    return await add_event(session, DOCUMENT_ADDED, message, customer_id=doc.customer_id)
