@@ -275,7 +275,25 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/kb/articles/{article_id}",
         "/api/v1/announcements",
         "/api/v1/tickets/charts",
+        # Masked credentials (SPEC A5, X8): the password only in the reveal answer.
+        "/api/v1/credentials",
+        "/api/v1/credentials/{credential_id}",
+        "/api/v1/credentials/{credential_id}/reveal",
+        "/api/v1/credentials/{credential_id}/access",
     }
+    credentials = {p for p in staff_identity if "credential" in p}
+    assert credentials == {
+        "/api/v1/staff/credentials",
+        "/api/v1/staff/credentials/{credential_id}",
+        "/api/v1/staff/credentials/{credential_id}/reveal",
+        "/api/v1/staff/credentials/{credential_id}/access",
+        "/api/v1/staff/credential-access",
+        "/api/v1/staff/credential-access.csv",
+    }
+    listed = spec["paths"]["/api/v1/credentials"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "password" not in spec["components"]["schemas"]["Credential"]["properties"] and listed
+    new = spec["paths"]["/api/v1/staff/credentials"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in new["parameters"])
     assert "session" in spec["components"]["securitySchemes"]
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook

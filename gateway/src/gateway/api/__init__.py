@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway.api import billing, deps, home, knowledge, session, tickets
+from gateway.api import billing, credentials, deps, home, knowledge, session, tickets
 from gateway.api.staff import access as staff_access
 from gateway.api.staff import billing as staff_billing
+from gateway.api.staff import credentials as staff_credentials
 from gateway.api.staff import customers as staff_customers
 from gateway.api.staff import knowledge as staff_knowledge
 from gateway.api.staff import portal_controls as staff_portal_controls
@@ -33,6 +34,8 @@ ROUTERS = (
     staff_portal_controls.router,
     staff_secure_links.router,
     staff_team.router,
+    credentials.router,
+    staff_credentials.router,
 )
 
 

@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.clients.assets import AssetsClient
 from gateway.clients.billing import BillingClient
+from gateway.clients.credentials import CredentialsClient
 from gateway.clients.identity import IdentityClient
 from gateway.clients.knowledge import KnowledgeClient
 from gateway.clients.remote import RemoteClient
@@ -28,6 +29,8 @@ class Backends:
     remote: RemoteClient
     # The tickets service's KnowledgeService (knowledge base, announcements, charts), on the tickets channel.
     knowledge: KnowledgeClient
+    # The assets service's CredentialsService (masked credentials, SPEC A5), on the assets channel.
+    credentials: CredentialsClient
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
@@ -42,6 +45,7 @@ class Backends:
             assets=AssetsClient(channels["assets"], t),
             remote=RemoteClient(channels["remote"], t),
             knowledge=KnowledgeClient(channels["tickets"], t),
+            credentials=CredentialsClient(channels["assets"], t),
         )
 
     async def close(self) -> None:

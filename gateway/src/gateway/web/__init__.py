@@ -9,6 +9,7 @@ from gateway.web import (
     account,
     announcements,
     billing,
+    credentials,
     deps,
     home,
     knowledge,
@@ -20,6 +21,7 @@ from gateway.web import (
 from gateway.web.render import STATIC_DIR
 from gateway.web.staff import access as staff_access
 from gateway.web.staff import billing as staff_billing
+from gateway.web.staff import credentials as staff_credentials
 from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import secure_links as staff_secure_links
@@ -44,6 +46,8 @@ ROUTERS = (
     staff_secure_links.router,
     staff_billing.router,
     staff_team.router,
+    credentials.router,
+    staff_credentials.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

@@ -21,6 +21,7 @@ from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.staff.credentials import customer_section as credentials_section
 from gateway.web.staff.tickets import staff_status
 from gateway.web.views import status_class
 
@@ -148,6 +149,7 @@ async def _customer_page(
             raise answer
     contact_names = {ct.id: ct.name for ct in contacts}
     done = request.query_params.get("done", "")
+    credentials = await credentials_section(request, session, c.id, contacts)
     return pages.render(
         request,
         "staff/customer.html",
@@ -195,6 +197,7 @@ async def _customer_page(
             "more_tickets": not isinstance(tickets, BaseException) and bool(tickets.next_cursor),
             "done": t(f"staff.customers.done.{done}") if done in _DONE else "",
             "error": error,
+            "credentials": credentials,
         },
         session=session,
         status_code=status_code,
