@@ -107,6 +107,22 @@ async def test_the_password_is_stored_encrypted_and_only_reveal_returns_it(api: 
     event = events_pb2.CredentialRevealed.FromString(payload)
     assert subject == CREDENTIAL_REVEALED and event.credential_id == c.id and event.access_id == entry.id
     assert b"correct horse" not in payload
+    dump = await _dump(db)
+    assert c.id in dump and "correct horse" not in dump and b"correct horse".hex() not in dump
+
+
+async def _dump(db: Database) -> str:
+    """Every row of every table, each column as text (bytes as hex): what a database dump would show."""
+
+    def read(conn: sa.Connection) -> str:
+        out = []
+        for table in sa.inspect(conn).get_table_names():
+            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):  # noqa: S608 - our own table names
+                out.append(table + ": " + " | ".join(v.hex() if isinstance(v, bytes) else str(v) for v in row))
+        return "\n".join(out)
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(read)
 
 
 async def test_equal_passwords_get_their_own_data_key_and_nonce(api: Api, db: Database):
