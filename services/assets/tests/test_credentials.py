@@ -4,6 +4,11 @@ rotation of master keys, and who may see what. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -17,13 +22,14 @@ from assets.credentials.crypto import KeyringError, load_keyring, new_key_entry,
 from assets.credentials.models import Credential, CredentialAccess
 from assets.credentials.rotation import rotate_credential_keys
 from assets.events.publish import CREDENTIAL_REVEALED
-from assets.main import NAME, wire
+from assets.main import MIGRATIONS_DIR, NAME, wire
 from portal.assets.v1 import credentials_pb2 as pb
 from portal.assets.v1 import credentials_pb2_grpc, events_pb2
 from portal.common.v1 import common_pb2
 from portal_testkit.services import Keys, Principals, serve_wired
 from servicekit import permissions as perm
 from servicekit.db import Database
+from servicekit.migrations import upgrade
 from servicekit.origin import origin_metadata
 
 A, B = "cust-a", "cust-b"
@@ -323,3 +329,40 @@ async def test_bad_input_is_invalid_argument_naming_the_field(api: Api, fields: 
         await api("CreateCredential", req, STAFF)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(f"{field}:")
+
+
+def test_the_rotate_command_runs_as_a_process(tmp_path, keys: Keys):  # noqa: ANN001
+    """`python -m assets rotate-credential-keys` with the service's own environment re-wraps and exits 0."""
+
+    db_file = tmp_path / "assets.db"
+    url = f"sqlite+aiosqlite:///{db_file}"
+    old, new = new_key_entry("k1"), new_key_entry("k2")
+
+    async def make() -> str:
+        await upgrade(MIGRATIONS_DIR, url)
+        database = Database(url)
+        async with database.unit_of_work() as s:
+            c = await service.create_credential(
+                s,
+                principal=STAFF,
+                keyring=parse_keys(old),
+                fields=service.Fields(customer_id=A, name="x"),
+                password="pw",
+            )
+        await database.dispose()
+        return c.id
+
+    credential_id = asyncio.run(make())
+    env = {
+        **os.environ,
+        "ASSETS_DATABASE_URL": url,
+        "ASSETS_PRINCIPAL_PUBLIC_KEY_FILE": str(keys.write_public_key(tmp_path)),
+        "ASSETS_CREDENTIAL_KEYS": f"{new},{old}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "assets", "rotate-credential-keys"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert new.split(":")[1] not in done.stdout + done.stderr and old.split(":")[1] not in done.stdout + done.stderr
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT key_id FROM credentials WHERE id = ?", (credential_id,)).fetchone() == ("k2",)
