@@ -126,6 +126,10 @@ def test_contract_env_of_services_and_gateway():
         else:
             assert env[f"{p}_GRPC_HOST"]["value"] == "0.0.0.0"
             assert env[f"{p}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == f"portal-{name}-db"
+        if name == "assets":
+            # The master keys of masked credentials; required when env=prod.
+            ref = env["ASSETS_CREDENTIAL_KEYS"]["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == "portal-assets-credential-keys"
         if name == "identity":
             assert env["IDENTITY_SIGNING_KEY_FILE"]["value"] == "/etc/portal/signing/signing-key.pem"
             # Encrypts TOTP secrets and emailed links at rest; required when env=prod.

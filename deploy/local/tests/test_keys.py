@@ -1,3 +1,4 @@
+import base64
 import stat
 from pathlib import Path
 
@@ -13,11 +14,16 @@ def test_keys_are_created_once_private_and_reused(tmp_path: Path) -> None:
     public = load_pem_public_key(keys.public_key_file.read_bytes())
     assert isinstance(private, Ed25519PrivateKey) and isinstance(public, Ed25519PublicKey)
     assert private.public_key() == public
-    for f in (keys.private_key_file, keys.public_key_file, keys.session_secret_file):
+    for f in (keys.private_key_file, keys.public_key_file, keys.session_secret_file, keys.credential_keys_file):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
     assert len(keys.session_secret) >= 40
 
-    before = {f: f.read_bytes() for f in (keys.private_key_file, keys.public_key_file, keys.session_secret_file)}
+    key_id, _, key = keys.credential_keys_file.read_text().strip().partition(":")
+    assert key_id == "local-1" and len(base64.b64decode(key)) == 32
+    before = {
+        f: f.read_bytes()
+        for f in (keys.private_key_file, keys.public_key_file, keys.session_secret_file, keys.credential_keys_file)
+    }
     again = ensure_keys(tmp_path)
     assert {f: f.read_bytes() for f in before} == before
     assert again.session_secret == keys.session_secret

@@ -63,6 +63,7 @@ def test_services_get_the_contract_environment(tmp_path: Path) -> None:
     gateway = stack.env_for("gateway")
     assert gateway["GATEWAY_TICKETS_ADDR"] == "127.0.0.1:51052" and gateway["GATEWAY_HTTP_PORT"] == "9000"
     assert gateway["GATEWAY_SESSION_SECRET"] == stack.keys.session_secret
+    assert stack.env_for("assets")["ASSETS_CREDENTIAL_KEYS"] == str(stack.keys.credential_keys_file)
     # The sandbox processor billing serves keeps stored cards and charges in var/, across restarts.
     assert stack.env_for("billing")["BILLING_SANDBOX_STATE"] == str(tmp_path / "sandbox.db")
     assert stack._child_env("tickets")["TICKETS_LOG_LEVEL"] == "DEBUG"

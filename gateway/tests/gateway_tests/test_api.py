@@ -282,6 +282,11 @@ async def test_openapi_description(gw: Gateway) -> None:
         # Customer documents (SPEC A4).
         "/api/v1/documents",
         "/api/v1/documents/{document_id}/download",
+        # Masked credentials (SPEC A5, X8): the password only in the reveal answer.
+        "/api/v1/credentials",
+        "/api/v1/credentials/{credential_id}",
+        "/api/v1/credentials/{credential_id}/reveal",
+        "/api/v1/credentials/{credential_id}/access",
     }
     # Assets and sites (issue 13): staff create with an Idempotency-Key; import and delete are there too.
     assert {
@@ -303,6 +308,19 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/staff/documents/{document_id}/visibility",
         "/api/v1/staff/documents/{document_id}",
     } <= staff_identity
+    credentials = {p for p in staff_identity if "credential" in p}
+    assert credentials == {
+        "/api/v1/staff/credentials",
+        "/api/v1/staff/credentials/{credential_id}",
+        "/api/v1/staff/credentials/{credential_id}/reveal",
+        "/api/v1/staff/credentials/{credential_id}/access",
+        "/api/v1/staff/credential-access",
+        "/api/v1/staff/credential-access.csv",
+    }
+    listed = spec["paths"]["/api/v1/credentials"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "password" not in spec["components"]["schemas"]["Credential"]["properties"] and listed
+    new = spec["paths"]["/api/v1/staff/credentials"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in new["parameters"])
     assert "session" in spec["components"]["securitySchemes"]
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook

@@ -1,11 +1,12 @@
-"""Local secrets: identity's Ed25519 principal-signing key pair, identity's key for secrets at rest (Fernet) and
-the gateway's session secret.
+"""Local secrets: identity's Ed25519 principal-signing key pair, identity's key for secrets at rest (Fernet), the
+assets service's master key for masked credentials and the gateway's session secret.
 
 They are created once under <var>/keys and reused, so sessions and tokens survive a restart.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ class LocalKeys:
     session_secret_file: Path
     # Fernet key that encrypts TOTP secrets and emailed links at rest (IDENTITY_SECRETS_KEY_FILE).
     secrets_key_file: Path
+    # `id:base64key` master key of masked credentials (ASSETS_CREDENTIAL_KEYS, assets' credentials.crypto).
+    credential_keys_file: Path
 
     @property
     def session_secret(self) -> str:
@@ -45,6 +48,7 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
         public_key_file=keys_dir / "principal.pub.pem",
         session_secret_file=keys_dir / "session_secret",
         secrets_key_file=keys_dir / "identity_secrets.key",
+        credential_keys_file=keys_dir / "assets_credential.keys",
     )
 
     if not keys.private_key_file.exists():
@@ -71,6 +75,10 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
 
     if not keys.secrets_key_file.exists():
         _write_private(keys.secrets_key_file, Fernet.generate_key() + b"\n")
+
+    if not keys.credential_keys_file.exists():
+        entry = f"local-1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+        _write_private(keys.credential_keys_file, entry.encode())
 
     if not keys.session_secret_file.exists():
         _write_private(keys.session_secret_file, (secrets.token_urlsafe(48) + "\n").encode())

@@ -240,6 +240,8 @@ class Stack:
             env["BILLING_PROVIDER_ADDRESS"] = os.environ.get(
                 "BILLING_PROVIDER_ADDRESS", "1 Example Street|Springfield, IL 62701|USA"
             )
+        elif name == "assets":
+            env["ASSETS_CREDENTIAL_KEYS"] = str(self.keys.credential_keys_file)
         elif name == "gateway":
             # The gateway's links in pages must use the port it really has.
             env["GATEWAY_PUBLIC_URL"] = self.gateway_url

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway.api import assets, billing, deps, documents, home, knowledge, session, tickets
+from gateway.api import assets, billing, credentials, deps, documents, home, knowledge, session, tickets
 from gateway.api.staff import access as staff_access
 from gateway.api.staff import assets as staff_assets
 from gateway.api.staff import billing as staff_billing
+from gateway.api.staff import credentials as staff_credentials
 from gateway.api.staff import customers as staff_customers
 from gateway.api.staff import documents as staff_documents
 from gateway.api.staff import knowledge as staff_knowledge
@@ -39,6 +40,8 @@ ROUTERS = (
     staff_team.router,
     staff_assets.router,
     staff_documents.router,
+    credentials.router,
+    staff_credentials.router,
 )
 
 

@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.clients.assets import AssetsClient
 from gateway.clients.billing import BillingClient
+from gateway.clients.credentials import CredentialsClient
 from gateway.clients.documents import DocumentsClient
 from gateway.clients.identity import IdentityClient
 from gateway.clients.knowledge import KnowledgeClient
@@ -34,6 +35,8 @@ class Backends:
     portal_controls: PortalControlsClient
     # The assets service's DocumentsService (customer documents, SPEC A4), on the assets channel.
     documents: DocumentsClient
+    # The assets service's CredentialsService (masked credentials, SPEC A5), on the assets channel.
+    credentials: CredentialsClient
 
     @classmethod
     def open(cls, settings: Settings) -> Backends:
@@ -50,6 +53,7 @@ class Backends:
             knowledge=KnowledgeClient(channels["tickets"], t),
             portal_controls=PortalControlsClient(channels["identity"], t),
             documents=DocumentsClient(channels["assets"], t),
+            credentials=CredentialsClient(channels["assets"], t),
         )
 
     async def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Every backend call goes through here: a deadline, the principal token, and a metric per outcome."""
+"""Every backend call goes through here: a deadline, the principal token, the browser's origin (edge.origin), and a
+metric per outcome."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from gateway.edge import origin
 from gateway.edge.metrics import BACKEND_CALLS
 from servicekit.grpc_client import call_options
 
@@ -23,9 +25,11 @@ class Caller:
         self, method: Callable[..., Awaitable[Any]], request: Any, token: str | None, *, deadline: float | None = None
     ) -> Any:
         options = call_options(token, timeout=deadline or self.timeout)
-        if "metadata" in options:
+        # The browser's address and user agent travel with every call (edge.origin); few services record them.
+        metadata = (*options.get("metadata", ()), *origin.metadata())
+        if metadata:
             # A Metadata object skips grpc.aio's isinstance(..., typing.Sequence) check, which is slow.
-            options["metadata"] = grpc.aio.Metadata(*options["metadata"])
+            options["metadata"] = grpc.aio.Metadata(*metadata)
         try:
             response = await method(request, **options)
         except grpc.aio.AioRpcError as err:

@@ -12,6 +12,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.edge import origin
 from gateway.edge.errors import INTERNAL, Problem
 from gateway.edge.metrics import HTTP_DURATION, HTTP_REQUESTS
 
@@ -80,6 +81,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        origin.bind(scope)
         path: str = scope["path"]
         extra = self._docs_headers if path.startswith(_DOCS_PATH) else self._page_headers
         no_store = not path.startswith(_STATIC_PREFIX)

@@ -10,6 +10,7 @@ from gateway.web import (
     announcements,
     assets,
     billing,
+    credentials,
     deps,
     documents,
     home,
@@ -23,6 +24,7 @@ from gateway.web.render import STATIC_DIR
 from gateway.web.staff import access as staff_access
 from gateway.web.staff import assets as staff_assets
 from gateway.web.staff import billing as staff_billing
+from gateway.web.staff import credentials as staff_credentials
 from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import documents as staff_documents
 from gateway.web.staff import home as staff_home
@@ -52,6 +54,8 @@ ROUTERS = (
     staff_team.router,
     staff_assets.router,
     staff_documents.router,
+    credentials.router,
+    staff_credentials.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

@@ -8,7 +8,7 @@ from servicekit import customer_data
 from servicekit.app import Wiring
 from servicekit.db import Database
 
-KINDS = {"assets": "assets"}
+KINDS = {"assets": "assets", "credentials": "credentials", "credential_access": "credential reveals"}
 SETTINGS: tuple[str, ...] = ()
 
 

@@ -29,6 +29,7 @@ from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
 from gateway.web.staff import documents as staff_documents
+from gateway.web.staff.credentials import customer_section as credentials_section
 from gateway.web.staff.tickets import staff_status
 from gateway.web.views import status_class
 
@@ -170,6 +171,7 @@ async def _customer_page(
     contact_names = {ct.id: ct.name for ct in contacts}
     documents = await staff_documents.section(request, session, c.id)
     done = request.query_params.get("done", "")
+    credentials = await credentials_section(request, session, c.id, contacts)
     return pages.render(
         request,
         "staff/customer.html",
@@ -221,6 +223,7 @@ async def _customer_page(
             "done": t(f"staff.customers.done.{done}") if done in _DONE else "",
             "error": error,
             "documents": documents,
+            "credentials": credentials,
         },
         session=session,
         status_code=status_code,

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assets.assets.models import Asset
+from assets.credentials.models import CredentialAccess
 from assets.documents.models import Document
 from portal.assets.v1 import events_pb2
 from servicekit.events import add_event, subject
@@ -18,6 +19,7 @@ ASSET_CREATED = subject("assets", "asset_created")
 ASSET_UPDATED = subject("assets", "asset_updated")
 ASSET_RETIRED = subject("assets", "asset_retired")
 DOCUMENT_ADDED = subject("assets", "document_added")
+CREDENTIAL_REVEALED = subject("assets", "credential_revealed")
 
 
 async def asset_created(session: AsyncSession, asset: Asset, *, by: Principal) -> str:
@@ -64,3 +66,12 @@ async def document_added(session: AsyncSession, doc: Document) -> str:
         uploaded_by=doc.uploaded_by,
     )
     return await add_event(session, DOCUMENT_ADDED, message, customer_id=doc.customer_id)
+
+
+async def credential_revealed(session: AsyncSession, entry: CredentialAccess) -> None:
+    """Someone was shown a credential's password; the event says who and which, never the password."""
+    kind = Principal(kind=entry.principal_kind, subject_id=entry.principal_id).to_proto().kind
+    message = events_pb2.CredentialRevealed(
+        credential_id=entry.credential_id, access_id=entry.id, principal_kind=kind, principal_id=entry.principal_id
+    )
+    await add_event(session, CREDENTIAL_REVEALED, message, customer_id=entry.customer_id)
