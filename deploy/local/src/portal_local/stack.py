@@ -232,6 +232,8 @@ class Stack:
         elif name == "assets":
             # Customer documents' bytes (a directory here; ASSETS_BLOB_STORE also takes an s3:// URL).
             env["ASSETS_BLOB_STORE"] = str(self.var_dir / "blobs" / "assets")
+            # The master key that wraps masked credentials' data keys (generated once under var/keys).
+            env["ASSETS_CREDENTIAL_KEYS"] = str(self.keys.credential_keys_file)
         elif name == "billing":
             # The embedded sandbox processor keeps stored cards and charges on disk, so they survive a restart.
             env["BILLING_SANDBOX_STATE"] = str(self.var_dir / "sandbox.db")
@@ -240,8 +242,6 @@ class Stack:
             env["BILLING_PROVIDER_ADDRESS"] = os.environ.get(
                 "BILLING_PROVIDER_ADDRESS", "1 Example Street|Springfield, IL 62701|USA"
             )
-        elif name == "assets":
-            env["ASSETS_CREDENTIAL_KEYS"] = str(self.keys.credential_keys_file)
         elif name == "gateway":
             # The gateway's links in pages must use the port it really has.
             env["GATEWAY_PUBLIC_URL"] = self.gateway_url
