@@ -25,6 +25,13 @@ def _staff_session(stack) -> str:  # noqa: ANN001
     return r.json()["session_token"]
 
 
+
+async def loaded(page, img) -> None:  # noqa: ANN001
+    """The preview is lazy-loaded: scrolled into view, it must finish loading as a real picture (waits, then fails)."""
+    await img.scroll_into_view_if_needed()
+    handle = await img.element_handle()
+    await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=handle, timeout=15_000)
+
 async def test_staff_share_a_document_that_the_customer_sees_on_its_home(stack, browser) -> None:  # noqa: ANN001
     tag = secrets.token_hex(3)
     base = stack.gateway_url
@@ -52,7 +59,7 @@ async def test_staff_share_a_document_that_the_customer_sees_on_its_home(stack, 
     internal_row = section.locator("tr", has_text=internal_name)
     assert await public_row.get_by_text("Public", exact=True).is_visible()
     assert await internal_row.get_by_text("Internal", exact=True).is_visible()
-    assert await public_row.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    await loaded(page, public_row.locator("img"))
     for width in (390, 1280):
         await page.set_viewport_size({"width": width, "height": 900})
         await section.screenshot(path=str(SHOTS / f"staff-documents-{width}.png"))
@@ -64,7 +71,7 @@ async def test_staff_share_a_document_that_the_customer_sees_on_its_home(stack, 
     attachments = home.locator("section", has=home.get_by_role("heading", name="Attachments"))
     row = attachments.locator("tr", has_text=public_name)
     await row.wait_for()
-    assert await row.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    await loaded(home, row.locator("img"))
     assert await attachments.get_by_text(internal_name).count() == 0
     for width in (390, 1280):
         await home.set_viewport_size({"width": width, "height": 900})
