@@ -44,8 +44,9 @@ class Written:
 
 
 class BlobStore(Protocol):
-    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> Written:
-        """Store the stream under a new key; TooLarge or StoreUnavailable leave nothing behind."""
+    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int, key: str | None = None) -> Written:
+        """Store the stream under a new key (or `key`: only to copy blobs between stores, keeping their keys);
+        TooLarge or StoreUnavailable leave nothing behind."""
         ...
 
     def open(self, key: str) -> AsyncIterator[bytes]:
@@ -60,8 +61,16 @@ class BlobStore(Protocol):
         """A small blob's bytes whole; FileNotFoundError when there is none."""
         ...
 
+    async def exists(self, key: str) -> bool:
+        """Whether a complete blob is stored under `key`."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove the blob; deleting a missing blob is not an error."""
+        ...
+
+    async def keys(self) -> list[str]:
+        """Every complete blob's key, sorted (copying a store, tests)."""
         ...
 
 
@@ -89,8 +98,8 @@ class LocalBlobStore:
         check_key(key)
         return self.root / key[:2] / key
 
-    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> Written:
-        key = new_key()
+    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int, key: str | None = None) -> Written:
+        key = check_key(key) if key else new_key()
         path = self._path(key)
         tmp = path.with_suffix(".part")
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
@@ -124,8 +133,19 @@ class LocalBlobStore:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._path(key).read_bytes)
 
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def keys(self) -> list[str]:
+        def scan() -> list[str]:
+            if not self.root.is_dir():
+                return []
+            return sorted(p.name for p in self.root.glob("??/*") if _KEY.match(p.name))
+
+        return await asyncio.to_thread(scan)
 
 
 def _sync_close(f) -> None:  # noqa: ANN001
@@ -135,11 +155,14 @@ def _sync_close(f) -> None:  # noqa: ANN001
 
 
 def open_store(url: str) -> BlobStore:
-    """The store a setting names: `file:///abs/dir` or a plain path → LocalBlobStore; `s3://bucket/prefix` →
-    the S3 store (endpoint and credentials from the standard AWS_* environment variables)."""
+    """The store a setting names: `file:///abs/dir`, `file://relative/dir` or a plain path → LocalBlobStore;
+    `s3://bucket/prefix` → the S3 store (endpoint and credentials from the standard AWS_* environment variables)."""
     parts = urlsplit(url)
-    if parts.scheme in ("", "file"):
-        return LocalBlobStore(Path(parts.path if parts.scheme else url))
+    if parts.scheme == "":
+        return LocalBlobStore(Path(url))
+    if parts.scheme == "file":
+        # file:///abs/dir, or file://var/blobs/x for a directory relative to the working directory.
+        return LocalBlobStore(Path(parts.netloc + parts.path))
     if parts.scheme == "s3":
         from servicekit.blobs_s3 import S3BlobStore  # imported only where S3 is used
 

@@ -8,7 +8,7 @@ import grpc
 
 from portal.tickets.v1 import tickets_pb2_grpc
 from servicekit import app
-from servicekit.blobs import LocalBlobStore
+from servicekit.blobs import open_store
 from servicekit.grpc_client import open_channel
 from servicekit.settings import load_settings
 from tickets import customer_data, metrics
@@ -27,7 +27,7 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     settings = rt.settings
     servicer = TicketsServicer(
         rt.db,
-        blobs=LocalBlobStore(settings.blob_dir),
+        blobs=open_store(settings.blob_store),
         max_attachment_bytes=settings.max_attachment_bytes,
         default_assignee=settings.default_assignee,
         operator_name=settings.operator_name,
