@@ -123,7 +123,10 @@ class Stack:
         self.host = cfg.host
         self.var_dir = Path(cfg.var_dir).resolve()
         self.logs_dir = self.var_dir / "logs"
-        self.enabled: tuple[str, ...] = tuple(p for p in PROCESSES if p in cfg.processes)
+        # A shared S3 server given in the config is already running: the stack does not start its own.
+        self.enabled: tuple[str, ...] = tuple(
+            p for p in PROCESSES if p in cfg.processes and not (p == "s3" and cfg.s3 is not None)
+        )
         self.ports: dict[str, int] = {}
         for slot in PORT_SLOTS:
             if slot.key in cfg.ports:
@@ -284,9 +287,7 @@ class Stack:
         atexit.register(self.stop)
         try:
             # NATS, S3 and the mail catcher first: services connect to them as they start.
-            first = [
-                p for p in ("nats", "s3", "mailcatcher") if p in self.enabled and not (p == "s3" and self.config.s3)
-            ]
+            first = [p for p in ("nats", "s3", "mailcatcher") if p in self.enabled]
             for name in first:
                 self._spawn(name)
             self._wait_ready(first)

@@ -161,10 +161,7 @@ async def add_attachment(
 ) -> Attachment:
     """Attach a file (multipart field `file`) to an open ticket. The type is decided by the content: images
     (PNG, JPEG, GIF, WebP), PDF and plain text are accepted; web pages, SVG and programs never are."""
-    data = await file.read()
-    att = await backends.tickets.add_attachment(
-        session.principal_token, ticket_id, filename=file.filename or "", data=data
-    )
+    att = await backends.tickets.add_attachment(session.principal_token, ticket_id, upload=file)
     response.headers["Location"] = f"/api/v1/ticket-files/{att.id}"
     return att
 
@@ -179,7 +176,7 @@ async def download_attachment(
 ) -> Response:
     """The file, always as a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP)."""
     try:
-        att, data = await backends.tickets.get_attachment(session.principal_token, attachment_id)
+        att, chunks = await backends.tickets.open_attachment(session.principal_token, attachment_id)
     except LookupError:
         raise HTTPException(status_code=404, detail="attachment not found") from None
-    return attachment_response(att, data)
+    return attachment_response(att, chunks)

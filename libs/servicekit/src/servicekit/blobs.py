@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from servicekit.errors import Unavailable
+
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 # Size of the chunks a store reads back; writers may hand chunks of any size.
 CHUNK = 256 * 1024
@@ -33,8 +35,9 @@ class TooLarge(Exception):
         self.max_bytes = max_bytes
 
 
-class StoreUnavailable(Exception):
-    """The store could not be reached or failed mid-write; nothing was kept. The message is safe to show."""
+class StoreUnavailable(Unavailable):
+    """The store could not be reached or failed mid-write; nothing was kept. The message is safe to show, and a
+    gRPC call that lets it through ends UNAVAILABLE with it (servicekit.errors)."""
 
 
 @dataclass(frozen=True)

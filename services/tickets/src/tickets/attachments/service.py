@@ -1,6 +1,6 @@
 """Attachment rules: who may attach to and read which ticket's files; the checks on the file itself are in
-servicekit.uploads.content. Functions never commit and never touch the blob store: the servicer writes the bytes outside
-the unit of work and passes the key in."""
+servicekit.uploads (one pipeline for every service that takes files). Functions never commit and never touch the blob
+store: the servicer streams the bytes to it outside the unit of work and passes the keys in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import Principal
-from servicekit.uploads.content import Kind
 from tickets.tickets.models import Attachment, Comment, Ticket
 from tickets.tickets.service import get_ticket
 
@@ -34,7 +33,7 @@ async def add_attachment(
     ticket_id: str,
     comment_id: str,
     filename: str,
-    kind: Kind,
+    content_type: str,
     size_bytes: int,
     blob_key: str,
     thumbnail_key: str = "",
@@ -55,7 +54,7 @@ async def add_attachment(
         comment_id=comment_id,
         customer_id=ticket.customer_id,
         filename=filename,
-        content_type=kind.content_type,
+        content_type=content_type,
         size_bytes=size_bytes,
         blob_key=blob_key,
         thumbnail_key=thumbnail_key,
