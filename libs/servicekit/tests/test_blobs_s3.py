@@ -122,3 +122,29 @@ def test_open_store_names_the_s3_store(s3_server: WeedS3, monkeypatch: pytest.Mo
     assert isinstance(open_store("s3://portal/tickets"), S3BlobStore)
     with pytest.raises(ValueError):
         S3BlobStore.from_url("s3:///nobucket")
+
+
+async def test_a_server_killed_mid_upload_is_store_unavailable_and_leaves_nothing(tmp_path) -> None:  # noqa: ANN001
+    """Its own server (the session's stays up): killed while parts are on their way."""
+    import asyncio
+
+    with WeedS3(tmp_path / "data") as own:
+        store = S3BlobStore.from_url(own.store_url("k"), env=own.env())
+
+        async def slow() -> AsyncIterator[bytes]:
+            for _ in range(100):  # 25 MB over ~1 s
+                await asyncio.sleep(0.01)
+                yield b"\x01" * CHUNK
+
+        async def kill_soon() -> None:
+            await asyncio.sleep(0.4)
+            await asyncio.to_thread(own.kill)
+
+        killer = asyncio.create_task(kill_soon())
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await store.put_stream(slow(), max_bytes=30 * MB)
+        await killer
+        assert time.monotonic() - started < 20
+        own.start()
+        assert await store.keys() == []

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # S3's smallest part (but the last): a part is buffered before it is sent.
 PART_SIZE = 5 * 1024 * 1024
-PART_CONCURRENCY = 2
+PART_CONCURRENCY = 1
 UNAVAILABLE = "the file store is unavailable; nothing was kept, please try again later"
 
 
@@ -77,8 +77,9 @@ class S3BlobStore:
         key = check_key(key) if key else new_key()
         size = 0
         # What the stream itself raised (TooLarge, a content refusal): obstore reports it as its own error,
-        # so it is kept here and raised again as it was.
-        failure: BaseException | None = None
+        # so it is kept here and raised again as it was. (GeneratorExit is obstore closing the stream after
+        # a failure of its own, not one of ours.)
+        failure: Exception | None = None
 
         async def counted() -> AsyncIterator[bytes]:
             nonlocal size, failure
@@ -88,7 +89,7 @@ class S3BlobStore:
                     if size > max_bytes:
                         raise TooLarge(max_bytes)
                     yield chunk
-            except BaseException as exc:
+            except Exception as exc:
                 failure = exc
                 raise
 
