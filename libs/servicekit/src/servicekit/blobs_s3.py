@@ -22,7 +22,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
-from servicekit.blobs import CHUNK, StoreUnavailable, TooLarge, Written, check_key, new_key
+from servicekit.blob_core import CHUNK, StoreUnavailable, TooLarge, Written, check_key, new_key
 
 log = logging.getLogger(__name__)
 
