@@ -123,6 +123,20 @@ class WeedS3:
         )
 
     def start(self, timeout: float = 30.0) -> WeedS3:
+        self.prepare()
+        self.process.start()
+        try:
+            self.wait_ready(timeout)
+        except RuntimeError:
+            # One of the internal ports was taken between choosing it and weed binding it: choose again once.
+            self.other_ports = _distinct_free_ports(_OTHER_PORTS, self.host, taken={self.port})
+            self.process = ManagedProcess("s3", self._argv(), log_path=self.log_path)
+            self.process.start()
+            self.wait_ready(timeout)
+        return self
+
+    def prepare(self) -> None:
+        """The data directory and the key file, before `process` starts (the local stack starts it itself)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         identities = {
             "identities": [
@@ -135,16 +149,6 @@ class WeedS3:
         }
         self.config_path.write_text(json.dumps(identities))
         self.config_path.chmod(0o600)
-        self.process.start()
-        try:
-            self.wait_ready(timeout)
-        except RuntimeError:
-            # One of the internal ports was taken between choosing it and weed binding it: choose again once.
-            self.other_ports = _distinct_free_ports(_OTHER_PORTS, self.host, taken={self.port})
-            self.process = ManagedProcess("s3", self._argv(), log_path=self.log_path)
-            self.process.start()
-            self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -320,7 +320,7 @@ class Stack:
                 secret_key=LOCAL_S3_SECRET_KEY,
                 log_path=self.log_path("s3"),
             )
-            self.s3.start()
+            self.s3.prepare()
             proc = self.s3.process
         else:
             if name == "mailcatcher":
