@@ -265,3 +265,16 @@ def _has_entries(url: str) -> bool:
             return b'"FullPath"' in resp.read()
     except OSError:
         return False
+
+
+def test_a_retried_upload_with_the_same_key_is_one_file(s3_server: WeedS3, acme: httpx.Client) -> None:
+    ticket_id = new_ticket(acme)
+    url = f"/api/v1/tickets/{ticket_id}/attachments"
+    before = set(tickets_blobs(s3_server))
+    key = {"Idempotency-Key": "upload-retry-0123456789"}
+    first = acme.post(url, files={"file": ("scan.pdf", b"%PDF-1.7\n%retry", "application/pdf")}, headers=key)
+    again = acme.post(url, files={"file": ("scan.pdf", b"%PDF-1.7\n%retry", "application/pdf")}, headers=key)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.json()["id"] == first.json()["id"]
+    assert len(set(tickets_blobs(s3_server)) - before) == 1
+    assert [a["id"] for a in acme.get(url).json()] == [first.json()["id"]]

@@ -182,3 +182,30 @@ async def test_the_stream_itself_is_checked(served, principals) -> None:  # noqa
     att = (await s.AddAttachment(pdf, metadata=alice)).attachment
     _, data = await download(s, tickets_pb2.GetAttachmentRequest(attachment_id=att.id), alice)
     assert data == b"%PDF-1.7\n" + big and att.size_bytes == len(data)
+
+
+async def test_a_retried_upload_with_its_key_answers_the_first(served, principals, tmp_path) -> None:  # noqa: ANN001
+    from servicekit.blobs import LocalBlobStore
+
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    bob = served.keys.metadata(principals.portal("cust-a", "contact-b", permissions=ALL, subject_id="user-bob"))
+    ticket = (
+        await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="S", description="D"), metadata=alice)
+    ).ticket
+    first = (
+        await s.AddAttachment(upload(ticket.id, "a.txt", b"once", idempotency_key="k-1"), metadata=alice)
+    ).attachment
+    again = (
+        await s.AddAttachment(upload(ticket.id, "a.txt", b"once", idempotency_key="k-1"), metadata=alice)
+    ).attachment
+    assert again.id == first.id
+    # Another uploader's key is its own; no key is always a new file.
+    other = (await s.AddAttachment(upload(ticket.id, "a.txt", b"once", idempotency_key="k-1"), metadata=bob)).attachment
+    plain = (await s.AddAttachment(upload(ticket.id, "a.txt", b"once"), metadata=alice)).attachment
+    assert len({first.id, other.id, plain.id}) == 3
+    assert len(await LocalBlobStore(tmp_path / "blobs").keys()) == 3
+    code, details = await code_of(
+        s.AddAttachment(upload(ticket.id, "a.txt", b"x", idempotency_key="k" * 201), metadata=alice)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "idempotency key" in details

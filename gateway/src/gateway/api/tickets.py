@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients, CurrentSession, TicketIdempotencyKey
+from gateway.api.deps import Clients, CurrentSession, TicketIdempotencyKey, UploadIdempotencyKey
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
 from gateway.areas import tickets as tickets_rules
@@ -157,11 +157,18 @@ async def list_attachments(session: CurrentSession, backends: Clients, ticket_id
 
 @router.post("/tickets/{ticket_id}/attachments", status_code=status.HTTP_201_CREATED, responses=problems(404, 409, 413))
 async def add_attachment(
-    file: UploadFile, session: CurrentSession, backends: Clients, ticket_id: TicketId, response: Response
+    file: UploadFile,
+    session: CurrentSession,
+    backends: Clients,
+    ticket_id: TicketId,
+    response: Response,
+    idempotency_key: UploadIdempotencyKey = None,
 ) -> Attachment:
     """Attach a file (multipart field `file`) to an open ticket. The type is decided by the content: images
     (PNG, JPEG, GIF, WebP), PDF and plain text are accepted; web pages, SVG and programs never are."""
-    att = await backends.tickets.add_attachment(session.principal_token, ticket_id, upload=file)
+    att = await backends.tickets.add_attachment(
+        session.principal_token, ticket_id, upload=file, idempotency_key=idempotency_key or ""
+    )
     response.headers["Location"] = f"/api/v1/ticket-files/{att.id}"
     return att
 

@@ -170,13 +170,16 @@ class TicketsClient:
         return resp.pdf, name
 
     async def add_attachment(
-        self, token: str, ticket_id: str, *, upload: UploadFile, comment_id: str = ""
+        self, token: str, ticket_id: str, *, upload: UploadFile, comment_id: str = "", idempotency_key: str = ""
     ) -> Attachment:
         """A public file on the ticket (or on one of its comments), streamed in chunks; the service checks type, size
         and name."""
         first = tickets_pb2.AddAttachmentRequest(
             metadata=tickets_pb2.AttachmentUpload(
-                ticket_id=ticket_id, comment_id=comment_id, filename=upload.filename or ""
+                ticket_id=ticket_id,
+                comment_id=comment_id,
+                filename=upload.filename or "",
+                idempotency_key=idempotency_key,
             )
         )
         messages = upload_messages(first, upload, lambda chunk: tickets_pb2.AddAttachmentRequest(chunk=chunk))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+from sqlalchemy.exc import IntegrityError
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
@@ -223,9 +224,14 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         if first is None or first.WhichOneof("part") != "metadata":
             raise InvalidArgument("an upload starts with its metadata, then the file's chunks")
         meta = first.metadata
-        # Checked first so nothing is stored for a ticket the caller may not write to.
+        # Checked first so nothing is stored for a ticket the caller may not write to, or twice for a retry.
         async with self.db.unit_of_work() as s:
             await attachments.writable_ticket(s, principal=principal, ticket_id=meta.ticket_id, private=meta.private)
+            done = await attachments.by_idempotency_key(
+                s, principal=principal, ticket_id=meta.ticket_id, idempotency_key=meta.idempotency_key
+            )
+        if done is not None:
+            return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(done))
         # The bytes stream to the blob store outside any unit of work (it may be a network store): the type is
         # decided from the head, the rest checked as it passes, nothing kept on refusal.
         stored = await uploads.store_upload(
@@ -244,11 +250,20 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
                     blob_key=stored.key,
                     thumbnail_key=stored.thumbnail_key,
                     private=meta.private,
+                    idempotency_key=meta.idempotency_key,
                 )
-        except BaseException:
+        except BaseException as exc:
             await self.blobs.delete(stored.key)
             if stored.thumbnail_key:
                 await self.blobs.delete(stored.thumbnail_key)
+            if isinstance(exc, IntegrityError) and meta.idempotency_key:
+                # The same retry raced this one and won: its attachment is the answer.
+                async with self.db.unit_of_work() as s:
+                    done = await attachments.by_idempotency_key(
+                        s, principal=principal, ticket_id=meta.ticket_id, idempotency_key=meta.idempotency_key
+                    )
+                if done is not None:
+                    return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(done))
             raise
         return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(att))
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import Principal
 from tickets.tickets.models import Attachment, Comment, Ticket
-from tickets.tickets.service import get_ticket
+from tickets.tickets.service import IDEMPOTENCY_KEY_MAX, get_ticket
 
 
 async def writable_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str, private: bool) -> Ticket:
@@ -38,6 +38,7 @@ async def add_attachment(
     blob_key: str,
     thumbnail_key: str = "",
     private: bool = False,
+    idempotency_key: str = "",
 ) -> Attachment:
     """Record a stored file on the ticket (or on one of its comments the principal may see)."""
     ticket = await writable_ticket(session, principal=principal, ticket_id=ticket_id, private=private)
@@ -61,6 +62,7 @@ async def add_attachment(
         is_public=not private,
         created_by=principal.subject_id,
         created_at=now,
+        idempotency_key=idempotency_key or None,
     )
     session.add(att)
     ticket.updated_at = now if att.is_public else ticket.updated_at
@@ -92,3 +94,23 @@ async def get_attachment(
     except NotFound:
         raise NotFound("attachment not found") from None
     return att
+
+
+async def by_idempotency_key(
+    session: AsyncSession, *, principal: Principal, ticket_id: str, idempotency_key: str
+) -> Attachment | None:
+    """The attachment an earlier upload with this key made (same uploader, same ticket), if any."""
+    if not idempotency_key:
+        return None
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or "\x00" in idempotency_key:
+        raise InvalidArgument(
+            f"the idempotency key must be at most {IDEMPOTENCY_KEY_MAX} characters, without NUL",
+            field="idempotency_key",
+        )
+    return await session.scalar(
+        sa.select(Attachment).where(
+            Attachment.ticket_id == ticket_id,
+            Attachment.created_by == principal.subject_id,
+            Attachment.idempotency_key == idempotency_key,
+        )
+    )
