@@ -258,7 +258,7 @@ async def start_service(root: Path, name: str, url: str, public_key: Path, nats_
             "TICKETS_GRPC_PORT": str(port),
             # No ticket is created here, so assets is never asked.
             "TICKETS_ASSETS_ADDR": f"127.0.0.1:{free_port()}",
-            "TICKETS_BLOB_DIR": str(root / f"blobs-{name}"),
+            "TICKETS_BLOB_STORE": (root / f"blobs-{name}").as_uri(),
             "TICKETS_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

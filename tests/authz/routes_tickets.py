@@ -74,16 +74,20 @@ def make_image_attachment(world, customer) -> str:  # noqa: ANN001
 def grpc_get_thumbnail(addr, token: str, attachment_id: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
-        stub.GetAttachment(
-            tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id, thumbnail=True), timeout=10, metadata=md
+        # A server stream: its refusal comes while it is read.
+        list(
+            stub.GetAttachment(
+                tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id, thumbnail=True), timeout=10, metadata=md
+            )
         )
 
 
 def grpc_add_attachment(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
+        meta = tickets_pb2.AttachmentUpload(ticket_id=ticket_id, filename="p.txt")
         stub.AddAttachment(
-            tickets_pb2.AddAttachmentRequest(ticket_id=ticket_id, filename="p.txt", data=b"probe"),
+            iter([tickets_pb2.AddAttachmentRequest(metadata=meta), tickets_pb2.AddAttachmentRequest(chunk=b"probe")]),
             timeout=10,
             metadata=md,
         )
@@ -98,7 +102,7 @@ def grpc_list_attachments(addr, token: str, ticket_id: str) -> None:  # noqa: AN
 def grpc_get_attachment(addr, token: str, attachment_id: str) -> None:  # noqa: ANN001
     channel, stub, md = _stub(addr, token)
     with channel:
-        stub.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id), timeout=10, metadata=md)
+        list(stub.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id), timeout=10, metadata=md))
 
 
 def grpc_add_comment(addr, token: str, ticket_id: str) -> None:  # noqa: ANN001

@@ -15,10 +15,8 @@ from tests.deploy.chart import (
     value_files,
 )
 
-# The only writable paths in the containers: an emptyDir per pod, and the blob directory of a service that keeps
-# files (tickets; see test_chart_blobs.py).
+# The only writable path in the containers: an emptyDir per pod. Files go to the S3 bucket (test_chart_blobs.py).
 TMP = "/tmp"  # noqa: S108
-BLOBS = "/var/lib/portal/blobs"
 
 
 def workloads(values):
@@ -53,7 +51,7 @@ def test_every_workload_runs_locked_down(values_file):
             assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
             assert {"name": "tmp", "mountPath": TMP} in container["volumeMounts"], where
             for mount in container["volumeMounts"]:
-                writable = (mount["name"], mount["mountPath"]) in {("tmp", TMP), ("blobs", BLOBS)}
+                writable = (mount["name"], mount["mountPath"]) == ("tmp", TMP)
                 assert writable or mount.get("readOnly") is True, (where, mount)
 
 

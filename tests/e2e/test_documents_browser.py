@@ -25,12 +25,12 @@ def _staff_session(stack) -> str:  # noqa: ANN001
     return r.json()["session_token"]
 
 
-
 async def loaded(page, img) -> None:  # noqa: ANN001
     """The preview is lazy-loaded: scrolled into view, it must finish loading as a real picture (waits, then fails)."""
     await img.scroll_into_view_if_needed()
     handle = await img.element_handle()
     await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=handle, timeout=15_000)
+
 
 async def test_staff_share_a_document_that_the_customer_sees_on_its_home(stack, browser) -> None:  # noqa: ANN001
     tag = secrets.token_hex(3)

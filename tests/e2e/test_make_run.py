@@ -87,6 +87,15 @@ def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, p
             token = r.json()["session_token"]
             tickets = c.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}).json()["items"]
             assert tickets, "the demo customer has demo tickets"
+            # Files go to the runner's own S3 server (weed under var/s3).
+            assert re.search(r"S3 \(files\)\s+http://127\.0\.0\.1:\d+\s+bucket portal", banner), banner
+            r = c.post(
+                f"/api/v1/tickets/{tickets[0]['id']}/attachments",
+                files={"file": ("kept.txt", b"kept across runs", "text/plain")},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 201, r.text
+            kept = r.json()["id"]
             page = c.get("/signin")
             assert page.status_code == 200 and "<form" in page.text
             # The printed demo technician signs in without MFA and is refused the admin-only staff management.
@@ -107,7 +116,10 @@ def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, p
         with httpx.Client(base_url=url, timeout=10) as c:
             token = c.post("/api/v1/sessions", json={"login": login, "password": password}).json()["session_token"]
             again = c.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+            file = c.get(f"/api/v1/ticket-files/{kept}", headers={"Authorization": f"Bearer {token}"})
+            assert file.status_code == 200 and file.content == b"kept across runs"
         assert {t["id"] for t in again} == {t["id"] for t in tickets}
+        assert (var / "s3").is_dir()
     finally:
         runner.interrupt()
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     principal_cache_seconds: float = Field(5.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    # The largest file an upload route takes (edge/limits.py: those routes allow it plus max_body_bytes). Keep it at
+    # or above the services' own limits (TICKETS_MAX_ATTACHMENT_BYTES), which give the clearer message.
+    max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)
 
     @field_validator("identity_addr", "tickets_addr", "billing_addr", "assets_addr", "remote_addr")
     @classmethod

@@ -48,3 +48,23 @@ def test_open_store_by_url(tmp_path) -> None:  # noqa: ANN001
     assert isinstance(open_store(str(tmp_path)), LocalBlobStore)
     with pytest.raises(ValueError, match="scheme"):
         open_store("ftp://x/y")
+
+
+def test_open_store_takes_relative_file_urls(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from servicekit.blobs import open_store
+
+    monkeypatch.chdir(tmp_path)
+    store = open_store("file://var/blobs/tickets")
+    assert isinstance(store, LocalBlobStore) and store.root == tmp_path.joinpath("var/blobs/tickets").relative_to(
+        tmp_path
+    )
+
+
+async def test_keys_exists_and_copy_with_a_key(tmp_path) -> None:  # noqa: ANN001
+    from servicekit.blobs import new_key, one_chunk
+
+    store = LocalBlobStore(tmp_path)
+    key = new_key()
+    assert not await store.exists(key)
+    await store.put_stream(one_chunk(b"abc"), max_bytes=3, key=key)
+    assert await store.exists(key) and await store.keys() == [key]

@@ -105,7 +105,7 @@ async def served(
         database_url=db.url,
         principal_public_key_file=public_key_file,
         grpc_port=0,
-        blob_dir=tmp_path / "blobs",
+        blob_store=(tmp_path / "blobs").as_uri(),
         max_attachment_bytes=100_000,
         assets_addr=assets.address,
     )

@@ -1,4 +1,5 @@
-"""Attachments over gRPC: the allow-list by content, sizes, names, private files, closed tickets, isolation."""
+"""Attachments over gRPC (a client stream up, a server stream down): the allow-list by content, sizes, names,
+private files, closed tickets, isolation, and the stream's own rules."""
 
 from __future__ import annotations
 
@@ -12,12 +13,31 @@ from servicekit.uploads import content
 
 ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+CHUNK = 256 * 1024
 
 
 async def code_of(call) -> tuple[grpc.StatusCode, str]:  # noqa: ANN001
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
     return err.value.code(), err.value.details() or ""
+
+
+def upload(ticket_id: str, filename: str, data: bytes, *, chunk: int = CHUNK, **kw) -> list:  # noqa: ANN003
+    """The request stream of AddAttachment: the metadata, then the file in chunks."""
+    meta = tickets_pb2.AttachmentUpload(ticket_id=ticket_id, filename=filename, **kw)
+    chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    return [
+        tickets_pb2.AddAttachmentRequest(metadata=meta),
+        *(tickets_pb2.AddAttachmentRequest(chunk=c) for c in chunks),
+    ]
+
+
+async def download(stub, req: tickets_pb2.GetAttachmentRequest, metadata) -> tuple:  # noqa: ANN001
+    """(the attachment, its bytes) from GetAttachment's stream."""
+    messages = [m async for m in stub.GetAttachment(req, metadata=metadata)]
+    assert messages[0].WhichOneof("part") == "attachment"
+    assert all(m.WhichOneof("part") == "chunk" for m in messages[1:])
+    return messages[0].attachment, b"".join(m.chunk for m in messages[1:])
 
 
 def test_detection_and_names() -> None:
@@ -55,8 +75,8 @@ async def test_upload_rules_over_grpc(served, principals) -> None:  # noqa: ANN0
         await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="Photo", description="See file"), metadata=alice)
     ).ticket
 
-    def add(filename: str, data: bytes, **kw) -> tickets_pb2.AddAttachmentRequest:  # noqa: ANN003
-        return tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename=filename, data=data, **kw)
+    def add(filename: str, data: bytes, **kw) -> list:  # noqa: ANN003
+        return upload(ticket.id, filename, data, **kw)
 
     ok = (await s.AddAttachment(add("screen.png", PNG), metadata=alice)).attachment
     assert (ok.filename, ok.content_type, ok.size_bytes, ok.is_public) == ("screen.png", "image/png", len(PNG), True)
@@ -64,7 +84,7 @@ async def test_upload_rules_over_grpc(served, principals) -> None:  # noqa: ANN0
     assert passwd.filename == "passwd.txt" and passwd.content_type == "text/plain"
 
     for filename, data, words in (
-        ("big.txt", b"x" * 100_001, "at most 100,000 bytes"),
+        ("big.txt", b"x" * 100_001, "larger than 100,000 bytes"),
         ("fake.png", b"not an image at all", "does not match"),
         ("evil.html", b"<html><body><script>alert(document.cookie)</script></body></html>", "not accepted"),
         ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "not accepted"),
@@ -82,11 +102,11 @@ async def test_upload_rules_over_grpc(served, principals) -> None:  # noqa: ANN0
     staff_list = await s.ListAttachments(tickets_pb2.ListAttachmentsRequest(ticket_id=ticket.id), metadata=staff)
     assert len(staff_list.attachments) == 3
     get_ok = tickets_pb2.GetAttachmentRequest(ticket_id=ticket.id, attachment_id=ok.id)
-    got = await s.GetAttachment(get_ok, metadata=alice)
-    assert got.data == PNG
+    got, data = await download(s, get_ok, alice)
+    assert data == PNG and got.id == ok.id
     for md, att_id in ((alice, hidden.id), (carol, ok.id)):
         code, _ = await code_of(
-            s.GetAttachment(tickets_pb2.GetAttachmentRequest(ticket_id=ticket.id, attachment_id=att_id), metadata=md)
+            download(s, tickets_pb2.GetAttachmentRequest(ticket_id=ticket.id, attachment_id=att_id), md)
         )
         assert code == grpc.StatusCode.NOT_FOUND
     code, _ = await code_of(s.AddAttachment(add("x.txt", b"hi"), metadata=carol))
@@ -104,13 +124,12 @@ async def test_get_by_attachment_id_alone(served, principals) -> None:  # noqa: 
     new = tickets_pb2.CreateTicketRequest(subject="S", description="D")
     ticket = (await s.CreateTicket(new, metadata=alice)).ticket
     other = (await s.CreateTicket(new, metadata=alice)).ticket
-    req = tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="a.txt", data=b"hello")
-    att = (await s.AddAttachment(req, metadata=alice)).attachment
-    got = await s.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=att.id), metadata=alice)
-    assert got.data == b"hello"
+    att = (await s.AddAttachment(upload(ticket.id, "a.txt", b"hello"), metadata=alice)).attachment
+    _, data = await download(s, tickets_pb2.GetAttachmentRequest(attachment_id=att.id), alice)
+    assert data == b"hello"
     for md, ticket_id in ((carol, ""), (alice, other.id)):
         req = tickets_pb2.GetAttachmentRequest(attachment_id=att.id, ticket_id=ticket_id)
-        assert (await code_of(s.GetAttachment(req, metadata=md)))[0] == grpc.StatusCode.NOT_FOUND
+        assert (await code_of(download(s, req, md)))[0] == grpc.StatusCode.NOT_FOUND
 
 
 async def test_images_get_a_png_thumbnail(served, principals) -> None:  # noqa: ANN001
@@ -125,19 +144,68 @@ async def test_images_get_a_png_thumbnail(served, principals) -> None:  # noqa: 
     ).ticket
     buf = io.BytesIO()
     Image.new("RGB", (1200, 600), (200, 30, 30)).save(buf, format="JPEG")
-    photo = tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="photo.jpg", data=buf.getvalue())
-    att = (await s.AddAttachment(photo, metadata=alice)).attachment
+    att = (await s.AddAttachment(upload(ticket.id, "photo.jpg", buf.getvalue(), chunk=1000), metadata=alice)).attachment
     assert att.has_thumbnail and att.content_type == "image/jpeg"
     want = tickets_pb2.GetAttachmentRequest(attachment_id=att.id, thumbnail=True)
-    thumb = await s.GetAttachment(want, metadata=alice)
-    with Image.open(io.BytesIO(thumb.data)) as img:
+    _, thumb = await download(s, want, alice)
+    with Image.open(io.BytesIO(thumb)) as img:
         assert img.format == "PNG" and img.size == (240, 120)
     # A broken image is still stored (its bytes start right) but gets no preview; text never has one.
-    broken = tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="b.png", data=PNG)
-    for req in (broken, tickets_pb2.AddAttachmentRequest(ticket_id=ticket.id, filename="n.txt", data=b"notes")):
+    for req in (upload(ticket.id, "b.png", PNG), upload(ticket.id, "n.txt", b"notes")):
         other = (await s.AddAttachment(req, metadata=alice)).attachment
         assert not other.has_thumbnail
         code, _ = await code_of(
-            s.GetAttachment(tickets_pb2.GetAttachmentRequest(attachment_id=other.id, thumbnail=True), metadata=alice)
+            download(s, tickets_pb2.GetAttachmentRequest(attachment_id=other.id, thumbnail=True), alice)
         )
         assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_stream_itself_is_checked(served, principals) -> None:  # noqa: ANN001
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    ticket = (
+        await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="S", description="D"), metadata=alice)
+    ).ticket
+    chunk_first = [tickets_pb2.AddAttachmentRequest(chunk=b"hello")]
+    meta = tickets_pb2.AddAttachmentRequest(metadata=tickets_pb2.AttachmentUpload(ticket_id=ticket.id, filename="a"))
+    for stream in ([], chunk_first, [meta, tickets_pb2.AddAttachmentRequest(chunk=b"hi"), meta]):
+        code, details = await code_of(s.AddAttachment(stream, metadata=alice))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "upload" in details, details
+    # Text that stops being text past its first chunks is refused as it streams, and nothing stays stored.
+    text = b"a line\n" * 12_000  # past the 64 KiB head the type is decided from; under the 100,000 byte limit
+    bad = upload(ticket.id, "log.txt", text + b"\x00MZ", chunk=10_000)
+    code, details = await code_of(s.AddAttachment(bad, metadata=alice))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "not plain text" in details
+    # A file spread over many chunks comes back whole.
+    big = bytes(range(256)) * 350
+    pdf = upload(ticket.id, "scan.pdf", b"%PDF-1.7\n" + big, chunk=10_000)
+    att = (await s.AddAttachment(pdf, metadata=alice)).attachment
+    _, data = await download(s, tickets_pb2.GetAttachmentRequest(attachment_id=att.id), alice)
+    assert data == b"%PDF-1.7\n" + big and att.size_bytes == len(data)
+
+
+async def test_a_retried_upload_with_its_key_answers_the_first(served, principals, tmp_path) -> None:  # noqa: ANN001
+    from servicekit.blobs import LocalBlobStore
+
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    bob = served.keys.metadata(principals.portal("cust-a", "contact-b", permissions=ALL, subject_id="user-bob"))
+    ticket = (
+        await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="S", description="D"), metadata=alice)
+    ).ticket
+    first = (
+        await s.AddAttachment(upload(ticket.id, "a.txt", b"once", idempotency_key="k-1"), metadata=alice)
+    ).attachment
+    again = (
+        await s.AddAttachment(upload(ticket.id, "a.txt", b"once", idempotency_key="k-1"), metadata=alice)
+    ).attachment
+    assert again.id == first.id
+    # Another uploader's key is its own; no key is always a new file.
+    other = (await s.AddAttachment(upload(ticket.id, "a.txt", b"once", idempotency_key="k-1"), metadata=bob)).attachment
+    plain = (await s.AddAttachment(upload(ticket.id, "a.txt", b"once"), metadata=alice)).attachment
+    assert len({first.id, other.id, plain.id}) == 3
+    assert len(await LocalBlobStore(tmp_path / "blobs").keys()) == 3
+    code, details = await code_of(
+        s.AddAttachment(upload(ticket.id, "a.txt", b"x", idempotency_key="k" * 201), metadata=alice)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "idempotency key" in details

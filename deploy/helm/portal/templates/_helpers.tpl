@@ -125,7 +125,12 @@ Call with (list $ $svc $services).
 {{- end -}}
 {{- end -}}
 {{- if $svc.blobs.enabled -}}
-{{- $_ := set $env (printf "%s_BLOB_DIR" $p) $svc.blobs.mountPath -}}
+{{- $bs := $root.Values.blobStore -}}
+{{- $_ := set $env (printf "%s_BLOB_STORE" $p) (printf "s3://%s/%s" (required "blobStore.bucket is required" $bs.bucket) $svc.name) -}}
+{{- $_ := set $env "AWS_REGION" $bs.region -}}
+{{- if $bs.endpoint -}}
+{{- $_ := set $env "AWS_ENDPOINT_URL" $bs.endpoint -}}
+{{- end -}}
 {{- end -}}
 {{- if eq $svc.principalKey "verify" -}}
 {{- $_ := set $env (printf "%s_PRINCIPAL_PUBLIC_KEY_FILE" $p) "/etc/portal/principal/public-key.pem" -}}
@@ -179,6 +184,18 @@ Call with (list $ $svc $services).
     secretKeyRef:
       name: {{ required (printf "services.%s.database.secretName is required" $svc.name) $svc.database.secretName }}
       key: {{ $svc.database.key }}
+{{- end }}
+{{- if and $svc.blobs.enabled $root.Values.blobStore.existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.blobStore.existingSecret }}
+      key: {{ $root.Values.blobStore.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.blobStore.existingSecret }}
+      key: {{ $root.Values.blobStore.secretAccessKeyKey }}
 {{- end }}
 {{- range $k := keys $svc.secretEnv | sortAlpha }}
 {{- $ref := get $svc.secretEnv $k }}
@@ -270,36 +287,4 @@ capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
-{{- end -}}
-
-{{/*
-The blob directory of a service with blobs.enabled (Deployments only: the migration Job runs before a new
-claim exists and needs no files). Call with (list $ $svc).
-*/}}
-{{- define "portal.blobsClaimName" -}}
-{{- $root := index . 0 -}}
-{{- $svc := index . 1 -}}
-{{- $svc.blobs.persistence.existingClaim | default (printf "%s-blobs" (include "portal.serviceName" (list $root $svc.name))) -}}
-{{- end -}}
-
-{{- define "portal.blobsVolume" -}}
-{{- $root := index . 0 -}}
-{{- $svc := index . 1 -}}
-{{- if $svc.blobs.enabled }}
-- name: blobs
-  {{- if $svc.blobs.persistence.enabled }}
-  persistentVolumeClaim:
-    claimName: {{ include "portal.blobsClaimName" (list $root $svc) }}
-  {{- else }}
-  emptyDir:
-    sizeLimit: {{ $svc.blobs.sizeLimit }}
-  {{- end }}
-{{- end }}
-{{- end -}}
-
-{{- define "portal.blobsVolumeMount" -}}
-{{- if .blobs.enabled }}
-- name: blobs
-  mountPath: {{ .blobs.mountPath }}
-{{- end }}
 {{- end -}}

@@ -116,6 +116,7 @@ def _print_banner(stack: Stack, seconds: float, seeded_now: bool) -> None:
         f"  Staff console     {stack.staff_url}",
         f"  Caught mail       {stack.mail_url}/",
         f"  NATS              {stack.nats_url}",
+        *([f"  S3 (files)        {stack.s3.endpoint}  bucket {stack.s3.bucket}"] if stack.s3 else []),
         "",
         "Demo logins" + (" (just created):" if seeded_now else ":"),
         f"  staff   {stack.config.staff_email} / {stack.config.staff_password}   (staff console, admin)",

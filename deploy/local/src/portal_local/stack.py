@@ -1,4 +1,4 @@
-"""The whole platform on one machine: NATS, the mail catcher, five services and the gateway.
+"""The whole platform on one machine: NATS, the S3 server, the mail catcher, five services and the gateway.
 
 Each runs as its own process with the env of the local contract, logs to <var>/logs/<name>.log, and
 is stopped with SIGTERM (then SIGKILL). Services apply their own migrations; the runner does not.
@@ -23,9 +23,14 @@ from portal_local.keys import LocalKeys, ensure_keys
 from portal_local.nats import NatsServer
 from portal_local.ports import HOST, PortWant, check_ports_free, free_port
 from portal_local.procs import ManagedProcess, http_status
+from portal_local.s3 import WeedS3
 from portal_local.topology import NODES, SERVICES
 
-PROCESSES: tuple[str, ...] = ("nats", "mailcatcher", *SERVICES, "gateway")
+PROCESSES: tuple[str, ...] = ("nats", "s3", "mailcatcher", *SERVICES, "gateway")
+# The S3 key pair of `make run`'s own server: it listens on loopback only, and a fixed pair lets a developer point
+# an S3 client at ./var/s3 between runs.
+LOCAL_S3_ACCESS_KEY = "portal-local"
+LOCAL_S3_SECRET_KEY = "portal-local-secret"  # noqa: S105 (dev only, loopback)
 
 DEFAULT_STAFF_EMAIL = "admin@example.test"
 DEFAULT_STAFF_PASSWORD = "demo-admin-123"  # noqa: S105 (published demo login, dev only)
@@ -46,6 +51,7 @@ def _port_slots() -> tuple[PortSlot, ...]:
     slots = [
         PortSlot("nats", 4222, "nats", "NATS client", "PORTAL_NATS_PORT", "--nats-port"),
         PortSlot("nats_http", 8222, "nats", "NATS monitoring", "PORTAL_NATS_HTTP_PORT", "--nats-http-port"),
+        PortSlot("s3", 8333, "s3", "S3 (weed)", "PORTAL_S3_PORT", "--s3-port"),
         PortSlot("smtp", 1025, "mailcatcher", "mail catcher SMTP", "PORTAL_SMTP_PORT", "--smtp-port"),
         PortSlot("mail_http", 8025, "mailcatcher", "mail catcher web", "PORTAL_MAIL_HTTP_PORT", "--mail-http-port"),
     ]
@@ -91,6 +97,9 @@ class StackConfig:
     host: str = HOST
     ready_timeout: float = 90.0
     stop_timeout: float = 10.0
+    # An S3 server already running (tests share one per session); None: the stack starts its own when "s3" is
+    # among `processes`, else services keep files under <var>/blobs.
+    s3: WeedS3 | None = None
     staff_email: str = DEFAULT_STAFF_EMAIL
     staff_password: str = DEFAULT_STAFF_PASSWORD
 
@@ -114,7 +123,10 @@ class Stack:
         self.host = cfg.host
         self.var_dir = Path(cfg.var_dir).resolve()
         self.logs_dir = self.var_dir / "logs"
-        self.enabled: tuple[str, ...] = tuple(p for p in PROCESSES if p in cfg.processes)
+        # A shared S3 server given in the config is already running: the stack does not start its own.
+        self.enabled: tuple[str, ...] = tuple(
+            p for p in PROCESSES if p in cfg.processes and not (p == "s3" and cfg.s3 is not None)
+        )
         self.ports: dict[str, int] = {}
         for slot in PORT_SLOTS:
             if slot.key in cfg.ports:
@@ -125,6 +137,7 @@ class Stack:
                 self.ports[slot.key] = slot.default + cfg.port_offset
         self.keys: LocalKeys | None = None
         self.nats: NatsServer | None = None
+        self.s3: WeedS3 | None = cfg.s3
         self.processes: dict[str, ManagedProcess] = {}
         self._started = False
 
@@ -171,6 +184,8 @@ class Stack:
             "nats": self.nats_url,
             "nats_monitoring": f"http://{self.host}:{self.ports['nats_http']}",
         }
+        if self.s3 is not None:
+            out["s3"] = self.s3.endpoint
         out.update({svc: self.grpc_addr(svc) for svc in SERVICES})
         return out
 
@@ -199,7 +214,11 @@ class Stack:
                 {f"{up}_SMTP_HOST": self.host, f"{up}_SMTP_PORT": str(self.smtp_port), f"{up}_MAIL_FROM": MAIL_FROM}
             )
         if node.blobs:
-            env[f"{up}_BLOB_DIR"] = str(self.var_dir / "blobs" / name)
+            if self.s3 is not None:
+                env[f"{up}_BLOB_STORE"] = self.s3.store_url(name)
+                env.update(self.s3.env())
+            else:
+                env[f"{up}_BLOB_STORE"] = (self.var_dir / "blobs" / name).as_uri()
         if node.kind == "grpc":
             env.update(
                 {
@@ -230,8 +249,6 @@ class Stack:
                 }
             )
         elif name == "assets":
-            # Customer documents' bytes (a directory here; ASSETS_BLOB_STORE also takes an s3:// URL).
-            env["ASSETS_BLOB_STORE"] = str(self.var_dir / "blobs" / "assets")
             # The master key that wraps masked credentials' data keys (generated once under var/keys).
             env["ASSETS_CREDENTIAL_KEYS"] = str(self.keys.credential_keys_file)
         elif name == "billing":
@@ -272,8 +289,8 @@ class Stack:
         self._started = True
         atexit.register(self.stop)
         try:
-            # NATS and the mail catcher first: services connect to them as they start.
-            first = [p for p in ("nats", "mailcatcher") if p in self.enabled]
+            # NATS, S3 and the mail catcher first: services connect to them as they start.
+            first = [p for p in ("nats", "s3", "mailcatcher") if p in self.enabled]
             for name in first:
                 self._spawn(name)
             self._wait_ready(first)
@@ -297,6 +314,17 @@ class Stack:
             )
             self.nats.store_dir.mkdir(parents=True, exist_ok=True)
             proc = self.nats.process
+        elif name == "s3":
+            self.s3 = WeedS3(
+                self.var_dir / "s3",
+                port=self.ports["s3"],
+                host=self.host,
+                access_key=LOCAL_S3_ACCESS_KEY,
+                secret_key=LOCAL_S3_SECRET_KEY,
+                log_path=self.log_path("s3"),
+            )
+            self.s3.prepare()
+            proc = self.s3.process
         else:
             if name == "mailcatcher":
                 args = [
@@ -319,6 +347,8 @@ class Stack:
     def is_ready(self, name: str) -> bool:
         if name == "nats":
             return self.nats is not None and self.nats.is_ready()
+        if name == "s3":
+            return self.s3 is not None and self.s3.is_ready()
         if name == "mailcatcher":
             return http_status(f"{self.mail_url}/api/messages", timeout=0.5) == 200
         if name == "gateway":
@@ -355,7 +385,7 @@ class Stack:
         """Gateway first, then the services, then NATS and the mail catcher; each tier SIGTERM then SIGKILL."""
         if not self._started:
             return
-        tiers = [["gateway"], list(SERVICES), ["mailcatcher", "nats"]]
+        tiers = [["gateway"], list(SERVICES), ["mailcatcher", "nats", "s3"]]
         for tier in tiers:
             procs = [self.processes[n] for n in tier if n in self.processes]
             for p in procs:
@@ -367,6 +397,7 @@ class Stack:
                     p.wait(5.0)
         self.processes.clear()
         self.nats = None
+        self.s3 = self.config.s3
         self._started = False
         atexit.unregister(self.stop)
 

@@ -21,7 +21,7 @@ class Node:
     # "sign": holds the private key and signs principal tokens; "verify": the public key; "none": neither.
     principal_key: Literal["sign", "verify", "none"] = "verify"
     mail: bool = False  # sends email through SMTP
-    blobs: bool = False  # keeps files under <PREFIX>_BLOB_DIR
+    blobs: bool = False  # keeps files in the blob store <PREFIX>_BLOB_STORE names (an s3:// or file:// URL)
 
     @property
     def env_prefix(self) -> str:
@@ -36,7 +36,8 @@ TOPOLOGY: tuple[Node, ...] = (
     # A new ticket's site and asset are checked with assets (T8); attachments are files.
     Node("tickets", "grpc", 50052, calls=("assets",), blobs=True),
     Node("billing", "grpc", 50053),
-    Node("assets", "grpc", 50054),
+    # Customer documents are files.
+    Node("assets", "grpc", 50054, blobs=True),
     Node("remote", "grpc", 50055),
     Node("gateway", "http", 8000, calls=SERVICES, principal_key="none"),
 )

@@ -24,6 +24,16 @@ TicketIdempotencyKey = Annotated[
     ),
 ]
 
+# The same for an upload: a retry with the key answers the first upload's file, which is not stored twice.
+UploadIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Repeat the same key to get the first upload's attachment instead of storing the file again.",
+    ),
+]
+
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="session",

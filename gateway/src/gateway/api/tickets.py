@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.deps import Clients, CurrentSession, TicketIdempotencyKey
+from gateway.api.deps import Clients, CurrentSession, TicketIdempotencyKey, UploadIdempotencyKey
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.schemas import NewTicket, TicketPage
 from gateway.areas import tickets as tickets_rules
@@ -177,13 +177,17 @@ async def list_attachments(session: CurrentSession, backends: Clients, ticket_id
 
 @router.post("/tickets/{ticket_id}/attachments", status_code=status.HTTP_201_CREATED, responses=problems(404, 409, 413))
 async def add_attachment(
-    file: UploadFile, session: CurrentSession, backends: Clients, ticket_id: TicketId, response: Response
+    file: UploadFile,
+    session: CurrentSession,
+    backends: Clients,
+    ticket_id: TicketId,
+    response: Response,
+    idempotency_key: UploadIdempotencyKey = None,
 ) -> Attachment:
     """Attach a file (multipart field `file`) to an open ticket. The type is decided by the content: images
     (PNG, JPEG, GIF, WebP), PDF and plain text are accepted; web pages, SVG and programs never are."""
-    data = await file.read()
     att = await backends.tickets.add_attachment(
-        session.principal_token, ticket_id, filename=file.filename or "", data=data
+        session.principal_token, ticket_id, upload=file, idempotency_key=idempotency_key or ""
     )
     response.headers["Location"] = f"/api/v1/ticket-files/{att.id}"
     return att
@@ -199,7 +203,7 @@ async def download_attachment(
 ) -> Response:
     """The file, always as a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP)."""
     try:
-        att, data = await backends.tickets.get_attachment(session.principal_token, attachment_id)
+        att, chunks = await backends.tickets.open_attachment(session.principal_token, attachment_id)
     except LookupError:
         raise HTTPException(status_code=404, detail="attachment not found") from None
-    return attachment_response(att, data)
+    return attachment_response(att, chunks)

@@ -3,7 +3,7 @@ metric per outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -37,3 +37,35 @@ class Caller:
             raise
         self._ok.inc()
         return response
+
+    async def server_stream(
+        self, method: Callable[..., Any], request: Any, token: str | None, *, deadline: float | None = None
+    ) -> tuple[Any, AsyncIterator[Any]]:
+        """A server-streaming call: (its first message, the rest). The first is awaited here, so a refusal
+        (NOT_FOUND...) is raised before the caller starts answering; the rest ends the call when closed."""
+        options = call_options(token, timeout=deadline or self.timeout)
+        if "metadata" in options:
+            options["metadata"] = grpc.aio.Metadata(*options["metadata"])
+        call = method(request, **options)
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as err:
+            BACKEND_CALLS.labels(self.backend, err.code().name).inc()
+            raise
+        if first is grpc.aio.EOF:
+            call.cancel()
+            raise LookupError("the stream ended before its first message")
+
+        async def rest() -> AsyncIterator[Any]:
+            try:
+                while (msg := await call.read()) is not grpc.aio.EOF:
+                    yield msg
+            except grpc.aio.AioRpcError as err:
+                BACKEND_CALLS.labels(self.backend, err.code().name).inc()
+                raise
+            else:
+                self._ok.inc()
+            finally:
+                call.cancel()
+
+        return first, rest()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 
 import grpc
+from starlette.datastructures import UploadFile
 
 from gateway.clients._call import Caller
 from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket, TicketStatus
+from gateway.clients.uploads import upload_messages
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+
+# Deadline of a file's way up or down: a 25 MB file to a slow browser takes minutes, not the usual seconds.
+TRANSFER = 600.0
 
 
 class TicketsClient:
@@ -180,11 +186,20 @@ class TicketsClient:
         return resp.pdf, name
 
     async def add_attachment(
-        self, token: str, ticket_id: str, *, filename: str, data: bytes, comment_id: str = ""
+        self, token: str, ticket_id: str, *, upload: UploadFile, comment_id: str = "", idempotency_key: str = ""
     ) -> Attachment:
-        """A public file on the ticket (or on one of its comments); the service checks type, size and name."""
-        req = tickets_pb2.AddAttachmentRequest(ticket_id=ticket_id, comment_id=comment_id, filename=filename, data=data)
-        resp = await self._call(self._stub.AddAttachment, req, token, deadline=max(self._call.timeout, 15.0))
+        """A public file on the ticket (or on one of its comments), streamed in chunks; the service checks type, size
+        and name."""
+        first = tickets_pb2.AddAttachmentRequest(
+            metadata=tickets_pb2.AttachmentUpload(
+                ticket_id=ticket_id,
+                comment_id=comment_id,
+                filename=upload.filename or "",
+                idempotency_key=idempotency_key,
+            )
+        )
+        messages = upload_messages(first, upload, lambda chunk: tickets_pb2.AddAttachmentRequest(chunk=chunk))
+        resp = await self._call(self._stub.AddAttachment, messages, token, deadline=max(self._call.timeout, TRANSFER))
         return Attachment.from_proto(resp.attachment)
 
     async def list_attachments(self, token: str, ticket_id: str) -> list[Attachment]:
@@ -193,12 +208,27 @@ class TicketsClient:
         )
         return [Attachment.from_proto(a) for a in resp.attachments if a.is_public]
 
-    async def get_attachment(
+    async def open_attachment(
         self, token: str, attachment_id: str, *, thumbnail: bool = False
-    ) -> tuple[Attachment, bytes]:
-        """The file (or its PNG preview) and its description."""
+    ) -> tuple[Attachment, AsyncIterator[bytes]]:
+        """The file's (or its PNG preview's) description and its bytes as they stream from the service; the
+        refusals (not found, not public) are raised before any byte."""
         req = tickets_pb2.GetAttachmentRequest(attachment_id=attachment_id, thumbnail=thumbnail)
-        resp = await self._call(self._stub.GetAttachment, req, token, deadline=max(self._call.timeout, 15.0))
-        if not resp.attachment.is_public:
+        first, rest = await self._call.server_stream(
+            self._stub.GetAttachment, req, token, deadline=max(self._call.timeout, TRANSFER)
+        )
+        if first.WhichOneof("part") != "attachment" or not first.attachment.is_public:
+            await rest.aclose()
             raise LookupError("not a public attachment")
-        return Attachment.from_proto(resp.attachment), resp.data
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with aclosing(rest):
+                async for msg in rest:
+                    yield msg.chunk
+
+        return Attachment.from_proto(first.attachment), chunks()
+
+    async def get_thumbnail(self, token: str, attachment_id: str) -> bytes:
+        """An image attachment's PNG preview (small: read whole)."""
+        _, chunks = await self.open_attachment(token, attachment_id, thumbnail=True)
+        return b"".join([c async for c in chunks])

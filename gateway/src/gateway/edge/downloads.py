@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from gateway.clients.schemas import Attachment
 
@@ -22,17 +23,20 @@ def pdf_response(data: bytes, filename: str | None = None) -> Response:
     return Response(data, media_type="application/pdf", headers=headers)
 
 
-def attachment_response(att: Attachment, data: bytes) -> Response:
-    """The file as a download that can never run as a page of the portal (the edge middleware adds
-    `X-Content-Type-Options: nosniff` to every response; this CSP replaces the pages' one)."""
+def attachment_response(att: Attachment, chunks: AsyncIterator[bytes]) -> StreamingResponse:
+    """The file as a download streamed as it comes from the service (a 25 MB photo never sits whole in the
+    gateway), that can never run as a page of the portal (the edge middleware adds `X-Content-Type-Options:
+    nosniff` to every response; this CSP replaces the pages' one)."""
     media_type = "text/plain; charset=utf-8" if att.content_type == "text/plain" else att.content_type
-    return Response(
-        data,
+    return StreamingResponse(
+        chunks,
         media_type=media_type,
         headers={
             "Content-Disposition": content_disposition(att.filename),
             "Content-Security-Policy": DOWNLOAD_CSP,
             "Cache-Control": "private, no-store",
+            # A download cut short (the store failing midway) is then seen as incomplete by the browser.
+            "Content-Length": str(att.size_bytes),
         },
     )
 

@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.edge.limits import is_upload_route
+
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://portal.example/problems/"
@@ -194,8 +196,14 @@ def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 413:
-            limit_mb = request.app.state.settings.max_body_bytes / (1024 * 1024)
-            detail = f"The request body is larger than the {limit_mb:g} MB this server accepts."
+            settings = request.app.state.settings
+            multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+            if multipart and is_upload_route(request.url.path):
+                limit_mb = settings.max_upload_bytes / (1024 * 1024)
+                detail = f"The file is larger than the {limit_mb:g} MB this server accepts."
+            else:
+                limit_mb = settings.max_body_bytes / (1024 * 1024)
+                detail = f"The request body is larger than the {limit_mb:g} MB this server accepts."
         problem = problem_from_status(exc.status_code, detail, dict(exc.headers or {}))
         if is_api(request):
             return problem.response()

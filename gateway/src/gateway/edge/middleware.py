@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.edge import origin
 from gateway.edge.errors import INTERNAL, Problem
+from gateway.edge.limits import body_limit
 from gateway.edge.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,13 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail="Content Too Large")
 
 
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
 def _content_length(scope: Scope) -> int | None:
     for key, value in scope["headers"]:
         if key == b"content-length":
@@ -69,9 +77,10 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int = 0, hsts: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
         base = [*_COMMON, _HSTS] if hsts else list(_COMMON)
         self._page_headers = [(b"content-security-policy", _CSP.encode()), *base]
         self._docs_headers = [(b"content-security-policy", _DOCS_CSP.encode()), *base]
@@ -120,7 +129,12 @@ class EdgeMiddleware:
             HTTP_DURATION.labels(template).observe(time.perf_counter() - start)
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:
-        limit = self.max_body_bytes
+        limit = body_limit(
+            scope["path"],
+            _header(scope, b"content-type"),
+            max_body_bytes=self.max_body_bytes,
+            max_upload_bytes=self.max_upload_bytes,
+        )
         declared = _content_length(scope)
         received = 0
 

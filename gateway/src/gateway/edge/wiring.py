@@ -17,5 +17,8 @@ def install_edge(app: FastAPI, *, page_errors: errors.PageErrorAnswers) -> None:
     # SPEC P8 and P12: the off switch and the branding, inside the edge middleware (which adds the headers).
     app.add_middleware(PortalControlsMiddleware)
     app.add_middleware(
-        EdgeMiddleware, max_body_bytes=settings.max_body_bytes, hsts=settings.public_url.startswith("https://")
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        hsts=settings.public_url.startswith("https://"),
     )

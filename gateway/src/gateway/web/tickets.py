@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from starlette.datastructures import UploadFile
 
 from gateway.areas import assets as assets_rules
 from gateway.areas import ticket_statuses
@@ -355,9 +356,8 @@ async def new_ticket_submit(request: Request, session: PortalPage) -> Response:
             return await _ticket_form(request, session, form, errors, UNAVAILABLE.status)
         raise
     upload = raw.get("file")
-    filename = getattr(upload, "filename", "") or ""
-    if filename and hasattr(upload, "read"):
-        refused = await attach_after_create(request, session, ticket.id, filename, await upload.read())
+    if isinstance(upload, UploadFile) and upload.filename:
+        refused = await attach_after_create(request, session, ticket.id, upload)
         if refused is not None:
             return refused
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
@@ -542,15 +542,16 @@ async def add_comment(request: Request, ticket_id: str, session: PortalPage) -> 
     t = _pages(request).translator(request)
     body = field(raw, "body").strip()
     upload = raw.get("file")
-    filename = getattr(upload, "filename", "") or ""
-    data = await upload.read() if filename and hasattr(upload, "read") else b""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        upload = None
+    filename = upload.filename if upload else ""
     form = {"body": body, "subject": "", "description": ""}
     error = ""
     if not body and not filename:
         error = t("tickets.comment.required")
     elif len(body) > COMMENT_MAX:
         error = t("tickets.comment.too_long", max=COMMENT_MAX)
-    elif filename and not data:
+    elif upload and not upload.size:
         error = t("tickets.files.empty")
     if error:
         return await _ticket_page(request, session, ticket_id, errors={"body": error}, form=form, status_code=400)
@@ -568,8 +569,8 @@ async def add_comment(request: Request, ticket_id: str, session: PortalPage) -> 
         if body:
             comment = await tickets.add_comment(token, ticket_id, body=body, author_name=session.principal.display_name)
             comment_id = comment.id
-        if filename:
-            await tickets.add_attachment(token, ticket_id, filename=filename, data=data, comment_id=comment_id)
+        if upload:
+            await tickets.add_attachment(token, ticket_id, upload=upload, comment_id=comment_id)
     except grpc.aio.AioRpcError as err:
         which = "file" if filename and err.code() == grpc.StatusCode.INVALID_ARGUMENT else "body"
         if which == "file":
@@ -584,16 +585,15 @@ async def add_comment(request: Request, ticket_id: str, session: PortalPage) -> 
 
 
 async def attach_after_create(
-    request: Request, session: Session, ticket_id: str, filename: str, data: bytes
+    request: Request, session: Session, ticket_id: str, upload: UploadFile
 ) -> Response | None:
     """The file chosen on the new-ticket form; None when attached, else the new ticket's page saying why not."""
     t = _pages(request).translator(request)
+    filename = upload.filename or ""
     try:
-        if not data:
+        if not upload.size:
             raise ValueError(t("tickets.files.empty"))
-        await _backends(request).tickets.add_attachment(
-            session.principal_token, ticket_id, filename=filename, data=data
-        )
+        await _backends(request).tickets.add_attachment(session.principal_token, ticket_id, upload=upload)
     except (grpc.aio.AioRpcError, ValueError) as err:
         if isinstance(err, grpc.aio.AioRpcError) and err.code() != grpc.StatusCode.INVALID_ARGUMENT:
             raise
@@ -608,21 +608,19 @@ async def attach_after_create(
 @router.get("/ticket-files/{attachment_id}")
 async def download_attachment(request: Request, attachment_id: str, session: PortalPage) -> Response:
     try:
-        att, data = await _backends(request).tickets.get_attachment(session.principal_token, attachment_id)
+        att, chunks = await _backends(request).tickets.open_attachment(session.principal_token, attachment_id)
     except (grpc.aio.AioRpcError, LookupError) as err:
         if isinstance(err, LookupError) or err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return _pages(request).error(request, NOT_FOUND, session=session)
         raise
-    return attachment_response(att, data)
+    return attachment_response(att, chunks)
 
 
 @router.get("/ticket-files/{attachment_id}/thumbnail")
 async def attachment_thumbnail(request: Request, attachment_id: str, session: PortalPage) -> Response:
     """An image attachment's preview: a PNG the tickets service drew, shown inline in the page."""
     try:
-        _, data = await _backends(request).tickets.get_attachment(
-            session.principal_token, attachment_id, thumbnail=True
-        )
+        data = await _backends(request).tickets.get_thumbnail(session.principal_token, attachment_id)
     except (grpc.aio.AioRpcError, LookupError) as err:
         if isinstance(err, LookupError) or err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return _pages(request).error(request, NOT_FOUND, session=session)

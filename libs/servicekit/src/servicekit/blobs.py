@@ -12,71 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
-_KEY = re.compile(r"^[0-9a-f]{32}$")
-# Size of the chunks a store reads back; writers may hand chunks of any size.
-CHUNK = 256 * 1024
+from servicekit.blob_core import (
+    _KEY,
+    CHUNK,
+    BlobStore,
+    StoreUnavailable,
+    TooLarge,
+    Written,
+    check_key,
+    new_key,
+    one_chunk,
+)
 
-
-class TooLarge(Exception):
-    """The stream went past `max_bytes`; nothing was kept."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(f"more than {max_bytes} bytes")
-        self.max_bytes = max_bytes
-
-
-class StoreUnavailable(Exception):
-    """The store could not be reached or failed mid-write; nothing was kept. The message is safe to show."""
-
-
-@dataclass(frozen=True)
-class Written:
-    key: str
-    size: int
-
-
-class BlobStore(Protocol):
-    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> Written:
-        """Store the stream under a new key; TooLarge or StoreUnavailable leave nothing behind."""
-        ...
-
-    def open(self, key: str) -> AsyncIterator[bytes]:
-        """The blob's bytes in chunks; FileNotFoundError (on first iteration) when there is none."""
-        ...
-
-    async def put(self, data: bytes) -> str:
-        """Store small bytes (a thumbnail); returns the new key."""
-        ...
-
-    async def get(self, key: str) -> bytes:
-        """A small blob's bytes whole; FileNotFoundError when there is none."""
-        ...
-
-    async def delete(self, key: str) -> None:
-        """Remove the blob; deleting a missing blob is not an error."""
-        ...
-
-
-def new_key() -> str:
-    return uuid.uuid4().hex
-
-
-def check_key(key: str) -> str:
-    if not _KEY.match(key or ""):
-        raise ValueError("not a blob key")
-    return key
-
-
-async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+__all__ = [
+    "CHUNK",
+    "BlobStore",
+    "CopyReport",
+    "LocalBlobStore",
+    "StoreUnavailable",
+    "TooLarge",
+    "Written",
+    "check_key",
+    "copy_blobs",
+    "new_key",
+    "one_chunk",
+    "open_store",
+]
 
 
 class LocalBlobStore:
@@ -89,8 +55,8 @@ class LocalBlobStore:
         check_key(key)
         return self.root / key[:2] / key
 
-    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> Written:
-        key = new_key()
+    async def put_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int, key: str | None = None) -> Written:
+        key = check_key(key) if key else new_key()
         path = self._path(key)
         tmp = path.with_suffix(".part")
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
@@ -124,8 +90,19 @@ class LocalBlobStore:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._path(key).read_bytes)
 
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def keys(self) -> list[str]:
+        def scan() -> list[str]:
+            if not self.root.is_dir():
+                return []
+            return sorted(p.name for p in self.root.glob("??/*") if _KEY.match(p.name))
+
+        return await asyncio.to_thread(scan)
 
 
 def _sync_close(f) -> None:  # noqa: ANN001
@@ -135,13 +112,62 @@ def _sync_close(f) -> None:  # noqa: ANN001
 
 
 def open_store(url: str) -> BlobStore:
-    """The store a setting names: `file:///abs/dir` or a plain path → LocalBlobStore; `s3://bucket/prefix` →
-    the S3 store (endpoint and credentials from the standard AWS_* environment variables)."""
+    """The store a setting names: `file:///abs/dir`, `file://relative/dir` or a plain path → LocalBlobStore;
+    `s3://bucket/prefix` → the S3 store (endpoint and credentials from the standard AWS_* environment variables)."""
     parts = urlsplit(url)
-    if parts.scheme in ("", "file"):
-        return LocalBlobStore(Path(parts.path if parts.scheme else url))
+    if parts.scheme == "":
+        return LocalBlobStore(Path(url))
+    if parts.scheme == "file":
+        # file:///abs/dir, or file://var/blobs/x for a directory relative to the working directory.
+        return LocalBlobStore(Path(parts.netloc + parts.path))
     if parts.scheme == "s3":
         from servicekit.blobs_s3 import S3BlobStore  # imported only where S3 is used
 
         return S3BlobStore.from_url(url)
     raise ValueError(f"unknown blob store URL scheme {parts.scheme!r} (use file:// or s3://)")
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    copied: int
+    skipped: int  # already in the target
+    missing: tuple[str, ...]  # named but not in the source
+
+
+async def copy_blobs(source: BlobStore, target: BlobStore, keys: AsyncIterable[str] | list[str]) -> CopyReport:
+    """Copy the named blobs from `source` to `target` under the same keys, streamed; a key the target already has
+    is skipped, so running it again (after a failure midway) copies only what is left."""
+    copied = skipped = 0
+    missing: list[str] = []
+
+    async def each() -> AsyncIterator[str]:
+        if isinstance(keys, list):
+            for k in keys:
+                yield k
+        else:
+            async for k in keys:
+                yield k
+
+    async for key in each():
+        if await target.exists(key):
+            skipped += 1
+            continue
+        chunks = aiter(source.open(key))
+        try:
+            first = await anext(chunks, b"")
+        except FileNotFoundError:
+            missing.append(key)
+            continue
+
+        async def whole(first: bytes = first, chunks: AsyncIterator[bytes] = chunks) -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        await target.put_stream(whole(), max_bytes=_NO_LIMIT, key=key)
+        copied += 1
+    return CopyReport(copied, skipped, tuple(missing))
+
+
+# A copy keeps whatever was accepted before, whatever today's limit.
+_NO_LIMIT = 1 << 62

@@ -18,6 +18,9 @@ def open_channel(address: str) -> grpc.aio.Channel:
             ("grpc.lb_policy_name", "round_robin"),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
             ("grpc.keepalive_time_ms", 30_000),
+            # As on the server (grpc_server.py): a streamed download waits for its reader instead of piling up
+            # here ahead of it.
+            ("grpc.http2.bdp_probe", 0),
             ("grpc.enable_retries", 1),
         ],
     )

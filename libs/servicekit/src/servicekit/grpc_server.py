@@ -52,7 +52,7 @@ class KitInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
-            # Client-streaming uploads (servicekit.uploads): the request is an async iterator of messages.
+            # Client streams (uploads): the same checks as a unary call; the request is an async iterator.
             return grpc.stream_unary_rpc_method_handler(
                 self._wrap_unary(handler.stream_unary, method, auth),
                 request_deserializer=handler.request_deserializer,
@@ -169,6 +169,10 @@ async def start_grpc_server(
             # Clients reconnect every few minutes and so re-resolve: new replicas get traffic soon after start.
             ("grpc.max_connection_age_ms", 300_000),
             ("grpc.max_connection_age_grace_ms", 30_000),
+            # No window growth by bandwidth probing: on a fast link it let a client push ~20 MB of an upload
+            # stream into this process ahead of the handler; at the fixed 64 KiB window an upload waits for
+            # the handler (flat memory; measured by tests/e2e/test_uploads_storage.py).
+            ("grpc.http2.bdp_probe", 0),
         ],
     )
     register(server)

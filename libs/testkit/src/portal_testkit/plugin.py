@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from portal_local.mailcatcher import MailCatcher
 from portal_local.nats import NatsServer
+from portal_local.s3 import WeedS3
 from portal_local.seed import seed_stack
 from portal_local.stack import Stack, StackConfig
 from portal_testkit.browser import launch_chromium
@@ -33,6 +34,21 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     """
     root = tmp_path_factory.mktemp("nats")
     server = NatsServer(root / "store", log_path=root / "nats.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedS3]:
+    """A real S3 server (SeaweedFS `weed mini`) on free loopback ports with one bucket, shared by the session and
+    by the `stack`'s services.
+
+    `.endpoint`, `.bucket`, `.env()` (AWS_* for a client), `.store_url(prefix)` (a servicekit blob store URL:
+    give each test its own prefix). `.kill()` then `.start()` keeps the ports and the data; a test that stops it
+    starts it again.
+    """
+    root = tmp_path_factory.mktemp("s3")
+    server = WeedS3(root / "data", log_path=root / "s3.log").start()
     yield server
     server.stop()
 
@@ -81,9 +97,10 @@ def smtp_catcher() -> Iterator[MailCatcher]:
 
 
 @pytest.fixture(scope="session")
-def stack_config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
-    """Config of the session's `stack`; override this fixture in a conftest to change env or processes."""
-    return StackConfig(var_dir=tmp_path_factory.mktemp("stack-var"), free_ports=True)
+def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_server: WeedS3) -> StackConfig:
+    """Config of the session's `stack`; override this fixture in a conftest to change env or processes. The
+    services that keep files use the session's `s3_server`."""
+    return StackConfig(var_dir=tmp_path_factory.mktemp("stack-var"), free_ports=True, s3=s3_server)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, FilePath
 
 from servicekit.settings import ServiceSettings, service_config
@@ -23,7 +21,9 @@ class Settings(ServiceSettings):
     default_assignee: str = ""
     # Printed at the top of ticket PDFs.
     operator_name: str = ""
-    # Where attachment bytes are kept (a local directory; an S3-compatible bucket is the production plan).
-    blob_dir: Path = Path("var/blobs/tickets")
-    # Largest accepted attachment; keep it under the gateway's body limit and gRPC's 8 MiB message cap.
-    max_attachment_bytes: int = Field(2 * 1024 * 1024 - 64 * 1024, gt=0, le=7 * 1024 * 1024)
+    # Where attachment bytes are kept (servicekit.blobs.open_store): `s3://bucket/prefix` (endpoint and keys from
+    # the AWS_* variables) or a local directory as `file://` URL.
+    blob_store: str = Field("file://var/blobs/tickets", min_length=1)
+    # Largest accepted attachment. Files stream through in chunks, so this bounds storage, not memory; keep the
+    # gateway's upload body limit (GATEWAY_MAX_UPLOAD_BYTES) above it.
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)

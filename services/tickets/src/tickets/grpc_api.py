@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
+from sqlalchemy.exc import IntegrityError
 
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from servicekit import uploads
 from servicekit.blobs import BlobStore
 from servicekit.db import Database
-from servicekit.errors import NotFound
+from servicekit.errors import InvalidArgument, NotFound
 from servicekit.principal import METADATA_KEY, current_principal
 from servicekit.protos import timestamp
-from servicekit.uploads import content, thumbnails
 from tickets.attachments import service as attachments
 from tickets.comments import service as comments
 from tickets.tickets import charts, service, statuses
@@ -234,39 +235,53 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         return tickets_pb2.RenderTicketPdfResponse(pdf=data, filename=f"ticket-{ticket.number}.pdf")
 
     async def AddAttachment(  # noqa: N802
-        self, request: tickets_pb2.AddAttachmentRequest, context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[tickets_pb2.AddAttachmentRequest], context: grpc.aio.ServicerContext
     ) -> tickets_pb2.AddAttachmentResponse:
         principal = current_principal()
-        name, kind = content.check(request.filename, request.data, max_bytes=self.max_attachment_bytes)
-        # Checked first so nothing is stored for a ticket the caller may not write to.
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("part") != "metadata":
+            raise InvalidArgument("an upload starts with its metadata, then the file's chunks")
+        meta = first.metadata
+        # Checked first so nothing is stored for a ticket the caller may not write to, or twice for a retry.
         async with self.db.unit_of_work() as s:
-            await attachments.writable_ticket(
-                s, principal=principal, ticket_id=request.ticket_id, private=request.private
+            await attachments.writable_ticket(s, principal=principal, ticket_id=meta.ticket_id, private=meta.private)
+            done = await attachments.by_idempotency_key(
+                s, principal=principal, ticket_id=meta.ticket_id, idempotency_key=meta.idempotency_key
             )
-        # The bytes go to the blob store outside any unit of work (it may be a network store).
-        key = await self.blobs.put(request.data)
-        thumb_key = ""
+        if done is not None:
+            return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(done))
+        # The bytes stream to the blob store outside any unit of work (it may be a network store): the type is
+        # decided from the head, the rest checked as it passes, nothing kept on refusal.
+        stored = await uploads.store_upload(
+            self.blobs, meta.filename, _chunks(request_iterator), max_bytes=self.max_attachment_bytes
+        )
         try:
-            if kind.content_type in content.IMAGES:
-                preview = await asyncio.to_thread(thumbnails.thumbnail, request.data)
-                thumb_key = await self.blobs.put(preview) if preview else ""
             async with self.db.unit_of_work() as s:
                 att = await attachments.add_attachment(
                     s,
                     principal=principal,
-                    ticket_id=request.ticket_id,
-                    comment_id=request.comment_id,
-                    filename=name,
-                    kind=kind,
-                    size_bytes=len(request.data),
-                    blob_key=key,
-                    thumbnail_key=thumb_key,
-                    private=request.private,
+                    ticket_id=meta.ticket_id,
+                    comment_id=meta.comment_id,
+                    filename=stored.filename,
+                    content_type=stored.content_type,
+                    size_bytes=stored.size,
+                    blob_key=stored.key,
+                    thumbnail_key=stored.thumbnail_key,
+                    private=meta.private,
+                    idempotency_key=meta.idempotency_key,
                 )
-        except BaseException:
-            await self.blobs.delete(key)
-            if thumb_key:
-                await self.blobs.delete(thumb_key)
+        except BaseException as exc:
+            await self.blobs.delete(stored.key)
+            if stored.thumbnail_key:
+                await self.blobs.delete(stored.thumbnail_key)
+            if isinstance(exc, IntegrityError) and meta.idempotency_key:
+                # The same retry raced this one and won: its attachment is the answer.
+                async with self.db.unit_of_work() as s:
+                    done = await attachments.by_idempotency_key(
+                        s, principal=principal, ticket_id=meta.ticket_id, idempotency_key=meta.idempotency_key
+                    )
+                if done is not None:
+                    return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(done))
             raise
         return tickets_pb2.AddAttachmentResponse(attachment=attachment_to_proto(att))
 
@@ -280,7 +295,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
 
     async def GetAttachment(  # noqa: N802
         self, request: tickets_pb2.GetAttachmentRequest, context: grpc.aio.ServicerContext
-    ) -> tickets_pb2.GetAttachmentResponse:
+    ) -> AsyncIterator[tickets_pb2.GetAttachmentResponse]:
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             att = await attachments.get_attachment(
@@ -288,11 +303,16 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             )
         if request.thumbnail and not att.thumbnail_key:
             raise NotFound("this attachment has no thumbnail")
+        chunks = aiter(self.blobs.open(att.thumbnail_key if request.thumbnail else att.blob_key))
         try:
-            data = await self.blobs.get(att.thumbnail_key if request.thumbnail else att.blob_key)
+            # Read before the description is sent, so a missing file is NOT_FOUND rather than a cut stream.
+            chunk = await anext(chunks, b"")
         except FileNotFoundError:
             raise NotFound("the attachment's file is missing") from None
-        return tickets_pb2.GetAttachmentResponse(attachment=attachment_to_proto(att), data=data)
+        yield tickets_pb2.GetAttachmentResponse(attachment=attachment_to_proto(att))
+        while chunk:
+            yield tickets_pb2.GetAttachmentResponse(chunk=chunk)
+            chunk = await anext(chunks, b"")
 
     async def GetTicketCharts(  # noqa: N802
         self, request: tickets_pb2.GetTicketChartsRequest, context: grpc.aio.ServicerContext
@@ -364,6 +384,14 @@ def _token(context: grpc.aio.ServicerContext) -> str:
     """The caller's principal token, forwarded so the peer applies the same principal's rules."""
     auth = dict(context.invocation_metadata() or ()).get(METADATA_KEY, "")
     return auth.removeprefix("Bearer ")
+
+
+async def _chunks(request_iterator: AsyncIterator[tickets_pb2.AddAttachmentRequest]) -> AsyncIterator[bytes]:
+    """The file's bytes from the messages after the metadata."""
+    async for msg in request_iterator:
+        if msg.WhichOneof("part") != "chunk":
+            raise InvalidArgument("after the metadata an upload carries only chunks")
+        yield msg.chunk
 
 
 def _status(st: statuses.Status) -> tickets_pb2.TicketStatus:

@@ -1,6 +1,6 @@
 """Attachment rules: who may attach to and read which ticket's files; the checks on the file itself are in
-servicekit.uploads.content. Functions never commit and never touch the blob store: the servicer writes the bytes outside
-the unit of work and passes the key in."""
+servicekit.uploads (one pipeline for every service that takes files). Functions never commit and never touch the blob
+store: the servicer streams the bytes to it outside the unit of work and passes the keys in."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from servicekit.principal import Principal
-from servicekit.uploads.content import Kind
 from tickets.tickets.models import Attachment, Comment, Ticket
-from tickets.tickets.service import get_ticket
+from tickets.tickets.service import IDEMPOTENCY_KEY_MAX, get_ticket
 
 
 async def writable_ticket(session: AsyncSession, *, principal: Principal, ticket_id: str, private: bool) -> Ticket:
@@ -34,11 +33,12 @@ async def add_attachment(
     ticket_id: str,
     comment_id: str,
     filename: str,
-    kind: Kind,
+    content_type: str,
     size_bytes: int,
     blob_key: str,
     thumbnail_key: str = "",
     private: bool = False,
+    idempotency_key: str = "",
 ) -> Attachment:
     """Record a stored file on the ticket (or on one of its comments the principal may see)."""
     ticket = await writable_ticket(session, principal=principal, ticket_id=ticket_id, private=private)
@@ -55,13 +55,14 @@ async def add_attachment(
         comment_id=comment_id,
         customer_id=ticket.customer_id,
         filename=filename,
-        content_type=kind.content_type,
+        content_type=content_type,
         size_bytes=size_bytes,
         blob_key=blob_key,
         thumbnail_key=thumbnail_key,
         is_public=not private,
         created_by=principal.subject_id,
         created_at=now,
+        idempotency_key=idempotency_key or None,
     )
     session.add(att)
     ticket.updated_at = now if att.is_public else ticket.updated_at
@@ -93,3 +94,23 @@ async def get_attachment(
     except NotFound:
         raise NotFound("attachment not found") from None
     return att
+
+
+async def by_idempotency_key(
+    session: AsyncSession, *, principal: Principal, ticket_id: str, idempotency_key: str
+) -> Attachment | None:
+    """The attachment an earlier upload with this key made (same uploader, same ticket), if any."""
+    if not idempotency_key:
+        return None
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or "\x00" in idempotency_key:
+        raise InvalidArgument(
+            f"the idempotency key must be at most {IDEMPOTENCY_KEY_MAX} characters, without NUL",
+            field="idempotency_key",
+        )
+    return await session.scalar(
+        sa.select(Attachment).where(
+            Attachment.ticket_id == ticket_id,
+            Attachment.created_by == principal.subject_id,
+            Attachment.idempotency_key == idempotency_key,
+        )
+    )

@@ -119,8 +119,15 @@ class Attachment(Base):
     is_public: Mapped[bool] = mapped_column(sa.Boolean)
     created_by: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The uploader's key: a retried upload answers this attachment instead of storing the file again.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
 
-    __table_args__ = (sa.Index("ix_attachments_ticket_created", "ticket_id", "created_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_attachments_ticket_created", "ticket_id", "created_at", "id"),
+        sa.UniqueConstraint(
+            "ticket_id", "created_by", "idempotency_key", name="uq_attachments_ticket_id_created_by_idempotency_key"
+        ),
+    )
 
 
 class TicketSettings(Base):
