@@ -114,6 +114,7 @@ def test_contract_env_of_services_and_gateway():
         p = name.upper()
         assert env[f"{p}_ENV"]["value"] == "prod"
         assert env[f"{p}_METRICS_PORT"]["value"] == "9090"
+        assert env[f"{p}_METRICS_HOST"]["value"] == "0.0.0.0"  # scraped on the pod IP; loopback in `make run`
         assert env[f"{p}_NATS_URL"]["value"].startswith("nats://")
         assert env["OTEL_SERVICE_NAME"]["value"] == name
         if name == "gateway":

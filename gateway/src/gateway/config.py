@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     metrics_port: int = Field(9100, ge=0, le=65535, description="0 disables the metrics listener")
+    # Loopback by default (`make run`); the chart sets 0.0.0.0 so that Prometheus can scrape the pod IP.
+    metrics_host: str = "127.0.0.1"
     identity_addr: str
     tickets_addr: str
     billing_addr: str

@@ -115,6 +115,8 @@ Call with (list $ $svc $services).
 {{- $_ := set $env (printf "%s_GRPC_PORT" $p) (toString (int $svc.port)) -}}
 {{- end -}}
 {{- $_ := set $env (printf "%s_METRICS_PORT" $p) (toString (int $svc.metricsPort)) -}}
+{{- /* Prometheus scrapes the pod IP; the processes default to loopback (as in `make run`). */ -}}
+{{- $_ := set $env (printf "%s_METRICS_HOST" $p) "0.0.0.0" -}}
 {{- if not $root.Values.nats.existingSecret.name -}}
 {{- $_ := set $env (printf "%s_NATS_URL" $p) $root.Values.nats.url -}}
 {{- end -}}

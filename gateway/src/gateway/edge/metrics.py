@@ -24,7 +24,7 @@ BACKEND_CALLS = Counter(
 )
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose /metrics on `port` (0 disables); a busy port stops the start with one readable line."""
     if not port:
         return
