@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # staff action) keeps working through this gateway: revocation must take effect within seconds.
     principal_cache_seconds: float = Field(5.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
+    # How often each backend's health is checked for portal_gateway_backend_up when nothing probes /readyz.
+    backend_health_interval_seconds: float = Field(10.0, ge=0, description="0 checks only on /readyz")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
 
     @field_validator("identity_addr", "tickets_addr", "billing_addr", "assets_addr", "remote_addr")

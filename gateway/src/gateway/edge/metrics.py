@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -21,6 +21,11 @@ BACKEND_CALLS = Counter(
     "portal_gateway_backend_calls",
     "gRPC calls to backends, by backend and status code",
     ["backend", "code"],
+)
+BACKEND_UP = Gauge(
+    "portal_gateway_backend_up",
+    "1 when the backend answered its gRPC health check SERVING at the last check (see /readyz), else 0",
+    ["backend"],
 )
 
 
