@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -19,6 +20,21 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development",
 MIN_PROD_SECRET_LENGTH = 32
 
 BACKENDS = ("identity", "tickets", "billing", "assets", "remote")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """ "10.0.0.0/8, 192.0.2.7" → networks; ValueError naming the entry that is neither address nor CIDR."""
+    out: list[Network] = []
+    for item in (i.strip() for i in value.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is neither an IP address nor a CIDR (e.g. 10.0.0.0/8)") from None
+    return tuple(out)
 
 
 class Settings(BaseSettings):
@@ -51,6 +67,9 @@ class Settings(BaseSettings):
     # How often each backend's health is checked for portal_gateway_backend_up when nothing probes /readyz.
     backend_health_interval_seconds: float = Field(10.0, ge=0, description="0 checks only on /readyz")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    # Proxies in front of the gateway whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
+    # (the chart's ingress.trustedProxies). Empty: none, the TCP peer is the client (gateway/edge/proxies.py).
+    trusted_proxies: str = ""
 
     @field_validator("identity_addr", "tickets_addr", "billing_addr", "assets_addr", "remote_addr")
     @classmethod
@@ -59,6 +78,16 @@ class Settings(BaseSettings):
         if not (_ADDRESS.match(value) or _IPV4_LIST.match(value)):
             raise ValueError(f"expected host:port (or ipv4:ip:port,ip:port,...), got {value!r}")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a clear error at start for an entry that is neither address nor CIDR
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @field_validator("session_secret")
     @classmethod

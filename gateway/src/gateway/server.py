@@ -56,7 +56,9 @@ def run() -> None:
         access_log=False,
         log_config=None,
         server_header=False,
-        proxy_headers=True,
+        # Off: X-Forwarded-For is believed only from GATEWAY_TRUSTED_PROXIES (gateway/edge/proxies.py); uvicorn's
+        # own handling would trust any FORWARDED_ALLOW_IPS peer (127.0.0.1 by default) before that check.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     log.info(
