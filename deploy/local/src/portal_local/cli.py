@@ -1,8 +1,8 @@
 """`python -m portal_local run`: the whole platform on this machine, with demo data, until Ctrl-C.
 
 A process that crashes is restarted with backoff (each exit and restart printed); Ctrl-C, SIGINT or SIGTERM
-(SIGHUP too) stops every process, also when started in the background from a script, where the shell starts it
-with SIGINT ignored.
+(SIGHUP too, unless started with it ignored, as by nohup) stops every process, also when started in the
+background from a script, where the shell starts it with SIGINT ignored.
 """
 
 from __future__ import annotations
@@ -97,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
     _show_supervisor_lines()
     # Ctrl-C, SIGTERM (e.g. from make or a process manager) and SIGHUP (the terminal closed) all stop the stack.
     # SIGINT explicitly: a shell starts a background job with SIGINT ignored, and Python then installs no handler.
+    # SIGHUP only when not ignored: `nohup make run` means "keep running when the terminal goes".
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _raise_interrupt)
+        if sig != signal.SIGHUP or signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, _raise_interrupt)
     began = time.monotonic()
     try:
         print(f"starting {', '.join(stack.enabled)}; logs in {stack.logs_dir}", flush=True)
