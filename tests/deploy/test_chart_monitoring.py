@@ -104,6 +104,7 @@ def test_alert_rules_cover_errors_latency_events_and_payments():
             assert (alert, svc) in alerts
     assert ("PortalHttpHighErrorRate", "gateway") in alerts
     assert ("PortalHttpHighLatency", "gateway") in alerts
+    assert ("PortalBackendDown", "gateway") in alerts
     assert ("PortalPaymentFailures", "billing") in alerts
     assert ("PortalPaymentsReconciled", "billing") in alerts
     assert not by_kind(objects_of(), "PrometheusRule"), "opt-in"
@@ -122,6 +123,7 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
         yaml.safe_dump(prometheus_rule(load_values(PRODUCTION))["spec"], sort_keys=False)
     )
     half = "50%"
+    backend_down = "No gateway reaches a backend; the portal shows its sections as unavailable"
     cards = "check the card processor."
     reconciled_summary = "Billing's reconciler refunded a late charge or could not reach the processor"
     reconciled_description = " ".join(
@@ -146,6 +148,11 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                     {"series": 'portal_tickets_grpc_requests_total{method="Get",code="NOT_FOUND"}', "values": "0+9x40"},
                     {"series": "portal_billing_outbox_backlog", "values": "500x40"},
                     {"series": 'portal_identity_consumer_lag{consumer="mail"}', "values": "5x40"},
+                    # Two gateway replicas: billing unreachable from both, remote from one only.
+                    {"series": 'portal_gateway_backend_up{backend="billing",pod="a"}', "values": "1x20 0x20"},
+                    {"series": 'portal_gateway_backend_up{backend="billing",pod="b"}', "values": "1x20 0x20"},
+                    {"series": 'portal_gateway_backend_up{backend="remote",pod="a"}', "values": "0x40"},
+                    {"series": 'portal_gateway_backend_up{backend="remote",pod="b"}', "values": "1x40"},
                 ],
                 "alert_rule_test": [
                     {
@@ -189,6 +196,20 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                         ],
                     },
                     {"eval_time": "40m", "alertname": "PortalConsumerLag", "exp_alerts": []},
+                    {"eval_time": "23m", "alertname": "PortalBackendDown", "exp_alerts": []},
+                    {
+                        "eval_time": "40m",
+                        "alertname": "PortalBackendDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "critical", "service": "gateway", "backend": "billing"},
+                                "exp_annotations": {
+                                    "summary": backend_down,
+                                    "description": "billing has failed the gateways' health checks for 5 minutes.",
+                                },
+                            }
+                        ],
+                    },
                     # Recorded lost answers are the reconciler doing its job; a refunded late charge is worth a look.
                     {"eval_time": "20m", "alertname": "PortalPaymentsReconciled", "exp_alerts": []},
                     {

@@ -112,6 +112,7 @@ def test_contract_env_of_services_and_gateway():
         p = name.upper()
         assert env[f"{p}_ENV"]["value"] == "prod"
         assert env[f"{p}_METRICS_PORT"]["value"] == "9090"
+        assert env[f"{p}_METRICS_HOST"]["value"] == "0.0.0.0"  # scraped on the pod IP; loopback in `make run`
         assert env[f"{p}_NATS_URL"]["value"].startswith("nats://")
         assert env["OTEL_SERVICE_NAME"]["value"] == name
         if name == "gateway":
@@ -247,3 +248,19 @@ def test_public_key_can_come_from_a_configmap():
         if "principal-public-key" in volumes:
             assert volumes["principal-public-key"]["configMap"]["name"] == "portal-principal-public-key"
     assert by_kind(objects, "NetworkPolicy") == [] and by_kind(objects, "Job") == []
+
+
+def test_trusted_proxies_reach_the_gateway_only():
+    def gateway_env(values: dict | None = None) -> dict:
+        deps = {d["metadata"]["name"]: d for d in by_kind(objects_of(values), "Deployment")}
+        return {n: env_of(pod_spec(d)["containers"][0]) for n, d in deps.items()}
+
+    envs = gateway_env()
+    assert (
+        envs["portal-gateway"]["GATEWAY_TRUSTED_PROXIES"]["value"] == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    )
+    assert not any(k.endswith("_TRUSTED_PROXIES") for n, env in envs.items() if n != "portal-gateway" for k in env)
+    narrowed = gateway_env({"ingress": {"trustedProxies": ["10.42.0.0/16"]}})
+    assert narrowed["portal-gateway"]["GATEWAY_TRUSTED_PROXIES"]["value"] == "10.42.0.0/16"
+    # None: the variable is absent and the gateway believes no X-Forwarded-For.
+    assert "GATEWAY_TRUSTED_PROXIES" not in gateway_env({"ingress": {"trustedProxies": []}})["portal-gateway"]

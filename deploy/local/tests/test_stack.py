@@ -69,7 +69,17 @@ def test_services_get_the_contract_environment(tmp_path: Path) -> None:
     assert stack._child_env("tickets")["TICKETS_LOG_LEVEL"] == "DEBUG"
 
 
-def test_cli_runs_until_ctrl_c_and_stops_its_children(tmp_path: Path) -> None:
+def _ignore_sigint() -> None:
+    # What a shell does to a job it starts in the background (`python -m portal_local run &` in a script).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("sig", "background"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigint-in-background", "sigterm"],
+)
+def test_cli_runs_until_ctrl_c_and_stops_its_children(tmp_path: Path, sig: int, background: bool) -> None:
     nats_port, mail_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -95,6 +105,7 @@ def test_cli_runs_until_ctrl_c_and_stops_its_children(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ignore_sigint if background else None,  # noqa: PLW1509 - no threads in this test process
     )
     try:
         assert proc.stdout is not None
@@ -108,7 +119,7 @@ def test_cli_runs_until_ctrl_c_and_stops_its_children(tmp_path: Path) -> None:
         assert "alice@acme.test / demo-acme-123" in out
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) == 2
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, rest
         assert "stopped" in rest
@@ -148,3 +159,43 @@ async def test_a_second_run_keeps_the_nats_store(tmp_path: Path) -> None:
         nc = await nats.connect(second.nats_url)
         assert (await nc.jetstream().stream_info("KEEP")).state.messages == 1
         await nc.close()
+
+
+def _wait(predicate, limit: float = 15.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_supervisor_restarts_a_crash_with_backoff_and_leaves_a_deliberate_stop_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="portal_local.supervisor")
+    with Stack(var_dir=tmp_path, free_ports=True, processes=["nats", "mailcatcher"], supervise=True) as stack:
+        first = stack.kill_process("mailcatcher")
+        _wait(lambda: len(stack.restarts) == 1 and stack.is_ready("mailcatcher"))
+        again = stack.restarts[0]
+        assert (again.name, again.exit, again.attempt, again.delay) == ("mailcatcher", "signal SIGKILL", 1, 0.5)
+        assert again.pid != first and stack.processes["mailcatcher"].pid == again.pid
+        # It died again at once: the next wait doubles.
+        stack.kill_process("mailcatcher")
+        _wait(lambda: len(stack.restarts) == 2)
+        assert (stack.restarts[1].attempt, stack.restarts[1].delay) == (2, 1.0)
+        text = caplog.text
+        assert "mailcatcher exited (signal SIGKILL)" in text and "restarting in 0.5s (attempt 1)" in text
+        assert "restarted mailcatcher (pid" in text
+        assert "restart 1 after signal SIGKILL" in (tmp_path / "logs" / "mailcatcher.log").read_text()
+
+        # Stopped on purpose, through the Stack or the process itself: not restarted until asked.
+        stack.stop_process("mailcatcher")
+        assert stack.nats is not None
+        stack.nats.stop()
+        time.sleep(1.5)
+        assert not stack.processes["mailcatcher"].running and not stack.processes["nats"].running
+        assert len(stack.restarts) == 2
+        stack.nats.start()
+        stack.start_process("mailcatcher")
+        assert stack.is_ready("mailcatcher") and stack.nats.is_ready()
+        pids = [p.pid for p in stack.processes.values()]
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)

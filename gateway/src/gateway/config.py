@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -20,6 +21,21 @@ MIN_PROD_SECRET_LENGTH = 32
 
 BACKENDS = ("identity", "tickets", "billing", "assets", "remote")
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """ "10.0.0.0/8, 192.0.2.7" → networks; ValueError naming the entry that is neither address nor CIDR."""
+    out: list[Network] = []
+    for item in (i.strip() for i in value.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is neither an IP address nor a CIDR (e.g. 10.0.0.0/8)") from None
+    return tuple(out)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
@@ -28,6 +44,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     metrics_port: int = Field(9100, ge=0, le=65535, description="0 disables the metrics listener")
+    # Loopback by default (`make run`); the chart sets 0.0.0.0 so that Prometheus can scrape the pod IP.
+    metrics_host: str = "127.0.0.1"
     identity_addr: str
     tickets_addr: str
     billing_addr: str
@@ -46,10 +64,15 @@ class Settings(BaseSettings):
     # staff action) keeps working through this gateway: revocation must take effect within seconds.
     principal_cache_seconds: float = Field(5.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
+    # How often each backend's health is checked for portal_gateway_backend_up when nothing probes /readyz.
+    backend_health_interval_seconds: float = Field(10.0, ge=0, description="0 checks only on /readyz")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
     # The largest file an upload route takes (edge/limits.py: those routes allow it plus max_body_bytes). Keep it at
     # or above the services' own limits (TICKETS_MAX_ATTACHMENT_BYTES), which give the clearer message.
     max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    # Proxies in front of the gateway whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
+    # (the chart's ingress.trustedProxies). Empty: none, the TCP peer is the client (gateway/edge/proxies.py).
+    trusted_proxies: str = ""
 
     @field_validator("identity_addr", "tickets_addr", "billing_addr", "assets_addr", "remote_addr")
     @classmethod
@@ -58,6 +81,16 @@ class Settings(BaseSettings):
         if not (_ADDRESS.match(value) or _IPV4_LIST.match(value)):
             raise ValueError(f"expected host:port (or ipv4:ip:port,ip:port,...), got {value!r}")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a clear error at start for an entry that is neither address nor CIDR
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @field_validator("session_secret")
     @classmethod

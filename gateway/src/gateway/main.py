@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from gateway import api, web
 from gateway.clients import Backends
 from gateway.config import Settings
+from gateway.edge import health
 from gateway.edge.csrf import Csrf
 from gateway.edge.sessions import PrincipalCache
 from gateway.edge.wiring import install_edge
@@ -31,9 +32,14 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.readiness = None
         app.state.readiness_lock = asyncio.Lock()
+        interval = settings.backend_health_interval_seconds
+        watch = asyncio.create_task(health.watch_backends(app, interval)) if interval else None
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             await web.close(app)
             await backends.close()
 

@@ -37,7 +37,7 @@ def run() -> None:
     settings = load_settings(Settings)
     setup_logging("gateway", settings.log_level)
     sock = _bind(settings.http_host, settings.http_port)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     # Spans nobody exports still cost: measured, the HTTP and gRPC client instrumentation roughly double the
     # gateway's CPU per portal home (four traced gRPC calls). So they are on when traces leave the process.
     tracing = settings.tracing == "on" or (settings.tracing == "auto" and telemetry.traces_exported())
@@ -56,7 +56,9 @@ def run() -> None:
         access_log=False,
         log_config=None,
         server_header=False,
-        proxy_headers=True,
+        # Off: X-Forwarded-For is believed only from GATEWAY_TRUSTED_PROXIES (gateway/edge/proxies.py); uvicorn's
+        # own handling would trust any FORWARDED_ALLOW_IPS peer (127.0.0.1 by default) before that check.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     log.info(

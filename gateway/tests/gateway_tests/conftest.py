@@ -477,11 +477,13 @@ class Gateway:
     world: World
     app: object
 
-    async def sign_in(self, login: str = "alice@acme.test", password: str = "correct horse") -> httpx.Response:
-        page = await self.client.get("/signin")
+    async def sign_in(
+        self, login: str = "alice@acme.test", password: str = "correct horse", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        page = await self.client.get("/signin", headers=headers)
         token = csrf_from(page.text)
         return await self.client.post(
-            "/signin", data={"login": login, "password": password, "csrf_token": token, "next": "/"}
+            "/signin", data={"login": login, "password": password, "csrf_token": token, "next": "/"}, headers=headers
         )
 
     async def api_token(self, login: str = "alice@acme.test") -> str:
@@ -497,10 +499,13 @@ def csrf_from(html: str) -> str:
 
 
 @asynccontextmanager
-async def running_gateway(backends: FakeBackends, **overrides: str) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    backends: FakeBackends, *, peer: tuple[str, int] = ("203.0.113.7", 50000), **overrides: str
+) -> AsyncIterator[Gateway]:
+    """The app over the fakes; requests come from TCP peer `peer`."""
     app = create_app(make_settings(backends.address, **overrides))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        transport = httpx.ASGITransport(app=app, client=peer)
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield Gateway(client, backends.world, app)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.config import Settings
+from gateway.edge.metrics import BACKEND_UP
 from gateway_tests.conftest import Gateway, free_port, make_settings, running_gateway
 from servicekit.settings import load_settings
 
@@ -60,15 +62,39 @@ async def test_security_headers_on_every_response(gw: Gateway) -> None:
 
 @pytest.mark.asyncio
 async def test_health_and_readiness(backends) -> None:
+    def up(backend: str) -> float | None:
+        return REGISTRY.get_sample_value("portal_gateway_backend_up", {"backend": backend})
+
     async with running_gateway(backends) as g:
         assert (await g.client.get("/healthz")).json() == {"status": "ok"}
         r = await g.client.get("/readyz")
         assert r.status_code == 200 and set(r.json()["backends"].values()) == {"SERVING"}
+        assert r.json()["degraded"] == [] and r.json()["required"] == ["identity"]
+        assert up("remote") == 1 and up("identity") == 1
+    # One backend other than identity down: the pages degrade per section, so the gateway stays ready (a
+    # not-ready answer would take every portal page out of the load balancer); the gauge shows the outage.
     async with running_gateway(backends, remote_addr=f"127.0.0.1:{free_port()}") as g:
         r = await g.client.get("/readyz")
-        assert r.status_code == 503
-        assert r.json()["backends"]["remote"] == "UNAVAILABLE"
+        assert r.status_code == 200, r.json()
+        assert r.json()["backends"]["remote"] == "UNAVAILABLE" and r.json()["degraded"] == ["remote"]
+        assert up("remote") == 0 and up("tickets") == 1
+    # Identity down: no page can be served (sign-in, sessions, every request's principal).
+    async with running_gateway(backends, identity_addr=f"127.0.0.1:{free_port()}") as g:
+        r = await g.client.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "not ready"
+        assert r.json()["backends"]["identity"] == "UNAVAILABLE" and up("identity") == 0
         assert (await g.client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_backend_health_is_watched_without_probes(backends) -> None:
+    """The gauge stays current where nothing probes /readyz (make run): a background check every interval."""
+    async with running_gateway(backends, backend_health_interval_seconds="0.2") as g:
+        BACKEND_UP.labels("billing").set(0)  # as if billing had been down
+        g.app.state.readiness = None  # type: ignore[attr-defined]
+        await asyncio.sleep(0.5)
+        assert g.app.state.readiness is not None  # type: ignore[attr-defined]
+        assert REGISTRY.get_sample_value("portal_gateway_backend_up", {"backend": "billing"}) == 1
 
 
 @pytest.mark.asyncio

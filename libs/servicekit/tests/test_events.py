@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 import sqlalchemy as sa
+from nats.errors import TimeoutError as NatsTimeoutError
 
 from portal.tickets.v1 import events_pb2
 from portal_local.nats import NatsServer
@@ -176,6 +177,48 @@ async def test_a_cancellation_the_nats_fetch_swallows_still_stops_the_consumer()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert done and task.cancelled()
+
+
+async def test_an_empty_fetch_is_an_idle_poll_not_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    """nats-py answers an empty pull with asyncio's TimeoutError (the builtin on 3.11) from one code path and with
+    nats.errors.TimeoutError from another; neither is a failure. The idle stack used to log ~10 "fetch failed
+    (TimeoutError)" warnings a minute from the first."""
+
+    class Empty:
+        fetches = 0
+
+        async def fetch(self, batch: int, timeout: float) -> list:  # noqa: ASYNC109 - nats-py's signature
+            self.fetches += 1
+            await asyncio.sleep(0)
+            raise (TimeoutError if self.fetches % 2 else NatsTimeoutError)()
+
+    sub = Empty()
+
+    class Js:
+        async def pull_subscribe(self, *args: object, **kwargs: object) -> Empty:
+            return sub
+
+    class Nc:
+        def jetstream(self) -> Js:
+            return Js()
+
+    async def handler(session, data, headers) -> None:  # noqa: ANN001
+        raise AssertionError("no message arrives")
+
+    consumer = events.Consumer(name="kit-idle", subject=SUBJECT, handler=handler, db=None, metrics=None)  # type: ignore[arg-type]
+    consumer._measure_lag = _no_lag  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger=events.log.name):
+        task = asyncio.create_task(consumer.run(Nc()))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # A failed fetch waits 0.5 s before the next: many polls in 0.3 s means none was taken for a failure.
+    assert sub.fetches > 20
+    assert not [r for r in caplog.records if "fetch failed" in r.getMessage()]
+
+
+async def _no_lag(sub: object) -> None:
+    return None
 
 
 class _Delivered:

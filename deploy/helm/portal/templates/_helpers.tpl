@@ -110,11 +110,17 @@ Call with (list $ $svc $services).
 {{- $_ := set $env (printf "%s_HTTP_HOST" $p) "0.0.0.0" -}}
 {{- $_ := set $env (printf "%s_HTTP_PORT" $p) (toString (int $svc.port)) -}}
 {{- $_ := set $env (printf "%s_PUBLIC_URL" $p) $root.Values.portalUrl -}}
+{{- if and $root.Values.ingress.enabled (eq $svc.name $root.Values.ingress.service) $root.Values.ingress.trustedProxies -}}
+{{- /* X-Forwarded-For is believed only from these peers (gateway/edge/proxies.py). */ -}}
+{{- $_ := set $env (printf "%s_TRUSTED_PROXIES" $p) (join "," $root.Values.ingress.trustedProxies) -}}
+{{- end -}}
 {{- else -}}
 {{- $_ := set $env (printf "%s_GRPC_HOST" $p) "0.0.0.0" -}}
 {{- $_ := set $env (printf "%s_GRPC_PORT" $p) (toString (int $svc.port)) -}}
 {{- end -}}
 {{- $_ := set $env (printf "%s_METRICS_PORT" $p) (toString (int $svc.metricsPort)) -}}
+{{- /* Prometheus scrapes the pod IP; the processes default to loopback (as in `make run`). */ -}}
+{{- $_ := set $env (printf "%s_METRICS_HOST" $p) "0.0.0.0" -}}
 {{- if not $root.Values.nats.existingSecret.name -}}
 {{- $_ := set $env (printf "%s_NATS_URL" $p) $root.Values.nats.url -}}
 {{- end -}}

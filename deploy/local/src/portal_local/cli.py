@@ -1,8 +1,14 @@
-"""`python -m portal_local run`: the whole platform on this machine, with demo data, until Ctrl-C."""
+"""`python -m portal_local run`: the whole platform on this machine, with demo data, until Ctrl-C.
+
+A process that crashes is restarted with backoff (each exit and restart printed); Ctrl-C, SIGINT or SIGTERM
+(SIGHUP too, unless started with it ignored, as by nohup) stops every process, also when started in the
+background from a script, where the shell starts it with SIGINT ignored.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -59,6 +65,19 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _show_supervisor_lines() -> None:
+    """The supervisor's exits and restarts in the runner's output, with the time they happened."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s runner: %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("portal_local")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
     env: dict[str, str] = {}
     for item in args.env:
@@ -72,10 +91,16 @@ def run(args: argparse.Namespace) -> int:
         env=env,
         processes=args.only or PROCESSES,
         ready_timeout=args.ready_timeout,
+        supervise=True,
     )
     stack = Stack(config)
-    # SIGTERM (e.g. from make or a supervisor) stops the stack just like Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _show_supervisor_lines()
+    # Ctrl-C, SIGTERM (e.g. from make or a process manager) and SIGHUP (the terminal closed) all stop the stack.
+    # SIGINT explicitly: a shell starts a background job with SIGINT ignored, and Python then installs no handler.
+    # SIGHUP only when not ignored: `nohup make run` means "keep running when the terminal goes".
+    for sig in STOP_SIGNALS:
+        if sig != signal.SIGHUP or signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, _raise_interrupt)
     began = time.monotonic()
     try:
         print(f"starting {', '.join(stack.enabled)}; logs in {stack.logs_dir}", flush=True)
@@ -84,16 +109,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_seed and {"identity", "tickets"} <= set(stack.enabled):
             seeded = seed_stack(stack)
         _print_banner(stack, time.monotonic() - began, seeded is not None and seeded.created)
+        # The supervisor thread restarts what crashes and prints it; this thread waits for a stop signal.
         while True:
             time.sleep(1.0)
-            dead = stack.dead_processes()
-            if dead:
-                p = dead[0]
-                print(
-                    f"\n{p.name} exited with code {p.returncode}; last lines of {p.log_path}:\n{p.log_tail()}",
-                    file=sys.stderr,
-                )
-                return 1
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
@@ -102,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         # A second Ctrl-C must not leave half the processes running.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         stack.stop()
         print("stopped", flush=True)
 
@@ -125,7 +143,10 @@ def _print_banner(stack: Stack, seconds: float, seeded_now: bool) -> None:
         lines.append(f"  staff   {DEMO_TECHNICIAN_EMAIL} / {DEMO_TECHNICIAN_PASSWORD}   (staff console, technician)")
     for demo in DEMO_CUSTOMERS:
         lines.append(f"  portal  {demo.login} / {demo.password}   ({demo.business_name})")
-    lines += ["", f"Data in {stack.var_dir}; press Ctrl-C to stop."]
+    lines += [
+        "",
+        f"Data in {stack.var_dir}. A process that crashes is restarted (shown below); press Ctrl-C to stop.",
+    ]
     print("\n".join(lines), flush=True)
 
 

@@ -55,6 +55,9 @@ class ManagedProcess:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.popen: subprocess.Popen[bytes] | None = None
+        # Set by stop() (and cleared by start()): an exit someone asked for, which a supervisor leaves alone.
+        self.stopped_on_purpose = False
+        self.started_at = 0.0  # time.monotonic() of the last start()
 
     @property
     def pid(self) -> int | None:
@@ -68,12 +71,13 @@ class ManagedProcess:
     def returncode(self) -> int | None:
         return self.popen.poll() if self.popen else None
 
-    def start(self) -> None:
+    def start(self, note: str = "") -> None:
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== {stamp} starting {self.name}{f' ({note})' if note else ''}\n".encode())
             log.flush()
             # A new session keeps the terminal's Ctrl-C away from the children: the runner decides the
             # order they stop in. It also lets stop() reach any grandchildren through the group.
@@ -86,6 +90,8 @@ class ManagedProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
+        self.stopped_on_purpose = False
+        self.started_at = time.monotonic()
 
     def signal(self, sig: int) -> None:
         if self.running:
@@ -105,8 +111,21 @@ class ManagedProcess:
             return False
         return True
 
+    def describe_exit(self) -> str:
+        """How the process ended, e.g. "exit code 1" or "signal SIGKILL"; "" while it runs."""
+        code = self.returncode
+        if code is None:
+            return ""
+        if code < 0:
+            try:
+                return f"signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"signal {-code}"
+        return f"exit code {code}"
+
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait up to `timeout`, then SIGKILL."""
+        """SIGTERM, wait up to `timeout`, then SIGKILL; a supervisor does not restart what was stopped."""
+        self.stopped_on_purpose = True
         self.signal(signal.SIGTERM)
         if not self.wait(timeout):
             self.signal(signal.SIGKILL)

@@ -2,15 +2,22 @@
 
 Each runs as its own process with the env of the local contract, logs to <var>/logs/<name>.log, and
 is stopped with SIGTERM (then SIGKILL). Services apply their own migrations; the runner does not.
+
+With `supervise=True` (what `python -m portal_local run` uses) a thread restarts any process that exits without
+being asked to, after a backoff (0.5 s doubling to 10 s, back to 0.5 s once it has run 30 s), and logs each exit
+and restart on the `portal_local.supervisor` logger; `restarts` keeps them for tests. A process stopped on purpose
+(`stop_process`, `ManagedProcess.stop`, `NatsServer.stop`) is left alone until `start_process` (or its own start).
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +38,8 @@ PROCESSES: tuple[str, ...] = ("nats", "s3", "mailcatcher", *SERVICES, "gateway")
 # an S3 client at ./var/s3 between runs.
 LOCAL_S3_ACCESS_KEY = "portal-local"
 LOCAL_S3_SECRET_KEY = "portal-local-secret"  # noqa: S105 (dev only, loopback)
+
+log = logging.getLogger("portal_local.supervisor")
 
 DEFAULT_STAFF_EMAIL = "admin@example.test"
 DEFAULT_STAFF_PASSWORD = "demo-admin-123"  # noqa: S105 (published demo login, dev only)
@@ -102,6 +111,23 @@ class StackConfig:
     s3: WeedS3 | None = None
     staff_email: str = DEFAULT_STAFF_EMAIL
     staff_password: str = DEFAULT_STAFF_PASSWORD
+    # Restart a process that exits unexpectedly (after start() has seen everything ready).
+    supervise: bool = False
+    restart_delay: float = 0.5  # first restart's wait; doubles per quick crash ...
+    restart_delay_max: float = 10.0  # ... up to this
+    restart_reset_after: float = 30.0  # a process that ran this long before dying starts again from restart_delay
+
+
+@dataclass(frozen=True)
+class Restart:
+    """One restart by the supervisor: what exited, how, and which attempt in a row this is."""
+
+    name: str
+    exit: str  # "signal SIGKILL", "exit code 1"
+    ran_for: float  # seconds the process had run
+    attempt: int  # 1 for the first restart after a process that had run a while
+    delay: float  # seconds waited before restarting
+    pid: int | None = None  # the new process
 
 
 class Stack:
@@ -140,6 +166,11 @@ class Stack:
         self.s3: WeedS3 | None = cfg.s3
         self.processes: dict[str, ManagedProcess] = {}
         self._started = False
+        self.restarts: list[Restart] = []
+        self._lock = threading.RLock()  # spawning, stopping and restarting one process at a time
+        self._held: set[str] = set()  # stopped on purpose through stop_process
+        self._supervisor: threading.Thread | None = None
+        self._supervisor_stop = threading.Event()
 
     # -- addresses -------------------------------------------------------------------------------
 
@@ -301,7 +332,106 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        if self.config.supervise:
+            self._supervisor_stop.clear()
+            self._supervisor = threading.Thread(target=self._supervise, name="portal-local-supervisor", daemon=True)
+            self._supervisor.start()
         return self
+
+    # -- one process at a time (tests that stop a process on purpose) ------------------------------
+
+    def process(self, name: str) -> ManagedProcess:
+        if name not in self.processes:
+            raise KeyError(f"{name} is not running in this stack; started: {', '.join(self.processes)}")
+        return self.processes[name]
+
+    def stop_process(self, name: str, *, sig: int = signal.SIGTERM, timeout: float | None = None) -> None:
+        """Stop one process on purpose (SIGTERM then SIGKILL; `sig=signal.SIGKILL` for an abrupt end); the
+        supervisor leaves it stopped until `start_process(name)`."""
+        with self._lock:
+            proc = self.process(name)
+            self._held.add(name)
+            proc.stopped_on_purpose = True
+            if sig != signal.SIGTERM:
+                proc.signal(sig)
+            proc.stop(self.config.stop_timeout if timeout is None else timeout)
+
+    def start_process(self, name: str, *, wait: bool = True) -> ManagedProcess:
+        """Start again a process stopped with `stop_process` (or that died), and wait until it is ready."""
+        with self._lock:
+            proc = self.process(name)
+            self._held.discard(name)
+            if not proc.running:
+                proc.start("started again on request")
+        if wait:
+            self._wait_ready([name])
+        return proc
+
+    def kill_process(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send `sig` to one process as a crash would (not on purpose: the supervisor, if on, restarts it);
+        returns the pid it was sent to."""
+        proc = self.process(name)
+        pid = proc.pid
+        if pid is None or not proc.running:
+            raise RuntimeError(f"{name} is not running")
+        proc.signal(sig)
+        return pid
+
+    def _supervise(self) -> None:
+        """Restart what exits unexpectedly, with backoff; runs until stop()."""
+        due: dict[str, tuple[float, Restart]] = {}  # name -> (restart at, what will be logged)
+        attempts: dict[str, int] = {}
+        waiting_ready: dict[str, float] = {}  # restarted, not yet ready -> when restarted
+        while not self._supervisor_stop.wait(0.2):
+            now = time.monotonic()
+            with self._lock:
+                for name, proc in list(self.processes.items()):
+                    if proc.running or proc.stopped_on_purpose or name in self._held:
+                        due.pop(name, None)
+                        continue
+                    if name not in due:
+                        ran_for = now - proc.started_at
+                        attempt = 1 if ran_for >= self.config.restart_reset_after else attempts.get(name, 0) + 1
+                        attempts[name] = attempt
+                        delay = min(self.config.restart_delay * 2 ** (attempt - 1), self.config.restart_delay_max)
+                        event = Restart(name, proc.describe_exit(), round(ran_for, 1), attempt, delay)
+                        due[name] = (now + delay, event)
+                        log.warning(
+                            "%s exited (%s) after %.1fs; restarting in %.1fs (attempt %d); last lines of %s:\n%s",
+                            name,
+                            event.exit,
+                            ran_for,
+                            delay,
+                            attempt,
+                            proc.log_path,
+                            proc.log_tail(10),
+                        )
+                    at, event = due[name]
+                    if now < at:
+                        continue
+                    del due[name]
+                    try:
+                        proc.start(f"restart {event.attempt} after {event.exit}")
+                    except OSError as exc:
+                        log.error("%s: cannot restart: %s", name, exc)
+                        continue
+                    event = Restart(event.name, event.exit, event.ran_for, event.attempt, event.delay, proc.pid)
+                    self.restarts.append(event)
+                    waiting_ready[name] = now
+                    log.warning("restarted %s (pid %s, attempt %d)", name, proc.pid, event.attempt)
+            for name, since in list(waiting_ready.items()):
+                proc = self.processes.get(name)
+                if proc is None or not proc.running:
+                    waiting_ready.pop(name)
+                elif self._probe(name):
+                    waiting_ready.pop(name)
+                    log.warning("%s is ready again after %.1fs", name, time.monotonic() - since)
+
+    def _probe(self, name: str) -> bool:
+        try:
+            return self.is_ready(name)
+        except Exception:  # a probe must never end the supervisor
+            return False
 
     def _spawn(self, name: str) -> None:
         if name == "nats":
@@ -385,10 +515,21 @@ class Stack:
         """Gateway first, then the services, then NATS and the mail catcher; each tier SIGTERM then SIGKILL."""
         if not self._started:
             return
+        # The supervisor first, so that nothing stopped below is started again.
+        self._supervisor_stop.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout=10)
+        self._supervisor = None
+        with self._lock:
+            self._stop_all()
+        atexit.unregister(self.stop)
+
+    def _stop_all(self) -> None:
         tiers = [["gateway"], list(SERVICES), ["mailcatcher", "nats", "s3"]]
         for tier in tiers:
             procs = [self.processes[n] for n in tier if n in self.processes]
             for p in procs:
+                p.stopped_on_purpose = True
                 p.signal(signal.SIGTERM)
             deadline = time.monotonic() + self.config.stop_timeout
             for p in procs:
@@ -396,10 +537,10 @@ class Stack:
                     p.signal(signal.SIGKILL)
                     p.wait(5.0)
         self.processes.clear()
+        self._held.clear()
         self.nats = None
         self.s3 = self.config.s3
         self._started = False
-        atexit.unregister(self.stop)
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -22,9 +22,14 @@ BACKEND_CALLS = Counter(
     "gRPC calls to backends, by backend and status code",
     ["backend", "code"],
 )
+BACKEND_UP = Gauge(
+    "portal_gateway_backend_up",
+    "1 when the backend answered its gRPC health check SERVING at the last check (see /readyz), else 0",
+    ["backend"],
+)
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose /metrics on `port` (0 disables); a busy port stops the start with one readable line."""
     if not port:
         return

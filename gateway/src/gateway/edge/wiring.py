@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from gateway.edge import errors, health
 from gateway.edge.middleware import EdgeMiddleware
 from gateway.edge.portal_controls import PortalControlsMiddleware
+from gateway.edge.proxies import TrustedProxiesMiddleware
 
 
 def install_edge(app: FastAPI, *, page_errors: errors.PageErrorAnswers) -> None:
@@ -22,3 +23,5 @@ def install_edge(app: FastAPI, *, page_errors: errors.PageErrorAnswers) -> None:
         max_upload_bytes=settings.max_upload_bytes,
         hsts=settings.public_url.startswith("https://"),
     )
+    # Outermost (added last): everything inside sees the client address decided from the trusted proxies.
+    app.add_middleware(TrustedProxiesMiddleware, trusted=settings.trusted_networks)

@@ -70,7 +70,7 @@ async def serve(
         telemetry.instrument_grpc_server()
         telemetry.instrument_grpc_client()
     metrics = kit_metrics(name)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
 
     db = Database(settings.database_url)
     if tracing:

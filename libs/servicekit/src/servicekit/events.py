@@ -239,7 +239,10 @@ class Consumer:
                 raise asyncio.CancelledError
             try:
                 msgs = await sub.fetch(batch=20, timeout=1)
-            except nats.errors.TimeoutError:
+            except TimeoutError:
+                # Nothing to fetch within the timeout: the normal idle poll, not a failure. nats-py raises its own
+                # TimeoutError or asyncio's (the builtin on 3.11) depending on where the wait ran out; this catches
+                # both (nats.errors.TimeoutError subclasses it).
                 msgs = []
             except asyncio.CancelledError:
                 raise

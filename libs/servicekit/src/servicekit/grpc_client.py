@@ -22,6 +22,11 @@ def open_channel(address: str) -> grpc.aio.Channel:
             # here ahead of it.
             ("grpc.http2.bdp_probe", 0),
             ("grpc.enable_retries", 1),
+            # After a peer restarts (a crash, a rollout), reconnect within about a second or two: gRPC's default
+            # backoff grows to 120 s, and a page section stayed "unavailable" for ~10 s after its backend was back.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.min_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
         ],
     )
 

@@ -55,7 +55,7 @@ def kit_metrics(service: str, registry: CollectorRegistry = REGISTRY) -> KitMetr
     return m
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose /metrics on its own port (0 = disabled)."""
     if port:
         start_http_server(port, addr=host)

@@ -21,6 +21,9 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50050
     metrics_port: int = 0
+    # Loopback unless told otherwise: `make run` keeps every port on 127.0.0.1; the chart sets 0.0.0.0 so that
+    # Prometheus can scrape the pod IP.
+    metrics_host: str = "127.0.0.1"
     database_url: str
     nats_url: str = "nats://127.0.0.1:4222"
     principal_public_key_file: Path | None = None
