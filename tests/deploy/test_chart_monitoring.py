@@ -100,6 +100,7 @@ def test_alert_rules_cover_errors_latency_events_and_payments():
             "PortalOutboxBacklog",
             "PortalOutboxStale",
             "PortalConsumerLag",
+            "PortalEventsDeadLettered",
         ):
             assert (alert, svc) in alerts
     assert ("PortalHttpHighErrorRate", "gateway") in alerts
@@ -146,6 +147,11 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                     {"series": 'portal_tickets_grpc_requests_total{method="Get",code="NOT_FOUND"}', "values": "0+9x40"},
                     {"series": "portal_billing_outbox_backlog", "values": "500x40"},
                     {"series": 'portal_identity_consumer_lag{consumer="mail"}', "values": "5x40"},
+                    {
+                        "series": "portal_tickets_events_dead_lettered_total"
+                        '{subject="portal.identity.user_created.v1"}',
+                        "values": "0x30 1x10",
+                    },
                 ],
                 "alert_rule_test": [
                     {
@@ -189,6 +195,30 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                         ],
                     },
                     {"eval_time": "40m", "alertname": "PortalConsumerLag", "exp_alerts": []},
+                    # One parked event is worth a look at once; none is silence.
+                    {"eval_time": "20m", "alertname": "PortalEventsDeadLettered", "exp_alerts": []},
+                    {
+                        "eval_time": "35m",
+                        "alertname": "PortalEventsDeadLettered",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "service": "tickets",
+                                    "subject": "portal.identity.user_created.v1",
+                                },
+                                "exp_annotations": {
+                                    "summary": "tickets parked an event that kept failing",
+                                    "description": " ".join(
+                                        (
+                                            "1 events on portal.identity.user_created.v1 parked in PORTAL_DEADLETTER",
+                                            "in the last hour; see docs/operations.md, Dead letters.",
+                                        )
+                                    ),
+                                },
+                            }
+                        ],
+                    },
                     # Recorded lost answers are the reconciler doing its job; a refunded late charge is worth a look.
                     {"eval_time": "20m", "alertname": "PortalPaymentsReconciled", "exp_alerts": []},
                     {
