@@ -85,3 +85,18 @@ def test_the_check_sees_an_undeclared_import(tmp_path: Path) -> None:
     (src / "m.py").write_text("import json\nimport yaml\n\ndef f():\n    from httpx import Client\n")
     assert set(imported(tmp_path)) == {"json", "yaml", "httpx"}
     assert packages_of(tmp_path) == {"pkg"}
+
+
+def test_make_test_and_lint_need_no_node() -> None:
+    """buf comes from the buf-bin wheel: nothing `make test` or CI runs calls npm, npx or node."""
+    files = [REPO / "Makefile", REPO / ".ci" / "run", *sorted((REPO / "scripts").glob("*"))]
+    callers = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in files
+        if path.is_file()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(^|[\s;&|(`@])(npm|npx|node|yarn|pnpm)(\s|$)", line.split("#")[0])
+    ]
+    assert callers == []
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["dependency-groups"]["dev"]
+    assert any(d.startswith("buf-bin") for d in dev)
