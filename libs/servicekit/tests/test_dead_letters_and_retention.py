@@ -81,6 +81,7 @@ async def test_a_message_that_always_fails_is_delivered_n_times_then_parked_and_
     dead_before = metrics.events_dead_lettered.labels(SUBJECT)._value.get()
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run(nc))]
     try:
+        await _wait_for(lambda: (SUBJECT,) in metrics.events_dead_lettered._metrics)  # at 0 before any failure
         await _write(db, [1, 2, 3])
         await _wait_for(lambda: metrics.events_dead_lettered.labels(SUBJECT)._value.get() == dead_before + 1)
         await _write(db, [4, 5])

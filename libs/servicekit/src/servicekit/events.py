@@ -251,6 +251,9 @@ class Consumer:
     async def run(self, nc: NatsClient) -> None:
         js = nc.jetstream()
         self._js = js
+        # The series exists at 0 from the start: Prometheus' increase() sees the first parked event as a rise,
+        # which a series first scraped at 1 would not be.
+        self._metrics.events_dead_lettered.labels(self.subject)
         # JetStream's own bound is one more than ours: the consumer parks the message on its last delivery, and
         # should parking fail (NATS away) the server still offers it once more rather than never again.
         config = js_api.ConsumerConfig(
