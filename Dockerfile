@@ -24,22 +24,31 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
 
+# What the image runs: the five services and the gateway (with servicekit and portal-protos, which they
+# depend on). The local runner (portal-local: NATS and SMTP stand-ins, demo data) is not installed, nor is
+# anything only it needs.
+ARG PACKAGES="--package identity --package tickets --package billing --package assets --package remote --package gateway"
+
 # Third-party dependencies first, from the lockfile alone: this layer is rebuilt only when uv.lock or
 # the root pyproject.toml change.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --frozen --no-dev --no-install-workspace
+    uv sync --frozen --no-dev --no-install-workspace ${PACKAGES}
 
 # Then the workspace itself. Building portal-protos runs hatch-protobuf, which generates the *_pb2
 # modules into protos/src (they are never committed). --no-cache makes sure that build really runs: a
-# wheel cached from an earlier build would skip the generator and leave the modules missing.
+# wheel cached from an earlier build would skip the generator and leave the modules missing. The
+# sandbox card processor (test mode only; billing refuses it with BILLING_ENV=prod) and the local
+# runner's sources are deleted, and the check proves they are gone.
 COPY . /app
-RUN uv sync --frozen --no-dev --no-cache \
+RUN uv sync --frozen --no-dev --no-cache ${PACKAGES} \
+ && rm -rf deploy/local services/billing/src/billing/payments/sandbox.py \
  && python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
-        protos/src libs services gateway deploy/local/src \
+        protos/src libs services gateway \
  && /app/.venv/bin/python -c "import portal.identity.v1.identity_pb2, portal.billing.v1.billing_pb2, \
-identity, tickets, billing, assets, remote, gateway"
+identity, tickets, billing, assets, remote, gateway, billing.main, importlib.util as u; \
+assert u.find_spec('portal_local') is None and u.find_spec('billing.payments.sandbox') is None"
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

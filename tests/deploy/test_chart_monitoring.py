@@ -100,6 +100,7 @@ def test_alert_rules_cover_errors_latency_events_and_payments():
             "PortalOutboxBacklog",
             "PortalOutboxStale",
             "PortalConsumerLag",
+            "PortalEventsDeadLettered",
         ):
             assert (alert, svc) in alerts
     assert ("PortalHttpHighErrorRate", "gateway") in alerts
@@ -153,6 +154,11 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                     {"series": 'portal_gateway_backend_up{backend="billing",pod="b"}', "values": "1x20 0x20"},
                     {"series": 'portal_gateway_backend_up{backend="remote",pod="a"}', "values": "0x40"},
                     {"series": 'portal_gateway_backend_up{backend="remote",pod="b"}', "values": "1x40"},
+                    {
+                        "series": "portal_tickets_events_dead_lettered_total"
+                        '{subject="portal.identity.user_created.v1"}',
+                        "values": "0x30 1x10",
+                    },
                 ],
                 "alert_rule_test": [
                     {
@@ -206,6 +212,30 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                                 "exp_annotations": {
                                     "summary": backend_down,
                                     "description": "billing has failed the gateways' health checks for 5 minutes.",
+                                },
+                            }
+                        ],
+                    },
+                    # One parked event is worth a look at once; none is silence.
+                    {"eval_time": "20m", "alertname": "PortalEventsDeadLettered", "exp_alerts": []},
+                    {
+                        "eval_time": "35m",
+                        "alertname": "PortalEventsDeadLettered",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "service": "tickets",
+                                    "subject": "portal.identity.user_created.v1",
+                                },
+                                "exp_annotations": {
+                                    "summary": "tickets parked an event that kept failing",
+                                    "description": " ".join(
+                                        (
+                                            "1 events on portal.identity.user_created.v1 parked in PORTAL_DEADLETTER",
+                                            "in the last hour; see docs/operations.md, Dead letters.",
+                                        )
+                                    ),
                                 },
                             }
                         ],

@@ -68,3 +68,17 @@ def test_build_context_leaves_out_local_state():
     # Workspace members must stay in the context: uv sync needs them all.
     for member in ("protos", "libs", "services", "gateway", "deploy/local"):
         assert member not in ignored
+
+
+def test_the_image_installs_what_the_chart_runs_and_leaves_out_the_runner_and_the_sandbox():
+    steps = instructions()
+    [packages] = [a.removeprefix("PACKAGES=").strip('"') for w, a in steps if w == "ARG" and a.startswith("PACKAGES=")]
+    installed = set(re.findall(r"--package ([\w-]+)", packages))
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert installed == {svc["module"] for svc in values["services"].values()}, "exactly the chart's workloads"
+    assert "portal-local" not in installed
+    syncs = [a for w, a in steps if w == "RUN" and "uv sync" in a]
+    assert len(syncs) == 2 and all("${PACKAGES}" in a for a in syncs), "both uv sync steps install only those"
+    build = " ".join(syncs)
+    assert "rm -rf deploy/local services/billing/src/billing/payments/sandbox.py" in build
+    assert "find_spec('portal_local') is None and u.find_spec('billing.payments.sandbox') is None" in build

@@ -325,3 +325,15 @@ async def test_openapi_description(gw: Gateway) -> None:
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook
     assert (await gw.client.get("/api/v1/docs")).status_code == 200
+
+
+async def test_openapi_lists_bad_requests_as_400_problems_not_fastapis_422(gw: Gateway) -> None:
+    spec = (await gw.client.get("/api/v1/openapi.json")).json()
+    assert "HTTPValidationError" not in str(spec)
+    invoices = spec["paths"]["/api/v1/invoices"]["get"]["responses"]
+    assert "422" not in invoices and "application/problem+json" in invoices["400"]["content"]
+    pdf = spec["paths"]["/api/v1/invoices/{invoice_id}/pdf"]["get"]["responses"]
+    assert "application/pdf" in pdf["200"]["content"] and "404" in pdf
+    # What the spec says is what a bad query gets.
+    r = await gw.client.get("/api/v1/invoices", params={"page_size": "many"})
+    assert r.status_code in (400, 401) and r.headers["content-type"].startswith("application/problem+json")

@@ -168,7 +168,13 @@ async def test_a_cancellation_the_nats_fetch_swallows_still_stops_the_consumer()
     async def handler(session, data, headers) -> None:  # noqa: ANN001
         raise AssertionError("no message arrives")
 
-    consumer = events.Consumer(name="kit-swallow", subject=SUBJECT, handler=handler, db=None, metrics=None)  # type: ignore[arg-type]
+    consumer = events.Consumer(
+        name="kit-swallow",
+        subject=SUBJECT,
+        handler=handler,
+        db=None,
+        metrics=kit_metrics("kittest"),  # type: ignore[arg-type]
+    )
     task = asyncio.create_task(consumer.run(Nc()))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
     task.cancel()

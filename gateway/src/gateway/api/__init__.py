@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway.api import assets, billing, credentials, deps, documents, home, knowledge, session, tickets
+from gateway.api import assets, billing, credentials, deps, docs, documents, home, knowledge, session, tickets
 from gateway.api.staff import access as staff_access
 from gateway.api.staff import assets as staff_assets
 from gateway.api.staff import billing as staff_billing
@@ -49,3 +49,4 @@ def include(app: FastAPI) -> None:
     deps.install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    docs.describe_bad_requests_as_problems(app)

@@ -23,7 +23,8 @@ from gateway.edge.errors import problem_from_status
 from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from servicekit.money import MAX_MINOR
 
-router = APIRouter(prefix="/api/v1", tags=["billing"])
+router = APIRouter(prefix="/api/v1", tags=["billing"], responses=problems(400, 401, 403, 503))
+PDF = {**problems(404), 200: {"content": {"application/pdf": {}}, "description": "The PDF"}}
 # The card processor's webhooks: public (no session, no CSRF: nothing a browser sends), outside /api/v1 because
 # they are not our API but the processor's calls to us. Billing checks the processor's signature.
 webhooks = APIRouter(tags=["billing"])
@@ -64,12 +65,12 @@ async def list_invoices(
     )
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get("/invoices/{invoice_id}", responses=problems(404))
 async def get_invoice(invoice_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
     return _json(await backends.billing.get_invoice(session.principal_token, invoice_id))
 
 
-@router.get("/invoices/{invoice_id}/pdf", response_class=Response)
+@router.get("/invoices/{invoice_id}/pdf", response_class=Response, responses=PDF)
 async def invoice_pdf(
     invoice_id: str,
     session: CurrentSession,
@@ -103,7 +104,7 @@ async def propose(
     return _json(await backends.billing.propose(session.principal_token, amount_minor))
 
 
-@router.post("/payments", status_code=status.HTTP_201_CREATED)
+@router.post("/payments", status_code=status.HTTP_201_CREATED, responses=problems(404, 409, 429))
 async def make_payment(
     body: PaymentBody,
     session: CurrentSession,
@@ -144,7 +145,9 @@ async def pending_payments(session: CurrentSession, backends: Clients) -> JSONRe
     return _json(await backends.billing.pending_payments(session.principal_token))
 
 
-@router.post("/payments/{payment_id}/check", summary="Ask the processor now about a pending payment")
+@router.post(
+    "/payments/{payment_id}/check", summary="Ask the processor now about a pending payment", responses=problems(404)
+)
 async def check_payment(payment_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
     """Recorded (`succeeded` or `failed`) if the processor charged it, `voided` if it never did and the reconciler's
     bound has passed (nothing was charged), else still `pending`. Safe to repeat."""
@@ -161,7 +164,7 @@ class ProfileBody(BaseModel):
     nickname: str = Field("", max_length=60)
 
 
-@router.post("/payment-profiles", status_code=status.HTTP_201_CREATED)
+@router.post("/payment-profiles", status_code=status.HTTP_201_CREATED, responses=problems(409))
 async def add_profile(body: ProfileBody, session: CurrentSession, backends: Clients) -> JSONResponse:
     resp = await backends.billing.add_profile(session.principal_token, body.processor_token, body.nickname)
     return _json(resp, status_code=201)
@@ -172,7 +175,7 @@ class ProfilePatch(BaseModel):
     reminder_on: str | None = Field(None, max_length=10, description="YYYY-MM-DD; can be set once")
 
 
-@router.patch("/payment-profiles/{profile_id}")
+@router.patch("/payment-profiles/{profile_id}", responses=problems(404, 409))
 async def update_profile(
     profile_id: str, body: ProfilePatch, session: CurrentSession, backends: Clients
 ) -> JSONResponse:
@@ -182,7 +185,7 @@ async def update_profile(
     return _json(resp)
 
 
-@router.delete("/payment-profiles/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/payment-profiles/{profile_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
 async def delete_profile(profile_id: str, session: CurrentSession, backends: Clients) -> Response:
     await backends.billing.delete_profile(session.principal_token, profile_id)
     return Response(status_code=204)
@@ -204,12 +207,12 @@ async def list_estimates(
     )
 
 
-@router.get("/estimates/{estimate_id}")
+@router.get("/estimates/{estimate_id}", responses=problems(404))
 async def get_estimate(estimate_id: str, session: CurrentSession, backends: Clients) -> JSONResponse:
     return _json(await backends.billing.get_estimate(session.principal_token, estimate_id))
 
 
-@router.get("/estimates/{estimate_id}/pdf", response_class=Response)
+@router.get("/estimates/{estimate_id}/pdf", response_class=Response, responses=PDF)
 async def estimate_pdf(estimate_id: str, session: CurrentSession, backends: Clients) -> Response:
     resp = await backends.billing.estimate_pdf(session.principal_token, estimate_id)
     return pdf_response(resp.pdf)
@@ -219,7 +222,7 @@ class DecisionBody(BaseModel):
     decision: str = Field(pattern="^(approve|decline)$")
 
 
-@router.post("/estimates/{estimate_id}/decision")
+@router.post("/estimates/{estimate_id}/decision", responses=problems(404, 409))
 async def decide(estimate_id: str, body: DecisionBody, session: CurrentSession, backends: Clients) -> JSONResponse:
     """Approve or decline an open estimate; a decided one answers 409."""
     resp = await backends.billing.decide_estimate(

@@ -86,3 +86,10 @@ async def customer_assets(backends: Backends, token: str, customer_id: str) -> C
         backends.assets.list_assets(token, customer_id=customer_id, page_size=SECTION_ROWS),
     )
     return CustomerAssets(sites.items, bool(sites.next_cursor), assets.items, bool(assets.next_cursor))
+
+
+async def require_customer(backends: Backends, token: str, customer_id: str) -> None:
+    """Staff add assets, sites and documents to a customer that exists: identity answers NOT_FOUND (a 404 problem)
+    for any other id. The assets service keeps no list of customers, so without this a mistyped id would create
+    rows that no customer page ever shows."""
+    await backends.identity.get_customer(token, customer_id)

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 import grpc
 from nats.aio.client import Client as NatsClient
 
-from servicekit import events, migrations, telemetry
+from servicekit import events, migrations, retention, telemetry
 from servicekit.db import Database, wait_for_database
 from servicekit.grpc_server import start_grpc_server
 from servicekit.logs import setup_logging
@@ -93,7 +93,11 @@ async def serve(
         metrics=metrics,
     )
     relay = events.OutboxRelay(db, nc, metrics)
+    for consumer in wiring.consumers:
+        consumer.max_deliver = settings.events_max_deliver
+    pruner = retention.Retention.from_settings(db, settings, metrics)
     tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+    tasks.append(asyncio.create_task(pruner.run(), name="retention"))
     tasks += [asyncio.create_task(c.run(nc), name=f"consumer-{c.name}") for c in wiring.consumers]
     tasks += [asyncio.create_task(job(), name="background") for job in wiring.background]
     log.info("%s serving gRPC on %s", name, settings.grpc_address)

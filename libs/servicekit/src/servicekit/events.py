@@ -3,6 +3,10 @@
 A change and its event are written in one transaction (the outbox); the relay publishes each event with
 Nats-Msg-Id = event id, so a relay retry is deduplicated by JetStream. Consumers record each handled event
 id in the inbox table in the same transaction as their effect, so a redelivery changes nothing.
+
+A message whose handler keeps failing is delivered at most `max_deliver` times; the last failure parks it in
+the dead-letter stream (DEAD_STREAM, subject `deadletter.<consumer>.<original subject>`) with the consumer,
+the error class and the delivery count in its headers, and the consumer moves on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ tracer = trace.get_tracer("servicekit.events")
 STREAM = "PORTAL"
 MSG_ID = "Nats-Msg-Id"
 OUTBOX_SIGNAL = "outbox"
+# Parked messages: kept 30 days for an operator to read and replay (docs/operations.md, "Dead letters").
+DEAD_STREAM = "PORTAL_DEADLETTER"
+DEAD_SUBJECTS = "deadletter.>"
+DEAD_MAX_AGE = 30 * 24 * 3600.0
+DEAD_CONSUMER = "Portal-Dead-Consumer"
+DEAD_ERROR = "Portal-Dead-Error"
+DEAD_DELIVERIES = "Portal-Dead-Deliveries"
+DEAD_SUBJECT = "Portal-Dead-Subject"
 
 
 def subject(service: str, name: str) -> str:
@@ -85,10 +97,22 @@ async def ensure_stream(nc: NatsClient) -> None:
         storage=js_api.StorageType.FILE,
         duplicate_window=120.0,
     )
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+    dead = js_api.StreamConfig(
+        name=DEAD_STREAM,
+        subjects=[DEAD_SUBJECTS],
+        storage=js_api.StorageType.FILE,
+        duplicate_window=120.0,
+        max_age=DEAD_MAX_AGE,
+    )
+    for cfg in (config, dead):
+        try:
+            await js.add_stream(cfg)
+        except BadRequestError:
+            await js.update_stream(cfg)
+
+
+def dead_letter_subject(consumer: str, subj: str) -> str:
+    return f"deadletter.{consumer}.{subj}"
 
 
 async def add_event(session: AsyncSession, subj: str, message: Message, *, customer_id: str = "") -> str:
@@ -194,6 +218,10 @@ class Consumer:
     With `message` (the event's protobuf class) the handler receives the decoded event and its id; a message that
     does not decode is logged and recorded as handled, since it would fail the same way on every redelivery.
     Without it the handler receives the raw bytes and headers.
+
+    A failed delivery is redelivered after `redeliver_delay` seconds, at most `max_deliver` deliveries in all
+    (JetStream's delivery count, so it holds across replicas and restarts); the last failure parks the message
+    in the dead-letter stream and acknowledges it, so the messages after it keep flowing.
     """
 
     def __init__(
@@ -206,6 +234,8 @@ class Consumer:
         metrics: KitMetrics,
         message: type[Message] | None = None,
         ack_wait: float = 30.0,
+        max_deliver: int = 5,
+        redeliver_delay: float = 2.0,
     ) -> None:
         self.name = name
         self.subject = subject
@@ -214,14 +244,24 @@ class Consumer:
         self._db = db
         self._metrics = metrics
         self._ack_wait = ack_wait
+        self.max_deliver = max_deliver
+        self.redeliver_delay = redeliver_delay
+        self._js = None
 
     async def run(self, nc: NatsClient) -> None:
         js = nc.jetstream()
+        self._js = js
+        # The series exists at 0 from the start: Prometheus' increase() sees the first parked event as a rise,
+        # which a series first scraped at 1 would not be.
+        self._metrics.events_dead_lettered.labels(self.subject)
+        # JetStream's own bound is one more than ours: the consumer parks the message on its last delivery, and
+        # should parking fail (NATS away) the server still offers it once more rather than never again.
         config = js_api.ConsumerConfig(
             durable_name=self.name,
             ack_policy=js_api.AckPolicy.EXPLICIT,
             ack_wait=self._ack_wait,
             filter_subject=self.subject,
+            max_deliver=self.max_deliver + 1,
         )
         while True:
             try:
@@ -283,12 +323,62 @@ class Consumer:
                     outcome = "duplicate"  # another replica recorded it first
                 else:
                     # Including the handler's own IntegrityError: that is a failure to redeliver, not a duplicate.
-                    log.exception("consumer %s failed on event %s; it will be redelivered", self.name, event_id)
                     self._metrics.events_consumed.labels(self.name, "failed").inc()
-                    await _quietly(msg.nak(delay=2))
+                    deliveries = _deliveries(msg)
+                    if deliveries >= self.max_deliver and await self._park(msg, headers, event_id, exc, deliveries):
+                        return
+                    log.exception(
+                        "consumer %s failed on event %s (delivery %d of %d); it will be redelivered",
+                        self.name,
+                        event_id,
+                        deliveries,
+                        self.max_deliver,
+                    )
+                    await _quietly(msg.nak(delay=self.redeliver_delay))
                     return
             self._metrics.events_consumed.labels(self.name, outcome).inc()
             await _quietly(msg.ack())
+
+    async def _park(self, msg, headers: dict[str, str], event_id: str, exc: Exception, deliveries: int) -> bool:  # noqa: ANN001
+        """Copy the message to the dead-letter stream and acknowledge it; False when it could not be parked."""
+        error = exc.__class__.__name__
+        dead_headers = {
+            **headers,
+            MSG_ID: f"{self.name}:{event_id}",  # parking the same message twice keeps one copy
+            DEAD_CONSUMER: self.name,
+            DEAD_SUBJECT: msg.subject,
+            DEAD_ERROR: error,
+            DEAD_DELIVERIES: str(deliveries),
+        }
+        try:
+            if self._js is None:
+                raise RuntimeError("the consumer is not running")
+            await self._js.publish(
+                dead_letter_subject(self.name, msg.subject), msg.data, headers=dead_headers, timeout=2
+            )
+        except Exception as park_exc:
+            log.warning(
+                "consumer %s: cannot park event %s on %s (%s); it will be offered again",
+                self.name,
+                event_id,
+                msg.subject,
+                park_exc.__class__.__name__,
+            )
+            return False
+        # The subject, the error class and the id; never the payload or the error's text, which may quote it.
+        log.error(
+            "consumer %s: event %s on %s failed %d times (%s); parked in %s",
+            self.name,
+            event_id,
+            msg.subject,
+            deliveries,
+            error,
+            DEAD_STREAM,
+        )
+        self._metrics.events_dead_lettered.labels(msg.subject).inc()
+        self._metrics.events_consumed.labels(self.name, "dead_lettered").inc()
+        await _quietly(msg.ack())
+        return True
 
     async def _dispatch(self, s: AsyncSession, data: bytes, headers: dict[str, str], event_id: str) -> None:
         if self.message is None:
@@ -309,6 +399,14 @@ class Consumer:
             self._metrics.consumer_lag.labels(self.name).set(info.num_pending + info.num_ack_pending)
         except Exception:  # noqa: S110 - the gauge simply keeps its last value while NATS is away
             pass
+
+
+def _deliveries(msg) -> int:  # noqa: ANN001 - nats Msg
+    """How many times JetStream has delivered `msg`, this one included (1 when it does not say)."""
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
 
 
 async def _quietly(aw: Awaitable) -> None:

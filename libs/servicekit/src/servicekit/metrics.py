@@ -18,6 +18,8 @@ class KitMetrics:
     events_published: Counter
     events_consumed: Counter
     consumer_lag: Gauge
+    events_dead_lettered: Counter
+    retention_pruned: Counter
 
 
 _by_service: dict[str, KitMetrics] = {}
@@ -49,6 +51,18 @@ def kit_metrics(service: str, registry: CollectorRegistry = REGISTRY) -> KitMetr
         ),
         consumer_lag=Gauge(
             f"{p}_consumer_lag", "Messages pending for a durable consumer", ["consumer"], registry=registry
+        ),
+        events_dead_lettered=Counter(
+            f"{p}_events_dead_lettered",
+            "Events parked in the dead-letter stream after their last failed delivery",
+            ["subject"],
+            registry=registry,
+        ),
+        retention_pruned=Counter(
+            f"{p}_retention_pruned_rows",
+            "Published outbox rows and old inbox rows deleted by the retention job",
+            ["table"],
+            registry=registry,
         ),
     )
     _by_service[service] = m

@@ -29,6 +29,12 @@ class ServiceSettings(BaseSettings):
     principal_public_key_file: Path | None = None
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 5.0
+    # Events (docs/operations.md, "Dead letters and retention").
+    events_max_deliver: int = Field(5, ge=1, description="deliveries of a failing event before it is parked")
+    inbox_retention_days: float = Field(7.0, gt=0, description="how long handled event ids are kept for dedup")
+    outbox_retention_days: float = Field(1.0, gt=0, description="how long published outbox rows are kept")
+    retention_interval_seconds: float = Field(3600.0, gt=0, description="how often old rows are pruned")
+    retention_batch: int = Field(1000, ge=1, description="rows deleted per statement while pruning")
 
     @property
     def grpc_address(self) -> str:

@@ -129,6 +129,7 @@ async def create_asset(
     idempotency_key: IdempotencyKey = "",
 ) -> Asset:
     """Add a device to the customer (either staff role)."""
+    await rules.require_customer(backends, session.principal_token, customer_id)
     asset = await backends.assets.create_asset(
         session.principal_token,
         customer_id=customer_id,
@@ -152,6 +153,7 @@ async def import_assets(
     data = await file.read(rules.CSV_MAX_BYTES + 1)
     if len(data) > rules.CSV_MAX_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"the CSV must be at most {rules.CSV_MAX_BYTES} bytes")
+    await rules.require_customer(backends, session.principal_token, customer_id)
     result = await backends.assets.import_csv(
         session.principal_token, customer_id=customer_id, data=data, idempotency_key=idempotency_key
     )
@@ -221,6 +223,7 @@ async def create_site(
     idempotency_key: IdempotencyKey = "",
 ) -> Site:
     """Add a location to the customer (either staff role)."""
+    await rules.require_customer(backends, session.principal_token, customer_id)
     site = await backends.assets.create_site(
         session.principal_token,
         customer_id=customer_id,

@@ -13,6 +13,7 @@ from gateway.api.deps import Clients, StaffApiSession
 from gateway.api.docs import CURSOR_PATTERN, problems
 from gateway.api.documents import DocumentId, DocumentPage, IdempotencyKey
 from gateway.api.staff import Id
+from gateway.areas import assets as assets_rules
 from gateway.areas import documents as rules
 from gateway.clients.documents import Document, Visibility
 
@@ -52,6 +53,7 @@ async def upload_customer_document(
     idempotency_key: IdempotencyKey = None,
 ) -> Document:
     """Add a document (multipart field `file`, at most 25 MB) to the customer, public or internal (the default)."""
+    await assets_rules.require_customer(backends, session.principal_token, customer_id)
     doc = await backends.documents.upload(
         session.principal_token,
         file,

@@ -1,4 +1,7 @@
-"""Choosing the payment processor from settings, and the sandbox served inside billing when none is shared."""
+"""Choosing the payment processor from settings, and the sandbox served inside billing when none is shared.
+
+The production image leaves the sandbox out (Dockerfile): it is imported only when billing serves one itself.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import uvicorn
 from billing.config import Settings
 from billing.payments.http_processor import SandboxProcessor
 from billing.payments.processor import PaymentProcessor
-from billing.payments.sandbox import SandboxState, create_app
 from billing.payments.stripe import StripeProcessor
 
 
@@ -36,11 +38,19 @@ def build_processor(settings: Settings) -> tuple[PaymentProcessor, list[Callable
     sock.bind((settings.grpc_host, settings.sandbox_port))
     url = f"http://{settings.grpc_host}:{sock.getsockname()[1]}"
     processor = SandboxProcessor(url, public_url=settings.sandbox_public_url, timeout=timeout)
-    state = SandboxState(settings.sandbox_state or ":memory:")
-    return processor, [lambda: serve_sandbox(sock, state)]
+    return processor, [lambda: serve_sandbox(sock, settings.sandbox_state or ":memory:")]
 
 
-async def serve_sandbox(sock: socket.socket, state: SandboxState) -> None:
+async def serve_sandbox(sock: socket.socket, state_path: str) -> None:
+    try:
+        from billing.payments.sandbox import SandboxState, create_app
+    except ImportError as exc:  # the production image: no sandbox in it
+        raise SystemExit(
+            "this build has no sandbox processor: set BILLING_PAYMENT_PROCESSOR=stripe, or BILLING_SANDBOX_URL to a "
+            "shared sandbox"
+        ) from exc
+    state = SandboxState(state_path)
+
     class Server(uvicorn.Server):
         # The service owns SIGTERM/SIGINT; uvicorn must not take them over.
         @contextlib.contextmanager
