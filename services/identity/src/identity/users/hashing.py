@@ -4,8 +4,9 @@
 - Parameters: OWASP's second argon2id profile, m=19 MiB, t=2, p=1. A burst of sign-ins costs at most
   workers × 19 MiB, and each hash takes one core for about 40 ms here. Hashes made with other parameters (the
   RFC 9106 profile used before, 64 MiB, t=3, p=4) still verify, and are re-hashed at the next sign-in.
-- Workers: one thread per core. argon2-cffi releases the GIL while it hashes, so threads hash as fast as a process
-  pool did here (within the noise) without its extra processes, memory and pickled passwords.
+- Workers: one thread per core, at a lower CPU priority than the rest (nice +10). argon2-cffi releases the GIL
+  while it hashes, so threads hash as fast as a process pool did here (within the noise) without its extra
+  processes, memory and pickled passwords.
 - Admission: at most `queue` hashes wait for a worker. One more is refused at once with `Busy` (UNAVAILABLE with a
   retry hint) instead of waiting until the caller's deadline expires; within the bound nothing is refused. A job
   whose caller gave up (deadline, cancellation) before a worker took it is dropped without hashing.
@@ -17,6 +18,7 @@ import asyncio
 import functools
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,7 @@ TIME_COST = 2
 PARALLELISM = 1
 DEFAULT_QUEUE = 200
 MAX_RETRY_AFTER = 10
+WORKER_NICE = 10
 # The trailing metadata key of a Busy answer: whole seconds until the queue has room again.
 RETRY_AFTER = "retry-after"
 BUSY = "sign-in is busy right now; try again in a few seconds"
@@ -50,13 +53,24 @@ class Busy(Unavailable):
         self.retry_after = retry_after
 
 
+def _lower_priority() -> None:
+    """Workers run at a lower CPU priority (nice +10, Linux threads have their own): during a storm the event loop
+    that answers session checks, and the other services, come first, and hashing takes the rest of the cores."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: hash at normal priority
+        pass
+
+
 class HashingPool:
     """`workers` threads and at most `queue` jobs waiting for one of them."""
 
     def __init__(self, *, workers: int = 0, queue: int = DEFAULT_QUEUE) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.queue = queue
-        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._admitted = 0
         # A running mean of one job's seconds, for the retry hint; seeded with this machine's measured cost.
         self._mean_seconds = 0.05
