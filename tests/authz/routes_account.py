@@ -11,6 +11,8 @@ from tests.authz.harness import SIGNED_IN, Route
 PUBLIC = {
     ("GET", "/signin"),
     ("POST", "/signin"),
+    # Where "Signing you in…" comes back when identity was busy: the sealed attempt in its cookie is the credential.
+    ("GET", "/signin/pending"),
     ("POST", "/signout"),
     ("GET", "/lang/{code}"),
     ("POST", "/api/v1/sessions"),
@@ -37,6 +39,7 @@ PUBLIC = {
     ("POST", "/api/v1/sessions/current/mfa/enrolment/confirm"),
     ("GET", "/staff/signin"),
     ("POST", "/staff/signin"),
+    ("GET", "/staff/signin/pending"),
     ("POST", "/staff/signout"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         "auto", description="auto: instrument HTTP and gRPC only when OTEL_* says spans are exported"
     )
     backend_timeout_seconds: float = Field(5.0, gt=0)
+    # The deadline of identity's SignIn alone. It covers a full password-hashing queue (IDENTITY_HASHING_QUEUE 200
+    # / 2 workers × 40 ms = 4 s on an idle 2-core machine, and × 350 ms = 35 s measured on the same machine at a
+    # load average of 12: docs/identity.md), and stays under the usual 60 s proxy read timeout. Beyond the queue's
+    # bound identity answers "busy" at once, and the pages and API say so with a retry (docs/operations.md).
+    signin_timeout_seconds: float = Field(45.0, gt=0, le=120)
     # Bounds how long a session revoked elsewhere (sign-out on another device, password change or reset,
     # staff action) keeps working through this gateway: revocation must take effect within seconds.
     principal_cache_seconds: float = Field(5.0, ge=0)

@@ -45,8 +45,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashing() -> Iterator[None]:
-    """Tests hash many passwords: argon2id with tiny cost parameters keeps them fast. Production keeps
-    argon2-cffi's RFC 9106 defaults (test_sessions checks the real hasher's profile)."""
+    """Tests hash many passwords: argon2id with tiny cost parameters keeps them fast. Production uses OWASP's
+    m=19 MiB, t=2, p=1 (test_hashing checks the real hasher's profile and the re-hash of older hashes)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
         hashing._dummy_hash.cache_clear()

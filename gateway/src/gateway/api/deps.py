@@ -10,11 +10,20 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.clients import Backends
-from gateway.edge.errors import problem_unauthenticated
+from gateway.edge.errors import problem_sign_in_busy, problem_unauthenticated
 from gateway.edge.sessions import PrincipalCache, Session
 from servicekit.principal import KIND_STAFF
 
 # A retried create with the same key answers the first request's record instead of making a second one.
+# A sign-in retried after a 503 "sign-in busy" with the same key counts a wrong password once towards the lock-out.
+SignInAttemptKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="Send the same key again when retrying after a 503 sign-in-busy answer.",
+    ),
+]
 TicketIdempotencyKey = Annotated[
     str | None,
     Header(
@@ -47,6 +56,14 @@ class ApiUnauthenticated(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class ApiSignInBusy(Exception):
+    """identity's password-hashing queue is over its bound: a 503 problem with Retry-After, nothing counted."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 def get_backends(request: Request) -> Backends:
@@ -90,6 +107,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiUnauthenticated)
     async def api_unauthenticated(request: Request, exc: ApiUnauthenticated) -> Response:
         return problem_unauthenticated(exc.detail).response()
+
+    @app.exception_handler(ApiSignInBusy)
+    async def api_sign_in_busy(request: Request, exc: ApiSignInBusy) -> Response:
+        return problem_sign_in_busy(exc.retry_after).response()
 
 
 CurrentSession = Annotated[Session, Depends(current_session)]

@@ -6,7 +6,15 @@ from __future__ import annotations
 import grpc
 from fastapi import APIRouter, Request, Response, status
 
-from gateway.api.deps import ApiUnauthenticated, BearerToken, Clients, CurrentSession, Sessions
+from gateway.api.deps import (
+    ApiSignInBusy,
+    ApiUnauthenticated,
+    BearerToken,
+    Clients,
+    CurrentSession,
+    Sessions,
+    SignInAttemptKey,
+)
 from gateway.api.docs import problems
 from gateway.api.schemas import (
     Me,
@@ -20,24 +28,32 @@ from gateway.api.schemas import (
 from gateway.areas import session as areas_session
 from gateway.areas.session import SignedIn, client_address
 from gateway.clients import Backends
-from gateway.clients.identity import AUDIENCE_PORTAL
+from gateway.clients.identity import AUDIENCE_PORTAL, SignInBusy
 
 router = APIRouter(prefix="/api/v1", responses=problems(400, 401, 413, 503))
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=problems(429), tags=["sessions"])
-async def create_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
-    """Sign in with a portal login and password; the answer's token authenticates the other calls."""
-    result = await api_sign_in(request, backends, body, audience=AUDIENCE_PORTAL)
+async def create_session(
+    body: SignInBody, request: Request, backends: Clients, attempt: SignInAttemptKey = None
+) -> SessionCreated:
+    """Sign in with a portal login and password; the answer's token authenticates the other calls. When many
+    people sign in at once the answer may be a 503 `sign-in-busy` problem with `Retry-After`: retry then."""
+    result = await api_sign_in(request, backends, body, audience=AUDIENCE_PORTAL, attempt_id=attempt or "")
     return SessionCreated(session_token=result.session_token, expires_at=result.expires_at, next_step=result.next_step)
 
 
-async def api_sign_in(request: Request, backends: Backends, body: SignInBody, *, audience: int) -> SignedIn:
-    """The one sign-in flow, worded for JSON: credentials that do not sign in are a 401 problem."""
+async def api_sign_in(
+    request: Request, backends: Backends, body: SignInBody, *, audience: int, attempt_id: str = ""
+) -> SignedIn:
+    """The one sign-in flow, worded for JSON: credentials that do not sign in are a 401 problem, a full hashing
+    queue a 503 `sign-in-busy` problem with Retry-After."""
     try:
         return await areas_session.sign_in(
-            backends, request, login=body.login, password=body.password, audience=audience
+            backends, request, login=body.login, password=body.password, audience=audience, attempt_id=attempt_id
         )
+    except SignInBusy as busy:
+        raise ApiSignInBusy(busy.retry_after) from None
     except grpc.aio.AioRpcError as err:
         if err.code() in areas_session.WRONG_CREDENTIALS:
             raise ApiUnauthenticated("the login and password do not match") from None

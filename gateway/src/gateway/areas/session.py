@@ -13,6 +13,7 @@ from fastapi import Request
 
 from gateway.clients import Backends
 from gateway.clients.identity import STEP_DONE, STEP_MFA_CODE, STEP_MFA_ENROL, SignInOutcome
+from gateway.edge.idempotency import IDEMPOTENCY_KEY
 from gateway.edge.sessions import PrincipalCache
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,21 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def sign_in(backends: Backends, request: Request, *, login: str, password: str, audience: int) -> SignedIn:
-    """identity's SignIn for this caller. gRPC errors propagate: each audience words them itself."""
+async def sign_in(
+    backends: Backends, request: Request, *, login: str, password: str, audience: int, attempt_id: str = ""
+) -> SignedIn:
+    """identity's SignIn for this caller. gRPC errors and SignInBusy propagate: each audience words them itself.
+    A retry of the same attempt (same `attempt_id`) counts a wrong password once towards the lock-out."""
     if len(login) > LOGIN_MAX or len(password) > PASSWORD_MAX:
         raise TooLong()
+    if attempt_id and not IDEMPOTENCY_KEY.match(attempt_id):
+        attempt_id = ""
     result: SignInOutcome = await backends.identity.sign_in(
-        login=login, password=password, audience=audience, client_address=client_address(request)
+        login=login,
+        password=password,
+        audience=audience,
+        client_address=client_address(request),
+        attempt_id=attempt_id,
     )
     return SignedIn(result.session_token, result.expires_at, result.next_step or STEP_DONE)
 

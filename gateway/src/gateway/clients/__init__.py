@@ -45,7 +45,7 @@ class Backends:
         t = settings.backend_timeout_seconds
         return cls(
             channels=channels,
-            identity=IdentityClient(channels["identity"], t),
+            identity=IdentityClient(channels["identity"], t, signin_timeout=settings.signin_timeout_seconds),
             tickets=TicketsClient(channels["tickets"], t),
             billing=BillingClient(channels["billing"], t),
             assets=AssetsClient(channels["assets"], t),

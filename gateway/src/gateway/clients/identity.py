@@ -41,6 +41,32 @@ SECURE_LINK_SCOPES = {
 }
 
 
+# identity's UNAVAILABLE answer when its password-hashing queue is full ("busy: …"), and the trailing metadata
+# that says how many seconds to wait.
+_BUSY_PREFIX = "busy:"
+_RETRY_AFTER = "retry-after"
+DEFAULT_RETRY_AFTER = 2
+
+
+class SignInBusy(Exception):
+    """identity could not take this sign-in now (its hashing queue is full, or the sign-in deadline passed):
+    nothing was counted; try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"sign-in busy, retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _busy(err: grpc.aio.AioRpcError) -> SignInBusy | None:
+    if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return SignInBusy(DEFAULT_RETRY_AFTER)
+    if err.code() != grpc.StatusCode.UNAVAILABLE or not (err.details() or "").startswith(_BUSY_PREFIX):
+        return None
+    hint = dict(err.trailing_metadata() or ()).get(_RETRY_AFTER, "")
+    seconds = int(hint) if isinstance(hint, str) and hint.isdigit() else DEFAULT_RETRY_AFTER
+    return SignInBusy(min(max(seconds, 1), 30))
+
+
 class SignInOutcome(SignInResult):
     next_step: str = STEP_DONE
 
@@ -61,15 +87,26 @@ class ResolvedSession:
 
 
 class IdentityClient:
-    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float, *, signin_timeout: float | None = None) -> None:
         self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
         self._call = Caller("identity", timeout)
+        self._signin_timeout = signin_timeout or timeout
 
-    async def sign_in(self, *, login: str, password: str, audience: int, client_address: str) -> SignInOutcome:
+    async def sign_in(
+        self, *, login: str, password: str, audience: int, client_address: str, attempt_id: str = ""
+    ) -> SignInOutcome:
+        """SignIn with its own, longer deadline (GATEWAY_SIGNIN_TIMEOUT_SECONDS); SignInBusy when identity's hashing
+        queue is full or the deadline passed."""
         req = identity_pb2.SignInRequest(
-            login=login, password=password, audience=audience, client_address=client_address
+            login=login, password=password, audience=audience, client_address=client_address, attempt_id=attempt_id
         )
-        resp = await self._call(self._stub.SignIn, req, None)
+        try:
+            resp = await self._call(self._stub.SignIn, req, None, deadline=self._signin_timeout)
+        except grpc.aio.AioRpcError as err:
+            busy = _busy(err)
+            if busy is None:
+                raise
+            raise busy from None
         return SignInOutcome(
             session_token=resp.session_token,
             expires_at=opt_datetime(resp, "expires_at"),

@@ -53,6 +53,8 @@ UNAVAILABLE = Kind(
     503, "backend-unavailable", "Temporarily unavailable", "A backend service is temporarily unavailable; try again."
 )
 
+SIGN_IN_BUSY = Kind(503, "sign-in-busy", "Sign-in is busy")
+
 GRPC_TO_KIND: dict[grpc.StatusCode, Kind] = {
     grpc.StatusCode.INVALID_ARGUMENT: INVALID,
     grpc.StatusCode.OUT_OF_RANGE: INVALID,
@@ -157,6 +159,15 @@ def problem_from_validation(exc: RequestValidationError) -> Problem:
         errors.append({"field": name, "in": where, "message": e.get("msg", "invalid")})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "The request is not valid."
     return Problem(INVALID, detail, errors=errors)
+
+
+def problem_sign_in_busy(retry_after: int) -> Problem:
+    """identity's password-hashing queue is full: come back in `retry_after` seconds (nothing was counted)."""
+    detail = (
+        f"Many people are signing in at once; this attempt was not checked and does not count. "
+        f"Retry in {retry_after} s (Retry-After), with the same Idempotency-Key if you sent one."
+    )
+    return Problem(SIGN_IN_BUSY, detail, headers={"Retry-After": str(retry_after)})
 
 
 def problem_unauthenticated(detail: str) -> Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import grpc
 from fastapi import APIRouter, Request
@@ -10,11 +11,12 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from gateway.areas import session as areas_session
-from gateway.clients.identity import AUDIENCE_PORTAL
+from gateway.clients.identity import AUDIENCE_PORTAL, SignInBusy
 from gateway.edge.csrf import CSRF_COOKIE, CSRF_FIELD, Csrf
 from gateway.edge.errors import NOT_FOUND
+from gateway.edge.idempotency import new_key
 from gateway.edge.sessions import SESSION_COOKIE
-from gateway.web import support_window
+from gateway.web import signin_busy, support_window
 from gateway.web.deps import COOKIE_FLAGS, backends, csrf, pages, sessions
 from gateway.web.forms import check_csrf, field, read_form, safe_next
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES
@@ -86,8 +88,68 @@ async def submit_signin(
     heading: str = "signin.heading",
 ) -> Response:
     """The sign-in form's post, for the portal and the staff console alike (its CSRF token already checked)."""
-    t = pages(request).translator(request)
     login, password = field(form, "login").strip(), field(form, "password")
+    return await _attempt(
+        request,
+        login=login,
+        password=password,
+        attempt_id=new_key(),
+        audience=audience,
+        cookie=cookie,
+        cookie_flags=cookie_flags,
+        next_path=next_path,
+        action=action,
+        heading=heading,
+    )
+
+
+async def retry_pending_signin(
+    request: Request,
+    *,
+    audience: int,
+    cookie: str,
+    cookie_flags: dict,
+    action: str = "/signin",
+    heading: str = "signin.heading",
+    next_of: Callable[[str], str] = safe_next,
+) -> Response:
+    """`<sign-in path>/pending`, where the "Signing you in…" page comes back: the same attempt again (same id, so a
+    wrong password counts once), or the form when nothing is pending (older than two minutes, or already done)."""
+    pending = signin_busy.unseal(request, request.cookies.get(signin_busy.PENDING_COOKIE))
+    if pending is None:
+        t = pages(request).translator(request)
+        page = signin_page(request, message=t("signin.pending_gone"), action=action, heading=heading)
+        return signin_busy.forget(page, action)
+    response = await _attempt(
+        request,
+        login=pending["l"],
+        password=pending["p"],
+        attempt_id=pending["a"],
+        audience=audience,
+        cookie=cookie,
+        cookie_flags=cookie_flags,
+        next_path=next_of(pending["n"]),
+        action=action,
+        heading=heading,
+    )
+    # Still busy: the answer carries a fresh pending cookie; otherwise the attempt is over.
+    return response if response.status_code == 503 else signin_busy.forget(response, action)
+
+
+async def _attempt(
+    request: Request,
+    *,
+    login: str,
+    password: str,
+    attempt_id: str,
+    audience: int,
+    cookie: str,
+    cookie_flags: dict,
+    next_path: str,
+    action: str,
+    heading: str,
+) -> Response:
+    t = pages(request).translator(request)
 
     def again(message: str, status: int, *, keep_login: bool = True) -> Response:
         return signin_page(
@@ -104,7 +166,13 @@ async def submit_signin(
         return again(t("signin.missing"), 400)
     try:
         result = await areas_session.sign_in(
-            backends(request), request, login=login, password=password, audience=audience
+            backends(request), request, login=login, password=password, audience=audience, attempt_id=attempt_id
+        )
+    except SignInBusy as busy:
+        # identity's hashing queue is full: nothing was checked or counted. "Signing you in…", then again.
+        sealed = signin_busy.seal(request, login=login, password=password, attempt_id=attempt_id, next_path=next_path)
+        return signin_busy.busy_page(
+            request, sealed=sealed, retry_after=busy.retry_after, action=action, heading=heading
         )
     except areas_session.TooLong:
         return again(t("signin.wrong"), 401, keep_login=False)
@@ -144,6 +212,13 @@ async def signin_submit(request: Request) -> Response:
         cookie=SESSION_COOKIE,
         cookie_flags=COOKIE_FLAGS,
         next_path=safe_next(field(form, "next")),
+    )
+
+
+@router.get("/signin/pending")
+async def signin_pending(request: Request) -> Response:
+    return await retry_pending_signin(
+        request, audience=AUDIENCE_PORTAL, cookie=SESSION_COOKIE, cookie_flags=COOKIE_FLAGS
     )
 
 

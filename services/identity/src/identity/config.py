@@ -65,6 +65,12 @@ class Settings(ServiceSettings):
     remote_addr: str = ""
     peer_timeout_seconds: float = Field(5.0, gt=0, le=60)
 
+    # Password hashing (users.hashing, docs/identity.md): threads that hash (0 = one per core) and how many hashes
+    # may wait for one before a sign-in is answered "busy, retry" at once. The gateway's
+    # GATEWAY_SIGNIN_TIMEOUT_SECONDS must cover a full queue: queue × 40 ms / workers here, with room for load.
+    hashing_workers: int = Field(0, ge=0, le=64)
+    hashing_queue: int = Field(200, ge=0, le=10_000)
+
     bootstrap_staff_email: str = ""
     bootstrap_staff_password: SecretStr = SecretStr("")
     # SPEC S1: an admin without MFA is sent to enrol at sign-in. Unset means on when env=prod and off otherwise,

@@ -11,6 +11,7 @@ from identity.events import handlers
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
 from identity.sessions.tokens import PrincipalTokens
+from identity.users import hashing
 from identity.users.bootstrap import StaffBootstrap
 from portal.identity.v1 import identity_pb2_grpc
 from servicekit import app
@@ -22,6 +23,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     cfg = rt.settings
+    hashing.configure(workers=cfg.hashing_workers, queue=cfg.hashing_queue)
     tokens = PrincipalTokens(cfg.signing_key(), cfg.principal_token_ttl_seconds)
     box = cfg.secret_box()
     secret = cfg.bootstrap_staff_password.get_secret_value()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from gateway.api.deps import Clients
+from gateway.api.deps import Clients, SignInAttemptKey
 from gateway.api.docs import problems
 from gateway.api.schemas import SessionCreated, SignInBody
 from gateway.api.session import api_sign_in
@@ -18,9 +18,11 @@ router = APIRouter(
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-async def create_staff_session(body: SignInBody, request: Request, backends: Clients) -> SessionCreated:
+async def create_staff_session(
+    body: SignInBody, request: Request, backends: Clients, attempt: SignInAttemptKey = None
+) -> SessionCreated:
     """Staff sign-in; the answer's token authenticates the staff API. A staff member with MFA (and an admin without
     it, where the deployment requires MFA for admins) gets `next_step` `mfa_code` or `mfa_enrol`: finish it with
     the same `/api/v1/sessions/current/mfa…` calls as a portal user, with this token as the bearer."""
-    result = await api_sign_in(request, backends, body, audience=AUDIENCE_STAFF)
+    result = await api_sign_in(request, backends, body, audience=AUDIENCE_STAFF, attempt_id=attempt or "")
     return SessionCreated(session_token=result.session_token, expires_at=result.expires_at, next_step=result.next_step)

@@ -23,7 +23,7 @@ from gateway.web.account import (
 )
 from gateway.web.deps import STAFF_COOKIE, STAFF_COOKIE_FLAGS, STAFF_SIGNIN
 from gateway.web.forms import check_csrf, field, read_form, safe_next
-from gateway.web.session import signin_page, submit_signin, submit_signout
+from gateway.web.session import retry_pending_signin, signin_page, submit_signin, submit_signout
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 HEADING = "staff.signin.heading"
@@ -52,6 +52,19 @@ async def staff_signin_submit(request: Request) -> Response:
         next_path=_staff_next(field(form, "next")),
         action=STAFF_SIGNIN,
         heading=HEADING,
+    )
+
+
+@router.get("/signin/pending")
+async def staff_signin_pending(request: Request) -> Response:
+    return await retry_pending_signin(
+        request,
+        audience=AUDIENCE_STAFF,
+        cookie=STAFF_COOKIE,
+        cookie_flags=STAFF_COOKIE_FLAGS,
+        action=STAFF_SIGNIN,
+        heading=HEADING,
+        next_of=_staff_next,
     )
 
 

@@ -11,6 +11,7 @@ from identity.portal_controls.support_window import renewal_notice_ends_on
 from identity.rpcs import Rpcs
 from identity.sessions import service as sessions
 from identity.sessions.protos import AUDIENCES, NEXT_STEP
+from identity.users.hashing import RETRY_AFTER, Busy
 from portal.identity.v1 import identity_pb2
 from servicekit.protos import timestamp
 
@@ -19,14 +20,20 @@ class SessionRpcs(Rpcs):
     async def SignIn(self, request: identity_pb2.SignInRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         if self._ready is not None and not self._ready.is_set():
             await asyncio.wait_for(self._ready.wait(), timeout=30)
-        opened = await sessions.sign_in(
-            self.db,
-            login=request.login,
-            password=request.password,
-            audience=AUDIENCES.get(request.audience, ""),
-            client_address=request.client_address,
-            policy=self.policy,
-        )
+        try:
+            opened = await sessions.sign_in(
+                self.db,
+                login=request.login,
+                password=request.password,
+                audience=AUDIENCES.get(request.audience, ""),
+                client_address=request.client_address,
+                policy=self.policy,
+                attempt_id=request.attempt_id,
+            )
+        except Busy as busy:
+            # The hashing queue is full: say when to come back (the gateway's Retry-After), refused at once.
+            context.set_trailing_metadata(((RETRY_AFTER, str(busy.retry_after)),))
+            raise
         return identity_pb2.SignInResponse(
             session_token=opened.token,
             expires_at=timestamp(opened.session.expires_at),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity import metrics, validation
+from identity import idempotency, metrics, validation
 from identity.audit import models as audit_kinds
 from identity.audit.service import record
 from identity.contacts.models import Contact
@@ -59,6 +59,8 @@ STAFF_DEACTIVATED = "this staff account is deactivated; ask an admin to reactiva
 MFA_STEP_PENDING = "the second step of the sign-in is not done yet"
 PENDING_FIELDS = {PENDING_MFA: "mfa_pending", PENDING_ENROL: "mfa_enrol_pending"}
 
+MAX_ATTEMPT_ID = 64
+
 _KIND_OF_AUDIENCE = {AUDIENCE_PORTAL: KIND_PORTAL_USER, AUDIENCE_STAFF: KIND_STAFF}
 
 
@@ -94,8 +96,10 @@ async def sign_in(
     audience: str,
     client_address: str = "",
     policy: SessionPolicy,
+    attempt_id: str = "",
 ) -> OpenedSession:
-    """Check the login and password and open a session; unknown login and wrong password fail alike."""
+    """Check the login and password and open a session; unknown login and wrong password fail alike. A retried
+    attempt (same `attempt_id`) counts its failure towards the lock-out once."""
     if audience not in _KIND_OF_AUDIENCE:
         raise InvalidArgument("choose the portal or the staff audience", field="audience")
     login = login.strip()
@@ -107,6 +111,8 @@ async def sign_in(
         raise InvalidArgument(f"at most {validation.MAX_EMAIL} characters", field="login")
     if len(password) > validation.MAX_PASSWORD:
         raise InvalidArgument(f"at most {validation.MAX_PASSWORD} characters", field="password")
+    if len(attempt_id) > MAX_ATTEMPT_ID:
+        raise InvalidArgument(f"at most {MAX_ATTEMPT_ID} characters", field="attempt_id")
     kind = _KIND_OF_AUDIENCE[audience]
     subject = f"{audience}:{validation.key(login)}"
 
@@ -151,9 +157,10 @@ async def sign_in(
             opened = None
         elif not ok or account is None:
             detail = {"audience": audience, "reason": "wrong_password" if account else "unknown_login"}
-            await record(
-                s, kind=audit_kinds.SIGN_IN_FAILED, subject=subject, address=client_address, at=now, detail=detail
-            )
+            if await _first_failure_of(s, subject=subject, attempt_id=attempt_id):
+                await record(
+                    s, kind=audit_kinds.SIGN_IN_FAILED, subject=subject, address=client_address, at=now, detail=detail
+                )
             opened = None
         else:
             if new_hash:
@@ -173,6 +180,19 @@ async def sign_in(
         raise Unauthenticated(WRONG_CREDENTIALS)
     log.info("sign-in of %s %s, session %s", account.kind, account.id, opened.session.id)
     return opened
+
+
+async def _first_failure_of(s: AsyncSession, *, subject: str, attempt_id: str) -> bool:
+    """Whether this failure is the attempt's first (always, without an id): a retried form post or API call must
+    not count one wrong password twice towards the lock-out."""
+    if not attempt_id:
+        return True
+    scope = f"sign-in-failed:{subject}"[:120]
+    if await idempotency.earlier_result(s, scope=scope, key=attempt_id) is not None:
+        log.info("a retried sign-in attempt failed again: counted once")
+        return False
+    await idempotency.claim(s, scope=scope, key=attempt_id, resource_id="counted")
+    return True
 
 
 async def _open_session(
