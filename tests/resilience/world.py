@@ -186,17 +186,38 @@ class Traffic:
             lambda: http.post(f"/api/v1/staff/tickets/{r.ticket_id}/comments", headers=staff, json={"body": r.reply}),
             made=lambda: self._has_comment(http, r.ticket_id, r.reply),
         )
-        await self._until_done(
-            "payment",
-            lambda: http.post(
-                "/api/v1/payments",
-                headers={**customer, "Idempotency-Key": f"payment-{self.run}-{r.i:04d}"},
-                json={
-                    "payment_profile_id": self.profile_id,
-                    "allocations": [{"invoice_id": self.big_invoice, "amount_minor": r.amount}],
-                },
-            ),
-        )
+        for again in range(3):
+            key = f"payment-{self.run}-{r.i:04d}-{again}"
+            resp = await self._until_done(
+                "payment",
+                lambda key=key: http.post(
+                    "/api/v1/payments",
+                    headers={**customer, "Idempotency-Key": key},
+                    json={
+                        "payment_profile_id": self.profile_id,
+                        "allocations": [{"invoice_id": self.big_invoice, "amount_minor": r.amount}],
+                    },
+                ),
+            )
+            if await self._settled(http, resp.json()["payment"]) == "succeeded":
+                return
+        raise AssertionError(f"payment of round {r.i} never succeeded")
+
+    async def _settled(self, http: httpx.AsyncClient, payment: dict) -> str:
+        """The payment's final status. One whose answer a killed billing lost stays pending until billing's
+        reconciler records it (charged) or voids it (never charged); a client checks it, and pays again if voided."""
+        deadline = time.monotonic() + 60
+        while payment["status"] == "pending" and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            try:
+                resp = await http.post(
+                    f"/api/v1/payments/{payment['id']}/check", headers=_bearer(self.customer_session)
+                )
+            except httpx.TransportError:
+                continue
+            if resp.status_code == 200:
+                payment = resp.json().get("payment", payment)
+        return str(payment["status"])
 
     async def _has_comment(self, http: httpx.AsyncClient, ticket_id: str, body: str) -> bool | None:
         """Whether the comment exists; None when that cannot be read now."""
