@@ -48,6 +48,25 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.close()
 
 
+# SQLSTATE classes and codes a server answers while it cannot take connections: 08 connection exception, 57P01-03
+# shutting down, crashed, starting up (a restart), 53300 too many connections.
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _connect_or_unavailable(dialect: Dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
+    """Open a connection; a server that is down or restarting is Unavailable (UNAVAILABLE, so a 503 at the gateway)
+    rather than an unhandled error (INTERNAL, a 502). The driver raises a bare OSError when the socket is gone or
+    refused, which SQLAlchemy passes through unwrapped, and a DBAPI error while the server shuts down or starts."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise Unavailable("the database is unreachable; retry") from exc
+    except dialect.loaded_dbapi.Error as exc:
+        if str(getattr(exc, "sqlstate", "") or "").startswith(_UNREACHABLE_STATES):
+            raise Unavailable("the database is not accepting connections; retry") from exc
+        raise
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = make_url(url).database or ":memory:"
@@ -55,7 +74,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, async_creator=sqlite_inline.creator(path), pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    return engine
 
 
 class Database:
@@ -130,7 +151,7 @@ async def wait_for_database(db: Database, attempts: int = 30) -> None:
             async with db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return
-        except (OSError, DBAPIError):
+        except (OSError, DBAPIError, Unavailable):
             if i == attempts - 1:
                 raise
             await asyncio.sleep(1)

@@ -22,8 +22,10 @@ def open_channel(address: str) -> grpc.aio.Channel:
             # here ahead of it.
             ("grpc.http2.bdp_probe", 0),
             ("grpc.enable_retries", 1),
-            # After a peer restarts (a crash, a rollout), reconnect within about a second or two: gRPC's default
-            # backoff grows to 120 s, and a page section stayed "unavailable" for ~10 s after its backend was back.
+            # gRPC's default reconnect backoff grows to 120 s: a peer restarted after a crash stayed unreachable
+            # from this channel (every call UNAVAILABLE) for seconds after it was serving again. Capped at 2 s,
+            # a restarted peer is called again within about 2 s, at the cost of one connect attempt per 2 s per
+            # address while it is down.
             ("grpc.initial_reconnect_backoff_ms", 250),
             ("grpc.min_reconnect_backoff_ms", 250),
             ("grpc.max_reconnect_backoff_ms", 2_000),

