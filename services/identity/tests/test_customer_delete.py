@@ -156,10 +156,19 @@ async def test_portal_users_cannot_delete_or_ask(stub, world, passwords) -> None
         ),
         stub.UpdateCustomer(identity_pb2.UpdateCustomerRequest(customer_id=world.customer_a), metadata=md),
         stub.ListCustomFields(identity_pb2.ListCustomFieldsRequest(), metadata=md),
-        stub.ListContacts(identity_pb2.ListContactsRequest(customer_id=world.customer_a), metadata=md),
     ):
         code, _ = await status_of(call)
         assert code == grpc.StatusCode.PERMISSION_DENIED
+    # Alice sees all of Acme's tickets, so she may list its contacts for the new-ticket form's picker (SPEC T3):
+    # names only, and never another customer's.
+    listed = await stub.ListContacts(identity_pb2.ListContactsRequest(customer_id=world.customer_a), metadata=md)
+    assert listed.contacts and all(
+        c.customer_id == world.customer_a and c.name and not c.email for c in listed.contacts
+    )
+    code, _ = await status_of(
+        stub.ListContacts(identity_pb2.ListContactsRequest(customer_id=world.customer_b), metadata=md)
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
 
 
 async def test_without_the_peers_addresses_nothing_is_deleted(tokens) -> None:  # noqa: ANN001

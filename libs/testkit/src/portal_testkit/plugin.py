@@ -99,8 +99,16 @@ def smtp_catcher() -> Iterator[MailCatcher]:
 @pytest.fixture(scope="session")
 def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_server: WeedS3) -> StackConfig:
     """Config of the session's `stack`; override this fixture in a conftest to change env or processes. The
-    services that keep files use the session's `s3_server`."""
-    return StackConfig(var_dir=tmp_path_factory.mktemp("stack-var"), free_ports=True, s3=s3_server)
+    services that keep files use the session's `s3_server`. The gateway trusts X-Forwarded-For from loopback, as a
+    deployment trusts its ingress: a test's client stands in for the proxy when it names the browser's address
+    (the per-address sign-in limit, test_account_password); without the header the peer is the client, as always.
+    test_runner_supervision.py checks the untrusted default on a stack of its own."""
+    return StackConfig(
+        var_dir=tmp_path_factory.mktemp("stack-var"),
+        free_ports=True,
+        s3=s3_server,
+        env={"GATEWAY_TRUSTED_PROXIES": "127.0.0.1"},
+    )
 
 
 @pytest.fixture(scope="session")
