@@ -99,16 +99,18 @@ async def upload(request: Request, session: PortalPage) -> Response:
 @router.get("/documents/{document_id}/download")
 async def download(request: Request, document_id: str, session: PortalPage) -> Response:
     """The file as a download (Content-Disposition: attachment), streamed from the assets service."""
-    return await _file(request, session, document_id, thumbnail=False)
+    return await file_response(request, session, document_id, thumbnail=False)
 
 
 @router.get("/documents/{document_id}/thumbnail")
 async def thumbnail(request: Request, document_id: str, session: PortalPage) -> Response:
     """An image document's PNG preview, shown inline in the pages."""
-    return await _file(request, session, document_id, thumbnail=True)
+    return await file_response(request, session, document_id, thumbnail=True)
 
 
-async def _file(request: Request, session: Session, document_id: str, *, thumbnail: bool) -> Response:
+async def file_response(request: Request, session: Session, document_id: str, *, thumbnail: bool) -> Response:
+    """A document's file or preview as the assets service streams it (the staff pages serve theirs with this too);
+    an unknown, hidden or other customer's document is the 404 page."""
     try:
         doc, chunks = await backends(request).documents.download(
             session.principal_token, document_id[:64], thumbnail=thumbnail

@@ -370,21 +370,20 @@ async def retire_asset(request: Request, asset_id: str, session: StaffPage) -> R
     return RedirectResponse(f"/staff/assets/{quote(asset.id, safe='')}?done={done}", 303)
 
 
+def _delete_page(
+    request: Request, session: Session, kind: str, name: str, path: str, *, error: str = "", status_code: int = 200
+) -> Response:
+    """The confirmation before deleting an asset or a site (and the refusal, when the service says no)."""
+    context = {"kind": kind, "name": name, "action": f"{path}/delete", "back": path, "error": error}
+    return _pages(request).render(
+        request, "staff/assets/delete.html", context, session=session, status_code=status_code
+    )
+
+
 @router.get("/assets/{asset_id}/delete")
 async def delete_asset_confirm(request: Request, asset_id: str, session: StaffPage) -> Response:
     asset = await _backends(request).assets.get_asset(session.principal_token, asset_id[:64])
-    return _pages(request).render(
-        request,
-        "staff/assets/delete.html",
-        {
-            "kind": "asset",
-            "name": asset.name,
-            "action": f"/staff/assets/{asset.id}/delete",
-            "back": f"/staff/assets/{asset.id}",
-            "error": "",
-        },
-        session=session,
-    )
+    return _delete_page(request, session, "asset", asset.name, f"/staff/assets/{asset.id}")
 
 
 @router.post("/assets/{asset_id}/delete")
@@ -395,14 +394,9 @@ async def delete_asset(request: Request, asset_id: str, session: StaffPage) -> R
     try:
         await backends.assets.delete_asset(token, asset.id)
     except grpc.aio.AioRpcError as err:
-        context = {
-            "kind": "asset",
-            "name": asset.name,
-            "action": f"/staff/assets/{asset.id}/delete",
-            "back": f"/staff/assets/{asset.id}",
-            "error": _refusal(err),
-        }
-        return _pages(request).render(request, "staff/assets/delete.html", context, session=session, status_code=403)
+        return _delete_page(
+            request, session, "asset", asset.name, f"/staff/assets/{asset.id}", error=_refusal(err), status_code=403
+        )
     return RedirectResponse(f"/staff/customers/{quote(asset.customer_id, safe='')}/assets?done=deleted", 303)
 
 
@@ -465,18 +459,7 @@ async def save_site(request: Request, site_id: str, session: StaffPage) -> Respo
 @router.get("/sites/{site_id}/delete")
 async def delete_site_confirm(request: Request, site_id: str, session: StaffPage) -> Response:
     site = await _backends(request).assets.get_site(session.principal_token, site_id[:64])
-    return _pages(request).render(
-        request,
-        "staff/assets/delete.html",
-        {
-            "kind": "site",
-            "name": site.name,
-            "action": f"/staff/sites/{site.id}/delete",
-            "back": f"/staff/sites/{site.id}",
-            "error": "",
-        },
-        session=session,
-    )
+    return _delete_page(request, session, "site", site.name, f"/staff/sites/{site.id}")
 
 
 @router.post("/sites/{site_id}/delete")
@@ -487,13 +470,8 @@ async def delete_site(request: Request, site_id: str, session: StaffPage) -> Res
     try:
         await backends.assets.delete_site(token, site.id)
     except grpc.aio.AioRpcError as err:
-        context = {
-            "kind": "site",
-            "name": site.name,
-            "action": f"/staff/sites/{site.id}/delete",
-            "back": f"/staff/sites/{site.id}",
-            "error": _refusal(err),
-        }
         status = 409 if err.code() == grpc.StatusCode.FAILED_PRECONDITION else 403
-        return _pages(request).render(request, "staff/assets/delete.html", context, session=session, status_code=status)
+        return _delete_page(
+            request, session, "site", site.name, f"/staff/sites/{site.id}", error=_refusal(err), status_code=status
+        )
     return RedirectResponse(f"/staff/customers/{quote(site.customer_id, safe='')}/assets?done=site_deleted", 303)

@@ -18,6 +18,7 @@ from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import NOT_FOUND
 from gateway.edge.sessions import Session
 from gateway.web.deps import STAFF_COOKIE, StaffPage, backends, pages
+from gateway.web.documents import file_response
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.views.documents import staff_document_row
 
@@ -135,21 +136,9 @@ async def delete(request: Request, document_id: str, session: StaffPage) -> Resp
 
 @router.get("/documents/{document_id}/download")
 async def download(request: Request, document_id: str, session: StaffPage) -> Response:
-    return await _file(request, session, document_id, thumbnail=False)
+    return await file_response(request, session, document_id, thumbnail=False)
 
 
 @router.get("/documents/{document_id}/thumbnail")
 async def thumbnail(request: Request, document_id: str, session: StaffPage) -> Response:
-    return await _file(request, session, document_id, thumbnail=True)
-
-
-async def _file(request: Request, session: Session, document_id: str, *, thumbnail: bool) -> Response:
-    try:
-        doc, chunks = await backends(request).documents.download(
-            session.principal_token, document_id[:64], thumbnail=thumbnail
-        )
-    except (grpc.aio.AioRpcError, LookupError) as err:
-        if isinstance(err, LookupError) or err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            return pages(request).error(request, NOT_FOUND, session=session)
-        raise
-    return rules.thumbnail_response(chunks) if thumbnail else rules.download_response(doc, chunks)
+    return await file_response(request, session, document_id, thumbnail=True)
