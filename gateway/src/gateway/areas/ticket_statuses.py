@@ -42,8 +42,11 @@ class Catalogue:
 
     def known(self, value: str) -> str | None:
         """The stored name for what someone typed or clicked (any case), or None."""
-        value = value.strip().lower().replace("_", " ")
-        return next((st.name for st in self.statuses if st.name.lower() == value), None)
+        value = value.strip().lower()
+        for candidate in (value, value.replace("_", " ")):  # "waiting_on_customer" from older links, too
+            if found := next((st.name for st in self.statuses if st.name.lower() == candidate), None):
+                return found
+        return None
 
     def label(self, lang: str, name: str) -> str:
         """The configured label in `lang`, or '' (then the product's own wording, or the name, is shown)."""
