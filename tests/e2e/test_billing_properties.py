@@ -26,7 +26,11 @@ from tests.e2e.helpers import api, api_sign_in
 
 TOTALS = (5_000_000, 7_000_000)
 KEY = st.from_regex(r"[A-Za-z0-9_-]{16,64}", fullmatch=True)
-ODD_KEY = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
+# Printable ASCII; a value with whitespace at either end is not a header an HTTP client can send (h11 refuses it,
+# and servers strip it), so the odd keys are the ones that can reach the gateway.
+ODD_KEY = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80).filter(
+    lambda k: k == k.strip()
+)
 AMOUNT = st.one_of(
     st.integers(min_value=1, max_value=30_000),
     st.integers(min_value=-(2**70), max_value=2**70),

@@ -52,7 +52,12 @@ async def test_sign_in_and_home_in_chromium(backends, shots: Path) -> None:
 
     port = free_port()
     app = create_app(make_settings(backends.address))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    # As the real server (gateway/server.py): a stream the browser left open (the ticket page's live feed) may
+    # hold shutdown 5 s at most.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
