@@ -211,7 +211,9 @@ async def test_an_empty_fetch_is_an_idle_poll_not_a_failure(caplog: pytest.LogCa
     async def handler(session, data, headers) -> None:  # noqa: ANN001
         raise AssertionError("no message arrives")
 
-    consumer = events.Consumer(name="kit-idle", subject=SUBJECT, handler=handler, db=None, metrics=kit_metrics("kittest"))  # type: ignore[arg-type]
+    consumer = events.Consumer(
+        name="kit-idle", subject=SUBJECT, handler=handler, db=None, metrics=kit_metrics("kittest")
+    )  # type: ignore[arg-type]
     consumer._measure_lag = _no_lag  # type: ignore[method-assign]
     with caplog.at_level("WARNING", logger=events.log.name):
         task = asyncio.create_task(consumer.run(Nc()))  # type: ignore[arg-type]
