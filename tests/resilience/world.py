@@ -325,7 +325,11 @@ class Traffic:
         assert set(e["replies"]) == {r.i for r in rounds}, f"reply emails: {summary}, {n} replies"
         assert set(e["received"].values()) == {1}, e["received"].most_common(3)
         assert set(e["replies"].values()) == {1}, e["replies"].most_common(3)
-        assert len(e["receipts"]) == n and set(e["receipts"].values()) == {1}, e["receipts"].most_common(3)
+        expected = {f"Payment received: {r.amount // 100}.{r.amount % 100:02d} USD" for r in rounds}
+        assert set(e["receipts"]) == expected and set(e["receipts"].values()) == {1}, (
+            f"missing {sorted(expected - set(e['receipts']))}, unexpected {sorted(set(e['receipts']) - expected)}, "
+            f"twice {[k for k, v in e['receipts'].items() if v > 1]}; {n} rounds"
+        )
         amounts = {r.amount for r in rounds}
         assert set(e["charged"]) == amounts and set(e["charged"].values()) == {1}, e["charged"].most_common(3)
         self._verify_tickets(rounds)

@@ -11,6 +11,7 @@ from portal.tickets.v1 import events_pb2
 from portal_local.nats import NatsServer
 from servicekit import events
 from servicekit.db import Database
+from servicekit.errors import Unavailable
 from servicekit.metrics import kit_metrics
 from servicekit.outbox_tables import inbox, kit_metadata, outbox
 from servicekit.retention import Retention
@@ -105,11 +106,52 @@ async def test_a_message_that_always_fails_is_delivered_n_times_then_parked_and_
         # And gone from the consumer: nothing pending, nothing waiting for an ack.
         info = await js.consumer_info(events.STREAM, "kitdead-c")
         assert info.num_pending == 0 and info.num_ack_pending == 0
-        assert info.config.max_deliver == 4
+        assert info.config.max_deliver == -1  # the bound is the consumer's own, for handler failures only
 
         lines = [r.getMessage() for r in caplog.records if r.name == "servicekit.events" and "parked" in r.getMessage()]
         assert len(lines) == 1 and SUBJECT in lines[0] and "Poisoned" in lines[0], lines
         assert not any(MARKER in r.getMessage() for r in caplog.records)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await nc.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_message_that_fails_while_the_database_is_away_is_never_parked(db, nats):
+    """Failures because the service's own database is unreachable are not the message's fault: more of them than
+    max_deliver still end in the message handled once the database is back, and nothing is dead-lettered."""
+    metrics = kit_metrics("kitaway")
+    nc = await events.connect(nats.url, "kitaway")
+    await events.ensure_stream(nc)
+    relay = events.OutboxRelay(db, nc, metrics)
+    attempts: list[int] = []
+    handled: list[int] = []
+
+    async def handler(session, event: events_pb2.TicketCreated, event_id: str) -> None:
+        attempts.append(event.number)
+        if len(attempts) <= 5:  # the database is away for the first five deliveries
+            raise Unavailable("the database is unreachable; retry") from OSError("connection refused")
+        handled.append(event.number)
+
+    consumer = events.Consumer(
+        name="kitaway-c",
+        subject=SUBJECT,
+        message=events_pb2.TicketCreated,
+        handler=handler,
+        db=db,
+        metrics=metrics,
+        max_deliver=3,
+        redeliver_delay=0.05,
+    )
+    dead_before = metrics.events_dead_lettered.labels(SUBJECT)._value.get()
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run(nc))]
+    try:
+        await _write(db, [7])
+        await _wait_for(lambda: handled == [7])
+        assert len(attempts) == 6
+        assert metrics.events_dead_lettered.labels(SUBJECT)._value.get() == dead_before
     finally:
         for t in tasks:
             t.cancel()

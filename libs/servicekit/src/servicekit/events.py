@@ -25,10 +25,11 @@ from nats.aio.client import Client as NatsClient
 from nats.js import api as js_api
 from nats.js.errors import BadRequestError
 from opentelemetry import trace
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import Database, signal_after_commit
+from servicekit.errors import Unavailable
 from servicekit.metrics import KitMetrics
 from servicekit.outbox_tables import inbox, outbox
 from servicekit.telemetry import extract_context, inject_headers
@@ -254,14 +255,16 @@ class Consumer:
         # The series exists at 0 from the start: Prometheus' increase() sees the first parked event as a rise,
         # which a series first scraped at 1 would not be.
         self._metrics.events_dead_lettered.labels(self.subject)
-        # JetStream's own bound is one more than ours: the consumer parks the message on its last delivery, and
-        # should parking fail (NATS away) the server still offers it once more rather than never again.
+        # JetStream itself sets no bound (-1): the bound is ours, and only for a handler that fails on the message.
+        # A message that failed because the service's own database was away is redelivered until it is back (a
+        # server bound would silently stop offering it: a lost receipt after an eight-second database restart), and
+        # should parking fail (NATS away) the server still offers the message again.
         config = js_api.ConsumerConfig(
             durable_name=self.name,
             ack_policy=js_api.AckPolicy.EXPLICIT,
             ack_wait=self._ack_wait,
             filter_subject=self.subject,
-            max_deliver=self.max_deliver + 1,
+            max_deliver=-1,
         )
         while True:
             try:
@@ -325,6 +328,16 @@ class Consumer:
                     # Including the handler's own IntegrityError: that is a failure to redeliver, not a duplicate.
                     self._metrics.events_consumed.labels(self.name, "failed").inc()
                     deliveries = _deliveries(msg)
+                    if _database_away(exc):
+                        # Not the message's fault: never parked, redelivered with a growing pause until it is back.
+                        log.warning(
+                            "consumer %s: database unavailable on event %s (delivery %d); it will be redelivered",
+                            self.name,
+                            event_id,
+                            deliveries,
+                        )
+                        await _quietly(msg.nak(delay=_pause(self.redeliver_delay, deliveries)))
+                        return
                     if deliveries >= self.max_deliver and await self._park(msg, headers, event_id, exc, deliveries):
                         return
                     log.exception(
@@ -399,6 +412,24 @@ class Consumer:
             self._metrics.consumer_lag.labels(self.name).set(info.num_pending + info.num_ack_pending)
         except Exception:  # noqa: S110 - the gauge simply keeps its last value while NATS is away
             pass
+
+
+def _database_away(exc: BaseException) -> bool:
+    """Whether the failure is the service's database being unreachable (down, restarting, connection lost), by the
+    exception or anything in its cause chain: the unit of work turns those into Unavailable."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, Unavailable):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _pause(base: float, deliveries: int) -> float:
+    """Redelivery pause while the database is away: doubling from `base`, at most 30 s."""
+    return min(base * 2 ** min(max(deliveries - 1, 0), 5), 30.0)
 
 
 def _deliveries(msg) -> int:  # noqa: ANN001 - nats Msg
