@@ -196,9 +196,10 @@ def test_network_policies_deny_all_then_allow_the_declared_paths():
     for backend in ("identity", "tickets", "billing", "assets", "remote"):
         spec = policies[f"portal-{backend}"]
         callers = [r for r in spec["ingress"] if r["from"][0].get("podSelector")]
-        # The gateway calls every backend; tickets also asks assets about sites and assets (T8); identity asks the
-        # others whether they hold data for a customer it would delete (C5).
-        expected = {"identity": ["gateway"], "assets": ["gateway", "identity", "tickets"]}.get(
+        # The gateway calls every backend; tickets also asks assets about sites and assets (T8), and remote whether
+        # the caller may see an asset (issue 14); identity asks the others whether they hold data for a customer it
+        # would delete (C5).
+        expected = {"identity": ["gateway"], "assets": ["gateway", "identity", "remote", "tickets"]}.get(
             backend, ["gateway", "identity"]
         )
         assert callers and callers[0]["from"][0]["podSelector"]["matchExpressions"][0]["values"] == expected

@@ -27,3 +27,15 @@ def test_keys_are_created_once_private_and_reused(tmp_path: Path) -> None:
     again = ensure_keys(tmp_path)
     assert {f: f.read_bytes() for f in before} == before
     assert again.session_secret == keys.session_secret
+
+
+def test_remotes_command_key_is_its_own_ed25519_key_made_once(tmp_path: Path) -> None:
+    keys = ensure_keys(tmp_path)
+    pem = keys.command_key_file.read_bytes()
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS8
+    command = load_pem_private_key(pem, password=None)
+    assert isinstance(command, Ed25519PrivateKey)
+    assert stat.S_IMODE(keys.command_key_file.stat().st_mode) == 0o600
+    # Not the principal-signing key: a leaked command key must not mint principal tokens, nor the reverse.
+    assert pem != keys.private_key_file.read_bytes()
+    assert ensure_keys(tmp_path).command_key_file.read_bytes() == pem

@@ -69,6 +69,44 @@ def test_services_get_the_contract_environment(tmp_path: Path) -> None:
     assert stack._child_env("tickets")["TICKETS_LOG_LEVEL"] == "DEBUG"
 
 
+def test_remote_replicas_share_key_database_and_nats_with_their_own_ports_and_ids(tmp_path: Path) -> None:
+    stack = Stack(var_dir=tmp_path, port_offset=1000, remote_replicas=2)
+    from portal_local.keys import ensure_keys
+
+    stack.keys = ensure_keys(tmp_path)
+    assert stack.remote_names == ("remote", "remote-2")
+    first, second = stack.env_for("remote"), stack.env_for("remote-2")
+    assert first["REMOTE_GRPC_PORT"] == "51055" and first["REMOTE_AGENT_PORT"] == "51065"
+    assert (second["REMOTE_GRPC_PORT"], second["REMOTE_AGENT_PORT"]) == ("51155", "51165")
+    assert first["REMOTE_METRICS_PORT"] != second["REMOTE_METRICS_PORT"]
+    assert (first["REMOTE_REPLICA_ID"], second["REMOTE_REPLICA_ID"]) == ("remote-1", "remote-2")
+    for name in ("REMOTE_DATABASE_URL", "REMOTE_NATS_URL", "REMOTE_COMMAND_KEY_FILE", "REMOTE_ASSETS_ADDRESS"):
+        assert first[name] == second[name], name
+    assert first["REMOTE_DATABASE_URL"].endswith("/remote.db")
+    assert first["REMOTE_COMMAND_KEY_FILE"] == str(stack.keys.command_key_file)
+    assert first["REMOTE_ASSETS_ADDRESS"] == first["REMOTE_ASSETS_ADDR"] == "127.0.0.1:51054"
+    assert stack.agent_addresses == ["127.0.0.1:51065", "127.0.0.1:51165"]
+    # The gateway and identity talk to the first replica only.
+    assert stack.env_for("gateway")["GATEWAY_REMOTE_ADDR"] == "127.0.0.1:51055"
+    wanted = {w.port for w in stack.port_wants()}
+    assert {51055, 51065, 51155, 51165} <= wanted
+    # The make run default: one replica, agents on 50065.
+    single = Stack(var_dir=tmp_path)
+    assert single.remote_names == ("remote",) and single.agent_addresses == ["127.0.0.1:50065"]
+    with pytest.raises(ValueError, match="remote_replicas"):
+        Stack(var_dir=tmp_path, remote_replicas=0)
+
+
+def test_an_agent_needs_a_started_stack_and_a_real_replica(tmp_path: Path) -> None:
+    stack = Stack(var_dir=tmp_path, free_ports=True, processes=["nats"])
+    with pytest.raises(StackError, match="start the stack"):
+        stack.start_agent(tmp_path / "agent", "token")
+    with stack:
+        # No remote in this stack: no replica to enrol with.
+        with pytest.raises(ValueError, match="replica"):
+            stack.start_agent(tmp_path / "agent", "token", replica=0)
+
+
 def _ignore_sigint() -> None:
     # What a shell does to a job it starts in the background (`python -m portal_local run &` in a script).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -18,6 +18,7 @@ from types import FrameType
 
 from portal_local.ports import PortInUseError
 from portal_local.seed import DEMO_CUSTOMERS, DEMO_TECHNICIAN_EMAIL, DEMO_TECHNICIAN_PASSWORD, SeedError, seed_stack
+from portal_local.seed.remote import DemoDevicesResult, seed_remote
 from portal_local.stack import PORT_SLOTS, PROCESSES, Stack, StackConfig, StackError
 
 
@@ -106,9 +107,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"starting {', '.join(stack.enabled)}; logs in {stack.logs_dir}", flush=True)
         stack.start()
         seeded = None
+        devices = None
         if not args.no_seed and {"identity", "tickets"} <= set(stack.enabled):
             seeded = seed_stack(stack)
-        _print_banner(stack, time.monotonic() - began, seeded is not None and seeded.created)
+            # Demo devices with a running agent each, and demo scripts (every run: the agents run with the stack).
+            if {"gateway", "assets", "remote"} <= set(stack.enabled):
+                devices = seed_remote(stack)
+        _print_banner(stack, time.monotonic() - began, seeded is not None and seeded.created, devices)
         # The supervisor thread restarts what crashes and prints it; this thread waits for a stop signal.
         while True:
             time.sleep(1.0)
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
 
 
-def _print_banner(stack: Stack, seconds: float, seeded_now: bool) -> None:
+def _print_banner(stack: Stack, seconds: float, seeded_now: bool, devices: DemoDevicesResult | None = None) -> None:
     lines = [
         "",
         f"Portal is up after {seconds:.1f}s.",
@@ -143,6 +148,14 @@ def _print_banner(stack: Stack, seconds: float, seeded_now: bool) -> None:
         lines.append(f"  staff   {DEMO_TECHNICIAN_EMAIL} / {DEMO_TECHNICIAN_PASSWORD}   (staff console, technician)")
     for demo in DEMO_CUSTOMERS:
         lines.append(f"  portal  {demo.login} / {demo.password}   ({demo.business_name})")
+    if devices is not None:
+        lines += [
+            "",
+            f"Demo devices ({devices.customer}, remote access on), each with a running portal-agent:",
+            *(f"  {name}" for name in devices.devices),
+            f"  agents' endpoint  {stack.agent_addresses[0]}   (state in {stack.var_dir / 'agents'})",
+            f"Demo scripts: {', '.join(devices.scripts)}",
+        ]
     lines += [
         "",
         f"Data in {stack.var_dir}. A process that crashes is restarted (shown below); press Ctrl-C to stop.",

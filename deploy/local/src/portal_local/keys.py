@@ -1,5 +1,6 @@
 """Local secrets: identity's Ed25519 principal-signing key pair, identity's key for secrets at rest (Fernet), the
-assets service's master key for masked credentials and the gateway's session secret.
+assets service's master key for masked credentials, remote's Ed25519 command-signing key (every replica shares it)
+and the gateway's session secret.
 
 They are created once under <var>/keys and reused, so sessions and tokens survive a restart.
 """
@@ -26,6 +27,9 @@ class LocalKeys:
     secrets_key_file: Path
     # `id:base64key` master key of masked credentials (ASSETS_CREDENTIAL_KEYS, assets' credentials.crypto).
     credential_keys_file: Path
+    # Ed25519 private key (PEM, PKCS8) with which every remote replica signs commands to agents
+    # (REMOTE_COMMAND_KEY_FILE); agents learn its public half at enrolment.
+    command_key_file: Path
 
     @property
     def session_secret(self) -> str:
@@ -39,6 +43,13 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def _ed25519_pem() -> bytes:
+    """A new Ed25519 private key, PEM PKCS8, unencrypted (the file's mode 0600 protects it)."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 def ensure_keys(var_dir: Path) -> LocalKeys:
     keys_dir = Path(var_dir) / "keys"
     keys_dir.mkdir(parents=True, exist_ok=True)
@@ -49,19 +60,15 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
         session_secret_file=keys_dir / "session_secret",
         secrets_key_file=keys_dir / "identity_secrets.key",
         credential_keys_file=keys_dir / "assets_credential.keys",
+        command_key_file=keys_dir / "remote_command.pem",
     )
 
     if not keys.private_key_file.exists():
-        key = Ed25519PrivateKey.generate()
-        _write_private(
-            keys.private_key_file,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        _write_private(keys.private_key_file, _ed25519_pem())
         keys.public_key_file.unlink(missing_ok=True)
+
+    if not keys.command_key_file.exists():
+        _write_private(keys.command_key_file, _ed25519_pem())
 
     if not keys.public_key_file.exists():
         # Derived from the private key, so a lost public file is simply recreated.

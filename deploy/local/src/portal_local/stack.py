@@ -1,4 +1,5 @@
-"""The whole platform on one machine: NATS, the S3 server, the mail catcher, five services and the gateway.
+"""The whole platform on one machine: NATS, the S3 server, the mail catcher, five services and the gateway, and
+on request more remote replicas (`remote_replicas`) and device agents (`start_agent`).
 
 Each runs as its own process with the env of the local contract, logs to <var>/logs/<name>.log, and
 is stopped with SIGTERM (then SIGKILL). Services apply their own migrations; the runner does not.
@@ -14,8 +15,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -29,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from portal_local.keys import LocalKeys, ensure_keys
 from portal_local.nats import NatsServer
 from portal_local.ports import HOST, PortWant, check_ports_free, free_port
-from portal_local.procs import ManagedProcess, http_status
+from portal_local.procs import ManagedProcess, http_status, tail
 from portal_local.s3 import WeedS3
 from portal_local.topology import NODES, SERVICES
 
@@ -71,6 +74,10 @@ def _port_slots() -> tuple[PortSlot, ...]:
         slots.append(
             PortSlot(f"{svc}_metrics", 9101 + i, svc, f"{svc} metrics", f"{up}_METRICS_PORT", f"--{svc}-metrics-port")
         )
+    # The remote service's second gRPC server, which serves only the agents' AgentService.
+    slots.append(
+        PortSlot("remote_agent", 50065, "remote", "remote agents' gRPC", "REMOTE_AGENT_PORT", "--remote-agent-port")
+    )
     slots.append(
         PortSlot(
             "gateway_http", NODES["gateway"].port, "gateway", "gateway HTTP", "GATEWAY_HTTP_PORT", "--gateway-port"
@@ -85,6 +92,12 @@ def _port_slots() -> tuple[PortSlot, ...]:
 
 
 PORT_SLOTS: tuple[PortSlot, ...] = _port_slots()
+# A remote replica after the first ("remote-2", ...) takes these ports, each the first replica's default plus
+# REPLICA_PORT_STEP per replica (or a free port in tests).
+REPLICA_PORTS = ("grpc", "metrics", "agent")
+REPLICA_PORT_STEP = 100
+# `portal-agent run` exits with this code when the broker refuses its credential (revoked): not restarted.
+AGENT_REVOKED_EXIT = 3
 
 
 class StackError(RuntimeError):
@@ -116,6 +129,9 @@ class StackConfig:
     restart_delay: float = 0.5  # first restart's wait; doubles per quick crash ...
     restart_delay_max: float = 10.0  # ... up to this
     restart_reset_after: float = 30.0  # a process that ran this long before dying starts again from restart_delay
+    # Remote processes sharing one database and NATS ("remote", "remote-2", ...), each with its own ports and
+    # REMOTE_REPLICA_ID; the gateway and identity talk to the first.
+    remote_replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,8 @@ class Stack:
         unknown_ports = set(cfg.ports) - {s.key for s in PORT_SLOTS}
         if unknown_ports:
             raise ValueError(f"unknown port names {sorted(unknown_ports)}; choose from {[s.key for s in PORT_SLOTS]}")
+        if int(cfg.remote_replicas) < 1:
+            raise ValueError(f"remote_replicas must be at least 1, not {cfg.remote_replicas}")
         self.config = cfg
         self.host = cfg.host
         self.var_dir = Path(cfg.var_dir).resolve()
@@ -152,6 +170,10 @@ class Stack:
         # A shared S3 server given in the config is already running: the stack does not start its own.
         self.enabled: tuple[str, ...] = tuple(
             p for p in PROCESSES if p in cfg.processes and not (p == "s3" and cfg.s3 is not None)
+        )
+        # Further remote replicas start with the first, after the other services' tier.
+        self.remote_replicas: tuple[str, ...] = (
+            tuple(f"remote-{i}" for i in range(2, int(cfg.remote_replicas) + 1)) if "remote" in self.enabled else ()
         )
         self.ports: dict[str, int] = {}
         for slot in PORT_SLOTS:
@@ -161,6 +183,13 @@ class Stack:
                 self.ports[slot.key] = free_port(self.host)
             else:
                 self.ports[slot.key] = slot.default + cfg.port_offset
+        for i, replica in enumerate(self.remote_replicas, start=1):
+            for what in REPLICA_PORTS:
+                first = self.ports[f"remote_{what}"]
+                self.ports[f"{replica}_{what}"] = (
+                    free_port(self.host) if cfg.free_ports else first + REPLICA_PORT_STEP * i
+                )
+        self._agents = 0
         self.keys: LocalKeys | None = None
         self.nats: NatsServer | None = None
         self.s3: WeedS3 | None = cfg.s3
@@ -205,6 +234,16 @@ class Stack:
         return f"http://{self.host}:{self.ports[f'{name}_metrics']}/metrics"
 
     @property
+    def remote_names(self) -> tuple[str, ...]:
+        """The remote replicas' process names: "remote" (the one the gateway calls), then "remote-2", ..."""
+        return ("remote", *self.remote_replicas) if "remote" in self.enabled else ()
+
+    @property
+    def agent_addresses(self) -> list[str]:
+        """Each remote replica's agents' endpoint (host:port, plaintext on loopback), in replica order."""
+        return [f"{self.host}:{self.ports[f'{name}_agent']}" for name in self.remote_names]
+
+    @property
     def addresses(self) -> dict[str, str]:
         """Every endpoint by name, for printing and for tests."""
         out = {
@@ -229,7 +268,7 @@ class Stack:
         """The variables the contract gives process `name` (without the inherited environment)."""
         assert self.keys is not None, "keys are created by start()"
         env: dict[str, str] = {}
-        node = NODES.get(name)
+        node = NODES.get("remote" if name in self.remote_replicas else name)
         if node is None:  # NATS and the mail catcher take flags, not variables
             return env
         up = node.env_prefix
@@ -257,7 +296,7 @@ class Stack:
                     f"{up}_GRPC_HOST": self.host,
                     f"{up}_GRPC_PORT": str(self.ports[f"{name}_grpc"]),
                     f"{up}_METRICS_PORT": str(self.ports[f"{name}_metrics"]),
-                    f"{up}_DATABASE_URL": f"sqlite+aiosqlite:///{self.var_dir / f'{name}.db'}",
+                    f"{up}_DATABASE_URL": f"sqlite+aiosqlite:///{self.var_dir / f'{node.name}.db'}",
                     f"{up}_NATS_URL": self.nats_url,
                 }
             )
@@ -290,6 +329,18 @@ class Stack:
             env["BILLING_PROVIDER_ADDRESS"] = os.environ.get(
                 "BILLING_PROVIDER_ADDRESS", "1 Example Street|Springfield, IL 62701|USA"
             )
+        elif node.name == "remote":
+            replica = self.remote_names.index(name) + 1 if name in self.remote_names else 1
+            env.update(
+                {
+                    # One command-signing key for every replica: an agent verifies commands whichever sends them.
+                    "REMOTE_COMMAND_KEY_FILE": str(self.keys.command_key_file),
+                    "REMOTE_AGENT_PORT": str(self.ports[f"{name}_agent"]),
+                    # The contract's name for the assets peer (the topology's REMOTE_ASSETS_ADDR is set too).
+                    "REMOTE_ASSETS_ADDRESS": self.grpc_addr("assets"),
+                    "REMOTE_REPLICA_ID": f"remote-{replica}",
+                }
+            )
         elif name == "gateway":
             # The gateway's links in pages must use the port it really has.
             env["GATEWAY_PUBLIC_URL"] = self.gateway_url
@@ -309,7 +360,12 @@ class Stack:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def port_wants(self) -> list[PortWant]:
-        return [PortWant(self.ports[s.key], s.what, s.env_var, s.flag) for s in PORT_SLOTS if s.process in self.enabled]
+        enabled = self.enabled
+        wants = [PortWant(self.ports[s.key], s.what, s.env_var, s.flag) for s in PORT_SLOTS if s.process in enabled]
+        for replica in self.remote_replicas:
+            for what in REPLICA_PORTS:
+                wants.append(PortWant(self.ports[f"{replica}_{what}"], f"{replica} {what}", "", ""))
+        return wants
 
     def start(self) -> Stack:
         if self._started:
@@ -325,7 +381,7 @@ class Stack:
             for name in first:
                 self._spawn(name)
             self._wait_ready(first)
-            rest = [p for p in self.enabled if p not in first]
+            rest = [p for p in self.enabled if p not in first] + list(self.remote_replicas)
             for name in rest:
                 self._spawn(name)
             self._wait_ready(rest)
@@ -377,6 +433,60 @@ class Stack:
         proc.signal(sig)
         return pid
 
+    # -- device agents (portal-agent) ---------------------------------------------------------------
+
+    def start_agent(self, state_dir: Path | str, token: str, replica: int = 0, *, name: str = "") -> ManagedProcess:
+        """Enrol a `portal-agent` with a one-time enrolment token against replica `replica`'s agents' endpoint
+        (plaintext on loopback: `--insecure`), then run it, supervised like the other processes (its name, e.g.
+        "agent-1", works with `process`, `kill_process`, `stop_process`). Its state (agent.json, agent.key) stays in
+        `state_dir`; with a state dir already enrolled, pass token="" to only run it again."""
+        if not self._started:
+            raise StackError("start the stack before an agent")
+        names = self.remote_names
+        if not 0 <= replica < len(names):
+            raise ValueError(f"replica must be in 0..{len(names) - 1} (remote_replicas={len(names)}), not {replica}")
+        exe = portal_agent_executable()
+        state = Path(state_dir).resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._agents += 1
+            name = name or f"agent-{self._agents}"
+        if name in self.processes:
+            raise ValueError(f"a process named {name} is already in this stack")
+        log_path = self.log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update({"PYTHONUNBUFFERED": "1", "PORTAL_AGENT_STATE_DIR": str(state)})
+        for var in ("no_proxy", "NO_PROXY"):
+            env[var] = ",".join(x for x in (env.get(var, ""), "127.0.0.1,localhost") if x)
+        if token:
+            server = self.agent_addresses[replica]
+            argv = [exe, "enrol", "--server", server, "--token", token, "--state-dir", str(state), "--insecure"]
+            with log_path.open("ab") as log:
+                log.write(f"\n=== enrolling {name} with {server}\n".encode())
+                log.flush()
+                try:
+                    done = subprocess.run(  # noqa: S603 - our own console script, arguments as a list
+                        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=60
+                    )
+                except subprocess.TimeoutExpired:
+                    raise StackError(f"portal-agent enrol for {name} took over 60 s; see {log_path}") from None
+            if done.returncode != 0:
+                # The log has the agent's own message; the token is not repeated here.
+                raise StackError(
+                    f"portal-agent enrol for {name} failed (exit code {done.returncode}); "
+                    f"last lines of {log_path}:\n{tail(log_path)}"
+                )
+        proc = ManagedProcess(name, [exe, "run", "--state-dir", str(state)], log_path=log_path, env=env)
+        with self._lock:
+            proc.start()
+            self.processes[name] = proc
+        return proc
+
+    @property
+    def agents(self) -> dict[str, ManagedProcess]:
+        return {n: p for n, p in self.processes.items() if _is_agent(n)}
+
     def _supervise(self) -> None:
         """Restart what exits unexpectedly, with backoff; runs until stop()."""
         due: dict[str, tuple[float, Restart]] = {}  # name -> (restart at, what will be logged)
@@ -388,6 +498,11 @@ class Stack:
                 for name, proc in list(self.processes.items()):
                     if proc.running or proc.stopped_on_purpose or name in self._held:
                         due.pop(name, None)
+                        continue
+                    if _is_agent(name) and proc.returncode == AGENT_REVOKED_EXIT:
+                        # Revoked: starting it again would only be refused again.
+                        self._held.add(name)
+                        log.warning("%s exited: its credential was refused (revoked); not restarted", name)
                         continue
                     if name not in due:
                         ran_for = now - proc.started_at
@@ -483,6 +598,9 @@ class Stack:
             return http_status(f"{self.mail_url}/api/messages", timeout=0.5) == 200
         if name == "gateway":
             return http_status(f"{self.gateway_url}/readyz", timeout=1.0) == 200
+        if _is_agent(name):
+            proc = self.processes.get(name)
+            return proc is not None and proc.running
         return grpc_serving(self.grpc_addr(name))
 
     def _wait_ready(self, names: list[str]) -> None:
@@ -525,7 +643,8 @@ class Stack:
         atexit.unregister(self.stop)
 
     def _stop_all(self) -> None:
-        tiers = [["gateway"], list(SERVICES), ["mailcatcher", "nats", "s3"]]
+        # Agents first with the gateway: they are the remote service's clients.
+        tiers = [["gateway", *self.agents], [*SERVICES, *self.remote_replicas], ["mailcatcher", "nats", "s3"]]
         for tier in tiers:
             procs = [self.processes[n] for n in tier if n in self.processes]
             for p in procs:
@@ -547,6 +666,24 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _is_agent(name: str) -> bool:
+    return name.startswith("agent-") or name.startswith("agent:")
+
+
+def portal_agent_executable() -> str:
+    """The `portal-agent` console script of this environment (next to the interpreter), else on PATH."""
+    here = Path(sys.executable).parent / "portal-agent"
+    if here.exists():
+        return str(here)
+    found = shutil.which("portal-agent")
+    if found is None:
+        raise StackError(
+            "portal-agent is not installed in this environment (the workspace member services/remote/agent "
+            "provides it); run `uv sync` once it is there"
+        )
+    return found
 
 
 def grpc_serving(addr: str, timeout: float = 1.0) -> bool:

@@ -38,7 +38,8 @@ TOPOLOGY: tuple[Node, ...] = (
     Node("billing", "grpc", 50053),
     # Customer documents are files.
     Node("assets", "grpc", 50054, blobs=True),
-    Node("remote", "grpc", 50055),
+    # Asks assets, with the caller's own principal token, whether the caller may see an asset and whose it is.
+    Node("remote", "grpc", 50055, calls=("assets",)),
     Node("gateway", "http", 8000, calls=SERVICES, principal_key="none"),
 )
 
