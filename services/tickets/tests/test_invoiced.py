@@ -55,7 +55,7 @@ def consumed(name: str, outcome: str) -> float:
 
 
 def test_the_service_consumes_billings_invoice_created_durably() -> None:
-    (consumer,) = handlers.consumers(db=None, metrics=kit_metrics(NAME))  # type: ignore[arg-type]
+    consumer, *_remote = handlers.consumers(db=None, metrics=kit_metrics(NAME))  # type: ignore[arg-type]
     assert (consumer.name, consumer.subject) == ("tickets-invoice-created", "portal.billing.invoice_created.v1")
     assert consumer._handler is handlers.on_invoice_created
     assert consumer.message is billing_events_pb2.InvoiceCreated

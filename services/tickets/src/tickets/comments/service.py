@@ -23,6 +23,8 @@ from tickets.tickets.service import author_kind, get_ticket, index_comment
 
 BODY_MAX = 20_000
 AUTHOR_NAME_MAX = 200
+# The kind of author of a comment written from another service's event (neither staff nor a portal user).
+SYSTEM_AUTHOR_KIND = "system"
 CLOSED_MESSAGE = "this ticket is closed and takes no new comments; open a new ticket if you need more help"
 
 
@@ -67,6 +69,45 @@ async def add_comment(
     await publish.ticket_commented(session, ticket, comment)
     if comment.author_kind == "portal_user":
         await publish.customer_commented(session, ticket, comment)
+    return comment
+
+
+async def add_system_comment(
+    session: AsyncSession, *, ticket_id: str, customer_id: str, comment_id: str, body: str, author_name: str
+) -> Comment | None:
+    """A public comment another service's event writes (the remote service's run, session and access records): only
+    on a ticket of `customer_id`, so an event can never write on, or reveal, another customer's ticket; also on a
+    closed ticket, since it is a record of what happened. `comment_id` is derived from the event, so a replay finds
+    the comment it wrote and adds nothing. None when there is no such ticket of that customer."""
+    try:
+        canonical = str(uuid.UUID(ticket_id))
+    except (ValueError, TypeError):
+        return None
+    if not customer_id:
+        return None
+    ticket = await session.scalar(sa.select(Ticket).where(Ticket.id == canonical, Ticket.customer_id == customer_id))
+    if ticket is None:
+        return None
+    existing = await session.get(Comment, comment_id)
+    if existing is not None:
+        return existing
+    body = body.replace("\x00", "").strip()[:BODY_MAX]
+    now = datetime.now(UTC)
+    comment = Comment(
+        id=comment_id,
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        body=body,
+        is_public=True,
+        author_kind=SYSTEM_AUTHOR_KIND,
+        author_id="",
+        author_name=" ".join(author_name.split())[:AUTHOR_NAME_MAX],
+        created_at=now,
+    )
+    session.add(comment)
+    ticket.updated_at = now
+    await index_comment(session, ticket_id=ticket.id, body=body, public=True)
+    await publish.ticket_commented(session, ticket, comment)
     return comment
 
 
