@@ -1,5 +1,6 @@
-"""The events identity consumes: the tickets service's, which call for emails to the customer or staff, and billing's
-payment_succeeded, which calls for a receipt. servicekit's Consumer decodes each message (and skips one that does not
+"""The events identity consumes: the tickets service's, which call for emails to the customer or staff, billing's
+payment_succeeded, which calls for a receipt, and remote's access_requested, which tells the customer's portal users
+a technician asks for remote access to a device. servicekit's Consumer decodes each message (and skips one that does not
 decode); the handlers live with the mail they queue."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.mail.billing_notifications import payment_succeeded_handler
+from identity.mail.remote_notifications import access_requested_handler
 from identity.mail.ticket_notifications import (
     customer_commented_handler,
     queue_ticket_created,
@@ -14,6 +16,7 @@ from identity.mail.ticket_notifications import (
     ticket_commented_handler,
 )
 from portal.billing.v1 import events_pb2 as billing_events_pb2
+from portal.remote.v1 import events_pb2 as remote_events_pb2
 from portal.tickets.v1 import events_pb2 as ticket_events_pb2
 from servicekit.db import Database
 from servicekit.events import Consumer, EventHandler, subject
@@ -24,12 +27,14 @@ TICKET_COMMENTED = subject("tickets", "ticket_commented")
 TICKET_CLOSED = subject("tickets", "ticket_closed")
 CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
 PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
+ACCESS_REQUESTED = subject("remote", "access_requested")
 
 TICKET_CREATED_CONSUMER = "identity-ticket-created"
 TICKET_COMMENTED_CONSUMER = "identity-ticket-commented"
 TICKET_CLOSED_CONSUMER = "identity-ticket-closed"
 CUSTOMER_COMMENTED_CONSUMER = "identity-customer-commented"
 PAYMENT_SUCCEEDED_CONSUMER = "identity-payment-succeeded"
+ACCESS_REQUESTED_CONSUMER = "identity-access-requested"
 
 
 def ticket_created_handler(*, portal_url: str) -> EventHandler:
@@ -77,6 +82,12 @@ def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Con
                 PAYMENT_SUCCEEDED,
                 billing_events_pb2.PaymentOutcome,
                 payment_succeeded_handler,
+            ),
+            (
+                ACCESS_REQUESTED_CONSUMER,
+                ACCESS_REQUESTED,
+                remote_events_pb2.AccessRequested,
+                access_requested_handler,
             ),
         )
     ]

@@ -19,6 +19,11 @@ The rules, in the seed's words (001, "Customer settings") and how they are read 
   notifications related to invoicing only"). **Receive billing emails** off stops them all.
 - **Account emails** (`Kind.ACCOUNT`) go to the portal user's own address, and to nobody else: an invitation or a
   reset link is for that person only. Neither privacy switch applies (they are not reports or billing).
+- **Device emails** (`Kind.DEVICES`: a technician asks for remote access to one of the customer's devices, issue
+  14, X1) go to the customer's portal users who may see its assets (their group has Assets - View All or Assets -
+  View Mine), enabled, with a password set and an email; identity does not know which contact a device belongs to,
+  so a View Mine user is told too. They are ticket correspondence about the customer's devices, so **no email of
+  any kind** and **receive report emails** off stop them as they stop ticket emails.
 - **Staff emails** (`Kind.STAFF`) go to the staff member named, whatever the customer's settings; never to a
   deactivated one.
 
@@ -37,7 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
-from identity.users.models import StaffUser
+from identity.groups.models import PermissionGroup
+from identity.users.models import PortalUser, StaffUser
+from servicekit.permissions import ASSETS_VIEW_ALL, ASSETS_VIEW_MINE
 
 
 class Kind(StrEnum):
@@ -45,6 +52,7 @@ class Kind(StrEnum):
     BILLING = "billing"
     ACCOUNT = "account"
     STAFF = "staff"
+    DEVICES = "devices"
 
 
 class Role(StrEnum):
@@ -91,6 +99,10 @@ async def recipients(
         return []
     if kind is Kind.ACCOUNT:
         return [Recipient(user_email, user_name, Role.USER)] if user_email else []
+    if kind is Kind.DEVICES:
+        if not customer.receive_report_emails:
+            return []
+        return _unique(await _asset_viewers(s, customer.id))
     if kind is Kind.TICKET:
         if not customer.receive_report_emails:
             return []
@@ -114,6 +126,28 @@ async def _first(s: AsyncSession, customer: Customer, contact_id: str) -> Recipi
         if contact is not None and contact.email:
             return Recipient(contact.email, contact.name, Role.CONTACT)
     return Recipient(customer.email, customer.display_name, Role.CUSTOMER) if customer.email else None
+
+
+async def _asset_viewers(s: AsyncSession, customer_id: str) -> list[Recipient]:
+    """The customer's enabled portal users with a password and an email whose group lets them see assets."""
+    rows = await s.execute(
+        select(PortalUser, PermissionGroup, Contact.name)
+        .join(PermissionGroup, PermissionGroup.id == PortalUser.group_id)
+        .outerjoin(Contact, Contact.id == PortalUser.contact_id)
+        .where(
+            PortalUser.customer_id == customer_id,
+            PortalUser.disabled_at.is_(None),
+            PortalUser.password_hash.is_not(None),
+        )
+        .order_by(PortalUser.created_at, PortalUser.id)
+    )
+    out = []
+    for user, group, contact_name in rows.all():
+        permissions = set(group.permissions or ())
+        if user.email and permissions & {ASSETS_VIEW_ALL, ASSETS_VIEW_MINE}:
+            # Greeted as the contact the login belongs to; the customer's own login by its login.
+            out.append(Recipient(user.email, contact_name or user.login, Role.USER))
+    return out
 
 
 def _unique(found: list[Recipient]) -> list[Recipient]:
