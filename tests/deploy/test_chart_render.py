@@ -87,7 +87,9 @@ def test_default_values_render_each_service_with_its_objects():
     objects = objects_of()
     for kind in ("Deployment", "Service", "ServiceAccount"):
         names = sorted(o["metadata"]["name"] for o in by_kind(objects, kind))
-        assert names == [f"portal-{s}" for s in SERVICES], kind
+        # remote also has the agents' endpoint's own Service.
+        expected = sorted(SERVICES + ["remote-agents"]) if kind == "Service" else SERVICES
+        assert names == [f"portal-{s}" for s in expected], kind
     jobs = sorted(o["metadata"]["name"] for o in by_kind(objects, "Job"))
     assert jobs == [f"portal-{s}-migrate" for s in WITH_DATABASE]
     # Opt-in objects are off by default.

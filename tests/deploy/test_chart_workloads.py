@@ -225,15 +225,18 @@ def test_ingresses_route_to_gateway_and_agents_to_remote():
     assert web == {"name": "portal-gateway", "port": {"name": "http"}}
     agents = ingresses["portal-remote-agents"]
     assert agents["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
+    # To the agents' endpoint (a gRPC server serving only AgentService), not remote's principal-checked API.
     assert agents["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {
-        "name": "portal-remote",
-        "port": {"name": "grpc"},
+        "name": "portal-remote-agents",
+        "port": {"name": "agents"},
     }
     assert agents["spec"]["tls"][0]["secretName"] == "agents-tls"
 
 
 def test_grpc_services_are_headless_so_clients_see_every_replica():
     services = {s["metadata"]["name"]: s["spec"] for s in by_kind(objects_of(), "Service")}
+    # Each agent holds one long stream to one pod: its endpoint is a plain ClusterIP (or a LoadBalancer).
+    assert services.pop("portal-remote-agents")["type"] == "ClusterIP"
     for name, spec in services.items():
         if name == "portal-gateway":
             assert "clusterIP" not in spec

@@ -127,8 +127,22 @@ Call with (list $ $svc $services).
 {{- range $peer := $svc.calls -}}
 {{- $target := get $services $peer -}}
 {{- if $target -}}
-{{- $_ := set $env (printf "%s_%s_ADDR" $p (upper $peer)) (printf "%s:%d" (include "portal.serviceName" (list $root $peer)) (int $target.port)) -}}
+{{- $addr := printf "%s:%d" (include "portal.serviceName" (list $root $peer)) (int $target.port) -}}
+{{- $_ := set $env (printf "%s_%s_ADDR" $p (upper $peer)) $addr -}}
+{{- with get ($svc.peerAddressEnv | default dict) $peer -}}
+{{- $_ := set $env . $addr -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if ($svc.agents | default dict).enabled -}}
+{{- $_ := set $env (printf "%s_AGENT_PORT" $p) (toString (int $svc.agents.port)) -}}
+{{- if $svc.agents.tlsSecretName -}}
+{{- $_ := set $env (printf "%s_AGENT_TLS_CERT_FILE" $p) "/etc/portal/agent-tls/tls.crt" -}}
+{{- $_ := set $env (printf "%s_AGENT_TLS_KEY_FILE" $p) "/etc/portal/agent-tls/tls.key" -}}
+{{- end -}}
+{{- end -}}
+{{- range $var, $ref := ($svc.secretFiles | default dict) -}}
+{{- $_ := set $env $var (printf "/etc/portal/files/%s/%s" (include "portal.secretFileVolume" $var) $ref.key) -}}
 {{- end -}}
 {{- if $svc.blobs.enabled -}}
 {{- $bs := $root.Values.blobStore -}}
@@ -216,6 +230,11 @@ Call with (list $ $svc $services).
 {{- end }}
 {{- end -}}
 
+{{/* The volume (and folder under /etc/portal/files) of one secretFiles entry: file-remote-command-key-file. */}}
+{{- define "portal.secretFileVolume" -}}
+{{- printf "file-%s" (. | lower | replace "_" "-") | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Volumes of one service's pods. Call with (list $ $svc). */}}
 {{- define "portal.volumes" -}}
 {{- $root := index . 0 -}}
@@ -253,6 +272,25 @@ Call with (list $ $svc $services).
       - key: {{ $root.Values.principalKeys.secretsKey.key }}
         path: secrets.key
 {{- end }}
+{{- range $var := keys ($svc.secretFiles | default dict) | sortAlpha }}
+{{- $ref := get $svc.secretFiles $var }}
+- name: {{ include "portal.secretFileVolume" $var }}
+  secret:
+    secretName: {{ $ref.secretName }}
+    defaultMode: 0440
+    items:
+      - key: {{ $ref.key }}
+        path: {{ $ref.key }}
+{{- end }}
+{{- if and ($svc.agents | default dict).enabled $svc.agents.tlsSecretName }}
+- name: agent-tls
+  secret:
+    secretName: {{ $svc.agents.tlsSecretName }}
+    defaultMode: 0440
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- end }}
 {{- end -}}
 
 {{- define "portal.volumeMounts" -}}
@@ -269,6 +307,16 @@ Call with (list $ $svc $services).
   readOnly: true
 - name: secrets-key
   mountPath: /etc/portal/secrets
+  readOnly: true
+{{- end }}
+{{- range $var := keys ($svc.secretFiles | default dict) | sortAlpha }}
+- name: {{ include "portal.secretFileVolume" $var }}
+  mountPath: {{ printf "/etc/portal/files/%s" (include "portal.secretFileVolume" $var) }}
+  readOnly: true
+{{- end }}
+{{- if and ($svc.agents | default dict).enabled $svc.agents.tlsSecretName }}
+- name: agent-tls
+  mountPath: /etc/portal/agent-tls
   readOnly: true
 {{- end }}
 {{- end -}}
