@@ -109,6 +109,8 @@ def test_alert_rules_cover_errors_latency_events_and_payments():
     assert ("PortalBackendDown", "gateway") in alerts
     assert ("PortalPaymentFailures", "billing") in alerts
     assert ("PortalPaymentsReconciled", "billing") in alerts
+    assert ("PortalRemoteAgentsDropped", "remote") in alerts
+    assert ("PortalRemoteCommandsRefused", "remote") in alerts
     assert not by_kind(objects_of(), "PrometheusRule"), "opt-in"
 
 
@@ -160,6 +162,12 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                         '{subject="portal.identity.user_created.v1"}',
                         "values": "0x30 1x10",
                     },
+                    # Two remote replicas with 8 and 10 agents; the second loses all of its agents at 20m.
+                    {"series": 'portal_remote_agents_online{pod="a"}', "values": "8x40"},
+                    {"series": 'portal_remote_agents_online{pod="b"}', "values": "10x20 0x20"},
+                    # Offline agents now and then are the devices' business; a burst of bad signatures is not.
+                    {"series": 'portal_remote_commands_refused_total{reason="offline"}', "values": "0+1x40"},
+                    {"series": 'portal_remote_commands_refused_total{reason="bad_signature"}', "values": "0x30 0+5x10"},
                 ],
                 "alert_rule_test": [
                     {
@@ -235,6 +243,46 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                                         (
                                             "1 events on portal.identity.user_created.v1 parked in PORTAL_DEADLETTER",
                                             "in the last hour; see docs/operations.md, Dead letters.",
+                                        )
+                                    ),
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "20m", "alertname": "PortalRemoteAgentsDropped", "exp_alerts": []},
+                    {
+                        "eval_time": "30m",
+                        "alertname": "PortalRemoteAgentsDropped",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "service": "remote"},
+                                "exp_annotations": {
+                                    "summary": "More than 0.5 of the device agents went offline within 15 minutes",
+                                    "description": " ".join(
+                                        (
+                                            "8 agents are online; check remote's replicas, the agents' endpoint",
+                                            "and its TLS certificate (docs/operations.md, Remote access).",
+                                        )
+                                    ),
+                                },
+                            }
+                        ],
+                    },
+                    # Fifteen minutes later the drop is the new normal: no alert any more.
+                    {"eval_time": "40m", "alertname": "PortalRemoteAgentsDropped", "exp_alerts": []},
+                    {"eval_time": "30m", "alertname": "PortalRemoteCommandsRefused", "exp_alerts": []},
+                    {
+                        "eval_time": "40m",
+                        "alertname": "PortalRemoteCommandsRefused",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "service": "remote", "reason": "bad_signature"},
+                                "exp_annotations": {
+                                    "summary": "The remote broker refuses commands to agents",
+                                    "description": " ".join(
+                                        (
+                                            "45 commands refused (bad_signature) in 15 minutes;",
+                                            "see docs/operations.md, Remote access.",
                                         )
                                     ),
                                 },

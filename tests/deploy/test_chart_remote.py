@@ -4,9 +4,10 @@ certificate mounted from Secrets, REMOTE_ASSETS_ADDRESS and one replica id per p
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from tests.deploy.chart import by_kind, objects_of, pod_spec
+from tests.deploy.chart import CHART, by_kind, objects_of, pod_spec
 
 
 def remote(values: dict[str, Any] | None = None) -> tuple[dict, dict, dict[str, dict]]:
@@ -111,3 +112,14 @@ def test_without_agents_remote_has_no_agents_port_or_service() -> None:
     _, container, services = remote({"services": {"remote": {"agents": {"enabled": False}}}})
     assert "agents" not in {p["name"] for p in container["ports"]}
     assert "REMOTE_AGENT_PORT" not in env_of(container) and "portal-remote-agents" not in services
+
+
+def test_remotes_dashboard_shows_agents_sessions_runs_and_refusals() -> None:
+    board = json.loads((CHART / "dashboards" / "service-remote.json").read_text())
+    exprs = {p["title"]: p["targets"][0]["expr"] for p in board["panels"] if p["type"] != "row"}
+    # The names remote exports (services/remote/src/remote/metrics.py), summed over the replicas.
+    assert exprs["Agents online"] == "sum(portal_remote_agents_online)"
+    assert exprs["Remote sessions open"] == "sum(portal_remote_sessions_open)"
+    assert exprs["Script runs by outcome"].startswith("sum by (outcome) (rate(portal_remote_script_runs_total[")
+    assert exprs["Commands refused by reason"].startswith("sum by (reason) (rate(portal_remote_commands_refused_total[")
+    assert "max by (consumer) (portal_remote_consumer_lag)" in exprs["Consumer lag"]

@@ -21,7 +21,7 @@ RATE = "$__rate_interval"
 # Services that run a durable consumer (their events.py wires one); only they export
 # portal_<svc>_consumer_lag, so only they get consumer-lag panels. tests/ops checks that every consumer-lag
 # series the running stack exports has a panel: add a service here when it gets its first consumer.
-CONSUMING_SERVICES = ["identity", "tickets", "billing"]
+CONSUMING_SERVICES = ["identity", "tickets", "billing", "remote"]
 
 # Business metrics per service: (title, expression, unit, legend).
 BUSINESS: dict[str, list[tuple[str, str, str, str]]] = {
@@ -51,11 +51,21 @@ BUSINESS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
     ],
     "remote": [
+        # Each replica counts the agents holding their stream to it, and its own open sessions: the sums are the
+        # platform's.
+        ("Agents online", "sum(portal_remote_agents_online)", "short", "online"),
+        ("Remote sessions open", "sum(portal_remote_sessions_open)", "short", "open"),
         (
             "Script runs by outcome",
             f"sum by (outcome) (rate(portal_remote_script_runs_total[{RATE}]))",
             "ops",
             "{{outcome}}",
+        ),
+        (
+            "Commands refused by reason",
+            f"sum by (reason) (rate(portal_remote_commands_refused_total[{RATE}]))",
+            "ops",
+            "{{reason}}",
         ),
     ],
     "assets": [],
