@@ -381,10 +381,15 @@ class Stack:
             for name in first:
                 self._spawn(name)
             self._wait_ready(first)
-            rest = [p for p in self.enabled if p not in first] + list(self.remote_replicas)
+            rest = [p for p in self.enabled if p not in first]
             for name in rest:
                 self._spawn(name)
             self._wait_ready(rest)
+            # Further remote replicas once the first has migrated the shared database (two migrating one SQLite
+            # file at once could collide).
+            for name in self.remote_replicas:
+                self._spawn(name)
+            self._wait_ready(list(self.remote_replicas))
         except BaseException:
             self.stop()
             raise
