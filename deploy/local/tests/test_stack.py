@@ -97,6 +97,17 @@ def test_remote_replicas_share_key_database_and_nats_with_their_own_ports_and_id
         Stack(var_dir=tmp_path, remote_replicas=0)
 
 
+def test_a_second_remote_replica_runs_as_its_own_process_and_stops_with_the_stack(tmp_path: Path) -> None:
+    with Stack(var_dir=tmp_path, free_ports=True, processes=["nats", "remote"], remote_replicas=2) as stack:
+        first, second = stack.process("remote"), stack.process("remote-2")
+        assert first.pid != second.pid and first.running and second.running
+        assert stack.is_ready("remote") and stack.is_ready("remote-2")
+        assert stack.grpc_addr("remote") != stack.grpc_addr("remote-2")
+        pids = [first.pid, second.pid]
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+    assert "starting remote-2" in (tmp_path / "logs" / "remote-2.log").read_text()
+
+
 def test_an_agent_needs_a_started_stack_and_a_real_replica(tmp_path: Path) -> None:
     stack = Stack(var_dir=tmp_path, free_ports=True, processes=["nats"])
     with pytest.raises(StackError, match="start the stack"):

@@ -587,7 +587,8 @@ class Stack:
                     str(self.ports["mail_http"]),
                 ]
             else:
-                args = [name]
+                # A further remote replica ("remote-2") runs the same module.
+                args = ["remote" if name in self.remote_replicas else name]
             proc = ManagedProcess(
                 name, [sys.executable, "-m", *args], log_path=self.log_path(name), env=self._child_env(name)
             )
