@@ -165,8 +165,8 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                     # Two remote replicas with 8 and 10 agents; the second loses all of its agents at 20m.
                     {"series": 'portal_remote_agents_online{pod="a"}', "values": "8x40"},
                     {"series": 'portal_remote_agents_online{pod="b"}', "values": "10x20 0x20"},
-                    # Offline agents now and then are the devices' business; a burst of bad signatures is not.
-                    {"series": 'portal_remote_commands_refused_total{reason="offline"}', "values": "0+1x40"},
+                    # Agents refusing commands is never normal: one refusal alerts, a quiet reason does not.
+                    {"series": 'portal_remote_commands_refused_total{reason="expired"}', "values": "0x40"},
                     {"series": 'portal_remote_commands_refused_total{reason="bad_signature"}', "values": "0x30 0+5x10"},
                 ],
                 "alert_rule_test": [
@@ -278,7 +278,7 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                             {
                                 "exp_labels": {"severity": "warning", "service": "remote", "reason": "bad_signature"},
                                 "exp_annotations": {
-                                    "summary": "The remote broker refuses commands to agents",
+                                    "summary": "Device agents refuse the broker's commands",
                                     "description": " ".join(
                                         (
                                             "45 commands refused (bad_signature) in 15 minutes;",

@@ -35,7 +35,8 @@ def test_remote_runs_two_replicas_with_an_agents_port_and_its_settings_by_defaul
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": 50055, "metrics": 9090, "agents": 50065}
     env = env_of(container)
-    assert env["REMOTE_AGENT_PORT"] == "50065"
+    # Listening on the pod's address, as the principal-checked gRPC server does.
+    assert (env["REMOTE_AGENT_HOST"], env["REMOTE_AGENT_PORT"]) == ("0.0.0.0", "50065")
     assert env["REMOTE_ASSETS_ADDRESS"] == env["REMOTE_ASSETS_ADDR"] == "portal-assets:50054"
     # One id per pod; Kubernetes expands $(POD_NAME), defined before it.
     names = [e["name"] for e in container["env"]]

@@ -231,6 +231,10 @@ def test_ingresses_route_to_gateway_and_agents_to_remote():
         "port": {"name": "agents"},
     }
     assert agents["spec"]["tls"][0]["secretName"] == "agents-tls"
+    # The staff console prints the address agents enrol with.
+    (gateway,) = [d for d in by_kind(objects_of(values), "Deployment") if d["metadata"]["name"] == "portal-gateway"]
+    env = {e["name"]: e.get("value") for e in pod_spec(gateway)["containers"][0]["env"]}
+    assert env["GATEWAY_AGENT_PUBLIC_ADDRESS"] == "agents.portal.example.com:443"
 
 
 def test_grpc_services_are_headless_so_clients_see_every_replica():

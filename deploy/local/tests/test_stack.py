@@ -86,8 +86,9 @@ def test_remote_replicas_share_key_database_and_nats_with_their_own_ports_and_id
     assert first["REMOTE_COMMAND_KEY_FILE"] == str(stack.keys.command_key_file)
     assert first["REMOTE_ASSETS_ADDRESS"] == first["REMOTE_ASSETS_ADDR"] == "127.0.0.1:51054"
     assert stack.agent_addresses == ["127.0.0.1:51065", "127.0.0.1:51165"]
-    # The gateway and identity talk to the first replica only.
+    # The gateway and identity talk to the first replica only; staff are shown its agents' endpoint.
     assert stack.env_for("gateway")["GATEWAY_REMOTE_ADDR"] == "127.0.0.1:51055"
+    assert stack.env_for("gateway")["GATEWAY_AGENT_PUBLIC_ADDRESS"] == "127.0.0.1:51065"
     wanted = {w.port for w in stack.port_wants()}
     assert {51055, 51065, 51155, 51165} <= wanted
     # The make run default: one replica, agents on 50065.

@@ -110,6 +110,10 @@ Call with (list $ $svc $services).
 {{- $_ := set $env (printf "%s_HTTP_HOST" $p) "0.0.0.0" -}}
 {{- $_ := set $env (printf "%s_HTTP_PORT" $p) (toString (int $svc.port)) -}}
 {{- $_ := set $env (printf "%s_PUBLIC_URL" $p) $root.Values.portalUrl -}}
+{{- if $root.Values.agentIngress.enabled -}}
+{{- /* What the staff console prints in `portal-agent enrol --server …` (a service's env may override it). */ -}}
+{{- $_ := set $env (printf "%s_AGENT_PUBLIC_ADDRESS" $p) (printf "%s:443" $root.Values.agentIngress.host) -}}
+{{- end -}}
 {{- if and $root.Values.ingress.enabled (eq $svc.name $root.Values.ingress.service) $root.Values.ingress.trustedProxies -}}
 {{- /* X-Forwarded-For is believed only from these peers (gateway/edge/proxies.py). */ -}}
 {{- $_ := set $env (printf "%s_TRUSTED_PROXIES" $p) (join "," $root.Values.ingress.trustedProxies) -}}
@@ -135,6 +139,7 @@ Call with (list $ $svc $services).
 {{- end -}}
 {{- end -}}
 {{- if ($svc.agents | default dict).enabled -}}
+{{- $_ := set $env (printf "%s_AGENT_HOST" $p) "0.0.0.0" -}}
 {{- $_ := set $env (printf "%s_AGENT_PORT" $p) (toString (int $svc.agents.port)) -}}
 {{- if $svc.agents.tlsSecretName -}}
 {{- $_ := set $env (printf "%s_AGENT_TLS_CERT_FILE" $p) "/etc/portal/agent-tls/tls.crt" -}}

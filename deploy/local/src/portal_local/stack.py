@@ -344,6 +344,9 @@ class Stack:
         elif name == "gateway":
             # The gateway's links in pages must use the port it really has.
             env["GATEWAY_PUBLIC_URL"] = self.gateway_url
+            # What the staff console prints in `portal-agent enrol --server …`: the first replica's agents' port.
+            if self.remote_names:
+                env["GATEWAY_AGENT_PUBLIC_ADDRESS"] = self.agent_addresses[0]
             env["GATEWAY_SESSION_SECRET"] = self.keys.session_secret
         return env
 

@@ -29,6 +29,7 @@ _END_REASONS = {
     "closed": "it was closed",
     "agent_lost": "the device's agent disconnected",
     "revoked": "the device's agent was revoked",
+    "exited": "the shell on the device exited",
 }
 
 
