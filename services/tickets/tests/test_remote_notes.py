@@ -145,7 +145,8 @@ def test_the_texts_say_who_what_when_and_keep_output_inside_its_block() -> None:
         output_tail="\x1b[31mred\x1b[0m line\r\nnext ``` not a fence end\x07\n",
     )
     text = remote_notes.script_run(run)
-    assert text.startswith('Script "Check disk space" run by Alice Moreno on asset asset-1: timed out, exit code -9.')
+    assert text.startswith('Script "Check disk space" run by Alice Moreno: timed out, exit code -9.')
+    assert "Device (asset) id: asset-1" in text
     assert "Started 2026-12-04 10:00:00 UTC, ended 2026-12-04 10:00:03 UTC." in text
     assert "Error: killed at the time limit" in text
     # Terminal escapes and control characters are gone; the fence is longer than any backtick run inside.
@@ -154,7 +155,8 @@ def test_the_texts_say_who_what_when_and_keep_output_inside_its_block() -> None:
     assert "No output." in remote_notes.script_run(run_finished("c", "t", output_tail=""))
 
     audit = remote_notes.session_ended(session_ended("c", "t"))
-    assert "Remote session on asset asset-1 by Terry Technician (staff)." in audit
+    assert audit.startswith("Remote session by Terry Technician (staff).")
+    assert "Device (asset) id: asset-1" in audit
     assert "ended 2026-12-04 11:04:12 UTC (duration 4 min 12 s)" in audit
     assert "Sent to the device: 1,234 bytes; received from it: 56,789 bytes." in audit
     assert "Ended because: its time limit was reached." in audit
@@ -165,7 +167,10 @@ def test_the_texts_say_who_what_when_and_keep_output_inside_its_block() -> None:
         "Check the printer driver"
     )
     yes = remote_notes.access_decided(access_decided("c", "t", True))
-    assert yes == "Remote access to asset asset-1 approved by Alice Moreno; the window ends 2026-12-04 12:30:00 UTC."
+    assert yes == (
+        "Remote access to the device with asset id asset-1 approved by Alice Moreno; "
+        "the window ends 2026-12-04 12:30:00 UTC."
+    )
     assert remote_notes.access_decided(access_decided("c", "t", False)).endswith("declined by Alice Moreno.")
 
 

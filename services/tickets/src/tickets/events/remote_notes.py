@@ -65,21 +65,33 @@ def fenced(text: str) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
-def _asset(asset_id: str, asset_name: str = "") -> str:
-    name = one_line(asset_name)
-    return f'"{name}"' if name else f"asset {one_line(asset_id, 64)}"
+def _on(event: object) -> str:
+    """' on "Front desk PC"' when the event names the device; remote's run and session events carry only its id
+    (given on a line of its own), so nothing then. getattr: a field the contract may gain later."""
+    name = one_line(getattr(event, "asset_name", ""))
+    return f' on "{name}"' if name else ""
+
+
+def _device(event: object) -> str:
+    name = one_line(getattr(event, "asset_name", ""))
+    return f'"{name}"' if name else f"the device with asset id {one_line(getattr(event, 'asset_id', ''), 64)}"
+
+
+def _asset_id(event: object) -> str:
+    return f"Device (asset) id: {one_line(getattr(event, 'asset_id', ''), 64)}"
 
 
 def script_run(event: events_pb2.ScriptRunFinished) -> str:
     status = _STATUS.get(event.status, one_line(event.status, 40) or "finished")
     lines = [
-        f'Script "{one_line(event.script_name) or "(unnamed)"}" run by {one_line(event.requested_by) or "someone"} '
-        f"on {_asset(event.asset_id)}: {status}, exit code {event.exit_code}.",
+        f'Script "{one_line(event.script_name) or "(unnamed)"}" run by {one_line(event.requested_by) or "someone"}'
+        f"{_on(event)}: {status}, exit code {event.exit_code}.",
         f"Started {when(event.started_at)}, ended {when(event.finished_at)}.",
     ]
     if event.error:
         lines.append(f"Error: {one_line(event.error, 500)}")
     tail = clean(event.output_tail, TAIL_MAX).strip("\n")
+    lines.append(_asset_id(event))
     if tail:
         lines += ["", "Output (last lines):", fenced(tail)]
     else:
@@ -95,12 +107,13 @@ def session_ended(event: events_pb2.RemoteSessionEnded) -> str:
     reason = _END_REASONS.get(event.end_reason, one_line(event.end_reason, 100) or "unknown")
     return "\n".join(
         [
-            f"Remote session on {_asset(event.asset_id)} by {who}{f' ({kind})' if kind else ''}.",
+            f"Remote session{_on(event)} by {who}{f' ({kind})' if kind else ''}.",
             f"Started {when(event.started_at)}, ended {when(event.ended_at)} "
             f"(duration {duration(event.started_at, event.ended_at)}).",
             f"Sent to the device: {event.bytes_to_device:,} bytes; "
             f"received from it: {event.bytes_from_device:,} bytes.",
             f"Ended because: {reason}.",
+            _asset_id(event),
             f"Session id: {one_line(event.session_id, 64)}",
         ]
     )
@@ -111,7 +124,7 @@ def access_requested(event: events_pb2.AccessRequested) -> str:
     minutes = event.window_minutes
     reason = clean(event.reason, REASON_MAX).strip()
     return (
-        f"Technician {who} asked for remote access to {_asset(event.asset_id, event.asset_name)} for "
+        f"Technician {who} asked for remote access to {_device(event)} for "
         f"{minutes} minute{'s' if minutes != 1 else ''}: {reason or '(no reason given)'}\n"
         "Approve or decline it in the portal, under Remote access requests."
     )
@@ -121,5 +134,5 @@ def access_decided(event: events_pb2.AccessDecided) -> str:
     who = one_line(event.decided_by) or "the customer"
     if event.approved:
         until = when(event.window_ends_at)
-        return f"Remote access to {_asset(event.asset_id)} approved by {who}; the window ends {until}."
-    return f"Remote access to {_asset(event.asset_id)} declined by {who}."
+        return f"Remote access to {_device(event)} approved by {who}; the window ends {until}."
+    return f"Remote access to {_device(event)} declined by {who}."
