@@ -167,6 +167,7 @@ def test_alerts_fire_on_the_series_they_watch(tmp_path):
                     {"series": 'portal_remote_agents_online{pod="b"}', "values": "10x20 0x20"},
                     # Agents refusing commands is never normal: one refusal alerts, a quiet reason does not.
                     {"series": 'portal_remote_commands_refused_total{reason="expired"}', "values": "0x40"},
+                    {"series": 'portal_remote_commands_refused_total{reason="busy"}', "values": "0+1x40"},
                     {"series": 'portal_remote_commands_refused_total{reason="bad_signature"}', "values": "0x30 0+5x10"},
                 ],
                 "alert_rule_test": [
