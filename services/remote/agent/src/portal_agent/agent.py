@@ -131,6 +131,9 @@ class Agent:
                 except ProtocolError as e:
                     unauthenticated = 0
                     log.warning("disconnected from %s: %s", self.state.server, e)
+                except Exception as e:  # anything else: log it and keep reconnecting, never die for it
+                    unauthenticated = 0
+                    log.warning("disconnected from %s: unexpected %s", self.state.server, type(e).__name__)
                 if welcomed_at is not None:
                     unauthenticated = 0
                     if time.monotonic() - welcomed_at > STABLE_SECONDS:

@@ -21,6 +21,9 @@ from portal.remote.v1 import agent_pb2
 log = logging.getLogger("portal_agent")
 
 MAX_CONCURRENT_RUNS = 4
+# When a RunScript leaves max_output_bytes or timeout_seconds at 0 (the broker always sets both).
+DEFAULT_MAX_OUTPUT_BYTES = 65536
+DEFAULT_TIMEOUT_SECONDS = 3600
 CHUNK_BYTES = 16 * 1024
 FLUSH_SECONDS = 0.1
 KILL_GRACE_SECONDS = 2.0
@@ -115,10 +118,11 @@ class Run:
     async def _supervise(self) -> None:
         c, proc = self.command, self.proc
         assert proc is not None and proc.stdout is not None
-        pump = asyncio.create_task(self._pump(proc.stdout, max(0, c.max_output_bytes)))
+        limit = c.max_output_bytes if c.max_output_bytes > 0 else DEFAULT_MAX_OUTPUT_BYTES
+        timeout = c.timeout_seconds if c.timeout_seconds > 0 else DEFAULT_TIMEOUT_SECONDS
+        pump = asyncio.create_task(self._pump(proc.stdout, limit))
         waiter = asyncio.create_task(proc.wait())
         cancelled = asyncio.create_task(self._cancelled.wait())
-        timeout = c.timeout_seconds if c.timeout_seconds > 0 else None
         timed_out, error = False, ""
         try:
             done, _ = await asyncio.wait({waiter, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -126,7 +130,7 @@ class Run:
                 if cancelled in done:
                     error = "stopped: the agent is shutting down" if self._stopping else "cancelled"
                 else:
-                    timed_out, error = True, f"timed out after {c.timeout_seconds} s"
+                    timed_out, error = True, f"timed out after {timeout} s"
                 await kill_group(proc)
             else:
                 # The script ended; it may have left a process behind holding the output open: read a little more.
