@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -18,13 +19,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.x509.oid import NameOID
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from portal.remote.v1 import agent_pb2, agent_pb2_grpc
@@ -575,3 +580,72 @@ async def test_the_agent_reconnects_when_the_broker_comes_back_and_stops_cleanly
 
 def test_the_console_script_is_installed():
     assert AGENT.exists() and shutil.which(str(AGENT))
+
+
+def certificates(tmp: Path) -> tuple[Path, bytes, bytes]:
+    """A CA (its certificate written to ca.pem) and a server certificate it signed for localhost and 127.0.0.1."""
+    now = datetime.now(UTC)
+
+    def build(subject: str, issuer: str, public, signer, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("test CA", "test CA", ca_key.public_key(), ca_key, ca=True)
+    server = build("localhost", "test CA", server_key.public_key(), ca_key, ca=False)
+    ca_file = tmp / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    key_pem = server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return ca_file, key_pem, server.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_tls_with_a_ca_file_and_an_unknown_ca_refused(env: Env, tmp_path: Path):
+    ca_file, key_pem, cert_pem = certificates(tmp_path)
+    server = grpc.aio.server()
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(env.broker, server)
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key_pem, cert_pem)]))
+    await server.start()
+    try:
+        address = f"localhost:{port}"
+        # Without the CA (the system's CAs only) the server's certificate is not trusted: nothing is enrolled.
+        code, _, err = await env.cli(
+            "enrol", "--server", address, "--token", env.broker.token(), "--state-dir", str(tmp_path / "x")
+        )
+        assert code == 1 and "cannot reach" in err and not (tmp_path / "x" / "agent.json").exists()
+
+        state_dir = tmp_path / "tls"
+        code, _, err = await env.cli(
+            "enrol",
+            "--server",
+            address,
+            "--token",
+            env.broker.token(),
+            "--state-dir",
+            str(state_dir),
+            "--ca-file",
+            str(ca_file),
+        )
+        assert code == 0, err
+        saved = json.loads((state_dir / "agent.json").read_text())
+        assert saved["insecure"] is False and saved["ca_file"] == str(ca_file)
+        agent = await env.run(Agent(saved["agent_id"], state_dir, tmp_path / "tls.log"))
+        output, _ = await run_script(env, agent, script("echo over tls"))
+        assert output == b"over tls\n"
+        agent.proc.send_signal(signal.SIGTERM)
+        assert await env.finish(agent) == 0
+    finally:
+        await server.stop(grace=None)

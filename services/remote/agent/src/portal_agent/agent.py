@@ -83,6 +83,10 @@ class Agent:
         elif message.WhichOneof("kind") in KEPT_KINDS:
             self._kept.append(message)
 
+    def backlog(self) -> int:
+        """Messages waiting for the stream (0 when disconnected: then nothing is queued but the kept reports)."""
+        return self._queue.qsize() if self._queue is not None else 0
+
     # -- the reconnecting loop ----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -299,7 +303,7 @@ class Agent:
         if len(self.terminals) >= MAX_TERMINALS:
             self._refuse(cid, "busy")
             return
-        terminal = Terminal(command, self.send, base_environment())
+        terminal = Terminal(command, self.send, base_environment(), self.backlog)
         self.terminals[terminal.session_id] = terminal
 
         async def go() -> None:

@@ -28,6 +28,9 @@ SUPPORTED = sys.platform != "win32"
 MAX_TERMINALS = 4
 READ_BYTES = 16 * 1024
 KILL_GRACE_SECONDS = 2.0
+# Messages waiting to be sent above which a terminal's output is no longer read (until they drain).
+MAX_BACKLOG = 256
+BACKLOG_PAUSE_SECONDS = 0.05
 
 # Runs in the child, already a session leader (start_new_session): take the pty as the controlling terminal, so
 # that Ctrl-C and job control reach the shell's foreground job, then become the shell.
@@ -53,14 +56,22 @@ def set_size(fd: int, cols: int, rows: int) -> None:
 
 
 class Terminal:
-    def __init__(self, command: agent_pb2.OpenTerminal, send: Send, base_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        command: agent_pb2.OpenTerminal,
+        send: Send,
+        base_env: dict[str, str],
+        backlog: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.session_id = command.session_id
         self.command = command
         self._send = send
+        self._backlog = backlog
         self._env = base_env
         self._master: int | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self._reason: str | None = None
+        self._relaying = False  # the output is being read (between opening and closing)
         self._closed = asyncio.Event()
 
     async def execute(self) -> None:
@@ -102,6 +113,7 @@ class Terminal:
         os.set_blocking(master, False)
         log.info("terminal %s opened (pid %d)", self.session_id, self.proc.pid)
         self._send(agent_pb2.ConnectRequest(terminal_opened=agent_pb2.TerminalOpened(session_id=self.session_id)))
+        self._relaying = True
         loop.add_reader(master, self._on_output)
         waiter = asyncio.create_task(self.proc.wait())
         closed = asyncio.create_task(self._closed.wait())
@@ -118,6 +130,7 @@ class Terminal:
             elif closed not in done:
                 self._reason = "limit"
         finally:
+            self._relaying = False
             closed.cancel()
             loop.remove_reader(master)
             await self._hang_up()
@@ -136,6 +149,13 @@ class Terminal:
         )
 
     def _on_output(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._backlog() > MAX_BACKLOG:
+            # The stream is slower than the terminal (`yes`, a large `cat`): stop reading until it catches up, so
+            # the shell blocks on a full pty instead of the agent's memory growing.
+            loop.remove_reader(self._master)
+            loop.call_later(BACKLOG_PAUSE_SECONDS, self._resume)
+            return
         try:
             data = os.read(self._master, READ_BYTES)
         except BlockingIOError:
@@ -146,6 +166,10 @@ class Terminal:
             asyncio.get_running_loop().remove_reader(self._master)
             return
         self._output(data)
+
+    def _resume(self) -> None:
+        if self._relaying:
+            asyncio.get_running_loop().add_reader(self._master, self._on_output)
 
     def _output(self, data: bytes) -> None:
         message = agent_pb2.TerminalOutput(session_id=self.session_id, data=data)
