@@ -74,6 +74,7 @@ class Agent:
         self.runs: dict[str, Run] = {}
         self.terminals: dict[str, Terminal] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._welcomed_at: float | None = None  # monotonic time the current connection was welcomed
 
     # -- sending ------------------------------------------------------------------------------------------------
 
@@ -95,7 +96,7 @@ class Agent:
         delay, unauthenticated = BACKOFF_FIRST, 0
         try:
             while not stop.is_set():
-                started = time.monotonic()
+                self._welcomed_at = None
                 connection = asyncio.create_task(self._connect_once())
                 stopping = asyncio.create_task(stop.wait())
                 await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -106,9 +107,8 @@ class Agent:
                         await connection
                     log.info("stopping")
                     return EXIT_OK
-                welcomed_at = None
                 try:
-                    welcomed_at = connection.result()
+                    connection.result()
                     log.warning("disconnected: the broker ended the stream")
                 except grpc.aio.AioRpcError as e:
                     code = e.code()
@@ -123,10 +123,9 @@ class Agent:
                         unauthenticated += 1
                         if unauthenticated >= 2:
                             log.error(
-                                "the broker does not know this agent or its key (UNAUTHENTICATED: %s); "
-                                "the state in %s does not match the server: enrol again with --force",
+                                "the broker does not know this agent or its key (UNAUTHENTICATED: %s): the state "
+                                "directory does not match the server; enrol again with --force",
                                 e.details(),
-                                "the state directory",
                             )
                             return EXIT_BAD_STATE
                     else:
@@ -138,12 +137,10 @@ class Agent:
                 except Exception as e:  # anything else: log it and keep reconnecting, never die for it
                     unauthenticated = 0
                     log.warning("disconnected from %s: unexpected %s", self.state.server, type(e).__name__)
-                if welcomed_at is not None:
+                if self._welcomed_at is not None:  # the broker accepted it: whatever ended it, it knows the agent
                     unauthenticated = 0
-                    if time.monotonic() - welcomed_at > STABLE_SECONDS:
+                    if time.monotonic() - self._welcomed_at > STABLE_SECONDS:
                         delay = BACKOFF_FIRST
-                elif time.monotonic() - started > STABLE_SECONDS:
-                    delay = BACKOFF_FIRST
                 pause = delay * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
                 log.info("reconnecting in %.1f s", pause)
                 with contextlib.suppress(TimeoutError):
@@ -153,9 +150,9 @@ class Agent:
         finally:
             await self.shutdown()
 
-    async def _connect_once(self) -> float | None:
-        """One connection: the handshake, then commands until the stream ends. Returns when it was welcomed
-        (monotonic) if the broker ended the stream cleanly; raises AioRpcError or ProtocolError otherwise."""
+    async def _connect_once(self) -> None:
+        """One connection: the handshake, then commands until the stream ends. Returns if the broker ended the
+        stream cleanly; raises AioRpcError or ProtocolError otherwise. Sets _welcomed_at once welcomed."""
         state = self.state
         if self._credentials is None:
             channel = grpc.aio.insecure_channel(state.server, options=CHANNEL_OPTIONS)
@@ -184,7 +181,7 @@ class Agent:
             signature = self._key.sign(proof_message(state.agent_id, challenge.challenge.nonce))
             queue.put_nowait(agent_pb2.ConnectRequest(proof=agent_pb2.Proof(signature=signature)))
             welcome = (await self._expect(call, "welcome")).welcome
-            welcomed_at = time.monotonic()
+            self._welcomed_at = time.monotonic()
             interval = welcome.heartbeat_seconds if welcome.heartbeat_seconds > 0 else 10
             log.info("connected to %s as agent %s (heartbeat every %d s)", state.server, state.agent_id, interval)
             self._queue = queue
@@ -195,7 +192,7 @@ class Agent:
                 response = await call.read()
                 if response is grpc.aio.EOF:
                     await call  # raises AioRpcError when the stream ended with an error status
-                    return welcomed_at
+                    return
                 if response.WhichOneof("kind") == "command":
                     self.handle(response.command)
                 else:
