@@ -59,6 +59,22 @@ def channel_credentials(insecure: bool, ca_file: str) -> grpc.ChannelCredentials
     return grpc.ssl_channel_credentials(root_certificates=roots)
 
 
+class Backoff:
+    """Pauses between connection attempts: 0.5 s doubling up to 30 s, each ±20 % at random; reset() starts over."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
+        self._delay = BACKOFF_FIRST
+
+    def reset(self) -> None:
+        self._delay = BACKOFF_FIRST
+
+    def next(self) -> float:
+        pause = self._delay * self._rng.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+        self._delay = min(self._delay * 2, BACKOFF_MAX)
+        return pause
+
+
 class ProtocolError(Exception):
     """The broker did not follow the handshake (no Challenge, no Welcome, or not in time)."""
 
@@ -93,7 +109,7 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> int:
         """Connect, and reconnect with backoff, until `stop` is set (0), the agent is revoked (3) or the broker
         does not know it twice in a row (2)."""
-        delay, unauthenticated = BACKOFF_FIRST, 0
+        backoff, unauthenticated = Backoff(), 0
         try:
             while not stop.is_set():
                 self._welcomed_at = None
@@ -140,12 +156,11 @@ class Agent:
                 if self._welcomed_at is not None:  # the broker accepted it: whatever ended it, it knows the agent
                     unauthenticated = 0
                     if time.monotonic() - self._welcomed_at > STABLE_SECONDS:
-                        delay = BACKOFF_FIRST
-                pause = delay * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+                        backoff.reset()
+                pause = backoff.next()
                 log.info("reconnecting in %.1f s", pause)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
-                delay = min(delay * 2, BACKOFF_MAX)
             return EXIT_OK
         finally:
             await self.shutdown()
