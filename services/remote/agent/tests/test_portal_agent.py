@@ -112,6 +112,8 @@ class Broker(agent_pb2_grpc.AgentServiceServicer):
                 if sending not in done:
                     sending.cancel()
                     return
+                if sending.result() is None:  # end the stream cleanly (status OK), as a draining replica does
+                    return
                 await context.write(agent_pb2.ConnectResponse(command=sending.result()))
         finally:
             reader.cancel()
@@ -583,6 +585,16 @@ async def test_the_agent_reconnects_when_the_broker_comes_back_and_stops_cleanly
     log = other.log()
     assert "connected to" in log and "disconnected" in log
     assert "do-not-log-me" not in log and "sleep 100" not in log and "PRIVATE" not in log
+
+
+async def test_a_stream_the_broker_ends_cleanly_is_reconnected(env: Env, agent):
+    proofs = env.broker.proofs.count(agent.agent_id)
+    env.broker.outboxes[agent.agent_id].put_nowait(None)
+    await env.broker.until(lambda: env.broker.proofs.count(agent.agent_id) > proofs, within=5)
+    await env.broker.until(lambda: agent.agent_id in env.broker.outboxes)
+    assert "the broker ended the stream" in agent.log() and "unexpected" not in agent.log()
+    output, _ = await run_script(env, agent, script("echo again"))
+    assert output == b"again\n"
 
 
 def test_the_console_script_is_installed():

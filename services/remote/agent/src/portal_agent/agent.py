@@ -204,9 +204,8 @@ class Agent:
                 queue.put_nowait(self._kept.popleft())
             heartbeat = asyncio.create_task(self._heartbeat(queue, interval))
             while True:
-                response = await call.read()
-                if response is grpc.aio.EOF:
-                    await call  # raises AioRpcError when the stream ended with an error status
+                response = await call.read()  # raises AioRpcError when the stream ends with an error status
+                if response is grpc.aio.EOF:  # ended with OK
                     return
                 if response.WhichOneof("kind") == "command":
                     self.handle(response.command)
@@ -219,6 +218,11 @@ class Agent:
             # A terminal is interactive: without its stream nobody sees it. Runs go on and report later.
             for terminal in list(self.terminals.values()):
                 terminal.close("failed")
+            # Reports the stream did not take yet wait for the next connection with the kept ones.
+            while not queue.empty():
+                message = queue.get_nowait()
+                if message is not None and message.WhichOneof("kind") in KEPT_KINDS:
+                    self._kept.append(message)
             queue.put_nowait(None)
             await channel.close(grace=None)
 
@@ -228,7 +232,6 @@ class Agent:
         except TimeoutError:
             raise ProtocolError(f"no {kind} from the broker within {HANDSHAKE_SECONDS:.0f} s") from None
         if response is grpc.aio.EOF:
-            await call
             raise ProtocolError(f"the broker ended the stream before its {kind}")
         if response.WhichOneof("kind") != kind:
             raise ProtocolError(f"the broker sent {response.WhichOneof('kind')} where {kind} was due")
