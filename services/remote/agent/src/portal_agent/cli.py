@@ -79,6 +79,13 @@ def enrol(args: argparse.Namespace) -> int:
         credentials = channel_credentials(args.insecure, ca_file)
     except OSError as e:
         return _fail(EXIT_REFUSED, f"cannot read --ca-file {ca_file}: {e.strerror}")
+    # The token is spent by the call whatever follows: make sure the state can be written first.
+    try:
+        state.make_state_dir(state_dir)
+        if not os.access(state_dir, os.W_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as e:
+        return _fail(EXIT_REFUSED, f"cannot write the state to {state_dir}: {e.strerror}")
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     request = agent_pb2.EnrolRequest(
