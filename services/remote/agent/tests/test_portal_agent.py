@@ -200,6 +200,7 @@ class Env:
         self.port = 0
         self.home = tmp / "home"
         self.home.mkdir()
+        self.processes: list[asyncio.subprocess.Process] = []  # every `portal-agent run`, stopped at the end
 
     async def start(self) -> None:
         self.server = grpc.aio.server()
@@ -254,6 +255,7 @@ class Env:
                 stderr=log,
                 stdout=asyncio.subprocess.DEVNULL,
             )
+        self.processes.append(agent.proc)
         if connected:
             await self.broker.until(lambda: agent.agent_id in self.broker.outboxes, within=15)
             assert self.broker.proofs.count(agent.agent_id) == seen + 1
@@ -269,6 +271,15 @@ async def env(tmp_path_factory) -> AsyncIterator[Env]:
     e = Env(Broker(), tmp)
     await e.start()
     yield e
+    # A test that failed half-way leaves no agent (nor the scripts it runs) behind.
+    for proc in e.processes:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
     await e.stop()
 
 
