@@ -17,10 +17,11 @@ SOURCES = [
     REPO / "gateway" / "src",
     REPO / "deploy" / "local" / "src",
     *(p / "src" for p in sorted((REPO / "services").iterdir()) if (p / "src").is_dir()),
+    REPO / "services" / "remote" / "agent" / "src",
     *(p / "src" for p in sorted((REPO / "libs").iterdir()) if (p / "src").is_dir()),
 ]
 FIRST_PARTY = {"portal", "servicekit", "identity", "tickets", "billing", "assets", "remote", "gateway"}
-FIRST_PARTY |= {"portal_local", "portal_testkit"}
+FIRST_PARTY |= {"portal_local", "portal_testkit", "portal_agent"}
 
 # (module file relative to the repo, imported module): why it is imported late.
 DEFERRED = {
