@@ -436,6 +436,11 @@ class FakeAssets(assets_pb2_grpc.AssetsServiceServicer):
         p = await _require(self.w, context)
         return assets_pb2.ListAssetsResponse(assets=[a for a in self.w.assets if a.customer_id in p.customer_ids])
 
+    async def ListSites(self, request, context):
+        self.w.count("ListSites")
+        await _require(self.w, context)
+        return assets_pb2.ListSitesResponse()
+
     async def GetAsset(self, request, context):
         self.w.count("GetAsset")
         p = await _require(self.w, context)
