@@ -554,6 +554,45 @@ class FakeRemote(remote_pb2_grpc.RemoteServiceServicer):
         done.finished_at.CopyFrom(ts(TS_UPDATED + 5))
         yield remote_pb2.WatchScriptRunResponse(finished=done)
 
+    async def _staff(self, context):
+        p = await _require(self.w, context)
+        if p.kind != common_pb2.PRINCIPAL_KIND_STAFF:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "staff only")
+        return p
+
+    async def CreateScript(self, request, context):
+        self.w.count("CreateScript")
+        await self._staff(context)
+        if not request.script.body.strip():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "body: must not be empty")
+        made = remote_pb2.Script()
+        made.CopyFrom(request.script)
+        made.id = f"scr-{len(self.w.scripts) + 1}"
+        self.w.scripts.append(made)
+        return remote_pb2.CreateScriptResponse(script=made)
+
+    async def UpdateScript(self, request, context):
+        self.w.count("UpdateScript")
+        await self._staff(context)
+        for i, sc in enumerate(self.w.scripts):
+            if sc.id == request.script.id:
+                self.w.scripts[i] = request.script
+                return remote_pb2.UpdateScriptResponse(script=request.script)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "script not found")
+
+    async def DeleteScript(self, request, context):
+        self.w.count("DeleteScript")
+        await self._staff(context)
+        self.w.scripts = [sc for sc in self.w.scripts if sc.id != request.script_id]
+        return remote_pb2.DeleteScriptResponse()
+
+    async def CreateEnrolmentToken(self, request, context):
+        self.w.count("CreateEnrolmentToken")
+        await self._staff(context)
+        return remote_pb2.CreateEnrolmentTokenResponse(
+            token=f"enrol-{request.asset_id}-{request.valid_minutes}", expires_at=ts(TS_UPDATED + 3600)
+        )
+
     async def ListAccessRequests(self, request, context):
         self.w.count("ListAccessRequests")
         p = await _require(self.w, context)

@@ -45,6 +45,13 @@ async def test_pages_stand_when_remote_is_down(gw_remote_down: Gateway) -> None:
     assert "Les actions à distance sont indisponibles" in french.text
 
 
+async def test_terminal_socket_closes_when_remote_is_down(gw_remote_down: Gateway) -> None:
+    gw = gw_remote_down
+    await gw.sign_in()
+    sent = await ws_call(gw, "/assets/ast-1/remote/rs-1/ws", origin="https://testserver", cookie=portal_cookie(gw))
+    assert sent[-1]["type"] == "websocket.close" and sent[-1]["code"] == 4503
+
+
 async def test_staff_asset_page_stands_when_remote_is_down(gw_remote_down: Gateway) -> None:
     gw = gw_remote_down
     await staff_sign_in(gw)
@@ -383,3 +390,49 @@ async def test_staff_asset_page_has_the_agent_and_remote_section(gw: Gateway) ->
     assert 'href="/staff/scripts"' in page.text
     made = await gw.client.get("/staff/scripts/new")
     assert made.status_code == 200 and made.text.count('name="var_name_') >= 5
+
+
+async def test_staff_script_form_enrolment_token_and_csrf(gw: Gateway) -> None:
+    await staff_sign_in(gw)
+    form_page = await gw.client.get("/staff/scripts/new")
+    token = csrf_from(form_page.text)
+    data = {
+        "csrf_token": token,
+        "name": "Restart spooler",
+        "language": "shell",
+        "body": 'systemctl restart "$SERVICE"',
+        "timeout_seconds": "60",
+        "var_name_0": "SERVICE",
+        "var_label_0": "Service",
+        "var_default_0": "cups",
+        "var_required_0": "1",
+        "var_name_3": "COUNT",
+    }
+    forged = await gw.client.post("/staff/scripts/new", data={**data, "csrf_token": "forged"})
+    assert forged.status_code == 403 and "CreateScript" not in gw.world.calls
+    made = await gw.client.post("/staff/scripts/new", data=data)
+    assert made.status_code == 303 and made.headers["location"] == "/staff/scripts?done=created"
+    script = gw.world.scripts[-1]
+    assert [(v.name, v.default_value, v.required) for v in script.variables] == [
+        ("SERVICE", "cups", True),
+        ("COUNT", "", False),
+    ]
+    assert script.body == 'systemctl restart "$SERVICE"' and not script.portal
+    listed = await gw.client.get(made.headers["location"])
+    assert f'data-script-id="{script.id}"' in listed.text and "Script created." in listed.text
+    edit = await gw.client.get(f"/staff/scripts/{script.id}")
+    assert 'value="SERVICE"' in edit.text and edit.text.count('name="var_name_') == 2 + 5
+    empty = await gw.client.post("/staff/scripts/new", data={**data, "body": "  "})
+    assert empty.status_code == 400 and "needs a name and a body" in empty.text
+    enrol = await gw.client.post(
+        "/staff/assets/ast-1/enrolment-token", data={"csrf_token": token, "valid_minutes": "30"}
+    )
+    assert enrol.status_code == 200
+    assert "portal-agent enrol --server localhost:50065 --token enrol-ast-1-30" in enrol.text
+    api = await gw.client.post(
+        "/api/v1/staff/assets/ast-1/enrolment-tokens",
+        json={"valid_minutes": 15},
+        headers={"Authorization": f"Bearer {await staff_api_token(gw)}"},
+    )
+    assert api.status_code == 201
+    assert api.json()["command"] == "portal-agent enrol --server localhost:50065 --token enrol-ast-1-15"
