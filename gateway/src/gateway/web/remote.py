@@ -24,9 +24,11 @@ from gateway.areas import assets as asset_rules
 from gateway.areas import remote as rules
 from gateway.clients import Backends
 from gateway.clients.schemas import Asset, RemoteSession
+from gateway.edge import origin
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import NOT_FOUND, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
+from gateway.edge.portal_controls import controls_cache
 from gateway.edge.sessions import SESSION_COOKIE, Session
 from gateway.web.deps import PortalPage
 from gateway.web.forms import check_csrf, field, read_form
@@ -319,10 +321,10 @@ def origin_allowed(ws: WebSocket) -> bool:
     """Cross-site WebSocket hijacking: a browser sends the cookie with any page's WebSocket, so only a page of this
     gateway may open one. Its Origin must be the gateway's own: the host the browser asked for (Host) or the
     configured public URL. A client without Origin is no browser page and is refused too."""
-    origin = ws.headers.get("origin", "")
-    if not origin:
+    sent = ws.headers.get("origin", "")
+    if not sent:
         return False
-    parts = urlsplit(origin)
+    parts = urlsplit(sent)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     allowed = {ws.headers.get("host", "").lower()}
@@ -426,7 +428,14 @@ def _resize(text: str) -> tuple[int, int] | None:
 
 async def serve_terminal(ws: WebSocket, session_id: str, *, cookie: str, staff: bool) -> None:
     """Origin check, then the cookie's session, then the relay; a refused socket is closed before it is accepted
-    (the server answers the upgrade with 403)."""
+    (the server answers the upgrade with 403). The HTTP middleware does not see WebSocket scopes, so the portal's off
+    switch (SPEC P8) and the browser's origin for the backends' records are applied here."""
+    origin.bind(ws.scope)
+    if not staff:
+        controls = await controls_cache(ws.app).get()
+        if controls.disabled and controls.redirect_url:
+            await ws.close(CLOSE_UNAVAILABLE, "portal off")
+            return
     if not origin_allowed(ws):
         await ws.close(CLOSE_FORBIDDEN, "origin")
         return
