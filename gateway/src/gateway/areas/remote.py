@@ -45,8 +45,9 @@ LANGUAGES = ("shell", "python")
 RUN_FINISHED = ("succeeded", "failed", "timed_out")
 PAGE_SIZE = 25
 TICKETS_OFFERED = 50
-# An unavailable or slow remote leaves its sections out with a notice; other errors are the page's.
-DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# An unavailable or slow remote leaves its sections out with a notice, and so does one that does not have the call
+# yet (a gateway rolled out before remote); other errors are the page's.
+DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED)
 
 
 def may_run_scripts(principal: Principal) -> bool:
