@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # Proxies in front of the gateway whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
     # (the chart's ingress.trustedProxies). Empty: none, the TCP peer is the client (gateway/edge/proxies.py).
     trusted_proxies: str = ""
+    # SPEC R1: when set, the portal's Remote action links here (the operator's own remote tool) instead of the
+    # built-in terminal; `{asset_id}` and `{asset_name}` are replaced with the URL-quoted values.
+    remote_url_template: str = ""
+    # What the staff console prints in `portal-agent enrol --server …`: the agents' endpoint of remote
+    # (REMOTE_AGENT_PORT, behind TLS in production) as devices reach it.
+    agent_public_address: str = "localhost:50065"
 
     @field_validator("identity_addr", "tickets_addr", "billing_addr", "assets_addr", "remote_addr")
     @classmethod

@@ -75,6 +75,17 @@ class World:
     last_client_address: str = ""
     # What remote answers for script runs: none, as the real product today (nothing creates runs until issue 14).
     script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
+    # Customer A's two devices; a test may rename one (the remote URL template's quoting).
+    assets: list[assets_pb2.Asset] = field(default_factory=list)
+    # SPEC C3 per customer, as identity gives it to the customer's own portal users.
+    remote_access: dict[str, bool] = field(default_factory=dict)
+    # What the fake remote answers (issue 14): the tests of the real rules are the remote service's own.
+    agents: list[remote_pb2.Agent] = field(default_factory=list)
+    scripts: list[remote_pb2.Script] = field(default_factory=list)
+    access_requests: list[remote_pb2.AccessRequest] = field(default_factory=list)
+    remote_sessions: list[remote_pb2.RemoteSession] = field(default_factory=list)
+    # StartScriptRun answers FAILED_PRECONDITION "device offline" while this is set.
+    device_offline: bool = False
 
     def count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -97,6 +108,56 @@ def _principal(subject: str, customer: str, name: str, permissions: list[str]) -
 def make_world() -> World:
     w = World()
     w.customers = {CUSTOMER_A: "Acme Dental Clinic", CUSTOMER_B: "Globex Corporation"}
+    w.remote_access = {CUSTOMER_A: True, CUSTOMER_B: False}
+    w.assets = [
+        assets_pb2.Asset(
+            id="ast-1", customer_id=CUSTOMER_A, name="Reception PC", serial_number="SN-77A1", asset_type="Desktop"
+        ),
+        assets_pb2.Asset(
+            id="ast-2", customer_id=CUSTOMER_A, name="Front-desk printer", serial_number="HP-4410", asset_type="Printer"
+        ),
+    ]
+    w.agents = [
+        remote_pb2.Agent(
+            id="agt-1",
+            asset_id="ast-1",
+            customer_id=CUSTOMER_A,
+            hostname="reception",
+            online=True,
+            last_seen_at=ts(TS_UPDATED),
+        ),
+        remote_pb2.Agent(
+            id="agt-2",
+            asset_id="ast-2",
+            customer_id=CUSTOMER_A,
+            hostname="printer",
+            online=False,
+            last_seen_at=ts(TS_UPDATED),
+        ),
+    ]
+    w.scripts = [
+        remote_pb2.Script(
+            id="scr-1",
+            name="flush-dns",
+            language="shell",
+            portal=True,
+            portal_name="Fix my internet",
+            portal_confirmation="This clears the device's DNS cache.",
+        )
+    ]
+    w.access_requests = [
+        remote_pb2.AccessRequest(
+            id="req-1",
+            customer_id=CUSTOMER_A,
+            asset_id="ast-1",
+            ticket_id="tkt-1",
+            requested_by="Tess Tech",
+            reason="Check the <printer> driver",
+            window_minutes=30,
+            status="pending",
+            requested_at=ts(TS_UPDATED),
+        )
+    ]
     for login, customer, name, perms in [
         ("alice@acme.test", CUSTOMER_A, "Alice Martin", ALL_PERMISSIONS),
         ("bob@acme.test", CUSTOMER_A, "Bob Stone", [perm.TICKETS_VIEW_MINE]),
@@ -200,8 +261,11 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
         if request.customer_id not in (self.w.customers if staff else p.customer_ids):
             await context.abort(grpc.StatusCode.NOT_FOUND, "customer not found")
         name = self.w.customers[request.customer_id]
+        settings = identity_pb2.CustomerSettings(remote_access_enabled=self.w.remote_access.get(request.customer_id))
         return identity_pb2.GetCustomerResponse(
-            customer=identity_pb2.Customer(id=request.customer_id, business_name=name, display_name=name)
+            customer=identity_pb2.Customer(
+                id=request.customer_id, business_name=name, display_name=name, settings=settings
+            )
         )
 
     async def ListContacts(self, request, context):
@@ -295,6 +359,7 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
             status="new",
             priority=request.priority or "normal",
             issue_type=request.issue_type,
+            asset_id=request.asset_id,
             created_at=ts(int(time.time())),
             updated_at=ts(int(time.time())),
             created_by=p.subject_id,
@@ -369,26 +434,21 @@ class FakeAssets(assets_pb2_grpc.AssetsServiceServicer):
     async def ListAssets(self, request, context):
         self.w.count("ListAssets")
         p = await _require(self.w, context)
-        if p.customer_id != CUSTOMER_A:
-            return assets_pb2.ListAssetsResponse()
-        return assets_pb2.ListAssetsResponse(
-            assets=[
-                assets_pb2.Asset(
-                    id="ast-1",
-                    customer_id=CUSTOMER_A,
-                    name="Reception PC",
-                    serial_number="SN-77A1",
-                    asset_type="Desktop",
-                ),
-                assets_pb2.Asset(
-                    id="ast-2",
-                    customer_id=CUSTOMER_A,
-                    name="Front-desk printer",
-                    serial_number="HP-4410",
-                    asset_type="Printer",
-                ),
-            ]
-        )
+        return assets_pb2.ListAssetsResponse(assets=[a for a in self.w.assets if a.customer_id in p.customer_ids])
+
+    async def ListSites(self, request, context):
+        self.w.count("ListSites")
+        await _require(self.w, context)
+        return assets_pb2.ListSitesResponse()
+
+    async def GetAsset(self, request, context):
+        self.w.count("GetAsset")
+        p = await _require(self.w, context)
+        staff = p.kind == common_pb2.PRINCIPAL_KIND_STAFF
+        for a in self.w.assets:
+            if a.id == request.asset_id and (staff or a.customer_id in p.customer_ids):
+                return assets_pb2.GetAssetResponse(asset=a)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "asset not found")
 
 
 class FakeDocuments(documents_pb2_grpc.DocumentsServiceServicer):
@@ -418,13 +478,177 @@ class FakeDocuments(documents_pb2_grpc.DocumentsServiceServicer):
 
 
 class FakeRemote(remote_pb2_grpc.RemoteServiceServicer):
+    """Canned answers of remote, filtered by the principal's customer as the service does."""
+
     def __init__(self, world: World) -> None:
         self.w = world
+
+    def _mine(self, p, rows):
+        staff = p.kind == common_pb2.PRINCIPAL_KIND_STAFF
+        return [r for r in rows if staff or r.customer_id in p.customer_ids]
 
     async def ListScriptRuns(self, request, context):
         self.w.count("ListScriptRuns")
         await _require(self.w, context)
         return remote_pb2.ListScriptRunsResponse(script_runs=self.w.script_runs)
+
+    async def ListAgents(self, request, context):
+        self.w.count("ListAgents")
+        p = await _require(self.w, context)
+        wanted = set(request.asset_ids)
+        rows = [a for a in self._mine(p, self.w.agents) if not wanted or a.asset_id in wanted]
+        return remote_pb2.ListAgentsResponse(agents=rows)
+
+    async def ListScripts(self, request, context):
+        self.w.count("ListScripts")
+        p = await _require(self.w, context)
+        if p.kind != common_pb2.PRINCIPAL_KIND_STAFF and perm.ASSETS_RUN_SCRIPT not in p.permissions:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "needs Assets - Run Script")
+        return remote_pb2.ListScriptsResponse(scripts=self.w.scripts)
+
+    async def GetScript(self, request, context):
+        self.w.count("GetScript")
+        await _require(self.w, context)
+        for sc in self.w.scripts:
+            if sc.id == request.script_id:
+                return remote_pb2.GetScriptResponse(script=sc)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "script not found")
+
+    async def StartScriptRun(self, request, context):
+        self.w.count("StartScriptRun")
+        p = await _require(self.w, context)
+        if self.w.device_offline:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "device offline")
+        for r in self.w.script_runs:
+            if r.id == f"run-{request.idempotency_key}":
+                return remote_pb2.StartScriptRunResponse(run=r)
+        run = remote_pb2.ScriptRun(
+            id=f"run-{request.idempotency_key or len(self.w.script_runs)}",
+            customer_id=p.customer_id or CUSTOMER_A,
+            asset_id=request.asset_id,
+            script_id=request.script_id,
+            script_name="Fix my internet",
+            status="running",
+            ticket_id=request.ticket_id,
+            started_at=ts(TS_UPDATED),
+        )
+        self.w.script_runs.append(run)
+        return remote_pb2.StartScriptRunResponse(run=run)
+
+    async def GetScriptRun(self, request, context):
+        self.w.count("GetScriptRun")
+        p = await _require(self.w, context)
+        for r in self._mine(p, self.w.script_runs):
+            if r.id == request.run_id:
+                return remote_pb2.GetScriptRunResponse(run=r)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "run not found")
+
+    async def WatchScriptRun(self, request, context):
+        self.w.count("WatchScriptRun")
+        run = (await self.GetScriptRun(remote_pb2.GetScriptRunRequest(run_id=request.run_id), context)).run
+        for line in "line one\n<b>two</b>\n"[request.offset :].splitlines(keepends=True):
+            yield remote_pb2.WatchScriptRunResponse(output=line)
+        done = remote_pb2.ScriptRun()
+        done.CopyFrom(run)
+        done.status, done.exit_code = "succeeded", 0
+        done.finished_at.CopyFrom(ts(TS_UPDATED + 5))
+        yield remote_pb2.WatchScriptRunResponse(finished=done)
+
+    async def _staff(self, context):
+        p = await _require(self.w, context)
+        if p.kind != common_pb2.PRINCIPAL_KIND_STAFF:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "staff only")
+        return p
+
+    async def CreateScript(self, request, context):
+        self.w.count("CreateScript")
+        await self._staff(context)
+        if not request.script.body.strip():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "body: must not be empty")
+        made = remote_pb2.Script()
+        made.CopyFrom(request.script)
+        made.id = f"scr-{len(self.w.scripts) + 1}"
+        self.w.scripts.append(made)
+        return remote_pb2.CreateScriptResponse(script=made)
+
+    async def UpdateScript(self, request, context):
+        self.w.count("UpdateScript")
+        await self._staff(context)
+        for i, sc in enumerate(self.w.scripts):
+            if sc.id == request.script.id:
+                self.w.scripts[i] = request.script
+                return remote_pb2.UpdateScriptResponse(script=request.script)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "script not found")
+
+    async def DeleteScript(self, request, context):
+        self.w.count("DeleteScript")
+        await self._staff(context)
+        self.w.scripts = [sc for sc in self.w.scripts if sc.id != request.script_id]
+        return remote_pb2.DeleteScriptResponse()
+
+    async def CreateEnrolmentToken(self, request, context):
+        self.w.count("CreateEnrolmentToken")
+        await self._staff(context)
+        return remote_pb2.CreateEnrolmentTokenResponse(
+            token=f"enrol-{request.asset_id}-{request.valid_minutes}", expires_at=ts(TS_UPDATED + 3600)
+        )
+
+    async def ListAccessRequests(self, request, context):
+        self.w.count("ListAccessRequests")
+        p = await _require(self.w, context)
+        rows = [r for r in self._mine(p, self.w.access_requests) if not request.status or r.status == request.status]
+        return remote_pb2.ListAccessRequestsResponse(requests=rows)
+
+    async def DecideAccessRequest(self, request, context):
+        self.w.count("DecideAccessRequest")
+        p = await _require(self.w, context)
+        for r in self._mine(p, self.w.access_requests):
+            if r.id == request.request_id:
+                if r.status != "pending":
+                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "already decided")
+                r.status = "approved" if request.approve else "declined"
+                r.decided_by = p.display_name
+                return remote_pb2.DecideAccessRequestResponse(request=r)
+        await context.abort(grpc.StatusCode.NOT_FOUND, "request not found")
+
+    async def OpenRemoteSession(self, request, context):
+        self.w.count("OpenRemoteSession")
+        p = await _require(self.w, context)
+        rs = remote_pb2.RemoteSession(
+            id=f"rs-{len(self.w.remote_sessions) + 1}",
+            customer_id=CUSTOMER_A,
+            asset_id=request.asset_id,
+            opened_by=p.display_name,
+            opened_by_kind="staff" if p.kind == common_pb2.PRINCIPAL_KIND_STAFF else "portal",
+            started_at=ts(TS_UPDATED),
+            ends_at=ts(TS_UPDATED + 900),
+        )
+        self.w.remote_sessions.append(rs)
+        return remote_pb2.OpenRemoteSessionResponse(session=rs)
+
+    async def ListRemoteSessions(self, request, context):
+        self.w.count("ListRemoteSessions")
+        p = await _require(self.w, context)
+        rows = [
+            s for s in self._mine(p, self.w.remote_sessions) if not request.asset_id or s.asset_id == request.asset_id
+        ]
+        return remote_pb2.ListRemoteSessionsResponse(sessions=rows)
+
+    async def Terminal(self, request_iterator, context):
+        """Attach, then "ready", then each input echoed back upper-cased; a resize answers "cols x rows"; the
+        browser's end of input closes with "closed"."""
+        self.w.count("Terminal")
+        await _require(self.w, context)
+        first = await anext(request_iterator)
+        if not any(s.id == first.attach_session_id for s in self.w.remote_sessions):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "not your session")
+        yield remote_pb2.TerminalResponse(output=b"ready\r\n")
+        async for msg in request_iterator:
+            if msg.WhichOneof("kind") == "input":
+                yield remote_pb2.TerminalResponse(output=msg.input.upper())
+            elif msg.WhichOneof("kind") == "resize":
+                yield remote_pb2.TerminalResponse(output=f"{msg.resize.cols}x{msg.resize.rows}".encode())
+        yield remote_pb2.TerminalResponse(closed="closed")
 
 
 @dataclass

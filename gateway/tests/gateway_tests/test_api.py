@@ -287,6 +287,16 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/credentials/{credential_id}",
         "/api/v1/credentials/{credential_id}/reveal",
         "/api/v1/credentials/{credential_id}/access",
+        # Remote access and scripts (issue 14; SPEC R1-R3, X1, X2).
+        "/api/v1/assets/{asset_id}/scripts",
+        "/api/v1/assets/{asset_id}/script-runs",
+        "/api/v1/script-runs/{run_id}",
+        "/api/v1/script-runs/{run_id}/events",
+        "/api/v1/assets/{asset_id}/remote-sessions",
+        "/api/v1/remote-sessions/{session_id}/end",
+        "/api/v1/access-requests",
+        "/api/v1/access-requests/{request_id}/approve",
+        "/api/v1/access-requests/{request_id}/decline",
     }
     # Assets and sites (issue 13): staff create with an Idempotency-Key; import and delete are there too.
     assert {

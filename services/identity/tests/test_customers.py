@@ -11,6 +11,7 @@ from identity.contacts.service import create_contact, list_contacts, update_cont
 from identity.custom_fields import service as custom_fields
 from identity.customers import service as customers
 from identity.customers.models import Customer
+from identity.customers.protos import customer_to_proto
 from identity.customers.service import Details, PortalAccess
 from identity.sessions.models import AUDIENCE_PORTAL
 from identity.sessions.service import SessionPolicy, resolve_session, sign_in
@@ -367,3 +368,19 @@ async def test_staff_list_a_customers_portal_users_with_group_and_mfa(db: Databa
             await users.list_portal_users(
                 s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u", customer_id=acme.id), customer_id=acme.id
             )
+
+
+async def test_a_portal_user_reads_only_the_remote_access_setting(db: Database) -> None:
+    """The portal's Remote action (SPEC R1) follows C3's "remote access enabled"; every other setting and the notes
+    stay staff's."""
+    c = await make(db, "office@acme.test", name="Acme", details=Details(settings=SETTINGS, notes="staff only"))
+    async with db.unit_of_work() as s:
+        stored = await s.get(Customer, c.id)
+        assert stored is not None
+        portal, staff = customer_to_proto(stored, staff=False), customer_to_proto(stored, staff=True)
+    assert portal.settings.remote_access_enabled and portal.notes == ""
+    assert portal.settings.ListFields() == [(portal.settings.DESCRIPTOR.fields_by_name["remote_access_enabled"], True)]
+    assert (
+        staff.settings.remote_access_enabled
+        and staff.settings.internal_ticket_warning == SETTINGS["internal_ticket_warning"]
+    )

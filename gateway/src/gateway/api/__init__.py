@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway.api import assets, billing, credentials, deps, docs, documents, home, knowledge, session, tickets
+from gateway.api import (
+    assets,
+    billing,
+    credentials,
+    deps,
+    docs,
+    documents,
+    home,
+    knowledge,
+    remote,
+    session,
+    tickets,
+)
 from gateway.api.staff import access as staff_access
 from gateway.api.staff import assets as staff_assets
 from gateway.api.staff import billing as staff_billing
@@ -14,6 +26,8 @@ from gateway.api.staff import documents as staff_documents
 from gateway.api.staff import knowledge as staff_knowledge
 from gateway.api.staff import portal_controls as staff_portal_controls
 from gateway.api.staff import portal_settings as staff_portal_settings
+from gateway.api.staff import remote as staff_remote
+from gateway.api.staff import scripts as staff_scripts
 from gateway.api.staff import secure_links as staff_secure_links
 from gateway.api.staff import session as staff_session
 from gateway.api.staff import team as staff_team
@@ -42,6 +56,9 @@ ROUTERS = (
     staff_documents.router,
     credentials.router,
     staff_credentials.router,
+    remote.router,
+    staff_remote.router,
+    staff_scripts.router,
 )
 
 

@@ -45,6 +45,8 @@ class HomeSections:
     billing: BillingSummary | None = None
     # The oldest public documents of the customer (SPEC A4, seed 000 "Attachments").
     attachments: Section | None = None
+    # Staff's pending remote access requests (X1): the home shows a notice only when there are some.
+    access_requests: Section | None = None
 
 
 def allowed_sections(session: Session) -> dict[str, bool]:
@@ -66,6 +68,7 @@ def allowed_sections(session: Session) -> dict[str, bool]:
         "assets": p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE),
         "script_runs": p.has(perm.ASSETS_RUN_SCRIPT),
         "attachments": p.has(perm.ATTACHMENTS_VIEW_PUBLIC),
+        "access_requests": p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE),
     }
 
 
@@ -99,8 +102,9 @@ async def load_home(backends: Backends, session: Session) -> HomeSections:
         "assets": lambda: backends.assets.list_assets(token, page_size=HOME_ROWS),
         "script_runs": lambda: backends.remote.list_script_runs(token, page_size=HOME_ROWS),
         "attachments": lambda: backends.documents.list(token, page_size=HOME_ROWS),
+        "access_requests": lambda: backends.remote.list_access_requests(token, status="pending", page_size=HOME_ROWS),
     }
-    tickets, billing, assets, script_runs, attachments = await asyncio.gather(
+    tickets, billing, assets, script_runs, attachments, access_requests = await asyncio.gather(
         *(_section(name, make()) if allowed[name] else _none() for name, make in calls.items())
     )
     summary = (
@@ -115,6 +119,7 @@ async def load_home(backends: Backends, session: Session) -> HomeSections:
         script_runs=script_runs,
         billing=summary,
         attachments=attachments,
+        access_requests=access_requests,
     )
 
 

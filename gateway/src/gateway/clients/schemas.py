@@ -265,10 +265,20 @@ class ScriptRun(BaseModel):
     customer_id: str
     asset_id: str
     script_name: str
-    status: str
+    status: str = Field(description='"queued", "running", "succeeded", "failed" or "timed_out"')
     exit_code: int
     started_at: datetime | None
     finished_at: datetime | None
+    script_id: str = ""
+    ticket_id: str = Field("", description="The ticket the run is recorded on")
+    output: str = Field("", description="The device's output so far (GetScriptRun only; lists leave it empty)")
+    truncated: bool = Field(False, description="The output passed the service's bound and was cut")
+    error: str = Field("", description="Why a failed run failed when it is not the script's own exit code")
+    requested_by: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "timed_out")
 
     @classmethod
     def from_proto(cls, r) -> ScriptRun:  # noqa: ANN001
@@ -281,17 +291,177 @@ class ScriptRun(BaseModel):
             exit_code=r.exit_code,
             started_at=opt_datetime(r, "started_at"),
             finished_at=opt_datetime(r, "finished_at"),
+            script_id=r.script_id,
+            ticket_id=r.ticket_id,
+            output=r.output,
+            truncated=r.truncated,
+            error=r.error,
+            requested_by=r.requested_by,
         )
+
+
+class Agent(BaseModel):
+    """A device agent enrolled for an asset (remote)."""
+
+    id: str
+    asset_id: str
+    customer_id: str
+    hostname: str
+    os: str
+    agent_version: str
+    online: bool
+    enrolled_at: datetime | None
+    last_seen_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, a) -> Agent:  # noqa: ANN001
+        return cls.model_construct(
+            id=a.id,
+            asset_id=a.asset_id,
+            customer_id=a.customer_id,
+            hostname=a.hostname,
+            os=a.os,
+            agent_version=a.agent_version,
+            online=a.online,
+            enrolled_at=opt_datetime(a, "enrolled_at"),
+            last_seen_at=opt_datetime(a, "last_seen_at"),
+            revoked_at=opt_datetime(a, "revoked_at"),
+        )
+
+
+class ScriptVariable(BaseModel):
+    name: str = Field(description="An environment variable name: [A-Z_][A-Z0-9_]{0,63}")
+    label: str = ""
+    default_value: str = ""
+    required: bool = False
+
+
+class Script(BaseModel):
+    """A script of the catalogue; portal users get only portal scripts, by their self-service name, without body."""
+
+    id: str
+    name: str
+    language: str = Field(description='"shell" or "python"')
+    body: str = Field("", description="Empty for portal users")
+    variables: list[ScriptVariable] = Field(default_factory=list)
+    timeout_seconds: int = 0
+    portal: bool = Field(False, description="Available on every customer portal (R2)")
+    portal_name: str = ""
+    portal_confirmation: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def shown_name(self) -> str:
+        return self.portal_name or self.name
+
+    @classmethod
+    def from_proto(cls, s) -> Script:  # noqa: ANN001
+        return cls.model_construct(
+            id=s.id,
+            name=s.name,
+            language=s.language,
+            body=s.body,
+            variables=[
+                ScriptVariable.model_construct(
+                    name=v.name, label=v.label, default_value=v.default_value, required=v.required
+                )
+                for v in s.variables
+            ],
+            timeout_seconds=s.timeout_seconds,
+            portal=s.portal,
+            portal_name=s.portal_name,
+            portal_confirmation=s.portal_confirmation,
+            updated_at=opt_datetime(s, "updated_at"),
+        )
+
+
+class RemoteSession(BaseModel):
+    """A remote session on an asset (R1) and its audit record."""
+
+    id: str
+    customer_id: str
+    asset_id: str
+    ticket_id: str
+    access_request_id: str
+    opened_by_kind: str = Field(description='"portal" or "staff"')
+    opened_by: str
+    started_at: datetime | None
+    ends_at: datetime | None = Field(description="The time limit: the session ends then whatever happens")
+    ended_at: datetime | None = Field(description="Unset while open")
+    end_reason: str = Field(description='"limit", "closed", "agent_lost", "revoked" or "" while open')
+    bytes_to_device: int
+    bytes_from_device: int
+
+    @classmethod
+    def from_proto(cls, s) -> RemoteSession:  # noqa: ANN001
+        return cls.model_construct(
+            id=s.id,
+            customer_id=s.customer_id,
+            asset_id=s.asset_id,
+            ticket_id=s.ticket_id,
+            access_request_id=s.access_request_id,
+            opened_by_kind=s.opened_by_kind,
+            opened_by=s.opened_by,
+            started_at=opt_datetime(s, "started_at"),
+            ends_at=opt_datetime(s, "ends_at"),
+            ended_at=opt_datetime(s, "ended_at"),
+            end_reason=s.end_reason,
+            bytes_to_device=s.bytes_to_device,
+            bytes_from_device=s.bytes_from_device,
+        )
+
+
+class AccessRequest(BaseModel):
+    """X1: staff ask a customer for a remote access window on an asset, for a ticket."""
+
+    id: str
+    customer_id: str
+    asset_id: str
+    ticket_id: str
+    requested_by: str
+    reason: str
+    window_minutes: int
+    status: str = Field(description='"pending", "approved", "declined" or "expired"')
+    requested_at: datetime | None
+    decided_by: str
+    decided_at: datetime | None
+    window_ends_at: datetime | None = Field(description="Approved: the window's end")
+
+    @classmethod
+    def from_proto(cls, r) -> AccessRequest:  # noqa: ANN001
+        return cls.model_construct(
+            id=r.id,
+            customer_id=r.customer_id,
+            asset_id=r.asset_id,
+            ticket_id=r.ticket_id,
+            requested_by=r.requested_by,
+            reason=r.reason,
+            window_minutes=r.window_minutes,
+            status=r.status,
+            requested_at=opt_datetime(r, "requested_at"),
+            decided_by=r.decided_by,
+            decided_at=opt_datetime(r, "decided_at"),
+            window_ends_at=opt_datetime(r, "window_ends_at"),
+        )
+
+
+class EnrolmentToken(BaseModel):
+    token: str = Field(description="Shown once; remote keeps only its hash")
+    expires_at: datetime | None
 
 
 class Customer(BaseModel):
     id: str
     display_name: str
     email: str
+    # SPEC C3 "remote access enabled"; None when identity sent no settings for this caller.
+    remote_access_enabled: bool | None = None
 
     @classmethod
     def from_proto(cls, c) -> Customer:  # noqa: ANN001
-        return cls.model_construct(id=c.id, display_name=c.display_name, email=c.email)
+        remote = c.settings.remote_access_enabled if c.HasField("settings") else None
+        return cls.model_construct(id=c.id, display_name=c.display_name, email=c.email, remote_access_enabled=remote)
 
 
 class SignInResult(BaseModel):

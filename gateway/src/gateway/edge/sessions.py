@@ -42,6 +42,8 @@ class Session:
     csrf_token: str
     # SPEC P7: the support end date (YYYY-MM-DD) while the renewal notice shows, else "".
     renewal_notice_ends_on: str = ""
+    # SPEC C3: whether the customer has remote access enabled (the portal's Remote action, R1); None when unknown.
+    remote_access_enabled: bool | None = None
 
 
 @dataclass(slots=True)
@@ -99,13 +101,14 @@ class PrincipalCache:
         resolved = await self._identity.resolve_session(session_token)
         principal = resolved.principal
         name, ttl = "", self._ttl
+        remote: bool | None = None
         if principal.is_link:
             # Identity gives a secure link no customer record (SPEC P6); its principal carries the name.
             name = principal.display_name
         elif principal.customer_id:
             try:
                 customer = await self._identity.get_customer(resolved.principal_token, principal.customer_id)
-                name = customer.display_name
+                name, remote = customer.display_name, customer.remote_access_enabled
             except grpc.aio.AioRpcError:
                 ttl = min(ttl, _DEGRADED_TTL_SECONDS)
         session = Session(
@@ -115,6 +118,7 @@ class PrincipalCache:
             customer_name=name,
             csrf_token=self._csrf.for_session(key),
             renewal_notice_ends_on=resolved.renewal_notice_ends_on,
+            remote_access_enabled=remote,
         )
         if resolved.token_expires_at is not None:
             left = (resolved.token_expires_at - datetime.now(UTC)).total_seconds() - _EXPIRY_MARGIN_SECONDS

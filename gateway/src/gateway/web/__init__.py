@@ -15,6 +15,7 @@ from gateway.web import (
     documents,
     home,
     knowledge,
+    remote,
     secure_links,
     session,
     tickets,
@@ -28,6 +29,8 @@ from gateway.web.staff import credentials as staff_credentials
 from gateway.web.staff import customers as staff_customers
 from gateway.web.staff import documents as staff_documents
 from gateway.web.staff import home as staff_home
+from gateway.web.staff import remote as staff_remote
+from gateway.web.staff import scripts as staff_scripts
 from gateway.web.staff import secure_links as staff_secure_links
 from gateway.web.staff import session as staff_session
 from gateway.web.staff import team as staff_team
@@ -40,6 +43,7 @@ ROUTERS = (
     knowledge.router,
     tickets.router,
     tickets_live.router,
+    remote.router,
     assets.router,
     documents.router,
     account.router,
@@ -53,6 +57,8 @@ ROUTERS = (
     staff_billing.router,
     staff_team.router,
     staff_assets.router,
+    staff_remote.router,
+    staff_scripts.router,
     staff_documents.router,
     credentials.router,
     staff_credentials.router,

@@ -7,6 +7,7 @@ only decide what to offer. Everything works without JavaScript."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 import grpc
@@ -21,6 +22,7 @@ from gateway.edge.errors import NOT_FOUND, split_field
 from gateway.edge.sessions import Session
 from gateway.web.deps import PortalPage
 from gateway.web.forms import check_csrf, field, read_form
+from gateway.web.remote import asset_section, list_column
 from gateway.web.render import Pages
 from gateway.web.views.assets import asset_row
 from gateway.web.views.tickets import list_row
@@ -77,13 +79,15 @@ async def assets_list(request: Request, session: PortalPage) -> Response:
         if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
             raise
         page, cursor = await page_from(""), ""  # a stale or edited cursor: the first page rather than an error
-    names = await _site_names(request, session)
+    names, remote = await asyncio.gather(_site_names(request, session), list_column(request, session, page.items))
     base = [*([("q", query)] if query else []), *([("scope", scope)] if scope != "all" else [])]
     return pages.render(
         request,
         "assets/list.html",
         {
             "rows": [asset_row(t, a, names) for a in page.items],
+            # The Remote column: asset id → agent and action; None when remote did not answer.
+            "remote": remote,
             "query": query,
             "scope": scope,
             "tabs": [(s, "/assets?" + urlencode([*([("q", query)] if query else []), ("scope", s)])) for s in tabs],
@@ -113,7 +117,9 @@ async def _asset_page(
         except grpc.aio.AioRpcError as err:
             if err.code() != grpc.StatusCode.NOT_FOUND:
                 raise
-    tickets = await rules.tickets_of(backends, token, p, asset_id=asset.id)
+    tickets, remote = await asyncio.gather(
+        rules.tickets_of(backends, token, p, asset_id=asset.id), asset_section(request, session, asset)
+    )
     editable = rules.editable_fields(asset)
     new_ticket = ""
     if p.has(perm.TICKETS_CREATE) and not asset.retired_at:
@@ -138,6 +144,7 @@ async def _asset_page(
             "limits": {"value": rules.FIELD_VALUE_MAX},
             "new_ticket_href": new_ticket,
             "done": t("assets.saved") if done == "saved" else "",
+            "remote": remote,
         },
         session=session,
         status_code=status_code,

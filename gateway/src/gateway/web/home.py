@@ -29,6 +29,7 @@ async def home(request: Request, session: PortalPage) -> Response:
             "sections": home_view(t, sections),
             "billing": billing_rows.home_sections(t, session, sections.billing),
             "can_create": session.principal.has(perm.TICKETS_CREATE),
+            "remote_requests": len(r.items) if (r := sections.access_requests) and r.available else 0,
         },
         session=session,
     )

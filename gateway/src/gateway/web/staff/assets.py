@@ -28,6 +28,7 @@ from gateway.edge.sessions import Session
 from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field
 from gateway.web.render import Pages
+from gateway.web.staff.remote import asset_section as remote_section
 from gateway.web.staff.tickets import staff_status
 from gateway.web.views import status_class
 from gateway.web.views.assets import asset_row
@@ -43,7 +44,18 @@ _REFUSALS = (
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.ALREADY_EXISTS,
 )
-_DONE = {"site_added", "asset_added", "saved", "retired", "reactivated", "deleted", "site_deleted", "imported"}
+_DONE = {
+    "site_added",
+    "asset_added",
+    "saved",
+    "retired",
+    "reactivated",
+    "deleted",
+    "site_deleted",
+    "imported",
+    "requested",
+    "revoked",
+}
 
 
 def _pages(request: Request) -> Pages:
@@ -297,11 +309,12 @@ async def _asset_page(
     pages = _pages(request)
     t = pages.translator(request)
     backends, token = _backends(request), session.principal_token
-    customer, sites, contacts, tickets = await asyncio.gather(
+    customer, sites, contacts, tickets, remote = await asyncio.gather(
         backends.identity.get_customer(token, asset.customer_id),
         _sites(request, session, asset.customer_id),
         _contacts(request, session, asset.customer_id),
         rules.tickets_of(backends, token, session.principal, asset_id=asset.id),
+        remote_section(request, session, asset),
     )
     done = request.query_params.get("done", "")
     current = form or {
@@ -330,6 +343,7 @@ async def _asset_page(
             "error": error,
             "done": t(f"staff.assets.done.{done}") if done in _DONE else "",
             "limits": _limits(),
+            "remote": remote,
         },
         session=session,
         status_code=status_code,

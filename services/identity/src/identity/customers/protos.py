@@ -49,6 +49,10 @@ def customer_to_proto(
                     enabled=access.enabled, group_name=access.group_name, require_mfa=access.require_mfa
                 )
             )
+    else:
+        # The one setting a portal user's pages need: whether to offer the Remote action (SPEC C3, R1). The other
+        # settings stay staff's.
+        msg.settings.CopyFrom(identity_pb2.CustomerSettings(remote_access_enabled=c.remote_access_enabled))
     return msg
 
 
