@@ -131,7 +131,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 timeout=1.0,
                 headers={routing.NOTICE: routing.NOTICE_REPLACE, routing.CONNECTION: conn.connection_id},
             )
-        sub = await self.nc.subscribe(routing.agent_subject(agent.id), cb=lambda msg: self._on_message(conn, msg))
+
+        async def on_message(msg) -> None:  # noqa: ANN001
+            await self._on_message(conn, msg)
+
+        sub = await self.nc.subscribe(routing.agent_subject(agent.id), cb=on_message)
         await self.nc.flush(timeout=2)
         if not await self._mark_connected(conn, hello):
             await sub.unsubscribe()
