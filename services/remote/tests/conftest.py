@@ -342,3 +342,10 @@ async def make_agent() -> AsyncIterator[Callable[[Replica], TestAgent]]:
     yield make
     for agent in made:
         await agent.close()
+
+
+@pytest.fixture
+def spawn_replica() -> Callable:
+    """`await spawn_replica(db, keys, key_dir, replica_id=..., nats_url=..., assets_address=...)`: a Replica; the
+    test stops it."""
+    return start_replica

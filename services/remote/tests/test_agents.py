@@ -16,7 +16,9 @@ from portal.remote.v1 import agent_pb2, remote_pb2
 from portal_testkit.services import Principals
 from remote.agents.models import EnrolmentToken
 from remote.events.publish import SCRIPT_RUN_FINISHED
-from servicekit.db import utcnow
+from remote.main import MIGRATIONS_DIR
+from servicekit.db import Database, utcnow
+from servicekit.migrations import upgrade
 from servicekit.outbox_tables import outbox
 from servicekit.permissions import ASSETS_RUN_SCRIPT, ASSETS_VIEW_ALL
 
@@ -286,3 +288,40 @@ async def test_portal_users_run_only_portal_scripts_without_variables_on_their_o
     assert run.requested_by == "Ann" and run.customer_id == A
     mine = await replica.stub.ListScriptRuns(remote_pb2.ListScriptRunsRequest(asset_id=asset_id), metadata=me)
     assert [r.id for r in mine.script_runs] == [run.id]
+
+
+async def test_a_run_asked_of_one_replica_reaches_the_agent_held_by_the_other(
+    new_database, keys, key_dir, nats_server, assets, make_agent, spawn_replica
+):
+    url = new_database("remote_two_replicas")
+    await upgrade(MIGRATIONS_DIR, url)
+    db = Database(url)
+    common = {"nats_url": nats_server.url, "assets_address": assets.address, "max_output_bytes": 8192}
+    replica_a = await spawn_replica(db, keys, key_dir, replica_id="replica-a", **common)
+    replica_b = await spawn_replica(db, keys, key_dir, replica_id="replica-b", **common)
+    try:
+        agent, asset_id, _ = await online_agent(
+            replica_a, assets, keys, make_agent, on_command=runner([b"from A\n", b"done"])
+        )
+        listed = await replica_b.stub.ListAgents(
+            remote_pb2.ListAgentsRequest(asset_ids=[asset_id]), metadata=keys.metadata(STAFF)
+        )
+        assert [a.online for a in listed.agents] == [True]
+        start = remote_pb2.StartScriptRunRequest(script_id=await script(replica_b, keys), asset_id=asset_id)
+        run = (await replica_b.stub.StartScriptRun(start, metadata=keys.metadata(STAFF))).run
+        watch = replica_b.stub.WatchScriptRun(
+            remote_pb2.WatchScriptRunRequest(run_id=run.id), metadata=keys.metadata(STAFF)
+        )
+        outputs, finished = [], None
+        async for msg in watch:
+            if msg.WhichOneof("kind") == "output":
+                outputs.append(msg.output)
+            else:
+                finished = msg.finished
+        assert [c.run_script.run_id for c in agent.commands] == [run.id]
+        assert "".join(outputs) == "from A\ndone"
+        assert finished.status == "succeeded"
+    finally:
+        await replica_b.stop()
+        await replica_a.stop()
+        await db.dispose()
