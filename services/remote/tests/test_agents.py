@@ -325,3 +325,19 @@ async def test_a_run_asked_of_one_replica_reaches_the_agent_held_by_the_other(
         await replica_b.stop()
         await replica_a.stop()
         await db.dispose()
+
+
+async def test_a_second_connection_replaces_the_first(replica, assets, keys, make_agent):
+    agent, asset_id, first_serving = await online_agent(replica, assets, keys, make_agent, on_command=runner([b"2"]))
+    twin = make_agent(replica)
+    twin.key, twin.agent_id, twin.command_key = agent.key, agent.agent_id, agent.command_key
+    twin.on_command = runner([b"2"])
+    await twin.connect()
+    asyncio.create_task(twin.serve())  # noqa: RUF006 - closed with the agent
+    assert await asyncio.wait_for(first_serving, 5) == grpc.StatusCode.OK
+    start = remote_pb2.StartScriptRunRequest(script_id=await script(replica, keys), asset_id=asset_id)
+    run = (await replica.stub.StartScriptRun(start, metadata=keys.metadata(STAFF))).run
+    assert await eventually(lambda: _true(twin.got_command.is_set()))
+    assert agent.commands == [] and [c.run_script.run_id for c in twin.commands] == [run.id]
+    listed = await replica.stub.ListAgents(remote_pb2.ListAgentsRequest(customer_id=A), metadata=keys.metadata(STAFF))
+    assert [a.online for a in listed.agents] == [True]

@@ -174,3 +174,36 @@ async def test_portal_sessions_need_remote_access_enabled_and_end_at_their_limit
         remote_pb2.ListRemoteSessionsRequest(), metadata=keys.metadata(PORTAL_B)
     )
     assert list(theirs.sessions) == []
+
+
+async def test_ending_a_session_and_losing_its_agent_close_the_terminal(replica, assets, keys, make_agent, sqlite_db):
+    agent, asset_id = await online(replica, assets, keys, make_agent)
+    event = identity_events_pb2.CustomerUpdated(customer_id=A, remote_access_enabled=True)
+    event.meta.occurred_at.FromDatetime(datetime.now(UTC))
+    async with sqlite_db.unit_of_work() as s:
+        await on_customer_updated(s, event, "evt-2")
+    me = keys.metadata(PORTAL_A)
+    open_req = remote_pb2.OpenRemoteSessionRequest(asset_id=asset_id, minutes=5)
+
+    first = (await replica.stub.OpenRemoteSession(open_req, metadata=me)).session
+    term = replica.stub.Terminal(metadata=me)
+    await term.write(remote_pb2.TerminalRequest(attach_session_id=first.id))
+    await term.write(remote_pb2.TerminalRequest(input=b"x"))
+    assert (await asyncio.wait_for(term.read(), 5)).output == b"X"
+    ended = await replica.stub.EndRemoteSession(
+        remote_pb2.EndRemoteSessionRequest(session_id=first.id), metadata=keys.metadata(STAFF)
+    )
+    assert ended.session.end_reason == "closed" and ended.session.bytes_to_device == 1
+    assert (await asyncio.wait_for(term.read(), 5)).closed == "closed"
+
+    second = (await replica.stub.OpenRemoteSession(open_req, metadata=me)).session
+    term = replica.stub.Terminal(metadata=me)
+    await term.write(remote_pb2.TerminalRequest(attach_session_id=second.id))
+    await term.write(remote_pb2.TerminalRequest(input=b"y"))
+    assert (await asyncio.wait_for(term.read(), 5)).output == b"Y"
+    agent.call.cancel()
+    assert (await asyncio.wait_for(term.read(), 5)).closed == "agent_lost"
+    rs = await session_row(sqlite_db, second.id)
+    assert (rs.end_reason, rs.bytes_to_device, rs.bytes_from_device) == ("agent_lost", 1, 1)
+    offline = await rpc_error(replica.stub.OpenRemoteSession(open_req, metadata=me))
+    assert offline.code() == grpc.StatusCode.FAILED_PRECONDITION
