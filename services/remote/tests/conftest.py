@@ -294,14 +294,9 @@ async def assets(keys: Keys, tmp_path: Path) -> AsyncIterator[Assets]:
 
 
 @pytest_asyncio.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    """One SQLite database for the replicas of a test (the agent tests run on SQLite; the two-replica test on
-    PostgreSQL)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'remote.db'}"
-    await upgrade(MIGRATIONS_DIR, url)
-    database = Database(url)
-    yield database
-    await database.dispose()
+async def sqlite_db(db: Database) -> Database:
+    """The database the test's replicas share: the `db` fixture (each test runs on SQLite and on PostgreSQL)."""
+    return db
 
 
 @pytest.fixture

@@ -292,22 +292,39 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             return await s.get(Agent, agent_id)
 
     async def _mark_connected(self, conn: _Conn, hello: agent_pb2.Hello) -> bool:
+        values: dict = {
+            "connected_replica": self.replica_id,
+            "connection_id": conn.connection_id,
+            "last_seen_at": utcnow(),
+        }
+        for column, value, limit in (
+            ("hostname", hello.hostname, 255),
+            ("os", hello.os, 32),
+            ("version", hello.agent_version, 64),
+        ):
+            if value:
+                values[column] = value[:limit]
         async with self.db.unit_of_work() as s:
-            agent = await s.get(Agent, conn.agent_id)
-            if agent is None or agent.revoked_at is not None:
+            # One UPDATE of every connection column (not the ORM's changed-only flush): a replaced stream's cleanup
+            # running meanwhile either matched before (and is overwritten) or matches nothing after.
+            marked = await s.execute(
+                update(Agent)
+                .where(Agent.id == conn.agent_id, Agent.revoked_at.is_(None))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if marked.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            agent.connected_replica = self.replica_id
-            agent.connection_id = conn.connection_id
-            agent.last_seen_at = utcnow()
-            agent.hostname = hello.hostname[:255] or agent.hostname
-            agent.os = hello.os[:32] or agent.os
-            agent.version = hello.agent_version[:64] or agent.version
+            agent = await s.get(Agent, conn.agent_id)
+            assert agent is not None
             await publish.agent_status_changed(s, agent, "online")
         return True
 
     async def _disconnected(self, conn: _Conn) -> None:
         """The stream ended: unless a newer connection took over, the agent is offline, its unfinished runs fail
         and its open sessions end."""
+        if conn.ending == "replaced":
+            return  # the newer stream holds the agent now, with its runs and sessions
         try:
             async with self.db.unit_of_work() as s:
                 cleared = await s.execute(
