@@ -126,6 +126,11 @@ async def test_revoking_closes_the_live_stream_and_refuses_the_agent_after(repli
         remote_pb2.ListAgentsRequest(asset_ids=[asset_id]), metadata=keys.metadata(PORTAL_A)
     )
     assert [(a.id, a.online) for a in listed.agents] == [(agent.agent_id, True)]
+    other = Principals.portal(B, permissions={ASSETS_VIEW_ALL})
+    hidden = await replica.stub.ListAgents(
+        remote_pb2.ListAgentsRequest(asset_ids=[asset_id]), metadata=keys.metadata(other)
+    )
+    assert list(hidden.agents) == []
 
     await replica.stub.RevokeAgent(
         remote_pb2.RevokeAgentRequest(agent_id=agent.agent_id), metadata=keys.metadata(STAFF)

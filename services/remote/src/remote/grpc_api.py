@@ -276,8 +276,6 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
         principal = current_principal()
         asset_ids = list(dict.fromkeys(request.asset_ids)) or None
         if principal.is_staff:
-            if asset_ids is None and not request.customer_id:
-                raise InvalidArgument("name the assets or the customer", field="customer_id")
             customer_id = request.customer_id or None
         else:
             if request.customer_id:

@@ -18,6 +18,7 @@ from servicekit.errors import InvalidArgument, NotFound, Unauthenticated
 
 DEFAULT_TOKEN_MINUTES = 60
 MAX_TOKEN_MINUTES = 7 * 24 * 60
+MAX_LISTED = 1000
 MAX_FIELD = {"hostname": 255, "os": 32, "agent_version": 64}
 
 
@@ -111,7 +112,8 @@ async def online_agent_for_asset(s: AsyncSession, asset_id: str, *, heartbeat_se
 
 
 async def list_agents(s: AsyncSession, *, asset_ids: list[str] | None, customer_id: str | None) -> list[Agent]:
-    query = select(Agent).order_by(Agent.enrolled_at.desc(), Agent.id)
+    # No paging in the contract: an asset has a handful of agents, a customer a few hundred at most.
+    query = select(Agent).order_by(Agent.enrolled_at.desc(), Agent.id).limit(MAX_LISTED)
     if asset_ids is not None:
         query = query.where(Agent.asset_id.in_(asset_ids))
     if customer_id:
