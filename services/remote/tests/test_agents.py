@@ -138,6 +138,10 @@ async def test_revoking_closes_the_live_stream_and_refuses_the_agent_after(repli
     assert await asyncio.wait_for(serving, 5) == grpc.StatusCode.PERMISSION_DENIED
     err = await rpc_error(agent.connect())
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Its key never enrols again, and the token it tried is spent all the same.
+    token = await new_token(replica, keys, asset_id)
+    assert (await rpc_error(agent.enrol(token))).code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (await rpc_error(make_agent(replica).enrol(token))).code() == grpc.StatusCode.UNAUTHENTICATED
     listed = await replica.stub.ListAgents(remote_pb2.ListAgentsRequest(customer_id=A), metadata=keys.metadata(STAFF))
     assert [(a.online, a.HasField("revoked_at")) for a in listed.agents] == [(False, True)]
 

@@ -80,10 +80,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.EnrolRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.EnrolResponse:
         try:
+            agents.check_enrol_request(request.public_key, request.hostname, request.os, request.agent_version)
+            async with self.db.unit_of_work() as s:
+                token = await agents.spend_token(s, request.token)
             async with self.db.unit_of_work() as s:
                 agent = await agents.enrol(
                     s,
-                    token=request.token,
+                    token=token,
                     public_key=request.public_key,
                     hostname=request.hostname,
                     os=request.os,

@@ -53,13 +53,17 @@ async def create_enrolment_token(
     return NewToken(token, expires)
 
 
-async def enrol(s: AsyncSession, *, token: str, public_key: bytes, hostname: str, os: str, version: str) -> Agent:
-    """Spend the token (one UPDATE: of two concurrent uses exactly one matches) and make the agent."""
+def check_enrol_request(public_key: bytes, hostname: str, os: str, version: str) -> None:
     if len(public_key) != 32:
         raise InvalidArgument("public_key must be a raw 32-byte Ed25519 public key", field="public_key")
     for name, value in (("hostname", hostname), ("os", os), ("agent_version", version)):
         if len(value) > MAX_FIELD[name]:
             raise InvalidArgument(f"{name} is too long", field=name)
+
+
+async def spend_token(s: AsyncSession, token: str) -> EnrolmentToken:
+    """Mark the token used in one conditional UPDATE (unused, unexpired): of two concurrent uses exactly one
+    matches. The caller commits this on its own, so the token stays spent whatever follows."""
     now = utcnow()
     hashed = token_hash(token)
     spent = await s.execute(
@@ -70,19 +74,25 @@ async def enrol(s: AsyncSession, *, token: str, public_key: bytes, hostname: str
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise Unauthenticated("the enrolment token is unknown, already used or expired")
-    row = (await s.execute(select(EnrolmentToken).where(EnrolmentToken.token_hash == hashed))).scalar_one()
+    return (await s.execute(select(EnrolmentToken).where(EnrolmentToken.token_hash == hashed))).scalar_one()
+
+
+async def enrol(
+    s: AsyncSession, *, token: EnrolmentToken, public_key: bytes, hostname: str, os: str, version: str
+) -> Agent:
+    """The agent for a spent token's asset; a key already enrolled (a revoked agent's included) never enrols
+    again."""
     if (await s.execute(select(Agent.id).where(Agent.public_key == public_key))).first() is not None:
-        # A key already enrolled (a revoked agent's included) never enrols again.
         raise Unauthenticated("this key is already enrolled")
     agent = Agent(
         id=new_id(),
-        asset_id=row.asset_id,
-        customer_id=row.customer_id,
+        asset_id=token.asset_id,
+        customer_id=token.customer_id,
         public_key=public_key,
         hostname=hostname,
         os=os,
         version=version,
-        enrolled_at=now,
+        enrolled_at=utcnow(),
     )
     s.add(agent)
     await s.flush()
