@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 
-from portal.remote.v1 import agent_pb2, remote_pb2
+from portal.remote.v1 import agent_pb2, agent_pb2_grpc, remote_pb2
 from portal_testkit.services import Principals
-from remote.agents.models import EnrolmentToken
+from remote.agents.models import Agent, EnrolmentToken
 from remote.events.publish import SCRIPT_RUN_FINISHED
 from remote.main import MIGRATIONS_DIR
 from servicekit.db import Database, utcnow
@@ -352,3 +352,85 @@ async def test_a_second_connection_replaces_the_first(replica, assets, keys, mak
     assert agent.commands == [] and [c.run_script.run_id for c in twin.commands] == [run.id]
     listed = await replica.stub.ListAgents(remote_pb2.ListAgentsRequest(customer_id=A), metadata=keys.metadata(STAFF))
     assert [a.online for a in listed.agents] == [True]
+
+
+async def test_a_heartbeat_keeps_the_agent_seen_and_finds_a_revocation_whose_notice_was_lost(
+    replica, assets, keys, make_agent, sqlite_db
+):
+    agent, asset_id, serving = await online_agent(replica, assets, keys, make_agent)
+    async with sqlite_db.unit_of_work() as s:
+        await s.execute(update(Agent).values(last_seen_at=utcnow() - timedelta(minutes=5)))
+    listed = await replica.stub.ListAgents(remote_pb2.ListAgentsRequest(customer_id=A), metadata=keys.metadata(STAFF))
+    assert [a.online for a in listed.agents] == [False]
+    await agent.send(agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat()))
+
+    async def online() -> bool:
+        got = await replica.stub.ListAgents(remote_pb2.ListAgentsRequest(customer_id=A), metadata=keys.metadata(STAFF))
+        return [a.online for a in got.agents] == [True]
+
+    assert await eventually(online)
+    # Revoked behind the broker's back (no notice on NATS): the next heartbeat ends the stream.
+    async with sqlite_db.unit_of_work() as s:
+        await s.execute(update(Agent).values(revoked_at=utcnow()))
+    await agent.send(agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat()))
+    assert await asyncio.wait_for(serving, 5) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def _self_signed(directory) -> tuple[bytes, bytes]:  # noqa: ANN001
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = utcnow()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (directory / "agent.crt").write_bytes(cert_pem)
+    (directory / "agent.key").write_bytes(key_pem)
+    return cert_pem, key_pem
+
+
+async def test_the_agents_port_speaks_tls_when_given_a_certificate(
+    sqlite_db, keys, key_dir, nats_server, assets, spawn_replica
+):
+    cert_pem, _ = _self_signed(key_dir)
+    replica = await spawn_replica(
+        sqlite_db,
+        keys,
+        key_dir,
+        nats_url=nats_server.url,
+        assets_address=assets.address,
+        replica_id="replica-tls",
+        agent_tls_cert_file=key_dir / "agent.crt",
+        agent_tls_key_file=key_dir / "agent.key",
+    )
+    try:
+        token = await new_token(replica, keys, await assets.asset(A))
+        key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+        request = agent_pb2.EnrolRequest(token=token, public_key=key)
+        async with grpc.aio.insecure_channel(replica.agent_address) as plain:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await agent_pb2_grpc.AgentServiceStub(plain).Enrol(request, timeout=3)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        creds = grpc.ssl_channel_credentials(root_certificates=cert_pem)
+        address = f"localhost:{replica.settings.agent_port}"
+        async with grpc.aio.secure_channel(address, creds) as secure:
+            reply = await agent_pb2_grpc.AgentServiceStub(secure).Enrol(request, timeout=5)
+        assert reply.agent_id and len(reply.command_public_key) == 32
+    finally:
+        await replica.stop()
