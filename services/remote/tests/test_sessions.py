@@ -196,6 +196,17 @@ async def test_ending_a_session_and_losing_its_agent_close_the_terminal(replica,
     assert ended.session.end_reason == "closed" and ended.session.bytes_to_device == 1
     assert (await asyncio.wait_for(term.read(), 5)).closed == "closed"
 
+    # The browser goes away (the call is cancelled): the session ends "closed" and the device's terminal is closed.
+    gone = (await replica.stub.OpenRemoteSession(open_req, metadata=me)).session
+    term = replica.stub.Terminal(metadata=me)
+    await term.write(remote_pb2.TerminalRequest(attach_session_id=gone.id))
+    await term.write(remote_pb2.TerminalRequest(input=b"z"))
+    assert (await asyncio.wait_for(term.read(), 5)).output == b"Z"
+    term.cancel()
+    assert (await session_row(sqlite_db, gone.id)).end_reason == "closed"
+    closes = [c.close_terminal.session_id for c in agent.commands if c.WhichOneof("action") == "close_terminal"]
+    assert gone.id in closes
+
     second = (await replica.stub.OpenRemoteSession(open_req, metadata=me)).session
     term = replica.stub.Terminal(metadata=me)
     await term.write(remote_pb2.TerminalRequest(attach_session_id=second.id))

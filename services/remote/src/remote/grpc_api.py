@@ -506,9 +506,6 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
                     told = report.terminal_closed.reason
                     reason = told if told in ("limit", "closed", "agent_lost", "revoked") else "exited"
                     break
-            if reason in ("limit", "closed"):
-                with contextlib.suppress(AgentOffline):
-                    await broker.send(agent_id, agent_pb2.CloseTerminal(session_id=session_id))
             yield remote_pb2.TerminalResponse(closed=reason)
         finally:
             metrics.SESSIONS_OPEN.dec()
@@ -516,10 +513,18 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
                 reader.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            self._later(self._end_session(session_id, reason, counts))
+            # In a task of its own: it runs even when the client's call was cancelled (the browser went away).
+            self._later(self._end_session(session_id, reason, counts, close=(broker, agent_id)))
 
-    async def _end_session(self, session_id: str, reason: str, counts: dict[str, int]) -> None:
+    async def _end_session(
+        self, session_id: str, reason: str, counts: dict[str, int], *, close: tuple[Broker, str] | None = None
+    ) -> None:
         try:
+            if close is not None and reason in ("limit", "closed"):
+                # The device's terminal goes too (it would close itself at ends_at otherwise).
+                broker, agent_id = close
+                with contextlib.suppress(AgentOffline):
+                    await broker.send(agent_id, agent_pb2.CloseTerminal(session_id=session_id))
             async with self.db.unit_of_work() as s:
                 await sessions.end(
                     s, session_id, reason, bytes_to_device=counts["to"], bytes_from_device=counts["from"]
