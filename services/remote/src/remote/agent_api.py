@@ -39,6 +39,9 @@ from servicekit.errors import ServiceError
 log = logging.getLogger(__name__)
 
 PROOF_TIMEOUT = 10.0
+FLUSH_BYTES = 4096
+FLUSH_SECONDS = 0.1
+MAX_FOREIGN = 1000
 AGENT_DISCONNECTED = "agent disconnected"
 
 
@@ -52,6 +55,11 @@ class _Conn:
     known_runs: set[str] = field(default_factory=set)
     full_runs: set[str] = field(default_factory=set)
     known_sessions: set[str] = field(default_factory=set)
+    # Ids the agent named that are not its own: refused again without a database read.
+    foreign: set[str] = field(default_factory=set)
+    # Output received and not yet stored, by run: small chunks are coalesced (FLUSH_BYTES or FLUSH_SECONDS).
+    pending: dict[str, bytearray] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 _END = object()
@@ -147,6 +155,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         log.info("agent %s connected to replica %s", agent.id, self.replica_id)
         reader = asyncio.create_task(self._read(conn, requests))
         reader.add_done_callback(lambda _t: self._end(conn, "closed"))
+        flusher = asyncio.create_task(self._flusher(conn))
         try:
             yield agent_pb2.ConnectResponse(welcome=agent_pb2.Welcome(heartbeat_seconds=self.heartbeat_seconds))
             while True:
@@ -157,6 +166,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         finally:
             metrics.AGENTS_ONLINE.dec()
             reader.cancel()
+            flusher.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
             task = asyncio.create_task(self._disconnected(conn))
@@ -240,9 +250,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _owns_run(self, conn: _Conn, run_id: str) -> bool:
         if run_id in conn.known_runs:
             return True
+        if run_id in conn.foreign or len(run_id) > 36:
+            return False
         async with self.db.read() as c:
             row = (await c.execute(select(ScriptRun.agent_id).where(ScriptRun.id == run_id))).first()
         if row is None or row.agent_id != conn.agent_id:
+            _remember_foreign(conn, run_id)
             return False
         conn.known_runs.add(run_id)
         return True
@@ -250,31 +263,59 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _owns_session(self, conn: _Conn, session_id: str) -> bool:
         if session_id in conn.known_sessions:
             return True
+        if session_id in conn.foreign or len(session_id) > 36:
+            return False
         async with self.db.read() as c:
             row = (await c.execute(select(RemoteSession.agent_id).where(RemoteSession.id == session_id))).first()
         if row is None or row.agent_id != conn.agent_id:
+            _remember_foreign(conn, session_id)
             return False
         conn.known_sessions.add(session_id)
         return True
 
     async def _run_output(self, conn: _Conn, out: agent_pb2.RunOutput) -> None:
-        # A run past its bound costs nothing more: its chunks are dropped here, before any database work.
+        # A run past its bound costs nothing more: its chunks are dropped here, before any database work; small
+        # chunks are stored together (at most one write per FLUSH_BYTES or FLUSH_SECONDS per run).
         if not out.data or out.run_id in conn.full_runs or not await self._owns_run(conn, out.run_id):
             return
-        async with self.db.unit_of_work() as s:
-            kept = await runs.append_output(s, run_id=out.run_id, data=out.data, max_bytes=self.max_output_bytes)
-        if kept is None or len(kept[1]) < len(out.data):
-            conn.full_runs.add(out.run_id)
-        if kept is not None:
-            position, data = kept
-            live = agent_pb2.ConnectRequest(run_output=agent_pb2.RunOutput(run_id=out.run_id, data=data))
-            await self.nc.publish(
-                routing.run_subject(out.run_id), live.SerializeToString(), headers={routing.OFFSET: str(position)}
-            )
+        buffer = conn.pending.setdefault(out.run_id, bytearray())
+        buffer += out.data
+        if len(buffer) >= FLUSH_BYTES:
+            await self._flush(conn, out.run_id)
+
+    async def _flush(self, conn: _Conn, run_id: str) -> None:
+        async with conn.lock:
+            data = conn.pending.pop(run_id, None)
+            if not data:
+                return
+            data = bytes(data)
+            async with self.db.unit_of_work() as s:
+                kept = await runs.append_output(s, run_id=run_id, data=data, max_bytes=self.max_output_bytes)
+            if kept is None or len(kept[1]) < len(data):
+                conn.full_runs.add(run_id)
+            if kept is not None:
+                position, stored = kept
+                live = agent_pb2.ConnectRequest(run_output=agent_pb2.RunOutput(run_id=run_id, data=stored))
+                await self.nc.publish(
+                    routing.run_subject(run_id), live.SerializeToString(), headers={routing.OFFSET: str(position)}
+                )
+
+    async def _flush_all(self, conn: _Conn) -> None:
+        for run_id in list(conn.pending):
+            await self._flush(conn, run_id)
+
+    async def _flusher(self, conn: _Conn) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self._flush_all(conn)
+            except Exception:
+                log.exception("agent %s: storing run output failed", conn.agent_id)
 
     async def _run_finished(self, conn: _Conn, fin: agent_pb2.RunFinished) -> None:
         if not await self._owns_run(conn, fin.run_id):
             return
+        await self._flush(conn, fin.run_id)
         async with self.db.unit_of_work() as s:
             run = await s.get(ScriptRun, fin.run_id)
             if run is not None:
@@ -326,6 +367,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _disconnected(self, conn: _Conn) -> None:
         """The stream ended: unless a newer connection took over, the agent is offline, its unfinished runs fail
         and its open sessions end."""
+        try:
+            await self._flush_all(conn)
+        except Exception:
+            log.exception("agent %s: storing the last run output failed", conn.agent_id)
         if conn.ending == "replaced":
             return  # the newer stream holds the agent now, with its runs and sessions
         try:
@@ -363,6 +408,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     await sessions.end(s, session_id, reason, only_unattached=True)
         except Exception:
             log.exception("agent %s: cleaning up after its stream failed", conn.agent_id)
+
+
+def _remember_foreign(conn: _Conn, ident: str) -> None:
+    if len(conn.foreign) >= MAX_FOREIGN:
+        conn.foreign.clear()
+    conn.foreign.add(ident)
 
 
 _REFUSALS = {"bad_signature", "wrong_agent", "expired", "replayed", "unsupported", "busy", "malformed"}
