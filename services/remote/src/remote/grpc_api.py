@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 OFFLINE_ERROR = "the device is offline"
 # How often a watcher re-reads the run while waiting (a finish it missed on NATS is still seen).
 WATCH_POLL_SECONDS = 5.0
+# What a slow watcher or terminal client may leave waiting in memory: past it NATS drops the subscription's
+# messages (a watcher then reads the gap from the database; a terminal loses screen output, never input).
+LIVE_QUEUE = 256
+LIVE_LIMITS = {"pending_msgs_limit": 1024, "pending_bytes_limit": 8 * 1024 * 1024}
 
 
 @dataclass(frozen=True)
@@ -199,12 +203,12 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
             raise InvalidArgument("offset must not be negative", field="offset")
         async with self.db.unit_of_work() as s:
             await script_runs.get_visible_run(s, principal=principal, run_id=request.run_id)
-        live: asyncio.Queue = asyncio.Queue()
+        live: asyncio.Queue = asyncio.Queue(maxsize=LIVE_QUEUE)
         sub = None
         if self.broker is not None:
             # Subscribed before the stored output is read: a chunk stored after the read arrives here, and one
             # in both is skipped by its offset.
-            sub = await self.broker.nc.subscribe(routing.run_subject(request.run_id), cb=live.put)
+            sub = await self.broker.nc.subscribe(routing.run_subject(request.run_id), cb=live.put, **LIVE_LIMITS)
             await self.broker.nc.flush(timeout=2)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         position = request.offset
@@ -447,8 +451,8 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
         async with self.db.unit_of_work() as s:
             rs = await sessions.attach(s, principal=principal, session_id=first.attach_session_id)
             session_id, agent_id, ends_at = rs.id, rs.agent_id, rs.ends_at
-        events: asyncio.Queue = asyncio.Queue()
-        sub = await broker.nc.subscribe(routing.session_subject(session_id), cb=events.put)
+        events: asyncio.Queue = asyncio.Queue(maxsize=LIVE_QUEUE)
+        sub = await broker.nc.subscribe(routing.session_subject(session_id), cb=events.put, **LIVE_LIMITS)
         await broker.nc.flush(timeout=2)
         counts = {"to": 0, "from": 0}
         reason = "closed"

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from remote.scripts.models import LANGUAGES, IdempotencyKey, Script
@@ -222,6 +221,3 @@ def check_variables(script: Script, given: dict[str, str]) -> dict[str, str]:
             raise InvalidArgument(f"variable {name} is required", field="variables")
         env[name] = value
     return env
-
-
-__all__ = ["IntegrityError"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from remote.events import publish
@@ -124,8 +124,6 @@ async def list_sessions(
         query = query.where(RemoteSession.asset_id.in_(asset_ids))
     before = keyset(cursor)
     if before is not None:
-        from sqlalchemy import tuple_
-
         query = query.where(tuple_(RemoteSession.started_at, RemoteSession.id) < tuple_(*before))
     query = query.order_by(RemoteSession.started_at.desc(), RemoteSession.id.desc()).limit(page_size + 1)
     rows = list((await s.execute(query)).scalars())
