@@ -14,10 +14,10 @@ KINDS = {
     "agents": "device agents",
     "remote_sessions": "remote sessions",
     "access_requests": "remote access requests",
-    "enrolment_tokens": "agent enrolment tokens",
 }
-# Identity's own setting, mirrored here: it goes with the customer's customer_deleted event.
-SETTINGS: tuple[str, ...] = ("customer_settings",)
+# Identity's own setting mirrored here, and enrolment tokens (hashes, short-lived): neither stops a delete; both go
+# with the customer's customer_deleted event.
+SETTINGS: tuple[str, ...] = ("customer_settings", "enrolment_tokens")
 
 
 def include(wiring: Wiring, db: Database) -> Wiring:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from remote.agents.models import EnrolmentToken
 from remote.customers.models import CustomerSettings
 
 
@@ -35,6 +37,8 @@ async def remote_access_enabled(s: AsyncSession, customer_id: str) -> bool:
 
 
 async def forget(s: AsyncSession, customer_id: str) -> None:
+    """Identity deleted the customer: its setting and any enrolment tokens left go."""
     row = await s.get(CustomerSettings, customer_id)
     if row is not None:
         await s.delete(row)
+    await s.execute(delete(EnrolmentToken).where(EnrolmentToken.customer_id == customer_id))
