@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from remote.db import Base, UtcDateTime, new_id
@@ -34,7 +34,17 @@ class ScriptRun(Base):
     # When the run was asked for; the agent may pick it up a little later.
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Unused since 0003 (output is kept in script_run_output chunks); left for the runs recorded before.
     output: Mapped[str] = mapped_column(Text, default="")
+    script_id: Mapped[str] = mapped_column(String(36), default="")
+    ticket_id: Mapped[str] = mapped_column(String(36), default="")
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    agent_id: Mapped[str] = mapped_column(String(36), default="")
+    timeout_seconds: Mapped[int] = mapped_column(default=300)
+    # Bytes of output kept (at most the service's max_output_bytes); truncated when more came and was dropped.
+    output_size: Mapped[int] = mapped_column(default=0)
+    truncated: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str] = mapped_column(String(500), default="")
 
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out')", name="status"),
@@ -42,4 +52,15 @@ class ScriptRun(Base):
         Index("ix_script_runs_customer_started", "customer_id", "started_at", "id"),
         # The same for one contact's runs (the Mine scope).
         Index("ix_script_runs_customer_contact_started", "customer_id", "contact_id", "started_at", "id"),
+        Index("ix_script_runs_status_started", "status", "started_at"),
     )
+
+
+class ScriptRunOutput(Base):
+    """One chunk of a run's output as the agent sent it, at its byte offset in the whole output."""
+
+    __tablename__ = "script_run_output"
+
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("script_runs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
