@@ -231,7 +231,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 if agent.connection_id == conn.connection_id:
                     agent.last_seen_at = utcnow()
         elif kind == "command_refused":
-            reason = msg.command_refused.reason if msg.command_refused.reason in _REFUSALS else "other"
+            reason = msg.command_refused.reason if msg.command_refused.reason in metrics.REFUSAL_REASONS else "other"
             metrics.COMMANDS_REFUSED.labels(reason).inc()
             log.warning("agent %s refused command %s: %s", conn.agent_id, msg.command_refused.command_id, reason)
         elif kind == "run_started":
@@ -414,9 +414,6 @@ def _remember_foreign(conn: _Conn, ident: str) -> None:
     if len(conn.foreign) >= MAX_FOREIGN:
         conn.foreign.clear()
     conn.foreign.add(ident)
-
-
-_REFUSALS = {"bad_signature", "wrong_agent", "expired", "replayed", "unsupported", "busy", "malformed"}
 
 
 async def _next(requests: AsyncIterator, seconds: float):  # noqa: ANN202

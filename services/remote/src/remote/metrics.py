@@ -19,5 +19,11 @@ COMMANDS_REFUSED = Counter(
 )
 COMMANDS_UNDELIVERED = Counter("portal_remote_commands_undelivered", "Commands not delivered: the agent was offline")
 
+# The reasons agent.proto's CommandRefused names, and "other" for anything else an agent sends.
+REFUSAL_REASONS = ("bad_signature", "wrong_agent", "expired", "replayed", "unsupported", "busy", "malformed", "other")
+
+# Every series exists at 0 from the start, so a dashboard panel has data and increase() sees the first rise.
 for _outcome in OUTCOMES:
     SCRIPT_RUNS.labels(_outcome)
+for _reason in REFUSAL_REASONS:
+    COMMANDS_REFUSED.labels(_reason)
