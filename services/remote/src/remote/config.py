@@ -38,7 +38,8 @@ class Settings(ServiceSettings):
     assets_timeout_seconds: float = Field(3.0, gt=0, le=30)
     heartbeat_seconds: int = Field(10, ge=1, le=300)
     max_output_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
-    session_max_minutes: int = Field(15, ge=1, le=240)
+    # A float, so a test stack can make sessions end within seconds (0.25: 15 s) and see the limit happen.
+    session_max_minutes: float = Field(15, ge=0.05, le=240)
     # How often stuck runs and sessions past their limit are swept (a dead replica's leftovers).
     sweep_interval_seconds: float = Field(10.0, gt=0)
 

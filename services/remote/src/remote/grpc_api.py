@@ -56,7 +56,7 @@ LIVE_LIMITS = {"pending_msgs_limit": 1024, "pending_bytes_limit": 8 * 1024 * 102
 class Limits:
     heartbeat_seconds: int = 10
     max_output_bytes: int = 65536
-    session_max_minutes: int = 15
+    session_max_minutes: float = 15
 
 
 class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
