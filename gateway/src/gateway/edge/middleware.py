@@ -29,12 +29,14 @@ _DOCS_CSP = (
 )
 
 
-def page_csp(*, style_origin: str = "", img_origin: str = "") -> str:
+def page_csp(*, style_origin: str = "", img_origin: str = "", inline_styles: bool = False) -> str:
     """The page policy, widened to one extra https origin for stylesheets and one for images (the operator's custom
-    CSS and logo, SPEC P12); nothing else is relaxed."""
+    CSS and logo, SPEC P12), and with `inline_styles` to the <style> elements a script makes (the remote terminal:
+    xterm.js writes its colours and cell sizes into one; scripts stay 'self' only); nothing else is relaxed."""
     extra = ""
-    if style_origin:
-        extra += f"; style-src 'self' {style_origin}"
+    if style_origin or inline_styles:
+        extra += "; style-src 'self'" + (f" {style_origin}" if style_origin else "")
+        extra += " 'unsafe-inline'" if inline_styles else ""
     if img_origin:
         extra += f"; img-src 'self' {img_origin}"
     return _CSP + extra

@@ -306,7 +306,9 @@ async def terminal_page(request: Request, asset_id: str, session_id: str, sessio
     if rs is None:
         return _pages(request).error(request, NOT_FOUND, session=session)
     ctx = terminal_context(request, rs, base=f"/assets/{asset.id}/remote/{rs.id}", back_href=f"/assets/{asset.id}")
-    return _pages(request).render(request, "remote/terminal.html", {"a": asset, **ctx}, session=session)
+    return _pages(request).render(
+        request, "remote/terminal.html", {"a": asset, **ctx}, session=session, inline_styles=True
+    )
 
 
 @router.post("/assets/{asset_id}/remote/{session_id}/end")

@@ -64,6 +64,7 @@ class Pages:
         session: Session | None = None,
         csrf_token: str = "",
         status_code: int = 200,
+        inline_styles: bool = False,
     ) -> HTMLResponse:
         t = self.translator(request)
         controls = request_controls(request)
@@ -89,8 +90,10 @@ class Pages:
         html = template.render(ctx)
         headers = {"Vary": "Cookie, Accept-Language"}
         style, img = origin(ctx["custom_css_url"]), origin(ctx["logo_url"])
-        if style or img:
-            headers["Content-Security-Policy"] = page_csp(style_origin=style, img_origin=img)
+        if style or img or inline_styles:
+            headers["Content-Security-Policy"] = page_csp(
+                style_origin=style, img_origin=img, inline_styles=inline_styles
+            )
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
     def error(

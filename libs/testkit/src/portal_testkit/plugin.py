@@ -102,12 +102,17 @@ def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_server: WeedS3) ->
     services that keep files use the session's `s3_server`. The gateway trusts X-Forwarded-For from loopback, as a
     deployment trusts its ingress: a test's client stands in for the proxy when it names the browser's address
     (the per-address sign-in limit, test_account_password); without the header the peer is the client, as always.
-    test_runner_supervision.py checks the untrusted default on a stack of its own."""
+    test_runner_supervision.py checks the untrusted default on a stack of its own.
+
+    Remote runs as two replicas: the gateway talks to the first, and the remote tests enrol their agents with the
+    second, so every run and terminal they drive crosses replicas through NATS (issue 14). Remote sessions end
+    after 15 s, so a test sees the time limit happen."""
     return StackConfig(
         var_dir=tmp_path_factory.mktemp("stack-var"),
         free_ports=True,
         s3=s3_server,
-        env={"GATEWAY_TRUSTED_PROXIES": "127.0.0.1"},
+        remote_replicas=2,
+        env={"GATEWAY_TRUSTED_PROXIES": "127.0.0.1", "REMOTE_SESSION_MAX_MINUTES": "0.25"},
     )
 
 

@@ -356,7 +356,9 @@ async def terminal_page(request: Request, asset_id: str, session_id: str, sessio
     if rs is None:
         return _pages(request).error(request, NOT_FOUND, session=session)
     ctx = terminal_context(request, rs, base=f"{path}/remote/{quote(rs.id, safe='')}", back_href=path)
-    return _pages(request).render(request, "staff/remote/terminal.html", {"a": asset, **ctx}, session=session)
+    return _pages(request).render(
+        request, "staff/remote/terminal.html", {"a": asset, **ctx}, session=session, inline_styles=True
+    )
 
 
 @router.post("/assets/{asset_id}/remote/{session_id}/end")
