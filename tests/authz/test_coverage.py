@@ -10,7 +10,7 @@ from starlette.routing import Mount
 from gateway.config import Settings
 from gateway.main import create_app
 from servicekit.permissions import CATALOGUE
-from tests.authz.harness import all_public, all_routes, all_staff_prefixes
+from tests.authz.harness import all_public, all_routes, all_staff_prefixes, all_websockets
 from tests.authz.world import AuthzWorld
 
 
@@ -46,18 +46,25 @@ def _is_staff(path: str) -> bool:
 
 def test_every_gateway_route_is_registered_public_or_staff() -> None:
     registered = {(r.method, r.path) for r in all_routes()}
-    missing = sorted((m, p) for m, p in gateway_routes() - registered - all_public() if not _is_staff(p))
+    sockets = {("GET", p) for p in all_websockets()}
+    missing = sorted((m, p) for m, p in gateway_routes() - registered - all_public() - sockets if not _is_staff(p))
     assert not missing, (
-        f"add these routes to tests/authz/routes_<feature>.py (ROUTES, or PUBLIC when no permission applies): {missing}"
+        "add these routes to tests/authz/routes_<feature>.py (ROUTES, PUBLIC when no permission applies, WEBSOCKETS "
+        f"for a WebSocket): {missing}"
     )
 
 
 def test_registered_routes_exist() -> None:
-    stale = sorted({(r.method, r.path) for r in all_routes()} - gateway_routes())
+    registered = {(r.method, r.path) for r in all_routes()} | {("GET", p) for p in all_websockets()}
+    stale = sorted(registered - gateway_routes())
     assert not stale, f"tests/authz registers routes the gateway does not have: {stale}"
 
 
-STAFF_GETS = sorted(p for m, p in gateway_routes() - all_public() if m == "GET" and _is_staff(p) and "{" not in p)
+STAFF_GETS = sorted(
+    p
+    for m, p in gateway_routes() - all_public()
+    if m == "GET" and _is_staff(p) and "{" not in p and p not in all_websockets()
+)
 
 
 @pytest.mark.parametrize("path", STAFF_GETS)
