@@ -2,20 +2,21 @@
 the HTTP matrix: routes_remote.WEBSOCKETS): only the user who opened the session, from a page of the gateway. A
 socket without a session or from another origin is refused at the upgrade; another user of the same customer (with
 every permission) or of another customer is closed with 4403 before a byte of the device's terminal reaches it; the
-opener gets the device's shell."""
+opener gets the device's shell. Ending a session is the opener's alone too."""
 
 from __future__ import annotations
 
 import json
 import time
 
+import grpc
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from servicekit import permissions as perm
 from servicekit.permissions import CATALOGUE
-from tests.authz.routes_remote import device, make_session_as
+from tests.authz.routes_remote import device, grpc_end_session, make_session_as
 from tests.authz.world import AuthzWorld
 
 VIEW_ALL = frozenset({perm.ASSETS_VIEW_ALL})
@@ -84,3 +85,25 @@ def test_the_opener_gets_the_device_shell(authz_world: AuthzWorld, opened) -> No
             message = ws.recv(timeout=15)
             if isinstance(message, bytes):
                 seen += message
+
+
+def test_only_the_opener_ends_a_session(authz_world: AuthzWorld, opened) -> None:  # noqa: ANN001
+    """Another user of the same customer, with every permission, cannot end it (the page, the API and gRPC); the
+    session is still open for its opener afterwards."""
+    opener, session_id = opened
+    acme = authz_world.customers["acme"]
+    other = authz_world.session(acme, frozenset(CATALOGUE))
+    with authz_world.http(other, page=False) as c:
+        assert c.post(f"/api/v1/remote-sessions/{session_id}/end").status_code == 404
+    assert grpc_code(authz_world, other, session_id) == grpc.StatusCode.NOT_FOUND
+    with authz_world.http(opener, page=False) as c:
+        ended = c.post(f"/api/v1/remote-sessions/{session_id}/end")
+    assert ended.status_code == 200 and ended.json()["end_reason"] == "closed", ended.text
+
+
+def grpc_code(world: AuthzWorld, session: str, session_id: str) -> grpc.StatusCode:
+    try:
+        grpc_end_session(world.grpc_addr, world.principal_token(session), session_id)
+    except grpc.RpcError as err:
+        return err.code()  # type: ignore[attr-defined]
+    return grpc.StatusCode.OK
