@@ -4,17 +4,18 @@ routes."""
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
-from starlette.routing import Mount
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import Mount, WebSocketRoute
 
 from gateway.config import Settings
 from gateway.main import create_app
 from servicekit.permissions import CATALOGUE
-from tests.authz.harness import all_public, all_routes, all_staff_prefixes
+from tests.authz.harness import all_public, all_routes, all_staff_prefixes, all_websockets
 from tests.authz.world import AuthzWorld
 
 
-def gateway_routes() -> set[tuple[str, str]]:
+def _app_routes() -> set[tuple[str, str, bool]]:
+    """(method, path, is a WebSocket) of every route of the gateway's app."""
     settings = Settings(
         identity_addr="127.0.0.1:1",
         tickets_addr="127.0.0.1:1",
@@ -23,7 +24,7 @@ def gateway_routes() -> set[tuple[str, str]]:
         remote_addr="127.0.0.1:1",
         session_secret="authz-coverage-only",  # noqa: S106 (never serves a request)
     )
-    found: set[tuple[str, str]] = set()
+    found: set[tuple[str, str, bool]] = set()
 
     def walk(routes: list, prefix: str) -> None:
         for route in routes:
@@ -33,11 +34,21 @@ def gateway_routes() -> set[tuple[str, str]]:
             if included is not None:  # FastAPI >= 0.165 keeps included routers as one entry each
                 walk(included.routes, prefix + route.include_context.prefix)
                 continue
+            socket = isinstance(route, WebSocketRoute | APIWebSocketRoute)
             methods = route.methods if isinstance(route, APIRoute) else getattr(route, "methods", None) or {"GET"}
-            found.update((m, prefix + route.path) for m in methods if m != "HEAD")
+            found.update((m, prefix + route.path, socket) for m in methods if m != "HEAD")
 
     walk(create_app(settings).routes, "")
     return found
+
+
+def gateway_routes() -> set[tuple[str, str]]:
+    """Every (method, path) of the gateway, WebSockets included (as GET)."""
+    return {(m, p) for m, p, _ in _app_routes()}
+
+
+def gateway_websockets() -> set[str]:
+    return {p for _, p, socket in _app_routes() if socket}
 
 
 def _is_staff(path: str) -> bool:
@@ -46,18 +57,30 @@ def _is_staff(path: str) -> bool:
 
 def test_every_gateway_route_is_registered_public_or_staff() -> None:
     registered = {(r.method, r.path) for r in all_routes()}
-    missing = sorted((m, p) for m, p in gateway_routes() - registered - all_public() if not _is_staff(p))
+    sockets = {("GET", p) for p in all_websockets()}
+    missing = sorted((m, p) for m, p in gateway_routes() - registered - all_public() - sockets if not _is_staff(p))
     assert not missing, (
-        f"add these routes to tests/authz/routes_<feature>.py (ROUTES, or PUBLIC when no permission applies): {missing}"
+        "add these routes to tests/authz/routes_<feature>.py (ROUTES, PUBLIC when no permission applies, WEBSOCKETS "
+        f"for a WebSocket): {missing}"
     )
 
 
+def test_declared_websockets_are_the_apps() -> None:
+    portal = {p for p in gateway_websockets() if not _is_staff(p)}
+    assert all_websockets() == portal, "WEBSOCKETS must list exactly the portal's WebSocket routes"
+
+
 def test_registered_routes_exist() -> None:
-    stale = sorted({(r.method, r.path) for r in all_routes()} - gateway_routes())
+    registered = {(r.method, r.path) for r in all_routes()} | {("GET", p) for p in all_websockets()}
+    stale = sorted(registered - gateway_routes())
     assert not stale, f"tests/authz registers routes the gateway does not have: {stale}"
 
 
-STAFF_GETS = sorted(p for m, p in gateway_routes() - all_public() if m == "GET" and _is_staff(p) and "{" not in p)
+STAFF_GETS = sorted(
+    p
+    for m, p in gateway_routes() - all_public()
+    if m == "GET" and _is_staff(p) and "{" not in p and p not in gateway_websockets()
+)
 
 
 @pytest.mark.parametrize("path", STAFF_GETS)

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from servicekit.permissions import CATALOGUE
-from tests.authz.harness import Route, all_routes
+from tests.authz.harness import Record, Route, all_routes
 from tests.authz.world import AuthzWorld
 
 ROUTES = all_routes()
@@ -24,17 +24,24 @@ def _cases() -> list:
             cases.append(pytest.param(route, "allowed", frozenset(), id=f"{route.key} signed-in"))
         else:
             for permission in route.allowed_by:
-                cases.append(pytest.param(route, "allowed", frozenset({permission}), id=f"{route.key} +{permission}"))
+                granted = frozenset({permission, *route.requires})
+                cases.append(pytest.param(route, "allowed", granted, id=f"{route.key} +{permission}"))
             lacking = frozenset(CATALOGUE) - set(route.allowed_by)
             cases.append(pytest.param(route, "lacking", lacking, id=f"{route.key} lacking"))
+            for needed in route.requires:
+                lacking = frozenset(CATALOGUE) - {needed}
+                cases.append(pytest.param(route, "lacking", lacking, id=f"{route.key} lacking {needed}"))
         if route.id_param:
             cases.append(pytest.param(route, "other_customer", frozenset(CATALOGUE), id=f"{route.key} other-customer"))
         cases.append(pytest.param(route, "anonymous", frozenset(), id=f"{route.key} anonymous"))
     return cases
 
 
-def _record(world: AuthzWorld, route: Route) -> str:
+def _record(world: AuthzWorld, route: Route, maker: str | None = None) -> Record:
+    """The probed record; with `maker` (an allowed case's session) one that user made, for make_id_as routes."""
     acme = world.customers["acme"]
+    if route.make_id_as is not None and maker is not None:
+        return route.make_id_as(world, acme, maker)
     if route.make_id is None:
         return ""
     if route.fresh_record:
@@ -47,23 +54,27 @@ def _record(world: AuthzWorld, route: Route) -> str:
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _http(world: AuthzWorld, route: Route, session: str | None, record_id: str):  # noqa: ANN202
+def _http(world: AuthzWorld, route: Route, session: str | None, record: Record):  # noqa: ANN202
     with world.http(session, page=not route.is_api) as client:
         if route.form is None:
             return client.request(
-                route.method, route.url(record_id), json=route.json, files=route.files, headers=route.headers
+                route.method,
+                route.url(record),
+                json=route.fill(route.json, record),
+                files=route.files,
+                headers=route.headers,
             )
-        form = dict(route.form)
+        form = dict(route.fill(route.form, record) or {})
         if session:
             # Every page of a session carries the same CSRF token; the home page is open to every portal user.
             form["csrf_token"] = _CSRF.search(client.get("/").text).group(1)
-        return client.request(route.method, route.url(record_id), data=form, files=route.files, headers=route.headers)
+        return client.request(route.method, route.url(record), data=form, files=route.files, headers=route.headers)
 
 
-def _grpc(world: AuthzWorld, route: Route, session: str, record_id: str) -> grpc.StatusCode:
+def _grpc(world: AuthzWorld, route: Route, session: str, record: Record) -> grpc.StatusCode:
     assert route.grpc is not None
     try:
-        route.grpc(world.grpc_addr, world.principal_token(session), record_id)
+        route.grpc(world.grpc_addr, world.principal_token(session), route.record_id(record))
     except grpc.RpcError as err:
         return err.code()  # type: ignore[attr-defined]
     return grpc.StatusCode.OK
@@ -71,11 +82,10 @@ def _grpc(world: AuthzWorld, route: Route, session: str, record_id: str) -> grpc
 
 @pytest.mark.parametrize(("route", "case", "permissions"), _cases())
 def test_route(authz_world: AuthzWorld, route: Route, case: str, permissions: frozenset[str]) -> None:
-    record_id = _record(authz_world, route)
     acme, blue = authz_world.customers["acme"], authz_world.customers["blueharbor"]
 
     if case == "anonymous":
-        r = _http(authz_world, route, None, record_id)
+        r = _http(authz_world, route, None, _record(authz_world, route))
         if route.is_api:
             assert r.status_code == 401, r.text
         elif route.form is not None:
@@ -87,21 +97,24 @@ def test_route(authz_world: AuthzWorld, route: Route, case: str, permissions: fr
 
     owner = blue if case == "other_customer" else acme
     session = authz_world.session(owner, permissions)
-    r = _http(authz_world, route, session, record_id)
+    maker = session if case == "allowed" else None
+    record = _record(authz_world, route, maker)
+    r = _http(authz_world, route, session, record)
     if case == "allowed":
         assert r.status_code in route.ok_statuses, f"{route.key} with {sorted(permissions)}: {r.status_code} {r.text}"
         if route.effect is not None:
-            route.effect(authz_world, acme, record_id)
+            route.effect(authz_world, acme, route.record_id(record))
     elif case == "lacking":
-        assert r.status_code in REFUSED, f"{route.key} without {route.allowed_by}: {r.status_code} {r.text[:300]}"
+        missing = sorted(set(CATALOGUE) - permissions)
+        assert r.status_code in REFUSED, f"{route.key} without {missing}: {r.status_code} {r.text[:300]}"
     else:
         assert r.status_code == 404, f"{route.key} as another customer: {r.status_code} {r.text[:300]}"
 
     if route.grpc is None:
         return
     if route.fresh_record and case == "allowed":
-        record_id = _record(authz_world, route)
-    code = _grpc(authz_world, route, session, record_id)
+        record = _record(authz_world, route, maker)
+    code = _grpc(authz_world, route, session, record)
     if case == "allowed":
         assert code == grpc.StatusCode.OK
     elif case == "lacking":

@@ -138,5 +138,9 @@ class AuthzWorld:
             headers["Authorization"] = f"Bearer {session_token}"
         return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=DEADLINE, follow_redirects=False)
 
+    def staff_http(self) -> httpx.Client:
+        """The gateway's staff JSON API as the stack's staff admin (bearer session token)."""
+        return self.http(self._staff_session, page=False)
+
     def grpc_addr(self, service: str) -> str:
         return self.stack.grpc_addr(service)

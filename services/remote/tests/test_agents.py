@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from portal.remote.v1 import agent_pb2, agent_pb2_grpc, remote_pb2
 from portal_testkit.services import Principals
+from remote.agents import service as agent_service
 from remote.agents.models import Agent, EnrolmentToken
 from remote.events.publish import SCRIPT_RUN_FINISHED
 from remote.main import MIGRATIONS_DIR
@@ -439,3 +440,10 @@ async def test_the_agents_port_speaks_tls_when_given_a_certificate(
         assert reply.agent_id and len(reply.command_public_key) == 32
     finally:
         await replica.stop()
+
+
+def test_an_enrolment_token_never_begins_with_a_dash() -> None:
+    """A token "-…" after `portal-agent enrol --token` reads as an option; without the rule ~30 of these would."""
+    tokens = [agent_service.new_token() for _ in range(2000)]
+    assert not [t for t in tokens if t.startswith("-")]
+    assert len(set(tokens)) == len(tokens) and all(len(t) == 43 for t in tokens)

@@ -203,7 +203,8 @@ async def run_script(request: Request, asset_id: str, script_id: str, session: P
         reason = _refusal(err)
         if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
             reason = t("remote.device_offline")
-        status = 409 if err.code() == grpc.StatusCode.FAILED_PRECONDITION else 400
+        # A refusal (e.g. no Tickets - Create New for the run's new ticket) is 403, as in the JSON API.
+        status = {grpc.StatusCode.FAILED_PRECONDITION: 409, grpc.StatusCode.PERMISSION_DENIED: 403}.get(err.code(), 400)
         return await _confirm_page(request, session, asset.id, script.id, error=reason, status_code=status, **again)
     return RedirectResponse(f"/script-runs/{run.id}", status_code=303)
 

@@ -22,6 +22,16 @@ MAX_LISTED = 1000
 MAX_FIELD = {"hostname": 255, "os": 32, "agent_version": 64}
 
 
+def new_token() -> str:
+    """A one-time enrolment token (256 bits, URL-safe) that never begins with "-": staff paste it after `--token` on
+    the agent's command line, which would read "-…" as an option (one token in 64 did, and `portal-agent enrol` then
+    failed with "expected one argument")."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -38,7 +48,7 @@ async def create_enrolment_token(
     if valid_minutes < 0 or valid_minutes > MAX_TOKEN_MINUTES:
         raise InvalidArgument(f"valid_minutes must be 1 to {MAX_TOKEN_MINUTES}", field="valid_minutes")
     now = utcnow()
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     expires = now + timedelta(minutes=valid_minutes or DEFAULT_TOKEN_MINUTES)
     s.add(
         EnrolmentToken(
