@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 
 import grpc
@@ -12,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 
-from portal.remote.v1 import agent_pb2, agent_pb2_grpc, remote_pb2
+from portal.remote.v1 import agent_pb2, agent_pb2_grpc, events_pb2, remote_pb2
 from portal_testkit.services import Principals
 from remote.agents import service as agent_service
 from remote.agents.models import Agent, EnrolmentToken
@@ -305,6 +306,57 @@ async def test_portal_users_run_only_portal_scripts_without_variables_on_their_o
     assert run.requested_by == "Ann" and run.customer_id == A
     mine = await replica.stub.ListScriptRuns(remote_pb2.ListScriptRunsRequest(asset_id=asset_id), metadata=me)
     assert [r.id for r in mine.script_runs] == [run.id]
+
+
+async def test_a_portal_run_on_a_new_ticket_names_its_ticket_at_once_and_tells_tickets_to_open_it(
+    replica, assets, keys, make_agent, sqlite_db
+):
+    """SPEC X2: Run Script alone is enough; remote picks the new ticket's id, and the finished event asks tickets to
+    open it for the customer and the user's contact, with the device's name."""
+    asset_id = await assets.asset(A, name="Front desk PC")
+    agent = make_agent(replica)
+    await agent.enrol(await new_token(replica, keys, asset_id))
+    agent.on_command = runner([b"done\n"])
+    await agent.connect()
+    asyncio.create_task(agent.serve())  # noqa: RUF006 - ends with the agent's stream
+    portal_ok = await script(replica, keys, portal=True, portal_name="Free disk space", portal_confirmation="Sure?")
+    runner_only = Principals.portal(A, "ctc-a", permissions={ASSETS_VIEW_ALL, ASSETS_RUN_SCRIPT}, display_name="Ann")
+    me = keys.metadata(runner_only)
+
+    both = remote_pb2.StartScriptRunRequest(script_id=portal_ok, asset_id=asset_id, ticket_id="t-1", new_ticket=True)
+    err = await rpc_error(replica.stub.StartScriptRun(both, metadata=me))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "ticket" in err.details()
+
+    req = remote_pb2.StartScriptRunRequest(
+        script_id=portal_ok, asset_id=asset_id, new_ticket=True, idempotency_key="new-1"
+    )
+    run = (await replica.stub.StartScriptRun(req, metadata=me)).run
+    assert run.new_ticket and str(uuid.UUID(run.ticket_id)) == run.ticket_id
+    again = (await replica.stub.StartScriptRun(req, metadata=me)).run
+    assert (again.id, again.ticket_id) == (run.id, run.ticket_id)
+    other = (
+        await replica.stub.StartScriptRun(
+            remote_pb2.StartScriptRunRequest(script_id=portal_ok, asset_id=asset_id, new_ticket=True), metadata=me
+        )
+    ).run
+    assert other.ticket_id != run.ticket_id
+
+    async def finished_events() -> list[events_pb2.ScriptRunFinished]:
+        async with sqlite_db.unit_of_work() as s:
+            rows = (await s.execute(select(outbox.c.payload).where(outbox.c.subject == SCRIPT_RUN_FINISHED))).all()
+        return [events_pb2.ScriptRunFinished.FromString(r.payload) for r in rows] if len(rows) == 2 else []
+
+    events = {e.script_run_id: e for e in await eventually(finished_events)}
+    event = events[run.id]
+    assert (event.new_ticket, event.ticket_id, event.contact_id, event.asset_name) == (
+        True,
+        run.ticket_id,
+        "ctc-a",
+        "Front desk PC",
+    )
+    assert (event.meta.customer_id, event.script_name, event.status) == (A, "Clear temp", "succeeded")
+    got = (await replica.stub.GetScriptRun(remote_pb2.GetScriptRunRequest(run_id=run.id), metadata=me)).run
+    assert (got.new_ticket, got.ticket_id) == (True, run.ticket_id)
 
 
 async def test_a_run_asked_of_one_replica_reaches_the_agent_held_by_the_other(

@@ -10,6 +10,7 @@ import asyncio
 import codecs
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -119,6 +120,8 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
                 raise InvalidArgument("a portal user cannot set script variables", field="variables")
         if len(request.ticket_id) > 36:
             raise InvalidArgument("ticket_id is not a ticket id", field="ticket_id")
+        if request.new_ticket and request.ticket_id:
+            raise InvalidArgument("give a ticket_id or ask for a new ticket, not both", field="ticket_id")
         async with self.db.unit_of_work() as s:
             earlier = await scripts.remembered(s, principal, "run", request.idempotency_key)
             if earlier:
@@ -141,7 +144,11 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
                     asset_id=asset.id,
                     script_id=script.id,
                     script_name=script.name,
-                    ticket_id=request.ticket_id,
+                    # A new ticket's id is chosen now, so the run names it from the start; tickets opens it with
+                    # this id when the run has finished (SPEC X2).
+                    ticket_id=str(uuid.uuid4()) if request.new_ticket else request.ticket_id,
+                    new_ticket=request.new_ticket,
+                    asset_name=(asset.name or "")[:200],
                     requested_by=_name(principal),
                     agent_id=agent.id,
                     timeout_seconds=script.timeout_seconds,
@@ -682,6 +689,7 @@ def _script_run(run: ScriptRun) -> remote_pb2.ScriptRun:
         truncated=bool(run.truncated),
         error=run.error or "",
         requested_by=run.requested_by or "",
+        new_ticket=bool(run.new_ticket),
     )
     if run.finished_at is not None:
         msg.finished_at.CopyFrom(timestamp(run.finished_at))

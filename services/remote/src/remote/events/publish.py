@@ -35,6 +35,9 @@ async def script_run_finished(session: AsyncSession, run: ScriptRun, output: str
         started_at=timestamp(run.started_at),
         output_tail=output[-OUTPUT_TAIL_CHARS:],
         error=run.error,
+        new_ticket=bool(run.new_ticket),
+        contact_id=run.contact_id or "",
+        asset_name=run.asset_name or "",
     )
     if run.finished_at is not None:
         msg.finished_at.CopyFrom(timestamp(run.finished_at))

@@ -45,6 +45,11 @@ class ScriptRun(Base):
     output_size: Mapped[int] = mapped_column(default=0)
     truncated: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str] = mapped_column(String(500), default="")
+    # The run asked for a new ticket (SPEC X2): ticket_id was chosen here, and tickets opens that ticket when the
+    # run's ScriptRunFinished event arrives.
+    new_ticket: Mapped[bool] = mapped_column(default=False)
+    # The device's name when the run was asked for (from assets' GetAsset), for the new ticket's subject and note.
+    asset_name: Mapped[str] = mapped_column(String(200), default="")
 
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out')", name="status"),
