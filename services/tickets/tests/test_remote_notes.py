@@ -12,14 +12,18 @@ from datetime import UTC, datetime
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
 
 from portal.common.v1 import common_pb2
 from portal.remote.v1 import events_pb2 as remote_events_pb2
+from portal.tickets.v1 import events_pb2 as tickets_events_pb2
 from portal.tickets.v1 import tickets_pb2
 from servicekit import events as kit_events
 from servicekit.metrics import kit_metrics
+from servicekit.outbox_tables import outbox
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
 from tickets.events import handlers, remote_notes
+from tickets.events.publish import TICKET_CREATED
 from tickets.main import NAME
 
 ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}
@@ -273,4 +277,76 @@ async def test_remote_records_are_public_comments_on_the_customers_ticket_only_a
         assert len(await comments(ticket.id, alice)) == 4
     finally:
         await stop(tasks)
+        await nc.close()
+
+
+async def test_a_run_on_a_new_ticket_opens_that_ticket_once_for_the_customer_and_the_contact(
+    served,
+    principals,
+    nats_server,  # noqa: ANN001
+) -> None:
+    """SPEC X2: remote named the new ticket's id; tickets opens it (status New, ticket_created) and notes the run,
+    once however often the event arrives; another customer's event naming an existing ticket opens nothing."""
+    s = served.stub
+    alice = served.keys.metadata(principals.portal("cust-a", "contact-a", permissions=ALL))
+    carol = served.keys.metadata(principals.portal("cust-b", "contact-b", permissions=ALL))
+    carols = (
+        await s.CreateTicket(tickets_pb2.CreateTicketRequest(subject="B", description="d"), metadata=carol)
+    ).ticket
+    new_id = str(uuid.uuid4())
+    event = run_finished(
+        "cust-a", new_id, new_ticket=True, contact_id="contact-a", asset_name="Front desk PC", asset_id="asset-9"
+    )
+    # Customer A's run naming B's existing ticket as its "new" one: no ticket opened, no note written.
+    probe = run_finished("cust-a", carols.id, new_ticket=True, contact_id="contact-a")
+    # Published last, on B's ticket: once its note is there, every event before it has been handled.
+    sentinel = run_finished("cust-b", carols.id)
+    name, subj, message, handler = handlers.remote_consumers()[0]
+    assert subj == handlers.SCRIPT_RUN_FINISHED
+    nc = await kit_events.connect(nats_server.url, "tickets-run-ticket-test")
+    js = nc.jetstream()
+    consumer = kit_events.Consumer(
+        name=f"{name}-{uuid.uuid4().hex[:8]}",
+        subject=subj,
+        message=message,
+        handler=handler,
+        db=served.db,
+        metrics=kit_metrics(NAME),
+    )
+    task = asyncio.create_task(consumer.run(nc))
+
+    async def comments(ticket_id: str, md) -> list[tickets_pb2.Comment]:  # noqa: ANN001
+        return list((await s.ListComments(tickets_pb2.ListCommentsRequest(ticket_id=ticket_id), metadata=md)).comments)
+
+    try:
+        await kit_events.ensure_stream(nc)
+        await publish(js, probe)
+        await publish(js, event)
+        # The same event again under another message id: the inbox does not know it, the ticket and comment ids do.
+        await publish(js, event, msg_id=str(uuid.uuid4()))
+        await publish(js, sentinel)
+
+        async def sentinel_noted() -> bool:
+            return len(await comments(carols.id, carol)) >= 1
+
+        await until(sentinel_noted)
+        assert len(await comments(carols.id, carol)) == 1
+        ticket = (await s.GetTicket(tickets_pb2.GetTicketRequest(ticket_id=new_id), metadata=alice)).ticket
+        assert (ticket.id, ticket.customer_id, ticket.contact_id, ticket.status) == (
+            new_id,
+            "cust-a",
+            "contact-a",
+            "New",
+        )
+        assert ticket.subject == "Check disk space on Front desk PC"
+        assert ticket.asset_id == "asset-9" and ticket.contact_name == "Alice Moreno"
+        got = await comments(new_id, alice)
+        assert len(got) == 1 and 'Script "Check disk space" run by Alice Moreno on "Front desk PC"' in got[0].body
+        async with served.db.unit_of_work() as session:
+            rows = (await session.execute(select(outbox.c.payload).where(outbox.c.subject == TICKET_CREATED))).all()
+        created = [tickets_events_pb2.TicketCreated.FromString(r.payload).ticket_id for r in rows]
+        assert created.count(new_id) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await nc.close()

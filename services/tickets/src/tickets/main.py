@@ -47,7 +47,7 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     wiring = app.Wiring(
         register=register,
         service_names=[SERVICE_NAME, KNOWLEDGE],
-        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics),
+        consumers=handlers.consumers(db=rt.db, metrics=rt.metrics, default_assignee=settings.default_assignee),
     )
     return customer_data.include(wiring, rt.db)
 

@@ -99,6 +99,21 @@ def script_run(event: events_pb2.ScriptRunFinished) -> str:
     return "\n".join(lines)
 
 
+def run_ticket_subject(event: events_pb2.ScriptRunFinished) -> str:
+    """The subject of the ticket opened for a run that asked for a new one: "<script> on <device>"."""
+    script = one_line(event.script_name) or "Script"
+    device = one_line(event.asset_name) or f"device {one_line(event.asset_id, 64)}"
+    return one_line(f"{script} on {device}")
+
+
+def run_ticket_description(event: events_pb2.ScriptRunFinished) -> str:
+    who = one_line(event.requested_by) or "someone"
+    return (
+        f'Opened to record the script "{one_line(event.script_name) or "(unnamed)"}" that {who} ran on '
+        f"{_device(event)} from the portal. The run's result is in the comments."
+    )
+
+
 def session_ended(event: events_pb2.RemoteSessionEnded) -> str:
     kind = {"staff": "staff", "portal": "customer", "portal_user": "customer"}.get(
         event.opened_by_kind, one_line(event.opened_by_kind, 40)

@@ -63,8 +63,12 @@ async def create_ticket(
     asset_id: str = "",
     default_assignee: str = "",
     contact_name: str = "",
+    ticket_id: str = "",
 ) -> Ticket:
     """Open a ticket (portal users for their own customer and contact), or return the one this key already made.
+
+    `ticket_id` is for a ticket whose id another service chose before it existed (remote's script run on a new
+    ticket, SPEC X2: the consumer of its ScriptRunFinished opens it); '' gives a new uuid4. The RPCs never pass it.
 
     The site and asset must have been checked against the customer (refs.RefChecker) before this is called. Staff
     give the contact's name with its id (the gateway reads it from identity); a portal user's ticket takes the
@@ -117,7 +121,7 @@ async def create_ticket(
         async with session.begin_nested():
             number = await _next_number(session)
             ticket = Ticket(
-                id=str(uuid.uuid4()),
+                id=ticket_id or str(uuid.uuid4()),
                 number=number,
                 customer_id=customer_id,
                 contact_id=contact_id,
