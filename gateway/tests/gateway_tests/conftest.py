@@ -519,17 +519,22 @@ class FakeRemote(remote_pb2_grpc.RemoteServiceServicer):
         p = await _require(self.w, context)
         if self.w.device_offline:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "device offline")
+        if request.new_ticket and request.ticket_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ticket_id: give a ticket_id or new_ticket")
         for r in self.w.script_runs:
             if r.id == f"run-{request.idempotency_key}":
                 return remote_pb2.StartScriptRunResponse(run=r)
+        run_id = f"run-{request.idempotency_key or len(self.w.script_runs)}"
         run = remote_pb2.ScriptRun(
-            id=f"run-{request.idempotency_key or len(self.w.script_runs)}",
+            id=run_id,
             customer_id=p.customer_id or CUSTOMER_A,
             asset_id=request.asset_id,
             script_id=request.script_id,
             script_name="Fix my internet",
             status="running",
-            ticket_id=request.ticket_id,
+            # remote names a new ticket at once; tickets opens it when the run has finished.
+            ticket_id=f"tkt-for-{run_id}" if request.new_ticket else request.ticket_id,
+            new_ticket=request.new_ticket,
             started_at=ts(TS_UPDATED),
         )
         self.w.script_runs.append(run)

@@ -121,13 +121,23 @@ async def test_running_a_portal_script_records_it_on_a_new_ticket(gw: Gateway) -
     done = await gw.client.post("/assets/ast-1/scripts/scr-1/run", data=form)
     assert done.status_code == 303 and done.headers["location"] == f"/script-runs/run-{key}"
     again = await gw.client.post("/assets/ast-1/scripts/scr-1/run", data=form)  # a double submit
-    assert again.headers["location"] == done.headers["location"] and len(gw.world.tickets) == tickets_before + 1
+    assert again.headers["location"] == done.headers["location"]
+    # The gateway makes no ticket: remote names the new one and tickets opens it when the run has finished.
+    assert len(gw.world.tickets) == tickets_before
     run = gw.world.script_runs[-1]
-    assert run.ticket_id == gw.world.tickets[-1].id and gw.world.tickets[-1].asset_id == "ast-1"
+    assert run.new_ticket and run.ticket_id == f"tkt-for-run-{key}"
     page = await gw.client.get(done.headers["location"])
     assert page.status_code == 200 and 'id="run-output"' in page.text
     assert f'data-events="/api/v1/script-runs/run-{key}/events"' in page.text
-    assert '<meta http-equiv="refresh" content="2">' in page.text and f'href="/tickets/{run.ticket_id}"' in page.text
+    assert '<meta http-equiv="refresh" content="2">' in page.text
+    # While it runs the page says where it will be recorded, and links the ticket only once the run has finished.
+    assert "Recorded on a new ticket when the run finishes" in page.text and 'id="run-ticket"' not in page.text
+    assert f'data-href="/tickets/{run.ticket_id}"' in page.text
+    run.status = "succeeded"
+    run.finished_at.CopyFrom(run.started_at)
+    page = await gw.client.get(done.headers["location"])
+    assert f'<a href="/tickets/{run.ticket_id}" id="run-ticket">' in page.text
+    assert "when the run finishes" not in page.text
     # Another customer's ticket is refused, nothing runs.
     other = await gw.client.post("/assets/ast-1/scripts/scr-1/run", data={**form, "ticket": "tkt-3"})
     assert other.status_code == 400 and "Choose one of your open tickets" in other.text
@@ -136,6 +146,34 @@ async def test_running_a_portal_script_records_it_on_a_new_ticket(gw: Gateway) -
         "/assets/ast-1/scripts/scr-1/run", data={**form, "idempotency_key": "k" * 20, "ticket": "tkt-1"}
     )
     assert offline.status_code == 409 and "The device is offline" in offline.text
+
+
+async def test_run_script_alone_runs_on_a_new_ticket_and_offers_no_existing_ones(gw: Gateway) -> None:
+    """SPEC X2: Assets - Run Script (with asset visibility) is enough; without ticket visibility no ticket is
+    listed or accepted, and "A new ticket" is still offered."""
+    principal = gw.world.users["alice@acme.test"].principal
+    del principal.permissions[:]
+    principal.permissions.extend([perm.ASSETS_VIEW_ALL, perm.ASSETS_RUN_SCRIPT])
+    await gw.sign_in()
+    asset = await gw.client.get("/assets/ast-1")
+    assert asset.status_code == 200 and "/assets/ast-1/scripts/scr-1/run" in asset.text
+    confirm = await gw.client.get("/assets/ast-1/scripts/scr-1/run")
+    assert confirm.status_code == 200 and '<option value="new" selected>' in confirm.text
+    assert '<option value="tkt-1">' not in confirm.text
+    form = {"csrf_token": csrf_from(confirm.text), "idempotency_key": "r" * 24, "ticket": "tkt-1"}
+    picked = await gw.client.post("/assets/ast-1/scripts/scr-1/run", data=form)
+    assert picked.status_code == 400 and not gw.world.script_runs
+    done = await gw.client.post("/assets/ast-1/scripts/scr-1/run", data={**form, "ticket": "new"})
+    assert done.status_code == 303 and gw.world.script_runs[-1].new_ticket
+
+    token = await gw.api_token()
+    started = await gw.client.post(
+        "/api/v1/assets/ast-1/script-runs",
+        json={"script_id": "scr-1", "new_ticket": True},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "n" * 24},
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["new_ticket"] and started.json()["ticket_id"] == f"tkt-for-run-{'n' * 24}"
 
 
 async def test_run_events_relay_the_watch_as_server_sent_events(gw: Gateway) -> None:

@@ -62,6 +62,9 @@ async def test_remote_pages_in_chromium(backends: FakeBackends, shots: Path) -> 
             await page.locator("#run-status[data-status=succeeded]").wait_for()
             assert await page.locator("#run-output").inner_text() == "line one\n<b>two</b>\n"
             assert await page.locator("#run-exit-code").inner_text() == "0"
+            # The run asked for a new ticket: said while it ran, linked once it finished.
+            href = await page.locator("#run-ticket").get_attribute("href")
+            assert href.startswith("/tickets/tkt-for-run-") and not await page.locator("#run-ticket-pending").count()
             await _no_overflow(page, "remote-run", shots)
 
             await page.goto(f"{base}/remote-requests")

@@ -54,7 +54,11 @@ class ScriptRunStart(BaseModel):
 
     script_id: RefId = Field(min_length=1)
     ticket_id: RefId = Field("", description="One of your customer's tickets to record the run on")
-    new_ticket: bool = Field(False, description="Record the run on a new ticket (the default without ticket_id)")
+    new_ticket: bool = Field(
+        False,
+        description="Record the run on a new ticket (the default without ticket_id): the run names it at once "
+        "(`ticket_id`) and it is opened for you when the run has finished; needs no Tickets - Create New",
+    )
 
 
 class AccessRequestPage(BaseModel):
@@ -85,7 +89,8 @@ async def start_script_run(
     idempotency_key: IdempotencyKey = None,
 ) -> ScriptRun:
     """Run a portal script on the asset's device (Assets - Run Script). The run is recorded on `ticket_id` (one of
-    your customer's tickets) or on a new ticket. 409 "device offline" when the device's agent is not connected."""
+    your customer's tickets you may see) or on a new ticket, opened for you when the run has finished (the run's
+    `ticket_id` names it from the start). 409 "device offline" when the device's agent is not connected."""
     _refuse_without_permission(session)
     if body.ticket_id and body.new_ticket:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "ticket_id: give a ticket or new_ticket, not both")
@@ -93,20 +98,16 @@ async def start_script_run(
     asset = await backends.assets.get_asset(token, asset_id)
     script = await backends.remote.get_script(token, body.script_id)
     try:
-        ticket_id = await rules.ticket_for_run(
-            backends,
-            session,
-            asset,
-            ticket_id=body.ticket_id,
-            new_ticket=body.new_ticket,
-            subject=f"{script.shown_name}: {asset.name}",
-            description=f"{script.shown_name} was run on {asset.name} from the portal.",
-            idempotency_key=idempotency_key or "",
-        )
+        ticket_id = await rules.ticket_for_run(backends, session, asset, ticket_id=body.ticket_id)
     except rules.TicketRefused:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "ticket_id: not one of your customer's tickets") from None
     return await backends.remote.start_script_run(
-        token, script_id=script.id, asset_id=asset.id, ticket_id=ticket_id, idempotency_key=idempotency_key or ""
+        token,
+        script_id=script.id,
+        asset_id=asset.id,
+        ticket_id=ticket_id,
+        new_ticket=not ticket_id,
+        idempotency_key=idempotency_key or "",
     )
 
 

@@ -7,8 +7,10 @@ and refuses a portal script run without Assets - Run Script); these rules only d
   GATEWAY_REMOTE_URL_TEMPLATE is set (a link to the operator's own tool) or the asset's agent is online (a button
   that opens a session on the built-in terminal);
 - portal scripts show with Assets - Run Script;
-- a portal run is recorded on a ticket: a new one made through the tickets service with the customer's own
-  principal, or one of the customer's tickets, checked through the tickets service with the same principal.
+- a portal run is recorded on a ticket: a new one, which remote names at once and tickets opens for the customer
+  and the user's contact when the run has finished (recording the run is the system's doing, so Assets - Run
+  Script alone is enough), or one of the customer's tickets, checked through the tickets service with the user's
+  principal (so picking one needs Tickets - View All or View Mine, and only then are tickets offered).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.Sta
 
 def may_run_scripts(principal: Principal) -> bool:
     return principal.is_staff or principal.has(perm.ASSETS_RUN_SCRIPT)
+
+
+def may_pick_tickets(principal: Principal) -> bool:
+    """A run may be recorded on an existing ticket the user sees; a new ticket is always offered."""
+    return principal.has(perm.TICKETS_VIEW_ALL) or principal.has(perm.TICKETS_VIEW_MINE)
 
 
 def remote_url(template: str, asset: Asset) -> str:
@@ -147,35 +154,23 @@ class TicketRefused(Exception):
     """The ticket chosen for a run is not one of the customer's (or is gone): a 400 naming `ticket_id`."""
 
 
-async def ticket_for_run(
-    backends: Backends,
-    session: Session,
-    asset: Asset,
-    *,
-    ticket_id: str,
-    new_ticket: bool,
-    subject: str,
-    description: str,
-    idempotency_key: str,
-) -> str:
-    """The ticket a portal run is recorded on (X2). A new ticket is the customer's own, made with the user's principal
-    (the same idempotency key makes it once); an existing one must be a ticket the user may see of the asset's
-    customer — remote does not check it, tickets records a run only on a ticket of that customer."""
-    token = session.principal_token
-    if new_ticket or not ticket_id:
-        ticket = await backends.tickets.create_ticket(
-            token,
-            subject=subject,
-            description=description,
-            asset_id=asset.id,
-            site_id=asset.site_id,
-            idempotency_key=f"run-ticket-{idempotency_key}" if idempotency_key else "",
-        )
-        return ticket.id
+async def ticket_for_run(backends: Backends, session: Session, asset: Asset, *, ticket_id: str) -> str:
+    """The existing ticket a portal run is recorded on (X2): a ticket the user may see of the asset's customer —
+    remote does not check it, tickets records a run only on a ticket of that customer. "" for no ticket_id: the
+    run then asks remote for a new ticket (StartScriptRun new_ticket), which tickets opens when the run has
+    finished."""
+    if not ticket_id:
+        return ""
+    if not session.principal.is_staff and not may_pick_tickets(session.principal):
+        # Without ticket visibility no ticket can be picked (the form offers none).
+        raise TicketRefused()
     try:
-        ticket = await backends.tickets.get_ticket(token, ticket_id)
+        ticket = await backends.tickets.get_ticket(session.principal_token, ticket_id)
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            raise TicketRefused() from None
+        if err.code() == grpc.StatusCode.PERMISSION_DENIED:
+            # Without ticket visibility no ticket can be picked (the form offers none): the same 400.
             raise TicketRefused() from None
         raise
     if ticket.customer_id != asset.customer_id:
@@ -207,6 +202,7 @@ def run_json(run: ScriptRun) -> str:
             "truncated": run.truncated,
             "error": run.error,
             "ticket_id": run.ticket_id,
+            "new_ticket": run.new_ticket,
         }
     )
 

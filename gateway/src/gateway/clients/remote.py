@@ -122,6 +122,7 @@ class RemoteClient:
         asset_id: str,
         variables: Mapping[str, str] | None = None,
         ticket_id: str = "",
+        new_ticket: bool = False,
         idempotency_key: str = "",
     ) -> ScriptRun:
         req = remote_pb2.StartScriptRunRequest(
@@ -129,6 +130,7 @@ class RemoteClient:
             asset_id=asset_id,
             variables=dict(variables or {}),
             ticket_id=ticket_id,
+            new_ticket=new_ticket,
             idempotency_key=idempotency_key,
         )
         return ScriptRun.from_proto((await self._call(self._stub.StartScriptRun, req, token)).run)

@@ -275,6 +275,9 @@ class ScriptRun(BaseModel):
     truncated: bool = Field(False, description="The output passed the service's bound and was cut")
     error: str = Field("", description="Why a failed run failed when it is not the script's own exit code")
     requested_by: str = ""
+    new_ticket: bool = Field(
+        False, description="The run asked for a new ticket: `ticket_id` is opened when the run has finished"
+    )
 
     @property
     def finished(self) -> bool:
@@ -297,6 +300,7 @@ class ScriptRun(BaseModel):
             truncated=r.truncated,
             error=r.error,
             requested_by=r.requested_by,
+            new_ticket=r.new_ticket,
         )
 
 

@@ -135,7 +135,7 @@ async def _confirm_page(
         if err.code() not in rules.DOWN:
             raise
         return _unavailable(request, session, back=f"/assets/{asset.id}")
-    tickets = await rules.open_tickets(backends, token)
+    tickets = await rules.open_tickets(backends, token) if rules.may_pick_tickets(session.principal) else []
     return pages.render(
         request,
         "remote/confirm.html",
@@ -178,18 +178,14 @@ async def run_script(request: Request, asset_id: str, script_id: str, session: P
     script = await backends.remote.get_script(token, script_id[:64])
     again = {"chosen": chosen, "key": key}
     try:
-        ticket_id = await rules.ticket_for_run(
-            backends,
-            session,
-            asset,
-            ticket_id="" if chosen == "new" else chosen,
-            new_ticket=chosen == "new",
-            subject=t("remote.run.ticket_subject", script=script.shown_name, asset=asset.name),
-            description=t("remote.run.ticket_description", script=script.shown_name, asset=asset.name),
-            idempotency_key=key,
-        )
+        ticket_id = await rules.ticket_for_run(backends, session, asset, ticket_id="" if chosen == "new" else chosen)
         run = await backends.remote.start_script_run(
-            token, script_id=script.id, asset_id=asset.id, ticket_id=ticket_id, idempotency_key=key
+            token,
+            script_id=script.id,
+            asset_id=asset.id,
+            ticket_id=ticket_id,
+            new_ticket=not ticket_id,
+            idempotency_key=key,
         )
     except rules.TicketRefused:
         return await _confirm_page(
@@ -203,7 +199,7 @@ async def run_script(request: Request, asset_id: str, script_id: str, session: P
         reason = _refusal(err)
         if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
             reason = t("remote.device_offline")
-        # A refusal (e.g. no Tickets - Create New for the run's new ticket) is 403, as in the JSON API.
+        # A refusal from remote (e.g. the permission withdrawn meanwhile) is 403, as in the JSON API.
         status = {grpc.StatusCode.FAILED_PRECONDITION: 409, grpc.StatusCode.PERMISSION_DENIED: 403}.get(err.code(), 400)
         return await _confirm_page(request, session, asset.id, script.id, error=reason, status_code=status, **again)
     return RedirectResponse(f"/script-runs/{run.id}", status_code=303)
@@ -221,6 +217,8 @@ def run_context(request: Request, run, asset: Asset | None, *, events_href: str,
         "running": not run.finished,
         "events_href": events_href,
         "ticket_href": ticket_href,
+        # A new ticket is opened when the run has finished: until then the page says so, and links it after.
+        "ticket_pending": bool(run.new_ticket and not run.finished),
     }
 
 

@@ -1,6 +1,6 @@
 // A script run's output, live: progressive enhancement of the run page (without JavaScript it reloads every 2 s).
 // Relays the run's server-sent events: `output` appends device text (as text, never HTML), `finished` fills the
-// status, times and exit code and closes the stream.
+// status, times and exit code (and links a run's new ticket) and closes the stream.
 (function () {
   "use strict";
   var out = document.getElementById("run-output");
@@ -45,5 +45,14 @@
     if (error && run.error) { error.textContent = run.error; error.hidden = false; }
     var cut = document.getElementById("run-truncated");
     if (cut && run.truncated) cut.hidden = false;
+    // A run on a new ticket: the ticket is opened as the run finishes, so it is linked only now.
+    var pending = document.getElementById("run-ticket-pending");
+    if (pending && pending.dataset.href) {
+      var link = document.createElement("a");
+      link.id = "run-ticket";
+      link.href = pending.dataset.href;
+      link.textContent = pending.dataset.label || pending.dataset.href;
+      pending.replaceWith(link);
+    }
   });
 })();
