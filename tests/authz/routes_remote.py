@@ -3,8 +3,9 @@
 What opens each portal route, as the remote service and the gateway decide it:
 
 - the scripts of an asset, running one (API and the confirm page): Assets - Run Script AND one of Assets - View All /
-  View Mine (the asset must be visible); a run is recorded on a new ticket made with the user's own principal, so
-  running needs Tickets - Create New as well (or a ticket the user may see: not probed here);
+  View Mine (the asset must be visible); the probes record the run on a new ticket, which remote names and tickets
+  opens when the run has finished (SPEC X2: the system's doing), so running needs no Tickets permission (recording
+  it on an existing ticket needs one the user may see: not probed here);
 - a run, its page and its live output: View All or View Mine (remote's visibility of the run: Mine sees the runs
   recorded for its contact);
 - opening a remote session, the terminal page, the access requests and deciding one: View All or View Mine (the asset
@@ -33,7 +34,6 @@ import grpc
 
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.remote.v1 import remote_pb2, remote_pb2_grpc
-from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from servicekit import permissions as perm
 from tests.authz.harness import Route
 from tests.authz.routes_assets import make_asset
@@ -41,8 +41,8 @@ from tests.authz.routes_tickets import make_ticket
 from tests.authz.world import DEADLINE
 
 VIEW = (perm.ASSETS_VIEW_ALL, perm.ASSETS_VIEW_MINE)
-# Running a script also makes the ticket it is recorded on, with the user's own principal.
-RUN = (perm.ASSETS_RUN_SCRIPT, perm.TICKETS_CREATE)
+# Running a script on a new ticket needs Run Script only: tickets opens that ticket when the run has finished.
+RUN = (perm.ASSETS_RUN_SCRIPT,)
 WAIT_SECONDS = 30.0
 
 WEBSOCKETS = {"/assets/{asset_id}/remote/{session_id}/ws"}
@@ -264,17 +264,11 @@ def grpc_confirm_run(addr, token: str, asset_id: str) -> None:  # noqa: ANN001
 
 
 def grpc_start_run(addr, token: str, asset_id: str) -> None:  # noqa: ANN001
-    """As the routes do: the asset read, the run's new ticket made with the user's principal, the run on it."""
+    """As the routes do: the asset read, then the run on a new ticket (remote names it, tickets opens it)."""
     _get_asset(addr, token, asset_id)
-    with _channel(addr("tickets")) as channel:
-        tickets = tickets_pb2_grpc.TicketsServiceStub(channel)
-        req = tickets_pb2.CreateTicketRequest(
-            subject="Say ok: Authz probe asset", description="Say ok was run from the portal.", asset_id=asset_id
-        )
-        ticket_id = tickets.CreateTicket(req, timeout=DEADLINE, metadata=_md(token)).ticket.id
     channel, stub, md = _remote(addr, token)
     with channel:
-        req = remote_pb2.StartScriptRunRequest(asset_id=asset_id, script_id=_only().script_id, ticket_id=ticket_id)
+        req = remote_pb2.StartScriptRunRequest(asset_id=asset_id, script_id=_only().script_id, new_ticket=True)
         stub.StartScriptRun(req, timeout=DEADLINE, metadata=md)
 
 
