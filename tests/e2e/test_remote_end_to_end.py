@@ -269,10 +269,7 @@ async def test_the_customer_runs_a_portal_script_and_watches_it_line_by_line(wor
         with world.customer_api() as c:
             r = c.get(f"/api/v1/tickets/{ticket_id}/comments", params={"page_size": 50})
         return r.status_code == 200 and any(
-            "line 3" in c["body"]
-            and "Say three lines" in c["body"] + " " + c.get("author_name", "")
-            or "line 3" in c["body"]
-            for c in r.json()["items"]
+            "line 3" in c["body"] and "three lines" in c["body"].lower() for c in r.json()["items"]
         )
 
     await asyncio.to_thread(wait_for, recorded, "the run's comment on its ticket")
@@ -472,6 +469,40 @@ def test_an_agent_killed_mid_run_leaves_the_run_failed(world: World) -> None:
     # Started again with its state (no token), it comes back online for the tests after this one.
     world.stack.start_process(world.agent_name, wait=False)
     wait_for(lambda: agent_online(world), "the agent to come back")
+
+
+async def test_staff_see_the_agent_and_make_a_token_in_the_console(world: World, browser) -> None:  # noqa: ANN001
+    """The staff asset page's "Agent and remote" section and the script catalogue, at phone and desktop widths."""
+    base = world.stack.gateway_url
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await ctx.new_page()
+    try:
+        await page.goto(base + "/staff/signin")
+        await page.get_by_label("Email or username").fill(world.stack.config.staff_email)
+        await page.get_by_label("Password").fill(world.stack.config.staff_password)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(base + "/staff")
+        await page.goto(base + f"/staff/assets/{world.asset_id}")
+        section = page.locator("#remote-section")
+        await section.wait_for()
+        assert await page.locator('tr[data-agent-status="online"]').count() == 1
+        await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+        for width in (390, 1280):
+            await page.set_viewport_size({"width": width, "height": 900})
+            await section.screenshot(path=str(SHOTS / f"remote-staff-asset-{width}.png"))
+            overflow = await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{overflow}px wider than {width}"
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.locator("#enrolment-form button[type=submit]").click()
+        command = await page.locator("#enrol-command").inner_text()
+        assert command.startswith("portal-agent enrol --server ") and "--token " in command
+        await page.goto(base + "/staff/scripts")
+        assert await page.locator(f'a[href*="{world.variable_script}"]').count() >= 1
+        for width in (390, 1280):
+            await page.set_viewport_size({"width": width, "height": 900})
+            await page.screenshot(path=str(SHOTS / f"remote-staff-scripts-{width}.png"), full_page=True)
+    finally:
+        await ctx.close()
 
 
 def test_a_revoked_agent_cannot_reconnect(world: World) -> None:

@@ -474,3 +474,29 @@ async def test_staff_script_form_enrolment_token_and_csrf(gw: Gateway) -> None:
     )
     assert api.status_code == 201
     assert api.json()["command"] == "portal-agent enrol --server localhost:50065 --token enrol-ast-1-15"
+
+
+def test_a_run_shows_the_scripts_exit_code_only_when_the_script_ended_by_itself() -> None:
+    """The service sends 0 for a run that never ended on the device (agent lost, device offline): no exit code then."""
+    from gateway.clients.schemas import ScriptRun
+    from gateway.web.i18n import load_translators
+    from gateway.web.views.remote import run_row
+
+    def run(status: str, exit_code: int, error: str = "") -> ScriptRun:
+        return ScriptRun(
+            id="r",
+            customer_id="c",
+            asset_id="a",
+            script_name="s",
+            status=status,
+            exit_code=exit_code,
+            started_at=None,
+            finished_at=None,
+            error=error,
+        )
+
+    t = load_translators()["en"]
+    assert run_row(t, run("succeeded", 0)).exit_code == "0"
+    assert run_row(t, run("failed", 3)).exit_code == "3"
+    assert run_row(t, run("failed", 0, "agent disconnected")).exit_code == ""
+    assert run_row(t, run("running", 0)).exit_code == ""

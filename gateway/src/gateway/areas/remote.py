@@ -196,7 +196,7 @@ def run_json(run: ScriptRun) -> str:
         {
             "id": run.id,
             "status": run.status,
-            "exit_code": run.exit_code,
+            "exit_code": run.shown_exit_code,
             "started_at": run.started_at.isoformat() if run.started_at else None,
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "truncated": run.truncated,

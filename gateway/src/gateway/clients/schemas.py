@@ -283,6 +283,12 @@ class ScriptRun(BaseModel):
     def finished(self) -> bool:
         return self.status in ("succeeded", "failed", "timed_out")
 
+    @property
+    def shown_exit_code(self) -> int | None:
+        """The script's own exit code, or None: while it runs, and when the run failed for another reason (the device
+        went offline, the agent was lost, the script could not start), where the 0 the service sends means nothing."""
+        return self.exit_code if self.finished and not self.error else None
+
     @classmethod
     def from_proto(cls, r) -> ScriptRun:  # noqa: ANN001
         return cls.model_construct(

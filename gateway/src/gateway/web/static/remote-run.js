@@ -40,7 +40,7 @@
     }
     set("run-started", when(run.started_at));
     set("run-finished", when(run.finished_at));
-    set("run-exit-code", String(run.exit_code));
+    set("run-exit-code", run.exit_code === null || run.exit_code === undefined ? "—" : String(run.exit_code));
     var error = document.getElementById("run-error");
     if (error && run.error) { error.textContent = run.error; error.hidden = false; }
     var cut = document.getElementById("run-truncated");

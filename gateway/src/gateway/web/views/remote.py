@@ -25,7 +25,7 @@ def run_row(t: Translator, r: ScriptRun) -> RunRow:
         r.script_name,
         t.status(r.status),
         status_class(r.status),
-        str(r.exit_code) if r.finished_at else "",
+        "" if r.shown_exit_code is None else str(r.shown_exit_code),
         t.datetime(r.started_at),
         t.datetime(r.finished_at),
         r.id,
