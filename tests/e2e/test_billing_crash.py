@@ -134,7 +134,10 @@ async def test_sigkill_while_charges_are_at_the_processor_ends_each_charge_recor
         assert "/billing/pay?invoice=" not in page.text  # no Pay now on an invoice a pending payment holds
         again = await payer.pay(f"again-{run}-{run}", charged[0], amounts[charged[0]])
         assert again.status_code == 409, again.text
-        assert "already in progress" in again.json()["detail"]
+        # Refused as in progress; or, on a loaded machine where billing's restart outlasted the reconciler's bound,
+        # as already paid (the reconciler recorded the charge meanwhile): either way no second charge.
+        detail = again.json()["detail"]
+        assert "already in progress" in detail or "nothing left to pay" in detail, detail
 
         # One pass once they are stale: four recorded, two voided.
         await _until(lambda: _settled(cluster, customer), STALE_AFTER + 20, "the reconciler to settle all six")
