@@ -249,3 +249,16 @@ def test_the_supervisor_restarts_a_crash_with_backoff_and_leaves_a_deliberate_st
         assert stack.is_ready("mailcatcher") and stack.nats.is_ready()
         pids = [p.pid for p in stack.processes.values()]
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+
+
+def test_free_ports_are_distinct_even_when_the_os_hands_one_back_twice(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """bind(0) releases each port it reports, so the OS may report the same one again; every slot (the second
+    remote replica's too) still gets its own port."""
+    from portal_local import stack as stack_module
+    from portal_local.stack import StackConfig
+
+    handed = iter([41000, 41000, 41001, 41001, 41001] + list(range(41002, 41200)))
+    monkeypatch.setattr(stack_module, "free_port", lambda host="127.0.0.1": next(handed))
+    ports = Stack(StackConfig(var_dir=tmp_path, free_ports=True, remote_replicas=2)).ports
+    assert len(set(ports.values())) == len(ports)
+    assert {41000, 41001} <= set(ports.values())

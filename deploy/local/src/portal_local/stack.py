@@ -180,14 +180,14 @@ class Stack:
             if slot.key in cfg.ports:
                 self.ports[slot.key] = int(cfg.ports[slot.key])
             elif cfg.free_ports:
-                self.ports[slot.key] = free_port(self.host)
+                self.ports[slot.key] = self._unused_free_port()
             else:
                 self.ports[slot.key] = slot.default + cfg.port_offset
         for i, replica in enumerate(self.remote_replicas, start=1):
             for what in REPLICA_PORTS:
                 first = self.ports[f"remote_{what}"]
                 self.ports[f"{replica}_{what}"] = (
-                    free_port(self.host) if cfg.free_ports else first + REPLICA_PORT_STEP * i
+                    self._unused_free_port() if cfg.free_ports else first + REPLICA_PORT_STEP * i
                 )
         self._agents = 0
         self.keys: LocalKeys | None = None
@@ -200,6 +200,16 @@ class Stack:
         self._held: set[str] = set()  # stopped on purpose through stop_process
         self._supervisor: threading.Thread | None = None
         self._supervisor_stop = threading.Event()
+
+    def _unused_free_port(self) -> int:
+        """A free port that no other slot of this stack was given: the OS may hand back a port it reported free a
+        moment ago (each check releases it), and two processes on one port fail the stack's start."""
+        taken = set(self.ports.values())
+        for _ in range(100):
+            port = free_port(self.host)
+            if port not in taken:
+                return port
+        raise StackError("no free port that this stack has not already given out")
 
     # -- addresses -------------------------------------------------------------------------------
 
