@@ -237,10 +237,11 @@ async def test_a_bank_account_is_added_at_the_processor_and_pays_an_invoice(stac
     await page.get_by_label("Routing number").fill("021000021")
     await page.get_by_label("Account number").fill("000123456789")
     await page.get_by_role("button", name="Add bank account").click()
-    await page.wait_for_url(re.compile(r".*/billing/payment-options\?error=.*"))
-    assert "The payment option was not added: this sandbox accepts only its test routing number" in (
-        await page.content()
-    )
+    await page.wait_for_url(re.compile(r".*/billing/payment-options\?error=refused$"))
+    # The processor's own words are not shown (issue 15: messages by code only), its refusal is.
+    content = await page.content()
+    assert "The payment processor refused the details" in content
+    assert "accepts only its test routing number" not in content
 
     await page.goto(stack.gateway_url + "/lang/fr?next=/billing/payment-options")
     await page.wait_for_url(re.compile(r".*/billing/payment-options$"))

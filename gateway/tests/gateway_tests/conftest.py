@@ -397,6 +397,11 @@ class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
         p = await _require(self.w, context)
         return billing_pb2.ListOpenInvoicesResponse(invoices=_open_invoices(p))
 
+    async def ListPaymentProfiles(self, request, context):
+        self.w.count("ListPaymentProfiles")
+        await _require(self.w, context)
+        return billing_pb2.ListPaymentProfilesResponse(tokenize_url="https://pay.example.test/v1/tokens")
+
 
 def _open_invoices(p: common_pb2.Principal) -> list[billing_pb2.Invoice]:
     if p.customer_id != CUSTOMER_A:

@@ -29,7 +29,7 @@ from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
-from gateway.web.deps import PortalPage
+from gateway.web.deps import CsrfRejected, PortalPage
 from gateway.web.forms import check_csrf, check_return_state, read_form, return_state
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
@@ -71,6 +71,26 @@ _NOTICES = {
     "checked_voided": "billing.notice.checked_voided",
     "checked_failed": "billing.notice.checked_failed",
 }
+# `?error=` on the pay and payment-options pages is a code looked up here, never text from the query string
+# (the processor's own words come back in it; a valid return `state` turns them into "refused").
+_ERRORS = {
+    "refused": "billing.error.refused",
+    "no_token": "billing.error.no_token",
+    "setup_failed": "billing.error.setup_failed",
+}
+
+
+def _error(request: Request, purpose: str) -> str:
+    """The message for `?error=`: a known code's, "refused" for the processor's own text when the return
+    `state` is this session's, otherwise nothing."""
+    code = request.query_params.get("error", "")
+    if code and code not in _ERRORS:
+        try:
+            check_return_state(request, request.query_params.get("state"), purpose)
+        except CsrfRejected:
+            return ""
+        code = "refused"
+    return _t(request)(_ERRORS[code]) if code else ""
 
 
 def _pages(request: Request) -> Pages:
@@ -289,14 +309,12 @@ async def pay_form(request: Request, session: PortalPage) -> Response:
     new_token = request.query_params.get("token", "")
     if new_token:
         check_return_state(request, request.query_params.get("state"), "pay")
-    error = request.query_params.get("error", "")[:200]
-    t = _t(request)
     return await _pay_page(
         request,
         session,
         new_token=new_token[:100],
         profile_id=NEW_CARD if new_token else "",
-        error=t("billing.options.processor_error", reason=error) if error else "",
+        error="" if new_token else _error(request, "pay"),
     )
 
 
@@ -430,7 +448,6 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         return _forbidden(request, session)
     t = _t(request)
     resp = await _billing(request).profiles(session.principal_token)
-    error = request.query_params.get("error", "")[:200]
     return_url = str(request.url_for("options_added"))
     response = _render(
         request,
@@ -440,7 +457,7 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         tokenize_url=resp.tokenize_url,
         hosted_setup=resp.hosted_setup,
         return_url=f"{return_url}?{urlencode({'state': return_state(request, 'options')})}",
-        error=t("billing.options.processor_error", reason=error) if error else "",
+        error=_error(request, "options"),
     )
     return _allow_processor_form(response, resp.tokenize_url)
 
@@ -480,8 +497,10 @@ async def options_added(request: Request, session: PortalPage) -> Response:
     token = request.query_params.get("token", "")
     setup_id = request.query_params.get("setup", "")
     if not token and not setup_id:
-        reason = request.query_params.get("error", "") or "no token"
-        return RedirectResponse(f"/billing/payment-options?{urlencode({'error': reason[:200]})}", status_code=303)
+        # The processor's words are not shown: a refusal with this session's state becomes "refused".
+        check_return_state(request, request.query_params.get("state"), "options")
+        code = "refused" if request.query_params.get("error") else "no_token"
+        return RedirectResponse(f"/billing/payment-options?error={code}", status_code=303)
     check_return_state(request, request.query_params.get("state"), "options")
     if setup_id:
         try:
@@ -489,7 +508,7 @@ async def options_added(request: Request, session: PortalPage) -> Response:
         except grpc.aio.AioRpcError as err:
             if err.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
                 raise
-            return RedirectResponse(f"/billing/payment-options?{urlencode({'error': err.details()[:200]})}", 303)
+            return RedirectResponse("/billing/payment-options?error=setup_failed", 303)
         return RedirectResponse("/billing/payment-options?done=added", status_code=303)
     await _billing(request).add_profile(session.principal_token, token)
     return RedirectResponse("/billing/payment-options?done=added", status_code=303)
