@@ -45,7 +45,6 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
-    ("GET", "/docs/oauth2-redirect"),
 }
 
 # Staff console and staff API: portal sessions never open them (test_coverage checks a portal admin is refused).
