@@ -498,7 +498,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             est = await estimates.decide_estimate(
-                s, principal=principal, estimate_id=request.estimate_id, approve=request.approve
+                s,
+                principal=principal,
+                estimate_id=request.estimate_id,
+                approve=request.approve,
+                reason=request.reason,
             )
         return billing_pb2.DecideEstimateResponse(estimate=_estimate(est))
 
@@ -812,6 +816,7 @@ def _estimate(e: Estimate) -> billing_pb2.Estimate:
         decided_at=e.decided_at.isoformat() if e.decided_at else "",
         decided_by=e.decided_by or "",
         decided_by_name=e.decided_by_name or "",
+        decision_reason=e.decision_reason or "",
     )
 
 
