@@ -79,6 +79,9 @@ async def test_an_estimate_is_approved_once_in_the_browser(stack, page, tmp_path
     await _sign_in(page, stack, customer)
     await page.goto(stack.gateway_url + f"/billing/estimates/{est.id}")
     await page.get_by_role("button", name="Approve").click()
+    # A confirmation first (issue 15), with an optional reason.
+    await page.get_by_label("Reason (optional)").fill("Go ahead before Friday")
+    await page.get_by_role("button", name="Yes, approve").click()
     await page.wait_for_url(re.compile(r".*done=approved$"))
     assert "Approved" in await page.locator("#estimate-status").inner_text()
     assert await page.get_by_role("button", name="Approve").count() == 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import grpc
 from fastapi import APIRouter, Request
@@ -58,6 +58,7 @@ _TEMPLATES = (
     "billing/option_delete.html",
     "billing/estimates.html",
     "billing/estimate.html",
+    "billing/estimate_decide.html",
 )
 _NOTICES = {
     "paid": "billing.notice.paid",
@@ -606,6 +607,39 @@ async def estimate_pdf(request: Request, estimate_id: str, session: PortalPage) 
     return pdf_response(resp.pdf, resp.filename)
 
 
+REASON_MAX = 500
+
+
+async def _decision_page(
+    request: Request, session: Session, estimate_id: str, decision: str, *, reason: str = "", status_code: int = 200
+) -> Response:
+    """The confirmation before an estimate's decision is final (a form: works without JavaScript), with an
+    optional reason; an estimate no longer open, or no known decision, goes back to its page (after billing said
+    the user may see the estimate)."""
+    t = _t(request)
+    resp = await _billing(request).get_estimate(session.principal_token, estimate_id)
+    if resp.estimate.status != "open" or decision not in ("approve", "decline"):
+        return RedirectResponse(f"/billing/estimates/{quote(resp.estimate.id, safe='')}", status_code=303)
+    too_long = len(reason) > REASON_MAX
+    return _render(
+        request,
+        "billing/estimate_decide.html",
+        session,
+        status_code=400 if too_long else status_code,
+        est=_estimate_row(t, resp.estimate),
+        decision=decision,
+        reason=reason,
+        reason_max=REASON_MAX,
+        errors={"reason": t("billing.decide.reason_too_long", max=REASON_MAX)} if too_long else {},
+    )
+
+
+@router.get("/billing/estimates/{estimate_id}/decision")
+async def estimate_decide_confirm(request: Request, estimate_id: str, session: PortalPage) -> Response:
+    """The confirmation page; an unknown `decision` (or a decided estimate) goes back to the estimate's page."""
+    return await _decision_page(request, session, estimate_id, request.query_params.get("decision", ""))
+
+
 @router.post("/billing/estimates/{estimate_id}/decision")
 async def estimate_decide(request: Request, estimate_id: str, session: PortalPage) -> Response:
     form = await read_form(request)
@@ -613,6 +647,11 @@ async def estimate_decide(request: Request, estimate_id: str, session: PortalPag
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "decline"):
         return _pages(request).error(request, INVALID, session=session)
-    await _billing(request).decide_estimate(session.principal_token, estimate_id, approve=decision == "approve")
+    reason = str(form.get("reason", "")).strip()
+    if len(reason) > REASON_MAX:
+        return await _decision_page(request, session, estimate_id, decision, reason=reason)
+    await _billing(request).decide_estimate(
+        session.principal_token, estimate_id, approve=decision == "approve", reason=reason
+    )
     done = "approved" if decision == "approve" else "declined"
     return RedirectResponse(f"/billing/estimates/{estimate_id}?done={done}", status_code=303)

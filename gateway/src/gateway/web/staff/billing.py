@@ -154,6 +154,7 @@ async def customer_billing(request: Request, customer_id: str, session: StaffPag
                 )
                 if e.decided_at
                 else "",
+                "reason": e.decision_reason,
             }
             for e in estimates.estimates
         ],
