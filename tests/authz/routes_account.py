@@ -75,4 +75,7 @@ ROUTES = [
         form={"current_password": "not-the-password", "new_password": "x" * 12, "confirm_password": "x" * 12},
         ok_statuses=(400,),
     ),
+    # The header's Password reset (issue 15): a reset link to the signed-in user's own email.
+    Route("GET", "/account/password-reset", SIGNED_IN),
+    Route("POST", "/account/password-reset", SIGNED_IN, form={}, ok_statuses=(303,)),
 ]

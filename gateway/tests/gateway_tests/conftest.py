@@ -75,6 +75,8 @@ class World:
     last_client_address: str = ""
     # What remote answers for script runs: none, as the real product today (nothing creates runs until issue 14).
     script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
+    # (login, language) of each RequestPasswordReset identity was asked for.
+    reset_requests: list[tuple[str, str]] = field(default_factory=list)
     # Customer A's open estimate (est-1), which the pages may approve or decline.
     estimates: dict[str, billing_pb2.Estimate] = field(
         default_factory=lambda: {
@@ -230,6 +232,11 @@ async def _require(world: World, context: grpc.aio.ServicerContext) -> common_pb
 class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
     def __init__(self, world: World) -> None:
         self.w = world
+
+    async def RequestPasswordReset(self, request, context):
+        self.w.count("RequestPasswordReset")
+        self.w.reset_requests.append((request.login, request.language))
+        return identity_pb2.RequestPasswordResetResponse()
 
     async def SignIn(self, request, context):
         self.w.count("SignIn")
