@@ -80,6 +80,27 @@ async def test_the_headers_password_reset_emails_the_signed_in_user_a_link(stack
         assert c.post("/api/v1/sessions", json={"login": user.login, "password": NEW_PASSWORD}).status_code == 201
 
 
+async def test_the_header_offers_two_step_verification_until_it_is_on(stack, page):  # noqa: ANN001
+    """Issue 15 (SPEC P3): a user without two-step verification opts in from the header's link (the existing
+    enrolment pages, from a working session); once it is on, the header no longer offers it."""
+    import pyotp
+
+    user = new_portal_user(stack)
+    await page.goto(stack.gateway_url + "/signin")
+    await page.get_by_label("Email or username").fill(user.login)
+    await page.get_by_label("Password").fill(user.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack.gateway_url + "/")
+    await page.get_by_role("link", name="Set up two-step verification").click()
+    secret = await page.locator("#mfa-secret").inner_text()
+    await page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Turn on two-step verification").click()
+    assert await page.locator("#recovery-codes li").count() == 10
+    await page.goto(stack.gateway_url + "/")
+    assert await page.get_by_role("button", name="Sign out").is_visible()
+    assert await page.get_by_role("link", name="Set up two-step verification").count() == 0
+
+
 def test_an_unknown_email_gets_the_same_answer_and_no_mail(stack):  # noqa: ANN001
     user = new_portal_user(stack)
     answers = []

@@ -75,6 +75,8 @@ class World:
     last_client_address: str = ""
     # What remote answers for script runs: none, as the real product today (nothing creates runs until issue 14).
     script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
+    # Subject ids whose two-step verification is on (ResolveSessionResponse.mfa_enabled).
+    mfa_enabled: set[str] = field(default_factory=set)
     # (login, language) of each RequestPasswordReset identity was asked for.
     reset_requests: list[tuple[str, str]] = field(default_factory=list)
     # Customer A's open estimate (est-1), which the pages may approve or decline.
@@ -258,7 +260,10 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
         ptoken = f"pt-{request.session_token}"
         self.w.principal_tokens[ptoken] = p
         return identity_pb2.ResolveSessionResponse(
-            principal=p, principal_token=ptoken, token_expires_at=ts(int(time.time()) + 300)
+            principal=p,
+            principal_token=ptoken,
+            token_expires_at=ts(int(time.time()) + 300),
+            mfa_enabled=p.subject_id in self.w.mfa_enabled,
         )
 
     async def SignOut(self, request, context):

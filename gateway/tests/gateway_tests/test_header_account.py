@@ -38,3 +38,18 @@ async def test_the_password_reset_speaks_french_and_needs_a_session(gw: Gateway)
     assert "Nous vous avons envoyé un lien" in sent.text
     page = await gw.client.get("/account/password-reset", headers=fr)
     assert "M’envoyer un lien de réinitialisation" in page.text and "Nous vous avons envoyé" not in page.text
+
+
+async def test_the_header_offers_two_step_verification_only_while_it_is_off(gw: Gateway) -> None:
+    """SPEC P3 / issue 15: the opt-in enrolment (the existing /mfa/enrol pages) is linked from the header for a
+    user without it, and not once identity says it is on."""
+    await gw.sign_in()
+    home = await gw.client.get("/")
+    assert 'href="/mfa/enrol?next=/"' in home.text and "Set up two-step verification" in home.text
+    fr = await gw.client.get("/", headers={"Accept-Language": "fr"})
+    assert "Activer la vérification en deux étapes" in fr.text
+    alice = gw.world.users["alice@acme.test"].principal.subject_id
+    gw.world.mfa_enabled.add(alice)
+    gw.app.state.sessions._entries.clear()  # the principal cache's next look-up asks identity again
+    home = await gw.client.get("/")
+    assert home.status_code == 200 and "/mfa/enrol" not in home.text and "Sign out" in home.text

@@ -410,6 +410,8 @@ async def mfa_enrol_submit(request: Request, flow: MfaFlow) -> Response:
         if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
             return _restart_sign_in(flow)
         raise
+    # A cached principal from before the enrolment would still say it is off (the header's opt-in link).
+    request.app.state.sessions.drop(token)
     session = await request.app.state.sessions.resolve(token)
     return _pages(request).render(
         request, "account/recovery_codes.html", {"codes": codes, "next": next_path}, session=session
