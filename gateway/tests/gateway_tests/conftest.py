@@ -75,6 +75,8 @@ class World:
     last_client_address: str = ""
     # What remote answers for script runs: none, as the real product today (nothing creates runs until issue 14).
     script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
+    # Customer A's stored payment options (none unless a test adds some).
+    payment_profiles: list[billing_pb2.PaymentProfile] = field(default_factory=list)
     # Subject ids whose two-step verification is on (ResolveSessionResponse.mfa_enabled).
     mfa_enabled: set[str] = field(default_factory=set)
     # (login, language) of each RequestPasswordReset identity was asked for.
@@ -446,7 +448,9 @@ class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
     async def ListPaymentProfiles(self, request, context):
         self.w.count("ListPaymentProfiles")
         await _require(self.w, context)
-        return billing_pb2.ListPaymentProfilesResponse(tokenize_url="https://pay.example.test/v1/tokens")
+        return billing_pb2.ListPaymentProfilesResponse(
+            tokenize_url="https://pay.example.test/v1/tokens", profiles=self.w.payment_profiles
+        )
 
 
 def _open_invoices(p: common_pb2.Principal) -> list[billing_pb2.Invoice]:

@@ -33,12 +33,12 @@ from gateway.web.deps import CsrfRejected, PortalPage
 from gateway.web.forms import check_csrf, check_return_state, read_form, return_state
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.views.billing import brand_name, shows_billing, summary_context
 from gateway.web.views.billing import estimate_row as _estimate_row
 from gateway.web.views.billing import invoice_row as _invoice_row
 from gateway.web.views.billing import money as _money
 from gateway.web.views.billing import payment_row as _payment_row
 from gateway.web.views.billing import perms as _perms
-from gateway.web.views.billing import shows_billing, summary_context
 from servicekit import permissions as perm
 from servicekit.money import MAX_MINOR
 
@@ -431,8 +431,8 @@ def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
     expiry = f"{x.exp_month:02d}/{x.exp_year}" if x.exp_year else ""
     return {
         "id": x.id,
-        # A bank's name is shown as the processor spells it; a card brand ("visa") is capitalised.
-        "label": f"{x.brand if x.kind == 'ach' else x.brand.capitalize()} •••• {x.last4}",
+        # A bank's name is shown as the processor spells it; a card brand as people write it ("amex": American Express).
+        "label": f"{x.brand if x.kind == 'ach' else brand_name(x.brand)} •••• {x.last4}",
         "kind": t(f"billing.kind.{x.kind}") if x.kind in ("card", "ach") else x.kind,
         "expiry": expiry,
         # A bank account does not expire: no expiration reminder for it.
