@@ -35,6 +35,8 @@ async def test_pay_all_with_a_lowered_amount_and_a_stored_card(stack, page, tmp_
 
     # The card number goes to the processor's form; the portal only ever sees the token it redirects back with.
     await page.goto(stack.gateway_url + "/billing/payment-options")
+    # The sandbox processor's test cards are listed next to the form (issue 15).
+    assert "4000 0000 0000 0002" in await page.locator("#test-cards").inner_text()
     await page.get_by_label("Card number").fill("4242 4242 4242 4242")
     await page.get_by_label("Expiry month").fill("12")
     await page.get_by_label("Expiry year").fill("2031")

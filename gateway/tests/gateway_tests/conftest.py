@@ -77,6 +77,8 @@ class World:
     script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
     # Customer A's stored payment options (none unless a test adds some).
     payment_profiles: list[billing_pb2.PaymentProfile] = field(default_factory=list)
+    # What billing lists as the sandbox processor's test cards (none: a real processor).
+    test_cards: list[billing_pb2.TestCard] = field(default_factory=list)
     # Subject ids whose two-step verification is on (ResolveSessionResponse.mfa_enabled).
     mfa_enabled: set[str] = field(default_factory=set)
     # (login, language) of each RequestPasswordReset identity was asked for.
@@ -449,7 +451,9 @@ class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
         self.w.count("ListPaymentProfiles")
         await _require(self.w, context)
         return billing_pb2.ListPaymentProfilesResponse(
-            tokenize_url="https://pay.example.test/v1/tokens", profiles=self.w.payment_profiles
+            tokenize_url="https://pay.example.test/v1/tokens",
+            profiles=self.w.payment_profiles,
+            test_cards=self.w.test_cards,
         )
 
 

@@ -348,6 +348,14 @@ async def test_a_decision_keeps_its_optional_reason_and_refuses_a_long_one(stub,
     assert (await stub.DecideEstimate(decide, **as_(user(A)))).estimate.decision_reason == ""
 
 
+async def test_the_sandbox_processor_lists_its_test_cards(stub, as_, sandbox):
+    """Issue 15: with the sandbox processor the add-card pages can show the numbers it accepts."""
+    listed = await stub.ListPaymentProfiles(billing_pb2.ListPaymentProfilesRequest(), **as_(user(A)))
+    cards = {c.number: (c.brand, c.decline_code) for c in listed.test_cards}
+    assert cards["4242424242424242"] == ("visa", "") and cards["4000000000000002"] == ("visa", "card_declined")
+    assert len(cards) == 4
+
+
 async def test_payment_profiles_nickname_reminder_once_and_delete(stub, as_, sandbox):
     profile = await card(stub, as_, sandbox, A, "5555555555554444")
     a = as_(user(A))

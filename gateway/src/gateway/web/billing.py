@@ -81,6 +81,20 @@ _ERRORS = {
 }
 
 
+def _test_cards(t: Translator, cards) -> list[dict[str, str]]:  # noqa: ANN001 - billing_pb2.TestCard
+    """The sandbox processor's test card numbers (none with a real processor), grouped by four for reading."""
+    return [
+        {
+            "number": " ".join(c.number[i : i + 4] for i in range(0, len(c.number), 4)),
+            "brand": brand_name(c.brand),
+            "outcome": t(f"billing.test_cards.{c.decline_code or 'succeeds'}")
+            if c.decline_code in ("", "card_declined", "insufficient_funds")
+            else t("billing.test_cards.card_declined"),
+        }
+        for c in cards
+    ]
+
+
 def _error(request: Request, purpose: str) -> str:
     """The message for `?error=`: a known code's, "refused" for the processor's own text when the return
     `state` is this session's, otherwise nothing."""
@@ -292,6 +306,7 @@ async def _pay_page(
         new_token=new_token,
         tokenize_url=listed.tokenize_url,
         hosted_setup=listed.hosted_setup,
+        test_cards=_test_cards(t, listed.test_cards),
         return_url=f"{request.url_for('pay_form')}?{urlencode(back)}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
         key=key or new_key(),
@@ -457,6 +472,7 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         profiles=[_profile_view(t, x) for x in resp.profiles],
         tokenize_url=resp.tokenize_url,
         hosted_setup=resp.hosted_setup,
+        test_cards=_test_cards(t, resp.test_cards),
         return_url=f"{return_url}?{urlencode({'state': return_state(request, 'options')})}",
         error=_error(request, "options"),
     )
