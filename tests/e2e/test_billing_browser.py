@@ -67,7 +67,7 @@ async def test_pay_all_with_a_lowered_amount_and_a_stored_card(stack, page, tmp_
     recent = page.locator("section[aria-labelledby=payments-heading] tbody tr")
     assert await recent.count() == 1
     text = await recent.first.inner_text()
-    assert "$315.50" in text and "visa 4242" in text and old.number in text
+    assert "$315.50" in text and "Visa 4242" in text and old.number in text
     await page.screenshot(path=str(shots / "after.png"), full_page=True)
 
     await page.goto(stack.gateway_url + f"/billing/invoices?q={new.number}")
@@ -175,7 +175,7 @@ async def test_pay_now_with_a_new_card_that_is_not_stored(stack, page, tmp_path)
     await page.wait_for_url(re.compile(r".*/billing\?done=paid$"))
     assert await page.locator("#invoice-balance").inner_text() == "$60.00"
     recent = await page.locator("section[aria-labelledby=payments-heading] tbody").inner_text()
-    assert "mastercard 4444" in recent and "$140.00" in recent
+    assert "Mastercard 4444" in recent and "$140.00" in recent
     await page.goto(stack.gateway_url + "/billing/payment-options")
     assert "No stored payment options." in await page.content()
 
