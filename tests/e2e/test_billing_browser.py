@@ -37,6 +37,10 @@ async def test_pay_all_with_a_lowered_amount_and_a_stored_card(stack, page, tmp_
     await page.goto(stack.gateway_url + "/billing/payment-options")
     # The sandbox processor's test cards are listed next to the form (issue 15).
     assert "4000 0000 0000 0002" in await page.locator("#test-cards").inner_text()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=str(shots / "options-test-cards-390.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 900})
     await page.get_by_label("Card number").fill("4242 4242 4242 4242")
     await page.get_by_label("Expiry month").fill("12")
     await page.get_by_label("Expiry year").fill("2031")
@@ -82,6 +86,10 @@ async def test_an_estimate_is_approved_once_in_the_browser(stack, page, tmp_path
     await page.goto(stack.gateway_url + f"/billing/estimates/{est.id}")
     await page.get_by_role("button", name="Approve").click()
     # A confirmation first (issue 15), with an optional reason.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=str(tmp_path / "estimate-confirm-390.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 900})
     await page.get_by_label("Reason (optional)").fill("Go ahead before Friday")
     await page.get_by_role("button", name="Yes, approve").click()
     await page.wait_for_url(re.compile(r".*done=approved$"))
