@@ -45,7 +45,6 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
-    ("GET", "/docs/oauth2-redirect"),
 }
 
 # Staff console and staff API: portal sessions never open them (test_coverage checks a portal admin is refused).
@@ -76,4 +75,7 @@ ROUTES = [
         form={"current_password": "not-the-password", "new_password": "x" * 12, "confirm_password": "x" * 12},
         ok_statuses=(400,),
     ),
+    # The header's Password reset (issue 15): a reset link to the signed-in user's own email.
+    Route("GET", "/account/password-reset", SIGNED_IN),
+    Route("POST", "/account/password-reset", SIGNED_IN, form={}, ok_statuses=(303,)),
 ]

@@ -267,6 +267,16 @@ ROUTES = [
         grpc=grpc_estimate_pdf,
     ),
     Route(
+        "GET",
+        "/billing/estimates/{estimate_id}/decision",
+        ESTIMATES,
+        id_param="estimate_id",
+        make_id=make_estimate,
+        # Without ?decision= the confirmation sends back to the estimate's page, after billing let the user see it.
+        ok_statuses=(303,),
+        grpc=grpc_get_estimate,
+    ),
+    Route(
         "POST",
         "/billing/estimates/{estimate_id}/decision",
         ESTIMATES,

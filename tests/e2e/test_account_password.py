@@ -55,6 +55,52 @@ async def test_reset_by_email_in_the_browser_and_the_link_works_once(stack, page
         assert r.status_code == 401
 
 
+async def test_the_headers_password_reset_emails_the_signed_in_user_a_link(stack, page, tmp_path):  # noqa: ANN001
+    """Issue 15 (SPEC P3): the portal header's Password reset button emails the signed-in user a reset link."""
+    user = new_portal_user(stack)
+    await page.goto(stack.gateway_url + "/signin")
+    await page.get_by_label("Email or username").fill(user.login)
+    await page.get_by_label("Password").fill(user.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack.gateway_url + "/")
+    await page.get_by_role("button", name="Password reset").click()
+    await page.wait_for_url("**/account/password-reset?done=sent")
+    assert "We emailed you a link" in await page.locator("#reset-email-sent").inner_text()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(path=str(tmp_path / "reset-email-390.png"), full_page=True)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    link = _reset_link(stack, user.login)
+    await page.goto(link)
+    await page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    await page.get_by_label("New password, again").fill(NEW_PASSWORD)
+    await page.get_by_role("button", name="Save my new password").click()
+    await page.wait_for_url("**/reset/done")
+    with api(stack) as c:
+        assert c.post("/api/v1/sessions", json={"login": user.login, "password": NEW_PASSWORD}).status_code == 201
+
+
+async def test_the_header_offers_two_step_verification_until_it_is_on(stack, page):  # noqa: ANN001
+    """Issue 15 (SPEC P3): a user without two-step verification opts in from the header's link (the existing
+    enrolment pages, from a working session); once it is on, the header no longer offers it."""
+    import pyotp
+
+    user = new_portal_user(stack)
+    await page.goto(stack.gateway_url + "/signin")
+    await page.get_by_label("Email or username").fill(user.login)
+    await page.get_by_label("Password").fill(user.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack.gateway_url + "/")
+    await page.get_by_role("link", name="Set up two-step verification").click()
+    secret = await page.locator("#mfa-secret").inner_text()
+    await page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Turn on two-step verification").click()
+    assert await page.locator("#recovery-codes li").count() == 10
+    await page.goto(stack.gateway_url + "/")
+    assert await page.get_by_role("button", name="Sign out").is_visible()
+    assert await page.get_by_role("link", name="Set up two-step verification").count() == 0
+
+
 def test_an_unknown_email_gets_the_same_answer_and_no_mail(stack):  # noqa: ANN001
     user = new_portal_user(stack)
     answers = []

@@ -35,6 +35,12 @@ async def test_pay_all_with_a_lowered_amount_and_a_stored_card(stack, page, tmp_
 
     # The card number goes to the processor's form; the portal only ever sees the token it redirects back with.
     await page.goto(stack.gateway_url + "/billing/payment-options")
+    # The sandbox processor's test cards are listed next to the form (issue 15).
+    assert "4000 0000 0000 0002" in await page.locator("#test-cards").inner_text()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=str(shots / "options-test-cards-390.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 900})
     await page.get_by_label("Card number").fill("4242 4242 4242 4242")
     await page.get_by_label("Expiry month").fill("12")
     await page.get_by_label("Expiry year").fill("2031")
@@ -65,7 +71,7 @@ async def test_pay_all_with_a_lowered_amount_and_a_stored_card(stack, page, tmp_
     recent = page.locator("section[aria-labelledby=payments-heading] tbody tr")
     assert await recent.count() == 1
     text = await recent.first.inner_text()
-    assert "$315.50" in text and "visa 4242" in text and old.number in text
+    assert "$315.50" in text and "Visa 4242" in text and old.number in text
     await page.screenshot(path=str(shots / "after.png"), full_page=True)
 
     await page.goto(stack.gateway_url + f"/billing/invoices?q={new.number}")
@@ -79,6 +85,13 @@ async def test_an_estimate_is_approved_once_in_the_browser(stack, page, tmp_path
     await _sign_in(page, stack, customer)
     await page.goto(stack.gateway_url + f"/billing/estimates/{est.id}")
     await page.get_by_role("button", name="Approve").click()
+    # A confirmation first (issue 15), with an optional reason.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=str(tmp_path / "estimate-confirm-390.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.get_by_label("Reason (optional)").fill("Go ahead before Friday")
+    await page.get_by_role("button", name="Yes, approve").click()
     await page.wait_for_url(re.compile(r".*done=approved$"))
     assert "Approved" in await page.locator("#estimate-status").inner_text()
     assert await page.get_by_role("button", name="Approve").count() == 0
@@ -170,7 +183,7 @@ async def test_pay_now_with_a_new_card_that_is_not_stored(stack, page, tmp_path)
     await page.wait_for_url(re.compile(r".*/billing\?done=paid$"))
     assert await page.locator("#invoice-balance").inner_text() == "$60.00"
     recent = await page.locator("section[aria-labelledby=payments-heading] tbody").inner_text()
-    assert "mastercard 4444" in recent and "$140.00" in recent
+    assert "Mastercard 4444" in recent and "$140.00" in recent
     await page.goto(stack.gateway_url + "/billing/payment-options")
     assert "No stored payment options." in await page.content()
 
@@ -237,10 +250,11 @@ async def test_a_bank_account_is_added_at_the_processor_and_pays_an_invoice(stac
     await page.get_by_label("Routing number").fill("021000021")
     await page.get_by_label("Account number").fill("000123456789")
     await page.get_by_role("button", name="Add bank account").click()
-    await page.wait_for_url(re.compile(r".*/billing/payment-options\?error=.*"))
-    assert "The payment option was not added: this sandbox accepts only its test routing number" in (
-        await page.content()
-    )
+    await page.wait_for_url(re.compile(r".*/billing/payment-options\?error=refused$"))
+    # The processor's own words are not shown (issue 15: messages by code only), its refusal is.
+    content = await page.content()
+    assert "The payment processor refused the details" in content
+    assert "accepts only its test routing number" not in content
 
     await page.goto(stack.gateway_url + "/lang/fr?next=/billing/payment-options")
     await page.wait_for_url(re.compile(r".*/billing/payment-options$"))

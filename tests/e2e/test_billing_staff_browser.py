@@ -143,10 +143,12 @@ async def test_staff_invoice_paid_in_the_portal_then_partly_refunded(stack, brow
     await portal.goto(f"{base}/billing/estimates")
     await portal.get_by_role("link", name=estimate_number, exact=True).click()
     await portal.get_by_role("button", name="Approve").click()
+    await portal.get_by_label("Reason (optional)").fill("Budget signed off")
+    await portal.get_by_role("button", name="Yes, approve").click()
     await portal.wait_for_url(re.compile(r".*done=approved$"))
     await staff.reload()
     decided = await staff.locator("section[aria-labelledby=estimates-heading] tbody tr").first.inner_text()
-    assert "Approved" in decided and "by Pat Payer on" in decided
+    assert "Approved" in decided and "by Pat Payer on" in decided and "Reason: Budget signed off" in decided
     await staff.goto(f"{base}/staff/customers/{cid}/invoices/new")
     await staff.get_by_label("Line 1: description").fill("Spare draft")
     await staff.get_by_label("Line 1: unit price").fill("10")

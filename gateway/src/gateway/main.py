@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description="The portal's JSON API. Errors are RFC 9457 problem details (`application/problem+json`).",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # api/swagger.py serves /api/v1/docs from the vendored Swagger UI
         redoc_url=None,
         lifespan=lifespan,
         # Spans come from FastAPIInstrumentor when tracing is on (see instrument()); FastAPI's own telemetry

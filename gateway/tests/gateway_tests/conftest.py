@@ -75,6 +75,28 @@ class World:
     last_client_address: str = ""
     # What remote answers for script runs: none, as the real product today (nothing creates runs until issue 14).
     script_runs: list[remote_pb2.ScriptRun] = field(default_factory=list)
+    # Customer A's stored payment options (none unless a test adds some).
+    payment_profiles: list[billing_pb2.PaymentProfile] = field(default_factory=list)
+    # What billing lists as the sandbox processor's test cards (none: a real processor).
+    test_cards: list[billing_pb2.TestCard] = field(default_factory=list)
+    # Subject ids whose two-step verification is on (ResolveSessionResponse.mfa_enabled).
+    mfa_enabled: set[str] = field(default_factory=set)
+    # (login, language) of each RequestPasswordReset identity was asked for.
+    reset_requests: list[tuple[str, str]] = field(default_factory=list)
+    # Customer A's open estimate (est-1), which the pages may approve or decline.
+    estimates: dict[str, billing_pb2.Estimate] = field(
+        default_factory=lambda: {
+            "est-1": billing_pb2.Estimate(
+                id="est-1",
+                number="EST-0007",
+                customer_id=CUSTOMER_A,
+                name="New firewall",
+                status="open",
+                sent_on="2025-01-20",
+                total=common_pb2.Money(amount_minor=90000, currency="USD"),
+            )
+        }
+    )
     # Customer A's two devices; a test may rename one (the remote URL template's quoting).
     assets: list[assets_pb2.Asset] = field(default_factory=list)
     # SPEC C3 per customer, as identity gives it to the customer's own portal users.
@@ -217,6 +239,11 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
     def __init__(self, world: World) -> None:
         self.w = world
 
+    async def RequestPasswordReset(self, request, context):
+        self.w.count("RequestPasswordReset")
+        self.w.reset_requests.append((request.login, request.language))
+        return identity_pb2.RequestPasswordResetResponse()
+
     async def SignIn(self, request, context):
         self.w.count("SignIn")
         self.w.last_client_address = request.client_address
@@ -237,7 +264,10 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer):
         ptoken = f"pt-{request.session_token}"
         self.w.principal_tokens[ptoken] = p
         return identity_pb2.ResolveSessionResponse(
-            principal=p, principal_token=ptoken, token_expires_at=ts(int(time.time()) + 300)
+            principal=p,
+            principal_token=ptoken,
+            token_expires_at=ts(int(time.time()) + 300),
+            mfa_enabled=p.subject_id in self.w.mfa_enabled,
         )
 
     async def SignOut(self, request, context):
@@ -396,6 +426,35 @@ class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
         self.w.count("ListOpenInvoices")
         p = await _require(self.w, context)
         return billing_pb2.ListOpenInvoicesResponse(invoices=_open_invoices(p))
+
+    async def GetEstimate(self, request, context):
+        self.w.count("GetEstimate")
+        p = await _require(self.w, context)
+        est = self.w.estimates.get(request.estimate_id)
+        if est is None or est.customer_id != p.customer_id:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such estimate")
+        return billing_pb2.GetEstimateResponse(estimate=est)
+
+    async def DecideEstimate(self, request, context):
+        self.w.count("DecideEstimate")
+        p = await _require(self.w, context)
+        est = self.w.estimates.get(request.estimate_id)
+        if est is None or est.customer_id != p.customer_id:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such estimate")
+        if est.status != "open":
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"this estimate was already {est.status}")
+        est.status = "approved" if request.approve else "declined"
+        est.decision_reason = request.reason.strip()
+        return billing_pb2.DecideEstimateResponse(estimate=est)
+
+    async def ListPaymentProfiles(self, request, context):
+        self.w.count("ListPaymentProfiles")
+        await _require(self.w, context)
+        return billing_pb2.ListPaymentProfilesResponse(
+            tokenize_url="https://pay.example.test/v1/tokens",
+            profiles=self.w.payment_profiles,
+            test_cards=self.w.test_cards,
+        )
 
 
 def _open_invoices(p: common_pb2.Principal) -> list[billing_pb2.Invoice]:

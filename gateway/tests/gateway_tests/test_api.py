@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gateway_tests.conftest import Gateway, free_port, running_gateway
@@ -335,6 +337,22 @@ async def test_openapi_description(gw: Gateway) -> None:
     webhook = spec["paths"]["/webhooks/stripe"]["post"]
     assert {"200", "400", "404"} <= set(webhook["responses"]) and "security" not in webhook
     assert (await gw.client.get("/api/v1/docs")).status_code == 200
+
+
+async def test_the_docs_page_is_served_from_the_project_with_no_inline_script(gw: Gateway) -> None:
+    """Swagger UI is vendored (issue 15): the page names no other origin, runs no inline script, and its CSP
+    allows neither a CDN nor 'unsafe-inline'; the files it names are served."""
+    r = await gw.client.get("/api/v1/docs")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "unsafe-inline" not in csp and "http" not in csp and "script-src" not in csp
+    assert "cdn." not in r.text and "//" not in r.text.replace("<!doctype html>", "")
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", r.text, re.S)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    for path in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
+        assert (await gw.client.get(path)).status_code == 200, path
+    assert 'data-openapi-url="/api/v1/openapi.json"' in r.text
+    assert "/api/v1/docs" not in (await gw.client.get("/api/v1/openapi.json")).json()["paths"]
 
 
 async def test_openapi_lists_bad_requests_as_400_problems_not_fastapis_422(gw: Gateway) -> None:

@@ -111,3 +111,37 @@ async def test_sign_in_and_home_in_chromium(backends, shots: Path) -> None:
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_api_docs_render_the_operations_from_the_project_in_chromium(backends, shots: Path) -> None:
+    """The API docs page (vendored Swagger UI, issue 15) renders the operations under its own CSP: every request
+    the page makes is to this origin, and the browser reports no CSP violation."""
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    app = create_app(make_settings(backends.address))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+            await asyncio.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+            requested: list[str] = []
+            complaints: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
+            page.on("console", lambda m: complaints.append(m.text) if m.type == "error" else None)
+            await page.goto(f"{base}/api/v1/docs")
+            await page.locator(".opblock").first.wait_for(timeout=15000)
+            assert await page.locator(".opblock").count() > 5
+            assert await page.get_by_text("/api/v1/tickets", exact=True).first.is_visible()
+            await page.screenshot(path=str(shots / "api-docs.png"))
+            await browser.close()
+        assert requested and all(u.startswith(base + "/") or u.startswith("data:") for u in requested), requested
+        assert f"{base}/static/vendor/swagger-ui/swagger-ui-bundle.js" in requested
+        assert not [c for c in complaints if "Content Security Policy" in c], complaints
+    finally:
+        server.should_exit = True
+        await serving

@@ -259,3 +259,19 @@ async def test_a_one_megabyte_subject_is_a_form_message(gw: Gateway) -> None:
     assert "Keep the subject under 200 characters." in r.text
     assert len(r.text) < 20_000  # the typed value is kept, cut to what the field accepts
     assert gw.world.calls.get("CreateTicket", 0) == 0
+
+
+async def test_a_404_page_keeps_the_signed_in_header(gw: Gateway) -> None:
+    """A path no route knows (and a page's own 404) is shown with the session's header: who is signed in,
+    the portal's links and Sign out; signed out, or with a dead cookie, the same page has none of them."""
+    signed_out = await gw.client.get("/no-such-page")
+    assert signed_out.status_code == 404 and "Page not found" in signed_out.text
+    assert "Sign out" not in signed_out.text and 'href="/account/password"' not in signed_out.text
+    await gw.sign_in()
+    for path in ("/no-such-page", "/tickets/tkt-3", "/billing/nothing/here"):
+        r = await gw.client.get(path)
+        assert r.status_code == 404 and "Page not found" in r.text, path
+        assert "Sign out" in r.text and 'href="/account/password"' in r.text, path
+        assert 'class="user"' in r.text, path
+    dead = await gw.client.get("/no-such-page", headers={"Cookie": "portal_session=st-forged"})
+    assert dead.status_code == 404 and "Sign out" not in dead.text

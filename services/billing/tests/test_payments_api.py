@@ -324,6 +324,38 @@ async def test_an_estimate_is_approved_once_and_then_frozen(stub, as_, db):
     assert "portal.billing.estimate_declined.v1" not in await subjects(db)
 
 
+async def test_a_decision_keeps_its_optional_reason_and_refuses_a_long_one(stub, as_):
+    """Issue 15: the decider's reason (trimmed, at most 500 characters) is kept and given back to staff; a longer
+    one is INVALID_ARGUMENT naming the field, and the estimate stays open."""
+    new = billing_pb2.CreateEstimateRequest(
+        customer_id=A,
+        name="Switch",
+        lines=[billing_pb2.LineInput(description="Switch", quantity="1", unit_price_minor=1)],
+    )
+    est = (await stub.CreateEstimate(new, **as_(STAFF))).estimate
+    long = billing_pb2.DecideEstimateRequest(estimate_id=est.id, approve=False, reason="x" * 501)
+    err = await rpc_error(stub.DecideEstimate(long, **as_(user(A))))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith("reason:")
+    got = await stub.GetEstimate(billing_pb2.GetEstimateRequest(estimate_id=est.id), **as_(STAFF))
+    assert got.estimate.status == "open" and not got.estimate.decision_reason
+    why = "  Too expensive this quarter; <b>ask again</b> in May.  "
+    decide = billing_pb2.DecideEstimateRequest(estimate_id=est.id, approve=False, reason=why)
+    assert (await stub.DecideEstimate(decide, **as_(user(A)))).estimate.decision_reason == why.strip()
+    got = await stub.GetEstimate(billing_pb2.GetEstimateRequest(estimate_id=est.id), **as_(STAFF))
+    assert (got.estimate.status, got.estimate.decision_reason) == ("declined", why.strip())
+    plain = (await stub.CreateEstimate(new, **as_(STAFF))).estimate
+    decide = billing_pb2.DecideEstimateRequest(estimate_id=plain.id, approve=True)
+    assert (await stub.DecideEstimate(decide, **as_(user(A)))).estimate.decision_reason == ""
+
+
+async def test_the_sandbox_processor_lists_its_test_cards(stub, as_, sandbox):
+    """Issue 15: with the sandbox processor the add-card pages can show the numbers it accepts."""
+    listed = await stub.ListPaymentProfiles(billing_pb2.ListPaymentProfilesRequest(), **as_(user(A)))
+    cards = {c.number: (c.brand, c.decline_code) for c in listed.test_cards}
+    assert cards["4242424242424242"] == ("visa", "") and cards["4000000000000002"] == ("visa", "card_declined")
+    assert len(cards) == 4
+
+
 async def test_payment_profiles_nickname_reminder_once_and_delete(stub, as_, sandbox):
     profile = await card(stub, as_, sandbox, A, "5555555555554444")
     a = as_(user(A))

@@ -122,3 +122,19 @@ async def test_staff_reset_mfa_makes_the_user_enrol_again(stub, db: Database, wo
     )
     reset = identity_pb2.ResetMfaRequest(portal_user_id=world.alice)
     assert await code_of(stub.ResetMfa(reset, metadata=alice)) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_signed_in_user_opts_in_and_resolve_says_so(stub, world, passwords):
+    """Issue 15: a user without Require MFA enrols from a working session (the header's opt-in), and
+    ResolveSession's mfa_enabled follows, so the header stops offering it."""
+    signed = await sign_in(stub, "alice@acme.test", passwords["alice"])
+    assert signed.next_step == identity_pb2.SIGN_IN_STEP_DONE
+    assert (await resolve(stub, signed.session_token)).mfa_enabled is False
+    begun = await stub.BeginMfaEnrolment(identity_pb2.BeginMfaEnrolmentRequest(session_token=signed.session_token))
+    assert (await resolve(stub, signed.session_token)).mfa_enabled is False  # not until confirmed
+    confirm = identity_pb2.ConfirmMfaEnrolmentRequest(
+        session_token=signed.session_token, code=pyotp.TOTP(begun.secret).now()
+    )
+    assert len((await stub.ConfirmMfaEnrolment(confirm)).recovery_codes) == 10
+    assert (await resolve(stub, signed.session_token)).mfa_enabled is True
+    assert (await sign_in(stub, "alice@acme.test", passwords["alice"])).next_step == identity_pb2.SIGN_IN_STEP_MFA_CODE

@@ -15,6 +15,7 @@ from gateway.api import (
     knowledge,
     remote,
     session,
+    swagger,
     tickets,
 )
 from gateway.api.staff import access as staff_access
@@ -34,6 +35,7 @@ from gateway.api.staff import team as staff_team
 from gateway.api.staff import tickets as staff_tickets
 
 ROUTERS = (
+    swagger.router,
     session.router,
     home.router,
     tickets.router,

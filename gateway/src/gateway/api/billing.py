@@ -220,13 +220,14 @@ async def estimate_pdf(estimate_id: str, session: CurrentSession, backends: Clie
 
 class DecisionBody(BaseModel):
     decision: str = Field(pattern="^(approve|decline)$")
+    reason: str = Field("", max_length=500, description="Optional; kept with the decision and shown to staff")
 
 
 @router.post("/estimates/{estimate_id}/decision", responses=problems(404, 409))
 async def decide(estimate_id: str, body: DecisionBody, session: CurrentSession, backends: Clients) -> JSONResponse:
     """Approve or decline an open estimate; a decided one answers 409."""
     resp = await backends.billing.decide_estimate(
-        session.principal_token, estimate_id, approve=body.decision == "approve"
+        session.principal_token, estimate_id, approve=body.decision == "approve", reason=body.reason
     )
     return _json(resp)
 

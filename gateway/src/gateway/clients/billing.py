@@ -185,8 +185,8 @@ class BillingClient:
         req = billing_pb2.GetEstimatePdfRequest(estimate_id=estimate_id)
         return await self._call(self._stub.GetEstimatePdf, req, token)
 
-    async def decide_estimate(self, token: str, estimate_id: str, *, approve: bool):  # noqa: ANN201
-        req = billing_pb2.DecideEstimateRequest(estimate_id=estimate_id, approve=approve)
+    async def decide_estimate(self, token: str, estimate_id: str, *, approve: bool, reason: str = ""):  # noqa: ANN201
+        req = billing_pb2.DecideEstimateRequest(estimate_id=estimate_id, approve=approve, reason=reason)
         return await self._call(self._stub.DecideEstimate, req, token)
 
     # --- staff (SPEC S2, B8-B10) ---------------------------------------------------------------------------

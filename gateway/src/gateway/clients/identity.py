@@ -84,6 +84,7 @@ class ResolvedSession:
     principal_token: str
     token_expires_at: datetime | None
     renewal_notice_ends_on: str = ""
+    mfa_enabled: bool = False
 
 
 class IdentityClient:
@@ -122,6 +123,7 @@ class IdentityClient:
             principal_token=resp.principal_token,
             token_expires_at=opt_datetime(resp, "token_expires_at"),
             renewal_notice_ends_on=resp.renewal_notice_ends_on,
+            mfa_enabled=resp.mfa_enabled,
         )
 
     async def sign_out(self, session_token: str) -> None:

@@ -177,7 +177,7 @@ def problem_unauthenticated(detail: str) -> Problem:
 class PageErrorAnswers(Protocol):
     """What a non-API path answers to an error (the edge knows no page; the web layer passes this in)."""
 
-    def error(self, request: Request, kind: Kind) -> Response: ...
+    async def error(self, request: Request, kind: Kind) -> Response: ...
 
     def signed_out(self, request: Request) -> Response: ...
 
@@ -201,7 +201,7 @@ def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:
             return problem.response()
         if problem.status == 401:
             return pages.signed_out(request)
-        return pages.error(request, problem.kind)
+        return await pages.error(request, problem.kind)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -218,11 +218,11 @@ def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:
         problem = problem_from_status(exc.status_code, detail, dict(exc.headers or {}))
         if is_api(request):
             return problem.response()
-        return pages.error(request, problem.kind)
+        return await pages.error(request, problem.kind)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problem = problem_from_validation(exc)
         if is_api(request):
             return problem.response()
-        return pages.error(request, problem.kind)
+        return await pages.error(request, problem.kind)

@@ -44,6 +44,8 @@ class Session:
     renewal_notice_ends_on: str = ""
     # SPEC C3: whether the customer has remote access enabled (the portal's Remote action, R1); None when unknown.
     remote_access_enabled: bool | None = None
+    # Two-step verification is on for the user (the header offers the opt-in enrolment only when it is off).
+    mfa_enabled: bool = False
 
 
 @dataclass(slots=True)
@@ -119,6 +121,7 @@ class PrincipalCache:
             csrf_token=self._csrf.for_session(key),
             renewal_notice_ends_on=resolved.renewal_notice_ends_on,
             remote_access_enabled=remote,
+            mfa_enabled=resolved.mfa_enabled,
         )
         if resolved.token_expires_at is not None:
             left = (resolved.token_expires_at - datetime.now(UTC)).total_seconds() - _EXPIRY_MARGIN_SECONDS

@@ -193,6 +193,41 @@ async def invitation_submit(request: Request) -> Response:
     return await _set_password_submit(request, invitation=True)
 
 
+# --- the header's Password reset: a reset link to the signed-in user's own email (SPEC P3) ------------------
+
+
+@router.get("/account/password-reset")
+async def reset_email_page(request: Request, session: PortalPage) -> Response:
+    """What the header's Password reset button did (`?done=sent`: "We emailed you a link"), or the button again."""
+    if session.principal.is_link:
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    sent = request.query_params.get("done", "") == "sent"
+    return _pages(request).render(request, "account/reset_email.html", {"sent": sent, "errors": {}}, session=session)
+
+
+@router.post("/account/password-reset")
+async def reset_email_submit(request: Request, session: PortalPage) -> Response:
+    """Email the signed-in user a reset link, through identity's forgotten-password flow (the same mail, the same
+    limits), in the page's language."""
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD))
+    if session.principal.is_link or not session.principal.email:
+        return _pages(request).error(request, FORBIDDEN, session=session)
+    t = _pages(request).translator(request)
+    try:
+        await request.app.state.backends.identity.request_password_reset(
+            login=session.principal.email, client_address=_address(request), language=t.lang
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() not in _UNAVAILABLE:
+            raise
+        errors = {"_form": t("error.backend-unavailable.detail")}
+        return _pages(request).render(
+            request, "account/reset_email.html", {"sent": False, "errors": errors}, session=session, status_code=503
+        )
+    return RedirectResponse("/account/password-reset?done=sent", status_code=303)
+
+
 # --- change password while signed in -------------------------------------------------------------
 
 
@@ -375,6 +410,8 @@ async def mfa_enrol_submit(request: Request, flow: MfaFlow) -> Response:
         if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
             return _restart_sign_in(flow)
         raise
+    # A cached principal from before the enrolment would still say it is off (the header's opt-in link).
+    request.app.state.sessions.drop(token)
     session = await request.app.state.sessions.resolve(token)
     return _pages(request).render(
         request, "account/recovery_codes.html", {"codes": codes, "next": next_path}, session=session

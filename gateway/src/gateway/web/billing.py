@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import grpc
 from fastapi import APIRouter, Request
@@ -29,16 +29,16 @@ from gateway.edge.downloads import pdf_response
 from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
-from gateway.web.deps import PortalPage
+from gateway.web.deps import CsrfRejected, PortalPage
 from gateway.web.forms import check_csrf, check_return_state, read_form, return_state
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.views.billing import brand_name, shows_billing, summary_context
 from gateway.web.views.billing import estimate_row as _estimate_row
 from gateway.web.views.billing import invoice_row as _invoice_row
 from gateway.web.views.billing import money as _money
 from gateway.web.views.billing import payment_row as _payment_row
 from gateway.web.views.billing import perms as _perms
-from gateway.web.views.billing import shows_billing, summary_context
 from servicekit import permissions as perm
 from servicekit.money import MAX_MINOR
 
@@ -58,6 +58,7 @@ _TEMPLATES = (
     "billing/option_delete.html",
     "billing/estimates.html",
     "billing/estimate.html",
+    "billing/estimate_decide.html",
 )
 _NOTICES = {
     "paid": "billing.notice.paid",
@@ -71,6 +72,40 @@ _NOTICES = {
     "checked_voided": "billing.notice.checked_voided",
     "checked_failed": "billing.notice.checked_failed",
 }
+# `?error=` on the pay and payment-options pages is a code looked up here, never text from the query string
+# (the processor's own words come back in it; a valid return `state` turns them into "refused").
+_ERRORS = {
+    "refused": "billing.error.refused",
+    "no_token": "billing.error.no_token",
+    "setup_failed": "billing.error.setup_failed",
+}
+
+
+def _test_cards(t: Translator, cards) -> list[dict[str, str]]:  # noqa: ANN001 - billing_pb2.TestCard
+    """The sandbox processor's test card numbers (none with a real processor), grouped by four for reading."""
+    return [
+        {
+            "number": " ".join(c.number[i : i + 4] for i in range(0, len(c.number), 4)),
+            "brand": brand_name(c.brand),
+            "outcome": t(f"billing.test_cards.{c.decline_code or 'succeeds'}")
+            if c.decline_code in ("", "card_declined", "insufficient_funds")
+            else t("billing.test_cards.card_declined"),
+        }
+        for c in cards
+    ]
+
+
+def _error(request: Request, purpose: str) -> str:
+    """The message for `?error=`: a known code's, "refused" for the processor's own text when the return
+    `state` is this session's, otherwise nothing."""
+    code = request.query_params.get("error", "")
+    if code and code not in _ERRORS:
+        try:
+            check_return_state(request, request.query_params.get("state"), purpose)
+        except CsrfRejected:
+            return ""
+        code = "refused"
+    return _t(request)(_ERRORS[code]) if code else ""
 
 
 def _pages(request: Request) -> Pages:
@@ -271,6 +306,7 @@ async def _pay_page(
         new_token=new_token,
         tokenize_url=listed.tokenize_url,
         hosted_setup=listed.hosted_setup,
+        test_cards=_test_cards(t, listed.test_cards),
         return_url=f"{request.url_for('pay_form')}?{urlencode(back)}",
         profile_id=profile_id or (profiles[0].id if profiles else ""),
         key=key or new_key(),
@@ -289,14 +325,12 @@ async def pay_form(request: Request, session: PortalPage) -> Response:
     new_token = request.query_params.get("token", "")
     if new_token:
         check_return_state(request, request.query_params.get("state"), "pay")
-    error = request.query_params.get("error", "")[:200]
-    t = _t(request)
     return await _pay_page(
         request,
         session,
         new_token=new_token[:100],
         profile_id=NEW_CARD if new_token else "",
-        error=t("billing.options.processor_error", reason=error) if error else "",
+        error="" if new_token else _error(request, "pay"),
     )
 
 
@@ -412,8 +446,8 @@ def _profile_view(t: Translator, x) -> dict:  # noqa: ANN001
     expiry = f"{x.exp_month:02d}/{x.exp_year}" if x.exp_year else ""
     return {
         "id": x.id,
-        # A bank's name is shown as the processor spells it; a card brand ("visa") is capitalised.
-        "label": f"{x.brand if x.kind == 'ach' else x.brand.capitalize()} •••• {x.last4}",
+        # A bank's name is shown as the processor spells it; a card brand as people write it ("amex": American Express).
+        "label": f"{x.brand if x.kind == 'ach' else brand_name(x.brand)} •••• {x.last4}",
         "kind": t(f"billing.kind.{x.kind}") if x.kind in ("card", "ach") else x.kind,
         "expiry": expiry,
         # A bank account does not expire: no expiration reminder for it.
@@ -430,7 +464,6 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         return _forbidden(request, session)
     t = _t(request)
     resp = await _billing(request).profiles(session.principal_token)
-    error = request.query_params.get("error", "")[:200]
     return_url = str(request.url_for("options_added"))
     response = _render(
         request,
@@ -439,8 +472,9 @@ async def options_page(request: Request, session: PortalPage) -> Response:
         profiles=[_profile_view(t, x) for x in resp.profiles],
         tokenize_url=resp.tokenize_url,
         hosted_setup=resp.hosted_setup,
+        test_cards=_test_cards(t, resp.test_cards),
         return_url=f"{return_url}?{urlencode({'state': return_state(request, 'options')})}",
-        error=t("billing.options.processor_error", reason=error) if error else "",
+        error=_error(request, "options"),
     )
     return _allow_processor_form(response, resp.tokenize_url)
 
@@ -480,8 +514,10 @@ async def options_added(request: Request, session: PortalPage) -> Response:
     token = request.query_params.get("token", "")
     setup_id = request.query_params.get("setup", "")
     if not token and not setup_id:
-        reason = request.query_params.get("error", "") or "no token"
-        return RedirectResponse(f"/billing/payment-options?{urlencode({'error': reason[:200]})}", status_code=303)
+        # The processor's words are not shown: a refusal with this session's state becomes "refused".
+        check_return_state(request, request.query_params.get("state"), "options")
+        code = "refused" if request.query_params.get("error") else "no_token"
+        return RedirectResponse(f"/billing/payment-options?error={code}", status_code=303)
     check_return_state(request, request.query_params.get("state"), "options")
     if setup_id:
         try:
@@ -489,7 +525,7 @@ async def options_added(request: Request, session: PortalPage) -> Response:
         except grpc.aio.AioRpcError as err:
             if err.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
                 raise
-            return RedirectResponse(f"/billing/payment-options?{urlencode({'error': err.details()[:200]})}", 303)
+            return RedirectResponse("/billing/payment-options?error=setup_failed", 303)
         return RedirectResponse("/billing/payment-options?done=added", status_code=303)
     await _billing(request).add_profile(session.principal_token, token)
     return RedirectResponse("/billing/payment-options?done=added", status_code=303)
@@ -587,6 +623,39 @@ async def estimate_pdf(request: Request, estimate_id: str, session: PortalPage) 
     return pdf_response(resp.pdf, resp.filename)
 
 
+REASON_MAX = 500
+
+
+async def _decision_page(
+    request: Request, session: Session, estimate_id: str, decision: str, *, reason: str = "", status_code: int = 200
+) -> Response:
+    """The confirmation before an estimate's decision is final (a form: works without JavaScript), with an
+    optional reason; an estimate no longer open, or no known decision, goes back to its page (after billing said
+    the user may see the estimate)."""
+    t = _t(request)
+    resp = await _billing(request).get_estimate(session.principal_token, estimate_id)
+    if resp.estimate.status != "open" or decision not in ("approve", "decline"):
+        return RedirectResponse(f"/billing/estimates/{quote(resp.estimate.id, safe='')}", status_code=303)
+    too_long = len(reason) > REASON_MAX
+    return _render(
+        request,
+        "billing/estimate_decide.html",
+        session,
+        status_code=400 if too_long else status_code,
+        est=_estimate_row(t, resp.estimate),
+        decision=decision,
+        reason=reason,
+        reason_max=REASON_MAX,
+        errors={"reason": t("billing.decide.reason_too_long", max=REASON_MAX)} if too_long else {},
+    )
+
+
+@router.get("/billing/estimates/{estimate_id}/decision")
+async def estimate_decide_confirm(request: Request, estimate_id: str, session: PortalPage) -> Response:
+    """The confirmation page; an unknown `decision` (or a decided estimate) goes back to the estimate's page."""
+    return await _decision_page(request, session, estimate_id, request.query_params.get("decision", ""))
+
+
 @router.post("/billing/estimates/{estimate_id}/decision")
 async def estimate_decide(request: Request, estimate_id: str, session: PortalPage) -> Response:
     form = await read_form(request)
@@ -594,6 +663,11 @@ async def estimate_decide(request: Request, estimate_id: str, session: PortalPag
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "decline"):
         return _pages(request).error(request, INVALID, session=session)
-    await _billing(request).decide_estimate(session.principal_token, estimate_id, approve=decision == "approve")
+    reason = str(form.get("reason", "")).strip()
+    if len(reason) > REASON_MAX:
+        return await _decision_page(request, session, estimate_id, decision, reason=reason)
+    await _billing(request).decide_estimate(
+        session.principal_token, estimate_id, approve=decision == "approve", reason=reason
+    )
     done = "approved" if decision == "approve" else "declined"
     return RedirectResponse(f"/billing/estimates/{estimate_id}?done={done}", status_code=303)

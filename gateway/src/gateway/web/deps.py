@@ -131,12 +131,30 @@ def signin_redirect(
     return response
 
 
+async def quiet_session(request: Request) -> Session | None:
+    """The session a page's error is shown with, so an error page (a 404 for a path no route knows, a CSRF
+    refusal) keeps the signed-in header: the one a page dependency resolved, else the cookie's (the staff
+    cookie under /staff) when it is still valid; never a redirect or an error of its own."""
+    found = getattr(request.state, "session", None)
+    if found is not None:
+        return found
+    staff = request.url.path.startswith("/staff")
+    token = request.cookies.get(STAFF_COOKIE if staff else SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        session = await sessions(request).resolve(token)
+    except grpc.aio.AioRpcError:
+        return None
+    return session if session.principal.is_staff == staff else None
+
+
 class PageErrors:
     """How a page answers an error the edge caught (edge.errors.install_handlers calls these for non-API paths)."""
 
     @staticmethod
-    def error(request: Request, kind: Kind) -> Response:
-        return pages(request).error(request, kind, session=getattr(request.state, "session", None))
+    async def error(request: Request, kind: Kind) -> Response:
+        return pages(request).error(request, kind, session=await quiet_session(request))
 
     @staticmethod
     def signed_out(request: Request) -> Response:
@@ -166,8 +184,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
-        return PageErrors.error(request, CSRF)
+        return await PageErrors.error(request, CSRF)
 
     @app.exception_handler(NotStaff)
     async def not_staff(request: Request, exc: NotStaff) -> Response:
-        return PageErrors.error(request, FORBIDDEN)
+        return await PageErrors.error(request, FORBIDDEN)

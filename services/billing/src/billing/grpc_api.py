@@ -20,9 +20,11 @@ from billing.estimates import service as estimates
 from billing.estimates.models import Estimate
 from billing.invoices import service as invoices
 from billing.invoices.models import Invoice
+from billing.payments import sandbox as sandbox_cards
 from billing.payments import service as payments
 from billing.payments import staff as staff_payments
 from billing.payments import webhooks
+from billing.payments.http_processor import SandboxProcessor
 from billing.payments.models import FAILED, PENDING, VOIDED, Payment, PaymentProfile, Refund
 from billing.payments.processor import (
     HostedSetup,
@@ -362,6 +364,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             profiles=[_profile(p) for p in profiles],
             tokenize_url=self.processor.tokenize_url,
             hosted_setup=hasattr(self.processor, "start_setup"),
+            test_cards=_test_cards() if isinstance(self.processor, SandboxProcessor) else [],
         )
 
     async def AddPaymentProfile(self, request, context):  # noqa: ANN001, ANN201, N802
@@ -498,7 +501,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         principal = current_principal()
         async with self.db.unit_of_work() as s:
             est = await estimates.decide_estimate(
-                s, principal=principal, estimate_id=request.estimate_id, approve=request.approve
+                s,
+                principal=principal,
+                estimate_id=request.estimate_id,
+                approve=request.approve,
+                reason=request.reason,
             )
         return billing_pb2.DecideEstimateResponse(estimate=_estimate(est))
 
@@ -694,6 +701,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
 
+def _test_cards() -> list[billing_pb2.TestCard]:
+    return [
+        billing_pb2.TestCard(number=number, brand=brand, decline_code=code)
+        for number, (brand, code) in sandbox_cards.CARDS.items()
+    ]
+
+
 def _settings(row: CustomerBilling) -> billing_pb2.CustomerBillingSettings:
     # Configured once identity's settings for the customer arrived; until then the defaults apply.
     return billing_pb2.CustomerBillingSettings(
@@ -812,6 +826,7 @@ def _estimate(e: Estimate) -> billing_pb2.Estimate:
         decided_at=e.decided_at.isoformat() if e.decided_at else "",
         decided_by=e.decided_by or "",
         decided_by_name=e.decided_by_name or "",
+        decision_reason=e.decision_reason or "",
     )
 
 

@@ -238,6 +238,7 @@ class StaffEstimate(BaseModel):
     decided_at: str | None
     decided_by: str | None = Field(description="The portal user (or staff member) who approved or declined it")
     decided_by_name: str | None = Field(description="Their name when they decided")
+    decision_reason: str | None = Field(description="The reason they gave, if any")
 
     @classmethod
     def of(cls, e: EstimateMessage) -> StaffEstimate:
@@ -253,6 +254,7 @@ class StaffEstimate(BaseModel):
             decided_at=e.decided_at or None,
             decided_by=e.decided_by or None,
             decided_by_name=e.decided_by_name or None,
+            decision_reason=e.decision_reason or None,
         )
 
 

@@ -23,7 +23,7 @@ from gateway.web.billing import parse_amount
 from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
-from gateway.web.views.billing import money
+from gateway.web.views.billing import method_label, money
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 
@@ -99,7 +99,7 @@ def payment_row(t: Translator, p, customer_id: str) -> dict:  # noqa: ANN001 - b
         "date": t.date(p.created_at[:10]),
         "amount": money(t, p.amount),
         "status": t.label("staff.billing.payment", p.status),
-        "method": p.method,
+        "method": method_label(p.method),
         "invoices": ", ".join(n for n in p.invoice_numbers if n),
         "refunded": t("staff.billing.refunded", amount=money(t, p.refunded)) if p.refunded.amount_minor else "",
         "refund_href": f"/staff/customers/{customer_id}/payments/{p.id}/refund" if p.refundable else "",
@@ -154,6 +154,7 @@ async def customer_billing(request: Request, customer_id: str, session: StaffPag
                 )
                 if e.decided_at
                 else "",
+                "reason": e.decision_reason,
             }
             for e in estimates.estimates
         ],
@@ -348,7 +349,7 @@ async def invoice_page(request: Request, invoice_id: str, session: StaffPage) ->
             {
                 "date": t.date(p.paid_at[:10]),
                 "amount": money(t, p.amount),
-                "method": p.method,
+                "method": method_label(p.method),
                 "refunded": t("staff.billing.refunded", amount=money(t, p.refunded)) if p.refunded.amount_minor else "",
             }
             for p in resp.payments

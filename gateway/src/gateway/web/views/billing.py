@@ -10,6 +10,34 @@ from gateway.edge.sessions import Session
 from gateway.web.i18n import Translator
 from servicekit import permissions as perm
 
+# Card brands as processors spell them ("visa", Stripe's "amex") and as people write them.
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "american_express": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "cartes_bancaires": "Cartes Bancaires",
+    "eftpos_au": "eftpos Australia",
+}
+
+
+def brand_name(brand: str) -> str:
+    """A card brand as people write it ("mastercard" → "Mastercard", "amex" → "American Express"); an unknown one
+    with its first letter capitalised."""
+    known = CARD_BRANDS.get(brand.strip().lower())
+    return known or (brand[:1].upper() + brand[1:])
+
+
+def method_label(method: str) -> str:
+    """A payment's method as billing records it ("visa 4242", "Cash 1042") with its card brand written properly."""
+    first, sep, rest = method.partition(" ")
+    known = CARD_BRANDS.get(first.lower())
+    return f"{known}{sep}{rest}" if known else method
+
 
 def perms(session: Session) -> dict[str, bool]:
     p = session.principal
@@ -65,7 +93,7 @@ def payment_row(t: Translator, p) -> dict:  # noqa: ANN001
         "credited": t("billing.payments.credited", amount=money(t, p.credited)) if p.credited.amount_minor else "",
         # A refund leaves the invoices paid (staff refund a payment, not an invoice): the payment says what came back.
         "refunded": t("billing.payments.refunded", amount=money(t, p.refunded)) if p.refunded.amount_minor else "",
-        "method": p.method,
+        "method": method_label(p.method),
         "invoices": ", ".join(n for n in p.invoice_numbers if n),
     }
 
@@ -76,7 +104,7 @@ def pending_row(t: Translator, p) -> dict:  # noqa: ANN001 - a pending portal.bi
         "text": t(
             "billing.pending.text",
             amount=money(t, p.amount),
-            method=p.method,
+            method=method_label(p.method),
             invoices=", ".join(n for n in p.invoice_numbers if n),
             date=t.date(p.created_at[:10]),
         ),

@@ -34,6 +34,8 @@ class Estimate(Base):
     decided_by: Mapped[str | None] = mapped_column(String(36))
     # The decider's name as the principal carried it then (staff see who decided without asking identity).
     decided_by_name: Mapped[str | None] = mapped_column(String(200))
+    # The decider's optional reason (DecideEstimateRequest.reason), shown to staff.
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     lines: Mapped[list[EstimateLine]] = relationship(

@@ -149,8 +149,17 @@ async def get_estimate(session: AsyncSession, *, principal: Principal, estimate_
     return estimate
 
 
-async def decide_estimate(session: AsyncSession, *, principal: Principal, estimate_id: str, approve: bool) -> Estimate:
-    """Approve or decline an open estimate, once: the conditional update lets exactly one decision win."""
+REASON_MAX = 500
+
+
+async def decide_estimate(
+    session: AsyncSession, *, principal: Principal, estimate_id: str, approve: bool, reason: str = ""
+) -> Estimate:
+    """Approve or decline an open estimate, once: the conditional update lets exactly one decision win. The
+    optional reason is kept with the decision."""
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise InvalidArgument(f"reason: at most {REASON_MAX} characters")
     estimate = await get_estimate(session, principal=principal, estimate_id=estimate_id)
     new_status = APPROVED if approve else DECLINED
     now = utcnow()
@@ -162,6 +171,7 @@ async def decide_estimate(session: AsyncSession, *, principal: Principal, estima
             decided_at=now,
             decided_by=principal.subject_id,
             decided_by_name=(principal.display_name or "")[:200] or None,
+            decision_reason=reason or None,
         )
         .execution_options(synchronize_session=False)
     )

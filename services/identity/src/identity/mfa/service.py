@@ -120,6 +120,15 @@ _MODELS = {
 }
 
 
+async def mfa_enabled(s: AsyncSession, session: UserSession) -> bool:
+    """Whether the session's user has a confirmed authenticator (ResolveSessionResponse.mfa_enabled)."""
+    models = _MODELS.get(session.user_kind)
+    if models is None:
+        return False
+    factor = await s.get(models[1], session.user_id)
+    return factor is not None and factor.confirmed_at is not None
+
+
 def _subject(session: UserSession) -> str:
     return f"{session.user_kind}:{session.user_id}"
 

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from identity.mfa import service as mfa
 from identity.portal_controls.support_window import renewal_notice_ends_on
 from identity.rpcs import Rpcs
 from identity.sessions import service as sessions
@@ -45,12 +46,14 @@ class SessionRpcs(Rpcs):
         async with self.db.unit_of_work() as s:
             session, principal = await sessions.resolve_session(s, token=request.session_token, policy=self.policy)
             renewal = await renewal_notice_ends_on(s, principal)
+            has_mfa = await mfa.mfa_enabled(s, session)
         token, expires = self.tokens.sign(principal, not_after=sessions.ends_at(session, self.policy))
         return identity_pb2.ResolveSessionResponse(
             principal=principal.to_proto(),
             principal_token=token,
             token_expires_at=Timestamp(seconds=expires),
             renewal_notice_ends_on=renewal,
+            mfa_enabled=has_mfa,
         )
 
     async def SignOut(self, request: identity_pb2.SignOutRequest, context):  # noqa: N802, ANN001
