@@ -57,3 +57,11 @@ def wait_for_mails(stack: Stack, predicate, count: int = 1, limit: float = 60.0)
                 f"{len(found)} of {count} expected mails within {limit:.0f}s; the last ones: {arrived}"
             )
         time.sleep(0.25)
+
+
+async def sign_in(page, base: str, path: str, login: str, password: str) -> None:  # noqa: ANN001
+    """Sign in through the page at `path` ("/signin" or "/staff/signin") in a Playwright page."""
+    await page.goto(base + path)
+    await page.get_by_label("Email or username").fill(login)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()

@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from tests.e2e.helpers import ACME, api, api_sign_in
+from tests.e2e.helpers import ACME, api, api_sign_in, sign_in
 
 SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/portal-shots"))  # noqa: S108 - where a human looks
 
@@ -22,13 +22,6 @@ async def shots(page, name: str) -> None:  # noqa: ANN001
         await page.set_viewport_size({"width": width, "height": 900})
         await page.screenshot(path=str(SHOTS / f"credentials-{name}-{width}.png"), full_page=True)
     await page.set_viewport_size({"width": 1280, "height": 900})
-
-
-async def sign_in(page, base: str, path: str, login: str, password: str) -> None:  # noqa: ANN001
-    await page.goto(base + path)
-    await page.get_by_label("Email or username").fill(login)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
 
 
 async def test_staff_share_a_credential_and_the_customer_reveals_it(stack, browser) -> None:  # noqa: ANN001

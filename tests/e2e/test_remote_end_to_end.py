@@ -36,7 +36,7 @@ from portal.remote.v1 import remote_pb2, remote_pb2_grpc
 from portal_local.stack import Stack, portal_agent_executable
 from tests.e2e.billing_world import new_customer
 from tests.e2e.billing_world import staff_token as staff_principal_token
-from tests.e2e.helpers import ACME, api, api_sign_in, principal_token
+from tests.e2e.helpers import ACME, api, api_sign_in, principal_token, sign_in
 
 SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/portal-shots"))  # noqa: S108 - where a human looks
 AGENT_REPLICA = 1  # the gateway talks to replica 0
@@ -224,10 +224,7 @@ async def test_the_customer_runs_a_portal_script_and_watches_it_line_by_line(wor
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await ctx.new_page()
     try:
-        await page.goto(base + "/signin")
-        await page.get_by_label("Email or username").fill(world.login)
-        await page.get_by_label("Password").fill(world.password)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, base, "/signin", world.login, world.password)
         await page.wait_for_url(base + "/")
         await page.goto(base + f"/assets/{world.asset_id}")
         # The portal script without variables is offered; the staff's, and the portal one with a variable, are not
@@ -360,10 +357,7 @@ async def test_the_customer_types_in_a_browser_terminal_until_the_time_limit(wor
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await ctx.new_page()
     try:
-        await page.goto(base + "/signin")
-        await page.get_by_label("Email or username").fill(world.login)
-        await page.get_by_label("Password").fill(world.password)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, base, "/signin", world.login, world.password)
         await page.wait_for_url(base + "/")
         await page.goto(base + f"/assets/{world.asset_id}")
         await page.locator('#remote-action[data-remote-action="open"]').click()
@@ -479,10 +473,7 @@ async def test_staff_see_the_agent_and_make_a_token_in_the_console(world: World,
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await ctx.new_page()
     try:
-        await page.goto(base + "/staff/signin")
-        await page.get_by_label("Email or username").fill(world.stack.config.staff_email)
-        await page.get_by_label("Password").fill(world.stack.config.staff_password)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, base, "/staff/signin", world.stack.config.staff_email, world.stack.config.staff_password)
         await page.wait_for_url(base + "/staff")
         await page.goto(base + f"/staff/assets/{world.asset_id}")
         section = page.locator("#remote-section")

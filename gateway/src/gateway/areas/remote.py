@@ -190,6 +190,17 @@ def open_window(requests: Iterable[AccessRequest], now: datetime) -> AccessReque
     return None
 
 
+async def run_with_asset(backends: Backends, token: str, run_id: str) -> tuple[ScriptRun, Asset | None]:
+    """A run page's data: the run (remote's refusals propagate) and its asset, or None when the caller may no longer
+    see the asset or assets does not answer (the page then names the run without it)."""
+    run = await backends.remote.get_script_run(token, run_id[:64])
+    try:
+        asset = await backends.assets.get_asset(token, run.asset_id)
+    except grpc.aio.AioRpcError:
+        asset = None
+    return run, asset
+
+
 def run_json(run: ScriptRun) -> str:
     """The finished run as the `finished` server-sent event carries it."""
     return json.dumps(

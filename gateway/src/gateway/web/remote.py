@@ -224,16 +224,12 @@ def run_context(request: Request, run, asset: Asset | None, *, events_href: str,
 
 @router.get("/script-runs/{run_id}")
 async def run_page(request: Request, run_id: str, session: PortalPage) -> Response:
-    backends, token = _backends(request), session.principal_token
     try:
-        run = await backends.remote.get_script_run(token, run_id[:64])
+        run, asset = await rules.run_with_asset(_backends(request), session.principal_token, run_id)
     except grpc.aio.AioRpcError as err:
         if err.code() not in rules.DOWN:
             raise
         return _unavailable(request, session, back="/")
-    asset = None
-    with contextlib.suppress(grpc.aio.AioRpcError):
-        asset = await backends.assets.get_asset(token, run.asset_id)
     ctx = run_context(
         request,
         run,

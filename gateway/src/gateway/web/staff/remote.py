@@ -9,7 +9,6 @@ When remote does not answer the section says so and the rest of the asset page s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -246,16 +245,12 @@ async def run(request: Request, asset_id: str, session: StaffPage) -> Response:
 
 @router.get("/script-runs/{run_id}")
 async def run_page(request: Request, run_id: str, session: StaffPage) -> Response:
-    backends, token = _backends(request), session.principal_token
     try:
-        run_ = await backends.remote.get_script_run(token, run_id[:64])
+        run_, asset = await rules.run_with_asset(_backends(request), session.principal_token, run_id)
     except grpc.aio.AioRpcError as err:
         if err.code() not in rules.DOWN:
             raise
         return _unavailable(request, session, "/staff")
-    asset = None
-    with contextlib.suppress(grpc.aio.AioRpcError):
-        asset = await backends.assets.get_asset(token, run_.asset_id)
     ctx = run_context(
         request,
         run_,
