@@ -221,7 +221,7 @@ ROUTES = [
         grpc=grpc_check_payment,
     ),
     Route("GET", "/billing/payment-options", OPTIONS),
-    # Back from the processor without a token: sent to the options page with the processor's message.
+    # Back from the processor without a token: sent to the options page with a fixed message (never its words).
     Route("GET", "/billing/payment-options/added", OPTIONS, ok_statuses=(303,)),
     # Adding a card on the processor's page: with the sandbox (this world) billing says it takes a form post
     # instead, and the page answers with a message on the options page; the Stripe path is in test_stripe.py.

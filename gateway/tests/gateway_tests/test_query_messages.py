@@ -55,6 +55,10 @@ async def test_the_processors_words_become_a_generic_refusal(gw: Gateway) -> Non
     state = re.search(r"state=([A-Za-z0-9_\-.%]+)", html.unescape(page.text)).group(1)
     back = await gw.client.get(f"/billing/payment-options/added?state={state}&error={quote(TEXT)}")
     assert back.status_code == 303 and back.headers["location"] == "/billing/payment-options?error=refused"
+    # Without this session's state (or with none, a bare return) nothing was added: "no card", never a 403.
+    for query in (f"?state=forged&error={quote(TEXT)}", f"?error={quote(TEXT)}", ""):
+        bare = await gw.client.get(f"/billing/payment-options/added{query}")
+        assert bare.status_code == 303 and bare.headers["location"] == "/billing/payment-options?error=no_token"
     shown = await gw.client.get(back.headers["location"])
     assert "The payment processor refused the details" in shown.text and TEXT not in shown.text
     r = await gw.client.get(f"/billing/pay?state={state}&error={quote(TEXT)}")

@@ -514,9 +514,16 @@ async def options_added(request: Request, session: PortalPage) -> Response:
     token = request.query_params.get("token", "")
     setup_id = request.query_params.get("setup", "")
     if not token and not setup_id:
-        # The processor's words are not shown: a refusal with this session's state becomes "refused".
-        check_return_state(request, request.query_params.get("state"), "options")
-        code = "refused" if request.query_params.get("error") else "no_token"
+        # Nothing is added here, so no state is needed to be sent back to the options page (a bare return, say the
+        # customer left the processor's form, is "no card was added"); the processor's own words are never shown:
+        # a refusal with this session's state becomes "refused".
+        code = "no_token"
+        if request.query_params.get("error"):
+            try:
+                check_return_state(request, request.query_params.get("state"), "options")
+                code = "refused"
+            except CsrfRejected:
+                pass
         return RedirectResponse(f"/billing/payment-options?error={code}", status_code=303)
     check_return_state(request, request.query_params.get("state"), "options")
     if setup_id:
