@@ -248,29 +248,24 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 await self.nc.publish(routing.session_subject(session_id), msg.SerializeToString())
 
     async def _owns_run(self, conn: _Conn, run_id: str) -> bool:
-        if run_id in conn.known_runs:
-            return True
-        if run_id in conn.foreign or len(run_id) > 36:
-            return False
-        async with self.db.read() as c:
-            row = (await c.execute(select(ScriptRun.agent_id).where(ScriptRun.id == run_id))).first()
-        if row is None or row.agent_id != conn.agent_id:
-            _remember_foreign(conn, run_id)
-            return False
-        conn.known_runs.add(run_id)
-        return True
+        return await self._owns(conn, ScriptRun, run_id, conn.known_runs)
 
     async def _owns_session(self, conn: _Conn, session_id: str) -> bool:
-        if session_id in conn.known_sessions:
+        return await self._owns(conn, RemoteSession, session_id, conn.known_sessions)
+
+    async def _owns(self, conn: _Conn, model: type[ScriptRun | RemoteSession], ident: str, known: set[str]) -> bool:
+        """Whether the run or session `ident` was sent to this agent: an agent reports only its own. Answers are
+        remembered on the connection (yes in `known`, no in `foreign`), so a chatty agent costs one read per id."""
+        if ident in known:
             return True
-        if session_id in conn.foreign or len(session_id) > 36:
+        if ident in conn.foreign or len(ident) > 36:
             return False
         async with self.db.read() as c:
-            row = (await c.execute(select(RemoteSession.agent_id).where(RemoteSession.id == session_id))).first()
+            row = (await c.execute(select(model.agent_id).where(model.id == ident))).first()
         if row is None or row.agent_id != conn.agent_id:
-            _remember_foreign(conn, session_id)
+            _remember_foreign(conn, ident)
             return False
-        conn.known_sessions.add(session_id)
+        known.add(ident)
         return True
 
     async def _run_output(self, conn: _Conn, out: agent_pb2.RunOutput) -> None:
