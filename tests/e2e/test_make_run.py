@@ -96,6 +96,14 @@ def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, p
             )
             assert r.status_code == 201, r.text
             kept = r.json()["id"]
+            # The demo content: documents and shared credentials (names only; the password needs Reveal).
+            docs = c.get("/api/v1/documents", headers={"Authorization": f"Bearer {token}"})
+            assert docs.status_code == 200, docs.text
+            assert {"Network diagram notes.txt", "Backup policy.txt"} <= {d["filename"] for d in docs.json()["items"]}
+            creds = c.get("/api/v1/credentials", headers={"Authorization": f"Bearer {token}"})
+            assert creds.status_code == 200, creds.text
+            assert {"Office Wi-Fi", "Practice software admin"} <= {x["name"] for x in creds.json()["items"]}
+            assert "demo-wifi-passphrase" not in creds.text
             page = c.get("/signin")
             assert page.status_code == 200 and "<form" in page.text
             # The printed demo technician signs in without MFA and is refused the admin-only staff management.
@@ -116,6 +124,12 @@ def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, p
         with httpx.Client(base_url=url, timeout=10) as c:
             token = c.post("/api/v1/sessions", json={"login": login, "password": password}).json()["session_token"]
             again = c.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+            # A second run keeps the demo content and adds no second copy of it.
+            names = [
+                d["filename"]
+                for d in c.get("/api/v1/documents", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+            ]
+            assert names.count("Backup policy.txt") == 1
             file = c.get(f"/api/v1/ticket-files/{kept}", headers={"Authorization": f"Bearer {token}"})
             assert file.status_code == 200 and file.content == b"kept across runs"
         assert {t["id"] for t in again} == {t["id"] for t in tickets}

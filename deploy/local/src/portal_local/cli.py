@@ -18,6 +18,7 @@ from types import FrameType
 
 from portal_local.ports import PortInUseError
 from portal_local.seed import DEMO_CUSTOMERS, DEMO_TECHNICIAN_EMAIL, DEMO_TECHNICIAN_PASSWORD, SeedError, seed_stack
+from portal_local.seed.content import CONTENT_CUSTOMER, seed_content
 from portal_local.seed.remote import DemoDevicesResult, seed_remote
 from portal_local.stack import PORT_SLOTS, PROCESSES, Stack, StackConfig, StackError
 
@@ -108,12 +109,16 @@ def run(args: argparse.Namespace) -> int:
         stack.start()
         seeded = None
         devices = None
+        content = None
         if not args.no_seed and {"identity", "tickets"} <= set(stack.enabled):
             seeded = seed_stack(stack)
+            # Demo documents and shared credentials (every run: what exists is kept).
+            if {"gateway", "assets"} <= set(stack.enabled):
+                content = seed_content(stack)
             # Demo devices with a running agent each, and demo scripts (every run: the agents run with the stack).
             if {"gateway", "assets", "remote"} <= set(stack.enabled):
                 devices = seed_remote(stack)
-        _print_banner(stack, time.monotonic() - began, seeded is not None and seeded.created, devices)
+        _print_banner(stack, time.monotonic() - began, seeded is not None and seeded.created, devices, content)
         # The supervisor thread restarts what crashes and prints it; this thread waits for a stop signal.
         while True:
             time.sleep(1.0)
@@ -131,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
 
 
-def _print_banner(stack: Stack, seconds: float, seeded_now: bool, devices: DemoDevicesResult | None = None) -> None:
+def _print_banner(
+    stack: Stack,
+    seconds: float,
+    seeded_now: bool,
+    devices: DemoDevicesResult | None = None,
+    content: tuple[int, int] | None = None,
+) -> None:
     lines = [
         "",
         f"Portal is up after {seconds:.1f}s.",
@@ -148,6 +159,11 @@ def _print_banner(stack: Stack, seconds: float, seeded_now: bool, devices: DemoD
         lines.append(f"  staff   {DEMO_TECHNICIAN_EMAIL} / {DEMO_TECHNICIAN_PASSWORD}   (staff console, technician)")
     for demo in DEMO_CUSTOMERS:
         lines.append(f"  portal  {demo.login} / {demo.password}   ({demo.business_name})")
+    if content is not None:
+        lines += [
+            "",
+            f"Demo content ({CONTENT_CUSTOMER.business_name}): {content[0]} documents, {content[1]} shared credentials",
+        ]
     if devices is not None:
         lines += [
             "",

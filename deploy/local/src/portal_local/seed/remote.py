@@ -9,20 +9,16 @@ again). A missing route or program fails with a SeedError that says what is miss
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from portal_local.seed.identity import DEMO_CUSTOMERS
 from portal_local.seed.rpc import SeedError
+from portal_local.seed.staff_api import StaffApi, items, signed_in
+from portal_local.seed.staff_api import customer_id as customer_id_of
 from portal_local.stack import Stack, StackError
 
-# Local calls must never go through an HTTP proxy set in the environment.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-TIMEOUT_SECONDS = 15.0
 ENROLMENT_MINUTES = 30
 
 
@@ -81,67 +77,11 @@ class DemoDevicesResult:
     scripts: tuple[str, ...]
 
 
-class _Api:
-    """The staff JSON API with one bearer token; any unexpected answer is a SeedError naming the call."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base = base_url.rstrip("/")
-        self.token = ""
-
-    def call(self, method: str, path: str, body: object = None, *, idempotency_key: str = "") -> object:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - our own gateway
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        if idempotency_key:
-            req.add_header("Idempotency-Key", idempotency_key)
-        try:
-            with _opener.open(req, timeout=TIMEOUT_SECONDS) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:500]
-            hint = ""
-            if exc.code in (404, 405):
-                hint = " (the gateway has no such route: is the remote access work (issue 14) merged?)"
-            raise SeedError(f"demo devices: {method} {path} answered {exc.code}{hint}: {detail}") from None
-        except OSError as exc:
-            raise SeedError(f"demo devices: {method} {path} failed: {exc}") from None
-        return json.loads(raw) if raw else None
-
-
-def _items(page: object) -> list[dict]:
-    if isinstance(page, list):
-        return page
-    if isinstance(page, dict):
-        for key in ("items", "scripts", "assets", "customers"):
-            if isinstance(page.get(key), list):
-                return page[key]
-    raise SeedError(f"demo devices: unexpected list answer {str(page)[:200]}")
-
-
 def seed_remote(stack: Stack) -> DemoDevicesResult:
     """Make (or find) the demo devices and scripts and start one agent per device; raises SeedError."""
-    api = _Api(stack.gateway_url)
-    signed_in = api.call(
-        "POST", "/api/v1/staff/sessions", {"login": stack.config.staff_email, "password": stack.config.staff_password}
-    )
-    assert isinstance(signed_in, dict)
-    if signed_in.get("next_step", "done") != "done":
-        raise SeedError("demo devices: the staff sign-in asks for MFA; start without IDENTITY_REQUIRE_STAFF_ADMIN_MFA")
-    api.token = signed_in["session_token"]
-
+    api = signed_in(stack, "demo devices")
     demo = DEVICES_CUSTOMER
-    found = [
-        c
-        for c in _items(api.call("GET", "/api/v1/staff/customers?" + urllib.parse.urlencode({"q": demo.email})))
-        if c.get("email", "").lower() == demo.email
-    ]
-    if not found:
-        raise SeedError(f"demo devices: the demo customer {demo.business_name} ({demo.email}) is not there")
-    customer_id = found[0]["id"]
+    customer_id = customer_id_of(api, demo)
     _enable_remote_access(api, customer_id)
 
     scripts = _ensure_scripts(api)
@@ -168,7 +108,7 @@ def seed_remote(stack: Stack) -> DemoDevicesResult:
     return DemoDevicesResult(demo.business_name, tuple(running), scripts)
 
 
-def _enable_remote_access(api: _Api, customer_id: str) -> None:
+def _enable_remote_access(api: StaffApi, customer_id: str) -> None:
     """Remote access on (SPEC C3) through `PUT /api/v1/staff/customers/{id}`, which replaces the record: send it
     back as read, with only the setting changed."""
     path = f"/api/v1/staff/customers/{customer_id}"
@@ -186,9 +126,9 @@ def _enable_remote_access(api: _Api, customer_id: str) -> None:
     api.call("PUT", path, body)
 
 
-def _ensure_asset(api: _Api, customer_id: str, device: DemoDevice) -> str:
+def _ensure_asset(api: StaffApi, customer_id: str, device: DemoDevice) -> str:
     query = urllib.parse.urlencode({"q": device.name})
-    for asset in _items(api.call("GET", f"/api/v1/staff/customers/{customer_id}/assets?{query}")):
+    for asset in items(api.call("GET", f"/api/v1/staff/customers/{customer_id}/assets?{query}"), api.what):
         if asset.get("name") == device.name:
             return asset["id"]
     made = api.call(
@@ -201,8 +141,8 @@ def _ensure_asset(api: _Api, customer_id: str, device: DemoDevice) -> str:
     return made["id"]
 
 
-def _ensure_scripts(api: _Api) -> tuple[str, ...]:
-    have = {s.get("name") for s in _items(api.call("GET", "/api/v1/staff/scripts"))}
+def _ensure_scripts(api: StaffApi) -> tuple[str, ...]:
+    have = {s.get("name") for s in items(api.call("GET", "/api/v1/staff/scripts"), api.what)}
     for script in DEMO_SCRIPTS:
         if script.name in have:
             continue
