@@ -1,0 +1,119 @@
+-- wrk script: many signed-in sessions viewing one page, with a share of writes, and every answer checked.
+--
+--   wrk -t64 -c64 -d10s --latency -s bench/mixed_load.lua URL -- SESSIONS PATH WRITE_PERCENT
+--
+-- SESSIONS is the file bench/workload.py writes (token, display name, customer name, scope; tab-separated).
+-- Run it with as many threads as connections: each thread then has one connection, so answers come back in the
+-- order of the requests and each one is checked against the session that asked for it:
+--   * a view must answer 200 with the session's own name and customer name on the page (the right, signed-in page);
+--   * a write (a new ticket through the JSON API, WRITE_PERCENT of the requests) must answer 201, and the same
+--     session's next request is a view of PATH that must already show the new ticket's subject (read-your-writes;
+--     only for "/" and "/tickets", the pages that list open tickets newest first).
+-- Each thread alternates between two sessions, half the file apart, so both customers and both scopes are in play.
+-- done() prints one line for bench/portal_home.py to read: "checked views=… writes=… wrong=… stale=… failed=…".
+
+local threads = {}
+local count = 0
+
+function setup(thread)
+  count = count + 1
+  thread:set("id", count)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  sessions = {}
+  for line in io.lines(args[1]) do
+    local token, name, customer, scope = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)$")
+    if token then
+      table.insert(sessions, { token = token, name = name, customer = customer, scope = scope })
+    end
+  end
+  path = args[2] or "/"
+  write_percent = tonumber(args[3] or "5")
+  check_subject = (path == "/" or path == "/tickets")
+  half = math.floor(#sessions / 2)
+  n = 0
+  views, writes, wrong, stale, failed = 0, 0, 0, 0, 0
+  example = ""
+  follow = nil
+  current = nil
+  math.randomseed(id * 7919)
+end
+
+local function view(s, subject)
+  current = { s = s, subject = subject }
+  return wrk.format("GET", path, { ["Cookie"] = "portal_session=" .. s.token })
+end
+
+function request()
+  n = n + 1
+  if follow then
+    local f = follow
+    follow = nil
+    return view(f.s, f.subject)
+  end
+  local s = sessions[((id - 1) + (n % 2) * half) % #sessions + 1]
+  if math.random(100) <= write_percent then
+    local subject = string.format("Bench write %d-%d-%d", id, n, math.random(1000000))
+    current = { s = s, write = true, subject = subject }
+    local body = '{"subject":"' .. subject .. '","description":"Written by the mixed load.","priority":"Normal"}'
+    return wrk.format("POST", "/api/v1/tickets", {
+      ["Authorization"] = "Bearer " .. s.token,
+      ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = string.format("bench-w-%d-%d-%d", id, n, math.random(1000000000)),
+    }, body)
+  end
+  return view(s, nil)
+end
+
+local function note(what)
+  if example == "" then
+    example = what
+  end
+end
+
+function response(status, headers, body)
+  local c = current
+  if c == nil then
+    return
+  end
+  if c.write then
+    writes = writes + 1
+    if status == 201 then
+      if check_subject then
+        follow = { s = c.s, subject = c.subject }
+      end
+    else
+      failed = failed + 1
+      note("write answered " .. status)
+    end
+    return
+  end
+  views = views + 1
+  if status ~= 200 then
+    failed = failed + 1
+    note("view answered " .. status)
+  elseif not body:find(c.s.name, 1, true) or not body:find(c.s.customer, 1, true) then
+    wrong = wrong + 1
+    note("a page without " .. c.s.name .. " of " .. c.s.customer)
+  elseif c.subject and not body:find(c.subject, 1, true) then
+    stale = stale + 1
+    note("the next view after a write lacks " .. c.subject)
+  end
+end
+
+function done(summary, latency, requests)
+  local v, w, bad, old, fail, ex = 0, 0, 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    v = v + t:get("views")
+    w = w + t:get("writes")
+    bad = bad + t:get("wrong")
+    old = old + t:get("stale")
+    fail = fail + t:get("failed")
+    if ex == "" then
+      ex = t:get("example")
+    end
+  end
+  io.write(string.format("checked views=%d writes=%d wrong=%d stale=%d failed=%d example=%s\n", v, w, bad, old, fail, ex))
+end
