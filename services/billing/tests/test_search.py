@@ -87,12 +87,14 @@ async def records(seed, make_invoice):  # noqa: ANN001, ANN201
         make_invoice(A, id="inv-a2", number="INV-1002", contact_id="ctc-a2", lines=("Labour on the printer",)),
         make_invoice(A_SUB, id="inv-s1", number="INV-1003", lines=("Laptop printer driver",)),
         make_invoice(B, id="inv-b1", number="INV-2001", lines=("Printer repair", "Toner cartridge")),
+        make_invoice(A, id="inv-0a3", number="INV-1004", lines=("Monitor stand",)),
         make_invoice(A, id="inv-draft", number=None, status="draft", lines=("Printer draft work",)),
     )
     await seed(
         estimate("est-a1", A, "EST-7", "Network upgrade", "Switch replacement", contact_id="ctc-a1"),
         estimate("est-b1", B, "EST-8", "Network cabling", "Patch panel"),
         payment("pay-a1", A, "inv-a1", method="visa 4242", charge_id="ch_abc123", contact_id="ctc-a1"),
+        payment("pay-a3", A, "inv-0a3", method="mastercard 7777", charge_id="ch_def456", contact_id="ctc-a1"),
         payment("pay-a2", A, "inv-a2", method="visa 1881", charge_id="ch_failed9", status=FAILED),
         payment("pay-b1", B, "inv-b1", method="Check 5531", charge_id="manual-pay-b1"),
     )
@@ -155,6 +157,10 @@ async def test_view_mine_limits_and_groups_without_billing(stub, token, records)
     assert titles(printer, "invoice") == ["INV-1001"]
     assert titles(await find(stub, token, mine, "visa"), "payment") == ["visa 4242"]
     assert titles(await find(stub, token, mine, "network"), "estimate") == ["EST-7 Network upgrade"]
+    # Its own payment of an invoice made out to the whole customer: the payment is found by that invoice's number,
+    # the invoice itself is not one of View Mine's.
+    customer_wide = await find(stub, token, mine, "INV-1004")
+    assert titles(customer_wide, "payment") == ["mastercard 7777"] and titles(customer_wide, "invoice") == []
     colleague = Principals.portal(A, "ctc-a2", permissions=BILLING_MINE)
     assert titles(await find(stub, token, colleague, "INV-1001"), "invoice") == []
     assert titles(await find(stub, token, colleague, "network"), "estimate") == []

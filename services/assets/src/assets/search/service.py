@@ -66,7 +66,7 @@ async def _assets_found(
 ) -> list[Hit]:
     scope = visibility(principal, view_all=ASSETS_VIEW_ALL, view_mine=ASSETS_VIEW_MINE)
     sources = [ASSETS.matches(dialect)] if query.words else []
-    ranked = best_matches([*sources, identifier_matches(_assets.c.serial_number, _assets.c.id)])
+    serials = identifier_matches(_assets.c.serial_number, _assets.c.id)
     stmt = sa.select(
         _assets.c.id,
         _assets.c.customer_id,
@@ -76,14 +76,16 @@ async def _assets_found(
         _assets.c.notes,
         _assets.c.created_at,
         _assets.c.retired_at,
-        ranked.c.rank,
-    ).join(ranked, ranked.c.record_id == _assets.c.id)
+    )
+    # The serial match reads the table itself: scoped like the hits, it stays within the caller's customers.
     if scope.customer_ids is not None:
-        stmt = stmt.where(_assets.c.customer_id.in_(scope.customer_ids))
+        stmt, serials = (q.where(_assets.c.customer_id.in_(scope.customer_ids)) for q in (stmt, serials))
     if scope.contact_id is not None:
-        stmt = stmt.where(_assets.c.contact_id == scope.contact_id)
+        stmt, serials = (q.where(_assets.c.contact_id == scope.contact_id) for q in (stmt, serials))
     if query.customer_id:
-        stmt = stmt.where(_assets.c.customer_id == query.customer_id)
+        stmt, serials = (q.where(_assets.c.customer_id == query.customer_id) for q in (stmt, serials))
+    ranked = best_matches([*sources, serials])
+    stmt = stmt.add_columns(ranked.c.rank).join(ranked, ranked.c.record_id == _assets.c.id)
     if not principal.is_staff:
         stmt = stmt.where(_assets.c.retired_at.is_(None))
     stmt = stmt.order_by(ranked.c.rank.desc(), _assets.c.name, _assets.c.id).limit(query.limit + 1)

@@ -82,7 +82,9 @@ async def _invoices_found(
 ) -> list[Hit]:
     scope = visibility(principal, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
     sources = [INVOICES.matches(dialect), INVOICE_LINES.matches(dialect)] if query.words else []
-    ranked = best_matches([*sources, identifier_matches(_invoices.c.number, _invoices.c.id)])
+    # The number match reads the table itself: scoped like the hits, it stays within the caller's customers.
+    numbers = _scoped(identifier_matches(_invoices.c.number, _invoices.c.id), _invoices, scope, query)
+    ranked = best_matches([*sources, numbers])
     stmt = _scoped(
         sa.select(_invoices, ranked.c.rank).join(ranked, ranked.c.record_id == _invoices.c.id), _invoices, scope, query
     )
@@ -111,7 +113,8 @@ async def _estimates_found(
 ) -> list[Hit]:
     scope = visibility(principal, view_all=perm.ESTIMATES_VIEW_ALL, view_mine=perm.ESTIMATES_VIEW_MINE)
     sources = [ESTIMATES.matches(dialect), ESTIMATE_LINES.matches(dialect)] if query.words else []
-    ranked = best_matches([*sources, identifier_matches(_estimates.c.number, _estimates.c.id)])
+    numbers = _scoped(identifier_matches(_estimates.c.number, _estimates.c.id), _estimates, scope, query)
+    ranked = best_matches([*sources, numbers])
     stmt = _scoped(
         sa.select(_estimates, ranked.c.rank).join(ranked, ranked.c.record_id == _estimates.c.id),
         _estimates,
@@ -146,7 +149,11 @@ async def _payments_found(
     paid_invoice = identifier_matches(_invoices.c.number, _allocations.c.payment_id).select_from(
         _allocations.join(_invoices, _invoices.c.id == _allocations.c.invoice_id)
     )
-    ranked = best_matches([*sources, identifier_matches(_payments.c.charge_id, _payments.c.id), paid_invoice])
+    # By customer only: a View Mine payer's payment may well pay an invoice made out to the whole customer.
+    if scope.customer_ids is not None:
+        paid_invoice = paid_invoice.where(_invoices.c.customer_id.in_(scope.customer_ids))
+    references = _scoped(identifier_matches(_payments.c.charge_id, _payments.c.id), _payments, scope, query)
+    ranked = best_matches([*sources, references, paid_invoice])
     stmt = _scoped(
         sa.select(
             _payments.c.id,
