@@ -8,6 +8,7 @@ from sqlalchemy import Row
 from assets.assets import importing
 from assets.assets import service as assets
 from assets.assets.models import Asset
+from assets.search.rpcs import SearchRpcs
 from assets.sites import service as sites
 from assets.sites.models import Site
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
@@ -18,7 +19,7 @@ from servicekit.principal import current_principal
 from servicekit.protos import timestamp
 
 
-class AssetsServicer(assets_pb2_grpc.AssetsServiceServicer):
+class AssetsServicer(SearchRpcs, assets_pb2_grpc.AssetsServiceServicer):
     def __init__(self, db: Database) -> None:
         self.db = db
 

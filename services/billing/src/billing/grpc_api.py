@@ -37,6 +37,7 @@ from billing.payments.processor import (
     Webhooks,
 )
 from billing.payments.reconciler import Reconciler
+from billing.search.rpcs import SearchRpcs
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
 from servicekit import permissions as perm
@@ -58,7 +59,7 @@ def _money(amount: int, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount_minor=amount, currency=currency)
 
 
-class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
+class BillingServicer(SearchRpcs, billing_pb2_grpc.BillingServiceServicer):
     def __init__(
         self,
         db: Database,

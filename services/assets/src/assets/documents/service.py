@@ -126,7 +126,7 @@ async def list_documents(
     if principal.is_staff:
         q = q.where(Document.customer_id == _id(customer_id, field="customer_id", required=True))
     else:
-        q = q.where(Document.customer_id == _portal_customer(principal), Document.is_public.is_(True))
+        q = q.where(Document.customer_id == portal_customer(principal), Document.is_public.is_(True))
     words = " ".join(query.split())
     if len(words) > QUERY_MAX:
         raise InvalidArgument(f"the search must be at most {QUERY_MAX} characters", field="query")
@@ -148,7 +148,7 @@ async def get_document(conn: AsyncConnection | AsyncSession, *, principal: Princ
     canonical = _uuid(document_id)
     q = sa.select(*Document.__table__.c).where(Document.id == canonical)
     if not principal.is_staff:
-        q = q.where(Document.customer_id == _portal_customer(principal), Document.is_public.is_(True))
+        q = q.where(Document.customer_id == portal_customer(principal), Document.is_public.is_(True))
     row = (await conn.execute(q)).first()
     if row is None:
         raise NotFound(NOT_FOUND)
@@ -184,7 +184,7 @@ def _require_staff(principal: Principal) -> None:
         raise PermissionDenied("only staff manage documents")
 
 
-def _portal_customer(principal: Principal) -> str:
+def portal_customer(principal: Principal) -> str:
     """The customer whose public documents a portal user sees, once its group allows it."""
     if principal.kind != KIND_PORTAL_USER or not principal.customer_id:
         raise PermissionDenied("documents are for portal users and staff")
