@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # load average of 12: docs/identity.md), and stays under the usual 60 s proxy read timeout. Beyond the queue's
     # bound identity answers "busy" at once, and the pages and API say so with a retry (docs/operations.md).
     signin_timeout_seconds: float = Field(45.0, gt=0, le=120)
+    # Global search (SPEC H4) asks tickets, billing and assets at once and waits this long for all of them: a
+    # service that has not answered by then is left out and the answer says it is partial (docs/search.md).
+    search_deadline_seconds: float = Field(1.5, gt=0, le=10)
     # Bounds how long a session revoked elsewhere (sign-out on another device, password change or reset,
     # staff action) keeps working through this gateway: revocation must take effect within seconds.
     principal_cache_seconds: float = Field(5.0, ge=0)

@@ -6,6 +6,7 @@ They stand in for the services being written in parallel, so the gateway is test
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
@@ -25,7 +26,7 @@ from gateway.config import Settings
 from gateway.main import create_app
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc, documents_pb2, documents_pb2_grpc
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
-from portal.common.v1 import common_pb2
+from portal.common.v1 import common_pb2, search_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal.remote.v1 import remote_pb2, remote_pb2_grpc
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
@@ -108,6 +109,8 @@ class World:
     remote_sessions: list[remote_pb2.RemoteSession] = field(default_factory=list)
     # StartScriptRun answers FAILED_PRECONDITION "device offline" while this is set.
     device_offline: bool = False
+    # How long billing's Search takes (a slow service meets the gateway's search deadline).
+    billing_search_delay: float = 0.0
 
     def count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -328,6 +331,21 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
     def __init__(self, world: World) -> None:
         self.w = world
 
+    async def Search(self, request, context):
+        """Global search over the canned tickets by subject, the principal's customer's only (staff: all)."""
+        self.w.count("tickets.Search")
+        p = await _require(self.w, context)
+        staff = p.kind == common_pb2.PRINCIPAL_KIND_STAFF
+        words = request.query.query.lower().split()
+        hits = [
+            search_pb2.SearchHit(
+                kind="ticket", id=t.id, title=f"#{t.number} {t.subject}", snippet=t.subject, customer_id=t.customer_id
+            )
+            for t in self.w.tickets
+            if (staff or t.customer_id == p.customer_id) and all(w in t.subject.lower() for w in words)
+        ]
+        return tickets_pb2.SearchResponse(results=search_pb2.SearchResults(hits=hits))
+
     async def ListTickets(self, request, context):
         self.w.count("ListTickets")
         p = await _require(self.w, context)
@@ -403,6 +421,19 @@ class FakeTickets(tickets_pb2_grpc.TicketsServiceServicer):
 class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
     def __init__(self, world: World) -> None:
         self.w = world
+
+    async def Search(self, request, context):
+        """Global search: the customer's one invoice whose number or name holds the query (assets has no Search in
+        these fakes: it answers UNIMPLEMENTED, as a service not yet upgraded would)."""
+        self.w.count("billing.Search")
+        p = await _require(self.w, context)
+        await asyncio.sleep(self.w.billing_search_delay)
+        hits = [
+            search_pb2.SearchHit(kind="invoice", id="inv-1", title="INV-0042", snippet="Labour", customer_id=c)
+            for c in ([p.customer_id] if p.customer_id else [CUSTOMER_A])
+            if request.query.query.lower() in "inv-0042 labour"
+        ]
+        return billing_pb2.SearchResponse(results=search_pb2.SearchResults(hits=hits))
 
     async def GetPortalSummary(self, request, context):
         self.w.count("GetPortalSummary")

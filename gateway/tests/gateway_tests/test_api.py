@@ -275,6 +275,7 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/webhooks/stripe",
         "/api/v1/kb/articles",
         "/api/v1/kb/articles/{article_id}",
+        "/api/v1/search",
         "/api/v1/announcements",
         "/api/v1/tickets/charts",
         "/api/v1/assets",
@@ -365,3 +366,14 @@ async def test_openapi_lists_bad_requests_as_400_problems_not_fastapis_422(gw: G
     # What the spec says is what a bad query gets.
     r = await gw.client.get("/api/v1/invoices", params={"page_size": "many"})
     assert r.status_code in (400, 401) and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_openapi_describes_search(gw: Gateway) -> None:
+    spec = (await gw.client.get("/api/v1/openapi.json")).json()
+    for path in ("/api/v1/search", "/api/v1/staff/search"):
+        op = spec["paths"][path]["get"]
+        assert op["summary"] and op["description"] and "400" in op["responses"], path
+        assert {p["name"] for p in op["parameters"]} >= {"q", "kinds"}
+    assert "customer_id" in {p["name"] for p in spec["paths"]["/api/v1/staff/search"]["get"]["parameters"]}
+    answer = spec["components"]["schemas"]["SearchAnswer"]["properties"]
+    assert {"groups", "partial", "unsearched"} <= set(answer)

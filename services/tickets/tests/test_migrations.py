@@ -19,14 +19,16 @@ from tickets.tickets import models  # noqa: F401 - registers the tables
 KIT_TABLES = {"outbox", "inbox", "alembic_version"}
 # Full-text search lives outside the models (migration 0006 builds it per dialect): SQLite's FTS5 table and
 # the shadow tables FTS5 makes for it, PostgreSQL's generated tsvector column and its GIN index.
-FTS_TABLE_PREFIX = "kb_articles_fts"
+FTS_TABLE_PREFIXES = ("kb_articles_fts", "tickets_fts", "comments_fts")
 FTS_COLUMNS_AND_INDEXES = {"search_vector", "ix_kb_articles_search_vector"}
 # Migration 0007's pg_trgm indexes of ticket search exist on PostgreSQL only (see test_search.py).
 FTS_COLUMNS_AND_INDEXES |= {"ix_tickets_search_trgm", "ix_tickets_private_trgm"}
+# Migration 0013's global-search indexes: PostgreSQL expression indexes, SQLite FTS5 tables (test_global_search.py).
+FTS_COLUMNS_AND_INDEXES |= {"ix_tickets_fulltext", "ix_comments_fulltext"}
 
 
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    if type_ == "table" and name is not None and (name in KIT_TABLES or name.startswith(FTS_TABLE_PREFIX)):
+    if type_ == "table" and name is not None and (name in KIT_TABLES or name.startswith(FTS_TABLE_PREFIXES)):
         return False
     return not (type_ in ("column", "index") and reflected and name in FTS_COLUMNS_AND_INDEXES)
 

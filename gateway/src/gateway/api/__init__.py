@@ -14,6 +14,7 @@ from gateway.api import (
     home,
     knowledge,
     remote,
+    search,
     session,
     swagger,
     tickets,
@@ -29,6 +30,7 @@ from gateway.api.staff import portal_controls as staff_portal_controls
 from gateway.api.staff import portal_settings as staff_portal_settings
 from gateway.api.staff import remote as staff_remote
 from gateway.api.staff import scripts as staff_scripts
+from gateway.api.staff import search as staff_search
 from gateway.api.staff import secure_links as staff_secure_links
 from gateway.api.staff import session as staff_session
 from gateway.api.staff import team as staff_team
@@ -61,6 +63,8 @@ ROUTERS = (
     remote.router,
     staff_remote.router,
     staff_scripts.router,
+    search.router,
+    staff_search.router,
 )
 
 

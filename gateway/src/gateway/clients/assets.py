@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from gateway.clients import search
 from gateway.clients._call import Caller
 from gateway.clients.schemas import Asset, CustomField, Page, Site
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
@@ -40,6 +41,11 @@ class AssetsClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = assets_pb2_grpc.AssetsServiceStub(channel)
         self._call = Caller("assets", timeout)
+
+    async def search(self, token: str, query: search.SearchQuery, *, deadline: float) -> search.SearchResults:
+        """Global search (SPEC H4) in this service's records, within `deadline` seconds."""
+        resp = await self._call(self._stub.Search, assets_pb2.SearchRequest(query=query), token, deadline=deadline)
+        return search.results(resp.results)
 
     async def list_assets(
         self,

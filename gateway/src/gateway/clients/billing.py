@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grpc
 
+from gateway.clients import search
 from gateway.clients._call import Caller
 from gateway.clients.schemas import Invoice, Page
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
@@ -35,6 +36,11 @@ class BillingClient:
         self._call = Caller("billing", timeout)
         # A payment waits for the card processor; its deadline covers billing's processor timeout.
         self._pay_timeout = max(timeout, 15.0)
+
+    async def search(self, token: str, query: search.SearchQuery, *, deadline: float) -> search.SearchResults:
+        """Global search (SPEC H4) in this service's records, within `deadline` seconds."""
+        resp = await self._call(self._stub.Search, billing_pb2.SearchRequest(query=query), token, deadline=deadline)
+        return search.results(resp.results)
 
     async def list_open_invoices(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Invoice]:
         req = billing_pb2.ListOpenInvoicesRequest(page=_page(page_size, cursor))

@@ -8,6 +8,7 @@ from contextlib import aclosing
 import grpc
 from starlette.datastructures import UploadFile
 
+from gateway.clients import search
 from gateway.clients._call import Caller
 from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket, TicketStatus
 from gateway.clients.uploads import upload_messages
@@ -22,6 +23,11 @@ class TicketsClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = tickets_pb2_grpc.TicketsServiceStub(channel)
         self._call = Caller("tickets", timeout)
+
+    async def search(self, token: str, query: search.SearchQuery, *, deadline: float) -> search.SearchResults:
+        """Global search (SPEC H4) in this service's records, within `deadline` seconds."""
+        resp = await self._call(self._stub.Search, tickets_pb2.SearchRequest(query=query), token, deadline=deadline)
+        return search.results(resp.results)
 
     async def list_tickets(
         self,

@@ -22,6 +22,11 @@ BACKEND_CALLS = Counter(
     "gRPC calls to backends, by backend and status code",
     ["backend", "code"],
 )
+SEARCH_UNSEARCHED = Counter(
+    "portal_gateway_search_unsearched",
+    "Global searches answered without one area (tickets, billing, assets), by area and reason (timeout or a gRPC code)",
+    ["area", "reason"],
+)
 BACKEND_UP = Gauge(
     "portal_gateway_backend_up",
     "1 when the backend answered its gRPC health check SERVING at the last check (see /readyz), else 0",

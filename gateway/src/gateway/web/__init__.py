@@ -16,6 +16,7 @@ from gateway.web import (
     home,
     knowledge,
     remote,
+    search,
     secure_links,
     session,
     tickets,
@@ -31,6 +32,7 @@ from gateway.web.staff import documents as staff_documents
 from gateway.web.staff import home as staff_home
 from gateway.web.staff import remote as staff_remote
 from gateway.web.staff import scripts as staff_scripts
+from gateway.web.staff import search as staff_search
 from gateway.web.staff import secure_links as staff_secure_links
 from gateway.web.staff import session as staff_session
 from gateway.web.staff import team as staff_team
@@ -62,6 +64,8 @@ ROUTERS = (
     staff_documents.router,
     credentials.router,
     staff_credentials.router,
+    search.router,
+    staff_search.router,
 )
 PAGE_ERRORS = deps.PageErrors()
 

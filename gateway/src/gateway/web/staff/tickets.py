@@ -188,6 +188,7 @@ async def _ticket_page(
             "staff": list(staff_names.items()),
             "comments": [
                 {
+                    "id": c.id,
                     "author": c.author_name or t("staff.tickets.someone"),
                     "staff": c.author_kind == "staff",
                     "private": not c.is_public,
