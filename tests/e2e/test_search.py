@@ -3,10 +3,7 @@ for two customers; the header's box, /search, /staff/search and the JSON API fin
 by its number, an article by its title — and never the other customer's records, of any kind. A tickets service
 that stops answering during a search gives a partial answer that says so, within the deadline, never a 5xx.
 
-Billing's and assets' Search RPCs are helper B2's (issue 15); until they are merged, those services answer with
-an error (the generated base's UNIMPLEMENTED, which servicekit's interceptor turns into INTERNAL) that the gateway
-treats like a service that is down, and the tests of invoices, estimates, payments, assets and documents skip with
-that reason (`needs_search`).
+Invoices, estimates, payments, assets and documents are found through billing's and assets' own Search RPCs.
 """
 
 from __future__ import annotations
@@ -34,17 +31,6 @@ def staff_session(stack) -> str:  # noqa: ANN001
         )
     assert r.status_code == 201, r.text
     return r.json()["session_token"]
-
-
-def needs_search(area: str) -> None:
-    """Skip while `area`'s servicer has no Search of its own yet (helper B2's part, merged separately): the generated
-    base answers every call with an error, which the gateway rightly reports as an unsearched area."""
-    if area == "billing":
-        from billing.grpc_api import BillingServicer as servicer
-    else:
-        from assets.grpc_api import AssetsServicer as servicer
-    if "Search" not in servicer.__dict__:
-        pytest.skip(f"{area}'s Search RPC is not merged yet (helper B2)")
 
 
 def search(client: httpx.Client, q: str, path: str = "/api/v1/search", **params: str) -> dict:
@@ -221,7 +207,6 @@ def test_a_stopped_service_gives_a_partial_answer_that_says_so(stack, world) -> 
 
 def test_billing_records_are_found_by_number_for_their_customer_only(stack, world) -> None:  # noqa: ANN001
     """Depends on B2 (billing's Search)."""
-    needs_search("billing")
     tag, made = world["tag"], world["made"]
     created: dict[str, dict] = {}
     with api(stack, world["staff"]) as s:
@@ -254,7 +239,6 @@ def test_billing_records_are_found_by_number_for_their_customer_only(stack, worl
 
 def test_assets_and_documents_are_found_for_their_customer_only(stack, world) -> None:  # noqa: ANN001
     """Depends on B2 (assets' Search)."""
-    needs_search("assets")
     tag, made = world["tag"], world["made"]
     created: dict[str, dict] = {}
     with api(stack, world["staff"]) as s:
