@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -16,18 +17,28 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from identity.config import Settings
 from identity.contacts.service import create_contact
-from identity.push.models import OutboundPush, PushSubscription
-from identity.push.notifications import ticket_reply_push_handler
+from identity.groups.service import create_group
+from identity.push import service as push
+from identity.push.models import OutboundPush, PushPreference, PushSubscription
+from identity.push.notifications import (
+    access_request_push_handler,
+    estimate_push_handler,
+    invoice_push_handler,
+    ticket_reply_push_handler,
+)
 from identity.push.sender import Pusher, VapidKey
 from identity.push.service import check_endpoint
 from identity.users.service import create_portal_user
+from portal.billing.v1 import events_pb2 as billing_events
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2
+from portal.remote.v1 import events_pb2 as remote_events
 from portal.tickets.v1 import events_pb2
 from portal_testkit.webpush import PushService
+from servicekit import permissions as perm
 from servicekit.db import Database
 from servicekit.errors import InvalidArgument
-from servicekit.principal import bearer_metadata
+from servicekit.principal import KIND_PORTAL_USER, Principal, bearer_metadata
 
 from .conftest import STAFF
 
@@ -249,3 +260,81 @@ def test_vapid_settings(signing_key_file: Path, vapid_file: Path, tmp_path: Path
     with pytest.raises(ValueError, match="not a P-256 private key"):
         Settings(database_url="sqlite+aiosqlite:///x", signing_key_file=signing_key_file, vapid_private_key_file=bad)
     assert VapidKey.from_file(vapid_file, "mailto:a@b.test").public_key()
+
+
+async def test_each_kind_reaches_who_may_see_its_record(db: Database, world) -> None:  # noqa: ANN001
+    """Estimates, invoices and remote requests: View All users always, View Mine users for their contact's estimate
+    and for devices (as the device email), never for an invoice (the event names no contact); nothing without the
+    opt-in of that kind."""
+    async with db.unit_of_work() as s:
+        mine = await create_group(
+            s,
+            principal=STAFF,
+            name="Mine only",
+            permissions=[perm.ESTIMATES_VIEW_MINE, perm.INVOICES_VIEW_MINE, perm.ASSETS_VIEW_MINE],
+        )
+        other = await create_contact(s, principal=STAFF, customer_id=world.customer_a, name="Dan", email="d@a.test")
+        dan, _ = await create_portal_user(
+            s,
+            principal=STAFF,
+            customer_id=world.customer_a,
+            contact_id=other.id,
+            login="dan@acme.test",
+            email="dan@acme.test",
+            password="dan-pass-0123456789",
+            group_name=mine.name,
+        )
+        subs = {}
+        for name, user_id, contact in (("alice", world.alice, world.contact_a), ("dan", dan.id, other.id)):
+            who = Principal(kind=KIND_PORTAL_USER, subject_id=user_id, customer_id=world.customer_a, contact_id=contact)
+            sub = PushService().subscribe(name)
+            subs[name] = await push.add_subscription(
+                s,
+                principal=who,
+                endpoint=f"https://push.example.com/{name}",
+                p256dh=sub["keys"]["p256dh"],
+                auth=sub["keys"]["auth"],
+            )
+            kinds = dict.fromkeys(push.KINDS, True)
+            if name == "dan":
+                kinds["remote_requests"] = False  # opted out of this one kind
+            s.add(PushPreference(portal_user_id=user_id, **kinds))
+    by_id = {sub.id: name for name, sub in subs.items()}
+
+    def meta() -> common_pb2.EventMeta:
+        return common_pb2.EventMeta(event_id=str(uuid.uuid4()), customer_id=world.customer_a)
+
+    cases = [
+        (
+            estimate_push_handler,
+            billing_events.EstimateSent(meta=meta(), estimate_id="e-1", number="E-7", contact_id=world.contact_a),
+            {"alice"},
+        ),
+        (
+            estimate_push_handler,
+            billing_events.EstimateSent(meta=meta(), estimate_id="e-2", number="E-8", contact_id=other.id),
+            {"alice", "dan"},
+        ),
+        (invoice_push_handler, billing_events.InvoiceCreated(meta=meta(), invoice_id="i-1", number="INV-9"), {"alice"}),
+        (
+            access_request_push_handler,
+            remote_events.AccessRequested(meta=meta(), request_id="r-1", requested_by="Tess", asset_name="PC-1"),
+            {"alice"},
+        ),
+    ]
+    for handler, event, expected in cases:
+        async with db.unit_of_work() as s:
+            await handler(portal_url="https://portal.example.test")(s, event, event.meta.event_id)
+        async with db.unit_of_work() as s:
+            rows = (
+                await s.scalars(sa.select(OutboundPush).where(OutboundPush.cause_event_id == event.meta.event_id))
+            ).all()
+        assert {by_id[r.subscription_id] for r in rows} == expected, type(event).__name__
+    # What a push carries: a title, a short text and a portal path, nothing more.
+    async with db.unit_of_work() as s:
+        estimate = await s.scalar(sa.select(OutboundPush).where(OutboundPush.kind == push.ESTIMATES).limit(1))
+    assert json.loads(estimate.payload) == {
+        "title": "Estimate E-7 awaits your approval",
+        "body": "Read it and approve or decline it in the portal.",
+        "url": "/billing/estimates/e-1",
+    }

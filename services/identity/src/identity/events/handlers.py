@@ -17,6 +17,7 @@ from identity.mail.ticket_notifications import (
 )
 from identity.push.notifications import (
     access_request_push_handler,
+    estimate_push_handler,
     invoice_push_handler,
     ticket_reply_push_handler,
 )
@@ -34,6 +35,7 @@ CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
 PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
 ACCESS_REQUESTED = subject("remote", "access_requested")
 INVOICE_CREATED = subject("billing", "invoice_created")
+ESTIMATE_SENT = subject("billing", "estimate_sent")
 
 TICKET_CREATED_CONSUMER = "identity-ticket-created"
 TICKET_COMMENTED_CONSUMER = "identity-ticket-commented"
@@ -44,6 +46,7 @@ ACCESS_REQUESTED_CONSUMER = "identity-access-requested"
 # Web push (X7): consumers of their own, so a push and an email of the same event never wait on each other.
 PUSH_TICKET_COMMENTED_CONSUMER = "identity-push-ticket-commented"
 PUSH_INVOICE_CREATED_CONSUMER = "identity-push-invoice-created"
+PUSH_ESTIMATE_SENT_CONSUMER = "identity-push-estimate-sent"
 PUSH_ACCESS_REQUESTED_CONSUMER = "identity-push-access-requested"
 
 
@@ -110,6 +113,12 @@ def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Con
                 INVOICE_CREATED,
                 billing_events_pb2.InvoiceCreated,
                 invoice_push_handler,
+            ),
+            (
+                PUSH_ESTIMATE_SENT_CONSUMER,
+                ESTIMATE_SENT,
+                billing_events_pb2.EstimateSent,
+                estimate_push_handler,
             ),
             (
                 PUSH_ACCESS_REQUESTED_CONSUMER,

@@ -2,6 +2,8 @@
 
 - a staff member's public reply on a ticket → "ticket replies", to users who may see the ticket (Tickets - View All,
   or View Mine when it is their contact's ticket);
+- an estimate sent (billing's estimate_sent) → "estimates", to users with Estimates - View All, or View Mine when
+  it is their contact's estimate;
 - an invoice issued (billing's invoice_created) → "invoices", to users with Invoices - View All (the event names no
   contact, so View Mine users are not told);
 - a technician asking for remote access to a device → "remote requests", to users who may see assets (View All, or
@@ -10,9 +12,6 @@
 Only users who turned the kind on (`push.service.subscribers`) and their browsers get one; the payload is a title, a
 short text and a portal path. The consumers are durable and inbox-idempotent, and a push is unique per (event,
 subscription), so a redelivery queues nothing twice.
-
-Billing publishes no event when an estimate is sent, so "estimates" is a preference with no sender yet
-(docs/push.md).
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from servicekit.events import EventHandler
 from servicekit.permissions import (
     ASSETS_VIEW_ALL,
     ASSETS_VIEW_MINE,
+    ESTIMATES_VIEW_ALL,
+    ESTIMATES_VIEW_MINE,
     INVOICES_VIEW_ALL,
     INVOICES_VIEW_MINE,
     TICKETS_VIEW_ALL,
@@ -59,6 +60,31 @@ def ticket_reply_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG0
             title=f"New reply on ticket #{event.number}",
             text=event.subject,
             path=f"/tickets/{event.ticket_id}",
+        )
+
+    return handle
+
+
+def estimate_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
+    async def handle(s: AsyncSession, event: billing_events_pb2.EstimateSent, event_id: str) -> None:
+        customer_id = event.meta.customer_id
+        subs = await push.subscribers(
+            s,
+            customer_id=customer_id,
+            kind=push.ESTIMATES,
+            view_all=ESTIMATES_VIEW_ALL,
+            view_mine=ESTIMATES_VIEW_MINE,
+            contact_id=event.contact_id,
+        )
+        await push.queue_push(
+            s,
+            cause_event_id=event_id,
+            subscriptions=subs,
+            kind=push.ESTIMATES,
+            customer_id=customer_id,
+            title=f"Estimate {event.number} awaits your approval",
+            text="Read it and approve or decline it in the portal.",
+            path=f"/billing/estimates/{event.estimate_id}",
         )
 
     return handle
