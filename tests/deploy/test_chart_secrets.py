@@ -99,6 +99,7 @@ def test_secrets_arrive_only_by_reference(values_file):
             for var, volume in (
                 ("IDENTITY_SIGNING_KEY_FILE", "signing-key"),
                 ("IDENTITY_SECRETS_KEY_FILE", "secrets-key"),
+                ("IDENTITY_VAPID_PRIVATE_KEY_FILE", "file-identity-vapid-private-key-file"),
                 *[(f"{p}_PRINCIPAL_PUBLIC_KEY_FILE", "principal-public-key") for p in ("TICKETS", "BILLING")],
             ):
                 if var in env:
@@ -115,5 +116,18 @@ def test_signing_key_is_only_mounted_into_identity():
             continue
         secrets = {v["secret"]["secretName"] for v in pod_spec(obj)["volumes"] if "secret" in v}
         component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
-        if secrets & {"portal-identity-signing-key", "portal-identity-secrets-key"}:
+        if secrets & {"portal-identity-signing-key", "portal-identity-secrets-key", "portal-identity-vapid-key"}:
             assert component in {"identity", "identity-migrate"}
+
+
+def test_identity_gets_the_vapid_key_from_its_secret():
+    identity = next(
+        o
+        for o in objects_of()
+        if o["kind"] == "Deployment" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "identity"
+    )
+    spec = pod_spec(identity)
+    env = {e["name"]: e for e in spec["containers"][0].get("env", [])}
+    volume = next(v for v in spec["volumes"] if v["name"] == "file-identity-vapid-private-key-file")
+    assert volume["secret"]["secretName"] == "portal-identity-vapid-key"
+    assert env["IDENTITY_VAPID_PRIVATE_KEY_FILE"]["value"].endswith("/vapid.pem")

@@ -2,6 +2,7 @@ import base64
 import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
@@ -39,3 +40,12 @@ def test_remotes_command_key_is_its_own_ed25519_key_made_once(tmp_path: Path) ->
     # Not the principal-signing key: a leaked command key must not mint principal tokens, nor the reverse.
     assert pem != keys.private_key_file.read_bytes()
     assert ensure_keys(tmp_path).command_key_file.read_bytes() == pem
+
+
+def test_the_vapid_key_is_a_p256_key_made_once(tmp_path: Path) -> None:
+    keys = ensure_keys(tmp_path)
+    pem = keys.vapid_key_file.read_bytes()
+    vapid = load_pem_private_key(pem, password=None)
+    assert isinstance(vapid, ec.EllipticCurvePrivateKey) and vapid.curve.name == "secp256r1"
+    assert stat.S_IMODE(keys.vapid_key_file.stat().st_mode) == 0o600
+    assert ensure_keys(tmp_path).vapid_key_file.read_bytes() == pem

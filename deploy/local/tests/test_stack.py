@@ -57,6 +57,9 @@ def test_services_get_the_contract_environment(tmp_path: Path) -> None:
     assert "IDENTITY_PRINCIPAL_PUBLIC_KEY_FILE" not in identity
     assert identity["IDENTITY_TICKETS_ADDR"] == "127.0.0.1:51052"
     assert identity["IDENTITY_REMOTE_ADDR"] == "127.0.0.1:51055"
+    # Web push (docs/push.md): the VAPID key made once under var/keys; local pushes go to real https push services.
+    assert identity["IDENTITY_VAPID_PRIVATE_KEY_FILE"] == str(stack.keys.vapid_key_file)
+    assert identity["IDENTITY_VAPID_SUBJECT"].startswith("mailto:") and "IDENTITY_PUSH_INSECURE_HOSTS" not in identity
     remote = stack.env_for("remote")
     assert remote["REMOTE_PRINCIPAL_PUBLIC_KEY_FILE"].endswith("keys/principal.pub.pem")
     assert remote["REMOTE_NATS_URL"] == "nats://127.0.0.1:5222" and remote["REMOTE_ENV"] == "dev"

@@ -178,7 +178,7 @@ async def test_void_is_refused_while_a_payment_is_in_progress(stub, as_, db):
 # --- estimates -------------------------------------------------------------------------------------------------
 
 
-async def test_a_draft_estimate_is_sent_then_decided_with_who_and_when(stub, as_):
+async def test_a_draft_estimate_is_sent_then_decided_with_who_and_when(stub, as_, db):
     req = billing_pb2.CreateEstimateRequest(customer_id=A, name="New firewall", lines=[line("Firewall", 90_000)])
     req.draft = True
     est = (await stub.CreateEstimate(req, **as_(STAFF))).estimate
@@ -190,6 +190,8 @@ async def test_a_draft_estimate_is_sent_then_decided_with_who_and_when(stub, as_
     sent = await stub.SendEstimate(billing_pb2.SendEstimateRequest(estimate_id=est.id), **as_(STAFF))
     assert sent.estimate.status == "open" and not sent.replayed
     assert (await stub.SendEstimate(billing_pb2.SendEstimateRequest(estimate_id=est.id), **as_(STAFF))).replayed
+    # Sent once, so estimate_sent once (web push tells the customer it awaits approval, docs/push.md).
+    assert (await subjects(db)).count("portal.billing.estimate_sent.v1") == 1
     await stub.DecideEstimate(decide, **as_(PORTAL_A))
     seen = await stub.GetEstimate(billing_pb2.GetEstimateRequest(estimate_id=est.id), **as_(STAFF))
     assert (seen.estimate.status, seen.estimate.decided_by) == ("approved", "u-a") and seen.estimate.decided_at

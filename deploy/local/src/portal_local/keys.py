@@ -1,6 +1,6 @@
 """Local secrets: identity's Ed25519 principal-signing key pair, identity's key for secrets at rest (Fernet), the
-assets service's master key for masked credentials, remote's Ed25519 command-signing key (every replica shares it)
-and the gateway's session secret.
+assets service's master key for masked credentials, remote's Ed25519 command-signing key (every replica shares it),
+identity's VAPID key for web push and the gateway's session secret.
 
 They are created once under <var>/keys and reused, so sessions and tokens survive a restart.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
@@ -30,6 +31,9 @@ class LocalKeys:
     # Ed25519 private key (PEM, PKCS8) with which every remote replica signs commands to agents
     # (REMOTE_COMMAND_KEY_FILE); agents learn its public half at enrolment.
     command_key_file: Path
+    # The VAPID P-256 private key (PEM, PKCS8) identity signs web push with (IDENTITY_VAPID_PRIVATE_KEY_FILE,
+    # docs/push.md); browsers subscribe with its public half.
+    vapid_key_file: Path
 
     @property
     def session_secret(self) -> str:
@@ -61,6 +65,7 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
         secrets_key_file=keys_dir / "identity_secrets.key",
         credential_keys_file=keys_dir / "assets_credential.keys",
         command_key_file=keys_dir / "remote_command.pem",
+        vapid_key_file=keys_dir / "vapid.pem",
     )
 
     if not keys.private_key_file.exists():
@@ -69,6 +74,15 @@ def ensure_keys(var_dir: Path) -> LocalKeys:
 
     if not keys.command_key_file.exists():
         _write_private(keys.command_key_file, _ed25519_pem())
+
+    if not keys.vapid_key_file.exists():
+        vapid = ec.generate_private_key(ec.SECP256R1())
+        _write_private(
+            keys.vapid_key_file,
+            vapid.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
 
     if not keys.public_key_file.exists():
         # Derived from the private key, so a lost public file is simply recreated.

@@ -326,6 +326,9 @@ class Stack:
                     "IDENTITY_PORTAL_URL": self.gateway_url,
                     "IDENTITY_BOOTSTRAP_STAFF_EMAIL": self.config.staff_email,
                     "IDENTITY_BOOTSTRAP_STAFF_PASSWORD": self.config.staff_password,
+                    # Web push (docs/push.md): the VAPID key generated once under var/keys.
+                    "IDENTITY_VAPID_PRIVATE_KEY_FILE": str(self.keys.vapid_key_file),
+                    "IDENTITY_VAPID_SUBJECT": f"mailto:{MAIL_FROM}",
                 }
             )
         elif name == "assets":

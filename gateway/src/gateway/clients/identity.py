@@ -8,7 +8,16 @@ from datetime import datetime
 import grpc
 
 from gateway.clients._call import Caller
-from gateway.clients.schemas import AuditEntry, Customer, Page, SignInResult, opt_datetime
+from gateway.clients.schemas import (
+    AuditEntry,
+    Customer,
+    Page,
+    PushDevice,
+    PushPreferences,
+    PushSettings,
+    SignInResult,
+    opt_datetime,
+)
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from servicekit.principal import Principal
@@ -392,6 +401,32 @@ class IdentityClient:
     async def update_privacy_settings(self, token: str, **values: bool) -> identity_pb2.PrivacySettings:
         req = identity_pb2.UpdatePrivacySettingsRequest(settings=identity_pb2.PrivacySettings(**values))
         return (await self._call(self._stub.UpdatePrivacySettings, req, token)).settings
+
+    # --- web push (X7): the signed-in portal user's own ---------------------------------------------------------
+
+    async def get_push_settings(self, token: str) -> PushSettings:
+        resp = await self._call(self._stub.GetPushSettings, identity_pb2.GetPushSettingsRequest(), token)
+        return PushSettings(
+            vapid_public_key=resp.vapid_public_key,
+            preferences=PushPreferences.from_proto(resp.preferences),
+            devices=[PushDevice.from_proto(s) for s in resp.subscriptions],
+        )
+
+    async def set_push_preferences(self, token: str, prefs: PushPreferences) -> PushPreferences:
+        req = identity_pb2.SetPushPreferencesRequest(preferences=identity_pb2.PushPreferences(**prefs.model_dump()))
+        return PushPreferences.from_proto((await self._call(self._stub.SetPushPreferences, req, token)).preferences)
+
+    async def add_push_subscription(
+        self, token: str, *, endpoint: str, p256dh: str, auth: str, user_agent: str
+    ) -> PushDevice:
+        req = identity_pb2.AddPushSubscriptionRequest(
+            endpoint=endpoint, p256dh=p256dh, auth=auth, user_agent=user_agent
+        )
+        return PushDevice.from_proto((await self._call(self._stub.AddPushSubscription, req, token)).subscription)
+
+    async def remove_push_subscription(self, token: str, subscription_id: str) -> None:
+        req = identity_pb2.RemovePushSubscriptionRequest(subscription_id=subscription_id)
+        await self._call(self._stub.RemovePushSubscription, req, token)
 
     # --- staff: customers, contacts, custom fields (SPEC C1-C6) ---------------------------------------------
 

@@ -499,3 +499,42 @@ class TicketStatus(BaseModel):
     @classmethod
     def from_proto(cls, m) -> TicketStatus:  # noqa: ANN001
         return cls.model_construct(name=m.name, label_en=m.label_en, label_fr=m.label_fr, closed=m.closed)
+
+
+class PushPreferences(BaseModel):
+    """Which web push notifications the user wants (X7); every kind is off until turned on."""
+
+    ticket_replies: bool = Field(False, description="Our public replies on tickets you may see")
+    estimates: bool = Field(False, description="Estimates awaiting your approval")
+    invoices: bool = Field(False, description="New invoices (Invoices - View All)")
+    remote_requests: bool = Field(False, description="A technician asking for remote access to a device")
+
+    @classmethod
+    def from_proto(cls, p) -> PushPreferences:  # noqa: ANN001 - identity_pb2.PushPreferences
+        return cls.model_construct(
+            ticket_replies=p.ticket_replies,
+            estimates=p.estimates,
+            invoices=p.invoices,
+            remote_requests=p.remote_requests,
+        )
+
+
+class PushDevice(BaseModel):
+    """A browser subscribed to push: never its endpoint or keys, only the push service's host."""
+
+    id: str
+    endpoint_host: str
+    user_agent: str
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_proto(cls, s) -> PushDevice:  # noqa: ANN001 - identity_pb2.PushSubscription
+        return cls.model_construct(
+            id=s.id, endpoint_host=s.endpoint_host, user_agent=s.user_agent, created_at=opt_datetime(s, "created_at")
+        )
+
+
+class PushSettings(BaseModel):
+    vapid_public_key: str = Field(description="applicationServerKey for pushManager.subscribe; empty: push is off")
+    preferences: PushPreferences
+    devices: list[PushDevice]

@@ -112,7 +112,12 @@ def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_server: WeedS3) ->
         free_ports=True,
         s3=s3_server,
         remote_replicas=2,
-        env={"GATEWAY_TRUSTED_PROXIES": "127.0.0.1", "REMOTE_SESSION_MAX_MINUTES": "0.25"},
+        env={
+            "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
+            "REMOTE_SESSION_MAX_MINUTES": "0.25",
+            # Web push to the tests' local push service (portal_testkit.webpush) over http on loopback.
+            "IDENTITY_PUSH_INSECURE_HOSTS": "127.0.0.1",
+        },
     )
 
 

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from identity.mail.mailer import SmtpConfig
+from identity.push.sender import VapidKey
 from identity.secrets import SecretBox, derived_key, read_keys
 from identity.sessions.service import SessionPolicy
 from identity.validation import is_placeholder_password, looks_like_email
@@ -79,6 +80,13 @@ class Settings(ServiceSettings):
     # Every staff member, technicians too, enrols an authenticator at its first sign-in (off by default).
     require_staff_mfa: bool = False
 
+    # Web push (X7, docs/push.md): the VAPID P-256 private key (PEM); unset, push is off. The subject is the contact
+    # push services may write to (a mailto: or https: URL). Insecure hosts: push endpoints allowed over http or on a
+    # local address, for tests only (comma-separated host names; refused when env=prod).
+    vapid_private_key_file: Path | None = None
+    vapid_subject: str = "mailto:portal@localhost"
+    push_insecure_hosts: str = ""
+
     @field_validator("signing_key_file")
     @classmethod
     def _signing_key_loads(cls, value: Path) -> Path:
@@ -137,6 +145,37 @@ class Settings(ServiceSettings):
     @classmethod
     def _admin_mfa(cls, value: bool | None, info: ValidationInfo) -> bool:
         return value if value is not None else info.data.get("env") == "prod"
+
+    @field_validator("vapid_private_key_file")
+    @classmethod
+    def _vapid_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            VapidKey.from_file(value, "mailto:check@localhost")
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str) -> str:
+        value = value.strip()
+        if not (value.startswith("mailto:") or value.startswith("https://")):
+            raise ValueError("must be a mailto: or https: URL (RFC 8292)")
+        return value
+
+    @field_validator("push_insecure_hosts")
+    @classmethod
+    def _insecure_hosts(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if value and info.data.get("env") == "prod":
+            raise ValueError("must be empty when env=prod (push endpoints are https on the internet)")
+        return value
+
+    def vapid_key(self) -> VapidKey | None:
+        if self.vapid_private_key_file is None:
+            return None
+        return VapidKey.from_file(self.vapid_private_key_file, self.vapid_subject)
+
+    def insecure_push_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.push_insecure_hosts.split(",") if h.strip())
 
     def signing_key(self) -> Ed25519PrivateKey:
         return read_signing_key(self.signing_key_file)

@@ -15,6 +15,8 @@ from identity.groups.rpcs import GroupRpcs
 from identity.mfa.rpcs import MfaRpcs
 from identity.passwords.rpcs import PasswordRpcs
 from identity.portal_controls.rpcs import PortalControlsRpcs
+from identity.push.rpcs import PushRpcs
+from identity.push.sender import VapidKey
 from identity.secrets import SecretBox
 from identity.secure_links.rpcs import SecureLinkRpcs
 from identity.sessions.rpcs import SessionRpcs
@@ -63,6 +65,7 @@ class IdentityServicer(
     EmailTemplateRpcs,
     AuditRpcs,
     StaffRpcs,
+    PushRpcs,
     identity_pb2_grpc.IdentityServiceServicer,
 ):
     def __init__(
@@ -76,7 +79,11 @@ class IdentityServicer(
         mfa_issuer: str = "Customer portal",
         holders: DataHolders | None = None,
         box: SecretBox | None = None,
+        vapid: VapidKey | None = None,
+        push_insecure_hosts: frozenset[str] = frozenset(),
     ) -> None:
+        self.vapid = vapid
+        self.push_insecure_hosts = push_insecure_hosts
         self.box = box
         self.mfa_issuer = mfa_issuer
         # Without it (in-process tests) identity asks no one and refuses a delete.

@@ -10,6 +10,7 @@ from identity.customers.holders import DataHolders
 from identity.events import handlers
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
+from identity.push.sender import Pusher
 from identity.sessions.tokens import PrincipalTokens
 from identity.users import hashing
 from identity.users.bootstrap import StaffBootstrap
@@ -26,6 +27,7 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
     hashing.configure(workers=cfg.hashing_workers, queue=cfg.hashing_queue)
     tokens = PrincipalTokens(cfg.signing_key(), cfg.principal_token_ttl_seconds)
     box = cfg.secret_box()
+    vapid = cfg.vapid_key()
     secret = cfg.bootstrap_staff_password.get_secret_value()
     bootstrap = StaffBootstrap(rt.db, email=cfg.bootstrap_staff_email, password=secret)
     servicer = IdentityServicer(
@@ -37,6 +39,8 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
         mfa_issuer=cfg.mfa_issuer,
         holders=DataHolders(cfg.peer_addresses(), tokens=tokens, timeout=cfg.peer_timeout_seconds),
         box=box,
+        vapid=vapid,
+        push_insecure_hosts=cfg.insecure_push_hosts(),
     )
     return app.Wiring(
         register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
@@ -46,6 +50,7 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
         background=[
             bootstrap.run,
             Mailer(rt.db, SmtpTransport(cfg.smtp_config()), box=box).run,
+            Pusher(rt.db, vapid).run,
             # What was stored in plain text before encryption at rest (migration 0009) is dealt with once, at start.
             lambda: at_rest.migrate(rt.db, box),
         ],

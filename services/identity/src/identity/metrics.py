@@ -31,3 +31,7 @@ HASHING_WAIT_SECONDS = Histogram(
 for _audience in (AUDIENCE_PORTAL, AUDIENCE_STAFF):
     for _outcome in (SUCCEEDED, FAILED):
         SIGN_INS.labels(_audience, _outcome)
+
+# Web push (X7, identity.push.sender): what the pusher tried, by kind and outcome (sent, gone, failed, retry).
+PUSHES = Counter("portal_identity_pushes", "Web push messages the pusher tried to send", ["kind", "outcome"])
+PUSH_BACKLOG = Gauge("portal_identity_push_backlog", "Web push messages waiting to be sent")

@@ -11,6 +11,7 @@ from identity.idempotency import IdempotencyKey
 from identity.mail.models import OutboundEmail
 from identity.mfa.models import MfaFactor, RecoveryCode
 from identity.passwords.models import PasswordToken
+from identity.push.models import OutboundPush, PushPreference, PushSubscription
 from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
 from identity.settings.models import PortalSetting
@@ -27,10 +28,13 @@ __all__ = [
     "IdempotencyKey",
     "MfaFactor",
     "OutboundEmail",
+    "OutboundPush",
     "PasswordToken",
     "PermissionGroup",
     "PortalSetting",
     "PortalUser",
+    "PushPreference",
+    "PushSubscription",
     "RecoveryCode",
     "SecureLink",
     "StaffUser",

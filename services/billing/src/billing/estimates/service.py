@@ -86,6 +86,8 @@ async def create_estimate(
     session.add(estimate)
     await session.flush()
     claim.record(estimate.id)
+    if not draft:  # sent at once: it awaits the customer's approval from now
+        await publish.estimate_sent(session, estimate)
     return estimate, False
 
 
@@ -200,4 +202,6 @@ async def send_estimate(session: AsyncSession, *, principal: Principal, estimate
     )
     if estimate is None:
         raise NotFound("no such estimate")
+    if result.rowcount == 1:
+        await publish.estimate_sent(session, estimate)
     return estimate, result.rowcount != 1

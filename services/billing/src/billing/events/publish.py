@@ -4,6 +4,7 @@ of work of the change it reports. Imports models only, so every domain module ca
 - invoice_created: staff made an invoice (ticket_id set when it bills a ticket, for the tickets' marker).
 - invoice_paid: an invoice's balance reached zero.
 - payment_succeeded / payment_failed: the outcome of a payment, once per payment (never per retry).
+- estimate_sent: a draft estimate was sent and awaits the customer's approval, once per estimate.
 - estimate_approved / estimate_declined: the customer's (or staff's) decision, once per estimate.
 - payment_refunded: a refund of a payment succeeded at the processor, once per refund.
 """
@@ -27,6 +28,7 @@ PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
 PAYMENT_FAILED = subject("billing", "payment_failed")
 ESTIMATE_APPROVED = subject("billing", "estimate_approved")
 ESTIMATE_DECLINED = subject("billing", "estimate_declined")
+ESTIMATE_SENT = subject("billing", "estimate_sent")
 PAYMENT_REFUNDED = subject("billing", "payment_refunded")
 
 
@@ -91,6 +93,13 @@ def _outcome(payment: Payment, *, failure_reason: str = "") -> events_pb2.Paymen
         invoice_ids=[a.invoice_id for a in payment.allocations],
         failure_reason=failure_reason,
     )
+
+
+async def estimate_sent(session: AsyncSession, estimate: Estimate) -> str:
+    message = events_pb2.EstimateSent(
+        estimate_id=estimate.id, number=estimate.number, contact_id=estimate.contact_id or ""
+    )
+    return await add_event(session, ESTIMATE_SENT, message, customer_id=estimate.customer_id)
 
 
 async def estimate_decided(session: AsyncSession, estimate: Estimate, *, status: str, decided_by: str) -> str:

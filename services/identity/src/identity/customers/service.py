@@ -26,6 +26,7 @@ from identity.mfa.models import MfaFactor, RecoveryCode
 from identity.passwords import service as passwords
 from identity.passwords.models import PasswordToken
 from identity.passwords.service import revoke_sessions
+from identity.push.models import OutboundPush, PushPreference, PushSubscription
 from identity.secrets import SecretBox
 from identity.secure_links.models import SecureLink
 from identity.sessions.models import UserSession
@@ -457,11 +458,14 @@ async def delete_customer(s: AsyncSession, *, principal: Principal, customer_id:
         await s.execute(delete(PasswordToken).where(PasswordToken.user_id.in_(user_ids)))
         await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id.in_(user_ids)))
         await s.execute(delete(MfaFactor).where(MfaFactor.user_id.in_(user_ids)))
+        await s.execute(delete(PushPreference).where(PushPreference.portal_user_id.in_(user_ids)))
+        await s.execute(delete(PushSubscription).where(PushSubscription.portal_user_id.in_(user_ids)))
         await s.execute(
             delete(UserSession).where(UserSession.user_kind == KIND_PORTAL_USER, UserSession.user_id.in_(user_ids))
         )
         await s.execute(delete(PortalUser).where(PortalUser.id.in_(user_ids)))
     await s.execute(delete(CustomFieldValue).where(CustomFieldValue.customer_id == customer.id))
+    await s.execute(delete(OutboundPush).where(OutboundPush.customer_id == customer.id))
     links = select(SecureLink.id).where(SecureLink.customer_id == customer.id).scalar_subquery()
     await s.execute(
         delete(UserSession).where(UserSession.user_kind == KIND_SECURE_LINK, UserSession.user_id.in_(links))

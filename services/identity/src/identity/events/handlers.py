@@ -15,6 +15,12 @@ from identity.mail.ticket_notifications import (
     ticket_closed_handler,
     ticket_commented_handler,
 )
+from identity.push.notifications import (
+    access_request_push_handler,
+    estimate_push_handler,
+    invoice_push_handler,
+    ticket_reply_push_handler,
+)
 from portal.billing.v1 import events_pb2 as billing_events_pb2
 from portal.remote.v1 import events_pb2 as remote_events_pb2
 from portal.tickets.v1 import events_pb2 as ticket_events_pb2
@@ -28,6 +34,8 @@ TICKET_CLOSED = subject("tickets", "ticket_closed")
 CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
 PAYMENT_SUCCEEDED = subject("billing", "payment_succeeded")
 ACCESS_REQUESTED = subject("remote", "access_requested")
+INVOICE_CREATED = subject("billing", "invoice_created")
+ESTIMATE_SENT = subject("billing", "estimate_sent")
 
 TICKET_CREATED_CONSUMER = "identity-ticket-created"
 TICKET_COMMENTED_CONSUMER = "identity-ticket-commented"
@@ -35,6 +43,11 @@ TICKET_CLOSED_CONSUMER = "identity-ticket-closed"
 CUSTOMER_COMMENTED_CONSUMER = "identity-customer-commented"
 PAYMENT_SUCCEEDED_CONSUMER = "identity-payment-succeeded"
 ACCESS_REQUESTED_CONSUMER = "identity-access-requested"
+# Web push (X7): consumers of their own, so a push and an email of the same event never wait on each other.
+PUSH_TICKET_COMMENTED_CONSUMER = "identity-push-ticket-commented"
+PUSH_INVOICE_CREATED_CONSUMER = "identity-push-invoice-created"
+PUSH_ESTIMATE_SENT_CONSUMER = "identity-push-estimate-sent"
+PUSH_ACCESS_REQUESTED_CONSUMER = "identity-push-access-requested"
 
 
 def ticket_created_handler(*, portal_url: str) -> EventHandler:
@@ -88,6 +101,30 @@ def consumers(*, db: Database, metrics: KitMetrics, portal_url: str) -> list[Con
                 ACCESS_REQUESTED,
                 remote_events_pb2.AccessRequested,
                 access_requested_handler,
+            ),
+            (
+                PUSH_TICKET_COMMENTED_CONSUMER,
+                TICKET_COMMENTED,
+                ticket_events_pb2.TicketCommented,
+                ticket_reply_push_handler,
+            ),
+            (
+                PUSH_INVOICE_CREATED_CONSUMER,
+                INVOICE_CREATED,
+                billing_events_pb2.InvoiceCreated,
+                invoice_push_handler,
+            ),
+            (
+                PUSH_ESTIMATE_SENT_CONSUMER,
+                ESTIMATE_SENT,
+                billing_events_pb2.EstimateSent,
+                estimate_push_handler,
+            ),
+            (
+                PUSH_ACCESS_REQUESTED_CONSUMER,
+                ACCESS_REQUESTED,
+                remote_events_pb2.AccessRequested,
+                access_request_push_handler,
             ),
         )
     ]

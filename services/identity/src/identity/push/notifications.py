@@ -1,0 +1,135 @@
+"""The events identity pushes (X7), next to the emails it sends for the same events (`identity.mail`):
+
+- a staff member's public reply on a ticket → "ticket replies", to users who may see the ticket (Tickets - View All,
+  or View Mine when it is their contact's ticket);
+- an estimate sent (billing's estimate_sent) → "estimates", to users with Estimates - View All, or View Mine when
+  it is their contact's estimate;
+- an invoice issued (billing's invoice_created) → "invoices", to users with Invoices - View All (the event names no
+  contact, so View Mine users are not told);
+- a technician asking for remote access to a device → "remote requests", to users who may see assets (View All, or
+  View Mine, as the device email does).
+
+Only users who turned the kind on (`push.service.subscribers`) and their browsers get one; the payload is a title, a
+short text and a portal path. The consumers are durable and inbox-idempotent, and a push is unique per (event,
+subscription), so a redelivery queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.push import service as push
+from portal.billing.v1 import events_pb2 as billing_events_pb2
+from portal.remote.v1 import events_pb2 as remote_events_pb2
+from portal.tickets.v1 import events_pb2 as ticket_events_pb2
+from servicekit.events import EventHandler
+from servicekit.permissions import (
+    ASSETS_VIEW_ALL,
+    ASSETS_VIEW_MINE,
+    ESTIMATES_VIEW_ALL,
+    ESTIMATES_VIEW_MINE,
+    INVOICES_VIEW_ALL,
+    INVOICES_VIEW_MINE,
+    TICKETS_VIEW_ALL,
+    TICKETS_VIEW_MINE,
+)
+
+log = logging.getLogger(__name__)
+
+
+def ticket_reply_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001 - a path, not a link
+    async def handle(s: AsyncSession, event: ticket_events_pb2.TicketCommented, event_id: str) -> None:
+        if not event.is_public or event.author_kind != "staff":
+            return
+        subs = await push.subscribers(
+            s,
+            customer_id=event.customer_id,
+            kind=push.TICKET_REPLIES,
+            view_all=TICKETS_VIEW_ALL,
+            view_mine=TICKETS_VIEW_MINE,
+            contact_id=event.contact_id,
+        )
+        await push.queue_push(
+            s,
+            cause_event_id=event_id,
+            subscriptions=subs,
+            kind=push.TICKET_REPLIES,
+            customer_id=event.customer_id,
+            title=f"New reply on ticket #{event.number}",
+            text=event.subject,
+            path=f"/tickets/{event.ticket_id}",
+        )
+
+    return handle
+
+
+def estimate_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
+    async def handle(s: AsyncSession, event: billing_events_pb2.EstimateSent, event_id: str) -> None:
+        customer_id = event.meta.customer_id
+        subs = await push.subscribers(
+            s,
+            customer_id=customer_id,
+            kind=push.ESTIMATES,
+            view_all=ESTIMATES_VIEW_ALL,
+            view_mine=ESTIMATES_VIEW_MINE,
+            contact_id=event.contact_id,
+        )
+        await push.queue_push(
+            s,
+            cause_event_id=event_id,
+            subscriptions=subs,
+            kind=push.ESTIMATES,
+            customer_id=customer_id,
+            title=f"Estimate {event.number} awaits your approval",
+            text="Read it and approve or decline it in the portal.",
+            path=f"/billing/estimates/{event.estimate_id}",
+        )
+
+    return handle
+
+
+def invoice_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
+    async def handle(s: AsyncSession, event: billing_events_pb2.InvoiceCreated, event_id: str) -> None:
+        customer_id = event.meta.customer_id
+        subs = await push.subscribers(
+            s, customer_id=customer_id, kind=push.INVOICES, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE
+        )
+        await push.queue_push(
+            s,
+            cause_event_id=event_id,
+            subscriptions=subs,
+            kind=push.INVOICES,
+            customer_id=customer_id,
+            title=f"New invoice {event.number}",
+            text="A new invoice is ready in the portal.",
+            path=f"/billing/invoices/{event.invoice_id}",
+        )
+
+    return handle
+
+
+def access_request_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
+    async def handle(s: AsyncSession, event: remote_events_pb2.AccessRequested, event_id: str) -> None:
+        customer_id = event.meta.customer_id
+        subs = await push.subscribers(
+            s,
+            customer_id=customer_id,
+            kind=push.REMOTE_REQUESTS,
+            view_all=ASSETS_VIEW_ALL,
+            view_mine=ASSETS_VIEW_MINE,
+            mine_without_contact=True,
+        )
+        await push.queue_push(
+            s,
+            cause_event_id=event_id,
+            subscriptions=subs,
+            kind=push.REMOTE_REQUESTS,
+            customer_id=customer_id,
+            title="Remote access requested",
+            text=f"{event.requested_by or 'A technician'} asks to connect to {event.asset_name or 'a device'}.",
+            path="/remote-requests",
+        )
+
+    return handle
