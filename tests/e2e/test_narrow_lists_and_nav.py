@@ -40,6 +40,7 @@ PORTAL_LISTS = {
     "/documents": "main table tbody tr",
     "/credentials": "main table tbody tr",
     "/kb": "ul.kb-list li",
+    "/billing": "main table tbody tr",
     "/remote-requests": "#pending-requests tbody tr",
 }
 STAFF_LISTS = {
