@@ -12,13 +12,13 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gateway.areas import navigation
 from gateway.clients import Backends
 from gateway.clients.knowledge import Article
 from gateway.edge.errors import NOT_FOUND
 from gateway.web.deps import PortalPage
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,7 +59,7 @@ def _row(t: Translator, a: Article) -> ArticleRow:
 @router.get("/kb")
 async def kb_list(request: Request, session: PortalPage) -> Response:
     pages = _pages(request)
-    if not session.principal.has(perm.KNOWLEDGE_BASE_VIEW):
+    if not navigation.may_open(session.principal, "kb"):
         return pages.error(request, NOT_FOUND, session=session)
     t = pages.translator(request)
     query = " ".join(request.query_params.get("q", "").split())[:QUERY_MAX]
@@ -90,7 +90,7 @@ async def kb_list(request: Request, session: PortalPage) -> Response:
 @router.get("/kb/{article_id}")
 async def kb_article(request: Request, session: PortalPage, article_id: str) -> Response:
     pages = _pages(request)
-    if not session.principal.has(perm.KNOWLEDGE_BASE_VIEW):
+    if not navigation.may_open(session.principal, "kb"):
         return pages.error(request, NOT_FOUND, session=session)
     try:
         article = await _backends(request).knowledge.get_article(session.principal_token, article_id[:64])

@@ -9,6 +9,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from gateway.areas.navigation import portal_nav
 from gateway.edge.errors import Kind
 from gateway.edge.middleware import page_csp
 from gateway.edge.portal_controls import origin, request_controls
@@ -46,6 +47,8 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # The portal's main navigation in base.html: the areas the signed-in group may open.
+        env.globals["portal_nav"] = portal_nav
         self._env = env
         self._templates = {name: env.get_template(name) for name in _PAGES}
         self.translators = load_translators()

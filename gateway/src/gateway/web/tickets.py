@@ -24,7 +24,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from gateway.areas import assets as assets_rules
-from gateway.areas import ticket_statuses
+from gateway.areas import navigation, ticket_statuses
 from gateway.areas import tickets as tickets_rules
 from gateway.areas.tickets import (
     COMMENT_MAX,
@@ -104,7 +104,7 @@ async def _list(request: Request, session: Session, f: Filters, *, cursor: str =
 @router.get("/tickets")
 async def tickets_list(request: Request, session: PortalPage) -> Response:
     p = session.principal
-    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
+    if not navigation.may_open(p, "tickets"):
         return _pages(request).error(request, NOT_FOUND, session=session)
     await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
     f = read_filters(request, session)
@@ -152,7 +152,7 @@ def _csv_cell(value: str) -> str:
 @router.get("/tickets.csv")
 async def tickets_csv(request: Request, session: PortalPage) -> Response:
     p = session.principal
-    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
+    if not navigation.may_open(p, "tickets"):
         return _pages(request).error(request, NOT_FOUND, session=session)
     await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
     f = read_filters(request, session)
@@ -379,7 +379,7 @@ def hours_text(t: Translator, hours: float) -> str:
 async def ticket_charts(request: Request, session: PortalPage) -> Response:
     pages = _pages(request)
     p = session.principal
-    if not (p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE)):
+    if not navigation.may_open(p, "tickets"):
         return pages.error(request, NOT_FOUND, session=session)
     t = pages.translator(request)
     data = await _backends(request).knowledge.ticket_charts(session.principal_token)
