@@ -71,7 +71,13 @@ def test_the_layout_api_lists_every_key_and_refuses_unknown_ones(stack):  # noqa
             home = c.get("/api/v1/home").json()
         assert "open_tickets" not in home["order"] and home["tickets"] is None
         assert home["order"][0] == "recent_faq" and home["order"].index("open_invoices") > 0
-        # A portal session cannot use the staff API.
+        # The default scope "mine": the ticket list and the asset list open on Mine when the address names none.
+        cookie = {"Cookie": f"portal_session={api_sign_in(stack, ACME.login, ACME.password)}; lang=en"}
+        with httpx.Client(base_url=stack.gateway_url, headers=cookie, timeout=15) as c:
+            tickets = c.get("/tickets").text
+            assert 'name="scope" value="mine" checked' in tickets, "the ticket list opens on Mine"
+            assert 'name="scope" value="all" checked' in c.get("/tickets?scope=all").text
+            # A portal session cannot use the staff API.
         with api(stack, api_sign_in(stack, ACME.login, ACME.password)) as c:
             assert c.get("/api/v1/staff/home-layout").status_code in (401, 403)
     finally:

@@ -98,6 +98,10 @@ def _options(t: Translator, s: HomeSections) -> list[str] | None:
 def _context(request: Request, session: Session, s: HomeSections) -> dict:
     t = pages(request).translator(request)
     billing = billing_rows.home_sections(t, session, s.billing)
+    if billing is not None:
+        # Every name the sections read, also when billing is down (the templates are strict about names).
+        empty = {"p": billing_rows.perms(session), "held": set(), "pending": [], "overview": None}
+        billing = {**empty, "payments": None, "estimates": None, "invoices": None, **billing}
     if billing is not None and not billing.get("unavailable"):
         summary = s.billing.summary
         billing["held"] = {a.invoice_id for x in summary.pending_payments for a in x.allocations}
