@@ -28,6 +28,7 @@ from gateway.edge.sessions import Session
 from gateway.web import charts_svg
 from gateway.web.deps import PortalPage, backends, pages
 from gateway.web.i18n import Translator
+from gateway.web.tickets import hours_text, priority_label
 from gateway.web.views import billing as billing_rows
 from gateway.web.views.billing import brand_name
 from gateway.web.views.home import home_view
@@ -50,19 +51,15 @@ def layout_of(request: Request) -> HomeLayout | None:
     return controls.home_layout if controls is not None else None
 
 
-def _priority(t: Translator, value: str) -> str:
-    return t.label("priority", value) if value else t("kb.charts.no_priority")
-
-
 def _charts(t: Translator, s: HomeSections) -> dict | None:
     """The charts widget's two SVGs (web/charts_svg.py), or None when there is nothing to plot (the widget hides)."""
     if s.charts is None or not s.charts.available or not s.charts.items:
         return None
     data = s.charts.items[0]
-    pie = charts_svg.pie([(_priority(t, c.priority), c.count) for c in data.open_by_priority])
+    # The same labels and numbers as the ticket charts page (web/tickets.py).
+    pie = charts_svg.pie([(priority_label(t, c.priority), c.count) for c in data.open_by_priority])
     points = [
-        (_priority(t, r.priority), r.mean_hours, f"{r.mean_hours:.1f}".replace(".", "," if t.lang == "fr" else "."))
-        for r in data.resolution_by_priority
+        (priority_label(t, r.priority), r.mean_hours, hours_text(t, r.mean_hours)) for r in data.resolution_by_priority
     ]
     line = charts_svg.line(points, decimal="," if t.lang == "fr" else ".")
     if not pie.slices and not line.points:
