@@ -1,11 +1,15 @@
 """The home's order (SPEC H3) as the gateway applies it: staff's order and switches, then the group's permissions;
-keys identity does not list yet appear at the end, keys the gateway does not know are skipped; up/down moves."""
+keys identity does not list yet appear at the end, keys the gateway does not know are skipped; up/down moves; the
+lock of a paid invoice whose ticket is still open."""
 
 from __future__ import annotations
 
-from gateway.areas.home import KEYS, move, ordered_keys
+from types import SimpleNamespace
+
+from gateway.areas.home import KEYS, Section, _locked, move, ordered_keys
 from gateway.clients.portal_controls import HomeLayout
 from gateway.edge.sessions import Session
+from portal.billing.v1 import billing_pb2
 from servicekit import permissions as perm
 from servicekit.principal import KIND_PORTAL_USER, Principal
 
@@ -41,3 +45,15 @@ def test_up_and_down_swap_with_the_neighbour_and_stop_at_the_ends() -> None:
     assert move(items, "b", "down") == (("a", True), ("c", True), ("b", False))
     assert move(items, "a", "up") == items and move(items, "c", "down") == items
     assert move(items, "zzz", "up") == items and move(items, "b", "sideways") == items
+
+
+def test_the_lock_marks_paid_invoices_whose_ticket_is_still_open() -> None:
+    paid_open = billing_pb2.Invoice(id="i1", number="INV-1", status="paid", ticket_id="t-open")
+    paid_closed = billing_pb2.Invoice(id="i2", number="INV-2", status="paid", ticket_id="t-closed")
+    unpaid = billing_pb2.Invoice(id="i3", number="INV-3", status="open", ticket_id="t-open")
+    no_ticket = billing_pb2.Invoice(id="i4", number="INV-4", status="paid")
+    listed = Section(True, [billing_pb2.ListInvoicesResponse(invoices=[paid_open, paid_closed, unpaid, no_ticket])])
+    open_tickets = Section(True, [SimpleNamespace(id="t-open")])
+    assert [i.number for i in _locked(listed, open_tickets)] == ["INV-1"]
+    # Tickets down, or billing's list missing: no lock rather than a wrong one.
+    assert _locked(listed, Section(False, [])) == [] and _locked(Section(True, [None]), open_tickets) == []
