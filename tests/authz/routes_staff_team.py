@@ -57,6 +57,14 @@ STAFF_ROLE_ROUTES: list[tuple[str, str, tuple[str, ...], dict | None, dict | Non
     ("PUT", "/api/v1/staff/portal-controls/off-switch", (ADMIN,), {"disabled": False}, None),
     ("PUT", "/api/v1/staff/portal-controls/branding", (ADMIN,), {}, None),
     ("PUT", "/api/v1/staff/portal-controls/renewal-notice", (ADMIN,), {"days": 30}, None),
+    # The portal home's layout (H3): both roles read it, admins change it (identity decides, on staff_role). The
+    # changes here store the default layout, which other tests expect.
+    ("GET", "/api/v1/staff/home-layout", (ADMIN, TECHNICIAN), None, None),
+    ("PUT", "/api/v1/staff/home-layout", (ADMIN,), {"items": [], "default_scope": "all"}, None),
+    ("DELETE", "/api/v1/staff/home-layout", (ADMIN,), None, None),
+    ("GET", "/staff/settings/home", (ADMIN, TECHNICIAN), None, None),
+    ("POST", "/staff/settings/home/move", (ADMIN,), None, {"key": "no-such-key", "direction": "up"}),
+    ("POST", "/staff/settings/home/reset", (ADMIN,), None, {}),
     (
         "PUT",
         "/api/v1/staff/email-templates/login_details/en",

@@ -143,6 +143,7 @@ def test_a_technician_principal_is_refused_the_admin_rpcs_over_grpc(staff_users:
         (identity.CreatePermissionGroup, identity_pb2.CreatePermissionGroupRequest(name="Never")),
         (identity.UpdatePortalSettings, identity_pb2.UpdatePortalSettingsRequest()),
         (identity.UpdatePortalControls, identity_pb2.UpdatePortalControlsRequest()),
+        (identity.UpdateHomeLayout, identity_pb2.UpdateHomeLayoutRequest(reset=True)),
     ):
         with pytest.raises(grpc.RpcError) as refused:
             call(request, timeout=DEADLINE, metadata=md)

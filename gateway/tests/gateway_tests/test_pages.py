@@ -90,7 +90,8 @@ async def test_home_attachments_section_lists_documents_then_view_all(gw: Gatewa
     assert "Network diagram.pdf" in section and "47 KB" in section
     assert 'href="/documents/00000000-0000-4000-8000-00000000d0c1/download"' in section
     assert 'href="/documents"' in section
-    assert gw.world.calls["ListDocuments"] == 1
+    # One call for the Attachments section, one for the Recent documents widget (newest first).
+    assert gw.world.calls["ListDocuments"] == 2
 
 
 async def test_home_hides_sections_the_group_does_not_allow(gw: Gateway) -> None:
@@ -111,8 +112,9 @@ async def test_a_backend_that_is_down_shows_unavailable_in_its_section(backends)
         await g.sign_in()
         r = await g.client.get("/")
     assert r.status_code == 200
-    invoices = r.text.split('id="invoices-heading"', 1)[1].split("</section>", 1)[0]
-    assert "temporarily unavailable" in invoices
+    for heading in ("overview-heading", "open-heading", "payments-heading", "estimates-heading"):
+        section = r.text.split(f'id="{heading}"', 1)[1].split("</section>", 1)[0]
+        assert "temporarily unavailable" in section, heading
     assert "Printer on 2nd floor jams" in r.text and "Reception PC" in r.text
 
 

@@ -102,9 +102,22 @@ async def download(docs, token, who: Principal, doc_id: str, *, thumbnail: bool 
     return parts[0].document, b"".join(p.chunk for p in parts[1:]), [len(p.chunk) for p in parts[1:]]
 
 
-async def listed(docs, token, who: Principal, *, customer: str = "", query: str = "", size: int = 0, cursor: str = ""):  # noqa: ANN001, ANN201
+async def listed(
+    docs,
+    token,
+    who: Principal,
+    *,
+    customer: str = "",
+    query: str = "",
+    size: int = 0,
+    cursor: str = "",
+    newest: bool = False,
+):  # noqa: ANN001, ANN201, E501
     req = documents_pb2.ListDocumentsRequest(
-        customer_id=customer, query=query, page=common_pb2.PageRequest(page_size=size, cursor=cursor)
+        customer_id=customer,
+        query=query,
+        page=common_pb2.PageRequest(page_size=size, cursor=cursor),
+        newest_first=newest,
     )
     return await docs.ListDocuments(req, **call_options(token(who)))
 
@@ -260,6 +273,14 @@ async def test_search_by_name_and_keyset_pages_oldest_first(docs, token):
         if not (cursor := page.page.next_cursor):
             break
     assert seen == [d.id for d in made]
+    # Newest first (the home's Recent documents), across pages too.
+    seen, cursor = [], ""
+    while True:
+        page = await listed(docs, token, VIEWER_A, query="REPORT", size=2, cursor=cursor, newest=True)
+        seen += [d.id for d in page.documents]
+        if not (cursor := page.page.next_cursor):
+            break
+    assert seen == [d.id for d in reversed(made)]
     assert [d.filename for d in (await listed(docs, token, VIEWER_A, query="100%")).documents] == ["invoice_100%.txt"]
     assert (await listed(docs, token, VIEWER_A, query="t_1")).documents == []  # `_` is a letter here
     code = await code_of(listed(docs, token, VIEWER_A, cursor="garbage!"))

@@ -26,6 +26,7 @@ from gateway.api.staff import billing as staff_billing
 from gateway.api.staff import credentials as staff_credentials
 from gateway.api.staff import customers as staff_customers
 from gateway.api.staff import documents as staff_documents
+from gateway.api.staff import home as staff_home
 from gateway.api.staff import knowledge as staff_knowledge
 from gateway.api.staff import portal_controls as staff_portal_controls
 from gateway.api.staff import portal_settings as staff_portal_settings
@@ -56,6 +57,7 @@ ROUTERS = (
     staff_knowledge.router,
     staff_billing.router,
     staff_portal_controls.router,
+    staff_home.router,
     staff_secure_links.router,
     staff_team.router,
     staff_assets.router,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.areas.tickets import DESCRIPTION_MAX, SUBJECT_MAX
 from gateway.clients.documents import Document
+from gateway.clients.knowledge import Article, TicketCharts
 from gateway.clients.schemas import Asset, Invoice, ScriptRun, Ticket
 
 T = TypeVar("T")
@@ -83,6 +84,26 @@ class Home(BaseModel):
     attachments: HomeSection[Document] | None = Field(
         None, description="The 10 oldest public documents (Attachments - View Public); null when not shown"
     )
+    order: list[str] = Field(
+        [],
+        description="SPEC H3: the keys of the sections and widgets the home shows, in the order staff set "
+        "(enabled by staff and allowed by the group)",
+    )
+    credentials: HomeSection[HomeCredential] | None = Field(None, description="Names only, never a secret")
+    recent_tickets: HomeSection[Ticket] | None = Field(None, description="The 5 most recently updated tickets")
+    recent_documents: HomeSection[Document] | None = Field(None, description="The 5 newest public documents")
+    recent_faq: HomeSection[Article] | None = Field(None, description="The 5 latest knowledge-base articles")
+    charts: HomeSection[TicketCharts] | None = Field(
+        None, description="One item: open tickets and resolution time by priority"
+    )
+    locked_invoices: list[Invoice] = Field(
+        [], description="Paid invoices whose ticket is still open (the lock icon of the open invoices section)"
+    )
+
+
+class HomeCredential(BaseModel):
+    id: str
+    name: str
 
 
 class TicketPage(BaseModel):

@@ -1,16 +1,23 @@
-"""The portal home's sections, fetched concurrently, one backend call each; pages and the API share it."""
+"""The portal home's sections and widgets (SPEC H1, H2) in the order staff set (H3), fetched concurrently, one
+backend call each; pages, the JSON API and the live updates (X9) share it.
+
+A section the group does not allow, or that staff disabled, is None and not fetched; a service that is down
+gives its own sections `available=False` (the page says "unavailable" there and nowhere else).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
+from gateway.areas.remote import AgentLine, agent_line
 from gateway.clients import Backends
+from gateway.clients.portal_controls import HomeLayout
 from gateway.clients.schemas import Invoice, Page
 from gateway.edge.sessions import Session
 from servicekit import permissions as perm
@@ -19,6 +26,49 @@ log = logging.getLogger(__name__)
 
 HOME_TICKETS = 20
 HOME_ROWS = 10
+# Seed 004: the recent tickets, documents and FAQ widgets show five each.
+WIDGET_ROWS = 5
+# How many of the newest invoices are looked at for "paid, but its ticket is still open" (the lock, seed 000).
+LOCK_LOOKBACK = 20
+
+# Every section and widget the home can show, in the default order (identity's home_layout.KEYS is the same list;
+# tests/e2e/test_home_layout.py holds them equal through the staff API).
+KEYS: tuple[str, ...] = (
+    "renewal_notice",
+    "announcements",
+    "shortcuts",
+    "account_overview",
+    "open_tickets",
+    "open_invoices",
+    "recent_payments",
+    "estimates",
+    "attachments",
+    "assets",
+    "script_runs",
+    "credentials",
+    "charts",
+    "recent_tickets",
+    "recent_documents",
+    "recent_faq",
+)
+BILLING_KEYS = ("account_overview", "open_invoices", "recent_payments", "estimates")
+# Seed 004's widgets; the other keys are the modules of seed 000 (the console labels them so).
+WIDGETS = ("renewal_notice", "announcements", "shortcuts", "charts", "recent_tickets", "recent_documents", "recent_faq")
+
+
+def kind_of(key: str) -> str:
+    return "widget" if key in WIDGETS else "module"
+
+
+def move(items: tuple[tuple[str, bool], ...], key: str, direction: str) -> tuple[tuple[str, bool], ...]:
+    """The layout with `key` swapped with its neighbour ("up" or "down"); unchanged at an end or for an unknown key."""
+    out = list(items)
+    at = next((i for i, (k, _) in enumerate(out) if k == key), None)
+    step = {"up": -1, "down": 1}.get(direction)
+    if at is None or step is None or not 0 <= at + step < len(out):
+        return tuple(out)
+    out[at], out[at + step] = out[at + step], out[at]
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,29 +97,75 @@ class HomeSections:
     attachments: Section | None = None
     # Staff's pending remote access requests (X1): the home shows a notice only when there are some.
     access_requests: Section | None = None
+    credentials: Section | None = None
+    recent_tickets: Section | None = None
+    recent_documents: Section | None = None
+    recent_faq: Section | None = None
+    # One item: tickets' TicketCharts.
+    charts: Section | None = None
+    # The assets' agents by asset id (the Remote column); None when remote did not answer.
+    agents: dict[str, AgentLine] | None = None
+    # Paid invoices whose ticket is still open (the lock icon of seed 000), newest first.
+    locked_invoices: list[Invoice] = field(default_factory=list)
+    # Customer names by id for the invoices' Customer column (the user's own customer and its subsidiaries).
+    customer_names: dict[str, str] = field(default_factory=dict)
+    # The stored payment options (billing's PaymentProfile messages) beside the account overview, when the group may
+    # manage them; None otherwise or when billing did not answer.
+    payment_options: list[Any] | None = None
+    # The keys to show, in order: enabled by staff and allowed by the group.
+    order: tuple[str, ...] = ()
+
+
+def _any(p, *names: str) -> bool:  # noqa: ANN001 - Principal
+    return any(p.has(n) for n in names)
+
+
+def allowed_keys(session: Session) -> dict[str, bool]:
+    """Which of the home's sections and widgets the user's group allows (the services check again)."""
+    p = session.principal
+    tickets = _any(p, perm.TICKETS_VIEW_ALL, perm.TICKETS_VIEW_MINE)
+    attachments = p.has(perm.ATTACHMENTS_VIEW_PUBLIC)
+    return {
+        "renewal_notice": True,
+        "announcements": True,
+        "shortcuts": tickets or _any(p, perm.TICKETS_CREATE, perm.DOCUMENTS_UPLOAD),
+        "account_overview": p.has(perm.ACCOUNT_OVERVIEW_VIEW),
+        "open_tickets": tickets,
+        "open_invoices": _any(p, perm.INVOICES_VIEW_ALL, perm.INVOICES_VIEW_MINE),
+        "recent_payments": _any(p, perm.PAYMENTS_VIEW_ALL, perm.PAYMENTS_VIEW_MINE),
+        "estimates": _any(p, perm.ESTIMATES_VIEW_ALL, perm.ESTIMATES_VIEW_MINE),
+        "attachments": attachments,
+        "assets": _any(p, perm.ASSETS_VIEW_ALL, perm.ASSETS_VIEW_MINE),
+        "script_runs": p.has(perm.ASSETS_RUN_SCRIPT),
+        "credentials": _any(p, perm.CREDENTIALS_VIEW_ALL, perm.CREDENTIALS_VIEW_MINE),
+        "charts": tickets,
+        "recent_tickets": tickets,
+        "recent_documents": attachments,
+        "recent_faq": p.has(perm.KNOWLEDGE_BASE_VIEW),
+    }
 
 
 def allowed_sections(session: Session) -> dict[str, bool]:
-    p = session.principal
+    """The backend calls the group allows at all (kept for the callers that ask by call name)."""
+    keys = allowed_keys(session)
     return {
-        "tickets": p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE),
-        "billing": any(
-            p.has(x)
-            for x in (
-                perm.ACCOUNT_OVERVIEW_VIEW,
-                perm.INVOICES_VIEW_ALL,
-                perm.INVOICES_VIEW_MINE,
-                perm.PAYMENTS_VIEW_ALL,
-                perm.PAYMENTS_VIEW_MINE,
-                perm.ESTIMATES_VIEW_ALL,
-                perm.ESTIMATES_VIEW_MINE,
-            )
-        ),
-        "assets": p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE),
-        "script_runs": p.has(perm.ASSETS_RUN_SCRIPT),
-        "attachments": p.has(perm.ATTACHMENTS_VIEW_PUBLIC),
-        "access_requests": p.has(perm.ASSETS_VIEW_ALL) or p.has(perm.ASSETS_VIEW_MINE),
+        "tickets": keys["open_tickets"],
+        "billing": any(keys[k] for k in BILLING_KEYS),
+        "assets": keys["assets"],
+        "script_runs": keys["script_runs"],
+        "attachments": keys["attachments"],
+        "access_requests": keys["assets"],
     }
+
+
+def ordered_keys(layout: HomeLayout | None, session: Session) -> tuple[str, ...]:
+    """The keys the home shows, in the configured order: enabled by staff, allowed by the group. A key identity does
+    not list (older identity) is appended enabled; a key the gateway does not know is skipped."""
+    allowed = allowed_keys(session)
+    items = list(layout.items) if layout is not None else []
+    listed = {k for k, _ in items}
+    items += [(k, True) for k in KEYS if k not in listed]
+    return tuple(k for k, enabled in items if enabled and k in allowed and allowed[k])
 
 
 async def _section(name: str, call: Awaitable[Any]) -> Section | None:
@@ -84,7 +180,7 @@ async def _section(name: str, call: Awaitable[Any]) -> Section | None:
             return None
         log.warning("home section unavailable", extra={"section": name, "code": code.name})
         return Section(available=False, items=[])
-    # Lists come as a Page of items; billing's summary is one message, kept whole as the only item.
+    # Lists come as a Page of items; one message (billing's summary, the charts) is kept whole as the only item.
     return Section(available=True, items=page.items if isinstance(page, Page) else [page])
 
 
@@ -92,34 +188,116 @@ async def _none() -> None:
     return None
 
 
-async def load_home(backends: Backends, session: Session) -> HomeSections:
-    allowed = allowed_sections(session)
+async def _quiet(call: Awaitable[Any], default: Any) -> Any:  # noqa: ANN401
+    """An extra that only decorates a section (the lock icons, subsidiaries' names): missing is not an error."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        return default
+
+
+async def _assets_with_agents(backends: Backends, token: str) -> tuple[Any, dict[str, AgentLine] | None]:
+    page = await backends.assets.list_assets(token, page_size=HOME_ROWS)
+    ids = [a.id for a in page.items]
+    if not ids:
+        return page, {}
+    try:
+        agents = await backends.remote.list_agents(token, asset_ids=ids)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        return page, None
+    return page, {i: agent_line(agents, i) for i in ids}
+
+
+async def load_home(
+    backends: Backends,
+    session: Session,
+    layout: HomeLayout | None = None,
+    *,
+    only: Iterable[str] | None = None,
+) -> HomeSections:
+    """The home's sections in the layout's order; `only` limits the fetching to these keys (a live update)."""
+    order = ordered_keys(layout, session)
+    wanted = set(order) if only is None else set(order) & set(only)
     token = session.principal_token
-    calls = {
-        "tickets": lambda: backends.tickets.list_tickets(token, page_size=HOME_TICKETS, open_only=True),
+    billing_wanted = bool(wanted & set(BILLING_KEYS))
+    tickets_wanted = "open_tickets" in wanted or ("open_invoices" in wanted and allowed_keys(session)["open_tickets"])
+    calls: dict[str, tuple[bool, Callable[[], Awaitable[Any]]]] = {
+        "tickets": (
+            tickets_wanted,
+            lambda: backends.tickets.list_tickets(token, page_size=HOME_TICKETS, open_only=True),
+        ),
         # Account overview, open invoices, recent payments and estimates: one call, each section as the group allows.
-        "billing": lambda: backends.billing.portal_summary(token, rows=HOME_ROWS),
-        "assets": lambda: backends.assets.list_assets(token, page_size=HOME_ROWS),
-        "script_runs": lambda: backends.remote.list_script_runs(token, page_size=HOME_ROWS),
-        "attachments": lambda: backends.documents.list(token, page_size=HOME_ROWS),
-        "access_requests": lambda: backends.remote.list_access_requests(token, status="pending", page_size=HOME_ROWS),
+        "billing": (billing_wanted, lambda: backends.billing.portal_summary(token, rows=HOME_ROWS)),
+        "assets": ("assets" in wanted, lambda: _assets_with_agents(backends, token)),
+        "script_runs": ("script_runs" in wanted, lambda: backends.remote.list_script_runs(token, page_size=HOME_ROWS)),
+        "attachments": ("attachments" in wanted, lambda: backends.documents.list(token, page_size=HOME_ROWS)),
+        "access_requests": (
+            only is None and allowed_keys(session)["assets"],
+            lambda: backends.remote.list_access_requests(token, status="pending", page_size=HOME_ROWS),
+        ),
+        "credentials": ("credentials" in wanted, lambda: backends.credentials.list(token, page_size=HOME_ROWS)),
+        "recent_tickets": (
+            "recent_tickets" in wanted,
+            lambda: backends.tickets.list_tickets(token, page_size=WIDGET_ROWS, sort="updated"),
+        ),
+        "recent_documents": (
+            "recent_documents" in wanted,
+            lambda: backends.documents.list(token, page_size=WIDGET_ROWS, newest_first=True),
+        ),
+        "recent_faq": ("recent_faq" in wanted, lambda: backends.knowledge.list_articles(token, page_size=WIDGET_ROWS)),
+        "charts": ("charts" in wanted, lambda: backends.knowledge.ticket_charts(token)),
+        "options": (
+            "account_overview" in wanted and session.principal.has(perm.PAYMENT_OPTIONS_MANAGE),
+            lambda: _quiet(backends.billing.profiles(token), None),
+        ),
+        "paid": (
+            "open_invoices" in wanted and tickets_wanted,
+            lambda: _quiet(backends.billing.list_invoices(token, page_size=LOCK_LOOKBACK), None),
+        ),
     }
-    tickets, billing, assets, script_runs, attachments, access_requests = await asyncio.gather(
-        *(_section(name, make()) if allowed[name] else _none() for name, make in calls.items())
-    )
+    results = await asyncio.gather(*(_section(name, make()) if on else _none() for name, (on, make) in calls.items()))
+    got = dict(zip(calls, results, strict=True))
+
+    assets, agents = got["assets"], None
+    if assets is not None and assets.available:
+        page, agents = assets.items[0]
+        assets = Section(True, page.items)
+    billing = got["billing"]
     summary = (
         BillingSummary(available=billing.available, summary=billing.items[0] if billing.items else None)
         if billing
         else None
     )
+    tickets = got["tickets"]
+    invoices = _open_invoices(billing, session) if "open_invoices" in wanted else None
+    locked = _locked(got["paid"], tickets)
+    names = await _customer_names(backends, session, invoices, locked)
+    options = got["options"]
+    payment_options = (
+        list(options.items[0].profiles) if options is not None and options.available and options.items[0] else None
+    )
     return HomeSections(
-        tickets=tickets,
-        invoices=_open_invoices(billing, session),
+        tickets=tickets if "open_tickets" in wanted else None,
+        invoices=invoices,
         assets=assets,
-        script_runs=script_runs,
+        script_runs=got["script_runs"],
         billing=summary,
-        attachments=attachments,
-        access_requests=access_requests,
+        attachments=got["attachments"],
+        access_requests=got["access_requests"],
+        credentials=got["credentials"],
+        recent_tickets=got["recent_tickets"],
+        recent_documents=got["recent_documents"],
+        recent_faq=got["recent_faq"],
+        charts=got["charts"],
+        agents=agents,
+        locked_invoices=locked,
+        customer_names=names,
+        payment_options=payment_options,
+        order=order,
     )
 
 
@@ -133,3 +311,30 @@ def _open_invoices(billing: Section | None, session: Session) -> Section | None:
     if not summary.invoices_shown:
         return None
     return Section(available=True, items=[Invoice.from_proto(i) for i in summary.open_invoices])
+
+
+def _locked(paid: Section | None, tickets: Section | None) -> list[Invoice]:
+    """Paid invoices whose ticket is among the open tickets (seed 000: the Paid column's lock icon)."""
+    if paid is None or not paid.available or not paid.items or tickets is None or not tickets.available:
+        return []
+    resp = paid.items[0]
+    if resp is None:
+        return []
+    open_ids = {t.id for t in tickets.items}
+    return [
+        Invoice.from_proto(i) for i in resp.invoices if i.status == "paid" and i.ticket_id and i.ticket_id in open_ids
+    ]
+
+
+async def _customer_names(
+    backends: Backends, session: Session, invoices: Section | None, locked: list[Invoice]
+) -> dict[str, str]:
+    own = session.principal.customer_id
+    names = {own: session.customer_name} if own else {}
+    rows = [*(invoices.items if invoices is not None else []), *locked]
+    others = sorted({i.customer_id for i in rows if i.customer_id and i.customer_id not in names})
+    looked = await asyncio.gather(
+        *(_quiet(backends.identity.customer_name_and_warning(session.principal_token, c), ("", "")) for c in others)
+    )
+    names.update({c: n for c, (n, _) in zip(others, looked, strict=True) if n})
+    return names

@@ -39,6 +39,8 @@ class Filters(NamedTuple):
     scope: str  # "all" or "mine"
     site_id: str = ""
     asset_id: str = ""
+    # SPEC H3: the scope a list opens with when the address names none (staff's default, "all" or "mine").
+    default_scope: str = "all"
 
     def params(self) -> list[tuple[str, str]]:
         """The filters as a page's query string."""
@@ -48,7 +50,7 @@ class Filters(NamedTuple):
         out += [("status", s) for s in self.status_in] + [("not_status", s) for s in self.status_not_in]
         if self.sort != "newest":
             out.append(("sort", self.sort))
-        if self.scope != "all":
+        if self.scope != self.default_scope:
             out.append(("scope", self.scope))
         if self.site_id:
             out.append(("site_id", self.site_id))

@@ -88,10 +88,20 @@ class DocumentsClient:
         return Document.from_proto(resp.document)
 
     async def list(
-        self, token: str, *, customer_id: str = "", query: str = "", page_size: int = 0, cursor: str = ""
+        self,
+        token: str,
+        *,
+        customer_id: str = "",
+        query: str = "",
+        page_size: int = 0,
+        cursor: str = "",
+        newest_first: bool = False,
     ) -> Page[Document]:
         req = documents_pb2.ListDocumentsRequest(
-            customer_id=customer_id, query=query, page=common_pb2.PageRequest(page_size=page_size, cursor=cursor)
+            customer_id=customer_id,
+            query=query,
+            page=common_pb2.PageRequest(page_size=page_size, cursor=cursor),
+            newest_first=newest_first,
         )
         resp = await self._call(self._stub.ListDocuments, req, token)
         return Page(items=[Document.from_proto(d) for d in resp.documents], next_cursor=resp.page.next_cursor or None)

@@ -11,6 +11,25 @@ from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 
 
 @dataclass(frozen=True, slots=True)
+class HomeLayout:
+    """SPEC H3: the home's keys in order, each enabled or not, and the default list scope ("all" or "mine").
+    Empty items (identity not read yet, or down) means the gateway's default order, everything enabled."""
+
+    items: tuple[tuple[str, bool], ...] = ()
+    default_scope: str = "all"
+
+    @classmethod
+    def from_proto(cls, m: identity_pb2.HomeLayout) -> HomeLayout:
+        return cls(tuple((i.key, i.enabled) for i in m.items), m.default_scope or "all")
+
+    def to_proto(self) -> identity_pb2.HomeLayout:
+        return identity_pb2.HomeLayout(
+            items=[identity_pb2.HomeLayoutItem(key=k, enabled=e) for k, e in self.items],
+            default_scope=self.default_scope,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PortalControls:
     disabled: bool = False
     redirect_url: str = ""
@@ -18,6 +37,7 @@ class PortalControls:
     logo_url: str = ""
     custom_css_url: str = ""
     renewal_notice_days: int = 0
+    home_layout: HomeLayout = HomeLayout()
 
     @classmethod
     def from_proto(cls, c: identity_pb2.PortalControls) -> PortalControls:
@@ -28,6 +48,7 @@ class PortalControls:
             logo_url=c.branding.logo_url,
             custom_css_url=c.branding.custom_css_url,
             renewal_notice_days=c.renewal_notice_days,
+            home_layout=HomeLayout.from_proto(c.home_layout),
         )
 
 
@@ -62,6 +83,18 @@ class PortalControlsClient:
         if renewal_notice_days is not None:
             req.renewal_notice_days = renewal_notice_days
         return PortalControls.from_proto((await self._call(self._stub.UpdatePortalControls, req, token)).controls)
+
+    async def home_layout(self, token: str) -> HomeLayout:
+        """Staff only: the layout with every key identity knows."""
+        resp = await self._call(self._stub.GetHomeLayout, identity_pb2.GetHomeLayoutRequest(), token)
+        return HomeLayout.from_proto(resp.layout)
+
+    async def update_home_layout(self, token: str, layout: HomeLayout | None) -> HomeLayout:
+        """Admins only: store `layout`, or put the default back when it is None."""
+        req = identity_pb2.UpdateHomeLayoutRequest(reset=True)
+        if layout is not None:
+            req = identity_pb2.UpdateHomeLayoutRequest(layout=layout.to_proto())
+        return HomeLayout.from_proto((await self._call(self._stub.UpdateHomeLayout, req, token)).layout)
 
     async def set_support_window(self, token: str, *, contact_id: str, start: str, end: str) -> identity_pb2.Contact:
         req = identity_pb2.SetSupportWindowRequest(contact_id=contact_id, support_start=start, support_end=end)

@@ -83,5 +83,6 @@ def include(app: FastAPI) -> None:
 
 
 async def close(app: FastAPI) -> None:
-    """What the pages hold open beyond a request: the live ticket feed."""
+    """What the pages hold open beyond a request: the live ticket and home feeds."""
     await tickets_live.close_feed(app)
+    await home.close_feed(app)

@@ -19,6 +19,7 @@ from gateway.clients import Backends
 from gateway.clients.schemas import Asset, Site
 from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.errors import NOT_FOUND, split_field
+from gateway.edge.portal_controls import request_controls
 from gateway.edge.sessions import Session
 from gateway.web.deps import PortalPage
 from gateway.web.forms import check_csrf, field, read_form
@@ -60,7 +61,12 @@ async def assets_list(request: Request, session: PortalPage) -> Response:
     qp = request.query_params
     query = " ".join(qp.get("q", "").split())[: rules.QUERY_MAX]
     tabs = rules.scope_tabs(p)
-    scope = qp.get("scope", "all") if qp.get("scope") in tabs else "all"
+    controls = request_controls(request)
+    # SPEC H3: with no scope in the address, the list opens on staff's default scope where the user has both tabs.
+    default = controls.home_layout.default_scope if controls is not None else "all"
+    default = default if default in tabs else "all"
+    scope = qp.get("scope", default)
+    scope = scope if scope in tabs else "all"
     cursor = qp.get("cursor", "")[:512]
     backends = _backends(request)
 
@@ -80,7 +86,7 @@ async def assets_list(request: Request, session: PortalPage) -> Response:
             raise
         page, cursor = await page_from(""), ""  # a stale or edited cursor: the first page rather than an error
     names, remote = await asyncio.gather(_site_names(request, session), list_column(request, session, page.items))
-    base = [*([("q", query)] if query else []), *([("scope", scope)] if scope != "all" else [])]
+    base = [*([("q", query)] if query else []), *([("scope", scope)] if scope != default else [])]
     return pages.render(
         request,
         "assets/list.html",

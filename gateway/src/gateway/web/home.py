@@ -1,35 +1,200 @@
-"""The portal home: what load_home fetched, as the page's sections."""
+"""The portal home (SPEC H1, H2): what load_home fetched, in the order staff set (H3), as the page's sections; the
+sections again as fragments, and a stream saying which changed (X9), for static/home-live.js.
+
+Live updates: the gateway's one NATS subscription per subject (clients/home_events.py) turns the services' events
+(tickets created, commented or closed; invoices, payments and estimates; assets and documents) into section names
+for the customer's open home pages. The page then fetches just those sections with its own session. Agents going
+online or offline publish no event: the Remote column is as fresh as the last fetch of the assets section.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from gateway.areas import ticket_statuses
-from gateway.areas.home import load_home
+from gateway.areas.home import KEYS, HomeSections, load_home, ordered_keys
+from gateway.clients.home_events import HomeFeed
+from gateway.clients.portal_controls import HomeLayout
+from gateway.edge.errors import UNAVAILABLE
+from gateway.edge.portal_controls import request_controls
+from gateway.edge.sessions import Session
+from gateway.web import charts_svg
 from gateway.web.deps import PortalPage, backends, pages
+from gateway.web.i18n import Translator
+from gateway.web.tickets import hours_text, priority_label
 from gateway.web.views import billing as billing_rows
+from gateway.web.views.billing import brand_name
 from gateway.web.views.home import home_view
 from servicekit import permissions as perm
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(include_in_schema=False)
+
+HEARTBEAT_SECONDS = 15.0
+# The browser's EventSource reconnects by itself; a bounded stream re-checks the session at each reconnect.
+STREAM_SECONDS = 300.0
+# Events arriving together (a payment pays two invoices) become one "changed" message.
+GATHER_SECONDS = 0.3
+
+
+def layout_of(request: Request) -> HomeLayout | None:
+    """Staff's layout as the portal controls carry it (read through the edge's cache, CACHE_SECONDS)."""
+    controls = request_controls(request)
+    return controls.home_layout if controls is not None else None
+
+
+def _charts(t: Translator, s: HomeSections) -> dict | None:
+    """The charts widget's two SVGs (web/charts_svg.py), or None when there is nothing to plot (the widget hides)."""
+    if s.charts is None or not s.charts.available or not s.charts.items:
+        return None
+    data = s.charts.items[0]
+    # The same labels and numbers as the ticket charts page (web/tickets.py).
+    pie = charts_svg.pie([(priority_label(t, c.priority), c.count) for c in data.open_by_priority])
+    points = [
+        (priority_label(t, r.priority), r.mean_hours, hours_text(t, r.mean_hours)) for r in data.resolution_by_priority
+    ]
+    line = charts_svg.line(points, decimal="," if t.lang == "fr" else ".")
+    if not pie.slices and not line.points:
+        return None
+    return {"pie": pie, "line": line}
+
+
+def _shortcuts(t: Translator, session: Session) -> list[tuple[str, str]]:
+    """Seed 004's shortcuts, each only when the group may use it."""
+    p = session.principal
+    out = []
+    if p.has(perm.TICKETS_CREATE):
+        out.append(("/tickets/new", t("home.shortcuts.new_ticket")))
+    if p.has(perm.DOCUMENTS_UPLOAD):
+        out.append(("/documents#upload-heading", t("home.shortcuts.upload")))
+    if p.has(perm.TICKETS_VIEW_ALL) or p.has(perm.TICKETS_VIEW_MINE):
+        out.append(("/tickets", t("home.shortcuts.open_tickets")))
+    return out
+
+
+def _options(t: Translator, s: HomeSections) -> list[str] | None:
+    if s.payment_options is None:
+        return None
+    out = []
+    for p in s.payment_options:
+        what = f"{brand_name(p.brand)} •••• {p.last4}" if p.kind == "card" else t("home.options.ach", last4=p.last4)
+        if p.exp_month and p.exp_year:
+            what += " " + t("home.options.expires", date=f"{p.exp_month:02d}/{p.exp_year}")
+        out.append(f"{p.nickname} — {what}" if p.nickname else what)
+    return out
+
+
+def _context(request: Request, session: Session, s: HomeSections) -> dict:
+    t = pages(request).translator(request)
+    billing = billing_rows.home_sections(t, session, s.billing)
+    if billing is not None:
+        # Every name the sections read, also when billing is down (the templates are strict about names).
+        empty = {"p": billing_rows.perms(session), "held": set(), "pending": [], "overview": None}
+        billing = {**empty, "payments": None, "estimates": None, "invoices": None, **billing}
+    if billing is not None and not billing.get("unavailable"):
+        summary = s.billing.summary
+        billing["held"] = {a.invoice_id for x in summary.pending_payments for a in x.allocations}
+        if billing.get("overview") is not None:
+            billing["overview"] = {**billing["overview"], "stored_options": _options(t, s)}
+    renewal = session.renewal_notice_ends_on
+    return {
+        "order": s.order,
+        "sections": home_view(t, s),
+        "billing": billing,
+        "charts": _charts(t, s),
+        "shortcuts": _shortcuts(t, session),
+        "renewal": t("support.renewal_notice", date=t.date(renewal)) if renewal else "",
+        # The home places the renewal notice itself (or not: staff may disable it there); base.html skips its own.
+        "renewal_on_home": True,
+    }
 
 
 @router.get("/", name="home")
 async def home(request: Request, session: PortalPage) -> Response:
     # Ticket rows show status labels; the list is asked for at most every few seconds (areas/ticket_statuses.py).
     await ticket_statuses.refresh(backends(request).tickets, session.principal_token)
-    sections = await load_home(backends(request), session)
-    page = pages(request)
-    t = page.translator(request)
-    return page.render(
+    s = await load_home(backends(request), session, layout_of(request))
+    return pages(request).render(
         request,
         "home/index.html",
         {
-            "sections": home_view(t, sections),
-            "billing": billing_rows.home_sections(t, session, sections.billing),
+            **_context(request, session, s),
             "can_create": session.principal.has(perm.TICKETS_CREATE),
-            "remote_requests": len(r.items) if (r := sections.access_requests) and r.available else 0,
+            "remote_requests": len(r.items) if (r := s.access_requests) and r.available else 0,
         },
         session=session,
+    )
+
+
+@router.get("/home/sections")
+async def home_sections(request: Request, session: PortalPage) -> Response:
+    """Some of the home's sections (?key=open_tickets&key=…) as HTML, each in its #home-<key> wrapper; unknown keys
+    and sections the user does not see are left out."""
+    asked = [k for k in request.query_params.getlist("key")[: len(KEYS)] if k in KEYS]
+    await ticket_statuses.refresh(backends(request).tickets, session.principal_token)
+    s = await load_home(backends(request), session, layout_of(request), only=asked)
+    ctx = _context(request, session, s)
+    ctx["order"] = tuple(k for k in s.order if k in asked)
+    response = pages(request).render(request, "home/_fragments.html", ctx, session=session)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def feed(request: Request) -> HomeFeed:
+    state = request.app.state
+    if getattr(state, "home_feed", None) is None:
+        state.home_feed = HomeFeed(state.settings.nats_url)
+    return state.home_feed
+
+
+async def close_feed(app) -> None:  # noqa: ANN001 - FastAPI app
+    f = getattr(app.state, "home_feed", None)
+    if f is not None:
+        await f.close()
+
+
+@router.get("/home/events")
+async def home_events(request: Request, session: PortalPage) -> Response:
+    """Server-sent events: `changed` with {"sections": [...]} when a service reports a change for this customer."""
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        return Response("This address streams text/event-stream.", status_code=406, media_type="text/plain")
+    hub = feed(request)
+    try:
+        await asyncio.wait_for(hub.start(), timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure to subscribe means "try later"
+        log.warning("live home updates unavailable: %s", exc.__class__.__name__)
+        return Response(status_code=UNAVAILABLE.status, headers={"Retry-After": "10"})
+    p = session.principal
+    customers = list(p.customer_ids or ()) or [p.customer_id]
+    shown = set(ordered_keys(layout_of(request), session))
+
+    async def stream() -> AsyncIterator[bytes]:
+        deadline = time.monotonic() + STREAM_SECONDS
+        with hub.listen(customers) as queue:
+            yield b"retry: 3000\n\n"
+            while time.monotonic() < deadline and not await request.is_disconnected():
+                try:
+                    changed = set(await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS))
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                await asyncio.sleep(GATHER_SECONDS)
+                while not queue.empty():
+                    changed |= set(queue.get_nowait())
+                keys = [k for k in KEYS if k in changed and k in shown]
+                if keys:
+                    yield f"event: changed\ndata: {json.dumps({'sections': keys})}\n\n".encode()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -42,6 +42,7 @@ from gateway.edge.csrf import CSRF_FIELD
 from gateway.edge.downloads import DOWNLOAD_CSP, attachment_response, pdf_response
 from gateway.edge.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
+from gateway.edge.portal_controls import request_controls
 from gateway.edge.sessions import Session
 from gateway.web import charts_svg
 from gateway.web.deps import PortalPage
@@ -80,16 +81,20 @@ def _backends(request: Request) -> Backends:
 def read_filters(request: Request, session: Session) -> Filters:
     """The list's filters from the query string, keeping only what the user's group offers."""
     qp = request.query_params
-    return tickets_rules.lenient(
+    controls = request_controls(request)
+    # SPEC H3: with no scope in the address, a View-All user first sees staff's default scope.
+    default = controls.home_layout.default_scope if controls is not None else "all"
+    f = tickets_rules.lenient(
         session.principal,
         query=qp.get("q", ""),
         status_in=qp.getlist("status"),
         status_not_in=qp.getlist("not_status"),
         sort=qp.get("sort", "newest"),
-        scope=qp.get("scope", "all"),
+        scope=qp.get("scope", default),
         site_id=qp.get("site_id", ""),
         asset_id=qp.get("asset_id", ""),
     )
+    return f._replace(default_scope=default if default in ("all", "mine") else "all")
 
 
 async def _list(request: Request, session: Session, f: Filters, *, cursor: str = "", size: int = PAGE_SIZE):

@@ -90,6 +90,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 query=request.query,
                 page_size=size,
                 cursor=request.page.cursor,
+                newest_first=request.newest_first,
             )
         return documents_pb2.ListDocumentsResponse(
             documents=[document_to_proto(d) for d in page.documents],

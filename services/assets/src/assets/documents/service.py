@@ -120,8 +120,10 @@ async def list_documents(
     query: str = "",
     page_size: int,
     cursor: str = "",
+    newest_first: bool = False,
 ) -> DocumentPage:
-    """The customer's documents the principal may see, oldest first (created_at, id), one keyset page."""
+    """The customer's documents the principal may see, oldest first (created_at, id) or newest first, one keyset
+    page."""
     q = sa.select(*Document.__table__.c)
     if principal.is_staff:
         q = q.where(Document.customer_id == _id(customer_id, field="customer_id", required=True))
@@ -135,8 +137,12 @@ async def list_documents(
     after = keyset(cursor)
     if after is not None:
         at, last_id = after
-        q = q.where(sa.or_(Document.created_at > at, sa.and_(Document.created_at == at, Document.id > last_id)))
-    q = q.order_by(Document.created_at, Document.id).limit(page_size + 1)
+        if newest_first:
+            q = q.where(sa.or_(Document.created_at < at, sa.and_(Document.created_at == at, Document.id < last_id)))
+        else:
+            q = q.where(sa.or_(Document.created_at > at, sa.and_(Document.created_at == at, Document.id > last_id)))
+    order = (Document.created_at.desc(), Document.id.desc()) if newest_first else (Document.created_at, Document.id)
+    q = q.order_by(*order).limit(page_size + 1)
     rows = [Document(**r._mapping) for r in (await conn.execute(q)).all()]
     page, more = rows[:page_size], len(rows) > page_size
     return DocumentPage(page, keyset_cursor(page[-1].created_at, page[-1].id) if more else "")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from identity.contacts.protos import contact_to_proto
 from identity.groups.models import PermissionGroup
-from identity.portal_controls import admin_override, support_window
-from identity.portal_controls.protos import controls_to_proto
+from identity.portal_controls import admin_override, home_layout, support_window
+from identity.portal_controls.protos import controls_to_proto, layout_to_proto
 from identity.portal_controls.service import get_controls, update_controls
 from identity.rpcs import Rpcs
 from identity.users.protos import portal_user_to_proto
@@ -18,7 +18,8 @@ class PortalControlsRpcs(Rpcs):
     async def GetPortalControls(self, request: identity_pb2.GetPortalControlsRequest, context):  # noqa: N802, ANN001
         async with self.db.sessions() as s:
             controls = await get_controls(s)
-        return identity_pb2.GetPortalControlsResponse(controls=controls_to_proto(controls))
+            layout = await home_layout.get_layout(s)
+        return identity_pb2.GetPortalControlsResponse(controls=controls_to_proto(controls, layout))
 
     async def UpdatePortalControls(self, request: identity_pb2.UpdatePortalControlsRequest, context):  # noqa: N802, ANN001
         principal = current_principal()
@@ -38,7 +39,27 @@ class PortalControlsRpcs(Rpcs):
                 renewal_notice_days=days,
                 portal_url=self.portal_url,
             )
-        return identity_pb2.UpdatePortalControlsResponse(controls=controls_to_proto(controls))
+            layout = await home_layout.get_layout(s)
+        return identity_pb2.UpdatePortalControlsResponse(controls=controls_to_proto(controls, layout))
+
+    async def GetHomeLayout(self, request: identity_pb2.GetHomeLayoutRequest, context):  # noqa: N802, ANN001
+        home_layout.require_staff(current_principal())
+        async with self.db.sessions() as s:
+            layout = await home_layout.get_layout(s)
+        return identity_pb2.GetHomeLayoutResponse(layout=layout_to_proto(layout))
+
+    async def UpdateHomeLayout(self, request: identity_pb2.UpdateHomeLayoutRequest, context):  # noqa: N802, ANN001
+        principal = current_principal()
+        items = [(i.key, i.enabled) for i in request.layout.items]
+        async with self.db.unit_of_work() as s:
+            layout = await home_layout.update_layout(
+                s,
+                principal=principal,
+                items=items,
+                default_scope=request.layout.default_scope or "all",
+                reset=request.reset,
+            )
+        return identity_pb2.UpdateHomeLayoutResponse(layout=layout_to_proto(layout))
 
     async def SetSupportWindow(self, request: identity_pb2.SetSupportWindowRequest, context):  # noqa: N802, ANN001
         principal = current_principal()
