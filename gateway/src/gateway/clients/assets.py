@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Asset, CustomField, Page, Site
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.common.v1 import common_pb2
@@ -41,6 +42,7 @@ class AssetsClient:
         self._stub = assets_pb2_grpc.AssetsServiceStub(channel)
         self._call = Caller("assets", timeout)
 
+    @cached("assets")
     async def list_assets(
         self,
         token: str,
@@ -131,6 +133,7 @@ class AssetsClient:
             sites_created=resp.sites_created,
         )
 
+    @cached("assets")
     async def list_sites(
         self, token: str, *, page_size: int = 0, cursor: str = "", customer_id: str = ""
     ) -> Page[Site]:

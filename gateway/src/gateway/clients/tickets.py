@@ -9,6 +9,7 @@ import grpc
 from starlette.datastructures import UploadFile
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket, TicketStatus
 from gateway.clients.uploads import upload_messages
 from portal.common.v1 import common_pb2
@@ -23,6 +24,7 @@ class TicketsClient:
         self._stub = tickets_pb2_grpc.TicketsServiceStub(channel)
         self._call = Caller("tickets", timeout)
 
+    @cached("tickets")
     async def list_tickets(
         self,
         token: str,
@@ -123,6 +125,7 @@ class TicketsClient:
         )
         return (await self._call(self._stub.UpdateTicketSettings, req, token)).settings.default_assignee_id
 
+    @cached("tickets")
     async def ticket_statuses(self, token: str) -> list[TicketStatus]:
         """The statuses in force, in display order (anyone signed in)."""
         resp = await self._call(self._stub.ListTicketStatuses, tickets_pb2.ListTicketStatusesRequest(), token)
