@@ -4,8 +4,8 @@
 - the user's own write shows on their next view even when that view lands on the other replica (the portal_rv
   cookie the write's answer sets);
 - a write by staff through one replica, or straight to a service, shows on both replicas within a second, for each
-  home section and list (tickets, invoices, assets, documents, credentials — the last announce no event: the other
-  replica hears gateway.changed);
+  home section and list (tickets, invoices, assets, documents, credentials — which announce no event: the other
+  replica hears gateway.changed — and remote's access requests);
 - a principal whose permissions changed is never served an answer cached for the old ones.
 
 Each check first proves the answer was cached (the replica's hit counter moves), so it could fail.
@@ -174,10 +174,22 @@ def test_staff_writes_show_on_both_replicas_within_a_second(stack: Stack) -> Non
             ).json()["id"],
         ),
     ]
+    made: dict[str, str] = {}
+    # The remote area: staff ask for a remote access window on that asset for that ticket (the home's section).
+    writes.append(
+        (
+            "/api/v1/access-requests",
+            lambda: w.staff.post(
+                f"/api/v1/staff/assets/{made['/api/v1/assets']}/access-requests",
+                json={"ticket_id": made["/api/v1/tickets"], "reason": f"Check {tag}"},
+            ).json()["id"],
+        )
+    )
     timings = {}
     for path, write in writes:
         w.cached_on_both(path)
-        timings[path] = w.shows_within(path, write())
+        made[path] = write()
+        timings[path] = w.shows_within(path, made[path])
     # A write straight to a service, through no gateway: only the service's event tells the replicas.
     w.cached_on_both("/api/v1/tickets")
     with grpc.insecure_channel(stack.grpc_addr("tickets")) as ch:
