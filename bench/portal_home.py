@@ -151,6 +151,13 @@ def memory(stack: Stack) -> dict[str, float]:
     }
 
 
+def read_cache_lookups(stack: Stack) -> dict[str, float]:
+    """The gateway's read-cache lookups by outcome over the whole run (warm-up and data set-up included)."""
+    text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
+    found = re.findall(r'^portal_gateway_read_cache_lookups_total\{outcome="([^"]+)"\} (\S+)$', text, re.M)
+    return {outcome: float(n) for outcome, n in found}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
@@ -174,6 +181,7 @@ def main() -> int:
             print(f"data shape {shape} and {len(sessions)} sessions made in {time.monotonic() - began:.0f} s")
             portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections)
             rss = memory(stack)
+            cache = read_cache_lookups(stack)
 
     print(f"\n{'':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in (baseline, portal):
@@ -189,6 +197,9 @@ def main() -> int:
             print(f"  first problem: {example}")
     else:
         print("checked: the Lua script printed no checks (is wrk built with Lua?)")
+    if cache:
+        cells = ", ".join(f"{k} {v:.0f}" for k, v in sorted(cache.items(), key=lambda kv: -kv[1]))
+        print(f"gateway read cache lookups (GATEWAY_READ_CACHE_ENTRIES=0 turns it off): {cells}")
     print("\nCPU ms per request, by process (the machine has 2 cores; wrk's own share is not counted):")
     for r in (baseline, portal):
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}

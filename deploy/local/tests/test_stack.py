@@ -101,6 +101,25 @@ def test_remote_replicas_share_key_database_and_nats_with_their_own_ports_and_id
         Stack(var_dir=tmp_path, remote_replicas=0)
 
 
+def test_gateway_replicas_share_the_services_and_nats_with_their_own_ports(tmp_path: Path) -> None:
+    stack = Stack(var_dir=tmp_path, port_offset=1000, gateway_replicas=2)
+    from portal_local.keys import ensure_keys
+
+    stack.keys = ensure_keys(tmp_path)
+    first, second = stack.env_for("gateway"), stack.env_for("gateway-2")
+    assert (first["GATEWAY_HTTP_PORT"], second["GATEWAY_HTTP_PORT"]) == ("9000", "9100")
+    assert first["GATEWAY_METRICS_PORT"] != second["GATEWAY_METRICS_PORT"]
+    for name in ("GATEWAY_TICKETS_ADDR", "GATEWAY_NATS_URL", "GATEWAY_SESSION_SECRET"):
+        assert first[name] == second[name], name
+    # Each replica's links name its own address.
+    assert second["GATEWAY_PUBLIC_URL"] == "http://127.0.0.1:9100" == stack.gateway_urls[1]
+    assert stack.gateway_url == stack.gateway_urls[0] == first["GATEWAY_PUBLIC_URL"]
+    assert {9000, 9100} <= {w.port for w in stack.port_wants()}
+    assert Stack(var_dir=tmp_path).gateway_urls == ["http://127.0.0.1:8000"]
+    with pytest.raises(ValueError, match="gateway_replicas"):
+        Stack(var_dir=tmp_path, gateway_replicas=0)
+
+
 def test_a_second_remote_replica_runs_as_its_own_process_and_stops_with_the_stack(tmp_path: Path) -> None:
     with Stack(var_dir=tmp_path, free_ports=True, processes=["nats", "remote"], remote_replicas=2) as stack:
         first, second = stack.process("remote"), stack.process("remote-2")

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # Bounds how long a session revoked elsewhere (sign-out on another device, password change or reset,
     # staff action) keeps working through this gateway: revocation must take effect within seconds.
     principal_cache_seconds: float = Field(5.0, ge=0)
+    # The read cache of portal users' answers (clients/read_cache.py, docs/architecture.md "Performance"): at most
+    # this many answers and about this many bytes; an answer is never served older than read_cache_seconds even when
+    # no event moved its version (a safety net for changes no event announces). 0 entries or 0 seconds: off.
+    read_cache_entries: int = Field(5000, ge=0)
+    read_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    read_cache_seconds: float = Field(30.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
     # How often each backend's health is checked for portal_gateway_backend_up when nothing probes /readyz.
     backend_health_interval_seconds: float = Field(10.0, ge=0, description="0 checks only on /readyz")

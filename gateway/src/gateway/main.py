@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from gateway import api, web
 from gateway.clients import Backends
+from gateway.clients.change_feed import ChangeFeed
+from gateway.clients.read_cache import CACHE
 from gateway.config import Settings
 from gateway.edge import health
 from gateway.edge.csrf import Csrf
@@ -30,6 +32,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.sessions = PrincipalCache(
             backends.identity, app.state.csrf, ttl_seconds=settings.principal_cache_seconds
         )
+        CACHE.configure(
+            max_entries=settings.read_cache_entries,
+            max_bytes=settings.read_cache_bytes,
+            ttl_seconds=settings.read_cache_seconds,
+        )
+        # Off (0 entries or 0 seconds): no subscription either, every read goes to its backend.
+        feed = ChangeFeed(CACHE, settings.nats_url)
+        if CACHE.enabled:
+            feed.start()
         app.state.readiness = None
         app.state.readiness_lock = asyncio.Lock()
         interval = settings.backend_health_interval_seconds
@@ -41,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
             await web.close(app)
+            await feed.close()
             await backends.close()
 
     app = FastAPI(

@@ -96,6 +96,8 @@ PORT_SLOTS: tuple[PortSlot, ...] = _port_slots()
 # REPLICA_PORT_STEP per replica (or a free port in tests).
 REPLICA_PORTS = ("grpc", "metrics", "agent")
 REPLICA_PORT_STEP = 100
+# A gateway replica after the first ("gateway-2", ...) takes these, in the same way.
+GATEWAY_REPLICA_PORTS = ("http", "metrics")
 # `portal-agent run` exits with this code when the broker refuses its credential (revoked): not restarted.
 AGENT_REVOKED_EXIT = 3
 
@@ -132,6 +134,9 @@ class StackConfig:
     # Remote processes sharing one database and NATS ("remote", "remote-2", ...), each with its own ports and
     # REMOTE_REPLICA_ID; the gateway and identity talk to the first.
     remote_replicas: int = 1
+    # Gateway processes on the same services and NATS ("gateway", "gateway-2", ...), each on its own HTTP and metrics
+    # ports (gateway_urls); `gateway_url` is the first. Tests of coherence across replicas (the read cache, issue 16).
+    gateway_replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,8 @@ class Stack:
             raise ValueError(f"unknown port names {sorted(unknown_ports)}; choose from {[s.key for s in PORT_SLOTS]}")
         if int(cfg.remote_replicas) < 1:
             raise ValueError(f"remote_replicas must be at least 1, not {cfg.remote_replicas}")
+        if int(cfg.gateway_replicas) < 1:
+            raise ValueError(f"gateway_replicas must be at least 1, not {cfg.gateway_replicas}")
         self.config = cfg
         self.host = cfg.host
         self.var_dir = Path(cfg.var_dir).resolve()
@@ -174,6 +181,9 @@ class Stack:
         # Further remote replicas start with the first, after the other services' tier.
         self.remote_replicas: tuple[str, ...] = (
             tuple(f"remote-{i}" for i in range(2, int(cfg.remote_replicas) + 1)) if "remote" in self.enabled else ()
+        )
+        self.gateway_replicas: tuple[str, ...] = (
+            tuple(f"gateway-{i}" for i in range(2, int(cfg.gateway_replicas) + 1)) if "gateway" in self.enabled else ()
         )
         self.ports: dict[str, int] = {}
         for slot in PORT_SLOTS:
@@ -189,6 +199,12 @@ class Stack:
                 self.ports[f"{replica}_{what}"] = (
                     self._unused_free_port() if cfg.free_ports else first + REPLICA_PORT_STEP * i
                 )
+        for i, replica in enumerate(self.gateway_replicas, start=1):
+            for what in GATEWAY_REPLICA_PORTS:
+                first = self.ports[f"gateway_{what}"]
+                self.ports[f"{replica}_{what}"] = (
+                    self._unused_free_port() if cfg.free_ports else first + REPLICA_PORT_STEP * i
+                )
         self._agents = 0
         self.keys: LocalKeys | None = None
         self.nats: NatsServer | None = None
@@ -200,6 +216,14 @@ class Stack:
         self._held: set[str] = set()  # stopped on purpose through stop_process
         self._supervisor: threading.Thread | None = None
         self._supervisor_stop = threading.Event()
+
+    def _module(self, name: str) -> str:
+        """The module a process runs: a further replica runs its first's."""
+        if name in self.remote_replicas:
+            return "remote"
+        if name in self.gateway_replicas:
+            return "gateway"
+        return name
 
     def _unused_free_port(self) -> int:
         """A free port that no other slot of this stack was given: the OS may hand back a port it reported free a
@@ -220,6 +244,12 @@ class Stack:
     @property
     def gateway_url(self) -> str:
         return f"http://{self.host}:{self.ports['gateway_http']}"
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Every gateway replica's base URL, the first being gateway_url."""
+        names = ("gateway", *self.gateway_replicas) if "gateway" in self.enabled else ()
+        return [f"http://{self.host}:{self.ports[f'{n}_http']}" for n in names]
 
     @property
     def portal_url(self) -> str:
@@ -278,7 +308,7 @@ class Stack:
         """The variables the contract gives process `name` (without the inherited environment)."""
         assert self.keys is not None, "keys are created by start()"
         env: dict[str, str] = {}
-        node = NODES.get("remote" if name in self.remote_replicas else name)
+        node = NODES.get(self._module(name))
         if node is None:  # NATS and the mail catcher take flags, not variables
             return env
         up = node.env_prefix
@@ -354,9 +384,9 @@ class Stack:
                     "REMOTE_REPLICA_ID": f"remote-{replica}",
                 }
             )
-        elif name == "gateway":
+        elif node.name == "gateway":
             # The gateway's links in pages must use the port it really has.
-            env["GATEWAY_PUBLIC_URL"] = self.gateway_url
+            env["GATEWAY_PUBLIC_URL"] = f"http://{self.host}:{self.ports[f'{name}_http']}"
             # What the staff console prints in `portal-agent enrol --server …`: the first replica's agents' port.
             if self.remote_names:
                 env["GATEWAY_AGENT_PUBLIC_ADDRESS"] = self.agent_addresses[0]
@@ -380,6 +410,9 @@ class Stack:
         wants = [PortWant(self.ports[s.key], s.what, s.env_var, s.flag) for s in PORT_SLOTS if s.process in enabled]
         for replica in self.remote_replicas:
             for what in REPLICA_PORTS:
+                wants.append(PortWant(self.ports[f"{replica}_{what}"], f"{replica} {what}", "", ""))
+        for replica in self.gateway_replicas:
+            for what in GATEWAY_REPLICA_PORTS:
                 wants.append(PortWant(self.ports[f"{replica}_{what}"], f"{replica} {what}", "", ""))
         return wants
 
@@ -406,6 +439,9 @@ class Stack:
             for name in self.remote_replicas:
                 self._spawn(name)
             self._wait_ready(list(self.remote_replicas))
+            for name in self.gateway_replicas:
+                self._spawn(name)
+            self._wait_ready(list(self.gateway_replicas))
         except BaseException:
             self.stop()
             raise
@@ -603,8 +639,8 @@ class Stack:
                     str(self.ports["mail_http"]),
                 ]
             else:
-                # A further remote replica ("remote-2") runs the same module.
-                args = ["remote" if name in self.remote_replicas else name]
+                # A further replica ("remote-2", "gateway-2") runs the same module.
+                args = [self._module(name)]
             proc = ManagedProcess(
                 name, [sys.executable, "-m", *args], log_path=self.log_path(name), env=self._child_env(name)
             )
@@ -618,8 +654,8 @@ class Stack:
             return self.s3 is not None and self.s3.is_ready()
         if name == "mailcatcher":
             return http_status(f"{self.mail_url}/api/messages", timeout=0.5) == 200
-        if name == "gateway":
-            return http_status(f"{self.gateway_url}/readyz", timeout=1.0) == 200
+        if name == "gateway" or name in self.gateway_replicas:
+            return http_status(f"http://{self.host}:{self.ports[f'{name}_http']}/readyz", timeout=1.0) == 200
         if _is_agent(name):
             proc = self.processes.get(name)
             return proc is not None and proc.running
@@ -666,7 +702,11 @@ class Stack:
 
     def _stop_all(self) -> None:
         # Agents first with the gateway: they are the remote service's clients.
-        tiers = [["gateway", *self.agents], [*SERVICES, *self.remote_replicas], ["mailcatcher", "nats", "s3"]]
+        tiers = [
+            ["gateway", *self.gateway_replicas, *self.agents],
+            [*SERVICES, *self.remote_replicas],
+            ["mailcatcher", "nats", "s3"],
+        ]
         for tier in tiers:
             procs = [self.processes[n] for n in tier if n in self.processes]
             for p in procs:

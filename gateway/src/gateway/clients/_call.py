@@ -1,5 +1,6 @@
-"""Every backend call goes through here: a deadline, the principal token, the browser's origin (edge.origin), and a
-metric per outcome."""
+"""Every backend call goes through here: a deadline, the principal token, the browser's origin (edge.origin), a
+metric per outcome, and the read cache's two hooks (clients/read_cache.py): each answer's size while a cached read
+fills, and a version bump after every call that may have written."""
 
 from __future__ import annotations
 
@@ -8,9 +9,39 @@ from typing import Any
 
 import grpc
 
+from gateway.clients import read_cache
 from gateway.edge import origin
 from gateway.edge.metrics import BACKEND_CALLS
 from servicekit.grpc_client import call_options
+
+# RPCs that change nothing: every other one (Create*, Update*, Pay...) moves the read cache's version of its backend's
+# area, after it answered or failed in a way that may have written. Unknown names count as writes.
+_READ_PREFIXES = ("Get", "List", "Search", "Count", "Render", "Download", "Watch", "Propose", "Resolve")
+_READS = frozenset({"CheckCustomerRefs", "CheckPasswordToken", "CheckStaffInvitation", "SignIn", "VerifyMfaCode"})
+# Refusals after which nothing was written.
+_REFUSED = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+_writes: dict[bytes, bool] = {}
+
+
+def is_write(method: Any) -> bool:
+    path = getattr(method, "_method", None)
+    known = _writes.get(path) if isinstance(path, bytes) else None
+    if known is None:
+        name = path.decode().rsplit("/", 1)[-1] if isinstance(path, bytes) else ""
+        known = not name or not (name.startswith(_READ_PREFIXES) or name in _READS)
+        if isinstance(path, bytes):
+            _writes[path] = known
+    return known
 
 
 class Caller:
@@ -34,8 +65,14 @@ class Caller:
             response = await method(request, **options)
         except grpc.aio.AioRpcError as err:
             BACKEND_CALLS.labels(self.backend, err.code().name).inc()
+            if err.code() not in _REFUSED and is_write(method):
+                read_cache.CACHE.wrote(token, self.backend)
             raise
         self._ok.inc()
+        if is_write(method):
+            read_cache.CACHE.wrote(token, self.backend)
+        else:
+            read_cache.record_size(response)
         return response
 
     async def server_stream(

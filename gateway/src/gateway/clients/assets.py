@@ -9,6 +9,7 @@ import grpc
 
 from gateway.clients import search
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Asset, CustomField, Page, Site
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.common.v1 import common_pb2
@@ -47,6 +48,7 @@ class AssetsClient:
         resp = await self._call(self._stub.Search, assets_pb2.SearchRequest(query=query), token, deadline=deadline)
         return search.results(resp.results)
 
+    @cached("assets")
     async def list_assets(
         self,
         token: str,
@@ -137,6 +139,7 @@ class AssetsClient:
             sites_created=resp.sites_created,
         )
 
+    @cached("assets")
     async def list_sites(
         self, token: str, *, page_size: int = 0, cursor: str = "", customer_id: str = ""
     ) -> Page[Site]:

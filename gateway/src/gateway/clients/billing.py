@@ -10,6 +10,7 @@ import grpc
 
 from gateway.clients import search
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Invoice, Page
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
@@ -42,15 +43,18 @@ class BillingClient:
         resp = await self._call(self._stub.Search, billing_pb2.SearchRequest(query=query), token, deadline=deadline)
         return search.results(resp.results)
 
+    @cached("billing")
     async def list_open_invoices(self, token: str, *, page_size: int = 0, cursor: str = "") -> Page[Invoice]:
         req = billing_pb2.ListOpenInvoicesRequest(page=_page(page_size, cursor))
         resp = await self._call(self._stub.ListOpenInvoices, req, token)
         return Page(items=[Invoice.from_proto(i) for i in resp.invoices], next_cursor=resp.page.next_cursor or None)
 
+    @cached("billing")
     async def open_invoices(self, token: str, *, page_size: int = 0, cursor: str = ""):  # noqa: ANN201
         req = billing_pb2.ListOpenInvoicesRequest(page=_page(page_size, cursor))
         return await self._call(self._stub.ListOpenInvoices, req, token)
 
+    @cached("billing")
     async def list_invoices(
         self, token: str, *, query: str = "", page_size: int = 0, cursor: str = "", customer_id: str = ""
     ):  # noqa: ANN201
@@ -76,10 +80,12 @@ class BillingClient:
         )
         return await self._call(self._stub.GetInvoicePdf, req, token)
 
+    @cached("billing")
     async def portal_summary(self, token: str, *, rows: int = 0):  # noqa: ANN201
         req = billing_pb2.GetPortalSummaryRequest(rows=rows)
         return await self._call(self._stub.GetPortalSummary, req, token)
 
+    @cached("billing")
     async def overview(self, token: str, customer_id: str = ""):  # noqa: ANN201
         req = billing_pb2.GetAccountOverviewRequest(customer_id=customer_id)
         return await self._call(self._stub.GetAccountOverview, req, token)
@@ -123,6 +129,7 @@ class BillingClient:
         )
         return await self._call(self._stub.ApplyStoreCredit, req, token)
 
+    @cached("billing")
     async def list_payments(self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""):  # noqa: ANN201
         req = billing_pb2.ListPaymentsRequest(page=_page(page_size, cursor), query=query)
         return await self._call(self._stub.ListPayments, req, token)
@@ -133,6 +140,7 @@ class BillingClient:
     async def check_payment(self, token: str, payment_id: str):  # noqa: ANN201
         return await self._call(self._stub.CheckPayment, billing_pb2.CheckPaymentRequest(payment_id=payment_id), token)
 
+    @cached("billing")
     async def profiles(self, token: str):  # noqa: ANN201
         return await self._call(self._stub.ListPaymentProfiles, billing_pb2.ListPaymentProfilesRequest(), token)
 
@@ -168,6 +176,7 @@ class BillingClient:
         req = billing_pb2.DeletePaymentProfileRequest(profile_id=profile_id)
         await self._call(self._stub.DeletePaymentProfile, req, token)
 
+    @cached("billing")
     async def list_estimates(
         self,
         token: str,

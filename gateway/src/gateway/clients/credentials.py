@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Page, opt_datetime
 from portal.assets.v1 import credentials_pb2, credentials_pb2_grpc
 from portal.common.v1 import common_pb2
@@ -134,6 +135,7 @@ class CredentialsClient:
         self._stub = credentials_pb2_grpc.CredentialsServiceStub(channel)
         self._call = Caller("assets", timeout)
 
+    @cached("assets")
     async def list(
         self,
         token: str,

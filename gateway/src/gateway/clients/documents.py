@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Page, opt_datetime
 from gateway.clients.uploads import upload_messages
 from gateway.edge.metrics import BACKEND_CALLS
@@ -87,6 +88,7 @@ class DocumentsClient:
         resp = await self._call(self._stub.UploadDocument, messages, token, deadline=TRANSFER_SECONDS)
         return Document.from_proto(resp.document)
 
+    @cached("assets")
     async def list(
         self,
         token: str,

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Page, opt_datetime
 from portal.common.v1 import common_pb2
 from portal.tickets.v1 import knowledge_pb2, knowledge_pb2_grpc, tickets_pb2, tickets_pb2_grpc
@@ -99,6 +100,7 @@ class KnowledgeClient:
         self._tickets = tickets_pb2_grpc.TicketsServiceStub(channel)
         self._call = Caller("tickets", timeout)
 
+    @cached("tickets")
     async def list_articles(
         self, token: str, *, query: str = "", page_size: int = 0, cursor: str = ""
     ) -> Page[Article]:
@@ -146,11 +148,13 @@ class KnowledgeClient:
             items=[Announcement.from_proto(a) for a in resp.announcements], next_cursor=resp.page.next_cursor or None
         )
 
+    @cached("tickets")
     async def current_announcements(self, token: str, *, deadline: float | None = None) -> list[Announcement]:
         req = knowledge_pb2.ListCurrentAnnouncementsRequest()
         resp = await self._call(self._stub.ListCurrentAnnouncements, req, token, deadline=deadline)
         return [Announcement.from_proto(a) for a in resp.announcements]
 
+    @cached("tickets")
     async def ticket_charts(self, token: str) -> TicketCharts:
         resp = await self._call(self._tickets.GetTicketCharts, tickets_pb2.GetTicketChartsRequest(), token)
         return TicketCharts.model_construct(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import grpc
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import (
     AccessRequest,
     Agent,
@@ -105,6 +106,7 @@ class RemoteClient:
 
     # --- script runs -----------------------------------------------------------------------------------------------
 
+    @cached("remote")
     async def list_script_runs(
         self, token: str, *, page_size: int = 0, cursor: str = "", asset_id: str = ""
     ) -> Page[ScriptRun]:
@@ -166,6 +168,7 @@ class RemoteClient:
         resp = await self._call(self._stub.CreateEnrolmentToken, req, token)
         return EnrolmentToken.model_construct(token=resp.token, expires_at=opt_datetime(resp, "expires_at"))
 
+    @cached("remote")
     async def list_agents(self, token: str, *, asset_ids: Sequence[str] = (), customer_id: str = "") -> list[Agent]:
         req = remote_pb2.ListAgentsRequest(asset_ids=list(asset_ids), customer_id=customer_id)
         return [Agent.from_proto(a) for a in (await self._call(self._stub.ListAgents, req, token)).agents]
@@ -253,6 +256,7 @@ class RemoteClient:
         )
         return AccessRequest.from_proto((await self._call(self._stub.RequestRemoteAccess, req, token)).request)
 
+    @cached("remote")
     async def list_access_requests(
         self,
         token: str,

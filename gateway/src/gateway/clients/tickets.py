@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from gateway.clients import search
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import Attachment, Comment, Page, StaffComment, Ticket, TicketStatus
 from gateway.clients.uploads import upload_messages
 from portal.common.v1 import common_pb2
@@ -29,6 +30,7 @@ class TicketsClient:
         resp = await self._call(self._stub.Search, tickets_pb2.SearchRequest(query=query), token, deadline=deadline)
         return search.results(resp.results)
 
+    @cached("tickets")
     async def list_tickets(
         self,
         token: str,
@@ -129,6 +131,7 @@ class TicketsClient:
         )
         return (await self._call(self._stub.UpdateTicketSettings, req, token)).settings.default_assignee_id
 
+    @cached("tickets")
     async def ticket_statuses(self, token: str) -> list[TicketStatus]:
         """The statuses in force, in display order (anyone signed in)."""
         resp = await self._call(self._stub.ListTicketStatuses, tickets_pb2.ListTicketStatusesRequest(), token)

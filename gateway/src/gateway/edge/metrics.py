@@ -42,3 +42,21 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host)
     except OSError as exc:
         raise SystemExit(f"gateway: cannot listen for metrics on {host}:{port}: {exc.strerror or exc}") from None
+
+
+READ_CACHE_LOOKUPS = Counter(
+    "portal_gateway_read_cache_lookups",
+    "Cached read calls by outcome: hit, miss, or bypass_<reason> (staff, events_down, recent_write, disabled...)",
+    ["outcome"],
+)
+READ_CACHE_INVALIDATIONS = Counter(
+    "portal_gateway_read_cache_invalidations",
+    "Version bumps of the read cache, by area and cause (event, event_global, peer_write, local_write, derived)",
+    ["area", "reason"],
+)
+READ_CACHE_ENTRIES = Gauge("portal_gateway_read_cache_entries", "Answers held in the read cache")
+READ_CACHE_BYTES = Gauge("portal_gateway_read_cache_bytes", "Approximate memory of the answers in the read cache")
+READ_CACHE_EVENTS_CONNECTED = Gauge(
+    "portal_gateway_read_cache_events_connected",
+    "1 while the change feed's NATS subscription is connected (the cache is bypassed while 0)",
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway.edge import errors, health
+from gateway.edge.freshness import FreshnessMiddleware
 from gateway.edge.middleware import EdgeMiddleware
 from gateway.edge.portal_controls import PortalControlsMiddleware
 from gateway.edge.proxies import TrustedProxiesMiddleware
@@ -17,6 +18,8 @@ def install_edge(app: FastAPI, *, page_errors: errors.PageErrorAnswers) -> None:
     app.include_router(health.router)
     # SPEC P8 and P12: the off switch and the branding, inside the edge middleware (which adds the headers).
     app.add_middleware(PortalControlsMiddleware)
+    # The portal_rv cookie of read-your-writes across replicas (edge/freshness.py, clients/read_cache.py).
+    app.add_middleware(FreshnessMiddleware)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -106,12 +106,14 @@ def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_server: WeedS3) ->
 
     Remote runs as two replicas: the gateway talks to the first, and the remote tests enrol their agents with the
     second, so every run and terminal they drive crosses replicas through NATS (issue 14). Remote sessions end
-    after 15 s, so a test sees the time limit happen."""
+    after 15 s, so a test sees the time limit happen. The gateway runs as two replicas too (`stack.gateway_urls`):
+    the read cache's tests (tests/e2e/test_read_cache.py) write through one and read through the other."""
     return StackConfig(
         var_dir=tmp_path_factory.mktemp("stack-var"),
         free_ports=True,
         s3=s3_server,
         remote_replicas=2,
+        gateway_replicas=2,
         env={
             "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
             "REMOTE_SESSION_MAX_MINUTES": "0.25",

@@ -1,0 +1,298 @@
+"""The gateway's read cache (issue 16): portal users' answers to the read calls the home and the main lists make, kept
+in memory and served again while nothing they depend on has changed.
+
+What an answer depends on:
+- the call and its arguments (every argument of the client method is in the key);
+- who asks, as far as the service's visibility rules go: the principal's kind, customer, the customers "All" covers,
+  its permission set, its contact when a "Mine" permission is held, a secure link's scope (and its subject). The
+  principal token identity signed is decoded (never trusted from a client: the gateway only ever holds tokens it got
+  from identity) and its visibility memoised per token;
+- the version of (customer, area) for each customer the principal sees, area = the backend service. A version moves
+  on every event of that service about that customer (`portal.<service>.<name>.v1`, clients/change_feed.py), on an
+  event without a customer for every customer (global things: ticket statuses, scripts, articles...), and at once on
+  every write this gateway makes (the Caller calls `wrote`), whose change other replicas hear as `gateway.changed`.
+
+A hit needs the same versions, an entry younger than the safety TTL, the event subscription connected without a
+break since the entry was filled, and no write by the same browser after the fill (the `portal_rv` cookie,
+edge/freshness.py). Staff and service principals are never cached, nor are errors. Concurrent misses of one key
+share one backend call. The LRU is bounded by entries and by approximate bytes (the answers' wire size times a
+factor for their Python form).
+
+Cached results are shared between requests: code reading them must not change them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from gateway.edge import freshness
+from gateway.edge.metrics import READ_CACHE_BYTES, READ_CACHE_ENTRIES, READ_CACHE_INVALIDATIONS, READ_CACHE_LOOKUPS
+
+AREAS = ("identity", "tickets", "billing", "assets", "remote")
+# Principals whose answers are cached: a portal user's and a secure link's. Staff pages always go straight through.
+_CACHED_KINDS = frozenset({"portal_user", "secure_link"})
+# How much memory a cached answer takes compared with its protobuf wire size: a page of 25 tickets as the client's
+# pydantic models measured 15.4x with tracemalloc (86.7 KB for 5.6 KB on the wire); protobuf messages kept whole
+# (billing's summary) take less. Over-counting only makes the bound tighter.
+BYTES_FACTOR = 16
+_ENTRY_OVERHEAD = 600
+# Clock skew allowed between replicas when comparing the portal_rv cookie (another replica's clock) with a fill time.
+SKEW_MARGIN_MS = 1000
+# Principal tokens are ~700 characters and rotate with the principal cache: a small memo, cleared when full.
+_VIEWERS_LIMIT = 2000
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """What an answer for this principal may depend on; `key` is None for principals that are never cached."""
+
+    key: tuple | None
+    customers: tuple[str, ...]
+    staff: bool
+
+
+_NOBODY = Viewer(None, (), False)
+
+
+def _claims(token: str) -> dict[str, Any] | None:
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+
+
+def viewer_of(token: str) -> Viewer:
+    claims = _claims(token) if token else None
+    if not isinstance(claims, dict):
+        return _NOBODY
+    kind = claims.get("knd", "")
+    customer = str(claims.get("cus", ""))
+    customers = tuple(str(c) for c in claims.get("cids", ()) or ())
+    covered = tuple(dict.fromkeys((customer, *customers))) if customer else customers
+    if kind not in _CACHED_KINDS:
+        return Viewer(None, covered, kind in ("staff", "service"))
+    permissions = tuple(sorted(str(p) for p in claims.get("prm", ()) or ()))
+    # A "Mine" permission makes answers depend on the user's contact; a link's on its scope and its own subject.
+    contact = str(claims.get("ctc", "")) if any(p.endswith("_mine") for p in permissions) else ""
+    link = (claims.get("lti", ""), claims.get("lsi", ""), claims.get("sub", "")) if kind == "secure_link" else ()
+    return Viewer((kind, customer, customers, permissions, contact, link), covered, False)
+
+
+class ReadCache:
+    def __init__(
+        self,
+        *,
+        max_entries: int = 5000,
+        max_bytes: int = 32 * 1024 * 1024,
+        ttl_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.ttl = ttl_seconds
+        self._clock = clock
+        self._wall_ms = wall_ms
+        # key -> (stamp, filled at (monotonic), fill started (wall ms), size, value)
+        self._entries: OrderedDict[tuple, tuple[tuple, float, int, int, Any]] = OrderedDict()
+        self.bytes = 0
+        self._versions: dict[tuple[str, str], int] = {}
+        self._area_epochs: dict[str, int] = dict.fromkeys(AREAS, 0)
+        # Moves whenever the event subscription drops: nothing filled before a gap in the events can be trusted.
+        self._events_epoch = 0
+        self.events_connected = False
+        self._inflight: dict[tuple, tuple[asyncio.Future, int]] = {}
+        self._viewers: dict[str, Viewer] = {}
+        # Set by the change feed: called with (customer ids or () for all, area) after a local write.
+        self.announce: Callable[[tuple[str, ...], str], None] | None = None
+        self._hit = READ_CACHE_LOOKUPS.labels("hit")
+        self._miss = READ_CACHE_LOOKUPS.labels("miss")
+
+    def configure(self, *, max_entries: int, max_bytes: int, ttl_seconds: float) -> None:
+        self.max_entries, self.max_bytes, self.ttl = max_entries, max_bytes, ttl_seconds
+        self._entries.clear()
+        self.bytes = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0 and self.ttl > 0
+
+    def viewer(self, token: str) -> Viewer:
+        v = self._viewers.get(token)
+        if v is None:
+            if len(self._viewers) >= _VIEWERS_LIMIT:
+                self._viewers.clear()
+            v = self._viewers[token] = viewer_of(token)
+        return v
+
+    # --- versions -------------------------------------------------------------------------------------------------
+
+    def _stamp(self, area: str, customers: tuple[str, ...]) -> tuple:
+        v = self._versions
+        return (self._events_epoch, self._area_epochs.get(area, 0), *(v.get((c, area), 0) for c in customers))
+
+    def bump(self, customers: Iterable[str], area: str, *, reason: str) -> None:
+        """`customers` empty: every customer's version of the area (a change with no customer, or a staff write)."""
+        customers = tuple(customers)
+        if not customers:
+            self._area_epochs[area] = self._area_epochs.get(area, 0) + 1
+        for c in customers:
+            self._versions[(c, area)] = self._versions.get((c, area), 0) + 1
+        READ_CACHE_INVALIDATIONS.labels(area, reason).inc()
+
+    def wrote(self, token: str | None, area: str) -> None:
+        """A write this gateway made through `area`'s backend: bump here at once, tell the other replicas, and mark
+        the request so its answer sets the browser's portal_rv cookie."""
+        viewer = self.viewer(token) if token else _NOBODY
+        # A portal user's write touches its own customers; a staff, service or anonymous one (a webhook) any customer.
+        customers = viewer.customers if viewer.key is not None else ()
+        self.bump(customers, area, reason="local_write")
+        freshness.mark_write(self._wall_ms())
+        if self.announce is not None:
+            self.announce(customers, area)
+
+    def events_up(self) -> None:
+        self._events_epoch += 1
+        self.events_connected = True
+
+    def events_down(self) -> None:
+        self._events_epoch += 1
+        self.events_connected = False
+
+    # --- lookups --------------------------------------------------------------------------------------------------
+
+    async def get(
+        self, name: str, area: str, arguments: tuple, token: str, call: Callable[[], Awaitable[tuple[R, int]]]
+    ) -> R:
+        """`call()` asks the backend and answers (result, approximate bytes)."""
+        viewer = self.viewer(token)
+        if viewer.key is None:
+            READ_CACHE_LOOKUPS.labels("bypass_staff" if viewer.staff else "bypass_principal").inc()
+            return (await call())[0]
+        if not self.enabled:
+            READ_CACHE_LOOKUPS.labels("bypass_disabled").inc()
+            return (await call())[0]
+        if not self.events_connected:
+            READ_CACHE_LOOKUPS.labels("bypass_events_down").inc()
+            return (await call())[0]
+        key = (name, arguments, viewer.key)
+        stamp = self._stamp(area, viewer.customers)
+        # Entries begun before this browser's last write (another replica's clock, hence the margin) are not used.
+        written = freshness.last_write_ms()
+        not_before = written + SKEW_MARGIN_MS if written else 0
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == stamp and self._clock() - entry[1] < self.ttl:
+            if entry[2] > not_before:
+                self._entries.move_to_end(key)
+                self._hit.inc()
+                return entry[4]
+            READ_CACHE_LOOKUPS.labels("bypass_recent_write").inc()
+        else:
+            self._miss.inc()
+        inflight_key = (key, stamp)
+        running = self._inflight.get(inflight_key)
+        if running is not None and running[1] > not_before:
+            try:
+                return await asyncio.shield(running[0])
+            except _LeaderFailed:
+                return (await call())[0]
+        started_ms = self._wall_ms()
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[inflight_key] = (fut, started_ms)
+        try:
+            value, size = await call()
+        except BaseException:
+            fut.set_exception(_LeaderFailed())
+            fut.exception()  # retrieved: a fill nobody joined must not log "exception never retrieved"
+            raise
+        finally:
+            if self._inflight.get(inflight_key, (None,))[0] is fut:
+                del self._inflight[inflight_key]
+        fut.set_result(value)
+        # Only when nothing moved while the call ran: an answer begun before a change must not pass for after it.
+        if self.events_connected and self._stamp(area, viewer.customers) == stamp:
+            self._store(key, (stamp, self._clock(), started_ms, size, value))
+        return value
+
+    def _store(self, key: tuple, entry: tuple) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old[3]
+        size = entry[3]
+        if size > self.max_bytes:
+            return
+        self._entries[key] = entry
+        self.bytes += size
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.bytes -= evicted[3]
+        READ_CACHE_ENTRIES.set(len(self._entries))
+        READ_CACHE_BYTES.set(self.bytes)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class _LeaderFailed(Exception):
+    """The call a follower waited on failed; the follower asks for itself (errors are never shared or cached)."""
+
+
+# The one cache of this process (the lifespan configures it from the settings; clients reach it through here).
+_sizes: ContextVar[list[int] | None] = ContextVar("read_cache_sizes", default=None)
+CACHE = ReadCache()
+
+
+def record_size(response: Any) -> None:
+    """Called by the Caller with each answer while a cached call runs: its wire size is the entry's measure."""
+    sizes = _sizes.get()
+    if sizes is not None:
+        try:
+            sizes.append(response.ByteSize())
+        except AttributeError:
+            sizes.append(1024)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def cached(area: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Opt a client's read method into the cache: `async def m(self, token, *args, **kwargs)` whose arguments after
+    the token are plain values (they are the arguments' part of the key) and whose result is what is cached."""
+
+    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        name = f"{area}.{method.__qualname__}"
+
+        @functools.wraps(method)
+        async def wrapper(self: Any, token: str, *args: Any, **kwargs: Any) -> R:
+            async def call() -> tuple[R, int]:
+                sizes: list[int] = []
+                holder = _sizes.set(sizes)
+                try:
+                    value = await method(self, token, *args, **kwargs)
+                finally:
+                    _sizes.reset(holder)
+                return value, _ENTRY_OVERHEAD + BYTES_FACTOR * (sum(sizes) if sizes else 1024)
+
+            arguments = (_hashable(args), tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+            return await CACHE.get(name, area, arguments, token, call)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
