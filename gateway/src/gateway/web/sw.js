@@ -12,9 +12,12 @@ const CACHE = "portal-shell-" + VERSION;
 const OFFLINE = "/offline";
 const SHELL = [
   "/static/portal.css",
+  "/static/home.css",
+  "/static/search.css",
   "/static/pwa.js",
   "/static/push.js",
   "/static/tickets-live.js",
+  "/static/home-live.js",
   "/static/remote-run.js",
   "/static/remote-terminal.js",
   "/static/api-docs.js",
