@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Proxies in front of the gateway whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
     # (the chart's ingress.trustedProxies). Empty: none, the TCP peer is the client (gateway/edge/proxies.py).
     trusted_proxies: str = ""
+    # The operator's time zone, shared with every service (servicekit.i18n, docs/i18n.md): pages, emails and PDFs
+    # show times in it. Read from PORTAL_TIMEZONE (no GATEWAY_ prefix: one setting for the whole deployment).
+    timezone: str = Field("UTC", validation_alias="PORTAL_TIMEZONE", description="IANA name, e.g. Europe/Paris")
     # SPEC R1: when set, the portal's Remote action links here (the operator's own remote tool) instead of the
     # built-in terminal; `{asset_id}` and `{asset_name}` are replaced with the URL-quoted values.
     remote_url_template: str = ""
@@ -92,6 +95,14 @@ class Settings(BaseSettings):
         if not (_ADDRESS.match(value) or _IPV4_LIST.match(value)):
             raise ValueError(f"expected host:port (or ipv4:ip:port,ip:port,...), got {value!r}")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from servicekit.i18n import zone
+
+        zone(value.strip() or "UTC")
+        return value.strip() or "UTC"
 
     @field_validator("trusted_proxies")
     @classmethod
