@@ -15,6 +15,8 @@ PUBLIC = {
     ("GET", "/signin/pending"),
     ("POST", "/signout"),
     ("GET", "/lang/{code}"),
+    # The staff console's language switch (the staff cookie is scoped to /staff): no permission, like /lang.
+    ("GET", "/staff/lang/{code}"),
     ("POST", "/api/v1/sessions"),
     ("DELETE", "/api/v1/sessions/current"),
     # Who the session is and its home: every signed-in user, shaped by its permissions (home sections are

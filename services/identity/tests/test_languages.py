@@ -37,7 +37,7 @@ def alice_principal(world) -> Principal:  # noqa: ANN001
 async def test_the_language_is_kept_on_the_user_and_the_customer_default_applies_otherwise(db: Database, world) -> None:  # noqa: ANN001
     alice = alice_principal(world)
     async with db.unit_of_work() as s:
-        assert await languages.language_of_principal(s, alice) == "en"  # nothing chosen: English
+        assert await languages.language_of_principal(s, alice) == ""  # nothing chosen: the browser decides
         with pytest.raises(PermissionDenied):
             await languages.set_customer_language(s, principal=alice, customer_id=world.customer_a, language="fr")
         assert (

@@ -57,15 +57,19 @@ async def set_customer_language(s: AsyncSession, *, principal: Principal, custom
 
 
 async def language_of_principal(s: AsyncSession, principal: Principal) -> str:
+    """The language kept for the principal: its own choice, else its customer's default; "" when neither is set
+    (the gateway then follows the browser's cookie or Accept-Language)."""
+    chosen, default = "", ""
     if principal.kind == KIND_STAFF:
         staff = await s.get(StaffUser, principal.subject_id)
-        return resolved(staff.language if staff else "")
-    if principal.kind == KIND_PORTAL_USER:
+        chosen = staff.language if staff else ""
+    elif principal.kind == KIND_PORTAL_USER:
         user = await s.get(PortalUser, principal.subject_id)
-        customer = await s.get(Customer, principal.customer_id) if principal.customer_id else None
-        return resolved(user.language if user else "", customer.language if customer else "")
-    customer = await s.get(Customer, principal.customer_id) if principal.customer_id else None
-    return resolved("", customer.language if customer else "")
+        chosen = user.language if user else ""
+    if principal.customer_id and principal.kind != KIND_STAFF:
+        customer = await s.get(Customer, principal.customer_id)
+        default = customer.language if customer else ""
+    return next((v for v in (chosen, default) if v in LANGUAGES), "")
 
 
 async def chosen_for_email(s: AsyncSession, email: str, customer: Customer | None) -> str:
