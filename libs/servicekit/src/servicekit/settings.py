@@ -9,6 +9,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.i18n import TIMEZONE_ENV, zone
+
 # The two ways a process runs; anything else is refused at start rather than taken for either.
 Env = Literal["dev", "prod"]
 
@@ -54,8 +56,6 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _check_timezone(self) -> ServiceSettings:
         # PORTAL_TIMEZONE (servicekit.i18n) is shared by every process: a wrong name stops the start, not a page.
-        from servicekit.i18n import TIMEZONE_ENV, zone
-
         name = os.environ.get(TIMEZONE_ENV, "").strip() or "UTC"
         try:
             zone(name)
