@@ -117,7 +117,7 @@ def _settings(t: Translator, s) -> list[tuple[str, str]]:  # noqa: ANN001 - port
         else (f"{s.tax_rate_bp / 100:.2f} %" if s.HasField("tax_rate_bp") else t("staff.customers.default"))
     )
     terms = (
-        t("staff.customers.days", n=s.invoice_terms_days)
+        t.plural("language.plural.days", s.invoice_terms_days)
         if s.HasField("invoice_terms_days")
         else t("staff.customers.default")
     )
