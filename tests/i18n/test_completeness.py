@@ -17,6 +17,7 @@ from billing import pdf
 from gateway.web.i18n import LANGUAGES, load_table
 from identity.email_templates import service as email_templates
 from identity.mail import words
+from tickets.tickets import pdf as ticket_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "gateway" / "src" / "gateway"
@@ -110,8 +111,9 @@ def test_identitys_emails_match() -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_billings_pdfs_match() -> None:
+def test_the_pdfs_match() -> None:
     problems = check_tables("billing pdf", {lang: pdf.labels(lang) for lang in LANGUAGES})
+    problems += check_tables("ticket pdf", ticket_pdf.LABELS)  # type: ignore[arg-type]
     assert not problems, "\n".join(problems)
 
 

@@ -675,7 +675,9 @@ async def close_ticket(request: Request, ticket_id: str, session: PortalPage) ->
 @router.get("/tickets/{ticket_id}/pdf")
 async def ticket_pdf(request: Request, ticket_id: str, session: PortalPage) -> Response:
     try:
-        data, filename = await _backends(request).tickets.ticket_pdf(session.principal_token, ticket_id)
+        data, filename = await _backends(request).tickets.ticket_pdf(
+            session.principal_token, ticket_id, language=_pages(request).translator(request).lang
+        )
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return _pages(request).error(request, NOT_FOUND, session=session)
