@@ -22,6 +22,7 @@ PUBLIC = {
     # Who the session is and its home: every signed-in user, shaped by its permissions (home sections are
     # checked by the home page tests).
     ("GET", "/api/v1/me"),
+    ("PUT", "/api/v1/me/language"),
     ("GET", "/api/v1/home"),
     # Forgotten password and the emailed link: before sign-in by nature; the token is the credential.
     ("GET", "/forgot"),

@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 
 from tests.e2e.account_helpers import new_portal_user
-from tests.e2e.helpers import api, sign_in, wait_for_mails
+from tests.e2e.helpers import api, api_sign_in, sign_in, wait_for_mails
 
 SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/portal-shots"))  # noqa: S108 - where a human looks
 NOBODY = "00000000-0000-0000-0000-000000000000"
@@ -55,6 +55,14 @@ async def test_a_chosen_language_follows_the_user_to_another_browser_and_its_ema
         await third.close()
     found = wait_for_mails(stack, lambda m: user.login in m["rcpt_to"] and "Réinitialisez" in m["subject"])
     assert found[0]["text"].startswith("Bonjour")
+
+    # The JSON API reads and sets the same language (PUT /api/v1/me/language); "" follows the browser again.
+    with api(stack, api_sign_in(stack, user.login, user.password)) as c:
+        assert c.get("/api/v1/me").json()["language"] == "fr"
+        bad = c.put("/api/v1/me/language", json={"language": "de"})
+        assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
+        assert c.put("/api/v1/me/language", json={"language": ""}).json() == {"language": ""}
+        assert c.get("/api/v1/me").json()["language"] == ""
 
 
 async def test_staff_set_a_customers_default_language(stack, browser) -> None:  # noqa: ANN001

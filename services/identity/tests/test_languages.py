@@ -49,7 +49,7 @@ async def test_the_language_is_kept_on_the_user_and_the_customer_default_applies
         assert await languages.set_my_language(s, principal=alice, language="en") == "en"
     async with db.unit_of_work() as s:
         assert await languages.language_of_principal(s, alice) == "en"  # her own choice wins
-        for bad in ("de", "", "fr; DROP TABLE", "x" * 300):
+        for bad in ("de", "fr; DROP TABLE", "x" * 300):
             with pytest.raises(InvalidArgument):
                 await languages.set_my_language(s, principal=alice, language=bad)
         with pytest.raises(InvalidArgument):

@@ -33,8 +33,9 @@ def resolved(user_language: str, customer_language: str = "") -> str:
 
 
 async def set_my_language(s: AsyncSession, *, principal: Principal, language: str) -> str:
-    """Keep `language` on the signed-in portal or staff user (a secure link is nobody: it keeps nothing)."""
-    language = _checked(language, allow_empty=False)
+    """Keep `language` on the signed-in portal or staff user ("" clears it: the customer's default, else the
+    browser's); a secure link is nobody: it keeps nothing."""
+    language = _checked(language, allow_empty=True)
     if principal.kind == KIND_STAFF:
         user = await s.get(StaffUser, principal.subject_id)
     elif principal.kind == KIND_PORTAL_USER:
