@@ -15,11 +15,14 @@ PUBLIC = {
     ("GET", "/signin/pending"),
     ("POST", "/signout"),
     ("GET", "/lang/{code}"),
+    # The staff console's language switch (the staff cookie is scoped to /staff): no permission, like /lang.
+    ("GET", "/staff/lang/{code}"),
     ("POST", "/api/v1/sessions"),
     ("DELETE", "/api/v1/sessions/current"),
     # Who the session is and its home: every signed-in user, shaped by its permissions (home sections are
     # checked by the home page tests).
     ("GET", "/api/v1/me"),
+    ("PUT", "/api/v1/me/language"),
     ("GET", "/api/v1/home"),
     # Forgotten password and the emailed link: before sign-in by nature; the token is the credential.
     ("GET", "/forgot"),

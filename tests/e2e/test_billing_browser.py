@@ -197,7 +197,7 @@ async def test_the_billing_pages_speak_french(stack, page, tmp_path):
     await page.wait_for_url(re.compile(r".*/billing$"))
     assert await page.get_by_role("heading", level=1).inner_text() == "Facturation"
     assert "Aperçu du compte" in await page.content()
-    assert await page.locator("#invoice-balance").inner_text() == "1\u202f234,56\u00a0$"
+    assert await page.locator("#invoice-balance").inner_text() == "1\u202f234,56\u00a0$US"
     await page.screenshot(path=str(tmp_path / "billing-fr.png"), full_page=True)
     for path in (
         "/billing/pay",

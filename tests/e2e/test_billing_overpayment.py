@@ -103,7 +103,7 @@ async def test_with_store_credit_configured_the_excess_is_credited_and_the_porta
     await page.goto(c.gateway_url + "/lang/fr?next=/billing")
     await page.goto(result)
     notice = await page.get_by_role("status").inner_text()
-    assert "25,00\u00a0$ au-delà de ce que vous deviez a été gardé en crédit en magasin." in notice
+    assert "25,00\u00a0$US au-delà de ce que vous deviez a été gardé en crédit en magasin." in notice
 
     async with httpx.AsyncClient(trust_env=False) as http:
         charges = (await http.get(f"{c.sandbox_url}/v1/charges")).json()["data"]

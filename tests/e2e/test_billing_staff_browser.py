@@ -81,7 +81,7 @@ async def test_staff_invoice_paid_in_the_portal_then_partly_refunded(stack, brow
     [receipt] = await asyncio.to_thread(
         wait_for_mails, stack, lambda m: customer.login in m["rcpt_to"] and "Payment received" in m["subject"]
     )
-    assert receipt["subject"] == "Payment received: 250.00 USD"
+    assert receipt["subject"] == "Payment received: $250.00"
     assert number in receipt["text"] and "4242 4242" not in str(receipt)
 
     # Staff: the payment is on the tab; a partial refund after the confirmation page.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.helpers import ACME, BLUE, api, api_sign_in
 
@@ -183,6 +184,7 @@ async def _shot(page, name: str) -> None:  # noqa: ANN001
     await page.screenshot(path=str(SHOTS / f"kb-{name}.png"), full_page=True)
 
 
+@pytest.mark.usefixtures("acme_language_reset")  # it switches ACME's login to French (kept on the user)
 async def test_kb_charts_and_announcements_in_chromium(stack, page) -> None:  # noqa: ANN001
     tag = uuid.uuid4().hex[:8]
     base = stack.gateway_url

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from portal_local.stack import Stack
+from servicekit import i18n
 from tests.e2e.billing_world import new_customer, staff_token
 
 BIG_INVOICE = 10_000_000  # minor units: enough for every round's payment
@@ -325,7 +326,7 @@ class Traffic:
         assert set(e["replies"]) == {r.i for r in rounds}, f"reply emails: {summary}, {n} replies"
         assert set(e["received"].values()) == {1}, e["received"].most_common(3)
         assert set(e["replies"].values()) == {1}, e["replies"].most_common(3)
-        expected = {f"Payment received: {r.amount // 100}.{r.amount % 100:02d} USD" for r in rounds}
+        expected = {f"Payment received: {i18n.money(r.amount, 'USD', 'en')}" for r in rounds}
         assert set(e["receipts"]) == expected and set(e["receipts"].values()) == {1}, (
             f"missing {sorted(expected - set(e['receipts']))}, unexpected {sorted(set(e['receipts']) - expected)}, "
             f"twice {[k for k, v in e['receipts'].items() if v > 1]}; {n} rounds"

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.i18n import zone
 from servicekit.settings import Env
 
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     # Proxies in front of the gateway whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
     # (the chart's ingress.trustedProxies). Empty: none, the TCP peer is the client (gateway/edge/proxies.py).
     trusted_proxies: str = ""
+    # The operator's time zone, shared with every service (servicekit.i18n, docs/i18n.md): pages, emails and PDFs
+    # show times in it. Read from PORTAL_TIMEZONE (no GATEWAY_ prefix: one setting for the whole deployment).
+    timezone: str = Field("UTC", validation_alias="PORTAL_TIMEZONE", description="IANA name, e.g. Europe/Paris")
     # SPEC R1: when set, the portal's Remote action links here (the operator's own remote tool) instead of the
     # built-in terminal; `{asset_id}` and `{asset_name}` are replaced with the URL-quoted values.
     remote_url_template: str = ""
@@ -101,6 +105,12 @@ class Settings(BaseSettings):
         if not (_ADDRESS.match(value) or _IPV4_LIST.match(value)):
             raise ValueError(f"expected host:port (or ipv4:ip:port,ip:port,...), got {value!r}")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value.strip() or "UTC")
+        return value.strip() or "UTC"
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -208,6 +208,24 @@ async def test_unknown_route_and_method(gw: Gateway) -> None:
     assert_problem(await gw.client.put("/api/v1/me"), 405, "method-not-allowed")
 
 
+async def test_the_gateways_own_problem_words_follow_the_callers_language(gw: Gateway) -> None:
+    """SPEC H5: a French caller reads the gateway's own title and generic detail in French; English stays the
+    canonical text; a service's detail (INVALID_ARGUMENT) stays as the service wrote it."""
+    fr = {"Accept-Language": "fr-FR,fr;q=0.9"}
+    body = assert_problem(await gw.client.get("/api/v1/nope", headers=fr), 404, "not-found")
+    assert body["title"] == "Page introuvable" and body["detail"].startswith("Cette page est introuvable")
+    english = assert_problem(await gw.client.get("/api/v1/nope", headers={"Accept-Language": "en"}), 404, "not-found")
+    assert english["title"] == "Not found"
+    token = await gw.api_token()
+    r = await gw.client.post(
+        "/api/v1/tickets",
+        json={"subject": "s", "description": "d", "priority": "bogus"},
+        headers={**auth(token), **fr},
+    )
+    body = assert_problem(r, 400, "invalid-request")
+    assert body["title"] == "La requête est incorrecte" and body["detail"] == "priority: unknown priority"
+
+
 async def test_openapi_description(gw: Gateway) -> None:
     spec = (await gw.client.get("/api/v1/openapi.json")).json()
     staff_identity = {p for p in spec["paths"] if p.startswith("/api/v1/staff/")}

@@ -17,6 +17,7 @@ from billing.main import NAME, wire
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc, events_pb2
 from portal.common.v1 import common_pb2
 from portal_testkit.services import serve_wired
+from servicekit import i18n
 from servicekit import permissions as perm
 from servicekit.grpc_client import call_options
 from servicekit.outbox_tables import outbox
@@ -177,7 +178,9 @@ async def test_invoice_pdf_has_provider_bill_to_status_and_language(provider_stu
         "En retard de 5 jours",
         "Reste à payer",
         "Prix unitaire",
-        "2\u00a0000,00\u00a0USD",  # 2 469.00 − 469.00, French grouping and decimal comma
+        "2\u00a0000,00\u00a0$US",  # 2 469.00 − 469.00, French grouping and decimal comma (Babel)
+        # SPEC H5: the date as the French write it (Babel: "30 oct. 2026").
+        i18n.day(today - timedelta(days=35), "fr"),
     ):
         assert expected in fr, expected
     assert "Balance due" not in fr
@@ -191,7 +194,8 @@ async def test_invoice_pdf_has_provider_bill_to_status_and_language(provider_stu
     )
     for expected in ("Acme IT Services", f"Invoice {inv.number}", "Bill to", "Dupont SARL", "Overdue by 5 days"):
         assert expected in en, expected
-    assert "2,000.00 USD" in en and "Facture" not in en
+    assert "$2,000.00" in en and "Facture" not in en
+    assert i18n.day(today - timedelta(days=35), "en") in en
 
 
 async def test_partly_paid_on_the_pdf_and_not_for_another_customer(provider_stub, as_, sandbox):
@@ -201,7 +205,7 @@ async def test_partly_paid_on_the_pdf_and_not_for_another_customer(provider_stub
     await stub.MakePayment(pay("pdf-partly", profile, (inv.id, 4_000)), **as_(user(A)))
     req = billing_pb2.GetInvoicePdfRequest(invoice_id=inv.id, language="fr")
     text = pdf_text((await stub.GetInvoicePdf(req, **as_(user(A)))).pdf)
-    assert "Partiellement payée" in text and "60,00\u00a0USD" in text
+    assert "Partiellement payée" in text and "60,00\u00a0$US" in text
     # Without a bill-to the block is left out rather than printed empty.
     assert "Facturé à" not in text
     with pytest.raises(Exception, match="NOT_FOUND"):

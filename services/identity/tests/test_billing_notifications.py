@@ -174,21 +174,21 @@ async def test_receipts_through_nats_once_each_in_the_payers_language(
         ]
         fr, en = sent[0], sent[1]
         # A subject is one line of plain spaces.
-        assert fr.subject == "Paiement reçu : 1 259,50 USD"
+        assert fr.subject == "Paiement reçu : 1 259,50 $US"
         for expected in (
             "Bonjour Alice Moreno,",
-            "votre paiement de 1\u00a0259,50\u00a0USD le 4 déc. 2026 14:05 UTC",
+            "votre paiement de 1\u202f259,50\u00a0$US le 4\u00a0déc.\u00a02026 14:05\u00a0UTC",
             "Payé avec : visa 4242",
-            "- INV-1001: 1\u00a0000,00\u00a0USD (rien à payer)",
-            "- INV-1002: 234,50\u00a0USD (reste à payer : 15,50\u00a0USD)",
-            "25,00\u00a0USD de plus que le montant dû ont été conservés en avoir.",
+            "- INV-1001: 1\u202f000,00\u00a0$US (rien à payer)",
+            "- INV-1002: 234,50\u00a0$US (reste à payer : 15,50\u00a0$US)",
+            "25,00\u00a0$US de plus que le montant dû ont été conservés en avoir.",
             f"{PORTAL_URL}/billing/payments",
         ):
             assert expected in fr.body, expected
         # The contact is not the customer's: the receipt goes to the customer, in the staff's English template.
-        assert en.subject.startswith("Receipt 1,234.50 USD from ")
-        assert en.body.startswith("Dear Acme Dental, 1,234.50\u00a0USD by visa 4242 on 4 Dec 2026 14:05 UTC.")
-        assert "- INV-1002: 234.50\u00a0USD (15.50\u00a0USD left to pay)" in en.body
+        assert en.subject.startswith("Receipt $1,234.50 from ")
+        assert en.body.startswith("Dear Acme Dental, $1,234.50 by visa 4242 on 4\u00a0Dec\u00a02026 14:05\u00a0UTC.")
+        assert "- INV-1002: $234.50 ($15.50 left to pay)" in en.body
 
         # A real redelivery of the whole stream to the same durable is absorbed by the inbox.
         await stop(task)

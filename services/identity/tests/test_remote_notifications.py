@@ -1,8 +1,9 @@
 """The "Remote access requested" email (issue 14, X1): remote's access_requested, published on a real nats-server's
 JetStream and consumed by identity's registered consumer, queues one email for each of the customer's portal users
-who may see its assets, in English and French, linking to the portal's /remote-requests; the mailer delivers it to a
-real SMTP server. Users who may not see assets, disabled ones, another customer's, and customers that want no email
-or no report emails get none; a redelivery queues nothing twice. SQLite and PostgreSQL (the `db_url` fixture)."""
+who may see its assets, each in its own language (SPEC H5: Dora French, Alice English), linking to the portal's
+/remote-requests; the mailer delivers it to a real SMTP server. Users who may not see assets, disabled ones, another
+customer's, and customers that want no email or no report emails get none; a redelivery queues nothing twice.
+SQLite and PostgreSQL (the `db_url` fixture)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def test_identity_consumes_remotes_access_requested_durably() -> None:
     assert registered["identity-access-requested"] == ("portal.remote.access_requested.v1", events_pb2.AccessRequested)
 
 
-async def test_access_requests_email_the_customers_asset_viewers_once_in_both_languages(
+async def test_access_requests_email_the_customers_asset_viewers_once_each_in_its_language(
     db: Database,
     world,
     nats_server,
@@ -120,6 +121,8 @@ async def test_access_requests_email_the_customers_asset_viewers_once_in_both_la
             )
             if email.startswith("eve@"):
                 user.disabled_at = utcnow()
+            if email.startswith("dora@"):
+                user.language = "fr"  # SPEC H5: Dora reads French; Alice has chosen nothing (English)
 
     nc = await kit_events.connect(nats_server.url, "identity-access-requested-test")
     js = nc.jetstream()
@@ -170,18 +173,25 @@ async def test_access_requests_email_the_customers_asset_viewers_once_in_both_la
         assert [e.recipient for e in sent] == ["alice@acme.test", "dora@acme.test"]
         assert {e.cause_event_id for e in await queued(db)} == {event.meta.event_id, marker.meta.event_id}
 
-        alice = sent[0]
-        assert alice.subject == ("Remote access requested: Front desk PC / Demande d'accès à distance : Front desk PC")
+        alice, dora = sent
+        assert alice.subject == "Remote access requested: Front desk PC"
         for expected in (
             "Hello Alice Moreno,",
             'Terry Technician asked for remote access to your device "Front desk PC" for 30 minutes.',
             "Reason: Check the printer driver [2J",
             f"{PORTAL_URL}/remote-requests",
-            "Bonjour Alice Moreno,",
-            "Terry Technician demande un accès à distance à votre appareil « Front desk PC » pendant 30 minutes.",
         ):
             assert expected in alice.body, expected
-        assert "\x1b" not in alice.body
+        assert "\x1b" not in alice.body and "Bonjour" not in alice.body
+        # Each recipient in its own language, not both at once.
+        assert dora.subject == "Demande d'accès à distance : Front desk PC"
+        for expected in (
+            "Bonjour dora@acme.test,",
+            "Terry Technician demande un accès à distance à votre appareil « Front desk PC » pendant 30 minutes.",
+            "Motif : Check the printer driver [2J",
+        ):
+            assert expected in dora.body, expected
+        assert "Hello" not in dora.body
 
         # The mailer delivers them over SMTP, one message per person.
         mailer = Mailer(db, SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp_server.port, mail_from="p@x.test")))
@@ -190,8 +200,8 @@ async def test_access_requests_email_the_customers_asset_viewers_once_in_both_la
         assert sorted(e.rcpt_tos for e in envelopes) == [["alice@acme.test"]] * 2 + [["dora@acme.test"]] * 2
         to_dora = next(e for e in envelopes if e.rcpt_tos == ["dora@acme.test"])
         message = message_from_bytes(to_dora.content, policy=policy.default)
-        assert message["Subject"].startswith("Remote access requested: ")
-        assert "Hello dora@acme.test," in message.get_content()
+        assert message["Subject"].startswith("Demande d'accès à distance : ")
+        assert "Bonjour dora@acme.test," in message.get_content()
 
         # A real redelivery of the whole stream is absorbed by the inbox.
         await stop(task)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC
 
 import grpc
 import pytest
 
 from portal.tickets.v1 import tickets_pb2
+from servicekit import i18n
 from servicekit.permissions import TICKETS_CREATE, TICKETS_VIEW_ALL
 
 ALL = {TICKETS_CREATE, TICKETS_VIEW_ALL}
@@ -89,6 +91,17 @@ async def test_pdf_holds_public_comments_only(served, principals) -> None:  # no
         assert marker not in text
     code, _ = await code_of(s.RenderTicketPdf(tickets_pb2.RenderTicketPdfRequest(ticket_id=ticket.id), metadata=carol))
     assert code == grpc.StatusCode.NOT_FOUND
+    # SPEC H5: in the requester's language, its times in the operator's time zone.
+    fr = pdf_text(
+        (
+            await s.RenderTicketPdf(
+                tickets_pb2.RenderTicketPdfRequest(ticket_id=ticket.id, language="fr"), metadata=alice
+            )
+        ).pdf
+    )
+    assert f"Ticket n°{ticket.number} : Écran noir" in fr and "Statut" in fr and "Commentaire (1)" in fr
+    assert i18n.day(ticket.created_at.ToDatetime(tzinfo=UTC), "fr").replace("\u00a0", " ") in fr.replace("\u00a0", " ")
+    assert "Status:" not in fr
 
 
 def pdf_text(data: bytes) -> str:

@@ -66,6 +66,15 @@ class Me(BaseModel):
     display_name: str
     email: str
     permissions: list[str]
+    # SPEC H5: the language kept on the user, else its customer's default; "" when neither is set.
+    language: str = ""
+
+
+class MyLanguage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "en", "fr", or "" to follow the browser again (and the customer's default); identity refuses any other (400).
+    language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)]
 
 
 class HomeSection(BaseModel, Generic[T]):  # noqa: UP046 - Python 3.11

@@ -22,6 +22,7 @@ from gateway.api.schemas import (
     MfaEnrolled,
     MfaEnrolmentStarted,
     MfaVerified,
+    MyLanguage,
     SessionCreated,
     SignInBody,
 )
@@ -126,4 +127,15 @@ async def me(session: CurrentSession) -> Me:
         display_name=p.display_name,
         email=p.email,
         permissions=sorted(p.permissions),
+        language=session.language,
     )
+
+
+@router.put("/me/language", tags=["sessions"])
+async def set_my_language(
+    body: MyLanguage, session: CurrentSession, backends: Clients, sessions: Sessions, token: BearerToken
+) -> MyLanguage:
+    """The language kept on the user (SPEC H5): its pages, emails and PDFs; "" follows the browser again."""
+    language = await backends.identity.set_my_language(session.principal_token, body.language)
+    sessions.drop(token)  # the next call reads the new language
+    return MyLanguage(language=language)

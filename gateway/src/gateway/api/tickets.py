@@ -164,8 +164,8 @@ async def add_comment(body: NewComment, session: CurrentSession, backends: Clien
     response_class=Response,
 )
 async def ticket_pdf(session: CurrentSession, backends: Clients, ticket_id: TicketId) -> Response:
-    """The ticket and its public comments as a PDF download."""
-    data, filename = await backends.tickets.ticket_pdf(session.principal_token, ticket_id)
+    """The ticket and its public comments as a PDF download, in the language kept on the user (else English)."""
+    data, filename = await backends.tickets.ticket_pdf(session.principal_token, ticket_id, language=session.language)
     return pdf_response(data, filename)
 
 

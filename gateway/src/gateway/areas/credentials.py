@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from gateway.clients import Backends
 from gateway.clients.credentials import CredentialAccess
+from servicekit import i18n
 from servicekit import permissions as perm
 from servicekit.principal import Principal
 
@@ -86,16 +87,19 @@ async def report_entries(
         cursor = page.next_cursor
 
 
-async def report_csv(backends: Backends, token: str, **filters: object) -> Response:
+async def report_csv(
+    backends: Backends, token: str, *, headers: list[str] | None = None, language: str = "en", **filters: object
+) -> Response:
     """The Credential Access Report as a CSV download; fetched whole before answering, so a backend failure is an
-    error answer rather than a truncated file."""
+    error answer rather than a truncated file. `headers` are the column names in `language` (the console's page;
+    the API keeps CSV_COLUMNS), and a French file is separated by `;` (SPEC H5)."""
     out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(CSV_COLUMNS)
+    w = csv.writer(out, delimiter=i18n.csv_delimiter(language))
+    w.writerow(headers or CSV_COLUMNS)
     async for e in report_entries(backends, token, **filters):  # type: ignore[arg-type]
         w.writerow(
             [
-                e.revealed_at.isoformat() if e.revealed_at else "",
+                i18n.local(e.revealed_at).isoformat(timespec="seconds") if e.revealed_at else "",
                 _cell(e.credential_name),
                 e.credential_id,
                 e.customer_id,

@@ -196,8 +196,8 @@ class BillingClient:
         req = billing_pb2.GetEstimateRequest(estimate_id=estimate_id)
         return await self._call(self._stub.GetEstimate, req, token)
 
-    async def estimate_pdf(self, token: str, estimate_id: str):  # noqa: ANN201
-        req = billing_pb2.GetEstimatePdfRequest(estimate_id=estimate_id)
+    async def estimate_pdf(self, token: str, estimate_id: str, *, language: str = ""):  # noqa: ANN201
+        req = billing_pb2.GetEstimatePdfRequest(estimate_id=estimate_id, language=language)
         return await self._call(self._stub.GetEstimatePdf, req, token)
 
     async def decide_estimate(self, token: str, estimate_id: str, *, approve: bool, reason: str = ""):  # noqa: ANN201

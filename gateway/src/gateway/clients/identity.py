@@ -94,6 +94,8 @@ class ResolvedSession:
     token_expires_at: datetime | None
     renewal_notice_ends_on: str = ""
     mfa_enabled: bool = False
+    # SPEC H5: the user's own language, else its customer's default; "" when neither is set.
+    language: str = ""
 
 
 class IdentityClient:
@@ -133,7 +135,16 @@ class IdentityClient:
             token_expires_at=opt_datetime(resp, "token_expires_at"),
             renewal_notice_ends_on=resp.renewal_notice_ends_on,
             mfa_enabled=resp.mfa_enabled,
+            language=resp.language,
         )
+
+    async def set_my_language(self, token: str, language: str) -> str:
+        req = identity_pb2.SetMyLanguageRequest(language=language)
+        return (await self._call(self._stub.SetMyLanguage, req, token)).language
+
+    async def set_customer_language(self, token: str, *, customer_id: str, language: str) -> str:
+        req = identity_pb2.SetCustomerLanguageRequest(customer_id=customer_id, language=language)
+        return (await self._call(self._stub.SetCustomerLanguage, req, token)).language
 
     async def sign_out(self, session_token: str) -> None:
         await self._call(self._stub.SignOut, identity_pb2.SignOutRequest(session_token=session_token), None)

@@ -186,10 +186,12 @@ class TicketsClient:
         items = [Comment.from_proto(c) for c in resp.comments if c.is_public]
         return Page(items=items, next_cursor=resp.page.next_cursor or None)
 
-    async def ticket_pdf(self, token: str, ticket_id: str) -> tuple[bytes, str]:
-        """The PDF and its file name."""
+    async def ticket_pdf(self, token: str, ticket_id: str, *, language: str = "") -> tuple[bytes, str]:
+        """The PDF (in `language`, SPEC H5) and its file name."""
         resp = await self._call(
-            self._stub.RenderTicketPdf, tickets_pb2.RenderTicketPdfRequest(ticket_id=ticket_id), token
+            self._stub.RenderTicketPdf,
+            tickets_pb2.RenderTicketPdfRequest(ticket_id=ticket_id, language=language),
+            token,
         )
         name = resp.filename if resp.filename.replace("-", "").replace(".", "").isalnum() else "ticket.pdf"
         return resp.pdf, name

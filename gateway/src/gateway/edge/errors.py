@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import grpc
@@ -94,6 +95,8 @@ class Problem:
     detail: str
     errors: list[dict[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    # The title in the caller's language (SPEC H5); the kind's English title when empty.
+    title: str = ""
 
     @property
     def status(self) -> int:
@@ -102,7 +105,7 @@ class Problem:
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": PROBLEM_BASE + self.kind.slug,
-            "title": self.kind.title,
+            "title": self.title or self.kind.title,
             "status": self.kind.status,
             "detail": self.detail,
         }
@@ -181,6 +184,26 @@ class PageErrorAnswers(Protocol):
 
     def signed_out(self, request: Request) -> Response: ...
 
+    def problem_words(self, request: Request, kind: Kind) -> tuple[str, str] | None:
+        """The kind's title and generic detail in the caller's language; None for English (the canonical text)."""
+        ...
+
+
+def localized(request: Request, problem: Problem, pages: PageErrorAnswers) -> Problem:
+    """SPEC H5: the gateway's own words of a problem (its title, and its detail when it is the gateway's generic one)
+    in the caller's language (the `lang` cookie or Accept-Language). A service's detail stays as the service wrote it
+    (English): services do not know the reader's language."""
+    words = pages.problem_words(request, problem.kind)
+    if words is None:
+        return problem
+    title, detail = words
+    problem.title = title
+    # Generic: the kind's own words, or Starlette's reason phrase ("Not Found") for a route that does not exist.
+    generic = (problem.kind.title, problem.kind.generic_detail, HTTPStatus(problem.status).phrase)
+    if problem.detail in generic and not problem.errors:
+        problem.detail = detail
+    return problem
+
 
 def is_api(request: Request) -> bool:
     """JSON callers: our API, and the processors' webhooks (problem+json, never an HTML page)."""
@@ -198,7 +221,7 @@ def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:
                 token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
                 if token:
                     request.app.state.sessions.drop(token)
-            return problem.response()
+            return localized(request, problem, pages).response()
         if problem.status == 401:
             return pages.signed_out(request)
         return await pages.error(request, problem.kind)
@@ -217,7 +240,7 @@ def install_handlers(app: FastAPI, pages: PageErrorAnswers) -> None:
                 detail = f"The request body is larger than the {limit_mb:g} MB this server accepts."
         problem = problem_from_status(exc.status_code, detail, dict(exc.headers or {}))
         if is_api(request):
-            return problem.response()
+            return localized(request, problem, pages).response()
         return await pages.error(request, problem.kind)
 
     @app.exception_handler(RequestValidationError)

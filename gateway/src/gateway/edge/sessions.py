@@ -46,6 +46,8 @@ class Session:
     remote_access_enabled: bool | None = None
     # Two-step verification is on for the user (the header offers the opt-in enrolment only when it is off).
     mfa_enabled: bool = False
+    # SPEC H5: the language kept on the user (else its customer's default); "" lets the cookie or browser decide.
+    language: str = ""
 
 
 @dataclass(slots=True)
@@ -122,6 +124,7 @@ class PrincipalCache:
             renewal_notice_ends_on=resolved.renewal_notice_ends_on,
             remote_access_enabled=remote,
             mfa_enabled=resolved.mfa_enabled,
+            language=resolved.language,
         )
         if resolved.token_expires_at is not None:
             left = (resolved.token_expires_at - datetime.now(UTC)).total_seconds() - _EXPIRY_MARGIN_SECONDS

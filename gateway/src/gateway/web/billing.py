@@ -626,7 +626,7 @@ async def estimate_page(request: Request, estimate_id: str, session: PortalPage)
 
 @router.get("/billing/estimates/{estimate_id}/pdf")
 async def estimate_pdf(request: Request, estimate_id: str, session: PortalPage) -> Response:
-    resp = await _billing(request).estimate_pdf(session.principal_token, estimate_id)
+    resp = await _billing(request).estimate_pdf(session.principal_token, estimate_id, language=_t(request).lang)
     return pdf_response(resp.pdf, resp.filename)
 
 

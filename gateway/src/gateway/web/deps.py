@@ -157,6 +157,14 @@ class PageErrors:
         return pages(request).error(request, kind, session=await quiet_session(request))
 
     @staticmethod
+    def problem_words(request: Request, kind: Kind) -> tuple[str, str] | None:
+        t = pages(request).translator(request)
+        title = t.table.get(f"error.{kind.slug}.title")
+        if t.lang == "en" or not isinstance(title, str):
+            return None
+        return title, t(f"error.{kind.slug}.detail")
+
+    @staticmethod
     def signed_out(request: Request) -> Response:
         """A backend said the session is no longer valid: drop it and go to this audience's sign-in page."""
         staff = request.url.path.startswith("/staff")

@@ -1,4 +1,5 @@
-"""English and French: a small translation table per language, plus money and date formatting."""
+"""English and French: a translation table per language (with plural entries), and Babel's numbers, money,
+dates and times (servicekit.i18n) in the operator's time zone. How to add a string: docs/i18n.md."""
 
 from __future__ import annotations
 
@@ -7,30 +8,40 @@ from datetime import date, datetime
 from pathlib import Path
 
 from gateway.clients.schemas import Money
+from servicekit import i18n as fmt
 
-LANGUAGES = ("en", "fr")
-DEFAULT_LANGUAGE = "en"
+LANGUAGES = fmt.LANGUAGES
+DEFAULT_LANGUAGE = fmt.DEFAULT_LANGUAGE
 LANG_COOKIE = "lang"
 _DIR = Path(__file__).parent / "translations"
 
-# Digits after the decimal point where ISO 4217 says other than 2.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3, "JOD": 3}
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$", "JPY": "¥", "CHF": "CHF"}
-_NBSP = "\u00a0"
-_NNBSP = "\u202f"
+# A table entry is a string, or a plural entry: {"one": "...", "other": "..."} (CLDR categories, docs/i18n.md).
+Entry = str | dict[str, str]
 
 
 class Translator:
-    def __init__(self, lang: str, table: dict[str, str], fallback: dict[str, str]) -> None:
+    """One language's words and formats. Numbers, money, dates and times go through Babel (servicekit.i18n); a time
+    is shown in the operator's time zone (PORTAL_TIMEZONE)."""
+
+    def __init__(self, lang: str, table: dict[str, Entry], fallback: dict[str, Entry]) -> None:
         self.lang = lang
         self._table = {**fallback, **table}
         # Templates read plain strings straight from here: a lookup is much cheaper than a call in Jinja.
         self.table = self._table
-        self._months = self._table["months"].split(",")
 
     def __call__(self, key: str, **values: object) -> str:
-        text = self._table.get(key, key)
-        return text.format(**values) if values else text
+        entry = self._table.get(key, key)
+        if isinstance(entry, dict):
+            count = values.pop("count", 0)
+            return self.plural(key, count if isinstance(count, int) else 0, **values)
+        return entry.format(**values) if values else entry
+
+    def plural(self, key: str, count: int, **values: object) -> str:
+        """The form of plural entry `key` for `count` ("1 ticket", "2 tickets"; French "0 ticket"), with {count}
+        written as this language writes numbers."""
+        entry = self._table.get(key, key)
+        text = fmt.pick_plural(entry, count, self.lang) if isinstance(entry, dict) else entry
+        return text.format(**values, count=self.number(count))
 
     def label(self, group: str, value: str) -> str:
         """A backend word (a status, a priority) in this language; unknown ones are shown tidied up."""
@@ -39,18 +50,13 @@ class Translator:
     def status(self, value: str) -> str:
         return self.label("status", value)
 
+    def number(self, value: int | float) -> str:
+        return fmt.number(value, self.lang)
+
     def money(self, m: Money | None) -> str:
         if m is None:
             return ""
-        exp = _EXPONENTS.get(m.currency, 2)
-        sign = "-" if m.amount_minor < 0 else ""
-        units, minor = divmod(abs(m.amount_minor), 10**exp)
-        if self.lang == "fr":
-            number = f"{units:,}".replace(",", _NNBSP) + (f",{minor:0{exp}d}" if exp else "")
-            return f"{sign}{number}{_NBSP}{_SYMBOLS.get(m.currency, m.currency)}"
-        number = f"{units:,}" + (f".{minor:0{exp}d}" if exp else "")
-        symbol = _SYMBOLS.get(m.currency)
-        return f"{sign}{symbol}{number}" if symbol else f"{sign}{number}{_NBSP}{m.currency}"
+        return fmt.money(m.amount_minor, m.currency, self.lang)
 
     def date(self, value: date | datetime | str | None) -> str:
         if not value:
@@ -60,19 +66,19 @@ class Translator:
                 value = date.fromisoformat(value)
             except ValueError:
                 return value
-        return f"{value.day}{_NBSP}{self._months[value.month - 1]}{_NBSP}{value.year}"
+        return fmt.day(value, self.lang)
 
     def datetime(self, value: datetime | None) -> str:
         if value is None:
             return ""
-        return f"{self.date(value)} {value:%H:%M}{_NBSP}UTC"
+        return fmt.moment(value, self.lang)
 
 
-def load_table(lang: str) -> dict[str, str]:
+def load_table(lang: str) -> dict[str, Entry]:
     """`<lang>.json` plus one `<feature>.<lang>.json` per feature, so features do not share one file.
 
     A key defined in two files is an error rather than a silent override."""
-    table: dict[str, str] = {}
+    table: dict[str, Entry] = {}
     for path in [_DIR / f"{lang}.json", *sorted(_DIR.glob(f"*.{lang}.json"))]:
         part = json.loads(path.read_text("utf-8"))
         clash = table.keys() & part.keys()

@@ -55,6 +55,12 @@ class Pages:
         self.operator_name = operator_name
 
     def translator(self, request: Request) -> Translator:
+        # SPEC H5: a signed-in user reads the language kept on the user, in any browser; else the cookie's or the
+        # browser's.
+        session = getattr(request.state, "session", None)
+        kept = session.language if session is not None else ""
+        if kept in self.translators:
+            return self.translators[kept]
         lang = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
         return self.translators[lang]
 

@@ -17,7 +17,7 @@ from gateway.edge.errors import NOT_FOUND
 from gateway.edge.idempotency import new_key
 from gateway.edge.sessions import SESSION_COOKIE
 from gateway.web import signin_busy, support_window
-from gateway.web.deps import COOKIE_FLAGS, backends, csrf, pages, sessions
+from gateway.web.deps import COOKIE_FLAGS, STAFF_COOKIE, backends, csrf, pages, sessions
 from gateway.web.forms import check_csrf, field, read_form, safe_next
 from gateway.web.i18n import LANG_COOKIE, LANGUAGES
 
@@ -228,9 +228,23 @@ async def signout(request: Request) -> Response:
 
 
 @router.get("/lang/{code}")
+@router.get("/staff/lang/{code}")  # the staff cookie is scoped to /staff: the console's switch comes here
 async def switch_language(request: Request, code: str, next: str = "/") -> Response:  # noqa: A002
+    """The header's language switch. The cookie keeps it for signed-out pages; a signed-in user (portal or staff,
+    whichever the next page is) also keeps it on the user (SPEC H5), so another browser and its emails follow."""
     if code not in LANGUAGES:
         return pages(request).error(request, NOT_FOUND)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    target = safe_next(next)
+    staff = request.url.path.startswith("/staff/")
+    token = request.cookies.get(STAFF_COOKIE if staff else SESSION_COOKIE)
+    if token:
+        try:
+            session = await sessions(request).resolve(token)
+            await backends(request).identity.set_my_language(session.principal_token, code)
+            sessions(request).drop(token)  # the next page reads the new language, not the cached one
+        except grpc.aio.AioRpcError as err:
+            # Signed out meanwhile, or identity unreachable: the cookie still switches this browser.
+            log.info("language not kept on the user: %s", err.code().name)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, **COOKIE_FLAGS)
     return response

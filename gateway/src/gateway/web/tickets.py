@@ -50,6 +50,7 @@ from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
 from gateway.web.views.tickets import invoiced_label, list_row, status_label
+from servicekit import i18n
 from servicekit import permissions as perm
 
 router = APIRouter(include_in_schema=False)
@@ -172,7 +173,8 @@ async def tickets_csv(request: Request, session: PortalPage) -> Response:
             break
         cursor = page.next_cursor
     out = io.StringIO()
-    w = csv.writer(out)
+    # SPEC H5: French spreadsheets split on `;` (their decimal separator is the comma); headers in the page's language.
+    w = csv.writer(out, delimiter=i18n.csv_delimiter(t.lang))
     w.writerow(
         [t(k) for k in ("ticket.number", "ticket.subject", "ticket.contact", "ticket.status", "ticket.priority")]
         + [t("ticket.issue_type"), t("ticket.created"), t("ticket.updated")]
@@ -186,8 +188,9 @@ async def tickets_csv(request: Request, session: PortalPage) -> Response:
                 _csv_cell(status_label(t, tk.status)),
                 _csv_cell(t.label("priority", tk.priority)),
                 _csv_cell(tk.issue_type),
-                tk.created_at.isoformat() if tk.created_at else "",
-                tk.updated_at.isoformat() if tk.updated_at else "",
+                # In the operator's time zone, with its offset (PORTAL_TIMEZONE).
+                i18n.local(tk.created_at).isoformat(timespec="seconds") if tk.created_at else "",
+                i18n.local(tk.updated_at).isoformat(timespec="seconds") if tk.updated_at else "",
             ]
         )
     body = "\ufeff" + out.getvalue()  # the BOM makes spreadsheet programs read UTF-8 (accents) correctly
@@ -677,7 +680,9 @@ async def close_ticket(request: Request, ticket_id: str, session: PortalPage) ->
 @router.get("/tickets/{ticket_id}/pdf")
 async def ticket_pdf(request: Request, ticket_id: str, session: PortalPage) -> Response:
     try:
-        data, filename = await _backends(request).tickets.ticket_pdf(session.principal_token, ticket_id)
+        data, filename = await _backends(request).tickets.ticket_pdf(
+            session.principal_token, ticket_id, language=_pages(request).translator(request).lang
+        )
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return _pages(request).error(request, NOT_FOUND, session=session)

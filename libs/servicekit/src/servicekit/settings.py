@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicekit.i18n import TIMEZONE_ENV, zone
 
 # The two ways a process runs; anything else is refused at start rather than taken for either.
 Env = Literal["dev", "prod"]
@@ -49,6 +52,16 @@ class ServiceSettings(BaseSettings):
             return self.principal_public_key_file.read_bytes()
         except OSError as exc:
             raise SystemExit(f"cannot read principal public key {self.principal_public_key_file}: {exc}") from exc
+
+    @model_validator(mode="after")
+    def _check_timezone(self) -> ServiceSettings:
+        # PORTAL_TIMEZONE (servicekit.i18n) is shared by every process: a wrong name stops the start, not a page.
+        name = os.environ.get(TIMEZONE_ENV, "").strip() or "UTC"
+        try:
+            zone(name)
+        except ValueError as exc:
+            raise ValueError(f"{TIMEZONE_ENV}: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _refuse_sqlite_in_prod(self) -> ServiceSettings:

@@ -40,6 +40,7 @@ from billing.payments.reconciler import Reconciler
 from billing.search.rpcs import SearchRpcs
 from portal.billing.v1 import billing_pb2, billing_pb2_grpc
 from portal.common.v1 import common_pb2
+from servicekit import i18n
 from servicekit import permissions as perm
 from servicekit.db import Database
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
@@ -155,7 +156,7 @@ class BillingServicer(SearchRpcs, billing_pb2_grpc.BillingServiceServicer):
             est = await estimates.get_estimate(s, principal=principal, estimate_id=request.estimate_id)
         from billing.pdf import estimate_pdf  # lazy for the same reason as invoice_pdf's
 
-        pdf = await asyncio.to_thread(estimate_pdf, est)
+        pdf = await asyncio.to_thread(functools.partial(estimate_pdf, language=i18n.language(request.language)), est)
         return billing_pb2.GetEstimatePdfResponse(pdf=pdf, filename=f"{est.number}.pdf")
 
     async def GetPortalSummary(self, request, context):  # noqa: ANN001, ANN201, N802

@@ -13,6 +13,7 @@ from fpdf.fonts import FontFace
 from billing.estimates.models import Estimate
 from billing.invoices.models import Invoice
 from billing.invoices.service import display_status, today_utc
+from servicekit import i18n
 
 _FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -45,9 +46,11 @@ _LABELS = {
         "status.overdue": "Overdue",
         "status.approved": "Approved",
         "status.declined": "Declined",
-        "overdue_days": "Overdue by {days} days",
-        "overdue_day": "Overdue by 1 day",
-        "months": "Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec",
+        "overdue": {"one": "Overdue by {days} day", "other": "Overdue by {days} days"},
+        "estimate_status.draft": "Draft",
+        "estimate_status.open": "Open",
+        "estimate_status.approved": "Approved",
+        "estimate_status.declined": "Declined",
     },
     "fr": {
         "invoice": "Facture",
@@ -73,9 +76,11 @@ _LABELS = {
         "status.overdue": "En retard",
         "status.approved": "Approuvé",
         "status.declined": "Refusé",
-        "overdue_days": "En retard de {days} jours",
-        "overdue_day": "En retard de 1 jour",
-        "months": "janv.,févr.,mars,avr.,mai,juin,juil.,août,sept.,oct.,nov.,déc.",
+        "overdue": {"one": "En retard de {days} jour", "other": "En retard de {days} jours"},
+        "estimate_status.draft": "Brouillon",
+        "estimate_status.open": "Ouvert",
+        "estimate_status.approved": "Approuvé",
+        "estimate_status.declined": "Refusé",
     },
 }
 
@@ -94,21 +99,22 @@ class Party:
 
 
 def labels(language: str) -> dict[str, str]:
-    return _LABELS.get(language, _LABELS["en"])
+    return _LABELS.get(language, _LABELS["en"])  # type: ignore[return-value]
 
 
 def money(amount_minor: int, currency: str, language: str = "en") -> str:
-    sign = "-" if amount_minor < 0 else ""
-    major, minor = divmod(abs(amount_minor), 100)
-    if language == "fr":
-        # French groups thousands with a no-break space (Latin-1 too, for the fallback font) and writes a decimal comma.
-        return f"{sign}{major:,}".replace(",", "\u00a0") + f",{minor:02d}\u00a0{currency}"
-    return f"{sign}{major:,}.{minor:02d} {currency}"
+    """Babel's way (servicekit.i18n): "$1,234.56", "1 234,56 €". French groups thousands with a narrow no-break
+    space, printed as a plain no-break space (Latin-1 too, for the fallback font)."""
+    return i18n.money(amount_minor, currency, language).replace("\u202f", "\u00a0")
 
 
 def day(value: date, language: str = "en") -> str:
-    months = labels(language)["months"].split(",")
-    return f"{value.day} {months[value.month - 1]} {value.year}"
+    return i18n.day(value, language)
+
+
+def _overdue(language: str, days: int) -> str:
+    entry = _LABELS.get(language, _LABELS["en"])["overdue"]
+    return i18n.pick_plural(entry, days, language).format(days=days)  # type: ignore[arg-type]
 
 
 def invoice_pdf(
@@ -132,7 +138,7 @@ def invoice_pdf(
     )
     status = lb.get(f"status.{shown}", shown)
     if days:
-        status = lb["overdue_day"] if days == 1 else lb["overdue_days"].format(days=days)
+        status = _overdue(language, days)
     facts = [
         (lb["date"], day(invoice.issued_on, language)),
         (lb["due"], day(invoice.due_on, language)),
@@ -155,12 +161,13 @@ def invoice_pdf(
     )
 
 
-def estimate_pdf(estimate: Estimate) -> bytes:
-    lb = labels("en")
+def estimate_pdf(estimate: Estimate, *, language: str = "en") -> bytes:
+    """The estimate in `language` (the requester's, SPEC H5)."""
+    lb = labels(language)
     facts = [
         (lb["name"], estimate.name),
-        (lb["sent"], estimate.sent_on.isoformat()),
-        (lb["status"], estimate.status),
+        (lb["sent"], day(estimate.sent_on, language)),
+        (lb["status"], lb.get(f"estimate_status.{estimate.status}", estimate.status)),
     ]
     return _document(
         f"{lb['estimate']} {estimate.number}",
@@ -168,6 +175,7 @@ def estimate_pdf(estimate: Estimate) -> bytes:
         estimate.lines,
         [(lb["total"], estimate.total_minor)],
         estimate.currency,
+        language=language,
     )
 
 

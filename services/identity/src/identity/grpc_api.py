@@ -12,6 +12,7 @@ from identity.customers.holders import DataHolders
 from identity.customers.rpcs import CustomerRpcs
 from identity.email_templates.rpcs import EmailTemplateRpcs
 from identity.groups.rpcs import GroupRpcs
+from identity.languages.rpcs import LanguageRpcs
 from identity.mfa.rpcs import MfaRpcs
 from identity.passwords.rpcs import PasswordRpcs
 from identity.portal_controls.rpcs import PortalControlsRpcs
@@ -66,6 +67,7 @@ class IdentityServicer(
     AuditRpcs,
     StaffRpcs,
     PushRpcs,
+    LanguageRpcs,
     identity_pb2_grpc.IdentityServiceServicer,
 ):
     def __init__(

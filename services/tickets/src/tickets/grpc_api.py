@@ -259,7 +259,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         # Drawn after the unit of work: the connection is not held while the CPU works.
         from tickets.tickets.pdf import render  # fpdf2 costs ~50 MB of memory: load it on the first PDF
 
-        data = render(ticket, public, operator_name=self.operator_name)
+        data = render(ticket, public, operator_name=self.operator_name, language=request.language)
         return tickets_pb2.RenderTicketPdfResponse(pdf=data, filename=f"ticket-{ticket.number}.pdf")
 
     async def AddAttachment(  # noqa: N802

@@ -51,6 +51,29 @@ async def set_archived(customer_id: Id, body: Archived, session: StaffApiSession
     return CustomerState(id=c.id, display_name=c.display_name, archived=c.archived)
 
 
+class CustomerLanguage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "en", "fr", or "" (not set: English); identity refuses any other with a 400.
+    language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)]
+
+
+class CustomerLanguageState(BaseModel):
+    id: str
+    language: str
+
+
+@router.put("/customers/{customer_id}/language")
+async def set_language(
+    customer_id: Id, body: CustomerLanguage, session: StaffApiSession, backends: Clients
+) -> CustomerLanguageState:
+    """The default language of the customer's users who have not chosen one: their pages and emails (SPEC H5)."""
+    language = await backends.identity.set_customer_language(
+        session.principal_token, customer_id=customer_id, language=body.language
+    )
+    return CustomerLanguageState(id=customer_id, language=language)
+
+
 # --- customers and contacts (SPEC C1-C6) ------------------------------------------------------------------------
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -160,6 +183,8 @@ class CustomerRecord(BaseModel):
     custom_fields: list[Answer]
     badges: list[Badge]
     parent_id: str
+    # SPEC H5: the default language of its users ("" = English).
+    language: str = ""
     subsidiaries: list[CustomerSummary] = Field(default_factory=list)
 
 
@@ -202,6 +227,7 @@ def _record(c: CustomerMessage, subsidiaries: list[CustomerMessage] = ()) -> Cus
         custom_fields=[Answer(field_id=a.field_id, field_name=a.field_name, value=a.value) for a in c.custom_fields],
         badges=_badges(c),
         parent_id=c.parent_id,
+        language=c.language,
         subsidiaries=[_summary(s) for s in subsidiaries],
     )
 

@@ -334,4 +334,8 @@ async def report(request: Request, session: StaffPage) -> Response:
 @router.get("/credential-access.csv")
 async def report_csv(request: Request, session: StaffPage) -> Response:
     _, asked = _report_filters(request)
-    return await rules.report_csv(_backends(request), session.principal_token, **asked)
+    t = _pages(request).translator(request)
+    headers = [t(f"language.csv.credential_access.{column}") for column in rules.CSV_COLUMNS]
+    return await rules.report_csv(
+        _backends(request), session.principal_token, headers=headers, language=t.lang, **asked
+    )

@@ -21,7 +21,7 @@ from gateway.areas import ticket_statuses
 from gateway.areas.assets import customer_assets
 from gateway.clients import Backends
 from gateway.edge.csrf import CSRF_FIELD
-from gateway.edge.errors import FORBIDDEN, NOT_FOUND, split_field
+from gateway.edge.errors import FORBIDDEN, INVALID, NOT_FOUND, split_field
 from gateway.edge.idempotency import IDEMPOTENCY_KEY, new_key
 from gateway.edge.sessions import Session
 from gateway.web.deps import STAFF_COOKIE, StaffPage
@@ -38,6 +38,7 @@ router = APIRouter(prefix="/staff", include_in_schema=False)
 PAGE_SIZE = 25
 OPEN_TICKETS = 10
 _DONE = {
+    "language",
     "archived",
     "enabled",
     "user_added",
@@ -116,7 +117,7 @@ def _settings(t: Translator, s) -> list[tuple[str, str]]:  # noqa: ANN001 - port
         else (f"{s.tax_rate_bp / 100:.2f} %" if s.HasField("tax_rate_bp") else t("staff.customers.default"))
     )
     terms = (
-        t("staff.customers.days", n=s.invoice_terms_days)
+        t.plural("language.plural.days", s.invoice_terms_days)
         if s.HasField("invoice_terms_days")
         else t("staff.customers.default")
     )
@@ -256,6 +257,25 @@ async def archive(request: Request, customer_id: str, session: StaffPage) -> Res
         raise
     done = "archived" if archived else "enabled"
     return RedirectResponse(f"/staff/customers/{customer_id}?done={done}", status_code=303)
+
+
+@router.post("/customers/{customer_id}/language")
+async def set_language(request: Request, customer_id: str, session: StaffPage) -> Response:
+    """SPEC H5: the default language of the customer's users who have not chosen one (emails, pages)."""
+    form = await read_form(request)
+    check_csrf(request, form.get(CSRF_FIELD), STAFF_COOKIE)
+    pages = _pages(request)
+    try:
+        await _backends(request).identity.set_customer_language(
+            session.principal_token, customer_id=customer_id, language=str(form.get("language") or "")
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.NOT_FOUND:
+            return pages.error(request, NOT_FOUND, session=session)
+        if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            return pages.error(request, INVALID, session=session)
+        raise
+    return RedirectResponse(f"/staff/customers/{customer_id}?done=language", status_code=303)
 
 
 @router.get("/customers/{customer_id}/delete")

@@ -60,8 +60,7 @@ def invoice_status(t: Translator, inv) -> str:  # noqa: ANN001 - portal.billing.
     `invoices.service.display_status`, which fills `display_status` and `days_overdue`)."""
     shown = inv.display_status or inv.status
     if shown == "overdue" and inv.days_overdue:
-        key = "billing.status.overdue_day" if inv.days_overdue == 1 else "billing.status.overdue_days"
-        return t(key, days=inv.days_overdue)
+        return t.plural("language.plural.overdue", inv.days_overdue)
     return t.label("billing.status", shown)
 
 

@@ -16,6 +16,8 @@ class Customer(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     business_name: Mapped[str] = mapped_column(String(200), default="")
+    # SPEC H5: the language of its users who have not chosen one (emails, pages); "" is English.
+    language: Mapped[str] = mapped_column(String(8), default="", server_default="")
     first_name: Mapped[str] = mapped_column(String(200), default="")
     last_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(254))

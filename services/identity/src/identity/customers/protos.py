@@ -34,6 +34,7 @@ def customer_to_proto(
         phones=[identity_pb2.Phone(**p) for p in c.phones or []],
         addresses=[identity_pb2.Address(**a) for a in c.addresses or []],
         parent_id=c.parent_id or "",
+        language=c.language or "",
         badges=[identity_pb2.Badge(label=a.badge.label, color=a.badge.color) for a in answers or [] if a.badge],
     )
     if staff:

@@ -17,7 +17,7 @@ The consumer (`events.handlers`) is durable and inbox-idempotent through service
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,23 +29,20 @@ from identity.mail.service import queue_email
 from identity.portal_controls.service import get_controls
 from portal.billing.v1 import events_pb2
 from portal.common.v1 import common_pb2
+from servicekit import i18n
 from servicekit.events import EventHandler
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_PAYMENT_RECEIPT = email_templates.PAYMENT_RECEIPT
 
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3, "JOD": 3}
-_NBSP = "\u00a0"
 _WORDS = {
     "en": {
-        "months": "Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec",
         "settled": "nothing left to pay",
         "left": "{amount} left to pay",
         "store_credit": "store credit",
     },
     "fr": {
-        "months": "janv.,févr.,mars,avr.,mai,juin,juil.,août,sept.,oct.,nov.,déc.",
         "settled": "rien à payer",
         "left": "reste à payer : {amount}",
         "store_credit": "avoir",
@@ -54,20 +51,13 @@ _WORDS = {
 
 
 def money(m: common_pb2.Money, language: str) -> str:
-    """1,234.56 USD in English, 1 234,56 USD in French (as the invoice PDF writes them)."""
-    exp = _EXPONENTS.get(m.currency, 2)
-    sign = "-" if m.amount_minor < 0 else ""
-    units, minor = divmod(abs(m.amount_minor), 10**exp)
-    if language == "fr":
-        number = f"{units:,}".replace(",", _NBSP) + (f",{minor:0{exp}d}" if exp else "")
-    else:
-        number = f"{units:,}" + (f".{minor:0{exp}d}" if exp else "")
-    return f"{sign}{number}{_NBSP}{m.currency}"
+    """$1,234.56 in English, 1 234,56 $US in French (Babel, as the pages and the invoice PDF write them)."""
+    return i18n.money(m.amount_minor, m.currency, language)
 
 
 def when(at: datetime, language: str) -> str:
-    months = _WORDS[language]["months"].split(",")
-    return f"{at.day} {months[at.month - 1]} {at.year} {at:%H:%M} UTC"
+    """The date and time in the operator's time zone (PORTAL_TIMEZONE), with its abbreviation."""
+    return i18n.moment(at if at.tzinfo else at.replace(tzinfo=UTC), language)
 
 
 def invoice_lines(event: events_pb2.PaymentOutcome, language: str) -> str:
@@ -108,27 +98,33 @@ def payment_succeeded_handler(*, portal_url: str) -> EventHandler:
             return
         customer = await s.get(Customer, customer_id)
         assert customer is not None  # recipients answers nobody for an unknown customer
-        language = email_templates.language_or_default(event.language)
         paid_at = event.paid_at.ToDatetime() if event.paid_at.seconds else event.meta.occurred_at.ToDatetime()
         base = portal_url.rstrip("/")
         operator = (await get_controls(s)).operator_name or urlsplit(portal_url).hostname or portal_url
+
+        def formatted(language: str) -> dict[str, str]:
+            return {
+                "amount": money(event.amount, language),
+                "method": method_text(event.method, language),
+                "paid_at": when(paid_at, language),
+                "invoices": invoice_lines(event, language),
+                "credited": money(event.credited, language) if event.credited.amount_minor > 0 else "",
+            }
+
         values = {
-            "amount": money(event.amount, language),
-            "method": method_text(event.method, language),
-            "paid_at": when(paid_at, language),
-            "invoices": invoice_lines(event, language),
-            "credited": money(event.credited, language) if event.credited.amount_minor > 0 else "",
             "payments_link": f"{base}/billing/payments",
             "customer_name": customer.display_name,
             "portal_url": base,
             "operator_name": operator,
         }
         for recipient in to:
+            # SPEC H5: the recipient's own language, else the customer's default, else the payment's.
+            language = email_templates.language_or_default(recipient.language or event.language)
             rendered = await email_templates.render(
                 s,
                 name=TEMPLATE_PAYMENT_RECEIPT,
                 language=language,
-                values={"name": _one_line(recipient.name), **values},
+                values={"name": _one_line(recipient.name), **values, **formatted(language)},
             )
             await queue_email(
                 s,

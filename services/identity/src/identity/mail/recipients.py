@@ -34,7 +34,7 @@ one row per address, however often its event is redelivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.groups.models import PermissionGroup
+from identity.languages.service import chosen_for_email
 from identity.users.models import PortalUser, StaffUser
 from servicekit.permissions import ASSETS_VIEW_ALL, ASSETS_VIEW_MINE
 
@@ -73,6 +74,9 @@ class Recipient:
     # staff member.
     name: str
     role: Role
+    # SPEC H5: the language to write in: the recipient's own choice (a portal user with this address, a staff
+    # member), else the customer's default; "" when neither is set (the sender's fallback, else English).
+    language: str = ""
 
 
 async def recipients(
@@ -93,16 +97,17 @@ async def recipients(
         # A deactivated staff member (SPEC S1) is emailed nothing more.
         if staff is None or not staff.email or staff.disabled_at is not None:
             return []
-        return [Recipient(staff.email, staff.name, Role.STAFF)]
+        return [Recipient(staff.email, staff.name, Role.STAFF, staff.language)]
     customer = await s.get(Customer, customer_id) if customer_id else None
     if customer is None or customer.no_email:
         return []
     if kind is Kind.ACCOUNT:
-        return [Recipient(user_email, user_name, Role.USER)] if user_email else []
+        found = [Recipient(user_email, user_name, Role.USER)] if user_email else []
+        return await _with_languages(s, customer, found)
     if kind is Kind.DEVICES:
         if not customer.receive_report_emails:
             return []
-        return _unique(await _asset_viewers(s, customer.id))
+        return await _with_languages(s, customer, _unique(await _asset_viewers(s, customer.id)))
     if kind is Kind.TICKET:
         if not customer.receive_report_emails:
             return []
@@ -116,7 +121,7 @@ async def recipients(
     first = await _first(s, customer, contact_id)
     found = [first] if first else []
     found += [Recipient(email, customer.display_name, role) for email in extra or () if email]
-    return _unique(found)
+    return await _with_languages(s, customer, _unique(found))
 
 
 async def _first(s: AsyncSession, customer: Customer, contact_id: str) -> Recipient | None:
@@ -159,3 +164,8 @@ def _unique(found: list[Recipient]) -> list[Recipient]:
             seen.add(key)
             out.append(r)
     return out
+
+
+async def _with_languages(s: AsyncSession, customer: Customer, found: list[Recipient]) -> list[Recipient]:
+    """Each recipient with the language it reads (SPEC H5): its portal user's choice, else the customer's default."""
+    return [replace(r, language=await chosen_for_email(s, r.email, customer)) for r in found]

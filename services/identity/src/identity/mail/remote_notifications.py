@@ -4,8 +4,8 @@
 - who receives it is `mail.recipients` (`Kind.DEVICES`): the customer's portal users who may see its assets
   (Assets - View All or View Mine), enabled, with a password and an email; nobody when the customer wants no
   report emails or no email of any kind (SPEC C3), as for ticket emails. Each gets its own email, greeted by name;
-- identity keeps no language per portal user and the event carries none, so the email is written in both of the
-  portal's languages, English then French, each complete (subject in both too);
+- it is written in each recipient's language (SPEC H5: the portal user's own choice, else the customer's default,
+  else English; `mail/translations`);
 - it names the technician, the device, the window and the reason, and links to `<portal>/remote-requests`, where
   the customer approves or declines; nothing is granted by the email itself, and it carries no token.
 
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.mail.recipients import Kind, recipients
 from identity.mail.service import queue_email
 from identity.mail.templates import Rendered
+from identity.mail.words import greeting, say
 from portal.remote.v1 import events_pb2
 from servicekit.events import EventHandler
 
@@ -44,34 +45,28 @@ def requests_link(portal_url: str) -> str:
     return f"{portal_url.rstrip('/')}/remote-requests"
 
 
-def access_requested(*, name: str, technician: str, asset: str, minutes: int, reason: str, portal_url: str) -> Rendered:
-    """The email's subject and text, English then French."""
-    technician = _one_line(technician) or "A technician"
-    technicien = _one_line(technician) or "Un technicien"
-    asset = _one_line(asset) or "one of your devices"
-    appareil = _one_line(asset) or "l'un de vos appareils"
-    reason = _CONTROL.sub(" ", reason).strip()[:MAX_REASON] or "(none given)"
-    motif = reason if reason != "(none given)" else "(aucun)"
-    link = requests_link(portal_url)
-    name = _one_line(name)
-    subject = _one_line(f"Remote access requested: {asset} / Demande d'accès à distance : {appareil}", MAX_SUBJECT)
-    english = (
-        f"{f'Hello {name},' if name else 'Hello,'}\n\n"
-        f'{technician} asked for remote access to your device "{asset}" for {minutes} minute'
-        f"{'s' if minutes != 1 else ''}.\nReason: {reason}\n\n"
-        "Nothing happens unless you approve it. Approve or decline the request in the portal:\n"
-        f"{link}\n\n"
-        "This is an automatic message; replies to it are not read.\n"
+def access_requested(  # noqa: PLR0913
+    *, name: str, technician: str, asset: str, minutes: int, reason: str, portal_url: str, language: str = "en"
+) -> Rendered:
+    """The email's subject and text in the recipient's language (SPEC H5)."""
+    technician = _one_line(technician) or say(language, "access_requested.technician")
+    asset = _one_line(asset) or say(language, "access_requested.asset")
+    reason = _CONTROL.sub(" ", reason).strip()[:MAX_REASON] or say(language, "access_requested.no_reason")
+    subject = _one_line(say(language, "access_requested.subject", asset=asset), MAX_SUBJECT)
+    text = say(
+        language,
+        "access_requested.body",
+        count=minutes,
+        technician=technician,
+        asset=asset,
+        minutes=minutes,
+        reason=reason,
+        link=requests_link(portal_url),
     )
-    french = (
-        f"{f'Bonjour {name},' if name else 'Bonjour,'}\n\n"
-        f"{technicien} demande un accès à distance à votre appareil « {appareil} » pendant {minutes} minute"
-        f"{'s' if minutes > 1 else ''}.\nMotif : {motif}\n\n"
-        "Rien ne se passe sans votre accord. Approuvez ou refusez la demande dans le portail :\n"
-        f"{link}\n\n"
-        "Ce message est automatique ; les réponses ne sont pas lues.\n"
+    return Rendered(
+        subject=subject,
+        body=f"{greeting(language, _one_line(name))}\n\n{text}\n\n{say(language, 'automatic')}\n",
     )
-    return Rendered(subject=subject, body=f"{english}\n-- Français --\n\n{french}")
 
 
 def access_requested_handler(*, portal_url: str) -> EventHandler:
@@ -89,6 +84,7 @@ def access_requested_handler(*, portal_url: str) -> EventHandler:
                 minutes=event.window_minutes,
                 reason=event.reason,
                 portal_url=portal_url,
+                language=recipient.language or "en",
             )
             await queue_email(
                 s,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from identity.mail.words import greeting, say
+
 TICKET_CREATED = "ticket_created"
 MAX_SUBJECT = 300
 
@@ -19,18 +21,18 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def ticket_created(*, number: int, subject: str, ticket_id: str, portal_url: str, greeting_name: str) -> Rendered:
+def ticket_created(
+    *, number: int, subject: str, ticket_id: str, portal_url: str, greeting_name: str, language: str = "en"
+) -> Rendered:
     title = _one_line(subject)
-    full = f"Ticket #{number} received: {title}"
+    full = say(language, "ticket_created.subject", number=number, subject=title)
     if len(full) > MAX_SUBJECT:
         full = full[: MAX_SUBJECT - 1] + "…"
     link = f"{portal_url.rstrip('/')}/tickets/{ticket_id}"
-    hello = f"Hello {greeting_name}," if greeting_name else "Hello,"
     body = (
-        f"{hello}\n\n"
-        f"We have received your ticket #{number}: {title}\n\n"
-        f"You can follow it and add comments in the portal:\n{link}\n\n"
-        "This is an automatic message; replies to it are not read.\n"
+        f"{greeting(language, greeting_name)}\n\n"
+        f"{say(language, 'ticket_created.body', number=number, subject=title, link=link)}\n\n"
+        f"{say(language, 'automatic')}\n"
     )
     return Rendered(subject=full, body=body)
 

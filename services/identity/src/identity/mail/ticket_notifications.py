@@ -18,10 +18,11 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.mail import templates
+from identity.mail import templates, words
 from identity.mail.recipients import Kind, recipients
 from identity.mail.service import queue_email
 from identity.mail.templates import Rendered
+from identity.mail.words import say
 from portal.tickets.v1 import events_pb2
 from servicekit.events import EventHandler
 
@@ -47,44 +48,63 @@ def _link(portal_url: str, ticket_id: str) -> str:
     return f"{portal_url.rstrip('/')}/tickets/{ticket_id}"
 
 
-def staff_reply(
-    *, number: int, subject: str, ticket_id: str, portal_url: str, greeting: str, author: str, body: str
+def staff_reply(  # noqa: PLR0913
+    *,
+    number: int,
+    subject: str,
+    ticket_id: str,
+    portal_url: str,
+    greeting: str,
+    author: str,
+    body: str,
+    language: str = "en",
 ) -> Rendered:
     quoted = body if len(body) <= MAX_QUOTED else body[:MAX_QUOTED] + "…"
+    text = say(
+        language,
+        "staff_reply.body",
+        author=_one_line(author) or say(language, "staff_reply.author"),
+        number=number,
+        subject=_one_line(subject),
+        quoted=quoted,
+        link=_link(portal_url, ticket_id),
+    )
     return Rendered(
-        subject=_subject(f"New reply on ticket #{number}: {subject}"),
-        body=(
-            f"{greeting}\n\n{_one_line(author) or 'Our support team'} replied to your ticket #{number}: "
-            f"{_one_line(subject)}\n\n{quoted}\n\n"
-            f"Read the whole conversation and answer in the portal:\n{_link(portal_url, ticket_id)}\n\n"
-            "This is an automatic message; replies to it are not read.\n"
-        ),
+        subject=_subject(say(language, "staff_reply.subject", number=number, subject=subject)),
+        body=f"{greeting}\n\n{text}\n\n{say(language, 'automatic')}\n",
     )
 
 
-def closed(*, number: int, subject: str, ticket_id: str, portal_url: str, greeting: str) -> Rendered:
+def closed(
+    *, number: int, subject: str, ticket_id: str, portal_url: str, greeting: str, language: str = "en"
+) -> Rendered:
+    text = say(language, "closed.body", number=number, subject=_one_line(subject), link=_link(portal_url, ticket_id))
     return Rendered(
-        subject=_subject(f"Ticket #{number} closed: {subject}"),
-        body=(
-            f"{greeting}\n\nYour ticket #{number}: {_one_line(subject)} is now closed.\n\n"
-            f"You can still read it in the portal:\n{_link(portal_url, ticket_id)}\n\n"
-            "If you need more help, open a new ticket from the portal.\n"
-        ),
+        subject=_subject(say(language, "closed.subject", number=number, subject=subject)),
+        body=f"{greeting}\n\n{text}\n",
     )
 
 
-def customer_comment(*, number: int, subject: str, ticket_id: str, portal_url: str, author: str) -> Rendered:
+def customer_comment(
+    *, number: int, subject: str, ticket_id: str, portal_url: str, author: str, language: str = "en"
+) -> Rendered:
+    author = _one_line(author) or say(language, "customer_comment.author")
+    text = say(
+        language,
+        "customer_comment.body",
+        author=author,
+        number=number,
+        subject=_one_line(subject),
+        ticket_id=ticket_id,
+    )
     return Rendered(
-        subject=_subject(f"Customer comment on ticket #{number}: {subject}"),
-        body=(
-            f"{_one_line(author) or 'The customer'} commented on ticket #{number}: {_one_line(subject)}\n\n"
-            f"Ticket id: {ticket_id}\n"
-        ),
+        subject=_subject(say(language, "customer_comment.subject", number=number, subject=subject)),
+        body=f"{text}\n",
     )
 
 
-def _greeting(name: str) -> str:
-    return f"Hello {name}," if name else "Hello,"
+def _greeting(name: str, language: str = "en") -> str:
+    return words.greeting(language, name)
 
 
 async def queue_ticket_created(
@@ -102,6 +122,7 @@ async def queue_ticket_created(
             ticket_id=event.ticket_id,
             portal_url=portal_url,
             greeting_name=r.name,
+            language=r.language or "en",
         )
         queued |= await queue_email(
             s,
@@ -129,9 +150,10 @@ def ticket_commented_handler(*, portal_url: str) -> EventHandler:
                 subject=event.subject,
                 ticket_id=event.ticket_id,
                 portal_url=portal_url,
-                greeting=_greeting(recipient.name),
+                greeting=_greeting(recipient.name, recipient.language or "en"),
                 author=event.author_name,
                 body=event.body,
+                language=recipient.language or "en",
             )
             await queue_email(
                 s,
@@ -154,7 +176,8 @@ def ticket_closed_handler(*, portal_url: str) -> EventHandler:
                 subject=event.subject,
                 ticket_id=event.ticket_id,
                 portal_url=portal_url,
-                greeting=_greeting(recipient.name),
+                greeting=_greeting(recipient.name, recipient.language or "en"),
+                language=recipient.language or "en",
             )
             await queue_email(
                 s,
@@ -179,6 +202,7 @@ def customer_commented_handler(*, portal_url: str) -> EventHandler:
                 ticket_id=event.ticket_id,
                 portal_url=portal_url,
                 author=event.author_name,
+                language=recipient.language or "en",
             )
             await queue_email(
                 s,

@@ -80,10 +80,12 @@ async def _queue(
     if not to:
         log.info("%s for a portal user of a customer that wants no email of any kind: not sent", template)
         return False
-    rendered = await email_templates.render(
-        s, name=template, language=language, values={**await _values(s, user, portal_url), **values}
-    )
+    base_values = {**await _values(s, user, portal_url), **values}
     for recipient in to:
+        # SPEC H5: the user's own language, else its customer's default, else the page's the request came from.
+        rendered = await email_templates.render(
+            s, name=template, language=recipient.language or language, values=base_values
+        )
         await queue_email(
             s,
             cause_event_id=cause_event_id,

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from identity.languages import service as languages
 from identity.mfa import service as mfa
 from identity.portal_controls.support_window import renewal_notice_ends_on
 from identity.rpcs import Rpcs
@@ -47,6 +48,7 @@ class SessionRpcs(Rpcs):
             session, principal = await sessions.resolve_session(s, token=request.session_token, policy=self.policy)
             renewal = await renewal_notice_ends_on(s, principal)
             has_mfa = await mfa.mfa_enabled(s, session)
+            language = await languages.language_of_principal(s, principal)
         token, expires = self.tokens.sign(principal, not_after=sessions.ends_at(session, self.policy))
         return identity_pb2.ResolveSessionResponse(
             principal=principal.to_proto(),
@@ -54,6 +56,7 @@ class SessionRpcs(Rpcs):
             token_expires_at=Timestamp(seconds=expires),
             renewal_notice_ends_on=renewal,
             mfa_enabled=has_mfa,
+            language=language,
         )
 
     async def SignOut(self, request: identity_pb2.SignOutRequest, context):  # noqa: N802, ANN001

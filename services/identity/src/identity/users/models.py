@@ -26,6 +26,8 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16), default="technician", server_default="technician")
     # Deactivated by an admin: cannot sign in, its sessions ended; reactivating lets it sign in again.
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SPEC H5: the language this user reads (en, fr); "" until chosen (English).
+    language: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
 
 class PortalUser(Base):
@@ -50,3 +52,5 @@ class PortalUser(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
     # SPEC P9 "admin override": a contact's user sees the whole customer (All) wherever its group lets it see.
     admin_override: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # SPEC H5: the language this user reads (en, fr); "" until chosen (the customer's default, else English).
+    language: Mapped[str] = mapped_column(String(8), default="", server_default="")
