@@ -25,7 +25,8 @@ GATEWAY = ROOT / "gateway" / "src" / "gateway"
 # French words spelled as in English, and texts with nothing to translate (codes, names, arrows, numbers).
 WHITELIST = {
     "Action", "Actions", "Agent", "Agents", "Code", "Console", "Contact", "Contacts", "Date", "Description",
-    "Documents", "Fax", "Import", "Message", "Mobile", "Notes", "Pages", "Position", "Public", "Python",
+    "Documents", "Fax", "Import", "Menu", "Message", "Mobile", "Notes", "Notifications", "Pages", "Position",
+    "Public", "Python", "section", "widget",
     "Script", "Scripts", "Service Portal", "Sessions", "Shell", "Site", "Sites", "SMS", "Support", "Ticket",
     "Tickets", "Total", "Type", "Variables", "Version", "← Tickets", "{n} min", "{to} / {frm}",
 }  # fmt: skip
