@@ -318,6 +318,13 @@ async def test_openapi_description(gw: Gateway) -> None:
         "/api/v1/access-requests",
         "/api/v1/access-requests/{request_id}/approve",
         "/api/v1/access-requests/{request_id}/decline",
+        # The language kept on the user (H5).
+        "/api/v1/me/language",
+        # Web push (X7): the user's opt-in per kind and its browsers' subscriptions.
+        "/api/v1/notifications/push",
+        "/api/v1/notifications/push/preferences",
+        "/api/v1/notifications/push/subscriptions",
+        "/api/v1/notifications/push/subscriptions/{subscription_id}",
     }
     # Assets and sites (issue 13): staff create with an Idempotency-Key; import and delete are there too.
     assert {
