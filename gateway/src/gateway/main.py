@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from gateway import api, web
 from gateway.clients import Backends
+from gateway.clients.session_events import SessionEvents
 from gateway.config import Settings
 from gateway.edge import health
 from gateway.edge.csrf import Csrf
@@ -28,8 +29,14 @@ def create_app(settings: Settings) -> FastAPI:
         backends = Backends.open(settings)
         app.state.backends = backends
         app.state.sessions = PrincipalCache(
-            backends.identity, app.state.csrf, ttl_seconds=settings.principal_cache_seconds
+            backends.identity,
+            app.state.csrf,
+            ttl_seconds=settings.session_cache_seconds,
+            short_ttl_seconds=settings.principal_cache_seconds,
+            max_entries=settings.session_cache_entries,
         )
+        # Every process hears identity's session events on its own; until it does, principals are kept briefly.
+        events = asyncio.create_task(SessionEvents(settings.nats_url, app.state.sessions).run())
         app.state.readiness = None
         app.state.readiness_lock = asyncio.Lock()
         interval = settings.backend_health_interval_seconds
@@ -37,9 +44,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            events.cancel()
             if watch is not None:
                 watch.cancel()
-                await asyncio.gather(watch, return_exceptions=True)
+            await asyncio.gather(events, *([watch] if watch is not None else []), return_exceptions=True)
             await web.close(app)
             await backends.close()
 
