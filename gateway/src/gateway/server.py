@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import socket
 import tempfile
 from typing import TYPE_CHECKING
@@ -75,6 +77,7 @@ def run() -> None:
     workers = settings.workers
     if workers > 1:
         os.environ[_MULTIPROC_DIR] = tempfile.mkdtemp(prefix="gateway-metrics-")
+        atexit.register(shutil.rmtree, os.environ[_MULTIPROC_DIR], ignore_errors=True)
     from gateway.edge.metrics import serve_metrics
 
     serve_metrics(settings.metrics_port, settings.metrics_host, multiprocess=workers > 1)
@@ -108,10 +111,10 @@ def run() -> None:
             "loop": settings.loop,
         },
     )
-    server = uvicorn.Server(config)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        # Spawns the workers (each runs worker_app) and restarts one that dies.
+        Multiprocess(config, sockets=[sock]).run()
     else:
-        server.run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])
