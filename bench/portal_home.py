@@ -5,12 +5,18 @@ Prints requests/s, p50 and p99 for both, their ratio, the CPU time each process 
 where a page's cost goes, and how that compares with the baseline's), and every process's resident memory after
 the load.
 Load comes from wrk (Debian's package; scripts/ensure-wrk.sh installs it). Run: `make bench` or
-`uv run python bench/portal_home.py [--seconds 10] [--connections 64]`.
+`uv run python bench/portal_home.py [--seconds 10] [--connections 64] [--sessions 128] [--compare-session-cache]`.
+
+`--sessions N` spreads the load over N signed-in sessions (two demo customers, round-robin in a wrk script) instead
+of one; `--compare-session-cache` measures the home twice in the same run, first with the gateway keeping a
+resolved session 5 s (GATEWAY_SESSION_CACHE_SECONDS=5, as before issue 16), then 300 s (the default), and prints
+identity's ResolveSession calls per request next to each.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -64,11 +70,32 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, str]) -> Result:
+# Each request carries the next session's cookie (one list per wrk thread, read from BENCH_COOKIES).
+_ROUND_ROBIN = """
+local cookies = {}
+for line in io.lines(os.getenv("BENCH_COOKIES")) do cookies[#cookies + 1] = line end
+local i = math.random(#cookies)
+request = function()
+  i = i % #cookies + 1
+  return wrk.format("GET", nil, {["Cookie"] = "portal_session=" .. cookies[i]})
+end
+"""
+
+
+def wrk(
+    name: str, url: str, seconds: int, connections: int, headers: dict[str, str], cookies: list[str] | None = None
+) -> Result:
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
-    out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
+    env = None
+    if cookies:
+        folder = Path(tempfile.mkdtemp(prefix="bench-"))
+        (folder / "cookies.txt").write_text("\n".join(cookies) + "\n")
+        (folder / "round_robin.lua").write_text(_ROUND_ROBIN)
+        args += ["-s", str(folder / "round_robin.lua")]
+        env = {**os.environ, "BENCH_COOKIES": str(folder / "cookies.txt")}
+    out = subprocess.run([*args, url], check=True, capture_output=True, text=True, env=env).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
@@ -114,21 +141,53 @@ def measure_baseline(seconds: int, connections: int) -> Result:
             p.wait(10)
 
 
-def measure_portal(stack: Stack, seconds: int, connections: int) -> Result:
-    demo = DEMO_CUSTOMERS[0]
-    with httpx.Client(base_url=stack.gateway_url, timeout=10) as c:
-        token = c.post("/api/v1/sessions", json={"login": demo.login, "password": demo.password}).json()[
-            "session_token"
-        ]
-        home = c.get("/", cookies={"portal_session": token})
-        assert home.status_code == 200 and demo.business_name in home.text, "the home page renders signed in"
-    headers = {"Cookie": f"portal_session={token}"}
-    wrk("warm-up", stack.portal_url, 2, connections, headers)
-    pids = {name: proc.pid for name, proc in stack.processes.items() if proc.pid and proc.running}
-    return measured(
-        pids,
-        lambda: wrk("portal home (signed in, 5 services)", stack.portal_url, seconds, connections, headers),
+def sign_in_sessions(stack: Stack, count: int) -> list[str]:
+    """`count` signed-in sessions, alternating between the first two demo customers; each renders its home."""
+    tokens = []
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+        for i in range(count):
+            demo = DEMO_CUSTOMERS[i % 2 if count > 1 else 0]
+            r = c.post("/api/v1/sessions", json={"login": demo.login, "password": demo.password})
+            token = r.json()["session_token"]
+            home = c.get("/", cookies={"portal_session": token})
+            assert home.status_code == 200 and demo.business_name in home.text, "the home page renders signed in"
+            tokens.append(token)
+    return tokens
+
+
+def identity_resolves(stack: Stack) -> float:
+    text = httpx.get(stack.metrics_url("identity"), timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("portal_identity_grpc_requests_total{") and "ResolveSession" in line
     )
+
+
+def measure_portal(
+    stack: Stack, seconds: int, connections: int, tokens: list[str], label: str = ""
+) -> tuple[Result, float]:
+    """The home under load; also identity's ResolveSession calls per request served."""
+    headers = {} if len(tokens) > 1 else {"Cookie": f"portal_session={tokens[0]}"}
+    cookies = tokens if len(tokens) > 1 else None
+    # Every session once first: a slow run would otherwise count each session's first view (a miss) as load.
+    with httpx.Client(timeout=30) as c:
+        for token in tokens:
+            assert c.get(stack.portal_url, cookies={"portal_session": token}).status_code == 200
+    wrk("warm-up", stack.portal_url, 2, connections, headers, cookies)
+    pids = {name: proc.pid for name, proc in stack.processes.items() if proc.pid and proc.running}
+    before = identity_resolves(stack)
+    name = f"portal home ({len(tokens)} session{'s' if len(tokens) > 1 else ''}{label})"
+    result = measured(pids, lambda: wrk(name, stack.portal_url, seconds, connections, headers, cookies))
+    return result, (identity_resolves(stack) - before) / max(result.requests, 1)
+
+
+def restart_gateway(stack: Stack, session_cache_seconds: str) -> None:
+    stack.stop_process("gateway")
+    env = stack.process("gateway").env
+    assert env is not None
+    env["GATEWAY_SESSION_CACHE_SECONDS"] = session_cache_seconds
+    stack.start_process("gateway")
 
 
 def memory(stack: Stack) -> dict[str, float]:
@@ -143,30 +202,49 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--sessions", type=int, default=1, help="signed-in sessions the load is spread over")
+    parser.add_argument(
+        "--compare-session-cache",
+        action="store_true",
+        help="measure the home with the gateway keeping sessions 5 s, then 300 s (issue 16)",
+    )
     args = parser.parse_args()
     subprocess.run(["bash", str(HERE.parent / "scripts" / "ensure-wrk.sh")], check=True)
 
     baseline = measure_baseline(args.seconds, args.connections)
+    portals: list[tuple[Result, float]] = []
     with tempfile.TemporaryDirectory() as var:
         with Stack(StackConfig(var_dir=Path(var), free_ports=True)) as stack:
             seed_stack(stack)
-            portal = measure_portal(stack, args.seconds, args.connections)
+            if args.compare_session_cache:
+                restart_gateway(stack, "5")
+                tokens = sign_in_sessions(stack, max(args.sessions, 1))
+                portals.append(measure_portal(stack, args.seconds, args.connections, tokens, ", sessions kept 5 s"))
+                restart_gateway(stack, "300")
+                portals.append(measure_portal(stack, args.seconds, args.connections, tokens, ", kept 300 s"))
+            else:
+                tokens = sign_in_sessions(stack, max(args.sessions, 1))
+                portals.append(measure_portal(stack, args.seconds, args.connections, tokens))
             rss = memory(stack)
 
-    print(f"\n{'':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for r in (baseline, portal):
-        print(f"{r.name:42} {r.rps:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.errors:7d}")
-    print(f"\nratio portal/baseline: {portal.rps / baseline.rps:.2f}x (target >= 1.0x)")
+    width = max(42, *(len(r.name) for r, _ in portals))
+    print(f"\n{'':{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'Resolve/req':>11}")
+    b = baseline
+    print(f"{b.name:{width}} {b.rps:9.0f} {b.p50_ms:8.1f} {b.p99_ms:8.1f} {b.errors:7d}")
+    for r, resolves in portals:
+        print(f"{r.name:{width}} {r.rps:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.errors:7d} {resolves:11.4f}")
+    for r, _ in portals:
+        print(f"\nratio {r.name} / baseline: {r.rps / baseline.rps:.2f}x (target >= 1.0x)")
     print("\nCPU ms per request, by process (the machine has 2 cores; wrk's own share is not counted):")
-    for r in (baseline, portal):
+    for r in (baseline, *(r for r, _ in portals)):
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
         cells = ", ".join(f"{n} {ms:.2f}" for n, ms in sorted(busy.items(), key=lambda kv: -kv[1]))
-        print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
+        print(f"  {r.name:{width}} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
     print(f"\nresident memory after the load (limit {MEMORY_LIMIT_MB} MB per service):")
     for name, mb in sorted(rss.items()):
         flag = "" if name in ("gateway", "nats", "mailcatcher") or mb < MEMORY_LIMIT_MB else "  OVER"
         print(f"  {name:12} {mb:7.1f} MB{flag}")
-    return 0 if portal.errors == 0 else 1
+    return 0 if all(r.errors == 0 for r, _ in portals) else 1
 
 
 if __name__ == "__main__":
