@@ -140,7 +140,7 @@ def second(stack: Stack, relay: Relay) -> Iterator[Replica]:
     proc.start()
     replica = Replica(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", proc)
     try:
-        _until(lambda: _ready(replica) and replica.metric("portal_gateway_session_events_connected") == 1, 30)
+        _until(lambda: _ready(replica) and replica.metric("portal_gateway_session_events_connected") == 1, 90, 0.2)
         yield replica
     finally:
         proc.stop()

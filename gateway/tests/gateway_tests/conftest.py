@@ -754,6 +754,9 @@ def make_settings(address: str, **overrides: str) -> Settings:
         "operator_name": "Northwind IT",
         "backend_timeout_seconds": 2.0,
         "metrics_port": 0,
+        # No NATS here (nothing listens on the discard port): the principal cache stays in its short-TTL mode
+        # unless a test says the session events are heard (`app.state.sessions.trust()`), whatever runs on 4222.
+        "nats_url": "nats://127.0.0.1:9",
         **overrides,
     }
     return Settings(**values)
