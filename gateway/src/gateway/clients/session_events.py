@@ -4,11 +4,14 @@ Every gateway process subscribes on its own (core NATS, no queue group, no durab
 see every event) to identity's SessionsChanged, CustomerUpdated and CustomerDeleted, and drops the cached
 principals they name. The cache keeps answers long only while this subscription is known to be live:
 
-- `trust()` once the subscription is registered with the server (a flush after SUB), at the start and after
-  every reconnection (nats-py sends the SUBs again before its reconnected callback; the flush waits for them);
-- `distrust()` when the connection is lost, and while it cannot be made: answers are then kept the short TTL,
-  and the entries already cached are cut to it, because events published meanwhile are never delivered to a
-  core subscription;
+- `trust()` once the subscription is registered with the server (a flush after SUB; nats-py sends the SUBs
+  again on reconnection, and the flush waits for them) AND identity's heartbeat (`identity.sessions.heartbeat`,
+  every second, services/identity/.../events/heartbeat.py) has arrived within STALE_SECONDS saying its outbox is
+  less than MAX_BACKLOG_SECONDS behind;
+- `distrust()` when the connection is lost, while it cannot be made, when identity's heartbeat stops (identity
+  down or cut off from NATS: its events would wait in its outbox) or reports a backlog: answers are then kept the
+  short TTL, and the entries already cached are cut to it, because events published meanwhile are never
+  delivered to a core subscription, or are late;
 - `shorten()` when the client reports a slow consumer (messages were dropped) or a message cannot be read.
 
 Identity writes each event in the same transaction as the change (its outbox) and publishes it right after the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Protocol
 
 from portal.identity.v1 import events_pb2
@@ -33,6 +37,11 @@ CUSTOMER_DELETED = subject("identity", "customer_deleted")
 # A subscription's pending limit; beyond it the client drops messages and reports a slow consumer.
 PENDING_MESSAGES = 100_000
 RETRY_SECONDS = 1.0
+HEARTBEAT = "identity.sessions.heartbeat"
+# Identity beats every second: three missed beats, or an outbox this far behind, and the long TTL is off.
+STALE_SECONDS = 3.0
+MAX_BACKLOG_SECONDS = 2.0
+WATCH_SECONDS = 0.5
 
 
 class Invalidatable(Protocol):
@@ -52,6 +61,9 @@ class Invalidatable(Protocol):
 
     def shorten(self) -> None: ...
 
+    @property
+    def trusted(self) -> bool: ...
+
 
 class SessionEvents:
     """The subscription of one gateway process; `run()` keeps it up until cancelled."""
@@ -61,6 +73,21 @@ class SessionEvents:
         self._cache = cache
         self._name = name
         self._nc = None
+        self._live = False  # the subscription is registered with a connected server
+        self._last_beat = 0.0  # monotonic time of identity's last heartbeat saying its outbox is current
+
+    def _judge(self) -> None:
+        """Long TTL only while the subscription is live and identity's heartbeat is fresh."""
+        healthy = self._live and time.monotonic() - self._last_beat < STALE_SECONDS
+        if healthy and not self._cache.trusted:
+            self._cache.trust()
+            log.info("session events: live; principals are cached for the long TTL")
+        elif not healthy and self._cache.trusted:
+            self._cache.distrust("identity_silent" if self._live else "connection")
+            log.warning(
+                "session events: %s; principals are cached for the short TTL",
+                "no current heartbeat from identity" if self._live else "NATS connection lost",
+            )
 
     async def run(self) -> None:
         import nats
@@ -75,8 +102,9 @@ class SessionEvents:
                 log.warning("session events: NATS: %s", exc.__class__.__name__)
 
         async def on_disconnect() -> None:
-            self._cache.distrust()
-            log.warning("session events: NATS disconnected; principals are cached for the short TTL")
+            self._live = False
+            self._last_beat = 0.0  # a beat from before the cut says nothing about what was missed during it
+            self._judge()
 
         async def on_reconnect() -> None:
             nc = self._nc
@@ -86,8 +114,8 @@ class SessionEvents:
                 await nc.flush(timeout=2)
             except Exception:  # noqa: BLE001 - lost again at once: the next reconnect tries again
                 return
-            self._cache.trust()
-            log.info("session events: NATS reconnected; principals are cached for the long TTL again")
+            self._live = True
+            self._judge()
 
         while True:
             try:
@@ -111,15 +139,32 @@ class SessionEvents:
             try:
                 for subj in (SESSIONS_CHANGED, CUSTOMER_UPDATED, CUSTOMER_DELETED):
                     await nc.subscribe(subj, cb=self._on_message, pending_msgs_limit=PENDING_MESSAGES)
+                await nc.subscribe(HEARTBEAT, cb=self._on_heartbeat)
                 await nc.flush(timeout=2)
-                self._cache.trust()
-                log.info("session events: subscribed; principals are cached for the long TTL")
-                await asyncio.Event().wait()  # the client reconnects by itself; cancelled at shutdown
+                self._live = True
+                while True:  # the client reconnects by itself; cancelled at shutdown
+                    self._judge()
+                    await asyncio.sleep(WATCH_SECONDS)
             finally:
-                self._cache.distrust()
+                self._live = False
+                if self._cache.trusted:
+                    self._cache.distrust()
                 self._nc = None
                 with contextlib.suppress(Exception):
                     await nc.close()
+
+    async def _on_heartbeat(self, msg) -> None:  # noqa: ANN001 - nats.aio.msg.Msg
+        try:
+            beat = events_pb2.SessionsHeartbeat.FromString(msg.data)
+        except Exception:  # noqa: BLE001 - an unreadable beat is no beat
+            return
+        if beat.outbox_backlog_seconds < MAX_BACKLOG_SECONDS:
+            self._last_beat = time.monotonic()
+            if self._live and not self._cache.trusted:
+                self._judge()
+        else:
+            self._last_beat = 0.0
+            self._judge()
 
     async def _on_message(self, msg) -> None:  # noqa: ANN001 - nats.aio.msg.Msg
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 from identity import at_rest
 from identity.config import Settings
 from identity.customers.holders import DataHolders
-from identity.events import handlers
+from identity.events import handlers, heartbeat
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
 from identity.sessions.tokens import PrincipalTokens
@@ -48,6 +48,8 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
             Mailer(rt.db, SmtpTransport(cfg.smtp_config()), box=box).run,
             # What was stored in plain text before encryption at rest (migration 0009) is dealt with once, at start.
             lambda: at_rest.migrate(rt.db, box),
+            # Tells the gateways every second that the session events are flowing (issue 16).
+            lambda: heartbeat.run(rt.db, rt.nats),
         ],
         verifier=tokens.verifier(),
     )
