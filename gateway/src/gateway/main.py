@@ -47,7 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
             events.cancel()
             if watch is not None:
                 watch.cancel()
-            await asyncio.gather(events, *([watch] if watch is not None else []), return_exceptions=True)
+                await asyncio.gather(watch, return_exceptions=True)
+            # Bounded: nats-py's first connect, retrying an unreachable server, may swallow one cancellation.
+            await asyncio.wait({events}, timeout=2)
             await web.close(app)
             await backends.close()
 

@@ -101,6 +101,38 @@ async def test_session_events_drop_the_cached_principal(gw: Gateway) -> None:
     assert all(e.expires <= time.monotonic() + 5.0 for e in cache._entries.values())
 
 
+async def test_the_long_ttl_needs_a_live_subscription_and_a_current_heartbeat_from_identity(gw: Gateway) -> None:
+    """Issue 16: identity's heartbeat says its outbox is current; without one for STALE_SECONDS, with a backlog, or
+    with the subscription down, the cache is in its short-TTL mode (events could be late or missed)."""
+    from types import SimpleNamespace
+
+    from gateway.clients import session_events
+    from portal.identity.v1 import events_pb2
+
+    cache = gw.app.state.sessions
+    feed = session_events.SessionEvents("nats://127.0.0.1:9", cache)
+
+    def beat(backlog: float) -> SimpleNamespace:
+        return SimpleNamespace(data=events_pb2.SessionsHeartbeat(outbox_backlog_seconds=backlog).SerializeToString())
+
+    feed._live = True
+    feed._judge()
+    assert not cache.trusted, "no heartbeat yet"
+    await feed._on_heartbeat(beat(0.0))
+    assert cache.trusted and cache.ttl_seconds == 300.0
+    await feed._on_heartbeat(beat(session_events.MAX_BACKLOG_SECONDS + 1))
+    assert not cache.trusted, "identity's outbox is behind"
+    await feed._on_heartbeat(beat(0.1))
+    assert cache.trusted
+    feed._last_beat -= session_events.STALE_SECONDS
+    feed._judge()
+    assert not cache.trusted and cache.ttl_seconds == 5.0, "identity went quiet"
+    await feed._on_heartbeat(beat(0.0))
+    feed._live = False
+    feed._judge()
+    assert not cache.trusted, "the subscription is down"
+
+
 async def test_the_session_cache_is_bounded(backends) -> None:
     async with running_gateway(backends, session_cache_entries="1") as g:
         first, second = await g.api_token(), await g.api_token("bob@acme.test")
