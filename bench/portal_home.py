@@ -207,7 +207,8 @@ def main() -> int:
         print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
     print(f"\nresident memory after the load (limit {MEMORY_LIMIT_MB} MB per service):")
     for name, mb in sorted(rss.items()):
-        flag = "" if name in ("gateway", "nats", "mailcatcher") or mb < MEMORY_LIMIT_MB else "  OVER"
+        # Ours only: NATS, the mail catcher and the S3 server stand in for infrastructure an operator runs.
+        flag = "" if name in ("nats", "mailcatcher", "s3") or mb < MEMORY_LIMIT_MB else "  OVER"
         print(f"  {name:12} {mb:7.1f} MB{flag}")
     problems = sum(int(x) for x in portal.checks[2:5]) if portal.checks else 1
     return 0 if portal.errors == 0 and problems == 0 else 1

@@ -272,3 +272,33 @@ def test_trusted_proxies_reach_the_gateway_only():
     assert narrowed["portal-gateway"]["GATEWAY_TRUSTED_PROXIES"]["value"] == "10.42.0.0/16"
     # None: the variable is absent and the gateway believes no X-Forwarded-For.
     assert "GATEWAY_TRUSTED_PROXIES" not in gateway_env({"ingress": {"trustedProxies": []}})["portal-gateway"]
+
+
+def test_gateway_server_settings_are_the_gateways_own():
+    """The chart's production server settings (uvloop, workers, keep-alive, session cache) are variables the
+    gateway reads, with values its settings accept: a renamed or mistyped setting fails here, not in a pod."""
+    from gateway.config import Settings
+
+    deps = {d["metadata"]["name"]: d for d in by_kind(objects_of(None), "Deployment")}
+    env = {k: v["value"] for k, v in env_of(pod_spec(deps["portal-gateway"])["containers"][0]).items() if "value" in v}
+    wanted = {
+        "GATEWAY_LOOP": "uvloop",
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_KEEP_ALIVE_SECONDS": "75",
+        "GATEWAY_SESSION_CACHE_SECONDS": "300",
+        "GATEWAY_SESSION_CACHE_ENTRIES": "50000",
+        "GATEWAY_PRINCIPAL_CACHE_SECONDS": "5",
+    }
+    assert {k: env.get(k) for k in wanted} == wanted
+    fields = {k.removeprefix("GATEWAY_").lower(): v for k, v in wanted.items()}
+    settings = Settings(
+        session_secret="x",  # noqa: S106 - a placeholder for the settings check
+        identity_addr="a:1",
+        tickets_addr="a:1",
+        billing_addr="a:1",
+        assets_addr="a:1",
+        remote_addr="a:1",
+        **fields,
+    )
+    assert (settings.loop, settings.workers, settings.keep_alive_seconds) == ("uvloop", 1, 75.0)
+    assert (settings.session_cache_seconds, settings.session_cache_entries) == (300.0, 50_000)

@@ -110,7 +110,7 @@ async def test_an_admin_invites_a_technician_who_is_refused_the_admin_pages(stac
         assert "Deactivated" in await page.locator(f'li[data-email="{email}"]').inner_text()
 
         # The technician's browser session and API token ended — identity refuses them at once, the gateway once its
-        # principal cache (GATEWAY_PRINCIPAL_CACHE_SECONDS, 5 s) lets go; it cannot sign in again.
+        # principal cache drops it on identity's SessionsChanged event; it cannot sign in again.
         deadline = time.monotonic() + 10
         while True:
             await tech.goto(base + "/staff/tickets")

@@ -69,8 +69,13 @@ class Settings(BaseSettings):
     # Global search (SPEC H4) asks tickets, billing and assets at once and waits this long for all of them: a
     # service that has not answered by then is left out and the answer says it is partial (docs/search.md).
     search_deadline_seconds: float = Field(1.5, gt=0, le=10)
-    # Bounds how long a session revoked elsewhere (sign-out on another device, password change or reset,
-    # staff action) keeps working through this gateway: revocation must take effect within seconds.
+    # How long a resolved session (its principal) is kept while this process hears identity's session events
+    # (sign-out, password, group, deactivation, ... drop it at once: edge/sessions.py, docs/architecture.md).
+    session_cache_seconds: float = Field(300.0, ge=0)
+    # The principal cache's bound (least recently used first out); about 2 KB each.
+    session_cache_entries: int = Field(50_000, ge=1)
+    # The short TTL: how long a resolved session is kept while the events are NOT heard (NATS lost or not yet
+    # reached, messages dropped), which bounds how long a session revoked elsewhere keeps working then.
     principal_cache_seconds: float = Field(5.0, ge=0)
     # The read cache of portal users' answers (clients/read_cache.py, docs/architecture.md "Performance"): at most
     # this many answers and about this many bytes; an answer is never served older than read_cache_seconds even when
@@ -79,6 +84,12 @@ class Settings(BaseSettings):
     read_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
     read_cache_seconds: float = Field(30.0, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
+    # The HTTP server (server.py): uvloop or the standard asyncio loop; worker processes sharing the port (each
+    # with its own channels, caches and event subscriptions, like replicas); how long an idle keep-alive
+    # connection stays open (keep it above the ingress/load balancer's idle timeout so it closes them, not us).
+    loop: Literal["uvloop", "asyncio"] = "uvloop"
+    workers: int = Field(1, ge=1, le=64)
+    keep_alive_seconds: float = Field(75.0, gt=0, le=3600)
     # How often each backend's health is checked for portal_gateway_backend_up when nothing probes /readyz.
     backend_health_interval_seconds: float = Field(10.0, ge=0, description="0 checks only on /readyz")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)

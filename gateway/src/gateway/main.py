@@ -13,6 +13,7 @@ from gateway import api, web
 from gateway.clients import Backends
 from gateway.clients.change_feed import ChangeFeed
 from gateway.clients.read_cache import CACHE
+from gateway.clients.session_events import SessionEvents
 from gateway.config import Settings
 from gateway.edge import health
 from gateway.edge.csrf import Csrf
@@ -30,7 +31,11 @@ def create_app(settings: Settings) -> FastAPI:
         backends = Backends.open(settings)
         app.state.backends = backends
         app.state.sessions = PrincipalCache(
-            backends.identity, app.state.csrf, ttl_seconds=settings.principal_cache_seconds
+            backends.identity,
+            app.state.csrf,
+            ttl_seconds=settings.session_cache_seconds,
+            short_ttl_seconds=settings.principal_cache_seconds,
+            max_entries=settings.session_cache_entries,
         )
         CACHE.configure(
             max_entries=settings.read_cache_entries,
@@ -41,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
         feed = ChangeFeed(CACHE, settings.nats_url)
         if CACHE.enabled:
             feed.start()
+        # Every process hears identity's session events on its own; until it does, principals are kept briefly.
+        events = asyncio.create_task(SessionEvents(settings.nats_url, app.state.sessions).run())
         app.state.readiness = None
         app.state.readiness_lock = asyncio.Lock()
         interval = settings.backend_health_interval_seconds
@@ -48,9 +55,12 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            events.cancel()
             if watch is not None:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
+            # Bounded: nats-py's first connect, retrying an unreachable server, may swallow one cancellation.
+            await asyncio.wait({events}, timeout=2)
             await web.close(app)
             await feed.close()
             await backends.close()

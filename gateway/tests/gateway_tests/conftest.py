@@ -787,6 +787,9 @@ def make_settings(address: str, **overrides: str) -> Settings:
         "metrics_port": 0,
         # The doubles change their data without events: the read cache (tested in tests/e2e) stays off here.
         "read_cache_entries": 0,
+        # No NATS here (nothing listens on the discard port): the principal cache stays in its short-TTL mode
+        # unless a test says the session events are heard (`app.state.sessions.trust()`), whatever runs on 4222.
+        "nats_url": "nats://127.0.0.1:9",
         **overrides,
     }
     return Settings(**values)

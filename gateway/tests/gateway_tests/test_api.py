@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -71,6 +72,74 @@ async def test_the_cache_expires(backends) -> None:
         await g.client.get("/api/v1/me", headers=auth(token))
         await g.client.get("/api/v1/me", headers=auth(token))
         assert g.world.calls["ResolveSession"] == 2
+
+
+async def test_session_events_drop_the_cached_principal(gw: Gateway) -> None:
+    """Issue 16: with the events heard, a session is kept long; an event naming its user or one of its customers
+    drops it, one naming someone else does not, and losing the events cuts every entry to the short TTL."""
+    cache = gw.app.state.sessions
+    cache.trust()
+    token = await gw.api_token()
+    me = (await gw.client.get("/api/v1/me", headers=auth(token))).json()
+    assert cache.ttl_seconds == 300.0
+    await gw.client.get("/api/v1/me", headers=auth(token))
+    assert gw.world.calls["ResolveSession"] == 1
+    assert cache.invalidate("group", user_ids=["someone-else"], customer_ids=["another-customer"]) == 0
+    await gw.client.get("/api/v1/me", headers=auth(token))
+    assert gw.world.calls["ResolveSession"] == 1
+    assert cache.invalidate("group", user_ids=[me["subject_id"]]) == 1
+    await gw.client.get("/api/v1/me", headers=auth(token))
+    assert gw.world.calls["ResolveSession"] == 2
+    assert cache.invalidate("customer_updated", customer_ids=[me["customer_id"]]) == 1
+    await gw.client.get("/api/v1/me", headers=auth(token))
+    assert gw.world.calls["ResolveSession"] == 3
+    assert cache.invalidate("portal_controls", all_sessions=True) == 1
+    await gw.client.get("/api/v1/me", headers=auth(token))
+    assert gw.world.calls["ResolveSession"] == 4
+    cache.distrust()
+    assert cache.ttl_seconds == 5.0
+    assert all(e.expires <= time.monotonic() + 5.0 for e in cache._entries.values())
+
+
+async def test_the_long_ttl_needs_a_live_subscription_and_a_current_heartbeat_from_identity(gw: Gateway) -> None:
+    """Issue 16: identity's heartbeat says its outbox is current; without one for STALE_SECONDS, with a backlog, or
+    with the subscription down, the cache is in its short-TTL mode (events could be late or missed)."""
+    from types import SimpleNamespace
+
+    from gateway.clients import session_events
+    from portal.identity.v1 import events_pb2
+
+    cache = gw.app.state.sessions
+    feed = session_events.SessionEvents("nats://127.0.0.1:9", cache)
+
+    def beat(backlog: float) -> SimpleNamespace:
+        return SimpleNamespace(data=events_pb2.SessionsHeartbeat(outbox_backlog_seconds=backlog).SerializeToString())
+
+    feed._live = True
+    feed._judge()
+    assert not cache.trusted, "no heartbeat yet"
+    await feed._on_heartbeat(beat(0.0))
+    assert cache.trusted and cache.ttl_seconds == 300.0
+    await feed._on_heartbeat(beat(session_events.MAX_BACKLOG_SECONDS + 1))
+    assert not cache.trusted, "identity's outbox is behind"
+    await feed._on_heartbeat(beat(0.1))
+    assert cache.trusted
+    feed._last_beat -= session_events.STALE_SECONDS
+    feed._judge()
+    assert not cache.trusted and cache.ttl_seconds == 5.0, "identity went quiet"
+    await feed._on_heartbeat(beat(0.0))
+    feed._live = False
+    feed._judge()
+    assert not cache.trusted, "the subscription is down"
+
+
+async def test_the_session_cache_is_bounded(backends) -> None:
+    async with running_gateway(backends, session_cache_entries="1") as g:
+        first, second = await g.api_token(), await g.api_token("bob@acme.test")
+        for token in (first, second, first):
+            assert (await g.client.get("/api/v1/me", headers=auth(token))).status_code == 200
+        assert len(g.app.state.sessions) == 1
+        assert g.world.calls["ResolveSession"] == 3, "the least recently used session made room"
 
 
 async def test_concurrent_misses_share_one_resolve(gw: Gateway) -> None:

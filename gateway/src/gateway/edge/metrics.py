@@ -31,15 +31,27 @@ BACKEND_UP = Gauge(
     "portal_gateway_backend_up",
     "1 when the backend answered its gRPC health check SERVING at the last check (see /readyz), else 0",
     ["backend"],
+    multiprocess_mode="min",
 )
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Expose /metrics on `port` (0 disables); a busy port stops the start with one readable line."""
+def serve_metrics(port: int, host: str = "127.0.0.1", *, multiprocess: bool = False) -> None:
+    """Expose /metrics on `port` (0 disables); a busy port stops the start with one readable line. With
+    `multiprocess` (GATEWAY_WORKERS > 1, PROMETHEUS_MULTIPROC_DIR set), the sum over the worker processes."""
     if not port:
         return
+    registry = None
+    if multiprocess:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client import multiprocess as mp
+
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry)
     try:
-        start_http_server(port, addr=host)
+        if registry is None:
+            start_http_server(port, addr=host)
+        else:
+            start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise SystemExit(f"gateway: cannot listen for metrics on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -59,4 +71,33 @@ READ_CACHE_BYTES = Gauge("portal_gateway_read_cache_bytes", "Approximate memory 
 READ_CACHE_EVENTS_CONNECTED = Gauge(
     "portal_gateway_read_cache_events_connected",
     "1 while the change feed's NATS subscription is connected (the cache is bypassed while 0)",
+)
+# The session cache (edge/sessions.py, issue 16).
+SESSION_CACHE_LOOKUPS = Counter(
+    "portal_gateway_session_cache_lookups",
+    "Session lookups in the principal cache: hit (no call to identity) or miss (a ResolveSession, shared by "
+    "concurrent misses of one session)",
+    ["result"],
+)
+SESSION_CACHE_EVICTIONS = Counter(
+    "portal_gateway_session_cache_evictions",
+    "Principal cache entries removed without an event: expired, or the least recently used one at the size bound",
+    ["cause"],
+)
+SESSION_CACHE_INVALIDATIONS = Counter(
+    "portal_gateway_session_cache_invalidations",
+    "Invalidations of the principal cache by reason: identity's SessionsChanged reasons, customer_updated, "
+    "customer_deleted, and connection/missed (NATS lost or messages dropped: entries cut to the short TTL)",
+    ["reason"],
+)
+SESSION_CACHE_DROPPED = Counter(
+    "portal_gateway_session_cache_dropped",
+    "Principal cache entries dropped by invalidations, by reason",
+    ["reason"],
+)
+SESSION_EVENTS_CONNECTED = Gauge(
+    "portal_gateway_session_events_connected",
+    "1 while the gateway hears identity's session events (principals kept GATEWAY_SESSION_CACHE_SECONDS), 0 while "
+    "it does not (kept GATEWAY_PRINCIPAL_CACHE_SECONDS); with several workers, the lowest of them",
+    multiprocess_mode="min",
 )

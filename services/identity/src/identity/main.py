@@ -7,7 +7,7 @@ from pathlib import Path
 from identity import at_rest
 from identity.config import Settings
 from identity.customers.holders import DataHolders
-from identity.events import handlers
+from identity.events import handlers, heartbeat
 from identity.grpc_api import PUBLIC_METHODS, SERVICE_NAME, IdentityServicer
 from identity.mail.mailer import Mailer, SmtpTransport
 from identity.push.sender import Pusher
@@ -53,6 +53,8 @@ def wire(rt: app.Runtime[Settings]) -> app.Wiring:
             Pusher(rt.db, vapid).run,
             # What was stored in plain text before encryption at rest (migration 0009) is dealt with once, at start.
             lambda: at_rest.migrate(rt.db, box),
+            # Tells the gateways every second that the session events are flowing (issue 16).
+            lambda: heartbeat.run(rt.db, rt.nats),
         ],
         verifier=tokens.verifier(),
     )

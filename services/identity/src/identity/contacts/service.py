@@ -10,6 +10,7 @@ from identity.access import caller_scope, require_staff
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.db import new_id
+from identity.events import publish
 from servicekit.errors import NotFound, PermissionDenied
 from servicekit.permissions import TICKETS_VIEW_ALL
 from servicekit.principal import Principal
@@ -89,4 +90,5 @@ async def update_contact(
     contact.phone = validation.text(phone, field="phone", max_length=40)
     contact.title = validation.text(title, field="title")
     await s.flush()
+    await publish.sessions_changed(s, "contact", customer_ids=[contact.customer_id])
     return contact

@@ -309,7 +309,7 @@ async def set_portal_access(
     if not access.enabled:
         if user is not None and user.disabled_at is None:
             user.disabled_at = now
-            await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user.id, now=now)
+            await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user.id, now=now, reason="user")
             await record(
                 s,
                 kind="portal_user_disabled",
@@ -554,7 +554,7 @@ async def set_archived(s: AsyncSession, *, principal: Principal, customer_id: st
         customer.archived_at = now
         user_ids = (await s.scalars(select(PortalUser.id).where(PortalUser.customer_id == customer.id))).all()
         for user_id in user_ids:
-            await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user_id, now=now)
+            await revoke_sessions(s, user_kind=KIND_PORTAL_USER, user_id=user_id, now=now, reason="customer")
     elif not archived:
         customer.archived_at = None
     await publish.customer_updated(s, customer)

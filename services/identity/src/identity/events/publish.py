@@ -3,6 +3,8 @@ module may publish."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.customers.models import Customer
@@ -56,3 +58,28 @@ async def email_sent(s: AsyncSession, *, template: str, recipient: str, cause_ev
         events_pb2.EmailSent(template=template, recipient=recipient, cause_event_id=cause_event_id),
         customer_id=customer_id,
     )
+
+
+SESSIONS_CHANGED = subject("identity", "sessions_changed")
+
+
+async def sessions_changed(
+    s: AsyncSession,
+    reason: str,
+    *,
+    session_ids: Iterable[str] = (),
+    user_ids: Iterable[str] = (),
+    customer_ids: Iterable[str] = (),
+    all_sessions: bool = False,
+) -> None:
+    """In the caller's transaction: every gateway replica drops the principals it caches for these sessions, users
+    or customers (or all of them) as soon as the change commits (issue 16, docs/architecture.md "Sessions")."""
+    event = events_pb2.SessionsChanged(
+        reason=reason,
+        session_ids=sorted(set(session_ids)),
+        user_ids=sorted(set(user_ids)),
+        customer_ids=sorted(set(customer_ids)),
+        all_sessions=all_sessions,
+    )
+    if event.session_ids or event.user_ids or event.customer_ids or all_sessions:
+        await add_event(s, SESSIONS_CHANGED, event)

@@ -12,6 +12,7 @@ from identity.access import require_staff
 from identity.audit import models as audit_kinds
 from identity.audit.service import record
 from identity.db import utcnow
+from identity.events import publish
 from identity.groups.models import PermissionGroup
 from identity.users.models import PortalUser
 from servicekit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -91,6 +92,8 @@ async def update_group(
     group.name = await _name(s, name, except_id=group.id)
     group.permissions = _permissions(permissions)
     await s.flush()
+    members = (await s.scalars(select(PortalUser.id).where(PortalUser.group_id == group.id))).all()
+    await publish.sessions_changed(s, "group", user_ids=members)
     await _audit(s, principal, audit_kinds.GROUP_UPDATED, group, address)
     return group
 

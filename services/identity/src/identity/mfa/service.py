@@ -25,6 +25,7 @@ from identity.audit import models as audit_kinds
 from identity.audit.models import AuditEntry
 from identity.audit.service import record
 from identity.db import utcnow
+from identity.events import publish
 from identity.mfa.models import MfaFactor, RecoveryCode, StaffMfaFactor, StaffRecoveryCode
 from identity.secrets import SecretBox, is_sealed
 from identity.sessions.models import PENDING_MFA, UserSession
@@ -199,6 +200,8 @@ async def confirm_enrolment(
             factor.confirmed_at, factor.last_step = now, step
             codes = await _new_recovery_codes(s, factor.user_id, recovery_model)
             session.pending = ""
+            # The user's other sessions now show two-step verification as on.
+            await publish.sessions_changed(s, "mfa", user_ids=[session.user_id])
             await record(s, kind=audit_kinds.MFA_ENROLLED, subject=_subject(session), address=address, at=now)
     if step is None:
         await _wrong_code(db, session_id, address)
@@ -262,6 +265,7 @@ async def reset_mfa(s: AsyncSession, *, principal: Principal, portal_user_id: st
         raise NotFound("no such portal user", field="portal_user_id")
     await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     await s.execute(delete(MfaFactor).where(MfaFactor.user_id == user.id))
+    await publish.sessions_changed(s, "mfa", user_ids=[user.id])
     await record(
         s,
         kind=audit_kinds.MFA_RESET,
@@ -275,6 +279,7 @@ async def remove_staff_factor(s: AsyncSession, *, staff_user_id: str) -> None:
     """Remove a staff member's authenticator and recovery codes (the caller checked that an admin asks)."""
     await s.execute(delete(StaffRecoveryCode).where(StaffRecoveryCode.user_id == staff_user_id))
     await s.execute(delete(StaffMfaFactor).where(StaffMfaFactor.user_id == staff_user_id))
+    await publish.sessions_changed(s, "mfa", user_ids=[staff_user_id])
 
 
 async def staff_has_mfa(s: AsyncSession, staff_user_id: str) -> bool:

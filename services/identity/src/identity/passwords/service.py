@@ -20,6 +20,7 @@ from identity.audit.service import record
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.email_templates import service as email_templates
+from identity.events import publish
 from identity.mail.recipients import Kind, Recipient, recipients
 from identity.mail.service import queue_email
 from identity.passwords.models import PURPOSE_INVITE, PURPOSE_RESET, PasswordToken
@@ -390,15 +391,25 @@ async def change_password(
 
 
 async def revoke_sessions(
-    s: AsyncSession, *, user_kind: str, user_id: str, now: datetime | None = None, keep_session_id: str = ""
+    s: AsyncSession,
+    *,
+    user_kind: str,
+    user_id: str,
+    now: datetime | None = None,
+    keep_session_id: str = "",
+    reason: str = "password",
 ) -> int:
-    """End every live session of a user (but `keep_session_id`); returns how many ended."""
+    """End every live session of a user (but `keep_session_id`); returns how many ended. The gateways hear of it
+    (SessionsChanged, `reason` for their metrics) when the caller's transaction commits."""
     now = now or utcnow()
     conditions = [UserSession.user_kind == user_kind, UserSession.user_id == user_id, UserSession.revoked_at.is_(None)]
     if keep_session_id:
         conditions.append(UserSession.id != keep_session_id)
     result = await s.execute(update(UserSession).where(*conditions).values(revoked_at=now))
-    return result.rowcount or 0
+    revoked = result.rowcount or 0
+    if revoked:
+        await publish.sessions_changed(s, reason, user_ids=[user_id])
+    return revoked
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.access import require_staff
 from identity.audit.service import record
 from identity.db import utcnow
+from identity.events import publish
 from identity.users.models import PortalUser
 from servicekit import permissions as perm
 from servicekit.errors import FailedPrecondition, NotFound
@@ -45,6 +46,7 @@ async def set_admin_override(s: AsyncSession, *, principal: Principal, portal_us
             "this is the customer's own portal user; the admin override is for a contact's user", field="portal_user_id"
         )
     user.admin_override = on
+    await publish.sessions_changed(s, "user", user_ids=[user.id])
     await record(
         s,
         kind="admin_override_changed",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.audit.service import record
 from identity.db import utcnow
+from identity.events import publish
 from identity.settings.models import PortalSetting
 from servicekit.errors import InvalidArgument
 from servicekit.principal import Principal, require_admin
@@ -129,6 +130,9 @@ async def update_controls(
     else:
         row.value = asdict(new)
     changed = {k: v for k, v in asdict(new).items() if getattr(current, k) != v}
+    if "renewal_notice_days" in changed:
+        # Every session's renewal notice (ResolveSession's renewal_notice_ends_on) may change.
+        await publish.sessions_changed(s, "portal_controls", all_sessions=True)
     await record(
         s, kind="setting_changed", subject=f"setting:{KEY}", at=utcnow(), detail={"by": principal.subject_id, **changed}
     )

@@ -12,6 +12,7 @@ from identity.access import require_staff
 from identity.audit.service import record
 from identity.contacts.models import Contact
 from identity.db import utcnow
+from identity.events import publish
 from identity.portal_controls.service import get_controls
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.principal import KIND_PORTAL_USER, Principal
@@ -70,6 +71,8 @@ async def set_support_window(
     if first is not None and last is not None and first > last:
         raise InvalidArgument("the support end date is before its start date", field="support_end")
     contact.support_start, contact.support_end = first, last
+    # The contact's users' live sessions are refused, or shown the renewal notice, at once (issue 16).
+    await publish.sessions_changed(s, "contact", customer_ids=[contact.customer_id])
     await record(
         s,
         kind="support_window_changed",

@@ -18,6 +18,7 @@ from identity.audit.models import AuditEntry
 from identity.audit.service import record
 from identity.customers.models import Customer
 from identity.db import UtcDateTime, utcnow
+from identity.events import publish
 from identity.secure_links.models import SCOPE_CUSTOMER, SCOPES, SecureLink
 from identity.secure_links.principal import link_principal, refusal
 from identity.sessions.models import AUDIENCE_PORTAL, UserSession
@@ -175,6 +176,7 @@ async def revoke_link(
         )
         .values(revoked_at=now)
     )
+    await publish.sessions_changed(s, "secure_link", user_ids=[link.id])
     await record(s, kind=LINK_REVOKED, subject=subject_of(link.id), at=now, detail={"by": principal.subject_id})
     log.info("secure link %s revoked", link.id)
     return link

@@ -49,7 +49,8 @@ class SessionRpcs(Rpcs):
             renewal = await renewal_notice_ends_on(s, principal)
             has_mfa = await mfa.mfa_enabled(s, session)
             language = await languages.language_of_principal(s, principal)
-        token, expires = self.tokens.sign(principal, not_after=sessions.ends_at(session, self.policy))
+            not_after = await sessions.principal_not_after(s, session, self.policy)
+        token, expires = self.tokens.sign(principal, not_after=not_after)
         return identity_pb2.ResolveSessionResponse(
             principal=principal.to_proto(),
             principal_token=token,

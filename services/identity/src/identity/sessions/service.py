@@ -21,10 +21,12 @@ from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.customers.service import family
 from identity.db import utcnow
+from identity.events import publish
 from identity.groups.models import PermissionGroup
 from identity.mfa.models import MfaFactor, StaffMfaFactor
 from identity.portal_controls import support_window
 from identity.portal_controls.admin_override import widen
+from identity.secure_links.models import SecureLink
 from identity.secure_links.principal import link_principal
 from identity.sessions.lockout import TOO_MANY, LockoutPolicy, refused
 from identity.sessions.models import AUDIENCE_PORTAL, AUDIENCE_STAFF, PENDING_ENROL, PENDING_MFA, UserSession
@@ -285,6 +287,17 @@ def ends_at(session: UserSession, policy: SessionPolicy) -> datetime:
     return min(session.expires_at, session.last_seen_at + policy.idle)
 
 
+async def principal_not_after(s: AsyncSession, session: UserSession, policy: SessionPolicy) -> datetime:
+    """The latest a principal token of this session may live: the session's end, or its secure link's expiry when
+    that comes first (the gateway keeps a resolved principal no longer than its token, issue 16)."""
+    end = ends_at(session, policy)
+    if session.user_kind == KIND_SECURE_LINK:
+        link = await s.get(SecureLink, session.user_id)  # already loaded by link_principal
+        if link is not None:
+            end = min(end, link.expires_at)
+    return end
+
+
 async def sign_out(s: AsyncSession, *, token: str, client_address: str = "", now: datetime | None = None) -> None:
     """Revoke the session of `token`; signing out twice, or with an unknown token, changes nothing."""
     now = now or utcnow()
@@ -296,6 +309,7 @@ async def sign_out(s: AsyncSession, *, token: str, client_address: str = "", now
     await s.execute(
         update(UserSession).where(UserSession.id == session.id, UserSession.revoked_at.is_(None)).values(revoked_at=now)
     )
+    await publish.sessions_changed(s, "sign_out", session_ids=[session.id])
     await record(
         s,
         kind=audit_kinds.SIGN_OUT,

@@ -21,6 +21,7 @@ from identity.access import caller_scope
 from identity.audit import models as audit_kinds
 from identity.audit.service import record
 from identity.db import new_id, utcnow
+from identity.events import publish
 from identity.mail.service import queue_email
 from identity.mfa.service import remove_staff_factor, staff_has_mfa
 from identity.passwords.models import PURPOSE_INVITE, StaffPasswordToken
@@ -240,6 +241,7 @@ async def set_role(s: AsyncSession, *, principal: Principal, staff_user_id: str,
     if user.role == ROLE_ADMIN and not await _other_active_admins(s, user.id):
         raise FailedPrecondition(LAST_ADMIN, field="role")
     previous, user.role = user.role, chosen
+    await publish.sessions_changed(s, "staff", user_ids=[user.id])
     await record(
         s,
         kind=audit_kinds.STAFF_ROLE_CHANGED,
@@ -270,7 +272,7 @@ async def set_active(s: AsyncSession, *, principal: Principal, staff_user_id: st
         if user.role == ROLE_ADMIN and not await _other_active_admins(s, user.id):
             raise FailedPrecondition(LAST_ADMIN, field="staff_user_id")
         user.disabled_at = now
-        revoked = await revoke_sessions(s, user_kind=KIND_STAFF, user_id=user.id, now=now)
+        revoked = await revoke_sessions(s, user_kind=KIND_STAFF, user_id=user.id, now=now, reason="staff")
         await record(
             s,
             kind=audit_kinds.STAFF_DEACTIVATED,

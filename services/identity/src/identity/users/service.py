@@ -14,6 +14,7 @@ from identity.audit.service import record
 from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.db import utcnow
+from identity.events import publish
 from identity.groups.models import PermissionGroup
 from identity.groups.service import group_by_name
 from identity.mfa.models import MfaFactor
@@ -139,6 +140,7 @@ async def set_portal_user_group(
     previous = user.group_id
     user.group_id = group.id
     await s.flush()
+    await publish.sessions_changed(s, "group", user_ids=[user.id])
     await record(
         s,
         kind=audit_kinds.USER_GROUP_CHANGED,
