@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from identity.events.publish import SESSIONS_CHANGED
 from identity.languages import service as languages
 from identity.mail import billing_notifications
 from identity.mail.models import OutboundEmail
@@ -19,10 +20,12 @@ from identity.mail.ticket_notifications import ticket_commented_handler
 from identity.passwords.service import request_reset
 from identity.users.models import PortalUser
 from portal.common.v1 import common_pb2
+from portal.identity.v1 import events_pb2 as identity_events
 from portal.tickets.v1 import events_pb2
 from servicekit import i18n
 from servicekit.db import Database
 from servicekit.errors import InvalidArgument, PermissionDenied
+from servicekit.outbox_tables import outbox
 from servicekit.principal import KIND_PORTAL_USER, Principal
 
 from .conftest import STAFF
@@ -49,6 +52,15 @@ async def test_the_language_is_kept_on_the_user_and_the_customer_default_applies
         assert await languages.set_my_language(s, principal=alice, language="en") == "en"
     async with db.unit_of_work() as s:
         assert await languages.language_of_principal(s, alice) == "en"  # her own choice wins
+        # The gateways keep sessions for minutes: each change tells them to drop the sessions it concerns.
+        changed = [
+            identity_events.SessionsChanged.FromString(p)
+            for p in (await s.scalars(sa.select(outbox.c.payload).where(outbox.c.subject == SESSIONS_CHANGED))).all()
+        ]
+        assert sorted((e.reason, list(e.user_ids), list(e.customer_ids)) for e in changed) == [
+            ("language", [], [world.customer_a]),
+            ("language", [world.alice], []),
+        ]
         for bad in ("de", "fr; DROP TABLE", "x" * 300):
             with pytest.raises(InvalidArgument):
                 await languages.set_my_language(s, principal=alice, language=bad)

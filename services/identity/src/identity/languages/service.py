@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.access import require_staff
 from identity.customers.models import Customer
+from identity.events import publish
 from identity.users.models import PortalUser, StaffUser
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -44,6 +45,9 @@ async def set_my_language(s: AsyncSession, *, principal: Principal, language: st
         return language
     if user is not None:
         user.language = language
+        # The gateways keep the resolved session (and its language) for minutes: drop it, so the next page is in the
+        # chosen language on every replica.
+        await publish.sessions_changed(s, "language", user_ids=[user.id])
     return language
 
 
@@ -54,6 +58,7 @@ async def set_customer_language(s: AsyncSession, *, principal: Principal, custom
     if customer is None:
         raise NotFound("no such customer", field="customer_id")
     customer.language = language
+    await publish.sessions_changed(s, "language", customer_ids=[customer.id])
     return language
 
 
