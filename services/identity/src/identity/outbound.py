@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,31 +28,44 @@ def backoff(attempts: int, *, base: float = 5.0, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
-async def run(
-    name: str,
-    wake: asyncio.Event,
-    *,
-    poll: float,
-    batch: int,
-    send_pending: Callable[[], Awaitable[int]],
-    measure_backlog: Callable[[], Awaitable[None]],
-) -> None:
-    """The sending loop, until cancelled."""
-    while True:
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=poll)
-        except TimeoutError:
-            pass
-        wake.clear()
-        try:
-            while await send_pending() == batch:
+class Sender:
+    """The sending loop of one outbox: `send_pending` (one pass, how many rows it leased) and `measure_backlog` are
+    the subclass's; the loop wakes when a commit raised `signal`, or every `poll_seconds`."""
+
+    name = "sender"
+
+    def __init__(self, db: Database, signal: str, *, poll_seconds: float, lease: timedelta, batch: int) -> None:
+        self._db = db
+        self._poll = poll_seconds
+        self._lease = lease
+        self._batch = batch
+        self._wake = asyncio.Event()
+        # A consumer that queued a row wakes the loop at its commit; the poll is only the fallback.
+        db.on_commit(signal, self._wake.set)
+
+    async def send_pending(self, *, now: datetime | None = None) -> int:
+        raise NotImplementedError
+
+    async def measure_backlog(self) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            except TimeoutError:
                 pass
-            await measure_backlog()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database busy or away: try again on the next round
-            log.warning("%s: %s; retrying", name, exc.__class__.__name__)
-            await asyncio.sleep(poll)
+            self._wake.clear()
+            try:
+                while await self.send_pending() == self._batch:
+                    pass
+                await self.measure_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database busy or away: try again on the next round
+                log.warning("%s: %s; retrying", self.name, exc.__class__.__name__)
+                await asyncio.sleep(self._poll)
 
 
 async def lease_due(s: AsyncSession, model: Any, now: datetime, *, lease: timedelta, batch: int) -> list[Any]:  # noqa: ANN401

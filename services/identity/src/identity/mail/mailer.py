@@ -76,7 +76,9 @@ def backoff(attempts: int) -> timedelta:
     return outbound.backoff(attempts, cap=300.0)
 
 
-class Mailer:
+class Mailer(outbound.Sender):
+    name = "mailer"
+
     def __init__(
         self,
         db: Database,
@@ -87,26 +89,9 @@ class Mailer:
         batch: int = 20,
         box: SecretBox | None = None,
     ) -> None:
+        super().__init__(db, MAIL_SIGNAL, poll_seconds=poll_seconds, lease=lease, batch=batch)
         self._box = box
-        self._db = db
         self._transport = transport
-        self._poll = poll_seconds
-        self._lease = lease
-        self._batch = batch
-        self._wake = asyncio.Event()
-        # A consumer that queued an email wakes the mailer at its commit; the poll is only the fallback.
-        db.on_commit(MAIL_SIGNAL, self._wake.set)
-
-    async def run(self) -> None:
-        """Send until cancelled."""
-        await outbound.run(
-            "mailer",
-            self._wake,
-            poll=self._poll,
-            batch=self._batch,
-            send_pending=self.send_pending,
-            measure_backlog=self._measure_backlog,
-        )
 
     async def send_pending(self, *, now: datetime | None = None) -> int:
         """One pass: lease due emails, send them, record the outcome. Returns how many were leased."""
@@ -184,7 +169,7 @@ class Mailer:
             msg.add_alternative(html, subtype="html")
         return msg
 
-    async def _measure_backlog(self) -> None:
+    async def measure_backlog(self) -> None:
         metrics.MAIL_BACKLOG.set(await outbound.backlog(self._db, OutboundEmail))
 
 

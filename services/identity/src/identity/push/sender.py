@@ -10,7 +10,6 @@ capability) or the payload.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from dataclasses import dataclass
@@ -67,7 +66,9 @@ def backoff(attempts: int) -> timedelta:
     return outbound.backoff(attempts, cap=600.0)
 
 
-class Pusher:
+class Pusher(outbound.Sender):
+    name = "pusher"
+
     def __init__(
         self,
         db: Database,
@@ -79,28 +80,16 @@ class Pusher:
         batch: int = 20,
         max_attempts: int = 8,
     ) -> None:
-        self._db = db
+        super().__init__(db, PUSH_SIGNAL, poll_seconds=poll_seconds, lease=lease, batch=batch)
         self._key = key
-        self._poll = poll_seconds
         self._timeout = timeout_seconds
-        self._lease = lease
-        self._batch = batch
         self._max_attempts = max_attempts
-        self._wake = asyncio.Event()
-        db.on_commit(PUSH_SIGNAL, self._wake.set)
 
     async def run(self) -> None:
         """Send until cancelled; without a VAPID key push is off and there is nothing to do."""
         if self._key is None:
             return
-        await outbound.run(
-            "pusher",
-            self._wake,
-            poll=self._poll,
-            batch=self._batch,
-            send_pending=self.send_pending,
-            measure_backlog=self._measure_backlog,
-        )
+        await super().run()
 
     async def send_pending(self, *, now: datetime | None = None) -> int:
         """One pass: lease due pushes, send them, record the outcome. Returns how many were leased."""
@@ -189,5 +178,5 @@ class Pusher:
         metrics.PUSHES.labels(row.kind, outcome).inc()
         log.info("push %s (%s): %s%s", row.id, row.kind, outcome, f" ({push.last_error})" if push.last_error else "")
 
-    async def _measure_backlog(self) -> None:
+    async def measure_backlog(self) -> None:
         metrics.PUSH_BACKLOG.set(await outbound.backlog(self._db, OutboundPush))
