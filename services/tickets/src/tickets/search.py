@@ -90,21 +90,16 @@ async def _tickets(session: AsyncSession, query: Query, scope: list, dialect: st
         if exact is not None:
             hits.append(_ticket_hit(exact, query.words, NUMBER_RANK))
     if query.words:
-        if dialect == "postgresql":
-            tsquery = _tsquery(query.words)
-            score = sa.func.ts_rank(_TICKET_VECTOR, tsquery)
-            q = sa.select(Ticket, score).where(_TICKET_VECTOR.op("@@")(tsquery))
-            order = score.desc()
-        else:
-            matches = _fts(
-                "SELECT rowid AS found, bm25(tickets_fts, 10.0, 1.0) AS score FROM tickets_fts "
-                "WHERE tickets_fts MATCH :match",
-                query.words,
-                key=sa.Integer(),
-            )
-            score = -matches.c.score  # bm25 is lower for better matches
-            q = sa.select(Ticket, score).join(matches, matches.c.found == Ticket.number)
-            order = matches.c.score
+        q, order = _matched(
+            (Ticket,),
+            query.words,
+            dialect,
+            vector=_TICKET_VECTOR,
+            fts="SELECT rowid AS found, bm25(tickets_fts, 10.0, 1.0) AS score FROM tickets_fts "
+            "WHERE tickets_fts MATCH :match",
+            key=sa.Integer(),
+            record=Ticket.number,
+        )
         q = q.where(*scope).order_by(order, Ticket.updated_at.desc(), Ticket.id).limit(query.limit + 1)
         for ticket, rank in (await session.execute(q)).all():
             if not hits or ticket.id != hits[0].id:
@@ -115,20 +110,16 @@ async def _tickets(session: AsyncSession, query: Query, scope: list, dialect: st
 async def _comments(session: AsyncSession, query: Query, scope: list, dialect: str, *, staff: bool) -> list[Hit]:
     if not query.words:
         return []
-    if dialect == "postgresql":
-        tsquery = _tsquery(query.words)
-        score = sa.func.ts_rank(_COMMENT_VECTOR, tsquery)
-        q = sa.select(Comment, Ticket, score).where(_COMMENT_VECTOR.op("@@")(tsquery))
-        order = score.desc()
-    else:
-        matches = _fts(
-            "SELECT comment_id AS found, bm25(comments_fts, 0.0, 1.0) AS score FROM comments_fts "
-            "WHERE comments_fts MATCH :match",
-            query.words,
-            key=sa.String(),
-        )
-        q = sa.select(Comment, Ticket, -matches.c.score).join(matches, matches.c.found == Comment.id)
-        order = matches.c.score
+    q, order = _matched(
+        (Comment, Ticket),
+        query.words,
+        dialect,
+        vector=_COMMENT_VECTOR,
+        fts="SELECT comment_id AS found, bm25(comments_fts, 0.0, 1.0) AS score FROM comments_fts "
+        "WHERE comments_fts MATCH :match",
+        key=sa.String(),
+        record=Comment.id,
+    )
     q = q.join(Ticket, Ticket.id == Comment.ticket_id).where(*scope, Comment.customer_id == Ticket.customer_id)
     if not staff:
         q = q.where(Comment.is_public.is_(True))
@@ -149,20 +140,16 @@ async def _comments(session: AsyncSession, query: Query, scope: list, dialect: s
 
 
 async def _articles(session: AsyncSession, query: Query, dialect: str, *, staff: bool) -> list[Hit]:
-    if dialect == "postgresql":
-        tsquery = _tsquery(query.words)
-        score = sa.func.ts_rank(_ARTICLE_VECTOR, tsquery)
-        q = sa.select(Article, score).where(_ARTICLE_VECTOR.op("@@")(tsquery))
-        order = score.desc()
-    else:
-        matches = _fts(
-            "SELECT article_id AS found, bm25(kb_articles_fts, 0.0, 10.0, 1.0) AS score FROM kb_articles_fts "
-            "WHERE kb_articles_fts MATCH :match",
-            query.words,
-            key=sa.String(),
-        )
-        q = sa.select(Article, -matches.c.score).join(matches, matches.c.found == Article.id)
-        order = matches.c.score
+    q, order = _matched(
+        (Article,),
+        query.words,
+        dialect,
+        vector=_ARTICLE_VECTOR,
+        fts="SELECT article_id AS found, bm25(kb_articles_fts, 0.0, 10.0, 1.0) AS score FROM kb_articles_fts "
+        "WHERE kb_articles_fts MATCH :match",
+        key=sa.String(),
+        record=Article.id,
+    )
     if not staff:
         q = q.where(Article.published.is_(True))
     q = q.order_by(order, Article.updated_at.desc(), Article.id).limit(query.limit + 1)
@@ -190,6 +177,27 @@ def _ticket_hit(ticket: Ticket, words: tuple[str, ...], rank: float) -> Hit:
         updated_at=ticket.updated_at,
         rank=rank,
     )
+
+
+def _matched(
+    columns: tuple,
+    words: tuple[str, ...],
+    dialect: str,
+    *,
+    vector: sa.ColumnElement,
+    fts: str,
+    key: sa.types.TypeEngine,
+    record: sa.ColumnElement,
+) -> tuple[sa.Select, sa.ColumnElement]:
+    """`SELECT columns, rank` of the records the words match, and the order that puts the best first: on PostgreSQL
+    the index's `vector` against the prefix tsquery (ts_rank), on SQLite the FTS5 statement `fts` (its `found` key
+    joined to `record`; bm25 is lower for better matches, so the rank is its negation)."""
+    if dialect == "postgresql":
+        tsquery = _tsquery(words)
+        score = sa.func.ts_rank(vector, tsquery)
+        return sa.select(*columns, score).where(vector.op("@@")(tsquery)), score.desc()
+    matches = _fts(fts, words, key=key)
+    return sa.select(*columns, -matches.c.score).join(matches, matches.c.found == record), matches.c.score
 
 
 def _tsquery(words: tuple[str, ...]) -> sa.ColumnElement:
