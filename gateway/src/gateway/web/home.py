@@ -140,16 +140,11 @@ async def home_sections(request: Request, session: PortalPage) -> Response:
 
 
 def feed(request: Request) -> HomeFeed:
-    state = request.app.state
-    if getattr(state, "home_feed", None) is None:
-        state.home_feed = HomeFeed(state.settings.nats_url)
-    return state.home_feed
+    return sse.shared_feed(request, "home_feed", HomeFeed)
 
 
 async def close_feed(app) -> None:  # noqa: ANN001 - FastAPI app
-    f = getattr(app.state, "home_feed", None)
-    if f is not None:
-        await f.close()
+    await sse.close_shared_feed(app, "home_feed")
 
 
 @router.get("/home/events")

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
@@ -27,6 +27,25 @@ STREAM_SECONDS = 300.0
 
 class Feed(Protocol):
     async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+F = TypeVar("F", bound=Feed)
+
+
+def shared_feed(request: Request, name: str, make: Callable[[str], F]) -> F:
+    """The gateway process's one feed kept as app.state.<name>, made from the NATS URL on first use."""
+    state = request.app.state
+    if getattr(state, name, None) is None:
+        setattr(state, name, make(state.settings.nats_url))
+    return getattr(state, name)
+
+
+async def close_shared_feed(app, name: str) -> None:  # noqa: ANN001 - FastAPI app
+    f = getattr(app.state, name, None)
+    if f is not None:
+        await f.close()
 
 
 def not_a_stream(request: Request) -> Response | None:

@@ -25,16 +25,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def feed(request: Request) -> TicketFeed:
-    state = request.app.state
-    if getattr(state, "ticket_feed", None) is None:
-        state.ticket_feed = TicketFeed(state.settings.nats_url)
-    return state.ticket_feed
+    return sse.shared_feed(request, "ticket_feed", TicketFeed)
 
 
 async def close_feed(app) -> None:  # noqa: ANN001 - FastAPI app
-    f = getattr(app.state, "ticket_feed", None)
-    if f is not None:
-        await f.close()
+    await sse.close_shared_feed(app, "ticket_feed")
 
 
 @router.get("/tickets/{ticket_id}/events")
