@@ -30,10 +30,9 @@ MINE = {TICKETS_CREATE, TICKETS_VIEW_MINE}
 
 
 async def find(db: Database, principal: Principal, text: str, *kinds: str, customer_id: str = "", limit: int = 0):  # noqa: ANN201
+    msg = search_pb2.SearchQuery(query=text, kinds=kinds, limit_per_kind=limit, customer_id=customer_id)
     async with db.unit_of_work() as s:
-        found = await search.search(
-            s, principal=principal, query=search.parse(text, kinds, limit), customer_id=customer_id
-        )
+        found = await search.search(s, principal=principal, query=search.parse(msg, staff=principal.is_staff))
     return [(h.kind, h.id) for h in found.hits], found
 
 
@@ -160,7 +159,7 @@ async def test_query_syntax_is_never_syntax(db, principals, text: str) -> None: 
 )
 def test_bad_queries_are_refused_naming_the_field(query: search_pb2.SearchQuery, field: str) -> None:
     with pytest.raises(InvalidArgument) as err:
-        search.parse(query.query, query.kinds, query.limit_per_kind)
+        search.parse(query, staff=False)
     assert err.value.field == field
 
 

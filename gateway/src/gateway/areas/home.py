@@ -21,6 +21,7 @@ from gateway.clients.portal_controls import HomeLayout
 from gateway.clients.schemas import Invoice, Page
 from gateway.edge.sessions import Session
 from servicekit import permissions as perm
+from servicekit.home_layout import KEYS
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +32,6 @@ WIDGET_ROWS = 5
 # How many of the newest invoices are looked at for "paid, but its ticket is still open" (the lock, seed 000).
 LOCK_LOOKBACK = 20
 
-# Every section and widget the home can show, in the default order (identity's home_layout.KEYS is the same list;
-# tests/e2e/test_home_layout.py holds them equal through the staff API).
-KEYS: tuple[str, ...] = (
-    "renewal_notice",
-    "announcements",
-    "shortcuts",
-    "account_overview",
-    "open_tickets",
-    "open_invoices",
-    "recent_payments",
-    "estimates",
-    "attachments",
-    "assets",
-    "script_runs",
-    "credentials",
-    "charts",
-    "recent_tickets",
-    "recent_documents",
-    "recent_faq",
-)
 BILLING_KEYS = ("account_overview", "open_invoices", "recent_payments", "estimates")
 # Seed 004's widgets; the other keys are the modules of seed 000 (the console labels them so).
 WIDGETS = ("renewal_notice", "announcements", "shortcuts", "charts", "recent_tickets", "recent_documents", "recent_faq")

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
-from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from gateway.areas import ticket_statuses
 from gateway.areas.home import KEYS, HomeSections, load_home, ordered_keys
 from gateway.clients.home_events import HomeFeed
 from gateway.clients.portal_controls import HomeLayout
-from gateway.edge.errors import UNAVAILABLE
 from gateway.edge.portal_controls import request_controls
 from gateway.edge.sessions import Session
-from gateway.web import charts_svg
+from gateway.web import charts_svg, sse
 from gateway.web.deps import PortalPage, backends, pages
 from gateway.web.i18n import Translator
 from gateway.web.tickets import hours_text, priority_label
@@ -34,13 +30,8 @@ from gateway.web.views.billing import brand_name
 from gateway.web.views.home import home_view
 from servicekit import permissions as perm
 
-log = logging.getLogger(__name__)
-
 router = APIRouter(include_in_schema=False)
 
-HEARTBEAT_SECONDS = 15.0
-# The browser's EventSource reconnects by itself; a bounded stream re-checks the session at each reconnect.
-STREAM_SECONDS = 300.0
 # Events arriving together (a payment pays two invoices) become one "changed" message.
 GATHER_SECONDS = 0.3
 
@@ -149,52 +140,31 @@ async def home_sections(request: Request, session: PortalPage) -> Response:
 
 
 def feed(request: Request) -> HomeFeed:
-    state = request.app.state
-    if getattr(state, "home_feed", None) is None:
-        state.home_feed = HomeFeed(state.settings.nats_url)
-    return state.home_feed
+    return sse.shared_feed(request, "home_feed", HomeFeed)
 
 
 async def close_feed(app) -> None:  # noqa: ANN001 - FastAPI app
-    f = getattr(app.state, "home_feed", None)
-    if f is not None:
-        await f.close()
+    await sse.close_shared_feed(app, "home_feed")
 
 
 @router.get("/home/events")
 async def home_events(request: Request, session: PortalPage) -> Response:
     """Server-sent events: `changed` with {"sections": [...]} when a service reports a change for this customer."""
-    if "text/event-stream" not in request.headers.get("accept", ""):
-        return Response("This address streams text/event-stream.", status_code=406, media_type="text/plain")
+    if (refused := sse.not_a_stream(request)) is not None:
+        return refused
     hub = feed(request)
-    try:
-        await asyncio.wait_for(hub.start(), timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to subscribe means "try later"
-        log.warning("live home updates unavailable: %s", exc.__class__.__name__)
-        return Response(status_code=UNAVAILABLE.status, headers={"Retry-After": "10"})
+    if (refused := await sse.unavailable(hub, "live home updates")) is not None:
+        return refused
     p = session.principal
     customers = list(p.customer_ids or ()) or [p.customer_id]
     shown = set(ordered_keys(layout_of(request), session))
 
-    async def stream() -> AsyncIterator[bytes]:
-        deadline = time.monotonic() + STREAM_SECONDS
-        with hub.listen(customers) as queue:
-            yield b"retry: 3000\n\n"
-            while time.monotonic() < deadline and not await request.is_disconnected():
-                try:
-                    changed = set(await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS))
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                await asyncio.sleep(GATHER_SECONDS)
-                while not queue.empty():
-                    changed |= set(queue.get_nowait())
-                keys = [k for k in KEYS if k in changed and k in shown]
-                if keys:
-                    yield f"event: changed\ndata: {json.dumps({'sections': keys})}\n\n".encode()
+    async def message(first: list[str], queue: asyncio.Queue) -> bytes | None:
+        changed = set(first)
+        await asyncio.sleep(GATHER_SECONDS)
+        while not queue.empty():
+            changed |= set(queue.get_nowait())
+        keys = [k for k in KEYS if k in changed and k in shown]
+        return f"event: changed\ndata: {json.dumps({'sections': keys})}\n\n".encode() if keys else None
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return sse.event_stream(request, hub.listen(customers), message)

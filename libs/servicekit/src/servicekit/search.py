@@ -20,14 +20,17 @@ table's rowids may differ: a migration that batch-alters an indexed table calls 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portal.common.v1 import search_pb2
-from servicekit.errors import InvalidArgument
+from servicekit.db import Database
+from servicekit.errors import InvalidArgument, PermissionDenied
+from servicekit.principal import Principal, Visibility, current_principal
 from servicekit.protos import timestamp
 
 QUERY_MAX = 200
@@ -240,6 +243,58 @@ def identifier_matches(column: sa.ColumnElement, key: sa.ColumnElement) -> sa.Se
 def parameters(query: Query, dialect: str) -> dict[str, object]:
     """The bound parameters of `TextIndex.matches` and `identifier_matches`."""
     return {"terms": term_query(query.words, dialect), "exact": query.exact, "prefix": query.prefix_pattern}
+
+
+def scoped(stmt: sa.Select, table: sa.Table, scope: Visibility, query: Query) -> sa.Select:
+    """`stmt` narrowed to the records of `table` the scope lets the caller see (its `customer_id` and `contact_id`
+    columns) and to the staff's customer when the query names one."""
+    if scope.customer_ids is not None:
+        stmt = stmt.where(table.c.customer_id.in_(scope.customer_ids))
+    if scope.contact_id is not None:
+        stmt = stmt.where(table.c.contact_id == scope.contact_id)
+    if query.customer_id:
+        stmt = stmt.where(table.c.customer_id == query.customer_id)
+    return stmt
+
+
+# --- running a search ----------------------------------------------------------------------------------------------
+
+# A kind's finder: its hits (at most `query.limit + 1`, best first) given the connection, the principal, the query,
+# the bound `parameters` and the dialect's name; PermissionDenied when the principal may not see the kind.
+Finder = Callable[[AsyncConnection, Principal, Query, dict, str], Awaitable[list["Hit"]]]
+
+
+async def run_finders(
+    conn: AsyncConnection, *, principal: Principal, query: Query, finders: Mapping[str, Finder]
+) -> Results:
+    """The principal's best hits of each kind asked for, at most `query.limit` per kind. A kind the principal may
+    not see gives no hits rather than an error: the gateway asks every service for every kind."""
+    dialect = conn.dialect.name
+    params = parameters(query, dialect)
+    results = Results()
+    for kind in query.kinds:
+        try:
+            hits = await finders[kind](conn, principal, query, params, dialect)
+        except PermissionDenied:
+            continue
+        results.add(kind, hits, query.limit)
+    return results
+
+
+async def answer(
+    db: Database,
+    msg: search_pb2.SearchQuery,
+    *,
+    kinds: Sequence[str],
+    search: Callable[..., Awaitable[Results]],
+) -> search_pb2.SearchResults:
+    """A service's `Search` RPC: the caller's query checked against `kinds`, `search(conn, principal=, query=)` run
+    on a read connection, and its results as the proto."""
+    principal = current_principal()
+    query = parse_query(msg, kinds=kinds, staff=principal.is_staff)
+    async with db.read() as conn:
+        results = await search(conn, principal=principal, query=query)
+    return results.to_proto()
 
 
 # --- answers -------------------------------------------------------------------------------------------------------

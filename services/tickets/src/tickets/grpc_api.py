@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 from sqlalchemy.exc import IntegrityError
 
-from portal.common.v1 import common_pb2, search_pb2
+from portal.common.v1 import common_pb2
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from servicekit import uploads
 from servicekit.blobs import BlobStore
@@ -226,27 +226,10 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
     ) -> tickets_pb2.SearchResponse:
         """Global search (SPEC H4) over tickets, comments and articles, as the principal's lists would show them."""
         principal = current_principal()
-        query = global_search.parse(request.query.query, request.query.kinds, request.query.limit_per_kind)
+        query = global_search.parse(request.query, staff=principal.is_staff)
         async with self.db.unit_of_work() as s:
-            found = await global_search.search(
-                s, principal=principal, query=query, customer_id=request.query.customer_id
-            )
-        hits = [
-            search_pb2.SearchHit(
-                kind=h.kind,
-                id=h.id,
-                parent_id=h.parent_id,
-                title=h.title,
-                snippet=h.snippet,
-                customer_id=h.customer_id,
-                updated_at=timestamp(h.updated_at) if h.updated_at else None,
-                rank=h.rank,
-            )
-            for h in found.hits
-        ]
-        return tickets_pb2.SearchResponse(
-            results=search_pb2.SearchResults(hits=hits, truncated_kinds=found.truncated_kinds)
-        )
+            found = await global_search.search(s, principal=principal, query=query)
+        return tickets_pb2.SearchResponse(results=found.to_proto())
 
     async def RenderTicketPdf(  # noqa: N802
         self, request: tickets_pb2.RenderTicketPdfRequest, context: grpc.aio.ServicerContext

@@ -3,8 +3,9 @@ for portal users, private notes too for staff) and knowledge-base articles (publ
 
 Each kind is searched with its own full-text index (migration 0013 for tickets and comments, 0006 for articles):
 PostgreSQL's tsvector expressions with a prefix `to_tsquery`, SQLite's FTS5 tables with quoted prefix terms. The
-query is cut into words of letters and digits before either sees it, so nothing a user types is query syntax
-(quotes, `*`, `OR`, `NEAR(`, `--` are just not words), and the words are always bound as parameters. A query that
+contract's checks, the words (letters and digits; quotes, `*`, `OR`, `NEAR(`, `--` are never query syntax), the
+term query bound as a parameter, the snippets and the answer are servicekit.search's, as in billing and assets;
+tickets keeps its own indexes, its ticket-number match and its visibility rules. A query that
 is a ticket number ("1042", "#1042") puts that ticket first. Who sees what is exactly ListTickets' visibility
 (tickets/service.visible_to), ListComments' (public comments only for portal users) and ListArticles'.
 
@@ -14,30 +15,24 @@ Functions take the caller's session and never commit.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.errors import InvalidArgument, PermissionDenied
+from portal.common.v1 import search_pb2
+from servicekit import search as shared
+from servicekit.errors import PermissionDenied
 from servicekit.permissions import KNOWLEDGE_BASE_VIEW
 from servicekit.principal import Principal
+from servicekit.search import Hit, Results, snippet, term_query
 from tickets.knowledge.models import Article
 from tickets.tickets.models import Comment, Ticket
 from tickets.tickets.service import visible_to
 
 KINDS = ("ticket", "comment", "article")
-QUERY_MAX = 200
-LIMIT_DEFAULT = 5
-LIMIT_MAX = 20
-WORDS_MAX = 10
-SNIPPET_MAX = 200
-ID_MAX = 64
 # Ranks above every full-text rank: the ticket whose number the query is.
 NUMBER_RANK = 1_000_000.0
-_WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"#?\s*(\d{1,18})")
 
 # The same expressions as migration 0013's indexes (PostgreSQL uses an expression index only for its expression).
@@ -50,64 +45,22 @@ _ARTICLE_VECTOR = sa.literal_column("kb_articles.search_vector")
 
 
 @dataclass(frozen=True)
-class Hit:
-    kind: str
-    id: str
-    title: str
-    snippet: str
-    customer_id: str
-    updated_at: datetime | None
-    rank: float
-    parent_id: str = ""
+class Query(shared.Query):
+    """The query checked by servicekit (the contract's checks and words) and the ticket number it may be."""
+
+    number: int | None = None
 
 
-@dataclass
-class Results:
-    hits: list[Hit] = field(default_factory=list)
-    truncated_kinds: list[str] = field(default_factory=list)
+def parse(msg: search_pb2.SearchQuery, *, staff: bool) -> Query:
+    """The checked query, or INVALID_ARGUMENT naming the field and what is wrong with it (servicekit.search)."""
+    q = shared.parse_query(msg, kinds=KINDS, staff=staff)
+    number = _NUMBER.fullmatch(q.text)
+    return Query(q.text, q.words, q.kinds, q.limit, q.customer_id, number=int(number.group(1)) if number else None)
 
 
-@dataclass(frozen=True)
-class Query:
-    words: list[str]
-    number: int | None
-    kinds: tuple[str, ...]
-    limit: int
-
-
-def parse(query: str, kinds: Sequence[str] = (), limit: int = 0) -> Query:
-    """The checked query, or INVALID_ARGUMENT naming the field and what is wrong with it."""
-    text = query.strip()
-    if not text:
-        raise InvalidArgument("type something to search for", field="query")
-    if len(text) > QUERY_MAX:
-        raise InvalidArgument(f"the search must be at most {QUERY_MAX} characters", field="query")
-    if "\x00" in text:
-        raise InvalidArgument("the search must not contain NUL characters", field="query")
-    wanted = tuple(dict.fromkeys(k.strip() for k in kinds))
-    unknown = [k for k in wanted if k not in KINDS]
-    if unknown:
-        raise InvalidArgument(f"unknown kind {unknown[0][:20]!r}: tickets searches {', '.join(KINDS)}", field="kinds")
-    if limit == 0:
-        limit = LIMIT_DEFAULT
-    if not 1 <= limit <= LIMIT_MAX:
-        raise InvalidArgument(
-            f"limit_per_kind must be between 1 and {LIMIT_MAX} (0 = {LIMIT_DEFAULT})", field="limit_per_kind"
-        )
-    number = _NUMBER.fullmatch(text)
-    return Query(
-        words=_WORD.findall(text.lower())[:WORDS_MAX],
-        number=int(number.group(1)) if number else None,
-        kinds=wanted or KINDS,
-        limit=limit,
-    )
-
-
-async def search(session: AsyncSession, *, principal: Principal, query: Query, customer_id: str = "") -> Results:
+async def search(session: AsyncSession, *, principal: Principal, query: Query) -> Results:
     """What the principal may see that matches, best first per kind, at most `query.limit` per kind."""
-    customer_id = customer_id.strip() if principal.is_staff else ""
-    if len(customer_id) > ID_MAX or "\x00" in customer_id:
-        raise InvalidArgument("customer_id is not a valid id", field="customer_id")
+    customer_id = query.customer_id
     dialect = (await session.connection()).dialect.name
     results = Results()
     try:
@@ -126,9 +79,7 @@ async def search(session: AsyncSession, *, principal: Principal, query: Query, c
             hits = await _articles(session, query, dialect, staff=principal.is_staff)
         else:
             hits = []
-        if len(hits) > query.limit:
-            results.truncated_kinds.append(kind)
-        results.hits += hits[: query.limit]
+        results.add(kind, hits, query.limit)
     return results
 
 
@@ -139,21 +90,16 @@ async def _tickets(session: AsyncSession, query: Query, scope: list, dialect: st
         if exact is not None:
             hits.append(_ticket_hit(exact, query.words, NUMBER_RANK))
     if query.words:
-        if dialect == "postgresql":
-            tsquery = _tsquery(query.words)
-            score = sa.func.ts_rank(_TICKET_VECTOR, tsquery)
-            q = sa.select(Ticket, score).where(_TICKET_VECTOR.op("@@")(tsquery))
-            order = score.desc()
-        else:
-            matches = _fts(
-                "SELECT rowid AS found, bm25(tickets_fts, 10.0, 1.0) AS score FROM tickets_fts "
-                "WHERE tickets_fts MATCH :match",
-                query.words,
-                key=sa.Integer(),
-            )
-            score = -matches.c.score  # bm25 is lower for better matches
-            q = sa.select(Ticket, score).join(matches, matches.c.found == Ticket.number)
-            order = matches.c.score
+        q, order = _matched(
+            (Ticket,),
+            query.words,
+            dialect,
+            vector=_TICKET_VECTOR,
+            fts="SELECT rowid AS found, bm25(tickets_fts, 10.0, 1.0) AS score FROM tickets_fts "
+            "WHERE tickets_fts MATCH :match",
+            key=sa.Integer(),
+            record=Ticket.number,
+        )
         q = q.where(*scope).order_by(order, Ticket.updated_at.desc(), Ticket.id).limit(query.limit + 1)
         for ticket, rank in (await session.execute(q)).all():
             if not hits or ticket.id != hits[0].id:
@@ -164,20 +110,16 @@ async def _tickets(session: AsyncSession, query: Query, scope: list, dialect: st
 async def _comments(session: AsyncSession, query: Query, scope: list, dialect: str, *, staff: bool) -> list[Hit]:
     if not query.words:
         return []
-    if dialect == "postgresql":
-        tsquery = _tsquery(query.words)
-        score = sa.func.ts_rank(_COMMENT_VECTOR, tsquery)
-        q = sa.select(Comment, Ticket, score).where(_COMMENT_VECTOR.op("@@")(tsquery))
-        order = score.desc()
-    else:
-        matches = _fts(
-            "SELECT comment_id AS found, bm25(comments_fts, 0.0, 1.0) AS score FROM comments_fts "
-            "WHERE comments_fts MATCH :match",
-            query.words,
-            key=sa.String(),
-        )
-        q = sa.select(Comment, Ticket, -matches.c.score).join(matches, matches.c.found == Comment.id)
-        order = matches.c.score
+    q, order = _matched(
+        (Comment, Ticket),
+        query.words,
+        dialect,
+        vector=_COMMENT_VECTOR,
+        fts="SELECT comment_id AS found, bm25(comments_fts, 0.0, 1.0) AS score FROM comments_fts "
+        "WHERE comments_fts MATCH :match",
+        key=sa.String(),
+        record=Comment.id,
+    )
     q = q.join(Ticket, Ticket.id == Comment.ticket_id).where(*scope, Comment.customer_id == Ticket.customer_id)
     if not staff:
         q = q.where(Comment.is_public.is_(True))
@@ -188,7 +130,7 @@ async def _comments(session: AsyncSession, query: Query, scope: list, dialect: s
             id=comment.id,
             parent_id=ticket.id,
             title=f"#{ticket.number} {ticket.subject}",
-            snippet=snippet(comment.body, query.words),
+            snippet=snippet([comment.body], query.words),
             customer_id=ticket.customer_id,
             updated_at=comment.created_at,
             rank=float(rank),
@@ -198,20 +140,16 @@ async def _comments(session: AsyncSession, query: Query, scope: list, dialect: s
 
 
 async def _articles(session: AsyncSession, query: Query, dialect: str, *, staff: bool) -> list[Hit]:
-    if dialect == "postgresql":
-        tsquery = _tsquery(query.words)
-        score = sa.func.ts_rank(_ARTICLE_VECTOR, tsquery)
-        q = sa.select(Article, score).where(_ARTICLE_VECTOR.op("@@")(tsquery))
-        order = score.desc()
-    else:
-        matches = _fts(
-            "SELECT article_id AS found, bm25(kb_articles_fts, 0.0, 10.0, 1.0) AS score FROM kb_articles_fts "
-            "WHERE kb_articles_fts MATCH :match",
-            query.words,
-            key=sa.String(),
-        )
-        q = sa.select(Article, -matches.c.score).join(matches, matches.c.found == Article.id)
-        order = matches.c.score
+    q, order = _matched(
+        (Article,),
+        query.words,
+        dialect,
+        vector=_ARTICLE_VECTOR,
+        fts="SELECT article_id AS found, bm25(kb_articles_fts, 0.0, 10.0, 1.0) AS score FROM kb_articles_fts "
+        "WHERE kb_articles_fts MATCH :match",
+        key=sa.String(),
+        record=Article.id,
+    )
     if not staff:
         q = q.where(Article.published.is_(True))
     q = q.order_by(order, Article.updated_at.desc(), Article.id).limit(query.limit + 1)
@@ -220,7 +158,7 @@ async def _articles(session: AsyncSession, query: Query, dialect: str, *, staff:
             kind="article",
             id=article.id,
             title=article.title,
-            snippet=snippet(article.body, query.words),
+            snippet=snippet([article.body], query.words),
             customer_id="",
             updated_at=article.updated_at,
             rank=float(rank),
@@ -229,44 +167,46 @@ async def _articles(session: AsyncSession, query: Query, dialect: str, *, staff:
     ]
 
 
-def _ticket_hit(ticket: Ticket, words: list[str], rank: float) -> Hit:
+def _ticket_hit(ticket: Ticket, words: tuple[str, ...], rank: float) -> Hit:
     return Hit(
         kind="ticket",
         id=ticket.id,
         title=f"#{ticket.number} {ticket.subject}",
-        snippet=snippet(ticket.description, words),
+        snippet=snippet([ticket.description], words),
         customer_id=ticket.customer_id,
         updated_at=ticket.updated_at,
         rank=rank,
     )
 
 
-def _tsquery(words: list[str]) -> sa.ColumnElement:
-    """Every word as a prefix, ANDed; the words hold letters and digits only and go in as one bound parameter."""
-    return sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), " & ".join(f"{w}:*" for w in words))
+def _matched(
+    columns: tuple,
+    words: tuple[str, ...],
+    dialect: str,
+    *,
+    vector: sa.ColumnElement,
+    fts: str,
+    key: sa.types.TypeEngine,
+    record: sa.ColumnElement,
+) -> tuple[sa.Select, sa.ColumnElement]:
+    """`SELECT columns, rank` of the records the words match, and the order that puts the best first: on PostgreSQL
+    the index's `vector` against the prefix tsquery (ts_rank), on SQLite the FTS5 statement `fts` (its `found` key
+    joined to `record`; bm25 is lower for better matches, so the rank is its negation)."""
+    if dialect == "postgresql":
+        tsquery = _tsquery(words)
+        score = sa.func.ts_rank(vector, tsquery)
+        return sa.select(*columns, score).where(vector.op("@@")(tsquery)), score.desc()
+    matches = _fts(fts, words, key=key)
+    return sa.select(*columns, -matches.c.score).join(matches, matches.c.found == record), matches.c.score
 
 
-def _fts(statement: str, words: list[str], *, key: sa.types.TypeEngine) -> sa.Subquery:
-    """An FTS5 match as a subquery (key, score): each word a quoted phrase with a prefix star, ANDed; a word holds
-    no quote (letters and digits only), so nothing in it is FTS5 syntax. The match string is a bound parameter."""
-    match = " ".join(f'"{w}"*' for w in words)
+def _tsquery(words: tuple[str, ...]) -> sa.ColumnElement:
+    """Every word as a prefix, ANDed (servicekit's term query); the words go in as one bound parameter."""
+    return sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), term_query(words, "postgresql"))
+
+
+def _fts(statement: str, words: tuple[str, ...], *, key: sa.types.TypeEngine) -> sa.Subquery:
+    """An FTS5 match as a subquery (key, score): servicekit's term query (each word a quoted phrase with a prefix
+    star, ANDed; a word holds letters and digits only, so nothing in it is FTS5 syntax), a bound parameter."""
+    match = term_query(words, "sqlite")
     return sa.text(statement).bindparams(match=match).columns(found=key, score=sa.Float()).subquery("matches")
-
-
-def snippet(text: str, words: list[str], size: int = SNIPPET_MAX) -> str:
-    """Plain text of at most `size` characters around the first word that matches (as a prefix), whitespace
-    collapsed, with an ellipsis where it was cut."""
-    flat = " ".join(text.split())
-    if len(flat) <= size:
-        return flat
-    lowered = flat.lower()
-    at = min((i for w in words if (i := _word_at(lowered, w)) >= 0), default=0)
-    start = max(0, min(at - size // 3, len(flat) - size + 1))
-    end = start + size - 2
-    piece = flat[start:end].strip()
-    return ("…" if start > 0 else "") + piece + ("…" if end < len(flat) else "")
-
-
-def _word_at(lowered: str, word: str) -> int:
-    match = re.search(r"(?<!\w)" + re.escape(word), lowered)
-    return match.start() if match else -1

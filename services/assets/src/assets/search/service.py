@@ -14,25 +14,24 @@ caller's group may not see gives no hits rather than an error: the gateway asks 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assets.assets.models import Asset
 from assets.documents.models import Document
 from assets.documents.service import portal_customer
-from servicekit.errors import PermissionDenied
 from servicekit.permissions import ASSETS_VIEW_ALL, ASSETS_VIEW_MINE
 from servicekit.principal import Principal, visibility
 from servicekit.search import (
+    Finder,
     Hit,
     Query,
     Results,
     TextIndex,
     best_matches,
     identifier_matches,
-    parameters,
+    run_finders,
+    scoped,
     snippet,
 )
 
@@ -49,16 +48,7 @@ _documents = Document.__table__
 
 async def search(conn: AsyncConnection, *, principal: Principal, query: Query) -> Results:
     """The principal's best hits of each kind asked for, at most `query.limit` per kind."""
-    dialect = conn.dialect.name
-    params = parameters(query, dialect)
-    results = Results()
-    for kind in query.kinds:
-        try:
-            hits = await _FINDERS[kind](conn, principal, query, params, dialect)
-        except PermissionDenied:
-            continue
-        results.add(kind, hits, query.limit)
-    return results
+    return await run_finders(conn, principal=principal, query=query, finders=_FINDERS)
 
 
 async def _assets_found(
@@ -78,12 +68,7 @@ async def _assets_found(
         _assets.c.retired_at,
     )
     # The serial match reads the table itself: scoped like the hits, it stays within the caller's customers.
-    if scope.customer_ids is not None:
-        stmt, serials = (q.where(_assets.c.customer_id.in_(scope.customer_ids)) for q in (stmt, serials))
-    if scope.contact_id is not None:
-        stmt, serials = (q.where(_assets.c.contact_id == scope.contact_id) for q in (stmt, serials))
-    if query.customer_id:
-        stmt, serials = (q.where(_assets.c.customer_id == query.customer_id) for q in (stmt, serials))
+    stmt, serials = (scoped(q, _assets, scope, query) for q in (stmt, serials))
     ranked = best_matches([*sources, serials])
     stmt = stmt.add_columns(ranked.c.rank).join(ranked, ranked.c.record_id == _assets.c.id)
     if not principal.is_staff:
@@ -138,7 +123,7 @@ async def _documents_found(
     ]
 
 
-_FINDERS: dict[str, Callable[[AsyncConnection, Principal, Query, dict, str], Awaitable[list[Hit]]]] = {
+_FINDERS: dict[str, Finder] = {
     "asset": _assets_found,
     "document": _documents_found,
 }

@@ -9,8 +9,6 @@ see gives no hits rather than an error: the gateway asks every service for every
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,16 +18,17 @@ from billing.invoices.models import DRAFT as INVOICE_DRAFT
 from billing.invoices.models import Invoice, InvoiceLine
 from billing.payments.models import SUCCEEDED, Payment, PaymentAllocation
 from servicekit import permissions as perm
-from servicekit.errors import PermissionDenied
 from servicekit.principal import Principal, Visibility, visibility
 from servicekit.search import (
+    Finder,
     Hit,
     Query,
     Results,
     TextIndex,
     best_matches,
     identifier_matches,
-    parameters,
+    run_finders,
+    scoped,
     snippet,
 )
 
@@ -51,48 +50,21 @@ _estimates = Estimate.__table__
 _estimate_lines = EstimateLine.__table__
 _payments = Payment.__table__
 _allocations = PaymentAllocation.__table__
+_TABLES = {t.name: t for t in (_invoices, _invoice_lines, _estimates, _estimate_lines)}
 
 
 async def search(conn: AsyncConnection, *, principal: Principal, query: Query) -> Results:
     """The principal's best hits of each kind asked for, at most `query.limit` per kind."""
-    dialect = conn.dialect.name
-    params = parameters(query, dialect)
-    results = Results()
-    for kind in query.kinds:
-        try:
-            hits = await _FINDERS[kind](conn, principal, query, params, dialect)
-        except PermissionDenied:
-            continue
-        results.add(kind, hits, query.limit)
-    return results
-
-
-def _scoped(stmt: sa.Select, table: sa.Table, scope: Visibility, query: Query) -> sa.Select:
-    if scope.customer_ids is not None:
-        stmt = stmt.where(table.c.customer_id.in_(scope.customer_ids))
-    if scope.contact_id is not None:
-        stmt = stmt.where(table.c.contact_id == scope.contact_id)
-    if query.customer_id:
-        stmt = stmt.where(table.c.customer_id == query.customer_id)
-    return stmt
+    return await run_finders(conn, principal=principal, query=query, finders=_FINDERS)
 
 
 async def _invoices_found(
     conn: AsyncConnection, principal: Principal, query: Query, params: dict, dialect: str
 ) -> list[Hit]:
     scope = visibility(principal, view_all=perm.INVOICES_VIEW_ALL, view_mine=perm.INVOICES_VIEW_MINE)
-    sources = [INVOICES.matches(dialect), INVOICE_LINES.matches(dialect)] if query.words else []
-    # The number match reads the table itself: scoped like the hits, it stays within the caller's customers.
-    numbers = _scoped(identifier_matches(_invoices.c.number, _invoices.c.id), _invoices, scope, query)
-    ranked = best_matches([*sources, numbers])
-    stmt = _scoped(
-        sa.select(_invoices, ranked.c.rank).join(ranked, ranked.c.record_id == _invoices.c.id), _invoices, scope, query
+    rows, lines = await _numbered_found(
+        conn, principal, query, params, dialect, scope, (INVOICES, INVOICE_LINES), INVOICE_DRAFT, "issued_on"
     )
-    if not principal.is_staff:
-        stmt = stmt.where(_invoices.c.status != INVOICE_DRAFT)
-    stmt = stmt.order_by(ranked.c.rank.desc(), _invoices.c.issued_on.desc(), _invoices.c.id.desc())
-    rows = (await conn.execute(stmt.limit(query.limit + 1), params)).all()
-    lines = await _lines(conn, _invoice_lines, _invoice_lines.c.invoice_id, [r.id for r in rows])
     return [
         Hit(
             kind="invoice",
@@ -112,20 +84,9 @@ async def _estimates_found(
     conn: AsyncConnection, principal: Principal, query: Query, params: dict, dialect: str
 ) -> list[Hit]:
     scope = visibility(principal, view_all=perm.ESTIMATES_VIEW_ALL, view_mine=perm.ESTIMATES_VIEW_MINE)
-    sources = [ESTIMATES.matches(dialect), ESTIMATE_LINES.matches(dialect)] if query.words else []
-    numbers = _scoped(identifier_matches(_estimates.c.number, _estimates.c.id), _estimates, scope, query)
-    ranked = best_matches([*sources, numbers])
-    stmt = _scoped(
-        sa.select(_estimates, ranked.c.rank).join(ranked, ranked.c.record_id == _estimates.c.id),
-        _estimates,
-        scope,
-        query,
+    rows, lines = await _numbered_found(
+        conn, principal, query, params, dialect, scope, (ESTIMATES, ESTIMATE_LINES), ESTIMATE_DRAFT, "sent_on"
     )
-    if not principal.is_staff:
-        stmt = stmt.where(_estimates.c.status != ESTIMATE_DRAFT)
-    stmt = stmt.order_by(ranked.c.rank.desc(), _estimates.c.sent_on.desc(), _estimates.c.id.desc())
-    rows = (await conn.execute(stmt.limit(query.limit + 1), params)).all()
-    lines = await _lines(conn, _estimate_lines, _estimate_lines.c.estimate_id, [r.id for r in rows])
     return [
         Hit(
             kind="estimate",
@@ -140,6 +101,34 @@ async def _estimates_found(
     ]
 
 
+async def _numbered_found(
+    conn: AsyncConnection,
+    principal: Principal,
+    query: Query,
+    params: dict,
+    dialect: str,
+    scope: Visibility,
+    indexes: tuple[TextIndex, TextIndex],
+    draft: str,
+    dated: str,
+) -> tuple[list[sa.Row], dict[str, list[str]]]:
+    """An invoice's or estimate's search (they share their shape): the rows matching the record's index, its lines'
+    index or its number, scoped, drafts for staff only, best first then newest by `dated`; and their lines."""
+    records, lines = indexes
+    table = _TABLES[records.table]
+    line_table = _TABLES[lines.table]
+    sources = [records.matches(dialect), lines.matches(dialect)] if query.words else []
+    # The number match reads the table itself: scoped like the hits, it stays within the caller's customers.
+    numbers = scoped(identifier_matches(table.c.number, table.c.id), table, scope, query)
+    ranked = best_matches([*sources, numbers])
+    stmt = scoped(sa.select(table, ranked.c.rank).join(ranked, ranked.c.record_id == table.c.id), table, scope, query)
+    if not principal.is_staff:
+        stmt = stmt.where(table.c.status != draft)
+    stmt = stmt.order_by(ranked.c.rank.desc(), table.c[dated].desc(), table.c.id.desc())
+    rows = (await conn.execute(stmt.limit(query.limit + 1), params)).all()
+    return rows, await _lines(conn, line_table, line_table.c[lines.key], [r.id for r in rows])
+
+
 async def _payments_found(
     conn: AsyncConnection, principal: Principal, query: Query, params: dict, dialect: str
 ) -> list[Hit]:
@@ -152,9 +141,9 @@ async def _payments_found(
     # By customer only: a View Mine payer's payment may well pay an invoice made out to the whole customer.
     if scope.customer_ids is not None:
         paid_invoice = paid_invoice.where(_invoices.c.customer_id.in_(scope.customer_ids))
-    references = _scoped(identifier_matches(_payments.c.charge_id, _payments.c.id), _payments, scope, query)
+    references = scoped(identifier_matches(_payments.c.charge_id, _payments.c.id), _payments, scope, query)
     ranked = best_matches([*sources, references, paid_invoice])
-    stmt = _scoped(
+    stmt = scoped(
         sa.select(
             _payments.c.id,
             _payments.c.customer_id,
@@ -213,7 +202,7 @@ async def _paid_numbers(conn: AsyncConnection, payment_ids: list[str]) -> dict[s
     return out
 
 
-_FINDERS: dict[str, Callable[[AsyncConnection, Principal, Query, dict, str], Awaitable[list[Hit]]]] = {
+_FINDERS: dict[str, Finder] = {
     "invoice": _invoices_found,
     "estimate": _estimates_found,
     "payment": _payments_found,

@@ -17,9 +17,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from sqlalchemy import func, or_, select, update
-
-from identity import metrics
+from identity import metrics, outbound
 from identity.db import utcnow
 from identity.events import publish
 from identity.mail.models import OutboundEmail
@@ -73,12 +71,14 @@ class SmtpTransport:
             raise
 
 
-def backoff(attempts: int, *, base: float = 5.0, cap: float = 300.0) -> timedelta:
+def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s … up to 5 minutes between tries."""
-    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+    return outbound.backoff(attempts, cap=300.0)
 
 
-class Mailer:
+class Mailer(outbound.Sender):
+    name = "mailer"
+
     def __init__(
         self,
         db: Database,
@@ -89,77 +89,18 @@ class Mailer:
         batch: int = 20,
         box: SecretBox | None = None,
     ) -> None:
+        super().__init__(db, MAIL_SIGNAL, poll_seconds=poll_seconds, lease=lease, batch=batch)
         self._box = box
-        self._db = db
         self._transport = transport
-        self._poll = poll_seconds
-        self._lease = lease
-        self._batch = batch
-        self._wake = asyncio.Event()
-        # A consumer that queued an email wakes the mailer at its commit; the poll is only the fallback.
-        db.on_commit(MAIL_SIGNAL, self._wake.set)
-
-    async def run(self) -> None:
-        """Send until cancelled."""
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                while await self.send_pending() == self._batch:
-                    pass
-                await self._measure_backlog()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database busy or away: try again on the next round
-                log.warning("mailer: %s; retrying", exc.__class__.__name__)
-                await asyncio.sleep(self._poll)
 
     async def send_pending(self, *, now: datetime | None = None) -> int:
         """One pass: lease due emails, send them, record the outcome. Returns how many were leased."""
         now = now or utcnow()
-        rows = await self._lease_due(now)
+        async with self._db.unit_of_work() as s:
+            rows = await outbound.lease_due(s, OutboundEmail, now, lease=self._lease, batch=self._batch)
         for row in rows:
             await self._send_one(row)
         return len(rows)
-
-    async def _lease_due(self, now: datetime) -> list[OutboundEmail]:
-        due = (
-            OutboundEmail.sent_at.is_(None),
-            OutboundEmail.failed_at.is_(None),
-            OutboundEmail.next_attempt_at <= now,
-            or_(OutboundEmail.locked_until.is_(None), OutboundEmail.locked_until < now),
-        )
-        async with self._db.unit_of_work() as s:
-            ids = list(
-                (
-                    await s.scalars(
-                        select(OutboundEmail.id)
-                        .where(*due)
-                        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
-                        .limit(self._batch)
-                    )
-                ).all()
-            )
-            if not ids:
-                return []
-            # The conditions are checked again under the row lock: a row another replica leased meanwhile is skipped.
-            leased = list(
-                (
-                    await s.scalars(
-                        update(OutboundEmail)
-                        .where(OutboundEmail.id.in_(ids), *due)
-                        .values(locked_until=now + self._lease)
-                        .returning(OutboundEmail.id)
-                        .execution_options(synchronize_session=False)
-                    )
-                ).all()
-            )
-            if not leased:
-                return []
-            return list((await s.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(leased)))).all())
 
     async def _send_one(self, row: OutboundEmail) -> None:
         error: Exception | None = None
@@ -228,14 +169,8 @@ class Mailer:
             msg.add_alternative(html, subtype="html")
         return msg
 
-    async def _measure_backlog(self) -> None:
-        async with self._db.sessions() as s:
-            count = await s.scalar(
-                select(func.count())
-                .select_from(OutboundEmail)
-                .where(OutboundEmail.sent_at.is_(None), OutboundEmail.failed_at.is_(None))
-            )
-        metrics.MAIL_BACKLOG.set(count or 0)
+    async def measure_backlog(self) -> None:
+        metrics.MAIL_BACKLOG.set(await outbound.backlog(self._db, OutboundEmail))
 
 
 def _describe(error: Exception) -> str:

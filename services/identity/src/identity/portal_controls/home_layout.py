@@ -1,5 +1,8 @@
 """The portal home's layout (SPEC H3): which sections and widgets the home shows, in which order, and the default
-list scope ("all" or "mine"). Kept as one portal_settings row (no schema of its own); functions never commit."""
+list scope ("all" or "mine"). Kept as one portal_settings row (no schema of its own); functions never commit.
+
+The keys and their default order are servicekit.home_layout.KEYS, the list the gateway's home shares: a key added
+there later appears, enabled, at the end of a stored layout (normalise); a key removed there is dropped from it."""
 
 from __future__ import annotations
 
@@ -12,29 +15,10 @@ from identity.audit.service import record
 from identity.db import utcnow
 from identity.settings.models import PortalSetting
 from servicekit.errors import InvalidArgument, PermissionDenied
+from servicekit.home_layout import KEYS
 from servicekit.principal import Principal, require_admin
 
 KEY = "home_layout"
-# Every key the portal home knows, in the default order. A key added here later appears, enabled, at the end of
-# a stored layout (normalise); a key removed here is dropped from it.
-KEYS: tuple[str, ...] = (
-    "renewal_notice",
-    "announcements",
-    "shortcuts",
-    "account_overview",
-    "open_tickets",
-    "open_invoices",
-    "recent_payments",
-    "estimates",
-    "attachments",
-    "assets",
-    "script_runs",
-    "credentials",
-    "charts",
-    "recent_tickets",
-    "recent_documents",
-    "recent_faq",
-)
 SCOPES = ("all", "mine")
 
 

@@ -39,24 +39,54 @@ from servicekit.permissions import (
 log = logging.getLogger(__name__)
 
 
+async def _push(
+    s: AsyncSession,
+    event_id: str,
+    *,
+    kind: str,
+    customer_id: str,
+    view_all: str,
+    view_mine: str,
+    contact_id: str = "",
+    mine_without_contact: bool = False,
+    title: str,
+    text: str,
+    path: str,
+) -> None:
+    """Queue one push of `kind` to every subscription of the customer's users who opted in and may see the record."""
+    subs = await push.subscribers(
+        s,
+        customer_id=customer_id,
+        kind=kind,
+        view_all=view_all,
+        view_mine=view_mine,
+        contact_id=contact_id,
+        mine_without_contact=mine_without_contact,
+    )
+    await push.queue_push(
+        s,
+        cause_event_id=event_id,
+        subscriptions=subs,
+        kind=kind,
+        customer_id=customer_id,
+        title=title,
+        text=text,
+        path=path,
+    )
+
+
 def ticket_reply_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001 - a path, not a link
     async def handle(s: AsyncSession, event: ticket_events_pb2.TicketCommented, event_id: str) -> None:
         if not event.is_public or event.author_kind != "staff":
             return
-        subs = await push.subscribers(
+        await _push(
             s,
-            customer_id=event.customer_id,
+            event_id,
             kind=push.TICKET_REPLIES,
+            customer_id=event.customer_id,
             view_all=TICKETS_VIEW_ALL,
             view_mine=TICKETS_VIEW_MINE,
             contact_id=event.contact_id,
-        )
-        await push.queue_push(
-            s,
-            cause_event_id=event_id,
-            subscriptions=subs,
-            kind=push.TICKET_REPLIES,
-            customer_id=event.customer_id,
             title=f"New reply on ticket #{event.number}",
             text=event.subject,
             path=f"/tickets/{event.ticket_id}",
@@ -67,21 +97,14 @@ def ticket_reply_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG0
 
 def estimate_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
     async def handle(s: AsyncSession, event: billing_events_pb2.EstimateSent, event_id: str) -> None:
-        customer_id = event.meta.customer_id
-        subs = await push.subscribers(
+        await _push(
             s,
-            customer_id=customer_id,
+            event_id,
             kind=push.ESTIMATES,
+            customer_id=event.meta.customer_id,
             view_all=ESTIMATES_VIEW_ALL,
             view_mine=ESTIMATES_VIEW_MINE,
             contact_id=event.contact_id,
-        )
-        await push.queue_push(
-            s,
-            cause_event_id=event_id,
-            subscriptions=subs,
-            kind=push.ESTIMATES,
-            customer_id=customer_id,
             title=f"Estimate {event.number} awaits your approval",
             text="Read it and approve or decline it in the portal.",
             path=f"/billing/estimates/{event.estimate_id}",
@@ -92,16 +115,13 @@ def estimate_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
 
 def invoice_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
     async def handle(s: AsyncSession, event: billing_events_pb2.InvoiceCreated, event_id: str) -> None:
-        customer_id = event.meta.customer_id
-        subs = await push.subscribers(
-            s, customer_id=customer_id, kind=push.INVOICES, view_all=INVOICES_VIEW_ALL, view_mine=INVOICES_VIEW_MINE
-        )
-        await push.queue_push(
+        await _push(
             s,
-            cause_event_id=event_id,
-            subscriptions=subs,
+            event_id,
             kind=push.INVOICES,
-            customer_id=customer_id,
+            customer_id=event.meta.customer_id,
+            view_all=INVOICES_VIEW_ALL,
+            view_mine=INVOICES_VIEW_MINE,
             title=f"New invoice {event.number}",
             text="A new invoice is ready in the portal.",
             path=f"/billing/invoices/{event.invoice_id}",
@@ -112,21 +132,14 @@ def invoice_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
 
 def access_request_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
     async def handle(s: AsyncSession, event: remote_events_pb2.AccessRequested, event_id: str) -> None:
-        customer_id = event.meta.customer_id
-        subs = await push.subscribers(
+        await _push(
             s,
-            customer_id=customer_id,
+            event_id,
             kind=push.REMOTE_REQUESTS,
+            customer_id=event.meta.customer_id,
             view_all=ASSETS_VIEW_ALL,
             view_mine=ASSETS_VIEW_MINE,
             mine_without_contact=True,
-        )
-        await push.queue_push(
-            s,
-            cause_event_id=event_id,
-            subscriptions=subs,
-            kind=push.REMOTE_REQUESTS,
-            customer_id=customer_id,
             title="Remote access requested",
             text=f"{event.requested_by or 'A technician'} asks to connect to {event.asset_name or 'a device'}.",
             path="/remote-requests",

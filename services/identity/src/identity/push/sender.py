@@ -10,7 +10,6 @@ capability) or the payload.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ import aiohttp
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import select
 
-from identity import metrics
+from identity import metrics, outbound
 from identity.db import utcnow
 from identity.push.models import OutboundPush, PushSubscription
 from identity.push.service import PUSH_SIGNAL, delete_subscription
@@ -62,11 +61,14 @@ class VapidKey:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def backoff(attempts: int, *, base: float = 5.0, cap: float = 600.0) -> timedelta:
-    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s … up to 10 minutes between tries."""
+    return outbound.backoff(attempts, cap=600.0)
 
 
-class Pusher:
+class Pusher(outbound.Sender):
+    name = "pusher"
+
     def __init__(
         self,
         db: Database,
@@ -78,35 +80,16 @@ class Pusher:
         batch: int = 20,
         max_attempts: int = 8,
     ) -> None:
-        self._db = db
+        super().__init__(db, PUSH_SIGNAL, poll_seconds=poll_seconds, lease=lease, batch=batch)
         self._key = key
-        self._poll = poll_seconds
         self._timeout = timeout_seconds
-        self._lease = lease
-        self._batch = batch
         self._max_attempts = max_attempts
-        self._wake = asyncio.Event()
-        db.on_commit(PUSH_SIGNAL, self._wake.set)
 
     async def run(self) -> None:
         """Send until cancelled; without a VAPID key push is off and there is nothing to do."""
         if self._key is None:
             return
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                while await self.send_pending() == self._batch:
-                    pass
-                await self._measure_backlog()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database busy or away: try again on the next round
-                log.warning("pusher: %s; retrying", exc.__class__.__name__)
-                await asyncio.sleep(self._poll)
+        await super().run()
 
     async def send_pending(self, *, now: datetime | None = None) -> int:
         """One pass: lease due pushes, send them, record the outcome. Returns how many were leased."""
@@ -118,39 +101,10 @@ class Pusher:
         return len(leased)
 
     async def _lease_due(self, now: datetime) -> list[tuple[OutboundPush, PushSubscription | None]]:
-        due = (
-            OutboundPush.sent_at.is_(None),
-            OutboundPush.failed_at.is_(None),
-            OutboundPush.next_attempt_at <= now,
-            or_(OutboundPush.locked_until.is_(None), OutboundPush.locked_until < now),
-        )
         async with self._db.unit_of_work() as s:
-            ids = list(
-                (
-                    await s.scalars(
-                        select(OutboundPush.id)
-                        .where(*due)
-                        .order_by(OutboundPush.next_attempt_at, OutboundPush.id)
-                        .limit(self._batch)
-                    )
-                ).all()
-            )
-            if not ids:
+            rows = await outbound.lease_due(s, OutboundPush, now, lease=self._lease, batch=self._batch)
+            if not rows:
                 return []
-            leased = list(
-                (
-                    await s.scalars(
-                        update(OutboundPush)
-                        .where(OutboundPush.id.in_(ids), *due)
-                        .values(locked_until=now + self._lease)
-                        .returning(OutboundPush.id)
-                        .execution_options(synchronize_session=False)
-                    )
-                ).all()
-            )
-            if not leased:
-                return []
-            rows = list((await s.scalars(select(OutboundPush).where(OutboundPush.id.in_(leased)))).all())
             subs = {
                 sub.id: sub
                 for sub in (
@@ -224,11 +178,5 @@ class Pusher:
         metrics.PUSHES.labels(row.kind, outcome).inc()
         log.info("push %s (%s): %s%s", row.id, row.kind, outcome, f" ({push.last_error})" if push.last_error else "")
 
-    async def _measure_backlog(self) -> None:
-        async with self._db.sessions() as s:
-            count = await s.scalar(
-                select(func.count())
-                .select_from(OutboundPush)
-                .where(OutboundPush.sent_at.is_(None), OutboundPush.failed_at.is_(None))
-            )
-        metrics.PUSH_BACKLOG.set(count or 0)
+    async def measure_backlog(self) -> None:
+        metrics.PUSH_BACKLOG.set(await outbound.backlog(self._db, OutboundPush))
