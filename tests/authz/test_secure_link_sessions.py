@@ -20,11 +20,12 @@ ROUTES = all_routes()
 
 def _within_a_ticket_link(route: Route) -> bool:
     """What a one-ticket link may open: lists and pages without a record id that a ticket viewer opens (the
-    services narrow them to its ticket), the home and the announcements; never the account pages."""
+    services narrow them to its ticket), the home and the announcements; never the account pages or a user's push
+    notifications (a link is nobody's device)."""
     if route.id_param is not None:
         return False
     if route.allowed_by is None:
-        return not route.path.startswith("/account")
+        return not route.path.startswith(("/account", "/api/v1/notifications"))
     return perm.TICKETS_VIEW_ALL in route.allowed_by and route.method == "GET"
 
 

@@ -168,7 +168,7 @@ def test_the_staff_import_page_shows_each_bad_row_and_imports_nothing(stack) -> 
             files={"file": ("bad.csv", bad.encode(), "text/csv")},
         )
         assert r.status_code == 400, r.text[:300]
-        assert "Nothing was imported: 2 row(s) need fixing." in r.text
+        assert "Nothing was imported: 2 rows need fixing." in r.text
         assert "a name is required" in r.text and "the serial must be at most 100 characters" in r.text
         good = f"name,serial,site\nFine {tag},1,Annex {tag}\n"
         r = pages.post(

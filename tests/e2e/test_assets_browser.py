@@ -11,8 +11,6 @@ import os
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.helpers import ACME, api, api_sign_in
 
 SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/portal-shots"))  # noqa: S108 - where a human looks
@@ -32,7 +30,6 @@ def whoami(stack) -> dict:  # noqa: ANN001
         return c.get("/api/v1/me").json()
 
 
-@pytest.mark.usefixtures("acme_language_reset")  # it switches ACME's login to French (kept on the user)
 async def test_staff_add_assets_and_the_customer_works_with_them(stack, browser) -> None:  # noqa: ANN001
     tag = uuid.uuid4().hex[:6]
     base = stack.gateway_url

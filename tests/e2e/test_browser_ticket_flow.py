@@ -28,7 +28,7 @@ async def test_sign_in_create_ticket_and_get_the_confirmation_email(stack, page,
     await page.screenshot(path=str(tmp_path / "ticket.png"), full_page=True)
 
     await page.goto(stack.gateway_url + "/")
-    link = page.get_by_role("link", name=subject)
+    link = page.get_by_role("link", name=subject, exact=True)
     await link.wait_for()
     await link.click()
     await page.wait_for_url(ticket_url)

@@ -80,7 +80,7 @@ async def test_staff_share_a_document_that_the_customer_sees_on_its_home(stack, 
     await attachments.get_by_role("link", name="View all documents").click()
     await home.wait_for_url(base + "/documents")
     await home.get_by_label("File name").fill(tag)
-    await home.get_by_role("button", name="Search", exact=True).click()
+    await home.get_by_role("search", name="Search documents").get_by_role("button", name="Search").click()
     listed = home.locator("section", has=home.locator("#documents-heading"))
     assert await listed.get_by_role("link", name=public_name).is_visible()
     assert await home.get_by_text(internal_name).count() == 0

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from servicekit import permissions as perm
 from servicekit.permissions import NON_PORTAL_USER_GROUP
@@ -243,7 +242,6 @@ def test_branding_in_the_header_and_a_safe_custom_stylesheet(stack):  # noqa: AN
         assert portal.put("/api/v1/staff/portal-controls/branding", json={"operator_name": "Mine"}).status_code == 403
 
 
-@pytest.mark.usefixtures("acme_language_reset")  # it switches ACME's login to French (kept on the user)
 async def test_branded_header_in_chromium(stack, page) -> None:  # noqa: ANN001
     def brand(body: dict | None) -> dict:
         with staff_api(stack) as staff:

@@ -27,9 +27,9 @@ pytestmark = pytest.mark.timeout(240)
 SECTION = re.compile(r'<section[^>]*aria-labelledby="([a-z-]+)"(.*?)</section>', re.S)
 # The home's sections each backend feeds; when it is down exactly these say "temporarily unavailable".
 SECTIONS_OF = {
-    "tickets": {"tickets-heading"},
-    "billing": {"invoices-heading"},
-    "assets": {"assets-heading", "attachments-heading"},
+    "tickets": {"tickets-heading", "recent-tickets-heading", "recent-faq-heading"},
+    "billing": {"overview-heading", "open-heading", "payments-heading", "estimates-heading"},
+    "assets": {"assets-heading", "attachments-heading", "credentials-heading", "recent-documents-heading"},
     "remote": {"runs-heading"},
 }
 TRUSTED_PROXY = "127.0.0.2"  # the gateway listens on 127.0.0.1; Linux answers from all of 127/8
@@ -109,6 +109,8 @@ def test_kill_9_of_each_process_is_restarted_while_the_rest_keep_serving(tmp_pat
         **ports_env,
         "GATEWAY_TRUSTED_PROXIES": TRUSTED_PROXY,
         "GATEWAY_READINESS_CACHE_SECONDS": "0",  # /readyz answers from a fresh check
+        # A killed backend's sections say so at once: the read cache would serve their last answer meanwhile.
+        "GATEWAY_READ_CACHE_ENTRIES": "0",
     }
     runner = Runner(tmp_path / "var", env)
     output = Output(runner)

@@ -9,8 +9,6 @@ import os
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.helpers import ACME
 from tests.e2e.test_tickets_private_notes import pdf_text, staff_comment
 
@@ -22,7 +20,6 @@ async def shot(page, name: str) -> None:  # noqa: ANN001
     await page.screenshot(path=str(SHOTS / f"tickets-{name}.png"), full_page=True)
 
 
-@pytest.mark.usefixtures("acme_language_reset")  # it switches ACME's login to French (kept on the user)
 async def test_customer_ticket_life_in_chromium(stack, page) -> None:  # noqa: ANN001
     tag = uuid.uuid4().hex[:8]
     subject = f"Wi-Fi drops in the lobby {tag}"

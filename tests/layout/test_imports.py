@@ -32,6 +32,11 @@ DEFERRED = {
     ("libs/servicekit/src/servicekit/blobs.py", "servicekit.blobs_s3"),
     # The sandbox card processor is left out of the production image; billing loads it only to serve one itself.
     ("services/billing/src/billing/payments/wiring.py", "billing.payments.sandbox"),
+    # With GATEWAY_WORKERS > 1, prometheus_client's multiprocess directory must be set before it is first imported,
+    # and these modules import it (or the app that does).
+    ("gateway/src/gateway/server.py", "servicekit"),
+    ("gateway/src/gateway/server.py", "gateway.main"),
+    ("gateway/src/gateway/server.py", "gateway.edge.metrics"),
 }
 
 

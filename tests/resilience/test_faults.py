@@ -64,6 +64,9 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory, own_postgres: Embedded
             "BILLING_RECONCILE_INTERVAL_SECONDS": "1",
             # Billing serves its sandbox processor itself; a fixed port keeps its address across billing's restart.
             "BILLING_SANDBOX_PORT": str(free_port()),
+            # What a down service does to the home's sections: without the read cache, which would otherwise serve
+            # a section's last answer while nothing changed it (docs/architecture.md, "The read cache").
+            "GATEWAY_READ_CACHE_ENTRIES": "0",
         }
     )
     config = StackConfig(var_dir=tmp_path_factory.mktemp("faults-var"), free_ports=True, env=env)
