@@ -139,7 +139,10 @@ async def test_staff_reorder_and_hide_sections_and_the_customer_home_follows(sta
 
 
 def make_asset_and_credential(stack, tag: str) -> tuple[str, str]:  # noqa: ANN001
-    """A device and a shared credential of Acme's, made by staff through the staff API; the credential's secret."""
+    """A device and a shared credential of Acme's, made by staff through the staff API; the credential's secret.
+
+    Their names sort first: the home lists a customer's first rows by name, and by the time this runs other tests of
+    the shared stack have given Acme many assets and credentials."""
     secret = f"Sekr1t-{tag}"
     with staff_api(stack) as staff:
         customers = staff.get("/api/v1/staff/customers", params={"page_size": 100}).json()["items"]
@@ -147,7 +150,7 @@ def make_asset_and_credential(stack, tag: str) -> tuple[str, str]:  # noqa: ANN0
         r = staff.post(
             f"/api/v1/staff/customers/{acme}/assets",
             headers={"Idempotency-Key": f"home-asset-{tag}"},
-            json={"name": f"Reception PC {tag}", "serial_number": f"SN-{tag}", "asset_type": "Desktop"},
+            json={"name": f"Aa reception PC {tag}", "serial_number": f"SN-{tag}", "asset_type": "Desktop"},
         )
         assert r.status_code == 201, r.text
         r = staff.post(
@@ -155,14 +158,14 @@ def make_asset_and_credential(stack, tag: str) -> tuple[str, str]:  # noqa: ANN0
             headers={"Idempotency-Key": f"home-credential-{tag}"},
             json={
                 "customer_id": acme,
-                "name": f"Router admin {tag}",
+                "name": f"Aa router admin {tag}",
                 "username": f"admin-{tag}",
                 "password": secret,
                 "public": True,
             },
         )
         assert r.status_code == 201, r.text
-    return f"Router admin {tag}", secret
+    return f"Aa router admin {tag}", secret
 
 
 async def test_the_whole_home_at_390_and_1280_px_in_english_and_french(stack, browser) -> None:  # noqa: ANN001
@@ -189,7 +192,7 @@ async def test_the_whole_home_at_390_and_1280_px_in_english_and_french(stack, br
                 await page.locator("#home-credentials").get_by_text(credential).wait_for(timeout=5_000)
                 source = await page.content()
                 assert secret not in source and f"admin-{tag}" not in source
-                remote = page.locator(f"#home-assets tr:has-text('Reception PC {tag}') td.remote-cell")
+                remote = page.locator(f"#home-assets tr:has-text('Aa reception PC {tag}') td.remote-cell")
                 assert await remote.get_attribute("data-agent-status") == "none", "no agent enrolled: not installed"
                 await page.screenshot(path=str(SHOTS / f"home-{lang}-{width}.png"), full_page=True)
                 assert await no_sideways_scroll(page), f"the home scrolls sideways at {width} px ({lang})"
