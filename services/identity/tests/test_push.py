@@ -284,6 +284,7 @@ async def test_each_kind_reaches_who_may_see_its_record(db: Database, world) -> 
             password="dan-pass-0123456789",
             group_name=mine.name,
         )
+        dan.language = "fr"  # SPEC H5: his pushes are in French, Alice's in English
         subs = {}
         for name, user_id, contact in (("alice", world.alice, world.contact_a), ("dan", dan.id, other.id)):
             who = Principal(kind=KIND_PORTAL_USER, subject_id=user_id, customer_id=world.customer_a, contact_id=contact)
@@ -338,3 +339,8 @@ async def test_each_kind_reaches_who_may_see_its_record(db: Database, world) -> 
         "body": "Read it and approve or decline it in the portal.",
         "url": "/billing/estimates/e-1",
     }
+    # Each in its reader's language: the same estimate to Alice (English) and Dan (French).
+    async with db.unit_of_work() as s:
+        e8 = (await s.scalars(sa.select(OutboundPush).where(OutboundPush.payload.contains("E-8")))).all()
+    titles = {by_id[r.subscription_id]: json.loads(r.payload)["title"] for r in e8}
+    assert titles == {"alice": "Estimate E-8 awaits your approval", "dan": "Le devis E-8 attend votre accord"}

@@ -17,9 +17,11 @@ subscription), so a redelivery queues nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity.mail.words import say
 from identity.push import service as push
 from portal.billing.v1 import events_pb2 as billing_events_pb2
 from portal.remote.v1 import events_pb2 as remote_events_pb2
@@ -49,8 +51,7 @@ async def _push(
     view_mine: str,
     contact_id: str = "",
     mine_without_contact: bool = False,
-    title: str,
-    text: str,
+    words: Callable[[str], tuple[str, str]],
     path: str,
 ) -> None:
     """Queue one push of `kind` to every subscription of the customer's users who opted in and may see the record."""
@@ -69,8 +70,7 @@ async def _push(
         subscriptions=subs,
         kind=kind,
         customer_id=customer_id,
-        title=title,
-        text=text,
+        words=words,
         path=path,
     )
 
@@ -87,8 +87,7 @@ def ticket_reply_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG0
             view_all=TICKETS_VIEW_ALL,
             view_mine=TICKETS_VIEW_MINE,
             contact_id=event.contact_id,
-            title=f"New reply on ticket #{event.number}",
-            text=event.subject,
+            words=lambda lang: (say(lang, "push.ticket_reply.title", number=event.number), event.subject),
             path=f"/tickets/{event.ticket_id}",
         )
 
@@ -105,8 +104,10 @@ def estimate_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
             view_all=ESTIMATES_VIEW_ALL,
             view_mine=ESTIMATES_VIEW_MINE,
             contact_id=event.contact_id,
-            title=f"Estimate {event.number} awaits your approval",
-            text="Read it and approve or decline it in the portal.",
+            words=lambda lang: (
+                say(lang, "push.estimate.title", number=event.number),
+                say(lang, "push.estimate.text"),
+            ),
             path=f"/billing/estimates/{event.estimate_id}",
         )
 
@@ -122,8 +123,7 @@ def invoice_push_handler(*, portal_url: str) -> EventHandler:  # noqa: ARG001
             customer_id=event.meta.customer_id,
             view_all=INVOICES_VIEW_ALL,
             view_mine=INVOICES_VIEW_MINE,
-            title=f"New invoice {event.number}",
-            text="A new invoice is ready in the portal.",
+            words=lambda lang: (say(lang, "push.invoice.title", number=event.number), say(lang, "push.invoice.text")),
             path=f"/billing/invoices/{event.invoice_id}",
         )
 
@@ -140,8 +140,15 @@ def access_request_push_handler(*, portal_url: str) -> EventHandler:  # noqa: AR
             view_all=ASSETS_VIEW_ALL,
             view_mine=ASSETS_VIEW_MINE,
             mine_without_contact=True,
-            title="Remote access requested",
-            text=f"{event.requested_by or 'A technician'} asks to connect to {event.asset_name or 'a device'}.",
+            words=lambda lang: (
+                say(lang, "push.access.title"),
+                say(
+                    lang,
+                    "push.access.text",
+                    who=event.requested_by or say(lang, "push.access.someone"),
+                    device=event.asset_name or say(lang, "push.access.a_device"),
+                ),
+            ),
             path="/remote-requests",
         )
 

@@ -12,6 +12,7 @@ import base64
 import binascii
 import ipaddress
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,8 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity.customers.models import Customer
 from identity.db import new_id, utcnow
 from identity.groups.models import PermissionGroup
+from identity.languages import service as languages
 from identity.push.models import OutboundPush, PushPreference, PushSubscription
 from identity.users.models import PortalUser
 from servicekit.db import signal_after_commit
@@ -205,13 +208,15 @@ async def subscribers(
     view_mine: str,
     contact_id: str = "",
     mine_without_contact: bool = False,
-) -> list[PushSubscription]:
+) -> list[tuple[PushSubscription, str]]:
     """The subscriptions of the customer's enabled portal users who opted in to `kind` and whose group lets them see
     the record: `view_all`, or `view_mine` when the record is their contact's. A record with no contact reaches View
     Mine users only with `mine_without_contact` (a device: identity does not know whose it is, and the device email
-    tells them too)."""
+    tells them too). Each with the language its user reads (SPEC H5: its own choice, else the customer's default)."""
     if kind not in KINDS or not customer_id:
         return []
+    customer = await s.get(Customer, customer_id)
+    default = customer.language if customer is not None else ""
     rows = await s.execute(
         select(PushSubscription, PortalUser, PermissionGroup)
         .join(PortalUser, PortalUser.id == PushSubscription.portal_user_id)
@@ -232,7 +237,7 @@ async def subscribers(
             view_mine in permissions
             and ((contact_id and user.contact_id == contact_id) or (not contact_id and mine_without_contact))
         ):
-            out.append(sub)
+            out.append((sub, languages.resolved(user.language, default)))
     return out
 
 
@@ -240,19 +245,20 @@ async def queue_push(
     s: AsyncSession,
     *,
     cause_event_id: str,
-    subscriptions: list[PushSubscription],
+    subscriptions: list[tuple[PushSubscription, str]],
     kind: str,
     customer_id: str,
-    title: str,
-    text: str,
+    words: Callable[[str], tuple[str, str]],
     path: str,
 ) -> int:
-    """Add one push per subscription to the outbox; a redelivered event adds nothing. Returns how many were new."""
-    body = payload(title=title, text=text, path=path)
+    """Add one push per subscription to the outbox, its title and text (`words(language)`) in the language of the
+    subscription's user; a redelivered event adds nothing. Returns how many were new."""
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     added = 0
     now = utcnow()
-    for sub in subscriptions:
+    for sub, language in subscriptions:
+        title, text = words(language)
+        body = payload(title=title, text=text, path=path)
         result = await s.execute(
             insert(OutboundPush)
             .values(
