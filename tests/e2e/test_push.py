@@ -189,9 +189,10 @@ async def test_push_from_the_browser_to_a_local_push_service(stack, browser, tmp
         await _wait_for(lambda: service.messages("ann"))
         await asyncio.sleep(1.0)  # time for a wrong push to arrive too
         assert service.refused == []
+        # Ann switched the portal to French above, and that is kept on her: her push is French too (SPEC H5).
         assert service.messages("ann") == [
             {
-                "title": f"New reply on ticket #{ticket['number']}",
+                "title": f"Nouvelle réponse sur le ticket n° {ticket['number']}",
                 "body": f"Printer {marker}",
                 "url": f"/tickets/{ticket['id']}",
             }

@@ -284,3 +284,33 @@ def test_free_ports_are_distinct_even_when_the_os_hands_one_back_twice(tmp_path:
     ports = Stack(StackConfig(var_dir=tmp_path, free_ports=True, remote_replicas=2)).ports
     assert len(set(ports.values())) == len(ports)
     assert {41000, 41001} <= set(ports.values())
+
+
+def test_s3_that_loses_an_internal_port_before_binding_it_is_started_again(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """weed binds a dozen internal ports chosen free a moment before; when another process takes one in between, the
+    stack starts it again with fresh ones instead of failing (seen twice in whole-suite runs on a busy machine)."""
+    import socket
+
+    from portal_local import s3 as s3_module
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    real = s3_module._distinct_free_ports
+    chosen: list[dict[str, int]] = []
+
+    def first_choice_taken(names: tuple[str, ...], host: str, *, taken: set[int]) -> dict[str, int]:
+        ports = real(names, host, taken=taken)
+        if not chosen:
+            ports["filer.port"] = squatter.getsockname()[1]
+        chosen.append(ports)
+        return ports
+
+    monkeypatch.setattr(s3_module, "_distinct_free_ports", first_choice_taken)
+    try:
+        with Stack(var_dir=tmp_path, free_ports=True, processes=["nats", "s3"]) as stack:
+            assert stack.s3 is not None and stack.s3.is_ready()
+            assert len(chosen) == 2 and chosen[1]["filer.port"] != squatter.getsockname()[1]
+            assert "Port allocation failed" in (tmp_path / "logs" / "s3.log").read_text()
+    finally:
+        squatter.close()

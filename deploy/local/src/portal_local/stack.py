@@ -429,7 +429,15 @@ class Stack:
             first = [p for p in ("nats", "s3", "mailcatcher") if p in self.enabled]
             for name in first:
                 self._spawn(name)
-            self._wait_ready(first)
+            try:
+                self._wait_ready(first)
+            except StackError:
+                if not self._s3_lost_a_port():
+                    raise
+                # weed binds a dozen internal ports chosen free a moment before; another process on the machine
+                # took one in between. A new WeedS3 chooses them afresh (its S3 port stays the one clients know).
+                self._spawn("s3")
+                self._wait_ready(first)
             rest = [p for p in self.enabled if p not in first]
             for name in rest:
                 self._spawn(name)
@@ -646,6 +654,15 @@ class Stack:
             )
         proc.start()
         self.processes[name] = proc
+
+    def _s3_lost_a_port(self) -> bool:
+        proc = self.processes.get("s3")
+        if proc is None or proc.running:
+            return False
+        try:
+            return "Port allocation failed" in self.log_path("s3").read_text("utf-8", "replace")
+        except OSError:
+            return False
 
     def is_ready(self, name: str) -> bool:
         if name == "nats":
