@@ -131,11 +131,13 @@ def test_a_25_mb_photo_streams_through_with_flat_memory(stack: Stack, s3_server:
     # spools the body to disk and passes 256 KiB chunks; the tickets service holds one S3 part (5 MiB, S3's
     # smallest) and reads the gRPC stream only as fast as it stores it (servicekit's server and channels turn off
     # gRPC's window growth, which let ~20 MB of a stream pile up ahead of its reader). Measured here once warm:
-    # gateway under 1 MB, tickets 0-5 MB, each way.
+    # gateway under 1 MB, tickets 0-5 MB, each way, when this test runs alone; in a whole-suite run tickets has other
+    # work in flight (the session stack's consumers and feeds) and grew 11-12 MB twice. The bound stays well under the
+    # 25 MB file, so holding it whole still fails.
     for way, rss in (("up", up), ("down", down_rss)):
         print(way, {name: f"{rss.growth(name) / MB:.1f} MB" for name in pids})
         assert rss.growth("gateway") < 10 * MB, (way, rss.growth("gateway"))
-        assert rss.growth("tickets") < 10 * MB, (way, rss.growth("tickets"))
+        assert rss.growth("tickets") < 16 * MB, (way, rss.growth("tickets"))
     # Text is checked all the way through as it streams: the same flat memory.
     text = b"a line of a long log\n" * (PHOTO_SIZE // 21)
     rss = PeakRss({"tickets": pids["tickets"]})
