@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ def backoff(attempts: int, *, base: float = 5.0, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
-class Sender:
+class Sender(ABC):
     """The sending loop of one outbox: `send_pending` (one pass, how many rows it leased) and `measure_backlog` are
     the subclass's; the loop wakes when a commit raised `signal`, or every `poll_seconds`."""
 
@@ -43,11 +44,13 @@ class Sender:
         # A consumer that queued a row wakes the loop at its commit; the poll is only the fallback.
         db.on_commit(signal, self._wake.set)
 
+    @abstractmethod
     async def send_pending(self, *, now: datetime | None = None) -> int:
-        raise NotImplementedError
+        """Send what is due; how many were sent."""
 
+    @abstractmethod
     async def measure_backlog(self) -> None:
-        raise NotImplementedError
+        """Set the sender's backlog metric."""
 
     async def run(self) -> None:
         """Send until cancelled."""
