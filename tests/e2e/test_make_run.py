@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from portal_local.ports import free_port
+from portal_local.ports import distinct_free_ports
 from portal_local.stack import PORT_SLOTS
 
 
@@ -69,7 +69,8 @@ class Runner:
 
 @pytest.fixture
 def ports_env() -> dict[str, str]:
-    return {slot.env_var: str(free_port()) for slot in PORT_SLOTS}
+    ports = distinct_free_ports(len(PORT_SLOTS))
+    return {slot.env_var: str(port) for slot, port in zip(PORT_SLOTS, ports, strict=True)}
 
 
 def test_run_serves_within_60s_with_the_printed_login_and_keeps_data(tmp_path, ports_env):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from portal_local.ports import PortInUseError, PortWant, check_ports_free, free_port, port_is_free
+from portal_local.ports import PortInUseError, PortWant, check_ports_free, distinct_free_ports, free_port, port_is_free
 from portal_local.stack import Stack
 
 
@@ -41,3 +41,12 @@ def test_stack_refuses_to_start_anything_on_a_busy_port(busy_port: int, tmp_path
 def test_same_port_twice_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="configured for both"):
         check_ports_free([PortWant(4222, "a"), PortWant(4222, "b")])
+
+
+def test_distinct_free_ports_never_repeat_and_are_free() -> None:
+    # Chosen one at a time, free ports may repeat (a whole-suite run configured two slots on one port);
+    # chosen together, they cannot.
+    for _ in range(20):
+        ports = distinct_free_ports(12)
+        assert len(set(ports)) == 12
+        assert all(port_is_free(p) for p in ports)

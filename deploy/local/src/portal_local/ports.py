@@ -17,6 +17,21 @@ def free_port(host: str = HOST) -> int:
         return int(s.getsockname()[1])
 
 
+def distinct_free_ports(count: int, host: str = HOST) -> list[int]:
+    """`count` ports the OS reports free, all different: each is held open until all are chosen, because ports
+    chosen one at a time may repeat (the OS can hand back a port it reported free a moment ago)."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(s)
+            s.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
 def port_is_free(port: int, host: str = HOST) -> bool:
     # SO_REUSEADDR mirrors what the servers themselves set, so a lingering TIME_WAIT socket from a
     # previous run does not count as busy; only a live listener does.
