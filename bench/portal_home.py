@@ -33,7 +33,8 @@ from portal_local.stack import Stack, StackConfig
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import workload  # noqa: E402 - bench/ is not a package
+import profiles  # noqa: E402 - bench/ is not a package
+import workload  # noqa: E402
 
 MEMORY_LIMIT_MB = 150
 CHECKED = re.compile(r"checked views=(\d+) writes=(\d+) wrong=(\d+) stale=(\d+) failed=(\d+) example=(.*)")
@@ -68,6 +69,20 @@ def measured(pids: dict[str, int], run) -> Result:  # noqa: ANN001 - run() -> Re
     after = cpu_seconds(pids)
     result.cpu_ms = {n: 1000 * (after[n] - before[n]) / max(result.requests, 1) for n in pids}
     return result
+
+
+def settle(pids: dict[str, int], limit: float = 600.0) -> float:
+    """Wait until the processes are idle (under 5 % of one core together for two seconds in a row): the data set-up
+    leaves work behind (thousands of notification emails in the outboxes, events still being consumed), and a
+    measurement taken while it drains would charge that work to the page. Answers the seconds waited."""
+    began = time.monotonic()
+    quiet, last = 0, cpu_seconds(pids)
+    while quiet < 2 and time.monotonic() - began < limit:
+        time.sleep(1)
+        now = cpu_seconds(pids)
+        quiet = quiet + 1 if sum(now.values()) - sum(last.values()) < 0.05 else 0
+        last = now
+    return time.monotonic() - began
 
 
 def _ms(value: str) -> float:
@@ -133,14 +148,29 @@ def measure_baseline(seconds: int, connections: int) -> Result:
             p.wait(10)
 
 
-def measure_portal(stack: Stack, sessions_file: Path, page: str, seconds: int, connections: int) -> Result:
+PROFILED = ("gateway", "identity", "tickets", "billing", "assets", "remote")
+
+
+def measure_portal(
+    stack: Stack, sessions_file: Path, page: str, seconds: int, connections: int, profile_dir: Path | None = None
+) -> Result:
     script = [str(HERE / "mixed_load.lua"), str(sessions_file), page, "5"]
     url = stack.portal_url.rstrip("/") + page
-    wrk("warm-up", url, 2, connections, {}, script)
     pids = {name: proc.pid for name, proc in stack.processes.items() if proc.pid and proc.running}
-    return measured(
+    print(f"waited {settle(pids):.0f} s for the data set-up's emails and events to drain")
+    wrk("warm-up", url, 2, connections, {}, script)
+    settle(pids)
+    # py-spy samples from outside the process (its own CPU is not in the processes' figures, but it shares the cores:
+    # compare a profiled run's figures only with each other).
+    profiler = (
+        profiles.Profiler({n: pids[n] for n in PROFILED if n in pids}, profile_dir, seconds) if profile_dir else None
+    )
+    result = measured(
         pids, lambda: wrk(f"portal {page} (128 sessions, 5 % writes)", url, seconds, connections, {}, script)
     )
+    if profiler is not None:
+        profiles.print_summary(profiler.wait())
+    return result
 
 
 def memory(stack: Stack) -> dict[str, float]:
@@ -164,6 +194,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--page", default="/", help="the page viewed: /, /tickets or /billing/invoices")
     parser.add_argument("--small", action="store_true", help="a tenth of the data shape, for a quick try")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="record the services with py-spy into DIR and print their hot spots"
+    )
     args = parser.parse_args()
     shape = (
         workload.Shape(users=64, tickets=100, replies=350, invoices=20, assets=10) if args.small else workload.Shape()
@@ -179,7 +212,7 @@ def main() -> int:
             sessions_file = Path(var) / "bench-sessions.tsv"
             workload.write_sessions(sessions, sessions_file)
             print(f"data shape {shape} and {len(sessions)} sessions made in {time.monotonic() - began:.0f} s")
-            portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections)
+            portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections, args.profile)
             rss = memory(stack)
             cache = read_cache_lookups(stack)
 
