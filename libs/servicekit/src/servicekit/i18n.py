@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -56,6 +56,13 @@ def operator_zone() -> ZoneInfo:
         raise SystemExit(f"invalid configuration: {TIMEZONE_ENV}: {exc}") from None
 
 
+# Babel spends tens of microseconds on each number or date (it parses its pattern every time), and a page shows
+# hundreds; the same amounts and dates come back on every view, so the answers are memoised (pure functions of their
+# arguments; bounded).
+_MEMO = 8192
+
+
+@lru_cache(maxsize=_MEMO)
 def money(amount_minor: int, currency: str, lang: str) -> str:
     """An amount in minor units in `currency` as `lang` writes it: "$1,234.56", "1 234,56 €"."""
     currency = (currency or "").upper()
@@ -76,6 +83,11 @@ def day(value: date | datetime, lang: str) -> str:
     """A date as `lang` writes it: "12 Mar 2026", "12 mars 2026"."""
     if isinstance(value, datetime):
         value = local(value).date()
+    return _day(value, lang)
+
+
+@lru_cache(maxsize=_MEMO)
+def _day(value: date, lang: str) -> str:
     return _format_date(value, _DATE_PATTERN, locale=_locale(lang))
 
 
@@ -88,8 +100,14 @@ def local(value: datetime) -> datetime:
 
 def moment(value: datetime, lang: str) -> str:
     """A date and time in the operator's time zone, with the zone's abbreviation: "12 mars 2026 15:05 CET"."""
-    at = local(value)
-    return f"{day(at.date(), lang)} {at:%H:%M}{_NBSP}{at.tzname()}"
+    return _moment(value, lang, operator_zone())
+
+
+@lru_cache(maxsize=_MEMO)
+def _moment(value: datetime, lang: str, tz: ZoneInfo) -> str:
+    # The zone is part of the key: tests (and nothing else) change PORTAL_TIMEZONE within one process.
+    at = (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(tz)
+    return f"{_day(at.date(), lang)} {at:%H:%M}{_NBSP}{at.tzname()}"
 
 
 def plural_form(count: int, lang: str) -> str:
