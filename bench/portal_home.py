@@ -181,10 +181,10 @@ def memory(stack: Stack) -> dict[str, float]:
     }
 
 
-def read_cache_lookups(stack: Stack) -> dict[str, float]:
-    """The gateway's read-cache lookups by outcome over the whole run (warm-up and data set-up included)."""
+def cache_lookups(stack: Stack, cache: str) -> dict[str, float]:
+    """The gateway's lookups in its read or page cache by outcome over the whole run (warm-up and set-up included)."""
     text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
-    found = re.findall(r'^portal_gateway_read_cache_lookups_total\{outcome="([^"]+)"\} (\S+)$', text, re.M)
+    found = re.findall(rf'^portal_gateway_{cache}_cache_lookups_total\{{outcome="([^"]+)"\}} (\S+)$', text, re.M)
     return {outcome: float(n) for outcome, n in found}
 
 
@@ -195,6 +195,13 @@ def main() -> int:
     parser.add_argument("--page", default="/", help="the page viewed: /, /tickets or /billing/invoices")
     parser.add_argument("--small", action="store_true", help="a tenth of the data shape, for a quick try")
     parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the stack's processes, e.g. GATEWAY_PAGE_CACHE_ENTRIES=0 (repeatable)",
+    )
+    parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="record the services with py-spy into DIR and print their hot spots"
     )
     args = parser.parse_args()
@@ -204,8 +211,9 @@ def main() -> int:
     subprocess.run(["bash", str(HERE.parent / "scripts" / "ensure-wrk.sh")], check=True)
 
     baseline = measure_baseline(args.seconds, args.connections)
+    env = dict(e.split("=", 1) for e in args.env)
     with tempfile.TemporaryDirectory() as var:
-        with Stack(StackConfig(var_dir=Path(var), free_ports=True)) as stack:
+        with Stack(StackConfig(var_dir=Path(var), free_ports=True, env=env)) as stack:
             seed_stack(stack)
             began = time.monotonic()
             sessions = asyncio.run(workload.build(stack, shape))
@@ -214,7 +222,7 @@ def main() -> int:
             print(f"data shape {shape} and {len(sessions)} sessions made in {time.monotonic() - began:.0f} s")
             portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections, args.profile)
             rss = memory(stack)
-            cache = read_cache_lookups(stack)
+            caches = {name: cache_lookups(stack, name) for name in ("read", "page")}
 
     print(f"\n{'':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in (baseline, portal):
@@ -230,9 +238,10 @@ def main() -> int:
             print(f"  first problem: {example}")
     else:
         print("checked: the Lua script printed no checks (is wrk built with Lua?)")
-    if cache:
-        cells = ", ".join(f"{k} {v:.0f}" for k, v in sorted(cache.items(), key=lambda kv: -kv[1]))
-        print(f"gateway read cache lookups (GATEWAY_READ_CACHE_ENTRIES=0 turns it off): {cells}")
+    for name, setting in (("read", "GATEWAY_READ_CACHE_ENTRIES"), ("page", "GATEWAY_PAGE_CACHE_ENTRIES")):
+        if caches[name]:
+            cells = ", ".join(f"{k} {v:.0f}" for k, v in sorted(caches[name].items(), key=lambda kv: -kv[1]))
+            print(f"gateway {name} cache lookups ({setting}=0 turns it off): {cells}")
     print("\nCPU ms per request, by process (the machine has 2 cores; wrk's own share is not counted):")
     for r in (baseline, portal):
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}

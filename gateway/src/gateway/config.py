@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     read_cache_entries: int = Field(5000, ge=0)
     read_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
     read_cache_seconds: float = Field(30.0, ge=0)
+    # The page cache (edge/page_cache.py): signed-in portal pages built from cached reads only, kept as sent while
+    # nothing they were built from changed; bounded by pages and bytes. 0 turns it off (it is off too while the read
+    # cache is).
+    page_cache_entries: int = Field(2000, ge=0)
+    page_cache_bytes: int = Field(16 * 1024 * 1024, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
     # The HTTP server (server.py): uvloop or the standard asyncio loop; worker processes sharing the port (each
     # with its own channels, caches and event subscriptions, like replicas); how long an idle keep-alive

@@ -17,6 +17,7 @@ from gateway.clients.session_events import SessionEvents
 from gateway.config import Settings
 from gateway.edge import health
 from gateway.edge.csrf import Csrf
+from gateway.edge.page_cache import PAGES
 from gateway.edge.sessions import PrincipalCache
 from gateway.edge.wiring import install_edge
 from gateway.web.render import Pages
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
             max_bytes=settings.read_cache_bytes,
             ttl_seconds=settings.read_cache_seconds,
         )
+        PAGES.configure(max_entries=settings.page_cache_entries, max_bytes=settings.page_cache_bytes)
         # Off (0 entries or 0 seconds): no subscription either, every read goes to its backend.
         feed = ChangeFeed(CACHE, settings.nats_url)
         if CACHE.enabled:

@@ -65,6 +65,8 @@ class Caller:
             response = await method(request, **options)
         except grpc.aio.AioRpcError as err:
             BACKEND_CALLS.labels(self.backend, err.code().name).inc()
+            # A page that met an error (a section "unavailable", a refusal) is never stored by the page cache.
+            read_cache.spoil_page()
             if err.code() not in _REFUSED and is_write(method):
                 read_cache.CACHE.wrote(token, self.backend)
             raise
@@ -80,6 +82,7 @@ class Caller:
     ) -> tuple[Any, AsyncIterator[Any]]:
         """A server-streaming call: (its first message, the rest). The first is awaited here, so a refusal
         (NOT_FOUND...) is raised before the caller starts answering; the rest ends the call when closed."""
+        read_cache.spoil_page()  # streams (downloads, live pages) are never part of a stored page
         options = call_options(token, timeout=deadline or self.timeout)
         if "metadata" in options:
             options["metadata"] = grpc.aio.Metadata(*options["metadata"])

@@ -92,6 +92,41 @@ def viewer_of(token: str) -> Viewer:
     return Viewer((kind, customer, customers, permissions, contact, link), covered, False)
 
 
+class PageDeps:
+    """What one page view read, for the page cache (edge/page_cache.py): the (area, customers) → stamp of every cached
+    read it made, and whether anything else happened that a stored page could not repeat (`spoiled`): a read that is
+    not cached, a read the cache bypassed, a backend error (a section saying "unavailable"), a write."""
+
+    __slots__ = ("stamps", "spoiled", "started_ms")
+
+    def __init__(self, started_ms: int) -> None:
+        self.stamps: dict[tuple[str, tuple[str, ...]], tuple] = {}
+        self.spoiled = False
+        self.started_ms = started_ms
+
+    def note(self, area: str, customers: tuple[str, ...], stamp: tuple) -> None:
+        # Two reads of one area with different stamps (a change arrived mid-page): keep the older; the page is then
+        # never served again, since the current stamp differs from it.
+        self.stamps.setdefault((area, customers), stamp)
+
+
+_page: ContextVar[PageDeps | None] = ContextVar("page_deps", default=None)
+
+
+def record_page() -> PageDeps:
+    """Start recording what this request (and the tasks it starts) reads; the page cache's miss path calls it."""
+    deps = PageDeps(int(time.time() * 1000))
+    _page.set(deps)
+    return deps
+
+
+def spoil_page() -> None:
+    """Something this request did cannot be repeated from a stored page (see PageDeps)."""
+    deps = _page.get()
+    if deps is not None:
+        deps.spoiled = True
+
+
 class ReadCache:
     def __init__(
         self,
@@ -141,6 +176,13 @@ class ReadCache:
 
     # --- versions -------------------------------------------------------------------------------------------------
 
+    def current(self, area: str, customers: tuple[str, ...]) -> tuple | None:
+        """The stamp a cached read of `area` for these customers would need now; None while nothing may be served
+        (the cache is off or the event subscription is down)."""
+        if not self.enabled or not self.events_connected:
+            return None
+        return self._stamp(area, customers)
+
     def _stamp(self, area: str, customers: tuple[str, ...]) -> tuple:
         v = self._versions
         return (self._events_epoch, self._area_epochs.get(area, 0), *(v.get((c, area), 0) for c in customers))
@@ -157,6 +199,7 @@ class ReadCache:
     def wrote(self, token: str | None, area: str) -> None:
         """A write this gateway made through `area`'s backend: bump here at once, tell the other replicas, and mark
         the request so its answer sets the browser's portal_rv cookie."""
+        spoil_page()
         viewer = self.viewer(token) if token else _NOBODY
         # A portal user's write touches its own customers; a staff, service or anonymous one (a webhook) any customer.
         customers = viewer.customers if viewer.key is not None else ()
@@ -180,17 +223,20 @@ class ReadCache:
     ) -> R:
         """`call()` asks the backend and answers (result, approximate bytes)."""
         viewer = self.viewer(token)
+        page = _page.get()
         if viewer.key is None:
             READ_CACHE_LOOKUPS.labels("bypass_staff" if viewer.staff else "bypass_principal").inc()
-            return (await call())[0]
+            return await self._uncached(page, call)
         if not self.enabled:
             READ_CACHE_LOOKUPS.labels("bypass_disabled").inc()
-            return (await call())[0]
+            return await self._uncached(page, call)
         if not self.events_connected:
             READ_CACHE_LOOKUPS.labels("bypass_events_down").inc()
-            return (await call())[0]
+            return await self._uncached(page, call)
         key = (name, arguments, viewer.key)
         stamp = self._stamp(area, viewer.customers)
+        if page is not None:
+            page.note(area, viewer.customers, stamp)
         # Entries begun before this browser's last write (another replica's clock, hence the margin) are not used.
         written = freshness.last_write_ms()
         not_before = written + SKEW_MARGIN_MS if written else 0
@@ -201,6 +247,8 @@ class ReadCache:
                 self._hit.inc()
                 return entry[4]
             READ_CACHE_LOOKUPS.labels("bypass_recent_write").inc()
+            if page is not None:
+                page.spoiled = True
         else:
             self._miss.inc()
         inflight_key = (key, stamp)
@@ -227,6 +275,12 @@ class ReadCache:
         if self.events_connected and self._stamp(area, viewer.customers) == stamp:
             self._store(key, (stamp, self._clock(), started_ms, size, value))
         return value
+
+    @staticmethod
+    async def _uncached(page: PageDeps | None, call: Callable[[], Awaitable[tuple[R, int]]]) -> R:
+        if page is not None:
+            page.spoiled = True
+        return (await call())[0]
 
     def _store(self, key: tuple, entry: tuple) -> None:
         old = self._entries.pop(key, None)
@@ -257,9 +311,12 @@ CACHE = ReadCache()
 
 
 def record_size(response: Any) -> None:
-    """Called by the Caller with each answer while a cached call runs: its wire size is the entry's measure."""
+    """Called by the Caller with each read's answer: while a cached call runs, its wire size is the entry's measure;
+    outside one, the read is not cached and the page that made it cannot be stored (PageDeps)."""
     sizes = _sizes.get()
-    if sizes is not None:
+    if sizes is None:
+        spoil_page()
+    else:
         try:
             sizes.append(response.ByteSize())
         except AttributeError:

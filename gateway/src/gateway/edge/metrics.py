@@ -72,6 +72,13 @@ READ_CACHE_EVENTS_CONNECTED = Gauge(
     "portal_gateway_read_cache_events_connected",
     "1 while the change feed's NATS subscription is connected (the cache is bypassed while 0)",
 )
+PAGE_CACHE_LOOKUPS = Counter(
+    "portal_gateway_page_cache_lookups",
+    "Signed-in portal pages looked up in the page cache (edge/page_cache.py): hit, miss (none kept) or stale (kept, "
+    "but something it was built from changed)",
+    ["outcome"],
+)
+PAGE_CACHE_BYTES = Gauge("portal_gateway_page_cache_bytes", "Approximate memory of the pages in the page cache")
 # The session cache (edge/sessions.py, issue 16).
 SESSION_CACHE_LOOKUPS = Counter(
     "portal_gateway_session_cache_lookups",

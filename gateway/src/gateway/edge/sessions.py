@@ -33,6 +33,8 @@ from gateway.edge.csrf import Csrf
 from servicekit.principal import Principal
 
 SESSION_COOKIE = "portal_session"
+# request.state key of (session token, Session) when the edge already resolved this request's session (the page cache).
+RESOLVED_STATE_KEY = "session_resolved"
 # Never use a principal token this close to its expiry: the backend call must still find it valid.
 _EXPIRY_MARGIN_SECONDS = 5.0
 # When the customer's name could not be fetched, retry soon instead of showing a blank header for long.

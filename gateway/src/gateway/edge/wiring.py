@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from gateway.edge import errors, health
 from gateway.edge.freshness import FreshnessMiddleware
 from gateway.edge.middleware import EdgeMiddleware
+from gateway.edge.page_cache import PageCacheMiddleware
 from gateway.edge.portal_controls import PortalControlsMiddleware
 from gateway.edge.proxies import TrustedProxiesMiddleware
 
@@ -16,6 +17,8 @@ def install_edge(app: FastAPI, *, page_errors: errors.PageErrorAnswers) -> None:
     settings = app.state.settings
     errors.install_handlers(app, page_errors)
     app.include_router(health.router)
+    # Innermost: a stored page is sent only after the off switch, the controls and the portal_rv cookie are known.
+    app.add_middleware(PageCacheMiddleware)
     # SPEC P8 and P12: the off switch and the branding, inside the edge middleware (which adds the headers).
     app.add_middleware(PortalControlsMiddleware)
     # The portal_rv cookie of read-your-writes across replicas (edge/freshness.py, clients/read_cache.py).

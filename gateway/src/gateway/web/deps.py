@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from gateway.clients import Backends
 from gateway.edge.csrf import Csrf
 from gateway.edge.errors import CSRF, FORBIDDEN, Kind, split_field
-from gateway.edge.sessions import SESSION_COOKIE, PrincipalCache, Session
+from gateway.edge.sessions import RESOLVED_STATE_KEY, SESSION_COOKIE, PrincipalCache, Session
 from gateway.web import support_window
 from gateway.web.render import Pages
 
@@ -74,7 +74,8 @@ async def cookie_session(request: Request, cookie: str, signin_path: str) -> Ses
     if not token:
         raise SignInRequired(next_path, signin_path=signin_path, cookie=cookie)
     try:
-        session = await sessions(request).resolve(token)
+        resolved = getattr(request.state, RESOLVED_STATE_KEY, None)
+        session = resolved[1] if resolved and resolved[0] == token else await sessions(request).resolve(token)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
             step = _PENDING_STEPS.get(split_field(err.details() or "")[0] or "")

@@ -1,0 +1,116 @@
+"""The gateway's page cache (issue 16, gateway/edge/page_cache.py) with the session stack's two gateway replicas: a
+signed-in page is sent again as stored (no backend call, no rendering), yet
+
+- the user's own write shows on their next view of the page, on either replica;
+- a write by staff straight to a service shows on both replicas' pages within a second;
+- a group change takes effect on both replicas' pages within a second;
+- a page that met a backend error, or made a read that is not cached, is never stored.
+
+Each check first proves the page is served from the cache on that replica (its hit counter moves), so it could fail.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import date
+
+import httpx
+
+from portal_local.stack import Stack
+from servicekit import permissions as perm
+from tests.e2e.billing_world import invoice, staff_token
+from tests.e2e.test_read_cache import BOUND, World
+
+REPLICAS = ("gateway", "gateway-2")
+
+
+def _metric(stack: Stack, replica: str, outcome: str) -> float:
+    text = httpx.get(stack.metrics_url(replica), timeout=5).text
+    m = re.search(rf'^portal_gateway_page_cache_lookups_total\{{outcome="{outcome}"\}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def _page(base: str, token: str, path: str, **cookies: str) -> httpx.Response:
+    cookie = "; ".join(f"{k}={v}" for k, v in {"portal_session": token, **cookies}.items())
+    with httpx.Client(base_url=base, timeout=15, follow_redirects=False) as browser:
+        return browser.get(path, headers={"Cookie": cookie})
+
+
+def _served_from_cache(w: World, path: str) -> None:
+    """View `path` on each replica until a view is a page-cache hit there, with the same bytes as the view before."""
+    for base, name in zip((w.g1, w.g2), REPLICAS, strict=True):
+        for _ in range(10):
+            first = _page(base, w.token, path)
+            before = _metric(w.stack, name, "hit")
+            again = _page(base, w.token, path)
+            if _metric(w.stack, name, "hit") > before:
+                assert again.status_code == 200 and again.text == first.text
+                break
+        else:
+            raise AssertionError(f"{path} was never sent from {name}'s page cache")
+
+
+def _shows_within(w: World, path: str, text: str, bound: float = BOUND) -> None:
+    start, seen = time.monotonic(), set()
+    while len(seen) < 2:
+        for base in (w.g1, w.g2):
+            if base not in seen and text in _page(base, w.token, path).text:
+                seen.add(base)
+        elapsed = time.monotonic() - start
+        assert elapsed <= bound, f"{path}: {text!r} not on {set((w.g1, w.g2)) - seen} after {elapsed:.2f}s"
+        time.sleep(0.02)
+
+
+def test_the_home_and_invoices_pages_are_sent_again_and_follow_every_write(stack: Stack) -> None:
+    w = World(stack)
+    staff = staff_token(stack)
+    first = invoice(stack, staff, w.customer_id, date.today().isoformat(), ("Page cache first", 12_300))
+    _shows_within(w, "/billing/invoices", first.number)
+    _served_from_cache(w, "/billing/invoices")
+    _served_from_cache(w, "/")
+
+    # Staff bill the customer straight through billing (no gateway involved): both replicas' pages show it.
+    second = invoice(stack, staff, w.customer_id, date.today().isoformat(), ("Page cache second", 45_600))
+    _shows_within(w, "/billing/invoices", second.number)
+    _shows_within(w, "/", second.number)
+
+    # The user's own write, then the next view on the other replica (with the cookie the write set).
+    _served_from_cache(w, "/")
+    subject = f"Page cache {secrets.token_hex(3)}"
+    with w.user(w.g1) as c:
+        r = c.post("/api/v1/tickets", json={"subject": subject, "description": "written through replica one"})
+    assert r.status_code == 201, r.text
+    rv = re.search(r"portal_rv=(\d+)", r.headers.get("set-cookie", "")).group(1)
+    assert subject in _page(w.g2, w.token, "/", portal_rv=rv).text
+    assert subject in _page(w.g1, w.token, "/").text
+
+
+def test_a_group_change_reaches_the_stored_pages_of_both_replicas_within_a_second(stack: Stack) -> None:
+    w = World(stack)
+    number = invoice(stack, staff_token(stack), w.customer_id, date.today().isoformat(), ("Seen, then not", 7_700))
+    _shows_within(w, "/billing/invoices", number.number)
+    _served_from_cache(w, "/billing/invoices")
+    r = w.staff.put(f"/api/v1/staff/portal-users/{w.user_id}/group", json={"group_name": perm.NON_PORTAL_USER_GROUP})
+    assert r.status_code == 200, r.text
+    start = time.monotonic()
+    pending = {w.g1, w.g2}
+    while pending:
+        for base in list(pending):
+            page = _page(base, w.token, "/billing/invoices")
+            if number.number not in page.text:
+                pending.discard(base)
+        assert time.monotonic() - start <= BOUND, f"the invoice still shows on {pending} after the group change"
+        time.sleep(0.02)
+
+
+def test_a_page_with_an_uncached_read_is_never_stored(stack: Stack) -> None:
+    w = World(stack)
+    # /account/notifications reads identity's push settings, which are not in the read cache.
+    for _ in range(3):
+        assert _page(w.g1, w.token, "/account/notifications").status_code == 200
+    before = _metric(stack, "gateway", "hit")
+    for _ in range(3):
+        assert _page(w.g1, w.token, "/account/notifications").status_code == 200
+    assert _metric(stack, "gateway", "hit") == before
