@@ -60,8 +60,8 @@ async def recorded(work) -> read_cache.PageDeps:  # noqa: ANN001 - async () -> N
 async def test_cached_reads_note_their_stamps_and_anything_else_spoils(cache: read_cache.ReadCache) -> None:
     backend = Backend()
     deps = await recorded(lambda: cache.get("t.list", "tickets", (), ALL, backend))
-    assert not deps.spoiled and list(deps.stamps) == [("tickets", ("c1", "c2"))]
-    assert deps.stamps[("tickets", ("c1", "c2"))] == cache.current("tickets", ("c1", "c2"))
+    assert not deps.spoiled and list(deps.stamps) == [("tickets", ("c1", "c2"), "")]
+    assert deps.stamps[("tickets", ("c1", "c2"), "")] == cache.current("tickets", ("c1", "c2"))
 
     # Staff are never cached, so their page is not stored either.
     assert (await recorded(lambda: cache.get("t.list", "tickets", (), STAFF, backend))).spoiled
@@ -108,7 +108,7 @@ def test_a_stored_page_is_sent_only_while_everything_it_was_built_from_is_unchan
     cache: read_cache.ReadCache,
 ) -> None:
     pages = PageCache(max_entries=10, max_bytes=1 << 20)
-    stamps = ((("tickets", ("c1",)), cache.current("tickets", ("c1",))),)
+    stamps = ((("tickets", ("c1",), ""), cache.current("tickets", ("c1",))),)
     key = ("/", b"", b"portal_session=abc", b"")
     pages.put(key, page(stamps, started_ms=1_000_000, filled=100.0))
     assert pages.get(key, session(), "controls", now=101.0, day=7) is not None

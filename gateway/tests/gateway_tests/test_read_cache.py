@@ -160,14 +160,52 @@ async def test_concurrent_misses_share_one_call() -> None:
 
 async def test_local_write_bumps_and_announces() -> None:
     cache, backend = make_cache(), Backend()
-    said: list[tuple[tuple[str, ...], str]] = []
-    cache.announce = lambda customers, area: said.append((customers, area))
+    said: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = []
+    cache.announce = lambda customers, area, contacts: said.append((customers, area, contacts))
     await cache.get("t.list", "tickets", (), ALL, backend)
     cache.wrote(MINE, "tickets")
     cache.wrote(STAFF, "billing")
-    assert said == [(("c1",), "tickets"), ((), "billing")]
+    cache.wrote(ALL, "tickets")
+    # A "Mine" user's ticket write concerns its own contact; staff's and an "All" user's any contact.
+    assert said == [(("c1",), "tickets", ("k3",)), ((), "billing", ()), (("c1", "c2"), "tickets", ())]
     await cache.get("t.list", "tickets", (), ALL, backend)
     assert backend.calls == 2
+
+
+async def test_a_mine_users_answers_move_only_with_changes_to_its_contact_or_to_no_contact() -> None:
+    cache, backend = make_cache(), Backend()
+
+    async def read(who: str) -> str:
+        return await cache.get("t.list", "tickets", (), who, backend)
+
+    assert viewer_of(MINE).contact_in("tickets") == "k3" and viewer_of(MINE).contact_in("billing") == ""
+    assert viewer_of(ALL).contact_in("tickets") == ""  # "All": every contact's tickets
+    assert await read(MINE) == "v0" and await read(ALL) == "v0"
+    backend.value = "v1"
+    cache.bump(("c1",), "tickets", reason="event", contacts=("k4",))  # another contact's ticket
+    assert await read(MINE) == "v0"  # still the cached answer
+    assert await read(ALL) == "v1"  # "All" sees every contact's
+    backend.value = "v2"
+    cache.bump(("c1",), "tickets", reason="event", contacts=("k3",))  # its own contact's ticket
+    assert await read(MINE) == "v2"
+    backend.value = "v3"
+    cache.bump(("c1",), "tickets", reason="event")  # naming no contact: anyone's
+    assert await read(MINE) == "v3"
+    backend.value = "v4"
+    cache.bump(("c1",), "billing", reason="event", contacts=("k4",))  # not a contact-scoped area for anyone
+    assert await cache.get("b.list", "billing", (), MINE, backend) == "v4"
+    backend.value = "v5"
+    cache.bump(("c1",), "billing", reason="event", contacts=("k4",))
+    assert await cache.get("b.list", "billing", (), MINE, backend) == "v5"
+
+
+def test_event_contacts_are_read_from_the_meta() -> None:
+    meta = common_pb2.EventMeta(event_id="e1", customer_id="cus-42", contact_ids=["k1", "k2"])
+    created = ticket_events.TicketCreated(meta=meta, ticket_id="t").SerializeToString()
+    assert change_feed.event_scope(created) == ("cus-42", ("k1", "k2"))
+    # Contacts without a customer mean nothing: the change is everyone's.
+    bare = ticket_events.TicketCreated(meta=common_pb2.EventMeta(contact_ids=["k1"])).SerializeToString()
+    assert change_feed.event_scope(bare) == ("", ())
 
 
 def test_writes_are_told_from_reads() -> None:

@@ -225,3 +225,5 @@ async def assert_one_event_per_ticket(served, tickets: list[tickets_pb2.Ticket])
             t.created_by,
         )
         assert e.meta.customer_id == t.customer_id and e.meta.event_id
+        # The contact whose "Mine" view the ticket joins (the gateway's read cache moves only its answers and "All").
+        assert list(e.meta.contact_ids) == ([t.contact_id] if t.contact_id else [])

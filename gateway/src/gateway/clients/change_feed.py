@@ -53,7 +53,13 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
 
 def _field(data: bytes, number: int) -> bytes | None:
     """The last length-delimited field `number` of a serialized message (last wins, as protobuf merges), or None."""
-    i, found = 0, None
+    found = _fields(data, number)
+    return found[-1] if found else None
+
+
+def _fields(data: bytes, number: int) -> list[bytes]:
+    """Every length-delimited field `number` of a serialized message, in order (a repeated string's values)."""
+    i, found = 0, []
     while i < len(data):
         tag, i = _varint(data, i)
         wire = tag & 7
@@ -66,7 +72,7 @@ def _field(data: bytes, number: int) -> bytes | None:
         elif wire == 2:
             length, i = _varint(data, i)
             if tag >> 3 == number:
-                found = data[i : i + length]
+                found.append(data[i : i + length])
             i += length
         else:
             raise ValueError(f"wire type {wire}")
@@ -77,11 +83,20 @@ def _field(data: bytes, number: int) -> bytes | None:
 
 def event_customer(data: bytes) -> str:
     """EventMeta.customer_id of an event (field 1, then field 3); "" when none; ValueError when unreadable."""
+    return event_scope(data)[0]
+
+
+def event_scope(data: bytes) -> tuple[str, tuple[str, ...]]:
+    """(EventMeta.customer_id, EventMeta.contact_ids) of an event (field 1, then fields 3 and 4): "" and () when
+    absent (a contact list only counts with a customer); ValueError when unreadable."""
     meta = _field(data, 1)
     if meta is None:
-        return ""
+        return "", ()
     customer = _field(meta, 3)
-    return customer.decode() if customer else ""
+    if not customer:
+        return "", ()
+    contacts = tuple(c.decode() for c in _fields(meta, 4) if c)
+    return customer.decode(), contacts
 
 
 class ChangeFeed:
@@ -156,10 +171,12 @@ class ChangeFeed:
         if area not in AREAS:
             return
         try:
-            customer = event_customer(msg.data)
-        except ValueError:
-            customer = ""  # unreadable: every customer's version of the area, to be safe
-        self.cache.bump((customer,) if customer else (), area, reason="event" if customer else "event_global")
+            customer, contacts = event_scope(msg.data)
+        except (ValueError, UnicodeDecodeError):
+            customer, contacts = "", ()  # unreadable: every customer's version of the area, to be safe
+        self.cache.bump(
+            (customer,) if customer else (), area, reason="event" if customer else "event_global", contacts=contacts
+        )
         derived = DERIVED.get((area, parts[2]))
         if derived:
             self._derived((customer,) if customer else (), derived)
@@ -188,16 +205,17 @@ class ChangeFeed:
                 return  # our own write, bumped already
             area = body["a"]
             customers = tuple(str(c) for c in body.get("c", ()))[:_MAX_CUSTOMERS]
+            contacts = tuple(str(c) for c in body.get("k", ()))[:_MAX_CUSTOMERS]
         except (ValueError, KeyError, TypeError, AttributeError):
             return
         if area in AREAS:
-            self.cache.bump(customers, area, reason="peer_write")
+            self.cache.bump(customers, area, reason="peer_write", contacts=contacts)
 
-    def announce(self, customers: tuple[str, ...], area: str) -> None:
+    def announce(self, customers: tuple[str, ...], area: str, contacts: tuple[str, ...] = ()) -> None:
         """Tell the other replicas about a write made here (fire and forget: events and the TTL back it up)."""
         nc = self._nc
         if nc is None or not nc.is_connected:
             return
-        payload = json.dumps({"o": self.origin, "a": area, "c": list(customers)}).encode()
+        payload = json.dumps({"o": self.origin, "a": area, "c": list(customers), "k": list(contacts)}).encode()
         task = asyncio.ensure_future(nc.publish(CHANGED, payload))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())

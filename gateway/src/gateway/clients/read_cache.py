@@ -55,6 +55,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Areas whose answers a "Mine" principal sees only for its own contact, by the permissions that make it so (the
+# services' visibility rules): its answers there then move only on changes naming its contact (EventMeta.contact_ids)
+# or naming no contact, not on every change of the customer. Only tickets: its events name the ticket's contact.
+_CONTACT_SCOPED: dict[str, tuple[str, str]] = {"tickets": ("tickets.view_all", "tickets.view_mine")}
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """What an answer for this principal may depend on; `key` is None for principals that are never cached."""
@@ -62,6 +68,13 @@ class Viewer:
     key: tuple | None
     customers: tuple[str, ...]
     staff: bool
+    # The contact whose "Mine" view this principal has, and the areas where its answers depend on that view only.
+    contact: str = ""
+    scoped: frozenset[str] = frozenset()
+
+    def contact_in(self, area: str) -> str:
+        """The contact this viewer's answers in `area` are limited to; "" when they may show any contact's records."""
+        return self.contact if area in self.scoped else ""
 
 
 _NOBODY = Viewer(None, (), False)
@@ -89,7 +102,15 @@ def viewer_of(token: str) -> Viewer:
     # A "Mine" permission makes answers depend on the user's contact; a link's on its scope and its own subject.
     contact = str(claims.get("ctc", "")) if any(p.endswith("_mine") for p in permissions) else ""
     link = (claims.get("lti", ""), claims.get("lsi", ""), claims.get("sub", "")) if kind == "secure_link" else ()
-    return Viewer((kind, customer, customers, permissions, contact, link), covered, False)
+    key = (kind, customer, customers, permissions, contact, link)
+    # A portal user with a contact whose group gives "Mine" but not "All" in an area (a secure link keeps its own
+    # scope, and a user without a contact sees what it created: both move with every change of the customer).
+    scoped = frozenset(
+        area
+        for area, (view_all, view_mine) in _CONTACT_SCOPED.items()
+        if kind == "portal_user" and contact and view_mine in permissions and view_all not in permissions
+    )
+    return Viewer(key, covered, False, contact, scoped)
 
 
 class PageDeps:
@@ -100,14 +121,14 @@ class PageDeps:
     __slots__ = ("stamps", "spoiled", "started_ms")
 
     def __init__(self, started_ms: int) -> None:
-        self.stamps: dict[tuple[str, tuple[str, ...]], tuple] = {}
+        self.stamps: dict[tuple[str, tuple[str, ...], str], tuple] = {}
         self.spoiled = False
         self.started_ms = started_ms
 
-    def note(self, area: str, customers: tuple[str, ...], stamp: tuple) -> None:
+    def note(self, area: str, customers: tuple[str, ...], contact: str, stamp: tuple) -> None:
         # Two reads of one area with different stamps (a change arrived mid-page): keep the older; the page is then
         # never served again, since the current stamp differs from it.
-        self.stamps.setdefault((area, customers), stamp)
+        self.stamps.setdefault((area, customers, contact), stamp)
 
 
 _page: ContextVar[PageDeps | None] = ContextVar("page_deps", default=None)
@@ -145,15 +166,21 @@ class ReadCache:
         # key -> (stamp, filled at (monotonic), fill started (wall ms), size, value)
         self._entries: OrderedDict[tuple, tuple[tuple, float, int, int, Any]] = OrderedDict()
         self.bytes = 0
+        # Per (customer, area): every change; the changes naming no contact; per (customer, area, contact): the
+        # changes naming that contact. An "All" answer needs the first unchanged, a contact-scoped "Mine" answer the
+        # other two (see Viewer.scoped).
         self._versions: dict[tuple[str, str], int] = {}
+        self._unscoped: dict[tuple[str, str], int] = {}
+        self._contacts: dict[tuple[str, str, str], int] = {}
         self._area_epochs: dict[str, int] = dict.fromkeys(AREAS, 0)
         # Moves whenever the event subscription drops: nothing filled before a gap in the events can be trusted.
         self._events_epoch = 0
         self.events_connected = False
         self._inflight: dict[tuple, tuple[asyncio.Future, int]] = {}
         self._viewers: dict[str, Viewer] = {}
-        # Set by the change feed: called with (customer ids or () for all, area) after a local write.
-        self.announce: Callable[[tuple[str, ...], str], None] | None = None
+        # Set by the change feed: called with (customer ids or () for all, area, contact ids or () for any) after a
+        # local write.
+        self.announce: Callable[[tuple[str, ...], str, tuple[str, ...]], None] | None = None
         self._hit = READ_CACHE_LOOKUPS.labels("hit")
         self._miss = READ_CACHE_LOOKUPS.labels("miss")
 
@@ -176,24 +203,34 @@ class ReadCache:
 
     # --- versions -------------------------------------------------------------------------------------------------
 
-    def current(self, area: str, customers: tuple[str, ...]) -> tuple | None:
-        """The stamp a cached read of `area` for these customers would need now; None while nothing may be served
-        (the cache is off or the event subscription is down)."""
+    def current(self, area: str, customers: tuple[str, ...], contact: str = "") -> tuple | None:
+        """The stamp a cached read of `area` for these customers (and this "Mine" contact, Viewer.contact_in) would
+        need now; None while nothing may be served (the cache is off or the event subscription is down)."""
         if not self.enabled or not self.events_connected:
             return None
-        return self._stamp(area, customers)
+        return self._stamp(area, customers, contact)
 
-    def _stamp(self, area: str, customers: tuple[str, ...]) -> tuple:
+    def _stamp(self, area: str, customers: tuple[str, ...], contact: str = "") -> tuple:
+        head = (self._events_epoch, self._area_epochs.get(area, 0))
+        if contact:
+            u, k = self._unscoped, self._contacts
+            return (*head, *((u.get((c, area), 0), k.get((c, area, contact), 0)) for c in customers))
         v = self._versions
-        return (self._events_epoch, self._area_epochs.get(area, 0), *(v.get((c, area), 0) for c in customers))
+        return (*head, *(v.get((c, area), 0) for c in customers))
 
-    def bump(self, customers: Iterable[str], area: str, *, reason: str) -> None:
-        """`customers` empty: every customer's version of the area (a change with no customer, or a staff write)."""
+    def bump(self, customers: Iterable[str], area: str, *, reason: str, contacts: Iterable[str] = ()) -> None:
+        """`customers` empty: every customer's version of the area (a change with no customer, or a staff write).
+        `contacts`: the contacts whose "Mine" answers the change concerns (empty: any contact's)."""
         customers = tuple(customers)
+        contacts = tuple(c for c in contacts if c)
         if not customers:
             self._area_epochs[area] = self._area_epochs.get(area, 0) + 1
         for c in customers:
             self._versions[(c, area)] = self._versions.get((c, area), 0) + 1
+            if not contacts:
+                self._unscoped[(c, area)] = self._unscoped.get((c, area), 0) + 1
+            for k in contacts:
+                self._contacts[(c, area, k)] = self._contacts.get((c, area, k), 0) + 1
         READ_CACHE_INVALIDATIONS.labels(area, reason).inc()
 
     def wrote(self, token: str | None, area: str) -> None:
@@ -203,10 +240,13 @@ class ReadCache:
         viewer = self.viewer(token) if token else _NOBODY
         # A portal user's write touches its own customers; a staff, service or anonymous one (a webhook) any customer.
         customers = viewer.customers if viewer.key is not None else ()
-        self.bump(customers, area, reason="local_write")
+        # A contact-scoped writer's write concerns its own contact's "Mine" answers (and every "All" one); the
+        # event about it names the contact anyway. Anyone else's write may concern any contact.
+        contacts = (viewer.contact,) if area in viewer.scoped else ()
+        self.bump(customers, area, reason="local_write", contacts=contacts)
         freshness.mark_write(self._wall_ms())
         if self.announce is not None:
-            self.announce(customers, area)
+            self.announce(customers, area, contacts)
 
     def events_up(self) -> None:
         self._events_epoch += 1
@@ -234,9 +274,10 @@ class ReadCache:
             READ_CACHE_LOOKUPS.labels("bypass_events_down").inc()
             return await self._uncached(page, call)
         key = (name, arguments, viewer.key)
-        stamp = self._stamp(area, viewer.customers)
+        contact = viewer.contact_in(area)
+        stamp = self._stamp(area, viewer.customers, contact)
         if page is not None:
-            page.note(area, viewer.customers, stamp)
+            page.note(area, viewer.customers, contact, stamp)
         # Entries begun before this browser's last write (another replica's clock, hence the margin) are not used.
         written = freshness.last_write_ms()
         not_before = written + SKEW_MARGIN_MS if written else 0
@@ -272,7 +313,7 @@ class ReadCache:
                 del self._inflight[inflight_key]
         fut.set_result(value)
         # Only when nothing moved while the call ran: an answer begun before a change must not pass for after it.
-        if self.events_connected and self._stamp(area, viewer.customers) == stamp:
+        if self.events_connected and self._stamp(area, viewer.customers, contact) == stamp:
             self._store(key, (stamp, self._clock(), started_ms, size, value))
         return value
 

@@ -49,7 +49,7 @@ _HTML = b"text/html"
 class _Page:
     session: Session
     controls: Any
-    stamps: tuple[tuple[tuple[str, tuple[str, ...]], tuple], ...]
+    stamps: tuple[tuple[tuple[str, tuple[str, ...], str], tuple], ...]  # ((area, customers, contact), stamp)
     day: int
     filled: float  # monotonic
     started_ms: int  # wall clock, against portal_rv
@@ -88,7 +88,7 @@ class PageCache:
             and page.day == day
             and now - page.filled < cache.ttl
             and (not written or page.started_ms > written + read_cache.SKEW_MARGIN_MS)
-            and all(cache.current(area, customers) == stamp for (area, customers), stamp in page.stamps)
+            and all(cache.current(*dep) == stamp for dep, stamp in page.stamps)
         )
         if not fresh:
             PAGE_CACHE_LOOKUPS.labels("stale").inc()

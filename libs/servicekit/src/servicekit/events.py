@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,8 +116,11 @@ def dead_letter_subject(consumer: str, subj: str) -> str:
     return f"deadletter.{consumer}.{subj}"
 
 
-async def add_event(session: AsyncSession, subj: str, message: Message, *, customer_id: str = "") -> str:
-    """Write `message` to the outbox in the caller's transaction; fills meta.event_id and occurred_at."""
+async def add_event(
+    session: AsyncSession, subj: str, message: Message, *, customer_id: str = "", contact_ids: Sequence[str] = ()
+) -> str:
+    """Write `message` to the outbox in the caller's transaction; fills meta.event_id and occurred_at, and the
+    customer and the contacts it concerns (EventMeta.contact_ids: only when sure; empty means any contact)."""
     event_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     meta = message.meta  # every event message carries portal.common.v1.EventMeta as `meta`
@@ -125,6 +128,7 @@ async def add_event(session: AsyncSession, subj: str, message: Message, *, custo
     meta.occurred_at.FromDatetime(now)
     if customer_id:
         meta.customer_id = customer_id
+    meta.contact_ids.extend(c for c in contact_ids if c)
     headers = inject_headers()
     headers[MSG_ID] = event_id
     signal_after_commit(session, OUTBOX_SIGNAL)

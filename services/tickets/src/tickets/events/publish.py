@@ -15,6 +15,12 @@ TICKET_CLOSED = subject("tickets", "ticket_closed")
 CUSTOMER_COMMENTED = subject("tickets", "customer_commented")
 
 
+def _mine(ticket: Ticket) -> tuple[str, ...]:
+    """The contacts whose "Mine" view of tickets the event changes (EventMeta.contact_ids): the ticket's contact. A
+    ticket without one shows in its creator's "Mine" (tickets.service.visible_to), so it names nobody (= anyone)."""
+    return (ticket.contact_id,) if ticket.contact_id else ()
+
+
 async def ticket_created(session: AsyncSession, ticket: Ticket) -> str:
     """Record portal.tickets.ticket_created.v1 in the caller's transaction; returns the event id."""
     message = events_pb2.TicketCreated(
@@ -25,7 +31,7 @@ async def ticket_created(session: AsyncSession, ticket: Ticket) -> str:
         subject=ticket.subject,
         created_by=ticket.created_by,
     )
-    return await add_event(session, TICKET_CREATED, message, customer_id=ticket.customer_id)
+    return await add_event(session, TICKET_CREATED, message, customer_id=ticket.customer_id, contact_ids=_mine(ticket))
 
 
 async def ticket_commented(session: AsyncSession, ticket: Ticket, comment: Comment) -> str:
@@ -43,7 +49,9 @@ async def ticket_commented(session: AsyncSession, ticket: Ticket, comment: Comme
         author_name=comment.author_name,
         body=comment.body if comment.is_public else "",
     )
-    return await add_event(session, TICKET_COMMENTED, message, customer_id=ticket.customer_id)
+    return await add_event(
+        session, TICKET_COMMENTED, message, customer_id=ticket.customer_id, contact_ids=_mine(ticket)
+    )
 
 
 async def ticket_closed(session: AsyncSession, ticket: Ticket, *, closed_by: str, kind: str) -> str:
@@ -57,7 +65,7 @@ async def ticket_closed(session: AsyncSession, ticket: Ticket, *, closed_by: str
         closed_by=closed_by,
         closed_by_kind=kind,
     )
-    return await add_event(session, TICKET_CLOSED, message, customer_id=ticket.customer_id)
+    return await add_event(session, TICKET_CLOSED, message, customer_id=ticket.customer_id, contact_ids=_mine(ticket))
 
 
 async def customer_commented(session: AsyncSession, ticket: Ticket, comment: Comment) -> str:
@@ -71,4 +79,6 @@ async def customer_commented(session: AsyncSession, ticket: Ticket, comment: Com
         assignee_id=ticket.assignee_id,
         author_name=comment.author_name,
     )
-    return await add_event(session, CUSTOMER_COMMENTED, message, customer_id=ticket.customer_id)
+    return await add_event(
+        session, CUSTOMER_COMMENTED, message, customer_id=ticket.customer_id, contact_ids=_mine(ticket)
+    )
