@@ -52,6 +52,9 @@ def _served_from_cache(w: World, path: str) -> None:
             again = _page(base, w.token, path)
             if _metric(w.stack, name, "hit") > before:
                 assert again.status_code == 200 and again.text == first.text
+                # The same headers as when it was built, each once (the edge adds its own to a stored page again).
+                names = [[k for k, _ in r.headers.multi_items() if k not in ("date", "server")] for r in (first, again)]
+                assert sorted(names[1]) == sorted(names[0]) and len(set(names[1])) == len(names[1]), names
                 break
         else:
             raise AssertionError(f"{path} was never sent from {name}'s page cache")

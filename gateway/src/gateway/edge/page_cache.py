@@ -191,7 +191,7 @@ class PageCacheMiddleware:
         self, scope: Scope, receive: Receive, send: Send, key: tuple, session: Session, controls: Any, day: int
     ) -> None:
         deps = read_cache.record_page()
-        start: Message | None = None
+        start: tuple[int, tuple[tuple[bytes, bytes], ...]] | None = None
         chunks: list[bytes] = []
         size = 0
         keep = True
@@ -199,8 +199,10 @@ class PageCacheMiddleware:
         async def capture(message: Message) -> None:
             nonlocal start, size, keep
             if message["type"] == "http.response.start":
-                start = message
-                headers = message.get("headers", ())
+                # The app's own headers, copied now: the middleware outside adds its own to this same message, and
+                # adds them again to a stored page when it is sent.
+                headers = tuple(message.get("headers", ()))
+                start = (message["status"], headers)
                 ctype = next((v for k, v in headers if k == b"content-type"), b"")
                 keep = (
                     message["status"] == 200
@@ -230,8 +232,8 @@ class PageCacheMiddleware:
                 filled=time.monotonic(),
                 started_ms=deps.started_ms,
                 route=scope.get("route"),
-                status=start["status"],
-                headers=tuple(start.get("headers", ())),
+                status=start[0],
+                headers=start[1],
                 body=b"".join(chunks),
             ),
         )
