@@ -9,12 +9,14 @@ import json
 
 import pytest
 
-from gateway.clients import _call, change_feed, read_cache
+from gateway.clients import _call, change_feed, read_cache, session_events
 from gateway.clients.read_cache import ReadCache, viewer_of
 from gateway.edge import freshness
 from portal.billing.v1 import events_pb2 as billing_events
 from portal.common.v1 import common_pb2
+from portal.identity.v1 import events_pb2 as identity_events
 from portal.tickets.v1 import events_pb2 as ticket_events
+from servicekit.events import subject
 
 
 def token(**claims: object) -> str:
@@ -228,3 +230,45 @@ def test_event_customer_from_any_event() -> None:
     assert change_feed.event_customer(ticket_events.TicketCreated(ticket_id="t").SerializeToString()) == ""
     with pytest.raises(ValueError):
         change_feed.event_customer(b"\x0a\xff")
+
+
+class _Msg:
+    """What the feed reads of a NATS message."""
+
+    def __init__(self, subj: str, data: bytes) -> None:
+        self.subject, self.data = subj, data
+
+
+async def test_the_feed_moves_identity_only_on_events_that_change_an_answer() -> None:
+    cache, backend = make_cache(), Backend()
+    feed = change_feed.ChangeFeed(cache, "nats://unused")
+    meta = common_pb2.EventMeta(event_id="e1", customer_id="c1")
+
+    async def read() -> None:
+        await cache.get("identity.list_contacts", "identity", ("c1",), ALL, backend)
+
+    try:
+        await read()
+        # identity's heartbeat (every second, no customer) and a sent email (one per email) change no answer.
+        beat = identity_events.SessionsHeartbeat(outbox_backlog_seconds=0.2).SerializeToString()
+        await feed._on_event(_Msg(session_events.HEARTBEAT, beat))
+        sent = identity_events.EmailSent(meta=meta, template="ticket_created", recipient="a@b.test")
+        await feed._on_event(_Msg(subject("identity", "email_sent"), sent.SerializeToString()))
+        await read()
+        assert backend.calls == 1
+        # A contact or the customer changed: the next read asks identity.
+        changed = identity_events.ContactsChanged(meta=meta, customer_id="c1", contact_id="k9")
+        await feed._on_event(_Msg(subject("identity", "contacts_changed"), changed.SerializeToString()))
+        await read()
+        assert backend.calls == 2
+        updated = identity_events.CustomerUpdated(meta=meta, customer_id="c1", display_name="Renamed")
+        await feed._on_event(_Msg(subject("identity", "customer_updated"), updated.SerializeToString()))
+        await read()
+        assert backend.calls == 3
+        # sessions_changed still moves the area (for every customer: it carries none in its meta).
+        signed_out = identity_events.SessionsChanged(meta=common_pb2.EventMeta(event_id="e2"), session_ids=["s1"])
+        await feed._on_event(_Msg(subject("identity", "sessions_changed"), signed_out.SerializeToString()))
+        await read()
+        assert backend.calls == 4
+    finally:
+        await feed.close()

@@ -13,12 +13,16 @@ from identity.customers import service as customers
 from identity.customers.models import Customer
 from identity.customers.protos import customer_to_proto
 from identity.customers.service import Details, PortalAccess
+from identity.events.publish import CONTACTS_CHANGED, CUSTOMER_DELETED
+from identity.portal_controls.support_window import set_support_window
 from identity.sessions.models import AUDIENCE_PORTAL
 from identity.sessions.service import SessionPolicy, resolve_session, sign_in
 from identity.users import service as users
 from identity.users.models import PortalUser
+from portal.identity.v1 import events_pb2
 from servicekit.db import Database
 from servicekit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from servicekit.outbox_tables import outbox
 from servicekit.permissions import NON_PORTAL_USER_GROUP, TICKETS_VIEW_ALL
 from servicekit.principal import KIND_PORTAL_USER, KIND_STAFF, Principal, visibility
 
@@ -165,6 +169,48 @@ async def test_contacts_are_listed_and_changed(db: Database) -> None:
         )  # fmt: skip
         with pytest.raises(PermissionDenied):
             await list_contacts(s, principal=linked, customer_id=c.id)
+
+
+async def _contact_events(db: Database) -> list[tuple[str, str, str]]:
+    """(meta.customer_id, customer_id, contact_id) of every ContactsChanged in the outbox, oldest first."""
+    async with db.unit_of_work() as s:
+        rows = (await s.scalars(sa.select(outbox.c.payload).where(outbox.c.subject == CONTACTS_CHANGED))).all()
+    events = [events_pb2.ContactsChanged.FromString(p) for p in rows]
+    return [(e.meta.customer_id, e.customer_id, e.contact_id) for e in events]
+
+
+async def test_every_contact_write_publishes_contacts_changed(db: Database) -> None:
+    """The gateways cache a customer's contact list (issue 16) and hear of a change only through ContactsChanged,
+    written in the change's own transaction: create, change, support window; a replay or a refusal writes none."""
+    c = await make(db, "office@acme.test", name="Acme")
+    async with db.unit_of_work() as s:
+        ann = await create_contact(s, principal=STAFF, customer_id=c.id, name="Ann", email="", idempotency_key="k-1")
+    async with db.unit_of_work() as s:
+        again = await create_contact(s, principal=STAFF, customer_id=c.id, name="Ann", email="", idempotency_key="k-1")
+    assert again.id == ann.id
+    assert await _contact_events(db) == [(c.id, c.id, ann.id)]
+    async with db.unit_of_work() as s:
+        await update_contact(s, principal=STAFF, contact_id=ann.id, name="Ann Lee", email="", phone="", title="")
+    async with db.unit_of_work() as s:
+        await set_support_window(s, principal=STAFF, contact_id=ann.id, start="2026-01-01", end="2026-12-31")
+    assert await _contact_events(db) == [(c.id, c.id, ann.id)] * 3
+    # Refused writes roll back with their event.
+    with pytest.raises(NotFound):
+        async with db.unit_of_work() as s:
+            await update_contact(s, principal=STAFF, contact_id="nope", name="X", email="", phone="", title="")
+    with pytest.raises(InvalidArgument):
+        async with db.unit_of_work() as s:
+            await update_contact(s, principal=STAFF, contact_id=ann.id, name=" ", email="", phone="", title="")
+    with pytest.raises(PermissionDenied):
+        async with db.unit_of_work() as s:
+            await create_contact(s, principal=Principal(kind=KIND_PORTAL_USER, subject_id="u"), customer_id=c.id,
+                                 name="Eve", email="")  # fmt: skip
+    assert len(await _contact_events(db)) == 3
+    # Contacts deleted with their customer: CustomerDeleted carries the customer, which moves the same caches.
+    async with db.unit_of_work() as s:
+        await customers.delete_customer(s, principal=STAFF, customer_id=c.id)
+        deleted = (await s.scalars(sa.select(outbox.c.payload).where(outbox.c.subject == CUSTOMER_DELETED))).all()
+    assert [events_pb2.CustomerDeleted.FromString(p).meta.customer_id for p in deleted] == [c.id]
 
 
 async def test_custom_fields_with_badges(db: Database) -> None:

@@ -36,6 +36,11 @@ DERIVED: dict[tuple[str, str], tuple[str, ...]] = {
     ("identity", "customer_deleted"): AREAS,
 }
 DERIVED_DELAYS = (0.3, 1.0)
+# Events that change no answer the cache holds, so they move no version: identity's email_sent.v1 (one per email
+# sent; the mailer's own bookkeeping, read by nobody). Every other identity event still moves the area, including
+# sessions_changed (sign-outs, group changes: cheap and safe). identity's once-a-second heartbeat never reaches this
+# feed: it is published on identity.sessions.heartbeat, outside portal.> (clients/session_events.py reads it).
+IGNORED: frozenset[tuple[str, str]] = frozenset({("identity", "email_sent")})
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:
@@ -168,7 +173,7 @@ class ChangeFeed:
     async def _on_event(self, msg) -> None:  # noqa: ANN001 - nats.aio.msg.Msg
         parts = msg.subject.split(".")
         area = parts[1] if len(parts) == 4 else ""
-        if area not in AREAS:
+        if area not in AREAS or (area, parts[2]) in IGNORED:
             return
         try:
             customer, contacts = event_scope(msg.data)

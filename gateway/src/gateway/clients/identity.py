@@ -1,4 +1,11 @@
-"""IdentityService: sign-in, sessions, the customer record."""
+"""IdentityService: sign-in, sessions, the customer record.
+
+Two reads portal pages make on a view are in the read cache (clients/read_cache.py, area "identity"):
+`list_contacts` (the new-ticket form's contact picker; a customer's contacts move with identity's ContactsChanged and
+CustomerDeleted) and `customer_name_and_warning` (the home's names of subsidiaries' invoices; a customer's record
+moves with CustomerUpdated and CustomerDeleted). `get_customer` is not cached: the principal cache (edge/sessions.py)
+calls it when it re-resolves a session after a CustomerUpdated it heard on its own subscription, and a read cache
+whose change feed had not yet heard the same event would hand it the old name for the session's whole life."""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from datetime import datetime
 import grpc
 
 from gateway.clients._call import Caller
+from gateway.clients.read_cache import cached
 from gateway.clients.schemas import (
     AuditEntry,
     Customer,
@@ -217,8 +225,10 @@ class IdentityClient:
         settings = getattr(resp.customer, "settings", None)
         return str(getattr(settings, "internal_ticket_warning", "") or "")
 
+    @cached("identity")
     async def customer_name_and_warning(self, token: str, customer_id: str) -> tuple[str, str]:
-        """Staff: the customer's display name and its internal ticket warning ('' when none), in one call."""
+        """The customer's display name and its internal ticket warning ('' when none, and always for a portal user,
+        who sees no settings but remote access), in one call."""
         resp = await self._call(self._stub.GetCustomer, identity_pb2.GetCustomerRequest(customer_id=customer_id), token)
         settings = getattr(resp.customer, "settings", None)
         return Customer.from_proto(resp.customer).display_name, str(
@@ -469,7 +479,10 @@ class IdentityClient:
     async def delete_customer(self, token: str, customer_id: str) -> None:
         await self._call(self._stub.DeleteCustomer, identity_pb2.DeleteCustomerRequest(customer_id=customer_id), token)
 
+    @cached("identity")
     async def list_contacts(self, token: str, customer_id: str) -> list[identity_pb2.Contact]:
+        """A customer's contacts (staff: whole; a View All portal user: its own customer's, ids and names). Cached
+        for portal users: the list and its messages are shared, read them only."""
         req = identity_pb2.ListContactsRequest(customer_id=customer_id)
         return list((await self._call(self._stub.ListContacts, req, token)).contacts)
 

@@ -126,9 +126,8 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
         page = await _list(request, session, f)
         cursor = ""
     base = f.params()
-    assets, sites, contacts = await asyncio.gather(
-        _asset_choices(request, session), _site_choices(request, session), _contact_choices(request, session)
-    )
+    # The list filters by asset and site; it has no contact filter (the contact picker is the new-ticket form's).
+    assets, sites = await asyncio.gather(_asset_choices(request, session), _site_choices(request, session))
     return pages.render(
         request,
         "tickets/list.html",

@@ -1,4 +1,5 @@
-"""Contacts of a customer. Functions never commit; the caller's unit of work does."""
+"""Contacts of a customer. Functions never commit; the caller's unit of work does. Every write publishes
+ContactsChanged in its transaction (the gateways cache contact lists, issue 16)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ async def create_contact(
     await idempotency.claim(s, scope=scope, key=key, resource_id=contact.id)
     s.add(contact)
     await s.flush()
+    await publish.contacts_changed(s, contact)
     return contact
 
 
@@ -90,5 +92,6 @@ async def update_contact(
     contact.phone = validation.text(phone, field="phone", max_length=40)
     contact.title = validation.text(title, field="title")
     await s.flush()
+    await publish.contacts_changed(s, contact)
     await publish.sessions_changed(s, "contact", customer_ids=[contact.customer_id])
     return contact

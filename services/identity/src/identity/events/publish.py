@@ -1,5 +1,5 @@
-"""What identity publishes: the outbox events of customers and sent emails. Imports models only, so any domain
-module may publish."""
+"""What identity publishes: the outbox events of customers, contacts and sent emails. Imports models only, so any
+domain module may publish."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from portal.identity.v1 import events_pb2
 from servicekit.events import add_event, subject
@@ -15,6 +16,7 @@ CUSTOMER_CREATED = subject("identity", "customer_created")
 CUSTOMER_UPDATED = subject("identity", "customer_updated")
 CUSTOMER_DELETED = subject("identity", "customer_deleted")
 EMAIL_SENT = subject("identity", "email_sent")
+CONTACTS_CHANGED = subject("identity", "contacts_changed")
 
 
 async def customer_created(s: AsyncSession, customer: Customer) -> None:
@@ -49,6 +51,17 @@ async def customer_updated(s: AsyncSession, customer: Customer) -> None:
 
 async def customer_deleted(s: AsyncSession, customer_id: str) -> None:
     await add_event(s, CUSTOMER_DELETED, events_pb2.CustomerDeleted(customer_id=customer_id), customer_id=customer_id)
+
+
+async def contacts_changed(s: AsyncSession, contact: Contact) -> None:
+    """After every write to a contact, in its transaction: the gateways' read caches answer a customer's contact list
+    from memory (issue 16) and learn of a change only through this event."""
+    await add_event(
+        s,
+        CONTACTS_CHANGED,
+        events_pb2.ContactsChanged(customer_id=contact.customer_id, contact_id=contact.id),
+        customer_id=contact.customer_id,
+    )
 
 
 async def email_sent(s: AsyncSession, *, template: str, recipient: str, cause_event_id: str, customer_id: str) -> None:

@@ -71,6 +71,7 @@ async def set_support_window(
     if first is not None and last is not None and first > last:
         raise InvalidArgument("the support end date is before its start date", field="support_end")
     contact.support_start, contact.support_end = first, last
+    await publish.contacts_changed(s, contact)
     # The contact's users' live sessions are refused, or shown the renewal notice, at once (issue 16).
     await publish.sessions_changed(s, "contact", customer_ids=[contact.customer_id])
     await record(
