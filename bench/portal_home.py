@@ -181,6 +181,13 @@ def memory(stack: Stack) -> dict[str, float]:
     }
 
 
+def cache_bytes(stack: Stack) -> dict[str, float]:
+    """The gateway's caches' approximate memory at the end (their bounds are settings: GATEWAY_*_CACHE_BYTES)."""
+    text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
+    found = re.findall(r"^portal_gateway_(read|page)_cache_bytes (\S+)$", text, re.M)
+    return {name: float(n) / 2**20 for name, n in found}
+
+
 def cache_lookups(stack: Stack, cache: str) -> dict[str, float]:
     """The gateway's lookups in its read or page cache by outcome over the whole run (warm-up and set-up included)."""
     text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
@@ -223,6 +230,7 @@ def main() -> int:
             portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections, args.profile)
             rss = memory(stack)
             caches = {name: cache_lookups(stack, name) for name in ("read", "page")}
+            held = cache_bytes(stack)
 
     print(f"\n{'':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in (baseline, portal):
@@ -242,6 +250,8 @@ def main() -> int:
         if caches[name]:
             cells = ", ".join(f"{k} {v:.0f}" for k, v in sorted(caches[name].items(), key=lambda kv: -kv[1]))
             print(f"gateway {name} cache lookups ({setting}=0 turns it off): {cells}")
+    if held:
+        print("gateway caches' memory: " + ", ".join(f"{name} {mb:.1f} MB" for name, mb in sorted(held.items())))
     print("\nCPU ms per request, by process (the machine has 2 cores; wrk's own share is not counted):")
     for r in (baseline, portal):
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
