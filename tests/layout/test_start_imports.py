@@ -1,0 +1,26 @@
+"""What a process loads when it starts (issue 16: each under 150 MB resident after the benchmark load). A library
+that only a rare path or another process needs costs memory for the process's whole life once imported, so the
+modules below are never loaded by importing a process's main module; each line says where they are loaded instead.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+NEVER_AT_START = {
+    # The gateway has no database: the outbox and inbox (servicekit.events) are the services'; it takes only event
+    # names from servicekit.subjects. SQLAlchemy with the kit's database layer was ~20 MB of it.
+    "gateway.main": ["sqlalchemy", "alembic"],
+}
+
+
+@pytest.mark.parametrize("main", sorted(NEVER_AT_START))
+def test_a_process_does_not_load_at_start_what_it_rarely_or_never_needs(main: str) -> None:
+    code = f"import json, sys, {main}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    loaded = set(json.loads(out))
+    assert [m for m in NEVER_AT_START[main] if m in loaded] == []
