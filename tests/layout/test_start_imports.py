@@ -15,6 +15,11 @@ NEVER_AT_START = {
     # The gateway has no database: the outbox and inbox (servicekit.events) are the services'; it takes only event
     # names from servicekit.subjects. SQLAlchemy with the kit's database layer was ~20 MB of it.
     "gateway.main": ["sqlalchemy", "alembic"],
+    # Web push is loaded on the first push (identity.push.sender).
+    "identity.main": ["pywebpush", "requests"],
+    # The Stripe SDK only with the Stripe processor, the sandbox (Starlette, uvicorn) only when billing serves it
+    # (billing.payments.wiring).
+    "billing.main": ["stripe", "requests", "starlette", "uvicorn", "billing.payments.sandbox"],
 }
 
 
