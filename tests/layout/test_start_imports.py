@@ -20,6 +20,9 @@ NEVER_AT_START = {
     # The Stripe SDK only with the Stripe processor, the sandbox (Starlette, uvicorn) only when billing serves it
     # (billing.payments.wiring).
     "billing.main": ["stripe", "requests", "starlette", "uvicorn", "billing.payments.sandbox"],
+    # Pillow on the first image that gets a thumbnail (servicekit.uploads.thumbnails).
+    "tickets.main": ["PIL"],
+    "assets.main": ["PIL"],
 }
 
 
