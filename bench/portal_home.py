@@ -183,10 +183,15 @@ def memory(stack: Stack) -> dict[str, float]:
 
 
 def read_cache_lookups(stack: Stack) -> dict[str, float]:
-    """The gateway's read-cache lookups by outcome over the whole run (warm-up and data set-up included)."""
+    """The gateway's read-cache lookups by outcome over the whole run (warm-up and data set-up included), and what it
+    holds after the load ("held entries", "held bytes": its own approximate measure, which its bound applies to)."""
     text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
     found = re.findall(r'^portal_gateway_read_cache_lookups_total\{outcome="([^"]+)"\} (\S+)$', text, re.M)
-    return {outcome: float(n) for outcome, n in found}
+    out = {outcome: float(n) for outcome, n in found}
+    for what in ("entries", "bytes"):
+        if m := re.search(rf"^portal_gateway_read_cache_{what} (\S+)$", text, re.M):
+            out[f"held {what}"] = float(m.group(1))
+    return out
 
 
 def main() -> int:
@@ -232,9 +237,15 @@ def main() -> int:
             print(f"  first problem: {example}")
     else:
         print("checked: the Lua script printed no checks (is wrk built with Lua?)")
+    held = {k: cache.pop(k) for k in ("held entries", "held bytes") if k in cache}
     if cache:
         cells = ", ".join(f"{k} {v:.0f}" for k, v in sorted(cache.items(), key=lambda kv: -kv[1]))
         print(f"gateway read cache lookups (GATEWAY_READ_CACHE_ENTRIES=0 turns it off): {cells}")
+    if held:
+        print(
+            f"gateway read cache after the load: {held.get('held entries', 0):.0f} answers, "
+            f"{held.get('held bytes', 0) / 2**20:.1f} MB by its own measure (GATEWAY_READ_CACHE_BYTES bounds it)"
+        )
     print("\nCPU ms per request, by process (the machine has 2 cores; wrk's own share is not counted):")
     for r in (baseline, portal):
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
