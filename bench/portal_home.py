@@ -7,8 +7,9 @@ The portal side is issue 16's workload (bench/workload.py): two customers, each 
 checked: the right user's signed-in page, and after a write the same session's next view already shows it.
 
 Prints requests/s, p50 and p99 for both, their ratio, the checks, the CPU time each process spent per request (which
-says where a page's cost goes, and how that compares with the baseline's), and every process's resident memory after
-the load. Load comes from wrk (Debian's package; scripts/ensure-wrk.sh installs it). Run: `make bench` or
+says where a page's cost goes, and how that compares with the baseline's), and every process's resident memory right
+after the stack started and after the load (the growth is what the data set-up and the load added). Load comes from
+wrk (Debian's package; scripts/ensure-wrk.sh installs it). Run: `make bench` or
 `uv run python bench/portal_home.py [--seconds 10] [--connections 64] [--page /tickets] [--small]`.
 """
 
@@ -221,6 +222,7 @@ def main() -> int:
     env = dict(e.split("=", 1) for e in args.env)
     with tempfile.TemporaryDirectory() as var:
         with Stack(StackConfig(var_dir=Path(var), free_ports=True, env=env)) as stack:
+            rss_started = memory(stack)
             seed_stack(stack)
             began = time.monotonic()
             sessions = asyncio.run(workload.build(stack, shape))
@@ -257,11 +259,13 @@ def main() -> int:
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
         cells = ", ".join(f"{n} {ms:.2f}" for n, ms in sorted(busy.items(), key=lambda kv: -kv[1]))
         print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
-    print(f"\nresident memory after the load (limit {MEMORY_LIMIT_MB} MB per service):")
+    print(f"\nresident memory, MB (limit {MEMORY_LIMIT_MB} MB per service after the load):")
+    print(f"  {'':12} {'started':>8} {'after the load':>15} {'growth':>7}")
     for name, mb in sorted(rss.items()):
         # Ours only: NATS, the mail catcher and the S3 server stand in for infrastructure an operator runs.
         flag = "" if name in ("nats", "mailcatcher", "s3") or mb < MEMORY_LIMIT_MB else "  OVER"
-        print(f"  {name:12} {mb:7.1f} MB{flag}")
+        start = rss_started.get(name, 0.0)
+        print(f"  {name:12} {start:8.1f} {mb:15.1f} {mb - start:+7.1f}{flag}")
     problems = sum(int(x) for x in portal.checks[2:5]) if portal.checks else 1
     return 0 if portal.errors == 0 and problems == 0 else 1
 

@@ -9,8 +9,8 @@ import yaml
 
 from portal_local.keys import ensure_keys
 from portal_local.stack import Stack
-from portal_local.topology import NODES, SERVICES, TOPOLOGY
-from tests.deploy.chart import CHART
+from portal_local.topology import ALLOCATOR_ENV, NODES, SERVICES, TOPOLOGY
+from tests.deploy.chart import CHART, WORKLOAD_KINDS, by_kind, load_values, objects_of, pod_spec, value_files
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,23 @@ def test_the_runner_gives_each_process_its_peers_from_the_table(tmp_path) -> Non
         assert peers == {f"{node.env_prefix}_{p.upper()}_ADDR" for p in node.calls}
         for p in node.calls:
             assert env[f"{node.env_prefix}_{p.upper()}_ADDR"] == stack.grpc_addr(p)
+
+
+def test_the_runner_gives_every_process_the_allocator_settings(tmp_path) -> None:
+    """The glibc malloc settings that keep each process under issue 16's memory bound (ALLOCATOR_ENV says why)."""
+    stack = Stack(var_dir=tmp_path, free_ports=True)
+    stack.keys = ensure_keys(stack.var_dir)
+    for node in TOPOLOGY:
+        env = stack.env_for(node.name)
+        assert {k: env.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV, node.name
+
+
+@pytest.mark.parametrize("values_file", value_files())
+def test_the_chart_gives_every_container_the_same_allocator_settings(values_file) -> None:
+    """Every Deployment of the chart, and every migration Job, runs with the runner's allocator settings."""
+    workloads = [o for o in objects_of(load_values(values_file)) if o["kind"] in WORKLOAD_KINDS]
+    assert {o["metadata"]["name"].removeprefix("portal-") for o in by_kind(workloads, "Deployment")} == set(NODES)
+    for obj in workloads:
+        for c in pod_spec(obj)["containers"]:
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            assert {k: env.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV, (obj["metadata"]["name"], c["name"])

@@ -32,6 +32,10 @@ DEFERRED = {
     ("libs/servicekit/src/servicekit/blobs.py", "servicekit.blobs_s3"),
     # The sandbox card processor is left out of the production image; billing loads it only to serve one itself.
     ("services/billing/src/billing/payments/wiring.py", "billing.payments.sandbox"),
+    # ... and its test card numbers, shown only while the sandbox is the processor.
+    ("services/billing/src/billing/grpc_api.py", "billing.payments.sandbox"),
+    # The Stripe SDK (and requests under it) is loaded only by a billing whose processor is Stripe.
+    ("services/billing/src/billing/payments/wiring.py", "billing.payments.stripe"),
     # With GATEWAY_WORKERS > 1, prometheus_client's multiprocess directory must be set before it is first imported,
     # and these modules import it (or the app that does).
     ("gateway/src/gateway/server.py", "servicekit"),

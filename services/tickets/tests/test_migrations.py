@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -72,3 +73,18 @@ async def test_downgrade_and_upgrade_again(db_url: str) -> None:
     await migrations.upgrade(MIGRATIONS, db_url)
     _, tables, _ = await inspect(db_url)
     assert "tickets" in tables
+
+
+async def test_a_starting_service_migrates_in_a_child_process(db_url: str) -> None:
+    """servicekit.app.serve applies the migrations in a child, so alembic never loads into the serving process."""
+    await migrations.upgrade_in_child(MIGRATIONS, db_url, service="tickets")
+    await migrations.upgrade_in_child(MIGRATIONS, db_url, service="tickets")  # a second start changes nothing
+    diffs, tables, _ = await inspect(db_url)
+    assert diffs == []
+    assert "tickets" in tables
+
+
+async def test_a_child_that_fails_to_migrate_fails_the_start(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tickets.db'}"
+    with pytest.raises(migrations.MigrationsFailed, match="exit code 1"):
+        await migrations.upgrade_in_child(tmp_path / "no-migrations-here", url, service="tickets")

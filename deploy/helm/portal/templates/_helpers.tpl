@@ -181,6 +181,11 @@ Call with (list $ $svc $services).
 {{- else -}}
 {{- $_ := set $env "OTEL_TRACES_EXPORTER" "none" -}}
 {{- end -}}
+{{- /* glibc malloc: a fixed mmap threshold, so that large transient blocks (identity's 19 MiB argon2 buffers) are
+unmapped when freed instead of staying in a thread's arena. Why, measured: ALLOCATOR_ENV in
+deploy/local/src/portal_local/topology.py (the runner sets the same; tests/deploy/test_topology.py holds the two
+alike). A service's env may override it. */ -}}
+{{- $_ := set $env "MALLOC_MMAP_THRESHOLD_" "4194304" -}}
 {{- range $k, $v := $svc.env -}}
 {{- $_ := set $env $k (toString $v) -}}
 {{- end -}}

@@ -34,7 +34,7 @@ from portal_local.nats import NatsServer
 from portal_local.ports import HOST, PortWant, check_ports_free, free_port
 from portal_local.procs import ManagedProcess, http_status, tail
 from portal_local.s3 import WeedS3
-from portal_local.topology import NODES, SERVICES
+from portal_local.topology import ALLOCATOR_ENV, NODES, SERVICES
 
 PROCESSES: tuple[str, ...] = ("nats", "s3", "mailcatcher", *SERVICES, "gateway")
 # The S3 key pair of `make run`'s own server: it listens on loopback only, and a fixed pair lets a developer point
@@ -312,6 +312,7 @@ class Stack:
         if node is None:  # NATS and the mail catcher take flags, not variables
             return env
         up = node.env_prefix
+        env.update(ALLOCATOR_ENV)
         # Peers from the topology the chart shares (portal_local.topology).
         env.update({f"{up}_{peer.upper()}_ADDR": self.grpc_addr(peer) for peer in node.calls})
         if node.principal_key == "verify":

@@ -44,3 +44,15 @@ TOPOLOGY: tuple[Node, ...] = (
 )
 
 NODES: dict[str, Node] = {n.name: n for n in TOPOLOGY}
+
+# glibc malloc settings every service process and the gateway get, from the runner (Stack.env_for) and from the
+# chart (portal.env in deploy/helm/portal/templates/_helpers.tpl); tests/deploy/test_topology.py holds the two to
+# this table (issue 16: each process under 150 MB resident after the benchmark load; docs/architecture.md).
+# MALLOC_MMAP_THRESHOLD_, fixed, turns off glibc's dynamic threshold. Dynamic, the first free of a large block
+# raises the threshold to that block's size (and the heap's trim threshold to twice it), so from then on blocks
+# that size come from the heap of the thread's arena and stay resident once freed: identity's two argon2 workers
+# each kept their 19 MiB hashing buffer for good (171 MB after the benchmark's sign-ins, 132 MB with this). Fixed
+# at 4 MiB, a block that large is mapped for the call and unmapped when freed; smaller ones come from the heap, whose
+# free top goes back to the system past glibc's default 128 KiB (a trim threshold no longer raised either).
+# (MALLOC_ARENA_MAX=2 was tried as well: no difference measured on any process, so it is not set.)
+ALLOCATOR_ENV: dict[str, str] = {"MALLOC_MMAP_THRESHOLD_": str(4 * 2**20)}

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from portal.assets.v1 import events_pb2 as assets_events
 from portal.billing.v1 import events_pb2 as billing_events
 from portal.tickets.v1 import events_pb2 as tickets_events
-from servicekit.events import subject
+from servicekit.subjects import subject
 
 _TICKETS = ("open_tickets", "recent_tickets", "charts", "open_invoices")
 _BILLING = ("account_overview", "open_invoices", "recent_payments", "estimates")

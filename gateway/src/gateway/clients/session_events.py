@@ -27,7 +27,7 @@ import time
 from typing import Protocol
 
 from portal.identity.v1 import events_pb2
-from servicekit.events import subject
+from servicekit.subjects import subject
 
 log = logging.getLogger(__name__)
 

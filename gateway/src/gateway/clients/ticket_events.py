@@ -11,7 +11,7 @@ import contextlib
 from collections import defaultdict
 
 from portal.tickets.v1 import events_pb2
-from servicekit.events import subject
+from servicekit.subjects import subject
 
 SUBJECT = subject("tickets", "ticket_commented")
 QUEUE_SIZE = 100

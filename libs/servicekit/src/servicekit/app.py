@@ -76,7 +76,7 @@ async def serve(
     if tracing:
         telemetry.instrument_engine(db.engine)
     await wait_for_database(db)
-    await migrations.upgrade(migrations_dir, settings.database_url)
+    await migrations.upgrade_in_child(migrations_dir, settings.database_url, service=name, log_level=settings.log_level)
 
     nc = await events.connect(settings.nats_url, name)
     await events.ensure_stream(nc)

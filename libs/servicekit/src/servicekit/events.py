@@ -32,6 +32,7 @@ from servicekit.db import Database, signal_after_commit
 from servicekit.errors import Unavailable
 from servicekit.metrics import KitMetrics
 from servicekit.outbox_tables import inbox, outbox
+from servicekit.subjects import subject as subject  # the services name subjects through this module
 from servicekit.telemetry import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,6 @@ DEAD_CONSUMER = "Portal-Dead-Consumer"
 DEAD_ERROR = "Portal-Dead-Error"
 DEAD_DELIVERIES = "Portal-Dead-Deliveries"
 DEAD_SUBJECT = "Portal-Dead-Subject"
-
-
-def subject(service: str, name: str) -> str:
-    """Event subjects follow portal.<service>.<event>.v1."""
-    return f"portal.{service}.{name}.v1"
 
 
 async def _on_error(exc: Exception) -> None:

@@ -3,6 +3,9 @@
 The image is read from a file, not from memory, and JPEGs are decoded at a reduced scale (`draft`), so a
 25 MB phone photo does not cost hundreds of megabytes of pixels. EXIF orientation is honoured: a photo taken
 upright on its side shows upright.
+
+Pillow is imported on the first image, not when a service starts: it is about 7 MB of memory that tickets and assets
+would otherwise hold from their start whether anyone uploads an image or not (issue 16).
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import io
 import logging
 import tempfile
 from typing import IO
-
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from servicekit.blobs import BlobStore
 
@@ -28,6 +29,8 @@ _SPOOL = 1024 * 1024
 
 def thumbnail_file(f: IO[bytes]) -> bytes | None:
     """The PNG preview of the image in `f`, or None when it cannot (or should not) be decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with Image.open(f) as img:
             if img.width * img.height > MAX_PIXELS:

@@ -9,18 +9,19 @@ import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 
-import uvicorn
-
 from billing.config import Settings
 from billing.payments.http_processor import SandboxProcessor
 from billing.payments.processor import PaymentProcessor
-from billing.payments.stripe import StripeProcessor
 
 
 def build_processor(settings: Settings) -> tuple[PaymentProcessor, list[Callable[[], Awaitable[None]]]]:
     """The processor, and the background task serving an embedded sandbox when one is needed."""
     timeout = settings.processor_timeout_seconds
     if settings.payment_processor == "stripe":
+        # Loaded only here: the Stripe SDK (and requests under it) is memory that billing with another processor
+        # would hold for nothing.
+        from billing.payments.stripe import StripeProcessor
+
         assert settings.stripe_api_key is not None
         secret = settings.stripe_webhook_secret
         processor = StripeProcessor(
@@ -49,6 +50,8 @@ async def serve_sandbox(sock: socket.socket, state_path: str) -> None:
             "this build has no sandbox processor: set BILLING_PAYMENT_PROCESSOR=stripe, or BILLING_SANDBOX_URL to a "
             "shared sandbox"
         ) from exc
+    import uvicorn  # only to serve the embedded sandbox
+
     state = SandboxState(state_path)
 
     class Server(uvicorn.Server):

@@ -19,7 +19,6 @@ from pathlib import Path
 import aiohttp
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
-from pywebpush import WebPushException, webpush_async
 from sqlalchemy import select
 
 from identity import metrics, outbound
@@ -118,6 +117,8 @@ class Pusher(outbound.Sender):
     async def _post(self, row: OutboundPush, sub: PushSubscription) -> int:
         """Send one push; the push service's status (201 when accepted)."""
         assert self._key is not None
+        from pywebpush import WebPushException, webpush_async  # see _send_one
+
         try:
             response = await webpush_async(
                 subscription_info={"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
@@ -137,6 +138,10 @@ class Pusher(outbound.Sender):
         return int(response.status)
 
     async def _send_one(self, row: OutboundPush, sub: PushSubscription | None) -> None:
+        # pywebpush (with requests and http_ece under it) is loaded on the first push, not at start: most identity
+        # processes have no subscribed browser to push to, and it is about 4 MB of memory (issue 16).
+        from pywebpush import WebPushException
+
         status: int | None = None
         error = ""
         if sub is not None:
