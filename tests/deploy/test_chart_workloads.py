@@ -286,7 +286,7 @@ def test_gateway_server_settings_are_the_gateways_own():
         "GATEWAY_WORKERS": "1",
         "GATEWAY_KEEP_ALIVE_SECONDS": "75",
         "GATEWAY_SESSION_CACHE_SECONDS": "300",
-        "GATEWAY_SESSION_CACHE_ENTRIES": "50000",
+        "GATEWAY_SESSION_CACHE_ENTRIES": "10000",
         "GATEWAY_PRINCIPAL_CACHE_SECONDS": "5",
     }
     assert {k: env.get(k) for k in wanted} == wanted
@@ -301,4 +301,4 @@ def test_gateway_server_settings_are_the_gateways_own():
         **fields,
     )
     assert (settings.loop, settings.workers, settings.keep_alive_seconds) == ("uvloop", 1, 75.0)
-    assert (settings.session_cache_seconds, settings.session_cache_entries) == (300.0, 50_000)
+    assert (settings.session_cache_seconds, settings.session_cache_entries) == (300.0, 10_000)

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # (sign-out, password, group, deactivation, ... drop it at once: edge/sessions.py, docs/architecture.md).
     session_cache_seconds: float = Field(300.0, ge=0)
     # The principal cache's bound (least recently used first out); about 2 KB each.
-    session_cache_entries: int = Field(50_000, ge=1)
+    session_cache_entries: int = Field(10_000, ge=1)
     # The short TTL: how long a resolved session is kept while the events are NOT heard (NATS lost or not yet
     # reached, messages dropped), which bounds how long a session revoked elsewhere keeps working then.
     principal_cache_seconds: float = Field(5.0, ge=0)
@@ -81,13 +81,13 @@ class Settings(BaseSettings):
     # this many answers and about this many bytes; an answer is never served older than read_cache_seconds even when
     # no event moved its version (a safety net for changes no event announces). 0 entries or 0 seconds: off.
     read_cache_entries: int = Field(5000, ge=0)
-    read_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    read_cache_bytes: int = Field(16 * 1024 * 1024, ge=0)
     read_cache_seconds: float = Field(30.0, ge=0)
     # The page cache (edge/page_cache.py): signed-in portal pages built from cached reads only, kept as sent while
     # nothing they were built from changed; bounded by pages and bytes. 0 turns it off (it is off too while the read
     # cache is).
     page_cache_entries: int = Field(2000, ge=0)
-    page_cache_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    page_cache_bytes: int = Field(8 * 1024 * 1024, ge=0)
     readiness_cache_seconds: float = Field(2.0, ge=0)
     # The HTTP server (server.py): uvloop or the standard asyncio loop; worker processes sharing the port (each
     # with its own channels, caches and event subscriptions, like replicas); how long an idle keep-alive

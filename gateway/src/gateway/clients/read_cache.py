@@ -153,7 +153,7 @@ class ReadCache:
         self,
         *,
         max_entries: int = 5000,
-        max_bytes: int = 32 * 1024 * 1024,
+        max_bytes: int = 16 * 1024 * 1024,
         ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),

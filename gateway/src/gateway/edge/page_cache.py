@@ -60,7 +60,7 @@ class _Page:
 
 
 class PageCache:
-    def __init__(self, *, max_entries: int = 2000, max_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, *, max_entries: int = 2000, max_bytes: int = 8 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0

@@ -90,7 +90,7 @@ class PrincipalCache:
         *,
         ttl_seconds: float = 300.0,
         short_ttl_seconds: float = 5.0,
-        max_entries: int = 50_000,
+        max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._identity = identity
