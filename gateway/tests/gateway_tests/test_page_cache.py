@@ -4,6 +4,7 @@ and when a stored page is sent again. tests/e2e/test_page_cache.py checks the sa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 
 import grpc
@@ -101,7 +102,9 @@ def session(permissions: frozenset[str] = frozenset({"tickets.view_all"})) -> Se
 
 
 def page(stamps: tuple, started_ms: int, filled: float, who: Session | None = None) -> _Page:
-    return _Page(who or session(), "controls", stamps, 7, filled, started_ms, None, 200, (), b"<p>page</p>")
+    return _Page(
+        who or session(), "controls", stamps, 7, filled, filled + 1000, started_ms, None, 200, (), b"<p>page</p>"
+    )
 
 
 def test_a_stored_page_is_sent_only_while_everything_it_was_built_from_is_unchanged(
@@ -120,7 +123,7 @@ def test_a_stored_page_is_sent_only_while_everything_it_was_built_from_is_unchan
     # This browser wrote after the page was begun (its portal_rv cookie): not sent.
     token = freshness._current.set(freshness._Request(last_write_ms=1_000_000))
     try:
-        assert pages.get(key, session(), "controls", now=101.0, day=7) is None
+        assert pages.get(key, session(), "controls", now=131.0, day=7) is None
     finally:
         freshness._current.reset(token)
     # Another area, or another customer, moving: still sent; the page's own area moving: not.
@@ -128,7 +131,7 @@ def test_a_stored_page_is_sent_only_while_everything_it_was_built_from_is_unchan
     cache.bump(("c9",), "tickets", reason="event")
     assert pages.get(key, session(), "controls", now=101.0, day=7) is not None
     cache.bump(("c1",), "tickets", reason="event")
-    assert pages.get(key, session(), "controls", now=101.0, day=7) is None
+    assert pages.get(key, session(), "controls", now=131.0, day=7) is None
 
 
 def test_the_cache_is_bounded_by_pages_and_bytes(cache: read_cache.ReadCache) -> None:
@@ -140,3 +143,20 @@ def test_the_cache_is_bounded_by_pages_and_bytes(cache: read_cache.ReadCache) ->
     for i in range(10):
         small.put((f"/{i}", b"", b"", b""), page((), 0, 0.0))
     assert small.bytes <= 5000 and len(small) < 10
+
+
+async def test_a_page_showing_announcements_ends_at_their_next_refresh_and_moves_with_a_new_list(
+    cache: read_cache.ReadCache,
+) -> None:
+    async def showing_fresh() -> None:
+        read_cache.note_page("announcements", until=150.0)
+
+    deps = await recorded(showing_fresh)
+    assert not deps.spoiled and deps.expires == 150.0
+    pages = PageCache(max_entries=10, max_bytes=1 << 20)
+    key = ("/", b"", b"portal_session=abc", b"")
+    pages.put(key, dataclasses.replace(page(tuple(deps.stamps.items()), started_ms=0, filled=130.0), expires=150.0))
+    assert pages.get(key, session(), "controls", now=149.0, day=7) is not None
+    assert pages.get(key, session(), "controls", now=150.0, day=7) is None  # the list may have been refreshed
+    cache.bump((), "announcements", reason="announcements")  # a refresh found a new list
+    assert pages.get(key, session(), "controls", now=131.0, day=7) is None

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 
 import grpc
 
+from gateway.clients import read_cache
 from gateway.clients.schemas import TicketStatus
 from gateway.clients.tickets import TicketsClient
 
 log = logging.getLogger(__name__)
 
 TTL = 10.0
+# The read cache's version that moves when the list kept here changes (pages showing labels note it: page cache).
+AREA = "ticket_statuses"
 BUILT_IN = (
     TicketStatus(name="New"),
     TicketStatus(name="In Progress"),
@@ -68,12 +71,19 @@ async def refresh(tickets: TicketsClient, token: str) -> Catalogue:
     """The list in force, asked of the tickets service at most once per TTL."""
     global _current, _fetched_at
     if time.monotonic() - _fetched_at < TTL:
+        # A page kept by the page cache with these labels ends when they are next asked for (or when they change).
+        read_cache.note_page(AREA, until=_fetched_at + TTL)
         return _current
     try:
-        _current = Catalogue(tuple(await tickets.ticket_statuses(token)))
+        fetched = Catalogue(tuple(await tickets.ticket_statuses(token)))
+        if fetched != _current:
+            read_cache.CACHE.bump((), AREA, reason="ticket_statuses")
+        _current = fetched
     except grpc.aio.AioRpcError as err:
         log.warning("ticket statuses unavailable, keeping the last list: %s", err.code().name)
+        read_cache.spoil_page()
     _fetched_at = time.monotonic()
+    read_cache.note_page(AREA, until=_fetched_at + TTL)
     return _current
 
 

@@ -118,12 +118,14 @@ class PageDeps:
     read it made, and whether anything else happened that a stored page could not repeat (`spoiled`): a read that is
     not cached, a read the cache bypassed, a backend error (a section saying "unavailable"), a write."""
 
-    __slots__ = ("stamps", "spoiled", "started_ms")
+    __slots__ = ("stamps", "spoiled", "started_ms", "expires")
 
     def __init__(self, started_ms: int) -> None:
         self.stamps: dict[tuple[str, tuple[str, ...], str], tuple] = {}
         self.spoiled = False
         self.started_ms = started_ms
+        # The monotonic time after which something the page shows may have changed unannounced (note_page).
+        self.expires = float("inf")
 
     def note(self, area: str, customers: tuple[str, ...], contact: str, stamp: tuple) -> None:
         # Two reads of one area with different stamps (a change arrived mid-page): keep the older; the page is then
@@ -139,6 +141,20 @@ def record_page() -> PageDeps:
     deps = PageDeps(int(time.time() * 1000))
     _page.set(deps)
     return deps
+
+
+def note_page(area: str, *, until: float) -> None:
+    """This request's page shows something kept outside the cache that moves `area`'s version for every customer when
+    it changes, and is looked at again only after `until` (monotonic) — the announcements, web/announcements.py: a
+    stored page is not sent after such a change, nor after `until` (only a page built then asks for a refresh)."""
+    deps = _page.get()
+    if deps is not None:
+        stamp = CACHE.current(area, ())
+        if stamp is None:
+            deps.spoiled = True
+        else:
+            deps.note(area, (), "", stamp)
+            deps.expires = min(deps.expires, until)
 
 
 def spoil_page() -> None:

@@ -15,7 +15,8 @@ A stored page is sent again when, for the same key (the session's cookie among t
   gateway replica makes (`gateway.changed`), and on a reconnection of the event subscription;
 - it was begun after this browser's last write (the `portal_rv` cookie, edge/freshness.py: read-your-writes across
   replicas);
-- it is younger than the read cache's safety TTL, and built the same UTC day.
+- it is younger than the read cache's safety TTL, and built the same UTC day;
+- it is not past what it noted as its end (the announcements' next refresh, web/announcements.py).
 
 So a page is exactly as fresh as the answers it is made of, and a hit costs no backend call and no rendering. Like
 the read cache it is bypassed for staff, while the event subscription is down, and when the read cache is off. It is
@@ -52,6 +53,7 @@ class _Page:
     stamps: tuple[tuple[tuple[str, tuple[str, ...], str], tuple], ...]  # ((area, customers, contact), stamp)
     day: int
     filled: float  # monotonic
+    expires: float  # monotonic: something it shows may change unannounced after this (PageDeps.expires)
     started_ms: int  # wall clock, against portal_rv
     route: Any
     status: int
@@ -87,6 +89,7 @@ class PageCache:
             and page.controls == controls
             and page.day == day
             and now - page.filled < cache.ttl
+            and now < page.expires
             and (not written or page.started_ms > written + read_cache.SKEW_MARGIN_MS)
             and all(cache.current(*dep) == stamp for dep, stamp in page.stamps)
         )
@@ -230,6 +233,7 @@ class PageCacheMiddleware:
                 stamps=tuple(deps.stamps.items()),
                 day=day,
                 filled=time.monotonic(),
+                expires=deps.expires,
                 started_ms=deps.started_ms,
                 route=scope.get("route"),
                 status=start[0],

@@ -19,11 +19,14 @@ from typing import Any
 import grpc
 import jinja2
 
+from gateway.clients import read_cache
 from gateway.clients.knowledge import Announcement, KnowledgeClient
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10.0
+# The read cache's version that moves when the list kept here changes; pages showing it note it (page cache).
+AREA = "announcements"
 # The refresh runs beside the page, never in front of it; it still must not linger.
 REFRESH_DEADLINE = 2.0
 
@@ -39,6 +42,11 @@ class AnnouncementCache:
 
     def showing(self, token: str, now: datetime | None = None) -> list[Announcement]:
         """What the portal shows now; schedules a refresh when the copy is stale (no waiting)."""
+        if self._stale():
+            # The list shown may be about to change: a page showing it is not kept (edge/page_cache.py).
+            read_cache.spoil_page()
+        else:
+            read_cache.note_page(AREA, until=self._fetched_at + self._refresh_seconds)
         if self._stale() and token and (self._task is None or self._task.done()):
             try:
                 loop = asyncio.get_running_loop()
@@ -61,7 +69,11 @@ class AnnouncementCache:
             if not self._stale():
                 return  # another visit refreshed it while this one waited
             try:
-                self._items = await self._client().current_announcements(token, deadline=REFRESH_DEADLINE)
+                items = await self._client().current_announcements(token, deadline=REFRESH_DEADLINE)
+                if items != self._items:
+                    # Pages kept with the old list (they noted this area) are not sent again.
+                    read_cache.CACHE.bump((), AREA, reason="announcements")
+                self._items = items
             except grpc.aio.AioRpcError as err:
                 # Keep what we had and try again after the same pause, not on every visit.
                 log.warning("announcements unavailable", extra={"code": err.code().name})
