@@ -3,6 +3,8 @@ routes."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Mount, WebSocketRoute
@@ -14,8 +16,11 @@ from tests.authz.harness import all_public, all_routes, all_staff_prefixes, all_
 from tests.authz.world import AuthzWorld
 
 
-def _app_routes() -> set[tuple[str, str, bool]]:
-    """(method, path, is a WebSocket) of every route of the gateway's app."""
+@functools.cache
+def _app_routes() -> frozenset[tuple[str, str, bool]]:
+    """(method, path, is a WebSocket) of every route of the gateway's app. Built once per process: the app is the
+    same every time, and the staff route lists ask for it once per route while they are collected (about 300
+    apps, each compiling its templates, were half of the whole suite's collection time)."""
     settings = Settings(
         identity_addr="127.0.0.1:1",
         tickets_addr="127.0.0.1:1",
@@ -39,7 +44,7 @@ def _app_routes() -> set[tuple[str, str, bool]]:
             found.update((m, prefix + route.path, socket) for m in methods if m != "HEAD")
 
     walk(create_app(settings).routes, "")
-    return found
+    return frozenset(found)
 
 
 def gateway_routes() -> set[tuple[str, str]]:

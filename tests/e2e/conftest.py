@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.billing_world import BillingBase
 from tests.e2e.helpers import ACME, api, api_sign_in
 
 # One session of the demo customer's login per stack, reused by the reset below (a sign-in hashes a password).
@@ -35,3 +36,15 @@ def acme_language_reset(request: pytest.FixtureRequest) -> Iterator[None]:
                 assert r.status_code == 200, r.text
         return
     raise AssertionError("the demo login could not be signed in to reset its language")
+
+
+@pytest.fixture(scope="package")
+def billing_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingBase]:
+    """NATS, identity and the sandbox processor under the billing clusters of test_billing_crash, _exactly_once,
+    _overpayment and _stripe, one after another: each module brings its own database, billing replicas (with its
+    own settings) and gateway. Started once instead of four times (about 5 s each)."""
+    base = BillingBase(tmp_path_factory.mktemp("billing-base")).start()
+    try:
+        yield base
+    finally:
+        base.stop()

@@ -35,7 +35,7 @@ STALL = 30  # seconds before a stalled charge lands: after billing's restart and
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, postgres) -> Iterator[BillingCluster]:  # noqa: ANN001
+def cluster(tmp_path_factory, postgres, billing_base) -> Iterator[BillingCluster]:  # noqa: ANN001
     running = BillingCluster(
         tmp_path_factory.mktemp("billing-crash"),
         postgres.new_database("billing_crash"),
@@ -46,6 +46,7 @@ def cluster(tmp_path_factory, postgres) -> Iterator[BillingCluster]:  # noqa: AN
             "BILLING_RECONCILE_INTERVAL_SECONDS": str(INTERVAL),
             "BILLING_RECONCILE_RECHECK_SECONDS": "300",
         },
+        base=billing_base,
     )
     running.start()
     try:

@@ -34,12 +34,13 @@ ROUTING = "110000000"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, postgres) -> Iterator[BillingCluster]:  # noqa: ANN001
+def cluster(tmp_path_factory, postgres, billing_base) -> Iterator[BillingCluster]:  # noqa: ANN001
     running = BillingCluster(
         tmp_path_factory.mktemp("billing-cluster"),
         postgres.new_database("billing_replicas"),
         replicas=2,
         billing_env={"BILLING_PROCESSOR_TIMEOUT_SECONDS": "2", "BILLING_LOG_LEVEL": "DEBUG"},
+        base=billing_base,
     )
     running.start()
     try:

@@ -33,7 +33,7 @@ SECRET = "whsec_portal_e2e"  # noqa: S105 - the test endpoint's signing secret
 
 
 @pytest.fixture(scope="module")
-def stripe_cluster(tmp_path_factory, postgres, localstripe: LocalStripe) -> Iterator[BillingCluster]:  # noqa: ANN001
+def stripe_cluster(tmp_path_factory, postgres, billing_base, localstripe: LocalStripe) -> Iterator[BillingCluster]:  # noqa: ANN001
     running = BillingCluster(
         tmp_path_factory.mktemp("billing-stripe"),
         postgres.new_database("billing_stripe"),
@@ -45,6 +45,7 @@ def stripe_cluster(tmp_path_factory, postgres, localstripe: LocalStripe) -> Iter
             "BILLING_STRIPE_CHECKOUT": "false",
             "BILLING_STRIPE_WEBHOOK_SECRET": SECRET,
         },
+        base=billing_base,
     )
     running.start()
     try:

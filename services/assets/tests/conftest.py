@@ -11,15 +11,15 @@ import pytest
 from assets.assets.models import Asset
 from assets.main import MIGRATIONS_DIR, NAME, wire
 from portal.assets.v1 import assets_pb2_grpc
+from portal_testkit.migrated import MigratedTemplates
 from portal_testkit.services import Keys, serve_wired
 from servicekit.db import Database
-from servicekit.migrations import upgrade
 from servicekit.principal import Principal
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(MIGRATIONS_DIR, db_url)
+async def db(db_url: str, migrated: MigratedTemplates) -> AsyncIterator[Database]:
+    await migrated.apply(MIGRATIONS_DIR, db_url)
     database = Database(db_url)
     yield database
     await database.dispose()

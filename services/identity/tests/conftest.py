@@ -23,10 +23,10 @@ from identity.sessions.tokens import PrincipalTokens
 from identity.users import hashing
 from identity.users.service import create_portal_user, create_staff_user
 from portal.identity.v1 import identity_pb2_grpc
+from portal_testkit.migrated import MigratedTemplates
 from portal_testkit.services import serve_wired
 from servicekit import app
 from servicekit.db import Database
-from servicekit.migrations import upgrade
 from servicekit.permissions import NON_PORTAL_USER_GROUP
 from servicekit.principal import KIND_STAFF, ROLE_ADMIN, ROLE_TECHNICIAN, Principal
 
@@ -55,8 +55,8 @@ def cheap_password_hashing() -> Iterator[None]:
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(MIGRATIONS_DIR, db_url)
+async def db(db_url: str, migrated: MigratedTemplates) -> AsyncIterator[Database]:
+    await migrated.apply(MIGRATIONS_DIR, db_url)
     database = Database(db_url)
     yield database
     await database.dispose()

@@ -25,6 +25,7 @@ from assets.main import wire as wire_assets
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.remote.v1 import agent_pb2, agent_pb2_grpc, remote_pb2_grpc
 from portal_local.ports import free_port
+from portal_testkit.migrated import MigratedTemplates
 from portal_testkit.services import Keys, Principals, serve_wired
 from remote.broker.signing import AUTH_PREFIX, COMMAND_PREFIX, private_pem
 from remote.config import Settings
@@ -36,7 +37,6 @@ from servicekit.db import Database
 from servicekit.grpc_client import open_channel
 from servicekit.grpc_server import GrpcServer, start_grpc_server
 from servicekit.metrics import kit_metrics
-from servicekit.migrations import upgrade
 from servicekit.principal import Principal
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -206,8 +206,8 @@ class TestAgent:
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(MIGRATIONS_DIR, db_url)
+async def db(db_url: str, migrated: MigratedTemplates) -> AsyncIterator[Database]:
+    await migrated.apply(MIGRATIONS_DIR, db_url)
     database = Database(db_url)
     yield database
     await database.dispose()
@@ -282,9 +282,9 @@ class Assets:
 
 
 @pytest_asyncio.fixture
-async def assets(keys: Keys, tmp_path: Path) -> AsyncIterator[Assets]:
+async def assets(keys: Keys, tmp_path: Path, migrated: MigratedTemplates) -> AsyncIterator[Assets]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'assets.db'}"
-    await upgrade(ASSETS_MIGRATIONS, url)
+    await migrated.apply(ASSETS_MIGRATIONS, url)
     database = Database(url)
     try:
         async with serve_wired(wire_assets, database, keys.verifier, name=ASSETS) as served:

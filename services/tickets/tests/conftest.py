@@ -20,8 +20,8 @@ from assets.main import NAME as ASSETS
 from assets.main import wire as wire_assets
 from portal.assets.v1 import assets_pb2, assets_pb2_grpc
 from portal.tickets.v1 import tickets_pb2_grpc
+from portal_testkit.migrated import MigratedTemplates
 from portal_testkit.services import Keys, Principals, serve_wired
-from servicekit import migrations
 from servicekit.db import Database
 from servicekit.grpc_server import GrpcServer
 from tickets.config import Settings
@@ -29,9 +29,9 @@ from tickets.main import MIGRATIONS, NAME, wire
 
 
 @pytest_asyncio.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
+async def db(db_url: str, migrated: MigratedTemplates) -> AsyncIterator[Database]:
     """A fresh database with the tickets migrations applied."""
-    await migrations.upgrade(MIGRATIONS, db_url)
+    await migrated.apply(MIGRATIONS, db_url)
     database = Database(db_url)
     yield database
     await database.dispose()
@@ -74,9 +74,9 @@ class Assets:
 
 
 @pytest_asyncio.fixture
-async def assets(keys: Keys, tmp_path: Path) -> AsyncIterator[Assets]:
+async def assets(keys: Keys, tmp_path: Path, migrated: MigratedTemplates) -> AsyncIterator[Assets]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'assets.db'}"
-    await migrations.upgrade(ASSETS_MIGRATIONS, url)
+    await migrated.apply(ASSETS_MIGRATIONS, url)
     database = Database(url)
     try:
         async with serve_wired(wire_assets, database, keys.verifier, name=ASSETS) as served:

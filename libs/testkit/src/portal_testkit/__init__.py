@@ -1,6 +1,6 @@
 """Test fixtures for the whole repository; loaded by pytest through the `pytest11` entry point.
 
-Fixtures: nats_server, postgres, new_database, db_url, smtp_catcher, stack_config, stack, browser, page.
+Fixtures: nats_server, postgres, new_database, db_url, migrated, smtp_catcher, stack_config, stack, browser, page.
 """
 
 from portal_local.ports import free_port

@@ -19,6 +19,7 @@ from portal_local.seed import seed_stack
 from portal_local.stack import Stack, StackConfig
 from portal_testkit.browser import launch_chromium
 from portal_testkit.localstripe import LocalStripe
+from portal_testkit.migrated import MigratedTemplates
 from portal_testkit.postgres import DIR_PREFIX, EmbeddedPostgres, reap_stale_servers
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def postgres() -> Iterator[EmbeddedPostgres]:
     # Not under pytest's basetemp: every pytest start resets /tmp/pytest-of-<user> to 0700, which would
     # lock the postgres system user out of its data dir while another pytest runs beside this one.
     reap_stale_servers()
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix=DIR_PREFIX)))
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix=DIR_PREFIX))).skip_disk_flushes()
     yield server
     server.stop()
 
@@ -80,13 +81,25 @@ def new_database(postgres: EmbeddedPostgres) -> Callable[[str], str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database's SQLAlchemy async URL; the test runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
     # Looked up lazily so a run that selects only the sqlite cases never starts PostgreSQL.
     pg: EmbeddedPostgres = request.getfixturevalue("postgres")
-    return pg.new_database(request.node.originalname)
+    url = pg.new_database(request.node.originalname)
+    yield url
+    # Dropped while its pages are still in memory: kept, the session's ~600 databases of ~9 MB each were written
+    # out to disk during the run and deleted at its end.
+    pg.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplates:
+    """`await migrated.apply(migrations_dir, db_url)`: the fresh database of `db_url` with a service's migrations
+    applied, copied from a database migrated once per session and engine (portal_testkit/migrated.py)."""
+    return MigratedTemplates(tmp_path_factory.mktemp("migrated"))
 
 
 @pytest.fixture
