@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from portal.identity.v1 import identity_pb2
+from portal_testkit.tls import TLS
 from tests.authz.harness import all_staff_prefixes
 from tests.authz.routes_staff_team import ADMIN, STAFF_ROLE_ROUTES, TECHNICIAN
 from tests.authz.test_coverage import gateway_routes
@@ -54,7 +55,7 @@ class StaffUsers:
 
     def client(self, session: str, *, page: bool) -> httpx.Client:
         headers = {"Cookie": f"staff_session={session}"} if page else {"Authorization": f"Bearer {session}"}
-        return httpx.Client(base_url=self.world.stack.gateway_url, headers=headers, timeout=DEADLINE)
+        return httpx.Client(base_url=self.world.stack.gateway_url, headers=headers, timeout=DEADLINE, verify=TLS)
 
     def member(self) -> str:
         """A fresh invited staff member for a route to act on."""

@@ -15,6 +15,7 @@ from portal.common.v1 import common_pb2
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal_local.seed import DEMO_CUSTOMERS
 from portal_local.stack import Stack
+from portal_testkit.tls import TLS
 from servicekit.permissions import CATALOGUE
 
 DEADLINE = 15.0
@@ -136,7 +137,9 @@ class AuthzWorld:
             headers["Cookie"] = f"portal_session={session_token}"
         elif session_token:
             headers["Authorization"] = f"Bearer {session_token}"
-        return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=DEADLINE, follow_redirects=False)
+        return httpx.Client(
+            base_url=self.stack.gateway_url, headers=headers, timeout=DEADLINE, follow_redirects=False, verify=TLS
+        )
 
     def staff_http(self) -> httpx.Client:
         """The gateway's staff JSON API as the stack's staff admin (bearer session token)."""

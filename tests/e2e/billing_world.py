@@ -29,6 +29,7 @@ from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal_local.ports import free_port
 from portal_local.procs import ManagedProcess, http_status
 from portal_local.stack import Stack, StackConfig, grpc_serving
+from portal_testkit.tls import TLS
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,7 @@ def _backend_status(gateway_url: str, backend: str) -> str | None:
     """A backend's health as the gateway's own channel sees it (its /readyz body), None while the gateway does
     not answer."""
     try:
-        resp = httpx.get(f"{gateway_url}/readyz", timeout=2, trust_env=False)
+        resp = httpx.get(f"{gateway_url}/readyz", timeout=2, trust_env=False, verify=TLS)
         return resp.json()["backends"].get(backend)
     except (httpx.HTTPError, ValueError, KeyError):
         return None

@@ -10,13 +10,14 @@ import httpx
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal_local.seed import DEMO_CUSTOMERS
 from portal_local.stack import Stack
+from portal_testkit.tls import TLS
 
 ACME, BLUE = DEMO_CUSTOMERS[0], DEMO_CUSTOMERS[1]
 
 
 def api(stack: Stack, token: str | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=15)
+    return httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=15, verify=TLS)
 
 
 def api_sign_in(stack: Stack, login: str, password: str) -> str:
@@ -41,7 +42,7 @@ def principal_token(stack: Stack, login: str, password: str) -> str:
 
 
 def mails(stack: Stack) -> list[dict]:
-    return httpx.get(f"{stack.mail_url}/api/messages", timeout=10).json()
+    return httpx.get(f"{stack.mail_url}/api/messages", timeout=10, verify=TLS).json()
 
 
 def wait_for_mails(stack: Stack, predicate, count: int = 1, limit: float = 60.0) -> list[dict]:

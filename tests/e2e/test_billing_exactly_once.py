@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from portal_testkit.tls import TLS
 from tests.e2e.billing_world import BillingCluster, invoice, staff_token
 
 PLANTED_CARD = "5555555555554444"
@@ -116,7 +117,7 @@ class Payer:
 
 
 async def _charges(c: BillingCluster) -> list[dict]:
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with httpx.AsyncClient(trust_env=False, verify=TLS) as http:
         return (await http.get(f"{c.sandbox_url}/v1/charges")).json()["data"]
 
 

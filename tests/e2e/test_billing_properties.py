@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from portal_testkit.tls import TLS
 from tests.e2e.billing_world import invoice, new_customer, staff_token
 from tests.e2e.helpers import api, api_sign_in
 
@@ -72,7 +73,7 @@ class World:
         return added.json()["profile"]["id"]
 
     def charges(self) -> int:
-        return len(httpx.get(f"{self.sandbox}/v1/charges", trust_env=False).json()["data"])
+        return len(httpx.get(f"{self.sandbox}/v1/charges", trust_env=False, verify=TLS).json()["data"])
 
     def balances(self) -> list[int]:
         return [

@@ -26,6 +26,7 @@ import httpx
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from portal_local.stack import Stack
+from portal_testkit.tls import TLS
 from servicekit import permissions as perm
 from tests.e2e.billing_world import staff_token as staff_principal_token
 from tests.e2e.helpers import api_sign_in
@@ -45,7 +46,7 @@ def _staff_session(url: str, stack: Stack) -> str:
 
 
 def _lookups(stack: Stack, replica: str, outcome: str) -> float:
-    text = httpx.get(stack.metrics_url(replica), timeout=5).text
+    text = httpx.get(stack.metrics_url(replica), timeout=5, verify=TLS).text
     m = re.search(rf'^portal_gateway_read_cache_lookups_total\{{outcome="{outcome}"\}} (\S+)$', text, re.M)
     return float(m.group(1)) if m else 0.0
 
@@ -75,7 +76,7 @@ class World:
         headers = {"Authorization": f"Bearer {self.token}"}
         if cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        return httpx.Client(base_url=base, headers=headers, timeout=15)
+        return httpx.Client(base_url=base, headers=headers, timeout=15, verify=TLS)
 
     def ids(self, base: str, path: str, **cookies: str) -> set[str]:
         with self.user(base, **cookies) as c:

@@ -26,6 +26,7 @@ import pytest
 from portal.identity.v1 import identity_pb2, identity_pb2_grpc
 from portal_local.procs import ManagedProcess
 from portal_local.stack import Stack
+from portal_testkit.tls import TLS
 from tests.e2e.helpers import api, api_sign_in
 
 # The second replica's fallback TTL (GATEWAY_PRINCIPAL_CACHE_SECONDS; 5 s by default), short to keep the test quick.
@@ -102,7 +103,7 @@ class Replica:
     process: ManagedProcess
 
     def metric(self, name: str, **labels: str) -> float:
-        text = httpx.get(self.metrics_url, timeout=5).text
+        text = httpx.get(self.metrics_url, timeout=5, verify=TLS).text
         want = ",".join(f'{k}="{v}"' for k, v in labels.items())
         pattern = re.compile(rf"^{re.escape(name)}(?:\{{{re.escape(want)}\}})? ([0-9.e+-]+)$", re.M)
         found = pattern.search(text)
@@ -148,7 +149,7 @@ def second(stack: Stack, relay: Relay) -> Iterator[Replica]:
 
 def _ready(replica: Replica) -> bool:
     with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(replica.url + "/healthz", timeout=1).status_code == 200
+        return httpx.get(replica.url + "/healthz", timeout=1, verify=TLS).status_code == 200
     return False
 
 
@@ -162,7 +163,7 @@ def _until(check: Callable[[], bool], limit: float, step: float = 0.02) -> float
 
 
 def _me(url: str, token: str) -> httpx.Response:
-    return httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    return httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10, verify=TLS)
 
 
 def _replicas(stack: Stack, second: Replica) -> list[str]:

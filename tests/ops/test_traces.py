@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 
 from portal_local.ports import HOST
+from portal_local.s3 import WeedS3
 from portal_local.seed import DEMO_CUSTOMERS, seed_stack
 from portal_local.stack import Stack, StackConfig
 
@@ -113,7 +114,7 @@ class OtlpReceiver:
 
 
 @pytest.fixture
-def traced_stack(tmp_path: Path) -> Iterator[tuple[Stack, OtlpReceiver]]:
+def traced_stack(tmp_path: Path, s3_server: WeedS3) -> Iterator[tuple[Stack, OtlpReceiver]]:
     """A stack of its own (not the session's `stack`) whose processes export their spans to a receiver here."""
     with OtlpReceiver() as receiver:
         env = {
@@ -122,7 +123,8 @@ def traced_stack(tmp_path: Path) -> Iterator[tuple[Stack, OtlpReceiver]]:
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
-        with Stack(StackConfig(var_dir=tmp_path / "var", free_ports=True, env=env)) as stack:
+        # The session's S3 server, as the session's stack uses it: one weed less to start and stop.
+        with Stack(StackConfig(var_dir=tmp_path / "var", free_ports=True, s3=s3_server, env=env)) as stack:
             seed_stack(stack)
             yield stack, receiver
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from portal_local.ports import free_port
+from portal_local.s3 import WeedS3
 from portal_local.seed import seed_stack
 from portal_local.stack import Stack, StackConfig
 from portal_local.topology import SERVICES
@@ -54,7 +55,9 @@ def own_postgres() -> Iterator[EmbeddedPostgres]:
 
 
 @pytest.fixture(scope="module")
-def fault_stack(tmp_path_factory: pytest.TempPathFactory, own_postgres: EmbeddedPostgres) -> Iterator[Stack]:
+def fault_stack(
+    tmp_path_factory: pytest.TempPathFactory, own_postgres: EmbeddedPostgres, s3_server: WeedS3
+) -> Iterator[Stack]:
     env = {f"{svc.upper()}_DATABASE_URL": own_postgres.new_database(svc) for svc in SERVICES}
     env.update(
         {
@@ -69,7 +72,8 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory, own_postgres: Embedded
             "GATEWAY_READ_CACHE_ENTRIES": "0",
         }
     )
-    config = StackConfig(var_dir=tmp_path_factory.mktemp("faults-var"), free_ports=True, env=env)
+    # The session's S3 server (no test here stops it), as the session's stack uses it: one weed less to start and stop.
+    config = StackConfig(var_dir=tmp_path_factory.mktemp("faults-var"), free_ports=True, s3=s3_server, env=env)
     with Stack(config) as stack:
         seed_stack(stack)
         yield stack

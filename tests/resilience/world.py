@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from portal_local.stack import Stack
+from portal_testkit.tls import TLS
 from servicekit import i18n
 from tests.e2e.billing_world import new_customer, staff_token
 
@@ -209,7 +210,7 @@ class Traffic:
         reconciler records it (charged) or voids it (never charged); a client checks it, and pays again if voided."""
         deadline = time.monotonic() + 60
         while payment["status"] == "pending" and time.monotonic() < deadline:
-            await asyncio.sleep(1)
+            await asyncio.sleep(0.25)  # the round waits on this answer: ask often, within the same bound
             try:
                 resp = await http.post(
                     f"/api/v1/payments/{payment['id']}/check", headers=_bearer(self.customer_session)
@@ -286,7 +287,7 @@ class Traffic:
         return httpx.get(f"{self.stack.mail_url}/api/messages", timeout=10, trust_env=False).json()
 
     def charges(self) -> list[dict]:
-        return httpx.get(f"{self.sandbox_url}/v1/charges", timeout=10, trust_env=False).json()["data"]
+        return httpx.get(f"{self.sandbox_url}/v1/charges", timeout=10, trust_env=False, verify=TLS).json()["data"]
 
     def _effects(self) -> dict[str, Counter]:
         rounds = [r for r in self.rounds if r.done]
@@ -369,7 +370,11 @@ def _bearer(token: str) -> dict[str, str]:
 def home_sections(stack: Stack, session: str) -> tuple[int, dict[str, bool]]:
     """The portal home's status and, per section heading id, whether it shows "unavailable"."""
     resp = httpx.get(
-        stack.gateway_url + "/", headers={"Cookie": f"portal_session={session}"}, timeout=15, trust_env=False
+        stack.gateway_url + "/",
+        headers={"Cookie": f"portal_session={session}"},
+        timeout=15,
+        trust_env=False,
+        verify=TLS,
     )
     out: dict[str, bool] = {}
     for part in resp.text.split("<section")[1:]:

@@ -74,7 +74,10 @@ async def test_serves_publishes_and_stops_on_sigterm(
             sys.executable, "-m", "tickets", env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        # Polled while the process starts: gRPC's default reconnect backoff (1 s, growing by 1.6) would find the
+        # server only at its next attempt, seconds after it listens.
+        backoff = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 200)]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}", options=backoff) as channel:
             await _wait_serving(channel, proc, log)
             user = principals.portal("cust-a", "contact-a", permissions={TICKETS_CREATE, TICKETS_VIEW_ALL})
             ticket = (
