@@ -134,7 +134,9 @@ def small_queue(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for proc in procs:
             proc.start()
         deadline = time.monotonic() + 60
-        while not (grpc_serving(f"127.0.0.1:{grpc_port}") and http_status(f"{gateway_url}/signin", 1.0) == 200):
+        # Ready means the gateway reaches identity (/readyz checks its backends): identity now migrates in a child
+        # process first, and a gateway whose first connection attempt came too early waits out gRPC's backoff.
+        while not (grpc_serving(f"127.0.0.1:{grpc_port}") and http_status(f"{gateway_url}/readyz", 1.0) == 200):
             assert all(p.running for p in procs) and time.monotonic() < deadline, [p.log_tail() for p in procs]
             time.sleep(0.2)
         yield SmallQueue(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{identity_metrics}/metrics", gateway_url)

@@ -6,6 +6,7 @@ dev group pulls it in. Otherwise the member breaks when installed alone, as the 
 from __future__ import annotations
 
 import ast
+import gc
 import re
 import sys
 import tomllib
@@ -32,13 +33,24 @@ def packages_of(member: Path) -> set[str]:
     return {p.name for p in (member / "src").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
 
 
+def _parse(path: Path) -> ast.Module:
+    """ast.parse with the garbage collector held off: in CPython 3.11, Python code run by a collection in the middle
+    of building the tree (an earlier test's asyncio task logging "exception was never retrieved" when collected)
+    makes ast.parse raise "SystemError: AST constructor recursion depth mismatch" (seen once in a whole-suite run)."""
+    gc.disable()
+    try:
+        return ast.parse(path.read_text(), str(path))
+    finally:
+        gc.enable()
+
+
 def imported(member: Path) -> dict[str, str]:
     """top-level module → the first file:line importing it, over the member's sources (tests excluded)."""
     found: dict[str, str] = {}
     for path in sorted((member / "src").rglob("*.py")):
         if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
             continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(_parse(path)):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
