@@ -8,9 +8,12 @@
 --   * a view must answer 200 with the session's own name and customer name on the page (the right, signed-in page);
 --   * a write (a new ticket through the JSON API, WRITE_PERCENT of the requests) must answer 201, and the same
 --     session's next request is a view of PATH that must already show the new ticket's subject (read-your-writes;
---     only for "/" and "/tickets", the pages that list open tickets newest first).
+--     only for "/" and "/tickets", the pages that list open tickets newest first). A view that lacks it but shows at
+--     least SHOWN tickets numbered after it is counted apart ("displaced"): other sessions' new tickets pushed it off
+--     the page's newest-first list before the view was built, which is right, not stale.
 -- Each thread alternates between two sessions, half the file apart, so both customers and both scopes are in play.
--- done() prints one line for bench/portal_home.py to read: "checked views=… writes=… wrong=… stale=… failed=…".
+-- done() prints one line for bench/portal_home.py to read: "checked views=… writes=… wrong=… stale=… failed=…
+-- displaced=…".
 
 local threads = {}
 local count = 0
@@ -34,15 +37,18 @@ function init(args)
   check_subject = (path == "/" or path == "/tickets")
   half = math.floor(#sessions / 2)
   n = 0
-  views, writes, wrong, stale, failed = 0, 0, 0, 0, 0
+  views, writes, wrong, stale, failed, displaced = 0, 0, 0, 0, 0, 0
   example = ""
   follow = nil
   current = nil
   math.randomseed(id * 7919)
 end
 
-local function view(s, subject)
-  current = { s = s, subject = subject }
+-- The fewest rows of open tickets newest first the checked pages show (the home 20, /tickets 25).
+local SHOWN = 20
+
+local function view(s, subject, number)
+  current = { s = s, subject = subject, number = number }
   return wrk.format("GET", path, { ["Cookie"] = "portal_session=" .. s.token })
 end
 
@@ -51,7 +57,7 @@ function request()
   if follow then
     local f = follow
     follow = nil
-    return view(f.s, f.subject)
+    return view(f.s, f.subject, f.number)
   end
   local s = sessions[((id - 1) + (n % 2) * half) % #sessions + 1]
   if math.random(100) <= write_percent then
@@ -82,11 +88,11 @@ function response(status, headers, body)
     writes = writes + 1
     if status == 201 then
       if check_subject then
-        follow = { s = c.s, subject = c.subject }
+        follow = { s = c.s, subject = c.subject, number = tonumber(body:match('"number"%s*:%s*(%d+)')) }
       end
     else
       failed = failed + 1
-      note("write answered " .. status)
+      note("write answered " .. status .. ": " .. body:sub(1, 160))
     end
     return
   end
@@ -98,22 +104,37 @@ function response(status, headers, body)
     wrong = wrong + 1
     note("a page without " .. c.s.name .. " of " .. c.s.customer)
   elseif c.subject and not body:find(c.subject, 1, true) then
-    stale = stale + 1
-    note("the next view after a write lacks " .. c.subject)
+    local newer, seen = 0, {}
+    for num in body:gmatch("#(%d+)") do
+      local k = tonumber(num)
+      if c.number and k > c.number and not seen[k] then
+        seen[k] = true
+        newer = newer + 1
+      end
+    end
+    if newer >= SHOWN then
+      displaced = displaced + 1
+    else
+      stale = stale + 1
+      note("the next view after a write lacks " .. c.subject .. " (" .. newer .. " newer tickets shown)")
+    end
   end
 end
 
 function done(summary, latency, requests)
-  local v, w, bad, old, fail, ex = 0, 0, 0, 0, 0, ""
+  local v, w, bad, old, fail, moved, ex = 0, 0, 0, 0, 0, 0, ""
   for _, t in ipairs(threads) do
     v = v + t:get("views")
     w = w + t:get("writes")
     bad = bad + t:get("wrong")
     old = old + t:get("stale")
     fail = fail + t:get("failed")
+    moved = moved + t:get("displaced")
     if ex == "" then
       ex = t:get("example")
     end
   end
-  io.write(string.format("checked views=%d writes=%d wrong=%d stale=%d failed=%d example=%s\n", v, w, bad, old, fail, ex))
+  io.write(string.format(
+    "checked views=%d writes=%d wrong=%d stale=%d failed=%d displaced=%d example=%s\n", v, w, bad, old, fail, moved, ex
+  ))
 end

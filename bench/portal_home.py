@@ -38,7 +38,9 @@ import profiles  # noqa: E402 - bench/ is not a package
 import workload  # noqa: E402
 
 MEMORY_LIMIT_MB = 150
-CHECKED = re.compile(r"checked views=(\d+) writes=(\d+) wrong=(\d+) stale=(\d+) failed=(\d+) example=(.*)")
+CHECKED = re.compile(
+    r"checked views=(\d+) writes=(\d+) wrong=(\d+) stale=(\d+) failed=(\d+) displaced=(\d+) example=(.*)"
+)
 
 
 @dataclass
@@ -49,7 +51,8 @@ class Result:
     p99_ms: float
     errors: int
     requests: int = 0
-    # From bench/mixed_load.lua: views, writes, wrong pages, stale pages, failed requests, and the first problem.
+    # From bench/mixed_load.lua: views, writes, wrong pages, stale pages, failed requests, views after a write whose
+    # ticket newer ones pushed off the list, and the first problem.
     checks: tuple = ()
     # CPU milliseconds per request of each process serving the load (user + system, children included).
     cpu_ms: dict[str, float] = field(default_factory=dict)
@@ -73,7 +76,8 @@ def measured(pids: dict[str, int], run) -> Result:  # noqa: ANN001 - run() -> Re
 
 
 def settle(pids: dict[str, int], limit: float = 600.0) -> float:
-    """Wait until the processes are idle (under 5 % of one core together for two seconds in a row): the data set-up
+    """Wait until the processes are idle (under 12 % of one core together for two seconds in a row; idle, the stack's
+    timers and polls take 5-8 %): the data set-up
     leaves work behind (thousands of notification emails in the outboxes, events still being consumed), and a
     measurement taken while it drains would charge that work to the page. Answers the seconds waited."""
     began = time.monotonic()
@@ -81,7 +85,7 @@ def settle(pids: dict[str, int], limit: float = 600.0) -> float:
     while quiet < 2 and time.monotonic() - began < limit:
         time.sleep(1)
         now = cpu_seconds(pids)
-        quiet = quiet + 1 if sum(now.values()) - sum(last.values()) < 0.05 else 0
+        quiet = quiet + 1 if sum(now.values()) - sum(last.values()) < 0.12 else 0
         last = now
     return time.monotonic() - began
 
@@ -240,9 +244,10 @@ def main() -> int:
     target = 1.2 if args.page == "/" else 1.5
     print(f"\nratio portal/baseline: {portal.rps / baseline.rps:.2f}x (issue 16's target >= {target}x, p99 <= 250 ms)")
     if portal.checks:
-        views, writes, wrong, stale, failed, example = portal.checks
+        views, writes, wrong, stale, failed, displaced, example = portal.checks
         print(
             f"checked: {views} views, {writes} writes; wrong page {wrong}, stale after a write {stale}, failed {failed}"
+            f" (and {displaced} views after a write pushed off the list by newer tickets, which is right)"
         )
         if example:
             print(f"  first problem: {example}")
