@@ -16,6 +16,7 @@ from portal.billing.v1 import events_pb2 as billing_events
 from portal.common.v1 import common_pb2
 from portal.identity.v1 import events_pb2 as identity_events
 from portal.tickets.v1 import events_pb2 as ticket_events
+from portal.tickets.v1 import tickets_pb2
 from servicekit.events import subject
 
 
@@ -168,8 +169,14 @@ async def test_local_write_bumps_and_announces() -> None:
     cache.wrote(MINE, "tickets")
     cache.wrote(STAFF, "billing")
     cache.wrote(ALL, "tickets")
-    # A "Mine" user's ticket write concerns its own contact; staff's and an "All" user's any contact.
+    # A "Mine" user's ticket write concerns its own contact; staff's and an "All" user's any contact...
     assert said == [(("c1",), "tickets", ("k3",)), ((), "billing", ()), (("c1", "c2"), "tickets", ())]
+    # ...unless the answer carries the ticket: then its contact, whoever wrote it (none: any contact).
+    said.clear()
+    cache.wrote(ALL, "tickets", tickets_pb2.CreateTicketResponse(ticket=tickets_pb2.Ticket(contact_id="k9")))
+    cache.wrote(ALL, "tickets", tickets_pb2.CreateTicketResponse(ticket=tickets_pb2.Ticket(contact_id="")))
+    cache.wrote(MINE, "billing", tickets_pb2.CreateTicketResponse(ticket=tickets_pb2.Ticket(contact_id="k9")))
+    assert said == [(("c1", "c2"), "tickets", ("k9",)), (("c1", "c2"), "tickets", ()), (("c1",), "billing", ())]
     await cache.get("t.list", "tickets", (), ALL, backend)
     assert backend.calls == 2
 

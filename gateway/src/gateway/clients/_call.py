@@ -72,7 +72,7 @@ class Caller:
             raise
         self._ok.inc()
         if is_write(method):
-            read_cache.CACHE.wrote(token, self.backend)
+            read_cache.CACHE.wrote(token, self.backend, response)
         else:
             read_cache.record_size(response)
         return response

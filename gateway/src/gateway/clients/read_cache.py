@@ -80,6 +80,20 @@ class Viewer:
 _NOBODY = Viewer(None, (), False)
 
 
+def _contacts_of_write(viewer: Viewer, area: str, answer: Any) -> tuple[str, ...]:  # noqa: ANN401
+    """The contacts whose "Mine" answers a portal user's write in `area` concerns (the event about it will name the
+    same): in a contact-scoped area, the contact of the ticket the answer carries (a new ticket is in its contact's
+    "Mine" only, whoever opened it), else the writer's own contact when its view there is "Mine" (it can only write
+    to its own contact's records); () — any contact — otherwise, and whenever unsure."""
+    if area not in _CONTACT_SCOPED:
+        return ()
+    ticket = getattr(answer, "ticket", None)
+    if ticket is not None:
+        contact = getattr(ticket, "contact_id", "")
+        return (contact,) if isinstance(contact, str) and contact else ()
+    return (viewer.contact,) if area in viewer.scoped else ()
+
+
 def _claims(token: str) -> dict[str, Any] | None:
     try:
         payload = token.split(".")[1]
@@ -249,16 +263,15 @@ class ReadCache:
                 self._contacts[(c, area, k)] = self._contacts.get((c, area, k), 0) + 1
         READ_CACHE_INVALIDATIONS.labels(area, reason).inc()
 
-    def wrote(self, token: str | None, area: str) -> None:
-        """A write this gateway made through `area`'s backend: bump here at once, tell the other replicas, and mark
-        the request so its answer sets the browser's portal_rv cookie."""
+    def wrote(self, token: str | None, area: str, answer: Any = None) -> None:  # noqa: ANN401 - any message
+        """A write this gateway made through `area`'s backend (`answer`: the backend's answer when it succeeded): bump
+        here at once, tell the other replicas, and mark the request so its answer sets the browser's portal_rv
+        cookie."""
         spoil_page()
         viewer = self.viewer(token) if token else _NOBODY
         # A portal user's write touches its own customers; a staff, service or anonymous one (a webhook) any customer.
         customers = viewer.customers if viewer.key is not None else ()
-        # A contact-scoped writer's write concerns its own contact's "Mine" answers (and every "All" one); the
-        # event about it names the contact anyway. Anyone else's write may concern any contact.
-        contacts = (viewer.contact,) if area in viewer.scoped else ()
+        contacts = _contacts_of_write(viewer, area, answer) if customers else ()
         self.bump(customers, area, reason="local_write", contacts=contacts)
         freshness.mark_write(self._wall_ms())
         if self.announce is not None:
