@@ -56,6 +56,8 @@ class Result:
     checks: tuple = ()
     # CPU milliseconds per request of each process serving the load (user + system, children included).
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    # {quantile: {route: (requests, the quantile's bucket bound in ms)}}, the gateway's own time per route.
+    routes: dict = field(default_factory=dict)
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -170,9 +172,13 @@ def measure_portal(
     profiler = (
         profiles.Profiler({n: pids[n] for n in PROFILED if n in pids}, profile_dir, seconds) if profile_dir else None
     )
+    timed = [name for name in ("gateway", "tickets") if name in pids]
+    before = {k: v for name in timed for k, v in route_buckets(stack, name).items()}
     result = measured(
         pids, lambda: wrk(f"portal {page} (128 sessions, 5 % writes)", url, seconds, connections, {}, script)
     )
+    after = {k: v for name in timed for k, v in route_buckets(stack, name).items()}
+    result.routes = {q: route_quantiles(before, after, q) for q in (0.5, 0.99)}
     if profiler is not None:
         profiles.print_summary(profiler.wait())
     return result
@@ -189,8 +195,35 @@ def memory(stack: Stack) -> dict[str, float]:
 def cache_bytes(stack: Stack) -> dict[str, float]:
     """The gateway's caches' approximate memory at the end (their bounds are settings: GATEWAY_*_CACHE_BYTES)."""
     text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
-    found = re.findall(r"^portal_gateway_(read|page)_cache_bytes (\S+)$", text, re.M)
+    found = re.findall(r"^portal_gateway_(read|page|section)_cache_bytes (\S+)$", text, re.M)
     return {name: float(n) / 2**20 for name, n in found}
+
+
+def route_buckets(stack: Stack, process: str = "gateway") -> dict[str, dict[float, float]]:
+    """A process's request-duration histogram (the gateway's per route, a service's per gRPC method): per route, the
+    cumulative count at each bucket's upper bound."""
+    text = httpx.get(stack.metrics_url(process), timeout=5).text
+    pattern = r"^portal_\w+_(?:http|grpc)_request_duration_seconds_bucket\{([^}]*)\} (\S+)$"
+    out: dict[str, dict[float, float]] = {}
+    for labels, n in re.findall(pattern, text, re.M):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        route = found.get("route") or found.get("method", "?")
+        out.setdefault(f"{process} {route}", {})[float(found["le"])] = float(n)
+    return out
+
+
+def route_quantiles(before: dict, after: dict, q: float) -> dict[str, tuple[float, float]]:
+    """Per route, (requests, the q-quantile's bucket bound in ms) over what the run added: the gateway's own time to
+    answer (the queue before it reads a request is not in it), which tells the page's tail from the writes'."""
+    out = {}
+    for route, buckets in after.items():
+        added = {le: n - before.get(route, {}).get(le, 0.0) for le, n in buckets.items()}
+        total = added.get(float("inf"), 0.0)
+        if total < 20:
+            continue
+        bound = next(le for le in sorted(added) if added[le] >= q * total)
+        out[route] = (total, bound * 1000)
+    return out
 
 
 def cache_lookups(stack: Stack, cache: str) -> dict[str, float]:
@@ -235,7 +268,7 @@ def main() -> int:
             print(f"data shape {shape} and {len(sessions)} sessions made in {time.monotonic() - began:.0f} s")
             portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections, args.profile)
             rss = memory(stack)
-            caches = {name: cache_lookups(stack, name) for name in ("read", "page")}
+            caches = {name: cache_lookups(stack, name) for name in ("read", "page", "section")}
             held = cache_bytes(stack)
 
     print(f"\n{'':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
@@ -253,7 +286,9 @@ def main() -> int:
             print(f"  first problem: {example}")
     else:
         print("checked: the Lua script printed no checks (is wrk built with Lua?)")
-    for name, setting in (("read", "GATEWAY_READ_CACHE_ENTRIES"), ("page", "GATEWAY_PAGE_CACHE_ENTRIES")):
+    settings = {"read": "GATEWAY_READ_CACHE_ENTRIES", "page": "GATEWAY_PAGE_CACHE_ENTRIES"}
+    settings["section"] = settings["page"]
+    for name, setting in settings.items():
         if caches[name]:
             cells = ", ".join(f"{k} {v:.0f}" for k, v in sorted(caches[name].items(), key=lambda kv: -kv[1]))
             print(f"gateway {name} cache lookups ({setting}=0 turns it off): {cells}")
@@ -264,6 +299,12 @@ def main() -> int:
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
         cells = ", ".join(f"{n} {ms:.2f}" for n, ms in sorted(busy.items(), key=lambda kv: -kv[1]))
         print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
+    if portal.routes:
+        print(
+            "\ntime to answer in the run, per gateway route and tickets gRPC method (bounds 5, 10, 25, 50, 100 ms...):"
+        )
+        for route, (n, p50) in sorted(portal.routes[0.5].items(), key=lambda kv: -kv[1][0]):
+            print(f"  {route:42} {n:6.0f} requests, p50 <= {p50:g} ms, p99 <= {portal.routes[0.99][route][1]:g} ms")
     print(f"\nresident memory, MB (limit {MEMORY_LIMIT_MB} MB per service after the load):")
     print(f"  {'':12} {'started':>8} {'after the load':>15} {'growth':>7}")
     for name, mb in sorted(rss.items()):

@@ -181,3 +181,69 @@ def test_a_mine_users_pages_stay_stored_while_another_contacts_tickets_change(st
     hers = f"Ann second {secrets.token_hex(3)}"
     _ticket_for(stack, w.customer_id, ann_contact, hers)
     _shows_within(w, "/tickets", hers, token=ann)
+
+
+def _sections(stack: Stack, replica: str, outcome: str) -> float:
+    text = httpx.get(stack.metrics_url(replica), timeout=5).text
+    m = re.search(rf'^portal_gateway_section_cache_lookups_total\{{outcome="{outcome}"\}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def _all_seeing_group(w: World) -> str:
+    """A group with every permission but the "View Mine" ones (then the contact does not matter to what is seen)."""
+    name = f"Sees all {secrets.token_hex(3)}"
+    everything = [p for p in perm.CATALOGUE if not p.endswith("_mine")]
+    r = w.staff.post("/api/v1/staff/permission-groups", json={"name": name, "permissions": everything})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def _user_with_contact(w: World, name: str, group: str) -> str:
+    """Another portal user of the world's customer, in `group`, with a contact called `name` (the header greets them
+    by it)."""
+    tag = secrets.token_hex(3)
+    r = w.staff.post(
+        f"/api/v1/staff/customers/{w.customer_id}/contacts", json={"name": name, "email": f"contact-{tag}@cache.test"}
+    )
+    assert r.status_code == 201, r.text
+    login, password = f"user-{tag}@same.test", f"pass-{secrets.token_hex(8)}"
+    r = w.staff.post(
+        f"/api/v1/staff/customers/{w.customer_id}/portal-users",
+        json={"contact_id": r.json()["id"], "email": login, "password": password, "group_name": group},
+    )
+    assert r.status_code == 201, r.text
+    return api_sign_in(w.stack, login, password)
+
+
+def test_the_homes_sections_are_shared_by_users_who_see_the_same_and_follow_every_change(stack: Stack) -> None:
+    """web/section_cache.py: a home section built for one user is sent to another user of the same customer and
+    group (not to a "Mine" user, nor to another customer's user); a ticket staff open reaches both within a second."""
+    w = World(stack)
+    other = World(stack)  # another customer, the same group
+    group = _all_seeing_group(w)
+    for world in (w, other):
+        r = w.staff.put(f"/api/v1/staff/portal-users/{world.user_id}/group", json={"group_name": group})
+        assert r.status_code == 200, r.text
+    cleo = _user_with_contact(w, f"Cleo {secrets.token_hex(3)}", group)
+    ann, ann_contact = _mine_user(w, "ann")
+    for who in (w.token, cleo, ann, other.token):
+        _page(w.g1, who, "/")  # a new customer's first pages (events of its set-up still arriving)
+    time.sleep(BOUND)
+    first = _page(w.g1, w.token, "/")
+    hits = _sections(stack, "gateway", "hit")
+    cleos = _page(w.g1, cleo, "/")
+    assert _sections(stack, "gateway", "hit") >= hits + 5, "Cleo's home was not made of the sections built for the user"
+    assert cleos.status_code == 200 and "Signed in as Cleo " in cleos.text and "Cleo " not in first.text
+
+    # Staff open a ticket for the customer: both users' homes show it on both replicas; the "Mine" user's and the
+    # other customer's do not.
+    subject = f"Shared section {secrets.token_hex(3)}"
+    _ticket_for(stack, w.customer_id, "", subject)
+    _shows_within(w, "/", subject)
+    _shows_within(w, "/", subject, token=cleo)
+    assert subject not in _page(w.g1, ann, "/").text and subject not in _page(w.g2, other.token, "/").text
+    # Ann's own ticket reaches her home (her sections are hers), not the other customer's.
+    hers = f"Ann own {secrets.token_hex(3)}"
+    _ticket_for(stack, w.customer_id, ann_contact, hers)
+    _shows_within(w, "/", hers, token=ann)
+    assert hers not in _page(w.g1, other.token, "/").text

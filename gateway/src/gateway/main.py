@@ -21,6 +21,7 @@ from gateway.edge.page_cache import PAGES
 from gateway.edge.sessions import PrincipalCache
 from gateway.edge.wiring import install_edge
 from gateway.web.render import Pages
+from gateway.web.section_cache import SECTIONS
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> FastAPI:
             ttl_seconds=settings.read_cache_seconds,
         )
         PAGES.configure(max_entries=settings.page_cache_entries, max_bytes=settings.page_cache_bytes)
+        # The home's sections: as many entries as pages, in half the pages' bytes (they are parts of pages).
+        SECTIONS.configure(max_entries=settings.page_cache_entries, max_bytes=settings.page_cache_bytes // 2)
         # Off (0 entries or 0 seconds): no subscription either, every read goes to its backend.
         feed = ChangeFeed(CACHE, settings.nats_url)
         if CACHE.enabled:

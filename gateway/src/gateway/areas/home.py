@@ -16,8 +16,9 @@ from typing import Any
 import grpc
 
 from gateway.areas.remote import AgentLine, agent_line
-from gateway.clients import Backends
+from gateway.clients import Backends, read_cache
 from gateway.clients.portal_controls import HomeLayout
+from gateway.clients.read_cache import PageDeps
 from gateway.clients.schemas import Invoice, Page
 from gateway.edge.sessions import Session
 from servicekit import permissions as perm
@@ -33,6 +34,28 @@ WIDGET_ROWS = 5
 LOCK_LOOKBACK = 20
 
 BILLING_KEYS = ("account_overview", "open_invoices", "recent_payments", "estimates")
+# Not a section: the notices above them (staff's pending remote access requests, payments still at the processor).
+NOTICES = "_notices"
+# The calls of load_home each part of the page is made from (what its HTML depends on, web/section_cache.py); a key
+# not listed is made from the session alone.
+SECTION_CALLS: dict[str, tuple[str, ...]] = {
+    "account_overview": ("billing", "options"),
+    "open_invoices": ("billing", "tickets", "paid", "names"),
+    "recent_payments": ("billing",),
+    "estimates": ("billing",),
+    "open_tickets": ("tickets",),
+    "attachments": ("attachments",),
+    "assets": ("assets",),
+    "script_runs": ("script_runs",),
+    "credentials": ("credentials",),
+    "charts": ("charts",),
+    "recent_tickets": ("recent_tickets",),
+    "recent_documents": ("recent_documents",),
+    "recent_faq": ("recent_faq",),
+    NOTICES: ("billing", "access_requests"),
+}
+# The sections whose rows show a ticket's status (labels from areas/ticket_statuses.py).
+TICKET_ROWS = frozenset({"open_tickets", "recent_tickets"})
 # Seed 004's widgets; the other keys are the modules of seed 000 (the console labels them so).
 WIDGETS = ("renewal_notice", "announcements", "shortcuts", "charts", "recent_tickets", "recent_documents", "recent_faq")
 
@@ -95,6 +118,8 @@ class HomeSections:
     payment_options: list[Any] | None = None
     # The keys to show, in order: enabled by staff and allowed by the group.
     order: tuple[str, ...] = ()
+    # What each call read, by call name (SECTION_CALLS), for the home's section cache (web/section_cache.py).
+    recorded: dict[str, PageDeps] = field(default_factory=dict)
 
 
 def _any(p, *names: str) -> bool:  # noqa: ANN001 - Principal
@@ -149,6 +174,13 @@ def ordered_keys(layout: HomeLayout | None, session: Session) -> tuple[str, ...]
     return tuple(k for k, enabled in items if enabled and k in allowed and allowed[k])
 
 
+async def _recorded(name: str, make: Callable[[], Awaitable[Any]], deps: dict[str, PageDeps]) -> Section | None:
+    """One call, in a task of its own, with what it read recorded apart (`HomeSections.recorded`)."""
+    with read_cache.recording() as recorded:
+        deps[name] = recorded
+        return await _section(name, make())
+
+
 async def _section(name: str, call: Awaitable[Any]) -> Section | None:
     try:
         page = await call
@@ -200,11 +232,14 @@ async def load_home(
     *,
     only: Iterable[str] | None = None,
 ) -> HomeSections:
-    """The home's sections in the layout's order; `only` limits the fetching to these keys (a live update)."""
+    """The home's sections in the layout's order; `only` limits the fetching to these keys (a live update; NOTICES
+    for the notices above the sections)."""
     order = ordered_keys(layout, session)
     wanted = set(order) if only is None else set(order) & set(only)
+    notices = only is None or NOTICES in only
     token = session.principal_token
-    billing_wanted = bool(wanted & set(BILLING_KEYS))
+    # Payments still at the processor are shown above the sections whenever billing's sections are on the home.
+    billing_wanted = bool(wanted & set(BILLING_KEYS)) or (notices and bool(set(order) & set(BILLING_KEYS)))
     tickets_wanted = "open_tickets" in wanted or ("open_invoices" in wanted and allowed_keys(session)["open_tickets"])
     calls: dict[str, tuple[bool, Callable[[], Awaitable[Any]]]] = {
         "tickets": (
@@ -217,7 +252,7 @@ async def load_home(
         "script_runs": ("script_runs" in wanted, lambda: backends.remote.list_script_runs(token, page_size=HOME_ROWS)),
         "attachments": ("attachments" in wanted, lambda: backends.documents.list(token, page_size=HOME_ROWS)),
         "access_requests": (
-            only is None and allowed_keys(session)["assets"],
+            notices and allowed_keys(session)["assets"],
             lambda: backends.remote.list_access_requests(token, status="pending", page_size=HOME_ROWS),
         ),
         "credentials": ("credentials" in wanted, lambda: backends.credentials.list(token, page_size=HOME_ROWS)),
@@ -240,7 +275,10 @@ async def load_home(
             lambda: _quiet(backends.billing.list_invoices(token, page_size=LOCK_LOOKBACK), None),
         ),
     }
-    results = await asyncio.gather(*(_section(name, make()) if on else _none() for name, (on, make) in calls.items()))
+    recorded: dict[str, PageDeps] = {}
+    results = await asyncio.gather(
+        *(_recorded(name, make, recorded) if on else _none() for name, (on, make) in calls.items())
+    )
     got = dict(zip(calls, results, strict=True))
 
     assets, agents = got["assets"], None
@@ -256,7 +294,8 @@ async def load_home(
     tickets = got["tickets"]
     invoices = _open_invoices(billing, session) if "open_invoices" in wanted else None
     locked = _locked(got["paid"], tickets)
-    names = await _customer_names(backends, session, invoices, locked)
+    with read_cache.recording() as recorded["names"]:
+        names = await _customer_names(backends, session, invoices, locked)
     options = got["options"]
     payment_options = (
         list(options.items[0].profiles) if options is not None and options.available and options.items[0] else None
@@ -279,6 +318,7 @@ async def load_home(
         customer_names=names,
         payment_options=payment_options,
         order=order,
+        recorded=recorded,
     )
 
 

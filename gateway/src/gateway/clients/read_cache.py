@@ -30,7 +30,8 @@ import functools
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -146,6 +147,18 @@ class PageDeps:
         # never served again, since the current stamp differs from it.
         self.stamps.setdefault((area, customers, contact), stamp)
 
+    def absorb(self, other: PageDeps) -> None:
+        """Add what `other` recorded (a part of this page, recorded apart: `recording`)."""
+        for dep, stamp in other.stamps.items():
+            self.stamps.setdefault(dep, stamp)
+        self.spoiled = self.spoiled or other.spoiled
+        self.expires = min(self.expires, other.expires)
+        self.started_ms = min(self.started_ms, other.started_ms)
+
+    def current(self) -> bool:
+        """Every stamp noted is still the current one (nothing this depends on has changed since)."""
+        return all(CACHE.current(*dep) == stamp for dep, stamp in self.stamps.items())
+
 
 _page: ContextVar[PageDeps | None] = ContextVar("page_deps", default=None)
 
@@ -155,6 +168,27 @@ def record_page() -> PageDeps:
     deps = PageDeps(int(time.time() * 1000))
     _page.set(deps)
     return deps
+
+
+@contextmanager
+def recording() -> Iterator[PageDeps]:
+    """Record what the code inside reads apart from the rest of the page (a section of the home, kept on its own:
+    web/section_cache.py), then add it to the page's own record. Inside a task of its own (asyncio.gather), only that
+    task's reads are recorded."""
+    parent = _page.get()
+    deps = PageDeps(int(time.time() * 1000))
+    token = _page.set(deps)
+    try:
+        yield deps
+    finally:
+        _page.reset(token)
+        if parent is not None:
+            parent.absorb(deps)
+
+
+def page_deps() -> PageDeps | None:
+    """What the current page view has recorded so far (None outside one)."""
+    return _page.get()
 
 
 def note_page(area: str, *, until: float) -> None:

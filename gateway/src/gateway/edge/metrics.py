@@ -79,6 +79,14 @@ PAGE_CACHE_LOOKUPS = Counter(
     ["outcome"],
 )
 PAGE_CACHE_BYTES = Gauge("portal_gateway_page_cache_bytes", "Approximate memory of the pages in the page cache")
+SECTION_CACHE_LOOKUPS = Counter(
+    "portal_gateway_section_cache_lookups",
+    "The home's sections looked up in the section cache (web/section_cache.py): hit, miss (none kept) or stale",
+    ["outcome"],
+)
+SECTION_CACHE_BYTES = Gauge(
+    "portal_gateway_section_cache_bytes", "Approximate memory of the home's sections in the section cache"
+)
 # The session cache (edge/sessions.py, issue 16).
 SESSION_CACHE_LOOKUPS = Counter(
     "portal_gateway_session_cache_lookups",

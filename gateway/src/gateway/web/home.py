@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import nullcontext
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from gateway.areas import ticket_statuses
-from gateway.areas.home import KEYS, HomeSections, load_home, ordered_keys
+from gateway.areas.home import KEYS, NOTICES, SECTION_CALLS, TICKET_ROWS, HomeSections, load_home, ordered_keys
+from gateway.clients import read_cache
 from gateway.clients.home_events import HomeFeed
 from gateway.clients.portal_controls import HomeLayout
 from gateway.edge.portal_controls import request_controls
@@ -24,6 +27,8 @@ from gateway.edge.sessions import Session
 from gateway.web import charts_svg, sse
 from gateway.web.deps import PortalPage, backends, pages
 from gateway.web.i18n import Translator
+from gateway.web.render import Pages
+from gateway.web.section_cache import CSRF_PLACEHOLDER, SECTIONS, with_token
 from gateway.web.tickets import hours_text, priority_label
 from gateway.web.views import billing as billing_rows
 from gateway.web.views.billing import brand_name
@@ -110,19 +115,97 @@ def _context(request: Request, session: Session, s: HomeSections) -> dict:
 
 @router.get("/", name="home")
 async def home(request: Request, session: PortalPage) -> Response:
+    renderer = pages(request)
+    t = renderer.translator(request)
     # Ticket rows show status labels; the list is asked for at most every few seconds (areas/ticket_statuses.py).
-    await ticket_statuses.refresh(backends(request).tickets, session.principal_token)
-    s = await load_home(backends(request), session, layout_of(request))
-    return pages(request).render(
+    with read_cache.recording() as labels:
+        await ticket_statuses.refresh(backends(request).tickets, session.principal_token)
+    layout = layout_of(request)
+    # Each section as kept by the section cache while nothing it was made from changed; the others fetched and
+    # rendered (and kept for this user and everyone who sees the same).
+    shared = SECTIONS.shared_key(session, t.lang)
+    html = _kept(shared, layout, session)
+    if shared is not None and _to_build(html, layout, session) and (running := SECTIONS.in_flight(shared)):
+        # Another view of someone who sees the same is building sections now (after a change, all of them would):
+        # wait for it and take what it kept, still under the cache's rules; build only what is still missing.
+        await running
+        html = _kept(shared, layout, session)
+    with SECTIONS.building(shared) if shared is not None and _to_build(html, layout, session) else nullcontext():
+        return await _home_page(request, session, renderer, layout, shared, html, labels)
+
+
+async def _home_page(  # noqa: PLR0913 - the parts home() gathered
+    request: Request,
+    session: Session,
+    renderer: Pages,
+    layout: HomeLayout | None,
+    shared: tuple | None,
+    html: dict[str, Markup],
+    labels: read_cache.PageDeps,
+) -> Response:
+    s = await load_home(backends(request), session, layout, only=None if not html else _missing(html, layout, session))
+    ctx = renderer.context(
         request,
-        "home/index.html",
         {
             **_context(request, session, s),
-            "can_create": session.principal.has(perm.TICKETS_CREATE),
             "remote_requests": len(r.items) if (r := s.access_requests) and r.available else 0,
         },
         session=session,
     )
+    if shared is not None:
+        ctx["csrf_token"] = CSRF_PLACEHOLDER
+    for key in (NOTICES, *s.order):
+        if key in html:
+            continue
+        with read_cache.recording() as drawn:
+            text = renderer.fragment(
+                "home/_notices.html" if key == NOTICES else "home/_fragments.html", {**ctx, "order": (key,)}
+            )
+        if shared is None:
+            html[key] = Markup(text)  # noqa: S704 - rendered by Jinja
+            continue
+        html[key] = with_token(text, session)
+        if key in SECTION_CALLS:
+            made_from = [drawn, *(s.recorded[c] for c in SECTION_CALLS[key] if c in s.recorded)]
+            # The ticket rows' status labels: only the ticket sections end with their refresh (every 10 s).
+            made_from += [labels] if key in TICKET_ROWS else []
+            SECTIONS.put(shared, key, text, _joined(made_from))
+    return renderer.render(
+        request,
+        "home/index.html",
+        {
+            "order": s.order,
+            "notices": html[NOTICES],
+            "sections_html": html,
+            "can_create": session.principal.has(perm.TICKETS_CREATE),
+        },
+        session=session,
+    )
+
+
+def _kept(shared: tuple | None, layout: HomeLayout | None, session: Session) -> dict[str, Markup]:
+    """The sections of this user's home the section cache may send again, by key."""
+    if shared is None:
+        return {}
+    found = ((key, SECTIONS.get(shared, key, session)) for key in (NOTICES, *ordered_keys(layout, session)))
+    return {key: html for key, html in found if html is not None}
+
+
+def _missing(kept: dict[str, Markup], layout: HomeLayout | None, session: Session) -> list[str]:
+    return [k for k in (NOTICES, *ordered_keys(layout, session)) if k not in kept]
+
+
+def _to_build(kept: dict[str, Markup], layout: HomeLayout | None, session: Session) -> bool:
+    """Whether a section the cache keeps is missing (the others are rendered on every view anyway)."""
+    return any(k in SECTION_CALLS for k in _missing(kept, layout, session))
+
+
+def _joined(parts: list[read_cache.PageDeps]) -> read_cache.PageDeps:
+    """One record of everything `parts` recorded (what one section was made from)."""
+    out = read_cache.PageDeps(min(p.started_ms for p in parts))
+    for p in parts:
+        out.absorb(p)
+    return out
 
 
 @router.get("/home/sections")

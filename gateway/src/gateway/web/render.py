@@ -75,6 +75,22 @@ class Pages:
         status_code: int = 200,
         inline_styles: bool = False,
     ) -> HTMLResponse:
+        ctx = self.context(request, context, session=session, csrf_token=csrf_token)
+        # Feature templates (e.g. "account/...") compile on first use; Jinja keeps them compiled afterwards.
+        template = self._templates.get(name) or self._env.get_template(name)
+        html = template.render(ctx)
+        headers = {"Vary": "Cookie, Accept-Language"}
+        style, img = origin(ctx["custom_css_url"]), origin(ctx["logo_url"])
+        if style or img or inline_styles:
+            headers["Content-Security-Policy"] = page_csp(
+                style_origin=style, img_origin=img, inline_styles=inline_styles
+            )
+        return HTMLResponse(html, status_code=status_code, headers=headers)
+
+    def context(
+        self, request: Request, context: dict[str, Any] | None = None, *, session: Session | None, csrf_token: str = ""
+    ) -> dict[str, Any]:
+        """What every template may read (the page's header, language, session), then `context`."""
         t = self.translator(request)
         controls = request_controls(request)
         ctx = {
@@ -94,16 +110,11 @@ class Pages:
         }
         if context:
             ctx.update(context)
-        # Feature templates (e.g. "account/...") compile on first use; Jinja keeps them compiled afterwards.
-        template = self._templates.get(name) or self._env.get_template(name)
-        html = template.render(ctx)
-        headers = {"Vary": "Cookie, Accept-Language"}
-        style, img = origin(ctx["custom_css_url"]), origin(ctx["logo_url"])
-        if style or img or inline_styles:
-            headers["Content-Security-Policy"] = page_csp(
-                style_origin=style, img_origin=img, inline_styles=inline_styles
-            )
-        return HTMLResponse(html, status_code=status_code, headers=headers)
+        return ctx
+
+    def fragment(self, name: str, ctx: dict[str, Any]) -> str:
+        """A template rendered with a whole context (`context`), as text: a part of a page the caller assembles."""
+        return (self._templates.get(name) or self._env.get_template(name)).render(ctx)
 
     def error(
         self, request: Request, kind: Kind, *, slug: str | None = None, session: Session | None = None
