@@ -187,7 +187,8 @@ def _kept(shared: tuple | None, layout: HomeLayout | None, session: Session) -> 
     """The sections of this user's home the section cache may send again, by key."""
     if shared is None:
         return {}
-    found = ((key, SECTIONS.get(shared, key, session)) for key in (NOTICES, *ordered_keys(layout, session)))
+    keys = (key for key in (NOTICES, *ordered_keys(layout, session)) if key in SECTION_CALLS)
+    found = ((key, SECTIONS.get(shared, key, session)) for key in keys)
     return {key: html for key, html in found if html is not None}
 
 
