@@ -216,8 +216,9 @@ def _user_with_contact(w: World, name: str, group: str) -> str:
 
 
 def test_the_homes_sections_are_shared_by_users_who_see_the_same_and_follow_every_change(stack: Stack) -> None:
-    """web/section_cache.py: a home section built for one user is sent to another user of the same customer and
-    group (not to a "Mine" user, nor to another customer's user); a ticket staff open reaches both within a second."""
+    """web/section_cache.py: a home section (and the ticket list) built for one user is sent to another user of the
+    same customer and group (not to a "Mine" user, nor to another customer's user); a ticket staff open reaches both
+    within a second."""
     w = World(stack)
     other = World(stack)  # another customer, the same group
     group = _all_seeing_group(w)
@@ -228,20 +229,39 @@ def test_the_homes_sections_are_shared_by_users_who_see_the_same_and_follow_ever
     ann, ann_contact = _mine_user(w, "ann")
     for who in (w.token, cleo, ann, other.token):
         _page(w.g1, who, "/")  # a new customer's first pages (events of its set-up still arriving)
-    time.sleep(BOUND)
-    first = _page(w.g1, w.token, "/")
-    hits = _sections(stack, "gateway", "hit")
-    cleos = _page(w.g1, cleo, "/")
-    assert _sections(stack, "gateway", "hit") >= hits + 5, "Cleo's home was not made of the sections built for the user"
+    # The user's home, then Cleo's (a query the home ignores makes each view a page-cache miss): Cleo's is made of
+    # the user's sections, unless an event of the set-up arrived in between (then the next try).
+    for attempt in range(10):
+        first = _page(w.g1, w.token, f"/?try={attempt}")
+        hits = _sections(stack, "gateway", "hit")
+        cleos = _page(w.g1, cleo, f"/?try={attempt}")
+        if _sections(stack, "gateway", "hit") >= hits + 5:
+            break
+        time.sleep(BOUND)
+    else:
+        raise AssertionError("Cleo's home was never made of the sections built for the user")
     assert cleos.status_code == 200 and "Signed in as Cleo " in cleos.text and "Cleo " not in first.text
 
-    # Staff open a ticket for the customer: both users' homes show it on both replicas; the "Mine" user's and the
-    # other customer's do not.
+    # The ticket list is shared the same way (section_cache.shared_page).
+    for attempt in range(10):
+        _page(w.g1, w.token, f"/tickets?try={attempt}")
+        hits = _sections(stack, "gateway", "hit")
+        cleos = _page(w.g1, cleo, f"/tickets?try={attempt}")
+        if _sections(stack, "gateway", "hit") >= hits + 1:
+            break
+        time.sleep(BOUND)
+    else:
+        raise AssertionError("Cleo's ticket list was never the one built for the user")
+    assert cleos.status_code == 200 and "Signed in as Cleo " in cleos.text
+
+    # Staff open a ticket for the customer: both users' homes and lists show it on both replicas; the "Mine" user's
+    # and the other customer's do not.
     subject = f"Shared section {secrets.token_hex(3)}"
     _ticket_for(stack, w.customer_id, "", subject)
-    _shows_within(w, "/", subject)
-    _shows_within(w, "/", subject, token=cleo)
-    assert subject not in _page(w.g1, ann, "/").text and subject not in _page(w.g2, other.token, "/").text
+    for path in ("/", "/tickets"):
+        _shows_within(w, path, subject)
+        _shows_within(w, path, subject, token=cleo)
+        assert subject not in _page(w.g1, ann, path).text and subject not in _page(w.g2, other.token, path).text
     # Ann's own ticket reaches her home (her sections are hers), not the other customer's.
     hers = f"Ann own {secrets.token_hex(3)}"
     _ticket_for(stack, w.customer_id, ann_contact, hers)

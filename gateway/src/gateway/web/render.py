@@ -112,6 +112,13 @@ class Pages:
             ctx.update(context)
         return ctx
 
+    def blocks(self, name: str, ctx: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+        """Blocks of a page template rendered with a whole context (`context`), as text; "" for a block it leaves
+        to base.html."""
+        template = self._templates.get(name) or self._env.get_template(name)
+        context = template.new_context(ctx)
+        return ["".join(template.blocks[b](context)) if b in template.blocks else "" for b in names]
+
     def fragment(self, name: str, ctx: dict[str, Any]) -> str:
         """A template rendered with a whole context (`context`), as text: a part of a page the caller assembles."""
         return (self._templates.get(name) or self._env.get_template(name)).render(ctx)

@@ -17,6 +17,10 @@ placeholder and put in when the page is assembled.
 After a change, every user who sees the same finds the same sections stale at once: one view builds them while
 the others wait for it (at most BUILD_WAIT) and then take what it kept, under the same rules.
 
+A list page is kept the same way (`shared_page`: its head, title and main blocks, under its filters and cursor, put
+inside each user's own header): the ticket list after another user's new ticket is built once for everyone who
+sees it.
+
 Sections made from the session alone (the renewal notice, the shortcuts) and the announcements are rendered every
 time. The cache is bounded by entries and bytes and off with the page cache (GATEWAY_PAGE_CACHE_ENTRIES=0).
 """
@@ -27,16 +31,22 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from gateway.clients import read_cache
 from gateway.edge import freshness
 from gateway.edge.metrics import SECTION_CACHE_BYTES, SECTION_CACHE_LOOKUPS
 from gateway.edge.sessions import Session
+
+if TYPE_CHECKING:
+    from gateway.web.render import Pages
 
 # The longest a view waits for another's build of the same sections before building them itself.
 BUILD_WAIT = 5.0
@@ -80,7 +90,7 @@ class SectionCache:
             return None
         return (viewer.key, lang, session.customer_name)
 
-    def get(self, shared: tuple, key: str, session: Session) -> Markup | None:
+    def get(self, shared: tuple, key: str | tuple, session: Session) -> Markup | None:
         """The kept HTML of section `key` when it may be sent again (its stamps noted on the page being built)."""
         found = self._sections.get((key, shared))
         if found is None:
@@ -108,7 +118,7 @@ class SectionCache:
             page.expires = min(page.expires, found.expires)
         return with_token(found.html, session)
 
-    def put(self, shared: tuple, key: str, html: str, deps: read_cache.PageDeps) -> None:
+    def put(self, shared: tuple, key: str | tuple, html: str, deps: read_cache.PageDeps) -> None:
         """Keep `html`, rendered (with CSRF_PLACEHOLDER for the form token) from what `deps` recorded."""
         if deps.spoiled:
             return
@@ -156,6 +166,43 @@ class SectionCache:
         finally:
             del self._building[shared]
             done.set()
+
+
+# The blocks of a page kept by shared_page, in the order they are kept (joined by NUL, which no page contains).
+_PAGE_BLOCKS = ("head", "title", "main")
+
+
+async def shared_page(
+    request: Request,
+    renderer: Pages,
+    session: Session,
+    name: str,
+    key: tuple,
+    build: Callable[[], Awaitable[dict[str, Any]]],
+) -> HTMLResponse:
+    """Page template `name` with the context `build()` makes, its head, title and main blocks kept as a section
+    under `key` (what the page shows besides the session: its filters, its cursor): sent again to everyone who sees
+    the same, in their own header, while what `build()` read is unchanged (a list page after another user's write
+    is then built once for all of them). `build()` must make every read the blocks show."""
+    shared = SECTIONS.shared_key(session, renderer.translator(request).lang)
+    if shared is None:
+        return renderer.render(request, name, await build(), session=session)
+    part = ("page", name, key)
+    found = SECTIONS.get(shared, part, session)
+    if found is None and (running := SECTIONS.in_flight((shared, part))) is not None:
+        await running
+        found = SECTIONS.get(shared, part, session)
+    if found is None:
+        with SECTIONS.building((shared, part)), read_cache.recording() as deps:
+            ctx = renderer.context(request, await build(), session=session)
+            ctx["csrf_token"] = CSRF_PLACEHOLDER
+            text = "\0".join(renderer.blocks(name, ctx, _PAGE_BLOCKS))
+        SECTIONS.put(shared, part, text, deps)
+        found = with_token(text, session)
+    head, title, main = (Markup(b) for b in found.split("\0"))  # noqa: S704 - rendered by Jinja
+    return renderer.render(
+        request, "shared_page.html", {"head_html": head, "title_html": title, "main_html": main}, session=session
+    )
 
 
 async def _wait(done: asyncio.Event) -> None:

@@ -49,6 +49,7 @@ from gateway.web.deps import PortalPage
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
+from gateway.web.section_cache import shared_page
 from gateway.web.views.tickets import invoiced_label, list_row, status_label
 from servicekit import i18n
 from servicekit import permissions as perm
@@ -112,26 +113,26 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
     p = session.principal
     if not navigation.may_open(p, "tickets"):
         return _pages(request).error(request, NOT_FOUND, session=session)
-    await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
     f = read_filters(request, session)
     cursor = request.query_params.get("cursor", "")[:512]
     pages = _pages(request)
     t = pages.translator(request)
-    try:
-        page = await _list(request, session, f, cursor=cursor)
-    except grpc.aio.AioRpcError as err:
-        if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
-            raise
-        # A stale or edited cursor: start again from the first page rather than fail.
-        page = await _list(request, session, f)
-        cursor = ""
-    base = f.params()
-    # The list filters by asset and site; it has no contact filter (the contact picker is the new-ticket form's).
-    assets, sites = await asyncio.gather(_asset_choices(request, session), _site_choices(request, session))
-    return pages.render(
-        request,
-        "tickets/list.html",
-        {
+
+    async def build() -> dict:
+        nonlocal cursor
+        await ticket_statuses.refresh(_backends(request).tickets, session.principal_token)
+        try:
+            page = await _list(request, session, f, cursor=cursor)
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            # A stale or edited cursor: start again from the first page rather than fail.
+            page = await _list(request, session, f)
+            cursor = ""
+        base = f.params()
+        # The list filters by asset and site; it has no contact filter (the contact picker is the new-ticket form's).
+        assets, sites = await asyncio.gather(_asset_choices(request, session), _site_choices(request, session))
+        return {
             "rows": [list_row(t, tk) for tk in page.items],
             "asset_choices": assets,
             "site_choices": sites,
@@ -145,9 +146,10 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
             "next_href": "/tickets?" + urlencode([*base, ("cursor", page.next_cursor)]) if page.next_cursor else "",
             "first_href": ("/tickets?" + urlencode(base)) if cursor else "",
             "csv_href": "/tickets.csv" + ("?" + urlencode(base) if base else ""),
-        },
-        session=session,
-    )
+        }
+
+    # Everyone who sees the same list (read cache's viewer, language, filters, cursor) gets it built once.
+    return await shared_page(request, pages, session, "tickets/list.html", (f, cursor), build)
 
 
 def _csv_cell(value: str) -> str:
