@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
+import io
 import socket
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.generator import BytesGenerator
+from email.message import EmailMessage
+from email.utils import getaddresses
 
+import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
@@ -227,3 +235,216 @@ async def test_non_ascii_subjects_and_bodies_arrive_intact(db: Database, world, 
     assert message["Subject"] == "Ticket #1042 received: Imprimante bloquée à l'accueil"
     assert "Imprimante bloquée à l'accueil" in message.get_content()
     assert f"{PORTAL_URL}/tickets/t-123" in message.get_content()
+
+
+class Catcher:
+    """An SMTP catcher that notes each message's connection (the client's address and port) and each QUIT, refuses
+    the recipients in `refuse` (550) and drops the connection at the MAIL of the senders' `drop_at`-th message."""
+
+    def __init__(self, *, refuse: tuple[str, ...] = (), drop_at: int = 0) -> None:
+        self.refuse, self.drop_at = refuse, drop_at
+        self.received: list[tuple[tuple, str, bytes]] = []  # (peer, recipient, content)
+        self.mails = 0
+        self.quits = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: ANN001, ANN201, N802
+        self.mails += 1
+        if self.mails == self.drop_at:
+            server.transport.close()
+            return "421 closing"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: ANN001, ANN201, N802
+        if address in self.refuse:
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        self.received.extend((session.peer, rcpt, envelope.content) for rcpt in envelope.rcpt_tos)
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        self.quits += 1
+        return "221 Bye"
+
+    def connections(self) -> int:
+        return len({peer for peer, _, _ in self.received})
+
+
+@contextlib.contextmanager
+def catcher(handler: Catcher) -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+async def queue(db: Database, *recipients: str) -> None:
+    """Queue a plain email to each recipient, due in that order."""
+    async with db.unit_of_work() as s:
+        for i, recipient in enumerate(recipients):
+            await queue_email(
+                s,
+                cause_event_id=f"pass-{i}",
+                template="t",
+                recipient=recipient,
+                subject=f"Ticket #{1000 + i} received",
+                body=f"Hello {i},\n\nhttps://portal.example.test/tickets/{i}\n",
+            )
+            await s.execute(
+                sa.update(OutboundEmail)
+                .where(OutboundEmail.recipient == recipient)
+                .values(next_attempt_at=utcnow() - timedelta(seconds=len(recipients) - i))
+            )
+
+
+async def by_recipient(db: Database) -> dict[str, OutboundEmail]:
+    return {e.recipient: e for e in await emails(db)}
+
+
+async def test_a_pass_sends_its_emails_over_one_connection_and_quits(db: Database, world) -> None:
+    handler = Catcher()
+    with catcher(handler) as port:
+        await queue(db, *(f"r{i}@example.test" for i in range(5)))
+        assert await mailer(db, port).send_pending() == 5
+        assert sorted(rcpt for _, rcpt, _ in handler.received) == [f"r{i}@example.test" for i in range(5)]
+        assert handler.connections() == 1 and handler.quits == 1
+        assert all(e.sent_at is not None and e.attempts == 1 for e in await emails(db))
+        # The next pass has a connection of its own; a pass with nothing to send opens none.
+        await queue(db, "later@example.test")
+        assert await mailer(db, port).send_pending() == 1
+        assert await mailer(db, port).send_pending() == 0
+        assert handler.connections() == 2 and handler.quits == 2
+
+
+async def test_a_refused_recipient_mid_pass_fails_only_its_own_email(db: Database, world) -> None:
+    handler = Catcher(refuse=("nobody@example.test",))
+    with catcher(handler) as port:
+        await queue(db, "first@example.test", "nobody@example.test", "third@example.test")
+        assert await mailer(db, port).send_pending() == 3
+    assert [rcpt for _, rcpt, _ in handler.received] == ["first@example.test", "third@example.test"]
+    assert handler.connections() == 1  # smtplib's RSET after the refusal kept it usable
+    rows = await by_recipient(db)
+    assert rows["nobody@example.test"].failed_at is not None and rows["nobody@example.test"].sent_at is None
+    assert rows["nobody@example.test"].last_error == "SMTPRecipientsRefused"
+    assert all(
+        rows[r].sent_at is not None and rows[r].failed_at is None for r in ("first@example.test", "third@example.test")
+    )
+
+
+async def test_a_connection_dropped_mid_pass_fails_one_email_for_a_retry_and_the_rest_go_on_a_new_one(
+    db: Database, world
+) -> None:
+    handler = Catcher(drop_at=2)  # b's
+    everyone = ["a@example.test", "b@example.test", "c@example.test"]
+    with catcher(handler) as port:
+        await queue(db, *everyone)
+        m = mailer(db, port)
+        assert await m.send_pending() == 3
+        assert len(handler.received) == 2 and handler.connections() == 2
+        [dropped] = [e for e in await emails(db) if e.sent_at is None]
+        assert dropped.recipient == "b@example.test"
+        assert dropped.failed_at is None and dropped.attempts == 1 and dropped.last_error == "SMTPServerDisconnected"
+        assert dropped.next_attempt_at - utcnow() > timedelta(seconds=3)
+        assert await m.send_pending() == 0  # backing off
+        assert await m.send_pending(now=utcnow() + timedelta(seconds=6)) == 1
+    assert handler.received[-1][1] == dropped.recipient
+    assert sorted(rcpt for _, rcpt, _ in handler.received) == everyone
+    rows = await by_recipient(db)
+    assert rows[dropped.recipient].sent_at is not None and rows[dropped.recipient].attempts == 2
+    assert all(e.attempts == 1 for r, e in rows.items() if r != dropped.recipient)
+
+
+async def test_smtp_down_for_a_whole_pass_retries_every_email(db: Database, world) -> None:
+    await queue(db, "a@example.test", "b@example.test")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    assert await mailer(db, closed).send_pending() == 2
+    assert all(e.sent_at is None and e.failed_at is None and e.attempts == 1 and e.last_error for e in await emails(db))
+
+
+def _row(**kw) -> OutboundEmail:  # noqa: ANN003
+    values = {
+        "id": "0b6f6a9e-1c1c-4c2f-9a57-5e0a7f1d2b3c",
+        "recipient": "alice@acme.test",
+        "subject": "Ticket #1042 received: Printer jams",
+        "body": "Hello Alice,\n\nhttps://portal.example.test/tickets/t-123\n",
+        "sealed": False,
+        "created_at": datetime(2026, 12, 5, 7, 2, 33, tzinfo=UTC),
+    }
+    return OutboundEmail(**{**values, **kw})
+
+
+def _as_send_message_writes_it(message: EmailMessage) -> tuple[str, tuple[str, ...], bytes]:
+    out = io.BytesIO()
+    BytesGenerator(out).flatten(copy.copy(message), linesep="\r\n")
+    to = tuple(a for _, a in getaddresses([message["To"]]))
+    return getaddresses([message["From"]])[0][1], to, out.getvalue()
+
+
+PLAIN_ROWS = [
+    {},
+    {"body": ""},
+    {"body": "one line, no newline"},
+    {"body": "crlf\r\nlines\r\n\r\n.leading dot\rcr only\n" + "x" * 1200 + "\n"},
+    {"subject": "A" * (78 - len("Subject: "))},
+    {"subject": 'Odd (but) "fine": <chars> @ #1, 100% ; [x] \\ y?'},
+    {"recipient": "first.last+tag@sub-domain.example.test"},
+    {"recipient": "a" * (78 - len("To: @x.test")) + "@x.test"},
+]
+NOT_PLAIN_ROWS = [
+    {"subject": "A" * (79 - len("Subject: "))},  # folded
+    {"subject": "Imprimante bloquée"},  # encoded word
+    {"subject": "=?utf-8?q?looks_encoded?="},
+    {"subject": "two  spaces"},
+    {"subject": ""},
+    {"recipient": "Alice <alice@acme.test>"},
+    {"recipient": "a" * (79 - len("To: @x.test")) + "@x.test"},  # folded
+    {"recipient": "a..b@acme.test"},
+    {"recipient": "élise@acme.test"},
+    {"body": "Bonjour Élise,\n"},  # 8bit / quoted-printable
+]
+
+
+@pytest.mark.parametrize("mail_from", ["portal@example.test", "portal@localhost"])
+async def test_the_plain_path_writes_the_bytes_send_message_would(db: Database, mail_from: str) -> None:
+    m = Mailer(db, SmtpTransport(SmtpConfig(host="h", port=25, mail_from=mail_from)))
+    for values in PLAIN_ROWS:
+        row = _row(**values)
+        plain = m._plain(row, row.body, "")
+        assert plain is not None, values
+        assert (plain.sender, plain.recipients, plain.data) == _as_send_message_writes_it(
+            m._message(row, row.body, "")
+        ), values
+    for values in NOT_PLAIN_ROWS:
+        row = _row(**values)
+        assert m._plain(row, row.body, "") is None, values
+    assert m._plain(_row(), "text", "<p>html</p>") is None
+
+
+@pytest.mark.parametrize("mail_from", ["Portal <portal@example.test>", "Équipe <portal@example.test>"])
+async def test_a_from_with_a_name_sends_every_email_through_the_email_package(db: Database, mail_from: str) -> None:
+    m = Mailer(db, SmtpTransport(SmtpConfig(host="h", port=25, mail_from=mail_from)))
+    assert m._plain(_row(), _row().body, "") is None  # its Message-ID domain is not a plain one
+    assert isinstance(m._outgoing(_row()), EmailMessage)
+
+
+async def test_both_paths_put_the_same_bytes_on_the_wire(db: Database, world, smtp_server) -> None:
+    transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp_server.port, mail_from="portal@example.test"))
+    m = Mailer(db, transport)
+    row = _row()
+    plain = m._plain(row, row.body, "")
+    assert plain is not None
+    await transport.send(plain)
+    await transport.send(m._message(row, row.body, ""))
+    first, second = smtp_server.inbox.envelopes
+    assert first.content == second.content and first.rcpt_tos == second.rcpt_tos == ["alice@acme.test"]
+    assert first.mail_from == second.mail_from == "portal@example.test"

@@ -99,7 +99,8 @@ async def lease_due(s: AsyncSession, model: Any, now: datetime, *, lease: timede
     )
     if not leased:
         return []
-    return list((await s.scalars(select(model).where(model.id.in_(leased)))).all())
+    order = (model.next_attempt_at, model.id)
+    return list((await s.scalars(select(model).where(model.id.in_(leased)).order_by(*order))).all())
 
 
 async def backlog(db: Database, model: Any) -> int:  # noqa: ANN401
