@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import io
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
-from email.generator import BytesGenerator
-from email.message import EmailMessage
-from email.utils import getaddresses
 
-import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
@@ -369,82 +363,3 @@ async def test_smtp_down_for_a_whole_pass_retries_every_email(db: Database, worl
         closed = sock.getsockname()[1]
     assert await mailer(db, closed).send_pending() == 2
     assert all(e.sent_at is None and e.failed_at is None and e.attempts == 1 and e.last_error for e in await emails(db))
-
-
-def _row(**kw) -> OutboundEmail:  # noqa: ANN003
-    values = {
-        "id": "0b6f6a9e-1c1c-4c2f-9a57-5e0a7f1d2b3c",
-        "recipient": "alice@acme.test",
-        "subject": "Ticket #1042 received: Printer jams",
-        "body": "Hello Alice,\n\nhttps://portal.example.test/tickets/t-123\n",
-        "sealed": False,
-        "created_at": datetime(2026, 12, 5, 7, 2, 33, tzinfo=UTC),
-    }
-    return OutboundEmail(**{**values, **kw})
-
-
-def _as_send_message_writes_it(message: EmailMessage) -> tuple[str, tuple[str, ...], bytes]:
-    out = io.BytesIO()
-    BytesGenerator(out).flatten(copy.copy(message), linesep="\r\n")
-    to = tuple(a for _, a in getaddresses([message["To"]]))
-    return getaddresses([message["From"]])[0][1], to, out.getvalue()
-
-
-PLAIN_ROWS = [
-    {},
-    {"body": ""},
-    {"body": "one line, no newline"},
-    {"body": "crlf\r\nlines\r\n\r\n.leading dot\rcr only\n" + "x" * 1200 + "\n"},
-    {"subject": "A" * (78 - len("Subject: "))},
-    {"subject": 'Odd (but) "fine": <chars> @ #1, 100% ; [x] \\ y?'},
-    {"recipient": "first.last+tag@sub-domain.example.test"},
-    {"recipient": "a" * (78 - len("To: @x.test")) + "@x.test"},
-]
-NOT_PLAIN_ROWS = [
-    {"subject": "A" * (79 - len("Subject: "))},  # folded
-    {"subject": "Imprimante bloquée"},  # encoded word
-    {"subject": "=?utf-8?q?looks_encoded?="},
-    {"subject": "two  spaces"},
-    {"subject": ""},
-    {"recipient": "Alice <alice@acme.test>"},
-    {"recipient": "a" * (79 - len("To: @x.test")) + "@x.test"},  # folded
-    {"recipient": "a..b@acme.test"},
-    {"recipient": "élise@acme.test"},
-    {"body": "Bonjour Élise,\n"},  # 8bit / quoted-printable
-]
-
-
-@pytest.mark.parametrize("mail_from", ["portal@example.test", "portal@localhost"])
-async def test_the_plain_path_writes_the_bytes_send_message_would(db: Database, mail_from: str) -> None:
-    m = Mailer(db, SmtpTransport(SmtpConfig(host="h", port=25, mail_from=mail_from)))
-    for values in PLAIN_ROWS:
-        row = _row(**values)
-        plain = m._plain(row, row.body, "")
-        assert plain is not None, values
-        assert (plain.sender, plain.recipients, plain.data) == _as_send_message_writes_it(
-            m._message(row, row.body, "")
-        ), values
-    for values in NOT_PLAIN_ROWS:
-        row = _row(**values)
-        assert m._plain(row, row.body, "") is None, values
-    assert m._plain(_row(), "text", "<p>html</p>") is None
-
-
-@pytest.mark.parametrize("mail_from", ["Portal <portal@example.test>", "Équipe <portal@example.test>"])
-async def test_a_from_with_a_name_sends_every_email_through_the_email_package(db: Database, mail_from: str) -> None:
-    m = Mailer(db, SmtpTransport(SmtpConfig(host="h", port=25, mail_from=mail_from)))
-    assert m._plain(_row(), _row().body, "") is None  # its Message-ID domain is not a plain one
-    assert isinstance(m._outgoing(_row()), EmailMessage)
-
-
-async def test_both_paths_put_the_same_bytes_on_the_wire(db: Database, world, smtp_server) -> None:
-    transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp_server.port, mail_from="portal@example.test"))
-    m = Mailer(db, transport)
-    row = _row()
-    plain = m._plain(row, row.body, "")
-    assert plain is not None
-    await transport.send(plain)
-    await transport.send(m._message(row, row.body, ""))
-    first, second = smtp_server.inbox.envelopes
-    assert first.content == second.content and first.rcpt_tos == second.rcpt_tos == ["alice@acme.test"]
-    assert first.mail_from == second.mail_from == "portal@example.test"

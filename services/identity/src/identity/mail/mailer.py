@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, formatdate, getaddresses, parsedate_to_datetime
+from email.utils import formatdate
 
 from identity import metrics, outbound
 from identity.db import utcnow
@@ -31,15 +29,6 @@ from servicekit.db import Database
 log = logging.getLogger(__name__)
 # Emails with a single-use link or a login: blanked once sent, even one queued in plain text before 0009.
 _LINK_TEMPLATES = ("password_reset", "invitation", "login_details")
-# How smtplib.send_message writes a message that needs no SMTPUTF8, and the line length its headers fold at.
-_WIRE = policy.default.clone(linesep="\r\n")
-_FOLD = _WIRE.max_line_length
-# What `_plain` writes itself: a dot-atom address, ASCII words one space apart, a Message-ID of dot-atoms.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
-_BARE_ADDRESS = re.compile(rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-_PLAIN_WORDS = re.compile(r"[!-~]+(?: [!-~]+)*")
-_MESSAGE_ID = re.compile(r"<[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
 
 
 @dataclass(frozen=True)
@@ -55,18 +44,6 @@ class SmtpConfig:
 
 class PermanentFailure(Exception):
     """The server refused the message for good (e.g. an unknown recipient)."""
-
-
-@dataclass(frozen=True)
-class Flattened:
-    """A message already written out as smtplib's `send_message` would write it: the envelope and the bytes."""
-
-    sender: str
-    recipients: tuple[str, ...]
-    data: bytes
-
-
-Outgoing = EmailMessage | Flattened
 
 
 class SmtpConnection:
@@ -88,7 +65,7 @@ class SmtpConnection:
         else:
             self._drop()
 
-    async def send(self, message: Outgoing) -> None:
+    async def send(self, message: EmailMessage) -> None:
         await asyncio.to_thread(self._send, message)
 
     def _open(self) -> smtplib.SMTP:
@@ -105,13 +82,10 @@ class SmtpConnection:
         self._smtp = smtp
         return smtp
 
-    def _send(self, message: Outgoing) -> None:
+    def _send(self, message: EmailMessage) -> None:
         smtp = self._smtp or self._open()
         try:
-            if isinstance(message, Flattened):
-                smtp.sendmail(message.sender, list(message.recipients), message.data)
-            else:
-                smtp.send_message(message)
+            smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             # smtplib answered the refusal with RSET: the connection takes the next message, unless that failed.
             if smtp.sock is None:
@@ -160,7 +134,7 @@ class SmtpTransport:
     def connection(self) -> SmtpConnection:
         return SmtpConnection(self)
 
-    async def send(self, message: Outgoing) -> None:
+    async def send(self, message: EmailMessage) -> None:
         async with self.connection() as connection:
             await connection.send(message)
 
@@ -186,7 +160,6 @@ class Mailer(outbound.Sender):
         super().__init__(db, MAIL_SIGNAL, poll_seconds=poll_seconds, lease=lease, batch=batch)
         self._box = box
         self._transport = transport
-        self._from: tuple[str, tuple[bytes, str] | None] | None = None
 
     async def send_pending(self, *, now: datetime | None = None) -> int:
         """One pass: lease due emails, send them, record the outcome. Returns how many were leased."""
@@ -247,10 +220,9 @@ class Mailer(outbound.Sender):
         else:
             log.warning("email %s (%s) not sent: %s (%s)", row.id, row.template, _describe(error), outcome)
 
-    def _outgoing(self, row: OutboundEmail) -> Outgoing:
-        """The message to send: written out directly when it is plain (see `_plain`), else an EmailMessage."""
+    def _outgoing(self, row: OutboundEmail) -> EmailMessage:
         text, html = self._texts(row)
-        return self._plain(row, text, html) or self._message(row, text, html)
+        return self._message(row, text, html)
 
     def _texts(self, row: OutboundEmail) -> tuple[str, str]:
         """The text and HTML bodies, the sealed ones opened (ValueError when they cannot be)."""
@@ -274,49 +246,6 @@ class Mailer(outbound.Sender):
         if html:
             msg.add_alternative(html, subtype="html")
         return msg
-
-    def _plain(self, row: OutboundEmail, text: str, html: str) -> Flattened | None:
-        """The bytes `smtplib.send_message` would send for `_message(row)`, written without the email package's
-        header parsing (most of a message's cost), for the common email: an ASCII text body alone, a recipient
-        that is a bare address, a Subject and a Message-ID in ASCII words that fit on one line, a From that needs no
-        SMTPUTF8. Anything else (None) goes through `_message`; tests/test_mail.py checks both give the same bytes."""
-        sender = self._sender()
-        message_id = _message_id(row.id, self._transport.config.mail_from)
-        if (
-            html
-            or sender is None
-            or not text.isascii()
-            or not _BARE_ADDRESS.fullmatch(row.recipient)
-            or len(row.recipient) > _FOLD - len("To: ")
-            or not _PLAIN_WORDS.fullmatch(row.subject)
-            or "=?" in row.subject
-            or len(row.subject) > _FOLD - len("Subject: ")
-            or not _MESSAGE_ID.fullmatch(message_id)
-            or len(message_id) > _FOLD - len("Message-ID: ")
-        ):
-            return None
-        from_line, envelope_from = sender
-        # What the Date header makes of formatdate's "… GMT" (it parses it and writes it again as "… +0000").
-        date = format_datetime(parsedate_to_datetime(formatdate(row.created_at.timestamp(), usegmt=True)))
-        # set_content(cte="7bit") then the generator: each line of the text ended by CRLF, the last one too.
-        body = b"".join(line + b"\r\n" for line in text.encode("ascii").splitlines()) or b"\r\n"
-        head = (
-            f"To: {row.recipient}\r\nSubject: {row.subject}\r\nDate: {date}\r\nMessage-ID: {message_id}\r\n"
-            'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n\r\n'
-        )
-        return Flattened(envelope_from, (row.recipient,), from_line + head.encode("ascii") + body)
-
-    def _sender(self) -> tuple[bytes, str] | None:
-        """The From line as the email package writes it and the envelope sender, worked out once per mail_from;
-        None when it needs SMTPUTF8 (then every message goes through `_message`)."""
-        mail_from = self._transport.config.mail_from
-        if self._from is None or self._from[0] != mail_from:
-            header = EmailMessage()
-            header["From"] = mail_from
-            envelope_from = getaddresses([header["From"]])[0][1]
-            line = _WIRE.fold_binary("From", header["From"]) if envelope_from.isascii() else None
-            self._from = (mail_from, (line, envelope_from) if line is not None else None)
-        return self._from[1]
 
     async def measure_backlog(self) -> None:
         metrics.MAIL_BACKLOG.set(await outbound.backlog(self._db, OutboundEmail))
