@@ -254,6 +254,16 @@ def test_the_homes_sections_are_shared_by_users_who_see_the_same_and_follow_ever
         raise AssertionError("Cleo's ticket list was never the one built for the user")
     assert cleos.status_code == 200 and "Signed in as Cleo " in cleos.text
 
+    # "Mine" in the list is each user's own, even for users who see all (the read cache and the shared list key
+    # it by who asks): the user's own new ticket is in its Mine list, never in Cleo's.
+    own = f"Only mine {secrets.token_hex(3)}"
+    with w.user(w.g1) as c:
+        assert c.post("/api/v1/tickets", json={"subject": own, "description": "the user's own"}).status_code == 201
+    _shows_within(w, "/tickets?scope=mine", own)
+    for base in (w.g1, w.g2):
+        assert own not in _page(base, cleo, "/tickets?scope=mine").text
+        assert own in _page(base, cleo, "/tickets").text
+
     # Staff open a ticket for the customer: both users' homes and lists show it on both replicas; the "Mine" user's
     # and the other customer's do not.
     subject = f"Shared section {secrets.token_hex(3)}"

@@ -63,6 +63,27 @@ def test_visibility_key() -> None:
     assert viewer_of("not a token").key is None
 
 
+async def test_a_users_own_records_are_never_shared_with_another_user_of_the_group() -> None:
+    # A View All user's "mine only" list depends on who asks (the tickets service filters by its contact).
+    cache, backend = make_cache(), Backend()
+    mine_only = ((), (("mine_only", True),))
+    await cache.get("t.list", "tickets", mine_only, ALL, backend)
+    await cache.get("t.list", "tickets", mine_only, ALL_OTHER_USER, backend)
+    assert backend.calls == 2
+    await cache.get("t.list", "tickets", ((), (("mine_only", False),)), ALL, backend)
+    await cache.get("t.list", "tickets", ((), (("mine_only", False),)), ALL_OTHER_USER, backend)
+    assert backend.calls == 3
+    # A payer who may not see all payments sees its own (billing): its answers are keyed by its contact.
+    payer = token(knd="portal_user", sub="u5", cus="c1", ctc="k5", prm=["invoices.pay_online"], cids=["c1"])
+    other = token(knd="portal_user", sub="u6", cus="c1", ctc="k6", prm=["invoices.pay_online"], cids=["c1"])
+    assert viewer_of(payer).key != viewer_of(other).key
+    sees_all = ["invoices.pay_online", "payments.view_all"]
+    assert (
+        viewer_of(token(knd="portal_user", sub="u5", cus="c1", ctc="k5", prm=sees_all, cids=["c1"])).key
+        == viewer_of(token(knd="portal_user", sub="u6", cus="c1", ctc="k6", prm=sees_all, cids=["c1"])).key
+    )
+
+
 async def test_hits_until_the_customer_area_moves() -> None:
     cache, backend = make_cache(), Backend()
     assert await cache.get("t.list", "tickets", (), ALL, backend) == "v0"

@@ -72,6 +72,9 @@ class Viewer:
     # The contact whose "Mine" view this principal has, and the areas where its answers depend on that view only.
     contact: str = ""
     scoped: frozenset[str] = frozenset()
+    # Who the principal is itself (contact, subject): what a "mine only" filter of a View All user depends on
+    # (`personal`), though nothing else of its answers does.
+    me: tuple[str, str] = ("", "")
 
     def contact_in(self, area: str) -> str:
         """The contact this viewer's answers in `area` are limited to; "" when they may show any contact's records."""
@@ -114,8 +117,10 @@ def viewer_of(token: str) -> Viewer:
     if kind not in _CACHED_KINDS:
         return Viewer(None, covered, kind in ("staff", "service"))
     permissions = tuple(sorted(str(p) for p in claims.get("prm", ()) or ()))
-    # A "Mine" permission makes answers depend on the user's contact; a link's on its scope and its own subject.
-    contact = str(claims.get("ctc", "")) if any(p.endswith("_mine") for p in permissions) else ""
+    # A "Mine" permission makes answers depend on the user's contact, and so does paying online without seeing all
+    # payments (billing shows a payer its own payments); a link's answers depend on its scope and its own subject.
+    own_payments = "invoices.pay_online" in permissions and "payments.view_all" not in permissions
+    contact = str(claims.get("ctc", "")) if own_payments or any(p.endswith("_mine") for p in permissions) else ""
     link = (claims.get("lti", ""), claims.get("lsi", ""), claims.get("sub", "")) if kind == "secure_link" else ()
     key = (kind, customer, customers, permissions, contact, link)
     # A portal user with a contact whose group gives "Mine" but not "All" in an area (a secure link keeps its own
@@ -125,7 +130,14 @@ def viewer_of(token: str) -> Viewer:
         for area, (view_all, view_mine) in _CONTACT_SCOPED.items()
         if kind == "portal_user" and contact and view_mine in permissions and view_all not in permissions
     )
-    return Viewer(key, covered, False, contact, scoped)
+    return Viewer(key, covered, False, contact, scoped, (str(claims.get("ctc", "")), str(claims.get("sub", ""))))
+
+
+def personal(arguments: tuple) -> bool:
+    """A call's arguments ((positional...), ((name, value)...)) ask for the principal's own records only (the
+    tickets list's `mine_only`): its answer then depends on who the principal is, even for a View All user."""
+    named = arguments[1] if len(arguments) == 2 and isinstance(arguments[1], tuple) else ()
+    return any(isinstance(pair, tuple) and len(pair) == 2 and pair[0] == "mine_only" and pair[1] for pair in named)
 
 
 class PageDeps:
@@ -336,7 +348,7 @@ class ReadCache:
         if not self.events_connected:
             READ_CACHE_LOOKUPS.labels("bypass_events_down").inc()
             return await self._uncached(page, call)
-        key = (name, arguments, viewer.key)
+        key = (name, arguments, viewer.key, viewer.me if personal(arguments) else ())
         contact = viewer.contact_in(area)
         stamp = self._stamp(area, viewer.customers, contact)
         if page is not None:

@@ -148,8 +148,10 @@ async def tickets_list(request: Request, session: PortalPage) -> Response:
             "csv_href": "/tickets.csv" + ("?" + urlencode(base) if base else ""),
         }
 
-    # Everyone who sees the same list (read cache's viewer, language, filters, cursor) gets it built once.
-    return await shared_page(request, pages, session, "tickets/list.html", (f, cursor), build)
+    # Everyone who sees the same list (read cache's viewer, language, filters, cursor) gets it built once; "Mine" is
+    # each user's own, also for a View All user.
+    me = (p.contact_id, p.subject_id) if f.scope == "mine" else ()
+    return await shared_page(request, pages, session, "tickets/list.html", (f, cursor, me), build)
 
 
 def _csv_cell(value: str) -> str:
