@@ -167,10 +167,6 @@ class PageDeps:
         self.expires = min(self.expires, other.expires)
         self.started_ms = min(self.started_ms, other.started_ms)
 
-    def current(self) -> bool:
-        """Every stamp noted is still the current one (nothing this depends on has changed since)."""
-        return all(CACHE.current(*dep) == stamp for dep, stamp in self.stamps.items())
-
 
 _page: ContextVar[PageDeps | None] = ContextVar("page_deps", default=None)
 
