@@ -75,6 +75,10 @@ def test_support_window_signs_in_only_between_its_dates_and_shows_why(stack):  #
                 assert f"Your support ends on {end.day}\u00a0" in home.text
                 fr = page_client(stack, token, "fr").get("/")
                 assert "Votre assistance prend fin le" in fr.text
+                # Every other page shows it in the header's place (base.html), once.
+                tickets = c.get("/tickets")
+                assert tickets.status_code == 200, tickets.status_code
+                assert tickets.text.count("Your support ends on") == 1
 
                 # The window closes while signed in: the next pages sign the browser out, saying why.
                 assert staff.put(window, json={"support_start": day(-30), "support_end": day(-1)}).status_code == 200

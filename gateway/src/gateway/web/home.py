@@ -178,6 +178,8 @@ async def _home_page(  # noqa: PLR0913 - the parts home() gathered
             "notices": html[NOTICES],
             "sections_html": html,
             "can_create": session.principal.has(perm.TICKETS_CREATE),
+            # The home places the renewal notice itself (or not: staff may disable it there); base.html skips its own.
+            "renewal_on_home": True,
         },
         session=session,
     )
