@@ -178,6 +178,21 @@ def record_page() -> PageDeps:
     return deps
 
 
+def still_valid(
+    stamps: Iterable[tuple[tuple, tuple]], *, filled: float, expires: float, started_ms: int, now: float
+) -> bool:
+    """Whether something built from cached reads (a page, a home section; the caller checks the day) may be sent
+    again at `now` (monotonic): younger than the TTL, before the end it noted, begun after this browser's last write
+    (portal_rv, with the replicas' clock margin), and every stamp it noted still current."""
+    written = freshness.last_write_ms()
+    return (
+        now - filled < CACHE.ttl
+        and now < expires
+        and (not written or started_ms > written + SKEW_MARGIN_MS)
+        and all(CACHE.current(*dep) == stamp for dep, stamp in stamps)
+    )
+
+
 @contextmanager
 def recording() -> Iterator[PageDeps]:
     """Record what the code inside reads apart from the rest of the page (a section of the home, kept on its own:

@@ -34,7 +34,6 @@ import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.clients import read_cache
-from gateway.edge import freshness
 from gateway.edge.metrics import PAGE_CACHE_BYTES, PAGE_CACHE_LOOKUPS
 from gateway.edge.sessions import RESOLVED_STATE_KEY, SESSION_COOKIE, Session
 
@@ -82,16 +81,13 @@ class PageCache:
         if page is None:
             PAGE_CACHE_LOOKUPS.labels("miss").inc()
             return None
-        cache = read_cache.CACHE
-        written = freshness.last_write_ms()
         fresh = (
             page.session == session
             and page.controls == controls
             and page.day == day
-            and now - page.filled < cache.ttl
-            and now < page.expires
-            and (not written or page.started_ms > written + read_cache.SKEW_MARGIN_MS)
-            and all(cache.current(*dep) == stamp for dep, stamp in page.stamps)
+            and read_cache.still_valid(
+                page.stamps, filled=page.filled, expires=page.expires, started_ms=page.started_ms, now=now
+            )
         )
         if not fresh:
             PAGE_CACHE_LOOKUPS.labels("stale").inc()

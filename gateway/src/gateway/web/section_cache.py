@@ -41,7 +41,6 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from gateway.clients import read_cache
-from gateway.edge import freshness
 from gateway.edge.metrics import SECTION_CACHE_BYTES, SECTION_CACHE_LOOKUPS
 from gateway.edge.sessions import Session
 
@@ -96,15 +95,12 @@ class SectionCache:
         if found is None:
             SECTION_CACHE_LOOKUPS.labels("miss").inc()
             return None
-        cache = read_cache.CACHE
-        now = time.monotonic()
-        written = freshness.last_write_ms()
-        fresh = (
-            found.day == int(time.time() // 86400)
-            and now - found.filled < cache.ttl
-            and now < found.expires
-            and (not written or found.started_ms > written + read_cache.SKEW_MARGIN_MS)
-            and all(cache.current(*dep) == stamp for dep, stamp in found.stamps)
+        fresh = found.day == int(time.time() // 86400) and read_cache.still_valid(
+            found.stamps,
+            filled=found.filled,
+            expires=found.expires,
+            started_ms=found.started_ms,
+            now=time.monotonic(),
         )
         if not fresh:
             SECTION_CACHE_LOOKUPS.labels("stale").inc()
