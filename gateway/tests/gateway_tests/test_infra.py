@@ -159,3 +159,43 @@ async def test_http_spans_when_tracing_is_on(backends) -> None:
             assert (await client.get("/healthz")).status_code == 200
     names = [s.name for s in exporter.get_finished_spans()]
     assert names == ["GET /signin"]
+
+
+def test_every_route_and_dependency_runs_on_the_event_loop() -> None:
+    """FastAPI runs a plain `def` endpoint or dependency in a worker thread: under load each such hop costs the
+    request several turns of the busy event loop and a fight for the GIL (a new ticket took ~1 s at 64 connections
+    with two of them). So every one is `async def`; this fails naming the first that is not."""
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    from gateway.main import create_app
+
+    app = create_app(make_settings("127.0.0.1:1"))
+
+    def threaded(dependant: Dependant, where: str) -> list[str]:
+        found = []
+        call = dependant.call
+        if call is not None and not (
+            asyncio.iscoroutinefunction(call) or asyncio.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
+        ):
+            found.append(f"{where}: {getattr(call, '__qualname__', call)!r}")
+        for sub in dependant.dependencies:
+            found += threaded(sub, where)
+        return found
+
+    def api_routes(routes: list) -> list[APIRoute]:
+        found = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            # An included router (FastAPI keeps it whole and matches into it; its routes are the router's own).
+            elif (router := getattr(route, "original_router", None)) is not None:
+                found += api_routes(router.routes)
+            elif isinstance(getattr(route, "routes", None), list):  # a mounted app or router
+                found += api_routes(route.routes)
+        return found
+
+    routes = api_routes(app.routes)
+    assert len(routes) > 100, "the app's routes were not found"
+    offenders = [hit for r in routes for hit in threaded(r.dependant, f"{','.join(sorted(r.methods))} {r.path}")]
+    assert offenders == [], offenders
