@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,8 @@ class Result:
     cpu_ms: dict[str, float] = field(default_factory=dict)
     # {quantile: {route: (requests, the quantile's bucket bound in ms)}}, the gateway's own time per route.
     routes: dict = field(default_factory=dict)
+    # wrk's own CPU milliseconds per request (its Lua checks included): it shares the two cores with what it measures.
+    load_cpu_ms: float = 0.0
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -105,20 +108,25 @@ def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, 
         args += ["-H", f"{k}: {v}"]
     if script:
         args += ["-s", script[0]]
+    spent = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [*args, url, *(["--", *script[1:]] if script else [])], check=True, capture_output=True, text=True
     ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_cpu = after.ru_utime + after.ru_stime - spent.ru_utime - spent.ru_stime
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     return Result(
         name=name,
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         p50_ms=_ms(latency["50"]),
         p99_ms=_ms(latency["99"]),
         errors=errors,
-        requests=int(re.search(r"(\d+) requests in", out).group(1)),
+        requests=requests,
         checks=m.groups() if (m := CHECKED.search(out)) else (),
+        load_cpu_ms=1000 * load_cpu / max(requests, 1),
     )
 
 
@@ -172,7 +180,7 @@ def measure_portal(
     profiler = (
         profiles.Profiler({n: pids[n] for n in PROFILED if n in pids}, profile_dir, seconds) if profile_dir else None
     )
-    timed = [name for name in ("gateway", "tickets") if name in pids]
+    timed = [name for name in ("gateway", "tickets", "identity") if name in pids]
     before = {k: v for name in timed for k, v in route_buckets(stack, name).items()}
     result = measured(
         pids, lambda: wrk(f"portal {page} (128 sessions, 5 % writes)", url, seconds, connections, {}, script)
@@ -203,12 +211,17 @@ def route_buckets(stack: Stack, process: str = "gateway") -> dict[str, dict[floa
     """A process's request-duration histogram (the gateway's per route, a service's per gRPC method): per route, the
     cumulative count at each bucket's upper bound."""
     text = httpx.get(stack.metrics_url(process), timeout=5).text
-    pattern = r"^portal_\w+_(?:http|grpc)_request_duration_seconds_bucket\{([^}]*)\} (\S+)$"
+    pattern = r"^portal_\w+_(?:(?:http|grpc)_request|backend_call)_duration_seconds_bucket\{([^}]*)\} (\S+)$"
     out: dict[str, dict[float, float]] = {}
+    # How late the gateway's event loop fires a timer: what each await on a backend waits under the load.
+    for n_le, n in re.findall(r'^portal_gateway_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M):
+        out.setdefault(f"{process} event loop lag", {})[float(n_le)] = float(n)
     for labels, n in re.findall(pattern, text, re.M):
         found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
         route = found.get("route") or found.get("method", "?")
-        out.setdefault(f"{process} {route}", {})[float(found["le"])] = float(n)
+        # The gateway's calls to a backend, timed from the gateway's side: "gateway → tickets CreateTicket".
+        where = f"{process} → {found['backend']}" if "backend" in found else process
+        out.setdefault(f"{where} {route}", {})[float(found["le"])] = float(n)
     return out
 
 
@@ -298,10 +311,11 @@ def main() -> int:
     for r in (baseline, portal):
         busy = {n: ms for n, ms in r.cpu_ms.items() if ms >= 0.05}
         cells = ", ".join(f"{n} {ms:.2f}" for n, ms in sorted(busy.items(), key=lambda kv: -kv[1]))
-        print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}")
+        print(f"  {r.name:42} total {sum(r.cpu_ms.values()):5.2f}: {cells}; and wrk itself {r.load_cpu_ms:.2f}")
     if portal.routes:
         print(
-            "\ntime to answer in the run, per gateway route and tickets gRPC method (bounds 5, 10, 25, 50, 100 ms...):"
+            "\ntime to answer in the run, per gateway route, gateway call to a backend, and tickets and identity gRPC"
+            " method (bounds 5, 10, 25, 50, 100 ms...):"
         )
         for route, (n, p50) in sorted(portal.routes[0.5].items(), key=lambda kv: -kv[1][0]):
             print(f"  {route:42} {n:6.0f} requests, p50 <= {p50:g} ms, p99 <= {portal.routes[0.99][route][1]:g} ms")

@@ -17,6 +17,7 @@ from gateway.clients.session_events import SessionEvents
 from gateway.config import Settings
 from gateway.edge import health
 from gateway.edge.csrf import Csrf
+from gateway.edge.metrics import watch_event_loop
 from gateway.edge.page_cache import PAGES
 from gateway.edge.sessions import PrincipalCache
 from gateway.edge.wiring import install_edge
@@ -57,10 +58,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.readiness_lock = asyncio.Lock()
         interval = settings.backend_health_interval_seconds
         watch = asyncio.create_task(health.watch_backends(app, interval)) if interval else None
+        lag = asyncio.create_task(watch_event_loop())
         try:
             yield
         finally:
             events.cancel()
+            lag.cancel()
             if watch is not None:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)

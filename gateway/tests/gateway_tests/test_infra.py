@@ -105,17 +105,33 @@ async def test_metrics_use_route_templates_and_count_backend_calls(gw: Gateway) 
     route = {"route": "/api/v1/tickets/{ticket_id}", "method": "GET", "status": "404"}
     before = sample("portal_gateway_http_requests_total", route)
     calls_before = sample("portal_gateway_backend_calls_total", {"backend": "tickets", "code": "NOT_FOUND"})
+    timed_before = sample(
+        "portal_gateway_backend_call_duration_seconds_count", {"backend": "tickets", "method": "GetTicket"}
+    )
     token = await gw.api_token("carol@globex.test")
     await gw.client.get("/api/v1/tickets/tkt-1", headers={"Authorization": f"Bearer {token}"})
     assert sample("portal_gateway_http_requests_total", route) == before + 1
     assert sample("portal_gateway_http_request_duration_seconds_count", {"route": "/api/v1/tickets/{ticket_id}"}) >= 1
     assert sample("portal_gateway_backend_calls_total", {"backend": "tickets", "code": "NOT_FOUND"}) == calls_before + 1
+    # Each call's time as the gateway saw it, by method, refusals included.
+    timed = {"backend": "tickets", "method": "GetTicket"}
+    assert sample("portal_gateway_backend_call_duration_seconds_count", timed) == timed_before + 1
     assert (
         sample(
             "portal_gateway_http_requests_total", {"route": "/api/v1/tickets/tkt-1", "method": "GET", "status": "404"}
         )
         == 0
     )
+
+
+async def test_the_event_loops_lag_is_sampled_while_the_gateway_runs(gw: Gateway) -> None:
+    def count() -> float:
+        return REGISTRY.get_sample_value("portal_gateway_event_loop_lag_seconds_count") or 0.0
+
+    before = count()
+    await asyncio.sleep(0.35)
+    # Ten samples a second while the app's lifespan runs (a sample is taken when its timer fires).
+    assert count() >= before + 2
 
 
 def _gateway_env(port: int) -> dict[str, str]:

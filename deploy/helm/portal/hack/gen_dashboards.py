@@ -273,6 +273,16 @@ def service_board(svc: str) -> Board:
             "s",
             width=24,
         )
+        board.panel(
+            "p95 of calls to backends, as the gateway waits for them",
+            [(quantile(0.95, "portal_gateway_backend_call_duration_seconds", "backend"), "{{backend}}")],
+            "s",
+        )
+        board.panel(
+            "Event loop lag p50 / p99",
+            [(quantile(q, "portal_gateway_event_loop_lag_seconds"), f"p{p}") for q, p in ((0.5, "50"), (0.99, "99"))],
+            "s",
+        )
     else:
         board.row("RPCs")
         grpc_red(board, svc, by_method=True)

@@ -5,13 +5,14 @@ fills, and a version bump after every call that may have written."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 import grpc
 
 from gateway.clients import read_cache
 from gateway.edge import origin
-from gateway.edge.metrics import BACKEND_CALLS
+from gateway.edge.metrics import BACKEND_CALLS, BACKEND_DURATION
 from servicekit.grpc_client import call_options
 
 # RPCs that change nothing: every other one (Create*, Update*, Pay...) moves the read cache's version of its backend's
@@ -51,6 +52,16 @@ class Caller:
         self.backend = backend
         self.timeout = timeout
         self._ok = BACKEND_CALLS.labels(backend, "OK")
+        self._durations: dict[Any, Any] = {}
+
+    def _duration(self, method: Any) -> Any:
+        """The method's labelled histogram, looked up once per method (labels() costs more than observe())."""
+        found = self._durations.get(method)
+        if found is None:
+            path = getattr(method, "_method", b"")
+            name = path.decode().rsplit("/", 1)[-1] if isinstance(path, bytes) else "?"
+            found = self._durations[method] = BACKEND_DURATION.labels(self.backend, name or "?")
+        return found
 
     async def __call__(
         self, method: Callable[..., Awaitable[Any]], request: Any, token: str | None, *, deadline: float | None = None
@@ -61,15 +72,18 @@ class Caller:
         if metadata:
             # A Metadata object skips grpc.aio's isinstance(..., typing.Sequence) check, which is slow.
             options["metadata"] = grpc.aio.Metadata(*metadata)
+        began = perf_counter()
         try:
             response = await method(request, **options)
         except grpc.aio.AioRpcError as err:
+            self._duration(method).observe(perf_counter() - began)
             BACKEND_CALLS.labels(self.backend, err.code().name).inc()
             # A page that met an error (a section "unavailable", a refusal) is never stored by the page cache.
             read_cache.spoil_page()
             if err.code() not in _REFUSED and is_write(method):
                 read_cache.CACHE.wrote(token, self.backend)
             raise
+        self._duration(method).observe(perf_counter() - began)
         self._ok.inc()
         if is_write(method):
             read_cache.CACHE.wrote(token, self.backend, response)

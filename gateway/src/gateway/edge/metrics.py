@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -22,6 +24,19 @@ BACKEND_CALLS = Counter(
     "gRPC calls to backends, by backend and status code",
     ["backend", "code"],
 )
+BACKEND_DURATION = Histogram(
+    "portal_gateway_backend_call_duration_seconds",
+    "Time from a unary backend call's start to its answer or error as the gateway sees it (the gateway's own event "
+    "loop, the network and the service), by backend and gRPC method",
+    ["backend", "method"],
+    buckets=_LATENCY_BUCKETS,
+)
+EVENT_LOOP_LAG = Histogram(
+    "portal_gateway_event_loop_lag_seconds",
+    "How late a timer of the event loop fires (sampled ten times a second): the time a ready request or a backend's "
+    "answer waits behind the others before the loop gets to it; each await on a backend costs a few of these",
+    buckets=_LATENCY_BUCKETS,
+)
 SEARCH_UNSEARCHED = Counter(
     "portal_gateway_search_unsearched",
     "Global searches answered without one area (tickets, billing, assets), by area and reason (timeout or a gRPC code)",
@@ -33,6 +48,16 @@ BACKEND_UP = Gauge(
     ["backend"],
     multiprocess_mode="min",
 )
+
+
+async def watch_event_loop(interval: float = 0.1) -> None:
+    """Observe EVENT_LOOP_LAG until cancelled: a busy loop serves a request that needs no backend in one turn, but
+    one that awaits a backend several turns later, so this lag (not the routes' own time) is what a write waits."""
+    loop = asyncio.get_running_loop()
+    while True:
+        began = loop.time()
+        await asyncio.sleep(interval)
+        EVENT_LOOP_LAG.observe(max(0.0, loop.time() - began - interval))
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1", *, multiprocess: bool = False) -> None:
