@@ -180,7 +180,7 @@ async def test_http_spans_when_tracing_is_on(backends) -> None:
 def test_every_route_and_dependency_runs_on_the_event_loop() -> None:
     """FastAPI runs a plain `def` endpoint or dependency in a worker thread: under load each such hop costs the
     request several turns of the busy event loop and a fight for the GIL (a new ticket took ~1 s at 64 connections
-    with two of them). So every one is `async def`; this fails naming the first that is not."""
+    with two of them). So every one is `async def`; this fails naming each one that is not."""
     from fastapi.dependencies.models import Dependant
     from fastapi.routing import APIRoute
 
