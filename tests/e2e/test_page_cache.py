@@ -158,18 +158,42 @@ def _ticket_for(stack: Stack, customer_id: str, contact_id: str, subject: str) -
         )
 
 
+def _ticket_events(stack: Stack, replica: str) -> float:
+    text = httpx.get(stack.metrics_url(replica), timeout=5).text
+    pattern = r'^portal_gateway_read_cache_invalidations_total\{area="tickets",reason="event"\} (\S+)$'
+    return float(m.group(1)) if (m := re.search(pattern, text, re.M)) else 0.0
+
+
+def _heard_on_both(stack: Stack, before: dict[str, float], limit: float = 10.0, quiet: float = 0.5) -> None:
+    """Wait until each replica has taken in the ticket's events: some since `before`, then none for `quiet` seconds
+    (a new ticket brings more than one). A fixed sleep was not enough: in a whole-suite run on a slow machine an event
+    once came later than BOUND, and the page stored before it was then (rightly) stale."""
+    deadline = time.monotonic() + limit
+    seen, still_since = dict(before), time.monotonic()
+    while True:
+        now = {r: _ticket_events(stack, r) for r in REPLICAS}
+        if now != seen:
+            seen, still_since = now, time.monotonic()
+        if all(now[r] > before[r] for r in REPLICAS) and time.monotonic() - still_since >= quiet:
+            return
+        assert time.monotonic() < deadline, f"the replicas did not settle on the ticket's events: {before} -> {now}"
+        time.sleep(0.05)
+
+
 def test_a_mine_users_pages_stay_stored_while_another_contacts_tickets_change(stack: Stack) -> None:
     w = World(stack)
     ann, ann_contact = _mine_user(w, "ann")
     bob, bob_contact = _mine_user(w, "bob")
+    before = {r: _ticket_events(stack, r) for r in REPLICAS}
     _ticket_for(stack, w.customer_id, ann_contact, f"Ann first {secrets.token_hex(3)}")
-    time.sleep(BOUND)  # the event has reached both replicas
+    _heard_on_both(stack, before)
     stored = {base: _page(base, ann, "/tickets").text for base in (w.g1, w.g2)}
 
-    # Bob's new ticket: Ann's stored pages are sent again, unchanged, on both replicas.
+    # Bob's new ticket: once both replicas heard its event, Ann's stored pages are sent again, unchanged, on both.
     bobs = f"Bob ticket {secrets.token_hex(3)}"
+    before = {r: _ticket_events(stack, r) for r in REPLICAS}
     _ticket_for(stack, w.customer_id, bob_contact, bobs)
-    time.sleep(BOUND)
+    _heard_on_both(stack, before)
     assert bobs in _page(w.g1, bob, "/tickets").text
     for base, name in zip((w.g1, w.g2), REPLICAS, strict=True):
         before = _metric(stack, name, "hit")
