@@ -3,9 +3,11 @@ verifies the principal, maps domain errors to status codes and records RED metri
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -25,6 +27,39 @@ log = logging.getLogger(__name__)
 
 _ALWAYS_PUBLIC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# How long a refused client stream is read on before the refusal is sent anyway (see _RequestStream).
+DRAIN_SECONDS = 2.0
+
+
+class _RequestStream:
+    """A client stream's requests, as the handler reads them, noting whether the client has finished sending.
+
+    When a server answers a client stream (an upload refused at its first message, say) while the client is still
+    writing, grpc.aio's client can report INTERNAL or UNAVAILABLE instead of the server's status: the failed write
+    overrides the status that arrived (grpc/grpc#36066). So the kit reads and drops what is left of the stream
+    before it answers, for at most DRAIN_SECONDS; a client that is still sending after that gets the answer anyway."""
+
+    def __init__(self, requests: AsyncIterator) -> None:
+        self._requests = aiter(requests)
+        self.finished = False
+
+    def __aiter__(self) -> _RequestStream:
+        return self
+
+    async def __anext__(self) -> object:
+        try:
+            return await anext(self._requests)
+        except StopAsyncIteration:
+            self.finished = True
+            raise
+
+    async def drain(self) -> None:
+        if self.finished:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for _ in self:
+                    pass
 
 
 class KitInterceptor(grpc.aio.ServerInterceptor):
@@ -54,7 +89,7 @@ class KitInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary:
             # Client streams (uploads): the same checks as a unary call; the request is an async iterator.
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, method, auth),
+                self._wrap_unary(handler.stream_unary, method, auth, client_stream=True),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -77,19 +112,25 @@ class KitInterceptor(grpc.aio.ServerInterceptor):
             return None
         raise Unauthenticated("this call needs a principal token")
 
-    def _wrap_unary(self, behavior: Callable, method: str, auth: str) -> Callable:
+    def _wrap_unary(self, behavior: Callable, method: str, auth: str, *, client_stream: bool = False) -> Callable:
         async def wrapped(request, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN202
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            stream = _RequestStream(request) if client_stream else None
             try:
                 principal = self._principal(method, auth)
                 token = set_current_principal(principal)
                 try:
-                    return await behavior(request, context)
+                    response = await behavior(stream or request, context)
                 finally:
                     reset_current_principal(token)
+                if stream:
+                    await stream.drain()
+                return response
             except ServiceError as err:
                 code = err.code
+                if stream:
+                    await stream.drain()
                 await context.abort(err.code, details_with_field(err))
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
@@ -97,6 +138,8 @@ class KitInterceptor(grpc.aio.ServerInterceptor):
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error in %s", method)
+                if stream:
+                    await stream.drain()
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 self._record(method, code, started)
