@@ -51,6 +51,7 @@ class Prometheus:
         self.host = host
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
+        self.targets = targets
         config: dict[str, Any] = {
             # The timeout may not exceed the interval; every target is on this machine.
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
@@ -114,8 +115,12 @@ class Prometheus:
         assert data["resultType"] == "vector", (expr, data["resultType"])
         return data["result"]
 
-    def wait_for_scrapes(self, jobs: set[str], count: int = 2, timeout: float = 20.0) -> None:
-        """Wait until every job is up and has been scraped `count` more times from now on."""
+    def wait_for_scrapes(self, jobs: set[str], count: int = 2, timeout: float = 60.0) -> None:
+        """Wait until every job is up and has been scraped `count` more times from now on.
+
+        A whole-suite run on a slow machine once saw the gateway's /metrics miss the 1 s scrape timeout for 20 s;
+        the wait is longer now, and a failure says how long each missing target takes to answer when asked directly.
+        """
         since = time.time()
         deadline = time.monotonic() + timeout
         while True:
@@ -125,8 +130,22 @@ class Prometheus:
             if jobs <= done:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"targets not scraped in {timeout:.0f}s: {last}")
+                asked = self._ask(sorted(jobs - done))
+                raise AssertionError(f"targets not scraped in {timeout:.0f}s: {last}; asked directly: {asked}")
             time.sleep(0.25)
+
+    def _ask(self, jobs: list[str]) -> dict[str, str]:
+        """How each job's /metrics answers a direct GET: status, size and time, or the error."""
+        out = {}
+        for job in jobs:
+            started = time.monotonic()
+            try:
+                r = httpx.get(f"http://{self.targets[job]}/metrics", timeout=10, trust_env=False)
+                out[job] = f"HTTP {r.status_code}, {len(r.content)} bytes"
+            except httpx.HTTPError as err:
+                out[job] = f"{type(err).__name__}: {err}"
+            out[job] += f" in {time.monotonic() - started:.2f}s"
+        return out
 
 
 def _epoch(rfc3339: str) -> float:
