@@ -96,9 +96,9 @@ async def test_cached_reads_note_their_stamps_and_anything_else_spoils(cache: re
     assert (await recorded(events_down)).spoiled
 
 
-def session(permissions: frozenset[str] = frozenset({"tickets.view_all"})) -> Session:
+def session(permissions: frozenset[str] = frozenset({"tickets.view_all"}), token: str = ALL) -> Session:
     principal = Principal(kind="portal_user", subject_id="u1", customer_id="c1", permissions=permissions)
-    return Session("h", principal, ALL, "Acme", "csrf")
+    return Session("h", principal, token, "Acme", "csrf")
 
 
 def page(stamps: tuple, started_ms: int, filled: float, who: Session | None = None) -> _Page:
@@ -115,6 +115,8 @@ def test_a_stored_page_is_sent_only_while_everything_it_was_built_from_is_unchan
     key = ("/", b"", b"portal_session=abc", b"")
     pages.put(key, page(stamps, started_ms=1_000_000, filled=100.0))
     assert pages.get(key, session(), "controls", now=101.0, day=7) is not None
+    # The same session loaded again carries a newly signed principal token: the page is still its page.
+    assert pages.get(key, session(token=ALL + "-signed-again"), "controls", now=101.0, day=7) is not None
     # Another session or principal, other controls, another day, past the TTL: not sent.
     assert pages.get(key, session(frozenset()), "controls", now=101.0, day=7) is None
     assert pages.get(key, session(), "other controls", now=101.0, day=7) is None

@@ -8,8 +8,9 @@ the recording: a read that is not cached or that the cache bypassed, a backend e
 "unavailable"), a stream, a write. Only an unspoiled 200 text/html answer without Set-Cookie is stored.
 
 A stored page is sent again when, for the same key (the session's cookie among the request's cookies):
-- the session resolves to the same Session (same principal and permissions, name, language; a revoked or changed
-  session misses, since the session cache drops it on identity's events);
+- the session resolves to the same Session (same principal and permissions, name, language; only the principal
+  token, signed anew on each load, may differ; a revoked or changed session misses, since the session cache drops it
+  on identity's events);
 - the portal controls are equal to those it was built with;
 - every stamp it noted is still current: the read cache's versions move on the services' events, on every write a
   gateway replica makes (`gateway.changed`), and on a reconnection of the event subscription;
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -82,7 +83,7 @@ class PageCache:
             PAGE_CACHE_LOOKUPS.labels("miss").inc()
             return None
         fresh = (
-            page.session == session
+            _same_viewer(page.session, session)
             and page.controls == controls
             and page.day == day
             and read_cache.still_valid(
@@ -112,6 +113,13 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._pages)
+
+
+def _same_viewer(stored: Session, now: Session) -> bool:
+    """Whether the session a page was built for still sees it the same: every field but the principal token.
+    Identity signs a new token each time the session cache loads the session again (after its TTL, or after 5 s when
+    any invalidation crossed the load, as happens all the time on a busy gateway), and no page shows the token."""
+    return stored is now or replace(stored, principal_token="") == replace(now, principal_token="")
 
 
 def _size(key: tuple, page: _Page) -> int:
