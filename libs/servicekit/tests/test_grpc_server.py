@@ -162,7 +162,8 @@ async def upload_server():
 async def test_a_refused_upload_reaches_the_client_as_the_servers_status_not_a_broken_stream(upload_server, chunks):
     """grpc.aio reports INTERNAL or UNAVAILABLE instead of the server's status when the server ends a client
     stream before the client has finished writing (grpc/grpc#36066); the kit reads the rest of the stream first.
-    Without it, 64 chunks of 64 KiB failed on the first run here and one chunk under a loaded machine's timing."""
+    Without it, 64 chunks of 64 KiB failed here within 100 calls, and one chunk failed assets' first-message test
+    (UNAVAILABLE) in a whole-suite run."""
     channel, token = upload_server
     stub = tickets_pb2_grpc.TicketsServiceStub(channel)
 
