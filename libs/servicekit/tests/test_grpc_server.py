@@ -1,6 +1,7 @@
 """The kit's server over a real localhost socket: auth, error mapping, metrics, health, reflection, stop."""
 
 import asyncio
+import contextlib
 
 import grpc
 import pytest
@@ -30,21 +31,30 @@ class Servicer(tickets_pb2_grpc.TicketsServiceServicer):
         raise InvalidArgument("must not be empty", field="subject")
 
 
-@pytest.fixture
-async def server():
+@contextlib.asynccontextmanager
+async def serving(servicer: tickets_pb2_grpc.TicketsServiceServicer, metrics: str):  # noqa: ANN201
+    """The kit's server with `servicer` on a free port: (server, a channel to it, a portal user's token)."""
     key = Ed25519PrivateKey.generate()
     srv = await start_grpc_server(
         address="127.0.0.1:0",
-        register=lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Servicer(), s),
+        register=lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, s),
         service_names=[SERVICE],
         verifier=TokenVerifier([key.public_key()]),
-        metrics=kit_metrics("kitgrpc"),
+        metrics=kit_metrics(metrics),
     )
     channel = open_channel(f"127.0.0.1:{srv.port}")
     token, _ = TokenSigner(key).sign(Principal(kind=KIND_PORTAL_USER, subject_id="u", customer_id="c-1"))
-    yield srv, channel, token
-    await channel.close()
-    await srv.stop(0)
+    try:
+        yield srv, channel, token
+    finally:
+        await channel.close()
+        await srv.stop(0)
+
+
+@pytest.fixture
+async def server():
+    async with serving(Servicer(), "kitgrpc") as served:
+        yield served
 
 
 async def test_principal_reaches_the_handler(server):
@@ -143,19 +153,8 @@ class Uploads(Servicer):
 
 @pytest.fixture
 async def upload_server():
-    key = Ed25519PrivateKey.generate()
-    srv = await start_grpc_server(
-        address="127.0.0.1:0",
-        register=lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Uploads(), s),
-        service_names=[SERVICE],
-        verifier=TokenVerifier([key.public_key()]),
-        metrics=kit_metrics("kitgrpc_uploads"),
-    )
-    channel = open_channel(f"127.0.0.1:{srv.port}")
-    token, _ = TokenSigner(key).sign(Principal(kind=KIND_PORTAL_USER, subject_id="u", customer_id="c-1"))
-    yield channel, token
-    await channel.close()
-    await srv.stop(0)
+    async with serving(Uploads(), "kitgrpc_uploads") as (_, channel, token):
+        yield channel, token
 
 
 @pytest.mark.parametrize("chunks", [1, 64])
