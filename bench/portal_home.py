@@ -259,10 +259,12 @@ def route_quantiles(before: dict, after: dict, q: float) -> dict[str, tuple[floa
 
 
 def cache_lookups(stack: Stack, cache: str) -> dict[str, float]:
-    """The gateway's lookups in its read or page cache by outcome over the whole run (warm-up and set-up included)."""
+    """The gateway's lookups in its read, page or section cache so far, by outcome, and the stale ones by what ended
+    the kept page or section ("stale: <reason>")."""
     text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
     found = re.findall(rf'^portal_gateway_{cache}_cache_lookups_total\{{outcome="([^"]+)"\}} (\S+)$', text, re.M)
-    return {outcome: float(n) for outcome, n in found}
+    ended = re.findall(rf'^portal_gateway_{cache}_cache_stale_total\{{reason="([^"]+)"\}} (\S+)$', text, re.M)
+    return {outcome: float(n) for outcome, n in found} | {f"stale: {reason}": float(n) for reason, n in ended}
 
 
 def main() -> int:

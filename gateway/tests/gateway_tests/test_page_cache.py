@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -12,6 +13,7 @@ import pytest
 
 from gateway.clients import _call, read_cache
 from gateway.edge import freshness
+from gateway.edge.metrics import PAGE_CACHE_STALE
 from gateway.edge.page_cache import PageCache, _Page, _request_key
 from gateway.edge.sessions import Session
 from gateway_tests.test_read_cache import ALL, STAFF, Backend
@@ -102,9 +104,7 @@ def session(permissions: frozenset[str] = frozenset({"tickets.view_all"}), token
 
 
 def page(stamps: tuple, started_ms: int, filled: float, who: Session | None = None) -> _Page:
-    return _Page(
-        who or session(), "controls", stamps, 7, filled, filled + 1000, started_ms, None, 200, (), b"<p>page</p>"
-    )
+    return _Page(who or session(), "controls", stamps, 7, filled, (), started_ms, None, 200, (), b"<p>page</p>")
 
 
 def test_a_stored_page_is_sent_only_while_everything_it_was_built_from_is_unchanged(
@@ -147,18 +147,62 @@ def test_the_cache_is_bounded_by_pages_and_bytes(cache: read_cache.ReadCache) ->
     assert small.bytes <= 5000 and len(small) < 10
 
 
-async def test_a_page_showing_announcements_ends_at_their_next_refresh_and_moves_with_a_new_list(
+def _stale(reason: str) -> float:
+    return PAGE_CACHE_STALE.labels(reason)._value.get()
+
+
+async def test_a_page_showing_a_list_kept_apart_is_sent_while_its_lease_runs_and_moves_with_a_new_list(
     cache: read_cache.ReadCache,
 ) -> None:
-    async def showing_fresh() -> None:
-        read_cache.note_page("announcements", until=150.0)
+    asked: list[str] = []
 
-    deps = await recorded(showing_fresh)
-    assert not deps.spoiled and deps.expires == 150.0
+    async def renew(token: str) -> None:
+        asked.append(token)
+
+    t = time.monotonic()
+    lease = read_cache.Lease(10.0)
+    lease.renewed(t, renew)  # the announcements, asked for now: current for 10 s
+
+    async def showing() -> None:
+        read_cache.note_page("announcements", lease)
+
+    deps = await recorded(showing)
+    assert not deps.spoiled and deps.leases == (lease,)
     pages = PageCache(max_entries=10, max_bytes=1 << 20)
     key = ("/", b"", b"portal_session=abc", b"")
-    pages.put(key, dataclasses.replace(page(tuple(deps.stamps.items()), started_ms=0, filled=130.0), expires=150.0))
-    assert pages.get(key, session(), "controls", now=149.0, day=7) is not None
-    assert pages.get(key, session(), "controls", now=150.0, day=7) is None  # the list may have been refreshed
-    cache.bump((), "announcements", reason="announcements")  # a refresh found a new list
-    assert pages.get(key, session(), "controls", now=131.0, day=7) is None
+    pages.put(key, dataclasses.replace(page(tuple(deps.stamps.items()), 0, t), leases=deps.leases))
+    assert pages.get(key, session(), "controls", now=t + 1, day=7) is not None
+    await asyncio.sleep(0)
+    assert asked == []  # in the first half of the lease nothing is asked again
+
+    # Past the middle, a view sent from the page asks again beside it, with the viewer's token (once at a time).
+    assert pages.get(key, session(), "controls", now=t + 6, day=7) is not None
+    assert pages.get(key, session(), "controls", now=t + 6.5, day=7) is not None
+    await asyncio.sleep(0)
+    assert asked == [ALL]
+    # Without an answer, the page ends with the lease: the list may have changed since.
+    before = _stale("lease")
+    assert pages.get(key, session(), "controls", now=t + 10, day=7) is None
+    assert _stale("lease") == before + 1
+    # An answer with the same list renews the lease and the page is sent again (not rebuilt on every refresh); a new
+    # list moves the area's version instead.
+    lease.renewed(t + 9, renew)
+    assert pages.get(key, session(), "controls", now=t + 10, day=7) is not None
+    before = _stale("changed")
+    cache.bump((), "announcements", reason="announcements")
+    assert pages.get(key, session(), "controls", now=t + 10, day=7) is None
+    assert _stale("changed") == before + 1
+
+    # A page shown after the lease ran out (the list could not be asked for) is not kept; nor after a change this
+    # process made to the list, even with an answer asked for before that change.
+    stale = read_cache.Lease(10.0)
+    stale.renewed(time.monotonic() - 10, renew)
+    lease = stale
+    assert (await recorded(showing)).spoiled
+    lease = read_cache.Lease(10.0)
+    asked_before = time.monotonic()
+    lease.lapse()
+    lease.renewed(asked_before, renew)
+    assert (await recorded(showing)).spoiled
+    lease.renewed(time.monotonic(), renew)
+    assert not (await recorded(showing)).spoiled

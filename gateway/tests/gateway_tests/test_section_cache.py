@@ -27,6 +27,10 @@ def cache() -> Iterator[read_cache.ReadCache]:
     c.configure(max_entries=5000, max_bytes=32 * 1024 * 1024, ttl_seconds=30)
 
 
+async def _never(token: str) -> None:
+    raise AssertionError("no renewal expected")
+
+
 def session(token: str, csrf: str = "csrf-1", customer_name: str = "Acme") -> Session:
     principal = Principal(kind="portal_user", subject_id="u", customer_id="c1", permissions=frozenset())
     return Session("h", principal, token, customer_name, csrf)
@@ -91,7 +95,9 @@ async def test_what_a_stored_section_was_made_from_is_noted_on_the_page_that_use
     ann = session(ALL)
     shared = sections.shared_key(ann, "en")
     made = await built(cache, ALL, "billing")
-    made.expires = 1e12
+    lease = read_cache.Lease(1e12)
+    lease.renewed(0.0, _never)
+    made.hold((lease,))
     sections.put(shared, "recent_payments", "<p>payments</p>", made)
 
     async def page() -> read_cache.PageDeps:
@@ -100,7 +106,7 @@ async def test_what_a_stored_section_was_made_from_is_noted_on_the_page_that_use
         return deps
 
     deps = await asyncio.create_task(page())
-    assert not deps.spoiled and dict(deps.stamps) == made.stamps and deps.expires == 1e12
+    assert not deps.spoiled and dict(deps.stamps) == made.stamps and deps.leases == (lease,)
 
 
 async def test_a_spoiled_an_old_or_an_earlier_than_the_last_write_section_is_not_sent(
@@ -123,11 +129,13 @@ async def test_a_spoiled_an_old_or_an_earlier_than_the_last_write_section_is_not
     monkeypatch.setattr(freshness, "last_write_ms", lambda: 0)
     assert sections.get(shared, "charts", ann) == "<svg/>"
 
-    # Past the read cache's TTL, or past what it noted as its end (the ticket-status labels' next refresh).
+    # Past the read cache's TTL, or past the lease of a list kept apart that it shows (the ticket-status labels).
     cache.ttl = 0.0
     assert sections.get(shared, "charts", ann) is None
     cache.ttl = 30.0
-    made.expires = 0.0
+    lapsed = read_cache.Lease(10.0)
+    lapsed.renewed(0.0, _never)
+    made.hold((lapsed,))
     sections.put(shared, "charts", "<svg/>", made)
     assert sections.get(shared, "charts", ann) is None
 

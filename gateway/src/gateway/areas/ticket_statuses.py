@@ -2,9 +2,10 @@
 them: the names a filter or a status form offers, and the label of each in the reader's language.
 
 The list changes rarely and is read on most ticket pages, so each gateway process keeps the last answer for
-TTL seconds. Pages call `refresh` before rendering (free while fresh); the label functions, which templates
-call synchronously, read `current()`. A status no longer in the list still shows, under its stored name. When
-the tickets service cannot answer, the last list (or the built-in one) stays in use rather than failing a page.
+TTL seconds, asking again beside the page from the middle of that time on. Pages call `refresh` before rendering
+(free while fresh); the label functions, which templates call synchronously, read `current()`. A status no longer in
+the list still shows, under its stored name. When the tickets service cannot answer, the last list (or the built-in
+one) stays in use rather than failing a page.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Catalogue:
 
 _current = Catalogue(BUILT_IN)
 _fetched_at = float("-inf")
+# How long `_current` is known to be the list in force; pages showing its labels note it (read_cache.Lease).
+LEASE = read_cache.Lease(TTL)
+# The client the last page asked with (the lease's renewal asks with it).
+_tickets: TicketsClient | None = None
 
 
 def current() -> Catalogue:
@@ -68,29 +73,46 @@ def current() -> Catalogue:
 
 
 async def refresh(tickets: TicketsClient, token: str) -> Catalogue:
-    """The list in force, asked of the tickets service at most once per TTL."""
+    """The list in force, asked of the tickets service at most once per TTL (in the background, beside the page, from
+    the middle of the TTL on: LEASE)."""
+    global _tickets
+    _tickets = tickets
+    now = time.monotonic()
+    if now - _fetched_at >= TTL:
+        await _fetch(tickets, token)
+    else:
+        LEASE.renew_ahead(token, now)
+    # A page kept by the page cache with these labels is sent again while the lease runs (or until they change).
+    read_cache.note_page(AREA, LEASE)
+    return _current
+
+
+async def _fetch(tickets: TicketsClient, token: str) -> None:
     global _current, _fetched_at
-    if time.monotonic() - _fetched_at < TTL:
-        # A page kept by the page cache with these labels ends when they are next asked for (or when they change).
-        read_cache.note_page(AREA, until=_fetched_at + TTL)
-        return _current
+    asked = time.monotonic()
     try:
         fetched = Catalogue(tuple(await tickets.ticket_statuses(token)))
         if fetched != _current:
             read_cache.CACHE.bump((), AREA, reason="ticket_statuses")
         _current = fetched
+        LEASE.renewed(asked, _renew)
     except grpc.aio.AioRpcError as err:
+        # The lease is not renewed: once it runs out, pages showing the labels are not kept until an ask succeeds.
+        LEASE.failed(asked)
         log.warning("ticket statuses unavailable, keeping the last list: %s", err.code().name)
-        read_cache.spoil_page()
     _fetched_at = time.monotonic()
-    read_cache.note_page(AREA, until=_fetched_at + TTL)
-    return _current
+
+
+async def _renew(token: str) -> None:
+    if _tickets is not None:
+        await _fetch(_tickets, token)
 
 
 def forget() -> None:
-    """After this process changed the list: the next page asks again."""
+    """After this process changed the list: the next page asks again, and no page kept with the old one is sent."""
     global _fetched_at
     _fetched_at = float("-inf")
+    LEASE.lapse()
 
 
 # Statuses the list must keep (the tickets service refuses a list without them): no Remove box on the page.

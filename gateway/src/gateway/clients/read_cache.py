@@ -28,6 +28,7 @@ import base64
 import binascii
 import functools
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -51,6 +52,8 @@ _ENTRY_OVERHEAD = 600
 SKEW_MARGIN_MS = 1000
 # Principal tokens are ~700 characters and rotate with the principal cache: a small memo, cleared when full.
 _VIEWERS_LIMIT = 2000
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -140,31 +143,98 @@ def personal(arguments: tuple) -> bool:
     return any(isinstance(pair, tuple) and len(pair) == 2 and pair[0] == "mine_only" and pair[1] for pair in named)
 
 
+class Lease:
+    """How long a copy kept outside the read cache is known to be current: the ticket statuses and the announcements,
+    lists each process asks for again every few seconds since no event announces their changes. A page or a section
+    showing the copy notes its lease (`note_page`) and is sent again only before `until` (monotonic).
+
+    A refresh that finds the copy unchanged renews the lease (`renewed`), so everything kept with it stays valid; one
+    that finds a change moves the copy's area version as well, which ends what was kept with the old copy. Renewal
+    starts ahead of the end, in the background, on any view that uses the copy in the second half of its term — a view
+    sent from a stored page too (`renew_ahead`) — so under steady traffic the kept pages do not all lapse together
+    every term, to be rebuilt at once."""
+
+    __slots__ = ("term", "until", "_lapsed", "_renew", "_task", "_tried")
+
+    def __init__(self, term: float) -> None:
+        self.term = term
+        self.until = float("-inf")
+        self._lapsed = float("-inf")
+        self._tried = float("-inf")
+        self._renew: Callable[[str], Awaitable[None]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def renewed(self, asked: float, renew: Callable[[str], Awaitable[None]]) -> None:
+        """The copy was asked for at `asked` (monotonic, when the ask began) and is now current; `renew(token)` asks
+        again (it handles its own errors: a failed ask simply leaves the lease to run out). An ask begun before the
+        last `lapse` renews nothing: it may have read the copy as it was before the change."""
+        self._renew = renew
+        self._tried = max(self._tried, asked)
+        if asked > self._lapsed:
+            self.until = max(self.until, asked + self.term)
+
+    def failed(self, asked: float) -> None:
+        """An ask begun at `asked` got no answer: the lease runs out as it was, and is not asked for again for half a
+        term."""
+        self._tried = max(self._tried, asked)
+
+    def lapse(self) -> None:
+        """This process changed what the copy holds: nothing kept with the copy is sent again."""
+        self.until = float("-inf")
+        self._lapsed = time.monotonic()
+
+    def renew_ahead(self, token: str, now: float) -> None:
+        """In the second half of the term, start asking again beside the page (with this viewer's token): one ask at a
+        time, and after a failed one not again for half a term."""
+        if self._renew is None or not token or now < self.until - self.term / 2 or now - self._tried < self.term / 2:
+            return
+        if self._task is not None and not self._task.done():
+            return
+        self._tried = now
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the event loop (a sync render in a worker thread): the next view renews
+            return
+        self._task = loop.create_task(self._run(self._renew, token))
+
+    @staticmethod
+    async def _run(renew: Callable[[str], Awaitable[None]], token: str) -> None:
+        try:
+            await renew(token)
+        except Exception:  # a background task: nobody awaits it, and the lease simply runs out
+            log.warning("a list kept apart could not be asked for again", exc_info=True)
+
+
 class PageDeps:
     """What one page view read, for the page cache (edge/page_cache.py): the (area, customers) → stamp of every cached
-    read it made, and whether anything else happened that a stored page could not repeat (`spoiled`): a read that is
-    not cached, a read the cache bypassed, a backend error (a section saying "unavailable"), a write."""
+    read it made, the leases of the copies it showed (`Lease`), and whether anything else happened that a stored page
+    could not repeat (`spoiled`): a read that is not cached, a read the cache bypassed, a backend error (a section
+    saying "unavailable"), a write."""
 
-    __slots__ = ("stamps", "spoiled", "started_ms", "expires")
+    __slots__ = ("stamps", "spoiled", "started_ms", "leases")
 
     def __init__(self, started_ms: int) -> None:
         self.stamps: dict[tuple[str, tuple[str, ...], str], tuple] = {}
         self.spoiled = False
         self.started_ms = started_ms
-        # The monotonic time after which something the page shows may have changed unannounced (note_page).
-        self.expires = float("inf")
+        self.leases: tuple[Lease, ...] = ()
 
     def note(self, area: str, customers: tuple[str, ...], contact: str, stamp: tuple) -> None:
         # Two reads of one area with different stamps (a change arrived mid-page): keep the older; the page is then
         # never served again, since the current stamp differs from it.
         self.stamps.setdefault((area, customers, contact), stamp)
 
+    def hold(self, leases: Iterable[Lease]) -> None:
+        for lease in leases:
+            if lease not in self.leases:
+                self.leases = (*self.leases, lease)
+
     def absorb(self, other: PageDeps) -> None:
         """Add what `other` recorded (a part of this page, recorded apart: `recording`)."""
         for dep, stamp in other.stamps.items():
             self.stamps.setdefault(dep, stamp)
         self.spoiled = self.spoiled or other.spoiled
-        self.expires = min(self.expires, other.expires)
+        self.hold(other.leases)
         self.started_ms = min(self.started_ms, other.started_ms)
 
 
@@ -178,19 +248,30 @@ def record_page() -> PageDeps:
     return deps
 
 
-def still_valid(
-    stamps: Iterable[tuple[tuple, tuple]], *, filled: float, expires: float, started_ms: int, now: float
-) -> bool:
-    """Whether something built from cached reads (a page, a home section; the caller checks the day) may be sent
-    again at `now` (monotonic): younger than the TTL, before the end it noted, begun after this browser's last write
-    (portal_rv, with the replicas' clock margin), and every stamp it noted still current."""
+def stale_reason(
+    stamps: Iterable[tuple[tuple, tuple]], *, filled: float, leases: Iterable[Lease], started_ms: int, now: float
+) -> str:
+    """Why something built from cached reads (a page, a home section; the caller checks the day) may not be sent again
+    at `now` (monotonic), or "" when it may: "changed" (a stamp it noted is no longer current), "own_write" (begun
+    before this browser's last write: portal_rv, with the replicas' clock margin), "lease" (a list kept apart that it
+    shows may have changed since: `Lease`) or "age" (older than the TTL). When several hold, the first of these is
+    given: the metrics then tell a change apart from an expiry that hid it."""
+    if not all(CACHE.current(*dep) == stamp for dep, stamp in stamps):
+        return "changed"
     written = freshness.last_write_ms()
-    return (
-        now - filled < CACHE.ttl
-        and now < expires
-        and (not written or started_ms > written + SKEW_MARGIN_MS)
-        and all(CACHE.current(*dep) == stamp for dep, stamp in stamps)
-    )
+    if written and started_ms <= written + SKEW_MARGIN_MS:
+        return "own_write"
+    if any(now >= lease.until for lease in leases):
+        return "lease"
+    if now - filled >= CACHE.ttl:
+        return "age"
+    return ""
+
+
+def renew_ahead(leases: Iterable[Lease], token: str, now: float) -> None:
+    """Something kept with these leases is being sent again: renew those past the middle of their term."""
+    for lease in leases:
+        lease.renew_ahead(token, now)
 
 
 @contextmanager
@@ -214,18 +295,19 @@ def page_deps() -> PageDeps | None:
     return _page.get()
 
 
-def note_page(area: str, *, until: float) -> None:
-    """This request's page shows something kept outside the cache that moves `area`'s version for every customer when
-    it changes, and is looked at again only after `until` (monotonic) — the announcements, web/announcements.py: a
-    stored page is not sent after such a change, nor after `until` (only a page built then asks for a refresh)."""
+def note_page(area: str, lease: Lease) -> None:
+    """This request's page shows a copy kept outside the cache under `lease` (the ticket statuses, the announcements),
+    whose refresh moves `area`'s version for every customer when the copy changed: a stored page is not sent after
+    such a change, nor once the lease has run out. A page shown while the lease has already run out (the copy could
+    not be refreshed) is not stored."""
     deps = _page.get()
     if deps is not None:
         stamp = CACHE.current(area, ())
-        if stamp is None:
+        if stamp is None or time.monotonic() >= lease.until:
             deps.spoiled = True
         else:
             deps.note(area, (), "", stamp)
-            deps.expires = min(deps.expires, until)
+            deps.hold((lease,))
 
 
 def spoil_page() -> None:

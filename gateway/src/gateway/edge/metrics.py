@@ -103,11 +103,22 @@ PAGE_CACHE_LOOKUPS = Counter(
     "but something it was built from changed)",
     ["outcome"],
 )
+PAGE_CACHE_STALE = Counter(
+    "portal_gateway_page_cache_stale",
+    "Stale page-cache lookups by what ended the kept page: session, controls, day, age (the TTL), lease (a list kept "
+    "apart, such as the ticket statuses, ran out), own_write (the browser wrote since) or changed (a version moved)",
+    ["reason"],
+)
 PAGE_CACHE_BYTES = Gauge("portal_gateway_page_cache_bytes", "Approximate memory of the pages in the page cache")
 SECTION_CACHE_LOOKUPS = Counter(
     "portal_gateway_section_cache_lookups",
     "The home's sections looked up in the section cache (web/section_cache.py): hit, miss (none kept) or stale",
     ["outcome"],
+)
+SECTION_CACHE_STALE = Counter(
+    "portal_gateway_section_cache_stale",
+    "Stale section-cache lookups by what ended the kept section: day, age, lease, own_write or changed (as for pages)",
+    ["reason"],
 )
 SECTION_CACHE_BYTES = Gauge(
     "portal_gateway_section_cache_bytes", "Approximate memory of the home's sections in the section cache"

@@ -17,7 +17,8 @@ A stored page is sent again when, for the same key (the session's cookie among t
 - it was begun after this browser's last write (the `portal_rv` cookie, edge/freshness.py: read-your-writes across
   replicas);
 - it is younger than the read cache's safety TTL, and built the same UTC day;
-- it is not past what it noted as its end (the announcements' next refresh, web/announcements.py).
+- the lists kept apart that it shows (the ticket statuses, the announcements) are still known current: their leases
+  have not run out (read_cache.Lease; a view sent again past the middle of a lease renews it in the background).
 
 So a page is exactly as fresh as the answers it is made of, and a hit costs no backend call and no rendering. Like
 the read cache it is bypassed for staff, while the event subscription is down, and when the read cache is off. It is
@@ -35,7 +36,7 @@ import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.clients import read_cache
-from gateway.edge.metrics import PAGE_CACHE_BYTES, PAGE_CACHE_LOOKUPS
+from gateway.edge.metrics import PAGE_CACHE_BYTES, PAGE_CACHE_LOOKUPS, PAGE_CACHE_STALE
 from gateway.edge.sessions import RESOLVED_STATE_KEY, SESSION_COOKIE, Session
 
 # Answers larger than this are passed through without being kept (a page is tens of KB).
@@ -53,7 +54,7 @@ class _Page:
     stamps: tuple[tuple[tuple[str, tuple[str, ...], str], tuple], ...]  # ((area, customers, contact), stamp)
     day: int
     filled: float  # monotonic
-    expires: float  # monotonic: something it shows may change unannounced after this (PageDeps.expires)
+    leases: tuple[read_cache.Lease, ...]  # of the copies kept apart it shows (PageDeps.leases)
     started_ms: int  # wall clock, against portal_rv
     route: Any
     status: int
@@ -82,19 +83,14 @@ class PageCache:
         if page is None:
             PAGE_CACHE_LOOKUPS.labels("miss").inc()
             return None
-        fresh = (
-            _same_viewer(page.session, session)
-            and page.controls == controls
-            and page.day == day
-            and read_cache.still_valid(
-                page.stamps, filled=page.filled, expires=page.expires, started_ms=page.started_ms, now=now
-            )
-        )
-        if not fresh:
+        reason = _stale_reason(page, session, controls, now, day)
+        if reason:
             PAGE_CACHE_LOOKUPS.labels("stale").inc()
+            PAGE_CACHE_STALE.labels(reason).inc()
             return None
         self._pages.move_to_end(key)
         PAGE_CACHE_LOOKUPS.labels("hit").inc()
+        read_cache.renew_ahead(page.leases, session.principal_token, now)
         return page
 
     def put(self, key: tuple, page: _Page) -> None:
@@ -113,6 +109,19 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._pages)
+
+
+def _stale_reason(page: _Page, session: Session, controls: Any, now: float, day: int) -> str:  # noqa: ANN401
+    """Why `page` may not be sent again to `session` now, or "" (see the module's docstring)."""
+    if not _same_viewer(page.session, session):
+        return "session"
+    if page.controls != controls:
+        return "controls"
+    if page.day != day:
+        return "day"
+    return read_cache.stale_reason(
+        page.stamps, filled=page.filled, leases=page.leases, started_ms=page.started_ms, now=now
+    )
 
 
 def _same_viewer(stored: Session, now: Session) -> bool:
@@ -237,7 +246,7 @@ class PageCacheMiddleware:
                 stamps=tuple(deps.stamps.items()),
                 day=day,
                 filled=time.monotonic(),
-                expires=deps.expires,
+                leases=deps.leases,
                 started_ms=deps.started_ms,
                 route=scope.get("route"),
                 status=start[0],

@@ -9,10 +9,10 @@ of them. So each section is also kept on its own, as rendered, under what its HT
 - the stamps of every cached read its data came from (`SECTION_CALLS`: the calls of load_home it is made from, each
   recorded apart), and of the ticket-status labels.
 The rules for sending it again are the page cache's, per section: every stamp still current, younger than the read
-cache's TTL, built the same day, before nothing it noted as its end, and begun after this browser's last write
-(`portal_rv`). A section built from anything the cache could not repeat (an uncached read, an error) is not kept.
-The one per-session value a section shows (the form token of a pending payment's Check status form) is kept as a
-placeholder and put in when the page is assembled.
+cache's TTL, built the same day, the leases of the lists kept apart that it shows still running (read_cache.Lease),
+and begun after this browser's last write (`portal_rv`). A section built from anything the cache could not repeat
+(an uncached read, an error) is not kept. The one per-session value a section shows (the form token of a pending
+payment's Check status form) is kept as a placeholder and put in when the page is assembled.
 
 After a change, every user who sees the same finds the same sections stale at once: one view builds them while
 the others wait for it (at most BUILD_WAIT) and then take what it kept, under the same rules.
@@ -41,7 +41,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from gateway.clients import read_cache
-from gateway.edge.metrics import SECTION_CACHE_BYTES, SECTION_CACHE_LOOKUPS
+from gateway.edge.metrics import SECTION_CACHE_BYTES, SECTION_CACHE_LOOKUPS, SECTION_CACHE_STALE
 from gateway.edge.sessions import Session
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Section:
     stamps: tuple[tuple[tuple[str, tuple[str, ...], str], tuple], ...]
     day: int
     filled: float  # monotonic
-    expires: float  # monotonic
+    leases: tuple[read_cache.Lease, ...]
     started_ms: int  # wall clock, against portal_rv
 
 
@@ -95,23 +95,23 @@ class SectionCache:
         if found is None:
             SECTION_CACHE_LOOKUPS.labels("miss").inc()
             return None
-        fresh = found.day == int(time.time() // 86400) and read_cache.still_valid(
-            found.stamps,
-            filled=found.filled,
-            expires=found.expires,
-            started_ms=found.started_ms,
-            now=time.monotonic(),
+        now = time.monotonic()
+        reason = "day" if found.day != int(time.time() // 86400) else ""
+        reason = reason or read_cache.stale_reason(
+            found.stamps, filled=found.filled, leases=found.leases, started_ms=found.started_ms, now=now
         )
-        if not fresh:
+        if reason:
             SECTION_CACHE_LOOKUPS.labels("stale").inc()
+            SECTION_CACHE_STALE.labels(reason).inc()
             return None
         self._sections.move_to_end((key, shared))
         SECTION_CACHE_LOOKUPS.labels("hit").inc()
+        read_cache.renew_ahead(found.leases, session.principal_token, now)
         page = read_cache.page_deps()
         if page is not None:
             for dep, stamp in found.stamps:
                 page.note(*dep, stamp)
-            page.expires = min(page.expires, found.expires)
+            page.hold(found.leases)
         return with_token(found.html, session)
 
     def put(self, shared: tuple, key: str | tuple, html: str, deps: read_cache.PageDeps) -> None:
@@ -123,7 +123,7 @@ class SectionCache:
             stamps=tuple(deps.stamps.items()),
             day=int(time.time() // 86400),
             filled=time.monotonic(),
-            expires=deps.expires,
+            leases=deps.leases,
             started_ms=deps.started_ms,
         )
         size = len(html) + 600
