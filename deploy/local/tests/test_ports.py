@@ -3,7 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from portal_local.ports import PortInUseError, PortWant, check_ports_free, distinct_free_ports, free_port, port_is_free
+from portal_local.ports import (
+    PortInUseError,
+    PortWant,
+    check_ports_free,
+    distinct_free_ports,
+    ephemeral_range,
+    free_port,
+    port_is_free,
+)
 from portal_local.stack import Stack
 
 
@@ -50,3 +58,21 @@ def test_distinct_free_ports_never_repeat_and_are_free() -> None:
         ports = distinct_free_ports(12)
         assert len(set(ports)) == 12
         assert all(port_is_free(p) for p in ports)
+
+
+def test_free_ports_are_chosen_outside_the_range_of_outgoing_connections() -> None:
+    # A port inside it may be taken by an outgoing connection before the server binds it (a stack's services bind
+    # theirs after their migrations): a benchmark's stack once failed to start with "Address already in use".
+    lo, hi = ephemeral_range()
+    assert lo <= hi
+    ports = [free_port() for _ in range(50)] + distinct_free_ports(50)
+    assert all(not lo <= p <= hi and 10000 <= p <= 65535 for p in ports), [p for p in ports if lo <= p <= hi]
+    assert len(set(ports)) > 10  # chosen at random, not one port over and over
+
+
+def test_a_port_something_listens_on_is_never_chosen(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import portal_local.ports as ports
+
+    monkeypatch.setattr(ports, "_candidates", lambda: range(busy_port, busy_port + 1))
+    # The only candidate is taken: the OS chooses instead, and never the busy port.
+    assert all(p != busy_port for p in ports.distinct_free_ports(3))

@@ -3,32 +3,80 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 HOST = "127.0.0.1"
 
 
+# Where the OS takes the local port of every outgoing connection from (Linux's default; macOS uses 49152-65535). A
+# port chosen for a server inside this range may be taken by some process's outgoing connection before the server
+# binds it: a stack's services bind theirs only after their migrations, tens of seconds later, and a benchmark's
+# stack once failed to start that way. So the ports chosen here come from outside it.
+_EPHEMERAL_FALLBACK = (32768, 60999)
+_LOWEST = 10000
+_TRIES = 500
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The OS's range of local ports for outgoing connections (inclusive)."""
+    try:
+        lo, hi = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        lo, hi = (49152, 65535) if sys.platform == "darwin" else _EPHEMERAL_FALLBACK
+    return lo, hi
+
+
+def _candidates() -> range:
+    """The ports to choose from: the widest stretch outside the outgoing-connection range, above the well-known and
+    the commonly configured ones."""
+    lo, hi = ephemeral_range()
+    below, above = range(_LOWEST, max(_LOWEST, lo)), range(max(_LOWEST, hi + 1), 65536)
+    return below if len(below) >= len(above) else above
+
+
+def _bound(host: str, port: int) -> socket.socket | None:
+    """A socket bound to `port` (the caller closes it), or None when something holds the port."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
 def free_port(host: str = HOST) -> int:
-    """A port the OS reports free right now (another process may still take it before we bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port the OS reports free right now, outside its range for outgoing connections (another process may still
+    take it before we bind, but no outgoing connection will)."""
+    return distinct_free_ports(1, host)[0]
 
 
 def distinct_free_ports(count: int, host: str = HOST) -> list[int]:
-    """`count` ports the OS reports free, all different: each is held open until all are chosen, because ports
-    chosen one at a time may repeat (the OS can hand back a port it reported free a moment ago)."""
-    held: list[socket.socket] = []
+    """`count` ports the OS reports free, all different, outside its range for outgoing connections: each is held
+    open until all are chosen, so the same port is never given twice."""
+    candidates = _candidates()
+    held: dict[int, socket.socket] = {}
     try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.append(s)
-            s.bind((host, 0))
-        return [int(s.getsockname()[1]) for s in held]
+        for _ in range(_TRIES):
+            if len(held) == count:
+                break
+            port = random.choice(candidates)
+            if port not in held and (s := _bound(host, port)) is not None:
+                held[port] = s
+        if len(held) < count:
+            # A crowded machine: let the OS choose, as before (any free port, maybe inside the outgoing range).
+            while len(held) < count:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind((host, 0))
+                held[int(s.getsockname()[1])] = s
+        return list(held)
     finally:
-        for s in held:
+        for s in held.values():
             s.close()
 
 
