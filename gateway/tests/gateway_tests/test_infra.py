@@ -92,9 +92,16 @@ async def test_backend_health_is_watched_without_probes(backends) -> None:
     async with running_gateway(backends, backend_health_interval_seconds="0.2") as g:
         BACKEND_UP.labels("billing").set(0)  # as if billing had been down
         g.app.state.readiness = None  # type: ignore[attr-defined]
-        await asyncio.sleep(0.5)
-        assert g.app.state.readiness is not None  # type: ignore[attr-defined]
-        assert REGISTRY.get_sample_value("portal_gateway_backend_up", {"backend": "billing"}) == 1
+        # Polled rather than one fixed sleep: a 0.5 s wait for the 0.2 s check failed twice on a loaded machine.
+        # 10 s is 50 intervals; only a watcher that never runs misses it.
+        deadline = asyncio.get_running_loop().time() + 10
+        while g.app.state.readiness is None or _billing_up() != 1:  # type: ignore[attr-defined]
+            assert asyncio.get_running_loop().time() < deadline, "no background health check in 10 s"
+            await asyncio.sleep(0.05)
+
+
+def _billing_up() -> float | None:
+    return REGISTRY.get_sample_value("portal_gateway_backend_up", {"backend": "billing"})
 
 
 @pytest.mark.asyncio
