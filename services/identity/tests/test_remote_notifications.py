@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from identity.contacts.models import Contact
 from identity.customers.models import Customer
 from identity.db import utcnow
 from identity.events import handlers
@@ -97,10 +98,16 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
         quiet.no_email = True
         paper.receive_report_emails = False
         s.add_all([quiet, paper])
+        # Dora and Otto may see only their own contact's devices.
+        dora_desk = Contact(customer_id=world.customer_a, name="Dora Desk", email="dora@acme.test")
+        otto_desk = Contact(customer_id=world.customer_a, name="Otto Desk", email="otto@acme.test")
+        s.add_all([dora_desk, otto_desk])
     async with db.unit_of_work() as s:
+        contacts = {"dora@acme.test": dora_desk.id, "otto@acme.test": otto_desk.id}
         users = [
             # Customer A (world's Alice is in the Admin Portal Group: she may see every asset).
             ("dora@acme.test", world.customer_a, "Devices only", "pw-dora-123456"),
+            ("otto@acme.test", world.customer_a, "Devices only", "pw-otto-123456"),
             ("carl@acme.test", world.customer_a, "Tickets only", "pw-carl-123456"),
             ("nina@acme.test", world.customer_a, NON_PORTAL_USER_GROUP, "pw-nina-123456"),
             ("eve@acme.test", world.customer_a, "", "pw-eve-1234567"),  # disabled below
@@ -113,7 +120,7 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
                 s,
                 principal=staff,
                 customer_id=customer_id,
-                contact_id="",
+                contact_id=contacts.get(email, ""),
                 login=email,
                 email=email,
                 password=password,
@@ -153,7 +160,9 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
         msg_id = msg_id or event.meta.event_id
         await js.publish(handlers.ACCESS_REQUESTED, event.SerializeToString(), headers={kit_events.MSG_ID: msg_id})
 
-    event = requested(world.customer_a, reason="Check the printer driver\x1b[2J")
+    # Dora's device; a device assigned to nobody (in no one's "Mine"); Otto's device, last.
+    event = requested(world.customer_a, reason="Check the printer driver\x1b[2J", asset_contact_id=dora_desk.id)
+    unassigned = requested(world.customer_a, asset_name="Shared printer")
     task = start()
     try:
         await publish(requested(quiet.id))
@@ -162,7 +171,8 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
         await publish(requested("no-such-customer"))
         await publish(event)
         await publish(event, msg_id=str(uuid.uuid4()))  # republished under another message id
-        marker = requested(world.customer_a, asset_name="Marker")
+        await publish(unassigned)
+        marker = requested(world.customer_a, asset_name="Marker", asset_contact_id=otto_desk.id)
         await publish(marker)
 
         async def all_handled() -> bool:
@@ -170,8 +180,15 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
 
         await until(all_handled)
         sent = [e for e in await queued(db) if e.cause_event_id == event.meta.event_id]
+        # Who may see every device, and Dora, whose device it is; not Otto (nor anyone who may not see devices).
         assert [e.recipient for e in sent] == ["alice@acme.test", "dora@acme.test"]
-        assert {e.cause_event_id for e in await queued(db)} == {event.meta.event_id, marker.meta.event_id}
+        by_event = {
+            ev.meta.event_id: sorted(e.recipient for e in await queued(db) if e.cause_event_id == ev.meta.event_id)
+            for ev in (event, unassigned, marker)
+        }
+        assert by_event[unassigned.meta.event_id] == ["alice@acme.test"]
+        assert by_event[marker.meta.event_id] == ["alice@acme.test", "otto@acme.test"]
+        assert {e.cause_event_id for e in await queued(db)} == set(by_event)
 
         alice, dora = sent
         assert alice.subject == "Remote access requested: Front desk PC"
@@ -186,7 +203,7 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
         # Each recipient in its own language, not both at once.
         assert dora.subject == "Demande d'accès à distance : Front desk PC"
         for expected in (
-            "Bonjour dora@acme.test,",
+            "Bonjour Dora Desk,",
             "Terry Technician demande un accès à distance à votre appareil « Front desk PC » pendant 30 minutes.",
             "Motif : Check the printer driver [2J",
         ):
@@ -195,13 +212,16 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
 
         # The mailer delivers them over SMTP, one message per person.
         mailer = Mailer(db, SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp_server.port, mail_from="p@x.test")))
-        assert await mailer.send_pending() == 4
+        assert await mailer.send_pending() == 5
         envelopes = smtp_server.inbox.envelopes
-        assert sorted(e.rcpt_tos for e in envelopes) == [["alice@acme.test"]] * 2 + [["dora@acme.test"]] * 2
+        assert sorted(e.rcpt_tos for e in envelopes) == [["alice@acme.test"]] * 3 + [
+            ["dora@acme.test"],
+            ["otto@acme.test"],
+        ]
         to_dora = next(e for e in envelopes if e.rcpt_tos == ["dora@acme.test"])
         message = message_from_bytes(to_dora.content, policy=policy.default)
         assert message["Subject"].startswith("Demande d'accès à distance : ")
-        assert "Bonjour dora@acme.test," in message.get_content()
+        assert "Bonjour Dora Desk," in message.get_content()
 
         # A real redelivery of the whole stream is absorbed by the inbox.
         await stop(task)
@@ -210,11 +230,11 @@ async def test_access_requests_email_the_customers_asset_viewers_once_each_in_it
         task = start()
 
         async def replayed() -> bool:
-            return consumed(name, "duplicate") >= duplicates + 7
+            return consumed(name, "duplicate") >= duplicates + 8
 
         await until(replayed)
         assert consumed(name, "failed") == 0
-        assert len(await queued(db)) == 4
+        assert len(await queued(db)) == 5
     finally:
         await stop(task)
         await nc.close()

@@ -276,8 +276,8 @@ class Assets:
     address: str
     keys: Keys
 
-    async def asset(self, customer_id: str, name: str = "Laptop") -> str:
-        req = assets_pb2.CreateAssetRequest(customer_id=customer_id, name=name)
+    async def asset(self, customer_id: str, name: str = "Laptop", contact_id: str = "") -> str:
+        req = assets_pb2.CreateAssetRequest(customer_id=customer_id, name=name, contact_id=contact_id)
         return (await self.stub.CreateAsset(req, metadata=self.keys.metadata(Principals.staff()))).asset.id
 
 

@@ -9,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from portal.identity.v1 import events_pb2 as identity_events_pb2
-from portal.remote.v1 import agent_pb2, remote_pb2
+from portal.remote.v1 import agent_pb2, events_pb2, remote_pb2
 from portal_testkit.services import Principals
 from remote.access_requests.models import AccessRequest
 from remote.events.handlers import on_customer_updated
+from remote.events.publish import ACCESS_REQUESTED
 from remote.sessions.models import RemoteSession
 from servicekit.db import utcnow
+from servicekit.outbox_tables import outbox
 from servicekit.permissions import ASSETS_VIEW_ALL
 
 A, B = "cust-a", "cust-b"
@@ -70,6 +72,21 @@ async def session_row(db, session_id: str, *, ended: bool = True, seconds: float
         if rs.ended_at is not None or not ended or time.monotonic() > deadline:
             return rs
         await asyncio.sleep(0.05)
+
+
+async def test_an_access_request_says_whose_device_it_is(replica, assets, keys, sqlite_db) -> None:  # noqa: ANN001
+    """identity emails a request to a View Mine user only when the device is its own contact's
+    (identity/mail/recipients.py): the event names the device's contact, "" for a device assigned to nobody."""
+    assigned = await assets.asset(A, "Dora's laptop", contact_id="ctc-dora")
+    unassigned = await assets.asset(A, "Shared printer")
+    for asset_id in (assigned, unassigned):
+        ask = remote_pb2.RequestRemoteAccessRequest(asset_id=asset_id, ticket_id="t-1", window_minutes=5, reason="x")
+        await replica.stub.RequestRemoteAccess(ask, metadata=keys.metadata(STAFF))
+    async with sqlite_db.unit_of_work() as s:
+        rows = (await s.execute(select(outbox.c.payload).where(outbox.c.subject == ACCESS_REQUESTED))).all()
+    found = {e.asset_id: e for e in (events_pb2.AccessRequested.FromString(r.payload) for r in rows)}
+    assert (found[assigned].asset_contact_id, found[assigned].asset_name) == ("ctc-dora", "Dora's laptop")
+    assert (found[unassigned].asset_contact_id, found[unassigned].meta.customer_id) == ("", A)
 
 
 async def test_staff_need_an_approved_open_window_and_the_terminal_relays_both_ways(

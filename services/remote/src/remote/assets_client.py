@@ -21,6 +21,8 @@ class AssetInfo:
     id: str
     customer_id: str
     name: str
+    # The contact the asset is assigned to ("" when none): whose "Mine" view shows it.
+    contact_id: str = ""
 
 
 class AssetsClient:
@@ -46,7 +48,7 @@ class AssetsClient:
                 raise NotFound("no such asset", field="asset_id") from None
             log.warning("assets did not answer GetAsset: %s", code.name)
             raise Unavailable("the asset cannot be checked right now (the assets service is unavailable)") from None
-        return AssetInfo(reply.asset.id, reply.asset.customer_id, reply.asset.name)
+        return AssetInfo(reply.asset.id, reply.asset.customer_id, reply.asset.name, reply.asset.contact_id)
 
     async def visible(self, token: str, asset_id: str) -> AssetInfo | None:
         try:

@@ -614,6 +614,7 @@ class RemoteServicer(remote_pb2_grpc.RemoteServiceServicer):
                     customer_id=asset.customer_id,
                     asset_id=asset.id,
                     asset_name=asset.name,
+                    asset_contact_id=asset.contact_id,
                     ticket_id=request.ticket_id,
                     window_minutes=request.window_minutes,
                     reason=request.reason,

@@ -20,10 +20,12 @@ The rules, in the seed's words (001, "Customer settings") and how they are read 
 - **Account emails** (`Kind.ACCOUNT`) go to the portal user's own address, and to nobody else: an invitation or a
   reset link is for that person only. Neither privacy switch applies (they are not reports or billing).
 - **Device emails** (`Kind.DEVICES`: a technician asks for remote access to one of the customer's devices, issue
-  14, X1) go to the customer's portal users who may see its assets (their group has Assets - View All or Assets -
-  View Mine), enabled, with a password set and an email; identity does not know which contact a device belongs to,
-  so a View Mine user is told too. They are ticket correspondence about the customer's devices, so **no email of
-  any kind** and **receive report emails** off stop them as they stop ticket emails.
+  14, X1) go to the customer's portal users who may see that device, enabled, with a password set and an email:
+  those whose group has Assets - View All, and those with Assets - View Mine whose contact is the one the device is
+  assigned to (`contact_id`, from remote's event; an unassigned device is in nobody's "Mine"). The email names the
+  device, the technician and the reason, which a user who may not see the device must not learn. They are ticket
+  correspondence about the customer's devices, so **no email of any kind** and **receive report emails** off stop
+  them as they stop ticket emails.
 - **Staff emails** (`Kind.STAFF`) go to the staff member named, whatever the customer's settings; never to a
   deactivated one.
 
@@ -91,7 +93,7 @@ async def recipients(
 ) -> list[Recipient]:
     """Who receives an email of `kind` about `customer_id` (empty: nobody). `contact_id` is the ticket's or the
     paying contact (ticket and billing kinds); `user_email` the portal user's own address (account kind);
-    `staff_id` the staff member (staff kind)."""
+    `staff_id` the staff member (staff kind); for the devices kind `contact_id` is the device's contact."""
     if kind is Kind.STAFF:
         staff = await s.get(StaffUser, staff_id) if staff_id else None
         # A deactivated staff member (SPEC S1) is emailed nothing more.
@@ -107,7 +109,7 @@ async def recipients(
     if kind is Kind.DEVICES:
         if not customer.receive_report_emails:
             return []
-        return await _with_languages(s, customer, _unique(await _asset_viewers(s, customer.id)))
+        return await _with_languages(s, customer, _unique(await _asset_viewers(s, customer.id, contact_id)))
     if kind is Kind.TICKET:
         if not customer.receive_report_emails:
             return []
@@ -133,8 +135,9 @@ async def _first(s: AsyncSession, customer: Customer, contact_id: str) -> Recipi
     return Recipient(customer.email, customer.display_name, Role.CUSTOMER) if customer.email else None
 
 
-async def _asset_viewers(s: AsyncSession, customer_id: str) -> list[Recipient]:
-    """The customer's enabled portal users with a password and an email whose group lets them see assets."""
+async def _asset_viewers(s: AsyncSession, customer_id: str, asset_contact_id: str) -> list[Recipient]:
+    """The customer's enabled portal users with a password and an email whose group lets them see the asset: all of
+    the customer's assets (View All), or their own contact's (View Mine) when it is `asset_contact_id`'s."""
     rows = await s.execute(
         select(PortalUser, PermissionGroup, Contact.name)
         .join(PermissionGroup, PermissionGroup.id == PortalUser.group_id)
@@ -149,7 +152,8 @@ async def _asset_viewers(s: AsyncSession, customer_id: str) -> list[Recipient]:
     out = []
     for user, group, contact_name in rows.all():
         permissions = set(group.permissions or ())
-        if user.email and permissions & {ASSETS_VIEW_ALL, ASSETS_VIEW_MINE}:
+        mine = ASSETS_VIEW_MINE in permissions and bool(asset_contact_id) and user.contact_id == asset_contact_id
+        if user.email and (ASSETS_VIEW_ALL in permissions or mine):
             # Greeted as the contact the login belongs to; the customer's own login by its login.
             out.append(Recipient(user.email, contact_name or user.login, Role.USER))
     return out

@@ -1,9 +1,10 @@
 """The "Remote access requested" email (issue 14, SPEC X1), consumed from remote's
 `portal.remote.access_requested.v1` and queued in the mail outbox like the ticket notifications:
 
-- who receives it is `mail.recipients` (`Kind.DEVICES`): the customer's portal users who may see its assets
-  (Assets - View All or View Mine), enabled, with a password and an email; nobody when the customer wants no
-  report emails or no email of any kind (SPEC C3), as for ticket emails. Each gets its own email, greeted by name;
+- who receives it is `mail.recipients` (`Kind.DEVICES`): the customer's portal users who may see the device
+  (Assets - View All, or View Mine when the device is assigned to their own contact: the event's
+  `asset_contact_id`), enabled, with a password and an email; nobody when the customer wants no report emails or no
+  email of any kind (SPEC C3), as for ticket emails. Each gets its own email, greeted by name;
 - it is written in each recipient's language (SPEC H5: the portal user's own choice, else the customer's default,
   else English; `mail/translations`);
 - it names the technician, the device, the window and the reason, and links to `<portal>/remote-requests`, where
@@ -72,7 +73,7 @@ def access_requested(  # noqa: PLR0913
 def access_requested_handler(*, portal_url: str) -> EventHandler:
     async def handle(s: AsyncSession, event: events_pb2.AccessRequested, event_id: str) -> None:
         customer_id = event.meta.customer_id
-        to = await recipients(s, customer_id, Kind.DEVICES)
+        to = await recipients(s, customer_id, Kind.DEVICES, contact_id=event.asset_contact_id)
         if not to:
             log.info("access request %s: nobody to email", event.request_id[:64])
             return

@@ -37,6 +37,7 @@ async def request_access(
     ticket_id: str,
     window_minutes: int,
     reason: str,
+    asset_contact_id: str = "",
 ) -> AccessRequest:
     if not ticket_id.strip():
         raise InvalidArgument("an access request needs the ticket it is for", field="ticket_id")
@@ -60,7 +61,7 @@ async def request_access(
     )
     s.add(req)
     await s.flush()
-    await publish.access_requested(s, req, asset_name)
+    await publish.access_requested(s, req, asset_name, asset_contact_id)
     return req
 
 

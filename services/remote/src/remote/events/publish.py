@@ -61,7 +61,8 @@ async def remote_session_ended(session: AsyncSession, rs: RemoteSession) -> None
     await add_event(session, REMOTE_SESSION_ENDED, msg, customer_id=rs.customer_id)
 
 
-async def access_requested(session: AsyncSession, req: AccessRequest, asset_name: str) -> None:
+async def access_requested(session: AsyncSession, req: AccessRequest, asset_name: str, asset_contact_id: str) -> None:
+    """Identity emails the customer's users who may see the asset: its contact tells it whose "Mine" view shows it."""
     msg = events_pb2.AccessRequested(
         request_id=req.id,
         asset_id=req.asset_id,
@@ -70,6 +71,7 @@ async def access_requested(session: AsyncSession, req: AccessRequest, asset_name
         reason=req.reason,
         window_minutes=req.window_minutes,
         asset_name=asset_name,
+        asset_contact_id=asset_contact_id,
     )
     await add_event(session, ACCESS_REQUESTED, msg, customer_id=req.customer_id)
 
