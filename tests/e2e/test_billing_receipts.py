@@ -133,7 +133,7 @@ def test_a_payment_emails_a_receipt_in_french_without_the_card_number(stack, wor
     [receipt] = wait_for_mails(stack, lambda m: login in m["rcpt_to"] and "Paiement reçu" in m["subject"])
     assert receipt["subject"] == "Paiement reçu : 40,00 $US"
     assert "Bonjour Pat Payer," in receipt["text"]
-    assert "Payé avec : visa 4242" in receipt["text"]
+    assert "Payé avec : Visa 4242" in receipt["text"]
     assert re.search(rf"- {world.current.number}: 40,00\s+\$US \(reste à payer : 60,00\s+\$US\)", receipt["text"])
     # The marker check: nothing of the card number or the processor's token in the whole message.
     raw = str(receipt)
@@ -210,5 +210,5 @@ async def test_partly_paid_and_overdue_on_the_pages_in_english_and_french(stack,
     [receipt] = wait_for_mails(stack, lambda m: login in m["rcpt_to"] and late in m["text"])
     assert receipt["subject"] == "Paiement reçu : 50,00 $US"
     assert f"- {late}: 50,00" in receipt["text"] and "(rien à payer)" in receipt["text"]
-    assert "mastercard 4444" in receipt["text"] and "5555555555554444" not in str(receipt)
+    assert "Mastercard 4444" in receipt["text"] and "5555555555554444" not in str(receipt)
     await page.goto(f"{stack.gateway_url}/lang/en?next=/")

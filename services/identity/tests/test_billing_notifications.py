@@ -89,8 +89,11 @@ def test_identity_consumes_billings_payment_succeeded_durably() -> None:
 
 
 def test_a_method_shows_brand_and_last_four_only() -> None:
-    assert method_text("visa 4242", "en") == "visa 4242"
-    assert method_text("visa 4242424242424242", "en") == "visa 4242"
+    # The brand as people write it, as the portal's pages do (servicekit.card_brands).
+    assert method_text("visa 4242", "en") == "Visa 4242"
+    assert method_text("visa 4242424242424242", "en") == "Visa 4242"
+    assert method_text("amex 0005", "en") == "American Express 0005"
+    assert method_text("Cash 1042", "en") == "Cash 1042"
     assert method_text("store credit", "fr") == "avoir"
 
 
@@ -178,7 +181,7 @@ async def test_receipts_through_nats_once_each_in_the_payers_language(
         for expected in (
             "Bonjour Alice Moreno,",
             "votre paiement de 1\u202f259,50\u00a0$US le 4\u00a0déc.\u00a02026 14:05\u00a0UTC",
-            "Payé avec : visa 4242",
+            "Payé avec : Visa 4242",
             "- INV-1001: 1\u202f000,00\u00a0$US (rien à payer)",
             "- INV-1002: 234,50\u00a0$US (reste à payer : 15,50\u00a0$US)",
             "25,00\u00a0$US de plus que le montant dû ont été conservés en avoir.",
@@ -187,7 +190,7 @@ async def test_receipts_through_nats_once_each_in_the_payers_language(
             assert expected in fr.body, expected
         # The contact is not the customer's: the receipt goes to the customer, in the staff's English template.
         assert en.subject.startswith("Receipt $1,234.50 from ")
-        assert en.body.startswith("Dear Acme Dental, $1,234.50 by visa 4242 on 4\u00a0Dec\u00a02026 14:05\u00a0UTC.")
+        assert en.body.startswith("Dear Acme Dental, $1,234.50 by Visa 4242 on 4\u00a0Dec\u00a02026 14:05\u00a0UTC.")
         assert "- INV-1002: $234.50 ($15.50 left to pay)" in en.body
 
         # A real redelivery of the whole stream to the same durable is absorbed by the inbox.

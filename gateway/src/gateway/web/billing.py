@@ -33,13 +33,14 @@ from gateway.web.deps import CsrfRejected, PortalPage
 from gateway.web.forms import check_csrf, check_return_state, read_form, return_state
 from gateway.web.i18n import Translator
 from gateway.web.render import Pages
-from gateway.web.views.billing import brand_name, shows_billing, summary_context
 from gateway.web.views.billing import estimate_row as _estimate_row
 from gateway.web.views.billing import invoice_row as _invoice_row
 from gateway.web.views.billing import money as _money
 from gateway.web.views.billing import payment_row as _payment_row
 from gateway.web.views.billing import perms as _perms
+from gateway.web.views.billing import shows_billing, summary_context
 from servicekit import permissions as perm
+from servicekit.card_brands import brand_name
 from servicekit.money import MAX_MINOR
 
 router = APIRouter(include_in_schema=False)

@@ -31,9 +31,9 @@ from gateway.web.render import Pages
 from gateway.web.section_cache import CSRF_PLACEHOLDER, SECTIONS, with_token
 from gateway.web.tickets import hours_text, priority_label
 from gateway.web.views import billing as billing_rows
-from gateway.web.views.billing import brand_name
 from gateway.web.views.home import home_view
 from servicekit import permissions as perm
+from servicekit.card_brands import brand_name
 
 router = APIRouter(include_in_schema=False)
 

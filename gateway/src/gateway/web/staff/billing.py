@@ -23,7 +23,8 @@ from gateway.web.billing import parse_amount
 from gateway.web.deps import STAFF_COOKIE, StaffPage
 from gateway.web.forms import check_csrf, field, read_form
 from gateway.web.i18n import Translator
-from gateway.web.views.billing import method_label, money
+from gateway.web.views.billing import money
+from servicekit.card_brands import method_label
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 

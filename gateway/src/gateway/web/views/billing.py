@@ -9,34 +9,7 @@ from gateway.clients.schemas import Invoice, Money
 from gateway.edge.sessions import Session
 from gateway.web.i18n import Translator
 from servicekit import permissions as perm
-
-# Card brands as processors spell them ("visa", Stripe's "amex") and as people write them.
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "american_express": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-    "cartes_bancaires": "Cartes Bancaires",
-    "eftpos_au": "eftpos Australia",
-}
-
-
-def brand_name(brand: str) -> str:
-    """A card brand as people write it ("mastercard" → "Mastercard", "amex" → "American Express"); an unknown one
-    with its first letter capitalised."""
-    known = CARD_BRANDS.get(brand.strip().lower())
-    return known or (brand[:1].upper() + brand[1:])
-
-
-def method_label(method: str) -> str:
-    """A payment's method as billing records it ("visa 4242", "Cash 1042") with its card brand written properly."""
-    first, sep, rest = method.partition(" ")
-    known = CARD_BRANDS.get(first.lower())
-    return f"{known}{sep}{rest}" if known else method
+from servicekit.card_brands import method_label
 
 
 def perms(session: Session) -> dict[str, bool]:

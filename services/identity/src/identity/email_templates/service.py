@@ -62,7 +62,7 @@ _SAMPLE = {
     "operator_name": "Service Portal",
     "name": "Alice Moreno",
     "amount": "$125.00",
-    "method": "visa 4242",
+    "method": "Visa 4242",
     "paid_at": "4 Dec 2026 14:05 UTC",
     "invoices": "INV-1001: $100.00 (nothing left to pay)\nINV-1002: $25.00 ($75.00 left to pay)",
     "credited": "$10.00",

@@ -30,6 +30,7 @@ from identity.portal_controls.service import get_controls
 from portal.billing.v1 import events_pb2
 from portal.common.v1 import common_pb2
 from servicekit import i18n
+from servicekit.card_brands import method_label
 from servicekit.events import EventHandler
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ def _one_line(value: str) -> str:
 
 
 def method_text(method: str, language: str) -> str:
-    """Brand and last four as billing wrote them ("visa 4242"); only the last four digits of any number survive."""
+    """Brand and last four as billing wrote them ("visa 4242"), the brand as people write it ("Visa 4242", as the
+    portal's pages do); only the last four digits of any number survive."""
     if method == "store credit":
         return _WORDS[language]["store_credit"]
     words = []
@@ -86,7 +88,7 @@ def method_text(method: str, language: str) -> str:
         digits = sum(ch.isdigit() for ch in word)
         # A brand and four digits is all a method is; anything longer that looks like a number is cut to its end.
         words.append(word[-4:] if digits > 4 else word)
-    return " ".join(words)[:60]
+    return method_label(" ".join(words))[:60]
 
 
 def payment_succeeded_handler(*, portal_url: str) -> EventHandler:
