@@ -428,10 +428,17 @@ class FakeBilling(billing_pb2_grpc.BillingServiceServicer):
         self.w.count("billing.Search")
         p = await _require(self.w, context)
         await asyncio.sleep(self.w.billing_search_delay)
+        customers = [p.customer_id] if p.customer_id else [CUSTOMER_A]
         hits = [
             search_pb2.SearchHit(kind="invoice", id="inv-1", title="INV-0042", snippet="Labour", customer_id=c)
-            for c in ([p.customer_id] if p.customer_id else [CUSTOMER_A])
+            for c in customers
             if request.query.query.lower() in "inv-0042 labour"
+        ]
+        # A payment's title is its method as billing records it: the processor's brand spelling.
+        hits += [
+            search_pb2.SearchHit(kind="payment", id="pay-1", title="visa 4242", snippet="$40.00", customer_id=c)
+            for c in customers
+            if request.query.query.lower() == "visa"
         ]
         return billing_pb2.SearchResponse(results=search_pb2.SearchResults(hits=hits))
 

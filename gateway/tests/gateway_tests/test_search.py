@@ -54,6 +54,14 @@ async def test_hits_grouped_in_order_and_an_unimplemented_service_is_unsearched(
     assert gw.world.calls.get("tickets.Search", 0) == 1, "only the services of the kinds asked for"
 
 
+async def test_a_payment_is_titled_with_its_card_brand_as_the_pages_write_it(gw: Gateway) -> None:
+    token = await gw.api_token()
+    r = await gw.client.get("/api/v1/search", params={"q": "visa", "kinds": "payment"}, headers=auth(token))
+    assert r.status_code == 200, r.text
+    (group,) = r.json()["groups"]
+    assert [(h["kind"], h["title"]) for h in group["hits"]] == [("payment", "Visa 4242")]
+
+
 async def test_a_slow_service_misses_the_deadline_and_the_answer_says_so(backends: FakeBackends) -> None:
     backends.world.billing_search_delay = 6.0
     async with running_gateway(backends, search_deadline_seconds="0.3") as gw:

@@ -24,6 +24,7 @@ from gateway.clients import search as wire
 from gateway.edge.metrics import SEARCH_UNSEARCHED
 from gateway.edge.sessions import Session
 from servicekit import permissions as perm
+from servicekit.card_brands import method_label
 from servicekit.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,8 @@ def _hit(h: wire.SearchHit, *, staff: bool, names: dict[str, str]) -> Hit:
         kind=h.kind,
         id=h.id,
         parent_id=h.parent_id,
-        title=h.title,
+        # A payment's title is its method as billing records it ("visa 4242"): written as the pages write it.
+        title=method_label(h.title) if h.kind == "payment" else h.title,
         # The services promise plain text of at most 200 characters; the gateway holds them to it.
         snippet=h.snippet[:200],
         url=url(h.kind, h.id, parent_id=h.parent_id, customer_id=h.customer_id, staff=staff),
