@@ -7,10 +7,12 @@ The portal side is issue 16's workload (bench/workload.py): two customers, each 
 checked: the right user's signed-in page, and after a write the same session's next view already shows it.
 
 Prints requests/s, p50 and p99 for both, their ratio, the checks, the CPU time each process spent per request (which
-says where a page's cost goes, and how that compares with the baseline's), and every process's resident memory right
-after the stack started and after the load (the growth is what the data set-up and the load added). Load comes from
-wrk (Debian's package; scripts/ensure-wrk.sh installs it). Run: `make bench` or
-`uv run python bench/portal_home.py [--seconds 10] [--connections 64] [--page /tickets] [--small]`.
+says where a page's cost goes, and how that compares with the baseline's), the gateway's time per route and per
+backend call, its garbage collections, and every process's resident memory right after the stack started and after
+the load (the growth is what the data set-up and the load added). Load comes from wrk (Debian's package;
+scripts/ensure-wrk.sh installs it). Run: `make bench` or
+`uv run python bench/portal_home.py [--seconds 10] [--connections 64] [--page /tickets] [--small] [--writes 5]`
+(`--writes 0`: the views alone).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class Result:
     routes: dict = field(default_factory=dict)
     # wrk's own CPU milliseconds per request (its Lua checks included): it shares the two cores with what it measures.
     load_cpu_ms: float = 0.0
+    # The gateway's garbage collections in the run, by generation: (collections, seconds in all, the longest's bound).
+    gc: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     # The gateway's cache lookups during the timed run only (not the data set-up's or the warm-up's): {cache: {outcome:
     # count}}.
     caches: dict = field(default_factory=dict)
@@ -174,10 +178,16 @@ def measure_baseline(seconds: int, connections: int) -> Result:
 PROFILED = ("gateway", "identity", "tickets", "billing", "assets", "remote")
 
 
-def measure_portal(
-    stack: Stack, sessions_file: Path, page: str, seconds: int, connections: int, profile_dir: Path | None = None
+def measure_portal(  # noqa: PLR0913
+    stack: Stack,
+    sessions_file: Path,
+    page: str,
+    seconds: int,
+    connections: int,
+    profile_dir: Path | None = None,
+    writes: int = 5,
 ) -> Result:
-    script = [str(HERE / "mixed_load.lua"), str(sessions_file), page, "5"]
+    script = [str(HERE / "mixed_load.lua"), str(sessions_file), page, str(writes)]
     url = stack.portal_url.rstrip("/") + page
     pids = {name: proc.pid for name, proc in stack.processes.items() if proc.pid and proc.running}
     print(f"waited {settle(pids):.0f} s for the data set-up's emails and events to drain")
@@ -198,14 +208,16 @@ def measure_portal(
     timed = [name for name in ("gateway", "tickets", "identity") if name in pids]
     before = {k: v for name in timed for k, v in route_buckets(stack, name).items()}
     lookups = {name: cache_lookups(stack, name) for name in CACHES}
+    gc_before = gc_pauses(stack)
     result = measured(
-        pids, lambda: wrk(f"portal {page} (128 sessions, 5 % writes)", url, seconds, connections, {}, script)
+        pids, lambda: wrk(f"portal {page} (128 sessions, {writes} % writes)", url, seconds, connections, {}, script)
     )
     after = {k: v for name in timed for k, v in route_buckets(stack, name).items()}
     result.caches = {
         name: {k: n - lookups[name].get(k, 0.0) for k, n in cache_lookups(stack, name).items()} for name in CACHES
     }
     result.routes = {q: route_quantiles(before, after, q) for q in (0.5, 0.99)}
+    result.gc = gc_in_run(gc_before, gc_pauses(stack))
     if profiler is not None:
         profiles.print_summary(profiler.wait())
     return result
@@ -241,6 +253,32 @@ def route_buckets(stack: Stack, process: str = "gateway") -> dict[str, dict[floa
         # The gateway's calls to a backend, timed from the gateway's side: "gateway → tickets CreateTicket".
         where = f"{process} → {found['backend']}" if "backend" in found else process
         out.setdefault(f"{where} {route}", {})[float(found["le"])] = float(n)
+    return out
+
+
+def gc_pauses(stack: Stack) -> dict[str, dict[str, float]]:
+    """The gateway's GC pause histogram: per generation, its cumulative buckets by bound ("le") and its "sum"."""
+    text = httpx.get(stack.metrics_url("gateway"), timeout=5).text
+    out: dict[str, dict[str, float]] = {}
+    for gen, le, n in re.findall(
+        r'^portal_gateway_gc_pause_seconds_bucket\{generation="(\d)",le="([^"]+)"\} (\S+)$', text, re.M
+    ):
+        out.setdefault(gen, {})[le] = float(n)
+    for gen, n in re.findall(r'^portal_gateway_gc_pause_seconds_sum\{generation="(\d)"\} (\S+)$', text, re.M):
+        out.setdefault(gen, {})["sum"] = float(n)
+    return out
+
+
+def gc_in_run(before: dict, after: dict) -> dict[str, tuple[float, float, float]]:
+    """Per generation, what the run added: (collections, seconds in all, the bound of the longest's bucket)."""
+    out = {}
+    for gen, buckets in after.items():
+        added = {le: n - before.get(gen, {}).get(le, 0.0) for le, n in buckets.items()}
+        count = added.get("+Inf", 0.0)
+        if count:
+            bounds = sorted((float(le), n) for le, n in added.items() if le not in ("sum", "+Inf"))
+            longest = next((le for le, n in bounds if n >= count), float("inf"))
+            out[gen] = (count, added.get("sum", 0.0), longest)
     return out
 
 
@@ -281,6 +319,14 @@ def main() -> int:
         help="a setting for the stack's processes, e.g. GATEWAY_PAGE_CACHE_ENTRIES=0 (repeatable)",
     )
     parser.add_argument(
+        "--writes",
+        type=int,
+        default=5,
+        choices=range(101),
+        metavar="PERCENT",
+        help="the share of requests that are writes (new tickets); issue 16's load is 5, 0 measures the views alone",
+    )
+    parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="record the services with py-spy into DIR and print their hot spots"
     )
     args = parser.parse_args()
@@ -300,7 +346,9 @@ def main() -> int:
             sessions_file = Path(var) / "bench-sessions.tsv"
             workload.write_sessions(sessions, sessions_file)
             print(f"data shape {shape} and {len(sessions)} sessions made in {time.monotonic() - began:.0f} s")
-            portal = measure_portal(stack, sessions_file, args.page, args.seconds, args.connections, args.profile)
+            portal = measure_portal(
+                stack, sessions_file, args.page, args.seconds, args.connections, args.profile, args.writes
+            )
             rss = memory(stack)
             held = cache_bytes(stack)
 
@@ -340,6 +388,12 @@ def main() -> int:
         )
         for route, (n, p50) in sorted(portal.routes[0.5].items(), key=lambda kv: -kv[1][0]):
             print(f"  {route:42} {n:6.0f} requests, p50 <= {p50:g} ms, p99 <= {portal.routes[0.99][route][1]:g} ms")
+    if portal.gc:
+        cells = "; ".join(
+            f"generation {gen}: {n:.0f}, {total * 1000:.0f} ms in all, the longest <= {longest * 1000:g} ms"
+            for gen, (n, total, longest) in sorted(portal.gc.items())
+        )
+        print(f"  gateway garbage collections in the run: {cells}")
     print(f"\nresident memory, MB (limit {MEMORY_LIMIT_MB} MB per service after the load):")
     print(f"  {'':12} {'started':>8} {'after the load':>15} {'growth':>7}")
     for name, mb in sorted(rss.items()):

@@ -285,6 +285,7 @@ def test_gateway_server_settings_are_the_gateways_own():
         "GATEWAY_LOOP": "uvloop",
         "GATEWAY_WORKERS": "1",
         "GATEWAY_KEEP_ALIVE_SECONDS": "75",
+        "GATEWAY_GC_FREEZE": "true",
         "GATEWAY_SESSION_CACHE_SECONDS": "300",
         "GATEWAY_SESSION_CACHE_ENTRIES": "10000",
         "GATEWAY_PRINCIPAL_CACHE_SECONDS": "5",
@@ -301,4 +302,5 @@ def test_gateway_server_settings_are_the_gateways_own():
         **fields,
     )
     assert (settings.loop, settings.workers, settings.keep_alive_seconds) == ("uvloop", 1, 75.0)
+    assert settings.gc_freeze is True
     assert (settings.session_cache_seconds, settings.session_cache_entries) == (300.0, 10_000)

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     loop: Literal["uvloop", "asyncio"] = "uvloop"
     workers: int = Field(1, ge=1, le=64)
     keep_alive_seconds: float = Field(75.0, gt=0, le=3600)
+    # What the process holds once its app is made (modules, routes, templates) moved out of the garbage collector's
+    # sight (gc.freeze, server.py says why): a full collection then walks what came after, mostly the caches.
+    gc_freeze: bool = True
     # How often each backend's health is checked for portal_gateway_backend_up when nothing probes /readyz.
     backend_health_interval_seconds: float = Field(10.0, ge=0, description="0 checks only on /readyz")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)

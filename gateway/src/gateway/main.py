@@ -17,7 +17,7 @@ from gateway.clients.session_events import SessionEvents
 from gateway.config import Settings
 from gateway.edge import health
 from gateway.edge.csrf import Csrf
-from gateway.edge.metrics import watch_event_loop
+from gateway.edge.metrics import watch_event_loop, watch_gc
 from gateway.edge.page_cache import PAGES
 from gateway.edge.sessions import PrincipalCache
 from gateway.edge.wiring import install_edge
@@ -59,9 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
         interval = settings.backend_health_interval_seconds
         watch = asyncio.create_task(health.watch_backends(app, interval)) if interval else None
         lag = asyncio.create_task(watch_event_loop())
+        unwatch_gc = watch_gc()
         try:
             yield
         finally:
+            unwatch_gc()
             events.cancel()
             lag.cancel()
             if watch is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import shutil
@@ -63,11 +64,25 @@ def _app(settings: Settings, tracing: bool) -> FastAPI:
     return app
 
 
+def freeze_what_start_made() -> None:
+    """Move every object the process holds now out of the garbage collector's sight, for good.
+
+    Why: a full collection (generation 2) stops every request in flight while it walks every object the process
+    holds, and most of them are the modules, routes and templates loaded at start, which live as long as the process
+    anyway. Measured under bench/portal_home.py (views only, 64 connections), a full collection took about 90 ms
+    before and 25-40 ms after (portal_gateway_gc_pause_seconds). What becomes garbage later is still collected."""
+    gc.collect()
+    gc.freeze()
+
+
 def worker_app() -> FastAPI:
     """The app of one worker process when GATEWAY_WORKERS > 1 (uvicorn imports this factory in each worker)."""
     settings = load_settings(Settings)
     setup_logging("gateway", settings.log_level)
-    return _app(settings, _tracing(settings))
+    app = _app(settings, _tracing(settings))
+    if settings.gc_freeze:
+        freeze_what_start_made()
+    return app
 
 
 def run() -> None:
@@ -101,6 +116,8 @@ def run() -> None:
     else:
         tracing = _tracing(settings)
         config = uvicorn.Config(_app(settings, tracing), **common)
+        if settings.gc_freeze:
+            freeze_what_start_made()
     log.info(
         "gateway listening",
         extra={

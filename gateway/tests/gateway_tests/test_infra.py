@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import subprocess
@@ -139,6 +140,38 @@ async def test_the_event_loops_lag_is_sampled_while_the_gateway_runs(gw: Gateway
     await asyncio.sleep(0.35)
     # Ten samples a second while the app's lifespan runs (a sample is taken when its timer fires).
     assert count() >= before + 2
+
+
+async def test_every_garbage_collection_is_timed_while_the_gateway_runs(gw: Gateway) -> None:
+    def count(generation: str) -> float:
+        return REGISTRY.get_sample_value("portal_gateway_gc_pause_seconds_count", {"generation": generation}) or 0.0
+
+    before = {g: count(g) for g in ("0", "1", "2")}
+    gc.collect(0)
+    gc.collect()
+    assert count("0") >= before["0"] + 1
+    assert count("2") >= before["2"] + 1
+    assert (REGISTRY.get_sample_value("portal_gateway_gc_pause_seconds_sum", {"generation": "2"}) or 0.0) > 0
+
+
+def test_the_server_freezes_what_its_start_made() -> None:
+    """What is alive once the app is made is out of the collector's sight; what becomes garbage later is not."""
+    from gateway.server import freeze_what_start_made
+
+    try:
+        freeze_what_start_made()
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+
+        class Cycle:
+            def __init__(self) -> None:
+                self.me = self
+
+        Cycle()
+        assert gc.collect() >= 1  # made after the freeze: collected as before
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 def _gateway_env(port: int) -> dict[str, str]:

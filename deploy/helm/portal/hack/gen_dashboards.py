@@ -283,6 +283,16 @@ def service_board(svc: str) -> Board:
             [(quantile(q, "portal_gateway_event_loop_lag_seconds"), f"p{p}") for q, p in ((0.5, "50"), (0.99, "99"))],
             "s",
         )
+        board.panel(
+            "Share of time stopped by garbage collection, by generation",
+            [
+                (
+                    "sum by (generation) (rate(portal_gateway_gc_pause_seconds_sum[5m]))",
+                    "generation {{generation}}",
+                )
+            ],
+            "percentunit",
+        )
     else:
         board.row("RPCs")
         grpc_red(board, svc, by_method=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -37,6 +40,13 @@ EVENT_LOOP_LAG = Histogram(
     "answer waits behind the others before the loop gets to it; each await on a backend costs a few of these",
     buckets=_LATENCY_BUCKETS,
 )
+GC_PAUSE = Histogram(
+    "portal_gateway_gc_pause_seconds",
+    "How long each of Python's garbage collections stopped the process, by generation (2: the whole heap, whose time "
+    "grows with what the caches hold); every request in flight waits for it",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 SEARCH_UNSEARCHED = Counter(
     "portal_gateway_search_unsearched",
     "Global searches answered without one area (tickets, billing, assets), by area and reason (timeout or a gRPC code)",
@@ -58,6 +68,22 @@ async def watch_event_loop(interval: float = 0.1) -> None:
         began = loop.time()
         await asyncio.sleep(interval)
         EVENT_LOOP_LAG.observe(max(0.0, loop.time() - began - interval))
+
+
+def watch_gc() -> Callable[[], None]:
+    """Observe GC_PAUSE for every collection from now on; returns what stops it."""
+    pauses = [GC_PAUSE.labels(str(g)) for g in range(3)]
+    began = 0.0
+
+    def timed(phase: str, info: dict) -> None:
+        nonlocal began
+        if phase == "start":
+            began = time.perf_counter()
+        else:
+            pauses[min(info["generation"], 2)].observe(time.perf_counter() - began)
+
+    gc.callbacks.append(timed)
+    return lambda: gc.callbacks.remove(timed)
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1", *, multiprocess: bool = False) -> None:
