@@ -13,7 +13,21 @@
 --     the page's newest-first list before the view was built, which is right, not stale.
 -- Each thread alternates between two sessions, half the file apart, so both customers and both scopes are in play.
 -- done() prints one line for bench/portal_home.py to read: "checked views=… writes=… wrong=… stale=… failed=…
--- displaced=…".
+-- displaced=…", and one with the time to answer of each kind of request apart (wrk's own figures mix them): "times
+-- view=N:P50:P99 follow=… write=…" in ms, where a follow is the view right after the same session's write.
+
+-- A monotonic clock in ms (wrk runs LuaJIT; its os.clock is CPU time).
+local ffi = require("ffi")
+ffi.cdef([[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]])
+local CLOCK_MONOTONIC = 1
+local ts = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
 
 local threads = {}
 local count = 0
@@ -41,6 +55,10 @@ function init(args)
   example = ""
   follow = nil
   current = nil
+  -- Per kind of request, each one's time to answer (ms); one connection per thread, so one request at a time. Flat
+  -- tables: wrk's thread:get crashes copying nested ones.
+  view_ms, follow_ms, write_ms = {}, {}, {}
+  sent = 0
   math.randomseed(id * 7919)
 end
 
@@ -54,10 +72,13 @@ end
 
 function request()
   n = n + 1
+  sent = now_ms()
   if follow then
     local f = follow
     follow = nil
-    return view(f.s, f.subject, f.number)
+    local r = view(f.s, f.subject, f.number)
+    current.follow = true
+    return r
   end
   local s = sessions[((id - 1) + (n % 2) * half) % #sessions + 1]
   if math.random(100) <= write_percent then
@@ -84,6 +105,8 @@ function response(status, headers, body)
   if c == nil then
     return
   end
+  local times = c.write and write_ms or (c.follow and follow_ms or view_ms)
+  times[#times + 1] = now_ms() - sent
   if c.write then
     writes = writes + 1
     if status == 201 then
@@ -137,4 +160,19 @@ function done(summary, latency, requests)
   io.write(string.format(
     "checked views=%d writes=%d wrong=%d stale=%d failed=%d displaced=%d example=%s\n", v, w, bad, old, fail, moved, ex
   ))
+  local cells = {}
+  for _, kind in ipairs({ "view", "follow", "write" }) do
+    local all = {}
+    for _, t in ipairs(threads) do
+      for _, ms in ipairs(t:get(kind .. "_ms")) do
+        all[#all + 1] = ms
+      end
+    end
+    table.sort(all)
+    local function at(q)
+      return #all > 0 and all[math.max(1, math.ceil(q * #all))] or 0
+    end
+    cells[#cells + 1] = string.format("%s=%d:%.1f:%.1f", kind, #all, at(0.5), at(0.99))
+  end
+  io.write("times " .. table.concat(cells, " ") .. "\n")
 end

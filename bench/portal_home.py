@@ -44,6 +44,9 @@ MEMORY_LIMIT_MB = 150
 CHECKED = re.compile(
     r"checked views=(\d+) writes=(\d+) wrong=(\d+) stale=(\d+) failed=(\d+) displaced=(\d+) example=(.*)"
 )
+# From bench/mixed_load.lua: each kind of request's count, p50 and p99 in ms.
+TIMES = re.compile(r"(view|follow|write)=(\d+):([\d.]+):([\d.]+)")
+KINDS = {"view": "views", "follow": "views right after a write", "write": "writes"}
 
 CACHES = ("read", "page", "section")
 # At most this many warm-ups, until one's drain takes at most WARM_FOR seconds (well within the caches' 30 s).
@@ -68,6 +71,8 @@ class Result:
     routes: dict = field(default_factory=dict)
     # wrk's own CPU milliseconds per request (its Lua checks included): it shares the two cores with what it measures.
     load_cpu_ms: float = 0.0
+    # From bench/mixed_load.lua, per kind of request: (requests, p50 ms, p99 ms).
+    kinds: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     # The gateway's garbage collections in the run, by generation: (collections, seconds in all, the longest's bound).
     gc: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     # The gateway's cache lookups during the timed run only (not the data set-up's or the warm-up's): {cache: {outcome:
@@ -138,6 +143,7 @@ def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, 
         errors=errors,
         requests=requests,
         checks=m.groups() if (m := CHECKED.search(out)) else (),
+        kinds={k: (int(n), float(p50), float(p99)) for k, n, p50, p99 in TIMES.findall(_times_line(out))},
         load_cpu_ms=1000 * load_cpu / max(requests, 1),
     )
 
@@ -152,6 +158,11 @@ def wait_http(url: str, limit: float = 30) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {limit}s")
+
+
+def _times_line(out: str) -> str:
+    line = re.search(r"^times .*$", out, re.M)
+    return line.group(0) if line else ""
 
 
 def measure_baseline(seconds: int, connections: int) -> Result:
@@ -355,6 +366,9 @@ def main() -> int:
     print(f"\n{'':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in (baseline, portal):
         print(f"{r.name:42} {r.rps:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.errors:7d}")
+    for kind, (n, p50, p99) in portal.kinds.items():
+        if n:
+            print(f"  {KINDS[kind]:40} {n:9d} requests, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     target = 1.2 if args.page == "/" else 1.5
     print(f"\nratio portal/baseline: {portal.rps / baseline.rps:.2f}x (issue 16's target >= {target}x, p99 <= 250 ms)")
     if portal.checks:
