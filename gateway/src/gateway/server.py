@@ -69,8 +69,9 @@ def freeze_what_start_made() -> None:
 
     Why: a full collection (generation 2) stops every request in flight while it walks every object the process
     holds, and most of them are the modules, routes and templates loaded at start, which live as long as the process
-    anyway. Measured under bench/portal_home.py (views only, 64 connections), a full collection took about 90 ms
-    before and 25-40 ms after (portal_gateway_gc_pause_seconds). What becomes garbage later is still collected."""
+    anyway. Measured with bench/portal_home.py --writes 0 (the home's views alone, 64 connections), a full collection
+    took about 90 ms before and about 25 ms after (portal_gateway_gc_pause_seconds). What becomes garbage later is
+    still collected."""
     gc.collect()
     gc.freeze()
 
